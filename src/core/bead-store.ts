@@ -1,0 +1,204 @@
+import type { Bead, BeadDetails, BeadEvent, Comment, Dependency } from './bead.js';
+
+/**
+ * The bead store port. Every operation is atomic on its own (one transaction), validates its input before
+ * writing anything, appends its audit events in the same transaction, and returns a Promise even where the
+ * backend answers synchronously, so that a networked backend can pass the same conformance suite.
+ * Callers never open or hold transactions.
+ */
+export type BeadStore = {
+  readonly prefix: string;
+
+  create(input: CreateInput, actor: string): Promise<BeadDetails>;
+  /** Beads by id, in the order asked. Rejects with NotFoundError naming every id that is missing. */
+  show(ids: readonly string[]): Promise<BeadDetails[]>;
+  list(filter: ListFilter): Promise<BeadSummary[]>;
+  ready(filter: ReadyFilter): Promise<BeadSummary[]>;
+  blocked(filter: BlockedFilter): Promise<BlockedBead[]>;
+  search(query: string, filter: ListFilter): Promise<BeadSummary[]>;
+
+  /** Applies the same changes to every id, all or nothing. */
+  update(ids: readonly string[], changes: UpdateChanges, actor: string): Promise<BeadDetails[]>;
+  /**
+   * Compare-and-set claim: open and unassigned (or already ours) becomes in_progress and assigned to `actor`.
+   * Claiming a bead the actor already holds succeeds without change. Anything else rejects with ConflictError.
+   */
+  claim(id: string, actor: string): Promise<BeadDetails>;
+  /** Claims the first ready bead matching `filter`; resolves null when nothing is ready. */
+  claimReady(filter: ReadyFilter, actor: string): Promise<BeadDetails | null>;
+  close(ids: readonly string[], options: CloseOptions, actor: string): Promise<BeadDetails[]>;
+  reopen(ids: readonly string[], reason: string | undefined, actor: string): Promise<BeadDetails[]>;
+
+  addDependency(issueId: string, dependsOnId: string, type: string, actor: string): Promise<DependencyChange>;
+  removeDependency(issueId: string, dependsOnId: string, actor: string): Promise<DependencyChange>;
+  /** `down`: what the bead depends on; `up`: what depends on it. */
+  dependencies(id: string, direction: Direction): Promise<DependencyView[]>;
+  dependencyTree(id: string, direction: Direction, maxDepth: number): Promise<TreeNode[]>;
+
+  addLabels(ids: readonly string[], labels: readonly string[], actor: string): Promise<LabelChange[]>;
+  removeLabels(ids: readonly string[], labels: readonly string[], actor: string): Promise<LabelChange[]>;
+  labels(id: string): Promise<string[]>;
+  allLabels(): Promise<LabelCount[]>;
+
+  addComment(id: string, text: string, actor: string): Promise<Comment>;
+  comments(id: string): Promise<Comment[]>;
+
+  events(filter: EventFilter): Promise<BeadEvent[]>;
+  stats(): Promise<Stats>;
+
+  getConfig(key: string): Promise<string | undefined>;
+  setConfig(key: string, value: string, actor: string): Promise<void>;
+  listConfig(): Promise<Record<string, string>>;
+
+  /** The whole ledger as JSONL text: deterministic, one bead per line, sorted by id. */
+  exportJsonl(options: ExportOptions): Promise<ExportResult>;
+  /** Upserts beads from JSONL text in one transaction; never overwrites a newer local change. */
+  importJsonl(text: string, actor: string, onProgress?: (done: number, total: number) => void): Promise<ImportReport>;
+
+  /** Releases the database handle. The store must not be used afterwards. */
+  dispose(): void;
+};
+
+export type CreateInput = {
+  title: string;
+  description?: string;
+  design?: string;
+  acceptance_criteria?: string;
+  notes?: string;
+  issue_type?: string;
+  priority?: number;
+  status?: string;
+  assignee?: string | null;
+  external_ref?: string | null;
+  labels?: readonly string[];
+  /** Parent bead: the new bead gets the id `<parent>.<n>` and a parent-child edge. */
+  parent?: string;
+  /** Ids the new bead depends on (blocks edges). */
+  depends_on?: readonly string[];
+  /** An explicit id instead of a generated one. */
+  id?: string;
+  ephemeral?: boolean;
+  metadata?: Record<string, unknown>;
+};
+
+export type UpdateChanges = {
+  title?: string;
+  description?: string;
+  design?: string;
+  acceptance_criteria?: string;
+  notes?: string;
+  /** Appended to notes on a new line. */
+  append_notes?: string;
+  status?: string;
+  priority?: number;
+  issue_type?: string;
+  assignee?: string | null;
+  external_ref?: string | null;
+  add_labels?: readonly string[];
+  remove_labels?: readonly string[];
+  /** New parent; null removes the parent. */
+  parent?: string | null;
+  /** Claim (compare-and-set) in the same transaction as the other changes. */
+  claim?: boolean;
+  metadata?: Record<string, unknown>;
+};
+
+export type CloseOptions = { reason?: string; force?: boolean };
+
+export type Direction = 'down' | 'up';
+
+export const SORT_POLICIES = ['priority', 'oldest', 'newest', 'updated'] as const;
+export type SortPolicy = (typeof SORT_POLICIES)[number];
+
+export type ListFilter = {
+  /** Statuses to include; undefined means every status but closed. */
+  statuses?: readonly string[];
+  types?: readonly string[];
+  assignee?: string;
+  unassigned?: boolean;
+  /** Every label must be present. */
+  labels?: readonly string[];
+  priorities?: readonly number[];
+  /** Direct children of this bead. */
+  parent?: string;
+  includeEphemeral?: boolean;
+  sort?: SortPolicy;
+  /** 0 means no limit. */
+  limit?: number;
+};
+
+export type ReadyFilter = {
+  /** Replaces the default exclusion of non-work types. */
+  types?: readonly string[];
+  assignee?: string;
+  unassigned?: boolean;
+  labels?: readonly string[];
+  priorities?: readonly number[];
+  /** Descendants of this bead, at any depth. */
+  parent?: string;
+  sort?: SortPolicy;
+  limit?: number;
+};
+
+export type BlockedFilter = { parent?: string; limit?: number };
+
+export type EventFilter = { issueId?: string; eventType?: string; actor?: string; limit?: number };
+
+export type BeadSummary = Bead & {
+  labels: string[];
+  dependencies: Dependency[];
+  dependency_count: number;
+  dependent_count: number;
+  comment_count: number;
+  parent: string | null;
+};
+
+export type BlockedBead = BeadSummary & { blocked_by: string[]; blocked_by_count: number };
+
+export type DependencyView = Bead & { dependency_type: string };
+
+export type TreeNode = Bead & {
+  depth: number;
+  parent_id: string | null;
+  dependency_type: string | null;
+  /** The node was seen earlier in the tree; its subtree is not repeated. */
+  truncated: boolean;
+};
+
+export type DependencyChange = {
+  status: 'added' | 'removed' | 'unchanged';
+  issue_id: string;
+  depends_on_id: string;
+  type: string;
+};
+
+export type LabelChange = { status: 'added' | 'removed' | 'unchanged'; issue_id: string; label: string };
+
+export type LabelCount = { label: string; count: number };
+
+export type Stats = {
+  total_issues: number;
+  open_issues: number;
+  in_progress_issues: number;
+  blocked_issues: number;
+  deferred_issues: number;
+  hooked_issues: number;
+  pinned_issues: number;
+  closed_issues: number;
+  ready_issues: number;
+  by_type: Record<string, number>;
+};
+
+export type ExportOptions = { includeEphemeral?: boolean };
+export type ExportResult = { text: string; count: number };
+
+export type ImportReport = {
+  created: number;
+  updated: number;
+  unchanged: number;
+  /** Beads whose local copy is newer than the file's: left as they are. */
+  kept_local: number;
+  /** Tombstones and other lines a ledger carries that are not beads. */
+  skipped: number;
+  total_lines: number;
+};

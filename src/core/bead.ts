@@ -1,0 +1,208 @@
+import { ValidationError } from './errors.js';
+
+/** Domain types of the bead store. Field names follow beads' JSON so that ledgers interoperate. */
+
+export const STATUSES = ['open', 'in_progress', 'blocked', 'deferred', 'closed', 'pinned', 'hooked'] as const;
+export type Status = (typeof STATUSES)[number];
+/** Statuses a blocker can be in without blocking anything. */
+export const RESOLVED_STATUSES: ReadonlySet<string> = new Set<Status>(['closed', 'pinned']);
+
+export const BUILTIN_TYPES = [
+  'bug',
+  'feature',
+  'task',
+  'epic',
+  'chore',
+  // Gas Town's own kinds of bead.
+  'message',
+  'merge-request',
+  'convoy',
+  'molecule',
+  'agent',
+  'escalation',
+] as const;
+export type BuiltinType = (typeof BUILTIN_TYPES)[number];
+/** Types that are not work: `bd ready` leaves them out unless asked for by `--type`. */
+export const NON_WORK_TYPES: readonly string[] = [
+  'message',
+  'merge-request',
+  'convoy',
+  'molecule',
+  'agent',
+  'escalation',
+  'gate',
+  'role',
+  'rig',
+  'event',
+];
+
+export const DEPENDENCY_TYPES = [
+  'blocks',
+  'parent-child',
+  'related',
+  'discovered-from',
+  'tracks',
+  'waits-for',
+  'conditional-blocks',
+  'relates-to',
+  'replies-to',
+  'duplicates',
+  'supersedes',
+] as const;
+export type DependencyType = (typeof DEPENDENCY_TYPES)[number];
+/** Edge types that stop the dependent from being ready while the target is open. */
+export const BLOCKING_DEPENDENCY_TYPES: readonly string[] = ['blocks', 'conditional-blocks', 'waits-for'];
+
+export const MIN_PRIORITY = 0;
+export const MAX_PRIORITY = 4;
+export const DEFAULT_PRIORITY = 2;
+
+export type Dependency = {
+  issue_id: string;
+  depends_on_id: string;
+  type: string;
+  created_at: string;
+  created_by: string;
+  /** Raw JSON text, when the edge carries any. */
+  metadata?: string;
+};
+
+export type Comment = {
+  id: number;
+  issue_id: string;
+  author: string;
+  text: string;
+  created_at: string;
+};
+
+/** A bead as stored: scalar fields only. Labels, dependencies and comments are fetched alongside. */
+export type Bead = {
+  id: string;
+  title: string;
+  description: string;
+  design: string;
+  acceptance_criteria: string;
+  notes: string;
+  status: string;
+  priority: number;
+  issue_type: string;
+  assignee: string | null;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  started_at: string | null;
+  closed_at: string | null;
+  close_reason: string;
+  external_ref: string | null;
+  ephemeral: boolean;
+  metadata: Record<string, unknown>;
+  /** Fields an imported ledger carried that this store has no column for, kept verbatim for export. */
+  extra: Record<string, unknown>;
+};
+
+/** A bead with its relations, as `show` and export need it. */
+export type BeadDetails = Bead & {
+  labels: string[];
+  dependencies: Dependency[];
+  comments: Comment[];
+};
+
+/** Event types of the append-only audit trail. */
+export const EVENT_TYPES = [
+  'created',
+  'updated',
+  'status_changed',
+  'claimed',
+  'closed',
+  'reopened',
+  'dependency_added',
+  'dependency_removed',
+  'label_added',
+  'label_removed',
+  'commented',
+  'imported',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export type BeadEvent = {
+  event_id: number;
+  issue_id: string;
+  event_type: string;
+  actor: string;
+  field: string | null;
+  old_value: string | null;
+  new_value: string | null;
+  created_at: string;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// Validation of user input. Each returns the normalised value or throws a ValidationError with one line.
+
+export function isStatus(value: string): value is Status {
+  return (STATUSES as readonly string[]).includes(value);
+}
+
+export function parseStatus(value: string, custom: readonly string[] = []): string {
+  const v = value.trim().toLowerCase().replace(/-/g, '_');
+  if (isStatus(v) || custom.includes(v)) return v;
+  throw new ValidationError(`invalid status "${value}": expected one of ${[...STATUSES, ...custom].join(', ')}`);
+}
+
+const TYPE_ALIASES: Readonly<Record<string, string>> = {
+  enhancement: 'feature',
+  feat: 'feature',
+  mr: 'merge-request',
+  mol: 'molecule',
+};
+
+export function parseIssueType(value: string, custom: readonly string[] = []): string {
+  const lower = value.trim().toLowerCase();
+  const v = TYPE_ALIASES[lower] ?? lower;
+  if ((BUILTIN_TYPES as readonly string[]).includes(v) || custom.includes(v)) return v;
+  throw new ValidationError(
+    `invalid issue type "${value}": expected one of ${[...BUILTIN_TYPES, ...custom].join(', ')}`,
+    { hint: 'add custom types with: bd config set types.custom "type1,type2"' },
+  );
+}
+
+export function parsePriority(value: string | number): number {
+  const text = String(value).trim();
+  const m = /^[Pp]?([0-9]+)$/.exec(text);
+  const n = m === null ? Number.NaN : Number(m[1]);
+  if (!Number.isInteger(n) || n < MIN_PRIORITY || n > MAX_PRIORITY) {
+    throw new ValidationError(`invalid priority "${text}": expected 0-4 or P0-P4 (0 is most urgent)`);
+  }
+  return n;
+}
+
+export function parseDependencyType(value: string): DependencyType {
+  const v = value.trim().toLowerCase();
+  const found = DEPENDENCY_TYPES.find((t) => t === v);
+  if (found === undefined) {
+    throw new ValidationError(`invalid dependency type "${value}": expected one of ${DEPENDENCY_TYPES.join(', ')}`);
+  }
+  return found;
+}
+
+export function validateTitle(title: string): string {
+  if (title.trim() === '') throw new ValidationError('title must not be empty');
+  return title;
+}
+
+export const LABEL_PATTERN = /^[^\s,]{1,100}$/;
+
+export function validateLabel(label: string): string {
+  if (!LABEL_PATTERN.test(label)) {
+    throw new ValidationError(`invalid label "${label}": 1-100 characters, no spaces or commas`);
+  }
+  return label;
+}
+
+/** Custom types and statuses are stored as comma-separated config values. */
+export function parseCommaList(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+}

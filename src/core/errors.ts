@@ -1,0 +1,89 @@
+/**
+ * The error hierarchy shared by every layer. Each class carries a stable `code` (for --json output) and an
+ * `exitCode` (for the CLI boundary). Library code throws these; only the CLI entry points map them to exits.
+ */
+export type ErrorCode =
+  | 'validation'
+  | 'not_found'
+  | 'conflict'
+  | 'no_database'
+  | 'already_initialized'
+  | 'cycle'
+  | 'usage'
+  | 'internal';
+
+export class GtError extends Error {
+  readonly code: ErrorCode;
+  readonly exitCode: number;
+  /** What the user can do about it, printed after the message. */
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, exitCode: number, message: string, options?: { cause?: unknown; hint?: string }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.exitCode = exitCode;
+    this.hint = options?.hint;
+  }
+}
+
+/** Bad input: an invalid status, type, priority, empty title, malformed id or file. Nothing was written. */
+export class ValidationError extends GtError {
+  constructor(message: string, options?: { cause?: unknown; hint?: string }) {
+    super('validation', 2, message, options);
+  }
+}
+
+/** Wrong command-line usage (unknown flag, missing argument). */
+export class UsageError extends GtError {
+  constructor(message: string, options?: { cause?: unknown; hint?: string }) {
+    super('usage', 2, message, options);
+  }
+}
+
+/** An id that names nothing in the store. */
+export class NotFoundError extends GtError {
+  constructor(message: string, options?: { cause?: unknown; hint?: string }) {
+    super('not_found', 3, message, options);
+  }
+}
+
+/** A compare-and-set lost: the bead is held by someone else, or an id is already taken. */
+export class ConflictError extends GtError {
+  constructor(message: string, options?: { cause?: unknown; hint?: string }) {
+    super('conflict', 4, message, options);
+  }
+}
+
+/** A dependency that would close a loop of blocking edges. */
+export class CycleError extends GtError {
+  constructor(message: string, options?: { cause?: unknown; hint?: string }) {
+    super('cycle', 4, message, options);
+  }
+}
+
+/** No `.beads/` database could be found or opened. */
+export class NoDatabaseError extends GtError {
+  constructor(message: string, options?: { cause?: unknown; hint?: string }) {
+    super('no_database', 5, message, options);
+  }
+}
+
+/** `init` over an existing workspace. */
+export class AlreadyInitializedError extends GtError {
+  constructor(message: string, options?: { cause?: unknown; hint?: string }) {
+    super('already_initialized', 6, message, options);
+  }
+}
+
+/** A bug: an invariant the code relies on did not hold. */
+export class InternalError extends GtError {
+  constructor(message: string, options?: { cause?: unknown; hint?: string }) {
+    super('internal', 70, message, options);
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

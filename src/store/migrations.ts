@@ -1,0 +1,98 @@
+/**
+ * Versioned schema migrations. Each migration runs once, in order, inside one immediate transaction together
+ * with the bump of `PRAGMA user_version`; a database newer than this code is refused rather than guessed at.
+ * Never edit a migration that has shipped: add the next one.
+ */
+export type Migration = { version: number; description: string; sql: string };
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'beads, dependencies, labels, comments, events, config',
+    sql: /* sql */ `
+      CREATE TABLE issues (
+        id                  TEXT PRIMARY KEY NOT NULL,
+        title               TEXT NOT NULL CHECK (length(title) > 0),
+        description         TEXT NOT NULL DEFAULT '',
+        design              TEXT NOT NULL DEFAULT '',
+        acceptance_criteria TEXT NOT NULL DEFAULT '',
+        notes               TEXT NOT NULL DEFAULT '',
+        status              TEXT NOT NULL DEFAULT 'open' CHECK (length(status) > 0),
+        priority            INTEGER NOT NULL DEFAULT 2 CHECK (priority BETWEEN 0 AND 4),
+        issue_type          TEXT NOT NULL DEFAULT 'task' CHECK (length(issue_type) > 0),
+        assignee            TEXT,
+        created_by          TEXT NOT NULL DEFAULT '',
+        created_at          TEXT NOT NULL,
+        updated_at          TEXT NOT NULL,
+        started_at          TEXT,
+        closed_at           TEXT,
+        close_reason        TEXT NOT NULL DEFAULT '',
+        external_ref        TEXT,
+        ephemeral           INTEGER NOT NULL DEFAULT 0 CHECK (ephemeral IN (0, 1)),
+        metadata            TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(metadata)),
+        extra               TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(extra))
+      ) STRICT;
+      CREATE INDEX issues_status_priority ON issues (status, priority, created_at);
+      CREATE INDEX issues_assignee ON issues (assignee) WHERE assignee IS NOT NULL;
+      CREATE INDEX issues_external_ref ON issues (external_ref) WHERE external_ref IS NOT NULL;
+
+      -- (issue_id depends on depends_on_id). The target may name a bead this ledger does not hold.
+      CREATE TABLE dependencies (
+        issue_id      TEXT NOT NULL REFERENCES issues (id) ON DELETE CASCADE,
+        depends_on_id TEXT NOT NULL,
+        type          TEXT NOT NULL DEFAULT 'blocks' CHECK (length(type) > 0),
+        created_at    TEXT NOT NULL,
+        created_by    TEXT NOT NULL DEFAULT '',
+        metadata      TEXT CHECK (metadata IS NULL OR json_valid(metadata)),
+        PRIMARY KEY (issue_id, depends_on_id),
+        CHECK (issue_id <> depends_on_id)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX dependencies_target ON dependencies (depends_on_id, type);
+
+      CREATE TABLE labels (
+        issue_id TEXT NOT NULL REFERENCES issues (id) ON DELETE CASCADE,
+        label    TEXT NOT NULL CHECK (length(label) > 0),
+        PRIMARY KEY (issue_id, label)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX labels_label ON labels (label);
+
+      CREATE TABLE comments (
+        id         INTEGER PRIMARY KEY,
+        issue_id   TEXT NOT NULL REFERENCES issues (id) ON DELETE CASCADE,
+        author     TEXT NOT NULL DEFAULT '',
+        text       TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX comments_issue ON comments (issue_id, created_at);
+
+      -- The audit trail: one row per changed field, written in the same transaction as the change.
+      CREATE TABLE events (
+        event_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+        issue_id   TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        actor      TEXT NOT NULL,
+        field      TEXT,
+        old_value  TEXT,
+        new_value  TEXT,
+        created_at TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX events_issue ON events (issue_id, event_id);
+      CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+      CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
+
+      CREATE TABLE child_counters (
+        parent_id  TEXT PRIMARY KEY NOT NULL,
+        last_child INTEGER NOT NULL
+      ) STRICT;
+
+      CREATE TABLE config (
+        key   TEXT PRIMARY KEY NOT NULL,
+        value TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

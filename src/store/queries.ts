@@ -1,0 +1,177 @@
+import { BEAD_COLUMNS, BEAD_COLUMNS_QUALIFIED } from './rows.js';
+
+/**
+ * The read queries. Every one is static text with named parameters; optional filters are written as
+ * `(@x IS NULL OR …)` and list filters as JSON arrays expanded with json_each, so no SQL is built from data.
+ */
+
+const RESOLVED = `('closed', 'pinned')`;
+
+/**
+ * `blocked(id)`: every bead that may not be worked on because of its graph.
+ *   - stored status blocked or deferred (they pass it on to their descendants),
+ *   - a blocks / conditional-blocks edge to an unresolved bead,
+ *   - a waits-for edge to a spawner that still has unresolved children (an `any-children` gate is satisfied
+ *     by one closed child),
+ *   - and, transitively, every child (parent-child) of a blocked bead.
+ */
+export const BLOCKED_CTE = /* sql */ `
+  blocked_root(id) AS (
+    SELECT id FROM issues WHERE status IN ('blocked', 'deferred')
+    UNION
+    SELECT d.issue_id FROM dependencies d JOIN issues b ON b.id = d.depends_on_id
+     WHERE d.type IN ('blocks', 'conditional-blocks') AND b.status NOT IN ${RESOLVED}
+    UNION
+    SELECT w.issue_id FROM dependencies w
+     WHERE w.type = 'waits-for'
+       AND EXISTS (SELECT 1 FROM dependencies c JOIN issues ci ON ci.id = c.issue_id
+                    WHERE c.depends_on_id = w.depends_on_id AND c.type = 'parent-child'
+                      AND ci.status NOT IN ${RESOLVED})
+       AND NOT (COALESCE(json_extract(w.metadata, '$.gate'), 'all-children') = 'any-children'
+                AND EXISTS (SELECT 1 FROM dependencies c JOIN issues ci ON ci.id = c.issue_id
+                             WHERE c.depends_on_id = w.depends_on_id AND c.type = 'parent-child'
+                               AND ci.status = 'closed'))
+  ),
+  blocked(id) AS (
+    SELECT id FROM blocked_root
+    UNION
+    SELECT d.issue_id FROM dependencies d JOIN blocked p ON d.depends_on_id = p.id WHERE d.type = 'parent-child'
+  )`;
+
+/** `descendants(id)`: every bead below @parent through parent-child edges (empty when @parent is null). */
+const DESCENDANTS_CTE = /* sql */ `
+  descendants(id) AS (
+    SELECT d.issue_id FROM dependencies d WHERE d.type = 'parent-child' AND d.depends_on_id = @parent
+    UNION
+    SELECT d.issue_id FROM dependencies d JOIN descendants x ON d.depends_on_id = x.id WHERE d.type = 'parent-child'
+  )`;
+
+/** Filters shared by list, ready and search; parameters are null when the filter is off. */
+const COMMON_FILTERS = /* sql */ `
+      AND (@assignee IS NULL OR issues.assignee = @assignee)
+      AND (@unassigned = 0 OR issues.assignee IS NULL OR issues.assignee = '')
+      AND (@priorities IS NULL OR issues.priority IN (SELECT value FROM json_each(@priorities)))
+      AND (@labels IS NULL OR (SELECT COUNT(DISTINCT l.label) FROM labels l
+                                WHERE l.issue_id = issues.id
+                                  AND l.label IN (SELECT value FROM json_each(@labels))) = json_array_length(@labels))`;
+
+const ORDER = /* sql */ `
+    ORDER BY
+      CASE WHEN @sort = 'priority' THEN issues.priority END ASC,
+      CASE WHEN @sort IN ('priority', 'oldest') THEN issues.created_at END ASC,
+      CASE WHEN @sort = 'newest' THEN issues.created_at END DESC,
+      CASE WHEN @sort = 'updated' THEN issues.updated_at END DESC,
+      issues.id ASC
+    LIMIT @limit`;
+
+/** Ready work: open, not ephemeral, not blocked, of a work type (or of @types when given). */
+export const READY_SQL = /* sql */ `
+  WITH RECURSIVE ${BLOCKED_CTE}, ${DESCENDANTS_CTE}
+  SELECT ${BEAD_COLUMNS} FROM issues
+   WHERE issues.status = 'open'
+     AND issues.ephemeral = 0
+     AND issues.id NOT IN (SELECT id FROM blocked)
+     AND (CASE WHEN @types IS NULL THEN issues.issue_type NOT IN (SELECT value FROM json_each(@nonWorkTypes))
+               ELSE issues.issue_type IN (SELECT value FROM json_each(@types)) END)
+     AND (@parent IS NULL OR issues.id IN (SELECT id FROM descendants))
+     ${COMMON_FILTERS}
+  ${ORDER}`;
+
+export const READY_COUNT_SQL = /* sql */ `
+  WITH RECURSIVE ${BLOCKED_CTE}
+  SELECT COUNT(*) AS n FROM issues
+   WHERE issues.status = 'open' AND issues.ephemeral = 0 AND issues.id NOT IN (SELECT id FROM blocked)
+     AND issues.issue_type NOT IN (SELECT value FROM json_each(@nonWorkTypes))`;
+
+/** Unresolved, undeferred beads that cannot be worked on: blocked status or graph; @parent limits to descendants. */
+export const BLOCKED_SQL = /* sql */ `
+  WITH RECURSIVE ${BLOCKED_CTE}, ${DESCENDANTS_CTE}
+  SELECT ${BEAD_COLUMNS} FROM issues
+   WHERE issues.status NOT IN ${RESOLVED}
+     AND issues.status <> 'deferred'
+     AND issues.id IN (SELECT id FROM blocked)
+     AND (@parent IS NULL OR issues.id IN (SELECT id FROM descendants))
+   ORDER BY issues.priority ASC, issues.created_at ASC, issues.id ASC
+   LIMIT @limit`;
+
+/** The direct, unresolved blockers of each bead in the JSON array @ids. */
+export const OPEN_BLOCKERS_SQL = /* sql */ `
+  SELECT d.issue_id AS issue_id, d.depends_on_id AS blocker_id FROM dependencies d
+    JOIN issues b ON b.id = d.depends_on_id
+   WHERE d.issue_id IN (SELECT value FROM json_each(@ids))
+     AND d.type IN ('blocks', 'conditional-blocks', 'waits-for')
+     AND b.status NOT IN ${RESOLVED}
+   ORDER BY d.issue_id, d.depends_on_id`;
+
+export const LIST_SQL = /* sql */ `
+  SELECT ${BEAD_COLUMNS} FROM issues
+   WHERE (CASE WHEN @statuses IS NULL THEN issues.status <> 'closed'
+               ELSE issues.status IN (SELECT value FROM json_each(@statuses)) END)
+     AND (@types IS NULL OR issues.issue_type IN (SELECT value FROM json_each(@types)))
+     AND (@includeEphemeral = 1 OR issues.ephemeral = 0)
+     AND (@parent IS NULL OR issues.id IN (SELECT d.issue_id FROM dependencies d
+                                            WHERE d.type = 'parent-child' AND d.depends_on_id = @parent))
+     AND (@query IS NULL OR instr(lower(issues.id), lower(@query)) > 0
+                         OR instr(lower(issues.title), lower(@query)) > 0
+                         OR instr(lower(issues.description), lower(@query)) > 0
+                         OR instr(lower(issues.notes), lower(@query)) > 0
+                         OR instr(lower(COALESCE(issues.external_ref, '')), lower(@query)) > 0)
+     ${COMMON_FILTERS}
+  ${ORDER}`;
+
+export const GET_BEAD_SQL = /* sql */ `SELECT ${BEAD_COLUMNS} FROM issues WHERE id = ?`;
+
+export const BEADS_BY_IDS_SQL = /* sql */ `
+  SELECT ${BEAD_COLUMNS} FROM issues WHERE id IN (SELECT value FROM json_each(?))`;
+
+export const LABELS_FOR_IDS_SQL = /* sql */ `
+  SELECT issue_id, label FROM labels WHERE issue_id IN (SELECT value FROM json_each(?)) ORDER BY issue_id, label`;
+
+export const DEPENDENCIES_FOR_IDS_SQL = /* sql */ `
+  SELECT issue_id, depends_on_id, type, created_at, created_by, metadata FROM dependencies
+   WHERE issue_id IN (SELECT value FROM json_each(?)) ORDER BY issue_id, depends_on_id`;
+
+export const COMMENTS_FOR_IDS_SQL = /* sql */ `
+  SELECT id, issue_id, author, text, created_at FROM comments
+   WHERE issue_id IN (SELECT value FROM json_each(?)) ORDER BY issue_id, created_at, id`;
+
+/** Per-bead counts for list output, as beads computes them. */
+export const COUNTS_FOR_IDS_SQL = /* sql */ `
+  SELECT ids.value AS id,
+         (SELECT COUNT(*) FROM dependencies d WHERE d.issue_id = ids.value AND d.type = 'blocks') AS dependency_count,
+         (SELECT COUNT(*) FROM dependencies d WHERE d.depends_on_id = ids.value AND d.type = 'blocks') AS dependent_count,
+         (SELECT COUNT(*) FROM comments c WHERE c.issue_id = ids.value) AS comment_count,
+         (SELECT MIN(d.depends_on_id) FROM dependencies d
+           WHERE d.issue_id = ids.value AND d.type = 'parent-child') AS parent
+    FROM json_each(?) AS ids`;
+
+/** Edges from @id (down) joined with the bead they point at. */
+export const DEPENDS_ON_SQL = /* sql */ `
+  SELECT ${BEAD_COLUMNS_QUALIFIED}, d.type AS dependency_type FROM dependencies d
+    JOIN issues ON issues.id = d.depends_on_id
+   WHERE d.issue_id = ? ORDER BY issues.priority, issues.id`;
+
+/** Edges into @id (up) joined with the bead they come from. */
+export const DEPENDENTS_SQL = /* sql */ `
+  SELECT ${BEAD_COLUMNS_QUALIFIED}, d.type AS dependency_type FROM dependencies d
+    JOIN issues ON issues.id = d.issue_id
+   WHERE d.depends_on_id = ? ORDER BY issues.priority, issues.id`;
+
+/** True when @to can already reach @from over blocking edges and child→parent edges: a new edge would loop. */
+export const WOULD_CYCLE_SQL = /* sql */ `
+  WITH RECURSIVE reach(id) AS (
+    SELECT @to
+    UNION
+    SELECT d.depends_on_id FROM dependencies d JOIN reach r ON d.issue_id = r.id
+     WHERE d.type IN ('blocks', 'conditional-blocks', 'waits-for', 'parent-child')
+  )
+  SELECT 1 AS hit FROM reach WHERE id = @from LIMIT 1`;
+
+/** Top-level ids with the given prefix (`p-…` without a dot), for the adaptive id length. */
+export const COUNT_TOP_LEVEL_SQL = /* sql */ `
+  SELECT COUNT(*) AS n FROM issues
+   WHERE id >= @prefix || '-' AND id < @prefix || '.' AND instr(substr(id, length(@prefix) + 2), '.') = 0`;
+
+/** Ids directly under @parent (`parent.n`), for allocating the next child number. */
+export const CHILD_IDS_SQL = /* sql */ `
+  SELECT id FROM issues WHERE id >= @parent || '.' AND id < @parent || '/'`;

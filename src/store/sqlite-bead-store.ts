@@ -1,0 +1,479 @@
+import { randomInt } from 'node:crypto';
+import type { Bead, BeadDetails, BeadEvent, Comment } from '../core/bead.js';
+import { NON_WORK_TYPES } from '../core/bead.js';
+import type {
+  BeadStore,
+  BeadSummary,
+  BlockedBead,
+  BlockedFilter,
+  CloseOptions,
+  CreateInput,
+  DependencyChange,
+  DependencyView,
+  Direction,
+  EventFilter,
+  ExportOptions,
+  ExportResult,
+  ImportReport,
+  LabelChange,
+  LabelCount,
+  ListFilter,
+  ReadyFilter,
+  Stats,
+  TreeNode,
+  UpdateChanges,
+} from '../core/bead-store.js';
+import type { Clock } from '../core/clock.js';
+import { NotFoundError } from '../core/errors.js';
+import { formatTimestamp } from '../core/time.js';
+import { openDatabase, writeTransaction, type Db, type OpenOptions, type Statement } from './db.js';
+import { parseLedger, serializeRecord } from './jsonl.js';
+import * as q from './queries.js';
+import { toBead, toComment, toDependency, toEvent, toIntValue, toNullableStringValue, toStringValue } from './rows.js';
+import { StoreWriter } from './store-writer.js';
+
+export const systemClock: Clock = { nowMs: () => Date.now() };
+
+export type SqliteStoreOptions = OpenOptions & { clock?: Clock };
+
+/** Opens the store at `path` (a `.beads/beads.db` file, or `:memory:`). */
+export function openSqliteBeadStore(path: string, options: SqliteStoreOptions = {}): SqliteBeadStore {
+  const db = openDatabase(path, options);
+  return new SqliteBeadStore(db, options.clock ?? systemClock);
+}
+
+/** Default limits, as beads has them. */
+export const DEFAULT_LIST_LIMIT = 50;
+export const DEFAULT_READY_LIMIT = 100;
+
+/** The BeadStore over SQLite. Reads are plain statements; every write is one immediate transaction. */
+export class SqliteBeadStore implements BeadStore {
+  readonly #db: Db;
+  readonly #clock: Clock;
+  readonly #statements = new Map<string, Statement>();
+  readonly #writer: StoreWriter;
+
+  constructor(db: Db, clock: Clock) {
+    this.#db = db;
+    this.#clock = clock;
+    this.#writer = new StoreWriter(this, () => this.#now(), () => this.#nowNs());
+  }
+
+  get prefix(): string {
+    return this.configValue('issue_prefix') ?? 'bd';
+  }
+
+  /** Sets the id prefix; `init` uses it before anything else can run. */
+  setPrefixSync(prefix: string): void {
+    writeTransaction(this.#db, () => this.#writer.setConfig('issue_prefix', prefix, ''));
+  }
+
+  dispose(): void {
+    this.#db.close();
+  }
+
+  #now(): string {
+    return formatTimestamp(this.#clock.nowMs());
+  }
+
+  #nowNs(): bigint {
+    return BigInt(this.#clock.nowMs()) * 1_000_000n + BigInt(randomInt(1_000_000));
+  }
+
+  /** Prepared statements are cached: a CLI call prepares each query once, the daemon reuses them forever. */
+  stmt(sql: string): Statement {
+    let s = this.#statements.get(sql);
+    if (s === undefined) {
+      s = this.#db.prepare(sql);
+      this.#statements.set(sql, s);
+    }
+    return s;
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // Reads (synchronous helpers are used by the writer inside its transactions)
+
+  configValue(key: string): string | undefined {
+    const row: unknown = this.stmt('SELECT value FROM config WHERE key = ?').get(key);
+    return row === undefined ? undefined : toStringValue(row, 'value');
+  }
+
+  getBead(id: string): Bead | undefined {
+    const row: unknown = this.stmt(q.GET_BEAD_SQL).get(id);
+    return row === undefined ? undefined : toBead(row);
+  }
+
+  requireBead(id: string): Bead {
+    const bead = this.getBead(id);
+    if (bead === undefined) throw notFound([id]);
+    return bead;
+  }
+
+  beadsByIds(ids: readonly string[]): Bead[] {
+    const rows = this.stmt(q.BEADS_BY_IDS_SQL).all(JSON.stringify(ids));
+    const byId = new Map(rows.map((r) => toBead(r)).map((b) => [b.id, b]));
+    const missing = ids.filter((id) => !byId.has(id));
+    if (missing.length > 0) throw notFound(missing);
+    return ids.map((id) => byId.get(id)).filter((b): b is Bead => b !== undefined);
+  }
+
+  details(beads: readonly Bead[]): BeadDetails[] {
+    const ids = JSON.stringify(beads.map((b) => b.id));
+    const labels = groupBy(this.stmt(q.LABELS_FOR_IDS_SQL).all(ids), (r) => toStringValue(r, 'issue_id'));
+    const deps = groupBy(this.stmt(q.DEPENDENCIES_FOR_IDS_SQL).all(ids), (r) => toStringValue(r, 'issue_id'));
+    const comments = groupBy(this.stmt(q.COMMENTS_FOR_IDS_SQL).all(ids), (r) => toStringValue(r, 'issue_id'));
+    return beads.map((b) => ({
+      ...b,
+      labels: (labels.get(b.id) ?? []).map((r) => toStringValue(r, 'label')),
+      dependencies: (deps.get(b.id) ?? []).map(toDependency),
+      comments: (comments.get(b.id) ?? []).map(toComment),
+    }));
+  }
+
+  summaries(beads: readonly Bead[]): BeadSummary[] {
+    if (beads.length === 0) return [];
+    const ids = JSON.stringify(beads.map((b) => b.id));
+    const labels = groupBy(this.stmt(q.LABELS_FOR_IDS_SQL).all(ids), (r) => toStringValue(r, 'issue_id'));
+    const deps = groupBy(this.stmt(q.DEPENDENCIES_FOR_IDS_SQL).all(ids), (r) => toStringValue(r, 'issue_id'));
+    const counts = new Map(
+      this.stmt(q.COUNTS_FOR_IDS_SQL)
+        .all(ids)
+        .map((r) => [toStringValue(r, 'id'), r] as const),
+    );
+    return beads.map((b) => {
+      const c = counts.get(b.id);
+      const parent = c === undefined ? null : parentOf(c);
+      return {
+        ...b,
+        labels: (labels.get(b.id) ?? []).map((r) => toStringValue(r, 'label')),
+        dependencies: (deps.get(b.id) ?? []).map(toDependency),
+        dependency_count: c === undefined ? 0 : toIntValue(c, 'dependency_count'),
+        dependent_count: c === undefined ? 0 : toIntValue(c, 'dependent_count'),
+        comment_count: c === undefined ? 0 : toIntValue(c, 'comment_count'),
+        parent,
+      };
+    });
+  }
+
+  readyBeads(filter: ReadyFilter): Bead[] {
+    const rows = this.stmt(q.READY_SQL).all({
+      types: jsonOrNull(filter.types),
+      nonWorkTypes: JSON.stringify(NON_WORK_TYPES),
+      parent: filter.parent ?? null,
+      ...commonParams(filter),
+      sort: filter.sort ?? 'priority',
+      limit: limitParam(filter.limit, DEFAULT_READY_LIMIT),
+    });
+    return rows.map(toBead);
+  }
+
+  openBlockers(ids: readonly string[]): Map<string, string[]> {
+    const rows = this.stmt(q.OPEN_BLOCKERS_SQL).all({ ids: JSON.stringify(ids) });
+    const out = new Map<string, string[]>();
+    for (const r of rows) {
+      const id = toStringValue(r, 'issue_id');
+      out.set(id, [...(out.get(id) ?? []), toStringValue(r, 'blocker_id')]);
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // BeadStore: reads
+
+  show(ids: readonly string[]): Promise<BeadDetails[]> {
+    return run(() => this.details(this.beadsByIds(ids)));
+  }
+
+  list(filter: ListFilter): Promise<BeadSummary[]> {
+    return run(() => this.summaries(this.#listBeads(filter, null)));
+  }
+
+  search(query: string, filter: ListFilter): Promise<BeadSummary[]> {
+    return run(() => this.summaries(this.#listBeads(filter, query)));
+  }
+
+  #listBeads(filter: ListFilter, query: string | null): Bead[] {
+    const rows = this.stmt(q.LIST_SQL).all({
+      statuses: jsonOrNull(filter.statuses),
+      types: jsonOrNull(filter.types),
+      includeEphemeral: filter.includeEphemeral === true ? 1 : 0,
+      parent: filter.parent ?? null,
+      query,
+      ...commonParams(filter),
+      sort: filter.sort ?? 'priority',
+      limit: limitParam(filter.limit, DEFAULT_LIST_LIMIT),
+    });
+    return rows.map(toBead);
+  }
+
+  ready(filter: ReadyFilter): Promise<BeadSummary[]> {
+    return run(() => this.summaries(this.readyBeads(filter)));
+  }
+
+  blocked(filter: BlockedFilter): Promise<BlockedBead[]> {
+    return run(() => {
+      const beads = this.stmt(q.BLOCKED_SQL)
+        .all({ parent: filter.parent ?? null, limit: limitParam(filter.limit, 0) })
+        .map(toBead);
+      const blockers = this.openBlockers(beads.map((b) => b.id));
+      return this.summaries(beads).map((s) => {
+        const direct = blockers.get(s.id) ?? [];
+        const blockedBy = direct.length > 0 ? direct : s.parent !== null && s.status !== 'blocked' ? [s.parent] : [];
+        return { ...s, blocked_by: blockedBy, blocked_by_count: blockedBy.length };
+      });
+    });
+  }
+
+  dependencies(id: string, direction: Direction): Promise<DependencyView[]> {
+    return run(() => this.#edges(id, direction));
+  }
+
+  #edges(id: string, direction: Direction): DependencyView[] {
+    this.requireBead(id);
+    const rows = this.stmt(direction === 'down' ? q.DEPENDS_ON_SQL : q.DEPENDENTS_SQL).all(id);
+    return rows.map((r) => ({ ...toBead(r), dependency_type: toStringValue(r, 'dependency_type') }));
+  }
+
+  dependencyTree(id: string, direction: Direction, maxDepth: number): Promise<TreeNode[]> {
+    return run(() => {
+      const root = this.requireBead(id);
+      const out: TreeNode[] = [{ ...root, depth: 0, parent_id: null, dependency_type: null, truncated: false }];
+      const seen = new Set<string>([root.id]);
+      const walk = (nodeId: string, depth: number): void => {
+        if (depth > maxDepth) return;
+        for (const edge of this.#edges(nodeId, direction)) {
+          const repeated = seen.has(edge.id);
+          const { dependency_type, ...bead } = edge;
+          out.push({ ...bead, depth, parent_id: nodeId, dependency_type, truncated: repeated });
+          if (!repeated) {
+            seen.add(edge.id);
+            walk(edge.id, depth + 1);
+          }
+        }
+      };
+      walk(root.id, 1);
+      return out;
+    });
+  }
+
+  labels(id: string): Promise<string[]> {
+    return run(() => {
+      this.requireBead(id);
+      return this.stmt('SELECT label FROM labels WHERE issue_id = ? ORDER BY label')
+        .all(id)
+        .map((r) => toStringValue(r, 'label'));
+    });
+  }
+
+  allLabels(): Promise<LabelCount[]> {
+    return run(() =>
+      this.stmt('SELECT label, COUNT(*) AS count FROM labels GROUP BY label ORDER BY label')
+        .all()
+        .map((r) => ({ label: toStringValue(r, 'label'), count: toIntValue(r, 'count') })),
+    );
+  }
+
+  comments(id: string): Promise<Comment[]> {
+    return run(() => {
+      this.requireBead(id);
+      return this.stmt(q.COMMENTS_FOR_IDS_SQL).all(JSON.stringify([id])).map(toComment);
+    });
+  }
+
+  events(filter: EventFilter): Promise<BeadEvent[]> {
+    return run(() =>
+      this.stmt(
+        /* sql */ `SELECT event_id, issue_id, event_type, actor, field, old_value, new_value, created_at FROM events
+          WHERE (@issueId IS NULL OR issue_id = @issueId)
+            AND (@eventType IS NULL OR event_type = @eventType)
+            AND (@actor IS NULL OR actor = @actor)
+          ORDER BY event_id LIMIT @limit`,
+      )
+        .all({
+          issueId: filter.issueId ?? null,
+          eventType: filter.eventType ?? null,
+          actor: filter.actor ?? null,
+          limit: limitParam(filter.limit, 0),
+        })
+        .map(toEvent),
+    );
+  }
+
+  stats(): Promise<Stats> {
+    return run(() => {
+      const byStatus = new Map(
+        this.stmt('SELECT status, COUNT(*) AS n FROM issues WHERE ephemeral = 0 GROUP BY status')
+          .all()
+          .map((r) => [toStringValue(r, 'status'), toIntValue(r, 'n')] as const),
+      );
+      const byType: Record<string, number> = {};
+      for (const r of this.stmt('SELECT issue_type, COUNT(*) AS n FROM issues WHERE ephemeral = 0 GROUP BY issue_type ORDER BY issue_type').all()) {
+        byType[toStringValue(r, 'issue_type')] = toIntValue(r, 'n');
+      }
+      const count = (s: string): number => byStatus.get(s) ?? 0;
+      const total = [...byStatus.values()].reduce((a, b) => a + b, 0);
+      const ready = toIntValue(this.stmt(q.READY_COUNT_SQL).get({ nonWorkTypes: JSON.stringify(NON_WORK_TYPES) }), 'n');
+      const graphBlocked = this.stmt(q.BLOCKED_SQL).all({ parent: null, limit: -1 }).length;
+      return {
+        total_issues: total,
+        open_issues: count('open'),
+        in_progress_issues: count('in_progress'),
+        blocked_issues: graphBlocked,
+        deferred_issues: count('deferred'),
+        hooked_issues: count('hooked'),
+        pinned_issues: count('pinned'),
+        closed_issues: count('closed'),
+        ready_issues: ready,
+        by_type: byType,
+      };
+    });
+  }
+
+  getConfig(key: string): Promise<string | undefined> {
+    return run(() => this.configValue(key));
+  }
+
+  listConfig(): Promise<Record<string, string>> {
+    return run(() => {
+      const out: Record<string, string> = {};
+      for (const r of this.stmt('SELECT key, value FROM config ORDER BY key').all()) {
+        out[toStringValue(r, 'key')] = toStringValue(r, 'value');
+      }
+      return out;
+    });
+  }
+
+  exportJsonl(options: ExportOptions): Promise<ExportResult> {
+    return run(() => {
+      const beads = this.stmt(
+        /* sql */ `SELECT id FROM issues WHERE (@all = 1 OR ephemeral = 0) ORDER BY id`,
+      )
+        .all({ all: options.includeEphemeral === true ? 1 : 0 })
+        .map((r) => toStringValue(r, 'id'));
+      const lines: string[] = [];
+      // Chunks keep the json_each arrays small while the whole export stays one consistent read.
+      const read = this.#db.transaction(() => {
+        for (let i = 0; i < beads.length; i += 500) {
+          for (const d of this.details(this.beadsByIds(beads.slice(i, i + 500)))) lines.push(serializeRecord(d));
+        }
+      });
+      read.deferred();
+      return { text: lines.length === 0 ? '' : `${lines.join('\n')}\n`, count: lines.length };
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // BeadStore: writes (each one immediate transaction, see StoreWriter)
+
+  create(input: CreateInput, actor: string): Promise<BeadDetails> {
+    return run(() => writeTransaction(this.#db, () => this.#writer.create(input, actor)));
+  }
+
+  update(ids: readonly string[], changes: UpdateChanges, actor: string): Promise<BeadDetails[]> {
+    return run(() => writeTransaction(this.#db, () => this.#writer.update(ids, changes, actor)));
+  }
+
+  claim(id: string, actor: string): Promise<BeadDetails> {
+    return run(() => writeTransaction(this.#db, () => this.#writer.claim(id, actor)));
+  }
+
+  claimReady(filter: ReadyFilter, actor: string): Promise<BeadDetails | null> {
+    return run(() =>
+      writeTransaction(this.#db, () => {
+        const first = this.readyBeads({ ...filter, limit: 1 })[0];
+        return first === undefined ? null : this.#writer.claim(first.id, actor);
+      }),
+    );
+  }
+
+  close(ids: readonly string[], options: CloseOptions, actor: string): Promise<BeadDetails[]> {
+    return run(() => writeTransaction(this.#db, () => this.#writer.close(ids, options, actor)));
+  }
+
+  reopen(ids: readonly string[], reason: string | undefined, actor: string): Promise<BeadDetails[]> {
+    return run(() => writeTransaction(this.#db, () => this.#writer.reopen(ids, reason, actor)));
+  }
+
+  addDependency(issueId: string, dependsOnId: string, type: string, actor: string): Promise<DependencyChange> {
+    return run(() => writeTransaction(this.#db, () => this.#writer.addDependency(issueId, dependsOnId, type, actor)));
+  }
+
+  removeDependency(issueId: string, dependsOnId: string, actor: string): Promise<DependencyChange> {
+    return run(() => writeTransaction(this.#db, () => this.#writer.removeDependency(issueId, dependsOnId, actor)));
+  }
+
+  addLabels(ids: readonly string[], labels: readonly string[], actor: string): Promise<LabelChange[]> {
+    return run(() => writeTransaction(this.#db, () => this.#writer.changeLabels(ids, labels, 'add', actor)));
+  }
+
+  removeLabels(ids: readonly string[], labels: readonly string[], actor: string): Promise<LabelChange[]> {
+    return run(() => writeTransaction(this.#db, () => this.#writer.changeLabels(ids, labels, 'remove', actor)));
+  }
+
+  addComment(id: string, text: string, actor: string): Promise<Comment> {
+    return run(() => writeTransaction(this.#db, () => this.#writer.addComment(id, text, actor)));
+  }
+
+  setConfig(key: string, value: string, actor: string): Promise<void> {
+    return run(() => writeTransaction(this.#db, () => this.#writer.setConfig(key, value, actor)));
+  }
+
+  async importJsonl(
+    text: string,
+    actor: string,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<ImportReport> {
+    const ledger = await parseLedger(text);
+    return writeTransaction(this.#db, () => this.#writer.importLedger(ledger, actor, onProgress));
+  }
+}
+
+/** Wraps synchronous work in a Promise so that thrown errors become rejections. */
+function run<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+}
+
+export function notFound(ids: readonly string[]): NotFoundError {
+  const list = ids.join(', ');
+  return new NotFoundError(ids.length === 1 ? `no bead with id ${list}` : `no beads with ids ${list}`, {
+    hint: 'list beads with "bd list" or search with "bd search <text>"',
+  });
+}
+
+function groupBy(rows: unknown[], key: (row: unknown) => string): Map<string, unknown[]> {
+  const out = new Map<string, unknown[]>();
+  for (const r of rows) {
+    const k = key(r);
+    const list = out.get(k);
+    if (list === undefined) out.set(k, [r]);
+    else list.push(r);
+  }
+  return out;
+}
+
+function parentOf(row: unknown): string | null {
+  return toNullableStringValue(row, 'parent');
+}
+
+function jsonOrNull(values: readonly unknown[] | undefined): string | null {
+  return values === undefined || values.length === 0 ? null : JSON.stringify(values);
+}
+
+function commonParams(filter: ListFilter | ReadyFilter): Record<string, string | number | null> {
+  return {
+    assignee: filter.assignee ?? null,
+    unassigned: filter.unassigned === true ? 1 : 0,
+    priorities: jsonOrNull(filter.priorities),
+    labels: jsonOrNull(filter.labels),
+  };
+}
+
+/** `undefined` takes the default; 0 means unlimited (SQLite's LIMIT -1). */
+function limitParam(limit: number | undefined, fallback: number): number {
+  const l = limit ?? fallback;
+  return l <= 0 ? -1 : l;
+}
