@@ -1,6 +1,7 @@
 // Bundles each binary into one CommonJS file: a single file with no module graph to resolve starts as fast
 // as `node -e 0` plus the native SQLite binding, and agents call these binaries many times a minute.
 import { build } from 'esbuild';
+import { URL } from 'node:url';
 import { chmodSync, readFileSync, rmSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { errorMessage, isRecord } from '../core/errors.js';
 
 /** The only module that runs git. Every call is argv-only, with a timeout, never through a shell. */
 
@@ -17,10 +18,10 @@ export function runGit(args: readonly string[], options: { cwd: string; timeoutM
     });
     return { ok: true, stdout };
   } catch (err) {
-    const e = err as { stderr?: unknown; status?: unknown };
+    const e: Record<string, unknown> = isRecord(err) ? err : {};
     return {
       ok: false,
-      stderr: typeof e.stderr === 'string' ? e.stderr : String(err),
+      stderr: typeof e.stderr === 'string' ? e.stderr : errorMessage(err),
       status: typeof e.status === 'number' ? e.status : null,
     };
   }

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
-import { InternalError, NoDatabaseError } from '../core/errors.js';
+import { errorMessage, InternalError, NoDatabaseError } from '../core/errors.js';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.js';
 
 export type Db = Database.Database;
@@ -34,7 +34,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
       readonly: options.readonly === true,
     });
   } catch (cause) {
-    throw new NoDatabaseError(`cannot open beads database at ${path}: ${(cause as Error).message}`, { cause });
+    throw new NoDatabaseError(`cannot open beads database at ${path}: ${errorMessage(cause)}`, { cause });
   }
   try {
     configure(db, options.readonly === true);

@@ -1,6 +1,6 @@
 import type { z as Zod } from 'zod';
 import type { Bead, BeadDetails, Comment, Dependency } from '../core/bead.js';
-import { ValidationError } from '../core/errors.js';
+import { errorMessage, isRecord, ValidationError } from '../core/errors.js';
 import { isValidId } from '../core/ids.js';
 import { normalizeTimestamp } from '../core/time.js';
 
@@ -115,7 +115,7 @@ function buildSchema(z: typeof Zod) {
     try {
       return normalizeTimestamp(value);
     } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
+      ctx.addIssue({ code: 'custom', message: errorMessage(err) });
       return z.NEVER;
     }
   });
@@ -124,9 +124,7 @@ function buildSchema(z: typeof Zod) {
     z.string().transform((value, ctx) => {
       try {
         const parsed: unknown = JSON.parse(value === '' ? '{}' : value);
-        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
-          return parsed as Record<string, unknown>;
-        }
+        if (isRecord(parsed)) return parsed;
       } catch {
         // reported below
       }
@@ -197,12 +195,10 @@ export async function parseLedger(text: string): Promise<ParsedLedger> {
     try {
       json = JSON.parse(raw);
     } catch (err) {
-      throw new ValidationError(`line ${lineNo}: not valid JSON (${(err as Error).message})`);
+      throw new ValidationError(`line ${lineNo}: not valid JSON (${errorMessage(err)})`);
     }
-    if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-      throw new ValidationError(`line ${lineNo}: expected a JSON object`);
-    }
-    const obj = json as Record<string, unknown>;
+    if (!isRecord(json)) throw new ValidationError(`line ${lineNo}: expected a JSON object`);
+    const obj = json;
     if ((obj._type !== undefined && obj._type !== 'issue') || obj.status === 'tombstone') {
       skipped++;
       continue;

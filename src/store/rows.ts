@@ -1,5 +1,5 @@
 import type { Bead, BeadEvent, Comment, Dependency } from '../core/bead.js';
-import { InternalError } from '../core/errors.js';
+import { InternalError, isRecord } from '../core/errors.js';
 
 /**
  * Rows come back from SQLite as `unknown`; these mappers check every field's type instead of casting, so a
@@ -9,8 +9,8 @@ import { InternalError } from '../core/errors.js';
 type Row = Record<string, unknown>;
 
 function asRow(value: unknown): Row {
-  if (typeof value !== 'object' || value === null) throw new InternalError('expected a row from the database');
-  return value as Row;
+  if (!isRecord(value)) throw new InternalError('expected a row from the database');
+  return value;
 }
 
 function str(row: Row, key: string): string {
@@ -37,10 +37,8 @@ function int(row: Row, key: string): number {
 
 function jsonObject(row: Row, key: string): Record<string, unknown> {
   const parsed: unknown = JSON.parse(str(row, key));
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new InternalError(`column ${key}: expected a JSON object`);
-  }
-  return parsed as Record<string, unknown>;
+  if (!isRecord(parsed)) throw new InternalError(`column ${key}: expected a JSON object`);
+  return parsed;
 }
 
 export const BEAD_COLUMNS =

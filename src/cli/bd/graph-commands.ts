@@ -10,7 +10,7 @@ type Opts = Record<string, unknown>;
 function direction(value: unknown): Direction {
   if (value === undefined || value === 'down') return 'down';
   if (value === 'up') return 'up';
-  throw new UsageError(`invalid direction "${String(value)}": expected down (what it depends on) or up (what depends on it)`);
+  throw new UsageError(`invalid direction "${typeof value === 'string' ? value : typeof value}": expected down (what it depends on) or up (what depends on it)`);
 }
 
 export function registerGraphCommands(program: Command, io: Io): void {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { parseCommaList, parseIssueType, parsePriority, parseStatus, STATUSES } from '../../core/bead.js';
 import { SORT_POLICIES, type BeadStore, type ListFilter, type ReadyFilter, type SortPolicy, type UpdateChanges } from '../../core/bead-store.js';
-import { UsageError, ValidationError } from '../../core/errors.js';
+import { isRecord, UsageError, ValidationError } from '../../core/errors.js';
 import { printJson, readTextArg, type Io } from '../io.js';
 import { collect, globals, intOption, resolveActor, withStore } from './context.js';
 import { blockedJson, detailsJson, line, listLine, showJson, showText, summaryJson, type ShowData } from './render.js';
@@ -33,10 +33,8 @@ function parseMetadata(value: string | undefined): Record<string, unknown> | und
   } catch {
     throw new ValidationError('--metadata expects a JSON object, e.g. \'{"key":"value"}\'');
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new ValidationError('--metadata expects a JSON object, e.g. \'{"key":"value"}\'');
-  }
-  return parsed as Record<string, unknown>;
+  if (!isRecord(parsed)) throw new ValidationError('--metadata expects a JSON object, e.g. \'{"key":"value"}\'');
+  return parsed;
 }
 
 /** Description from `-d`, `--body-file <path|->` or `--stdin`; at most one of them. */

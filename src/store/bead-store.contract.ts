@@ -1,0 +1,482 @@
+import { describe, expect, it } from 'vitest';
+import type { BeadStore } from '../core/bead-store.js';
+import { ConflictError, CycleError, NotFoundError, ValidationError } from '../core/errors.js';
+
+/**
+ * The conformance suite every BeadStore must pass. `make` returns a fresh, empty store with the prefix "gt"
+ * and a clock that moves forward 1 ms each time it is read, plus a way to advance it further.
+ */
+export type StoreFactory = () => { store: BeadStore; advance(ms: number): void; cleanup(): void };
+
+export function runBeadStoreContract(name: string, make: StoreFactory): void {
+  const withStore = async (fn: (store: BeadStore, advance: (ms: number) => void) => Promise<void>): Promise<void> => {
+    const { store, advance, cleanup } = make();
+    try {
+      await fn(store, advance);
+    } finally {
+      cleanup();
+    }
+  };
+
+  describe(`${name} satisfies BeadStore`, () => {
+    describe('create and show', () => {
+      it('stores every field and hands it back', () =>
+        withStore(async (s) => {
+          const b = await s.create(
+            { title: 'Fix it', description: 'd', design: 'x', acceptance_criteria: 'ac', notes: 'n', issue_type: 'bug', priority: 0, labels: ['b', 'a'], external_ref: 'gh-1', metadata: { k: [1] } },
+            'alice',
+          );
+          expect(b.id).toMatch(/^gt-[0-9a-z]{3}$/);
+          const [shown] = await s.show([b.id]);
+          expect(shown).toMatchObject({
+            title: 'Fix it',
+            description: 'd',
+            design: 'x',
+            acceptance_criteria: 'ac',
+            notes: 'n',
+            issue_type: 'bug',
+            priority: 0,
+            status: 'open',
+            created_by: 'alice',
+            external_ref: 'gh-1',
+            metadata: { k: [1] },
+            labels: ['a', 'b'],
+          });
+          expect(shown?.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+        }));
+
+      it('returns any text byte for byte', () =>
+        withStore(async (s) => {
+          const nasty = `quotes ' " \` $(rm -rf /) ; | & \\ \n\ttabs\r\n ESC\u001b[31mred\u001b[0m ünïcødé 🚀 \u0000nul`;
+          const big = 'x'.repeat(1024 * 1024);
+          const b = await s.create({ title: nasty, description: big + nasty, notes: nasty }, 'alice');
+          const [shown] = await s.show([b.id]);
+          expect(shown?.title).toBe(nasty);
+          expect(shown?.description).toBe(big + nasty);
+          expect(shown?.notes).toBe(nasty);
+          expect(Buffer.from(shown?.title ?? '').equals(Buffer.from(nasty))).toBe(true);
+        }));
+
+      it('rejects bad input and writes nothing', () =>
+        withStore(async (s) => {
+          await expect(s.create({ title: '  ' }, 'a')).rejects.toThrow(ValidationError);
+          await expect(s.create({ title: 't', issue_type: 'spaceship' }, 'a')).rejects.toThrow(ValidationError);
+          await expect(s.create({ title: 't', priority: 7 }, 'a')).rejects.toThrow(ValidationError);
+          await expect(s.create({ title: 't', status: 'done' }, 'a')).rejects.toThrow(ValidationError);
+          await expect(s.create({ title: 't', labels: ['two words'] }, 'a')).rejects.toThrow(ValidationError);
+          await expect(s.create({ title: 't', parent: 'gt-nope' }, 'a')).rejects.toThrow(NotFoundError);
+          await expect(s.create({ title: 't', depends_on: ['gt-nope'] }, 'a')).rejects.toThrow(NotFoundError);
+          await expect(s.create({ title: 't', id: 'bad id' }, 'a')).rejects.toThrow(ValidationError);
+          expect(await s.list({ statuses: ['open', 'closed'] })).toEqual([]);
+          expect(await s.events({})).toEqual([]);
+        }));
+
+      it('accepts configured custom types', () =>
+        withStore(async (s) => {
+          await s.setConfig('types.custom', 'spaceship,rocket', 'a');
+          expect((await s.create({ title: 't', issue_type: 'rocket' }, 'a')).issue_type).toBe('rocket');
+        }));
+
+      it('takes an explicit id once', () =>
+        withStore(async (s) => {
+          await s.create({ title: 't', id: 'hq-cv-1' }, 'a');
+          await expect(s.create({ title: 't', id: 'hq-cv-1' }, 'a')).rejects.toThrow(ConflictError);
+        }));
+
+      it('numbers children <parent>.<n> and never reuses a number', () =>
+        withStore(async (s) => {
+          const epic = await s.create({ title: 'epic', issue_type: 'epic' }, 'a');
+          const c1 = await s.create({ title: 'c1', parent: epic.id }, 'a');
+          const c2 = await s.create({ title: 'c2', parent: epic.id }, 'a');
+          const g1 = await s.create({ title: 'g1', parent: c1.id }, 'a');
+          expect([c1.id, c2.id, g1.id]).toEqual([`${epic.id}.1`, `${epic.id}.2`, `${epic.id}.1.1`]);
+          expect(c1.dependencies).toMatchObject([{ depends_on_id: epic.id, type: 'parent-child' }]);
+          await s.close([c2.id], {}, 'a');
+          await s.update([c2.id], { parent: null }, 'a');
+          expect((await s.create({ title: 'c3', parent: epic.id }, 'a')).id).toBe(`${epic.id}.3`);
+        }));
+
+      it('grows the id length as the workspace grows', () =>
+        withStore(async (s) => {
+          for (let i = 0; i < 170; i++) await s.create({ title: `bead ${i}` }, 'a');
+          const ids = (await s.list({ limit: 0 })).map((b) => b.id);
+          expect(new Set(ids).size).toBe(170);
+          expect(ids.filter((id) => /^gt-[0-9a-z]{4}$/.test(id)).length).toBeGreaterThan(0);
+          expect(ids.every((id) => /^gt-[0-9a-z]{3,4}$/.test(id))).toBe(true);
+        }));
+
+      it('names every missing id in one NotFoundError', () =>
+        withStore(async (s) => {
+          const b = await s.create({ title: 't' }, 'a');
+          await expect(s.show([b.id, 'gt-x1', 'gt-x2'])).rejects.toThrow('no beads with ids gt-x1, gt-x2');
+        }));
+    });
+
+    describe('ready work', () => {
+      it('is open, unblocked work ordered by priority then age', () =>
+        withStore(async (s, advance) => {
+          const low = await s.create({ title: 'low', priority: 3 }, 'a');
+          advance(1000);
+          const oldHigh = await s.create({ title: 'old high', priority: 1 }, 'a');
+          advance(1000);
+          const newHigh = await s.create({ title: 'new high', priority: 1 }, 'a');
+          const blocker = await s.create({ title: 'blocker', priority: 4 }, 'a');
+          const blocked = await s.create({ title: 'blocked', priority: 0, depends_on: [blocker.id] }, 'a');
+          const taken = await s.create({ title: 'taken', priority: 0 }, 'a');
+          await s.claim(taken.id, 'bob');
+          await s.create({ title: 'a message', issue_type: 'message', priority: 0 }, 'a');
+          await s.create({ title: 'a wisp', ephemeral: true, priority: 0 }, 'a');
+          const ready = (await s.ready({})).map((b) => b.id);
+          expect(ready).toEqual([oldHigh.id, newHigh.id, low.id, blocker.id]);
+          expect(ready).not.toContain(blocked.id);
+          expect((await s.ready({ sort: 'newest' })).map((b) => b.id)[0]).toBe(blocker.id);
+          expect((await s.ready({ types: ['message'] })).map((b) => b.title)).toEqual(['a message']);
+          expect((await s.ready({ limit: 2 })).length).toBe(2);
+        }));
+
+      it('unblocks a dependent when its blocker closes', () =>
+        withStore(async (s) => {
+          const a = await s.create({ title: 'a' }, 'x');
+          const b = await s.create({ title: 'b', depends_on: [a.id] }, 'x');
+          expect((await s.ready({})).map((r) => r.id)).toEqual([a.id]);
+          await s.close([a.id], {}, 'x');
+          expect((await s.ready({})).map((r) => r.id)).toEqual([b.id]);
+        }));
+
+      it('blocks every descendant of a blocked or deferred ancestor, transitively', () =>
+        withStore(async (s) => {
+          const gate = await s.create({ title: 'gate' }, 'x');
+          const epic = await s.create({ title: 'epic', issue_type: 'epic', depends_on: [gate.id] }, 'x');
+          const child = await s.create({ title: 'child', parent: epic.id }, 'x');
+          const grandchild = await s.create({ title: 'grandchild', parent: child.id }, 'x');
+          const later = await s.create({ title: 'later', status: 'deferred' }, 'x');
+          const laterChild = await s.create({ title: 'later child', parent: later.id }, 'x');
+          const held = await s.create({ title: 'held', status: 'blocked' }, 'x');
+          const heldChild = await s.create({ title: 'held child', parent: held.id }, 'x');
+          const ready = (await s.ready({})).map((b) => b.id);
+          expect(ready).toEqual([gate.id]);
+          const blocked = await s.blocked({});
+          const byId = new Map(blocked.map((b) => [b.id, b.blocked_by]));
+          expect(byId.get(epic.id)).toEqual([gate.id]);
+          expect(byId.get(child.id)).toEqual([epic.id]);
+          expect(byId.get(grandchild.id)).toEqual([child.id]);
+          expect(byId.get(laterChild.id)).toEqual([later.id]);
+          expect(byId.get(heldChild.id)).toEqual([held.id]);
+          expect(byId.has(held.id)).toBe(true);
+          expect(byId.has(later.id)).toBe(false);
+          await s.close([gate.id], {}, 'x');
+          expect(new Set((await s.ready({})).map((b) => b.id))).toEqual(new Set([epic.id, child.id, grandchild.id]));
+          expect((await s.ready({ parent: epic.id })).map((b) => b.id).sort()).toEqual([child.id, grandchild.id].sort());
+        }));
+
+      it('treats a waits-for spawner with open children as blocking', () =>
+        withStore(async (s) => {
+          const spawner = await s.create({ title: 'spawner', issue_type: 'epic' }, 'x');
+          const kid = await s.create({ title: 'kid', parent: spawner.id }, 'x');
+          const waiter = await s.create({ title: 'waiter' }, 'x');
+          await s.addDependency(waiter.id, spawner.id, 'waits-for', 'x');
+          expect((await s.ready({})).map((b) => b.id)).not.toContain(waiter.id);
+          await s.close([kid.id], {}, 'x');
+          expect((await s.ready({})).map((b) => b.id)).toContain(waiter.id);
+        }));
+
+      it('filters by assignee, label, priority and unassigned', () =>
+        withStore(async (s) => {
+          const a = await s.create({ title: 'a', labels: ['x', 'y'], priority: 1 }, 'u');
+          const b = await s.create({ title: 'b', labels: ['x'], assignee: 'bob', priority: 2 }, 'u');
+          expect((await s.ready({ labels: ['x', 'y'] })).map((r) => r.id)).toEqual([a.id]);
+          expect((await s.ready({ assignee: 'bob' })).map((r) => r.id)).toEqual([b.id]);
+          expect((await s.ready({ unassigned: true })).map((r) => r.id)).toEqual([a.id]);
+          expect((await s.ready({ priorities: [2] })).map((r) => r.id)).toEqual([b.id]);
+        }));
+    });
+
+    describe('claim', () => {
+      it('is a compare-and-set: one holder, re-claim by the holder is a no-op', () =>
+        withStore(async (s) => {
+          const b = await s.create({ title: 'work' }, 'a');
+          const claimed = await s.claim(b.id, 'alice');
+          expect(claimed).toMatchObject({ status: 'in_progress', assignee: 'alice' });
+          expect(claimed.started_at).not.toBeNull();
+          await expect(s.claim(b.id, 'bob')).rejects.toThrow(ConflictError);
+          await expect(s.claim(b.id, 'bob')).rejects.toThrow('already claimed by alice');
+          const again = await s.claim(b.id, 'alice');
+          expect(again.updated_at).toBe(claimed.updated_at);
+          const claims = await s.events({ issueId: b.id, eventType: 'claimed' });
+          expect(claims.map((e) => [e.actor, e.new_value])).toEqual([['alice', 'alice']]);
+        }));
+
+      it('claimReady takes the best ready bead, and null when none is left', () =>
+        withStore(async (s) => {
+          const p2 = await s.create({ title: 'p2' }, 'a');
+          const p0 = await s.create({ title: 'p0', priority: 0 }, 'a');
+          expect((await s.claimReady({}, 'w1'))?.id).toBe(p0.id);
+          expect((await s.claimReady({}, 'w2'))?.id).toBe(p2.id);
+          expect(await s.claimReady({}, 'w3')).toBeNull();
+        }));
+
+      it('refuses closed beads and rejects --claim with --status', () =>
+        withStore(async (s) => {
+          const b = await s.create({ title: 'done' }, 'a');
+          await s.close([b.id], {}, 'a');
+          await expect(s.claim(b.id, 'bob')).rejects.toThrow('cannot be claimed: its status is closed');
+          await expect(s.update([b.id], { claim: true, status: 'open' }, 'bob')).rejects.toThrow(ValidationError);
+        }));
+    });
+
+    describe('update, close, reopen', () => {
+      it('changes several beads all or nothing', () =>
+        withStore(async (s) => {
+          const a = await s.create({ title: 'a' }, 'x');
+          const b = await s.create({ title: 'b' }, 'x');
+          await expect(s.update([a.id, 'gt-missing'], { priority: 0 }, 'x')).rejects.toThrow(NotFoundError);
+          expect((await s.show([a.id]))[0]?.priority).toBe(2);
+          const other = await s.create({ title: 'c', assignee: 'zed' }, 'x');
+          await expect(s.update([a.id, other.id], { claim: true }, 'me')).rejects.toThrow(ConflictError);
+          expect((await s.show([a.id]))[0]?.status).toBe('open');
+          const updated = await s.update([a.id, b.id], { priority: 1, add_labels: ['l'], status: 'in_progress' }, 'x');
+          expect(updated.map((u) => [u.priority, u.labels, u.status])).toEqual([
+            [1, ['l'], 'in_progress'],
+            [1, ['l'], 'in_progress'],
+          ]);
+        }));
+
+      it('records one event per changed field, with old and new values, and none for no-ops', () =>
+        withStore(async (s) => {
+          const b = await s.create({ title: 'before' }, 'alice');
+          await s.update([b.id], { title: 'after', priority: 2 }, 'bob');
+          const events = await s.events({ issueId: b.id });
+          expect(events.map((e) => [e.event_type, e.actor, e.field, e.old_value, e.new_value])).toEqual([
+            ['created', 'alice', null, null, 'before'],
+            ['updated', 'bob', 'title', 'before', 'after'],
+          ]);
+          await s.update([b.id], { title: 'after' }, 'bob');
+          expect((await s.events({ issueId: b.id })).length).toBe(2);
+        }));
+
+      it('reparents, and detaches with a null parent', () =>
+        withStore(async (s) => {
+          const p1 = await s.create({ title: 'p1' }, 'x');
+          const p2 = await s.create({ title: 'p2' }, 'x');
+          const c = await s.create({ title: 'c', parent: p1.id }, 'x');
+          await s.update([c.id], { parent: p2.id }, 'x');
+          expect((await s.list({ parent: p2.id })).map((b) => b.id)).toEqual([c.id]);
+          expect(await s.list({ parent: p1.id })).toEqual([]);
+          await s.update([c.id], { parent: null }, 'x');
+          expect((await s.show([c.id]))[0]?.dependencies).toEqual([]);
+          await expect(s.update([p2.id], { parent: c.id }, 'x')).resolves.toHaveLength(1);
+          await expect(s.update([c.id], { parent: p2.id }, 'x')).rejects.toThrow(CycleError);
+        }));
+
+      it('closes with a reason, guards blockers and open children, and is idempotent', () =>
+        withStore(async (s) => {
+          const blocker = await s.create({ title: 'blocker' }, 'x');
+          const dependent = await s.create({ title: 'dep', depends_on: [blocker.id] }, 'x');
+          await expect(s.close([dependent.id], {}, 'x')).rejects.toThrow(`blocked by open bead(s) ${blocker.id}`);
+          const epic = await s.create({ title: 'epic', issue_type: 'epic' }, 'x');
+          await s.create({ title: 'kid', parent: epic.id }, 'x');
+          await expect(s.close([epic.id], {}, 'x')).rejects.toThrow('1 open child bead(s)');
+          expect((await s.close([blocker.id, dependent.id], { reason: 'shipped' }, 'x')).map((b) => b.close_reason)).toEqual(['shipped', 'shipped']);
+          const [forced] = await s.close([epic.id], { force: true }, 'x');
+          expect(forced?.status).toBe('closed');
+          const before = (await s.events({ issueId: blocker.id })).length;
+          await s.close([blocker.id], {}, 'x');
+          expect((await s.events({ issueId: blocker.id })).length).toBe(before);
+        }));
+
+      it('reopens, clearing closed_at and close_reason', () =>
+        withStore(async (s) => {
+          const b = await s.create({ title: 'b' }, 'x');
+          await s.close([b.id], { reason: 'oops' }, 'x');
+          const [r] = await s.reopen([b.id], 'not done', 'x');
+          expect(r).toMatchObject({ status: 'open', closed_at: null, close_reason: '' });
+          expect(r?.comments.map((c) => c.text)).toEqual(['Reopened: not done']);
+          expect((await s.events({ issueId: b.id, eventType: 'reopened' })).length).toBe(1);
+        }));
+    });
+
+    describe('dependencies, labels, comments', () => {
+      it('rejects self-dependencies, unknown types, missing beads and cycles, writing nothing', () =>
+        withStore(async (s) => {
+          const a = await s.create({ title: 'a' }, 'x');
+          const b = await s.create({ title: 'b' }, 'x');
+          const c = await s.create({ title: 'c' }, 'x');
+          await expect(s.addDependency(a.id, a.id, 'blocks', 'x')).rejects.toThrow(ValidationError);
+          await expect(s.addDependency(a.id, b.id, 'likes', 'x')).rejects.toThrow(ValidationError);
+          await expect(s.addDependency(a.id, 'gt-zzz', 'blocks', 'x')).rejects.toThrow(NotFoundError);
+          await s.addDependency(b.id, a.id, 'blocks', 'x');
+          await s.addDependency(c.id, b.id, 'blocks', 'x');
+          await expect(s.addDependency(a.id, c.id, 'blocks', 'x')).rejects.toThrow(CycleError);
+          // A child blocking its own ancestor would deadlock too.
+          const epic = await s.create({ title: 'epic', issue_type: 'epic' }, 'x');
+          const kid = await s.create({ title: 'kid', parent: epic.id }, 'x');
+          await expect(s.addDependency(epic.id, kid.id, 'blocks', 'x')).rejects.toThrow(CycleError);
+          // Non-blocking links may point either way.
+          await expect(s.addDependency(a.id, c.id, 'related', 'x')).resolves.toMatchObject({ status: 'added' });
+          expect((await s.events({ eventType: 'dependency_added' })).length).toBe(3);
+        }));
+
+      it('is idempotent for the same edge and refuses a second type for a pair', () =>
+        withStore(async (s) => {
+          const a = await s.create({ title: 'a' }, 'x');
+          const b = await s.create({ title: 'b' }, 'x');
+          expect((await s.addDependency(a.id, b.id, 'blocks', 'x')).status).toBe('added');
+          expect((await s.addDependency(a.id, b.id, 'blocks', 'x')).status).toBe('unchanged');
+          await expect(s.addDependency(a.id, b.id, 'related', 'x')).rejects.toThrow(ConflictError);
+          expect((await s.removeDependency(a.id, b.id, 'x')).status).toBe('removed');
+          await expect(s.removeDependency(a.id, b.id, 'x')).rejects.toThrow(NotFoundError);
+        }));
+
+      it('lists edges both ways and walks the tree without repeating shared nodes', () =>
+        withStore(async (s) => {
+          const root = await s.create({ title: 'root' }, 'x');
+          const left = await s.create({ title: 'left' }, 'x');
+          const right = await s.create({ title: 'right' }, 'x');
+          const shared = await s.create({ title: 'shared' }, 'x');
+          await s.addDependency(root.id, left.id, 'blocks', 'x');
+          await s.addDependency(root.id, right.id, 'blocks', 'x');
+          await s.addDependency(left.id, shared.id, 'blocks', 'x');
+          await s.addDependency(right.id, shared.id, 'blocks', 'x');
+          expect((await s.dependencies(shared.id, 'up')).map((v) => v.id).sort()).toEqual([left.id, right.id].sort());
+          const tree = await s.dependencyTree(root.id, 'down', 10);
+          expect(tree.map((n) => [n.id, n.depth, n.truncated]).filter(([id]) => id === shared.id)).toEqual([
+            [shared.id, 2, false],
+            [shared.id, 2, true],
+          ]);
+          expect((await s.dependencyTree(root.id, 'down', 1)).length).toBe(3);
+        }));
+
+      it('adds and removes labels idempotently', () =>
+        withStore(async (s) => {
+          const a = await s.create({ title: 'a' }, 'x');
+          const b = await s.create({ title: 'b' }, 'x');
+          expect((await s.addLabels([a.id, b.id], ['urgent'], 'x')).map((c) => c.status)).toEqual(['added', 'added']);
+          expect((await s.addLabels([a.id], ['urgent'], 'x')).map((c) => c.status)).toEqual(['unchanged']);
+          expect(await s.allLabels()).toEqual([{ label: 'urgent', count: 2 }]);
+          expect((await s.removeLabels([a.id], ['urgent'], 'x')).map((c) => c.status)).toEqual(['removed']);
+          expect(await s.labels(a.id)).toEqual([]);
+          expect((await s.list({ labels: ['urgent'] })).map((x) => x.id)).toEqual([b.id]);
+        }));
+
+      it('keeps comments in order with their authors', () =>
+        withStore(async (s, advance) => {
+          const a = await s.create({ title: 'a' }, 'x');
+          await s.addComment(a.id, 'first', 'alice');
+          advance(5);
+          await s.addComment(a.id, 'second\nline', 'bob');
+          expect((await s.comments(a.id)).map((c) => [c.author, c.text])).toEqual([
+            ['alice', 'first'],
+            ['bob', 'second\nline'],
+          ]);
+          await expect(s.addComment(a.id, ' ', 'x')).rejects.toThrow(ValidationError);
+          await expect(s.addComment('gt-none', 'x', 'x')).rejects.toThrow(NotFoundError);
+          expect((await s.list({}))[0]?.comment_count).toBe(2);
+        }));
+    });
+
+    describe('list, search, stats', () => {
+      it('lists all but closed by default, and filters by status, type and assignee', () =>
+        withStore(async (s) => {
+          const open = await s.create({ title: 'open bug', issue_type: 'bug' }, 'x');
+          const closed = await s.create({ title: 'closed' }, 'x');
+          await s.close([closed.id], {}, 'x');
+          const mine = await s.create({ title: 'mine', assignee: 'me' }, 'x');
+          expect((await s.list({})).map((b) => b.id).sort()).toEqual([open.id, mine.id].sort());
+          expect((await s.list({ statuses: ['closed'] })).map((b) => b.id)).toEqual([closed.id]);
+          expect((await s.list({ types: ['bug'] })).map((b) => b.id)).toEqual([open.id]);
+          expect((await s.list({ assignee: 'me' })).map((b) => b.id)).toEqual([mine.id]);
+        }));
+
+      it('searches id, title, description and notes, case-insensitively', () =>
+        withStore(async (s) => {
+          const a = await s.create({ title: 'Login is BROKEN' }, 'x');
+          const b = await s.create({ title: 'other', notes: 'the login page' }, 'x');
+          await s.create({ title: 'unrelated' }, 'x');
+          expect((await s.search('login', {})).map((r) => r.id).sort()).toEqual([a.id, b.id].sort());
+          expect((await s.search(a.id, {})).map((r) => r.id)).toEqual([a.id]);
+          expect(await s.search('%', {})).toEqual([]);
+        }));
+
+      it('counts by status and ready work', () =>
+        withStore(async (s) => {
+          const a = await s.create({ title: 'a' }, 'x');
+          await s.create({ title: 'b', depends_on: [a.id] }, 'x');
+          const c = await s.create({ title: 'c' }, 'x');
+          await s.claim(c.id, 'w');
+          expect(await s.stats()).toMatchObject({ total_issues: 3, open_issues: 2, in_progress_issues: 1, ready_issues: 1, blocked_issues: 1 });
+        }));
+    });
+
+    describe('JSONL', () => {
+      it('exports deterministically, sorted by id, and round-trips into a fresh store', async () => {
+        const first = make();
+        const second = make();
+        try {
+          const s = first.store;
+          const a = await s.create({ title: 'a', labels: ['z', 'y'], description: 'multi\nline "quoted"' }, 'x');
+          const b = await s.create({ title: 'b', depends_on: [a.id], metadata: { n: 1 } }, 'x');
+          await s.addComment(b.id, 'note', 'bob');
+          await s.create({ title: 'wisp', ephemeral: true }, 'x');
+          const one = await s.exportJsonl({});
+          const two = await s.exportJsonl({});
+          expect(one.text).toBe(two.text);
+          expect(one.count).toBe(2);
+          const ids = one.text.trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id);
+          expect(ids).toEqual([...ids].sort());
+          const report = await second.store.importJsonl(one.text, 'importer');
+          expect(report).toMatchObject({ created: 2, updated: 0, unchanged: 0 });
+          expect((await second.store.exportJsonl({})).text).toBe(one.text);
+          expect(await second.store.importJsonl(one.text, 'importer')).toMatchObject({ created: 0, updated: 0, unchanged: 2 });
+          expect((await second.store.exportJsonl({})).text).toBe(one.text);
+        } finally {
+          first.cleanup();
+          second.cleanup();
+        }
+      });
+
+      it('never overwrites a newer local change, and takes a newer incoming one', () =>
+        withStore(async (s, advance) => {
+          const b = await s.create({ title: 'original' }, 'x');
+          const exported = (await s.exportJsonl({})).text;
+          advance(1000);
+          await s.update([b.id], { title: 'local edit' }, 'x');
+          expect(await s.importJsonl(exported, 'i')).toMatchObject({ kept_local: 1, updated: 0 });
+          expect((await s.show([b.id]))[0]?.title).toBe('local edit');
+          const record = JSON.parse(exported.trim()) as Record<string, unknown>;
+          const newer = JSON.stringify({ ...record, title: 'remote edit', updated_at: '2099-01-01T00:00:00Z' });
+          expect(await s.importJsonl(newer, 'i')).toMatchObject({ updated: 1 });
+          expect((await s.show([b.id]))[0]?.title).toBe('remote edit');
+        }));
+
+      it('rejects a bad line with its number and writes nothing', () =>
+        withStore(async (s) => {
+          const good = JSON.stringify({ id: 'gt-1', title: 'ok', status: 'open', priority: 1, issue_type: 'task', created_at: '2026-01-01T00:00:00Z' });
+          for (const [bad, message] of [
+            ['{not json', 'line 2: not valid JSON'],
+            [JSON.stringify({ id: 'gt-2', title: 'x', priority: 9, created_at: '2026-01-01T00:00:00Z' }), 'line 2 (field priority)'],
+            [JSON.stringify({ id: 'gt-2', title: 'x', created_at: 'soon' }), 'line 2 (field created_at)'],
+            [JSON.stringify({ id: 'bad id', title: 'x', created_at: '2026-01-01T00:00:00Z' }), 'line 2 (field id)'],
+            [good, 'line 2: duplicate id gt-1'],
+          ] as const) {
+            await expect(s.importJsonl(`${good}\n${bad}\n`, 'i')).rejects.toThrow(message);
+          }
+          expect(await s.list({ statuses: ['open'] })).toEqual([]);
+        }));
+
+      it('keeps unknown statuses, types and fields, and skips tombstones', () =>
+        withStore(async (s) => {
+          const lines = [
+            { id: 'gt-1', title: 'gate', status: 'open', priority: 1, issue_type: 'gate', created_at: '2026-01-01T00:00:00-05:00', await_type: 'gh:run', timeout: 1800000000000 },
+            { id: 'gt-2', title: 'custom', status: 'in_review', priority: 1, issue_type: 'task', created_at: '2026-01-01T00:00:00Z' },
+            { id: 'gt-3', title: 'gone', status: 'tombstone', priority: 1, issue_type: 'task', created_at: '2026-01-01T00:00:00Z' },
+          ];
+          const report = await s.importJsonl(lines.map((l) => JSON.stringify(l)).join('\n'), 'i');
+          expect(report).toMatchObject({ created: 2, skipped: 1 });
+          const [gate, custom] = await s.show(['gt-1', 'gt-2']);
+          expect(gate).toMatchObject({ issue_type: 'gate', created_at: '2026-01-01T05:00:00Z', extra: { await_type: 'gh:run', timeout: 1800000000000 } });
+          expect(custom?.status).toBe('in_review');
+          await expect(s.show(['gt-3'])).rejects.toThrow(NotFoundError);
+        }));
+    });
+  });
+}
