@@ -6,7 +6,7 @@ import { ConflictError, CycleError, NotFoundError, ValidationError } from '../co
  * The conformance suite every BeadStore must pass. `make` returns a fresh, empty store with the prefix "gt"
  * and a clock that moves forward 1 ms each time it is read, plus a way to advance it further.
  */
-export type StoreFactory = () => { store: BeadStore; advance(ms: number): void; cleanup(): void };
+export type StoreFactory = () => { store: BeadStore; advance: (ms: number) => void; cleanup: () => void };
 
 export function runBeadStoreContract(name: string, make: StoreFactory): void {
   const withStore = async (fn: (store: BeadStore, advance: (ms: number) => void) => Promise<void>): Promise<void> => {

@@ -1,0 +1,105 @@
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { NoDatabaseError } from '../core/errors.js';
+import { LATEST_SCHEMA_VERSION, migrate, openDatabase, schemaVersion } from './db.js';
+import { MIGRATIONS, type Migration } from './migrations.js';
+
+const dirs: string[] = [];
+function dbPath(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gt-migrate-'));
+  dirs.push(dir);
+  return join(dir, 'beads.db');
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function tables(db: Database.Database): string[] {
+  return db
+    .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name`)
+    .all()
+    .map((r) => String((r as { name: unknown }).name));
+}
+
+describe('migrations', () => {
+  it('numbers migrations 1..n without gaps', () => {
+    expect(MIGRATIONS.map((m) => m.version)).toEqual(MIGRATIONS.map((_m, i) => i + 1));
+  });
+
+  it('brings a new database to the latest version with WAL, a busy timeout and foreign keys', () => {
+    const db = openDatabase(dbPath(), { create: true });
+    expect(schemaVersion(db)).toBe(LATEST_SCHEMA_VERSION);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
+    expect(Number(db.pragma('busy_timeout', { simple: true }))).toBeGreaterThanOrEqual(10_000);
+    expect(tables(db)).toEqual(['child_counters', 'comments', 'config', 'dependencies', 'events', 'issues', 'labels']);
+    db.close();
+  });
+
+  it('is idempotent: reopening runs nothing again', () => {
+    const path = dbPath();
+    openDatabase(path, { create: true }).close();
+    const db = openDatabase(path);
+    expect(schemaVersion(db)).toBe(LATEST_SCHEMA_VERSION);
+    db.close();
+  });
+
+  it('applies only the pending migrations, in order', () => {
+    const path = dbPath();
+    const v1: Migration = { version: 1, description: 'a', sql: 'CREATE TABLE a (x INTEGER);' };
+    const v2: Migration = { version: 2, description: 'b', sql: 'ALTER TABLE a ADD COLUMN y INTEGER;' };
+    openDatabase(path, { create: true, migrations: [v1] }).close();
+    const db = openDatabase(path, { migrations: [v2, v1] });
+    expect(schemaVersion(db)).toBe(2);
+    expect(db.prepare('SELECT y FROM a').all()).toEqual([]);
+    db.close();
+  });
+
+  it('rolls a failing migration back whole, keeping the version', () => {
+    const path = dbPath();
+    const good: Migration = { version: 1, description: 'a', sql: 'CREATE TABLE a (x INTEGER);' };
+    const bad: Migration = { version: 2, description: 'b', sql: 'CREATE TABLE b (x INTEGER); INSERT INTO nowhere VALUES (1);' };
+    openDatabase(path, { create: true, migrations: [good] }).close();
+    expect(() => openDatabase(path, { migrations: [good, bad] })).toThrow(/nowhere/);
+    const db = new Database(path);
+    expect(schemaVersion(db)).toBe(1);
+    expect(tables(db)).toEqual(['a']);
+    db.close();
+  });
+
+  it('refuses a database newer than the code and leaves it untouched', () => {
+    const path = dbPath();
+    const raw = new Database(path);
+    raw.pragma(`user_version = ${LATEST_SCHEMA_VERSION + 1}`);
+    raw.close();
+    expect(() => openDatabase(path)).toThrow(NoDatabaseError);
+    const db = new Database(path);
+    expect(schemaVersion(db)).toBe(LATEST_SCHEMA_VERSION + 1);
+    db.close();
+  });
+
+  it('refuses to create a database unless asked', () => {
+    expect(() => openDatabase(dbPath())).toThrow(NoDatabaseError);
+  });
+
+  it('keeps the events table append-only', () => {
+    const db = openDatabase(dbPath(), { create: true });
+    db.prepare(`INSERT INTO events (issue_id, event_type, actor, created_at) VALUES ('x', 'created', 'a', 't')`).run();
+    expect(() => db.prepare('UPDATE events SET actor = ?').run('mallory')).toThrow(/append-only/);
+    expect(() => db.prepare('DELETE FROM events').run()).toThrow(/append-only/);
+    db.close();
+  });
+
+  it('lets a second connection migrate concurrently without harm', () => {
+    const path = dbPath();
+    const a = openDatabase(path, { create: true });
+    migrate(a);
+    const b = openDatabase(path);
+    expect(schemaVersion(b)).toBe(LATEST_SCHEMA_VERSION);
+    a.close();
+    b.close();
+  });
+});

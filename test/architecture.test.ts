@@ -1,0 +1,113 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+/**
+ * The layering of ARCHITECTURE.md, checked mechanically: imports only go downward, and each outside system is
+ * reached from one layer only.
+ */
+const SRC = fileURLToPath(new URL('../src', import.meta.url));
+
+/** Rank of each layer; a file may import its own layer or a lower rank, and nothing imports cli. */
+const RANK: Readonly<Record<string, number>> = {
+  core: 0,
+  store: 1,
+  git: 2,
+  session: 2,
+  runtime: 2,
+  town: 2,
+  work: 3,
+  observe: 3,
+  daemon: 3,
+  patrol: 3,
+  refinery: 3,
+  cli: 4,
+};
+
+/** Modules only one layer may import. */
+const OWNERS: readonly { module: RegExp; layers: readonly string[]; why: string }[] = [
+  { module: /^better-sqlite3$/, layers: ['store'], why: 'SQL lives only in the store' },
+  { module: /^(node:)?child_process$/, layers: ['git', 'session', 'runtime'], why: 'subprocesses only through their wrapper modules' },
+  { module: /^commander$/, layers: ['cli'], why: 'commander is CLI wiring' },
+];
+
+/** What core may not touch: it stays pure. */
+const CORE_FORBIDDEN = [/^(node:)?(fs|child_process|net|os|process)$/, /^better-sqlite3$/];
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const path = join(dir, e.name);
+    if (e.isDirectory()) return sourceFiles(path);
+    return e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') && !e.name.endsWith('.contract.ts') ? [path] : [];
+  });
+}
+
+function imports(file: string): string[] {
+  const text = readFileSync(file, 'utf8');
+  const out: string[] = [];
+  for (const m of text.matchAll(/(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/g)) out.push(m[1] ?? '');
+  for (const m of text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)) out.push(m[1] ?? '');
+  return out;
+}
+
+function layerOf(file: string): string {
+  return relative(SRC, file).split(sep)[0] ?? '';
+}
+
+describe('architecture', () => {
+  const files = sourceFiles(SRC);
+
+  it('finds the source tree', () => {
+    expect(files.length).toBeGreaterThan(10);
+    expect(new Set(files.map(layerOf))).toEqual(new Set(['core', 'store', 'git', 'cli']));
+  });
+
+  it('puts every file in a known layer', () => {
+    expect(files.map(layerOf).filter((l) => RANK[l] === undefined)).toEqual([]);
+  });
+
+  it('only imports downward', () => {
+    const violations: string[] = [];
+    for (const file of files) {
+      const from = layerOf(file);
+      for (const spec of imports(file).filter((s) => s.startsWith('.'))) {
+        const to = layerOf(resolve(file, '..', spec));
+        const ok = to === from || (RANK[to] ?? 99) < (RANK[from] ?? -1);
+        if (!ok) violations.push(`${relative(SRC, file)} imports ${spec} (${from} → ${to})`);
+      }
+    }
+    expect(violations).toEqual([]);
+  });
+
+  it('reaches each outside system from its own layer only', () => {
+    const violations: string[] = [];
+    for (const file of files) {
+      const layer = layerOf(file);
+      for (const spec of imports(file)) {
+        for (const owner of OWNERS) {
+          if (owner.module.test(spec) && !owner.layers.includes(layer)) {
+            violations.push(`${relative(SRC, file)} imports ${spec}: ${owner.why}`);
+          }
+        }
+        if (layer === 'core' && CORE_FORBIDDEN.some((r) => r.test(spec))) violations.push(`${relative(SRC, file)} imports ${spec}: core is pure`);
+      }
+    }
+    expect(violations).toEqual([]);
+  });
+
+  it('keeps the wall clock, the environment and SQL text out of core', () => {
+    const violations: string[] = [];
+    for (const file of files.filter((f) => layerOf(f) === 'core')) {
+      const text = readFileSync(file, 'utf8');
+      if (/Date\.now\(|new Date\(\)|process\.env|Math\.random\(/.test(text)) violations.push(relative(SRC, file));
+      if (/\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM)\b/.test(text)) violations.push(`${relative(SRC, file)} (SQL)`);
+    }
+    expect(violations).toEqual([]);
+  });
+
+  it('runs no shell: every spawn is argv-only', () => {
+    const violations = files.filter((f) => /(?<![.\w])exec(Sync)?\(|shell:\s*true/.test(readFileSync(f, 'utf8'))).map((f) => relative(SRC, f));
+    expect(violations).toEqual([]);
+  });
+});
