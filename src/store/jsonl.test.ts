@@ -22,7 +22,7 @@ function expected(record: Record<string, unknown>): Record<string, unknown> {
     if (TIMESTAMP_KEYS.has(key) && typeof value === 'string') out[key] = normalizeTimestamp(value);
     else if (key === 'dependencies' && Array.isArray(value)) {
       out[key] = (value as Record<string, unknown>[])
-        .map((d) => ({ ...d, created_at: normalizeTimestamp(String(d.created_at)) }))
+        .map((d): Record<string, unknown> => ({ ...d, created_at: normalizeTimestamp(String(d.created_at)) }))
         .sort((a, b) => String(a.depends_on_id).localeCompare(String(b.depends_on_id)));
     } else if (key === 'comments' && Array.isArray(value)) {
       out[key] = (value as Record<string, unknown>[]).map((c) => ({ ...c, created_at: normalizeTimestamp(String(c.created_at)) }));
