@@ -51,8 +51,8 @@ export function reportError(io: Io, err: unknown, json: boolean): number {
     if (error.hint !== undefined) payload.hint = error.hint;
     io.err(`${JSON.stringify(payload)}\n`);
   } else {
-    io.err(`Error: ${oneLine(error.message)}\n`);
-    if (error.hint !== undefined) io.err(`  hint: ${oneLine(error.hint)}\n`);
+    const hint = error.hint === undefined ? '' : ` — ${oneLine(error.hint)}`;
+    io.err(`Error: ${oneLine(error.message)}${hint}\n`);
   }
   if (error instanceof InternalError && err instanceof Error && err.stack !== undefined && io.env.GT_DEBUG !== undefined) {
     io.err(`${err.stack}\n`);
