@@ -51,6 +51,8 @@ function configure(db: Db, readonly: boolean): void {
   if (!readonly && db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
   db.pragma('foreign_keys = ON');
   db.pragma('synchronous = NORMAL');
+  // Reading pages through a memory map roughly halves the cold-cache cost of a short-lived CLI's first query.
+  db.pragma('mmap_size = 268435456');
 }
 
 export function schemaVersion(db: Db): number {

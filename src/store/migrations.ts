@@ -93,6 +93,20 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 2,
+    description: 'covering indexes for ready work and blocker checks',
+    sql: /* sql */ `
+      -- Ready work walks this index in priority order and stops at the limit, never touching wide rows.
+      CREATE INDEX issues_ready ON issues (status, ephemeral, priority, created_at, id);
+      -- Blocker checks read a bead's status by id without loading its text.
+      CREATE INDEX issues_id_status ON issues (id, status);
+      -- Target-first, covering: "who depends on X" probes (blocked propagation, counts) never scan by type.
+      DROP INDEX dependencies_target;
+      CREATE INDEX dependencies_target ON dependencies (depends_on_id, type, issue_id);
+      DROP INDEX issues_status_priority;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

@@ -1,3 +1,4 @@
+import type { SortPolicy } from '../core/bead-store.js';
 import { BEAD_COLUMNS, BEAD_COLUMNS_QUALIFIED } from './rows.js';
 
 /**
@@ -55,17 +56,28 @@ const COMMON_FILTERS = /* sql */ `
                                 WHERE l.issue_id = issues.id
                                   AND l.label IN (SELECT value FROM json_each(@labels))) = json_array_length(@labels))`;
 
-const ORDER = /* sql */ `
-    ORDER BY
-      CASE WHEN @sort = 'priority' THEN issues.priority END ASC,
-      CASE WHEN @sort IN ('priority', 'oldest') THEN issues.created_at END ASC,
-      CASE WHEN @sort = 'newest' THEN issues.created_at END DESC,
-      CASE WHEN @sort = 'updated' THEN issues.updated_at END DESC,
-      issues.id ASC
-    LIMIT @limit`;
+/**
+ * One ORDER BY per sort policy. Each is a fixed string, so every query stays static text; a plain column order
+ * (rather than CASE expressions) lets the index serve the sort and the scan stop at the LIMIT.
+ */
+const ORDER_BY: Readonly<Record<SortPolicy, string>> = {
+  priority: 'ORDER BY issues.priority ASC, issues.created_at ASC, issues.id ASC',
+  oldest: 'ORDER BY issues.created_at ASC, issues.id ASC',
+  newest: 'ORDER BY issues.created_at DESC, issues.id ASC',
+  updated: 'ORDER BY issues.updated_at DESC, issues.id ASC',
+};
+
+function bySort(build: (order: string) => string): Readonly<Record<SortPolicy, string>> {
+  return {
+    priority: build(ORDER_BY.priority),
+    oldest: build(ORDER_BY.oldest),
+    newest: build(ORDER_BY.newest),
+    updated: build(ORDER_BY.updated),
+  };
+}
 
 /** Ready work: open, not ephemeral, not blocked, of a work type (or of @types when given). */
-export const READY_SQL = /* sql */ `
+export const READY_SQL = bySort((order) => /* sql */ `
   WITH RECURSIVE ${BLOCKED_CTE}, ${DESCENDANTS_CTE}
   SELECT ${BEAD_COLUMNS} FROM issues
    WHERE issues.status = 'open'
@@ -75,7 +87,7 @@ export const READY_SQL = /* sql */ `
                ELSE issues.issue_type IN (SELECT value FROM json_each(@types)) END)
      AND (@parent IS NULL OR issues.id IN (SELECT id FROM descendants))
      ${COMMON_FILTERS}
-  ${ORDER}`;
+  ${order} LIMIT @limit`);
 
 export const READY_COUNT_SQL = /* sql */ `
   WITH RECURSIVE ${BLOCKED_CTE}
@@ -103,7 +115,7 @@ export const OPEN_BLOCKERS_SQL = /* sql */ `
      AND b.status NOT IN ${RESOLVED}
    ORDER BY d.issue_id, d.depends_on_id`;
 
-export const LIST_SQL = /* sql */ `
+export const LIST_SQL = bySort((order) => /* sql */ `
   SELECT ${BEAD_COLUMNS} FROM issues
    WHERE (CASE WHEN @statuses IS NULL THEN issues.status <> 'closed'
                ELSE issues.status IN (SELECT value FROM json_each(@statuses)) END)
@@ -117,7 +129,7 @@ export const LIST_SQL = /* sql */ `
                          OR instr(lower(issues.notes), lower(@query)) > 0
                          OR instr(lower(COALESCE(issues.external_ref, '')), lower(@query)) > 0)
      ${COMMON_FILTERS}
-  ${ORDER}`;
+  ${order} LIMIT @limit`);
 
 export const GET_BEAD_SQL = /* sql */ `SELECT ${BEAD_COLUMNS} FROM issues WHERE id = ?`;
 

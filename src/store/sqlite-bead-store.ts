@@ -156,12 +156,11 @@ export class SqliteBeadStore implements BeadStore {
   }
 
   readyBeads(filter: ReadyFilter): Bead[] {
-    const rows = this.stmt(q.READY_SQL).all({
+    const rows = this.stmt(q.READY_SQL[filter.sort ?? 'priority']).all({
       types: jsonOrNull(filter.types),
       nonWorkTypes: JSON.stringify(NON_WORK_TYPES),
       parent: filter.parent ?? null,
       ...commonParams(filter),
-      sort: filter.sort ?? 'priority',
       limit: limitParam(filter.limit, DEFAULT_READY_LIMIT),
     });
     return rows.map(toBead);
@@ -193,14 +192,13 @@ export class SqliteBeadStore implements BeadStore {
   }
 
   #listBeads(filter: ListFilter, query: string | null): Bead[] {
-    const rows = this.stmt(q.LIST_SQL).all({
+    const rows = this.stmt(q.LIST_SQL[filter.sort ?? 'priority']).all({
       statuses: jsonOrNull(filter.statuses),
       types: jsonOrNull(filter.types),
       includeEphemeral: filter.includeEphemeral === true ? 1 : 0,
       parent: filter.parent ?? null,
       query,
       ...commonParams(filter),
-      sort: filter.sort ?? 'priority',
       limit: limitParam(filter.limit, DEFAULT_LIST_LIMIT),
     });
     return rows.map(toBead);

@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { NON_WORK_TYPES } from '../core/bead.js';
+import { openDatabase } from './db.js';
+import * as q from './queries.js';
+
+/**
+ * Query plans, not timings: a hot query that loses its index turns a 10 ms `bd ready` into a 700 ms one
+ * (it happened while this was written). These assertions fail the moment a plan regresses that way.
+ */
+function plan(sql: string, params: Record<string, unknown>): string[] {
+  const db = openDatabase(':memory:', { create: true });
+  try {
+    return db
+      .prepare(`EXPLAIN QUERY PLAN ${sql}`)
+      .all(params)
+      .map((r) => String((r as { detail: unknown }).detail));
+  } finally {
+    db.close();
+  }
+}
+
+const readyParams = { types: null, nonWorkTypes: JSON.stringify(NON_WORK_TYPES), parent: null, assignee: null, unassigned: 0, priorities: null, labels: null, limit: 100 };
+
+describe('query plans', () => {
+  it('ready walks the ready index in priority order instead of sorting every open bead', () => {
+    const lines = plan(q.READY_SQL.priority, readyParams);
+    expect(lines).toContain('SEARCH issues USING INDEX issues_ready (status=? AND ephemeral=?)');
+    const outer = lines.slice(0, lines.findIndex((l) => l.startsWith('SEARCH issues USING INDEX issues_ready')) + 2);
+    expect(outer.join('\n')).not.toMatch(/TEMP B-TREE FOR ORDER BY/);
+  });
+
+  it('never scans the dependency table inside a recursive step', () => {
+    for (const [name, sql] of Object.entries({ ready: q.READY_SQL.priority, blocked: q.BLOCKED_SQL, cycle: q.WOULD_CYCLE_SQL })) {
+      const lines = plan(sql, { ...readyParams, from: 'a', to: 'b' });
+      const steps = lines.flatMap((l, i) => (l === 'RECURSIVE STEP' ? lines.slice(i + 1, i + 3) : []));
+      expect(steps.length, name).toBeGreaterThan(0);
+      expect(steps.filter((l) => /^SCAN (d|dependencies)\b/.test(l) || /dependencies_type|\(type=\?\)/.test(l)), name).toEqual([]);
+    }
+  });
+
+  it('answers "who depends on X" from the covering target index', () => {
+    const lines = plan(q.COUNTS_FOR_IDS_SQL.replace('?', "'[]'"), {});
+    expect(lines.some((l) => l.includes('COVERING INDEX dependencies_target (depends_on_id=? AND type=?)'))).toBe(true);
+  });
+});
