@@ -13,13 +13,17 @@ function rng(seed) {
   };
 }
 
+export function beadId(prefix, i) {
+  return `${prefix}-${i.toString(36).padStart(4, '0')}`;
+}
+
 export function generateLedger(count, { prefix = 'bench', seed = 42, openShare = 0.6 } = {}) {
   const rand = rng(seed);
   const start = Date.UTC(2026, 0, 1);
   const lines = [];
   const epics = [];
   for (let i = 0; i < count; i++) {
-    const id = `${prefix}-${i.toString(36).padStart(4, '0')}`;
+    const id = beadId(prefix, i);
     const r = rand();
     const status = r < openShare ? 'open' : r < openShare + 0.1 ? 'in_progress' : r < openShare + 0.12 ? 'blocked' : 'closed';
     const isEpic = i % 20 === 0;
@@ -43,7 +47,7 @@ export function generateLedger(count, { prefix = 'bench', seed = 42, openShare =
       deps.push({ issue_id: id, depends_on_id: epics[epics.length - 1], type: 'parent-child', created_at: created, created_by: 'bench' });
     }
     if (i > 10 && rand() < 0.3) {
-      const target = `${prefix}-${Math.floor(rand() * i).toString(36).padStart(4, '0')}`;
+      const target = beadId(prefix, Math.floor(rand() * i));
       if (!deps.some((d) => d.depends_on_id === target)) deps.push({ issue_id: id, depends_on_id: target, type: 'blocks', created_at: created, created_by: 'bench' });
     }
     if (deps.length > 0) bead.dependencies = deps;
