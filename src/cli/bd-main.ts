@@ -1,6 +1,9 @@
 import { runBd } from './bd.js';
 import { processIo } from './io.js';
 
-void runBd(process.argv.slice(2), processIo()).then((code) => {
-  process.exitCode = code;
-});
+/** Entry of the `bd` bundle; scripts/loader.cjs calls it. */
+export function main(argv: readonly string[]): Promise<number> {
+  return runBd(argv, processIo());
+}
+
+export { runBd };

@@ -1,6 +1,9 @@
 import { runGt } from './gt.js';
 import { processIo } from './io.js';
 
-void runGt(process.argv.slice(2), processIo()).then((code) => {
-  process.exitCode = code;
-});
+/** Entry of the `gt` bundle; scripts/loader.cjs calls it. */
+export function main(argv: readonly string[]): Promise<number> {
+  return runGt(argv, processIo());
+}
+
+export { runGt };

@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { GtError, InternalError, UsageError, errorMessage } from '../core/errors.js';
+import { fstatSync, readFileSync, writeSync } from 'node:fs';
+import { GtError, InternalError, UsageError, errorMessage, isRecord } from '../core/errors.js';
 
 /** Everything a command touches of its process, passed in so tests can drive commands without spawning. */
 export type Io = {
@@ -13,16 +13,53 @@ export type Io = {
   readStdin(): string;
 };
 
+/**
+ * The real process. Output goes straight to file descriptors 1 and 2 with synchronous writes: creating
+ * process.stdout costs a short-lived CLI ~5 ms, and synchronous writes can never be cut off by an early exit.
+ */
 export function processIo(): Io {
   return {
-    out: (text) => process.stdout.write(text),
-    err: (text) => process.stderr.write(text),
-    stdoutIsTTY: process.stdout.isTTY,
-    stderrIsTTY: process.stderr.isTTY,
+    out: (text) => writeAll(1, text),
+    err: (text) => writeAll(2, text),
+    get stdoutIsTTY() {
+      return isTerminal(1);
+    },
+    get stderrIsTTY() {
+      return isTerminal(2);
+    },
     env: process.env,
     cwd: process.cwd(),
     readStdin: () => readFileSync(0, 'utf8'),
   };
+}
+
+function isTerminal(fd: number): boolean {
+  try {
+    return fstatSync(fd).isCharacterDevice();
+  } catch {
+    return false;
+  }
+}
+
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
+/** Writes all of `text`, waiting out a non-blocking pipe that is full, and giving up quietly on a closed one. */
+function writeAll(fd: number, text: string): void {
+  const buffer = Buffer.from(text, 'utf8');
+  let offset = 0;
+  while (offset < buffer.length) {
+    try {
+      offset += writeSync(fd, buffer, offset, buffer.length - offset);
+    } catch (err) {
+      const code = isRecord(err) ? err.code : undefined;
+      if (code === 'EAGAIN') {
+        Atomics.wait(pause, 0, 0, 1);
+        continue;
+      }
+      if (code === 'EPIPE') return;
+      throw err;
+    }
+  }
 }
 
 /** JSON output: 2-space indent like beads, newline-terminated. */

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from './sha256.js';
 
 /**
  * Bead ids: `<prefix>-<base36 hash>` whose length adapts to the size of the workspace, and child ids
@@ -28,7 +28,7 @@ export function hashId(input: HashIdInput): string {
   const numBytes = BYTES_FOR_LENGTH[input.length];
   if (numBytes === undefined) throw new RangeError(`hash length ${input.length} is outside 3..8`);
   const content = `${input.title}|${input.description}|${input.creator}|${input.createdAtNs}|${input.nonce}`;
-  const digest = createHash('sha256').update(content, 'utf8').digest();
+  const digest = sha256(new TextEncoder().encode(content));
   let value = 0n;
   for (let i = 0; i < numBytes; i++) value = (value << 8n) | BigInt(digest[i] ?? 0);
   let encoded = value.toString(36);

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { errorMessage, InternalError, NoDatabaseError } from '../core/errors.js';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.js';
+import { sqliteAddonPath } from './native.js';
 
 export type Db = Database.Database;
 /** A prepared statement taking positional or named parameters. */
@@ -32,6 +33,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
       timeout: BUSY_TIMEOUT_MS,
       fileMustExist: options.create !== true,
       readonly: options.readonly === true,
+      nativeBinding: sqliteAddonPath(),
     });
   } catch (cause) {
     throw new NoDatabaseError(`cannot open beads database at ${path}: ${errorMessage(cause)}`, { cause });

@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import type * as ZodModule from 'zod';
 import type { z as Zod } from 'zod';
 import type { Bead, BeadDetails, Comment, Dependency } from '../core/bead.js';
 import { errorMessage, isRecord, ValidationError } from '../core/errors.js';
@@ -109,6 +111,15 @@ export type LedgerEntry = {
 
 export type ParsedLedger = { entries: LedgerEntry[]; skipped: number; totalLines: number };
 
+let zod: typeof ZodModule | undefined;
+
+/** zod is loaded on first use: only import needs it, and every other command would pay for loading it. */
+function loadZod(): typeof ZodModule {
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- require() is untyped; the module named is zod.
+  zod ??= createRequire(import.meta.url)('zod') as typeof ZodModule;
+  return zod;
+}
+
 function buildSchema(z: typeof Zod) {
   const text = z.string();
   const timestamp = z.string().transform((value, ctx) => {
@@ -178,8 +189,8 @@ function buildSchema(z: typeof Zod) {
  * Parses a whole ledger. Throws a ValidationError naming the first bad line; returns nothing partial.
  * Tombstones (deleted beads in old ledgers) and non-bead lines (`_type` other than issue) are skipped.
  */
-export async function parseLedger(text: string): Promise<ParsedLedger> {
-  const { z } = await import('zod');
+export function parseLedger(text: string): ParsedLedger {
+  const { z } = loadZod();
   const schema = buildSchema(z);
   const lines = text.split('\n');
   const entries: LedgerEntry[] = [];

@@ -175,15 +175,17 @@ export const COMMENTS_FOR_IDS_SQL = /* sql */ `
   SELECT id, issue_id, author, text, created_at FROM comments
    WHERE issue_id IN (SELECT value FROM json_each(?)) ORDER BY issue_id, created_at, id`;
 
-/** Per-bead counts for list output, as beads computes them. */
-export const COUNTS_FOR_IDS_SQL = /* sql */ `
-  SELECT ids.value AS id,
-         (SELECT COUNT(*) FROM dependencies d WHERE d.issue_id = ids.value AND d.type = 'blocks') AS dependency_count,
-         (SELECT COUNT(*) FROM dependencies d WHERE d.depends_on_id = ids.value AND d.type = 'blocks') AS dependent_count,
-         (SELECT COUNT(*) FROM comments c WHERE c.issue_id = ids.value) AS comment_count,
-         (SELECT MIN(d.depends_on_id) FROM dependencies d
-           WHERE d.issue_id = ids.value AND d.type = 'parent-child') AS parent
-    FROM json_each(?) AS ids`;
+/** Incoming `blocks` edges per bead (beads' dependent_count), for the JSON array of ids. */
+export const DEPENDENT_COUNTS_SQL = /* sql */ `
+  SELECT depends_on_id AS id, COUNT(*) AS n FROM dependencies
+   WHERE depends_on_id IN (SELECT value FROM json_each(?)) AND type = 'blocks'
+   GROUP BY depends_on_id`;
+
+/** Comments per bead, for the JSON array of ids. */
+export const COMMENT_COUNTS_SQL = /* sql */ `
+  SELECT issue_id AS id, COUNT(*) AS n FROM comments
+   WHERE issue_id IN (SELECT value FROM json_each(?))
+   GROUP BY issue_id`;
 
 /** Edges from @id (down) joined with the bead they point at. */
 export const DEPENDS_ON_SQL = /* sql */ `

@@ -36,7 +36,9 @@ function int(row: Row, key: string): number {
 }
 
 function jsonObject(row: Row, key: string): Record<string, unknown> {
-  const parsed: unknown = JSON.parse(str(row, key));
+  const text = str(row, key);
+  if (text === '{}') return {};
+  const parsed: unknown = JSON.parse(text);
   if (!isRecord(parsed)) throw new InternalError(`column ${key}: expected a JSON object`);
   return parsed;
 }

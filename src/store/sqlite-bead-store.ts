@@ -1,4 +1,3 @@
-import { randomInt } from 'node:crypto';
 import type { Bead, BeadDetails, BeadEvent, Comment } from '../core/bead.js';
 import { NON_WORK_TYPES } from '../core/bead.js';
 import type {
@@ -29,7 +28,7 @@ import { formatTimestamp } from '../core/time.js';
 import { openDatabase, writeTransaction, type Db, type OpenOptions, type Statement } from './db.js';
 import { parseLedger, serializeRecord } from './jsonl.js';
 import * as q from './queries.js';
-import { toBead, toComment, toDependency, toEvent, toIntValue, toNullableStringValue, toStringValue } from './rows.js';
+import { toBead, toComment, toDependency, toEvent, toIntValue, toStringValue } from './rows.js';
 import { StoreWriter } from './store-writer.js';
 
 export const systemClock: Clock = { nowMs: () => Date.now() };
@@ -77,7 +76,8 @@ export class SqliteBeadStore implements BeadStore {
   }
 
   #nowNs(): bigint {
-    return BigInt(this.#clock.nowMs()) * 1_000_000n + BigInt(randomInt(1_000_000));
+    // Sub-millisecond jitter: two creates in the same millisecond still hash differently.
+    return BigInt(this.#clock.nowMs()) * 1_000_000n + BigInt(Math.floor(Math.random() * 1_000_000));
   }
 
   /** Prepared statements are cached: a CLI call prepares each query once, the daemon reuses them forever. */
@@ -135,22 +135,22 @@ export class SqliteBeadStore implements BeadStore {
     const ids = JSON.stringify(beads.map((b) => b.id));
     const labels = groupBy(this.stmt(q.LABELS_FOR_IDS_SQL).all(ids), (r) => toStringValue(r, 'issue_id'));
     const deps = groupBy(this.stmt(q.DEPENDENCIES_FOR_IDS_SQL).all(ids), (r) => toStringValue(r, 'issue_id'));
-    const counts = new Map(
-      this.stmt(q.COUNTS_FOR_IDS_SQL)
-        .all(ids)
-        .map((r) => [toStringValue(r, 'id'), r] as const),
-    );
+    const counts = (sql: string): Map<string, number> =>
+      new Map(this.stmt(sql).all(ids).map((r) => [toStringValue(r, 'id'), toIntValue(r, 'n')] as const));
+    const dependents = counts(q.DEPENDENT_COUNTS_SQL);
+    const comments = counts(q.COMMENT_COUNTS_SQL);
     return beads.map((b) => {
-      const c = counts.get(b.id);
-      const parent = c === undefined ? null : parentOf(c);
+      const edges = (deps.get(b.id) ?? []).map(toDependency);
+      // beads' counts: dependency_count is this bead's own blocks edges, parent the first parent-child target.
+      const parents = edges.filter((e) => e.type === 'parent-child').map((e) => e.depends_on_id);
       return {
         ...b,
         labels: (labels.get(b.id) ?? []).map((r) => toStringValue(r, 'label')),
-        dependencies: (deps.get(b.id) ?? []).map(toDependency),
-        dependency_count: c === undefined ? 0 : toIntValue(c, 'dependency_count'),
-        dependent_count: c === undefined ? 0 : toIntValue(c, 'dependent_count'),
-        comment_count: c === undefined ? 0 : toIntValue(c, 'comment_count'),
-        parent,
+        dependencies: edges,
+        dependency_count: edges.filter((e) => e.type === 'blocks').length,
+        dependent_count: dependents.get(b.id) ?? 0,
+        comment_count: comments.get(b.id) ?? 0,
+        parent: parents.length === 0 ? null : parents.reduce((min, p) => (p < min ? p : min)),
       };
     });
   }
@@ -416,13 +416,11 @@ export class SqliteBeadStore implements BeadStore {
     return run(() => writeTransaction(this.#db, () => this.#writer.setConfig(key, value, actor)));
   }
 
-  async importJsonl(
-    text: string,
-    actor: string,
-    onProgress?: (done: number, total: number) => void,
-  ): Promise<ImportReport> {
-    const ledger = await parseLedger(text);
-    return writeTransaction(this.#db, () => this.#writer.importLedger(ledger, actor, onProgress));
+  importJsonl(text: string, actor: string, onProgress?: (done: number, total: number) => void): Promise<ImportReport> {
+    return run(() => {
+      const ledger = parseLedger(text);
+      return writeTransaction(this.#db, () => this.#writer.importLedger(ledger, actor, onProgress));
+    });
   }
 }
 
@@ -451,10 +449,6 @@ function groupBy(rows: unknown[], key: (row: unknown) => string): Map<string, un
     else list.push(r);
   }
   return out;
-}
-
-function parentOf(row: unknown): string | null {
-  return toNullableStringValue(row, 'parent');
 }
 
 function jsonOrNull(values: readonly unknown[] | undefined): string | null {

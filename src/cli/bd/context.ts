@@ -34,12 +34,12 @@ export async function withStore<T>(io: Io, g: GlobalOptions, fn: (store: SqliteB
 }
 
 /** Who is acting: `--actor`, else BD_ACTOR, else BEADS_ACTOR, else the git user, else the OS user. */
-export function resolveActor(io: Io, g: GlobalOptions): string {
+export async function resolveActor(io: Io, g: GlobalOptions): Promise<string> {
   const candidates = [g.actor, io.env.BD_ACTOR, io.env.BEADS_ACTOR];
   for (const c of candidates) {
     if (c !== undefined && c.trim() !== '') return c.trim();
   }
-  const git = gitUserName(io.cwd);
+  const git = await gitUserName(io.cwd);
   if (git !== undefined) return git;
   try {
     return userInfo().username;

@@ -13,117 +13,121 @@ function direction(value: unknown): Direction {
   throw new UsageError(`invalid direction "${typeof value === 'string' ? value : typeof value}": expected down (what it depends on) or up (what depends on it)`);
 }
 
-export function registerGraphCommands(program: Command, io: Io): void {
-  const dep = program.command('dep').description('dependencies between beads: "A depends on B" means B blocks A');
+export function registerGraphCommands(program: Command, io: Io, wants: (name: string) => boolean): void {
+  if (wants('dep')) {
+    const dep = program.command('dep').description('dependencies between beads: "A depends on B" means B blocks A');
 
-  dep
-    .command('add')
-    .description('make <issue> depend on <depends-on>')
-    .argument('<issue>', 'the dependent bead')
-    .argument('<depends-on>', 'the bead it waits for')
-    .option('-t, --type <type>', 'blocks, parent-child, related, discovered-from, tracks, waits-for, …', 'blocks')
-    .action(async (issue: string, target: string, o: Opts, cmd: Command) => {
-      const g = globals(cmd);
-      await withStore(io, g, async (store) => {
-        const change = await store.addDependency(issue, target, typeof o.type === 'string' ? o.type : 'blocks', resolveActor(io, g));
-        if (g.json) printJson(io, change);
-        else if (change.status === 'unchanged') io.out(`${issue} already depends on ${target} (${change.type})\n`);
-        else io.out(`✓ Added dependency: ${issue} depends on ${target} (${change.type})\n`);
+    dep
+      .command('add')
+      .description('make <issue> depend on <depends-on>')
+      .argument('<issue>', 'the dependent bead')
+      .argument('<depends-on>', 'the bead it waits for')
+      .option('-t, --type <type>', 'blocks, parent-child, related, discovered-from, tracks, waits-for, …', 'blocks')
+      .action(async (issue: string, target: string, o: Opts, cmd: Command) => {
+        const g = globals(cmd);
+        await withStore(io, g, async (store) => {
+          const change = await store.addDependency(issue, target, typeof o.type === 'string' ? o.type : 'blocks', await resolveActor(io, g));
+          if (g.json) printJson(io, change);
+          else if (change.status === 'unchanged') io.out(`${issue} already depends on ${target} (${change.type})\n`);
+          else io.out(`✓ Added dependency: ${issue} depends on ${target} (${change.type})\n`);
+        });
       });
-    });
 
-  dep
-    .command('remove')
-    .alias('rm')
-    .description('remove the dependency of <issue> on <depends-on>')
-    .argument('<issue>')
-    .argument('<depends-on>')
-    .action(async (issue: string, target: string, _o: Opts, cmd: Command) => {
-      const g = globals(cmd);
-      await withStore(io, g, async (store) => {
-        const change = await store.removeDependency(issue, target, resolveActor(io, g));
-        if (g.json) printJson(io, change);
-        else io.out(`✓ Removed dependency: ${issue} no longer depends on ${target} (${change.type})\n`);
+    dep
+      .command('remove')
+      .alias('rm')
+      .description('remove the dependency of <issue> on <depends-on>')
+      .argument('<issue>')
+      .argument('<depends-on>')
+      .action(async (issue: string, target: string, _o: Opts, cmd: Command) => {
+        const g = globals(cmd);
+        await withStore(io, g, async (store) => {
+          const change = await store.removeDependency(issue, target, await resolveActor(io, g));
+          if (g.json) printJson(io, change);
+          else io.out(`✓ Removed dependency: ${issue} no longer depends on ${target} (${change.type})\n`);
+        });
       });
-    });
 
-  dep
-    .command('list')
-    .description('what a bead depends on (down) or what depends on it (up)')
-    .argument('<id>')
-    .option('--direction <dir>', 'down or up', 'down')
-    .action(async (id: string, o: Opts, cmd: Command) => {
-      const g = globals(cmd);
-      await withStore(io, g, async (store) => {
-        const views = await store.dependencies(id, direction(o.direction));
-        if (g.json) printJson(io, views.map(viewJson));
-        else if (views.length === 0) io.out(`${id} has no ${direction(o.direction) === 'down' ? 'dependencies' : 'dependents'}.\n`);
-        else for (const v of views) io.out(listLine(v, ` (${v.dependency_type})`));
+    dep
+      .command('list')
+      .description('what a bead depends on (down) or what depends on it (up)')
+      .argument('<id>')
+      .option('--direction <dir>', 'down or up', 'down')
+      .action(async (id: string, o: Opts, cmd: Command) => {
+        const g = globals(cmd);
+        await withStore(io, g, async (store) => {
+          const views = await store.dependencies(id, direction(o.direction));
+          if (g.json) printJson(io, views.map(viewJson));
+          else if (views.length === 0) io.out(`${id} has no ${direction(o.direction) === 'down' ? 'dependencies' : 'dependents'}.\n`);
+          else for (const v of views) io.out(listLine(v, ` (${v.dependency_type})`));
+        });
       });
-    });
 
-  dep
-    .command('tree')
-    .description('the dependency tree below (or above) a bead')
-    .argument('<id>')
-    .option('--direction <dir>', 'down or up', 'down')
-    .option('-d, --max-depth <n>', 'how deep to go', '50')
-    .action(async (id: string, o: Opts, cmd: Command) => {
-      const g = globals(cmd);
-      const depth = intOption(typeof o.maxDepth === 'string' ? o.maxDepth : '50', '--max-depth');
-      await withStore(io, g, async (store) => {
-        const nodes = await store.dependencyTree(id, direction(o.direction), depth);
-        if (g.json) printJson(io, treeJson(nodes));
-        else io.out(treeText(nodes));
+    dep
+      .command('tree')
+      .description('the dependency tree below (or above) a bead')
+      .argument('<id>')
+      .option('--direction <dir>', 'down or up', 'down')
+      .option('-d, --max-depth <n>', 'how deep to go', '50')
+      .action(async (id: string, o: Opts, cmd: Command) => {
+        const g = globals(cmd);
+        const depth = intOption(typeof o.maxDepth === 'string' ? o.maxDepth : '50', '--max-depth');
+        await withStore(io, g, async (store) => {
+          const nodes = await store.dependencyTree(id, direction(o.direction), depth);
+          if (g.json) printJson(io, treeJson(nodes));
+          else io.out(treeText(nodes));
+        });
       });
-    });
+  }
 
-  const label = program.command('label').description('labels on beads');
-  label
-    .command('add')
-    .description('add a label to beads: bd label add <id...> <label>')
-    .argument('<ids-and-label...>')
-    .action(async (args: string[], _o: Opts, cmd: Command) => {
-      const { ids, labelName } = idsAndLabel(args);
-      const g = globals(cmd);
-      await withStore(io, g, async (store) => {
-        const changes = await store.addLabels(ids, [labelName], resolveActor(io, g));
-        if (g.json) printJson(io, changes);
-        else for (const c of changes) io.out(c.status === 'added' ? `✓ Added label '${line(c.label)}' to ${c.issue_id}\n` : `${c.issue_id} already has label '${line(c.label)}'\n`);
+  if (wants('label')) {
+    const label = program.command('label').description('labels on beads');
+    label
+      .command('add')
+      .description('add a label to beads: bd label add <id...> <label>')
+      .argument('<ids-and-label...>')
+      .action(async (args: string[], _o: Opts, cmd: Command) => {
+        const { ids, labelName } = idsAndLabel(args);
+        const g = globals(cmd);
+        await withStore(io, g, async (store) => {
+          const changes = await store.addLabels(ids, [labelName], await resolveActor(io, g));
+          if (g.json) printJson(io, changes);
+          else for (const c of changes) io.out(c.status === 'added' ? `✓ Added label '${line(c.label)}' to ${c.issue_id}\n` : `${c.issue_id} already has label '${line(c.label)}'\n`);
+        });
       });
-    });
-  label
-    .command('remove')
-    .alias('rm')
-    .description('remove a label from beads: bd label remove <id...> <label>')
-    .argument('<ids-and-label...>')
-    .action(async (args: string[], _o: Opts, cmd: Command) => {
-      const { ids, labelName } = idsAndLabel(args);
-      const g = globals(cmd);
-      await withStore(io, g, async (store) => {
-        const changes = await store.removeLabels(ids, [labelName], resolveActor(io, g));
-        if (g.json) printJson(io, changes);
-        else for (const c of changes) io.out(c.status === 'removed' ? `✓ Removed label '${line(c.label)}' from ${c.issue_id}\n` : `${c.issue_id} has no label '${line(c.label)}'\n`);
+    label
+      .command('remove')
+      .alias('rm')
+      .description('remove a label from beads: bd label remove <id...> <label>')
+      .argument('<ids-and-label...>')
+      .action(async (args: string[], _o: Opts, cmd: Command) => {
+        const { ids, labelName } = idsAndLabel(args);
+        const g = globals(cmd);
+        await withStore(io, g, async (store) => {
+          const changes = await store.removeLabels(ids, [labelName], await resolveActor(io, g));
+          if (g.json) printJson(io, changes);
+          else for (const c of changes) io.out(c.status === 'removed' ? `✓ Removed label '${line(c.label)}' from ${c.issue_id}\n` : `${c.issue_id} has no label '${line(c.label)}'\n`);
+        });
       });
-    });
-  label
-    .command('list')
-    .description("a bead's labels, or every label in use when no id is given")
-    .argument('[id]')
-    .action(async (id: string | undefined, _o: Opts, cmd: Command) => {
-      const g = globals(cmd);
-      await withStore(io, g, async (store) => {
-        if (id === undefined) {
-          const all = await store.allLabels();
-          if (g.json) printJson(io, all);
-          else for (const l of all) io.out(`${line(l.label)} (${l.count})\n`);
-        } else {
-          const labels = await store.labels(id);
-          if (g.json) printJson(io, labels);
-          else io.out(labels.length === 0 ? `${id} has no labels.\n` : `${labels.map(line).join('\n')}\n`);
-        }
+    label
+      .command('list')
+      .description("a bead's labels, or every label in use when no id is given")
+      .argument('[id]')
+      .action(async (id: string | undefined, _o: Opts, cmd: Command) => {
+        const g = globals(cmd);
+        await withStore(io, g, async (store) => {
+          if (id === undefined) {
+            const all = await store.allLabels();
+            if (g.json) printJson(io, all);
+            else for (const l of all) io.out(`${line(l.label)} (${l.count})\n`);
+          } else {
+            const labels = await store.labels(id);
+            if (g.json) printJson(io, labels);
+            else io.out(labels.length === 0 ? `${id} has no labels.\n` : `${labels.map(line).join('\n')}\n`);
+          }
+        });
       });
-    });
+  }
 
   const addComment = async (id: string, textArg: string | undefined, o: Opts, cmd: Command): Promise<void> => {
     const g = globals(cmd);
@@ -131,41 +135,45 @@ export function registerGraphCommands(program: Command, io: Io): void {
     if ((textArg === undefined) === (file === undefined)) throw new UsageError('give the comment text as an argument or with --file <path|->, not both');
     const text = textArg ?? readTextArg(io, file ?? '-');
     await withStore(io, g, async (store) => {
-      const comment = await store.addComment(id, text, resolveActor(io, g));
+      const comment = await store.addComment(id, text, await resolveActor(io, g));
       if (g.json) printJson(io, comment);
       else io.out(`✓ Comment added to ${id}\n`);
     });
   };
 
-  const comment = program.command('comment').description('comments on beads');
-  comment
-    .command('add')
-    .description('add a comment to a bead')
-    .argument('<id>')
-    .argument('[text]')
-    .option('-f, --file <path>', 'read the text from a file, or - for stdin')
-    .action(addComment);
+  if (wants('comment')) {
+    const comment = program.command('comment').description('comments on beads');
+    comment
+      .command('add')
+      .description('add a comment to a bead')
+      .argument('<id>')
+      .argument('[text]')
+      .option('-f, --file <path>', 'read the text from a file, or - for stdin')
+      .action(addComment);
+  }
 
-  const comments = program
-    .command('comments')
-    .description("a bead's comments (or: bd comments add <id> <text>)")
-    .argument('[id]')
-    .action(async (id: string | undefined, _o: Opts, cmd: Command) => {
-      if (id === undefined) throw new UsageError('which bead? bd comments <id>');
-      const g = globals(cmd);
-      await withStore(io, g, async (store) => {
-        const list = await store.comments(id);
-        if (g.json) printJson(io, list);
-        else io.out(list.length === 0 ? `${id} has no comments.\n` : `${list.map(commentText).join('\n')}\n`);
+  if (wants('comments')) {
+    const comments = program
+      .command('comments')
+      .description("a bead's comments (or: bd comments add <id> <text>)")
+      .argument('[id]')
+      .action(async (id: string | undefined, _o: Opts, cmd: Command) => {
+        if (id === undefined) throw new UsageError('which bead? bd comments <id>');
+        const g = globals(cmd);
+        await withStore(io, g, async (store) => {
+          const list = await store.comments(id);
+          if (g.json) printJson(io, list);
+          else io.out(list.length === 0 ? `${id} has no comments.\n` : `${list.map(commentText).join('\n')}\n`);
+        });
       });
-    });
-  comments
-    .command('add')
-    .description('add a comment to a bead')
-    .argument('<id>')
-    .argument('[text]')
-    .option('-f, --file <path>', 'read the text from a file, or - for stdin')
-    .action(addComment);
+    comments
+      .command('add')
+      .description('add a comment to a bead')
+      .argument('<id>')
+      .argument('[text]')
+      .option('-f, --file <path>', 'read the text from a file, or - for stdin')
+      .action(addComment);
+  }
 }
 
 function idsAndLabel(args: readonly string[]): { ids: string[]; labelName: string } {

@@ -128,228 +128,246 @@ async function showData(store: BeadStore, ids: readonly string[]): Promise<ShowD
   return out;
 }
 
-export function registerIssueCommands(program: Command, io: Io): void {
-  program
-    .command('create')
-    .alias('new')
-    .description('create a bead')
-    .argument('[title]', 'the title (or use --title)')
-    .option('--title <title>', 'the title')
-    .option('-t, --type <type>', 'bug, feature, task, epic, chore, message, … (default task)')
-    .option('-p, --priority <priority>', '0-4 or P0-P4, 0 most urgent (default 2)')
-    .option('-d, --description <text>', 'the description')
-    .option('--body-file <path>', 'read the description from a file, or - for stdin')
-    .option('--stdin', 'read the description from standard input')
-    .option('--design <text>', 'design notes')
-    .option('--acceptance <text>', 'acceptance criteria')
-    .option('--notes <text>', 'notes')
-    .option('-a, --assignee <who>', 'assign it')
-    .option('-l, --labels <labels>', 'labels, comma-separated or repeated', collect)
-    .option('--parent <id>', 'make it a child of this bead (id <parent>.<n>)')
-    .option('--deps <ids>', 'beads this one depends on (blocks), comma-separated', collect)
-    .option('--id <id>', 'use this id instead of generating one')
-    .option('--external-ref <ref>', 'a reference elsewhere, e.g. gh-42')
-    .option('-s, --status <status>', 'initial status (default open)')
-    .option('--ephemeral', 'a wisp: not exported, not ready work')
-    .option('--metadata <json>', 'a JSON object of metadata')
-    .option('--silent', 'print only the new id')
-    .action(async (titleArg: string | undefined, o: Opts, cmd: Command) => {
-      const g = globals(cmd);
-      const title = str(o, 'title') ?? titleArg;
-      if (title === undefined) throw new UsageError('a title is required: bd create "Title" or --title "Title"');
-      if (str(o, 'title') !== undefined && titleArg !== undefined) throw new UsageError('give the title once: as an argument or with --title');
-      const desc = description(io, o);
-      await withStore(io, g, async (store) => {
-        const created = await store.create(
-          {
-            title,
-            description: desc,
-            design: str(o, 'design'),
-            acceptance_criteria: str(o, 'acceptance'),
-            notes: str(o, 'notes'),
-            issue_type: str(o, 'type'),
-            priority: str(o, 'priority') === undefined ? undefined : parsePriority(str(o, 'priority') ?? ''),
-            status: str(o, 'status'),
-            assignee: str(o, 'assignee'),
-            external_ref: str(o, 'externalRef'),
-            labels: list(o, 'labels'),
-            parent: str(o, 'parent'),
-            depends_on: list(o, 'deps'),
-            id: str(o, 'id'),
-            ephemeral: o.ephemeral === true,
-            metadata: parseMetadata(str(o, 'metadata')),
-          },
-          resolveActor(io, g),
-        );
-        if (g.json) printJson(io, detailsJson(created));
-        else if (o.silent === true) io.out(`${created.id}\n`);
-        else io.out(`✓ Created ${created.id}: ${line(created.title)}\n  Priority: P${created.priority} · Type: ${created.issue_type} · Status: ${created.status}\n`);
+export function registerIssueCommands(program: Command, io: Io, wants: (name: string) => boolean): void {
+  if (wants('create')) {
+    program
+      .command('create')
+      .alias('new')
+      .description('create a bead')
+      .argument('[title]', 'the title (or use --title)')
+      .option('--title <title>', 'the title')
+      .option('-t, --type <type>', 'bug, feature, task, epic, chore, message, … (default task)')
+      .option('-p, --priority <priority>', '0-4 or P0-P4, 0 most urgent (default 2)')
+      .option('-d, --description <text>', 'the description')
+      .option('--body-file <path>', 'read the description from a file, or - for stdin')
+      .option('--stdin', 'read the description from standard input')
+      .option('--design <text>', 'design notes')
+      .option('--acceptance <text>', 'acceptance criteria')
+      .option('--notes <text>', 'notes')
+      .option('-a, --assignee <who>', 'assign it')
+      .option('-l, --labels <labels>', 'labels, comma-separated or repeated', collect)
+      .option('--parent <id>', 'make it a child of this bead (id <parent>.<n>)')
+      .option('--deps <ids>', 'beads this one depends on (blocks), comma-separated', collect)
+      .option('--id <id>', 'use this id instead of generating one')
+      .option('--external-ref <ref>', 'a reference elsewhere, e.g. gh-42')
+      .option('-s, --status <status>', 'initial status (default open)')
+      .option('--ephemeral', 'a wisp: not exported, not ready work')
+      .option('--metadata <json>', 'a JSON object of metadata')
+      .option('--silent', 'print only the new id')
+      .action(async (titleArg: string | undefined, o: Opts, cmd: Command) => {
+        const g = globals(cmd);
+        const title = str(o, 'title') ?? titleArg;
+        if (title === undefined) throw new UsageError('a title is required: bd create "Title" or --title "Title"');
+        if (str(o, 'title') !== undefined && titleArg !== undefined) throw new UsageError('give the title once: as an argument or with --title');
+        const desc = description(io, o);
+        await withStore(io, g, async (store) => {
+          const created = await store.create(
+            {
+              title,
+              description: desc,
+              design: str(o, 'design'),
+              acceptance_criteria: str(o, 'acceptance'),
+              notes: str(o, 'notes'),
+              issue_type: str(o, 'type'),
+              priority: str(o, 'priority') === undefined ? undefined : parsePriority(str(o, 'priority') ?? ''),
+              status: str(o, 'status'),
+              assignee: str(o, 'assignee'),
+              external_ref: str(o, 'externalRef'),
+              labels: list(o, 'labels'),
+              parent: str(o, 'parent'),
+              depends_on: list(o, 'deps'),
+              id: str(o, 'id'),
+              ephemeral: o.ephemeral === true,
+              metadata: parseMetadata(str(o, 'metadata')),
+            },
+            await resolveActor(io, g),
+          );
+          if (g.json) printJson(io, detailsJson(created));
+          else if (o.silent === true) io.out(`${created.id}\n`);
+          else io.out(`✓ Created ${created.id}: ${line(created.title)}\n  Priority: P${created.priority} · Type: ${created.issue_type} · Status: ${created.status}\n`);
+        });
       });
-    });
+  }
 
-  program
-    .command('show')
-    .alias('view')
-    .description('show beads in full')
-    .argument('<ids...>', 'bead ids')
-    .action(async (ids: string[], _o: Opts, cmd: Command) => {
-      const g = globals(cmd);
-      await withStore(io, g, async (store) => {
-        const data = await showData(store, ids);
-        if (g.json) printJson(io, data.map(showJson));
-        else io.out(data.map(showText).join('\n'));
+  if (wants('show')) {
+    program
+      .command('show')
+      .alias('view')
+      .description('show beads in full')
+      .argument('<ids...>', 'bead ids')
+      .action(async (ids: string[], _o: Opts, cmd: Command) => {
+        const g = globals(cmd);
+        await withStore(io, g, async (store) => {
+          const data = await showData(store, ids);
+          if (g.json) printJson(io, data.map(showJson));
+          else io.out(data.map(showText).join('\n'));
+        });
       });
-    });
+  }
 
-  addFilterOptions(program.command('list').description('list beads (all but closed unless --status/--all)'), true)
-    .option('--all', 'include closed beads')
-    .option('--include-ephemeral', 'include wisps')
-    .action(async (o: Opts, cmd: Command) => {
-      const g = globals(cmd);
-      await withStore(io, g, async (store) => {
-        const filter = await listFilter(store, o);
-        const beads = await store.list(filter);
-        if (g.json) printJson(io, beads.map(summaryJson));
-        else printList(io, beads, filter.limit ?? 50, 'beads');
+  if (wants('list')) {
+    addFilterOptions(program.command('list').description('list beads (all but closed unless --status/--all)'), true)
+      .option('--all', 'include closed beads')
+      .option('--include-ephemeral', 'include wisps')
+      .action(async (o: Opts, cmd: Command) => {
+        const g = globals(cmd);
+        await withStore(io, g, async (store) => {
+          const filter = await listFilter(store, o);
+          const beads = await store.list(filter);
+          if (g.json) printJson(io, beads.map(summaryJson));
+          else printList(io, beads, filter.limit ?? 50, 'beads');
+        });
       });
-    });
+  }
 
-  addFilterOptions(program.command('ready').description('beads ready to work on: open, unblocked, by priority then age'), false)
-    .option('--claim', 'claim the first ready bead atomically')
-    .action(async (o: Opts, cmd: Command) => {
-      const g = globals(cmd);
-      await withStore(io, g, async (store) => {
-        const filter = await readyFilter(store, o);
-        if (o.claim === true) {
-          const claimed = await store.claimReady(filter, resolveActor(io, g));
-          if (g.json) printJson(io, claimed === null ? [] : [detailsJson(claimed)]);
-          else io.out(claimed === null ? 'No ready work to claim.\n' : `✓ Claimed ${claimed.id}: ${line(claimed.title)}\n`);
-          return;
-        }
-        const beads = await store.ready(filter);
-        if (g.json) printJson(io, beads.map(summaryJson));
-        else if (beads.length === 0) io.out('No ready work.\n');
-        else printList(io, beads, filter.limit ?? 100, 'ready beads');
-      });
-    });
-
-  program
-    .command('blocked')
-    .description('beads that cannot be worked on yet, with what blocks them')
-    .option('--parent <id>', 'only descendants of this bead')
-    .option('-n, --limit <n>', 'at most this many (0 = no limit)')
-    .action(async (o: Opts, cmd: Command) => {
-      const g = globals(cmd);
-      await withStore(io, g, async (store) => {
-        const limit = str(o, 'limit') === undefined ? undefined : intOption(str(o, 'limit') ?? '', '--limit');
-        const beads = await store.blocked({ parent: str(o, 'parent'), limit });
-        if (g.json) printJson(io, beads.map(blockedJson));
-        else if (beads.length === 0) io.out('Nothing is blocked.\n');
-        else for (const b of beads) io.out(listLine(b, b.blocked_by.length > 0 ? ` (blocked by: ${b.blocked_by.join(', ')})` : ` (status ${b.status})`));
-      });
-    });
-
-  program
-    .command('update')
-    .description('change beads (all ids in one transaction)')
-    .argument('<ids...>', 'bead ids')
-    .option('--title <title>', 'new title')
-    .option('-d, --description <text>', 'new description')
-    .option('--body-file <path>', 'read the description from a file, or - for stdin')
-    .option('--stdin', 'read the description from standard input')
-    .option('--design <text>', 'new design notes')
-    .option('--acceptance <text>', 'new acceptance criteria')
-    .option('--notes <text>', 'replace the notes')
-    .option('--append-notes <text>', 'append a line to the notes')
-    .option('-s, --status <status>', 'new status')
-    .option('-p, --priority <priority>', 'new priority')
-    .option('-t, --type <type>', 'new type')
-    .option('-a, --assignee <who>', 'new assignee ("" to clear)')
-    .option('--external-ref <ref>', 'new external reference ("" to clear)')
-    .option('--add-label <labels>', 'add labels', collect)
-    .option('--remove-label <labels>', 'remove labels', collect)
-    .option('--parent <id>', 'move under this parent ("" to detach)')
-    .option('--claim', 'claim it: in_progress and assigned to you, or fail if someone else holds it')
-    .option('--metadata <json>', 'merge this JSON object into the metadata')
-    .action(async (ids: string[], o: Opts, cmd: Command) => {
-      const g = globals(cmd);
-      const parent = str(o, 'parent');
-      const changes: UpdateChanges = {
-        title: str(o, 'title'),
-        description: description(io, o),
-        design: str(o, 'design'),
-        acceptance_criteria: str(o, 'acceptance'),
-        notes: str(o, 'notes'),
-        append_notes: str(o, 'appendNotes'),
-        status: str(o, 'status'),
-        priority: str(o, 'priority') === undefined ? undefined : parsePriority(str(o, 'priority') ?? ''),
-        issue_type: str(o, 'type'),
-        assignee: str(o, 'assignee'),
-        external_ref: str(o, 'externalRef'),
-        add_labels: list(o, 'addLabel'),
-        remove_labels: list(o, 'removeLabel'),
-        parent: parent === undefined ? undefined : parent === '' ? null : parent,
-        claim: o.claim === true,
-        metadata: parseMetadata(str(o, 'metadata')),
-      };
-      if (Object.values(changes).every((v) => v === undefined || v === false)) {
-        throw new UsageError('nothing to update: pass --status, --title, --claim, … (see bd update --help)');
-      }
-      await withStore(io, g, async (store) => {
-        const updated = await store.update(ids, changes, resolveActor(io, g));
-        if (g.json) printJson(io, updated.map(detailsJson));
-        else for (const b of updated) io.out(`✓ Updated ${b.id}: ${line(b.title)} [${b.status}${b.assignee === null ? '' : ` @${line(b.assignee)}`}]\n`);
-      });
-    });
-
-  program
-    .command('close')
-    .alias('done')
-    .description('close beads (all ids in one transaction)')
-    .argument('<ids...>', 'bead ids')
-    .option('-r, --reason <reason>', 'why it is closed')
-    .option('-f, --force', 'close even when blocked or with open children')
-    .action(async (ids: string[], o: Opts, cmd: Command) => {
-      const g = globals(cmd);
-      await withStore(io, g, async (store) => {
-        const closed = await store.close(ids, { reason: str(o, 'reason'), force: o.force === true }, resolveActor(io, g));
-        if (g.json) printJson(io, closed.map(detailsJson));
-        else for (const b of closed) io.out(`✓ Closed ${b.id}: ${line(b.title)}${b.close_reason === '' ? '' : ` (${line(b.close_reason)})`}\n`);
-      });
-    });
-
-  program
-    .command('reopen')
-    .description('reopen closed beads')
-    .argument('<ids...>', 'bead ids')
-    .option('-r, --reason <reason>', 'why it is reopened (added as a comment)')
-    .action(async (ids: string[], o: Opts, cmd: Command) => {
-      const g = globals(cmd);
-      await withStore(io, g, async (store) => {
-        const before = new Map((await store.show(ids)).map((b) => [b.id, b.status]));
-        const reopened = await store.reopen(ids, str(o, 'reason'), resolveActor(io, g));
-        if (g.json) printJson(io, reopened.map(detailsJson));
-        else
-          for (const b of reopened) {
-            io.out(before.get(b.id) === 'closed' ? `↻ Reopened ${b.id}: ${line(b.title)}\n` : `${b.id} is not closed (status ${b.status}); left as it is\n`);
+  if (wants('ready')) {
+    addFilterOptions(program.command('ready').description('beads ready to work on: open, unblocked, by priority then age'), false)
+      .option('--claim', 'claim the first ready bead atomically')
+      .action(async (o: Opts, cmd: Command) => {
+        const g = globals(cmd);
+        await withStore(io, g, async (store) => {
+          const filter = await readyFilter(store, o);
+          if (o.claim === true) {
+            const claimed = await store.claimReady(filter, await resolveActor(io, g));
+            if (g.json) printJson(io, claimed === null ? [] : [detailsJson(claimed)]);
+            else io.out(claimed === null ? 'No ready work to claim.\n' : `✓ Claimed ${claimed.id}: ${line(claimed.title)}\n`);
+            return;
           }
+          const beads = await store.ready(filter);
+          if (g.json) printJson(io, beads.map(summaryJson));
+          else if (beads.length === 0) io.out('No ready work.\n');
+          else printList(io, beads, filter.limit ?? 100, 'ready beads');
+        });
       });
-    });
+  }
 
-  addFilterOptions(program.command('search').description('find beads whose id, title, description, notes or external ref contain the text'), true)
-    .argument('<query>', 'text to look for (case-insensitive)')
-    .option('--all', 'include closed beads')
-    .action(async (query: string, o: Opts, cmd: Command) => {
-      const g = globals(cmd);
-      if (query.trim() === '') throw new UsageError('search text must not be empty');
-      await withStore(io, g, async (store) => {
-        const filter = await listFilter(store, o);
-        const beads = await store.search(query, filter);
-        if (g.json) printJson(io, beads.map(summaryJson));
-        else if (beads.length === 0) io.out(`No beads match "${line(query)}".\n`);
-        else printList(io, beads, filter.limit ?? 50, 'matches');
+  if (wants('blocked')) {
+    program
+      .command('blocked')
+      .description('beads that cannot be worked on yet, with what blocks them')
+      .option('--parent <id>', 'only descendants of this bead')
+      .option('-n, --limit <n>', 'at most this many (0 = no limit)')
+      .action(async (o: Opts, cmd: Command) => {
+        const g = globals(cmd);
+        await withStore(io, g, async (store) => {
+          const limit = str(o, 'limit') === undefined ? undefined : intOption(str(o, 'limit') ?? '', '--limit');
+          const beads = await store.blocked({ parent: str(o, 'parent'), limit });
+          if (g.json) printJson(io, beads.map(blockedJson));
+          else if (beads.length === 0) io.out('Nothing is blocked.\n');
+          else for (const b of beads) io.out(listLine(b, b.blocked_by.length > 0 ? ` (blocked by: ${b.blocked_by.join(', ')})` : ` (status ${b.status})`));
+        });
       });
-    });
+  }
+
+  if (wants('update')) {
+    program
+      .command('update')
+      .description('change beads (all ids in one transaction)')
+      .argument('<ids...>', 'bead ids')
+      .option('--title <title>', 'new title')
+      .option('-d, --description <text>', 'new description')
+      .option('--body-file <path>', 'read the description from a file, or - for stdin')
+      .option('--stdin', 'read the description from standard input')
+      .option('--design <text>', 'new design notes')
+      .option('--acceptance <text>', 'new acceptance criteria')
+      .option('--notes <text>', 'replace the notes')
+      .option('--append-notes <text>', 'append a line to the notes')
+      .option('-s, --status <status>', 'new status')
+      .option('-p, --priority <priority>', 'new priority')
+      .option('-t, --type <type>', 'new type')
+      .option('-a, --assignee <who>', 'new assignee ("" to clear)')
+      .option('--external-ref <ref>', 'new external reference ("" to clear)')
+      .option('--add-label <labels>', 'add labels', collect)
+      .option('--remove-label <labels>', 'remove labels', collect)
+      .option('--parent <id>', 'move under this parent ("" to detach)')
+      .option('--claim', 'claim it: in_progress and assigned to you, or fail if someone else holds it')
+      .option('--metadata <json>', 'merge this JSON object into the metadata')
+      .action(async (ids: string[], o: Opts, cmd: Command) => {
+        const g = globals(cmd);
+        const parent = str(o, 'parent');
+        const changes: UpdateChanges = {
+          title: str(o, 'title'),
+          description: description(io, o),
+          design: str(o, 'design'),
+          acceptance_criteria: str(o, 'acceptance'),
+          notes: str(o, 'notes'),
+          append_notes: str(o, 'appendNotes'),
+          status: str(o, 'status'),
+          priority: str(o, 'priority') === undefined ? undefined : parsePriority(str(o, 'priority') ?? ''),
+          issue_type: str(o, 'type'),
+          assignee: str(o, 'assignee'),
+          external_ref: str(o, 'externalRef'),
+          add_labels: list(o, 'addLabel'),
+          remove_labels: list(o, 'removeLabel'),
+          parent: parent === undefined ? undefined : parent === '' ? null : parent,
+          claim: o.claim === true,
+          metadata: parseMetadata(str(o, 'metadata')),
+        };
+        if (Object.values(changes).every((v) => v === undefined || v === false)) {
+          throw new UsageError('nothing to update: pass --status, --title, --claim, … (see bd update --help)');
+        }
+        await withStore(io, g, async (store) => {
+          const updated = await store.update(ids, changes, await resolveActor(io, g));
+          if (g.json) printJson(io, updated.map(detailsJson));
+          else for (const b of updated) io.out(`✓ Updated ${b.id}: ${line(b.title)} [${b.status}${b.assignee === null ? '' : ` @${line(b.assignee)}`}]\n`);
+        });
+      });
+  }
+
+  if (wants('close')) {
+    program
+      .command('close')
+      .alias('done')
+      .description('close beads (all ids in one transaction)')
+      .argument('<ids...>', 'bead ids')
+      .option('-r, --reason <reason>', 'why it is closed')
+      .option('-f, --force', 'close even when blocked or with open children')
+      .action(async (ids: string[], o: Opts, cmd: Command) => {
+        const g = globals(cmd);
+        await withStore(io, g, async (store) => {
+          const closed = await store.close(ids, { reason: str(o, 'reason'), force: o.force === true }, await resolveActor(io, g));
+          if (g.json) printJson(io, closed.map(detailsJson));
+          else for (const b of closed) io.out(`✓ Closed ${b.id}: ${line(b.title)}${b.close_reason === '' ? '' : ` (${line(b.close_reason)})`}\n`);
+        });
+      });
+  }
+
+  if (wants('reopen')) {
+    program
+      .command('reopen')
+      .description('reopen closed beads')
+      .argument('<ids...>', 'bead ids')
+      .option('-r, --reason <reason>', 'why it is reopened (added as a comment)')
+      .action(async (ids: string[], o: Opts, cmd: Command) => {
+        const g = globals(cmd);
+        await withStore(io, g, async (store) => {
+          const before = new Map((await store.show(ids)).map((b) => [b.id, b.status]));
+          const reopened = await store.reopen(ids, str(o, 'reason'), await resolveActor(io, g));
+          if (g.json) printJson(io, reopened.map(detailsJson));
+          else
+            for (const b of reopened) {
+              io.out(before.get(b.id) === 'closed' ? `↻ Reopened ${b.id}: ${line(b.title)}\n` : `${b.id} is not closed (status ${b.status}); left as it is\n`);
+            }
+        });
+      });
+  }
+
+  if (wants('search')) {
+    addFilterOptions(program.command('search').description('find beads whose id, title, description, notes or external ref contain the text'), true)
+      .argument('<query>', 'text to look for (case-insensitive)')
+      .option('--all', 'include closed beads')
+      .action(async (query: string, o: Opts, cmd: Command) => {
+        const g = globals(cmd);
+        if (query.trim() === '') throw new UsageError('search text must not be empty');
+        await withStore(io, g, async (store) => {
+          const filter = await listFilter(store, o);
+          const beads = await store.search(query, filter);
+          if (g.json) printJson(io, beads.map(summaryJson));
+          else if (beads.length === 0) io.out(`No beads match "${line(query)}".\n`);
+          else printList(io, beads, filter.limit ?? 50, 'matches');
+        });
+      });
+  }
 }
 
 function printList(io: Io, beads: readonly Parameters<typeof listLine>[0][], limit: number, noun: string): void {
