@@ -7,6 +7,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, URL } from 'node:url';
 import { build } from 'esbuild';
+import { bundleOptions } from '../scripts/bundle-options.mjs';
 import { beadId, generateLedger } from './generate.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -76,15 +77,7 @@ async function main() {
 
     progress(`claims: ${WRITERS} writer processes on the 10,000-bead store`);
     copyFileSync(pristine, dbPath);
-    await build({
-      entryPoints: [join(ROOT, 'bench', 'claim-worker.ts')],
-      outfile: join(WORK, 'claim-worker.cjs'),
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      external: ['better-sqlite3', 'zod'],
-      logLevel: 'warning',
-    });
+    await build(bundleOptions({ entry: join(ROOT, 'bench', 'claim-worker.ts'), outfile: join(WORK, 'claim-worker.cjs') }));
     const perWriter = Math.ceil(CLAIMS / WRITERS);
     const startAt = Date.now() + 1500;
     const reports = await Promise.all(

@@ -8,52 +8,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, URL } from 'node:url';
 import vm from 'node:vm';
+import { bundleOptions } from './bundle-options.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dist = join(root, 'dist');
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 rmSync(dist, { recursive: true, force: true });
 
-/**
- * commander loads node:child_process at start-up for external executable subcommands, which we never use;
- * that module graph costs ~10 ms per call. Give commander a stand-in that loads the real module on first use.
- */
-const lazyChildProcessForCommander = {
-  name: 'lazy-child-process-for-commander',
-  setup(b) {
-    b.onResolve({ filter: /^(node:)?child_process$/ }, (args) =>
-      /[\\/]node_modules[\\/]commander[\\/]/.test(args.importer) ? { path: 'lazy-child-process', namespace: 'lazy' } : undefined,
-    );
-    b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
-      contents: "module.exports = new Proxy({}, { get: (_t, key) => require('node:child_process')[key] });",
-      loader: 'js',
-    }));
-  },
-};
-
 const loader = readFileSync(join(root, 'scripts', 'loader.cjs'), 'utf8');
 
 for (const name of ['bd', 'gt']) {
   const bundleName = `${name}.bundle.cjs`;
   const bundleFile = join(dist, bundleName);
-  await build({
-    entryPoints: [join(root, 'src', 'cli', `${name}-main.ts`)],
-    outfile: bundleFile,
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    // zod is only needed by import and loads lazily from node_modules. better-sqlite3's JavaScript is bundled;
-    // its native addon is loaded by path (src/store/native.ts).
-    external: ['zod'],
-    plugins: [lazyChildProcessForCommander],
-    banner: { js: "const __bundle_url = require('node:url').pathToFileURL(__filename).href;" },
-    define: { __GT_VERSION__: JSON.stringify(pkg.version), 'import.meta.url': '__bundle_url' },
-    minify: process.env.GT_NO_MINIFY === undefined,
-    keepNames: true,
-    legalComments: 'none',
-    logLevel: 'warning',
-  });
+  await build(bundleOptions({ entry: join(root, 'src', 'cli', `${name}-main.ts`), outfile: bundleFile, version: pkg.version }));
   const launcher = join(dist, `${name}.cjs`);
   writeFileSync(launcher, loader.replace('__BUNDLE__', bundleName));
   chmodSync(launcher, 0o755);
