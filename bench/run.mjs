@@ -13,7 +13,7 @@ import { beadId, generateLedger } from './generate.mjs';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BD = join(ROOT, 'dist', 'bd.cjs');
 const WORK = join(ROOT, 'bench', '.work');
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 31);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 41);
 const WRITERS = 30;
 const CLAIMS = Number(process.env.BENCH_CLAIMS ?? 1500);
 

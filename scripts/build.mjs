@@ -21,6 +21,7 @@ for (const name of ['bd', 'gt']) {
   const bundleName = `${name}.bundle.cjs`;
   const bundleFile = join(dist, bundleName);
   await build(bundleOptions({ entry: join(root, 'src', 'cli', `${name}-main.ts`), outfile: bundleFile, version: pkg.version }));
+  if (/[^\x00-\x7f]/.test(readFileSync(bundleFile, 'latin1'))) throw new Error(`${bundleFile} is not ASCII; the loader reads it as latin1`);
   const launcher = join(dist, `${name}.cjs`);
   writeFileSync(launcher, loader.replace('__BUNDLE__', bundleName));
   chmodSync(launcher, 0o755);
@@ -29,7 +30,7 @@ for (const name of ['bd', 'gt']) {
 
 /** Runs representative commands in one process, then saves the code V8 compiled for them. */
 async function warmCodeCache(name, bundleFile) {
-  const script = new vm.Script(createRequire(bundleFile)('node:module').wrap(readFileSync(bundleFile, 'utf8')), { filename: bundleFile });
+  const script = new vm.Script(createRequire(bundleFile)('node:module').wrap(readFileSync(bundleFile, 'latin1')), { filename: bundleFile });
   const bundle = { exports: {} };
   script.runInThisContext()(bundle.exports, createRequire(bundleFile), bundle, bundleFile, dist);
   const dir = mkdtempSync(join(tmpdir(), 'gt-warm-'));

@@ -25,6 +25,7 @@ export function bundleOptions({ entry, outfile, version = 'dev' }) {
     platform: 'node',
     format: 'cjs',
     target: 'node20',
+    charset: 'ascii',
     // zod is only needed by import and is required on first use from node_modules. better-sqlite3's
     // JavaScript is bundled; its native addon is loaded by path (src/store/native.ts).
     external: ['zod'],

@@ -16,7 +16,8 @@ try {
 } catch {
   cachedData = undefined;
 }
-const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'utf8')), { filename: file, cachedData });
+// The bundle is ASCII (esbuild escapes the rest), so latin1 reads it without a UTF-8 decode.
+const script = new vm.Script(Module.wrap(fs.readFileSync(file, 'latin1')), { filename: file, cachedData });
 const bundle = { exports: {} };
 script.runInThisContext()(bundle.exports, Module.createRequire(file), bundle, file, __dirname);
 if (cachedData === undefined || script.cachedDataRejected) {

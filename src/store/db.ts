@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
-import { errorMessage, InternalError, NoDatabaseError } from '../core/errors.js';
+import { ConflictError, errorMessage, InternalError, isRecord, NoDatabaseError } from '../core/errors.js';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.js';
 import { sqliteAddonPath } from './native.js';
 
@@ -39,7 +39,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
     throw new NoDatabaseError(`cannot open beads database at ${path}: ${errorMessage(cause)}`, { cause });
   }
   try {
-    configure(db, options.readonly === true);
+    configure(db, options.readonly === true, options.create === true);
     migrate(db, options.migrations ?? MIGRATIONS);
   } catch (err) {
     db.close();
@@ -48,13 +48,12 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
   return db;
 }
 
-function configure(db: Db, readonly: boolean): void {
-  // Setting the journal mode takes a write lock even when nothing changes, so only switch when needed.
-  if (!readonly && db.pragma('journal_mode', { simple: true }) !== 'wal') db.pragma('journal_mode = WAL');
-  db.pragma('foreign_keys = ON');
-  db.pragma('synchronous = NORMAL');
+function configure(db: Db, readonly: boolean, create: boolean): void {
+  // WAL is a property of the file: set once when the database is created, and checked when opening an older
+  // file that might not have it. Setting it takes a write lock even when nothing changes, so only when needed.
+  if (!readonly && (create || db.pragma('journal_mode', { simple: true }) !== 'wal')) db.pragma('journal_mode = WAL');
   // Reading pages through a memory map roughly halves the cold-cache cost of a short-lived CLI's first query.
-  db.pragma('mmap_size = 268435456');
+  db.exec('PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA mmap_size = 268435456;');
 }
 
 export function schemaVersion(db: Db): number {
@@ -85,12 +84,48 @@ export function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS): 
   }
 }
 
+function isBusy(err: unknown): boolean {
+  return isRecord(err) && (err.code === 'SQLITE_BUSY' || err.code === 'SQLITE_BUSY_SNAPSHOT' || err.code === 'SQLITE_LOCKED');
+}
+
 /**
- * Runs `fn` in a BEGIN IMMEDIATE transaction: the write lock is taken up front, so two writers queue on the
- * busy timeout instead of one failing with SQLITE_BUSY when it tries to upgrade a read to a write.
+ * Takes the write lock (BEGIN IMMEDIATE), waiting in SQLite's busy handler. That handler backs off to 100 ms
+ * sleeps, so under heavy contention a few writers wait far longer than the rest (see bench/RESULTS.md). Two
+ * fairer schemes were measured and rejected on this 2-core machine: polling from JavaScript (30 spinning
+ * processes starved the lock holder: 10 claims/s) and restarting the handler in short cycles (p95 rose from
+ * 9 ms to over 400 ms). The structural answer is a single writer, the daemon, once it exists.
  */
-export function writeTransaction<T>(db: Db, fn: () => T): T {
-  return db.transaction(fn).immediate();
+function beginImmediate(db: Db, timeoutMs: number): void {
+  if (timeoutMs !== BUSY_TIMEOUT_MS) db.pragma(`busy_timeout = ${timeoutMs}`);
+  try {
+    db.exec('BEGIN IMMEDIATE');
+  } catch (err) {
+    if (!isBusy(err)) throw err;
+    throw new ConflictError(`the beads database stayed locked by other writers for ${Math.round(timeoutMs / 1000)} s`, {
+      cause: err,
+      hint: 'retry; if it persists, look for a process stuck inside a write',
+    });
+  } finally {
+    if (timeoutMs !== BUSY_TIMEOUT_MS) db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  }
+}
+
+/**
+ * Runs `fn` in a BEGIN IMMEDIATE transaction: the write lock is taken up front (fairly, see beginImmediate),
+ * so two writers queue instead of one failing with SQLITE_BUSY when it tries to upgrade a read to a write.
+ * Any error rolls everything back.
+ */
+export function writeTransaction<T>(db: Db, fn: () => T, lockTimeoutMs: number = BUSY_TIMEOUT_MS): T {
+  if (db.inTransaction) return fn();
+  beginImmediate(db, lockTimeoutMs);
+  try {
+    const result = fn();
+    db.exec('COMMIT');
+    return result;
+  } catch (err) {
+    if (db.inTransaction) db.exec('ROLLBACK');
+    throw err;
+  }
 }
 
 export { LATEST_SCHEMA_VERSION };
