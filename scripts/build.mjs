@@ -21,7 +21,7 @@ for (const name of ['bd', 'gt']) {
   const bundleName = `${name}.bundle.cjs`;
   const bundleFile = join(dist, bundleName);
   await build(bundleOptions({ entry: join(root, 'src', 'cli', `${name}-main.ts`), outfile: bundleFile, version: pkg.version }));
-  if (/[^\x00-\x7f]/.test(readFileSync(bundleFile, 'latin1'))) throw new Error(`${bundleFile} is not ASCII; the loader reads it as latin1`);
+  if ([...readFileSync(bundleFile)].some((byte) => byte > 0x7f)) throw new Error(`${bundleFile} is not ASCII; the loader reads it as latin1`);
   const launcher = join(dist, `${name}.cjs`);
   writeFileSync(launcher, loader.replace('__BUNDLE__', bundleName));
   chmodSync(launcher, 0o755);
