@@ -166,7 +166,8 @@ export function registerAdminCommands(program: Command, io: Io, wants: (name: st
           if (g.json) printJson(io, events);
           else
             for (const e of events) {
-              const change = e.field === null ? '' : ` ${e.field}: ${line(e.old_value ?? '∅').slice(0, 60)} → ${line(e.new_value ?? '∅').slice(0, 60)}`;
+              const value = (v: string | null): string => (v === null ? '∅' : v === '' ? '""' : line(v).slice(0, 60));
+            const change = e.field === null ? '' : ` ${e.field}: ${value(e.old_value)} → ${value(e.new_value)}`;
               io.out(`${e.created_at} ${e.issue_id} ${e.event_type} by ${line(e.actor)}${change}\n`);
             }
         });
