@@ -1,4 +1,5 @@
 import type { Bead, BeadDetails, BeadEvent, Comment, Dependency } from './bead.js';
+import type { ScalarChanges } from './bead-rules.js';
 
 /**
  * The bead store port. Every operation is atomic on its own (one transaction), validates its input before
@@ -81,26 +82,14 @@ export type CreateInput = {
   metadata?: Record<string, unknown>;
 };
 
-export type UpdateChanges = {
-  title?: string;
-  description?: string;
-  design?: string;
-  acceptance_criteria?: string;
-  notes?: string;
-  /** Appended to notes on a new line. */
-  append_notes?: string;
-  status?: string;
-  priority?: number;
-  issue_type?: string;
-  assignee?: string | null;
-  external_ref?: string | null;
+/** Scalar changes (see ScalarChanges) plus labels, parent and claim, applied to every bead of an update. */
+export type UpdateChanges = Omit<ScalarChanges, 'close_reason'> & {
   add_labels?: readonly string[];
   remove_labels?: readonly string[];
   /** New parent; null removes the parent. */
   parent?: string | null;
   /** Claim (compare-and-set) in the same transaction as the other changes. */
   claim?: boolean;
-  metadata?: Record<string, unknown>;
 };
 
 export type CloseOptions = { reason?: string; force?: boolean };
@@ -110,34 +99,32 @@ export type Direction = 'down' | 'up';
 export const SORT_POLICIES = ['priority', 'oldest', 'newest', 'updated'] as const;
 export type SortPolicy = (typeof SORT_POLICIES)[number];
 
-export type ListFilter = {
-  /** Statuses to include; undefined means every status but closed. */
-  statuses?: readonly string[];
-  types?: readonly string[];
+/** Filters list, search and ready share. */
+type BeadFilter = {
   assignee?: string;
   unassigned?: boolean;
   /** Every label must be present. */
   labels?: readonly string[];
   priorities?: readonly number[];
-  /** Direct children of this bead. */
-  parent?: string;
-  includeEphemeral?: boolean;
   sort?: SortPolicy;
   /** 0 means no limit. */
   limit?: number;
 };
 
-export type ReadyFilter = {
+export type ListFilter = BeadFilter & {
+  /** Statuses to include; undefined means every status but closed. */
+  statuses?: readonly string[];
+  types?: readonly string[];
+  /** Direct children of this bead. */
+  parent?: string;
+  includeEphemeral?: boolean;
+};
+
+export type ReadyFilter = BeadFilter & {
   /** Replaces the default exclusion of non-work types. */
   types?: readonly string[];
-  assignee?: string;
-  unassigned?: boolean;
-  labels?: readonly string[];
-  priorities?: readonly number[];
   /** Descendants of this bead, at any depth. */
   parent?: string;
-  sort?: SortPolicy;
-  limit?: number;
 };
 
 export type BlockedFilter = { parent?: string; limit?: number };

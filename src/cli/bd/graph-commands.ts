@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { Direction } from '../../core/bead-store.js';
+import type { Direction, LabelChange } from '../../core/bead-store.js';
 import { UsageError } from '../../core/errors.js';
 import { printJson, readTextArg, type Io } from '../io.js';
 import { globals, intOption, resolveActor, withStore } from './context.js';
@@ -82,33 +82,20 @@ export function registerGraphCommands(program: Command, io: Io, wants: (name: st
 
   if (wants('label')) {
     const label = program.command('label').description('labels on beads');
-    label
-      .command('add')
-      .description('add a label to beads: bd label add <id...> <label>')
-      .argument('<ids-and-label...>')
-      .action(async (args: string[], _o: Opts, cmd: Command) => {
+    for (const verb of ['add', 'remove'] as const) {
+      const sub = label.command(verb).description(`${verb} a label: bd label ${verb} <id...> <label>`).argument('<ids-and-label...>');
+      if (verb === 'remove') sub.alias('rm');
+      sub.action(async (args: string[], _o: Opts, cmd: Command) => {
         const { ids, labelName } = idsAndLabel(args);
         const g = globals(cmd);
         await withStore(io, g, async (store) => {
-          const changes = await store.addLabels(ids, [labelName], await resolveActor(io, g));
+          const actor = await resolveActor(io, g);
+          const changes = verb === 'add' ? await store.addLabels(ids, [labelName], actor) : await store.removeLabels(ids, [labelName], actor);
           if (g.json) printJson(io, changes);
-          else for (const c of changes) io.out(c.status === 'added' ? `✓ Added label '${line(c.label)}' to ${c.issue_id}\n` : `${c.issue_id} already has label '${line(c.label)}'\n`);
+          else for (const c of changes) io.out(`${labelChangeText(c)}\n`);
         });
       });
-    label
-      .command('remove')
-      .alias('rm')
-      .description('remove a label from beads: bd label remove <id...> <label>')
-      .argument('<ids-and-label...>')
-      .action(async (args: string[], _o: Opts, cmd: Command) => {
-        const { ids, labelName } = idsAndLabel(args);
-        const g = globals(cmd);
-        await withStore(io, g, async (store) => {
-          const changes = await store.removeLabels(ids, [labelName], await resolveActor(io, g));
-          if (g.json) printJson(io, changes);
-          else for (const c of changes) io.out(c.status === 'removed' ? `✓ Removed label '${line(c.label)}' from ${c.issue_id}\n` : `${c.issue_id} has no label '${line(c.label)}'\n`);
-        });
-      });
+    }
     label
       .command('list')
       .description("a bead's labels, or every label in use when no id is given")
@@ -179,4 +166,16 @@ export function registerGraphCommands(program: Command, io: Io, wants: (name: st
 function idsAndLabel(args: readonly string[]): { ids: string[]; labelName: string } {
   if (args.length < 2) throw new UsageError('expected one or more bead ids followed by a label');
   return { ids: args.slice(0, -1), labelName: args[args.length - 1] ?? '' };
+}
+
+function labelChangeText(c: LabelChange): string {
+  const label = line(c.label);
+  switch (c.status) {
+    case 'added':
+      return `✓ Added label '${label}' to ${c.issue_id}`;
+    case 'removed':
+      return `✓ Removed label '${label}' from ${c.issue_id}`;
+    case 'unchanged':
+      return `${c.issue_id}: label '${label}' unchanged`;
+  }
 }

@@ -90,33 +90,23 @@ function addFilterOptions(cmd: Command, withStatus: boolean): Command {
     .option('--sort <policy>', `order: ${SORT_POLICIES.join(', ')}`);
 }
 
-async function listFilter(store: BeadStore, o: Opts): Promise<ListFilter> {
-  const statuses = o.all === true ? await validateStatuses(store, ['all']) : await validateStatuses(store, list(o, 'status'));
+/** The filter options list, search and ready share. */
+async function commonFilter(store: BeadStore, o: Opts): Promise<ReadyFilter> {
   return {
-    statuses,
     types: await validateTypes(store, list(o, 'type')),
     assignee: str(o, 'assignee'),
     unassigned: o.unassigned === true,
     labels: list(o, 'label'),
     priorities: priorities(list(o, 'priority')),
     parent: str(o, 'parent'),
-    includeEphemeral: o.includeEphemeral === true,
     sort: parseSort(str(o, 'sort')),
     limit: str(o, 'limit') === undefined ? undefined : intOption(str(o, 'limit') ?? '', '--limit'),
   };
 }
 
-async function readyFilter(store: BeadStore, o: Opts): Promise<ReadyFilter> {
-  return {
-    types: await validateTypes(store, list(o, 'type')),
-    assignee: str(o, 'assignee'),
-    unassigned: o.unassigned === true,
-    labels: list(o, 'label'),
-    priorities: priorities(list(o, 'priority')),
-    parent: str(o, 'parent'),
-    sort: parseSort(str(o, 'sort')),
-    limit: str(o, 'limit') === undefined ? undefined : intOption(str(o, 'limit') ?? '', '--limit'),
-  };
+async function listFilter(store: BeadStore, o: Opts): Promise<ListFilter> {
+  const statuses = await validateStatuses(store, o.all === true ? ['all'] : list(o, 'status'));
+  return { ...(await commonFilter(store, o)), statuses, includeEphemeral: o.includeEphemeral === true };
 }
 
 async function showData(store: BeadStore, ids: readonly string[]): Promise<ShowData[]> {
@@ -226,7 +216,7 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
       .action(async (o: Opts, cmd: Command) => {
         const g = globals(cmd);
         await withStore(io, g, async (store) => {
-          const filter = await readyFilter(store, o);
+          const filter = await commonFilter(store, o);
           if (o.claim === true) {
             const claimed = await store.claimReady(filter, await resolveActor(io, g));
             if (g.json) printJson(io, claimed === null ? [] : [detailsJson(claimed)]);
