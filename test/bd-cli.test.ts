@@ -1,7 +1,7 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bd, cleanEnv, gt, json, requireBuild, type RunResult } from './helpers/bd.js';
+import { bd, BD_BIN, cleanEnv, gt, json, requireBuild, type RunResult } from './helpers/bd.js';
 import { tempDir } from './helpers/tmp.js';
 
 type Issue = Record<string, unknown> & { id: string; title: string; status: string };
@@ -244,6 +244,24 @@ describe('bd export and import', () => {
     writeFileSync(file, `${JSON.stringify({ id: 't-1', title: 'ok', created_at: '2026-01-01T00:00:00Z' })}\n{oops\n`);
     expectOneLineError(ws.run('import', file), /line 2: not valid JSON/, 2);
     expect(json<unknown[]>(ws.run('list', '--json', '--all'))).toEqual([]);
+  });
+});
+
+describe('the code-cache loader', () => {
+  it('runs with a missing or corrupt cache, and writes a good one back', () => {
+    const dist = join(root.dir, 'dist-copy');
+    mkdirSync(dist);
+    for (const f of ['bd.cjs', 'bd.bundle.cjs']) copyFileSync(join(BD_BIN, '..', f), join(dist, f));
+    const cache = join(dist, 'bd.bundle.cjs.v8-cache');
+    const env = cleanEnv(join(root.dir, 'cache-home'));
+    const version = (): RunResult => bd(['--version'], { cwd: root.dir, env, bin: join(dist, 'bd.cjs') });
+    expect(version().stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(existsSync(cache)).toBe(true);
+    writeFileSync(cache, 'not a code cache');
+    const again = version();
+    expect(again.status).toBe(0);
+    expect(again.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(readFileSync(cache).length).toBeGreaterThan(1000);
   });
 });
 

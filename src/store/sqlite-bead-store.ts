@@ -1,5 +1,5 @@
 import type { Bead, BeadDetails, BeadEvent, Comment } from '../core/bead.js';
-import { NON_WORK_TYPES } from '../core/bead.js';
+import { beadWith, NON_WORK_TYPES } from '../core/bead.js';
 import type {
   BeadStore,
   BeadSummary,
@@ -122,12 +122,13 @@ export class SqliteBeadStore implements BeadStore {
     const labels = groupBy(this.stmt(q.LABELS_FOR_IDS_SQL).all(ids), (r) => toStringValue(r, 'issue_id'));
     const deps = groupBy(this.stmt(q.DEPENDENCIES_FOR_IDS_SQL).all(ids), (r) => toStringValue(r, 'issue_id'));
     const comments = groupBy(this.stmt(q.COMMENTS_FOR_IDS_SQL).all(ids), (r) => toStringValue(r, 'issue_id'));
-    return beads.map((b) => ({
-      ...b,
-      labels: (labels.get(b.id) ?? []).map((r) => toStringValue(r, 'label')),
-      dependencies: (deps.get(b.id) ?? []).map(toDependency),
-      comments: (comments.get(b.id) ?? []).map(toComment),
-    }));
+    return beads.map((b) =>
+      beadWith(b, {
+        labels: (labels.get(b.id) ?? []).map((r) => toStringValue(r, 'label')),
+        dependencies: (deps.get(b.id) ?? []).map(toDependency),
+        comments: (comments.get(b.id) ?? []).map(toComment),
+      }),
+    );
   }
 
   summaries(beads: readonly Bead[]): BeadSummary[] {
@@ -143,15 +144,14 @@ export class SqliteBeadStore implements BeadStore {
       const edges = (deps.get(b.id) ?? []).map(toDependency);
       // beads' counts: dependency_count is this bead's own blocks edges, parent the first parent-child target.
       const parents = edges.filter((e) => e.type === 'parent-child').map((e) => e.depends_on_id);
-      return {
-        ...b,
+      return beadWith(b, {
         labels: (labels.get(b.id) ?? []).map((r) => toStringValue(r, 'label')),
         dependencies: edges,
         dependency_count: edges.filter((e) => e.type === 'blocks').length,
         dependent_count: dependents.get(b.id) ?? 0,
         comment_count: comments.get(b.id) ?? 0,
         parent: parents.length === 0 ? null : parents.reduce((min, p) => (p < min ? p : min)),
-      };
+      });
     });
   }
 
@@ -217,7 +217,7 @@ export class SqliteBeadStore implements BeadStore {
       return this.summaries(beads).map((s) => {
         const direct = blockers.get(s.id) ?? [];
         const blockedBy = direct.length > 0 ? direct : s.parent !== null && s.status !== 'blocked' ? [s.parent] : [];
-        return { ...s, blocked_by: blockedBy, blocked_by_count: blockedBy.length };
+        return Object.assign(s, { blocked_by: blockedBy, blocked_by_count: blockedBy.length });
       });
     });
   }
@@ -229,20 +229,19 @@ export class SqliteBeadStore implements BeadStore {
   #edges(id: string, direction: Direction): DependencyView[] {
     this.requireBead(id);
     const rows = this.stmt(direction === 'down' ? q.DEPENDS_ON_SQL : q.DEPENDENTS_SQL).all(id);
-    return rows.map((r) => ({ ...toBead(r), dependency_type: toStringValue(r, 'dependency_type') }));
+    return rows.map((r) => Object.assign(toBead(r), { dependency_type: toStringValue(r, 'dependency_type') }));
   }
 
   dependencyTree(id: string, direction: Direction, maxDepth: number): Promise<TreeNode[]> {
     return run(() => {
       const root = this.requireBead(id);
-      const out: TreeNode[] = [{ ...root, depth: 0, parent_id: null, dependency_type: null, truncated: false }];
+      const out: TreeNode[] = [beadWith(root, { depth: 0, parent_id: null, dependency_type: null, truncated: false })];
       const seen = new Set<string>([root.id]);
       const walk = (nodeId: string, depth: number): void => {
         if (depth > maxDepth) return;
         for (const edge of this.#edges(nodeId, direction)) {
           const repeated = seen.has(edge.id);
-          const { dependency_type, ...bead } = edge;
-          out.push({ ...bead, depth, parent_id: nodeId, dependency_type, truncated: repeated });
+          out.push(beadWith(edge, { depth, parent_id: nodeId, dependency_type: edge.dependency_type, truncated: repeated }));
           if (!repeated) {
             seen.add(edge.id);
             walk(edge.id, depth + 1);

@@ -31,8 +31,8 @@ export function cleanEnv(home: string, extra: Record<string, string> = {}): Reco
   };
 }
 
-export function bd(args: readonly string[], options: { cwd: string; env: Record<string, string>; input?: string }): RunResult {
-  return runBin(BD_BIN, args, options);
+export function bd(args: readonly string[], options: { cwd: string; env: Record<string, string>; input?: string; bin?: string }): RunResult {
+  return runBin(options.bin ?? BD_BIN, args, options);
 }
 
 export function gt(args: readonly string[], options: { cwd: string; env: Record<string, string>; input?: string }): RunResult {

@@ -47,11 +47,11 @@ export function summaryJson(s: BeadSummary): Record<string, unknown> {
 }
 
 export function blockedJson(b: BlockedBead): Record<string, unknown> {
-  return { ...summaryJson(b), blocked_by_count: b.blocked_by_count, blocked_by: b.blocked_by };
+  return Object.assign(summaryJson(b), { blocked_by_count: b.blocked_by_count, blocked_by: b.blocked_by });
 }
 
 export function viewJson(v: DependencyView): Record<string, unknown> {
-  return { ...beadFields(v), dependency_type: v.dependency_type };
+  return Object.assign(beadFields(v), { dependency_type: v.dependency_type });
 }
 
 export type ShowData = { details: BeadDetails; dependsOn: DependencyView[]; dependents: DependencyView[] };
@@ -120,13 +120,9 @@ export function treeText(nodes: readonly TreeNode[]): string {
 }
 
 export function treeJson(nodes: readonly TreeNode[]): Record<string, unknown>[] {
-  return nodes.map((n) => ({
-    ...beadFields(n),
-    depth: n.depth,
-    parent_id: n.parent_id,
-    dependency_type: n.dependency_type,
-    truncated: n.truncated,
-  }));
+  return nodes.map((n) =>
+    Object.assign(beadFields(n), { depth: n.depth, parent_id: n.parent_id, dependency_type: n.dependency_type, truncated: n.truncated }),
+  );
 }
 
 export function detailsJson(d: BeadDetails): Record<string, unknown> {
