@@ -199,6 +199,21 @@ that picks the best ready bead and claims it). Latency is the whole claim, inclu
 For context, the same race through the CLI (${r.cli_claims.processes} \`bd ready --claim\` processes, ${r.claims.writers} at a time,
 so each wall time includes starting Node on a ${r.cpus}-core machine shared by ${r.claims.writers} processes):
 p50 ${ms(r.cli_claims.p50_ms)}, p95 ${ms(r.cli_claims.p95_ms)}, ${r.cli_claims.throughput_per_s.toFixed(0)} claims/s, ${r.cli_claims.errors} errors.
+
+## Notes
+
+- The commands run with a minimal environment (PATH, HOME, BD_ACTOR). An inherited \`NODE_EXTRA_CA_CERTS\`,
+  as some sandboxes set, adds ~35 ms to every Node start, the floor included.
+- Wall times on a shared 2-core VM move by ±15 % between runs; the ratio to a floor measured in the same
+  rounds is the number to compare. \`perf stat -r 30\` agrees within a few percent.
+- Where start-up goes (bd show): Node itself (the floor), ~10 ms for the SQLite addon and opening the
+  database, ~7 ms to load the bundle through the V8 code cache, the rest commander and the query.
+  \`bd ready\` adds 100 rows of output with their labels, edges and counts.
+- Claim tail: p95 is far below the goal, but a few claims wait for seconds. SQLite's busy handler backs off to
+  100 ms sleeps, so under saturation (30 writers on 2 cores) fresh writers overtake old ones. Two fairer
+  schemes were measured and rejected: polling from JavaScript (the spinning waiters starved the lock holder:
+  10 claims/s) and restarting the busy handler in short cycles (p95 rose from ~9 ms to over 400 ms). The
+  structural fix is a single writer — the daemon — which the architecture already plans.
 `;
 }
 
