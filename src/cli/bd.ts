@@ -41,8 +41,7 @@ export async function runBd(argv: readonly string[], io: Io): Promise<number> {
   const program = createProgram('bd', 'beads: the issue tracker agents share (beads-compatible)', VERSION, io)
     .option('--json', 'machine-readable output')
     .option('--actor <name>', 'who is acting (default: $BD_ACTOR, $BEADS_ACTOR, git user.name, OS user)')
-    .option('--db <path>', 'the database file (default: $BEADS_DB, else the nearest .beads/ above here)')
-    .option('-q, --quiet', 'print less');
+    .option('--db <path>', 'the database file (default: $BEADS_DB, else the nearest .beads/ above here)');
   // Agents run bd many times a minute: build only the command being run. Help, a bare `bd` and unknown
   // commands get every command, for the listing and for "did you mean".
   const invoked = invokedCommand(argv);

@@ -229,11 +229,16 @@ export function runBeadStoreContract(name: string, make: StoreFactory): void {
         withStore(async (s) => {
           const a = await s.create({ title: 'a' }, 'x');
           const b = await s.create({ title: 'b' }, 'x');
+          const other = await s.create({ title: 'c', assignee: 'zed' }, 'x');
+          const eventsBefore = (await s.events({})).length;
           await expect(s.update([a.id, 'gt-missing'], { priority: 0 }, 'x')).rejects.toThrow(NotFoundError);
           expect((await s.show([a.id]))[0]?.priority).toBe(2);
-          const other = await s.create({ title: 'c', assignee: 'zed' }, 'x');
+          // The first bead's claim succeeds inside the transaction; the second's conflict rolls both back.
           await expect(s.update([a.id, other.id], { claim: true }, 'me')).rejects.toThrow(ConflictError);
-          expect((await s.show([a.id]))[0]?.status).toBe('open');
+          expect((await s.show([a.id]))[0]).toMatchObject({ status: 'open', assignee: null });
+          await expect(s.update([a.id, b.id], { add_labels: ['ok'], status: 'nonsense' }, 'x')).rejects.toThrow(ValidationError);
+          expect(await s.labels(a.id)).toEqual([]);
+          expect((await s.events({})).length).toBe(eventsBefore);
           const updated = await s.update([a.id, b.id], { priority: 1, add_labels: ['l'], status: 'in_progress' }, 'x');
           expect(updated.map((u) => [u.priority, u.labels, u.status])).toEqual([
             [1, ['l'], 'in_progress'],

@@ -6,7 +6,7 @@ import { discoverWorkspace, type Workspace } from '../../store/discover.js';
 import { openSqliteBeadStore, type SqliteBeadStore } from '../../store/sqlite-bead-store.js';
 import type { Io } from '../io.js';
 
-export type GlobalOptions = { json?: boolean; actor?: string; db?: string; quiet?: boolean };
+export type GlobalOptions = { json?: boolean; actor?: string; db?: string };
 
 export function globals(cmd: Command): GlobalOptions {
   const o = cmd.optsWithGlobals<Record<string, unknown>>();
@@ -14,7 +14,6 @@ export function globals(cmd: Command): GlobalOptions {
     json: o.json === true,
     actor: typeof o.actor === 'string' ? o.actor : undefined,
     db: typeof o.db === 'string' ? o.db : undefined,
-    quiet: o.quiet === true,
   };
 }
 
