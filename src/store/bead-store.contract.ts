@@ -176,8 +176,12 @@ export function runBeadStoreContract(name: string, make: StoreFactory): void {
           const waiter = await s.create({ title: 'waiter' }, 'x');
           await s.addDependency(waiter.id, spawner.id, 'waits-for', 'x');
           expect((await s.ready({})).map((b) => b.id)).not.toContain(waiter.id);
+          expect((await s.blocked({})).find((b) => b.id === waiter.id)?.blocked_by).toEqual([spawner.id]);
+          await expect(s.close([waiter.id], {}, 'x')).rejects.toThrow(ConflictError);
           await s.close([kid.id], {}, 'x');
           expect((await s.ready({})).map((b) => b.id)).toContain(waiter.id);
+          // The spawner itself is still open; waiting is on its children, so the waiter may now close.
+          expect((await s.close([waiter.id], {}, 'x'))[0]?.status).toBe('closed');
         }));
 
       it('filters by assignee, label, priority and unassigned', () =>

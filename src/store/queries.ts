@@ -70,19 +70,23 @@ function bySort(build: (order: string) => string): Readonly<Record<SortPolicy, s
 }
 
 /**
- * `waits-for` on the bead named by `x` is unsatisfied: the spawner still has unresolved children (an
- * `any-children` gate is satisfied by one closed child). Shared by both formulations of "blocked" below.
+ * The waits-for edge aliased `w` is unsatisfied: its spawner still has unresolved children (an `any-children`
+ * gate is satisfied by one closed child). A spawner with no children never blocks.
  */
+function waitsForEdgeUnsatisfied(w: string): string {
+  return /* sql */ `(EXISTS (SELECT 1 FROM dependencies c JOIN issues ci ON ci.id = c.issue_id
+                      WHERE c.depends_on_id = ${w}.depends_on_id AND c.type = 'parent-child'
+                        AND ci.status NOT IN ${RESOLVED})
+       AND NOT (COALESCE(json_extract(${w}.metadata, '$.gate'), 'all-children') = 'any-children'
+                AND EXISTS (SELECT 1 FROM dependencies c JOIN issues ci ON ci.id = c.issue_id
+                             WHERE c.depends_on_id = ${w}.depends_on_id AND c.type = 'parent-child'
+                               AND ci.status = 'closed')))`;
+}
+
+/** Some waits-for edge of the bead named by `x` is unsatisfied. Shared by both formulations of "blocked". */
 function waitsForUnsatisfied(x: string): string {
   return /* sql */ `EXISTS (SELECT 1 FROM dependencies w
-     WHERE w.issue_id = ${x} AND w.type = 'waits-for'
-       AND EXISTS (SELECT 1 FROM dependencies c JOIN issues ci ON ci.id = c.issue_id
-                    WHERE c.depends_on_id = w.depends_on_id AND c.type = 'parent-child'
-                      AND ci.status NOT IN ${RESOLVED})
-       AND NOT (COALESCE(json_extract(w.metadata, '$.gate'), 'all-children') = 'any-children'
-                AND EXISTS (SELECT 1 FROM dependencies c JOIN issues ci ON ci.id = c.issue_id
-                             WHERE c.depends_on_id = w.depends_on_id AND c.type = 'parent-child'
-                               AND ci.status = 'closed')))`;
+     WHERE w.issue_id = ${x} AND w.type = 'waits-for' AND ${waitsForEdgeUnsatisfied('w')})`;
 }
 
 /**
@@ -134,13 +138,13 @@ export const BLOCKED_SQL = /* sql */ `
    ORDER BY issues.priority ASC, issues.created_at ASC, issues.id ASC
    LIMIT @limit`;
 
-/** The direct, unresolved blockers of each bead in the JSON array @ids. */
+/** What directly blocks each bead in the JSON array @ids: unresolved blocks targets, unsatisfied waits-for spawners. */
 export const OPEN_BLOCKERS_SQL = /* sql */ `
   SELECT d.issue_id AS issue_id, d.depends_on_id AS blocker_id FROM dependencies d
     JOIN issues b ON b.id = d.depends_on_id
    WHERE d.issue_id IN (SELECT value FROM json_each(@ids))
-     AND d.type IN ('blocks', 'conditional-blocks', 'waits-for')
-     AND b.status NOT IN ${RESOLVED}
+     AND ((d.type IN ('blocks', 'conditional-blocks') AND b.status NOT IN ${RESOLVED})
+          OR (d.type = 'waits-for' AND ${waitsForEdgeUnsatisfied('d')}))
    ORDER BY d.issue_id, d.depends_on_id`;
 
 export const LIST_SQL = bySort((order) => /* sql */ `
