@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'already_initialized'
   | 'cycle'
   | 'usage'
+  | 'setup'
   | 'internal';
 
 export class GtError extends Error {
@@ -73,6 +74,13 @@ export class NoDatabaseError extends GtError {
 export class AlreadyInitializedError extends GtError {
   constructor(message: string, options?: { cause?: unknown; hint?: string }) {
     super('already_initialized', 6, message, options);
+  }
+}
+
+/** The installation is broken: a native module built for another Node.js, a missing dependency. */
+export class SetupError extends GtError {
+  constructor(message: string, options?: { cause?: unknown; hint?: string }) {
+    super('setup', 7, message, options);
   }
 }
 

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
-import { ConflictError, errorMessage, InternalError, isRecord, NoDatabaseError } from '../core/errors.js';
+import { ConflictError, errorMessage, InternalError, isRecord, NoDatabaseError, SetupError } from '../core/errors.js';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.js';
 import { sqliteAddonPath } from './native.js';
 
@@ -17,6 +17,8 @@ export type OpenOptions = {
   readonly?: boolean;
   /** Override the migration list; for tests of the migration runner. */
   migrations?: readonly Migration[];
+  /** Override the native addon; for tests of a broken installation. */
+  addonPath?: string;
 };
 
 /**
@@ -33,9 +35,16 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
       timeout: BUSY_TIMEOUT_MS,
       fileMustExist: options.create !== true,
       readonly: options.readonly === true,
-      nativeBinding: sqliteAddonPath(),
+      nativeBinding: options.addonPath ?? sqliteAddonPath(),
     });
   } catch (cause) {
+    if (isRecord(cause) && cause.code === 'ERR_DLOPEN_FAILED') {
+      const abi = /NODE_MODULE_VERSION/.test(errorMessage(cause)) ? ` was built for another Node.js than ${process.version}` : ' could not be loaded';
+      throw new SetupError(`the SQLite driver (better-sqlite3)${abi}`, {
+        cause,
+        hint: 'rebuild it for this Node.js: npm rebuild better-sqlite3 (in the gastown-ts install)',
+      });
+    }
     throw new NoDatabaseError(`cannot open beads database at ${path}: ${errorMessage(cause)}`, { cause });
   }
   try {

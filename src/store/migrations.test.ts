@@ -1,9 +1,9 @@
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { NoDatabaseError } from '../core/errors.js';
+import { NoDatabaseError, SetupError } from '../core/errors.js';
 import { LATEST_SCHEMA_VERSION, migrate, openDatabase, schemaVersion } from './db.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
 
@@ -79,6 +79,14 @@ describe('migrations', () => {
     const db = new Database(path);
     expect(schemaVersion(db)).toBe(LATEST_SCHEMA_VERSION + 1);
     db.close();
+  });
+
+  it('says how to repair a native driver that cannot load, instead of blaming the database', () => {
+    const bogus = join(mkdtempSync(join(tmpdir(), 'gt-addon-')), 'better_sqlite3.node');
+    dirs.push(join(bogus, '..'));
+    writeFileSync(bogus, 'not a shared object');
+    expect(() => openDatabase(':memory:', { create: true, addonPath: bogus })).toThrow(SetupError);
+    expect(() => openDatabase(':memory:', { create: true, addonPath: bogus })).toThrow(/SQLite driver/);
   });
 
   it('refuses to create a database unless asked', () => {
