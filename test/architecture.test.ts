@@ -106,6 +106,14 @@ describe('architecture', () => {
     expect(violations).toEqual([]);
   });
 
+  it('prepares and closes SQLite handles only through store/db.ts (Node 24 finaliser abort, see db.ts)', () => {
+    const violations = files
+      .filter((f) => layerOf(f) === 'store' && relative(SRC, f) !== join('store', 'db.ts'))
+      .filter((f) => /\b(db|#db|database)\.(prepare|pragma|transaction|close)\(/.test(readFileSync(f, 'utf8').replace(/\/\/.*$/gm, '')))
+      .map((f) => relative(SRC, f));
+    expect(violations).toEqual([]);
+  });
+
   it('runs no shell: every spawn is argv-only', () => {
     const violations = files.filter((f) => /(?<![.\w])exec(Sync)?\(|shell:\s*true/.test(readFileSync(f, 'utf8'))).map((f) => relative(SRC, f));
     expect(violations).toEqual([]);

@@ -51,22 +51,59 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
     configure(db, options.readonly === true, options.create === true);
     migrate(db, options.migrations ?? MIGRATIONS);
   } catch (err) {
-    db.close();
+    closeDatabase(db);
     throw err;
   }
   return db;
 }
 
+/**
+ * better-sqlite3 before 13 wraps databases and statements in node::ObjectWrap. On Node 24.19 and later,
+ * finalising such a wrapper outside a JavaScript context (an idle-time or exit-time GC) aborts the process
+ * ("Assertion failed: (env) != nullptr" in RemoveEnvironmentCleanupHook; better-sqlite3 issue #1515, fixed only
+ * in 13, which needs Node 22). So no wrapper may ever become garbage: every statement comes from this cache,
+ * none from helpers that prepare behind our back (pragma(), transaction()), and closed databases are kept
+ * reachable. The cost is a few kilobytes per database opened.
+ */
+const statementCache = new Map<Db, Map<string, Statement>>();
+const closedDatabases: Db[] = [];
+
+/** A prepared statement for `sql` on `db`, prepared once and kept for the life of the process. */
+export function cachedStatement(db: Db, sql: string): Statement {
+  let forDb = statementCache.get(db);
+  if (forDb === undefined) {
+    forDb = new Map();
+    statementCache.set(db, forDb);
+  }
+  let statement = forDb.get(sql);
+  if (statement === undefined) {
+    statement = db.prepare(sql);
+    forDb.set(sql, statement);
+  }
+  return statement;
+}
+
+/** Closes `db`, keeping its wrappers reachable (see statementCache). */
+export function closeDatabase(db: Db): void {
+  db.close();
+  closedDatabases.push(db);
+}
+
+function pragmaValue(db: Db, name: 'journal_mode' | 'user_version'): unknown {
+  const row: unknown = cachedStatement(db, `PRAGMA ${name}`).get();
+  return isRecord(row) ? row[name] : undefined;
+}
+
 function configure(db: Db, readonly: boolean, create: boolean): void {
   // WAL is a property of the file: set once when the database is created, and checked when opening an older
   // file that might not have it. Setting it takes a write lock even when nothing changes, so only when needed.
-  if (!readonly && (create || db.pragma('journal_mode', { simple: true }) !== 'wal')) db.pragma('journal_mode = WAL');
+  if (!readonly && (create || pragmaValue(db, 'journal_mode') !== 'wal')) db.exec('PRAGMA journal_mode = WAL');
   // Reading pages through a memory map roughly halves the cold-cache cost of a short-lived CLI's first query.
   db.exec('PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA mmap_size = 268435456;');
 }
 
 export function schemaVersion(db: Db): number {
-  const v: unknown = db.pragma('user_version', { simple: true });
+  const v = pragmaValue(db, 'user_version');
   if (typeof v !== 'number') throw new InternalError(`unexpected user_version ${String(v)}`);
   return v;
 }
@@ -88,7 +125,7 @@ export function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS): 
       // Another process may have migrated while we waited for the write lock.
       if (schemaVersion(db) >= migration.version) return;
       db.exec(migration.sql);
-      db.pragma(`user_version = ${migration.version}`);
+      db.exec(`PRAGMA user_version = ${migration.version}`);
     });
   }
 }
@@ -105,7 +142,7 @@ function isBusy(err: unknown): boolean {
  * 9 ms to over 400 ms). The structural answer is a single writer, the daemon, once it exists.
  */
 function beginImmediate(db: Db, timeoutMs: number): void {
-  if (timeoutMs !== BUSY_TIMEOUT_MS) db.pragma(`busy_timeout = ${timeoutMs}`);
+  if (timeoutMs !== BUSY_TIMEOUT_MS) db.exec(`PRAGMA busy_timeout = ${timeoutMs}`);
   try {
     db.exec('BEGIN IMMEDIATE');
   } catch (err) {
@@ -115,7 +152,7 @@ function beginImmediate(db: Db, timeoutMs: number): void {
       hint: 'retry; if it persists, look for a process stuck inside a write',
     });
   } finally {
-    if (timeoutMs !== BUSY_TIMEOUT_MS) db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    if (timeoutMs !== BUSY_TIMEOUT_MS) db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
   }
 }
 

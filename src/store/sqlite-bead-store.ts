@@ -25,7 +25,7 @@ import type {
 import type { Clock } from '../core/clock.js';
 import { NotFoundError } from '../core/errors.js';
 import { formatTimestamp } from '../core/time.js';
-import { openDatabase, writeTransaction, type Db, type OpenOptions, type Statement } from './db.js';
+import { cachedStatement, closeDatabase, openDatabase, writeTransaction, type Db, type OpenOptions, type Statement } from './db.js';
 import { parseLedger, serializeRecord } from './jsonl.js';
 import * as q from './queries.js';
 import { toBead, toComment, toDependency, toEvent, toIntValue, toStringValue } from './rows.js';
@@ -49,7 +49,6 @@ export const DEFAULT_READY_LIMIT = 100;
 export class SqliteBeadStore implements BeadStore {
   readonly #db: Db;
   readonly #clock: Clock;
-  readonly #statements = new Map<string, Statement>();
   readonly #writer: StoreWriter;
 
   constructor(db: Db, clock: Clock) {
@@ -68,7 +67,7 @@ export class SqliteBeadStore implements BeadStore {
   }
 
   dispose(): void {
-    this.#db.close();
+    closeDatabase(this.#db);
   }
 
   #now(): string {
@@ -82,12 +81,7 @@ export class SqliteBeadStore implements BeadStore {
 
   /** Prepared statements are cached: a CLI call prepares each query once, the daemon reuses them forever. */
   stmt(sql: string): Statement {
-    let s = this.#statements.get(sql);
-    if (s === undefined) {
-      s = this.#db.prepare(sql);
-      this.#statements.set(sql, s);
-    }
-    return s;
+    return cachedStatement(this.#db, sql);
   }
 
   // ------------------------------------------------------------------------------------------------------
@@ -349,12 +343,14 @@ export class SqliteBeadStore implements BeadStore {
         .map((r) => toStringValue(r, 'id'));
       const lines: string[] = [];
       // Chunks keep the json_each arrays small while the whole export stays one consistent read.
-      const read = this.#db.transaction(() => {
+      this.#db.exec('BEGIN');
+      try {
         for (let i = 0; i < beads.length; i += 500) {
           for (const d of this.details(this.beadsByIds(beads.slice(i, i + 500)))) lines.push(serializeRecord(d));
         }
-      });
-      read.deferred();
+      } finally {
+        this.#db.exec('COMMIT');
+      }
       return { text: lines.length === 0 ? '' : `${lines.join('\n')}\n`, count: lines.length };
     });
   }
