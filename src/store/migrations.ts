@@ -107,6 +107,45 @@ export const MIGRATIONS: readonly Migration[] = [
       DROP INDEX issues_status_priority;
     `,
   },
+  {
+    version: 3,
+    description: 'agents and their chains of sessions',
+    sql: /* sql */ `
+      -- Persistent identities. Nothing here says whether an agent is running: that is observed from tmux.
+      CREATE TABLE agents (
+        address       TEXT PRIMARY KEY NOT NULL,
+        role          TEXT NOT NULL CHECK (role IN ('mayor', 'deacon', 'boot', 'witness', 'refinery', 'polecat', 'crew')),
+        rig           TEXT,
+        name          TEXT,
+        hook_bead     TEXT REFERENCES issues (id) ON DELETE SET NULL,
+        agent_state   TEXT NOT NULL DEFAULT 'idle' CHECK (agent_state IN ('spawning', 'working', 'idle', 'stuck', 'done')),
+        runtime       TEXT,
+        session_name  TEXT NOT NULL UNIQUE,
+        sandbox_path  TEXT NOT NULL UNIQUE,
+        branch        TEXT,
+        created_at    TEXT NOT NULL,
+        last_activity TEXT
+      ) STRICT;
+      CREATE INDEX agents_rig ON agents (rig, role);
+      CREATE UNIQUE INDEX agents_hook ON agents (hook_bead) WHERE hook_bead IS NOT NULL;
+
+      -- Each agent's CV: the sessions that ran it, in order.
+      CREATE TABLE sessions (
+        session_id         TEXT PRIMARY KEY NOT NULL,
+        agent              TEXT NOT NULL REFERENCES agents (address) ON DELETE CASCADE,
+        bead_id            TEXT,
+        runtime            TEXT NOT NULL,
+        runtime_session_id TEXT,
+        started_at         TEXT NOT NULL,
+        ended_at           TEXT,
+        end_reason         TEXT CHECK (end_reason IS NULL OR end_reason IN ('exited', 'handoff', 'killed', 'crashed', 'replaced', 'lost')),
+        CHECK ((ended_at IS NULL) = (end_reason IS NULL))
+      ) STRICT;
+      CREATE INDEX sessions_agent ON sessions (agent, started_at);
+      -- At most one open session per agent.
+      CREATE UNIQUE INDEX sessions_open ON sessions (agent) WHERE ended_at IS NULL;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFixedClock } from '../core/clock.js';
-import { runBeadStoreContract, type StoreFactory } from './bead-store.contract.js';
+import { runAgentStoreContract } from './agent-store.contract.js';
+import { runBeadStoreContract } from './bead-store.contract.js';
 import { openSqliteBeadStore } from './sqlite-bead-store.js';
 
 /** A clock that ticks 1 ms per read, so every write has its own timestamp. */
@@ -11,14 +12,14 @@ function tickingClock() {
   return { nowMs: () => (clock.advance(1), clock.nowMs()), advance: (ms: number) => clock.advance(ms) };
 }
 
-const inMemory: StoreFactory = () => {
+const inMemory = () => {
   const clock = tickingClock();
   const store = openSqliteBeadStore(':memory:', { create: true, clock });
   store.setPrefixSync('gt');
   return { store, advance: clock.advance, cleanup: () => store.dispose() };
 };
 
-const onDisk: StoreFactory = () => {
+const onDisk = () => {
   const dir = mkdtempSync(join(tmpdir(), 'gt-store-'));
   const clock = tickingClock();
   const store = openSqliteBeadStore(join(dir, 'beads.db'), { create: true, clock });
@@ -35,3 +36,5 @@ const onDisk: StoreFactory = () => {
 
 runBeadStoreContract('SqliteBeadStore (:memory:)', inMemory);
 runBeadStoreContract('SqliteBeadStore (file, WAL)', onDisk);
+runAgentStoreContract('SqliteBeadStore (:memory:)', inMemory);
+runAgentStoreContract('SqliteBeadStore (file, WAL)', onDisk);

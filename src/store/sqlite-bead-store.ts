@@ -22,7 +22,18 @@ import type {
   TreeNode,
   UpdateChanges,
 } from '../core/bead-store.js';
+import type {
+  Agent,
+  AgentChanges,
+  AgentSession,
+  AgentStore,
+  RegisterAgentInput,
+  SessionEndReason,
+  StartSessionInput,
+} from '../core/agent-store.js';
 import type { Clock } from '../core/clock.js';
+import type { Role } from '../core/identity.js';
+import { AgentRepo } from './agent-repo.js';
 import { NotFoundError } from '../core/errors.js';
 import { formatTimestamp } from '../core/time.js';
 import { cachedStatement, closeDatabase, openDatabase, writeTransaction, type Db, type OpenOptions, type Statement } from './db.js';
@@ -45,16 +56,21 @@ export function openSqliteBeadStore(path: string, options: SqliteStoreOptions = 
 export const DEFAULT_LIST_LIMIT = 50;
 export const DEFAULT_READY_LIMIT = 100;
 
-/** The BeadStore over SQLite. Reads are plain statements; every write is one immediate transaction. */
-export class SqliteBeadStore implements BeadStore {
+/**
+ * The store over SQLite: beads (BeadStore) and agents (AgentStore) in one database. Reads are plain
+ * statements; every write is one immediate transaction.
+ */
+export class SqliteBeadStore implements BeadStore, AgentStore {
   readonly #db: Db;
   readonly #clock: Clock;
   readonly #writer: StoreWriter;
+  readonly #agents: AgentRepo;
 
   constructor(db: Db, clock: Clock) {
     this.#db = db;
     this.#clock = clock;
     this.#writer = new StoreWriter(this, () => this.#now(), () => this.#nowNs());
+    this.#agents = new AgentRepo(db, () => this.#now(), () => `s-${this.#clock.nowMs().toString(36)}-${Math.random().toString(36).slice(2, 10)}`);
   }
 
   get prefix(): string {
@@ -417,6 +433,41 @@ export class SqliteBeadStore implements BeadStore {
       return writeTransaction(this.#db, () => this.#writer.importLedger(ledger, actor, onProgress));
     });
   }
+  // ------------------------------------------------------------------------------------------------------
+  // AgentStore
+
+  registerAgent(input: RegisterAgentInput, actor: string): Promise<Agent> {
+    return run(() => writeTransaction(this.#db, () => this.#agents.register(input, actor)));
+  }
+
+  agent(address: string): Promise<Agent> {
+    return run(() => this.#agents.require(address));
+  }
+
+  agents(filter: { rig?: string; role?: Role }): Promise<Agent[]> {
+    return run(() => this.#agents.list(filter));
+  }
+
+  updateAgent(address: string, changes: AgentChanges, actor: string): Promise<Agent> {
+    return run(() => writeTransaction(this.#db, () => this.#agents.update(address, changes, actor)));
+  }
+
+  removeAgent(address: string, actor: string): Promise<void> {
+    return run(() => writeTransaction(this.#db, () => this.#agents.remove(address, actor)));
+  }
+
+  startSession(input: StartSessionInput, actor: string): Promise<AgentSession> {
+    return run(() => writeTransaction(this.#db, () => this.#agents.startSession(input, actor)));
+  }
+
+  endSession(sessionId: string, reason: SessionEndReason, actor: string): Promise<AgentSession> {
+    return run(() => writeTransaction(this.#db, () => this.#agents.endSession(sessionId, reason, actor)));
+  }
+
+  sessions(agent: string, limit = 0): Promise<AgentSession[]> {
+    return run(() => this.#agents.sessions(agent, limit));
+  }
+
 }
 
 /** Wraps synchronous work in a Promise so that thrown errors become rejections. */

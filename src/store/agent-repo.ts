@@ -1,0 +1,222 @@
+import {
+  AGENT_STATES,
+  SESSION_END_REASONS,
+  type Agent,
+  type AgentChanges,
+  type AgentSession,
+  type AgentState,
+  type RegisterAgentInput,
+  type SessionEndReason,
+  type StartSessionInput,
+} from '../core/agent-store.js';
+import { ConflictError, InternalError, NotFoundError, ValidationError } from '../core/errors.js';
+import { agentAddress, isRole, ROLE_SPECS, validateName, type Role } from '../core/identity.js';
+import { cachedStatement, type Db } from './db.js';
+import { toNullableStringValue, toStringValue } from './rows.js';
+
+const AGENT_COLUMNS = 'address, role, rig, name, hook_bead, agent_state, runtime, session_name, sandbox_path, branch, created_at, last_activity';
+const SESSION_COLUMNS = 'session_id, agent, bead_id, runtime, runtime_session_id, started_at, ended_at, end_reason';
+
+function isAgentState(v: string): v is AgentState {
+  return (AGENT_STATES as readonly string[]).includes(v);
+}
+
+function isEndReason(v: string): v is SessionEndReason {
+  return (SESSION_END_REASONS as readonly string[]).includes(v);
+}
+
+function toAgent(row: unknown): Agent {
+  const role = toStringValue(row, 'role');
+  const state = toStringValue(row, 'agent_state');
+  if (!isRole(role) || !isAgentState(state)) throw new InternalError(`agent row with role ${role} and state ${state}`);
+  return {
+    address: toStringValue(row, 'address'),
+    role,
+    rig: toNullableStringValue(row, 'rig'),
+    name: toNullableStringValue(row, 'name'),
+    hook_bead: toNullableStringValue(row, 'hook_bead'),
+    agent_state: state,
+    runtime: toNullableStringValue(row, 'runtime'),
+    session_name: toStringValue(row, 'session_name'),
+    sandbox_path: toStringValue(row, 'sandbox_path'),
+    branch: toNullableStringValue(row, 'branch'),
+    created_at: toStringValue(row, 'created_at'),
+    last_activity: toNullableStringValue(row, 'last_activity'),
+  };
+}
+
+function toSession(row: unknown): AgentSession {
+  const reason = toNullableStringValue(row, 'end_reason');
+  if (reason !== null && !isEndReason(reason)) throw new InternalError(`session row with end_reason ${reason}`);
+  return {
+    session_id: toStringValue(row, 'session_id'),
+    agent: toStringValue(row, 'agent'),
+    bead_id: toNullableStringValue(row, 'bead_id'),
+    runtime: toStringValue(row, 'runtime'),
+    runtime_session_id: toNullableStringValue(row, 'runtime_session_id'),
+    started_at: toStringValue(row, 'started_at'),
+    ended_at: toNullableStringValue(row, 'ended_at'),
+    end_reason: reason,
+  };
+}
+
+/** Session names and runtimes become tmux targets and argv: the same allow-list as names, a little longer. */
+const SESSION_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$/;
+const RUNTIME_PATTERN = /^[a-z][a-z0-9_-]{0,39}$/;
+
+/**
+ * The agents and sessions tables. Methods run inside the caller's transaction (reads may run alone) and
+ * append events whose subject is the agent's address.
+ */
+export class AgentRepo {
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => string,
+    private readonly newId: () => string,
+  ) {}
+
+  find(address: string): Agent | undefined {
+    const row: unknown = cachedStatement(this.db, `SELECT ${AGENT_COLUMNS} FROM agents WHERE address = ?`).get(address);
+    return row === undefined ? undefined : toAgent(row);
+  }
+
+  require(address: string): Agent {
+    const agent = this.find(address);
+    if (agent === undefined) throw new NotFoundError(`no agent ${address}`, { hint: 'list agents with "gt agents" (or check the address)' });
+    return agent;
+  }
+
+  list(filter: { rig?: string; role?: Role }): Agent[] {
+    return cachedStatement(
+      this.db,
+      `SELECT ${AGENT_COLUMNS} FROM agents WHERE (@rig IS NULL OR rig = @rig) AND (@role IS NULL OR role = @role) ORDER BY address`,
+    )
+      .all({ rig: filter.rig ?? null, role: filter.role ?? null })
+      .map(toAgent);
+  }
+
+  register(input: RegisterAgentInput, actor: string): Agent {
+    const id = input.identity;
+    if ('rig' in id) validateName('rig', id.rig);
+    if ('name' in id) validateName(id.role === 'crew' ? 'crew' : 'polecat', id.name);
+    if (!SESSION_NAME_PATTERN.test(input.session_name)) throw new ValidationError(`invalid session name "${input.session_name}"`);
+    if (input.sandbox_path === '' || !input.sandbox_path.startsWith('/')) throw new ValidationError(`sandbox path must be absolute, got "${input.sandbox_path}"`);
+    if (input.runtime !== undefined && input.runtime !== null && !RUNTIME_PATTERN.test(input.runtime)) throw new ValidationError(`invalid runtime "${input.runtime}"`);
+    const address = agentAddress(id);
+    const existing = this.find(address);
+    if (existing !== undefined) {
+      if (existing.sandbox_path === input.sandbox_path && existing.session_name === input.session_name) return existing;
+      throw new ConflictError(`agent ${address} already exists with sandbox ${existing.sandbox_path} and session ${existing.session_name}`);
+    }
+    const clash: unknown = cachedStatement(this.db, 'SELECT address FROM agents WHERE session_name = ? OR sandbox_path = ?').get(input.session_name, input.sandbox_path);
+    if (clash !== undefined) throw new ConflictError(`agent ${toStringValue(clash, 'address')} already uses that session name or sandbox`);
+    const now = this.now();
+    cachedStatement(
+      this.db,
+      `INSERT INTO agents (${AGENT_COLUMNS}) VALUES (@address, @role, @rig, @name, NULL, 'idle', @runtime, @session_name, @sandbox_path, @branch, @now, NULL)`,
+    ).run({
+      address,
+      role: id.role,
+      rig: 'rig' in id ? id.rig : null,
+      name: 'name' in id ? id.name : null,
+      runtime: input.runtime ?? null,
+      session_name: input.session_name,
+      sandbox_path: input.sandbox_path,
+      branch: input.branch ?? null,
+      now,
+    });
+    this.#event(address, 'agent_registered', actor, null, null, ROLE_SPECS[id.role].scope === 'town' ? id.role : `${id.role} of ${'rig' in id ? id.rig : ''}`, now);
+    return this.require(address);
+  }
+
+  update(address: string, changes: AgentChanges, actor: string): Agent {
+    const before = this.require(address);
+    if (changes.agent_state !== undefined && !isAgentState(changes.agent_state)) {
+      throw new ValidationError(`invalid agent state "${String(changes.agent_state)}": expected one of ${AGENT_STATES.join(', ')}`);
+    }
+    if (changes.runtime !== undefined && changes.runtime !== null && !RUNTIME_PATTERN.test(changes.runtime)) throw new ValidationError(`invalid runtime "${changes.runtime}"`);
+    if (changes.sandbox_path !== undefined && !changes.sandbox_path.startsWith('/')) throw new ValidationError(`sandbox path must be absolute, got "${changes.sandbox_path}"`);
+    const after: Agent = {
+      ...before,
+      agent_state: changes.agent_state ?? before.agent_state,
+      runtime: changes.runtime === undefined ? before.runtime : changes.runtime,
+      branch: changes.branch === undefined ? before.branch : changes.branch,
+      sandbox_path: changes.sandbox_path ?? before.sandbox_path,
+    };
+    const now = this.now();
+    const fields = ['agent_state', 'runtime', 'branch', 'sandbox_path'] as const;
+    const changed = fields.filter((f) => before[f] !== after[f]);
+    if (changed.length === 0) return before;
+    cachedStatement(
+      this.db,
+      'UPDATE agents SET agent_state = @agent_state, runtime = @runtime, branch = @branch, sandbox_path = @sandbox_path, last_activity = @now WHERE address = @address',
+    ).run({ agent_state: after.agent_state, runtime: after.runtime, branch: after.branch, sandbox_path: after.sandbox_path, now, address });
+    for (const f of changed) this.#event(address, 'agent_updated', actor, f, before[f], after[f], now);
+    return this.require(address);
+  }
+
+  remove(address: string, actor: string): void {
+    const agent = this.require(address);
+    if (agent.hook_bead !== null) throw new ConflictError(`${address} has ${agent.hook_bead} on its hook`, { hint: 'finish or unhook the work first' });
+    if (this.#openSession(address) !== undefined) throw new ConflictError(`${address} has an open session`, { hint: 'end the session first' });
+    cachedStatement(this.db, 'DELETE FROM agents WHERE address = ?').run(address);
+    this.#event(address, 'agent_removed', actor, null, null, null, this.now());
+  }
+
+  startSession(input: StartSessionInput, actor: string): AgentSession {
+    this.require(input.agent);
+    if (!RUNTIME_PATTERN.test(input.runtime)) throw new ValidationError(`invalid runtime "${input.runtime}"`);
+    const open = this.#openSession(input.agent);
+    if (open !== undefined) throw new ConflictError(`${input.agent} already has an open session (${open.session_id})`, { hint: 'end it first' });
+    const now = this.now();
+    const sessionId = this.newId();
+    cachedStatement(
+      this.db,
+      `INSERT INTO sessions (${SESSION_COLUMNS}) VALUES (@session_id, @agent, @bead_id, @runtime, @runtime_session_id, @now, NULL, NULL)`,
+    ).run({ session_id: sessionId, agent: input.agent, bead_id: input.bead_id ?? null, runtime: input.runtime, runtime_session_id: input.runtime_session_id ?? null, now });
+    cachedStatement(this.db, 'UPDATE agents SET last_activity = ? WHERE address = ?').run(now, input.agent);
+    this.#event(input.agent, 'session_started', actor, 'session', null, sessionId, now);
+    return this.#session(sessionId);
+  }
+
+  endSession(sessionId: string, reason: SessionEndReason, actor: string): AgentSession {
+    if (!isEndReason(reason)) throw new ValidationError(`invalid end reason "${String(reason)}": expected one of ${SESSION_END_REASONS.join(', ')}`);
+    const session = this.#session(sessionId);
+    if (session.ended_at !== null) return session;
+    const now = this.now();
+    cachedStatement(this.db, 'UPDATE sessions SET ended_at = ?, end_reason = ? WHERE session_id = ?').run(now, reason, sessionId);
+    cachedStatement(this.db, 'UPDATE agents SET last_activity = ? WHERE address = ?').run(now, session.agent);
+    this.#event(session.agent, 'session_ended', actor, 'session', sessionId, reason, now);
+    return this.#session(sessionId);
+  }
+
+  sessions(agent: string, limit: number): AgentSession[] {
+    this.require(agent);
+    return cachedStatement(this.db, `SELECT ${SESSION_COLUMNS} FROM sessions WHERE agent = ? ORDER BY started_at DESC, rowid DESC LIMIT ?`)
+      .all(agent, limit <= 0 ? -1 : limit)
+      .map(toSession);
+  }
+
+  #session(sessionId: string): AgentSession {
+    const row: unknown = cachedStatement(this.db, `SELECT ${SESSION_COLUMNS} FROM sessions WHERE session_id = ?`).get(sessionId);
+    if (row === undefined) throw new NotFoundError(`no session ${sessionId}`);
+    return toSession(row);
+  }
+
+  #openSession(agent: string): AgentSession | undefined {
+    const row: unknown = cachedStatement(this.db, `SELECT ${SESSION_COLUMNS} FROM sessions WHERE agent = ? AND ended_at IS NULL`).get(agent);
+    return row === undefined ? undefined : toSession(row);
+  }
+
+  #event(subject: string, type: string, actor: string, field: string | null, old: string | null, value: string | null, now: string): void {
+    cachedStatement(this.db, 'INSERT INTO events (issue_id, event_type, actor, field, old_value, new_value, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+      subject,
+      type,
+      actor,
+      field,
+      old,
+      value,
+      now,
+    );
+  }
+}
