@@ -276,4 +276,23 @@ describe('gt', () => {
     expect(help.stdout).toContain('Usage: gt');
     expectOneLineError(gt(['frobnicate'], { cwd: root.dir, env }), /unknown command|too many arguments/, 2);
   });
+
+  it('installs a town, finds it from inside, and says clearly when outside one', () => {
+    const env = cleanEnv(join(root.dir, 'gt-town-home'), { BD_ACTOR: 'tester' });
+    const town = join(root.dir, 'gt-town');
+    const installed = json<{ root: string; name: string; created: boolean; changes: string[] }>(gt(['install', town, '--owner', 'me@example.com', '--json'], { cwd: root.dir, env }));
+    expect(installed).toMatchObject({ name: 'gt-town', created: true });
+    expect(json<{ changes: string[] }>(gt(['install', town, '--json'], { cwd: root.dir, env })).changes).toEqual([]);
+    const inside = join(town, 'mayor');
+    const info = json<{ root: string; owner: string; tmux_socket: string; agents: { address: string }[] }>(gt(['town', '--json'], { cwd: inside, env }));
+    expect(info).toMatchObject({ root: installed.root, owner: 'me@example.com' });
+    expect(info.agents.map((a) => a.address)).toEqual(['deacon', 'deacon/boot', 'mayor']);
+    // bd inside the town finds the town store.
+    expect(json<{ id: string }>(bd(['create', 'town work', '--json'], { cwd: inside, env })).id).toMatch(/^hq-/);
+    const outside = join(root.dir, 'not-a-town');
+    mkdirSync(outside, { recursive: true });
+    expectOneLineError(gt(['town'], { cwd: outside, env }), /not inside a Gas Town town.*gt install/, 5);
+    expectOneLineError(gt(['install', join(root.dir, 'evil'), '--name', '../x'], { cwd: root.dir, env }), /invalid town name/, 2);
+    expect(existsSync(join(root.dir, 'evil'))).toBe(false);
+  });
 });

@@ -1,12 +1,97 @@
-import type { Io } from './io.js';
+import { userInfo } from 'node:os';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { ValidationError } from '../core/errors.js';
+import { formatTimestamp } from '../core/time.js';
+import { gitConfig } from '../git/git.js';
+import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { findTown, installTown, loadSettings } from '../town/town.js';
+import { globals, resolveActor } from './bd/context.js';
+import { printJson, sanitize, type Io } from './io.js';
 import { createProgram, runProgram } from './program.js';
 import { VERSION } from './version.js';
 
-/** `gt`: the Gas Town workspace manager. Commands arrive with the issues that build them. */
+type Opts = Record<string, unknown>;
+const EMAIL = /^[^\s@]+@[^\s@]+$/;
+
+async function ownerEmail(io: Io, given: unknown): Promise<string> {
+  if (typeof given === 'string') {
+    if (!EMAIL.test(given)) throw new ValidationError(`invalid owner email "${given}"`);
+    return given;
+  }
+  const fromGit = await gitConfig(io.cwd, 'user.email');
+  if (fromGit !== undefined && EMAIL.test(fromGit)) return fromGit;
+  let user = 'owner';
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry: keep the placeholder
+  }
+  return `${user}@localhost`;
+}
+
+/** `gt`: the Gas Town workspace manager. */
 export async function runGt(argv: readonly string[], io: Io): Promise<number> {
-  const program = createProgram('gt', 'Gas Town: run 20-30 AI coding agents on shared git repositories', VERSION, io);
-  program.action(() => {
-    program.outputHelp();
-  });
+  const program = createProgram('gt', 'Gas Town: run 20-30 AI coding agents on shared git repositories', VERSION, io).option('--json', 'machine-readable output');
+
+  program
+    .command('install')
+    .description('create a town in a directory (or finish an interrupted install); running it again changes nothing')
+    .argument('[dir]', 'the town directory (default: here)', '.')
+    .option('--name <name>', 'town name (default: the directory name)')
+    .option('--owner <email>', "email for agents' git commits (default: git user.email)")
+    .option('--git', 'make the town a git repository that tracks the ledger but not the database')
+    .option('--force', 'build a town in a non-empty directory')
+    .action(async (dir: string, o: Opts, cmd: Command) => {
+      const g = globals(cmd);
+      const result = await installTown(resolve(io.cwd, dir), {
+        name: typeof o.name === 'string' ? o.name : undefined,
+        owner: await ownerEmail(io, o.owner),
+        git: o.git === true,
+        force: o.force === true,
+        actor: await resolveActor(io, g),
+        nowIso: formatTimestamp(Date.now()),
+      });
+      const t = result.town;
+      if (g.json) {
+        printJson(io, { root: t.root, name: t.name, owner: t.owner, created: result.created, changes: result.changes, tmux_socket: t.tmuxSocket });
+      } else if (result.created) {
+        io.out(`✓ Created town "${sanitize(t.name)}" in ${t.root}\n${result.changes.map((c) => `  + ${c}\n`).join('')}`);
+      } else if (result.changes.length > 0) {
+        io.out(`✓ Completed town "${sanitize(t.name)}" in ${t.root}\n${result.changes.map((c) => `  + ${c}\n`).join('')}`);
+      } else {
+        io.out(`${t.root} is already the town "${sanitize(t.name)}"; nothing to change.\n`);
+      }
+    });
+
+  program
+    .command('town')
+    .description('the town around this directory: where it is, its tmux server, its agents')
+    .action(async (_o: Opts, cmd: Command) => {
+      const g = globals(cmd);
+      const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+      const settings = loadSettings(town);
+      const store = openSqliteBeadStore(town.dbPath);
+      try {
+        const agents = await store.agents({});
+        if (g.json) {
+          printJson(io, { root: town.root, name: town.name, owner: town.owner, created_at: town.created_at, tmux_socket: town.tmuxSocket, default_agent: settings.default_agent, agents });
+          return;
+        }
+        io.out(
+          [
+            `Town:    ${sanitize(town.name)}`,
+            `Root:    ${town.root}`,
+            `Owner:   ${sanitize(town.owner)}`,
+            `tmux:    tmux -L ${town.tmuxSocket}`,
+            `Agents:  ${agents.map((a) => `${a.address} (${a.agent_state})`).join(', ')}`,
+            '',
+          ].join('\n'),
+        );
+      } finally {
+        store.dispose();
+      }
+    });
+
   return runProgram(program, argv, io);
 }

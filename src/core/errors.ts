@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'not_found'
   | 'conflict'
   | 'no_database'
+  | 'no_town'
   | 'already_initialized'
   | 'cycle'
   | 'usage'
@@ -67,6 +68,13 @@ export class CycleError extends GtError {
 export class NoDatabaseError extends GtError {
   constructor(message: string, options?: { cause?: unknown; hint?: string }) {
     super('no_database', 5, message, options);
+  }
+}
+
+/** A `gt` command run outside any town. */
+export class NoTownError extends GtError {
+  constructor(message: string, options?: { cause?: unknown; hint?: string }) {
+    super('no_town', 5, message, options);
   }
 }
 

@@ -1,6 +1,6 @@
 import type * as ChildProcess from 'node:child_process';
 import { createRequire } from 'node:module';
-import { errorMessage, isRecord } from '../core/errors.js';
+import { errorMessage, GtError, isRecord } from '../core/errors.js';
 
 /**
  * The only module that runs git. Every call is argv-only, with a timeout, never through a shell. The process
@@ -44,4 +44,31 @@ export async function gitUserName(cwd: string): Promise<string | undefined> {
   if (!result.ok) return undefined;
   const name = result.stdout.trim();
   return name === '' ? undefined : name;
+}
+
+/** `git config <key>` as seen from `cwd`, or undefined when unset. */
+export async function gitConfig(cwd: string, key: string): Promise<string | undefined> {
+  const result = await runGit(['config', '--get', key], { cwd, timeoutMs: 3_000 });
+  if (!result.ok) return undefined;
+  const value = result.stdout.trim();
+  return value === '' ? undefined : value;
+}
+
+/** The top directory of the git work tree `dir` is in, or undefined outside one. */
+export async function gitTopLevel(dir: string): Promise<string | undefined> {
+  const result = await runGit(['rev-parse', '--show-toplevel'], { cwd: dir, timeoutMs: 5_000 });
+  return result.ok ? result.stdout.trim() : undefined;
+}
+
+/** `git init` in `dir` (which must exist); initial branch main. */
+export async function gitInit(dir: string): Promise<void> {
+  const result = await runGit(['init', '--quiet', '--initial-branch=main', dir], { cwd: dir });
+  if (!result.ok) throw new GitCommandError(`git init failed in ${dir}: ${result.stderr.trim()}`);
+}
+
+/** A git command failed in a way the caller did not expect. */
+export class GitCommandError extends GtError {
+  constructor(message: string, options?: { cause?: unknown; hint?: string }) {
+    super('internal', 1, message, options);
+  }
 }

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../core/errors.js';
+import { DEFAULT_DAEMON_THRESHOLDS, defaultTownSettings, parseTownSettings } from './settings.js';
+
+describe('town settings', () => {
+  it('fills every field with its default', () => {
+    expect(parseTownSettings({})).toEqual(defaultTownSettings());
+    expect(defaultTownSettings().daemon).toEqual(DEFAULT_DAEMON_THRESHOLDS);
+  });
+
+  it('accepts every default threshold written out explicitly', () => {
+    expect(parseTownSettings({ daemon: { ...DEFAULT_DAEMON_THRESHOLDS } }).daemon).toEqual(DEFAULT_DAEMON_THRESHOLDS);
+  });
+
+  it('reads presets, role overrides and thresholds', () => {
+    const s = parseTownSettings({
+      version: 1,
+      default_agent: 'codex',
+      agents: { mine: { command: 'my-agent', args: ['--fast'], env: { MY_MODE: 'x' } } },
+      role_agents: { witness: 'claude', polecat: 'mine' },
+      daemon: { heartbeat_seconds: 60 },
+    });
+    expect(s.default_agent).toBe('codex');
+    expect(s.agents.mine).toEqual({ command: 'my-agent', args: ['--fast'], env: { MY_MODE: 'x' } });
+    expect(s.role_agents).toEqual({ witness: 'claude', polecat: 'mine' });
+    expect(s.daemon).toEqual({ ...DEFAULT_DAEMON_THRESHOLDS, heartbeat_seconds: 60 });
+  });
+
+  it.each([
+    [[], /the file must be an object/],
+    [{ colour: 'red' }, /colour is not a known setting/],
+    [{ version: 2 }, /version must be 1/],
+    [{ default_agent: 'Bad Name' }, /default_agent has an invalid value/],
+    [{ agents: { x: { command: '' } } }, /agents\.x\.command must be a non-empty string/],
+    [{ agents: { x: { command: 'a', args: [1] } } }, /agents\.x\.args\[0\] must be a string/],
+    [{ agents: { x: { command: 'a', env: { 'BAD-NAME': 'v' } } } }, /agents\.x\.env\.BAD-NAME is not a valid variable name/],
+    [{ agents: { x: { command: 'a', shell: 'sh' } } }, /agents\.x\.shell is not a known setting/],
+    [{ role_agents: { janitor: 'claude' } }, /role_agents\.janitor is not a role/],
+    [{ daemon: { heartbeat_seconds: 'often' } }, /daemon\.heartbeat_seconds must be a positive whole number/],
+    [{ daemon: { heartbeat_seconds: 0 } }, /daemon\.heartbeat_seconds must be a positive whole number/],
+    [{ daemon: { restart_backoff_initial_seconds: 900 } }, /must not exceed daemon\.restart_backoff_max_seconds/],
+  ])('rejects %j naming the field', (json, message) => {
+    expect(() => parseTownSettings(json, 'settings.json')).toThrow(ValidationError);
+    expect(() => parseTownSettings(json, 'settings.json')).toThrow(message);
+  });
+});

@@ -1,0 +1,143 @@
+import { ValidationError, isRecord } from '../core/errors.js';
+import { isRole, type Role } from '../core/identity.js';
+
+/**
+ * Town settings (`<town>/settings.json`): which agent CLI runs each role, and the daemon's thresholds.
+ * Validated field by field with errors that name the field, and completed with defaults, so a hand-edited
+ * file either loads whole or says exactly what is wrong. (A schema library costs ~70 ms of start-up per `gt`
+ * call; this file is read on most of them.)
+ */
+
+export const SETTINGS_VERSION = 1;
+
+export type AgentPreset = {
+  /** The executable, looked up on PATH. */
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+};
+
+export type DaemonThresholds = {
+  /** How often the daemon ticks when no event wakes it. */
+  heartbeat_seconds: number;
+  restart_backoff_initial_seconds: number;
+  restart_backoff_max_seconds: number;
+  /** Restarts within the window after which an agent is quarantined and escalated instead of restarted. */
+  quarantine_after_restarts: number;
+  quarantine_window_seconds: number;
+  /** Hooked work with no progress for this long is reported to the witness. */
+  stalled_after_seconds: number;
+};
+
+export type TownSettings = {
+  version: number;
+  /** Runtime preset used by roles without an override. */
+  default_agent: string;
+  /** Custom presets, by name, in addition to the built-in ones. */
+  agents: Record<string, AgentPreset>;
+  /** Per-role preset overrides. */
+  role_agents: Partial<Record<Role, string>>;
+  daemon: DaemonThresholds;
+};
+
+export const DEFAULT_DAEMON_THRESHOLDS: DaemonThresholds = {
+  heartbeat_seconds: 180,
+  restart_backoff_initial_seconds: 10,
+  restart_backoff_max_seconds: 600,
+  quarantine_after_restarts: 5,
+  quarantine_window_seconds: 900,
+  stalled_after_seconds: 1800,
+};
+
+export function defaultTownSettings(): TownSettings {
+  return { version: SETTINGS_VERSION, default_agent: 'claude', agents: {}, role_agents: {}, daemon: { ...DEFAULT_DAEMON_THRESHOLDS } };
+}
+
+const PRESET_NAME = /^[a-z][a-z0-9_-]{0,39}$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+class Reader {
+  constructor(private readonly file: string) {}
+
+  fail(path: string, message: string): never {
+    throw new ValidationError(`${this.file}: ${path} ${message}`, { hint: 'fix the file, or delete the field to use its default' });
+  }
+
+  object(value: unknown, path: string): Record<string, unknown> {
+    return isRecord(value) ? value : this.fail(path, 'must be an object');
+  }
+
+  string(value: unknown, path: string, pattern?: RegExp): string {
+    if (typeof value !== 'string' || value === '') return this.fail(path, 'must be a non-empty string');
+    if (pattern !== undefined && !pattern.test(value)) return this.fail(path, `has an invalid value ${JSON.stringify(value)}`);
+    return value;
+  }
+
+  positiveInteger(value: unknown, path: string): number {
+    return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : this.fail(path, 'must be a positive whole number');
+  }
+
+  stringArray(value: unknown, path: string): string[] {
+    if (!Array.isArray(value)) return this.fail(path, 'must be an array of strings');
+    return value.map((v, i) => (typeof v === 'string' ? v : this.fail(`${path}[${i}]`, 'must be a string')));
+  }
+
+  unknownKeys(obj: Record<string, unknown>, known: readonly string[], path: string): void {
+    const extra = Object.keys(obj).filter((k) => !known.includes(k));
+    if (extra.length > 0) this.fail(path === '' ? extra.join(', ') : `${path}.${extra[0] ?? ''}`, 'is not a known setting');
+  }
+}
+
+/** Parses settings JSON (already decoded), filling in defaults; throws a ValidationError naming the field. */
+export function parseTownSettings(json: unknown, file = 'settings.json'): TownSettings {
+  // An explicit type lets control flow see that r.fail() never returns.
+  const r: Reader = new Reader(file);
+  const root = r.object(json, 'the file');
+  r.unknownKeys(root, ['version', 'default_agent', 'agents', 'role_agents', 'daemon'], '');
+  const settings = defaultTownSettings();
+  if (root.version !== undefined && root.version !== SETTINGS_VERSION) r.fail('version', `must be ${SETTINGS_VERSION} (this gt reads version ${SETTINGS_VERSION})`);
+  if (root.default_agent !== undefined) settings.default_agent = r.string(root.default_agent, 'default_agent', PRESET_NAME);
+  if (root.agents !== undefined) {
+    for (const [name, raw] of Object.entries(r.object(root.agents, 'agents'))) {
+      const path = `agents.${name}`;
+      if (!PRESET_NAME.test(name)) r.fail(path, 'is not a valid preset name (a-z, 0-9, "_", "-")');
+      const preset = r.object(raw, path);
+      r.unknownKeys(preset, ['command', 'args', 'env'], path);
+      const env: Record<string, string> = {};
+      for (const [k, v] of Object.entries(preset.env === undefined ? {} : r.object(preset.env, `${path}.env`))) {
+        if (!ENV_NAME.test(k)) r.fail(`${path}.env.${k}`, 'is not a valid variable name');
+        env[k] = typeof v === 'string' ? v : r.fail(`${path}.env.${k}`, 'must be a string');
+      }
+      settings.agents[name] = {
+        command: r.string(preset.command, `${path}.command`),
+        args: preset.args === undefined ? [] : r.stringArray(preset.args, `${path}.args`),
+        env,
+      };
+    }
+  }
+  if (root.role_agents !== undefined) {
+    for (const [role, preset] of Object.entries(r.object(root.role_agents, 'role_agents'))) {
+      if (!isRole(role)) r.fail(`role_agents.${role}`, 'is not a role (mayor, deacon, boot, witness, refinery, polecat, crew)');
+      settings.role_agents[role] = r.string(preset, `role_agents.${role}`, PRESET_NAME);
+    }
+  }
+  if (root.daemon !== undefined) {
+    const daemon = r.object(root.daemon, 'daemon');
+    const keys: readonly (keyof DaemonThresholds)[] = [
+      'heartbeat_seconds',
+      'restart_backoff_initial_seconds',
+      'restart_backoff_max_seconds',
+      'quarantine_after_restarts',
+      'quarantine_window_seconds',
+      'stalled_after_seconds',
+    ];
+    r.unknownKeys(daemon, keys, 'daemon');
+    for (const key of keys) {
+      if (daemon[key] !== undefined) settings.daemon[key] = r.positiveInteger(daemon[key], `daemon.${key}`);
+    }
+    if (settings.daemon.restart_backoff_initial_seconds > settings.daemon.restart_backoff_max_seconds) {
+      r.fail('daemon.restart_backoff_initial_seconds', 'must not exceed daemon.restart_backoff_max_seconds');
+    }
+  }
+  return settings;
+}
