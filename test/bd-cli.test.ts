@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -294,5 +295,23 @@ describe('gt', () => {
     expectOneLineError(gt(['town'], { cwd: outside, env }), /not inside a Gas Town town.*gt install/, 5);
     expectOneLineError(gt(['install', join(root.dir, 'evil'), '--name', '../x'], { cwd: root.dir, env }), /invalid town name/, 2);
     expect(existsSync(join(root.dir, 'evil'))).toBe(false);
+
+    // A rig from a local repository, listed and shown; a bad one leaves nothing behind.
+    const project = join(root.dir, 'gt-project');
+    mkdirSync(project);
+    const gitEnv = { ...env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e.x', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e.x' };
+    for (const args of [['init', '--quiet', '--initial-branch=main'], ['commit', '--quiet', '--allow-empty', '-m', 'first']]) {
+      execFileSync('git', args, { cwd: project, env: gitEnv });
+    }
+    const added = json<{ name: string; prefix: string }>(gt(['rig', 'add', 'gastown', project, '--json'], { cwd: inside, env }));
+    expect(added).toMatchObject({ name: 'gastown', prefix: 'ga' });
+    expect(json<{ name: string }[]>(gt(['rig', 'list', '--json'], { cwd: inside, env })).map((r) => r.name)).toEqual(['gastown']);
+    expect(json<{ agents: { address: string }[] }>(gt(['rig', 'show', 'gastown', '--json'], { cwd: inside, env })).agents.map((a) => a.address)).toEqual([
+      'gastown/refinery',
+      'gastown/witness',
+    ]);
+    expectOneLineError(gt(['rig', 'add', 'broken', join(root.dir, 'no-such-repo')], { cwd: inside, env }), /git clone of .* failed/, 8);
+    expect(existsSync(join(town, 'broken'))).toBe(false);
+    expectOneLineError(gt(['rig', 'show', 'nope'], { cwd: inside, env }), /no rig nope/, 3);
   });
 });

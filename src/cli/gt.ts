@@ -5,6 +5,7 @@ import { ValidationError } from '../core/errors.js';
 import { formatTimestamp } from '../core/time.js';
 import { gitConfig } from '../git/git.js';
 import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { addRig } from '../town/rig.js';
 import { findTown, installTown, loadSettings } from '../town/town.js';
 import { globals, resolveActor } from './bd/context.js';
 import { printJson, sanitize, type Io } from './io.js';
@@ -88,6 +89,66 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
             '',
           ].join('\n'),
         );
+      } finally {
+        store.dispose();
+      }
+    });
+
+  const rig = program.command('rig').description("the town's projects");
+  rig
+    .command('add')
+    .description('add a project: a shared clone, the refinery worktree, and its agents; all or nothing')
+    .argument('<name>', 'rig name (letters, digits, "_", "-")')
+    .argument('<repository>', 'git URL or path to clone')
+    .option('--prefix <prefix>', 'bead prefix for its work (default: derived from the name)')
+    .option('--branch <branch>', "the branch to land work on (default: the repository's default branch)")
+    .action(async (name: string, repository: string, o: Opts, cmd: Command) => {
+      const g = globals(cmd);
+      const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+      const result = await addRig(town, name, repository, {
+        prefix: typeof o.prefix === 'string' ? o.prefix : undefined,
+        branch: typeof o.branch === 'string' ? o.branch : undefined,
+        actor: await resolveActor(io, g),
+      });
+      if (g.json) printJson(io, { ...result.rig, imported: result.imported });
+      else {
+        const r = result.rig;
+        io.out(`✓ Added rig ${r.name} (prefix ${r.prefix}, branch ${sanitize(r.default_branch)}) in ${r.path}\n`);
+        if (result.imported !== null) io.out(`  imported ${result.imported.created} beads from the project's ledger\n`);
+      }
+    });
+  rig
+    .command('list')
+    .description("the town's rigs")
+    .action(async (_o: Opts, cmd: Command) => {
+      const g = globals(cmd);
+      const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+      const store = openSqliteBeadStore(town.dbPath);
+      try {
+        const rigs = await store.rigs();
+        if (g.json) printJson(io, rigs);
+        else if (rigs.length === 0) io.out('No rigs yet: add one with "gt rig add <name> <repository>".\n');
+        else for (const r of rigs) io.out(`${r.name}  prefix ${r.prefix}  branch ${sanitize(r.default_branch)}  ${sanitize(r.url)}\n`);
+      } finally {
+        store.dispose();
+      }
+    });
+  rig
+    .command('show')
+    .description('one rig and its agents')
+    .argument('<name>')
+    .action(async (name: string, _o: Opts, cmd: Command) => {
+      const g = globals(cmd);
+      const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+      const store = openSqliteBeadStore(town.dbPath);
+      try {
+        const r = await store.rig(name);
+        const agents = await store.agents({ rig: name });
+        if (g.json) printJson(io, { ...r, agents });
+        else {
+          io.out(`${r.name}  prefix ${r.prefix}  branch ${sanitize(r.default_branch)}\n  from ${sanitize(r.url)}\n  in ${r.path}\n`);
+          for (const a of agents) io.out(`  ${a.address}  ${a.agent_state}  ${a.sandbox_path}\n`);
+        }
       } finally {
         store.dispose();
       }

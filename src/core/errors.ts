@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'cycle'
   | 'usage'
   | 'setup'
+  | 'git'
   | 'internal';
 
 export class GtError extends Error {

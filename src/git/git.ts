@@ -66,9 +66,46 @@ export async function gitInit(dir: string): Promise<void> {
   if (!result.ok) throw new GitCommandError(`git init failed in ${dir}: ${result.stderr.trim()}`);
 }
 
-/** A git command failed in a way the caller did not expect. */
+/** A git command failed: a clone that could not reach its source, a branch that does not exist, … */
 export class GitCommandError extends GtError {
   constructor(message: string, options?: { cause?: unknown; hint?: string }) {
-    super('internal', 1, message, options);
+    super('git', 8, message, options);
   }
+}
+
+async function mustGit(args: readonly string[], cwd: string, what: string, timeoutMs = 120_000): Promise<string> {
+  const result = await runGit(args, { cwd, timeoutMs });
+  if (!result.ok) throw new GitCommandError(`${what} failed: ${result.stderr.trim().split('\n').slice(-3).join(' ')}`);
+  return result.stdout;
+}
+
+/**
+ * A bare clone to serve as a rig's shared object store, with the remote's branches fetched as
+ * `origin/<branch>` (a plain bare clone mirrors them as local branches and tracks nothing).
+ */
+export async function cloneBare(source: string, dest: string, cwd: string): Promise<void> {
+  await mustGit(['clone', '--bare', '--quiet', '--', source, dest], cwd, `git clone of ${source}`);
+  await mustGit(['config', 'remote.origin.fetch', '+refs/heads/*:refs/remotes/origin/*'], dest, 'git config');
+  await mustGit(['fetch', '--quiet', 'origin'], dest, 'git fetch');
+}
+
+/** The branch the remote's HEAD points at (`main`, `master`, …), as recorded by the clone. */
+export async function defaultBranch(bareRepo: string): Promise<string> {
+  const ref = (await mustGit(['symbolic-ref', '--quiet', 'HEAD'], bareRepo, 'reading the default branch')).trim();
+  return ref.replace(/^refs\/heads\//, '');
+}
+
+/** True when `branch` exists on the remote (as fetched into `origin/<branch>`). */
+export async function hasRemoteBranch(bareRepo: string, branch: string): Promise<boolean> {
+  return (await runGit(['rev-parse', '--verify', '--quiet', `refs/remotes/origin/${branch}`], { cwd: bareRepo })).ok;
+}
+
+/** A worktree at `path` with `branch` checked out (the branch must exist in the repository). */
+export async function addWorktree(bareRepo: string, path: string, branch: string): Promise<void> {
+  await mustGit(['worktree', 'add', '--quiet', path, branch], bareRepo, `git worktree add ${path}`);
+}
+
+/** The branch checked out in a work tree. */
+export async function currentBranch(workTree: string): Promise<string> {
+  return (await mustGit(['rev-parse', '--abbrev-ref', 'HEAD'], workTree, 'reading the current branch')).trim();
 }

@@ -10,7 +10,9 @@ import {
   type StartSessionInput,
 } from '../core/agent-store.js';
 import { ConflictError, InternalError, NotFoundError, ValidationError } from '../core/errors.js';
-import { agentAddress, isRole, ROLE_SPECS, validateName, type Role } from '../core/identity.js';
+import { agentAddress, isRole, ROLE_SPECS, TOWN_PREFIX, validateName, type Role } from '../core/identity.js';
+import { isValidPrefix } from '../core/ids.js';
+import type { Rig } from '../core/rig-registry.js';
 import { cachedStatement, type Db } from './db.js';
 import { toNullableStringValue, toStringValue } from './rows.js';
 
@@ -42,6 +44,17 @@ function toAgent(row: unknown): Agent {
     branch: toNullableStringValue(row, 'branch'),
     created_at: toStringValue(row, 'created_at'),
     last_activity: toNullableStringValue(row, 'last_activity'),
+  };
+}
+
+function toRig(row: unknown): Rig {
+  return {
+    name: toStringValue(row, 'name'),
+    prefix: toStringValue(row, 'prefix'),
+    url: toStringValue(row, 'url'),
+    default_branch: toStringValue(row, 'default_branch'),
+    path: toStringValue(row, 'path'),
+    created_at: toStringValue(row, 'created_at'),
   };
 }
 
@@ -188,6 +201,38 @@ export class AgentRepo {
     cachedStatement(this.db, 'UPDATE agents SET last_activity = ? WHERE address = ?').run(now, session.agent);
     this.#event(session.agent, 'session_ended', actor, 'session', sessionId, reason, now);
     return this.#session(sessionId);
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // rigs (their agents are registered through the same repository, in the same transaction)
+
+  registerRig(rig: Omit<Rig, 'created_at'>, agents: readonly RegisterAgentInput[], actor: string): Rig {
+    validateName('rig', rig.name);
+    if (!isValidPrefix(rig.prefix) || rig.prefix === TOWN_PREFIX) throw new ValidationError(`invalid rig prefix "${rig.prefix}"`);
+    const taken: unknown = cachedStatement(this.db, 'SELECT name FROM rigs WHERE name = ? OR prefix = ? OR path = ?').get(rig.name, rig.prefix, rig.path);
+    if (taken !== undefined) throw new ConflictError(`rig ${toStringValue(taken, 'name')} already has that name, prefix or path`);
+    const now = this.now();
+    cachedStatement(this.db, 'INSERT INTO rigs (name, prefix, url, default_branch, path, created_at) VALUES (@name, @prefix, @url, @default_branch, @path, @now)').run({ ...rig, now });
+    this.#event(rig.name, 'rig_registered', actor, null, null, rig.prefix, now);
+    for (const agent of agents) this.register(agent, actor);
+    return this.rig(rig.name);
+  }
+
+  rig(name: string): Rig {
+    const row: unknown = cachedStatement(this.db, 'SELECT name, prefix, url, default_branch, path, created_at FROM rigs WHERE name = ?').get(name);
+    if (row === undefined) throw new NotFoundError(`no rig ${name}`, { hint: 'list rigs with "gt rig list"' });
+    return toRig(row);
+  }
+
+  rigs(): Rig[] {
+    return cachedStatement(this.db, 'SELECT name, prefix, url, default_branch, path, created_at FROM rigs ORDER BY name').all().map(toRig);
+  }
+
+  unregisterRig(name: string, actor: string): void {
+    this.rig(name);
+    for (const agent of this.list({ rig: name })) this.remove(agent.address, actor);
+    cachedStatement(this.db, 'DELETE FROM rigs WHERE name = ?').run(name);
+    this.#event(name, 'rig_unregistered', actor, null, null, null, this.now());
   }
 
   sessions(agent: string, limit: number): AgentSession[] {

@@ -146,6 +146,20 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX sessions_open ON sessions (agent) WHERE ended_at IS NULL;
     `,
   },
+  {
+    version: 4,
+    description: 'rigs',
+    sql: /* sql */ `
+      CREATE TABLE rigs (
+        name           TEXT PRIMARY KEY NOT NULL,
+        prefix         TEXT NOT NULL UNIQUE,
+        url            TEXT NOT NULL,
+        default_branch TEXT NOT NULL,
+        path           TEXT NOT NULL UNIQUE,
+        created_at     TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

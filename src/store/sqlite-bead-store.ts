@@ -33,6 +33,7 @@ import type {
 } from '../core/agent-store.js';
 import type { Clock } from '../core/clock.js';
 import type { Role } from '../core/identity.js';
+import type { Rig, RigRegistry } from '../core/rig-registry.js';
 import { AgentRepo } from './agent-repo.js';
 import { NotFoundError } from '../core/errors.js';
 import { formatTimestamp } from '../core/time.js';
@@ -60,7 +61,7 @@ export const DEFAULT_READY_LIMIT = 100;
  * The store over SQLite: beads (BeadStore) and agents (AgentStore) in one database. Reads are plain
  * statements; every write is one immediate transaction.
  */
-export class SqliteBeadStore implements BeadStore, AgentStore {
+export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   readonly #db: Db;
   readonly #clock: Clock;
   readonly #writer: StoreWriter;
@@ -466,6 +467,25 @@ export class SqliteBeadStore implements BeadStore, AgentStore {
 
   sessions(agent: string, limit = 0): Promise<AgentSession[]> {
     return run(() => this.#agents.sessions(agent, limit));
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // RigRegistry
+
+  registerRig(rig: Omit<Rig, 'created_at'>, agents: readonly RegisterAgentInput[], actor: string): Promise<Rig> {
+    return run(() => writeTransaction(this.#db, () => this.#agents.registerRig(rig, agents, actor)));
+  }
+
+  rig(name: string): Promise<Rig> {
+    return run(() => this.#agents.rig(name));
+  }
+
+  rigs(): Promise<Rig[]> {
+    return run(() => this.#agents.rigs());
+  }
+
+  unregisterRig(name: string, actor: string): Promise<void> {
+    return run(() => writeTransaction(this.#db, () => this.#agents.unregisterRig(name, actor)));
   }
 
 }
