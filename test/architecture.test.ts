@@ -120,6 +120,11 @@ describe('architecture', () => {
     expect(violations).toEqual([]);
   });
 
+  it('uses no dynamic import(): the code-cache loader cannot resolve one at run time', () => {
+    const violations = files.filter((f) => /(?<![.\w])import\(\s*['"]/.test(readFileSync(f, 'utf8'))).map((f) => relative(SRC, f));
+    expect(violations).toEqual([]);
+  });
+
   it('runs no shell: every spawn is argv-only', () => {
     const violations = files.filter((f) => /(?<![.\w])exec(Sync)?\(|shell:\s*true/.test(readFileSync(f, 'utf8'))).map((f) => relative(SRC, f));
     expect(violations).toEqual([]);

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bd, BD_BIN, cleanEnv, gt, json, requireBuild, type RunResult } from './helpers/bd.js';
@@ -313,5 +313,16 @@ describe('gt', () => {
     expectOneLineError(gt(['rig', 'add', 'broken', join(root.dir, 'no-such-repo')], { cwd: inside, env }), /git clone of .* failed/, 8);
     expect(existsSync(join(town, 'broken'))).toBe(false);
     expectOneLineError(gt(['rig', 'show', 'nope'], { cwd: inside, env }), /no rig nope/, 3);
+
+    // A polecat: made, listed, protected while it holds uncommitted work, removed once clean.
+    const pc = json<{ address: string; sandbox_path: string }>(gt(['polecat', 'add', 'gastown', '--json'], { cwd: inside, env }));
+    expect(pc.address).toBe('gastown/polecats/aster');
+    expect(json<{ name: string }[]>(gt(['polecat', 'list', 'gastown', '--json'], { cwd: inside, env })).map((p) => p.name)).toEqual(['aster']);
+    writeFileSync(join(pc.sandbox_path, 'wip.txt'), 'unsaved work');
+    expectOneLineError(gt(['polecat', 'remove', 'gastown/aster', '--force'], { cwd: inside, env }), /uncommitted changes \(wip\.txt\)/, 4);
+    expect(readFileSync(join(pc.sandbox_path, 'wip.txt'), 'utf8')).toBe('unsaved work');
+    rmSync(join(pc.sandbox_path, 'wip.txt'));
+    expect(gt(['polecat', 'remove', 'gastown/aster'], { cwd: inside, env }).status).toBe(0);
+    expect(existsSync(pc.sandbox_path)).toBe(false);
   });
 });

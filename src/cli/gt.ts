@@ -5,6 +5,7 @@ import { ValidationError } from '../core/errors.js';
 import { formatTimestamp } from '../core/time.js';
 import { gitConfig } from '../git/git.js';
 import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { addPolecat, listPolecats, removePolecat } from '../town/polecat.js';
 import { addRig } from '../town/rig.js';
 import { findTown, installTown, loadSettings } from '../town/town.js';
 import { globals, resolveActor } from './bd/context.js';
@@ -152,6 +153,53 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
       } finally {
         store.dispose();
       }
+    });
+
+  const polecat = program.command('polecat').description('worker sandboxes: persistent names with their own worktree and branch');
+  polecat
+    .command('add')
+    .description("make a polecat: a worktree on a fresh branch from the remote's default branch")
+    .argument('<rig>')
+    .argument('[name]', 'a name (default: the first free name of the rig)')
+    .option('--bead <id>', 'the bead it will work on (part of the branch name)')
+    .action(async (rigName: string, name: string | undefined, o: Opts, cmd: Command) => {
+      const g = globals(cmd);
+      const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+      const agent = await addPolecat(town, rigName, {
+        name,
+        bead: typeof o.bead === 'string' ? o.bead : undefined,
+        actor: await resolveActor(io, g),
+        ownerEmail: town.owner,
+        nowMs: Date.now(),
+      });
+      if (g.json) printJson(io, agent);
+      else io.out(`✓ Polecat ${agent.address} on ${sanitize(agent.branch ?? '')}\n  in ${agent.sandbox_path}\n`);
+    });
+  polecat
+    .command('list')
+    .description("a rig's polecats")
+    .argument('<rig>')
+    .action(async (rigName: string, _o: Opts, cmd: Command) => {
+      const g = globals(cmd);
+      const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+      const list = await listPolecats(town, rigName);
+      if (g.json) printJson(io, list);
+      else if (list.length === 0) io.out(`No polecats in ${rigName}: add one with "gt polecat add ${rigName}".\n`);
+      else for (const p of list) io.out(`${p.name ?? ''}  ${p.agent_state}  ${sanitize(p.branch ?? '')}${p.sandbox_exists ? '' : '  (sandbox missing)'}\n`);
+    });
+  polecat
+    .command('remove')
+    .description('remove a polecat; refuses if that would lose uncommitted, unpushed or (without --force) unmerged work')
+    .argument('<rig/name>')
+    .option('--force', 'remove even though its pushed work is not merged yet (never uncommitted or unpushed work)')
+    .action(async (target: string, o: Opts, cmd: Command) => {
+      const g = globals(cmd);
+      const [rigName, name, ...rest] = target.split('/');
+      if (rigName === undefined || name === undefined || rest.length > 0) throw new ValidationError(`expected <rig>/<name>, got "${target}"`);
+      const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+      await removePolecat(town, rigName, name, { force: o.force === true, actor: await resolveActor(io, g) });
+      if (g.json) printJson(io, { removed: `${rigName}/polecats/${name}` });
+      else io.out(`✓ Removed polecat ${rigName}/${name}\n`);
     });
 
   return runProgram(program, argv, io);

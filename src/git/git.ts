@@ -1,4 +1,5 @@
 import type * as ChildProcess from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { errorMessage, GtError, isRecord } from '../core/errors.js';
 
@@ -108,4 +109,66 @@ export async function addWorktree(bareRepo: string, path: string, branch: string
 /** The branch checked out in a work tree. */
 export async function currentBranch(workTree: string): Promise<string> {
   return (await mustGit(['rev-parse', '--abbrev-ref', 'HEAD'], workTree, 'reading the current branch')).trim();
+}
+
+/** A new worktree at `path` on a new branch cut from `startPoint` (e.g. `origin/main`). */
+export async function addWorktreeOnNewBranch(bareRepo: string, path: string, branch: string, startPoint: string): Promise<void> {
+  await mustGit(['worktree', 'add', '--quiet', '--no-track', '-b', branch, path, startPoint], bareRepo, `git worktree add ${path}`);
+}
+
+/** Gives every commit made in this worktree the agent's name and email (worktree-scoped config). */
+export async function setWorktreeIdentity(bareRepo: string, worktree: string, name: string, email: string): Promise<void> {
+  const enabled = await runGit(['config', '--get', 'extensions.worktreeConfig'], { cwd: bareRepo });
+  if (!enabled.ok || enabled.stdout.trim() !== 'true') {
+    // With per-worktree config on, the shared core.bare=true would make every worktree "bare": move it into
+    // the bare repository's own worktree config first, as git-worktree(1) prescribes.
+    await mustGit(['config', 'extensions.worktreeConfig', 'true'], bareRepo, 'git config');
+    await mustGit(['config', '--worktree', 'core.bare', 'true'], bareRepo, 'git config');
+    await mustGit(['config', '--unset', 'core.bare'], bareRepo, 'git config');
+  }
+  await mustGit(['config', '--worktree', 'user.name', name], worktree, 'git config');
+  await mustGit(['config', '--worktree', 'user.email', email], worktree, 'git config');
+}
+
+/** Adds a pattern to the repository's own exclude file (shared by its worktrees), once. */
+export function excludePattern(bareRepo: string, pattern: string): void {
+  const dir = `${bareRepo}/info`;
+  const file = `${dir}/exclude`;
+  mkdirSync(dir, { recursive: true });
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  if (!current.split('\n').includes(pattern)) appendFileSync(file, `${current === '' || current.endsWith('\n') ? '' : '\n'}${pattern}\n`);
+}
+
+/** What removing or resetting a worktree would lose. */
+export type WorktreeSafety = {
+  branch: string;
+  /** Changed or untracked files (ignored files do not count). */
+  uncommitted: string[];
+  /** Commits on the branch that no remote ref has. */
+  unpushed: number;
+  /** Commits on the branch not yet in the remote's default branch (pushed or not). */
+  unmerged: number;
+};
+
+export async function worktreeSafety(worktree: string, defaultBranchName: string): Promise<WorktreeSafety> {
+  const branch = (await mustGit(['rev-parse', '--abbrev-ref', 'HEAD'], worktree, 'reading the branch')).trim();
+  const status = await mustGit(['status', '--porcelain', '--untracked-files=all'], worktree, 'git status');
+  const count = async (args: string[]): Promise<number> => Number((await mustGit(['rev-list', '--count', ...args], worktree, 'git rev-list')).trim());
+  return {
+    branch,
+    uncommitted: status.split('\n').filter((l) => l.trim() !== '').map((l) => l.slice(3)),
+    unpushed: await count(['HEAD', '--not', '--remotes']),
+    unmerged: await count([`refs/remotes/origin/${defaultBranchName}..HEAD`]),
+  };
+}
+
+/** Removes a worktree that worktreeSafety found clean; deletes its local branch when asked. */
+export async function removeWorktree(bareRepo: string, worktree: string, deleteBranch: string | undefined): Promise<void> {
+  await mustGit(['worktree', 'remove', worktree], bareRepo, `git worktree remove ${worktree}`);
+  if (deleteBranch !== undefined) await mustGit(['branch', '-D', deleteBranch], bareRepo, `git branch -D ${deleteBranch}`);
+}
+
+/** Brings `origin/*` up to date. */
+export async function fetchOrigin(bareRepo: string): Promise<void> {
+  await mustGit(['fetch', '--quiet', 'origin'], bareRepo, 'git fetch');
 }

@@ -1,0 +1,141 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../../test/helpers/tmp.js';
+import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js';
+import { discoverWorkspace } from '../store/discover.js';
+import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { addPolecat, listPolecats, removePolecat } from './polecat.js';
+import { addRig, rigPaths } from './rig.js';
+import { installTown, type Town } from './town.js';
+
+const cleanups: (() => void)[] = [];
+afterEach(() => cleanups.splice(0).forEach((c) => c()));
+
+const ENV = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e.x', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e.x' };
+const git = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, env: ENV, encoding: 'utf8' });
+/** git as an agent runs it: no identity in the environment, so the worktree's own config signs commits. */
+const agentGit = (cwd: string, ...args: string[]): string => {
+  const { GIT_AUTHOR_NAME: _a, GIT_AUTHOR_EMAIL: _b, GIT_COMMITTER_NAME: _c, GIT_COMMITTER_EMAIL: _d, ...env } = ENV;
+  return execFileSync('git', args, { cwd, env: { ...env, GIT_CONFIG_NOSYSTEM: '1', HOME: cwd }, encoding: 'utf8' });
+};
+const NOW = Date.UTC(2026, 10, 23, 12, 0, 0);
+const OPTS = { actor: 'tester', ownerEmail: 'owner@example.com', nowMs: NOW };
+
+/** A town with one rig cloned from a bare "remote" that pushes can reach. */
+async function setup(): Promise<{ town: Town; remote: string }> {
+  const t = tempDir('polecat');
+  cleanups.push(t.cleanup);
+  const base = realpathSync(t.dir);
+  const work = join(base, 'work');
+  mkdirSync(work);
+  git(work, 'init', '--quiet', '--initial-branch=main');
+  writeFileSync(join(work, 'app.txt'), 'v1\n');
+  git(work, 'add', '.');
+  git(work, 'commit', '--quiet', '-m', 'first');
+  const remote = join(base, 'remote.git');
+  git(base, 'clone', '--quiet', '--bare', work, remote);
+  const town = (await installTown(join(base, 'town'), { owner: 'owner@example.com', actor: 'tester', nowIso: '2026-11-23T00:00:00.000Z' })).town;
+  await addRig(town, 'gastown', remote, { actor: 'tester' });
+  return { town, remote };
+}
+
+describe('polecat sandboxes', () => {
+  it('are worktrees on their own branch from the remote default branch, signed with their name, wired to the town store', async () => {
+    const { town } = await setup();
+    const agent = await addPolecat(town, 'gastown', { ...OPTS, bead: 'ga-abc' });
+    const path = join(rigPaths(town.root, 'gastown').polecats, 'aster');
+    expect(agent).toMatchObject({ address: 'gastown/polecats/aster', session_name: 'ga-aster', sandbox_path: path, branch: 'polecat/aster/ga-abc@20261123T120000Z' });
+    expect(git(path, 'rev-parse', '--abbrev-ref', 'HEAD').trim()).toBe('polecat/aster/ga-abc@20261123T120000Z');
+    expect(readFileSync(join(path, 'app.txt'), 'utf8')).toBe('v1\n');
+    expect(git(path, 'config', 'user.name').trim()).toBe('aster');
+    expect(git(path, 'config', 'user.email').trim()).toBe('owner@example.com');
+    expect(discoverWorkspace({ cwd: path }).dbPath).toBe(town.dbPath);
+    expect(git(path, 'status', '--porcelain')).toBe('');
+  });
+
+  it('hand out the first free names and take an explicit one once', async () => {
+    const { town } = await setup();
+    expect((await addPolecat(town, 'gastown', OPTS)).name).toBe('aster');
+    expect((await addPolecat(town, 'gastown', OPTS)).name).toBe('birch');
+    expect((await addPolecat(town, 'gastown', { ...OPTS, name: 'nux' })).name).toBe('nux');
+    await expect(addPolecat(town, 'gastown', { ...OPTS, name: 'nux' })).rejects.toThrow(ConflictError);
+    expect((await addPolecat(town, 'gastown', { ...OPTS, theme: ['aster', 'birch'] })).name).toBe('aster2');
+    expect((await listPolecats(town, 'gastown')).map((p) => [p.name, p.sandbox_exists])).toEqual([
+      ['aster', true],
+      ['aster2', true],
+      ['birch', true],
+      ['nux', true],
+    ]);
+  });
+
+  it('refuse hostile names and unknown rigs, creating nothing', async () => {
+    const { town } = await setup();
+    for (const name of ['../x', 'a;b', '-rf', 'two words', 'x'.repeat(300), 'witness']) {
+      await expect(addPolecat(town, 'gastown', { ...OPTS, name })).rejects.toThrow(ValidationError);
+    }
+    await expect(addPolecat(town, 'nope', OPTS)).rejects.toThrow(NotFoundError);
+    expect(await listPolecats(town, 'gastown')).toEqual([]);
+  });
+
+  describe('removal never loses work', () => {
+    it('removes a clean sandbox, its branch and its identity', async () => {
+      const { town } = await setup();
+      const agent = await addPolecat(town, 'gastown', OPTS);
+      await removePolecat(town, 'gastown', 'aster', { actor: 'tester' });
+      expect(existsSync(agent.sandbox_path)).toBe(false);
+      expect(git(rigPaths(town.root, 'gastown').repo, 'branch', '--list', 'polecat/*').trim()).toBe('');
+      expect(await listPolecats(town, 'gastown')).toEqual([]);
+    });
+
+    it('refuses uncommitted changes, even with --force', async () => {
+      const { town } = await setup();
+      const { sandbox_path: path } = await addPolecat(town, 'gastown', OPTS);
+      writeFileSync(join(path, 'app.txt'), 'precious edit\n');
+      writeFileSync(join(path, 'new.txt'), 'new file\n');
+      for (const force of [false, true]) {
+        await expect(removePolecat(town, 'gastown', 'aster', { actor: 't', force })).rejects.toThrow(/uncommitted changes \(app\.txt, new\.txt\)/);
+      }
+      expect(readFileSync(join(path, 'app.txt'), 'utf8')).toBe('precious edit\n');
+      expect(readFileSync(join(path, 'new.txt'), 'utf8')).toBe('new file\n');
+      expect((await listPolecats(town, 'gastown')).map((p) => p.name)).toEqual(['aster']);
+    });
+
+    it('refuses committed but unpushed work, even with --force', async () => {
+      const { town } = await setup();
+      const { sandbox_path: path } = await addPolecat(town, 'gastown', OPTS);
+      writeFileSync(join(path, 'app.txt'), 'v2\n');
+      agentGit(path, 'commit', '--quiet', '-am', 'work in progress');
+      const head = git(path, 'rev-parse', 'HEAD').trim();
+      for (const force of [false, true]) {
+        await expect(removePolecat(town, 'gastown', 'aster', { actor: 't', force })).rejects.toThrow(/1 commit\(s\) that are not pushed/);
+      }
+      expect(git(path, 'rev-parse', 'HEAD').trim()).toBe(head);
+      expect(git(path, 'log', '-1', '--format=%an <%ae>').trim()).toBe('aster <owner@example.com>');
+    });
+
+    it('refuses pushed but unmerged work without --force, and with it keeps the branch on the remote', async () => {
+      const { town, remote } = await setup();
+      const { sandbox_path: path, branch } = await addPolecat(town, 'gastown', OPTS);
+      writeFileSync(join(path, 'app.txt'), 'v2\n');
+      git(path, 'commit', '--quiet', '-am', 'feature');
+      git(path, 'push', '--quiet', 'origin', 'HEAD');
+      const head = git(path, 'rev-parse', 'HEAD').trim();
+      await expect(removePolecat(town, 'gastown', 'aster', { actor: 't' })).rejects.toThrow(/not merged into origin\/main.*--force/);
+      expect(existsSync(path)).toBe(true);
+      await removePolecat(town, 'gastown', 'aster', { actor: 't', force: true });
+      expect(existsSync(path)).toBe(false);
+      expect(git(remote, 'rev-parse', `refs/heads/${branch ?? ''}`).trim()).toBe(head);
+    });
+
+    it('refuses while the polecat has an open session', async () => {
+      const { town } = await setup();
+      await addPolecat(town, 'gastown', OPTS);
+      const store = openSqliteBeadStore(town.dbPath);
+      await store.startSession({ agent: 'gastown/polecats/aster', runtime: 'claude' }, 't');
+      store.dispose();
+      await expect(removePolecat(town, 'gastown', 'aster', { actor: 't' })).rejects.toThrow(/open session/);
+    });
+  });
+});

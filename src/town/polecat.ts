@@ -1,0 +1,134 @@
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import type { Agent } from '../core/agent-store.js';
+import { ConflictError, errorMessage, GtError, ValidationError } from '../core/errors.js';
+import { agentAddress, agentGitIdentity, polecatBranch, sessionName, validateName, type AgentIdentity } from '../core/identity.js';
+import { allocateName } from '../core/name-pool.js';
+import {
+  addWorktreeOnNewBranch,
+  excludePattern,
+  fetchOrigin,
+  removeWorktree,
+  runGit,
+  setWorktreeIdentity,
+  worktreeSafety,
+  type WorktreeSafety,
+} from '../git/git.js';
+import { BEADS_DIR_NAME, REDIRECT_FILE_NAME } from '../store/discover.js';
+import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { rigPaths } from './rig.js';
+import { townPaths, type Town } from './town.js';
+
+/**
+ * Polecat sandboxes: a persistent name, a git worktree of the rig on its own branch cut from the remote's
+ * default branch, a `.beads/redirect` to the town store, and commits signed with the polecat's name. Nothing
+ * here ever deletes uncommitted or unpushed work; pushed but unmerged work is removed only with `force`.
+ */
+
+export type AddPolecatOptions = { name?: string; bead?: string; actor: string; ownerEmail: string; nowMs: number; theme?: readonly string[] };
+
+export async function addPolecat(town: Town, rigName: string, options: AddPolecatOptions): Promise<Agent> {
+  if (options.name !== undefined) validateName('polecat', options.name);
+  const store = openSqliteBeadStore(town.dbPath);
+  const paths = rigPaths(town.root, rigName);
+  let worktree: string | undefined;
+  let branch: string | undefined;
+  try {
+    const rig = await store.rig(rigName);
+    const inUse = new Set<string>([
+      ...(await store.agents({ rig: rigName, role: 'polecat' })).flatMap((a) => (a.name === null ? [] : [a.name])),
+      ...(existsSync(paths.polecats) ? readdirSync(paths.polecats) : []),
+    ]);
+    if (options.name !== undefined && inUse.has(options.name)) throw new ConflictError(`rig ${rigName} already has a polecat named ${options.name}`);
+    const name = options.name ?? allocateName(inUse, options.theme);
+    const identity: AgentIdentity = { role: 'polecat', rig: rigName, name };
+    branch = polecatBranch(name, options.bead, options.nowMs);
+    const path = join(paths.polecats, name);
+
+    await fetchOrigin(paths.repo);
+    mkdirSync(paths.polecats, { recursive: true });
+    worktree = path;
+    await addWorktreeOnNewBranch(paths.repo, path, branch, `origin/${rig.default_branch}`);
+    const git = agentGitIdentity(identity, options.ownerEmail);
+    await setWorktreeIdentity(paths.repo, path, git.name, git.email);
+    // bd inside the sandbox reaches the town store; the redirect is never part of the polecat's work.
+    excludePattern(paths.repo, `/${BEADS_DIR_NAME}/${REDIRECT_FILE_NAME}`);
+    mkdirSync(join(path, BEADS_DIR_NAME), { recursive: true });
+    writeFileSync(join(path, BEADS_DIR_NAME, REDIRECT_FILE_NAME), `${relative(path, townPaths(town.root).beadsDir)}\n`);
+    return await store.registerAgent({ identity, session_name: sessionName(identity, rig.prefix), sandbox_path: path, branch }, options.actor);
+  } catch (err) {
+    // Only what this call made is undone: a worktree created moments ago holds no one's work.
+    if (worktree !== undefined && existsSync(worktree)) {
+      await removeWorktree(paths.repo, worktree, undefined).catch(() => undefined);
+      rmSync(worktree, { recursive: true, force: true });
+    }
+    if (branch !== undefined) await deleteLocalBranch(paths.repo, branch);
+    if (err instanceof GtError) throw err;
+    throw new ValidationError(`adding a polecat to ${rigName} failed: ${errorMessage(err)}`, { cause: err });
+  } finally {
+    store.dispose();
+  }
+}
+
+async function deleteLocalBranch(repo: string, branch: string): Promise<void> {
+  await runGit(['branch', '-D', branch], { cwd: repo });
+}
+
+export type PolecatView = Agent & { sandbox_exists: boolean };
+
+export async function listPolecats(town: Town, rigName: string): Promise<PolecatView[]> {
+  const store = openSqliteBeadStore(town.dbPath);
+  try {
+    await store.rig(rigName);
+    return (await store.agents({ rig: rigName, role: 'polecat' })).map((a) => Object.assign(a, { sandbox_exists: existsSync(a.sandbox_path) }));
+  } finally {
+    store.dispose();
+  }
+}
+
+/** Why a sandbox may not be removed, or undefined when it may. */
+export function removalBlocker(s: WorktreeSafety, defaultBranch: string, force: boolean): string | undefined {
+  if (s.uncommitted.length > 0) {
+    const files = s.uncommitted.slice(0, 3).join(', ') + (s.uncommitted.length > 3 ? `, … (${s.uncommitted.length} files)` : '');
+    return `branch ${s.branch} has uncommitted changes (${files}); commit and push them first`;
+  }
+  if (s.unpushed > 0) return `branch ${s.branch} has ${s.unpushed} commit(s) that are not pushed; push them first`;
+  if (s.unmerged > 0 && !force) {
+    return `branch ${s.branch} has ${s.unmerged} commit(s) not merged into origin/${defaultBranch}; they are pushed, so --force may remove the sandbox (the branch stays on the remote)`;
+  }
+  return undefined;
+}
+
+export type RemovePolecatOptions = { force?: boolean; actor: string };
+
+/**
+ * Removes a polecat: its worktree, its local branch and its identity. Refuses while it has hooked work or an
+ * open session, and whenever removal would lose work (uncommitted or unpushed, whatever `force` says).
+ */
+export async function removePolecat(town: Town, rigName: string, name: string, options: RemovePolecatOptions): Promise<void> {
+  validateName('polecat', name);
+  const store = openSqliteBeadStore(town.dbPath);
+  const paths = rigPaths(town.root, rigName);
+  try {
+    const rig = await store.rig(rigName);
+    const address = agentAddress({ role: 'polecat', rig: rigName, name });
+    const agent = await store.agent(address);
+    if (agent.hook_bead !== null) throw new ConflictError(`${address} has ${agent.hook_bead} on its hook`, { hint: 'let it finish, or unhook the work first' });
+    const open = (await store.sessions(address, 1)).find((s) => s.ended_at === null);
+    if (open !== undefined) throw new ConflictError(`${address} has an open session (${open.session_id})`, { hint: 'stop the session first' });
+    if (existsSync(agent.sandbox_path)) {
+      // Decide on fresh knowledge of the remote: an unreachable remote means we cannot prove the work is safe.
+      await fetchOrigin(paths.repo);
+      const safety = await worktreeSafety(agent.sandbox_path, rig.default_branch);
+      const blocker = removalBlocker(safety, rig.default_branch, options.force === true);
+      if (blocker !== undefined) throw new ConflictError(`not removing ${address}: ${blocker}`);
+      await removeWorktree(paths.repo, agent.sandbox_path, undefined);
+      // The worktree is gone, so nothing can add to the branch now; delete it only if the remote has its commits.
+      const after = await runGit(['rev-list', '--count', safety.branch, '--not', '--remotes'], { cwd: paths.repo });
+      if (after.ok && after.stdout.trim() === '0') await deleteLocalBranch(paths.repo, safety.branch);
+    }
+    await store.removeAgent(address, options.actor);
+  } finally {
+    store.dispose();
+  }
+}
