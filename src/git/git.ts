@@ -172,3 +172,8 @@ export async function removeWorktree(bareRepo: string, worktree: string, deleteB
 export async function fetchOrigin(bareRepo: string): Promise<void> {
   await mustGit(['fetch', '--quiet', 'origin'], bareRepo, 'git fetch');
 }
+
+/** In a clean worktree, switches to a new branch cut from `startPoint`. */
+export async function switchToNewBranch(worktree: string, branch: string, startPoint: string): Promise<void> {
+  await mustGit(['switch', '--quiet', '--no-track', '-c', branch, startPoint], worktree, `git switch -c ${branch}`);
+}

@@ -41,6 +41,13 @@ async function setup(): Promise<{ town: Town; remote: string }> {
   return { town, remote };
 }
 
+/** Marks a polecat as working, so it is not handed out again. */
+async function busy(town: Town, name: string): Promise<void> {
+  const store = openSqliteBeadStore(town.dbPath);
+  await store.updateAgent(`gastown/polecats/${name}`, { agent_state: 'working' }, 't');
+  store.dispose();
+}
+
 describe('polecat sandboxes', () => {
   it('are worktrees on their own branch from the remote default branch, signed with their name, wired to the town store', async () => {
     const { town } = await setup();
@@ -58,8 +65,11 @@ describe('polecat sandboxes', () => {
   it('hand out the first free names and take an explicit one once', async () => {
     const { town } = await setup();
     expect((await addPolecat(town, 'gastown', OPTS)).name).toBe('aster');
+    await busy(town, 'aster');
     expect((await addPolecat(town, 'gastown', OPTS)).name).toBe('birch');
+    await busy(town, 'birch');
     expect((await addPolecat(town, 'gastown', { ...OPTS, name: 'nux' })).name).toBe('nux');
+    await busy(town, 'nux');
     await expect(addPolecat(town, 'gastown', { ...OPTS, name: 'nux' })).rejects.toThrow(ConflictError);
     expect((await addPolecat(town, 'gastown', { ...OPTS, theme: ['aster', 'birch'] })).name).toBe('aster2');
     expect((await listPolecats(town, 'gastown')).map((p) => [p.name, p.sandbox_exists])).toEqual([
@@ -77,6 +87,43 @@ describe('polecat sandboxes', () => {
     }
     await expect(addPolecat(town, 'nope', OPTS)).rejects.toThrow(NotFoundError);
     expect(await listPolecats(town, 'gastown')).toEqual([]);
+  });
+
+  describe('reuse', () => {
+    it('gives an idle polecat with pushed work a fresh branch instead of a new sandbox', async () => {
+      const { town, remote } = await setup();
+      const first = await addPolecat(town, 'gastown', { ...OPTS, bead: 'ga-1' });
+      const path = first.sandbox_path;
+      writeFileSync(join(path, 'app.txt'), 'v2\n');
+      git(path, 'commit', '--quiet', '-am', 'feature');
+      git(path, 'push', '--quiet', 'origin', 'HEAD');
+      const pushed = git(path, 'rev-parse', 'HEAD').trim();
+      const again = await addPolecat(town, 'gastown', { ...OPTS, bead: 'ga-2', nowMs: NOW + 60_000 });
+      expect(again).toMatchObject({ name: 'aster', sandbox_path: path, branch: 'polecat/aster/ga-2@20261123T120100Z' });
+      expect(git(path, 'rev-parse', '--abbrev-ref', 'HEAD').trim()).toBe(again.branch);
+      expect(readFileSync(join(path, 'app.txt'), 'utf8')).toBe('v1\n');
+      expect(git(remote, 'rev-parse', `refs/heads/${first.branch ?? ''}`).trim()).toBe(pushed);
+      expect((await listPolecats(town, 'gastown')).map((p) => p.name)).toEqual(['aster']);
+    });
+
+    it.each([
+      ['uncommitted changes', (path: string) => writeFileSync(join(path, 'app.txt'), 'unsaved\n')],
+      ['an unpushed commit', (path: string) => {
+        writeFileSync(join(path, 'app.txt'), 'committed\n');
+        git(path, 'commit', '--quiet', '-am', 'local only');
+      }],
+    ])('leaves a polecat holding %s alone and makes a new one', async (_what, dirty) => {
+      const { town } = await setup();
+      const first = await addPolecat(town, 'gastown', OPTS);
+      dirty(first.sandbox_path);
+      const head = git(first.sandbox_path, 'rev-parse', 'HEAD').trim();
+      const content = readFileSync(join(first.sandbox_path, 'app.txt'), 'utf8');
+      const second = await addPolecat(town, 'gastown', OPTS);
+      expect(second.name).toBe('birch');
+      expect(git(first.sandbox_path, 'rev-parse', '--abbrev-ref', 'HEAD').trim()).toBe(first.branch);
+      expect(git(first.sandbox_path, 'rev-parse', 'HEAD').trim()).toBe(head);
+      expect(readFileSync(join(first.sandbox_path, 'app.txt'), 'utf8')).toBe(content);
+    });
   });
 
   describe('removal never loses work', () => {

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { Agent } from '../core/agent-store.js';
+import type { Rig } from '../core/rig-registry.js';
 import { ConflictError, errorMessage, GtError, ValidationError } from '../core/errors.js';
 import { agentAddress, agentGitIdentity, polecatBranch, sessionName, validateName, type AgentIdentity } from '../core/identity.js';
 import { allocateName } from '../core/name-pool.js';
@@ -11,11 +12,12 @@ import {
   removeWorktree,
   runGit,
   setWorktreeIdentity,
+  switchToNewBranch,
   worktreeSafety,
   type WorktreeSafety,
 } from '../git/git.js';
 import { BEADS_DIR_NAME, REDIRECT_FILE_NAME } from '../store/discover.js';
-import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { openSqliteBeadStore, type SqliteBeadStore } from '../store/sqlite-bead-store.js';
 import { rigPaths } from './rig.js';
 import { townPaths, type Town } from './town.js';
 
@@ -27,6 +29,34 @@ import { townPaths, type Town } from './town.js';
 
 export type AddPolecatOptions = { name?: string; bead?: string; actor: string; ownerEmail: string; nowMs: number; theme?: readonly string[] };
 
+/** Polecat states in which its sandbox may be handed to new work. */
+const REUSABLE_STATES: ReadonlySet<string> = new Set(['idle', 'done']);
+
+/**
+ * Hands an idle polecat a fresh branch, when its old work is safe: nothing uncommitted and every commit
+ * pushed. Polecats that are busy, hooked, in a session, or holding unsaved work are left exactly as they are.
+ */
+async function reuseIdlePolecat(store: SqliteBeadStore, repo: string, rig: Rig, options: AddPolecatOptions): Promise<Agent | undefined> {
+  const candidates = (await store.agents({ rig: rig.name, role: 'polecat' })).filter(
+    (a) => REUSABLE_STATES.has(a.agent_state) && a.hook_bead === null && a.name !== null && existsSync(a.sandbox_path),
+  );
+  if (candidates.length === 0) return undefined;
+  await fetchOrigin(repo);
+  for (const agent of candidates) {
+    if ((await store.sessions(agent.address, 1)).some((s) => s.ended_at === null)) continue;
+    const safety = await worktreeSafety(agent.sandbox_path, rig.default_branch);
+    if (safety.uncommitted.length > 0 || safety.unpushed > 0) continue;
+    const branch = polecatBranch(agent.name ?? '', options.bead, options.nowMs);
+    await switchToNewBranch(agent.sandbox_path, branch, `origin/${rig.default_branch}`);
+    // The old branch's commits are all on the remote (checked above), so the local branch can go.
+    const left = await runGit(['rev-list', '--count', safety.branch, '--not', '--remotes'], { cwd: repo });
+    if (left.ok && left.stdout.trim() === '0') await deleteLocalBranch(repo, safety.branch);
+    return store.updateAgent(agent.address, { branch, agent_state: 'idle' }, options.actor);
+  }
+  return undefined;
+}
+
+/** Gives the rig a polecat: an idle one reused when its old work is safe, else a new one. */
 export async function addPolecat(town: Town, rigName: string, options: AddPolecatOptions): Promise<Agent> {
   if (options.name !== undefined) validateName('polecat', options.name);
   const store = openSqliteBeadStore(town.dbPath);
@@ -35,6 +65,10 @@ export async function addPolecat(town: Town, rigName: string, options: AddPoleca
   let branch: string | undefined;
   try {
     const rig = await store.rig(rigName);
+    if (options.name === undefined) {
+      const reused = await reuseIdlePolecat(store, paths.repo, rig, options);
+      if (reused !== undefined) return reused;
+    }
     const inUse = new Set<string>([
       ...(await store.agents({ rig: rigName, role: 'polecat' })).flatMap((a) => (a.name === null ? [] : [a.name])),
       ...(existsSync(paths.polecats) ? readdirSync(paths.polecats) : []),
