@@ -324,5 +324,6 @@ describe('gt', () => {
     rmSync(join(pc.sandbox_path, 'wip.txt'));
     expect(gt(['polecat', 'remove', 'gastown/aster'], { cwd: inside, env }).status).toBe(0);
     expect(existsSync(pc.sandbox_path)).toBe(false);
+    expect(json<{ address: string }>(gt(['crew', 'add', 'ana', '--rig', 'gastown', '--json'], { cwd: inside, env })).address).toBe('gastown/crew/ana');
   });
 });

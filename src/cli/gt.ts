@@ -5,6 +5,7 @@ import { ValidationError } from '../core/errors.js';
 import { formatTimestamp } from '../core/time.js';
 import { gitConfig } from '../git/git.js';
 import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { addCrew } from '../town/crew.js';
 import { addPolecat, listPolecats, removePolecat } from '../town/polecat.js';
 import { addRig } from '../town/rig.js';
 import { findTown, installTown, loadSettings } from '../town/town.js';
@@ -200,6 +201,21 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
       await removePolecat(town, rigName, name, { force: o.force === true, actor: await resolveActor(io, g) });
       if (g.json) printJson(io, { removed: `${rigName}/polecats/${name}` });
       else io.out(`✓ Removed polecat ${rigName}/${name}\n`);
+    });
+
+  program
+    .command('crew')
+    .description("humans' workspaces in a rig")
+    .command('add')
+    .description('a full clone of the project for a human, with bd reaching the town store')
+    .argument('<name>')
+    .requiredOption('--rig <rig>', 'the rig')
+    .action(async (name: string, o: Opts, cmd: Command) => {
+      const g = globals(cmd);
+      const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+      const crew = await addCrew(town, typeof o.rig === 'string' ? o.rig : '', name, await resolveActor(io, g));
+      if (g.json) printJson(io, crew);
+      else io.out(`✓ Crew workspace ${crew.address}\n  in ${crew.sandbox_path}\n`);
     });
 
   return runProgram(program, argv, io);

@@ -177,3 +177,8 @@ export async function fetchOrigin(bareRepo: string): Promise<void> {
 export async function switchToNewBranch(worktree: string, branch: string, startPoint: string): Promise<void> {
   await mustGit(['switch', '--quiet', '--no-track', '-c', branch, startPoint], worktree, `git switch -c ${branch}`);
 }
+
+/** A full clone of `source` at `dest` (a human's workspace). */
+export async function cloneFull(source: string, dest: string, cwd: string): Promise<void> {
+  await mustGit(['clone', '--quiet', '--', source, dest], cwd, `git clone of ${source}`);
+}
