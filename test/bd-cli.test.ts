@@ -324,6 +324,12 @@ describe('gt', () => {
     rmSync(join(pc.sandbox_path, 'wip.txt'));
     expect(gt(['polecat', 'remove', 'gastown/aster'], { cwd: inside, env }).status).toBe(0);
     expect(existsSync(pc.sandbox_path)).toBe(false);
-    expect(json<{ address: string }>(gt(['crew', 'add', 'ana', '--rig', 'gastown', '--json'], { cwd: inside, env })).address).toBe('gastown/crew/ana');
+    const crew = json<{ address: string; sandbox_path: string }>(gt(['crew', 'add', 'ana', '--rig', 'gastown', '--json'], { cwd: inside, env }));
+    expect(crew.address).toBe('gastown/crew/ana');
+    writeFileSync(join(crew.sandbox_path, 'draft.txt'), 'half-written');
+    expectOneLineError(gt(['rig', 'remove', 'gastown'], { cwd: inside, env }), /not removing rig gastown: .*crew\/ana.*uncommitted/, 4);
+    rmSync(join(crew.sandbox_path, 'draft.txt'));
+    expect(json<{ deleted: boolean }>(gt(['rig', 'remove', 'gastown', '--json'], { cwd: inside, env })).deleted).toBe(true);
+    expect(existsSync(join(town, 'gastown'))).toBe(false);
   });
 });

@@ -8,6 +8,7 @@ import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
 import { addCrew } from '../town/crew.js';
 import { addPolecat, listPolecats, removePolecat } from '../town/polecat.js';
 import { addRig } from '../town/rig.js';
+import { removeRig } from '../town/rig-remove.js';
 import { findTown, installTown, loadSettings } from '../town/town.js';
 import { globals, resolveActor } from './bd/context.js';
 import { printJson, sanitize, type Io } from './io.js';
@@ -153,6 +154,24 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
         }
       } finally {
         store.dispose();
+      }
+    });
+
+  rig
+    .command('remove')
+    .description('remove a rig; refuses while any sandbox holds uncommitted, unpushed or unmerged work')
+    .argument('<name>')
+    .option('--force', 'remove the rig anyway, keeping the sandboxes that hold work on disk')
+    .option('--discard-unmerged', 'delete those sandboxes too: their unpushed and unmerged work is lost')
+    .action(async (name: string, o: Opts, cmd: Command) => {
+      const g = globals(cmd);
+      const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+      const result = await removeRig(town, name, { force: o.force === true, discardUnmerged: o.discardUnmerged === true, actor: await resolveActor(io, g) });
+      if (g.json) printJson(io, result);
+      else {
+        io.out(`✓ Removed rig ${name}${result.deleted ? '' : ' (its directory stays: some sandboxes hold work)'}\n`);
+        for (const k of result.kept) io.out(`  kept ${k.path}: ${sanitize(k.reason)}\n`);
+        for (const d of result.discarded) io.out(`  discarded ${d.path}: ${sanitize(d.reason)}\n`);
       }
     });
 

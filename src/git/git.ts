@@ -182,3 +182,14 @@ export async function switchToNewBranch(worktree: string, branch: string, startP
 export async function cloneFull(source: string, dest: string, cwd: string): Promise<void> {
   await mustGit(['clone', '--quiet', '--', source, dest], cwd, `git clone of ${source}`);
 }
+
+/** Local branches of a repository holding commits that no remote ref has. */
+export async function branchesWithUnpushedCommits(repo: string): Promise<string[]> {
+  const refs = (await mustGit(['for-each-ref', '--format=%(refname:short)', 'refs/heads'], repo, 'git for-each-ref')).split('\n').filter((r) => r !== '');
+  const out: string[] = [];
+  for (const ref of refs) {
+    const count = await runGit(['rev-list', '--count', ref, '--not', '--remotes'], { cwd: repo });
+    if (!count.ok || count.stdout.trim() !== '0') out.push(ref);
+  }
+  return out;
+}
