@@ -113,7 +113,8 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
         branch: typeof o.branch === 'string' ? o.branch : undefined,
         actor: await resolveActor(io, g),
       });
-      if (g.json) printJson(io, { ...result.rig, imported: result.imported });
+      if (g.json) printJson(io, { ...result.rig, created: result.created, imported: result.imported });
+      else if (!result.created) io.out(`Rig ${result.rig.name} is already there (prefix ${result.rig.prefix}); nothing to change.\n`);
       else {
         const r = result.rig;
         io.out(`✓ Added rig ${r.name} (prefix ${r.prefix}, branch ${sanitize(r.default_branch)}) in ${r.path}\n`);

@@ -80,6 +80,18 @@ describe('polecat sandboxes', () => {
     ]);
   });
 
+  it("take their names from the rig's own list when it has one", async () => {
+    const { town } = await setup();
+    writeFileSync(rigPaths(town.root, 'gastown').settings, JSON.stringify({ polecat_names: ['toast', 'nux'] }));
+    expect((await addPolecat(town, 'gastown', OPTS)).name).toBe('toast');
+    await busy(town, 'toast');
+    expect((await addPolecat(town, 'gastown', OPTS)).name).toBe('nux');
+    await busy(town, 'nux');
+    expect((await addPolecat(town, 'gastown', OPTS)).name).toBe('toast2');
+    writeFileSync(rigPaths(town.root, 'gastown').settings, JSON.stringify({ polecat_names: ['-rf'] }));
+    await expect(addPolecat(town, 'gastown', OPTS)).rejects.toThrow(/polecat_names\[0\] is not a usable name/);
+  });
+
   it('refuse hostile names and unknown rigs, creating nothing', async () => {
     const { town } = await setup();
     for (const name of ['../x', 'a;b', '-rf', 'two words', 'x'.repeat(300), 'witness']) {

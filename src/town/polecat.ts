@@ -18,7 +18,7 @@ import {
 } from '../git/git.js';
 import { BEADS_DIR_NAME, REDIRECT_FILE_NAME } from '../store/discover.js';
 import { openSqliteBeadStore, type SqliteBeadStore } from '../store/sqlite-bead-store.js';
-import { rigPaths } from './rig.js';
+import { loadRigSettings, rigPaths } from './rig.js';
 import { townPaths, type Town } from './town.js';
 
 /**
@@ -47,6 +47,8 @@ async function reuseIdlePolecat(store: SqliteBeadStore, repo: string, rig: Rig, 
     const safety = await worktreeSafety(agent.sandbox_path, rig.default_branch);
     if (safety.uncommitted.length > 0 || safety.unpushed > 0) continue;
     const branch = polecatBranch(agent.name ?? '', options.bead, options.nowMs);
+    // The same name means the same bead within the same second: that branch is as fresh as it gets.
+    if (branch === safety.branch) return agent;
     await switchToNewBranch(agent.sandbox_path, branch, `origin/${rig.default_branch}`);
     // The old branch's commits are all on the remote (checked above), so the local branch can go.
     const left = await runGit(['rev-list', '--count', safety.branch, '--not', '--remotes'], { cwd: repo });
@@ -65,6 +67,7 @@ export async function addPolecat(town: Town, rigName: string, options: AddPoleca
   let branch: string | undefined;
   try {
     const rig = await store.rig(rigName);
+    const custom = loadRigSettings(town.root, rigName).polecat_names;
     if (options.name === undefined) {
       const reused = await reuseIdlePolecat(store, paths.repo, rig, options);
       if (reused !== undefined) return reused;
@@ -74,7 +77,7 @@ export async function addPolecat(town: Town, rigName: string, options: AddPoleca
       ...(existsSync(paths.polecats) ? readdirSync(paths.polecats) : []),
     ]);
     if (options.name !== undefined && inUse.has(options.name)) throw new ConflictError(`rig ${rigName} already has a polecat named ${options.name}`);
-    const name = options.name ?? allocateName(inUse, options.theme);
+    const name = options.name ?? allocateName(inUse, options.theme ?? (custom.length > 0 ? custom : undefined));
     const identity: AgentIdentity = { role: 'polecat', rig: rigName, name };
     branch = polecatBranch(name, options.bead, options.nowMs);
     const path = join(paths.polecats, name);

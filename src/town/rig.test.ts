@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/tmp.js';
@@ -70,6 +70,9 @@ describe('gt rig add', () => {
     expect(git(p.repo, 'rev-parse', '--is-bare-repository').trim()).toBe('true');
     expect(git(p.refinery, 'rev-parse', '--abbrev-ref', 'HEAD').trim()).toBe('trunk');
     expect(existsSync(join(p.refinery, 'README.md'))).toBe(true);
+    expect(git(p.refinery, 'config', 'user.name').trim()).toBe('gastown/refinery');
+    expect(git(p.refinery, 'status', '--porcelain')).toBe('');
+    expect(JSON.parse(readFileSync(p.settings, 'utf8'))).toEqual({ version: 1, polecat_names: [] });
     expect(git(p.repo, 'rev-parse', '--verify', 'origin/trunk').trim()).toMatch(/^[0-9a-f]{40}$/);
     for (const d of [p.witness, p.polecats, p.crew]) expect(existsSync(d)).toBe(true);
     const agents = await inStore(t, (s) => s.agents({ rig: 'gastown' }));
@@ -100,7 +103,8 @@ describe('gt rig add', () => {
     expect((await addRig(t, 'galaxy', src, { actor: 'x' })).rig.prefix).toBe('gal');
     await expect(addRig(t, 'other', src, { actor: 'x', prefix: 'ga' })).rejects.toThrow(ConflictError);
     await expect(addRig(t, 'other', src, { actor: 'x', prefix: 'hq' })).rejects.toThrow(ValidationError);
-    await expect(addRig(t, 'gastown', src, { actor: 'x' })).rejects.toThrow(/already has a rig named gastown/);
+    expect(await addRig(t, 'gastown', src, { actor: 'x' })).toMatchObject({ created: false, imported: null, rig: { prefix: 'ga' } });
+    await expect(addRig(t, 'gastown', project(base), { actor: 'x' })).rejects.toThrow(/already has a rig named gastown/);
     expect(existsSync(join(t.root, 'other'))).toBe(false);
   });
 

@@ -1,12 +1,13 @@
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { ImportReport } from '../core/bead-store.js';
 import { ConflictError, errorMessage, GtError, ValidationError } from '../core/errors.js';
-import { sessionName, TOWN_PREFIX, validateName, type AgentIdentity } from '../core/identity.js';
+import { agentGitIdentity, sessionName, TOWN_PREFIX, validateName, type AgentIdentity } from '../core/identity.js';
 import { isValidPrefix } from '../core/ids.js';
 import type { Rig } from '../core/rig-registry.js';
-import { addWorktree, cloneBare, defaultBranch, hasRemoteBranch } from '../git/git.js';
+import { addWorktree, cloneBare, defaultBranch, hasRemoteBranch, setWorktreeIdentity } from '../git/git.js';
 import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { defaultRigSettings, parseRigSettings, type RigSettings } from './settings.js';
 import type { Town } from './town.js';
 
 /** A rig's directory: the shared object store, the refinery's worktree, and room for its other agents. */
@@ -14,6 +15,7 @@ export function rigPaths(townRoot: string, rig: string) {
   const root = join(townRoot, rig);
   return {
     root,
+    settings: join(root, 'settings.json'),
     repo: join(root, '.repo.git'),
     refinery: join(root, 'refinery', 'rig'),
     witness: join(root, 'witness'),
@@ -41,7 +43,20 @@ export function derivePrefix(name: string, taken: ReadonlySet<string>): string {
 }
 
 export type AddRigOptions = { prefix?: string; branch?: string; actor: string };
-export type AddRigResult = { rig: Rig; imported: ImportReport | null };
+export type AddRigResult = { rig: Rig; created: boolean; imported: ImportReport | null };
+
+/** The rig's settings file, or the defaults when it has none. */
+export function loadRigSettings(townRoot: string, rig: string): RigSettings {
+  const file = rigPaths(townRoot, rig).settings;
+  if (!existsSync(file)) return defaultRigSettings();
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ValidationError(`${file} is not valid JSON: ${errorMessage(err)}`);
+  }
+  return parseRigSettings(json, file);
+}
 
 /**
  * Adds a project to the town: a bare clone as the shared object store, the refinery's worktree on the default
@@ -59,7 +74,13 @@ export async function addRig(town: Town, name: string, source: string, options: 
   let registered = false;
   try {
     const rigs = await store.rigs();
-    if (rigs.some((r) => r.name === name)) throw new ConflictError(`the town already has a rig named ${name}`);
+    const existing = rigs.find((r) => r.name === name);
+    if (existing !== undefined) {
+      // Adding the same project under the same name again changes nothing.
+      const same = existing.url === url && (options.prefix === undefined || options.prefix === existing.prefix) && (options.branch === undefined || options.branch === existing.default_branch);
+      if (same) return { rig: existing, created: false, imported: null };
+      throw new ConflictError(`the town already has a rig named ${name} (from ${existing.url}, prefix ${existing.prefix})`);
+    }
     if (existsSync(paths.root)) throw new ConflictError(`${paths.root} already exists`, { hint: 'choose another rig name, or move that directory away' });
     const taken = new Set(rigs.map((r) => r.prefix));
     let prefix: string;
@@ -77,10 +98,14 @@ export async function addRig(town: Town, name: string, source: string, options: 
     const branch = options.branch ?? (await defaultBranch(paths.repo));
     if (!(await hasRemoteBranch(paths.repo, branch))) throw new ValidationError(`the repository has no branch ${branch}`);
     await addWorktree(paths.repo, paths.refinery, branch);
-    for (const dir of [paths.witness, paths.polecats, paths.crew]) mkdirSync(dir, { recursive: true });
-
     const witness: AgentIdentity = { role: 'witness', rig: name };
     const refinery: AgentIdentity = { role: 'refinery', rig: name };
+    // The refinery's merges carry its name, like every agent's commits.
+    const signer = agentGitIdentity(refinery, town.owner);
+    await setWorktreeIdentity(paths.repo, paths.refinery, signer.name, signer.email);
+    for (const dir of [paths.witness, paths.polecats, paths.crew]) mkdirSync(dir, { recursive: true });
+    writeFileSync(paths.settings, `${JSON.stringify(defaultRigSettings(), null, 2)}\n`);
+
     const rig = await store.registerRig(
       { name, prefix, url, default_branch: branch, path: paths.root },
       [
@@ -100,7 +125,7 @@ export async function addRig(town: Town, name: string, source: string, options: 
         throw new ValidationError(`the project's beads ledger could not be imported: ${errorMessage(err)}`, { cause: err });
       }
     }
-    return { rig, imported };
+    return { rig, created: true, imported };
   } catch (err) {
     // Undo in reverse. The directory did not exist before this call: everything in it is ours to remove.
     if (registered) await store.unregisterRig(name, options.actor).catch(() => undefined);

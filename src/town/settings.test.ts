@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../core/errors.js';
-import { DEFAULT_DAEMON_THRESHOLDS, defaultTownSettings, parseTownSettings } from './settings.js';
+import { DEFAULT_DAEMON_THRESHOLDS, defaultRigSettings, defaultTownSettings, parseRigSettings, parseTownSettings } from './settings.js';
 
 describe('town settings', () => {
   it('fills every field with its default', () => {
@@ -42,5 +42,22 @@ describe('town settings', () => {
   ])('rejects %j naming the field', (json, message) => {
     expect(() => parseTownSettings(json, 'settings.json')).toThrow(ValidationError);
     expect(() => parseTownSettings(json, 'settings.json')).toThrow(message);
+  });
+});
+
+describe('rig settings', () => {
+  it('defaults to the default name theme and reads a custom list', () => {
+    expect(parseRigSettings({})).toEqual(defaultRigSettings());
+    expect(parseRigSettings({ polecat_names: ['toast', 'nux'] }).polecat_names).toEqual(['toast', 'nux']);
+  });
+
+  it.each([
+    [{ polecat_names: 'toast' }, /polecat_names must be an array of strings/],
+    [{ polecat_names: ['toast', '../x'] }, /polecat_names\[1\] is not a usable name/],
+    [{ polecat_names: ['witness'] }, /polecat_names\[0\] is not a usable name/],
+    [{ polecat_names: ['a', 'a'] }, /lists a name twice/],
+    [{ names: [] }, /names is not a known setting/],
+  ])('rejects %j naming the field', (json, message) => {
+    expect(() => parseRigSettings(json, 'settings.json')).toThrow(message);
   });
 });

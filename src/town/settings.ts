@@ -1,5 +1,5 @@
-import { ValidationError, isRecord } from '../core/errors.js';
-import { isRole, type Role } from '../core/identity.js';
+import { errorMessage, ValidationError, isRecord } from '../core/errors.js';
+import { isRole, validateName, type Role } from '../core/identity.js';
 
 /**
  * Town settings (`<town>/settings.json`): which agent CLI runs each role, and the daemon's thresholds.
@@ -138,6 +138,38 @@ export function parseTownSettings(json: unknown, file = 'settings.json'): TownSe
     if (settings.daemon.restart_backoff_initial_seconds > settings.daemon.restart_backoff_max_seconds) {
       r.fail('daemon.restart_backoff_initial_seconds', 'must not exceed daemon.restart_backoff_max_seconds');
     }
+  }
+  return settings;
+}
+
+/** Rig settings (`<rig>/settings.json`). */
+export type RigSettings = {
+  version: number;
+  /** The rig's own polecat names; empty means the default theme. */
+  polecat_names: string[];
+};
+
+export function defaultRigSettings(): RigSettings {
+  return { version: SETTINGS_VERSION, polecat_names: [] };
+}
+
+export function parseRigSettings(json: unknown, file = 'settings.json'): RigSettings {
+  const r: Reader = new Reader(file);
+  const root = r.object(json, 'the file');
+  r.unknownKeys(root, ['version', 'polecat_names'], '');
+  const settings = defaultRigSettings();
+  if (root.version !== undefined && root.version !== SETTINGS_VERSION) r.fail('version', `must be ${SETTINGS_VERSION}`);
+  if (root.polecat_names !== undefined) {
+    const names = r.stringArray(root.polecat_names, 'polecat_names');
+    names.forEach((n, i) => {
+      try {
+        validateName('polecat', n);
+      } catch (err) {
+        r.fail(`polecat_names[${i}]`, `is not a usable name (${errorMessage(err)})`);
+      }
+    });
+    if (new Set(names).size !== names.length) r.fail('polecat_names', 'lists a name twice');
+    settings.polecat_names = names;
   }
   return settings;
 }
