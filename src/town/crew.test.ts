@@ -1,35 +1,19 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../../test/helpers/tmp.js';
+import { git, townWithRig } from '../../test/helpers/town-fixture.js';
 import { ConflictError, ValidationError } from '../core/errors.js';
 import { discoverWorkspace } from '../store/discover.js';
 import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
 import { addCrew } from './crew.js';
-import { addRig } from './rig.js';
-import { installTown, type Town } from './town.js';
+import type { Town } from './town.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => cleanups.splice(0).forEach((c) => c()));
-const ENV = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e.x', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e.x' };
-const git = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, env: ENV, encoding: 'utf8' });
-
 async function setup(): Promise<{ town: Town; remote: string }> {
-  const t = tempDir('crew');
-  cleanups.push(t.cleanup);
-  const base = realpathSync(t.dir);
-  const work = join(base, 'work');
-  mkdirSync(work);
-  git(work, 'init', '--quiet', '--initial-branch=main');
-  writeFileSync(join(work, 'app.txt'), 'v1\n');
-  git(work, 'add', '.');
-  git(work, 'commit', '--quiet', '-m', 'first');
-  const remote = join(base, 'remote.git');
-  git(base, 'clone', '--quiet', '--bare', work, remote);
-  const town = (await installTown(join(base, 'town'), { owner: 'o@e.x', actor: 't', nowIso: '2026-11-23T00:00:00.000Z' })).town;
-  await addRig(town, 'gastown', remote, { actor: 't' });
-  return { town, remote };
+  const fixture = await townWithRig('crew');
+  cleanups.push(fixture.cleanup);
+  return fixture;
 }
 
 describe('crew workspaces', () => {

@@ -1,44 +1,30 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../../test/helpers/tmp.js';
+import { git, GIT_ENV, townWithRig } from '../../test/helpers/town-fixture.js';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js';
 import { discoverWorkspace } from '../store/discover.js';
 import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
 import { addPolecat, listPolecats, removePolecat } from './polecat.js';
-import { addRig, rigPaths } from './rig.js';
-import { installTown, type Town } from './town.js';
+import { rigPaths } from './rig.js';
+import type { Town } from './town.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => cleanups.splice(0).forEach((c) => c()));
 
-const ENV = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e.x', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e.x' };
-const git = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, env: ENV, encoding: 'utf8' });
 /** git as an agent runs it: no identity in the environment, so the worktree's own config signs commits. */
 const agentGit = (cwd: string, ...args: string[]): string => {
-  const { GIT_AUTHOR_NAME: _a, GIT_AUTHOR_EMAIL: _b, GIT_COMMITTER_NAME: _c, GIT_COMMITTER_EMAIL: _d, ...env } = ENV;
+  const { GIT_AUTHOR_NAME: _a, GIT_AUTHOR_EMAIL: _b, GIT_COMMITTER_NAME: _c, GIT_COMMITTER_EMAIL: _d, ...env } = GIT_ENV;
   return execFileSync('git', args, { cwd, env: { ...env, GIT_CONFIG_NOSYSTEM: '1', HOME: cwd }, encoding: 'utf8' });
 };
 const NOW = Date.UTC(2026, 10, 23, 12, 0, 0);
 const OPTS = { actor: 'tester', ownerEmail: 'owner@example.com', nowMs: NOW };
 
-/** A town with one rig cloned from a bare "remote" that pushes can reach. */
 async function setup(): Promise<{ town: Town; remote: string }> {
-  const t = tempDir('polecat');
-  cleanups.push(t.cleanup);
-  const base = realpathSync(t.dir);
-  const work = join(base, 'work');
-  mkdirSync(work);
-  git(work, 'init', '--quiet', '--initial-branch=main');
-  writeFileSync(join(work, 'app.txt'), 'v1\n');
-  git(work, 'add', '.');
-  git(work, 'commit', '--quiet', '-m', 'first');
-  const remote = join(base, 'remote.git');
-  git(base, 'clone', '--quiet', '--bare', work, remote);
-  const town = (await installTown(join(base, 'town'), { owner: 'owner@example.com', actor: 'tester', nowIso: '2026-11-23T00:00:00.000Z' })).town;
-  await addRig(town, 'gastown', remote, { actor: 'tester' });
-  return { town, remote };
+  const fixture = await townWithRig('polecat');
+  cleanups.push(fixture.cleanup);
+  return fixture;
 }
 
 /** Marks a polecat as working, so it is not handed out again. */

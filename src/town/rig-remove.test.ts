@@ -1,36 +1,22 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempDir } from '../../test/helpers/tmp.js';
+import { git, townWithRig } from '../../test/helpers/town-fixture.js';
 import { ConflictError, NotFoundError } from '../core/errors.js';
 import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
 import { addCrew } from './crew.js';
 import { addPolecat } from './polecat.js';
-import { addRig, rigPaths } from './rig.js';
+import { rigPaths } from './rig.js';
 import { removeRig } from './rig-remove.js';
-import { installTown, type Town } from './town.js';
+import type { Town } from './town.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => cleanups.splice(0).forEach((c) => c()));
-const ENV = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e.x', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e.x' };
-const git = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, env: ENV, encoding: 'utf8' });
 const OPTS = { actor: 't', ownerEmail: 'o@e.x', nowMs: Date.UTC(2026, 10, 23) };
 
 async function setup(): Promise<{ town: Town; polecat: string }> {
-  const t = tempDir('rigrm');
-  cleanups.push(t.cleanup);
-  const base = realpathSync(t.dir);
-  const work = join(base, 'work');
-  mkdirSync(work);
-  git(work, 'init', '--quiet', '--initial-branch=main');
-  writeFileSync(join(work, 'app.txt'), 'v1\n');
-  git(work, 'add', '.');
-  git(work, 'commit', '--quiet', '-m', 'first');
-  const remote = join(base, 'remote.git');
-  git(base, 'clone', '--quiet', '--bare', work, remote);
-  const town = (await installTown(join(base, 'town'), { owner: 'o@e.x', actor: 't', nowIso: '2026-11-23T00:00:00.000Z' })).town;
-  await addRig(town, 'gastown', remote, { actor: 't' });
+  const { town, cleanup } = await townWithRig('rigrm');
+  cleanups.push(cleanup);
   const polecat = (await addPolecat(town, 'gastown', OPTS)).sandbox_path;
   return { town, polecat };
 }

@@ -8,7 +8,7 @@ import type { Rig } from '../core/rig-registry.js';
 import { addWorktree, cloneBare, defaultBranch, hasRemoteBranch, setWorktreeIdentity } from '../git/git.js';
 import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
 import { defaultRigSettings, parseRigSettings, type RigSettings } from './settings.js';
-import type { Town } from './town.js';
+import { readJsonFile, type Town } from './town.js';
 
 /** A rig's directory: the shared object store, the refinery's worktree, and room for its other agents. */
 export function rigPaths(townRoot: string, rig: string) {
@@ -48,14 +48,7 @@ export type AddRigResult = { rig: Rig; created: boolean; imported: ImportReport 
 /** The rig's settings file, or the defaults when it has none. */
 export function loadRigSettings(townRoot: string, rig: string): RigSettings {
   const file = rigPaths(townRoot, rig).settings;
-  if (!existsSync(file)) return defaultRigSettings();
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new ValidationError(`${file} is not valid JSON: ${errorMessage(err)}`);
-  }
-  return parseRigSettings(json, file);
+  return existsSync(file) ? parseRigSettings(readJsonFile(file), file) : defaultRigSettings();
 }
 
 /**

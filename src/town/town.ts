@@ -46,12 +46,7 @@ export function townPaths(root: string) {
 }
 
 function readTownRecord(file: string): TownRecord {
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new ValidationError(`${file} is not valid JSON: ${errorMessage(err)}`);
-  }
+  const json = readJsonFile(file);
   if (!isRecord(json) || json.type !== TOWN_TYPE || typeof json.name !== 'string' || typeof json.owner !== 'string' || typeof json.created_at !== 'string') {
     throw new ValidationError(`${file} is not a Gas Town town file`);
   }
@@ -92,16 +87,18 @@ export function findTown(options: { cwd: string; envRoot?: string }): Town {
   });
 }
 
-export function loadSettings(town: Town): TownSettings {
-  const file = townPaths(town.root).settingsFile;
-  if (!existsSync(file)) return defaultTownSettings();
-  let json: unknown;
+/** A JSON file's contents, or a ValidationError that names the file. */
+export function readJsonFile(file: string): unknown {
   try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
+    return JSON.parse(readFileSync(file, 'utf8'));
   } catch (err) {
     throw new ValidationError(`${file} is not valid JSON: ${errorMessage(err)}`);
   }
-  return parseTownSettings(json, file);
+}
+
+export function loadSettings(town: Town): TownSettings {
+  const file = townPaths(town.root).settingsFile;
+  return existsSync(file) ? parseTownSettings(readJsonFile(file), file) : defaultTownSettings();
 }
 
 /** Writes a file beside its target and renames it into place: readers see the old file or the new one. */
