@@ -1,0 +1,124 @@
+import { ValidationError } from '../core/errors.js';
+import {
+  ENV_KEY,
+  SESSION_NAME,
+  SessionExistsError,
+  SessionNotFoundError,
+  type AgentLiveness,
+  type SessionProvider,
+  type StartSpec,
+} from './provider.js';
+
+type FakeSession = { spec: StartSpec; screen: string; env: Map<string, string>; exited: boolean; activity: number };
+
+/**
+ * An in-memory SessionProvider: a spy and a simulator. A session's "program" echoes what is typed (like
+ * `cat`); `exitProgram` makes it exit while the session stays. Every call is recorded in `calls`.
+ */
+export class FakeSessionProvider implements SessionProvider {
+  readonly calls: { method: string; name?: string }[] = [];
+  readonly #sessions = new Map<string, FakeSession>();
+  #clock = 0;
+
+  constructor(private readonly now: () => number = () => Date.now()) {}
+
+  #get(name: string): FakeSession {
+    const s = this.#sessions.get(name);
+    if (s === undefined) throw new SessionNotFoundError(name);
+    return s;
+  }
+
+  #touch(s: FakeSession): void {
+    s.activity = Math.max(this.now(), s.activity + 1, ++this.#clock);
+  }
+
+  start(spec: StartSpec): Promise<void> {
+    this.calls.push({ method: 'start', name: spec.name });
+    return run(() => {
+      if (!SESSION_NAME.test(spec.name)) throw new ValidationError(`invalid session name "${spec.name}"`);
+      if (spec.argv.length === 0) throw new ValidationError('nothing to run: argv is empty');
+      for (const key of Object.keys(spec.env)) if (!ENV_KEY.test(key)) throw new ValidationError(`invalid environment variable name "${key}"`);
+      if (this.#sessions.has(spec.name)) throw new SessionExistsError(spec.name);
+      // As with tmux, spec.env reaches the program, not the session's own environment.
+      const s: FakeSession = { spec, screen: '', env: new Map(), exited: false, activity: 0 };
+      this.#touch(s);
+      this.#sessions.set(spec.name, s);
+    });
+  }
+
+  stop(name: string): Promise<void> {
+    this.calls.push({ method: 'stop', name });
+    this.#sessions.delete(name);
+    return Promise.resolve();
+  }
+
+  isAlive(name: string): Promise<boolean> {
+    return Promise.resolve(this.#sessions.has(name));
+  }
+
+  agentLiveness(name: string, processNames: readonly string[]): Promise<AgentLiveness> {
+    const s = this.#sessions.get(name);
+    if (s === undefined || s.exited) return Promise.resolve('dead');
+    const program = (s.spec.argv[0] ?? '').split('/').pop() ?? '';
+    return Promise.resolve(processNames.includes(program) ? 'alive' : 'dead');
+  }
+
+  capture(name: string): Promise<string> {
+    return run(() => this.#get(name).screen);
+  }
+
+  sendText(name: string, text: string): Promise<void> {
+    this.calls.push({ method: 'sendText', name });
+    return run(() => {
+      const s = this.#get(name);
+      if (!s.exited) s.screen += text;
+      this.#touch(s);
+    });
+  }
+
+  sendEnter(name: string): Promise<void> {
+    this.calls.push({ method: 'sendEnter', name });
+    return run(() => {
+      const s = this.#get(name);
+      if (!s.exited) s.screen += '\n';
+      this.#touch(s);
+    });
+  }
+
+  lastActivity(name: string): Promise<number> {
+    return run(() => this.#get(name).activity);
+  }
+
+  list(): Promise<string[]> {
+    return Promise.resolve([...this.#sessions.keys()].sort());
+  }
+
+  setEnv(name: string, key: string, value: string): Promise<void> {
+    return run(() => {
+      if (!ENV_KEY.test(key)) throw new ValidationError(`invalid environment variable name "${key}"`);
+      this.#get(name).env.set(key, value);
+    });
+  }
+
+  getEnv(name: string, key: string): Promise<string | undefined> {
+    return run(() => this.#get(name).env.get(key));
+  }
+
+  /** Simulates the agent program exiting while its session stays. */
+  exitProgram(name: string): void {
+    this.#get(name).exited = true;
+  }
+
+  /** What the program was started with (for assertions). */
+  startedWith(name: string): StartSpec {
+    return this.#get(name).spec;
+  }
+}
+
+function run<T>(fn: () => T): Promise<T> {
+  try {
+    return Promise.resolve(fn());
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+  }
+}

@@ -1,0 +1,52 @@
+import { GtError } from '../core/errors.js';
+
+/**
+ * The session port: one terminal session per agent, running the agent CLI in its sandbox. Implemented over
+ * tmux (TmuxSessionProvider) and in memory (FakeSessionProvider); both pass session.contract.ts.
+ */
+
+/** What to run: never a shell string. `env` may hold secrets; they never reach any process's argv. */
+export type StartSpec = { name: string; argv: readonly string[]; cwd: string; env: Readonly<Record<string, string>> };
+
+/** Whether the agent program inside a live session is running (probes can fail: unknown is a state). */
+export type AgentLiveness = 'alive' | 'dead' | 'unknown';
+
+export type SessionProvider = {
+  /** Starts a detached session. Rejects with SessionExistsError when the name is taken. */
+  start(spec: StartSpec): Promise<void>;
+  /** Ends the session and every process started in it. Stopping a missing session succeeds. */
+  stop(name: string): Promise<void>;
+  /** The session exists (its program may still have exited). */
+  isAlive(name: string): Promise<boolean>;
+  /** One of `processNames` runs in the session's process tree. */
+  agentLiveness(name: string, processNames: readonly string[]): Promise<AgentLiveness>;
+  /** The visible pane plus up to `history` lines above it. Rejects with SessionNotFoundError. */
+  capture(name: string, history?: number): Promise<string>;
+  /** Types `text` literally (no key names, no shell). Rejects with SessionNotFoundError. */
+  sendText(name: string, text: string): Promise<void>;
+  /** Presses Enter. */
+  sendEnter(name: string): Promise<void>;
+  /** When the session last had input or output, in ms since the epoch. */
+  lastActivity(name: string): Promise<number>;
+  /** Names of every session this provider's server holds, sorted. */
+  list(): Promise<string[]>;
+  setEnv(name: string, key: string, value: string): Promise<void>;
+  /** A variable of the session's environment, or undefined. */
+  getEnv(name: string, key: string): Promise<string | undefined>;
+};
+
+export class SessionExistsError extends GtError {
+  constructor(name: string) {
+    super('conflict', 4, `session ${name} already exists`, { hint: 'stop it first, or use it as it is' });
+  }
+}
+
+export class SessionNotFoundError extends GtError {
+  constructor(name: string) {
+    super('not_found', 3, `no session ${name}`, { hint: 'list sessions with "gt session list"' });
+  }
+}
+
+/** Session names become tmux targets: the same allow-list as agent names, a little longer. */
+export const SESSION_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$/;
+export const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../core/errors.js';
+import { SessionExistsError, SessionNotFoundError, type SessionProvider } from './provider.js';
+
+/**
+ * What every SessionProvider must do. `make` gives a provider with no sessions, a working directory, a way to
+ * make a session's program exit while the session stays, and a cleanup that removes everything it started.
+ */
+export type SessionFactory = () => Promise<{
+  provider: SessionProvider;
+  cwd: string;
+  exitProgram: (name: string) => Promise<void>;
+  cleanup: () => Promise<void>;
+}>;
+
+/** Polls until `check` holds (terminal output and process state settle asynchronously). */
+async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export function runSessionContract(label: string, make: SessionFactory): void {
+  const withProvider = async (fn: (f: Awaited<ReturnType<SessionFactory>>) => Promise<void>): Promise<void> => {
+    const f = await make();
+    try {
+      await fn(f);
+    } finally {
+      await f.cleanup();
+    }
+  };
+
+  describe(`${label} satisfies SessionProvider`, () => {
+    it('starts, lists and stops sessions; stop is idempotent; duplicates are refused', () =>
+      withProvider(async ({ provider: p, cwd }) => {
+        await p.start({ name: 'gt-toast', argv: ['cat'], cwd, env: {} });
+        await p.start({ name: 'gt', argv: ['cat'], cwd, env: {} });
+        expect(await p.list()).toEqual(['gt', 'gt-toast']);
+        expect(await p.isAlive('gt-toast')).toBe(true);
+        await expect(p.start({ name: 'gt-toast', argv: ['cat'], cwd, env: {} })).rejects.toThrow(SessionExistsError);
+        await p.stop('gt');
+        expect(await p.isAlive('gt')).toBe(false);
+        // Exact names: stopping "gt" never touched "gt-toast".
+        expect(await p.isAlive('gt-toast')).toBe(true);
+        await p.stop('gt');
+        await p.stop('never-existed');
+        expect(await p.list()).toEqual(['gt-toast']);
+      }));
+
+    it('types text literally, whatever it contains', () =>
+      withProvider(async ({ provider: p, cwd }) => {
+        await p.start({ name: 'echo', argv: ['cat'], cwd, env: {} });
+        const text = `-x $(touch pwned) ; echo 'q' "d" \`b\` C-c Enter ${'long '.repeat(80)}end`;
+        await p.sendText('echo', text);
+        await p.sendEnter('echo');
+        await eventually(async () => (await p.capture('echo', 50)).replace(/\n/g, '').includes(text), 'the text in the pane');
+      }));
+
+    it('tells a live agent from a dead one while the session stays', () =>
+      withProvider(async ({ provider: p, cwd, exitProgram }) => {
+        await p.start({ name: 'agent', argv: ['cat'], cwd, env: {} });
+        await eventually(async () => (await p.agentLiveness('agent', ['cat'])) === 'alive', 'cat to run');
+        expect(await p.agentLiveness('agent', ['claude'])).toBe('dead');
+        await exitProgram('agent');
+        await eventually(async () => (await p.agentLiveness('agent', ['cat'])) === 'dead', 'cat to exit');
+        expect(await p.isAlive('agent')).toBe(true);
+        expect(await p.agentLiveness('nobody', ['cat'])).toBe('dead');
+      }));
+
+    it('keeps a session environment and reports activity', () =>
+      withProvider(async ({ provider: p, cwd }) => {
+        const before = Date.now() - 2_000;
+        await p.start({ name: 'env', argv: ['cat'], cwd, env: {} });
+        expect(await p.getEnv('env', 'GT_ROLE')).toBeUndefined();
+        await p.setEnv('env', 'GT_ROLE', 'gastown/polecats/toast');
+        expect(await p.getEnv('env', 'GT_ROLE')).toBe('gastown/polecats/toast');
+        await p.sendText('env', 'x');
+        expect(await p.lastActivity('env')).toBeGreaterThanOrEqual(before);
+      }));
+
+    it('refuses bad input and missing sessions clearly, starting nothing', () =>
+      withProvider(async ({ provider: p, cwd }) => {
+        for (const name of ['', '-t', 'a b', 'a:b', 'a.b', '../x', 'x'.repeat(100)]) {
+          await expect(p.start({ name, argv: ['cat'], cwd, env: {} })).rejects.toThrow(ValidationError);
+        }
+        await expect(p.start({ name: 'ok', argv: [], cwd, env: {} })).rejects.toThrow(ValidationError);
+        await expect(p.start({ name: 'ok', argv: ['cat'], cwd, env: { 'BAD-KEY': 'x' } })).rejects.toThrow(ValidationError);
+        expect(await p.list()).toEqual([]);
+        await expect(p.capture('missing')).rejects.toThrow(SessionNotFoundError);
+        await expect(p.sendText('missing', 'x')).rejects.toThrow(SessionNotFoundError);
+        await expect(p.getEnv('missing', 'X')).rejects.toThrow(SessionNotFoundError);
+        await expect(p.lastActivity('missing')).rejects.toThrow(SessionNotFoundError);
+      }));
+  });
+}

@@ -1,0 +1,113 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runSessionContract } from './session.contract.js';
+import { TmuxSessionProvider } from './tmux.js';
+
+/** Real tmux on a private socket per test; the test kills only that server and removes only its directory. */
+function makeTmux() {
+  const dir = realpathSync(mkdtempSync(join(tmpdir(), 'gt-tmux-')));
+  const socket = `gt-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const provider = new TmuxSessionProvider(socket, join(dir, 'runtime'));
+  return {
+    provider,
+    cwd: dir,
+    socket,
+    exitProgram: async (name: string) => {
+      // End-of-file ends cat; the pane stays (remain-on-exit) and shows the program is dead.
+      execFileSync('tmux', ['-L', socket, 'send-keys', '-t', `=${name}:`, 'C-d']);
+      await Promise.resolve();
+    },
+    cleanup: async () => {
+      await provider.killServer();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+runSessionContract('TmuxSessionProvider', () => Promise.resolve(makeTmux()));
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+async function waitFor(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function processArgs(): string {
+  return execFileSync('ps', ['-A', '-o', 'args='], { encoding: 'utf8' });
+}
+
+describe('TmuxSessionProvider specifics', () => {
+  it('gives the program its environment without any secret in argv or in the recorded start command', async () => {
+    const t = makeTmux();
+    cleanups.push(t.cleanup);
+    const secret = `sk-test-${Math.random().toString(36).slice(2)}-'quoted' $(nope) "x" \\back\nnew line\ttab`;
+    const out = join(t.cwd, 'seen.txt');
+    await t.provider.start({ name: 'sec', argv: ['sh', '-c', 'printf %s "$API_KEY" > "$1"; exec sleep 30', 'sh', out], cwd: t.cwd, env: { API_KEY: secret } });
+    await waitFor(() => existsSync(out) && readFileSync(out, 'utf8') === secret, 'the program to see its environment');
+    expect(processArgs()).not.toContain('sk-test-');
+    const recorded = execFileSync('tmux', ['-L', t.socket, 'display-message', '-p', '-t', '=sec:', '#{pane_start_command}'], { encoding: 'utf8' });
+    expect(recorded).not.toContain('sk-test-');
+    // The private environment file is gone once the program has started.
+    expect(readdirSync(join(t.cwd, 'runtime')).filter((f) => f.startsWith('env-'))).toEqual([]);
+  });
+
+  it('stop ends the whole process tree, even children that ignore hangups', async () => {
+    const t = makeTmux();
+    cleanups.push(t.cleanup);
+    const pids = join(t.cwd, 'pids.txt');
+    await t.provider.start({
+      name: 'tree',
+      argv: ['sh', '-c', '(trap "" HUP; sleep 300) & echo $! > "$1"; sleep 300 & echo $! >> "$1"; wait', 'sh', pids],
+      cwd: t.cwd,
+      env: {},
+    });
+    await waitFor(() => existsSync(pids) && readFileSync(pids, 'utf8').trim().split('\n').length === 2, 'the children to start');
+    const children = readFileSync(pids, 'utf8').trim().split('\n').map(Number);
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect(children.every(alive)).toBe(true);
+    await t.provider.stop('tree');
+    await waitFor(() => !children.some(alive), 'every child to end');
+    expect(await t.provider.isAlive('tree')).toBe(false);
+  });
+
+  it('leaves no server and no socket file behind after killServer', async () => {
+    const t = makeTmux();
+    cleanups.push(t.cleanup);
+    await t.provider.start({ name: 'one', argv: ['cat'], cwd: t.cwd, env: {} });
+    const socketPath = execFileSync('tmux', ['-L', t.socket, 'display-message', '-p', '-t', '=one:', '#{socket_path}'], { encoding: 'utf8' }).trim();
+    expect(socketPath).toBe(t.provider.socketPath());
+    expect(existsSync(socketPath)).toBe(true);
+    // A server whose last session ended exits by itself; its socket file must still go.
+    await t.provider.stop('one');
+    await t.provider.killServer();
+    expect(existsSync(socketPath)).toBe(false);
+    expect(await t.provider.list()).toEqual([]);
+  });
+
+  it('never touches another server: two providers with different sockets see only their own sessions', async () => {
+    const a = makeTmux();
+    const b = makeTmux();
+    cleanups.push(a.cleanup, b.cleanup);
+    await a.provider.start({ name: 'same', argv: ['cat'], cwd: a.cwd, env: {} });
+    expect(await b.provider.list()).toEqual([]);
+    await b.provider.stop('same');
+    expect(await a.provider.isAlive('same')).toBe(true);
+  });
+});

@@ -1,0 +1,245 @@
+import type * as ChildProcess from 'node:child_process';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { errorMessage, GtError, isRecord, ValidationError } from '../core/errors.js';
+import {
+  ENV_KEY,
+  SESSION_NAME,
+  SessionExistsError,
+  SessionNotFoundError,
+  type AgentLiveness,
+  type SessionProvider,
+  type StartSpec,
+} from './provider.js';
+
+/**
+ * SessionProvider over tmux: the only code that runs tmux. Every call names the town's own server
+ * (`-L <socket>`), so neither the user's default server nor another town's is ever touched, and every target
+ * is exact (`=name`), so `gt` never hits `gt-toast`.
+ */
+
+let childProcess: typeof ChildProcess | undefined;
+function cp(): typeof ChildProcess {
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- require() is untyped; the module named is child_process.
+  childProcess ??= createRequire(import.meta.url)('node:child_process') as typeof ChildProcess;
+  return childProcess;
+}
+
+type Result = { ok: boolean; stdout: string; stderr: string };
+
+function execArgv(file: string, args: readonly string[], timeoutMs = 10_000): Promise<Result> {
+  return new Promise((resolve) => {
+    cp().execFile(file, [...args], { encoding: 'utf8', timeout: timeoutMs, shell: false, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+      resolve({ ok: err === null, stdout, stderr: stderr === '' && err !== null ? errorMessage(err) : stderr });
+    });
+  });
+}
+
+export class TmuxError extends GtError {
+  constructor(message: string) {
+    super('internal', 1, message, { hint: 'is tmux installed (3.0 or newer)?' });
+  }
+}
+
+/**
+ * The program tmux starts: a fixed script (never built from data) that loads the session's environment from a
+ * private file, deletes the file, and replaces itself with the agent. Secrets so never appear in any argv or in
+ * tmux's recorded start command.
+ */
+const LAUNCHER = 'f=$1; shift; . "$f"; rc=$?; rm -f -- "$f"; [ "$rc" -eq 0 ] || exit 127; exec "$@"';
+
+function shellSingleQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+const TEXT_CHUNK = 256;
+const STOP_GRACE_MS = 2_000;
+
+export class TmuxSessionProvider implements SessionProvider {
+  readonly #conf: string;
+
+  /**
+   * @param socket the town's server name (`tmux -L`)
+   * @param runtimeDir a private directory for the server config and short-lived environment files
+   */
+  constructor(
+    readonly socket: string,
+    private readonly runtimeDir: string,
+  ) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,100}$/.test(socket)) throw new ValidationError(`invalid tmux socket name "${socket}"`);
+    mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
+    this.#conf = join(runtimeDir, 'tmux.conf');
+    // Read when the server starts: keep a pane whose program exited, so its death can be seen and its output read.
+    writeFileSync(this.#conf, 'set-option -wg remain-on-exit on\nset-option -g history-limit 20000\n');
+  }
+
+  #tmux(args: readonly string[], timeoutMs?: number): Promise<Result> {
+    return execArgv('tmux', ['-L', this.socket, '-f', this.#conf, ...args], timeoutMs);
+  }
+
+  async #must(args: readonly string[], name: string): Promise<string> {
+    const r = await this.#tmux(args);
+    if (r.ok) return r.stdout;
+    if (/can't find (session|pane|window)|no server running|error connecting/i.test(r.stderr)) throw new SessionNotFoundError(name);
+    throw new TmuxError(`tmux ${args[0] ?? ''} failed: ${r.stderr.trim()}`);
+  }
+
+  async start(spec: StartSpec): Promise<void> {
+    if (!SESSION_NAME.test(spec.name)) throw new ValidationError(`invalid session name "${spec.name}"`);
+    if (spec.argv.length === 0) throw new ValidationError('nothing to run: argv is empty');
+    for (const key of Object.keys(spec.env)) if (!ENV_KEY.test(key)) throw new ValidationError(`invalid environment variable name "${key}"`);
+    if (await this.isAlive(spec.name)) throw new SessionExistsError(spec.name);
+    const envFile = join(this.runtimeDir, `env-${spec.name}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+    writeFileSync(envFile, Object.entries(spec.env).map(([k, v]) => `export ${k}=${shellSingleQuote(v)}\n`).join(''), { mode: 0o600 });
+    chmodSync(envFile, 0o600);
+    const r = await this.#tmux(['new-session', '-d', '-s', spec.name, '-c', spec.cwd, '-x', '200', '-y', '50', '--', '/bin/sh', '-c', LAUNCHER, 'gt-launch', envFile, ...spec.argv]);
+    if (!r.ok) {
+      rmSync(envFile, { force: true });
+      if (/duplicate session/i.test(r.stderr)) throw new SessionExistsError(spec.name);
+      throw new TmuxError(`tmux new-session failed: ${r.stderr.trim()}`);
+    }
+  }
+
+  async stop(name: string): Promise<void> {
+    if (!SESSION_NAME.test(name)) throw new ValidationError(`invalid session name "${name}"`);
+    const pid = await this.#panePid(name);
+    if (pid === undefined) return;
+    const tree = await processTree(pid);
+    await this.#tmux(['kill-session', '-t', `=${name}`]);
+    // The pane's program may have left children behind (or ignore SIGHUP): end the whole tree, ours only.
+    signal(tree, 'SIGTERM');
+    const deadline = Date.now() + STOP_GRACE_MS;
+    while (Date.now() < deadline && tree.some(isRunning)) await new Promise((r) => setTimeout(r, 50));
+    signal(tree.filter(isRunning), 'SIGKILL');
+  }
+
+  async isAlive(name: string): Promise<boolean> {
+    if (!SESSION_NAME.test(name)) return false;
+    return (await this.#tmux(['has-session', '-t', `=${name}`])).ok;
+  }
+
+  async agentLiveness(name: string, processNames: readonly string[]): Promise<AgentLiveness> {
+    // display-message answers a missing target with exit 0 and no output (tmux 3.3): ask for the session first.
+    if (!(await this.isAlive(name))) return 'dead';
+    const r = await this.#tmux(['display-message', '-p', '-t', `=${name}:`, '#{pane_dead} #{pane_pid}']);
+    if (!r.ok) return /can't find|no server|error connecting/i.test(r.stderr) ? 'dead' : 'unknown';
+    const [dead, pidText] = r.stdout.trim().split(' ');
+    if (dead === '1') return 'dead';
+    const pid = Number(pidText);
+    if (!Number.isInteger(pid) || pid <= 0) return 'unknown';
+    const table = await execArgv('ps', ['-A', '-o', 'pid=,ppid=,comm=']);
+    if (!table.ok) return 'unknown';
+    const tree = new Set(descendants(pid, parseProcessTable(table.stdout)));
+    const names = parseProcessTable(table.stdout).filter((p) => tree.has(p.pid)).map((p) => p.comm);
+    return names.some((n) => processNames.includes(n)) ? 'alive' : 'dead';
+  }
+
+  async capture(name: string, history = 0): Promise<string> {
+    const args = ['capture-pane', '-p', '-J', '-t', `=${name}:`];
+    if (history > 0) args.push('-S', `-${history}`);
+    return this.#must(args, name);
+  }
+
+  async sendText(name: string, text: string): Promise<void> {
+    if (!(await this.isAlive(name))) throw new SessionNotFoundError(name);
+    for (let i = 0; i < text.length; i += TEXT_CHUNK) {
+      // -l: every character is typed as itself, never read as a key name; -- ends options for text like "-x".
+      await this.#must(['send-keys', '-t', `=${name}:`, '-l', '--', text.slice(i, i + TEXT_CHUNK)], name);
+    }
+  }
+
+  async sendEnter(name: string): Promise<void> {
+    await this.#must(['send-keys', '-t', `=${name}:`, 'Enter'], name);
+  }
+
+  async lastActivity(name: string): Promise<number> {
+    if (!(await this.isAlive(name))) throw new SessionNotFoundError(name);
+    const out = await this.#must(['display-message', '-p', '-t', `=${name}:`, '#{session_activity}'], name);
+    return Number(out.trim()) * 1000;
+  }
+
+  async list(): Promise<string[]> {
+    const r = await this.#tmux(['list-sessions', '-F', '#{session_name}']);
+    if (!r.ok) {
+      if (/no server running|error connecting|no sessions/i.test(r.stderr)) return [];
+      throw new TmuxError(`tmux list-sessions failed: ${r.stderr.trim()}`);
+    }
+    return r.stdout.split('\n').filter((s) => s !== '').sort();
+  }
+
+  async setEnv(name: string, key: string, value: string): Promise<void> {
+    if (!ENV_KEY.test(key)) throw new ValidationError(`invalid environment variable name "${key}"`);
+    await this.#must(['set-environment', '-t', `=${name}`, key, value], name);
+  }
+
+  async getEnv(name: string, key: string): Promise<string | undefined> {
+    if (!ENV_KEY.test(key)) throw new ValidationError(`invalid environment variable name "${key}"`);
+    if (!(await this.isAlive(name))) throw new SessionNotFoundError(name);
+    const r = await this.#tmux(['show-environment', '-t', `=${name}`, key]);
+    if (!r.ok) return undefined;
+    const line = r.stdout.replace(/\n$/, '');
+    return line.startsWith(`${key}=`) ? line.slice(key.length + 1) : undefined;
+  }
+
+  /** Where tmux puts this server's socket: $TMUX_TMPDIR (or /tmp), then tmux-<uid>/<socket>. */
+  socketPath(): string {
+    return join(process.env.TMUX_TMPDIR ?? '/tmp', `tmux-${process.getuid?.() ?? 0}`, this.socket);
+  }
+
+  /** Ends this provider's whole tmux server and removes its socket file (tests, and removing a town). */
+  async killServer(): Promise<void> {
+    for (const name of await this.list()) await this.stop(name);
+    await this.#tmux(['kill-server']);
+    // A server that exits leaves its socket file behind; the path is this server's own, so remove it.
+    rmSync(this.socketPath(), { force: true });
+  }
+
+  async #panePid(name: string): Promise<number | undefined> {
+    if (!(await this.isAlive(name))) return undefined;
+    const r = await this.#tmux(['display-message', '-p', '-t', `=${name}:`, '#{pane_pid}']);
+    if (!r.ok) return undefined;
+    const pid = Number(r.stdout.trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  }
+}
+
+type ProcessRow = { pid: number; ppid: number; comm: string };
+
+function parseProcessTable(text: string): ProcessRow[] {
+  return text
+    .split('\n')
+    .map((l) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ pid: Number(m[1]), ppid: Number(m[2]), comm: (m[3] ?? '').trim() }));
+}
+
+function descendants(root: number, rows: readonly ProcessRow[]): number[] {
+  const out = [root];
+  for (let i = 0; i < out.length; i++) for (const r of rows) if (r.ppid === out[i] && !out.includes(r.pid)) out.push(r.pid);
+  return out;
+}
+
+async function processTree(root: number): Promise<number[]> {
+  const table = await execArgv('ps', ['-A', '-o', 'pid=,ppid=,comm=']);
+  return table.ok ? descendants(root, parseProcessTable(table.stdout)) : [root];
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isRecord(err) && err.code === 'EPERM';
+  }
+}
+
+function signal(pids: readonly number[], sig: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  }
+}
