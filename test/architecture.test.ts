@@ -66,7 +66,7 @@ describe('architecture', () => {
 
   it('finds the source tree', () => {
     expect(files.length).toBeGreaterThan(10);
-    expect(new Set(files.map(layerOf))).toEqual(new Set(['core', 'store', 'git', 'session', 'town', 'cli']));
+    expect(new Set(files.map(layerOf))).toEqual(new Set(['core', 'store', 'git', 'session', 'runtime', 'town', 'cli']));
   });
 
   it('puts every file in a known layer', () => {

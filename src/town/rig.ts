@@ -7,7 +7,7 @@ import { isValidPrefix } from '../core/ids.js';
 import type { Rig } from '../core/rig-registry.js';
 import { addWorktree, cloneBare, defaultBranch, hasRemoteBranch, setWorktreeIdentity } from '../git/git.js';
 import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
-import { defaultRigSettings, parseRigSettings, type RigSettings } from './settings.js';
+import { defaultRigSettings, parseRigSettings, type RigSettings } from '../core/settings.js';
 import { readJsonFile, type Town } from './town.js';
 
 /** A rig's directory: the shared object store, the refinery's worktree, and room for its other agents. */

@@ -7,7 +7,7 @@ import { gitInit, gitTopLevel } from '../git/git.js';
 import { BEADS_DIR_NAME, DB_FILE_NAME } from '../store/discover.js';
 import { initWorkspace } from '../store/init.js';
 import { openSqliteBeadStore, type SqliteBeadStore } from '../store/sqlite-bead-store.js';
-import { defaultTownSettings, parseTownSettings, type TownSettings } from './settings.js';
+import { defaultTownSettings, parseTownSettings, type TownSettings } from '../core/settings.js';
 
 /**
  * A town: the root directory of a Gas Town workspace. `town.json` marks it; `settings.json` tunes it; the town

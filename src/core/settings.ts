@@ -1,5 +1,5 @@
-import { errorMessage, ValidationError, isRecord } from '../core/errors.js';
-import { isRole, validateName, type Role } from '../core/identity.js';
+import { errorMessage, ValidationError, isRecord } from './errors.js';
+import { isRole, validateName, type Role } from './identity.js';
 
 /**
  * Town settings (`<town>/settings.json`): which agent CLI runs each role, and the daemon's thresholds.
@@ -11,6 +11,8 @@ import { isRole, validateName, type Role } from '../core/identity.js';
 export const SETTINGS_VERSION = 1;
 
 export type AgentPreset = {
+  /** The built-in preset this agent extends (prompt delivery, hooks, readiness); default: its own name. */
+  preset?: string;
   /** The executable, looked up on PATH. */
   command: string;
   args: string[];
@@ -102,13 +104,14 @@ export function parseTownSettings(json: unknown, file = 'settings.json'): TownSe
       const path = `agents.${name}`;
       if (!PRESET_NAME.test(name)) r.fail(path, 'is not a valid preset name (a-z, 0-9, "_", "-")');
       const preset = r.object(raw, path);
-      r.unknownKeys(preset, ['command', 'args', 'env'], path);
+      r.unknownKeys(preset, ['preset', 'command', 'args', 'env'], path);
       const env: Record<string, string> = {};
       for (const [k, v] of Object.entries(preset.env === undefined ? {} : r.object(preset.env, `${path}.env`))) {
         if (!ENV_NAME.test(k)) r.fail(`${path}.env.${k}`, 'is not a valid variable name');
         env[k] = typeof v === 'string' ? v : r.fail(`${path}.env.${k}`, 'must be a string');
       }
       settings.agents[name] = {
+        ...(preset.preset === undefined ? {} : { preset: r.string(preset.preset, `${path}.preset`, PRESET_NAME) }),
         command: r.string(preset.command, `${path}.command`),
         args: preset.args === undefined ? [] : r.stringArray(preset.args, `${path}.args`),
         env,

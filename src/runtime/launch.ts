@@ -1,0 +1,97 @@
+import { ValidationError } from '../core/errors.js';
+import { agentAddress, type AgentIdentity, type Role } from '../core/identity.js';
+import type { AgentPreset, TownSettings } from '../core/settings.js';
+import { presetNamed, type Preset } from './presets.js';
+
+/**
+ * From settings and an identity to what a session runs: `{argv, env, cwd}`, never a shell string. Pure: the
+ * caller gathers paths, credentials and the beacon first.
+ */
+
+export type ResolvedAgent = { name: string; preset: Preset };
+
+/** The agent for a role: the role's override, else the town default; custom agents extend a built-in preset. */
+export function resolveAgent(settings: TownSettings, role: Role, explicit?: string): ResolvedAgent {
+  const name = explicit ?? settings.role_agents[role] ?? settings.default_agent;
+  const custom: AgentPreset | undefined = Object.hasOwn(settings.agents, name) ? settings.agents[name] : undefined;
+  const base = presetNamed(custom?.preset ?? name);
+  if (base === undefined) {
+    throw new ValidationError(`unknown agent "${name}"`, { hint: 'use a built-in preset (claude, codex, gemini, copilot, opencode, cursor, amp, pi, sim) or define it in settings.json "agents"' });
+  }
+  if (custom === undefined) return { name, preset: base };
+  return {
+    name,
+    preset: { ...base, name, command: custom.command, args: custom.args, env: { ...base.env, ...custom.env } },
+  };
+}
+
+export type LaunchInput = {
+  agent: ResolvedAgent;
+  identity: AgentIdentity;
+  sessionName: string;
+  townRoot: string;
+  sandboxPath: string;
+  /** The first prompt: who, from whom, when, what, and "prime". */
+  beacon: string;
+  /** Settings file for CLIs that take one on the command line (Claude's --settings). */
+  settingsFile?: string;
+  /** Credentials and other variables the caller chose to pass through from its own environment. */
+  passthrough?: Readonly<Record<string, string>>;
+  /** The program that runs `gt` (for the sim preset). */
+  gtCommand?: readonly string[];
+};
+
+export type LaunchSpec = {
+  argv: string[];
+  env: Record<string, string>;
+  cwd: string;
+  /** Text to type once the CLI is ready, for CLIs that take no prompt on their command line. */
+  typedPrompt?: string;
+};
+
+export function identityEnv(identity: AgentIdentity, sessionName: string, townRoot: string): Record<string, string> {
+  const address = agentAddress(identity);
+  const env: Record<string, string> = {
+    GT_ROLE: address,
+    BD_ACTOR: address,
+    GT_SESSION: sessionName,
+    GT_TOWN_ROOT: townRoot,
+    // git inside a sandbox never climbs out of the town into some enclosing repository.
+    GIT_CEILING_DIRECTORIES: townRoot,
+  };
+  if ('rig' in identity) env.GT_RIG = identity.rig;
+  if (identity.role === 'polecat') env.GT_POLECAT = identity.name;
+  if (identity.role === 'crew') env.GT_CREW = identity.name;
+  return env;
+}
+
+export function buildLaunch(input: LaunchInput): LaunchSpec {
+  const p = input.agent.preset;
+  const command = p.command === 'gt' && input.gtCommand !== undefined ? [...input.gtCommand] : [p.command];
+  const argv = [...command, ...p.args];
+  if (input.settingsFile !== undefined && p.hooks === 'claude') argv.push('--settings', input.settingsFile);
+  let typedPrompt: string | undefined;
+  switch (p.prompt.kind) {
+    case 'positional':
+      argv.push(input.beacon);
+      break;
+    case 'flag':
+      argv.push(p.prompt.flag, input.beacon);
+      break;
+    case 'typed':
+      typedPrompt = input.beacon;
+      break;
+  }
+  const env: Record<string, string> = {
+    ...(input.passthrough ?? {}),
+    ...p.env,
+    ...identityEnv(input.identity, input.sessionName, input.townRoot),
+    GT_AGENT: input.agent.name,
+    GT_PROCESS_NAMES: p.processNames.join(','),
+  };
+  if (p.node) {
+    env.NODE_OPTIONS = '';
+    env.CLAUDECODE = '';
+  }
+  return typedPrompt === undefined ? { argv, env, cwd: input.sandboxPath } : { argv, env, cwd: input.sandboxPath, typedPrompt };
+}

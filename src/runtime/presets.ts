@@ -1,0 +1,164 @@
+/**
+ * Agent CLIs as data. Each preset says how to launch the CLI with full autonomy in a sandbox, how its first
+ * prompt is delivered, which hook mechanism it has, how to tell it is ready (and busy), which process names mean
+ * "the agent is alive", and how to resume a session. Facts from the original Gas Town and the CLIs' own docs.
+ */
+
+export type PromptDelivery =
+  /** The prompt is the last argument. */
+  | { kind: 'positional' }
+  /** The prompt follows a flag (`-i <prompt>`). */
+  | { kind: 'flag'; flag: string }
+  /** The CLI takes no prompt on its command line: type it once the CLI is ready. */
+  | { kind: 'typed' };
+
+export type Readiness =
+  /** A line of the pane starts with this text when the CLI waits for input; give up waiting after fallbackMs. */
+  | { kind: 'prompt'; prefix: string; fallbackMs: number }
+  /** Nothing to detect: assume ready after a delay. */
+  | { kind: 'delay'; ms: number };
+
+export type HookMechanism = 'claude' | 'gemini' | 'cursor' | 'copilot' | 'opencode' | 'pi' | 'sim' | 'none';
+
+export type Preset = {
+  name: string;
+  command: string;
+  /** Autonomy flags and other fixed arguments. */
+  args: readonly string[];
+  env: Readonly<Record<string, string>>;
+  prompt: PromptDelivery;
+  hooks: HookMechanism;
+  readiness: Readiness;
+  /** Text in the pane while the agent is working, where it shows one. */
+  busyText?: string;
+  processNames: readonly string[];
+  resume?: { kind: 'flag'; flag: string } | { kind: 'subcommand'; subcommand: string };
+  /** Environment variable through which the CLI exposes its own session id to hooks. */
+  sessionIdEnv?: string;
+  instructionsFile: 'CLAUDE.md' | 'AGENTS.md' | 'GEMINI.md';
+  /** Node-based CLIs: clear NODE_OPTIONS and CLAUDECODE so a nested agent neither inherits debug flags nor refuses to start. */
+  node: boolean;
+};
+
+export const PRESETS: Readonly<Record<string, Preset>> = {
+  claude: {
+    name: 'claude',
+    command: 'claude',
+    args: ['--dangerously-skip-permissions'],
+    env: {},
+    prompt: { kind: 'positional' },
+    hooks: 'claude',
+    readiness: { kind: 'prompt', prefix: '❯\u00a0', fallbackMs: 10_000 },
+    busyText: 'esc to interrupt',
+    processNames: ['claude', 'node'],
+    resume: { kind: 'flag', flag: '--resume' },
+    sessionIdEnv: 'CLAUDE_CODE_SESSION_ID',
+    instructionsFile: 'CLAUDE.md',
+    node: true,
+  },
+  codex: {
+    name: 'codex',
+    command: 'codex',
+    args: ['--dangerously-bypass-approvals-and-sandbox'],
+    env: {},
+    prompt: { kind: 'typed' },
+    hooks: 'none',
+    readiness: { kind: 'prompt', prefix: '› ', fallbackMs: 3_000 },
+    processNames: ['codex'],
+    resume: { kind: 'subcommand', subcommand: 'resume' },
+    instructionsFile: 'AGENTS.md',
+    node: false,
+  },
+  gemini: {
+    name: 'gemini',
+    command: 'gemini',
+    args: ['--approval-mode', 'yolo'],
+    env: {},
+    prompt: { kind: 'flag', flag: '-i' },
+    hooks: 'gemini',
+    readiness: { kind: 'delay', ms: 5_000 },
+    processNames: ['gemini', 'node'],
+    resume: { kind: 'flag', flag: '--resume' },
+    sessionIdEnv: 'GEMINI_SESSION_ID',
+    instructionsFile: 'GEMINI.md',
+    node: true,
+  },
+  copilot: {
+    name: 'copilot',
+    command: 'copilot',
+    args: ['--yolo'],
+    env: {},
+    prompt: { kind: 'flag', flag: '-i' },
+    hooks: 'copilot',
+    readiness: { kind: 'delay', ms: 5_000 },
+    processNames: ['copilot', 'node'],
+    instructionsFile: 'AGENTS.md',
+    node: true,
+  },
+  opencode: {
+    name: 'opencode',
+    command: 'opencode',
+    args: [],
+    env: { OPENCODE_PERMISSION: '{"*":"allow"}' },
+    prompt: { kind: 'flag', flag: '--prompt' },
+    hooks: 'opencode',
+    readiness: { kind: 'delay', ms: 8_000 },
+    processNames: ['opencode', 'node', 'bun'],
+    instructionsFile: 'AGENTS.md',
+    node: true,
+  },
+  cursor: {
+    name: 'cursor',
+    command: 'cursor-agent',
+    args: ['-f'],
+    env: {},
+    prompt: { kind: 'positional' },
+    hooks: 'cursor',
+    readiness: { kind: 'delay', ms: 5_000 },
+    processNames: ['cursor-agent', 'agent'],
+    instructionsFile: 'AGENTS.md',
+    node: false,
+  },
+  amp: {
+    name: 'amp',
+    command: 'amp',
+    args: ['--dangerously-allow-all', '--no-ide'],
+    env: {},
+    prompt: { kind: 'positional' },
+    hooks: 'none',
+    readiness: { kind: 'delay', ms: 5_000 },
+    processNames: ['amp', 'node'],
+    instructionsFile: 'AGENTS.md',
+    node: true,
+  },
+  pi: {
+    name: 'pi',
+    command: 'pi',
+    args: [],
+    env: {},
+    prompt: { kind: 'positional' },
+    hooks: 'pi',
+    readiness: { kind: 'delay', ms: 8_000 },
+    processNames: ['pi', 'node', 'bun'],
+    instructionsFile: 'AGENTS.md',
+    node: true,
+  },
+  /** The built-in scripted agent (`gt agent sim`): for the demo and tests, never presented as AI. */
+  sim: {
+    name: 'sim',
+    command: 'gt',
+    args: ['agent', 'sim'],
+    env: {},
+    prompt: { kind: 'positional' },
+    hooks: 'sim',
+    readiness: { kind: 'prompt', prefix: 'sim> ', fallbackMs: 5_000 },
+    busyText: 'sim: working',
+    processNames: ['node', 'gt'],
+    instructionsFile: 'AGENTS.md',
+    node: true,
+  },
+};
+
+export function presetNamed(name: string): Preset | undefined {
+  return Object.hasOwn(PRESETS, name) ? PRESETS[name] : undefined;
+}
