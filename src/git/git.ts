@@ -162,10 +162,20 @@ export async function worktreeSafety(worktree: string, defaultBranchName: string
   };
 }
 
-/** Removes a worktree that worktreeSafety found clean; deletes its local branch when asked. */
-export async function removeWorktree(bareRepo: string, worktree: string, deleteBranch: string | undefined): Promise<void> {
+/** Removes a worktree that worktreeSafety found clean (git itself refuses a dirty one). */
+export async function removeWorktree(bareRepo: string, worktree: string): Promise<void> {
   await mustGit(['worktree', 'remove', worktree], bareRepo, `git worktree remove ${worktree}`);
-  if (deleteBranch !== undefined) await mustGit(['branch', '-D', deleteBranch], bareRepo, `git branch -D ${deleteBranch}`);
+}
+
+/** Deletes a local branch, merged or not: callers check hasUnpushedCommits first. */
+export async function deleteBranch(repo: string, branch: string): Promise<void> {
+  await mustGit(['branch', '-D', branch], repo, `git branch -D ${branch}`);
+}
+
+/** True when `ref` has commits that no remote ref has (or when git cannot tell). */
+export async function hasUnpushedCommits(repo: string, ref: string): Promise<boolean> {
+  const count = await runGit(['rev-list', '--count', ref, '--not', '--remotes'], { cwd: repo });
+  return !count.ok || count.stdout.trim() !== '0';
 }
 
 /** Brings `origin/*` up to date. */
@@ -187,9 +197,6 @@ export async function cloneFull(source: string, dest: string, cwd: string): Prom
 export async function branchesWithUnpushedCommits(repo: string): Promise<string[]> {
   const refs = (await mustGit(['for-each-ref', '--format=%(refname:short)', 'refs/heads'], repo, 'git for-each-ref')).split('\n').filter((r) => r !== '');
   const out: string[] = [];
-  for (const ref of refs) {
-    const count = await runGit(['rev-list', '--count', ref, '--not', '--remotes'], { cwd: repo });
-    if (!count.ok || count.stdout.trim() !== '0') out.push(ref);
-  }
+  for (const ref of refs) if (await hasUnpushedCommits(repo, ref)) out.push(ref);
   return out;
 }

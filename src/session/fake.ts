@@ -1,4 +1,5 @@
 import { ValidationError } from '../core/errors.js';
+import { settle } from '../core/promise.js';
 import {
   ENV_KEY,
   SESSION_NAME,
@@ -34,7 +35,7 @@ export class FakeSessionProvider implements SessionProvider {
 
   start(spec: StartSpec): Promise<void> {
     this.calls.push({ method: 'start', name: spec.name });
-    return run(() => {
+    return settle(() => {
       if (!SESSION_NAME.test(spec.name)) throw new ValidationError(`invalid session name "${spec.name}"`);
       if (spec.argv.length === 0) throw new ValidationError('nothing to run: argv is empty');
       for (const key of Object.keys(spec.env)) if (!ENV_KEY.test(key)) throw new ValidationError(`invalid environment variable name "${key}"`);
@@ -64,12 +65,12 @@ export class FakeSessionProvider implements SessionProvider {
   }
 
   capture(name: string): Promise<string> {
-    return run(() => this.#get(name).screen);
+    return settle(() => this.#get(name).screen);
   }
 
   sendText(name: string, text: string): Promise<void> {
     this.calls.push({ method: 'sendText', name });
-    return run(() => {
+    return settle(() => {
       const s = this.#get(name);
       if (!s.exited) s.screen += text;
       this.#touch(s);
@@ -78,7 +79,7 @@ export class FakeSessionProvider implements SessionProvider {
 
   sendEnter(name: string): Promise<void> {
     this.calls.push({ method: 'sendEnter', name });
-    return run(() => {
+    return settle(() => {
       const s = this.#get(name);
       if (!s.exited) s.screen += '\n';
       this.#touch(s);
@@ -86,7 +87,7 @@ export class FakeSessionProvider implements SessionProvider {
   }
 
   lastActivity(name: string): Promise<number> {
-    return run(() => this.#get(name).activity);
+    return settle(() => this.#get(name).activity);
   }
 
   list(): Promise<string[]> {
@@ -94,14 +95,14 @@ export class FakeSessionProvider implements SessionProvider {
   }
 
   setEnv(name: string, key: string, value: string): Promise<void> {
-    return run(() => {
+    return settle(() => {
       if (!ENV_KEY.test(key)) throw new ValidationError(`invalid environment variable name "${key}"`);
       this.#get(name).env.set(key, value);
     });
   }
 
   getEnv(name: string, key: string): Promise<string | undefined> {
-    return run(() => this.#get(name).env.get(key));
+    return settle(() => this.#get(name).env.get(key));
   }
 
   /** Simulates the agent program exiting while its session stays. */
@@ -115,10 +116,3 @@ export class FakeSessionProvider implements SessionProvider {
   }
 }
 
-function run<T>(fn: () => T): Promise<T> {
-  try {
-    return Promise.resolve(fn());
-  } catch (err) {
-    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-  }
-}

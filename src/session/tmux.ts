@@ -130,8 +130,9 @@ export class TmuxSessionProvider implements SessionProvider {
     if (!Number.isInteger(pid) || pid <= 0) return 'unknown';
     const table = await execArgv('ps', ['-A', '-o', 'pid=,ppid=,comm=']);
     if (!table.ok) return 'unknown';
-    const tree = new Set(descendants(pid, parseProcessTable(table.stdout)));
-    const names = parseProcessTable(table.stdout).filter((p) => tree.has(p.pid)).map((p) => p.comm);
+    const rows = parseProcessTable(table.stdout);
+    const tree = new Set(descendants(pid, rows));
+    const names = rows.filter((p) => tree.has(p.pid)).map((p) => p.comm);
     return names.some((n) => processNames.includes(n)) ? 'alive' : 'dead';
   }
 

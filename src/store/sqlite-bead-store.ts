@@ -1,4 +1,4 @@
-import type { Bead, BeadDetails, BeadEvent, Comment } from '../core/bead.js';
+import type { Bead, BeadDetails, BeadEvent, Comment, Dependency } from '../core/bead.js';
 import { beadWith, NON_WORK_TYPES } from '../core/bead.js';
 import type {
   BeadStore,
@@ -36,6 +36,7 @@ import type { Role } from '../core/identity.js';
 import type { Rig, RigRegistry } from '../core/rig-registry.js';
 import { AgentRepo } from './agent-repo.js';
 import { NotFoundError } from '../core/errors.js';
+import { settle } from '../core/promise.js';
 import { formatTimestamp } from '../core/time.js';
 import { cachedStatement, closeDatabase, openDatabase, writeTransaction, type Db, type OpenOptions, type Statement } from './db.js';
 import { parseLedger, serializeRecord } from './jsonl.js';
@@ -128,35 +129,39 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
     return ids.map((id) => byId.get(id)).filter((b): b is Bead => b !== undefined);
   }
 
-  details(beads: readonly Bead[]): BeadDetails[] {
-    const ids = JSON.stringify(beads.map((b) => b.id));
+  /** Labels and outgoing edges of the beads in the JSON array `ids`, by bead id. */
+  #relations(ids: string): { labels: (id: string) => string[]; edges: (id: string) => Dependency[] } {
     const labels = groupBy(this.stmt(q.LABELS_FOR_IDS_SQL).all(ids), (r) => toStringValue(r, 'issue_id'));
     const deps = groupBy(this.stmt(q.DEPENDENCIES_FOR_IDS_SQL).all(ids), (r) => toStringValue(r, 'issue_id'));
+    return {
+      labels: (id) => (labels.get(id) ?? []).map((r) => toStringValue(r, 'label')),
+      edges: (id) => (deps.get(id) ?? []).map(toDependency),
+    };
+  }
+
+  details(beads: readonly Bead[]): BeadDetails[] {
+    const ids = JSON.stringify(beads.map((b) => b.id));
+    const rel = this.#relations(ids);
     const comments = groupBy(this.stmt(q.COMMENTS_FOR_IDS_SQL).all(ids), (r) => toStringValue(r, 'issue_id'));
     return beads.map((b) =>
-      beadWith(b, {
-        labels: (labels.get(b.id) ?? []).map((r) => toStringValue(r, 'label')),
-        dependencies: (deps.get(b.id) ?? []).map(toDependency),
-        comments: (comments.get(b.id) ?? []).map(toComment),
-      }),
+      beadWith(b, { labels: rel.labels(b.id), dependencies: rel.edges(b.id), comments: (comments.get(b.id) ?? []).map(toComment) }),
     );
   }
 
   summaries(beads: readonly Bead[]): BeadSummary[] {
     if (beads.length === 0) return [];
     const ids = JSON.stringify(beads.map((b) => b.id));
-    const labels = groupBy(this.stmt(q.LABELS_FOR_IDS_SQL).all(ids), (r) => toStringValue(r, 'issue_id'));
-    const deps = groupBy(this.stmt(q.DEPENDENCIES_FOR_IDS_SQL).all(ids), (r) => toStringValue(r, 'issue_id'));
+    const rel = this.#relations(ids);
     const counts = (sql: string): Map<string, number> =>
       new Map(this.stmt(sql).all(ids).map((r) => [toStringValue(r, 'id'), toIntValue(r, 'n')] as const));
     const dependents = counts(q.DEPENDENT_COUNTS_SQL);
     const comments = counts(q.COMMENT_COUNTS_SQL);
     return beads.map((b) => {
-      const edges = (deps.get(b.id) ?? []).map(toDependency);
+      const edges = rel.edges(b.id);
       // beads' counts: dependency_count is this bead's own blocks edges, parent the first parent-child target.
       const parents = edges.filter((e) => e.type === 'parent-child').map((e) => e.depends_on_id);
       return beadWith(b, {
-        labels: (labels.get(b.id) ?? []).map((r) => toStringValue(r, 'label')),
+        labels: rel.labels(b.id),
         dependencies: edges,
         dependency_count: edges.filter((e) => e.type === 'blocks').length,
         dependent_count: dependents.get(b.id) ?? 0,
@@ -191,15 +196,15 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   // BeadStore: reads
 
   show(ids: readonly string[]): Promise<BeadDetails[]> {
-    return run(() => this.details(this.beadsByIds(ids)));
+    return settle(() => this.details(this.beadsByIds(ids)));
   }
 
   list(filter: ListFilter): Promise<BeadSummary[]> {
-    return run(() => this.summaries(this.#listBeads(filter, null)));
+    return settle(() => this.summaries(this.#listBeads(filter, null)));
   }
 
   search(query: string, filter: ListFilter): Promise<BeadSummary[]> {
-    return run(() => this.summaries(this.#listBeads(filter, query)));
+    return settle(() => this.summaries(this.#listBeads(filter, query)));
   }
 
   #listBeads(filter: ListFilter, query: string | null): Bead[] {
@@ -216,11 +221,11 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   }
 
   ready(filter: ReadyFilter): Promise<BeadSummary[]> {
-    return run(() => this.summaries(this.readyBeads(filter)));
+    return settle(() => this.summaries(this.readyBeads(filter)));
   }
 
   blocked(filter: BlockedFilter): Promise<BlockedBead[]> {
-    return run(() => {
+    return settle(() => {
       const beads = this.stmt(q.BLOCKED_SQL)
         .all({ parent: filter.parent ?? null, limit: limitParam(filter.limit, 0) })
         .map(toBead);
@@ -234,7 +239,7 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   }
 
   dependencies(id: string, direction: Direction): Promise<DependencyView[]> {
-    return run(() => this.#edges(id, direction));
+    return settle(() => this.#edges(id, direction));
   }
 
   #edges(id: string, direction: Direction): DependencyView[] {
@@ -244,7 +249,7 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   }
 
   dependencyTree(id: string, direction: Direction, maxDepth: number): Promise<TreeNode[]> {
-    return run(() => {
+    return settle(() => {
       const root = this.requireBead(id);
       const out: TreeNode[] = [beadWith(root, { depth: 0, parent_id: null, dependency_type: null, truncated: false })];
       const seen = new Set<string>([root.id]);
@@ -265,7 +270,7 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   }
 
   labels(id: string): Promise<string[]> {
-    return run(() => {
+    return settle(() => {
       this.requireBead(id);
       return this.stmt('SELECT label FROM labels WHERE issue_id = ? ORDER BY label')
         .all(id)
@@ -274,7 +279,7 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   }
 
   allLabels(): Promise<LabelCount[]> {
-    return run(() =>
+    return settle(() =>
       this.stmt('SELECT label, COUNT(*) AS count FROM labels GROUP BY label ORDER BY label')
         .all()
         .map((r) => ({ label: toStringValue(r, 'label'), count: toIntValue(r, 'count') })),
@@ -282,14 +287,14 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   }
 
   comments(id: string): Promise<Comment[]> {
-    return run(() => {
+    return settle(() => {
       this.requireBead(id);
       return this.stmt(q.COMMENTS_FOR_IDS_SQL).all(JSON.stringify([id])).map(toComment);
     });
   }
 
   events(filter: EventFilter): Promise<BeadEvent[]> {
-    return run(() =>
+    return settle(() =>
       this.stmt(
         /* sql */ `SELECT event_id, issue_id, event_type, actor, field, old_value, new_value, created_at FROM events
           WHERE (@issueId IS NULL OR issue_id = @issueId)
@@ -308,7 +313,7 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   }
 
   stats(): Promise<Stats> {
-    return run(() => {
+    return settle(() => {
       const byStatus = new Map(
         this.stmt('SELECT status, COUNT(*) AS n FROM issues WHERE ephemeral = 0 GROUP BY status')
           .all()
@@ -338,11 +343,11 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   }
 
   getConfig(key: string): Promise<string | undefined> {
-    return run(() => this.configValue(key));
+    return settle(() => this.configValue(key));
   }
 
   listConfig(): Promise<Record<string, string>> {
-    return run(() => {
+    return settle(() => {
       const out: Record<string, string> = {};
       for (const r of this.stmt('SELECT key, value FROM config ORDER BY key').all()) {
         out[toStringValue(r, 'key')] = toStringValue(r, 'value');
@@ -352,7 +357,7 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   }
 
   exportJsonl(options: ExportOptions): Promise<ExportResult> {
-    return run(() => {
+    return settle(() => {
       const beads = this.stmt(
         /* sql */ `SELECT id FROM issues WHERE (@all = 1 OR ephemeral = 0) ORDER BY id`,
       )
@@ -376,19 +381,19 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   // BeadStore: writes (each one immediate transaction, see StoreWriter)
 
   create(input: CreateInput, actor: string): Promise<BeadDetails> {
-    return run(() => writeTransaction(this.#db, () => this.#writer.create(input, actor)));
+    return settle(() => writeTransaction(this.#db, () => this.#writer.create(input, actor)));
   }
 
   update(ids: readonly string[], changes: UpdateChanges, actor: string): Promise<BeadDetails[]> {
-    return run(() => writeTransaction(this.#db, () => this.#writer.update(ids, changes, actor)));
+    return settle(() => writeTransaction(this.#db, () => this.#writer.update(ids, changes, actor)));
   }
 
   claim(id: string, actor: string): Promise<BeadDetails> {
-    return run(() => writeTransaction(this.#db, () => this.#writer.claim(id, actor)));
+    return settle(() => writeTransaction(this.#db, () => this.#writer.claim(id, actor)));
   }
 
   claimReady(filter: ReadyFilter, actor: string): Promise<BeadDetails | null> {
-    return run(() =>
+    return settle(() =>
       writeTransaction(this.#db, () => {
         const first = this.readyBeads({ ...filter, limit: 1 })[0];
         return first === undefined ? null : this.#writer.claim(first.id, actor);
@@ -397,39 +402,39 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   }
 
   close(ids: readonly string[], options: CloseOptions, actor: string): Promise<BeadDetails[]> {
-    return run(() => writeTransaction(this.#db, () => this.#writer.close(ids, options, actor)));
+    return settle(() => writeTransaction(this.#db, () => this.#writer.close(ids, options, actor)));
   }
 
   reopen(ids: readonly string[], reason: string | undefined, actor: string): Promise<BeadDetails[]> {
-    return run(() => writeTransaction(this.#db, () => this.#writer.reopen(ids, reason, actor)));
+    return settle(() => writeTransaction(this.#db, () => this.#writer.reopen(ids, reason, actor)));
   }
 
   addDependency(issueId: string, dependsOnId: string, type: string, actor: string): Promise<DependencyChange> {
-    return run(() => writeTransaction(this.#db, () => this.#writer.addDependency(issueId, dependsOnId, type, actor)));
+    return settle(() => writeTransaction(this.#db, () => this.#writer.addDependency(issueId, dependsOnId, type, actor)));
   }
 
   removeDependency(issueId: string, dependsOnId: string, actor: string): Promise<DependencyChange> {
-    return run(() => writeTransaction(this.#db, () => this.#writer.removeDependency(issueId, dependsOnId, actor)));
+    return settle(() => writeTransaction(this.#db, () => this.#writer.removeDependency(issueId, dependsOnId, actor)));
   }
 
   addLabels(ids: readonly string[], labels: readonly string[], actor: string): Promise<LabelChange[]> {
-    return run(() => writeTransaction(this.#db, () => this.#writer.changeLabels(ids, labels, 'add', actor)));
+    return settle(() => writeTransaction(this.#db, () => this.#writer.changeLabels(ids, labels, 'add', actor)));
   }
 
   removeLabels(ids: readonly string[], labels: readonly string[], actor: string): Promise<LabelChange[]> {
-    return run(() => writeTransaction(this.#db, () => this.#writer.changeLabels(ids, labels, 'remove', actor)));
+    return settle(() => writeTransaction(this.#db, () => this.#writer.changeLabels(ids, labels, 'remove', actor)));
   }
 
   addComment(id: string, text: string, actor: string): Promise<Comment> {
-    return run(() => writeTransaction(this.#db, () => this.#writer.addComment(id, text, actor)));
+    return settle(() => writeTransaction(this.#db, () => this.#writer.addComment(id, text, actor)));
   }
 
   setConfig(key: string, value: string, actor: string): Promise<void> {
-    return run(() => writeTransaction(this.#db, () => this.#writer.setConfig(key, value, actor)));
+    return settle(() => writeTransaction(this.#db, () => this.#writer.setConfig(key, value, actor)));
   }
 
   importJsonl(text: string, actor: string, onProgress?: (done: number, total: number) => void): Promise<ImportReport> {
-    return run(() => {
+    return settle(() => {
       const ledger = parseLedger(text);
       return writeTransaction(this.#db, () => this.#writer.importLedger(ledger, actor, onProgress));
     });
@@ -438,66 +443,58 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   // AgentStore
 
   registerAgent(input: RegisterAgentInput, actor: string): Promise<Agent> {
-    return run(() => writeTransaction(this.#db, () => this.#agents.register(input, actor)));
+    return settle(() => writeTransaction(this.#db, () => this.#agents.register(input, actor)));
   }
 
   agent(address: string): Promise<Agent> {
-    return run(() => this.#agents.require(address));
+    return settle(() => this.#agents.require(address));
   }
 
   agents(filter: { rig?: string; role?: Role }): Promise<Agent[]> {
-    return run(() => this.#agents.list(filter));
+    return settle(() => this.#agents.list(filter));
   }
 
   updateAgent(address: string, changes: AgentChanges, actor: string): Promise<Agent> {
-    return run(() => writeTransaction(this.#db, () => this.#agents.update(address, changes, actor)));
+    return settle(() => writeTransaction(this.#db, () => this.#agents.update(address, changes, actor)));
   }
 
   removeAgent(address: string, actor: string): Promise<void> {
-    return run(() => writeTransaction(this.#db, () => this.#agents.remove(address, actor)));
+    return settle(() => writeTransaction(this.#db, () => this.#agents.remove(address, actor)));
   }
 
   startSession(input: StartSessionInput, actor: string): Promise<AgentSession> {
-    return run(() => writeTransaction(this.#db, () => this.#agents.startSession(input, actor)));
+    return settle(() => writeTransaction(this.#db, () => this.#agents.startSession(input, actor)));
   }
 
   endSession(sessionId: string, reason: SessionEndReason, actor: string): Promise<AgentSession> {
-    return run(() => writeTransaction(this.#db, () => this.#agents.endSession(sessionId, reason, actor)));
+    return settle(() => writeTransaction(this.#db, () => this.#agents.endSession(sessionId, reason, actor)));
   }
 
   sessions(agent: string, limit = 0): Promise<AgentSession[]> {
-    return run(() => this.#agents.sessions(agent, limit));
+    return settle(() => this.#agents.sessions(agent, limit));
   }
 
   // ------------------------------------------------------------------------------------------------------
   // RigRegistry
 
   registerRig(rig: Omit<Rig, 'created_at'>, agents: readonly RegisterAgentInput[], actor: string): Promise<Rig> {
-    return run(() => writeTransaction(this.#db, () => this.#agents.registerRig(rig, agents, actor)));
+    return settle(() => writeTransaction(this.#db, () => this.#agents.registerRig(rig, agents, actor)));
   }
 
   rig(name: string): Promise<Rig> {
-    return run(() => this.#agents.rig(name));
+    return settle(() => this.#agents.rig(name));
   }
 
   rigs(): Promise<Rig[]> {
-    return run(() => this.#agents.rigs());
+    return settle(() => this.#agents.rigs());
   }
 
   unregisterRig(name: string, actor: string): Promise<void> {
-    return run(() => writeTransaction(this.#db, () => this.#agents.unregisterRig(name, actor)));
+    return settle(() => writeTransaction(this.#db, () => this.#agents.unregisterRig(name, actor)));
   }
 
 }
 
-/** Wraps synchronous work in a Promise so that thrown errors become rejections. */
-function run<T>(fn: () => T): Promise<T> {
-  try {
-    return Promise.resolve(fn());
-  } catch (err) {
-    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-  }
-}
 
 export function notFound(ids: readonly string[]): NotFoundError {
   const list = ids.join(', ');

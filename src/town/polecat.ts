@@ -7,10 +7,11 @@ import { agentAddress, agentGitIdentity, polecatBranch, sessionName, validateNam
 import { allocateName } from '../core/name-pool.js';
 import {
   addWorktreeOnNewBranch,
+  deleteBranch,
   excludePattern,
   fetchOrigin,
+  hasUnpushedCommits,
   removeWorktree,
-  runGit,
   setWorktreeIdentity,
   switchToNewBranch,
   worktreeSafety,
@@ -51,8 +52,7 @@ async function reuseIdlePolecat(store: SqliteBeadStore, repo: string, rig: Rig, 
     if (branch === safety.branch) return agent;
     await switchToNewBranch(agent.sandbox_path, branch, `origin/${rig.default_branch}`);
     // The old branch's commits are all on the remote (checked above), so the local branch can go.
-    const left = await runGit(['rev-list', '--count', safety.branch, '--not', '--remotes'], { cwd: repo });
-    if (left.ok && left.stdout.trim() === '0') await deleteLocalBranch(repo, safety.branch);
+    if (!(await hasUnpushedCommits(repo, safety.branch))) await deleteBranch(repo, safety.branch);
     return store.updateAgent(agent.address, { branch, agent_state: 'idle' }, options.actor);
   }
   return undefined;
@@ -96,10 +96,10 @@ export async function addPolecat(town: Town, rigName: string, options: AddPoleca
   } catch (err) {
     // Only what this call made is undone: a worktree created moments ago holds no one's work.
     if (worktree !== undefined && existsSync(worktree)) {
-      await removeWorktree(paths.repo, worktree, undefined).catch(() => undefined);
+      await removeWorktree(paths.repo, worktree).catch(() => undefined);
       rmSync(worktree, { recursive: true, force: true });
     }
-    if (branch !== undefined) await deleteLocalBranch(paths.repo, branch);
+    if (branch !== undefined) await deleteBranch(paths.repo, branch).catch(() => undefined);
     if (err instanceof GtError) throw err;
     throw new ValidationError(`adding a polecat to ${rigName} failed: ${errorMessage(err)}`, { cause: err });
   } finally {
@@ -107,9 +107,6 @@ export async function addPolecat(town: Town, rigName: string, options: AddPoleca
   }
 }
 
-async function deleteLocalBranch(repo: string, branch: string): Promise<void> {
-  await runGit(['branch', '-D', branch], { cwd: repo });
-}
 
 export type PolecatView = Agent & { sandbox_exists: boolean };
 
@@ -159,10 +156,9 @@ export async function removePolecat(town: Town, rigName: string, name: string, o
       const safety = await worktreeSafety(agent.sandbox_path, rig.default_branch);
       const blocker = removalBlocker(safety, rig.default_branch, options.force === true);
       if (blocker !== undefined) throw new ConflictError(`not removing ${address}: ${blocker}`);
-      await removeWorktree(paths.repo, agent.sandbox_path, undefined);
+      await removeWorktree(paths.repo, agent.sandbox_path);
       // The worktree is gone, so nothing can add to the branch now; delete it only if the remote has its commits.
-      const after = await runGit(['rev-list', '--count', safety.branch, '--not', '--remotes'], { cwd: paths.repo });
-      if (after.ok && after.stdout.trim() === '0') await deleteLocalBranch(paths.repo, safety.branch);
+      if (!(await hasUnpushedCommits(paths.repo, safety.branch))) await deleteBranch(paths.repo, safety.branch);
     }
     await store.removeAgent(address, options.actor);
   } finally {

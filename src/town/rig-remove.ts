@@ -85,7 +85,7 @@ export async function removeRig(town: Town, name: string, options: RemoveRigOpti
     for (const s of safeSandboxes) {
       if (s.worktree) {
         try {
-          await removeWorktree(paths.repo, s.path, undefined);
+          await removeWorktree(paths.repo, s.path);
         } catch {
           kept.push({ path: s.path, reason: 'it changed while the rig was being removed' });
         }

@@ -174,10 +174,10 @@ export async function installTown(dir: string, options: InstallOptions): Promise
     changes.push('.beads/ (town store, prefix hq)');
   }
   try {
+    const known = new Set((await store.agents({})).map((a) => a.address));
     for (const identity of TOWN_AGENTS) {
       const address = agentAddress(identity);
-      const known = (await store.agents({})).some((a) => a.address === address);
-      if (known) continue;
+      if (known.has(address)) continue;
       const sandbox = identity.role === 'mayor' ? paths.mayor : identity.role === 'deacon' ? paths.deacon : paths.boot;
       await store.registerAgent({ identity, session_name: sessionName(identity), sandbox_path: sandbox }, options.actor);
       changes.push(`agent ${address}`);

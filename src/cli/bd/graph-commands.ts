@@ -130,13 +130,7 @@ export function registerGraphCommands(program: Command, io: Io, wants: (name: st
 
   if (wants('comment')) {
     const comment = program.command('comment').description('comments on beads');
-    comment
-      .command('add')
-      .description('add a comment to a bead')
-      .argument('<id>')
-      .argument('[text]')
-      .option('-f, --file <path>', 'read the text from a file, or - for stdin')
-      .action(addComment);
+    addCommentCommand(comment, addComment);
   }
 
   if (wants('comments')) {
@@ -153,14 +147,19 @@ export function registerGraphCommands(program: Command, io: Io, wants: (name: st
           else io.out(list.length === 0 ? `${id} has no comments.\n` : `${list.map(commentText).join('\n')}\n`);
         });
       });
-    comments
-      .command('add')
-      .description('add a comment to a bead')
-      .argument('<id>')
-      .argument('[text]')
-      .option('-f, --file <path>', 'read the text from a file, or - for stdin')
-      .action(addComment);
+    addCommentCommand(comments, addComment);
   }
+}
+
+/** `add <id> [text]` under `comment` and under `comments` (beads has both spellings). */
+function addCommentCommand(parent: Command, action: (id: string, text: string | undefined, o: Opts, cmd: Command) => Promise<void>): void {
+  parent
+    .command('add')
+    .description('add a comment to a bead')
+    .argument('<id>')
+    .argument('[text]')
+    .option('-f, --file <path>', 'read the text from a file, or - for stdin')
+    .action(action);
 }
 
 function idsAndLabel(args: readonly string[]): { ids: string[]; labelName: string } {
