@@ -65,6 +65,25 @@ export type StartSessionInput = {
   runtime_session_id?: string | null;
 };
 
+/** A nudge that waited in the store because its recipient was busy or had no session. */
+export type QueuedNudge = {
+  id: number;
+  recipient: string;
+  sender: string;
+  body: string;
+  urgent: boolean;
+  created_at: string;
+  delivered_at: string | null;
+  /** Who took it off the queue: `prompt-submit`, `stop`, `prime`, `idle`, … */
+  delivered_by: string | null;
+};
+
+export type QueueNudgeInput = { recipient: string; sender: string; body: string; urgent?: boolean };
+
+/** At most this many undelivered nudges wait for one agent; more means something is wrong upstream. */
+export const MAX_QUEUED_NUDGES = 50;
+export const MAX_NUDGE_LENGTH = 16_384;
+
 export type AgentStore = {
   /** Creates the agent, or returns it unchanged when it exists with the same sandbox and session name. */
   registerAgent(input: RegisterAgentInput, actor: string): Promise<Agent>;
@@ -81,4 +100,24 @@ export type AgentStore = {
   endSession(sessionId: string, reason: SessionEndReason, actor: string): Promise<AgentSession>;
   /** The agent's chain of sessions, newest first. */
   sessions(agent: string, limit?: number): Promise<AgentSession[]>;
+  /** The agent's open session, or null. */
+  openSession(agent: string): Promise<AgentSession | null>;
+  /** Records the agent CLI's own session id on an open session (learned by its start-up hook). */
+  setRuntimeSessionId(sessionId: string, runtimeSessionId: string, actor: string): Promise<AgentSession>;
+
+  /**
+   * Puts a bead on the agent's hook: the bead becomes `hooked` and assigned to the agent, and the agent's
+   * `hook_bead` names it, in one transaction. Re-hooking the same bead changes nothing. ConflictError when the
+   * agent holds another bead or the bead is hooked to someone else; ValidationError for a closed bead.
+   */
+  hook(address: string, beadId: string, actor: string): Promise<Agent>;
+  /** Takes the bead off the agent's hook (back to `open`, unassigned, unless it was closed meanwhile). */
+  unhook(address: string, actor: string): Promise<Agent>;
+
+  /** Queues a nudge (ConflictError when MAX_QUEUED_NUDGES already wait). */
+  queueNudge(input: QueueNudgeInput, actor: string): Promise<QueuedNudge>;
+  /** Undelivered nudges, urgent first, then oldest first. */
+  pendingNudges(recipient: string): Promise<QueuedNudge[]>;
+  /** Takes every undelivered nudge off the queue atomically (two callers never both get one), in that order. */
+  takeNudges(recipient: string, deliveredBy: string): Promise<QueuedNudge[]>;
 };

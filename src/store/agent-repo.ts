@@ -1,10 +1,14 @@
 import {
   AGENT_STATES,
+  MAX_NUDGE_LENGTH,
+  MAX_QUEUED_NUDGES,
   SESSION_END_REASONS,
   type Agent,
   type AgentChanges,
   type AgentSession,
   type AgentState,
+  type QueuedNudge,
+  type QueueNudgeInput,
   type RegisterAgentInput,
   type SessionEndReason,
   type StartSessionInput,
@@ -14,9 +18,10 @@ import { agentAddress, isRole, ROLE_SPECS, TOWN_PREFIX, validateName, type Role 
 import { isValidPrefix } from '../core/ids.js';
 import type { Rig } from '../core/rig-registry.js';
 import { cachedStatement, type Db } from './db.js';
-import { toNullableStringValue, toStringValue } from './rows.js';
+import { toIntValue, toNullableStringValue, toStringValue } from './rows.js';
 
 const AGENT_COLUMNS = 'address, role, rig, name, hook_bead, agent_state, runtime, session_name, sandbox_path, branch, created_at, last_activity';
+const NUDGE_COLUMNS = 'id, recipient, sender, body, urgent, created_at, delivered_at, delivered_by';
 const SESSION_COLUMNS = 'session_id, agent, bead_id, runtime, runtime_session_id, started_at, ended_at, end_reason';
 
 function isAgentState(v: string): v is AgentState {
@@ -70,6 +75,19 @@ function toSession(row: unknown): AgentSession {
     started_at: toStringValue(row, 'started_at'),
     ended_at: toNullableStringValue(row, 'ended_at'),
     end_reason: reason,
+  };
+}
+
+function toNudge(row: unknown): QueuedNudge {
+  return {
+    id: toIntValue(row, 'id'),
+    recipient: toStringValue(row, 'recipient'),
+    sender: toStringValue(row, 'sender'),
+    body: toStringValue(row, 'body'),
+    urgent: toIntValue(row, 'urgent') === 1,
+    created_at: toStringValue(row, 'created_at'),
+    delivered_at: toNullableStringValue(row, 'delivered_at'),
+    delivered_by: toNullableStringValue(row, 'delivered_by'),
   };
 }
 
@@ -201,6 +219,83 @@ export class AgentRepo {
     cachedStatement(this.db, 'UPDATE agents SET last_activity = ? WHERE address = ?').run(now, session.agent);
     this.#event(session.agent, 'session_ended', actor, 'session', sessionId, reason, now);
     return this.#session(sessionId);
+  }
+
+  openSession(agent: string): AgentSession | null {
+    this.require(agent);
+    return this.#openSession(agent) ?? null;
+  }
+
+  setRuntimeSessionId(sessionId: string, runtimeSessionId: string, actor: string): AgentSession {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(runtimeSessionId)) throw new ValidationError(`invalid runtime session id "${runtimeSessionId}"`);
+    const session = this.#session(sessionId);
+    if (session.runtime_session_id === runtimeSessionId) return session;
+    if (session.ended_at !== null) throw new ConflictError(`session ${sessionId} has ended`);
+    const now = this.now();
+    cachedStatement(this.db, 'UPDATE sessions SET runtime_session_id = ? WHERE session_id = ?').run(runtimeSessionId, sessionId);
+    this.#event(session.agent, 'session_identified', actor, 'runtime_session_id', session.runtime_session_id, runtimeSessionId, now);
+    return this.#session(sessionId);
+  }
+
+  /** Sets or clears `hook_bead` (the caller changes the bead itself in the same transaction). */
+  setHook(address: string, beadId: string | null, actor: string): Agent {
+    const before = this.require(address);
+    if (before.hook_bead === beadId) return before;
+    const now = this.now();
+    cachedStatement(this.db, 'UPDATE agents SET hook_bead = ?, last_activity = ? WHERE address = ?').run(beadId, now, address);
+    this.#event(address, beadId === null ? 'unhooked' : 'hooked', actor, 'hook_bead', before.hook_bead, beadId, now);
+    return this.require(address);
+  }
+
+  /** The agent whose hook holds the bead, if any. */
+  hookHolder(beadId: string): string | undefined {
+    const row: unknown = cachedStatement(this.db, 'SELECT address FROM agents WHERE hook_bead = ?').get(beadId);
+    return row === undefined ? undefined : toStringValue(row, 'address');
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // nudges
+
+  queueNudge(input: QueueNudgeInput, actor: string): QueuedNudge {
+    this.require(input.recipient);
+    if (input.body.trim() === '') throw new ValidationError('a nudge needs text');
+    if (input.body.length > MAX_NUDGE_LENGTH) throw new ValidationError(`a nudge is at most ${MAX_NUDGE_LENGTH} characters (got ${input.body.length})`, { hint: 'send long text as mail' });
+    if (input.sender.trim() === '') throw new ValidationError('a nudge needs a sender');
+    const waiting = cachedStatement(this.db, 'SELECT count(*) AS n FROM nudges WHERE recipient = ? AND delivered_at IS NULL').get(input.recipient);
+    if (toIntValue(waiting, 'n') >= MAX_QUEUED_NUDGES) {
+      throw new ConflictError(`${input.recipient} already has ${MAX_QUEUED_NUDGES} nudges waiting`, { hint: 'the agent is not taking its turns: check it with "gt session status"' });
+    }
+    const now = this.now();
+    const info = cachedStatement(this.db, 'INSERT INTO nudges (recipient, sender, body, urgent, created_at) VALUES (?, ?, ?, ?, ?)').run(
+      input.recipient,
+      input.sender,
+      input.body,
+      input.urgent === true ? 1 : 0,
+      now,
+    );
+    this.#event(input.recipient, 'nudge_queued', actor, null, null, String(info.lastInsertRowid), now);
+    return this.#nudge(Number(info.lastInsertRowid));
+  }
+
+  pendingNudges(recipient: string): QueuedNudge[] {
+    this.require(recipient);
+    return cachedStatement(this.db, `SELECT ${NUDGE_COLUMNS} FROM nudges WHERE recipient = ? AND delivered_at IS NULL ORDER BY urgent DESC, id`).all(recipient).map(toNudge);
+  }
+
+  takeNudges(recipient: string, deliveredBy: string, actor: string): QueuedNudge[] {
+    const pending = this.pendingNudges(recipient);
+    if (pending.length === 0) return [];
+    const now = this.now();
+    const mark = cachedStatement(this.db, 'UPDATE nudges SET delivered_at = ?, delivered_by = ? WHERE id = ? AND delivered_at IS NULL');
+    for (const n of pending) mark.run(now, deliveredBy, n.id);
+    this.#event(recipient, 'nudges_delivered', actor, null, null, `${pending.length} by ${deliveredBy}`, now);
+    return pending.map((n) => ({ ...n, delivered_at: now, delivered_by: deliveredBy }));
+  }
+
+  #nudge(id: number): QueuedNudge {
+    const row: unknown = cachedStatement(this.db, `SELECT ${NUDGE_COLUMNS} FROM nudges WHERE id = ?`).get(id);
+    if (row === undefined) throw new NotFoundError(`no nudge ${id}`);
+    return toNudge(row);
   }
 
   // ------------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AgentStore } from '../core/agent-store.js';
+import { MAX_QUEUED_NUDGES, type AgentStore } from '../core/agent-store.js';
 import type { BeadStore } from '../core/bead-store.js';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js';
 
@@ -99,6 +99,63 @@ export function runAgentStoreContract(name: string, make: AgentStoreFactory): vo
         await s.registerAgent(toast, 'gt');
         expect(await s.sessions('gastown/polecats/toast')).toEqual([]);
         expect((await s.events({ issueId: 'gastown/polecats/toast' })).map((e) => e.event_type)).toContain('agent_removed');
+      }));
+    it('knows the open session and records the runtime session id once it is learned', () =>
+      withStore(async (s) => {
+        await s.registerAgent(toast, 'gt');
+        expect(await s.openSession('gastown/polecats/toast')).toBeNull();
+        const open = await s.startSession({ agent: 'gastown/polecats/toast', runtime: 'claude' }, 'gt');
+        expect((await s.openSession('gastown/polecats/toast'))?.session_id).toBe(open.session_id);
+        const named = await s.setRuntimeSessionId(open.session_id, '0b7c3a52-1f0e-4a8e-9d6c-2c0f3e1a9b11', 'gt');
+        expect(named.runtime_session_id).toBe('0b7c3a52-1f0e-4a8e-9d6c-2c0f3e1a9b11');
+        await expect(s.setRuntimeSessionId(open.session_id, 'bad id; rm -rf', 'gt')).rejects.toThrow(ValidationError);
+        await s.endSession(open.session_id, 'exited', 'gt');
+        expect(await s.openSession('gastown/polecats/toast')).toBeNull();
+        await expect(s.setRuntimeSessionId(open.session_id, 'other', 'gt')).rejects.toThrow(ConflictError);
+      }));
+
+    it('hooks a bead onto an agent in one write: bead hooked and assigned, agent pointing at it', () =>
+      withStore(async (s) => {
+        await s.registerAgent(toast, 'gt');
+        await s.registerAgent({ ...toast, identity: { role: 'polecat', rig: 'gastown', name: 'nux' }, session_name: 'gt-nux', sandbox_path: '/town/gastown/polecats/nux' }, 'gt');
+        const a = await s.create({ title: 'work a' }, 'mayor');
+        const b = await s.create({ title: 'work b' }, 'mayor');
+        const hooked = await s.hook('gastown/polecats/toast', a.id, 'mayor');
+        expect(hooked.hook_bead).toBe(a.id);
+        expect((await s.show([a.id]))[0]).toMatchObject({ status: 'hooked', assignee: 'gastown/polecats/toast' });
+        expect(await s.hook('gastown/polecats/toast', a.id, 'mayor')).toEqual(hooked);
+        await expect(s.hook('gastown/polecats/toast', b.id, 'mayor')).rejects.toThrow(/already has/);
+        await expect(s.hook('gastown/polecats/nux', a.id, 'mayor')).rejects.toThrow(ConflictError);
+        expect((await s.show([b.id]))[0]?.status).toBe('open');
+        await s.close([b.id], {}, 'mayor');
+        await expect(s.hook('gastown/polecats/nux', b.id, 'mayor')).rejects.toThrow(ValidationError);
+        const unhooked = await s.unhook('gastown/polecats/toast', 'mayor');
+        expect(unhooked.hook_bead).toBeNull();
+        expect((await s.show([a.id]))[0]).toMatchObject({ status: 'open', assignee: null });
+        await expect(s.removeAgent('gastown/polecats/nux', 'gt')).resolves.toBeUndefined();
+      }));
+
+    it('queues nudges and hands each one out exactly once, urgent first', () =>
+      withStore(async (s, advance) => {
+        await s.registerAgent(toast, 'gt');
+        await s.queueNudge({ recipient: 'gastown/polecats/toast', sender: 'mayor', body: 'first' }, 'mayor');
+        advance(1000);
+        await s.queueNudge({ recipient: 'gastown/polecats/toast', sender: 'gastown/witness', body: 'second' }, 'gastown/witness');
+        await s.queueNudge({ recipient: 'gastown/polecats/toast', sender: 'deacon', body: 'fire', urgent: true }, 'deacon');
+        expect((await s.pendingNudges('gastown/polecats/toast')).map((n) => n.body)).toEqual(['fire', 'first', 'second']);
+        const taken = await s.takeNudges('gastown/polecats/toast', 'prompt-submit');
+        expect(taken.map((n) => [n.body, n.sender, n.delivered_by])).toEqual([
+          ['fire', 'deacon', 'prompt-submit'],
+          ['first', 'mayor', 'prompt-submit'],
+          ['second', 'gastown/witness', 'prompt-submit'],
+        ]);
+        expect(await s.takeNudges('gastown/polecats/toast', 'stop')).toEqual([]);
+        expect(await s.pendingNudges('gastown/polecats/toast')).toEqual([]);
+        await expect(s.queueNudge({ recipient: 'gastown/polecats/toast', sender: 'mayor', body: '   ' }, 'mayor')).rejects.toThrow(ValidationError);
+        await expect(s.queueNudge({ recipient: 'gastown/polecats/nobody', sender: 'mayor', body: 'hi' }, 'mayor')).rejects.toThrow(NotFoundError);
+        for (let i = 0; i < MAX_QUEUED_NUDGES; i++) await s.queueNudge({ recipient: 'gastown/polecats/toast', sender: 'mayor', body: `n${i}` }, 'mayor');
+        await expect(s.queueNudge({ recipient: 'gastown/polecats/toast', sender: 'mayor', body: 'one too many' }, 'mayor')).rejects.toThrow(ConflictError);
+        expect(await s.pendingNudges('gastown/polecats/toast')).toHaveLength(MAX_QUEUED_NUDGES);
       }));
   });
 }

@@ -35,7 +35,7 @@ describe('migrations', () => {
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
     expect(Number(db.pragma('busy_timeout', { simple: true }))).toBeGreaterThanOrEqual(10_000);
-    expect(tables(db)).toEqual(['agents', 'child_counters', 'comments', 'config', 'dependencies', 'events', 'issues', 'labels', 'rigs', 'sessions']);
+    expect(tables(db)).toEqual(['agents', 'child_counters', 'comments', 'config', 'dependencies', 'events', 'issues', 'labels', 'nudges', 'rigs', 'sessions']);
     db.close();
   });
 

@@ -160,6 +160,25 @@ export const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `,
   },
+  {
+    version: 5,
+    description: 'nudges queued for busy or absent agents',
+    sql: /* sql */ `
+      -- Text for an agent that could not take it when it was sent: delivered at its next turn boundary (a
+      -- prompt-submit or stop hook), when it is idle, or by its next prime; then marked, never deleted.
+      CREATE TABLE nudges (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        recipient    TEXT NOT NULL REFERENCES agents (address) ON DELETE CASCADE,
+        sender       TEXT NOT NULL,
+        body         TEXT NOT NULL CHECK (length(body) BETWEEN 1 AND 16384),
+        urgent       INTEGER NOT NULL DEFAULT 0 CHECK (urgent IN (0, 1)),
+        created_at   TEXT NOT NULL,
+        delivered_at TEXT,
+        delivered_by TEXT
+      ) STRICT;
+      CREATE INDEX nudges_pending ON nudges (recipient, id) WHERE delivered_at IS NULL;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

@@ -27,6 +27,8 @@ import type {
   AgentChanges,
   AgentSession,
   AgentStore,
+  QueuedNudge,
+  QueueNudgeInput,
   RegisterAgentInput,
   SessionEndReason,
   StartSessionInput,
@@ -35,7 +37,7 @@ import type { Clock } from '../core/clock.js';
 import type { Role } from '../core/identity.js';
 import type { Rig, RigRegistry } from '../core/rig-registry.js';
 import { AgentRepo } from './agent-repo.js';
-import { NotFoundError } from '../core/errors.js';
+import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js';
 import { settle } from '../core/promise.js';
 import { formatTimestamp } from '../core/time.js';
 import { cachedStatement, closeDatabase, openDatabase, writeTransaction, type Db, type OpenOptions, type Statement } from './db.js';
@@ -468,6 +470,59 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
 
   endSession(sessionId: string, reason: SessionEndReason, actor: string): Promise<AgentSession> {
     return settle(() => writeTransaction(this.#db, () => this.#agents.endSession(sessionId, reason, actor)));
+  }
+
+  openSession(agent: string): Promise<AgentSession | null> {
+    return settle(() => this.#agents.openSession(agent));
+  }
+
+  setRuntimeSessionId(sessionId: string, runtimeSessionId: string, actor: string): Promise<AgentSession> {
+    return settle(() => writeTransaction(this.#db, () => this.#agents.setRuntimeSessionId(sessionId, runtimeSessionId, actor)));
+  }
+
+  hook(address: string, beadId: string, actor: string): Promise<Agent> {
+    return settle(() =>
+      writeTransaction(this.#db, () => {
+        const agent = this.#agents.require(address);
+        const bead = this.requireBead(beadId);
+        if (agent.hook_bead === beadId && bead.status === 'hooked' && bead.assignee === address) return agent;
+        if (agent.hook_bead !== null && agent.hook_bead !== beadId) {
+          throw new ConflictError(`${address} already has ${agent.hook_bead} on its hook`, { hint: 'finish it, or unhook it first' });
+        }
+        if (bead.status === 'closed') throw new ValidationError(`${beadId} is closed`, { hint: 'reopen it first' });
+        const holder = this.#agents.hookHolder(beadId);
+        if (holder !== undefined && holder !== address) throw new ConflictError(`${beadId} is on ${holder}'s hook`, { hint: 'unhook it there first' });
+        if (bead.status === 'hooked' && bead.assignee !== null && bead.assignee !== address) {
+          throw new ConflictError(`${beadId} is hooked to ${bead.assignee}`, { hint: 'unhook it there first' });
+        }
+        this.#writer.update([beadId], { status: 'hooked', assignee: address }, actor);
+        return this.#agents.setHook(address, beadId, actor);
+      }),
+    );
+  }
+
+  unhook(address: string, actor: string): Promise<Agent> {
+    return settle(() =>
+      writeTransaction(this.#db, () => {
+        const agent = this.#agents.require(address);
+        if (agent.hook_bead === null) return agent;
+        const bead = this.getBead(agent.hook_bead);
+        if (bead !== undefined && bead.status === 'hooked') this.#writer.update([bead.id], { status: 'open', assignee: null }, actor);
+        return this.#agents.setHook(address, null, actor);
+      }),
+    );
+  }
+
+  queueNudge(input: QueueNudgeInput, actor: string): Promise<QueuedNudge> {
+    return settle(() => writeTransaction(this.#db, () => this.#agents.queueNudge(input, actor)));
+  }
+
+  pendingNudges(recipient: string): Promise<QueuedNudge[]> {
+    return settle(() => this.#agents.pendingNudges(recipient));
+  }
+
+  takeNudges(recipient: string, deliveredBy: string): Promise<QueuedNudge[]> {
+    return settle(() => writeTransaction(this.#db, () => this.#agents.takeNudges(recipient, deliveredBy, deliveredBy)));
   }
 
   sessions(agent: string, limit = 0): Promise<AgentSession[]> {
