@@ -13,6 +13,7 @@ const SRC = fileURLToPath(new URL('../src', import.meta.url));
 const RANK: Readonly<Record<string, number>> = {
   core: 0,
   store: 1,
+  exec: 1,
   git: 2,
   session: 2,
   runtime: 2,
@@ -22,6 +23,7 @@ const RANK: Readonly<Record<string, number>> = {
   daemon: 3,
   patrol: 3,
   refinery: 3,
+  sim: 3,
   cli: 4,
 };
 
@@ -34,7 +36,7 @@ const SIBLINGS: Readonly<Record<string, readonly string[]>> = {
 /** Modules only one layer may import. */
 const OWNERS: readonly { module: RegExp; layers: readonly string[]; why: string }[] = [
   { module: /^better-sqlite3$/, layers: ['store'], why: 'SQL lives only in the store' },
-  { module: /^(node:)?child_process$/, layers: ['git', 'session', 'runtime'], why: 'subprocesses only through their wrapper modules' },
+  { module: /^(node:)?child_process$/, layers: ['exec'], why: 'subprocesses only through exec/exec.ts: argv arrays, timeouts, no shell' },
   { module: /^commander$/, layers: ['cli'], why: 'commander is CLI wiring' },
 ];
 

@@ -13,6 +13,7 @@ function memoryIo(): Io & { stdout: string; stderr: string } {
     env: {},
     cwd: '/nonexistent',
     readStdin: () => '',
+    stdinIsTTY: false,
   };
   return io;
 }

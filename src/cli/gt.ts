@@ -11,6 +11,7 @@ import { addRig } from '../town/rig.js';
 import { removeRig } from '../town/rig-remove.js';
 import { findTown, installTown, loadSettings } from '../town/town.js';
 import { globals, resolveActor } from './bd/context.js';
+import { registerAgentCommands } from './gt-agents.js';
 import { printJson, sanitize, type Io } from './io.js';
 import { createProgram, runProgram } from './program.js';
 import { VERSION } from './version.js';
@@ -237,6 +238,8 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
       if (g.json) printJson(io, crew);
       else io.out(`✓ Crew workspace ${crew.address}\n  in ${crew.sandbox_path}\n`);
     });
+
+  registerAgentCommands(program, io);
 
   return runProgram(program, argv, io);
 }

@@ -7,6 +7,7 @@ export type Io = {
   err(text: string): void;
   readonly stdoutIsTTY: boolean;
   readonly stderrIsTTY: boolean;
+  readonly stdinIsTTY: boolean;
   readonly env: Readonly<Record<string, string | undefined>>;
   readonly cwd: string;
   /** The whole of standard input (for `-` file arguments and `--stdin`). */
@@ -26,6 +27,9 @@ export function processIo(): Io {
     },
     get stderrIsTTY() {
       return isTerminal(2);
+    },
+    get stdinIsTTY() {
+      return isTerminal(0);
     },
     env: process.env,
     cwd: process.cwd(),

@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'usage'
   | 'setup'
   | 'git'
+  | 'agent_exited'
   | 'internal';
 
 export class GtError extends Error {

@@ -1,7 +1,6 @@
-import type * as ChildProcess from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { errorMessage, GtError, isRecord } from '../core/errors.js';
+import { GtError } from '../core/errors.js';
+import { execArgv } from '../exec/exec.js';
 
 /**
  * The only module that runs git. Every call is argv-only, with a timeout, never through a shell. The process
@@ -12,31 +11,10 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 
 export type GitResult = { ok: true; stdout: string } | { ok: false; stderr: string; status: number | null };
 
-let childProcess: typeof ChildProcess | undefined;
-
-function loadChildProcess(): typeof ChildProcess {
-  // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- require() is untyped; the module named is child_process.
-  childProcess ??= createRequire(import.meta.url)('node:child_process') as typeof ChildProcess;
-  return childProcess;
-}
 
 export async function runGit(args: readonly string[], options: { cwd: string; timeoutMs?: number }): Promise<GitResult> {
-  const { execFile } = loadChildProcess();
-  return new Promise((resolve) => {
-    execFile(
-      'git',
-      [...args],
-      { cwd: options.cwd, encoding: 'utf8', timeout: options.timeoutMs ?? DEFAULT_TIMEOUT_MS, shell: false, windowsHide: true },
-      (err, stdout, stderr) => {
-        if (err === null) {
-          resolve({ ok: true, stdout });
-          return;
-        }
-        const e: Record<string, unknown> = isRecord(err) ? err : {};
-        resolve({ ok: false, stderr: stderr === '' ? errorMessage(err) : stderr, status: typeof e.code === 'number' ? e.code : null });
-      },
-    );
-  });
+  const r = await execArgv('git', args, { cwd: options.cwd, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS });
+  return r.ok ? { ok: true, stdout: r.stdout } : { ok: false, stderr: r.stderr, status: r.status };
 }
 
 /** `git config user.name` as seen from `cwd`, or undefined when git or the setting is missing. */
@@ -199,4 +177,13 @@ export async function branchesWithUnpushedCommits(repo: string): Promise<string[
   const out: string[] = [];
   for (const ref of refs) if (await hasUnpushedCommits(repo, ref)) out.push(ref);
   return out;
+}
+
+/** Commits everything in the worktree (new, changed and deleted files); the new commit, or null if nothing changed. */
+export async function commitAll(worktree: string, message: string): Promise<string | null> {
+  await mustGit(['add', '--all'], worktree, 'git add');
+  const staged = await runGit(['diff', '--cached', '--quiet'], { cwd: worktree });
+  if (staged.ok) return null;
+  await mustGit(['commit', '--quiet', '--no-verify', '-m', message], worktree, 'git commit');
+  return (await mustGit(['rev-parse', 'HEAD'], worktree, 'git rev-parse')).trim();
 }

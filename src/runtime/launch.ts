@@ -39,6 +39,8 @@ export type LaunchInput = {
   passthrough?: Readonly<Record<string, string>>;
   /** The program that runs `gt` (for the sim preset). */
   gtCommand?: readonly string[];
+  /** An executable `gt`, for the agent's hooks (`"$GT_BIN" prime --hook`). */
+  gtBin?: string;
 };
 
 export type LaunchSpec = {
@@ -89,9 +91,34 @@ export function buildLaunch(input: LaunchInput): LaunchSpec {
     GT_AGENT: input.agent.name,
     GT_PROCESS_NAMES: p.processNames.join(','),
   };
+  if (input.gtBin !== undefined) env.GT_BIN = input.gtBin;
   if (p.node) {
     env.NODE_OPTIONS = '';
     env.CLAUDECODE = '';
   }
   return typedPrompt === undefined ? { argv, env, cwd: input.sandboxPath } : { argv, env, cwd: input.sandboxPath, typedPrompt };
+}
+
+/**
+ * What an agent session inherits from the environment of whoever starts it: the basics a program needs, and
+ * the credentials and endpoints agent CLIs read. Nothing else crosses over, so one agent's identity variables
+ * never leak into another's session. Values reach the agent through a private file, never argv.
+ */
+export const PASSTHROUGH_ENV: readonly string[] = [
+  'PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR',
+  'ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'ANTHROPIC_BASE_URL', 'ANTHROPIC_MODEL', 'ANTHROPIC_SMALL_FAST_MODEL',
+  'CLAUDE_CONFIG_DIR', 'CLAUDE_CODE_USE_BEDROCK', 'CLAUDE_CODE_USE_VERTEX', 'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC', 'DISABLE_AUTOUPDATER', 'IS_SANDBOX',
+  'AWS_REGION', 'AWS_PROFILE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'CLOUD_ML_REGION', 'ANTHROPIC_VERTEX_PROJECT_ID', 'GOOGLE_APPLICATION_CREDENTIALS',
+  'OPENAI_API_KEY', 'OPENAI_BASE_URL', 'GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GITHUB_TOKEN', 'GH_TOKEN', 'COPILOT_GITHUB_TOKEN',
+  'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE',
+  'GIT_CONFIG_GLOBAL', 'GIT_CONFIG_NOSYSTEM',
+];
+
+export function passthroughEnv(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const key of PASSTHROUGH_ENV) {
+    const value = env[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
 }

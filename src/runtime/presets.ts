@@ -1,3 +1,5 @@
+import type { Dialog, PaneProfile } from '../core/pane.js';
+
 /**
  * Agent CLIs as data. Each preset says how to launch the CLI with full autonomy in a sandbox, how its first
  * prompt is delivered, which hook mechanism it has, how to tell it is ready (and busy), which process names mean
@@ -31,6 +33,8 @@ export type Preset = {
   readiness: Readiness;
   /** Text in the pane while the agent is working, where it shows one. */
   busyText?: string;
+  /** Start-up dialogs the CLI may show, and the keys that accept them. */
+  dialogs: readonly Dialog[];
   processNames: readonly string[];
   resume?: { kind: 'flag'; flag: string } | { kind: 'subcommand'; subcommand: string };
   /** Environment variable through which the CLI exposes its own session id to hooks. */
@@ -39,6 +43,14 @@ export type Preset = {
   /** Node-based CLIs: clear NODE_OPTIONS and CLAUDECODE so a nested agent neither inherits debug flags nor refuses to start. */
   node: boolean;
 };
+
+/** Claude Code's first-run dialogs (also shown by the sim agent, so tests exercise the same answers). */
+export const CLAUDE_DIALOGS: readonly Dialog[] = [
+  { name: 'folder-trust', match: ['Do you trust the files in this folder?'], keys: ['Enter'] },
+  { name: 'folder-trust', match: ['Is this a project you created or one you trust?'], keys: ['Enter'] },
+  // The first option is "No, exit": move to "Yes, I accept" before Enter.
+  { name: 'bypass-permissions', match: ['Bypass Permissions mode', 'Yes, I accept'], keys: ['Down', 'Enter'] },
+];
 
 export const PRESETS: Readonly<Record<string, Preset>> = {
   claude: {
@@ -50,7 +62,8 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     hooks: 'claude',
     readiness: { kind: 'prompt', prefix: '❯\u00a0', fallbackMs: 10_000 },
     busyText: 'esc to interrupt',
-    processNames: ['claude', 'node'],
+    dialogs: CLAUDE_DIALOGS,
+    processNames: ['claude', 'claude.exe', 'node'],
     resume: { kind: 'flag', flag: '--resume' },
     sessionIdEnv: 'CLAUDE_CODE_SESSION_ID',
     instructionsFile: 'CLAUDE.md',
@@ -64,6 +77,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     prompt: { kind: 'typed' },
     hooks: 'none',
     readiness: { kind: 'prompt', prefix: '› ', fallbackMs: 3_000 },
+    dialogs: [],
     processNames: ['codex'],
     resume: { kind: 'subcommand', subcommand: 'resume' },
     instructionsFile: 'AGENTS.md',
@@ -77,6 +91,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     prompt: { kind: 'flag', flag: '-i' },
     hooks: 'gemini',
     readiness: { kind: 'delay', ms: 5_000 },
+    dialogs: [],
     processNames: ['gemini', 'node'],
     resume: { kind: 'flag', flag: '--resume' },
     sessionIdEnv: 'GEMINI_SESSION_ID',
@@ -91,6 +106,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     prompt: { kind: 'flag', flag: '-i' },
     hooks: 'copilot',
     readiness: { kind: 'delay', ms: 5_000 },
+    dialogs: [],
     processNames: ['copilot', 'node'],
     instructionsFile: 'AGENTS.md',
     node: true,
@@ -103,6 +119,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     prompt: { kind: 'flag', flag: '--prompt' },
     hooks: 'opencode',
     readiness: { kind: 'delay', ms: 8_000 },
+    dialogs: [],
     processNames: ['opencode', 'node', 'bun'],
     instructionsFile: 'AGENTS.md',
     node: true,
@@ -115,6 +132,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     prompt: { kind: 'positional' },
     hooks: 'cursor',
     readiness: { kind: 'delay', ms: 5_000 },
+    dialogs: [],
     processNames: ['cursor-agent', 'agent'],
     instructionsFile: 'AGENTS.md',
     node: false,
@@ -127,6 +145,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     prompt: { kind: 'positional' },
     hooks: 'none',
     readiness: { kind: 'delay', ms: 5_000 },
+    dialogs: [],
     processNames: ['amp', 'node'],
     instructionsFile: 'AGENTS.md',
     node: true,
@@ -139,6 +158,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     prompt: { kind: 'positional' },
     hooks: 'pi',
     readiness: { kind: 'delay', ms: 8_000 },
+    dialogs: [],
     processNames: ['pi', 'node', 'bun'],
     instructionsFile: 'AGENTS.md',
     node: true,
@@ -153,11 +173,20 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     hooks: 'sim',
     readiness: { kind: 'prompt', prefix: 'sim> ', fallbackMs: 5_000 },
     busyText: 'sim: working',
+    dialogs: CLAUDE_DIALOGS,
     processNames: ['node', 'gt'],
     instructionsFile: 'AGENTS.md',
     node: true,
   },
 };
+
+/** How to read this CLI's pane. */
+export function paneProfile(preset: Preset): PaneProfile {
+  const profile: PaneProfile = { dialogs: preset.dialogs };
+  if (preset.readiness.kind === 'prompt') profile.promptPrefix = preset.readiness.prefix;
+  if (preset.busyText !== undefined) profile.busyText = preset.busyText;
+  return profile;
+}
 
 export function presetNamed(name: string): Preset | undefined {
   return Object.hasOwn(PRESETS, name) ? PRESETS[name] : undefined;

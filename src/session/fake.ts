@@ -1,6 +1,8 @@
 import { ValidationError } from '../core/errors.js';
+import type { SafeKey } from '../core/pane.js';
 import { settle } from '../core/promise.js';
 import {
+  assertSafeKeys,
   ENV_KEY,
   SESSION_NAME,
   SessionExistsError,
@@ -77,11 +79,12 @@ export class FakeSessionProvider implements SessionProvider {
     });
   }
 
-  sendEnter(name: string): Promise<void> {
-    this.calls.push({ method: 'sendEnter', name });
+  sendKeys(name: string, keys: readonly SafeKey[]): Promise<void> {
+    this.calls.push({ method: 'sendKeys', name });
     return settle(() => {
+      assertSafeKeys(keys);
       const s = this.#get(name);
-      if (!s.exited) s.screen += '\n';
+      for (const key of keys) if (!s.exited && key === 'Enter') s.screen += '\n';
       this.#touch(s);
     });
   }

@@ -1,4 +1,5 @@
-import { GtError } from '../core/errors.js';
+import { GtError, ValidationError } from '../core/errors.js';
+import { SAFE_KEYS, type SafeKey } from '../core/pane.js';
 
 /**
  * The session port: one terminal session per agent, running the agent CLI in its sandbox. Implemented over
@@ -24,8 +25,8 @@ export type SessionProvider = {
   capture(name: string, history?: number): Promise<string>;
   /** Types `text` literally (no key names, no shell). Rejects with SessionNotFoundError. */
   sendText(name: string, text: string): Promise<void>;
-  /** Presses Enter. */
-  sendEnter(name: string): Promise<void>;
+  /** Presses named keys, in order. Only SAFE_KEYS: nothing that cancels the agent's work. */
+  sendKeys(name: string, keys: readonly SafeKey[]): Promise<void>;
   /** When the session last had input or output, in ms since the epoch. */
   lastActivity(name: string): Promise<number>;
   /** Names of every session this provider's server holds, sorted. */
@@ -50,3 +51,8 @@ export class SessionNotFoundError extends GtError {
 /** Session names become tmux targets: the same allow-list as agent names, a little longer. */
 export const SESSION_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$/;
 export const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Refuses any key outside SAFE_KEYS (the type says so; callers from JSON or argv need the check). */
+export function assertSafeKeys(keys: readonly string[]): void {
+  for (const key of keys) if (!(SAFE_KEYS as readonly string[]).includes(key)) throw new ValidationError(`gt never presses "${key}" in an agent's pane`, { hint: `allowed: ${SAFE_KEYS.join(', ')}` });
+}

@@ -55,7 +55,7 @@ export function runSessionContract(label: string, make: SessionFactory): void {
         await p.start({ name: 'echo', argv: ['cat'], cwd, env: {} });
         const text = `-x $(touch pwned) ; echo 'q' "d" \`b\` C-c Enter ${'long '.repeat(80)}end`;
         await p.sendText('echo', text);
-        await p.sendEnter('echo');
+        await p.sendKeys('echo', ['Enter']);
         await eventually(async () => (await p.capture('echo', 50)).replace(/\n/g, '').includes(text), 'the text in the pane');
       }));
 
@@ -92,6 +92,10 @@ export function runSessionContract(label: string, make: SessionFactory): void {
         await expect(p.capture('missing')).rejects.toThrow(SessionNotFoundError);
         await expect(p.sendText('missing', 'x')).rejects.toThrow(SessionNotFoundError);
         await expect(p.getEnv('missing', 'X')).rejects.toThrow(SessionNotFoundError);
+        await p.start({ name: 'keys', argv: ['cat'], cwd, env: {} });
+        for (const key of ['Escape', 'C-c', 'Enter; kill-server']) {
+          await expect(p.sendKeys('keys', [key as 'Enter'])).rejects.toThrow(/never presses/);
+        }
         await expect(p.lastActivity('missing')).rejects.toThrow(SessionNotFoundError);
       }));
   });

@@ -1,9 +1,10 @@
-import type * as ChildProcess from 'node:child_process';
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { errorMessage, GtError, isRecord, ValidationError } from '../core/errors.js';
+import { GtError, isRecord, ValidationError } from '../core/errors.js';
+import { execArgv, type ExecResult } from '../exec/exec.js';
+import type { SafeKey } from '../core/pane.js';
 import {
+  assertSafeKeys,
   ENV_KEY,
   SESSION_NAME,
   SessionExistsError,
@@ -19,22 +20,6 @@ import {
  * is exact (`=name`), so `gt` never hits `gt-toast`.
  */
 
-let childProcess: typeof ChildProcess | undefined;
-function cp(): typeof ChildProcess {
-  // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- require() is untyped; the module named is child_process.
-  childProcess ??= createRequire(import.meta.url)('node:child_process') as typeof ChildProcess;
-  return childProcess;
-}
-
-type Result = { ok: boolean; stdout: string; stderr: string };
-
-function execArgv(file: string, args: readonly string[], timeoutMs = 10_000): Promise<Result> {
-  return new Promise((resolve) => {
-    cp().execFile(file, [...args], { encoding: 'utf8', timeout: timeoutMs, shell: false, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      resolve({ ok: err === null, stdout, stderr: stderr === '' && err !== null ? errorMessage(err) : stderr });
-    });
-  });
-}
 
 export class TmuxError extends GtError {
   constructor(message: string) {
@@ -51,6 +36,22 @@ const LAUNCHER = 'f=$1; shift; . "$f"; rc=$?; rm -f -- "$f"; [ "$rc" -eq 0 ] || 
 
 function shellSingleQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The environment tmux itself runs with: the server it may start inherits it, and every session starts from
+ * the server's. Only the basics, so no caller's identity or credentials sit in the town's server; each
+ * session gets its own variables through its launcher file.
+ */
+const CLIENT_ENV_KEYS = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMUX_TMPDIR'] as const;
+let clientEnvCache: NodeJS.ProcessEnv | undefined;
+function clientEnv(): NodeJS.ProcessEnv {
+  if (clientEnvCache === undefined) {
+    const env: NodeJS.ProcessEnv = {};
+    for (const key of CLIENT_ENV_KEYS) if (process.env[key] !== undefined) env[key] = process.env[key];
+    clientEnvCache = env;
+  }
+  return clientEnvCache;
 }
 
 const TEXT_CHUNK = 256;
@@ -74,8 +75,8 @@ export class TmuxSessionProvider implements SessionProvider {
     writeFileSync(this.#conf, 'set-option -wg remain-on-exit on\nset-option -g history-limit 20000\n');
   }
 
-  #tmux(args: readonly string[], timeoutMs?: number): Promise<Result> {
-    return execArgv('tmux', ['-L', this.socket, '-f', this.#conf, ...args], timeoutMs);
+  #tmux(args: readonly string[], timeoutMs?: number): Promise<ExecResult> {
+    return execArgv('tmux', ['-L', this.socket, '-f', this.#conf, ...args], { timeoutMs, env: clientEnv() });
   }
 
   async #must(args: readonly string[], name: string): Promise<string> {
@@ -150,8 +151,10 @@ export class TmuxSessionProvider implements SessionProvider {
     }
   }
 
-  async sendEnter(name: string): Promise<void> {
-    await this.#must(['send-keys', '-t', `=${name}:`, 'Enter'], name);
+  async sendKeys(name: string, keys: readonly SafeKey[]): Promise<void> {
+    assertSafeKeys(keys);
+    if (keys.length === 0) return;
+    await this.#must(['send-keys', '-t', `=${name}:`, ...keys], name);
   }
 
   async lastActivity(name: string): Promise<number> {

@@ -101,6 +101,14 @@ export function loadSettings(town: Town): TownSettings {
   return existsSync(file) ? parseTownSettings(readJsonFile(file), file) : defaultTownSettings();
 }
 
+/** Validates and writes the town settings atomically (a reader sees the old file or the new one). */
+export function saveSettings(town: Town, settings: TownSettings): void {
+  const file = townPaths(town.root).settingsFile;
+  const text = `${JSON.stringify(settings, null, 2)}\n`;
+  parseTownSettings(JSON.parse(text), file);
+  writeAtomic(file, text);
+}
+
 /** Writes a file beside its target and renames it into place: readers see the old file or the new one. */
 function writeAtomic(file: string, text: string): void {
   const tmp = `${file}.tmp-${process.pid}`;

@@ -1,0 +1,397 @@
+import { realpathSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { errorMessage, UsageError, ValidationError } from '../core/errors.js';
+import { isRole, ROLES } from '../core/identity.js';
+import type { AgentPreset } from '../core/settings.js';
+import { resolveAgent } from '../runtime/launch.js';
+import { PRESETS } from '../runtime/presets.js';
+import { TmuxSessionProvider } from '../session/tmux.js';
+import { SimAgent } from '../sim/agent.js';
+import { isSimDialog, isSimStep, SIM_DIALOGS, SIM_STEPS, type SimDialog } from '../sim/script.js';
+import { openSqliteBeadStore, type SqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { findTown, loadSettings, saveSettings, type Town } from '../town/town.js';
+import { isNudgeMode, nudgeAgent, NUDGE_MODES } from '../work/nudge.js';
+import { onPromptSubmit, onStop, parseHookInput, prime, whoAmI } from '../work/prime.js';
+import {
+  listSessions,
+  peek,
+  restartAgentSession,
+  startAgentSession,
+  statusOf,
+  stopAgentSession,
+  type SessionStatus,
+  type StartResult,
+  type TownContext,
+} from '../work/sessions.js';
+import { globals, resolveActor } from './bd/context.js';
+import { printJson, sanitize, type Io } from './io.js';
+
+type Opts = Record<string, unknown>;
+
+/** The executable gt: $GT_BIN when set (packagers), else the script this process runs. */
+function gtBin(io: Io): string {
+  const given = io.env.GT_BIN;
+  if (given !== undefined && given !== '') return given;
+  const script = process.argv[1] ?? 'gt';
+  try {
+    return realpathSync(script);
+  } catch {
+    return script;
+  }
+}
+
+async function withTown<T>(io: Io, cmd: Command, fn: (ctx: TownContext & { store: SqliteBeadStore }) => Promise<T>): Promise<T> {
+  const g = globals(cmd);
+  const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+  const settings = loadSettings(town);
+  const store = openSqliteBeadStore(town.dbPath);
+  try {
+    const bin = gtBin(io);
+    return await fn({
+      town,
+      settings,
+      store,
+      provider: new TmuxSessionProvider(town.tmuxSocket, join(town.root, '.runtime', 'tmux')),
+      env: io.env,
+      gtCommand: [process.execPath, bin],
+      gtBin: bin,
+      actor: await resolveActor(io, g),
+      now: () => Date.now(),
+      progress: g.json ? undefined : (line) => io.err(`  ${line}\n`),
+    });
+  } finally {
+    store.dispose();
+  }
+}
+
+function positiveInt(value: unknown, flag: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = typeof value === 'string' || typeof value === 'number' ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < 0) throw new ValidationError(`${flag} must be a whole number, got "${typeof value === 'string' ? value : typeof value}"`);
+  return n;
+}
+
+function renderStart(r: StartResult): string {
+  const ready = r.ready === null ? 'not waited for' : r.ready.ready ? `ready in ${(r.ready.waitedMs / 1000).toFixed(1)} s` : `not ready after ${(r.ready.waitedMs / 1000).toFixed(1)} s (${r.ready.state})`;
+  return `✓ Started ${r.address} in session ${r.session} (${r.agent}), ${ready}\n${r.replaced !== null ? `  (ended the previous session ${r.replaced.session_id}: ${r.replaced.reason})\n` : ''}`;
+}
+
+function renderStatus(s: SessionStatus): string {
+  const state = !s.running ? 'stopped' : s.liveness === 'dead' ? 'agent exited' : (s.pane ?? s.liveness);
+  return `${s.address.padEnd(28)} ${s.session.padEnd(18)} ${s.agent.padEnd(8)} ${state.padEnd(12)} ${s.hook_bead ?? '-'}`;
+}
+
+export function registerAgentCommands(program: Command, io: Io): void {
+  const session = program.command('session').description("agents' tmux sessions, by address (mayor, <rig>/witness, <rig>/polecats/<name>)");
+  session
+    .command('start')
+    .description("start an agent's session in its sandbox and wait until its CLI is ready")
+    .argument('<address>')
+    .option('--agent <name>', 'agent CLI to run (a preset or a custom agent); remembered for this agent')
+    .option('--no-wait', 'return once the session exists')
+    .option('--timeout <seconds>', 'how long to wait for readiness')
+    .action((address: string, o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const r = await startAgentSession(ctx, address, {
+          agent: typeof o.agent === 'string' ? o.agent : undefined,
+          wait: o.wait !== false,
+          readyTimeoutMs: o.timeout === undefined ? undefined : positiveInt(o.timeout, '--timeout', 0) * 1000,
+        });
+        if (globals(cmd).json) printJson(io, r);
+        else io.out(renderStart(r));
+      }),
+    );
+  session
+    .command('stop')
+    .description("end an agent's session and every process in it")
+    .argument('<address>')
+    .action((address: string, _o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const r = await stopAgentSession(ctx, address);
+        if (globals(cmd).json) printJson(io, r);
+        else io.out(r.was_running ? `✓ Stopped ${address} (${r.session})\n` : `${address} had no session running${r.ended !== null ? '; closed its stale record' : ''}\n`);
+      }),
+    );
+  session
+    .command('restart')
+    .description("stop an agent's session and start a fresh one in the same sandbox")
+    .argument('<address>')
+    .option('--agent <name>', 'agent CLI to run')
+    .action((address: string, o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const r = await restartAgentSession(ctx, address, { agent: typeof o.agent === 'string' ? o.agent : undefined });
+        if (globals(cmd).json) printJson(io, r);
+        else io.out(renderStart(r));
+      }),
+    );
+  session
+    .command('status')
+    .description("whether an agent's session and agent program are alive, and what its pane shows")
+    .argument('<address>')
+    .action((address: string, _o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const s = await statusOf(ctx, address);
+        if (globals(cmd).json) printJson(io, s);
+        else io.out(`${renderStatus(s)}\n${s.session_id !== null ? `  session ${s.session_id} since ${s.started_at ?? '?'}${s.runtime_session_id !== null ? `, agent session ${s.runtime_session_id}` : ''}\n` : ''}`);
+      }),
+    );
+  session
+    .command('list')
+    .description("the town's running sessions")
+    .option('--all', 'every agent, running or not')
+    .action((o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const list = await listSessions(ctx, o.all === true);
+        if (globals(cmd).json) {
+          printJson(io, list);
+          return;
+        }
+        if (list.sessions.length === 0) io.out(`No sessions running${o.all === true ? '' : ' (--all lists every agent)'}.\n`);
+        else io.out(`${'ADDRESS'.padEnd(28)} ${'SESSION'.padEnd(18)} ${'AGENT'.padEnd(8)} ${'STATE'.padEnd(12)} HOOK\n${list.sessions.map((s) => `${renderStatus(s)}\n`).join('')}`);
+        if (list.strays.length > 0) io.out(`Sessions on the town's server that belong to no agent: ${list.strays.join(', ')}\n`);
+      }),
+    );
+
+  program
+    .command('peek')
+    .description("the last lines of an agent's pane")
+    .argument('<address>')
+    .option('-n, --lines <n>', 'how many lines', '30')
+    .action((address: string, o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const r = await peek(ctx, address, positiveInt(o.lines, '--lines', 30));
+        if (globals(cmd).json) printJson(io, r);
+        else io.out(`${r.text}\n`);
+      }),
+    );
+
+  program
+    .command('nudge')
+    .description('type a message into an agent\'s session; queued for its next turn if it is busy or not running')
+    .argument('<address>')
+    .argument('[message...]', 'the message (or --stdin)')
+    .option('--stdin', 'read the message from standard input')
+    .option('--from <sender>', 'who it is from (default: your actor)')
+    .option('--mode <mode>', `${NUDGE_MODES.join(' | ')}: wait briefly for idle then queue; always queue; type even if busy`, 'wait-idle')
+    .option('--urgent', 'queued ahead of other nudges and flagged')
+    .option('--wait <seconds>', 'how long wait-idle waits', '10')
+    .action((address: string, words: string[], o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const mode = typeof o.mode === 'string' ? o.mode : 'wait-idle';
+        if (!isNudgeMode(mode)) throw new UsageError(`unknown --mode "${mode}"`, { hint: `use one of ${NUDGE_MODES.join(', ')}` });
+        const message = o.stdin === true ? io.readStdin() : words.join(' ');
+        const r = await nudgeAgent(ctx, {
+          to: address,
+          from: typeof o.from === 'string' ? o.from : ctx.actor,
+          message,
+          mode,
+          urgent: o.urgent === true,
+          waitIdleMs: positiveInt(o.wait, '--wait', 10) * 1000,
+        });
+        if (globals(cmd).json) printJson(io, r);
+        else if (r.result === 'delivered') io.out(`✓ Nudged ${address}${r.verified ? '' : ' (could not confirm on screen)'}\n`);
+        else io.out(`✓ Queued for ${address} (${r.reason ?? ''}): delivered at its next turn\n`);
+      }),
+    );
+
+  program
+    .command('prime')
+    .description('who you are, where you work and what is on your hook (agent CLIs run it from their start-up hook)')
+    .option('--hook', "called by an agent CLI's hook: read its JSON from stdin, record its session id, stay quiet outside a town")
+    .action(async (o: Opts, cmd: Command) => {
+      const g = globals(cmd);
+      const hook = o.hook === true;
+      const input = hook && !io.stdinIsTTY ? parseHookInput(io.readStdin()) : {};
+      let town: Town;
+      try {
+        town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+      } catch (err) {
+        if (hook) return; // a hook outside any town says nothing
+        throw err;
+      }
+      const store = openSqliteBeadStore(town.dbPath);
+      try {
+        const agent = await whoAmI(store, io.env, io.cwd);
+        const runtimeSessionId = io.env.CLAUDE_CODE_SESSION_ID ?? io.env.GT_SIM_SESSION_ID;
+        const report = await prime(store, town, agent, { hook, input, runtimeSessionId, actor: agent.address });
+        if (g.json) printJson(io, report);
+        else io.out(report.text);
+      } finally {
+        store.dispose();
+      }
+    });
+
+  const agent = program.command('agent').description('programs and hooks that run inside agent sessions');
+  agent
+    .command('sim')
+    .description('the scripted agent: a stand-in for an agent CLI (not AI) for demos and tests')
+    .argument('[prompt...]', 'the first prompt (the beacon)')
+    .option('--dialogs <list>', `start-up dialogs to show first (${SIM_DIALOGS.join(',')})`, '')
+    .option('--slow-start <ms>', 'wait this long before showing anything more', '0')
+    .option('--busy <ms>', 'stay busy this long on every turn', '0')
+    .option('--crash-at <step>', `exit with status 70 at a step (${SIM_STEPS.join(', ')})`)
+    .option('--hang-at <step>', 'stop responding at a step')
+    .option('--ignore-nudges', 'act on the first prompt only')
+    .option('--dirty-exit', 'exit after running the script, without committing')
+    .option('--trace <file>', 'JSONL trace (default: <town>/.runtime/sim/<session>.jsonl)')
+    .action(async (words: string[], o: Opts) => {
+      const step = (v: unknown, flag: string): (typeof SIM_STEPS)[number] | undefined => {
+        if (v === undefined) return undefined;
+        if (typeof v !== 'string' || !isSimStep(v)) throw new UsageError(`${flag} must be one of ${SIM_STEPS.join(', ')}`);
+        return v;
+      };
+      const dialogs: SimDialog[] = [];
+      for (const d of String(o.dialogs).split(',').filter((x) => x !== '')) {
+        if (!isSimDialog(d)) throw new UsageError(`unknown dialog "${d}"`, { hint: `use ${SIM_DIALOGS.join(', ')}` });
+        dialogs.push(d);
+      }
+      const sim = new SimAgent(
+        {
+          prompt: words.length > 0 ? words.join(' ') : undefined,
+          dialogs,
+          slowStartMs: positiveInt(o.slowStart, '--slow-start', 0),
+          busyMs: positiveInt(o.busy, '--busy', 0),
+          crashAt: step(o.crashAt, '--crash-at'),
+          hangAt: step(o.hangAt, '--hang-at'),
+          ignoreNudges: o.ignoreNudges === true,
+          dirtyExit: o.dirtyExit === true,
+          trace: typeof o.trace === 'string' ? o.trace : undefined,
+        },
+        io.env,
+        io.cwd,
+      );
+      await sim.run();
+      // The sim lives until its input ends or it is told to exit.
+      await new Promise<never>(() => undefined);
+    });
+  agent
+    .command('hook')
+    .description("an agent CLI's lifecycle hook: prompt-submit (queued nudges join the prompt) or stop (keep going for queued nudges)")
+    .argument('<event>', 'prompt-submit | stop')
+    .option('--remind-done', 'stop: remind a polecat with open hooked work to finish with gt done')
+    .action(async (event: string, o: Opts) => {
+      if (event !== 'prompt-submit' && event !== 'stop') throw new UsageError(`unknown hook event "${event}"`, { hint: 'use prompt-submit or stop' });
+      const input = io.stdinIsTTY ? {} : parseHookInput(io.readStdin());
+      // A hook must never break the agent's turn: problems go to stderr, the exit stays 0.
+      try {
+        const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+        const store = openSqliteBeadStore(town.dbPath);
+        try {
+          const me = await whoAmI(store, io.env, io.cwd);
+          const out = event === 'prompt-submit' ? await onPromptSubmit(store, me) : await onStop(store, me, { stopHookActive: input.stop_hook_active === true, remindDone: o.remindDone === true });
+          if (out !== '') io.out(`${out}\n`);
+        } finally {
+          store.dispose();
+        }
+      } catch (err) {
+        io.err(`gt agent hook ${event}: ${errorMessage(err)}\n`);
+      }
+    });
+
+  registerConfigCommands(program, io);
+}
+
+function stringList(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+}
+
+function registerConfigCommands(program: Command, io: Io): void {
+  const config = program.command('config').description("the town's settings: which agent CLI runs which role");
+  const agents = config.command('agent').description('agent CLIs: built-in presets and custom agents');
+  agents
+    .command('set')
+    .description('define (or redefine) a custom agent: a command on top of a preset')
+    .argument('<name>')
+    .requiredOption('--command <cmd>', 'the executable (looked up on PATH)')
+    .option('--preset <preset>', 'built-in preset it behaves like (prompt delivery, hooks, readiness); default: its own name, else claude')
+    .option('--arg <arg>', 'an argument (repeatable, in order)', (v: string, prev: string[]) => [...prev, v], [])
+    .option('--env <K=V>', 'an environment variable (repeatable; do not put secrets here: they pass through from your environment)', (v: string, prev: string[]) => [...prev, v], [])
+    .action((name: string, o: Opts, cmd: Command) => {
+      const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+      const settings = loadSettings(town);
+      const env: Record<string, string> = {};
+      for (const pair of stringList(o.env)) {
+        const eq = pair.indexOf('=');
+        if (eq <= 0) throw new ValidationError(`--env expects K=V, got "${pair}"`);
+        env[pair.slice(0, eq)] = pair.slice(eq + 1);
+      }
+      const preset = typeof o.preset === 'string' ? o.preset : Object.hasOwn(PRESETS, name) ? undefined : 'claude';
+      const entry: AgentPreset = { ...(preset === undefined ? {} : { preset }), command: String(o.command), args: stringList(o.arg), env };
+      const next = { ...settings, agents: { ...settings.agents, [name]: entry } };
+      resolveAgent(next, 'polecat', name); // the preset must exist
+      saveSettings(town, next);
+      if (globals(cmd).json) printJson(io, { name, ...entry });
+      else io.out(`✓ Agent "${name}": ${sanitize([entry.command, ...entry.args].join(' '))} (like ${entry.preset ?? name})\n`);
+    });
+  agents
+    .command('list')
+    .description('built-in presets and custom agents, with the default and per-role choices')
+    .action((_o: Opts, cmd: Command) => {
+      const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+      const settings = loadSettings(town);
+      const rows = [
+        ...Object.values(PRESETS).map((p) => ({ name: p.name, kind: 'preset' as const, like: p.name, command: [p.command, ...p.args].join(' ') })),
+        ...Object.entries(settings.agents).map(([n, a]) => ({ name: n, kind: 'custom' as const, like: a.preset ?? n, command: [a.command, ...a.args].join(' ') })),
+      ];
+      const roles = Object.fromEntries(ROLES.map((r) => [r, settings.role_agents[r] ?? settings.default_agent]));
+      if (globals(cmd).json) {
+        printJson(io, { default_agent: settings.default_agent, role_agents: roles, agents: rows });
+        return;
+      }
+      for (const r of rows) io.out(`${r.name === settings.default_agent ? '*' : ' '} ${r.name.padEnd(12)} ${r.kind.padEnd(7)} ${sanitize(r.command)}${r.kind === 'custom' ? `  (like ${r.like})` : ''}\n`);
+      const overrides = Object.entries(settings.role_agents);
+      io.out(`Default: ${settings.default_agent}${overrides.length > 0 ? `; per role: ${overrides.map(([r, a]) => `${r}=${a ?? ''}`).join(', ')}` : ''}\n`);
+    });
+  agents
+    .command('remove')
+    .description('remove a custom agent (not while it is the default or a role uses it)')
+    .argument('<name>')
+    .action((name: string, _o: Opts, cmd: Command) => {
+      const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+      const settings = loadSettings(town);
+      if (!Object.hasOwn(settings.agents, name)) throw new ValidationError(`no custom agent "${name}"`, { hint: 'see "gt config agent list"' });
+      const users = [settings.default_agent === name ? 'the default' : '', ...Object.entries(settings.role_agents).filter(([, a]) => a === name).map(([r]) => r)].filter((x) => x !== '');
+      if (users.length > 0) throw new ValidationError(`"${name}" is in use by ${users.join(', ')}`, { hint: 'choose another agent for them first' });
+      const rest = Object.fromEntries(Object.entries(settings.agents).filter(([n]) => n !== name));
+      saveSettings(town, { ...settings, agents: rest });
+      if (globals(cmd).json) printJson(io, { removed: name });
+      else io.out(`✓ Removed agent "${name}"\n`);
+    });
+  config
+    .command('default-agent')
+    .description('show or set the agent CLI roles use unless overridden')
+    .argument('[name]')
+    .action((name: string | undefined, _o: Opts, cmd: Command) => {
+      const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+      const settings = loadSettings(town);
+      if (name !== undefined) {
+        const next = { ...settings, default_agent: name };
+        resolveAgent(next, 'polecat'); // refuses an unknown agent
+        saveSettings(town, next);
+      }
+      const current = name ?? settings.default_agent;
+      if (globals(cmd).json) printJson(io, { default_agent: current });
+      else io.out(name === undefined ? `${current}\n` : `✓ Default agent: ${current}\n`);
+    });
+  config
+    .command('role-agent')
+    .description('show or set the agent CLI for one role (--clear: back to the default)')
+    .argument('<role>')
+    .argument('[name]')
+    .option('--clear', 'remove the override')
+    .action((role: string, name: string | undefined, o: Opts, cmd: Command) => {
+      if (!isRole(role)) throw new ValidationError(`unknown role "${role}"`, { hint: `roles: ${ROLES.join(', ')}` });
+      const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+      const settings = loadSettings(town);
+      const roleAgents = { ...settings.role_agents };
+      if (o.clear === true) delete roleAgents[role];
+      else if (name !== undefined) roleAgents[role] = name;
+      const next = { ...settings, role_agents: roleAgents };
+      resolveAgent(next, role);
+      if (o.clear === true || name !== undefined) saveSettings(town, next);
+      const current = next.role_agents[role] ?? next.default_agent;
+      if (globals(cmd).json) printJson(io, { role, agent: current, override: next.role_agents[role] !== undefined });
+      else io.out(`${role}: ${current}${next.role_agents[role] === undefined ? ' (the default)' : ''}\n`);
+    });
+}

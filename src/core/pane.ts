@@ -1,0 +1,91 @@
+/**
+ * Reading an agent CLI's terminal: what a captured pane says about the program in it (a start-up dialog, busy,
+ * waiting at its prompt), and how text must look before it is typed into it. Pure: the session layer captures
+ * and types; this decides.
+ */
+
+/** Keys gt may press in an agent's pane. Escape and Ctrl-C are absent on purpose: they cancel generation. */
+export const SAFE_KEYS = ['Enter', 'Down', 'Up'] as const;
+export type SafeKey = (typeof SAFE_KEYS)[number];
+
+/** A start-up dialog: recognised when every `match` string is on screen, dismissed (accepting) with `keys`. */
+export type Dialog = { name: string; match: readonly string[]; keys: readonly SafeKey[] };
+
+/** How to read one CLI's pane. */
+export type PaneProfile = {
+  /** A line starting with this (after box-drawing and spaces) is the input prompt; absent: no detection. */
+  promptPrefix?: string;
+  /** Text on the last lines while the agent works. */
+  busyText?: string;
+  dialogs: readonly Dialog[];
+};
+
+export type PaneState =
+  | { kind: 'dialog'; dialog: Dialog }
+  | { kind: 'busy' }
+  /** At its prompt; `input` is what sits typed but unsubmitted on the prompt line. */
+  | { kind: 'idle'; input: string }
+  /** Running, but showing neither a prompt nor a busy marker yet (starting, or printing). */
+  | { kind: 'starting' }
+  /** The profile has no prompt to look for: nothing can be told from the pane. */
+  | { kind: 'unknown' };
+
+/** How many of the last non-empty lines carry the prompt and the busy marker. */
+const TAIL_LINES = 12;
+/** Box drawing around a TUI's input: │ ┃ ╭ ╰ ─ (escaped: bundles stay ASCII). */
+const LEADING_FRAME = /^[\s\u2502\u2503|\u256d\u2570\u2500]*/u;
+
+function tail(text: string): string[] {
+  const lines = text.split('\n').map((l) => l.replace(/\s+$/u, ''));
+  while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  return lines.slice(-TAIL_LINES);
+}
+
+export function classifyPane(text: string, profile: PaneProfile): PaneState {
+  for (const dialog of profile.dialogs) if (dialog.match.every((m) => text.includes(m))) return { kind: 'dialog', dialog };
+  const lines = tail(text);
+  if (profile.busyText !== undefined && lines.some((l) => l.includes(profile.busyText ?? ''))) return { kind: 'busy' };
+  if (profile.promptPrefix === undefined) return { kind: 'unknown' };
+  const prefix = profile.promptPrefix.trimEnd();
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = (lines[i] ?? '').replace(LEADING_FRAME, '');
+    if (line.startsWith(profile.promptPrefix) || line === prefix) {
+      return { kind: 'idle', input: line.slice(prefix.length).replace(/[\s\u2502\u2503|]+$/u, '').trim() };
+    }
+  }
+  return { kind: 'starting' };
+}
+
+/**
+ * Text as it may be typed: one line (newlines and tabs become spaces: in a TUI a typed newline submits), no
+ * terminal escape sequences, no control characters. Never empty unless the input was.
+ */
+export function sanitizeTypedText(text: string): string {
+  /* eslint-disable no-control-regex -- removing control characters is the point */
+  return text
+    .replace(/\u001b\[[0-?]*[ -/]*[@-~]/gu, '') // CSI sequences (colours, cursor moves)
+    .replace(/\u001b\][^\u0007\u001b]*(?:\u0007|\u001b\\)/gu, '') // OSC sequences (titles, links)
+    .replace(/\r\n|[\r\n\t\v\f]/gu, ' ')
+    .replace(/[\u0000-\u001f\u007f-\u009f]/gu, '')
+    .replace(/ {2,}/gu, ' ')
+    .trim();
+  /* eslint-enable no-control-regex */
+}
+
+/** Whitespace and frame characters removed: a TUI re-wraps typed text inside its own box. */
+export function squash(text: string): string {
+  return text.replace(/[\s\u2502\u2503|\u256d\u256e\u2570\u256f\u2500]+/gu, '');
+}
+
+/** Whether the pane shows `typed` (its last characters, wherever the TUI wrapped them). */
+export function paneShowsTyped(pane: string, typed: string): boolean {
+  const s = squash(typed);
+  return s === '' || squash(pane).includes(s.slice(-32));
+}
+
+/** Whether the prompt line still holds the start of `typed` (Enter not taken yet). */
+export function stillUnsubmitted(state: PaneState, typed: string): boolean {
+  if (state.kind !== 'idle') return false;
+  const head = squash(typed).slice(0, 16);
+  return head !== '' && squash(state.input).startsWith(head);
+}

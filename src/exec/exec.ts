@@ -1,0 +1,45 @@
+import type * as ChildProcess from 'node:child_process';
+import { createRequire } from 'node:module';
+import { errorMessage, isRecord } from '../core/errors.js';
+
+/**
+ * Running a program: argv only (never a shell), with a timeout. The one place that loads child_process, on
+ * first use: most `bd` calls run nothing, and loading it costs start-up time.
+ */
+
+let childProcess: typeof ChildProcess | undefined;
+
+export function childProcesses(): typeof ChildProcess {
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- require() is untyped; the module named is child_process.
+  childProcess ??= createRequire(import.meta.url)('node:child_process') as typeof ChildProcess;
+  return childProcess;
+}
+
+export type ExecResult = { ok: boolean; stdout: string; stderr: string; status: number | null };
+
+export type ExecOptions = {
+  cwd?: string;
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+  /** Written to the program's stdin (which is closed afterwards). */
+  input?: string;
+};
+
+export function execArgv(file: string, args: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+  return new Promise((resolve) => {
+    const child = childProcesses().execFile(
+      file,
+      [...args],
+      { cwd: options.cwd, env: options.env, encoding: 'utf8', timeout: options.timeoutMs ?? 10_000, shell: false, windowsHide: true, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err === null) {
+          resolve({ ok: true, stdout, stderr, status: 0 });
+          return;
+        }
+        const e: Record<string, unknown> = isRecord(err) ? err : {};
+        resolve({ ok: false, stdout, stderr: stderr === '' ? errorMessage(err) : stderr, status: typeof e.code === 'number' ? e.code : null });
+      },
+    );
+    if (options.input !== undefined) child.stdin?.end(options.input);
+  });
+}

@@ -1,0 +1,422 @@
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { errorMessage, isRecord } from '../core/errors.js';
+import { execArgv } from '../exec/exec.js';
+import { commitAll } from '../git/git.js';
+import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { findTown } from '../town/town.js';
+import { firstShellBlock, type SimDialog, type SimStep } from './script.js';
+
+/**
+ * The scripted agent (`gt agent sim`): a stand-in for an agent CLI in a tmux pane, used by the demo and the
+ * tests. It is not AI and says so. Like Claude Code it shows optional start-up dialogs, a prompt, a line
+ * editor in raw mode where only Enter submits, a busy marker while it works, and lifecycle hooks (`gt prime
+ * --hook` at start, `gt agent hook prompt-submit` at every turn, `gt agent hook stop` at the end of one).
+ * Its work: the first ```sh block of the bead on its hook, run in its sandbox, then a commit.
+ * Every step goes to a JSONL trace, so tests assert on what it did rather than on the screen.
+ */
+
+export type SimOptions = {
+  /** The first prompt (the beacon), given on the command line. */
+  prompt?: string;
+  dialogs: readonly SimDialog[];
+  slowStartMs: number;
+  /** How long each turn keeps it busy before it acts. */
+  busyMs: number;
+  crashAt?: SimStep;
+  hangAt?: SimStep;
+  ignoreNudges: boolean;
+  dirtyExit: boolean;
+  trace?: string;
+};
+
+export type SimEnv = Readonly<Record<string, string | undefined>>;
+
+const PROMPT = 'sim> ';
+const BUSY = '· sim: working (esc to interrupt)';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+type Key = { kind: 'char'; text: string } | { kind: 'enter' } | { kind: 'backspace' } | { kind: 'escape' } | { kind: 'up' } | { kind: 'down' } | { kind: 'interrupt' } | { kind: 'eof' };
+
+/** Splits raw terminal input into keys (typed text, Enter, arrows, Escape, Ctrl-C/D). */
+export function parseKeys(data: string): Key[] {
+  const keys: Key[] = [];
+  let text = '';
+  const flush = (): void => {
+    if (text !== '') keys.push({ kind: 'char', text });
+    text = '';
+  };
+  for (let i = 0; i < data.length; i++) {
+    const c = data[i] ?? '';
+    if (c === '\u001b') {
+      flush();
+      const next = data[i + 1];
+      const arrow = data[i + 2];
+      if ((next === '[' || next === 'O') && (arrow === 'A' || arrow === 'B')) {
+        keys.push({ kind: arrow === 'A' ? 'up' : 'down' });
+        i += 2;
+      } else if (next === '[' || next === 'O') {
+        // another sequence: skip it whole
+        i += 2;
+        while (i < data.length && !/[@-~]/u.test(data[i] ?? '')) i++;
+      } else {
+        keys.push({ kind: 'escape' });
+      }
+    } else if (c === '\r' || c === '\n') {
+      flush();
+      keys.push({ kind: 'enter' });
+    } else if (c === '\u007f' || c === '\b') {
+      flush();
+      keys.push({ kind: 'backspace' });
+    } else if (c === '\u0003') {
+      flush();
+      keys.push({ kind: 'interrupt' });
+    } else if (c === '\u0004') {
+      flush();
+      keys.push({ kind: 'eof' });
+    } else if (c >= ' ') {
+      text += c;
+    }
+  }
+  flush();
+  return keys;
+}
+
+export class SimAgent {
+  readonly #opts: SimOptions;
+  readonly #env: SimEnv;
+  readonly #cwd: string;
+  readonly #trace: string | undefined;
+  readonly #address: string;
+  readonly #gtBin: string;
+  #buffer = '';
+  #busy = false;
+  #mode: 'starting' | 'dialog' | 'prompt' = 'starting';
+  #pendingKeys: ((k: Key) => void) | undefined;
+  readonly #queue: string[] = [];
+  readonly #done = new Set<string>();
+  #typedWhileBusy = false;
+  #turns = 0;
+  #exiting = false;
+  readonly #sessionId = `sim-${process.pid}-${Date.now().toString(36)}`;
+
+  constructor(opts: SimOptions, env: SimEnv, cwd: string) {
+    this.#opts = opts;
+    this.#env = env;
+    this.#cwd = cwd;
+    this.#address = env.GT_ROLE ?? 'unknown';
+    this.#gtBin = env.GT_BIN ?? process.argv[1] ?? 'gt';
+    const root = env.GT_TOWN_ROOT;
+    this.#trace = opts.trace ?? (root !== undefined ? join(root, '.runtime', 'sim', `${env.GT_SESSION ?? 'sim'}.jsonl`) : undefined);
+  }
+
+  // ----------------------------------------------------------------------------------------------------
+  // the screen
+
+  #write(text: string): void {
+    process.stdout.write(text);
+  }
+
+  #statusLine(): string {
+    if (this.#mode !== 'prompt') return '';
+    return this.#busy ? BUSY : `${PROMPT}${this.#buffer}`;
+  }
+
+  #redraw(): void {
+    this.#write(`\r\u001b[2K${this.#statusLine()}`);
+  }
+
+  /** A line of output above the prompt. */
+  say(line: string): void {
+    // eslint-disable-next-line no-control-regex -- output stays on its line
+    this.#write(`\r\u001b[2K${line.replace(/[\u0000-\u001f]/gu, ' ')}\r\n`);
+    this.#redraw();
+  }
+
+  // ----------------------------------------------------------------------------------------------------
+  // the trace
+
+  trace(step: string, detail: Record<string, unknown> = {}): void {
+    if (this.#trace === undefined) return;
+    const record = { ts: new Date().toISOString(), pid: process.pid, session: this.#env.GT_SESSION ?? null, role: this.#address, step, ...detail };
+    try {
+      mkdirSync(dirname(this.#trace), { recursive: true });
+      appendFileSync(this.#trace, `${JSON.stringify(record)}\n`);
+    } catch {
+      // a trace that cannot be written must not stop the agent
+    }
+  }
+
+  async #fault(step: SimStep): Promise<void> {
+    if (this.#opts.crashAt === step) {
+      this.trace('crash', { at: step });
+      this.say(`sim: crashing at ${step} (fault knob)`);
+      this.#exit(70);
+    }
+    if (this.#opts.hangAt === step) {
+      this.trace('hang', { at: step });
+      this.#busy = true;
+      this.#redraw();
+      for (;;) await sleep(60_000);
+    }
+  }
+
+  #exit(code: number): never {
+    this.#exiting = true;
+    if (process.stdin.isTTY) process.stdin.setRawMode(false);
+    // The sim is a long-running program standing in for an agent CLI: its exits are its behaviour.
+    // eslint-disable-next-line no-restricted-syntax
+    process.exit(code);
+  }
+
+  // ----------------------------------------------------------------------------------------------------
+  // input
+
+  #onKey(key: Key): void {
+    if (key.kind === 'interrupt' || key.kind === 'eof') {
+      this.trace('exit', { by: key.kind });
+      this.#exit(0);
+    }
+    if (this.#pendingKeys !== undefined) {
+      this.#pendingKeys(key);
+      return;
+    }
+    if (this.#mode !== 'prompt') return;
+    if (key.kind === 'escape') {
+      // Escape cancels the agent's work: gt must never send it while the agent is busy.
+      if (this.#busy) this.trace('interrupted');
+      this.#buffer = '';
+    } else if (key.kind === 'char') {
+      if (this.#busy && !this.#typedWhileBusy) {
+        this.#typedWhileBusy = true;
+        this.trace('typed_while_busy', { text: key.text });
+      }
+      this.#buffer += key.text;
+    } else if (key.kind === 'backspace') {
+      this.#buffer = this.#buffer.slice(0, -1);
+    } else if (key.kind === 'enter') {
+      const line = this.#buffer;
+      this.#buffer = '';
+      if (line.trim() !== '') {
+        this.#queue.push(line);
+        if (!this.#busy) this.say(`${PROMPT}${line}`);
+        void this.#drainQueue();
+      }
+    }
+    this.#redraw();
+  }
+
+  #nextKey(): Promise<Key> {
+    return new Promise((resolve) => {
+      this.#pendingKeys = (k) => {
+        this.#pendingKeys = undefined;
+        resolve(k);
+      };
+    });
+  }
+
+  // ----------------------------------------------------------------------------------------------------
+  // start-up
+
+  async #dialog(kind: SimDialog): Promise<void> {
+    this.#mode = 'dialog';
+    let choice = 0;
+    const options = kind === 'trust' ? ['Yes, proceed', 'No, exit'] : ['No, exit', 'Yes, I accept'];
+    const draw = (): void => {
+      this.#write('\u001b[2J\u001b[H');
+      if (kind === 'trust') {
+        this.#write(` Do you trust the files in this folder?\r\n ${this.#cwd}\r\n\r\n`);
+      } else {
+        this.#write(' WARNING: sim is running in Bypass Permissions mode\r\n In Bypass Permissions mode, sim runs every command without asking.\r\n\r\n');
+      }
+      options.forEach((o, i) => this.#write(`${i === choice ? ' ❯ ' : '   '}${i + 1}. ${o}\r\n`));
+      this.#write('\r\n Enter to confirm\r\n');
+    };
+    draw();
+    for (;;) {
+      const key = await this.#nextKey();
+      if (key.kind === 'down' || key.kind === 'up') {
+        choice = key.kind === 'down' ? Math.min(choice + 1, 1) : Math.max(choice - 1, 0);
+        draw();
+      } else if (key.kind === 'enter') {
+        const accepted = options[choice] !== 'No, exit';
+        this.trace('dialog', { dialog: kind, accepted });
+        if (!accepted) {
+          this.#write('\r\nsim: declined; exiting\r\n');
+          this.#exit(1);
+        }
+        this.#write('\u001b[2J\u001b[H');
+        return;
+      }
+    }
+  }
+
+  async run(): Promise<void> {
+    this.trace('start', { cwd: this.#cwd, argv: process.argv.slice(2), options: { ...this.#opts, prompt: undefined } });
+    if (process.stdin.isTTY) process.stdin.setRawMode(true);
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (data: string) => {
+      for (const key of parseKeys(data)) this.#onKey(key);
+    });
+    process.stdin.on('end', () => {
+      if (!this.#exiting) this.#exit(0);
+    });
+    this.#write('gt sim: a scripted stand-in for an agent CLI (not AI). Ctrl-C exits.\r\n');
+    await this.#fault('start');
+    if (this.#opts.slowStartMs > 0) await sleep(this.#opts.slowStartMs);
+    for (const d of this.#opts.dialogs) await this.#dialog(d);
+    if (this.#opts.dialogs.length > 0) this.#write('gt sim: a scripted stand-in for an agent CLI (not AI). Ctrl-C exits.\r\n');
+    this.#mode = 'prompt';
+    this.#busy = true;
+    this.#redraw();
+    await this.#sessionStart();
+    this.#busy = false;
+    this.#redraw();
+    if (this.#opts.prompt !== undefined && this.#opts.prompt.trim() !== '') {
+      this.#queue.push(this.#opts.prompt);
+      this.say(`${PROMPT}${this.#opts.prompt}`);
+    }
+    await this.#drainQueue();
+  }
+
+  /** The SessionStart hook, as Claude Code runs it: `gt prime --hook` with the session described on stdin. */
+  async #sessionStart(): Promise<void> {
+    const input = JSON.stringify({ session_id: this.#sessionId, source: 'startup', hook_event_name: 'SessionStart', cwd: this.#cwd });
+    const r = await this.#gt(['prime', '--hook'], input);
+    const first = r.stdout.split('\n').find((l) => l.trim() !== '') ?? '';
+    this.trace('prime', { exit: r.status, first_line: first, bytes: r.stdout.length });
+    this.say(`  ⎿ SessionStart hook: ${r.ok ? first : `failed: ${r.stderr.trim().split('\n')[0] ?? ''}`}`);
+    await this.#fault('prime');
+  }
+
+  #gt(args: readonly string[], input?: string): ReturnType<typeof execArgv> {
+    const env: Record<string, string | undefined> = { ...process.env, GT_SIM_SESSION_ID: this.#sessionId };
+    return execArgv(this.#gtBin, args, { cwd: this.#cwd, env, input: input ?? '', timeoutMs: 60_000 });
+  }
+
+  // ----------------------------------------------------------------------------------------------------
+  // turns
+
+  #draining = false;
+
+  async #drainQueue(): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      for (let text = this.#queue.shift(); text !== undefined; text = this.#queue.shift()) await this.#turn(text);
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  async #turn(text: string): Promise<void> {
+    this.#busy = true;
+    this.#typedWhileBusy = false;
+    this.#redraw();
+    this.#turns++;
+    this.trace('message', { text, turn: this.#turns });
+    await this.#fault('message');
+    if (this.#opts.ignoreNudges && this.#turns > 1) {
+      this.trace('ignored', { text });
+    } else {
+      const submit = await this.#gt(['agent', 'hook', 'prompt-submit'], JSON.stringify({ session_id: this.#sessionId, hook_event_name: 'UserPromptSubmit', prompt: text }));
+      if (submit.stdout.trim() !== '') {
+        this.trace('hook_context', { event: 'prompt-submit', text: submit.stdout.trim() });
+        this.say(`  ⎿ ${submit.stdout.trim().split('\n').length} line(s) of context from the prompt hook`);
+      }
+      if (this.#opts.busyMs > 0) await sleep(this.#opts.busyMs);
+      await this.#work();
+    }
+    let stopActive = false;
+    for (;;) {
+      const stop = await this.#gt(['agent', 'hook', 'stop'], JSON.stringify({ session_id: this.#sessionId, hook_event_name: 'Stop', stop_hook_active: stopActive }));
+      const reason = blockReason(stop.stdout);
+      if (reason === undefined || this.#opts.ignoreNudges) break;
+      this.trace('hook_context', { event: 'stop', text: reason });
+      this.say('  ⎿ the stop hook kept the turn going');
+      stopActive = true;
+      await this.#work();
+    }
+    this.#busy = false;
+    this.#redraw();
+  }
+
+  /** Runs the hooked bead's script once per bead, commits, reports; or says there is nothing to do. */
+  async #work(): Promise<void> {
+    const bead = await this.#hookedBead();
+    if (bead === undefined) {
+      this.trace('no_work');
+      this.say('sim: nothing on my hook');
+      return;
+    }
+    if (this.#done.has(bead.id)) {
+      this.say(`sim: ${bead.id} is already done here`);
+      return;
+    }
+    this.#done.add(bead.id);
+    const script = firstShellBlock(bead.description);
+    if (script === undefined) {
+      this.trace('stuck', { bead: bead.id, reason: 'no ```sh block in the description' });
+      this.say(`sim: stuck on ${bead.id}: its description has no \`\`\`sh block to run`);
+      return;
+    }
+    await this.#fault('run');
+    this.say(`sim: running the script of ${bead.id}`);
+    const run = await execArgv('/bin/sh', ['-e', '-c', script], { cwd: this.#cwd, timeoutMs: 600_000, env: { ...process.env } });
+    const output = `${run.stdout}${run.stderr}`.trim();
+    this.trace('run', { bead: bead.id, exit: run.status, output: output.slice(-2_000) });
+    for (const line of output.split('\n').slice(-5)) if (line !== '') this.say(`  │ ${line}`);
+    if (!run.ok) {
+      this.trace('stuck', { bead: bead.id, reason: `script exited ${String(run.status)}` });
+      this.say(`sim: stuck on ${bead.id}: the script failed (exit ${String(run.status)})`);
+      return;
+    }
+    if (this.#opts.dirtyExit) {
+      this.trace('dirty_exit', { bead: bead.id });
+      this.say('sim: exiting without committing (fault knob)');
+      this.#exit(0);
+    }
+    await this.#fault('commit');
+    let sha: string | null = null;
+    try {
+      sha = await commitAll(this.#cwd, `${bead.id}: ${bead.title}`);
+    } catch (err) {
+      this.trace('stuck', { bead: bead.id, reason: `commit failed: ${errorMessage(err)}` });
+      this.say(`sim: stuck on ${bead.id}: ${errorMessage(err)}`);
+      return;
+    }
+    this.trace('commit', { bead: bead.id, sha });
+    await this.#fault('report');
+    this.trace('report', { bead: bead.id, sha });
+    this.say(sha === null ? `sim: ${bead.id} changed nothing` : `sim: finished ${bead.id}, committed ${sha.slice(0, 8)}`);
+  }
+
+  async #hookedBead(): Promise<{ id: string; title: string; description: string } | undefined> {
+    try {
+      const town = findTown({ cwd: this.#cwd, envRoot: this.#env.GT_TOWN_ROOT });
+      const store = openSqliteBeadStore(town.dbPath);
+      try {
+        const agent = await store.agent(this.#address);
+        if (agent.hook_bead === null) return undefined;
+        const [bead] = await store.show([agent.hook_bead]);
+        return bead === undefined ? undefined : { id: bead.id, title: bead.title, description: bead.description };
+      } finally {
+        store.dispose();
+      }
+    } catch (err) {
+      this.trace('error', { reading: 'hook', message: errorMessage(err) });
+      return undefined;
+    }
+  }
+}
+
+/** A Stop hook's `{"decision": "block", "reason": …}`: the reason becomes the agent's next input. */
+function blockReason(stdout: string): string | undefined {
+  try {
+    const v: unknown = JSON.parse(stdout);
+    return isRecord(v) && v.decision === 'block' && typeof v.reason === 'string' ? v.reason : undefined;
+  } catch {
+    return undefined;
+  }
+}

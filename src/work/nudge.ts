@@ -1,0 +1,73 @@
+import type { QueuedNudge } from '../core/agent-store.js';
+import { ValidationError } from '../core/errors.js';
+import { sanitizeTypedText } from '../core/pane.js';
+import { paneProfile } from '../runtime/presets.js';
+import { typeNudge, type NudgeOutcome } from '../session/nudge.js';
+import { agentRuntime, nudgeLockPath, type TownContext } from './sessions.js';
+
+/**
+ * `gt nudge`: a message typed into a live agent's session. When the agent cannot take it now (busy, a human
+ * typing, still starting, no session at all) it waits in the store and is delivered at the agent's next turn
+ * boundary — by its prompt-submit or stop hook, or by its next prime — so nothing is lost and nothing is typed
+ * into an agent's work.
+ */
+
+export const NUDGE_MODES = ['wait-idle', 'queue', 'immediate'] as const;
+export type NudgeMode = (typeof NUDGE_MODES)[number];
+
+export function isNudgeMode(v: string): v is NudgeMode {
+  return (NUDGE_MODES as readonly string[]).includes(v);
+}
+
+export type NudgeRequest = { to: string; from: string; message: string; mode: NudgeMode; urgent?: boolean; waitIdleMs?: number };
+
+export type NudgeReport = {
+  to: string;
+  from: string;
+  /** delivered: typed and submitted; queued: waiting in the store. */
+  result: 'delivered' | 'queued';
+  /** Why it was queued: asked to, busy, typing, not-ready, no-session. */
+  reason: NudgeOutcome | 'asked' | 'no-session' | null;
+  verified: boolean;
+  queued_id: number | null;
+};
+
+/** The line typed into the pane: who it is from, then the message. */
+export function nudgeLine(from: string, message: string): string {
+  return `[from ${from}] ${sanitizeTypedText(message)}`;
+}
+
+export async function nudgeAgent(ctx: TownContext, req: NudgeRequest): Promise<NudgeReport> {
+  if (sanitizeTypedText(req.message) === '') throw new ValidationError('a nudge needs text', { hint: 'gt nudge <address> "<message>"' });
+  const agent = await ctx.store.agent(req.to);
+  const queue = async (reason: NudgeReport['reason']): Promise<NudgeReport> => {
+    const q = await ctx.store.queueNudge({ recipient: req.to, sender: req.from, body: req.message, urgent: req.urgent === true }, ctx.actor);
+    return { to: req.to, from: req.from, result: 'queued', reason, verified: false, queued_id: q.id };
+  };
+  if (req.mode === 'queue') return queue('asked');
+  const resolved = agentRuntime(ctx, agent);
+  const name = agent.session_name;
+  if (!(await ctx.provider.isAlive(name)) || (await ctx.provider.agentLiveness(name, resolved.preset.processNames)) === 'dead') return queue('no-session');
+  const typed = await typeNudge(ctx.provider, name, nudgeLine(req.from, req.message), {
+    profile: paneProfile(resolved.preset),
+    lockPath: nudgeLockPath(ctx.town, name),
+    waitIdleMs: req.mode === 'immediate' ? 0 : (req.waitIdleMs ?? 10_000),
+    immediate: req.mode === 'immediate',
+  });
+  if (typed.outcome !== 'delivered') return queue(typed.outcome);
+  return { to: req.to, from: req.from, result: 'delivered', reason: null, verified: typed.verified, queued_id: null };
+}
+
+/** Queued nudges as the agent reads them at a turn boundary. */
+export function formatQueuedNudges(nudges: readonly QueuedNudge[]): string {
+  if (nudges.length === 0) return '';
+  const urgent = nudges.some((n) => n.urgent);
+  const lines = nudges.map((n) => `  [from ${n.sender}${n.urgent ? ', urgent' : ''}] ${n.body.replace(/\n/gu, '\n    ')}`);
+  return [
+    '<system-reminder>',
+    `Queued nudges (${nudges.length}), sent while you were busy:`,
+    ...lines,
+    urgent ? 'Handle the urgent ones before you continue.' : 'Continue your current work unless one of these matters more.',
+    '</system-reminder>',
+  ].join('\n');
+}

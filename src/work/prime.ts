@@ -1,0 +1,157 @@
+import { realpathSync } from 'node:fs';
+import type { Agent, AgentStore, QueuedNudge } from '../core/agent-store.js';
+import { describeRecipient } from '../core/beacon.js';
+import type { BeadStore } from '../core/bead-store.js';
+import { isRecord, NotFoundError } from '../core/errors.js';
+import { parseAddress, type Role } from '../core/identity.js';
+import type { Town } from '../town/town.js';
+import { formatQueuedNudges } from './nudge.js';
+
+/**
+ * `gt prime`: tells an agent who it is, where it works and what is on its hook, and hands it the nudges that
+ * waited for it. Run by the agent CLI's start-up hook (`--hook`: reads the hook's JSON from stdin and records
+ * the CLI's own session id), after compaction, or by hand.
+ */
+
+export type Stores = AgentStore & BeadStore;
+
+/** The hook payload an agent CLI passes on stdin (Claude Code: session_id, source, hook_event_name, …). */
+export type HookInput = { session_id?: string; source?: string; hook_event_name?: string; stop_hook_active?: boolean; prompt?: string };
+
+export function parseHookInput(text: string): HookInput {
+  if (text.trim() === '') return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return {};
+  }
+  if (!isRecord(v)) return {};
+  const out: HookInput = {};
+  if (typeof v.session_id === 'string') out.session_id = v.session_id;
+  if (typeof v.source === 'string') out.source = v.source;
+  if (typeof v.hook_event_name === 'string') out.hook_event_name = v.hook_event_name;
+  if (typeof v.stop_hook_active === 'boolean') out.stop_hook_active = v.stop_hook_active;
+  if (typeof v.prompt === 'string') out.prompt = v.prompt;
+  return out;
+}
+
+/** The agent asking: `GT_ROLE` when its session set it, else the agent whose sandbox holds `cwd`. */
+export async function whoAmI(store: AgentStore, env: Readonly<Record<string, string | undefined>>, cwd: string): Promise<Agent> {
+  const role = env.GT_ROLE;
+  if (role !== undefined && role !== '') return store.agent(role);
+  let here = cwd;
+  try {
+    here = realpathSync(cwd);
+  } catch {
+    // keep cwd as given
+  }
+  const agents = await store.agents({});
+  const match = agents
+    .filter((a) => here === a.sandbox_path || here.startsWith(`${a.sandbox_path}/`))
+    .sort((a, b) => b.sandbox_path.length - a.sandbox_path.length)[0];
+  if (match === undefined) throw new NotFoundError('this is not an agent sandbox and GT_ROLE is not set', { hint: 'run it inside an agent session, or cd into a sandbox' });
+  return match;
+}
+
+export type PrimeReport = {
+  address: string;
+  role: Role;
+  town: string;
+  sandbox: string;
+  branch: string | null;
+  session: string;
+  session_id: string | null;
+  runtime_session_id: string | null;
+  source: string;
+  hook: { id: string; title: string; status: string; description: string } | null;
+  nudges: QueuedNudge[];
+  text: string;
+};
+
+const ROLE_DUTY: Readonly<Record<Role, string>> = {
+  mayor: 'You coordinate the town: turn requests into beads, sling them to workers, and keep the humans informed.',
+  deacon: 'You patrol the town: keep witnesses and refineries healthy and escalate what needs judgment.',
+  boot: 'You watch the deacon and wake it when it stalls.',
+  witness: 'You watch this rig\'s polecats: nudge the stalled, help the stuck, report the lost.',
+  refinery: 'You merge finished work into the default branch, one branch at a time, keeping it green.',
+  polecat: 'You are a worker: do the bead on your hook in this sandbox, commit it, and finish with `gt done`.',
+  crew: 'You are a long-lived worker beside a human: take work from your hook or from them.',
+};
+
+export async function prime(
+  store: Stores,
+  town: Town,
+  agent: Agent,
+  options: { hook: boolean; input: HookInput; runtimeSessionId?: string; actor: string },
+): Promise<PrimeReport> {
+  const open = await store.openSession(agent.address);
+  const runtimeId = options.input.session_id ?? options.runtimeSessionId;
+  let session = open;
+  if (options.hook && open !== null && runtimeId !== undefined && /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(runtimeId)) {
+    session = await store.setRuntimeSessionId(open.session_id, runtimeId, options.actor);
+  }
+  const bead = agent.hook_bead === null ? undefined : (await store.show([agent.hook_bead]))[0];
+  const nudges = await store.takeNudges(agent.address, 'prime');
+  const source = options.input.source ?? (options.hook ? 'startup' : 'manual');
+  const id = parseAddress(agent.address);
+  const hook = bead === undefined ? null : { id: bead.id, title: bead.title, status: bead.status, description: bead.description };
+
+  const lines = [
+    `[GAS TOWN] role:${agent.address} session:${agent.session_name}${session?.runtime_session_id !== null && session?.runtime_session_id !== undefined ? ` runtime-session:${session.runtime_session_id}` : ''} source:${source}`,
+    '',
+  ];
+  if (source === 'compact' || source === 'resume') {
+    lines.push(`Recovery: your context was ${source === 'compact' ? 'compacted' : 'resumed'}. You are ${describeRecipient(id)} (${agent.address}). Continue your current task.`);
+  } else {
+    lines.push(`You are ${describeRecipient(id)}, address ${agent.address}, in the Gas Town workspace "${town.name}".`);
+    lines.push(ROLE_DUTY[agent.role]);
+    lines.push(`Your sandbox is ${agent.sandbox_path}${agent.branch !== null ? ` (branch ${agent.branch})` : ''}. Work only there.`);
+  }
+  lines.push('');
+  if (hook !== null) {
+    lines.push('## Your hook', '', `${hook.id}: ${hook.title} [${hook.status}]`, '');
+    if (hook.description.trim() !== '') lines.push(hook.description.trim(), '');
+    lines.push('Work is on your hook: begin now, without asking for confirmation.');
+    if (agent.role === 'polecat') lines.push('When it is done and committed, run `gt done`.');
+  } else {
+    lines.push('## Your hook', '', 'Nothing is on your hook.');
+    lines.push(agent.role === 'polecat' ? 'A polecat without work has nothing to do: wait for work to be slung to you.' : 'Check `bd ready` for work, or wait for instructions.');
+  }
+  if (nudges.length > 0) lines.push('', formatQueuedNudges(nudges));
+  return {
+    address: agent.address,
+    role: agent.role,
+    town: town.name,
+    sandbox: agent.sandbox_path,
+    branch: agent.branch,
+    session: agent.session_name,
+    session_id: session?.session_id ?? null,
+    runtime_session_id: session?.runtime_session_id ?? null,
+    source,
+    hook,
+    nudges,
+    text: `${lines.join('\n')}\n`,
+  };
+}
+
+/** UserPromptSubmit: queued nudges join the prompt (stdout reaches the model). */
+export async function onPromptSubmit(store: Stores, agent: Agent): Promise<string> {
+  return formatQueuedNudges(await store.takeNudges(agent.address, 'prompt-submit'));
+}
+
+/**
+ * Stop: nudges that arrived during the turn keep the agent going (`decision: block` with them as the reason);
+ * a polecat whose hooked bead is still open is reminded once to finish with `gt done`. Empty: let it stop.
+ */
+export async function onStop(store: Stores, agent: Agent, options: { stopHookActive: boolean; remindDone: boolean }): Promise<string> {
+  const nudges = await store.takeNudges(agent.address, 'stop');
+  if (nudges.length > 0) return JSON.stringify({ decision: 'block', reason: formatQueuedNudges(nudges) });
+  if (options.remindDone && !options.stopHookActive && agent.hook_bead !== null) {
+    const [bead] = await store.show([agent.hook_bead]);
+    if (bead !== undefined && bead.status !== 'closed') {
+      return JSON.stringify({ decision: 'block', reason: `${bead.id} is still on your hook. If the work is finished, commit it and run \`gt done\`; if you are stuck, say what blocks you.` });
+    }
+  }
+  return '';
+}

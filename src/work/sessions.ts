@@ -1,0 +1,241 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Agent, AgentSession, AgentStore, SessionEndReason } from '../core/agent-store.js';
+import { formatBeacon } from '../core/beacon.js';
+import { ConflictError, GtError, NotFoundError } from '../core/errors.js';
+import { parseAddress } from '../core/identity.js';
+import { classifyPane, type PaneState } from '../core/pane.js';
+import type { TownSettings } from '../core/settings.js';
+import { writeClaudeSettings } from '../runtime/claude-settings.js';
+import { buildLaunch, passthroughEnv, resolveAgent, type ResolvedAgent } from '../runtime/launch.js';
+import { paneProfile } from '../runtime/presets.js';
+import { typeNudge } from '../session/nudge.js';
+import type { AgentLiveness, SessionProvider } from '../session/provider.js';
+import { waitReady, type ReadyResult } from '../session/readiness.js';
+import type { Town } from '../town/town.js';
+
+/**
+ * Agent sessions by address: start (launch the agent CLI in its sandbox, answer its dialogs, wait for it),
+ * stop, restart, status, list. Every start and end is recorded in the agent's chain of sessions; whether a
+ * session is alive is always asked of tmux, never remembered.
+ */
+
+export type TownContext = {
+  town: Town;
+  settings: TownSettings;
+  store: AgentStore;
+  provider: SessionProvider;
+  /** The environment of whoever asks (credentials pass through from here). */
+  env: Readonly<Record<string, string | undefined>>;
+  /** How to run gt: argv prefix for the sim agent, and an executable for hooks. */
+  gtCommand: readonly string[];
+  gtBin: string;
+  actor: string;
+  now: () => number;
+  progress?: (line: string) => void;
+};
+
+/** Per-session private files (settings for the agent CLI, the nudge lock). */
+export function sessionRuntimeDir(town: Town, session: string): string {
+  return join(town.root, '.runtime', 'sessions', session);
+}
+
+export function nudgeLockPath(town: Town, session: string): string {
+  return join(sessionRuntimeDir(town, session), 'nudge.lock');
+}
+
+/** The agent CLI an agent runs: its own recorded choice, else its role's, else the town default. */
+export function agentRuntime(ctx: TownContext, agent: Agent, explicit?: string): ResolvedAgent {
+  return resolveAgent(ctx.settings, agent.role, explicit ?? agent.runtime ?? undefined);
+}
+
+export type StartOptions = {
+  agent?: string;
+  /** Wait for readiness (default true). */
+  wait?: boolean;
+  readyTimeoutMs?: number;
+  sender?: string;
+  topic?: string;
+};
+
+export type StartResult = {
+  address: string;
+  session: string;
+  agent: string;
+  session_id: string;
+  ready: ReadyResult | null;
+  /** Session ended before this start (a dead pane, or a record with no tmux session behind it). */
+  replaced: { session_id: string; reason: SessionEndReason } | null;
+};
+
+export class AgentExitedError extends GtError {
+  constructor(address: string, tail: string) {
+    super('agent_exited', 9, `${address}'s agent exited while starting${tail.trim() === '' ? '' : `; its pane ends with:\n${tail}`}`, {
+      hint: `check the agent command ("gt config agent list"), then "gt peek ${address}"`,
+    });
+  }
+}
+
+export async function startAgentSession(ctx: TownContext, address: string, options: StartOptions = {}): Promise<StartResult> {
+  const agent = await ctx.store.agent(address);
+  const identity = parseAddress(address);
+  const resolved = agentRuntime(ctx, agent, options.agent);
+  const preset = resolved.preset;
+  const name = agent.session_name;
+  if (!existsSync(agent.sandbox_path)) {
+    throw new NotFoundError(`${address}'s sandbox ${agent.sandbox_path} is missing`, { hint: identity.role === 'polecat' ? 'recreate it with "gt polecat add"' : 'recreate the rig or crew member' });
+  }
+
+  let replaced: StartResult['replaced'] = null;
+  const open = await ctx.store.openSession(address);
+  if (await ctx.provider.isAlive(name)) {
+    if ((await ctx.provider.agentLiveness(name, preset.processNames)) !== 'dead') {
+      throw new ConflictError(`${address} is already running in session ${name}`, { hint: `use "gt session restart ${address}" for a fresh one` });
+    }
+    await ctx.provider.stop(name);
+    if (open !== null) replaced = { session_id: (await ctx.store.endSession(open.session_id, 'crashed', ctx.actor)).session_id, reason: 'crashed' };
+  } else if (open !== null) {
+    replaced = { session_id: (await ctx.store.endSession(open.session_id, 'lost', ctx.actor)).session_id, reason: 'lost' };
+  }
+  if (options.agent !== undefined && options.agent !== agent.runtime) await ctx.store.updateAgent(address, { runtime: options.agent }, ctx.actor);
+
+  const beacon = formatBeacon({
+    recipient: identity,
+    sender: options.sender ?? ctx.actor,
+    atMs: ctx.now(),
+    topic: options.topic ?? (agent.hook_bead !== null ? 'assigned' : 'start'),
+    bead: agent.hook_bead,
+  });
+  const settingsFile = preset.hooks === 'claude' ? writeClaudeSettings(join(sessionRuntimeDir(ctx.town, name), 'claude-settings.json'), agent.role) : undefined;
+  const launch = buildLaunch({
+    agent: resolved,
+    identity,
+    sessionName: name,
+    townRoot: ctx.town.root,
+    sandboxPath: agent.sandbox_path,
+    beacon,
+    settingsFile,
+    passthrough: passthroughEnv(ctx.env),
+    gtCommand: ctx.gtCommand,
+    gtBin: ctx.gtBin,
+  });
+
+  // Recorded first, so the agent's start-up hook finds its session and can name it.
+  const record = await ctx.store.startSession({ agent: address, runtime: resolved.name, bead_id: agent.hook_bead }, ctx.actor);
+  try {
+    await ctx.provider.start({ name, argv: launch.argv, cwd: launch.cwd, env: launch.env });
+  } catch (err) {
+    await ctx.store.endSession(record.session_id, 'crashed', ctx.actor);
+    throw err;
+  }
+  ctx.progress?.(`started ${name} (${resolved.name}) in ${agent.sandbox_path}`);
+  const result: StartResult = { address, session: name, agent: resolved.name, session_id: record.session_id, ready: null, replaced };
+  if (options.wait === false) return result;
+
+  const profile = paneProfile(preset);
+  const ready = await waitReady(ctx.provider, name, {
+    profile,
+    processNames: preset.processNames,
+    timeoutMs: options.readyTimeoutMs ?? Math.max(preset.readiness.kind === 'prompt' ? preset.readiness.fallbackMs : preset.readiness.ms, 10_000) * 3,
+    delayMs: preset.readiness.kind === 'delay' ? preset.readiness.ms : 0,
+    onDialog: (d) => ctx.progress?.(`answered the ${d} dialog`),
+  });
+  result.ready = ready;
+  if (ready.state === 'exited') {
+    await ctx.store.endSession(record.session_id, 'crashed', ctx.actor);
+    throw new AgentExitedError(address, ready.tail);
+  }
+  if (ready.ready && launch.typedPrompt !== undefined) {
+    const typed = await typeNudge(ctx.provider, name, launch.typedPrompt, { profile, lockPath: nudgeLockPath(ctx.town, name), waitIdleMs: 30_000 });
+    ctx.progress?.(`typed the beacon: ${typed.outcome}`);
+  }
+  return result;
+}
+
+export type StopResult = { address: string; session: string; was_running: boolean; ended: AgentSession | null };
+
+export async function stopAgentSession(ctx: TownContext, address: string, reason: SessionEndReason = 'killed'): Promise<StopResult> {
+  const agent = await ctx.store.agent(address);
+  const wasRunning = await ctx.provider.isAlive(agent.session_name);
+  await ctx.provider.stop(agent.session_name);
+  const open = await ctx.store.openSession(address);
+  const ended = open === null ? null : await ctx.store.endSession(open.session_id, reason, ctx.actor);
+  if (wasRunning) ctx.progress?.(`stopped ${agent.session_name}`);
+  return { address, session: agent.session_name, was_running: wasRunning, ended };
+}
+
+export async function restartAgentSession(ctx: TownContext, address: string, options: StartOptions = {}): Promise<StartResult & { stopped: StopResult }> {
+  const stopped = await stopAgentSession(ctx, address, 'replaced');
+  const started = await startAgentSession(ctx, address, { topic: 'restart', ...options });
+  return { ...started, stopped };
+}
+
+export type SessionStatus = {
+  address: string;
+  role: string;
+  session: string;
+  agent: string;
+  /** tmux has the session. */
+  running: boolean;
+  /** The agent program inside it. */
+  liveness: AgentLiveness;
+  /** What its pane shows, for CLIs whose pane can be read. */
+  pane: PaneState['kind'] | null;
+  hook_bead: string | null;
+  session_id: string | null;
+  runtime_session_id: string | null;
+  started_at: string | null;
+  last_activity: string | null;
+};
+
+export async function sessionStatus(ctx: TownContext, agent: Agent): Promise<SessionStatus> {
+  const resolved = agentRuntime(ctx, agent);
+  const running = await ctx.provider.isAlive(agent.session_name);
+  const liveness: AgentLiveness = running ? await ctx.provider.agentLiveness(agent.session_name, resolved.preset.processNames) : 'dead';
+  let pane: PaneState['kind'] | null = null;
+  let activity: number | undefined;
+  if (running) {
+    pane = classifyPane(await ctx.provider.capture(agent.session_name).catch(() => ''), paneProfile(resolved.preset)).kind;
+    activity = await ctx.provider.lastActivity(agent.session_name).catch(() => undefined);
+  }
+  const open = await ctx.store.openSession(agent.address);
+  return {
+    address: agent.address,
+    role: agent.role,
+    session: agent.session_name,
+    agent: resolved.name,
+    running,
+    liveness,
+    pane,
+    hook_bead: agent.hook_bead,
+    session_id: open?.session_id ?? null,
+    runtime_session_id: open?.runtime_session_id ?? null,
+    started_at: open?.started_at ?? null,
+    last_activity: activity !== undefined ? new Date(activity).toISOString() : agent.last_activity,
+  };
+}
+
+export async function statusOf(ctx: TownContext, address: string): Promise<SessionStatus> {
+  return sessionStatus(ctx, await ctx.store.agent(address));
+}
+
+export type SessionList = { sessions: SessionStatus[]; /** tmux sessions on the town's server that belong to no agent. */ strays: string[] };
+
+export async function listSessions(ctx: TownContext, all = false): Promise<SessionList> {
+  const agents = await ctx.store.agents({});
+  const live = new Set(await ctx.provider.list());
+  const sessions: SessionStatus[] = [];
+  for (const agent of agents) {
+    if (!all && !live.has(agent.session_name)) continue;
+    sessions.push(await sessionStatus(ctx, agent));
+  }
+  const known = new Set(agents.map((a) => a.session_name));
+  return { sessions, strays: [...live].filter((s) => !known.has(s)) };
+}
+
+export async function peek(ctx: TownContext, address: string, lines: number): Promise<{ address: string; session: string; text: string }> {
+  const agent = await ctx.store.agent(address);
+  const text = await ctx.provider.capture(agent.session_name, Math.max(0, lines));
+  const all = text.replace(/\s+$/u, '').split('\n');
+  return { address, session: agent.session_name, text: all.slice(-Math.max(1, lines)).join('\n') };
+}
