@@ -102,8 +102,9 @@ describe.skipIf(!claudeAvailable())('the scripted model with the real Claude Cod
       while (alive(claudePid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       if (alive(claudePid)) process.kill(claudePid, 'SIGKILL');
     }
-    await model.close();
-    root.cleanup();
+    // (optional: beforeAll may have failed half-way)
+    await model?.close();
+    root?.cleanup();
   });
 
   it('takes the first prompt, the hook output, typed text and runs a tool', async () => {

@@ -46,10 +46,17 @@ export type Preset = {
 
 /** Claude Code's first-run dialogs (also shown by the sim agent, so tests exercise the same answers). */
 export const CLAUDE_DIALOGS: readonly Dialog[] = [
-  { name: 'folder-trust', match: ['Do you trust the files in this folder?'], keys: ['Enter'] },
-  { name: 'folder-trust', match: ['Is this a project you created or one you trust?'], keys: ['Enter'] },
+  // "Quick safety check: Is this a project you created or one you trust?" — option 1 is selected.
+  { name: 'folder-trust', match: ['Yes, I trust this folder', 'Enter to confirm'], keys: ['Enter'] },
+  // Older releases asked "Do you trust the files in this folder?" the same way.
+  { name: 'folder-trust', match: ['Do you trust the files in this folder?', 'Enter to confirm'], keys: ['Enter'] },
   // The first option is "No, exit": move to "Yes, I accept" before Enter.
-  { name: 'bypass-permissions', match: ['Bypass Permissions mode', 'Yes, I accept'], keys: ['Down', 'Enter'] },
+  { name: 'bypass-permissions', match: ['Bypass Permissions mode', 'Yes, I accept', 'Enter to confirm'], keys: ['Down', 'Enter'] },
+  // First run of a fresh config: theme picker and security notes (Enter keeps the defaults).
+  { name: 'theme', match: ['Choose the text style'], keys: ['Enter'] },
+  { name: 'security-notes', match: ['Security notes', 'Press Enter to continue'], keys: ['Enter'] },
+  // An ANTHROPIC_API_KEY in the environment: the default is "No (recommended)"; the user put the key there.
+  { name: 'api-key', match: ['Detected a custom API key', 'Do you want to use this API key?'], keys: ['Up', 'Enter'] },
 ];
 
 export const PRESETS: Readonly<Record<string, Preset>> = {

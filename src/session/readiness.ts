@@ -34,8 +34,14 @@ const KEY_GAP_MS = 150;
 const DIALOG_RETRY_MS = 1_500;
 const LIVENESS_EVERY_MS = 1_000;
 
+/** The last non-blank lines (tmux prints "Pane is dead" below a gap of blank lines). */
 function lastLines(text: string, n = 8): string {
-  return text.replace(/\s+$/u, '').split('\n').slice(-n).join('\n');
+  return text
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l !== '')
+    .slice(-n)
+    .join('\n');
 }
 
 export async function waitReady(provider: SessionProvider, name: string, options: ReadyOptions): Promise<ReadyResult> {

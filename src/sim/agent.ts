@@ -222,16 +222,16 @@ export class SimAgent {
   async #dialog(kind: SimDialog): Promise<void> {
     this.#mode = 'dialog';
     let choice = 0;
-    const options = kind === 'trust' ? ['Yes, proceed', 'No, exit'] : ['No, exit', 'Yes, I accept'];
+    const options = kind === 'trust' ? ['Yes, I trust this folder', 'No, exit'] : ['No, exit', 'Yes, I accept'];
     const draw = (): void => {
       this.#write('\u001b[2J\u001b[H');
       if (kind === 'trust') {
-        this.#write(` Do you trust the files in this folder?\r\n ${this.#cwd}\r\n\r\n`);
+        this.#write(` Accessing workspace:\r\n ${this.#cwd}\r\n Quick safety check: Is this a project you created or one you trust?\r\n\r\n`);
       } else {
         this.#write(' WARNING: sim is running in Bypass Permissions mode\r\n In Bypass Permissions mode, sim runs every command without asking.\r\n\r\n');
       }
       options.forEach((o, i) => this.#write(`${i === choice ? ' ❯ ' : '   '}${i + 1}. ${o}\r\n`));
-      this.#write('\r\n Enter to confirm\r\n');
+      this.#write('\r\n Enter to confirm · Esc to cancel\r\n');
     };
     draw();
     for (;;) {

@@ -3,7 +3,7 @@ import { ValidationError } from '../core/errors.js';
 import { sanitizeTypedText } from '../core/pane.js';
 import { paneProfile } from '../runtime/presets.js';
 import { typeNudge, type NudgeOutcome } from '../session/nudge.js';
-import { agentRuntime, nudgeLockPath, type TownContext } from './sessions.js';
+import { agentAt, agentRuntime, nudgeLockPath, type TownContext } from './sessions.js';
 
 /**
  * `gt nudge`: a message typed into a live agent's session. When the agent cannot take it now (busy, a human
@@ -39,7 +39,7 @@ export function nudgeLine(from: string, message: string): string {
 
 export async function nudgeAgent(ctx: TownContext, req: NudgeRequest): Promise<NudgeReport> {
   if (sanitizeTypedText(req.message) === '') throw new ValidationError('a nudge needs text', { hint: 'gt nudge <address> "<message>"' });
-  const agent = await ctx.store.agent(req.to);
+  const agent = await agentAt(ctx, req.to);
   const queue = async (reason: NudgeReport['reason']): Promise<NudgeReport> => {
     const q = await ctx.store.queueNudge({ recipient: req.to, sender: req.from, body: req.message, urgent: req.urgent === true }, ctx.actor);
     return { to: req.to, from: req.from, result: 'queued', reason, verified: false, queued_id: q.id };

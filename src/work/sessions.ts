@@ -76,9 +76,15 @@ export class AgentExitedError extends GtError {
   }
 }
 
+/** The agent at an address: the address is checked first, so a malformed one is a usage error, not "not found". */
+export async function agentAt(ctx: Pick<TownContext, 'store'>, address: string): Promise<Agent> {
+  parseAddress(address);
+  return ctx.store.agent(address);
+}
+
 export async function startAgentSession(ctx: TownContext, address: string, options: StartOptions = {}): Promise<StartResult> {
-  const agent = await ctx.store.agent(address);
   const identity = parseAddress(address);
+  const agent = await ctx.store.agent(address);
   const resolved = agentRuntime(ctx, agent, options.agent);
   const preset = resolved.preset;
   const name = agent.session_name;
@@ -155,7 +161,7 @@ export async function startAgentSession(ctx: TownContext, address: string, optio
 export type StopResult = { address: string; session: string; was_running: boolean; ended: AgentSession | null };
 
 export async function stopAgentSession(ctx: TownContext, address: string, reason: SessionEndReason = 'killed'): Promise<StopResult> {
-  const agent = await ctx.store.agent(address);
+  const agent = await agentAt(ctx, address);
   const wasRunning = await ctx.provider.isAlive(agent.session_name);
   await ctx.provider.stop(agent.session_name);
   const open = await ctx.store.openSession(address);
@@ -216,7 +222,7 @@ export async function sessionStatus(ctx: TownContext, agent: Agent): Promise<Ses
 }
 
 export async function statusOf(ctx: TownContext, address: string): Promise<SessionStatus> {
-  return sessionStatus(ctx, await ctx.store.agent(address));
+  return sessionStatus(ctx, await agentAt(ctx, address));
 }
 
 export type SessionList = { sessions: SessionStatus[]; /** tmux sessions on the town's server that belong to no agent. */ strays: string[] };
@@ -234,7 +240,7 @@ export async function listSessions(ctx: TownContext, all = false): Promise<Sessi
 }
 
 export async function peek(ctx: TownContext, address: string, lines: number): Promise<{ address: string; session: string; text: string }> {
-  const agent = await ctx.store.agent(address);
+  const agent = await agentAt(ctx, address);
   const text = await ctx.provider.capture(agent.session_name, Math.max(0, lines));
   const all = text.replace(/\s+$/u, '').split('\n');
   return { address, session: agent.session_name, text: all.slice(-Math.max(1, lines)).join('\n') };

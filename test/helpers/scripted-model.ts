@@ -11,7 +11,7 @@ import { type AddressInfo } from 'node:net';
  *  - side requests (no tools, "stream": false, or a structured output format) get a short text, or, when they
  *    ask for structured output (output_config.format json_schema), a minimal JSON value matching the schema.
  *    The only one Claude Code 2.1.197 was seen to send is the session-title request (streaming, no tools,
- *    schema {"title": string}), usually once per session (and again after /clear);
+ *    schema {"title": string}), at most once per session, not always (and again after /clear);
  *  - compaction requests (/compact or auto-compact: the conversation plus a "create a detailed summary"
  *    instruction, tools still attached) get a canned <analysis>/<summary> text; they are recorded with kind
  *    "compact" (a PreCompact hook's stdout shows up in that request, under "Additional Instructions:");

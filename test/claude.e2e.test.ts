@@ -1,0 +1,91 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { gt, json } from './helpers/bd.js';
+import { CLAUDE_BIN, claudeAvailable, makeClaudeHome } from './helpers/claude-home.js';
+import { allMessageTexts, bash, firstUserText, lastToolResults, lastUserPrompt, startScriptedModel, systemMessageTexts, type ScriptedModel } from './helpers/scripted-model.js';
+import { eventually, sessionTown } from './helpers/session-town.js';
+
+/**
+ * The real Claude Code CLI, started by gt in the town's tmux, against the scripted Messages API: the beacon is
+ * its first user message, `gt prime --hook` reaches the model through SessionStart, `gt nudge` arrives as a
+ * user message, a nudge sent while it works is handed over at its turn boundary, and a tool call from the
+ * model runs in the agent's sandbox. Its folder is not trusted beforehand: gt answers the trust dialog.
+ */
+
+const TOAST = 'gastown/polecats/toast';
+let f: Awaited<ReturnType<typeof sessionTown>>;
+let model: ScriptedModel;
+let env: Record<string, string>;
+
+const run = (...args: string[]): ReturnType<typeof gt> => gt(args, { cwd: f.town.root, env });
+
+describe.skipIf(!claudeAvailable())('the real Claude Code CLI in a gt session', () => {
+  beforeAll(async () => {
+    f = await sessionTown('claude-e2e');
+    model = await startScriptedModel((req) => {
+      if (lastToolResults(req).length > 0) return 'the file is there';
+      const prompt = lastUserPrompt(req);
+      if (prompt.includes('RUN-TOOL')) return { toolUses: [bash('touch created-by-tool')] };
+      if (prompt.includes('SLOW')) return { text: 'thought about it slowly', delayMs: 5_000 };
+      return 'ok';
+    });
+    const home = makeClaudeHome(join(f.base, 'claude-config'), []);
+    const claudeEnv = home.env(model.url);
+    env = { ...f.env, ...claudeEnv };
+    // The CLI as a custom agent on the claude preset (it is not on PATH here); XDG_DATA_HOME keeps its
+    // desktop-link file inside the test's directory.
+    const set = run('config', 'agent', 'set', 'claude-test', '--preset', 'claude', '--command', CLAUDE_BIN, '--arg', '--dangerously-skip-permissions', '--env', `XDG_DATA_HOME=${claudeEnv.XDG_DATA_HOME ?? ''}`);
+    expect(set.status, set.stderr).toBe(0);
+  }, 120_000);
+
+  afterAll(async () => {
+    await f.cleanup();
+    await model.close();
+  });
+
+  it('starts claude through its trust dialog with the beacon as the first user message and the prime output in its context', async () => {
+    const started = json<{ ready: { ready: boolean; dialogs: string[] }; session_id: string }>(run('session', 'start', TOAST, '--agent', 'claude-test', '--json'));
+    expect(started.ready.ready).toBe(true);
+    expect(started.ready.dialogs).toContain('folder-trust');
+
+    const first = await model.waitForConversation((r) => firstUserText(r).startsWith('[GAS TOWN]'), 30_000);
+    expect(firstUserText(first)).toMatch(/^\[GAS TOWN\] polecat toast \(rig: gastown\) <- \S+ • .* • start — Run `gt prime --hook`/);
+    const hookOutput = systemMessageTexts(first).join('\n');
+    expect(hookOutput).toContain('SessionStart:startup hook success: [GAS TOWN] role:gastown/polecats/toast session:ga-toast');
+    expect(hookOutput).toContain('Nothing is on your hook.');
+
+    // The SessionStart hook recorded Claude's own session id in the sessions chain.
+    await eventually(() => json<{ runtime_session_id: string | null }>(run('session', 'status', TOAST, '--json')).runtime_session_id !== null, 'the runtime session id');
+    const status = json<{ runtime_session_id: string; liveness: string }>(run('session', 'status', TOAST, '--json'));
+    expect(status.runtime_session_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-/);
+    expect(status.liveness).toBe('alive');
+  }, 90_000);
+
+  it('delivers a nudge as a user message, and the tool call it leads to runs in the sandbox', async () => {
+    await eventually(() => json<{ pane: string }>(run('session', 'status', TOAST, '--json')).pane === 'idle', 'claude to be idle', 30_000);
+    const r = json<{ result: string; verified: boolean }>(run('nudge', TOAST, 'RUN-TOOL please', '--from', 'mayor', '--json'));
+    expect(r).toMatchObject({ result: 'delivered', verified: true });
+    await model.waitForConversation((req) => lastUserPrompt(req) === '[from mayor] RUN-TOOL please', 30_000);
+    const sandbox = join(f.town.root, 'gastown', 'polecats', 'toast');
+    await eventually(() => existsSync(join(sandbox, 'created-by-tool')), 'the tool call to create its file', 30_000);
+    await model.waitForConversation((req) => lastToolResults(req).length > 0, 30_000);
+  }, 90_000);
+
+  it('queues a nudge sent while claude works and hands it over at the end of the turn, typing nothing into its work', async () => {
+    await eventually(() => json<{ pane: string }>(run('session', 'status', TOAST, '--json')).pane === 'idle', 'claude to be idle', 30_000);
+    expect(json<{ result: string }>(run('nudge', TOAST, 'SLOW question', '--from', 'mayor', '--json')).result).toBe('delivered');
+    await eventually(() => json<{ pane: string }>(run('session', 'status', TOAST, '--json')).pane === 'busy', 'claude to be busy', 10_000);
+    const queued = json<{ result: string; reason: string }>(run('nudge', TOAST, 'marker-while-busy', '--from', 'witness', '--wait', '0', '--json'));
+    expect(queued).toMatchObject({ result: 'queued', reason: 'busy' });
+    const handed = await model.waitForConversation((req) => allMessageTexts(req).some((t) => t.includes('marker-while-busy')), 40_000);
+    const text = allMessageTexts(handed).filter((t) => t.includes('marker-while-busy'));
+    expect(text.join('\n')).toContain('[from witness] marker-while-busy');
+    // Handed over by the Stop hook, formatted by gt, never typed into the pane.
+    expect(text).toEqual([expect.stringMatching(/^Stop hook feedback:\n<system-reminder>\nQueued nudges \(1\), sent while you were busy:\n {2}\[from witness\] marker-while-busy\n/)]);
+    const events = await f.store().events({ issueId: TOAST, eventType: 'nudges_delivered' });
+    expect(events.map((e) => e.new_value)).toContain('1 by stop');
+    expect(await f.store().pendingNudges(TOAST)).toEqual([]);
+    expect(model.errors).toEqual([]);
+  }, 90_000);
+});
