@@ -12,7 +12,10 @@ import {
   type StartSpec,
 } from './provider.js';
 
-type FakeSession = { spec: StartSpec; screen: string; env: Map<string, string>; exited: boolean; activity: number };
+type FakeSession = { spec: StartSpec; screen: string; env: Map<string, string>; exited: boolean; activity: number; responder?: (input: FakeInput) => void };
+
+/** What was typed or pressed into a fake session, in order. */
+export type FakeInput = { kind: 'text'; value: string } | { kind: 'key'; value: SafeKey };
 
 /**
  * An in-memory SessionProvider: a spy and a simulator. A session's "program" echoes what is typed (like
@@ -20,6 +23,8 @@ type FakeSession = { spec: StartSpec; screen: string; env: Map<string, string>; 
  */
 export class FakeSessionProvider implements SessionProvider {
   readonly calls: { method: string; name?: string }[] = [];
+  /** Every text typed and key pressed, per session. */
+  readonly input = new Map<string, FakeInput[]>();
   readonly #sessions = new Map<string, FakeSession>();
   #clock = 0;
 
@@ -74,7 +79,8 @@ export class FakeSessionProvider implements SessionProvider {
     this.calls.push({ method: 'sendText', name });
     return settle(() => {
       const s = this.#get(name);
-      if (!s.exited) s.screen += text;
+      this.#record(name, s, { kind: 'text', value: text });
+      if (!s.exited && s.responder === undefined) s.screen += text;
       this.#touch(s);
     });
   }
@@ -84,7 +90,10 @@ export class FakeSessionProvider implements SessionProvider {
     return settle(() => {
       assertSafeKeys(keys);
       const s = this.#get(name);
-      for (const key of keys) if (!s.exited && key === 'Enter') s.screen += '\n';
+      for (const key of keys) {
+        this.#record(name, s, { kind: 'key', value: key });
+        if (!s.exited && s.responder === undefined && key === 'Enter') s.screen += '\n';
+      }
       this.#touch(s);
     });
   }
@@ -106,6 +115,23 @@ export class FakeSessionProvider implements SessionProvider {
 
   getEnv(name: string, key: string): Promise<string | undefined> {
     return settle(() => this.#get(name).env.get(key));
+  }
+
+  #record(name: string, s: FakeSession, input: FakeInput): void {
+    const list = this.input.get(name) ?? [];
+    list.push(input);
+    this.input.set(name, list);
+    s.responder?.(input);
+  }
+
+  /** Replaces what the session's pane shows (a test playing the agent CLI). */
+  setScreen(name: string, screen: string): void {
+    this.#get(name).screen = screen;
+  }
+
+  /** Lets a test play the agent: called for every text typed and key pressed, instead of echoing. */
+  respond(name: string, responder: (input: FakeInput) => void): void {
+    this.#get(name).responder = responder;
   }
 
   /** Simulates the agent program exiting while its session stays. */

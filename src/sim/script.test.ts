@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseKeys } from './agent.js';
 import { firstShellBlock } from './script.js';
 
 describe('firstShellBlock', () => {
@@ -17,5 +18,15 @@ describe('firstShellBlock', () => {
     expect(firstShellBlock('```sh\n\n```')).toBeUndefined();
     expect(firstShellBlock('```sh\necho never closed\n')).toBeUndefined();
     expect(firstShellBlock('```shellcheck\nx\n```')).toBeUndefined();
+  });
+});
+
+describe('the sim line editor', () => {
+  it('splits raw terminal input into keys', () => {
+    expect(parseKeys('hi there\r')).toEqual([{ kind: 'char', text: 'hi there' }, { kind: 'enter' }]);
+    expect(parseKeys('\u001b[B\r')).toEqual([{ kind: 'down' }, { kind: 'enter' }]);
+    expect(parseKeys('\u001bOA')).toEqual([{ kind: 'up' }]);
+    expect(parseKeys('ab\u007f\u001b')).toEqual([{ kind: 'char', text: 'ab' }, { kind: 'backspace' }, { kind: 'escape' }]);
+    expect(parseKeys('\u001b[200~x\u0003')).toEqual([{ kind: 'char', text: 'x' }, { kind: 'interrupt' }]);
   });
 });

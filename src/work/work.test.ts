@@ -1,0 +1,144 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../../test/helpers/tmp.js';
+import { defaultTownSettings } from '../core/settings.js';
+import { FakeSessionProvider } from '../session/fake.js';
+import { openSqliteBeadStore, type SqliteBeadStore } from '../store/sqlite-bead-store.js';
+import type { Town } from '../town/town.js';
+import { formatQueuedNudges, nudgeAgent } from './nudge.js';
+import { onPromptSubmit, onStop, parseHookInput, prime, whoAmI } from './prime.js';
+import { startAgentSession, stopAgentSession, type TownContext } from './sessions.js';
+
+/** The work layer over the fake session provider and an in-memory store: decisions, records, text. */
+
+const TOAST = 'gastown/polecats/toast';
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+});
+
+async function setup(): Promise<{ store: SqliteBeadStore; town: Town; provider: FakeSessionProvider; ctx: TownContext; sandbox: string }> {
+  const t = tempDir('work-unit');
+  const store = openSqliteBeadStore(':memory:');
+  cleanups.push(() => {
+    store.dispose();
+    t.cleanup();
+  });
+  const town: Town = { root: t.dir, name: 'unit', owner: 'o@e.x', created_at: '2026-11-24T00:00:00Z', tmuxSocket: 'gt-unit', dbPath: ':memory:' };
+  const sandbox = join(t.dir, 'gastown', 'polecats', 'toast');
+  mkdirSync(sandbox, { recursive: true });
+  await store.registerAgent({ identity: { role: 'polecat', rig: 'gastown', name: 'toast' }, session_name: 'ga-toast', sandbox_path: sandbox }, 'test');
+  const provider = new FakeSessionProvider();
+  const settings = { ...defaultTownSettings(), default_agent: 'sim' };
+  const ctx: TownContext = { town, settings, store, provider, env: { ANTHROPIC_API_KEY: 'k', GT_ROLE: 'spoof' }, gtCommand: ['/usr/bin/node', '/gt.cjs'], gtBin: '/gt.cjs', actor: 'test', now: () => Date.UTC(2026, 10, 24) };
+  return { store, town, provider, ctx, sandbox };
+}
+
+describe('sessions (fake provider)', () => {
+  it('launches the resolved agent in the sandbox with identity and credentials in the environment, not argv', async () => {
+    const { ctx, provider, sandbox } = await setup();
+    const r = await startAgentSession(ctx, TOAST, { wait: false });
+    const spec = provider.startedWith('ga-toast');
+    expect(spec.argv.slice(0, 4)).toEqual(['/usr/bin/node', '/gt.cjs', 'agent', 'sim']);
+    expect(spec.argv.at(-1)).toMatch(/^\[GAS TOWN\] polecat toast \(rig: gastown\) <- test • 2026-11-24T00:00Z • start/);
+    expect(spec.cwd).toBe(sandbox);
+    expect(spec.env).toMatchObject({ GT_ROLE: TOAST, BD_ACTOR: TOAST, GT_SESSION: 'ga-toast', GT_BIN: '/gt.cjs', ANTHROPIC_API_KEY: 'k' });
+    expect(spec.argv).not.toContain('k');
+    expect((await ctx.store.openSession(TOAST))?.session_id).toBe(r.session_id);
+  });
+
+  it('writes the Claude settings file for claude agents and passes it with --settings', async () => {
+    const { ctx, provider, town } = await setup();
+    await startAgentSession(ctx, TOAST, { wait: false, agent: 'claude' });
+    const argv = provider.startedWith('ga-toast').argv;
+    expect(argv.slice(0, 4)).toEqual(['claude', '--dangerously-skip-permissions', '--settings', join(town.root, '.runtime', 'sessions', 'ga-toast', 'claude-settings.json')]);
+    expect((await ctx.store.agent(TOAST)).runtime).toBe('claude');
+  });
+
+  it('stop closes the open record even when tmux had nothing', async () => {
+    const { ctx } = await setup();
+    const r = await startAgentSession(ctx, TOAST, { wait: false });
+    const stopped = await stopAgentSession(ctx, TOAST);
+    expect(stopped).toMatchObject({ was_running: true, ended: { session_id: r.session_id, end_reason: 'killed' } });
+    expect((await stopAgentSession(ctx, TOAST)).ended).toBeNull();
+  });
+});
+
+describe('nudgeAgent', () => {
+  it('queues for an agent without a session, and when asked to', async () => {
+    const { ctx, store } = await setup();
+    expect(await nudgeAgent(ctx, { to: TOAST, from: 'mayor', message: 'one', mode: 'wait-idle' })).toMatchObject({ result: 'queued', reason: 'no-session' });
+    expect(await nudgeAgent(ctx, { to: TOAST, from: 'mayor', message: 'two', mode: 'queue', urgent: true })).toMatchObject({ result: 'queued', reason: 'asked' });
+    expect((await store.pendingNudges(TOAST)).map((n) => n.body)).toEqual(['two', 'one']);
+  });
+
+  it('queues instead of typing into a busy agent, and types into an idle one', async () => {
+    const { ctx, provider, store } = await setup();
+    await startAgentSession(ctx, TOAST, { wait: false });
+    provider.setScreen('ga-toast', 'sim> go\n· sim: working (esc to interrupt)');
+    expect(await nudgeAgent(ctx, { to: TOAST, from: 'mayor', message: 'later', mode: 'wait-idle', waitIdleMs: 50 })).toMatchObject({ result: 'queued', reason: 'busy' });
+    expect(provider.input.get('ga-toast') ?? []).toEqual([]);
+    provider.setScreen('ga-toast', 'sim> ');
+    provider.respond('ga-toast', (i) => i.kind === 'key' && provider.setScreen('ga-toast', 'sim> [from mayor] now\nsim> '));
+    expect(await nudgeAgent(ctx, { to: TOAST, from: 'mayor', message: 'now', mode: 'wait-idle', waitIdleMs: 500 })).toMatchObject({ result: 'delivered' });
+    expect((await store.pendingNudges(TOAST)).map((n) => n.body)).toEqual(['later']);
+  });
+
+  it('refuses a malformed address as such, before looking it up', async () => {
+    const { ctx } = await setup();
+    await expect(nudgeAgent(ctx, { to: 'gastown/polecats/../x', from: 'm', message: 'hi', mode: 'queue' })).rejects.toThrow(/invalid agent address/);
+  });
+});
+
+describe('prime and the turn-boundary hooks', () => {
+  it('tells the agent who it is and what is on its hook, records the CLI session id, and hands over queued nudges once', async () => {
+    const { store, town } = await setup();
+    const bead = await store.create({ title: 'fix the build', description: 'It is red.' }, 'mayor');
+    await store.hook(TOAST, bead.id, 'mayor');
+    const session = await store.startSession({ agent: TOAST, runtime: 'claude' }, 'test');
+    await store.queueNudge({ recipient: TOAST, sender: 'gastown/witness', body: 'are you there?' }, 'w');
+    const agent = await store.agent(TOAST);
+    const input = parseHookInput(JSON.stringify({ session_id: '5f0c8f5e-1111-4222-8333-944455556666', source: 'startup', hook_event_name: 'SessionStart', extra: 1 }));
+    const r = await prime(store, town, agent, { hook: true, input, actor: TOAST });
+    expect(r.text.split('\n')[0]).toBe(`[GAS TOWN] role:${TOAST} session:ga-toast runtime-session:5f0c8f5e-1111-4222-8333-944455556666 source:startup`);
+    expect(r.text).toContain(`${bead.id}: fix the build [hooked]`);
+    expect(r.text).toContain('begin now, without asking');
+    expect(r.text).toContain('run `gt done`');
+    expect(r.text).toContain('[from gastown/witness] are you there?');
+    expect((await store.sessions(TOAST))[0]).toMatchObject({ session_id: session.session_id, runtime_session_id: '5f0c8f5e-1111-4222-8333-944455556666' });
+    expect((await prime(store, town, agent, { hook: false, input: {}, actor: TOAST })).nudges).toEqual([]);
+  });
+
+  it('after compaction, primes briefly', async () => {
+    const { store, town } = await setup();
+    const r = await prime(store, town, await store.agent(TOAST), { hook: true, input: { source: 'compact' }, actor: TOAST });
+    expect(r.text).toContain('Recovery: your context was compacted');
+  });
+
+  it('prompt-submit hands over queued nudges; stop keeps the turn going for them, then reminds a polecat once', async () => {
+    const { store } = await setup();
+    const agent = await store.agent(TOAST);
+    expect(await onPromptSubmit(store, agent)).toBe('');
+    await store.queueNudge({ recipient: TOAST, sender: 'mayor', body: 'first' }, 'm');
+    expect(await onPromptSubmit(store, agent)).toBe(formatQueuedNudges([{ id: 1, recipient: TOAST, sender: 'mayor', body: 'first', urgent: false, created_at: '', delivered_at: '', delivered_by: '' }]));
+    await store.queueNudge({ recipient: TOAST, sender: 'mayor', body: 'second', urgent: true }, 'm');
+    const stop = JSON.parse(await onStop(store, agent, { stopHookActive: false, remindDone: true })) as { decision: string; reason: string };
+    expect(stop.decision).toBe('block');
+    expect(stop.reason).toContain('[from mayor, urgent] second');
+    expect(stop.reason).toContain('Handle the urgent ones');
+    expect(await onStop(store, agent, { stopHookActive: false, remindDone: true })).toBe('');
+    const bead = await store.create({ title: 'x' }, 'mayor');
+    const hooked = await store.hook(TOAST, bead.id, 'mayor');
+    expect(JSON.parse(await onStop(store, hooked, { stopHookActive: false, remindDone: true }))).toMatchObject({ decision: 'block' });
+    expect(await onStop(store, hooked, { stopHookActive: true, remindDone: true })).toBe('');
+    expect(await onStop(store, hooked, { stopHookActive: false, remindDone: false })).toBe('');
+  });
+
+  it('finds the asking agent by GT_ROLE or by the sandbox it stands in', async () => {
+    const { store, sandbox } = await setup();
+    expect((await whoAmI(store, { GT_ROLE: TOAST }, '/')).address).toBe(TOAST);
+    expect((await whoAmI(store, {}, join(sandbox, 'src'))).address).toBe(TOAST);
+    await expect(whoAmI(store, {}, '/')).rejects.toThrow(/not an agent sandbox/);
+  });
+});
