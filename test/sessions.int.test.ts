@@ -231,6 +231,19 @@ describe('gt nudge', () => {
     expect(outcomes.filter((o) => o === 'queued').length).toBeGreaterThan(0);
   }, 240_000);
 
+  it('--flush types what is queued into an idle session as one line', async () => {
+    const f = await fixture('nudge-flush');
+    f.run('session', 'start', TOAST);
+    await eventually(() => f.trace(SESSION).some((t) => t.step === 'no_work'), 'the first turn');
+    await eventually(() => json<Status>(f.run('session', 'status', TOAST, '--json')).pane === 'idle', 'idle');
+    f.run('nudge', TOAST, 'first thing', '--mode', 'queue', '--from', 'mayor');
+    f.run('nudge', TOAST, 'second thing', '--mode', 'queue', '--from', 'deacon');
+    expect(json<{ delivered: number; outcome: string }>(f.run('nudge', TOAST, '--flush', '--json'))).toEqual({ to: TOAST, delivered: 2, outcome: 'delivered' });
+    await eventually(() => f.trace(SESSION).some((t) => t.step === 'message' && t.text === '[queued nudges] [from mayor] first thing · [from deacon] second thing'), 'the queued line');
+    expect(await f.store().pendingNudges(TOAST)).toEqual([]);
+    expect(f.run('nudge', TOAST, 'extra', '--flush').status).toBe(2);
+  });
+
   it('refuses an empty message and an unknown mode', async () => {
     const f = await fixture('nudge-bad');
     expect(f.run('nudge', TOAST, '   ').status).toBe(2);

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { errorMessage, UsageError, ValidationError } from '../core/errors.js';
 import { isRole, ROLES } from '../core/identity.js';
 import type { AgentPreset } from '../core/settings.js';
+import { spawnDetached } from '../exec/exec.js';
 import { resolveAgent } from '../runtime/launch.js';
 import { PRESETS } from '../runtime/presets.js';
 import { TmuxSessionProvider } from '../session/tmux.js';
@@ -11,7 +12,7 @@ import { SimAgent } from '../sim/agent.js';
 import { isSimDialog, isSimStep, SIM_DIALOGS, SIM_STEPS, type SimDialog } from '../sim/script.js';
 import { openSqliteBeadStore, type SqliteBeadStore } from '../store/sqlite-bead-store.js';
 import { findTown, loadSettings, saveSettings, type Town } from '../town/town.js';
-import { isNudgeMode, nudgeAgent, NUDGE_MODES } from '../work/nudge.js';
+import { flushQueuedNudges, isNudgeMode, nudgeAgent, NUDGE_MODES } from '../work/nudge.js';
 import { onPromptSubmit, onStop, parseHookInput, prime, whoAmI } from '../work/prime.js';
 import {
   listSessions,
@@ -59,6 +60,7 @@ async function withTown<T>(io: Io, cmd: Command, fn: (ctx: TownContext & { store
       actor: await resolveActor(io, g),
       now: () => Date.now(),
       progress: g.json ? undefined : (line) => io.err(`  ${line}\n`),
+      spawnGt: (args) => spawnDetached(process.execPath, [bin, ...args], { cwd: town.root, env: { ...io.env, GT_TOWN_ROOT: town.root } }),
     });
   } finally {
     store.dispose();
@@ -175,9 +177,17 @@ export function registerAgentCommands(program: Command, io: Io): void {
     .option('--from <sender>', 'who it is from (default: your actor)')
     .option('--mode <mode>', `${NUDGE_MODES.join(' | ')}: wait briefly for idle then queue; always queue; type even if busy`, 'wait-idle')
     .option('--urgent', 'queued ahead of other nudges and flagged')
-    .option('--wait <seconds>', 'how long wait-idle waits', '10')
+    .option('--wait <seconds>', 'how long wait-idle (and --flush) waits', '10')
+    .option('--flush', "type the agent's queued nudges into its session once it is idle (for agent CLIs without turn hooks)")
     .action((address: string, words: string[], o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
+        if (o.flush === true) {
+          if (words.length > 0 || o.stdin === true) throw new UsageError('--flush sends what is queued; give no message');
+          const r = await flushQueuedNudges(ctx, address, positiveInt(o.wait, '--wait', 10) * 1000);
+          if (globals(cmd).json) printJson(io, r);
+          else io.out(r.outcome === 'delivered' ? `✓ Delivered ${r.delivered} queued nudge(s) to ${address}\n` : `Nothing delivered to ${address} (${r.outcome})\n`);
+          return;
+        }
         const mode = typeof o.mode === 'string' ? o.mode : 'wait-idle';
         if (!isNudgeMode(mode)) throw new UsageError(`unknown --mode "${mode}"`, { hint: `use one of ${NUDGE_MODES.join(', ')}` });
         const message = o.stdin === true ? io.readStdin() : words.join(' ');

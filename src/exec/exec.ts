@@ -43,3 +43,10 @@ export function execArgv(file: string, args: readonly string[], options: ExecOpt
     if (options.input !== undefined) child.stdin?.end(options.input);
   });
 }
+
+/** Starts a program that outlives this process (its own session, no stdio); returns its pid. */
+export function spawnDetached(file: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): number | undefined {
+  const child = childProcesses().spawn(file, [...args], { cwd: options.cwd, env: options.env, detached: true, stdio: 'ignore', shell: false, windowsHide: true });
+  child.unref();
+  return child.pid;
+}

@@ -84,6 +84,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     prompt: { kind: 'typed' },
     hooks: 'none',
     readiness: { kind: 'prompt', prefix: '› ', fallbackMs: 3_000 },
+    busyText: 'esc to interrupt',
     dialogs: [],
     processNames: ['codex'],
     resume: { kind: 'subcommand', subcommand: 'resume' },
@@ -186,6 +187,14 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     node: true,
   },
 };
+
+/**
+ * Whether the CLI takes queued nudges at its own turn boundaries (a prompt-submit or stop hook that runs
+ * `gt agent hook`). Others need someone to type them in once the agent is idle.
+ */
+export function handsOverAtTurns(preset: Preset): boolean {
+  return preset.hooks === 'claude' || preset.hooks === 'sim';
+}
 
 /** How to read this CLI's pane. */
 export function paneProfile(preset: Preset): PaneProfile {

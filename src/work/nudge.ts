@@ -1,7 +1,7 @@
 import type { QueuedNudge } from '../core/agent-store.js';
 import { ValidationError } from '../core/errors.js';
-import { sanitizeTypedText } from '../core/pane.js';
-import { paneProfile } from '../runtime/presets.js';
+import { classifyPane, sanitizeTypedText } from '../core/pane.js';
+import { handsOverAtTurns, paneProfile } from '../runtime/presets.js';
 import { typeNudge, type NudgeOutcome } from '../session/nudge.js';
 import { agentAt, agentRuntime, nudgeLockPath, type TownContext } from './sessions.js';
 
@@ -54,8 +54,52 @@ export async function nudgeAgent(ctx: TownContext, req: NudgeRequest): Promise<N
     waitIdleMs: req.mode === 'immediate' ? 0 : (req.waitIdleMs ?? 10_000),
     immediate: req.mode === 'immediate',
   });
-  if (typed.outcome !== 'delivered') return queue(typed.outcome);
+  if (typed.outcome !== 'delivered') {
+    const queued = await queue(typed.outcome);
+    // A CLI without turn-boundary hooks never asks for its queue: watch for it to become idle and type it in.
+    if (!handsOverAtTurns(resolved.preset) && resolved.preset.readiness.kind === 'prompt') ctx.spawnGt?.(['nudge', req.to, '--flush', '--wait', String(FLUSH_WATCH_SECONDS)]);
+    return queued;
+  }
   return { to: req.to, from: req.from, result: 'delivered', reason: null, verified: typed.verified, queued_id: null };
+}
+
+/** How long a background watcher waits for a hookless agent to become idle. */
+export const FLUSH_WATCH_SECONDS = 600;
+
+export type FlushReport = { to: string; delivered: number; outcome: NudgeOutcome | 'nothing-queued' | 'no-session' };
+
+/** Queued nudges as one typed line. */
+export function queuedLine(nudges: readonly QueuedNudge[]): string {
+  return `[queued nudges] ${nudges.map((n) => `[from ${n.sender}${n.urgent ? ', urgent' : ''}] ${sanitizeTypedText(n.body)}`).join(' · ')}`;
+}
+
+/**
+ * Types an agent's queued nudges into its session once it is idle (waiting up to `waitIdleMs`), as one line.
+ * What cannot be typed goes back on the queue, in order. For CLIs without turn-boundary hooks; the daemon and
+ * `gt nudge --flush` call it.
+ */
+export async function flushQueuedNudges(ctx: TownContext, to: string, waitIdleMs: number): Promise<FlushReport> {
+  const agent = await agentAt(ctx, to);
+  const resolved = agentRuntime(ctx, agent);
+  const name = agent.session_name;
+  const profile = paneProfile(resolved.preset);
+  const lockPath = nudgeLockPath(ctx.town, name);
+  const deadline = Date.now() + waitIdleMs;
+  for (;;) {
+    if ((await ctx.store.pendingNudges(to)).length === 0) return { to, delivered: 0, outcome: 'nothing-queued' };
+    if (!(await ctx.provider.isAlive(name)) || (await ctx.provider.agentLiveness(name, resolved.preset.processNames)) === 'dead') return { to, delivered: 0, outcome: 'no-session' };
+    // Wait for idle without holding the queue; take it only to type it.
+    const state = classifyPane(await ctx.provider.capture(name).catch(() => ''), profile);
+    if (state.kind === 'idle' && state.input === '') {
+      const nudges = await ctx.store.takeNudges(to, 'idle');
+      if (nudges.length === 0) return { to, delivered: 0, outcome: 'nothing-queued' };
+      const typed = await typeNudge(ctx.provider, name, queuedLine(nudges), { profile, lockPath, waitIdleMs: 2_000 });
+      if (typed.outcome === 'delivered') return { to, delivered: nudges.length, outcome: 'delivered' };
+      for (const n of nudges) await ctx.store.queueNudge({ recipient: to, sender: n.sender, body: n.body, urgent: n.urgent }, ctx.actor);
+    }
+    if (Date.now() >= deadline) return { to, delivered: 0, outcome: state.kind === 'busy' ? 'busy' : state.kind === 'idle' ? 'typing' : 'not-ready' };
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
 }
 
 /** Queued nudges as the agent reads them at a turn boundary. */

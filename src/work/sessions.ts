@@ -33,6 +33,8 @@ export type TownContext = {
   actor: string;
   now: () => number;
   progress?: (line: string) => void;
+  /** Starts a background `gt` (e.g. a watcher that delivers queued nudges once an agent is idle). */
+  spawnGt?: (args: readonly string[]) => void;
 };
 
 /** Per-session private files (settings for the agent CLI, the nudge lock). */

@@ -6,7 +6,7 @@ import { defaultTownSettings } from '../core/settings.js';
 import { FakeSessionProvider } from '../session/fake.js';
 import { openSqliteBeadStore, type SqliteBeadStore } from '../store/sqlite-bead-store.js';
 import type { Town } from '../town/town.js';
-import { formatQueuedNudges, nudgeAgent } from './nudge.js';
+import { flushQueuedNudges, formatQueuedNudges, nudgeAgent } from './nudge.js';
 import { onPromptSubmit, onStop, parseHookInput, prime, whoAmI } from './prime.js';
 import { startAgentSession, stopAgentSession, type TownContext } from './sessions.js';
 
@@ -88,6 +88,41 @@ describe('nudgeAgent', () => {
   it('refuses a malformed address as such, before looking it up', async () => {
     const { ctx } = await setup();
     await expect(nudgeAgent(ctx, { to: 'gastown/polecats/../x', from: 'm', message: 'hi', mode: 'queue' })).rejects.toThrow(/invalid agent address/);
+  });
+});
+
+describe('queued nudges for CLIs without turn hooks', () => {
+  it('a busy hookless agent gets a watcher; one with turn hooks does not', async () => {
+    const { ctx, provider } = await setup();
+    const spawned: (readonly string[])[] = [];
+    const withSpawn: TownContext = { ...ctx, spawnGt: (args) => spawned.push(args) };
+    await startAgentSession(withSpawn, TOAST, { wait: false });
+    provider.setScreen('ga-toast', 'sim> x\n· sim: working');
+    await nudgeAgent(withSpawn, { to: TOAST, from: 'mayor', message: 'a', mode: 'wait-idle', waitIdleMs: 20 });
+    expect(spawned).toEqual([]);
+    await stopAgentSession(withSpawn, TOAST);
+    const codex: TownContext = { ...withSpawn, settings: { ...ctx.settings, default_agent: 'codex' } };
+    await startAgentSession(codex, TOAST, { wait: false, agent: 'codex' });
+    provider.setScreen('ga-toast', '• Working (3s • esc to interrupt)');
+    expect(await nudgeAgent(codex, { to: TOAST, from: 'mayor', message: 'b', mode: 'wait-idle', waitIdleMs: 20 })).toMatchObject({ result: 'queued' });
+    expect(spawned).toEqual([['nudge', TOAST, '--flush', '--wait', '600']]);
+  });
+
+  it('flush types everything queued as one line once the agent is idle, and requeues on failure', async () => {
+    const { ctx, provider, store } = await setup();
+    await store.updateAgent(TOAST, { runtime: 'codex' }, 'test');
+    await startAgentSession(ctx, TOAST, { wait: false });
+    expect(await flushQueuedNudges(ctx, TOAST, 0)).toMatchObject({ outcome: 'nothing-queued' });
+    await store.queueNudge({ recipient: TOAST, sender: 'mayor', body: 'one' }, 'm');
+    await store.queueNudge({ recipient: TOAST, sender: 'gastown/witness', body: 'two' }, 'w');
+    provider.setScreen('ga-toast', '• Working (esc to interrupt)');
+    expect(await flushQueuedNudges(ctx, TOAST, 0)).toMatchObject({ delivered: 0, outcome: 'busy' });
+    expect(await store.pendingNudges(TOAST)).toHaveLength(2);
+    provider.setScreen('ga-toast', '› ');
+    provider.respond('ga-toast', (i) => i.kind === 'key' && provider.setScreen('ga-toast', '› done\n› '));
+    expect(await flushQueuedNudges(ctx, TOAST, 5_000)).toEqual({ to: TOAST, delivered: 2, outcome: 'delivered' });
+    expect(provider.input.get('ga-toast')?.[0]).toEqual({ kind: 'text', value: '[queued nudges] [from mayor] one · [from gastown/witness] two' });
+    expect(await store.pendingNudges(TOAST)).toEqual([]);
   });
 });
 
