@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gt, json } from './helpers/bd.js';
+import { gtAsync, json, type RunResult } from './helpers/bd.js';
 import { CLAUDE_BIN, claudeAvailable, makeClaudeHome } from './helpers/claude-home.js';
 import { allMessageTexts, bash, firstUserText, lastToolResults, lastUserPrompt, startScriptedModel, systemMessageTexts, type ScriptedModel } from './helpers/scripted-model.js';
 import { eventually, sessionTown } from './helpers/session-town.js';
@@ -18,7 +18,8 @@ let f: Awaited<ReturnType<typeof sessionTown>>;
 let model: ScriptedModel;
 let env: Record<string, string>;
 
-const run = (...args: string[]): ReturnType<typeof gt> => gt(args, { cwd: f.town.root, env });
+/** gt without blocking: the scripted model answers from this process. */
+const run = (...args: string[]): Promise<RunResult> => gtAsync(args, { cwd: f.town.root, env });
 
 describe.skipIf(!claudeAvailable())('the real Claude Code CLI in a gt session', () => {
   beforeAll(async () => {
@@ -35,7 +36,7 @@ describe.skipIf(!claudeAvailable())('the real Claude Code CLI in a gt session', 
     env = { ...f.env, ...claudeEnv };
     // The CLI as a custom agent on the claude preset (it is not on PATH here); XDG_DATA_HOME keeps its
     // desktop-link file inside the test's directory.
-    const set = run('config', 'agent', 'set', 'claude-test', '--preset', 'claude', '--command', CLAUDE_BIN, '--arg', '--dangerously-skip-permissions', '--env', `XDG_DATA_HOME=${claudeEnv.XDG_DATA_HOME ?? ''}`);
+    const set = await run('config', 'agent', 'set', 'claude-test', '--preset', 'claude', '--command', CLAUDE_BIN, '--arg', '--dangerously-skip-permissions', '--env', `XDG_DATA_HOME=${claudeEnv.XDG_DATA_HOME ?? ''}`);
     expect(set.status, set.stderr).toBe(0);
   }, 120_000);
 
@@ -45,7 +46,7 @@ describe.skipIf(!claudeAvailable())('the real Claude Code CLI in a gt session', 
   });
 
   it('starts claude through its trust dialog with the beacon as the first user message and the prime output in its context', async () => {
-    const started = json<{ ready: { ready: boolean; dialogs: string[] }; session_id: string }>(run('session', 'start', TOAST, '--agent', 'claude-test', '--json'));
+    const started = json<{ ready: { ready: boolean; dialogs: string[] }; session_id: string }>(await run('session', 'start', TOAST, '--agent', 'claude-test', '--json'));
     expect(started.ready.ready).toBe(true);
     expect(started.ready.dialogs).toContain('folder-trust');
 
@@ -56,15 +57,15 @@ describe.skipIf(!claudeAvailable())('the real Claude Code CLI in a gt session', 
     expect(hookOutput).toContain('Nothing is on your hook.');
 
     // The SessionStart hook recorded Claude's own session id in the sessions chain.
-    await eventually(() => json<{ runtime_session_id: string | null }>(run('session', 'status', TOAST, '--json')).runtime_session_id !== null, 'the runtime session id');
-    const status = json<{ runtime_session_id: string; liveness: string }>(run('session', 'status', TOAST, '--json'));
+    await eventually(async () => json<{ runtime_session_id: string | null }>(await run('session', 'status', TOAST, '--json')).runtime_session_id !== null, 'the runtime session id');
+    const status = json<{ runtime_session_id: string; liveness: string }>(await run('session', 'status', TOAST, '--json'));
     expect(status.runtime_session_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-/);
     expect(status.liveness).toBe('alive');
   }, 90_000);
 
   it('delivers a nudge as a user message, and the tool call it leads to runs in the sandbox', async () => {
-    await eventually(() => json<{ pane: string }>(run('session', 'status', TOAST, '--json')).pane === 'idle', 'claude to be idle', 30_000);
-    const r = json<{ result: string; verified: boolean }>(run('nudge', TOAST, 'RUN-TOOL please', '--from', 'mayor', '--json'));
+    await eventually(async () => json<{ pane: string }>(await run('session', 'status', TOAST, '--json')).pane === 'idle', 'claude to be idle', 30_000);
+    const r = json<{ result: string; verified: boolean }>(await run('nudge', TOAST, 'RUN-TOOL please', '--from', 'mayor', '--json'));
     expect(r).toMatchObject({ result: 'delivered', verified: true });
     await model.waitForConversation((req) => lastUserPrompt(req) === '[from mayor] RUN-TOOL please', 30_000);
     const sandbox = join(f.town.root, 'gastown', 'polecats', 'toast');
@@ -73,10 +74,10 @@ describe.skipIf(!claudeAvailable())('the real Claude Code CLI in a gt session', 
   }, 90_000);
 
   it('queues a nudge sent while claude works and hands it over at the end of the turn, typing nothing into its work', async () => {
-    await eventually(() => json<{ pane: string }>(run('session', 'status', TOAST, '--json')).pane === 'idle', 'claude to be idle', 30_000);
-    expect(json<{ result: string }>(run('nudge', TOAST, 'SLOW question', '--from', 'mayor', '--json')).result).toBe('delivered');
-    await eventually(() => json<{ pane: string }>(run('session', 'status', TOAST, '--json')).pane === 'busy', 'claude to be busy', 10_000);
-    const queued = json<{ result: string; reason: string }>(run('nudge', TOAST, 'marker-while-busy', '--from', 'witness', '--wait', '0', '--json'));
+    await eventually(async () => json<{ pane: string }>(await run('session', 'status', TOAST, '--json')).pane === 'idle', 'claude to be idle', 30_000);
+    expect(json<{ result: string }>(await run('nudge', TOAST, 'SLOW question', '--from', 'mayor', '--json')).result).toBe('delivered');
+    await eventually(async () => json<{ pane: string }>(await run('session', 'status', TOAST, '--json')).pane === 'busy', 'claude to be busy', 10_000);
+    const queued = json<{ result: string; reason: string }>(await run('nudge', TOAST, 'marker-while-busy', '--from', 'witness', '--wait', '0', '--json'));
     expect(queued).toMatchObject({ result: 'queued', reason: 'busy' });
     const handed = await model.waitForConversation((req) => allMessageTexts(req).some((t) => t.includes('marker-while-busy')), 40_000);
     const text = allMessageTexts(handed).filter((t) => t.includes('marker-while-busy'));

@@ -170,6 +170,26 @@ describe('the sim agent', () => {
     expect(f.trace(SESSION).some((t) => t.step === 'commit')).toBe(false);
   });
 
+  it('can hang mid-work (looking busy forever) and ignore nudges: fault knobs for the patrol tests', async () => {
+    const f = await fixture('sim-hang');
+    f.simAgent('sim-hang', '--hang-at', 'run');
+    const s = f.store();
+    const bead = await s.create({ title: 'never finishes', description: '```sh\ntrue\n```' }, 'mayor');
+    await s.hook(TOAST, bead.id, 'mayor');
+    f.run('session', 'start', TOAST, '--agent', 'sim-hang');
+    await eventually(() => f.trace(SESSION).some((t) => t.step === 'hang'), 'the sim to hang');
+    expect(json<Status>(f.run('session', 'status', TOAST, '--json'))).toMatchObject({ liveness: 'alive', pane: 'busy' });
+    expect(json<{ result: string; reason: string }>(f.run('nudge', TOAST, 'wake up', '--wait', '1', '--json'))).toMatchObject({ result: 'queued', reason: 'busy' });
+    f.run('session', 'stop', TOAST);
+    await s.unhook(TOAST, 'mayor');
+
+    f.simAgent('sim-deaf', '--ignore-nudges');
+    f.run('session', 'start', TOAST, '--agent', 'sim-deaf');
+    await eventually(() => json<Status>(f.run('session', 'status', TOAST, '--json')).pane === 'idle', 'idle');
+    expect(json<{ result: string }>(f.run('nudge', TOAST, 'are you listening', '--json')).result).toBe('delivered');
+    await eventually(() => f.trace(SESSION).some((t) => t.step === 'ignored' && t.text === '[from root] are you listening') || f.trace(SESSION).some((t) => t.step === 'ignored'), 'the nudge to be ignored');
+  });
+
   it('can exit leaving uncommitted work (a fault knob), which stays in the sandbox', async () => {
     const f = await fixture('sim-dirty');
     f.simAgent('sim-dirty', '--dirty-exit');

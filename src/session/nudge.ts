@@ -51,8 +51,9 @@ async function idleState(provider: SessionProvider, name: string, options: Nudge
   let idleSeen = 0;
   for (;;) {
     const state = classifyPane(await provider.capture(name), options.profile);
-    // Idle twice in a row: right after Enter some CLIs still show their prompt for a moment.
-    idleSeen = state.kind === 'idle' ? idleSeen + 1 : 0;
+    // Idle at an empty prompt twice in a row: right after Enter some CLIs still show their prompt for a
+    // moment, and text on the prompt line (a human's draft, a first prompt about to be submitted) may clear.
+    idleSeen = state.kind === 'idle' && state.input === '' ? idleSeen + 1 : 0;
     if (idleSeen >= 2 || state.kind === 'unknown') return state;
     if (Date.now() >= deadline) return state;
     await sleep(pollMs);

@@ -71,7 +71,8 @@ export async function waitReady(provider: SessionProvider, name: string, options
     pane = await provider.capture(name).catch(() => pane);
     const seen = classifyPane(pane, options.profile);
     state = seen.kind;
-    if (seen.kind === 'idle' || seen.kind === 'busy') return done(true);
+    // Text on the prompt line at start-up is the first prompt, not yet taken: not ready until it is.
+    if ((seen.kind === 'idle' && seen.input === '') || seen.kind === 'busy') return done(true);
     if (seen.kind === 'unknown' && elapsed >= (options.delayMs ?? 0)) return done(true);
     if (seen.kind === 'dialog' && (answered?.name !== seen.dialog.name || Date.now() - answered.at > DIALOG_RETRY_MS)) {
       for (const [i, key] of seen.dialog.keys.entries()) {

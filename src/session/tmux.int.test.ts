@@ -61,13 +61,13 @@ describe('TmuxSessionProvider specifics', () => {
     expect(readdirSync(join(t.cwd, 'runtime')).filter((f) => f.startsWith('env-'))).toEqual([]);
   });
 
-  it('stop ends the whole process tree, even children that ignore hangups', async () => {
+  it('stop ends the whole process tree, even a child that ignores hangups and SIGTERM', async () => {
     const t = makeTmux();
     cleanups.push(t.cleanup);
     const pids = join(t.cwd, 'pids.txt');
     await t.provider.start({
       name: 'tree',
-      argv: ['sh', '-c', '(trap "" HUP; sleep 300) & echo $! > "$1"; sleep 300 & echo $! >> "$1"; wait', 'sh', pids],
+      argv: ['sh', '-c', '(trap "" HUP TERM; sleep 300) & echo $! > "$1"; sleep 300 & echo $! >> "$1"; wait', 'sh', pids],
       cwd: t.cwd,
       env: {},
     });

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GtError, isRecord, ValidationError } from '../core/errors.js';
 import { execArgv, type ExecResult } from '../exec/exec.js';
@@ -232,9 +232,14 @@ async function processTree(root: number): Promise<number[]> {
 function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return isRecord(err) && err.code === 'EPERM';
+  }
+  // A zombie answers signals but has ended: its parent (tmux, or init once tmux has exited) reaps it later.
+  try {
+    return !/^\d+ \(.*\) Z/su.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
   }
 }
 

@@ -53,8 +53,20 @@ function runBin(bin: string, args: readonly string[], options: { cwd: string; en
 
 /** The same as `bd`, without blocking the event loop: for many processes at once. */
 export function bdAsync(args: readonly string[], options: { cwd: string; env: Record<string, string> }): Promise<RunResult> {
+  return runBinAsync(BD_BIN, args, options);
+}
+
+/**
+ * The same as `gt`, without blocking the event loop: needed whenever a server in the test process (the
+ * scripted model) must keep answering while gt runs.
+ */
+export function gtAsync(args: readonly string[], options: { cwd: string; env: Record<string, string> }): Promise<RunResult> {
+  return runBinAsync(GT_BIN, args, options);
+}
+
+function runBinAsync(bin: string, args: readonly string[], options: { cwd: string; env: Record<string, string> }): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BD_BIN, ...args], { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

@@ -1,0 +1,171 @@
+// Part of `npm run bench` (bundled and run by bench/sessions.mjs): how fast agent sessions start and how
+// fast nudges arrive, with real tmux, the built gt, the sim agent, and the real Claude Code CLI against the
+// scripted model server. Results go to bench/SESSIONS.md and bench/sessions.json.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TmuxSessionProvider } from '../src/session/tmux.js';
+import { openSqliteBeadStore } from '../src/store/sqlite-bead-store.js';
+import { addPolecat } from '../src/town/polecat.js';
+import { addRig } from '../src/town/rig.js';
+import { installTown, loadSettings, saveSettings } from '../src/town/town.js';
+import { CLAUDE_BIN, claudeAvailable, makeClaudeHome } from '../test/helpers/claude-home.js';
+import { lastUserPrompt, startScriptedModel } from '../test/helpers/scripted-model.js';
+
+const ROOT = process.env.GT_BENCH_ROOT ?? process.cwd();
+const GT = join(ROOT, 'dist', 'gt.cjs');
+const ROUNDS = Number(process.env.BENCH_SESSION_ROUNDS ?? 10);
+const TOAST = 'gastown/polecats/toast';
+
+const quantile = (values: number[], q: number): number => {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? NaN;
+};
+const progress = (t: string): void => void process.stderr.write(`bench: ${t}\n`);
+
+/** Runs gt without blocking this process: the scripted model server lives in it and must keep answering. */
+function gt(env: Record<string, string>, cwd: string, ...args: string[]): Promise<{ ms: number; stdout: string }> {
+  const t0 = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [GT, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => {
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (status !== 0) reject(new Error(`gt ${args.join(' ')} failed: ${stderr}`));
+      else resolve({ ms, stdout });
+    });
+  });
+}
+
+async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+type Row = { what: string; n: number; p50: number; p95: number; max: number };
+const row = (what: string, values: number[]): Row => ({ what, n: values.length, p50: quantile(values, 0.5), p95: quantile(values, 0.95), max: Math.max(...values) });
+
+async function main(): Promise<void> {
+  const base = realpathSync(mkdtempSync(join(tmpdir(), 'gt-bench-sessions-')));
+  const home = join(base, 'home');
+  mkdirSync(home);
+  writeFileSync(join(home, '.gitconfig'), '');
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', GIT_CONFIG_GLOBAL: join(home, '.gitconfig'), GIT_CONFIG_NOSYSTEM: '1', BD_ACTOR: 'bench' };
+  const git = (cwd: string, ...args: string[]): void => void execFileSync('git', args, { cwd, env: { ...env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@e.x', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@e.x' } });
+  const work = join(base, 'work');
+  mkdirSync(work);
+  git(work, 'init', '--quiet', '--initial-branch=main');
+  writeFileSync(join(work, 'app.txt'), 'v1\n');
+  git(work, 'add', '.');
+  git(work, 'commit', '--quiet', '-m', 'first');
+  git(base, 'clone', '--quiet', '--bare', work, join(base, 'remote.git'));
+  const town = (await installTown(join(base, 'town'), { owner: 'o@e.x', actor: 'bench', nowIso: new Date().toISOString() })).town;
+  await addRig(town, 'gastown', join(base, 'remote.git'), { actor: 'bench' });
+  await addPolecat(town, 'gastown', { name: 'toast', actor: 'bench', ownerEmail: town.owner, nowMs: Date.now() });
+  saveSettings(town, { ...loadSettings(town), default_agent: 'sim' });
+  const provider = new TmuxSessionProvider(town.tmuxSocket, join(town.root, '.runtime', 'tmux'));
+  const store = openSqliteBeadStore(town.dbPath);
+  const rows: Row[] = [];
+  const status = async (): Promise<{ pane: string | null }> => JSON.parse((await gt(env, town.root, 'session', 'status', TOAST, '--json')).stdout) as { pane: string | null };
+  const traceFile = join(town.root, '.runtime', 'sim', 'ga-toast.jsonl');
+  const traceHas = (text: string): boolean => {
+    try {
+      return readFileSync(traceFile, 'utf8').includes(text);
+    } catch {
+      return false;
+    }
+  };
+  try {
+    progress(`sim: ${ROUNDS} starts and stops`);
+    const starts: number[] = [];
+    const stops: number[] = [];
+    for (let i = 0; i < ROUNDS; i++) {
+      starts.push((await gt(env, town.root, 'session', 'start', TOAST)).ms);
+      stops.push((await gt(env, town.root, 'session', 'stop', TOAST)).ms);
+    }
+    rows.push(row('sim: `gt session start` until ready', starts), row('`gt session stop` (whole process tree)', stops));
+
+    progress(`sim: ${ROUNDS * 2} nudges into an idle session`);
+    await gt(env, town.root, 'session', 'start', TOAST);
+    const typed: number[] = [];
+    const seen: number[] = [];
+    for (let i = 0; i < ROUNDS * 2; i++) {
+      await until(async () => (await status()).pane === 'idle', 'idle');
+      const t0 = Date.now();
+      typed.push((await gt(env, town.root, 'nudge', TOAST, `bench-${i}-x`)).ms);
+      await until(() => traceHas(`bench-${i}-x`), 'the nudge in the trace');
+      seen.push(Date.now() - t0);
+    }
+    rows.push(row('sim: `gt nudge` to an idle agent (typed, submitted, verified)', typed), row('sim: nudge sent until the agent has it', seen));
+
+    progress(`sim: ${ROUNDS * 2} nudges queued while busy, handed over at the next turn`);
+    const handed: number[] = [];
+    for (let i = 0; i < ROUNDS * 2; i++) {
+      await gt(env, town.root, 'nudge', TOAST, `queued-${i}-x`, '--mode', 'queue');
+      const t0 = Date.now();
+      await gt(env, town.root, 'nudge', TOAST, `turn-${i}`);
+      await until(() => traceHas(`queued-${i}-x`), 'the queued nudge in the trace');
+      handed.push(Date.now() - t0);
+    }
+    rows.push(row('sim: queued nudge until handed over at the next turn', handed));
+    await gt(env, town.root, 'session', 'stop', TOAST);
+
+    if (claudeAvailable()) {
+      progress(`claude: ${ROUNDS} starts against the scripted model`);
+      const model = await startScriptedModel((req) => (lastUserPrompt(req).includes('PING') ? 'pong' : 'ok'));
+      try {
+        const claudeHome = makeClaudeHome(join(base, 'claude'), [town.root]);
+        const cenv = { ...env, ...claudeHome.env(model.url) };
+        await gt(cenv, town.root, 'config', 'agent', 'set', 'claude-bench', '--preset', 'claude', '--command', CLAUDE_BIN, '--arg', '--dangerously-skip-permissions', '--env', `XDG_DATA_HOME=${join(base, 'claude', 'xdg')}`);
+        const cstarts: number[] = [];
+        const cnudges: number[] = [];
+        for (let i = 0; i < ROUNDS; i++) {
+          cstarts.push((await gt(cenv, town.root, 'session', 'start', TOAST, '--agent', 'claude-bench')).ms);
+          await until(async () => (await status()).pane === 'idle', 'claude idle');
+          const t0 = Date.now();
+          await gt(cenv, town.root, 'nudge', TOAST, `PING ${i}`);
+          await model.waitForConversation((r) => lastUserPrompt(r) === `[from bench] PING ${i}`);
+          cnudges.push(Date.now() - t0);
+          await gt(cenv, town.root, 'session', 'stop', TOAST);
+        }
+        rows.push(row('claude: `gt session start` until ready', cstarts), row('claude: nudge sent until the model has it', cnudges));
+      } finally {
+        await model.close();
+      }
+    }
+  } finally {
+    store.dispose();
+    await provider.killServer();
+    rmSync(base, { recursive: true, force: true });
+  }
+  const when = new Date().toISOString();
+  writeFileSync(join(ROOT, 'bench', 'sessions.json'), `${JSON.stringify({ when, node: process.version, rows }, null, 2)}\n`);
+  const fmt = (n: number): string => `${Math.round(n)} ms`;
+  const md = [
+    '# Sessions and nudges',
+    '',
+    `Measured ${when} with Node ${process.version}, real tmux, the built gt in a clean environment (every gt call is a`,
+    'new process, so start-up is included), the sim agent, and the real Claude Code CLI against the scripted',
+    'Messages API server. Wall-clock times per operation.',
+    '',
+    '| operation | n | p50 | p95 | max |',
+    '|---|---:|---:|---:|---:|',
+    ...rows.map((r) => `| ${r.what} | ${r.n} | ${fmt(r.p50)} | ${fmt(r.p95)} | ${fmt(r.max)} |`),
+    '',
+  ].join('\n');
+  writeFileSync(join(ROOT, 'bench', 'SESSIONS.md'), md);
+  process.stdout.write(md);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
