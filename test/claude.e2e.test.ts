@@ -89,4 +89,16 @@ describe.skipIf(!claudeAvailable())('the real Claude Code CLI in a gt session', 
     expect(await f.store().pendingNudges(TOAST)).toEqual([]);
     expect(model.errors).toEqual([]);
   }, 90_000);
+
+  it('resumes the previous Claude session from the sessions chain: the conversation continues', async () => {
+    const before = json<{ runtime_session_id: string }>(await run('session', 'status', TOAST, '--json')).runtime_session_id;
+    expect((await run('session', 'stop', TOAST)).status).toBe(0);
+    const resumed = json<{ ready: { ready: boolean } }>(await run('session', 'start', TOAST, '--resume', '--json'));
+    expect(resumed.ready.ready).toBe(true);
+    const next = await model.waitForConversation((req) => lastUserPrompt(req).includes('• resume —'), 30_000);
+    // The earlier turns are in the resumed conversation.
+    expect(allMessageTexts(next).some((t) => t.includes('[from mayor] RUN-TOOL please'))).toBe(true);
+    const chain = await f.store().sessions(TOAST);
+    expect(chain[1]?.runtime_session_id).toBe(before);
+  }, 90_000);
 });

@@ -93,10 +93,12 @@ export function registerAgentCommands(program: Command, io: Io): void {
     .option('--agent <name>', 'agent CLI to run (a preset or a custom agent); remembered for this agent')
     .option('--no-wait', 'return once the session exists')
     .option('--timeout <seconds>', 'how long to wait for readiness')
+    .option('--resume', "continue the agent CLI's previous session (its id is in the sessions chain) instead of a fresh one")
     .action((address: string, o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
         const r = await startAgentSession(ctx, address, {
           agent: typeof o.agent === 'string' ? o.agent : undefined,
+          resume: o.resume === true,
           wait: o.wait !== false,
           readyTimeoutMs: o.timeout === undefined ? undefined : positiveInt(o.timeout, '--timeout', 0) * 1000,
         });

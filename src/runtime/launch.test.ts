@@ -81,4 +81,13 @@ describe('buildLaunch', () => {
     expect(mayor.env.GT_RIG).toBeUndefined();
     expect(mayor.env.GT_POLECAT).toBeUndefined();
   });
+
+  it('resumes a previous session where the CLI can: a flag for claude, a subcommand for codex, refused for others', () => {
+    const claude = buildLaunch({ ...base, agent: resolveAgent(defaultTownSettings(), 'polecat'), resume: '0b7c3a52-1f0e-4a8e-9d6c-2c0f3e1a9b11' });
+    expect(claude.argv.slice(0, 4)).toEqual(['claude', '--dangerously-skip-permissions', '--resume', '0b7c3a52-1f0e-4a8e-9d6c-2c0f3e1a9b11']);
+    const codex = buildLaunch({ ...base, agent: resolveAgent(defaultTownSettings(), 'polecat', 'codex'), resume: 'abc' });
+    expect(codex.argv.slice(0, 4)).toEqual(['codex', 'resume', 'abc', '--dangerously-bypass-approvals-and-sandbox']);
+    expect(() => buildLaunch({ ...base, agent: resolveAgent(defaultTownSettings(), 'polecat', 'amp'), resume: 'abc' })).toThrow(/cannot resume/);
+    expect(() => buildLaunch({ ...base, agent: resolveAgent(defaultTownSettings(), 'polecat'), resume: '--evil' })).toThrow(/invalid session id/);
+  });
 });

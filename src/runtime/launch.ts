@@ -41,6 +41,8 @@ export type LaunchInput = {
   gtCommand?: readonly string[];
   /** An executable `gt`, for the agent's hooks (`"$GT_BIN" prime --hook`). */
   gtBin?: string;
+  /** The CLI's own id of a previous session to resume (presets that support it). */
+  resume?: string;
 };
 
 export type LaunchSpec = {
@@ -70,7 +72,14 @@ export function identityEnv(identity: AgentIdentity, sessionName: string, townRo
 export function buildLaunch(input: LaunchInput): LaunchSpec {
   const p = input.agent.preset;
   const command = p.command === 'gt' && input.gtCommand !== undefined ? [...input.gtCommand] : [p.command];
-  const argv = [...command, ...p.args];
+  const argv = [...command];
+  if (input.resume !== undefined) {
+    if (p.resume === undefined) throw new ValidationError(`${input.agent.name} cannot resume a previous session`, { hint: 'start a fresh session instead' });
+    if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(input.resume)) throw new ValidationError(`invalid session id to resume "${input.resume}"`);
+    if (p.resume.kind === 'subcommand') argv.push(p.resume.subcommand, input.resume);
+  }
+  argv.push(...p.args);
+  if (input.resume !== undefined && p.resume?.kind === 'flag') argv.push(p.resume.flag, input.resume);
   if (input.settingsFile !== undefined && p.hooks === 'claude') argv.push('--settings', input.settingsFile);
   let typedPrompt: string | undefined;
   switch (p.prompt.kind) {

@@ -58,6 +58,8 @@ export type StartOptions = {
   readyTimeoutMs?: number;
   sender?: string;
   topic?: string;
+  /** Resume the agent CLI's previous session (its id from the sessions chain) instead of a fresh one. */
+  resume?: boolean;
 };
 
 export type StartResult = {
@@ -105,13 +107,21 @@ export async function startAgentSession(ctx: TownContext, address: string, optio
   } else if (open !== null) {
     replaced = { session_id: (await ctx.store.endSession(open.session_id, 'lost', ctx.actor)).session_id, reason: 'lost' };
   }
+  let resume: string | undefined;
+  if (options.resume === true) {
+    const previous = (await ctx.store.sessions(address)).find((s) => s.runtime_session_id !== null && s.runtime === resolved.name);
+    if (previous?.runtime_session_id === undefined || previous.runtime_session_id === null) {
+      throw new NotFoundError(`${address} has no earlier ${resolved.name} session to resume`, { hint: 'start it without --resume' });
+    }
+    resume = previous.runtime_session_id;
+  }
   if (options.agent !== undefined && options.agent !== agent.runtime) await ctx.store.updateAgent(address, { runtime: options.agent }, ctx.actor);
 
   const beacon = formatBeacon({
     recipient: identity,
     sender: options.sender ?? ctx.actor,
     atMs: ctx.now(),
-    topic: options.topic ?? (agent.hook_bead !== null ? 'assigned' : 'start'),
+    topic: options.topic ?? (resume !== undefined ? 'resume' : agent.hook_bead !== null ? 'assigned' : 'start'),
     bead: agent.hook_bead,
   });
   const settingsFile = preset.hooks === 'claude' ? writeClaudeSettings(join(sessionRuntimeDir(ctx.town, name), 'claude-settings.json'), agent.role) : undefined;
@@ -126,6 +136,7 @@ export async function startAgentSession(ctx: TownContext, address: string, optio
     passthrough: passthroughEnv(ctx.env),
     gtCommand: ctx.gtCommand,
     gtBin: ctx.gtBin,
+    resume,
   });
 
   // Recorded first, so the agent's start-up hook finds its session and can name it.

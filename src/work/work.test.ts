@@ -56,6 +56,18 @@ describe('sessions (fake provider)', () => {
     expect((await ctx.store.agent(TOAST)).runtime).toBe('claude');
   });
 
+  it('--resume continues the CLI session recorded in the chain, and says so when there is none', async () => {
+    const { ctx, provider, store } = await setup();
+    await expect(startAgentSession(ctx, TOAST, { wait: false, agent: 'claude', resume: true })).rejects.toThrow(/no earlier claude session to resume/);
+    const first = await startAgentSession(ctx, TOAST, { wait: false, agent: 'claude' });
+    await store.setRuntimeSessionId(first.session_id, '5f0c8f5e-1111-4222-8333-944455556666', 'claude');
+    await stopAgentSession(ctx, TOAST);
+    await startAgentSession(ctx, TOAST, { wait: false, resume: true });
+    const argv = provider.startedWith('ga-toast').argv;
+    expect(argv.slice(argv.indexOf('--resume'), argv.indexOf('--resume') + 2)).toEqual(['--resume', '5f0c8f5e-1111-4222-8333-944455556666']);
+    expect(argv.at(-1)).toContain('• resume —');
+  });
+
   it('stop closes the open record even when tmux had nothing', async () => {
     const { ctx } = await setup();
     const r = await startAgentSession(ctx, TOAST, { wait: false });
