@@ -84,6 +84,13 @@ export type QueueNudgeInput = { recipient: string; sender: string; body: string;
 export const MAX_QUEUED_NUDGES = 50;
 export const MAX_NUDGE_LENGTH = 16_384;
 
+export type HookOptions = {
+  /** Take the bead from the agent that holds it (its session is gone, or the caller forces it). */
+  takeOver?: boolean;
+  /** Instructions for this assignment, kept on the bead (`metadata.gt_args`) for prime to show. */
+  args?: string;
+};
+
 export type AgentStore = {
   /** Creates the agent, or returns it unchanged when it exists with the same sandbox and session name. */
   registerAgent(input: RegisterAgentInput, actor: string): Promise<Agent>;
@@ -110,7 +117,12 @@ export type AgentStore = {
    * `hook_bead` names it, in one transaction. Re-hooking the same bead changes nothing. ConflictError when the
    * agent holds another bead or the bead is hooked to someone else; ValidationError for a closed bead.
    */
-  hook(address: string, beadId: string, actor: string): Promise<Agent>;
+  hook(address: string, beadId: string, actor: string, options?: HookOptions): Promise<Agent>;
+  /**
+   * Registers a new agent and hooks the bead onto it, in one transaction; the bead is checked first, so when
+   * it cannot be hooked nothing is registered (a sling that loses a race leaves no agent behind).
+   */
+  registerAndHook(input: RegisterAgentInput, beadId: string, actor: string, options?: HookOptions): Promise<Agent>;
   /** Takes the bead off the agent's hook (back to `open`, unassigned, unless it was closed meanwhile). */
   unhook(address: string, actor: string): Promise<Agent>;
 

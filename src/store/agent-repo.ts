@@ -247,6 +247,11 @@ export class AgentRepo {
     return this.require(address);
   }
 
+  /** An event in the shared table (subject: a bead id or an address). */
+  bookEvent(subject: string, type: string, actor: string, field: string | null, old: string | null, value: string | null): void {
+    this.#event(subject, type, actor, field, old, value, this.now());
+  }
+
   /** The agent whose hook holds the bead, if any. */
   hookHolder(beadId: string): string | undefined {
     const row: unknown = cachedStatement(this.db, 'SELECT address FROM agents WHERE hook_bead = ?').get(beadId);

@@ -135,6 +135,27 @@ export function runAgentStoreContract(name: string, make: AgentStoreFactory): vo
         await expect(s.removeAgent('gastown/polecats/nux', 'gt')).resolves.toBeUndefined();
       }));
 
+    it('takes a bead over from its holder only when asked, and registers-and-hooks atomically', () =>
+      withStore(async (s) => {
+        await s.registerAgent(toast, 'gt');
+        const a = await s.create({ title: 'work a' }, 'mayor');
+        await s.hook('gastown/polecats/toast', a.id, 'mayor', { args: 'use the staging db' });
+        const nux = { ...toast, identity: { role: 'polecat', rig: 'gastown', name: 'nux' } as const, session_name: 'gt-nux', sandbox_path: '/town/gastown/polecats/nux' };
+        // Losing the race registers nothing.
+        await expect(s.registerAndHook(nux, a.id, 'mayor')).rejects.toThrow(/already on gastown\/polecats\/toast's hook/);
+        await expect(s.agent('gastown/polecats/nux')).rejects.toThrow(NotFoundError);
+        const taken = await s.registerAndHook(nux, a.id, 'mayor', { takeOver: true });
+        expect(taken.hook_bead).toBe(a.id);
+        expect((await s.agent('gastown/polecats/toast')).hook_bead).toBeNull();
+        const [bead] = await s.show([a.id]);
+        expect(bead).toMatchObject({ status: 'hooked', assignee: 'gastown/polecats/nux', metadata: { gt_args: 'use the staging db' } });
+        const hooked = await s.events({ issueId: a.id, eventType: 'hooked' });
+        expect(hooked.map((e) => [e.old_value, e.new_value])).toEqual([
+          [null, 'gastown/polecats/toast'],
+          ['gastown/polecats/toast', 'gastown/polecats/nux'],
+        ]);
+      }));
+
     it('queues nudges and hands each one out exactly once, urgent first', () =>
       withStore(async (s, advance) => {
         await s.registerAgent(toast, 'gt');

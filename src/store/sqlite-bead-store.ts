@@ -27,6 +27,7 @@ import type {
   AgentChanges,
   AgentSession,
   AgentStore,
+  HookOptions,
   QueuedNudge,
   QueueNudgeInput,
   RegisterAgentInput,
@@ -34,7 +35,7 @@ import type {
   StartSessionInput,
 } from '../core/agent-store.js';
 import type { Clock } from '../core/clock.js';
-import type { Role } from '../core/identity.js';
+import { agentAddress, type Role } from '../core/identity.js';
 import type { Rig, RigRegistry } from '../core/rig-registry.js';
 import { AgentRepo } from './agent-repo.js';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js';
@@ -480,25 +481,45 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
     return settle(() => writeTransaction(this.#db, () => this.#agents.setRuntimeSessionId(sessionId, runtimeSessionId, actor)));
   }
 
-  hook(address: string, beadId: string, actor: string): Promise<Agent> {
+  hook(address: string, beadId: string, actor: string, options: HookOptions = {}): Promise<Agent> {
+    return settle(() => writeTransaction(this.#db, () => this.#hook(address, beadId, actor, options)));
+  }
+
+  registerAndHook(input: RegisterAgentInput, beadId: string, actor: string, options: HookOptions = {}): Promise<Agent> {
     return settle(() =>
       writeTransaction(this.#db, () => {
-        const agent = this.#agents.require(address);
-        const bead = this.requireBead(beadId);
-        if (agent.hook_bead === beadId && bead.status === 'hooked' && bead.assignee === address) return agent;
-        if (agent.hook_bead !== null && agent.hook_bead !== beadId) {
-          throw new ConflictError(`${address} already has ${agent.hook_bead} on its hook`, { hint: 'finish it, or unhook it first' });
-        }
-        if (bead.status === 'closed') throw new ValidationError(`${beadId} is closed`, { hint: 'reopen it first' });
-        const holder = this.#agents.hookHolder(beadId);
-        if (holder !== undefined && holder !== address) throw new ConflictError(`${beadId} is on ${holder}'s hook`, { hint: 'unhook it there first' });
-        if (bead.status === 'hooked' && bead.assignee !== null && bead.assignee !== address) {
-          throw new ConflictError(`${beadId} is hooked to ${bead.assignee}`, { hint: 'unhook it there first' });
-        }
-        this.#writer.update([beadId], { status: 'hooked', assignee: address }, actor);
-        return this.#agents.setHook(address, beadId, actor);
+        // The bead first: a sling that lost the race creates nothing.
+        this.#checkHookable(agentAddress(input.identity), beadId, options);
+        const agent = this.#agents.register(input, actor);
+        return this.#hook(agent.address, beadId, actor, options);
       }),
     );
+  }
+
+  /** Throws unless the bead may go on `address`'s hook; returns who holds it now (to take it from). */
+  #checkHookable(address: string, beadId: string, options: HookOptions): string | undefined {
+    const bead = this.requireBead(beadId);
+    if (bead.status === 'closed') throw new ValidationError(`${beadId} is closed`, { hint: 'reopen it first' });
+    const holder = this.#agents.hookHolder(beadId) ?? (bead.status === 'hooked' || bead.status === 'in_progress' ? (bead.assignee ?? undefined) : undefined);
+    if (holder !== undefined && holder !== address && options.takeOver !== true) {
+      throw new ConflictError(`${beadId} is already on ${holder}'s hook`, { hint: 'it is being worked on; --force takes it over' });
+    }
+    return holder === address ? undefined : holder;
+  }
+
+  #hook(address: string, beadId: string, actor: string, options: HookOptions): Agent {
+    const agent = this.#agents.require(address);
+    const bead = this.requireBead(beadId);
+    if (agent.hook_bead === beadId && bead.status === 'hooked' && bead.assignee === address && options.args === undefined) return agent;
+    if (agent.hook_bead !== null && agent.hook_bead !== beadId) {
+      throw new ConflictError(`${address} already has ${agent.hook_bead} on its hook`, { hint: 'finish it, or unhook it first' });
+    }
+    const previous = this.#checkHookable(address, beadId, options);
+    if (previous !== undefined && this.#agents.find(previous)?.hook_bead === beadId) this.#agents.setHook(previous, null, actor);
+    const metadata = options.args === undefined ? undefined : { ...bead.metadata, gt_args: options.args };
+    this.#writer.update([beadId], metadata === undefined ? { status: 'hooked', assignee: address } : { status: 'hooked', assignee: address, metadata }, actor);
+    this.#agents.bookEvent(beadId, 'hooked', actor, 'hook', previous ?? null, address);
+    return this.#agents.setHook(address, beadId, actor);
   }
 
   unhook(address: string, actor: string): Promise<Agent> {
