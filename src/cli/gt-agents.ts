@@ -42,7 +42,7 @@ function gtBin(io: Io): string {
   }
 }
 
-async function withTown<T>(io: Io, cmd: Command, fn: (ctx: TownContext & { store: SqliteBeadStore }) => Promise<T>): Promise<T> {
+export async function withTown<T>(io: Io, cmd: Command, fn: (ctx: TownContext & { store: SqliteBeadStore }) => Promise<T>): Promise<T> {
   const g = globals(cmd);
   const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
   const settings = loadSettings(town);

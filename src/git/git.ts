@@ -187,3 +187,20 @@ export async function commitAll(worktree: string, message: string): Promise<stri
   await mustGit(['commit', '--quiet', '--no-verify', '-m', message], worktree, 'git commit');
   return (await mustGit(['rev-parse', 'HEAD'], worktree, 'git rev-parse')).trim();
 }
+
+/** The commit HEAD points at. */
+export async function headCommit(worktree: string): Promise<string> {
+  return (await mustGit(['rev-parse', 'HEAD'], worktree, 'git rev-parse')).trim();
+}
+
+/** The commit a branch points at on the remote, or undefined when the remote has no such branch. */
+export async function remoteBranchCommit(worktree: string, branch: string): Promise<string | undefined> {
+  const out = await mustGit(['ls-remote', '--heads', 'origin', `refs/heads/${branch}`], worktree, 'git ls-remote');
+  const sha = out.trim().split(/\s+/u)[0];
+  return sha === undefined || sha === '' ? undefined : sha;
+}
+
+/** Pushes HEAD to the branch of the same name on the remote (never forced). */
+export async function pushBranch(worktree: string, branch: string): Promise<void> {
+  await mustGit(['push', '--quiet', 'origin', `HEAD:refs/heads/${branch}`], worktree, `git push of ${branch}`);
+}

@@ -330,7 +330,7 @@ export class SimAgent {
     }
     let stopActive = false;
     for (;;) {
-      const stop = await this.#gt(['agent', 'hook', 'stop'], JSON.stringify({ session_id: this.#sessionId, hook_event_name: 'Stop', stop_hook_active: stopActive }));
+      const stop = await this.#gt(['agent', 'hook', 'stop', ...(this.#address.includes('/polecats/') ? ['--remind-done'] : [])], JSON.stringify({ session_id: this.#sessionId, hook_event_name: 'Stop', stop_hook_active: stopActive }));
       const reason = blockReason(stop.stdout);
       if (reason === undefined || this.#opts.ignoreNudges) break;
       this.trace('hook_context', { event: 'stop', text: reason });
@@ -363,6 +363,7 @@ export class SimAgent {
     }
     await this.#fault('run');
     this.say(`sim: running the script of ${bead.id}`);
+    this.trace('running', { bead: bead.id });
     const run = await execArgv('/bin/sh', ['-e', '-c', script], { cwd: this.#cwd, timeoutMs: 600_000, env: { ...process.env } });
     const output = `${run.stdout}${run.stderr}`.trim();
     this.trace('run', { bead: bead.id, exit: run.status, output: output.slice(-2_000) });
@@ -388,8 +389,17 @@ export class SimAgent {
     }
     this.trace('commit', { bead: bead.id, sha });
     await this.#fault('report');
-    this.trace('report', { bead: bead.id, sha });
-    this.say(sha === null ? `sim: ${bead.id} changed nothing` : `sim: finished ${bead.id}, committed ${sha.slice(0, 8)}`);
+    // Hand the work in, as the prime told it to.
+    const handIn = await this.#gt(['done', '--json']);
+    let mr: string | null = null;
+    try {
+      const parsed: unknown = JSON.parse(handIn.stdout);
+      if (isRecord(parsed) && typeof parsed.merge_request === 'string') mr = parsed.merge_request;
+    } catch {
+      // not JSON: an error, reported below
+    }
+    this.trace('report', { bead: bead.id, sha, done_exit: handIn.status, merge_request: mr, error: handIn.ok ? null : handIn.stderr.trim() });
+    this.say(handIn.ok ? `sim: finished ${bead.id}: ran gt done, merge request ${mr ?? '-'}` : `sim: gt done failed: ${handIn.stderr.trim().split('\n')[0] ?? ''}`);
   }
 
   async #hookedBead(): Promise<{ id: string; title: string; description: string } | undefined> {

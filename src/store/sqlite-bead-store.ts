@@ -489,7 +489,9 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
     return settle(() =>
       writeTransaction(this.#db, () => {
         // The bead first: a sling that lost the race creates nothing.
-        this.#checkHookable(agentAddress(input.identity), beadId, options);
+        const address = agentAddress(input.identity);
+        this.#checkHookable(address, beadId, options);
+        if (this.#agents.find(address) !== undefined) throw new ConflictError(`agent ${address} already exists`, { hint: 'pick another name' });
         const agent = this.#agents.register(input, actor);
         return this.#hook(agent.address, beadId, actor, options);
       }),

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { Agent } from '../core/agent-store.js';
+import type { Agent, RegisterAgentInput } from '../core/agent-store.js';
 import type { Rig } from '../core/rig-registry.js';
 import { ConflictError, errorMessage, GtError, ValidationError } from '../core/errors.js';
 import { agentAddress, agentGitIdentity, polecatBranch, sessionName, validateName, type AgentIdentity } from '../core/identity.js';
@@ -33,80 +33,115 @@ export type AddPolecatOptions = { name?: string; bead?: string; actor: string; o
 /** Polecat states in which its sandbox may be handed to new work. */
 const REUSABLE_STATES: ReadonlySet<string> = new Set(['idle', 'done']);
 
-/**
- * Hands an idle polecat a fresh branch, when its old work is safe: nothing uncommitted and every commit
- * pushed. Polecats that are busy, hooked, in a session, or holding unsaved work are left exactly as they are.
- */
-async function reuseIdlePolecat(store: SqliteBeadStore, repo: string, rig: Rig, options: AddPolecatOptions): Promise<Agent | undefined> {
-  const candidates = (await store.agents({ rig: rig.name, role: 'polecat' })).filter(
-    (a) => REUSABLE_STATES.has(a.agent_state) && a.hook_bead === null && a.name !== null && existsSync(a.sandbox_path),
-  );
-  if (candidates.length === 0) return undefined;
-  await fetchOrigin(repo);
-  for (const agent of candidates) {
-    if ((await store.sessions(agent.address, 1)).some((s) => s.ended_at === null)) continue;
-    const safety = await worktreeSafety(agent.sandbox_path, rig.default_branch);
-    if (safety.uncommitted.length > 0 || safety.unpushed > 0) continue;
-    const branch = polecatBranch(agent.name ?? '', options.bead, options.nowMs);
-    // The same name means the same bead within the same second: that branch is as fresh as it gets.
-    if (branch === safety.branch) return agent;
-    await switchToNewBranch(agent.sandbox_path, branch, `origin/${rig.default_branch}`);
-    // The old branch's commits are all on the remote (checked above), so the local branch can go.
-    if (!(await hasUnpushedCommits(repo, safety.branch))) await deleteBranch(repo, safety.branch);
-    return store.updateAgent(agent.address, { branch, agent_state: 'idle' }, options.actor);
+/** Idle polecats of the rig with no hook, no open session and a sandbox on disk: candidates for new work. */
+export async function reusablePolecats(store: SqliteBeadStore, rigName: string): Promise<Agent[]> {
+  const out: Agent[] = [];
+  for (const a of await store.agents({ rig: rigName, role: 'polecat' })) {
+    if (!REUSABLE_STATES.has(a.agent_state) || a.hook_bead !== null || a.name === null || !existsSync(a.sandbox_path)) continue;
+    if ((await store.openSession(a.address)) !== null) continue;
+    out.push(a);
   }
-  return undefined;
+  return out;
+}
+
+/**
+ * Gives a polecat whose old work is safe — nothing uncommitted, every commit pushed — a fresh branch from the
+ * remote's default branch. Returns undefined (changing nothing) when its sandbox holds unsaved work.
+ */
+export async function freshBranch(town: Town, store: SqliteBeadStore, agent: Agent, rig: Rig, options: { bead?: string; nowMs: number; actor: string }): Promise<Agent | undefined> {
+  const repo = rigPaths(town.root, rig.name).repo;
+  const safety = await worktreeSafety(agent.sandbox_path, rig.default_branch);
+  if (safety.uncommitted.length > 0 || safety.unpushed > 0) return undefined;
+  const branch = polecatBranch(agent.name ?? '', options.bead, options.nowMs);
+  // The same name means the same bead within the same second: that branch is as fresh as it gets.
+  if (branch === safety.branch) return agent;
+  await switchToNewBranch(agent.sandbox_path, branch, `origin/${rig.default_branch}`);
+  // The old branch's commits are all on the remote (checked above), so the local branch can go.
+  if (!(await hasUnpushedCommits(repo, safety.branch))) await deleteBranch(repo, safety.branch);
+  return store.updateAgent(agent.address, { branch, agent_state: 'idle' }, options.actor);
+}
+
+/** A new polecat, decided but not yet made: its name, sandbox path, branch and registration. */
+export type PolecatPlan = { rig: Rig; identity: AgentIdentity; path: string; branch: string; registration: RegisterAgentInput };
+
+export async function planPolecat(town: Town, store: SqliteBeadStore, rigName: string, options: { name?: string; bead?: string; nowMs: number; theme?: readonly string[] }): Promise<PolecatPlan> {
+  if (options.name !== undefined) validateName('polecat', options.name);
+  const rig = await store.rig(rigName);
+  const paths = rigPaths(town.root, rigName);
+  const custom = loadRigSettings(town.root, rigName).polecat_names;
+  const inUse = new Set<string>([
+    ...(await store.agents({ rig: rigName, role: 'polecat' })).flatMap((a) => (a.name === null ? [] : [a.name])),
+    ...(existsSync(paths.polecats) ? readdirSync(paths.polecats) : []),
+  ]);
+  if (options.name !== undefined && inUse.has(options.name)) throw new ConflictError(`rig ${rigName} already has a polecat named ${options.name}`);
+  const name = options.name ?? allocateName(inUse, options.theme ?? (custom.length > 0 ? custom : undefined));
+  const identity: AgentIdentity = { role: 'polecat', rig: rigName, name };
+  const branch = polecatBranch(name, options.bead, options.nowMs);
+  const path = join(paths.polecats, name);
+  return { rig, identity, path, branch, registration: { identity, session_name: sessionName(identity, rig.prefix), sandbox_path: path, branch } };
+}
+
+/** Makes a planned polecat's sandbox; on failure removes what it made, and throws. */
+export async function createPolecatSandbox(town: Town, plan: PolecatPlan, ownerEmail: string): Promise<void> {
+  const paths = rigPaths(town.root, plan.rig.name);
+  let made = false;
+  try {
+    await fetchOrigin(paths.repo);
+    mkdirSync(paths.polecats, { recursive: true });
+    made = true;
+    await addWorktreeOnNewBranch(paths.repo, plan.path, plan.branch, `origin/${plan.rig.default_branch}`);
+    const git = agentGitIdentity(plan.identity, ownerEmail);
+    await setWorktreeIdentity(paths.repo, plan.path, git.name, git.email);
+    // bd inside the sandbox reaches the town store; the redirect is never part of the polecat's work.
+    excludePattern(paths.repo, `/${BEADS_DIR_NAME}/${REDIRECT_FILE_NAME}`);
+    mkdirSync(join(plan.path, BEADS_DIR_NAME), { recursive: true });
+    writeFileSync(join(plan.path, BEADS_DIR_NAME, REDIRECT_FILE_NAME), `${relative(plan.path, townPaths(town.root).beadsDir)}\n`);
+  } catch (err) {
+    if (made) await discardNewSandbox(town, plan);
+    if (err instanceof GtError) throw err;
+    throw new ValidationError(`making the sandbox of ${agentAddress(plan.identity)} failed: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/**
+ * Removes a sandbox this process made moments ago (a failed sling or add): its worktree and branch. Never
+ * called on a sandbox an agent has worked in.
+ */
+export async function discardNewSandbox(town: Town, plan: PolecatPlan): Promise<void> {
+  const repo = rigPaths(town.root, plan.rig.name).repo;
+  if (existsSync(plan.path)) {
+    await removeWorktree(repo, plan.path).catch(() => undefined);
+    rmSync(plan.path, { recursive: true, force: true });
+  }
+  await deleteBranch(repo, plan.branch).catch(() => undefined);
 }
 
 /** Gives the rig a polecat: an idle one reused when its old work is safe, else a new one. */
 export async function addPolecat(town: Town, rigName: string, options: AddPolecatOptions): Promise<Agent> {
-  if (options.name !== undefined) validateName('polecat', options.name);
   const store = openSqliteBeadStore(town.dbPath);
-  const paths = rigPaths(town.root, rigName);
-  let worktree: string | undefined;
-  let branch: string | undefined;
   try {
     const rig = await store.rig(rigName);
-    const custom = loadRigSettings(town.root, rigName).polecat_names;
+    loadRigSettings(town.root, rigName); // a broken settings file is reported before anything changes
     if (options.name === undefined) {
-      const reused = await reuseIdlePolecat(store, paths.repo, rig, options);
-      if (reused !== undefined) return reused;
+      const candidates = await reusablePolecats(store, rigName);
+      if (candidates.length > 0) await fetchOrigin(rigPaths(town.root, rigName).repo);
+      for (const agent of candidates) {
+        const reused = await freshBranch(town, store, agent, rig, options);
+        if (reused !== undefined) return reused;
+      }
     }
-    const inUse = new Set<string>([
-      ...(await store.agents({ rig: rigName, role: 'polecat' })).flatMap((a) => (a.name === null ? [] : [a.name])),
-      ...(existsSync(paths.polecats) ? readdirSync(paths.polecats) : []),
-    ]);
-    if (options.name !== undefined && inUse.has(options.name)) throw new ConflictError(`rig ${rigName} already has a polecat named ${options.name}`);
-    const name = options.name ?? allocateName(inUse, options.theme ?? (custom.length > 0 ? custom : undefined));
-    const identity: AgentIdentity = { role: 'polecat', rig: rigName, name };
-    branch = polecatBranch(name, options.bead, options.nowMs);
-    const path = join(paths.polecats, name);
-
-    await fetchOrigin(paths.repo);
-    mkdirSync(paths.polecats, { recursive: true });
-    worktree = path;
-    await addWorktreeOnNewBranch(paths.repo, path, branch, `origin/${rig.default_branch}`);
-    const git = agentGitIdentity(identity, options.ownerEmail);
-    await setWorktreeIdentity(paths.repo, path, git.name, git.email);
-    // bd inside the sandbox reaches the town store; the redirect is never part of the polecat's work.
-    excludePattern(paths.repo, `/${BEADS_DIR_NAME}/${REDIRECT_FILE_NAME}`);
-    mkdirSync(join(path, BEADS_DIR_NAME), { recursive: true });
-    writeFileSync(join(path, BEADS_DIR_NAME, REDIRECT_FILE_NAME), `${relative(path, townPaths(town.root).beadsDir)}\n`);
-    return await store.registerAgent({ identity, session_name: sessionName(identity, rig.prefix), sandbox_path: path, branch }, options.actor);
-  } catch (err) {
-    // Only what this call made is undone: a worktree created moments ago holds no one's work.
-    if (worktree !== undefined && existsSync(worktree)) {
-      await removeWorktree(paths.repo, worktree).catch(() => undefined);
-      rmSync(worktree, { recursive: true, force: true });
+    const plan = await planPolecat(town, store, rigName, options);
+    await createPolecatSandbox(town, plan, options.ownerEmail);
+    try {
+      return await store.registerAgent(plan.registration, options.actor);
+    } catch (err) {
+      await discardNewSandbox(town, plan);
+      throw err;
     }
-    if (branch !== undefined) await deleteBranch(paths.repo, branch).catch(() => undefined);
-    if (err instanceof GtError) throw err;
-    throw new ValidationError(`adding a polecat to ${rigName} failed: ${errorMessage(err)}`, { cause: err });
   } finally {
     store.dispose();
   }
 }
-
 
 export type PolecatView = Agent & { sandbox_exists: boolean };
 

@@ -64,7 +64,7 @@ export type PrimeReport = {
   session_id: string | null;
   runtime_session_id: string | null;
   source: string;
-  hook: { id: string; title: string; status: string; description: string } | null;
+  hook: { id: string; title: string; status: string; description: string; args: string | null } | null;
   nudges: QueuedNudge[];
   text: string;
 };
@@ -95,7 +95,8 @@ export async function prime(
   const nudges = await store.takeNudges(agent.address, 'prime');
   const source = options.input.source ?? (options.hook ? 'startup' : 'manual');
   const id = parseAddress(agent.address);
-  const hook = bead === undefined ? null : { id: bead.id, title: bead.title, status: bead.status, description: bead.description };
+  const hook =
+    bead === undefined ? null : { id: bead.id, title: bead.title, status: bead.status, description: bead.description, args: typeof bead.metadata.gt_args === 'string' ? bead.metadata.gt_args : null };
 
   const lines = [
     `[GAS TOWN] role:${agent.address} session:${agent.session_name}${session?.runtime_session_id !== null && session?.runtime_session_id !== undefined ? ` runtime-session:${session.runtime_session_id}` : ''} source:${source}`,
@@ -112,6 +113,7 @@ export async function prime(
   if (hook !== null) {
     lines.push('## Your hook', '', `${hook.id}: ${hook.title} [${hook.status}]`, '');
     if (hook.description.trim() !== '') lines.push(hook.description.trim(), '');
+    if (hook.args !== null) lines.push(`Instructions for this assignment: ${hook.args}`, '');
     lines.push('Work is on your hook: begin now, without asking for confirmation.');
     if (agent.role === 'polecat') lines.push('When it is done and committed, run `gt done`.');
   } else {

@@ -9,6 +9,7 @@ import type { Town } from '../town/town.js';
 import { flushQueuedNudges, formatQueuedNudges, nudgeAgent } from './nudge.js';
 import { onPromptSubmit, onStop, parseHookInput, prime, whoAmI } from './prime.js';
 import { startAgentSession, stopAgentSession, type TownContext } from './sessions.js';
+import { sling } from './sling.js';
 
 /** The work layer over the fake session provider and an in-memory store: decisions, records, text. */
 
@@ -135,6 +136,77 @@ describe('queued nudges for CLIs without turn hooks', () => {
     expect(await flushQueuedNudges(ctx, TOAST, 5_000)).toEqual({ to: TOAST, delivered: 2, outcome: 'delivered' });
     expect(provider.input.get('ga-toast')?.[0]).toEqual({ kind: 'text', value: '[queued nudges] [from mayor] one · [from gastown/witness] two' });
     expect(await store.pendingNudges(TOAST)).toEqual([]);
+  });
+});
+
+describe('sling to an agent (fake sessions)', () => {
+  async function two(): Promise<Awaited<ReturnType<typeof setup>> & { nux: string }> {
+    const base = await setup();
+    const nux = join(base.town.root, 'gastown', 'polecats', 'nux');
+    mkdirSync(nux, { recursive: true });
+    await base.store.registerAgent({ identity: { role: 'polecat', rig: 'gastown', name: 'nux' }, session_name: 'ga-nux', sandbox_path: nux }, 'test');
+    return { ...base, nux };
+  }
+
+  it('hooks before it starts the session, and refuses closed beads and unknown agents', async () => {
+    const { ctx, store, provider } = await two();
+    const bead = await store.create({ title: 'work' }, 'mayor');
+    const seen: (string | null)[] = [];
+    const origStart = provider.start.bind(provider);
+    provider.start = async (spec) => {
+      seen.push((await store.agent(TOAST)).hook_bead);
+      return origStart(spec);
+    };
+    const [r] = await sling({ ...ctx, store }, [bead.id], TOAST, { args: 'be brief', wait: false });
+    expect(r).toMatchObject({ bead: bead.id, agent: TOAST, action: 'started', created: false, took_over_from: null });
+    expect(seen).toEqual([bead.id]);
+    const closed = await store.create({ title: 'old' }, 'mayor');
+    await store.close([closed.id], {}, 'mayor');
+    await expect(sling({ ...ctx, store }, [closed.id], 'gastown/polecats/nux')).rejects.toThrow(/is closed/);
+    await expect(sling({ ...ctx, store }, [closed.id], 'mayor')).rejects.toThrow(/no agent mayor|is closed/);
+    await expect(sling({ ...ctx, store }, [bead.id, closed.id], TOAST)).rejects.toThrow(/one bead at a time/);
+  });
+
+  it('takes a bead from a dead holder, never from a working one or a sling in flight (without --force)', async () => {
+    const { ctx, store, provider } = await two();
+    let now = Date.now();
+    const c = { ...ctx, store, now: () => now };
+    const noWait = { wait: false };
+    const bead = await store.create({ title: 'contested' }, 'mayor');
+    await sling(c, [bead.id], TOAST, noWait);
+    // Running: refused.
+    await expect(sling(c, [bead.id], 'gastown/polecats/nux', noWait)).rejects.toThrow(/is on it/);
+    // Its CLI died in the pane: taken over.
+    provider.exitProgram('ga-toast');
+    const [r] = await sling(c, [bead.id], 'gastown/polecats/nux', noWait);
+    expect(r).toMatchObject({ agent: 'gastown/polecats/nux', took_over_from: TOAST });
+    expect((await store.agent(TOAST)).hook_bead).toBeNull();
+    // A hook with no session yet is a sling in flight for a minute, then fair game.
+    await stopAgentSession(c, 'gastown/polecats/nux');
+    await store.unhook('gastown/polecats/nux', 'mayor');
+    await stopAgentSession(c, TOAST);
+    const fresh = await store.create({ title: 'fresh' }, 'mayor');
+    await store.hook(TOAST, fresh.id, 'mayor');
+    await expect(sling(c, [fresh.id], 'gastown/polecats/nux', noWait)).rejects.toThrow(/already on/);
+    now += 61_000;
+    expect((await sling(c, [fresh.id], 'gastown/polecats/nux', noWait))[0]?.took_over_from).toBe(TOAST);
+    // A person's claim is never taken without --force.
+    const claimed = await store.create({ title: 'mine' }, 'alice');
+    await store.claim(claimed.id, 'alice');
+    await stopAgentSession(c, 'gastown/polecats/nux');
+    await store.unhook('gastown/polecats/nux', 'mayor');
+    await expect(sling(c, [claimed.id], 'gastown/polecats/nux', noWait)).rejects.toThrow(/alice/);
+    expect((await sling(c, [claimed.id], 'gastown/polecats/nux', { force: true, wait: false }))[0]?.took_over_from).toBe('alice');
+  });
+
+  it('rolls the hook back when the session will not start', async () => {
+    const { ctx, store, provider } = await two();
+    const bead = await store.create({ title: 'doomed' }, 'mayor');
+    provider.start = () => Promise.reject(new Error('tmux is broken'));
+    await expect(sling({ ...ctx, store }, [bead.id], TOAST, { wait: false })).rejects.toThrow(/tmux is broken/);
+    expect((await store.agent(TOAST)).hook_bead).toBeNull();
+    expect((await store.show([bead.id]))[0]).toMatchObject({ status: 'open', assignee: null });
+    expect((await store.sessions(TOAST)).map((x) => x.end_reason)).toEqual(['crashed']);
   });
 });
 

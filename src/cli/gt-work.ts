@@ -1,0 +1,111 @@
+import type { Command } from 'commander';
+import { UsageError, ValidationError } from '../core/errors.js';
+import { DONE_STEPS, done, isDoneStatus, DONE_STATUSES } from '../work/done.js';
+import { whoAmI } from '../work/prime.js';
+import { sling, type SlingResult } from '../work/sling.js';
+import { globals } from './bd/context.js';
+import { withTown } from './gt-agents.js';
+import { printJson, sanitize, type Io } from './io.js';
+
+type Opts = Record<string, unknown>;
+
+function renderSling(r: SlingResult): string {
+  const what = r.dry_run ? 'would go to' : 'is on the hook of';
+  const action = r.action === 'started' ? `; started ${r.session}` : r.action === 'nudged' ? '; nudged its running session' : '';
+  return `✓ ${r.bead} (${sanitize(r.title)}) ${what} ${r.agent}${r.created ? ' (new polecat)' : ''}${r.took_over_from !== null ? ` (taken from ${r.took_over_from})` : ''}${action}\n`;
+}
+
+/** `gt sling`, `gt hook`, `gt unsling`, `gt done`: work onto hooks and back off them. */
+export function registerWorkCommands(program: Command, io: Io): void {
+  program
+    .command('sling')
+    .description("put beads on an agent's hook and start it: a rig (an idle or new polecat per bead) or an agent address")
+    .argument('<bead-and-target...>', 'one or more bead ids, then the target')
+    .option('--agent <name>', 'agent CLI for the session (preset or custom agent)')
+    .option('--args <text>', 'instructions for this assignment, shown to the agent by prime')
+    .option('--force', 'take a bead from an agent that is still working on it')
+    .option('-n, --dry-run', 'say what would happen, change nothing')
+    .action((words: string[], o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        if (words.length < 2) throw new UsageError('gt sling needs at least one bead and a target', { hint: 'gt sling <bead>... <rig | agent address>' });
+        const target = words[words.length - 1] ?? '';
+        const results = await sling(ctx, words.slice(0, -1), target, {
+          ...(typeof o.agent === 'string' ? { agent: o.agent } : {}),
+          ...(typeof o.args === 'string' ? { args: o.args } : {}),
+          force: o.force === true,
+          dryRun: o.dryRun === true,
+        });
+        if (globals(cmd).json) printJson(io, results);
+        else io.out(results.map(renderSling).join(''));
+      }),
+    );
+
+  program
+    .command('hook')
+    .description('show what is on your hook; with a bead, put it on a hook (yours, or the target\'s) without starting anything')
+    .argument('[bead]')
+    .argument('[target]', 'agent address (default: you)')
+    .option('--args <text>', 'instructions for this assignment')
+    .option('--force', 'take the bead from an agent that is still working on it')
+    .action((bead: string | undefined, target: string | undefined, o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const json = globals(cmd).json;
+        if (bead === undefined) {
+          const me = await whoAmI(ctx.store, io.env, io.cwd);
+          const hooked = me.hook_bead === null ? undefined : (await ctx.store.show([me.hook_bead]))[0];
+          if (json) {
+            printJson(io, { agent: me.address, hook: hooked === undefined ? null : { id: hooked.id, title: hooked.title, status: hooked.status, args: hooked.metadata.gt_args ?? null } });
+          } else if (hooked === undefined) {
+            io.out(`${me.address}: nothing on the hook\n`);
+          } else {
+            io.out(`${me.address}: ${hooked.id} ${sanitize(hooked.title)} [${hooked.status}]\n${typeof hooked.metadata.gt_args === 'string' ? `  args: ${sanitize(hooked.metadata.gt_args)}\n` : ''}`);
+          }
+          return;
+        }
+        const to = target ?? (await whoAmI(ctx.store, io.env, io.cwd)).address;
+        const [r] = await sling(ctx, [bead], to, { noStart: true, force: o.force === true, ...(typeof o.args === 'string' ? { args: o.args } : {}) });
+        if (r === undefined) return;
+        if (json) printJson(io, r);
+        else io.out(renderSling(r));
+      }),
+    );
+
+  program
+    .command('unsling')
+    .description('take the bead off a hook (yours, or the target\'s): it goes back to open, unassigned')
+    .argument('[target]', 'agent address (default: you)')
+    .action((target: string | undefined, _o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const agent = target === undefined ? await whoAmI(ctx.store, io.env, io.cwd) : await ctx.store.agent(target);
+        const had = agent.hook_bead;
+        await ctx.store.unhook(agent.address, ctx.actor);
+        if (globals(cmd).json) printJson(io, { agent: agent.address, unhooked: had });
+        else io.out(had === null ? `${agent.address} had nothing on its hook\n` : `✓ ${had} is off ${agent.address}'s hook\n`);
+      }),
+    );
+
+  program
+    .command('done')
+    .description('a polecat hands in its work: commit what is left, push, file a merge request, clear the hook')
+    .option('--status <status>', `${DONE_STATUSES.join(' | ')}`, 'COMPLETED')
+    .option('-m, --message <note>', 'why it is deferred or escalated')
+    .action((o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const status = typeof o.status === 'string' ? o.status.toUpperCase() : 'COMPLETED';
+        if (!isDoneStatus(status)) throw new UsageError(`unknown --status "${String(o.status)}"`, { hint: `use ${DONE_STATUSES.join(', ')}` });
+        const crashText = io.env.GT_TEST_DONE_CRASH_AFTER;
+        const crash = DONE_STEPS.find((s) => s === crashText);
+        if (crashText !== undefined && crash === undefined) throw new ValidationError(`GT_TEST_DONE_CRASH_AFTER must be one of ${DONE_STEPS.join(', ')}`);
+        const me = await whoAmI(ctx.store, io.env, io.cwd);
+        const r = await done(ctx.town, ctx.store, me, {
+          status,
+          actor: ctx.actor,
+          ...(typeof o.message === 'string' ? { note: o.message } : {}),
+          ...(crash !== undefined ? { crashAfter: crash } : {}),
+          progress: ctx.progress,
+        });
+        if (globals(cmd).json) printJson(io, r);
+        else io.out(`✓ ${r.bead} ${r.status === 'COMPLETED' ? `submitted: ${r.branch} at ${r.commit.slice(0, 8)}, merge request ${r.merge_request ?? ''}` : r.status.toLowerCase()}; your hook is empty\n`);
+      }),
+    );
+}

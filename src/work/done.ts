@@ -1,0 +1,181 @@
+import type { Agent } from '../core/agent-store.js';
+import type { Bead } from '../core/bead.js';
+import { ConflictError, GtError, ValidationError } from '../core/errors.js';
+import { commitAll, fetchOrigin, headCommit, pushBranch, remoteBranchCommit, worktreeSafety } from '../git/git.js';
+import type { SqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { rigPaths } from '../town/rig.js';
+import type { Town } from '../town/town.js';
+
+/**
+ * `gt done`: a polecat hands in its work. Steps, each one idempotent — it looks at what is already true
+ * before it acts — so a crash between any two and a second `gt done` end where one uninterrupted run ends,
+ * with one merge request:
+ *
+ *   commit   anything uncommitted is committed (a safety net, said so in the message)
+ *   push     the branch goes to the remote (skipped when the remote already has this commit)
+ *   request  a merge-request bead for the refinery, with a deterministic id (branch commit), so never two
+ *   source   the source bead records the hand-in (COMPLETED: in_progress awaiting merge; DEFERRED: open
+ *            again; ESCALATED: blocked), with a comment
+ *   release  the hook is cleared and the agent is idle
+ */
+
+export const DONE_STATUSES = ['COMPLETED', 'DEFERRED', 'ESCALATED'] as const;
+export type DoneStatus = (typeof DONE_STATUSES)[number];
+export const DONE_STEPS = ['commit', 'push', 'request', 'source', 'release'] as const;
+export type DoneStep = (typeof DONE_STEPS)[number];
+
+export function isDoneStatus(v: string): v is DoneStatus {
+  return (DONE_STATUSES as readonly string[]).includes(v);
+}
+
+export type DoneOptions = {
+  status: DoneStatus;
+  actor: string;
+  /** A note for the record (why deferred or escalated). */
+  note?: string;
+  /** Tests: stop as if the process died right after this step. */
+  crashAfter?: DoneStep;
+  progress?: (line: string) => void;
+};
+
+export type DoneResult = {
+  agent: string;
+  bead: string;
+  status: DoneStatus;
+  branch: string;
+  commit: string;
+  /** The safety-net commit, when there was uncommitted work. */
+  saved: string | null;
+  pushed: boolean;
+  merge_request: string | null;
+  steps: DoneStep[];
+};
+
+export class DoneCrash extends GtError {
+  constructor(step: DoneStep) {
+    super('internal', 70, `gt done stopped after "${step}" (injected crash)`);
+  }
+}
+
+/** The source bead of a polecat branch `polecat/<name>/<bead>@<stamp>`. */
+export function beadFromBranch(branch: string): string | undefined {
+  const m = /^polecat\/[^/]+\/([^@]+)@/u.exec(branch);
+  return m?.[1];
+}
+
+export function mergeRequestId(prefix: string, commit: string): string {
+  return `${prefix}-mr${commit.slice(0, 12)}`;
+}
+
+export async function done(town: Town, store: SqliteBeadStore, agent: Agent, options: DoneOptions): Promise<DoneResult> {
+  if (agent.role !== 'polecat' || agent.rig === null) throw new ValidationError(`gt done is for polecats; ${agent.address} is a ${agent.role}`, { hint: 'crew and other agents close beads with bd close' });
+  const rig = await store.rig(agent.rig);
+  const sandbox = agent.sandbox_path;
+  const steps: DoneStep[] = [];
+  const step = (s: DoneStep): void => {
+    steps.push(s);
+    options.progress?.(`✓ ${s}`);
+    if (options.crashAfter === s) throw new DoneCrash(s);
+  };
+
+  const before = await worktreeSafety(sandbox, rig.default_branch);
+  const branch = before.branch;
+  if (branch === rig.default_branch || branch === 'HEAD') throw new ValidationError(`${agent.address} is on ${branch}, not on a work branch`, { hint: 'polecat work lives on polecat/<name>/… branches' });
+  const beadId = agent.hook_bead ?? beadFromBranch(branch) ?? (await handedIn(store, agent, await headCommit(sandbox)));
+  if (beadId === undefined) throw new ValidationError(`${agent.address} has nothing on its hook and its branch ${branch} names no bead`, { hint: 'there is no work to hand in' });
+  const [bead] = await store.show([beadId]);
+  if (bead === undefined) throw new ValidationError(`no bead ${beadId}`);
+
+  // commit
+  let saved: string | null = null;
+  if (before.uncommitted.length > 0) {
+    saved = await commitAll(sandbox, `${bead.id}: save uncommitted work (gt done safety net)\n\nFiles left uncommitted when ${agent.address} ran gt done: ${before.uncommitted.slice(0, 20).join(', ')}`);
+  }
+  step('commit');
+
+  await fetchOrigin(rigPaths(town.root, rig.name).repo);
+  const after = await worktreeSafety(sandbox, rig.default_branch);
+  const commit = await headCommit(sandbox);
+  if (options.status === 'COMPLETED' && after.unmerged === 0) {
+    throw new ValidationError(`${branch} has no commits beyond origin/${rig.default_branch}: nothing to submit`, { hint: 'commit the work first, or finish with --status DEFERRED or ESCALATED and say why' });
+  }
+
+  // push
+  let pushed = false;
+  if (after.unmerged > 0 && (await remoteBranchCommit(sandbox, branch)) !== commit) {
+    await pushBranch(sandbox, branch);
+    pushed = true;
+  }
+  step('push');
+
+  // request
+  let mr: string | null = null;
+  if (options.status === 'COMPLETED') {
+    mr = await ensureMergeRequest(store, { bead, branch, commit, target: rig.default_branch, rig: rig.name, worker: agent.address, actor: options.actor });
+  }
+  step('request');
+
+  // source
+  await recordOnSource(store, bead, { status: options.status, mr, branch, commit, worker: agent.address, actor: options.actor, note: options.note });
+  step('source');
+
+  // release
+  if ((await store.agent(agent.address)).hook_bead !== null) await store.unhook(agent.address, options.actor);
+  await store.updateAgent(agent.address, { agent_state: 'idle' }, options.actor);
+  step('release');
+
+  return { agent: agent.address, bead: bead.id, status: options.status, branch, commit, saved, pushed, merge_request: mr, steps };
+}
+
+/** The bead this agent already handed in at this commit (a rerun after a finished gt done). */
+async function handedIn(store: SqliteBeadStore, agent: Agent, commit: string): Promise<string | undefined> {
+  const mine = await store.list({ assignee: agent.address, statuses: ['in_progress', 'blocked'] });
+  return mine.find((b) => typeof b.metadata.gt_done === 'string' && b.metadata.gt_done.endsWith(commit.slice(0, 12)))?.id;
+}
+
+async function ensureMergeRequest(
+  store: SqliteBeadStore,
+  m: { bead: Bead; branch: string; commit: string; target: string; rig: string; worker: string; actor: string },
+): Promise<string> {
+  const id = mergeRequestId(store.prefix, m.commit);
+  const existing = (await store.show([id]).catch(() => []))[0];
+  if (existing !== undefined) return existing.id;
+  try {
+    const created = await store.create(
+      {
+        id,
+        title: `Merge ${m.bead.id}: ${m.bead.title}`,
+        issue_type: 'merge-request',
+        priority: m.bead.priority,
+        description: [`branch: ${m.branch}`, `target: ${m.target}`, `source: ${m.bead.id}`, `rig: ${m.rig}`, `worker: ${m.worker}`, `commit: ${m.commit}`].join('\n'),
+        labels: ['gt:merge-request'],
+        metadata: { branch: m.branch, target: m.target, source_bead: m.bead.id, rig: m.rig, worker: m.worker, commit: m.commit },
+      },
+      m.actor,
+    );
+    return created.id;
+  } catch (err) {
+    if (err instanceof ConflictError) return id; // made by a run that died right after
+    throw err;
+  }
+}
+
+async function recordOnSource(
+  store: SqliteBeadStore,
+  bead: Bead,
+  r: { status: DoneStatus; mr: string | null; branch: string; commit: string; worker: string; actor: string; note?: string },
+): Promise<void> {
+  const fresh = (await store.show([bead.id]))[0] ?? bead;
+  const marker = `gt done ${r.status} ${r.commit.slice(0, 12)}`;
+  if (fresh.metadata.gt_done !== marker) {
+    const metadata = { ...fresh.metadata, gt_done: marker, ...(r.mr !== null ? { gt_merge_request: r.mr } : {}) };
+    const status = r.status === 'COMPLETED' ? 'in_progress' : r.status === 'DEFERRED' ? 'open' : 'blocked';
+    await store.update([bead.id], { status, assignee: r.status === 'DEFERRED' ? null : r.worker, metadata }, r.actor);
+  }
+  const text =
+    r.status === 'COMPLETED'
+      ? `Submitted by ${r.worker}: branch ${r.branch} at ${r.commit.slice(0, 12)}, merge request ${r.mr ?? ''}.`
+      : `${r.status === 'DEFERRED' ? 'Deferred' : 'Escalated'} by ${r.worker}: branch ${r.branch} at ${r.commit.slice(0, 12)}.${r.note !== undefined ? ` ${r.note}` : ''}`;
+  // Each step looks before it acts: the comment too, so a rerun never says it twice.
+  if (!(await store.comments(bead.id)).some((c) => c.text === text)) await store.addComment(bead.id, text, r.actor);
+}
