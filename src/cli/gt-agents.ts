@@ -67,7 +67,7 @@ export async function withTown<T>(io: Io, cmd: Command, fn: (ctx: TownContext & 
   }
 }
 
-function positiveInt(value: unknown, flag: string, fallback: number): number {
+export function positiveInt(value: unknown, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = typeof value === 'string' || typeof value === 'number' ? Number(value) : NaN;
   if (!Number.isInteger(n) || n < 0) throw new ValidationError(`${flag} must be a whole number, got "${typeof value === 'string' ? value : typeof value}"`);
@@ -122,9 +122,16 @@ export function registerAgentCommands(program: Command, io: Io): void {
     .description("stop an agent's session and start a fresh one in the same sandbox")
     .argument('<address>')
     .option('--agent <name>', 'agent CLI to run')
+    .option('--handoff', 'the agent asked for it (gt handoff): recorded as a handoff, the new session told so')
+    .option('--after <ms>', 'wait this long first (used by gt handoff, which runs inside the session it restarts)')
     .action((address: string, o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
-        const r = await restartAgentSession(ctx, address, { agent: typeof o.agent === 'string' ? o.agent : undefined });
+        const after = positiveInt(o.after, '--after', 0);
+        if (after > 0) await new Promise((r) => setTimeout(r, after));
+        const r = await restartAgentSession(ctx, address, {
+          agent: typeof o.agent === 'string' ? o.agent : undefined,
+          ...(o.handoff === true ? { endReason: 'handoff' as const, topic: 'handoff', sender: address } : {}),
+        });
         if (globals(cmd).json) printJson(io, r);
         else io.out(renderStart(r));
       }),

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
-import { UsageError, ValidationError } from '../core/errors.js';
+import { errorMessage, UsageError, ValidationError } from '../core/errors.js';
 import { DONE_STEPS, done, isDoneStatus, DONE_STATUSES } from '../work/done.js';
+import { archiveMail, inbox, readMail, sendMail, turnBoundaryNotice } from '../work/mail.js';
 import { whoAmI } from '../work/prime.js';
 import { sling, type SlingResult } from '../work/sling.js';
 import { globals } from './bd/context.js';
@@ -106,6 +107,111 @@ export function registerWorkCommands(program: Command, io: Io): void {
         });
         if (globals(cmd).json) printJson(io, r);
         else io.out(`✓ ${r.bead} ${r.status === 'COMPLETED' ? `submitted: ${r.branch} at ${r.commit.slice(0, 8)}, merge request ${r.merge_request ?? ''}` : r.status.toLowerCase()}; your hook is empty\n`);
+      }),
+    );
+}
+
+/** `gt mail …` and `gt handoff`. */
+export function registerMailCommands(program: Command, io: Io): void {
+  const mail = program.command('mail').description('messages between agents (beads of type message in the town store)');
+  mail
+    .command('send')
+    .description('send mail to an agent')
+    .argument('<address>')
+    .requiredOption('-s, --subject <subject>')
+    .option('-m, --message <body>', 'the body')
+    .option('--stdin', 'read the body from standard input')
+    .action((address: string, o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const body = o.stdin === true ? io.readStdin() : typeof o.message === 'string' ? o.message : '';
+        const m = await sendMail(ctx.store, { from: ctx.actor, to: address, subject: String(o.subject), body });
+        if (globals(cmd).json) printJson(io, m);
+        else io.out(`✓ Sent ${m.id} to ${address}\n`);
+      }),
+    );
+  mail
+    .command('inbox')
+    .description('your mail (open), newest last')
+    .option('--all', 'archived too')
+    .action((o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const me = await whoAmI(ctx.store, io.env, io.cwd);
+        const list = await inbox(ctx.store, me.address, { all: o.all === true });
+        if (globals(cmd).json) printJson(io, list);
+        else if (list.length === 0) io.out(`No mail for ${me.address}.\n`);
+        else io.out(list.map((m) => `${m.read ? ' ' : '*'} ${m.id}  ${m.from.padEnd(24)} ${sanitize(m.subject)}${m.archived ? ' (archived)' : ''}\n`).join(''));
+      }),
+    );
+  mail
+    .command('read')
+    .description('show a message and mark it read')
+    .argument('<id>')
+    .action((id: string, _o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const m = await readMail(ctx.store, id, ctx.actor);
+        if (globals(cmd).json) printJson(io, m);
+        else io.out(`From: ${m.from}\nTo: ${m.to}\nSubject: ${sanitize(m.subject)}\n\n${sanitize(m.body)}\n`);
+      }),
+    );
+  mail
+    .command('archive')
+    .description('archive a message (closes its bead)')
+    .argument('<id>')
+    .action((id: string, _o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const m = await archiveMail(ctx.store, id, ctx.actor);
+        if (globals(cmd).json) printJson(io, m);
+        else io.out(`✓ Archived ${m.id}\n`);
+      }),
+    );
+  mail
+    .command('check')
+    .description('unread mail; with --inject, what the prompt-submit hook shows the agent (queued nudges, new mail) — never fails')
+    .option('--inject', 'format for the agent, announce each message once, take queued nudges')
+    .action(async (o: Opts, cmd: Command) => {
+      if (o.inject === true) {
+        if (!io.stdinIsTTY) io.readStdin(); // the hook's JSON: nothing in it is needed
+        try {
+          await withTown(io, cmd, async (ctx) => {
+            const me = await whoAmI(ctx.store, io.env, io.cwd);
+            const text = await turnBoundaryNotice(ctx.store, me.address, 'prompt-submit');
+            if (text !== '') io.out(`${text}\n`);
+          });
+        } catch (err) {
+          io.err(`gt mail check: ${errorMessage(err)}\n`);
+        }
+        return;
+      }
+      await withTown(io, cmd, async (ctx) => {
+        const me = await whoAmI(ctx.store, io.env, io.cwd);
+        const unread = (await inbox(ctx.store, me.address)).filter((m) => !m.read);
+        if (globals(cmd).json) printJson(io, { agent: me.address, unread: unread.length });
+        else io.out(`${unread.length} unread\n`);
+      });
+    });
+
+  program
+    .command('handoff')
+    .description('end your session on purpose: leave a note for your successor and restart in place (a polecat defers its work instead)')
+    .option('-s, --subject <subject>', 'what the note is about', 'Session handoff')
+    .option('-m, --message <note>', 'the note')
+    .option('--no-restart', 'leave the note only')
+    .action((o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const me = await whoAmI(ctx.store, io.env, io.cwd);
+        const note = typeof o.message === 'string' ? o.message : '';
+        if (me.role === 'polecat') {
+          const r = await done(ctx.town, ctx.store, me, { status: 'DEFERRED', actor: ctx.actor, ...(note !== '' ? { note } : {}), progress: ctx.progress });
+          if (globals(cmd).json) printJson(io, { agent: me.address, deferred: r });
+          else io.out(`✓ ${r.bead} deferred (a polecat hands work back rather than restarting); your hook is empty\n`);
+          return;
+        }
+        const m = await sendMail(ctx.store, { from: me.address, to: me.address, subject: String(o.subject), body: note, handoff: true });
+        const restart = o.restart !== false;
+        // This process runs inside the session being replaced: a detached gt restarts it once this one is gone.
+        if (restart) ctx.spawnGt?.(['session', 'restart', me.address, '--handoff', '--after', '1000']);
+        if (globals(cmd).json) printJson(io, { agent: me.address, note: m.id, restarting: restart });
+        else io.out(`✓ Left ${m.id} for your successor${restart ? '; this session restarts in a moment' : ''}\n`);
       }),
     );
 }

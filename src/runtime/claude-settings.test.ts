@@ -14,7 +14,7 @@ describe('Claude Code settings', () => {
     const hooks = s.hooks as Hooks;
     expect(commands(hooks, 'SessionStart')).toEqual(['"$GT_BIN" prime --hook']);
     expect(commands(hooks, 'PreCompact')).toEqual(['"$GT_BIN" prime --hook']);
-    expect(commands(hooks, 'UserPromptSubmit')).toEqual(['"$GT_BIN" agent hook prompt-submit']);
+    expect(commands(hooks, 'UserPromptSubmit')).toEqual(['"$GT_BIN" mail check --inject']);
     expect(commands(hooks, 'Stop')).toEqual(['"$GT_BIN" agent hook stop']);
   });
 

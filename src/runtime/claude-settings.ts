@@ -9,7 +9,8 @@ import type { Role } from '../core/identity.js';
  *
  * - SessionStart: `gt prime --hook` — the agent learns who it is and what is on its hook;
  * - PreCompact: the same, so a compacted context is re-primed;
- * - UserPromptSubmit: queued nudges (and, later, mail) join the prompt at every turn boundary;
+ * - UserPromptSubmit (`gt mail check --inject`): queued nudges and news of unread mail join the prompt at
+ *   every turn boundary;
  * - Stop: queued nudges that arrived while it worked keep it going; a polecat with unfinished hooked work is
  *   reminded to finish with `gt done`.
  */
@@ -25,7 +26,7 @@ export function claudeSettings(role: Role): Record<string, unknown> {
     hooks: {
       SessionStart: command('prime --hook'),
       PreCompact: command('prime --hook'),
-      UserPromptSubmit: command('agent hook prompt-submit'),
+      UserPromptSubmit: command('mail check --inject'),
       Stop: command(`agent hook stop${role === 'polecat' ? ' --remind-done' : ''}`),
     },
   };

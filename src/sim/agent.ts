@@ -320,7 +320,7 @@ export class SimAgent {
     if (this.#opts.ignoreNudges && this.#turns > 1) {
       this.trace('ignored', { text });
     } else {
-      const submit = await this.#gt(['agent', 'hook', 'prompt-submit'], JSON.stringify({ session_id: this.#sessionId, hook_event_name: 'UserPromptSubmit', prompt: text }));
+      const submit = await this.#gt(['mail', 'check', '--inject'], JSON.stringify({ session_id: this.#sessionId, hook_event_name: 'UserPromptSubmit', prompt: text }));
       if (submit.stdout.trim() !== '') {
         this.trace('hook_context', { event: 'prompt-submit', text: submit.stdout.trim() });
         this.say(`  ⎿ ${submit.stdout.trim().split('\n').length} line(s) of context from the prompt hook`);

@@ -5,6 +5,7 @@ import type { BeadStore } from '../core/bead-store.js';
 import { isRecord, NotFoundError } from '../core/errors.js';
 import { parseAddress, type Role } from '../core/identity.js';
 import type { Town } from '../town/town.js';
+import { inbox, takeHandoffNote, turnBoundaryNotice, type Mail } from './mail.js';
 import { formatQueuedNudges } from './nudge.js';
 
 /**
@@ -66,6 +67,9 @@ export type PrimeReport = {
   source: string;
   hook: { id: string; title: string; status: string; description: string; args: string | null } | null;
   nudges: QueuedNudge[];
+  /** The note the previous session left (gt handoff), handed over once. */
+  handoff: Mail | null;
+  unread_mail: Mail[];
   text: string;
 };
 
@@ -93,6 +97,8 @@ export async function prime(
   }
   const bead = agent.hook_bead === null ? undefined : (await store.show([agent.hook_bead]))[0];
   const nudges = await store.takeNudges(agent.address, 'prime');
+  const note = (await takeHandoffNote(store, agent.address)) ?? null;
+  const unread = (await inbox(store, agent.address)).filter((m) => !m.read && !m.handoff);
   const source = options.input.source ?? (options.hook ? 'startup' : 'manual');
   const id = parseAddress(agent.address);
   const hook =
@@ -110,6 +116,9 @@ export async function prime(
     lines.push(`Your sandbox is ${agent.sandbox_path}${agent.branch !== null ? ` (branch ${agent.branch})` : ''}. Work only there.`);
   }
   lines.push('');
+  if (note !== null) {
+    lines.push('## Note from your previous session', '', `${note.subject}${note.body.trim() !== '' ? `\n${note.body.trim()}` : ''}`, '');
+  }
   if (hook !== null) {
     lines.push('## Your hook', '', `${hook.id}: ${hook.title} [${hook.status}]`, '');
     if (hook.description.trim() !== '') lines.push(hook.description.trim(), '');
@@ -119,6 +128,9 @@ export async function prime(
   } else {
     lines.push('## Your hook', '', 'Nothing is on your hook.');
     lines.push(agent.role === 'polecat' ? 'A polecat without work has nothing to do: wait for work to be slung to you.' : 'Check `bd ready` for work, or wait for instructions.');
+  }
+  if (unread.length > 0) {
+    lines.push('', `## Mail (${unread.length} unread)`, '', ...unread.map((m) => `${m.id} from ${m.from}: ${m.subject}`), '', 'Read with `gt mail read <id>`; archive with `gt mail archive <id>`.');
   }
   if (nudges.length > 0) lines.push('', formatQueuedNudges(nudges));
   return {
@@ -133,13 +145,15 @@ export async function prime(
     source,
     hook,
     nudges,
+    handoff: note,
+    unread_mail: unread,
     text: `${lines.join('\n')}\n`,
   };
 }
 
-/** UserPromptSubmit: queued nudges join the prompt (stdout reaches the model). */
+/** UserPromptSubmit: queued nudges and news of unread mail join the prompt (stdout reaches the model). */
 export async function onPromptSubmit(store: Stores, agent: Agent): Promise<string> {
-  return formatQueuedNudges(await store.takeNudges(agent.address, 'prompt-submit'));
+  return turnBoundaryNotice(store, agent.address, 'prompt-submit');
 }
 
 /**

@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { Agent, AgentSession, AgentStore, SessionEndReason } from '../core/agent-store.js';
 import { formatBeacon } from '../core/beacon.js';
 import { ConflictError, GtError, NotFoundError } from '../core/errors.js';
@@ -49,6 +49,31 @@ export function nudgeLockPath(town: Town, session: string): string {
 /** The agent CLI an agent runs: its own recorded choice, else its role's, else the town default. */
 export function agentRuntime(ctx: TownContext, agent: Agent, explicit?: string): ResolvedAgent {
   return resolveAgent(ctx.settings, agent.role, explicit ?? agent.runtime ?? undefined);
+}
+
+/** `<town>/.runtime/bin`, holding `gt` and `bd` links to this installation. */
+export function agentBinDir(ctx: Pick<TownContext, 'town' | 'gtBin'>): string {
+  const dir = join(ctx.town.root, '.runtime', 'bin');
+  mkdirSync(dir, { recursive: true });
+  const links: [string, string][] = [['gt', ctx.gtBin]];
+  const bd = join(dirname(ctx.gtBin), 'bd.cjs');
+  if (existsSync(bd)) links.push(['bd', bd]);
+  for (const [name, target] of links) {
+    const link = join(dir, name);
+    let current: string | undefined;
+    try {
+      current = readlinkSync(link);
+    } catch {
+      current = undefined;
+    }
+    if (current === target) continue;
+    // Replace atomically: another gt may be starting a session at this moment.
+    const tmp = `${link}.${process.pid}.tmp`;
+    rmSync(tmp, { force: true });
+    symlinkSync(target, tmp);
+    renameSync(tmp, link);
+  }
+  return dir;
 }
 
 export type StartOptions = {
@@ -139,6 +164,9 @@ export async function startAgentSession(ctx: TownContext, address: string, optio
     resume,
   });
 
+  // gt and bd on the agent's PATH: prime tells it to run `gt done`, `bd show`, `gt mail read`.
+  launch.env.PATH = [agentBinDir(ctx), launch.env.PATH].filter((p) => p !== undefined && p !== '').join(':');
+
   // Recorded first, so the agent's start-up hook finds its session and can name it.
   const record = await ctx.store.startSession({ agent: address, runtime: resolved.name, bead_id: agent.hook_bead }, ctx.actor);
   try {
@@ -183,8 +211,8 @@ export async function stopAgentSession(ctx: TownContext, address: string, reason
   return { address, session: agent.session_name, was_running: wasRunning, ended };
 }
 
-export async function restartAgentSession(ctx: TownContext, address: string, options: StartOptions = {}): Promise<StartResult & { stopped: StopResult }> {
-  const stopped = await stopAgentSession(ctx, address, 'replaced');
+export async function restartAgentSession(ctx: TownContext, address: string, options: StartOptions & { endReason?: SessionEndReason } = {}): Promise<StartResult & { stopped: StopResult }> {
+  const stopped = await stopAgentSession(ctx, address, options.endReason ?? 'replaced');
   const started = await startAgentSession(ctx, address, { topic: 'restart', ...options });
   return { ...started, stopped };
 }

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/tmp.js';
@@ -47,6 +47,9 @@ describe('sessions (fake provider)', () => {
     expect(spec.env).toMatchObject({ GT_ROLE: TOAST, BD_ACTOR: TOAST, GT_SESSION: 'ga-toast', GT_BIN: '/gt.cjs', ANTHROPIC_API_KEY: 'k' });
     expect(spec.argv).not.toContain('k');
     expect((await ctx.store.openSession(TOAST))?.session_id).toBe(r.session_id);
+    // gt is on the agent's PATH, ahead of everything else.
+    expect(spec.env.PATH?.split(':')[0]).toBe(join(ctx.town.root, '.runtime', 'bin'));
+    expect(readlinkSync(join(ctx.town.root, '.runtime', 'bin', 'gt'))).toBe('/gt.cjs');
   });
 
   it('writes the Claude settings file for claude agents and passes it with --settings', async () => {
