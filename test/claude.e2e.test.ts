@@ -1,9 +1,9 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gtAsync, json, type RunResult } from './helpers/bd.js';
 import { CLAUDE_BIN, claudeAvailable, makeClaudeHome } from './helpers/claude-home.js';
-import { allMessageTexts, bash, firstUserText, lastToolResults, lastUserPrompt, startScriptedModel, systemMessageTexts, type ScriptedModel } from './helpers/scripted-model.js';
+import { allMessageTexts, bash, firstUserText, lastToolResults, lastUserPrompt, startScriptedModel, systemMessageTexts, toolResultText, type ScriptedModel } from './helpers/scripted-model.js';
 import { eventually, sessionTown } from './helpers/session-town.js';
 
 /**
@@ -25,8 +25,15 @@ describe.skipIf(!claudeAvailable())('the real Claude Code CLI in a gt session', 
   beforeAll(async () => {
     f = await sessionTown('claude-e2e');
     model = await startScriptedModel((req) => {
-      if (lastToolResults(req).length > 0) return 'the file is there';
       const prompt = lastUserPrompt(req);
+      // Slung work: read the hooked bead from what prime printed, do it with Bash, hand it in with gt done.
+      if (prompt.includes('• assigned:')) {
+        if (lastToolResults(req).length > 0) return 'handed in';
+        const hooked = /## Your hook\n\n(\S+): /u.exec(systemMessageTexts(req).join('\n'))?.[1];
+        if (hooked === undefined) return 'I see no work on my hook';
+        return { toolUses: [bash(`printf 'written by claude\\n' > claude.txt && git add -A && git commit -qm "${hooked}: the work" && gt done`)] };
+      }
+      if (lastToolResults(req).length > 0) return 'the file is there';
       if (prompt.includes('RUN-TOOL')) return { toolUses: [bash('touch created-by-tool')] };
       if (prompt.includes('SLOW')) return { text: 'thought about it slowly', delayMs: 5_000 };
       return 'ok';
@@ -101,4 +108,23 @@ describe.skipIf(!claudeAvailable())('the real Claude Code CLI in a gt session', 
     const chain = await f.store().sessions(TOAST);
     expect(chain[1]?.runtime_session_id).toBe(before);
   }, 90_000);
+
+  it('runs the loop: slung work is read from prime, done through the Bash tool, and handed in with gt done', async () => {
+    const s = f.store();
+    const bead = await s.create({ title: 'claude writes a file', description: 'Write claude.txt, commit, hand in.' }, 'mayor');
+    const slung = json<{ agent: string; action: string }[]>(await run('sling', bead.id, 'gastown', '--agent', 'claude-test', '--json'));
+    expect(slung[0]?.action).toBe('started');
+    const address = slung[0]?.agent ?? '';
+    await eventually(async () => (await s.show([bead.id]))[0]?.status === 'in_progress', 'the bead to be handed in', 60_000);
+    const [after] = await s.show([bead.id]);
+    const mr = after?.metadata.gt_merge_request;
+    expect(typeof mr).toBe('string');
+    expect((await s.show([String(mr)]))[0]).toMatchObject({ issue_type: 'merge-request', metadata: { source_bead: bead.id, worker: address } });
+    const agent = await s.agent(address);
+    expect(agent.hook_bead).toBeNull();
+    expect(readFileSync(join(agent.sandbox_path, 'claude.txt'), 'utf8')).toBe('written by claude\n');
+    // The tool call ran gt from the agent's PATH, as the agent (its commit is signed with the polecat's name).
+    const handedIn = await model.waitForConversation((r) => lastToolResults(r).some((t) => toolResultText(t).includes(`${bead.id} submitted`)), 30_000);
+    expect(lastToolResults(handedIn).map(toolResultText).join('\n')).toMatch(/merge request hq-mr[0-9a-f]{12}; your hook is empty/);
+  }, 120_000);
 });
