@@ -35,6 +35,7 @@ describe.skipIf(!claudeAvailable())('the real Claude Code CLI in a gt session', 
       }
       if (lastToolResults(req).length > 0) return 'the file is there';
       if (prompt.includes('RUN-TOOL')) return { toolUses: [bash('touch created-by-tool')] };
+      if (prompt.includes('SEANCE')) return 'I was making created-by-tool for the mayor';
       if (prompt.includes('SLOW')) return { text: 'thought about it slowly', delayMs: 5_000 };
       return 'ok';
     });
@@ -127,4 +128,16 @@ describe.skipIf(!claudeAvailable())('the real Claude Code CLI in a gt session', 
     const handedIn = await model.waitForConversation((r) => lastToolResults(r).some((t) => toolResultText(t).includes(`${bead.id} submitted`)), 30_000);
     expect(lastToolResults(handedIn).map(toolResultText).join('\n')).toMatch(/merge request hq-mr[0-9a-f]{12}; your hook is empty/);
   }, 120_000);
+
+  it('seance: lists the chain and asks a past session a question without disturbing it', async () => {
+    const list = json<{ session_id: string; agent: string; runtime_session_id: string | null }[]>(await run('seance', '--agent', TOAST, '--json'));
+    expect(list.length).toBeGreaterThanOrEqual(2);
+    const past = list.find((x) => x.runtime_session_id !== null && list.indexOf(x) > 0);
+    expect(past).toBeDefined();
+    const r = json<{ answer: string }>(await run('seance', '--talk', past?.session_id ?? '', '-p', 'SEANCE what were you doing?', '--json'));
+    expect(r.answer).toBe('I was making created-by-tool for the mayor');
+    const asked = await model.waitForConversation((req) => lastUserPrompt(req) === 'SEANCE what were you doing?');
+    expect(allMessageTexts(asked).some((t) => t.includes('[from mayor] RUN-TOOL please'))).toBe(true);
+    expect((await run('seance', '--talk', 'no-such-session', '-p', 'hello')).status).toBe(3);
+  }, 90_000);
 });

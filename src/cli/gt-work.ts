@@ -3,6 +3,7 @@ import { errorMessage, UsageError, ValidationError } from '../core/errors.js';
 import { DONE_STEPS, done, isDoneStatus, DONE_STATUSES } from '../work/done.js';
 import { archiveMail, inbox, readMail, sendMail, turnBoundaryNotice } from '../work/mail.js';
 import { whoAmI } from '../work/prime.js';
+import { seanceList, seanceTalk } from '../work/seance.js';
 import { sling, type SlingResult } from '../work/sling.js';
 import { globals } from './bd/context.js';
 import { withTown } from './gt-agents.js';
@@ -212,6 +213,31 @@ export function registerMailCommands(program: Command, io: Io): void {
         if (restart) ctx.spawnGt?.(['session', 'restart', me.address, '--handoff', '--after', '1000']);
         if (globals(cmd).json) printJson(io, { agent: me.address, note: m.id, restarting: restart });
         else io.out(`✓ Left ${m.id} for your successor${restart ? '; this session restarts in a moment' : ''}\n`);
+      }),
+    );
+}
+
+/** `gt seance`. */
+export function registerSeanceCommand(program: Command, io: Io): void {
+  program
+    .command('seance')
+    .description("an agent's previous sessions; --talk asks one of them a question (Claude Code sessions)")
+    .option('--agent <address>', 'one agent only')
+    .option('--talk <session>', 'a session id (gt or the CLI\'s own) to ask')
+    .option('-p, --prompt <question>', 'the question for --talk')
+    .action((o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const json = globals(cmd).json;
+        if (typeof o.talk === 'string') {
+          const r = await seanceTalk(ctx, o.talk, typeof o.prompt === 'string' ? o.prompt : '');
+          if (json) printJson(io, r);
+          else io.out(`${r.answer}\n`);
+          return;
+        }
+        const list = await seanceList(ctx, typeof o.agent === 'string' ? o.agent : undefined);
+        if (json) printJson(io, list);
+        else if (list.length === 0) io.out('No sessions recorded yet.\n');
+        else io.out(list.map((s) => `${s.session_id}  ${s.agent.padEnd(28)} ${s.runtime.padEnd(10)} ${s.started_at}  ${s.end_reason ?? 'open'}${s.runtime_session_id !== null ? `  (${s.runtime_session_id})` : ''}\n`).join(''));
       }),
     );
 }

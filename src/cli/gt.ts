@@ -12,7 +12,7 @@ import { removeRig } from '../town/rig-remove.js';
 import { findTown, installTown, loadSettings } from '../town/town.js';
 import { globals, resolveActor } from './bd/context.js';
 import { registerAgentCommands } from './gt-agents.js';
-import { registerMailCommands, registerWorkCommands } from './gt-work.js';
+import { registerMailCommands, registerSeanceCommand, registerWorkCommands } from './gt-work.js';
 import { printJson, sanitize, type Io } from './io.js';
 import { createProgram, runProgram } from './program.js';
 import { VERSION } from './version.js';
@@ -243,6 +243,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
   registerAgentCommands(program, io);
   registerWorkCommands(program, io);
   registerMailCommands(program, io);
+  registerSeanceCommand(program, io);
 
   return runProgram(program, argv, io);
 }
