@@ -124,6 +124,39 @@ describe('the loop with the sim agent', () => {
   });
 });
 
+describe('gt hook, gt unsling, gt sling --dry-run, gt prime --hook', () => {
+  it('attaches without starting, shows, detaches; a dry run changes nothing; a broken prime never fails its hook', async () => {
+    const f = await fixture('hook-cmds');
+    const s = f.store();
+    const bead = await s.create({ title: 'attach me' }, 'mayor');
+    const as = (who: string, ...args: string[]): ReturnType<typeof gt> => gt(args, { cwd: f.town.root, env: { ...f.env, GT_ROLE: who, BD_ACTOR: who } });
+    const dry = json<{ dry_run: boolean; agent: string }[]>(f.run('sling', bead.id, 'gastown', '--dry-run', '--json'));
+    expect(dry[0]).toMatchObject({ dry_run: true });
+    expect((await s.show([bead.id]))[0]?.status).toBe('open');
+    expect(await f.provider.list()).toEqual([]);
+
+    expect(as('mayor', 'hook', bead.id, 'gastown/crew/nobody').status).toBe(3);
+    const hooked = json<{ action: string; agent: string }>(as('mayor', 'hook', bead.id, 'gastown/polecats/toast', '--args', 'carefully', '--json'));
+    expect(hooked).toMatchObject({ action: 'none', agent: 'gastown/polecats/toast' });
+    expect(await f.provider.list()).toEqual([]);
+    expect(json<{ hook: { id: string; args: string } }>(as('gastown/polecats/toast', 'hook', '--json')).hook).toMatchObject({ id: bead.id, args: 'carefully' });
+    expect(as('gastown/polecats/toast', 'hook').stdout).toContain(`${bead.id} attach me [hooked]`);
+    expect(json<{ unhooked: string }>(as('gastown/polecats/toast', 'unsling', '--json')).unhooked).toBe(bead.id);
+    expect((await s.show([bead.id]))[0]).toMatchObject({ status: 'open', assignee: null });
+    expect(as('gastown/polecats/toast', 'hook').stdout).toContain('nothing on the hook');
+
+    const broken = gt(['prime', '--hook'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: 'gastown/polecats/ghost' }, input: '{"session_id":"x"}' });
+    expect(broken.status).toBe(0);
+    expect(broken.stdout).toContain('prime could not finish');
+    const outside = gt(['prime', '--hook'], { cwd: '/', env: f.env });
+    expect(outside).toMatchObject({ status: 0, stdout: '' });
+    expect(f.run('sling', bead.id).status).toBe(2);
+    expect(f.run('sling', 'hq-nonesuch', 'gastown').status).toBe(3);
+    expect(f.run('sling', bead.id, 'gastown', '--agent', 'nonesuch').status).toBe(2);
+    expect((await s.show([bead.id]))[0]?.status).toBe('open');
+  });
+});
+
 describe('gt done', () => {
   it('ends in the same state after a crash between any two steps, with one merge request', async () => {
     const f = await fixture('done-crash');

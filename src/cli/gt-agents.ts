@@ -229,15 +229,20 @@ export function registerAgentCommands(program: Command, io: Io): void {
         if (hook) return; // a hook outside any town says nothing
         throw err;
       }
-      const store = openSqliteBeadStore(town.dbPath);
+      let store: SqliteBeadStore | undefined;
       try {
+        store = openSqliteBeadStore(town.dbPath);
         const agent = await whoAmI(store, io.env, io.cwd);
         const runtimeSessionId = io.env.CLAUDE_CODE_SESSION_ID ?? io.env.GT_SIM_SESSION_ID;
-        const report = await prime(store, town, agent, { hook, input, runtimeSessionId, actor: agent.address });
+        const report = await prime(store, town, agent, { hook, input, runtimeSessionId, ...(io.env.GT_AGENT !== undefined ? { runtime: io.env.GT_AGENT } : {}), actor: agent.address });
         if (g.json) printJson(io, report);
         else io.out(report.text);
+      } catch (err) {
+        // A start-up hook must never stop the agent: say what went wrong, in words it can act on.
+        if (!hook) throw err;
+        io.out(`[GAS TOWN] prime could not finish: ${errorMessage(err)}\nRun \`gt prime\` yourself to see your role and your hook; do not run \`gt done\` until it works.\n`);
       } finally {
-        store.dispose();
+        store?.dispose();
       }
     });
 

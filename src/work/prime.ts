@@ -2,6 +2,7 @@ import { realpathSync } from 'node:fs';
 import type { Agent, AgentStore, QueuedNudge } from '../core/agent-store.js';
 import { describeRecipient } from '../core/beacon.js';
 import type { BeadStore } from '../core/bead-store.js';
+import { STATUSES } from '../core/bead.js';
 import { isRecord, NotFoundError } from '../core/errors.js';
 import { parseAddress, type Role } from '../core/identity.js';
 import type { Town } from '../town/town.js';
@@ -83,19 +84,34 @@ const ROLE_DUTY: Readonly<Record<Role, string>> = {
   crew: 'You are a long-lived worker beside a human: take work from your hook or from them.',
 };
 
+/** What to do when the hook is empty, by role. */
+const NEXT_WITHOUT_WORK: Readonly<Record<Role, string>> = {
+  mayor: 'Ask the humans what they need, file it with `bd create`, and sling it with `gt sling <bead> <rig>`.',
+  deacon: 'Patrol: check `gt session list --all` for agents that should be running, and escalate what needs judgment.',
+  boot: 'Check that the deacon is alive (`gt session status deacon`); start it if it is not, then stop.',
+  witness: "Patrol your rig's polecats: `gt session list`, `gt peek <address>`; nudge the stalled, report the stuck.",
+  refinery: 'Check for merge requests: `bd list --type merge-request`.',
+  polecat: 'You are finished: there is no work for you. Stop here; do not look for other work.',
+  crew: 'Check `bd ready` for work, or ask the human you work with.',
+};
+
 export async function prime(
   store: Stores,
   town: Town,
   agent: Agent,
-  options: { hook: boolean; input: HookInput; runtimeSessionId?: string; actor: string },
+  options: { hook: boolean; input: HookInput; runtimeSessionId?: string; runtime?: string; actor: string },
 ): Promise<PrimeReport> {
-  const open = await store.openSession(agent.address);
+  let session = await store.openSession(agent.address);
   const runtimeId = options.input.session_id ?? options.runtimeSessionId;
-  let session = open;
-  if (options.hook && open !== null && runtimeId !== undefined && /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(runtimeId)) {
-    session = await store.setRuntimeSessionId(open.session_id, runtimeId, options.actor);
+  const validId = runtimeId !== undefined && /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(runtimeId) ? runtimeId : undefined;
+  if (options.hook && session === null) {
+    // An agent CLI started by hand, not by gt: its session joins the chain all the same.
+    session = await store.startSession({ agent: agent.address, runtime: options.runtime ?? agent.runtime ?? 'unknown', bead_id: agent.hook_bead, runtime_session_id: validId ?? null }, options.actor);
+  } else if (options.hook && session !== null && validId !== undefined) {
+    session = await store.setRuntimeSessionId(session.session_id, validId, options.actor);
   }
   const bead = agent.hook_bead === null ? undefined : (await store.show([agent.hook_bead]))[0];
+  const steps = bead === undefined ? [] : await store.list({ parent: bead.id, statuses: STATUSES, sort: 'oldest', limit: 0 });
   const nudges = await store.takeNudges(agent.address, 'prime');
   const note = (await takeHandoffNote(store, agent.address)) ?? null;
   const unread = (await inbox(store, agent.address)).filter((m) => !m.read && !m.handoff);
@@ -123,11 +139,14 @@ export async function prime(
     lines.push('## Your hook', '', `${hook.id}: ${hook.title} [${hook.status}]`, '');
     if (hook.description.trim() !== '') lines.push(hook.description.trim(), '');
     if (hook.args !== null) lines.push(`Instructions for this assignment: ${hook.args}`, '');
+    if (steps.length > 0) {
+      lines.push('Steps (child beads; close each with `bd close <id>` as you finish it):', ...steps.map((st, i) => `  ${i + 1}. [${st.status === 'closed' ? 'x' : ' '}] ${st.id}: ${st.title}`), '');
+    }
     lines.push('Work is on your hook: begin now, without asking for confirmation.');
     if (agent.role === 'polecat') lines.push('When it is done and committed, run `gt done`.');
   } else {
     lines.push('## Your hook', '', 'Nothing is on your hook.');
-    lines.push(agent.role === 'polecat' ? 'A polecat without work has nothing to do: wait for work to be slung to you.' : 'Check `bd ready` for work, or wait for instructions.');
+    lines.push(NEXT_WITHOUT_WORK[agent.role]);
   }
   if (unread.length > 0) {
     lines.push('', `## Mail (${unread.length} unread)`, '', ...unread.map((m) => `${m.id} from ${m.from}: ${m.subject}`), '', 'Read with `gt mail read <id>`; archive with `gt mail archive <id>`.');

@@ -232,6 +232,36 @@ describe('prime and the turn-boundary hooks', () => {
     expect((await prime(store, town, agent, { hook: false, input: {}, actor: TOAST })).nudges).toEqual([]);
   });
 
+  it('renders each role: who it is, its duty, and what to do with an empty hook', async () => {
+    const { store, town } = await setup();
+    const identities = [
+      { identity: { role: 'mayor' } as const, expect: /You are mayor[\s\S]*coordinate the town[\s\S]*sling it with/ },
+      { identity: { role: 'deacon' } as const, expect: /You are deacon[\s\S]*patrol the town/ },
+      { identity: { role: 'boot' } as const, expect: /You are boot[\s\S]*watch the deacon/ },
+      { identity: { role: 'witness', rig: 'gastown' } as const, expect: /You are witness \(rig: gastown\)[\s\S]*nudge the stalled/ },
+      { identity: { role: 'refinery', rig: 'gastown' } as const, expect: /You are refinery \(rig: gastown\)[\s\S]*merge requests/ },
+      { identity: { role: 'crew', rig: 'gastown', name: 'ana' } as const, expect: /You are crew ana \(rig: gastown\)[\s\S]*ask the human/ },
+    ];
+    for (const [i, x] of identities.entries()) {
+      const agent = await store.registerAgent({ identity: x.identity, session_name: `s-${i}`, sandbox_path: `/town/x${i}` }, 'test');
+      expect((await prime(store, town, agent, { hook: false, input: {}, actor: 'test' })).text).toMatch(x.expect);
+    }
+    const polecat = await prime(store, town, await store.agent(TOAST), { hook: false, input: {}, actor: 'test' });
+    expect(polecat.text).toContain('You are finished: there is no work for you.');
+  });
+
+  it('lists the steps of the hooked work, and records a hand-started CLI in the chain', async () => {
+    const { store, town } = await setup();
+    const epic = await store.create({ title: 'ship it' }, 'mayor');
+    const a = await store.create({ title: 'write', parent: epic.id }, 'mayor');
+    await store.create({ title: 'test', parent: epic.id }, 'mayor');
+    await store.close([a.id], {}, 'mayor');
+    await store.hook(TOAST, epic.id, 'mayor');
+    const r = await prime(store, town, await store.agent(TOAST), { hook: true, input: { session_id: 'abc-123', source: 'startup' }, runtime: 'claude', actor: TOAST });
+    expect(r.text).toMatch(/1\. \[x\] \S+: write\n {2}2\. \[ \] \S+: test/);
+    expect(await store.sessions(TOAST)).toMatchObject([{ runtime: 'claude', runtime_session_id: 'abc-123', bead_id: epic.id, end_reason: null }]);
+  });
+
   it('after compaction, primes briefly', async () => {
     const { store, town } = await setup();
     const r = await prime(store, town, await store.agent(TOAST), { hook: true, input: { source: 'compact' }, actor: TOAST });
