@@ -203,5 +203,12 @@ describe('gt done', () => {
     expect(deferred.status).toBe('DEFERRED');
     expect((await s.show([bead.id]))[0]).toMatchObject({ status: 'open', assignee: null });
     expect(gt(['done'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: 'mayor' } }).stderr).toMatch(/gt done is for polecats/);
+    // Escalating tells the witness, once, even when run twice.
+    const stuck = await s.create({ title: 'impossible' }, 'mayor');
+    await s.hook('gastown/polecats/toast', stuck.id, 'mayor');
+    for (let i = 0; i < 2; i++) expect(gt(['done', '--status', 'ESCALATED', '-m', 'the API key is missing'], { cwd: sandbox, env }).status).toBe(0);
+    expect((await s.show([stuck.id]))[0]?.status).toBe('blocked');
+    const witnessMail = json<{ subject: string; body: string }[]>(gt(['mail', 'inbox', '--json'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: 'gastown/witness' } }));
+    expect(witnessMail).toEqual([expect.objectContaining({ subject: `Escalated: ${stuck.id} (impossible)`, body: 'the API key is missing' })]);
   });
 });

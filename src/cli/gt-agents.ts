@@ -188,10 +188,13 @@ export function registerAgentCommands(program: Command, io: Io): void {
     .option('--urgent', 'queued ahead of other nudges and flagged')
     .option('--wait <seconds>', 'how long wait-idle (and --flush) waits', '10')
     .option('--flush', "type the agent's queued nudges into its session once it is idle (for agent CLIs without turn hooks)")
+    .option('--delay <ms>', '--flush: wait this long before the first try')
     .action((address: string, words: string[], o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
         if (o.flush === true) {
           if (words.length > 0 || o.stdin === true) throw new UsageError('--flush sends what is queued; give no message');
+          const delay = positiveInt(o.delay, '--delay', 0);
+          if (delay > 0) await new Promise((r) => setTimeout(r, delay));
           const r = await flushQueuedNudges(ctx, address, positiveInt(o.wait, '--wait', 10) * 1000);
           if (globals(cmd).json) printJson(io, r);
           else io.out(r.outcome === 'delivered' ? `✓ Delivered ${r.delivered} queued nudge(s) to ${address}\n` : `Nothing delivered to ${address} (${r.outcome})\n`);

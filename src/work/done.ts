@@ -4,6 +4,7 @@ import { ConflictError, GtError, ValidationError } from '../core/errors.js';
 import { commitAll, fetchOrigin, headCommit, pushBranch, remoteBranchCommit, worktreeSafety } from '../git/git.js';
 import type { SqliteBeadStore } from '../store/sqlite-bead-store.js';
 import { rigPaths } from '../town/rig.js';
+import { inbox, sendMail } from './mail.js';
 import type { Town } from '../town/town.js';
 
 /**
@@ -15,7 +16,7 @@ import type { Town } from '../town/town.js';
  *   push     the branch goes to the remote (skipped when the remote already has this commit)
  *   request  a merge-request bead for the refinery, with a deterministic id (branch commit), so never two
  *   source   the source bead records the hand-in (COMPLETED: in_progress awaiting merge; DEFERRED: open
- *            again; ESCALATED: blocked), with a comment
+ *            again; ESCALATED: blocked, and the rig's witness gets mail), with a comment
  *   release  the hook is cleared and the agent is idle
  */
 
@@ -117,6 +118,7 @@ export async function done(town: Town, store: SqliteBeadStore, agent: Agent, opt
 
   // source
   await recordOnSource(store, bead, { status: options.status, mr, branch, commit, worker: agent.address, actor: options.actor, note: options.note });
+  if (options.status === 'ESCALATED') await tellWitness(store, agent, bead, options.note);
   step('source');
 
   // release
@@ -125,6 +127,18 @@ export async function done(town: Town, store: SqliteBeadStore, agent: Agent, opt
   step('release');
 
   return { agent: agent.address, bead: bead.id, status: options.status, branch, commit, saved, pushed, merge_request: mr, steps };
+}
+
+/** An escalation goes to the rig's witness as mail, once. */
+async function tellWitness(store: SqliteBeadStore, agent: Agent, bead: Bead, note: string | undefined): Promise<void> {
+  const witness = `${agent.rig ?? ''}/witness`;
+  const subject = `Escalated: ${bead.id} (${bead.title})`;
+  try {
+    if ((await inbox(store, witness, { all: true })).some((m) => m.subject === subject && m.from === agent.address)) return;
+  } catch {
+    return; // no witness in this rig
+  }
+  await sendMail(store, { from: agent.address, to: witness, subject, body: note ?? `${agent.address} could not finish ${bead.id} and needs help.` });
 }
 
 /** The bead this agent already handed in at this commit (a rerun after a finished gt done). */

@@ -44,10 +44,20 @@ export async function nudgeAgent(ctx: TownContext, req: NudgeRequest): Promise<N
     const q = await ctx.store.queueNudge({ recipient: req.to, sender: req.from, body: req.message, urgent: req.urgent === true }, ctx.actor);
     return { to: req.to, from: req.from, result: 'queued', reason, verified: false, queued_id: q.id };
   };
-  if (req.mode === 'queue') return queue('asked');
   const resolved = agentRuntime(ctx, agent);
   const name = agent.session_name;
+  const watch = (): void => {
+    // The watcher first gives turn hooks (and nudges sent right after this one) a moment, then types what is left as one line.
+    if (resolved.preset.readiness.kind === 'prompt') ctx.spawnGt?.(['nudge', req.to, '--flush', '--wait', String(FLUSH_WATCH_SECONDS), '--delay', String(FLUSH_DELAY_MS)]);
+  };
   if (!(await ctx.provider.isAlive(name)) || (await ctx.provider.agentLiveness(name, resolved.preset.processNames)) === 'dead') return queue('no-session');
+  if (req.mode === 'queue') {
+    // Not typed now; handed over at the next turn boundary, or typed by a watcher once the agent is idle
+    // (an idle agent has no next turn on its own).
+    const queued = await queue('asked');
+    watch();
+    return queued;
+  }
   const typed = await typeNudge(ctx.provider, name, nudgeLine(req.from, req.message), {
     profile: paneProfile(resolved.preset),
     lockPath: nudgeLockPath(ctx.town, name),
@@ -56,15 +66,17 @@ export async function nudgeAgent(ctx: TownContext, req: NudgeRequest): Promise<N
   });
   if (typed.outcome !== 'delivered') {
     const queued = await queue(typed.outcome);
-    // A CLI without turn-boundary hooks never asks for its queue: watch for it to become idle and type it in.
-    if (!handsOverAtTurns(resolved.preset) && resolved.preset.readiness.kind === 'prompt') ctx.spawnGt?.(['nudge', req.to, '--flush', '--wait', String(FLUSH_WATCH_SECONDS)]);
+    // A busy agent with turn hooks takes its queue when the turn ends; anything else needs a watcher that
+    // types it in once the agent is idle.
+    if (!(typed.outcome === 'busy' && handsOverAtTurns(resolved.preset))) watch();
     return queued;
   }
   return { to: req.to, from: req.from, result: 'delivered', reason: null, verified: typed.verified, queued_id: null };
 }
 
-/** How long a background watcher waits for a hookless agent to become idle. */
+/** How long a background watcher waits for an agent to become idle, and how long it lets pass first. */
 export const FLUSH_WATCH_SECONDS = 600;
+export const FLUSH_DELAY_MS = 2_000;
 
 export type FlushReport = { to: string; delivered: number; outcome: NudgeOutcome | 'nothing-queued' | 'no-session' };
 

@@ -85,7 +85,7 @@ describe('nudgeAgent', () => {
   it('queues for an agent without a session, and when asked to', async () => {
     const { ctx, store } = await setup();
     expect(await nudgeAgent(ctx, { to: TOAST, from: 'mayor', message: 'one', mode: 'wait-idle' })).toMatchObject({ result: 'queued', reason: 'no-session' });
-    expect(await nudgeAgent(ctx, { to: TOAST, from: 'mayor', message: 'two', mode: 'queue', urgent: true })).toMatchObject({ result: 'queued', reason: 'asked' });
+    expect(await nudgeAgent(ctx, { to: TOAST, from: 'mayor', message: 'two', mode: 'queue', urgent: true })).toMatchObject({ result: 'queued', reason: 'no-session' });
     expect((await store.pendingNudges(TOAST)).map((n) => n.body)).toEqual(['two', 'one']);
   });
 
@@ -116,12 +116,16 @@ describe('queued nudges for CLIs without turn hooks', () => {
     provider.setScreen('ga-toast', 'sim> x\n· sim: working');
     await nudgeAgent(withSpawn, { to: TOAST, from: 'mayor', message: 'a', mode: 'wait-idle', waitIdleMs: 20 });
     expect(spawned).toEqual([]);
+    // Queued on purpose: an idle agent has no next turn, so a watcher types it in once it is idle.
+    await nudgeAgent(withSpawn, { to: TOAST, from: 'mayor', message: 'later', mode: 'queue' });
+    expect(spawned).toEqual([['nudge', TOAST, '--flush', '--wait', '600', '--delay', '2000']]);
+    spawned.length = 0;
     await stopAgentSession(withSpawn, TOAST);
     const codex: TownContext = { ...withSpawn, settings: { ...ctx.settings, default_agent: 'codex' } };
     await startAgentSession(codex, TOAST, { wait: false, agent: 'codex' });
     provider.setScreen('ga-toast', '• Working (3s • esc to interrupt)');
     expect(await nudgeAgent(codex, { to: TOAST, from: 'mayor', message: 'b', mode: 'wait-idle', waitIdleMs: 20 })).toMatchObject({ result: 'queued' });
-    expect(spawned).toEqual([['nudge', TOAST, '--flush', '--wait', '600']]);
+    expect(spawned).toEqual([['nudge', TOAST, '--flush', '--wait', '600', '--delay', '2000']]);
   });
 
   it('flush types everything queued as one line once the agent is idle, and requeues on failure', async () => {

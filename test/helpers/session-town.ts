@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawnDetached } from '../../src/exec/exec.js';
 import { TmuxSessionProvider } from '../../src/session/tmux.js';
 import { openSqliteBeadStore, type SqliteBeadStore } from '../../src/store/sqlite-bead-store.js';
 import { addPolecat } from '../../src/town/polecat.js';
@@ -42,7 +43,19 @@ export async function sessionTown(label: string) {
       saveSettings(town, { ...s, agents: { ...s.agents, [name]: { preset: 'sim', command: 'gt', args: ['agent', 'sim', ...knobs], env: {} } } });
     },
     context(store: SqliteBeadStore): TownContext {
-      return { town, settings: loadSettings(town), store, provider, env, gtCommand: [process.execPath, GT_BIN], gtBin: GT_BIN, actor: 'tester', now: () => Date.now() };
+      return {
+        town,
+        settings: loadSettings(town),
+        store,
+        provider,
+        env,
+        gtCommand: [process.execPath, GT_BIN],
+        gtBin: GT_BIN,
+        actor: 'tester',
+        now: () => Date.now(),
+        // Watchers (gt nudge --flush) end by themselves once the queue is empty or the session is gone.
+        spawnGt: (args) => void spawnDetached(process.execPath, [GT_BIN, ...args], { cwd: town.root, env: { ...env, GT_TOWN_ROOT: town.root } }),
+      };
     },
     trace(session: string): TraceRecord[] {
       const file = join(town.root, '.runtime', 'sim', `${session}.jsonl`);
