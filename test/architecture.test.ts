@@ -68,7 +68,7 @@ describe('architecture', () => {
 
   it('finds the source tree', () => {
     expect(files.length).toBeGreaterThan(10);
-    expect(new Set(files.map(layerOf))).toEqual(new Set(['core', 'store', 'exec', 'git', 'session', 'runtime', 'town', 'work', 'sim', 'cli']));
+    expect(new Set(files.map(layerOf))).toEqual(new Set(['core', 'store', 'exec', 'git', 'session', 'runtime', 'town', 'work', 'observe', 'sim', 'cli']));
   });
 
   it('puts every file in a known layer', () => {

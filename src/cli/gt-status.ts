@@ -1,0 +1,61 @@
+import type { Command } from 'commander';
+import { observe, type AgentView, type Snapshot } from '../observe/snapshot.js';
+import { globals } from './bd/context.js';
+import { positiveInt, withTown } from './gt-agents.js';
+import { printJson, sanitize, type Io } from './io.js';
+
+type Opts = Record<string, unknown>;
+
+function agentRows(agents: readonly AgentView[]): string {
+  const rows = agents.map((a) => `${a.address.padEnd(30)} ${a.state.padEnd(15)} ${a.agent_cli.padEnd(8)} ${a.hook === null ? '-' : `${a.hook.id} ${sanitize(a.hook.title).slice(0, 40)}`}`);
+  return `${'AGENT'.padEnd(30)} ${'STATE'.padEnd(15)} ${'CLI'.padEnd(8)} HOOK\n${rows.join('\n')}\n`;
+}
+
+export function renderStatus(s: Snapshot): string {
+  const w = s.work;
+  return [
+    `Town "${sanitize(s.town.name)}" at ${s.town.root} · tmux -L ${s.town.tmux_socket} · daemon: not running`,
+    `Rigs: ${s.rigs.length === 0 ? 'none (add one with "gt rig add")' : s.rigs.map((r) => `${r.name} (${r.prefix}, ${r.default_branch})`).join(', ')}`,
+    `Work: ${w.open} open (${w.ready} ready), ${w.in_progress} in progress, ${w.hooked} hooked, ${w.blocked} blocked · ${s.merge_requests.length} merge request(s) waiting`,
+    '',
+    agentRows(s.agents).trimEnd(),
+    ...(s.strays.length > 0 ? ['', `Sessions on the town's server that belong to no agent: ${s.strays.join(', ')}`] : []),
+    '',
+  ].join('\n');
+}
+
+/** `gt status` and `gt agents`: observed state, never stored state. */
+export function registerStatusCommands(program: Command, io: Io): void {
+  program
+    .command('status')
+    .description('the town at a glance: rigs, agents with their observed state, hooks, open work, merge requests')
+    .option('--watch [seconds]', 'refresh until interrupted (default every 2 s)')
+    .option('--times <n>', 'with --watch: stop after n refreshes')
+    .option('--git', "include each sandbox's git state (slower)")
+    .action((o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const json = globals(cmd).json;
+        const watch = o.watch !== undefined;
+        const every = typeof o.watch === 'string' ? positiveInt(o.watch, '--watch', 2) : 2;
+        const times = positiveInt(o.times, '--times', 0);
+        for (let i = 0; ; i++) {
+          const snap = await observe(ctx, { git: o.git === true });
+          if (json) printJson(io, snap);
+          else io.out(`${watch && io.stdoutIsTTY ? '\u001b[2J\u001b[H' : ''}${renderStatus(snap)}`);
+          if (!watch || (times > 0 && i + 1 >= times)) return;
+          await new Promise((r) => setTimeout(r, Math.max(1, every) * 1000));
+        }
+      }),
+    );
+  program
+    .command('agents')
+    .description('every agent with its observed state (working, stalled, dead-with-work, idle, stopped, zombie, stuck)')
+    .option('--git', "include each sandbox's git state")
+    .action((o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const snap = await observe(ctx, { git: o.git === true });
+        if (globals(cmd).json) printJson(io, snap.agents);
+        else io.out(agentRows(snap.agents));
+      }),
+    );
+}

@@ -1,0 +1,128 @@
+import { existsSync } from 'node:fs';
+import type { Agent, AgentSession, AgentStore } from '../core/agent-store.js';
+import type { BeadStore } from '../core/bead-store.js';
+import { deriveState, type DerivedState } from '../core/derive.js';
+import { classifyPane, type PaneState } from '../core/pane.js';
+import type { Rig } from '../core/rig-registry.js';
+import type { TownSettings } from '../core/settings.js';
+import { worktreeSafety } from '../git/git.js';
+import { resolveAgent } from '../runtime/launch.js';
+import { paneProfile } from '../runtime/presets.js';
+import type { AgentLiveness, SessionProvider } from '../session/provider.js';
+import type { Town } from '../town/town.js';
+
+/**
+ * One look at reality: the town's tmux sessions and the agent processes in them, each agent's row and hook,
+ * open work, and each sandbox's git state. Everything `gt status` shows and everything the daemon decides is
+ * derived from a snapshot; nothing is remembered between two.
+ */
+
+export type ObserveContext = {
+  town: Town;
+  settings: TownSettings;
+  store: AgentStore & BeadStore & { rigs(): Promise<Rig[]> };
+  provider: SessionProvider;
+  now: () => number;
+};
+
+export type SandboxState = { exists: boolean; branch: string | null; uncommitted: number; unpushed: number; unmerged: number } | null;
+
+export type AgentView = {
+  address: string;
+  role: string;
+  rig: string | null;
+  session: string;
+  agent_cli: string;
+  state: DerivedState;
+  session_alive: boolean;
+  liveness: AgentLiveness;
+  pane: PaneState['kind'] | null;
+  hook: { id: string; title: string; status: string } | null;
+  open_session: Pick<AgentSession, 'session_id' | 'started_at'> | null;
+  last_progress: string | null;
+  sandbox_path: string;
+  sandbox: SandboxState;
+};
+
+export type Snapshot = {
+  at: string;
+  town: { name: string; root: string; tmux_socket: string };
+  rigs: { name: string; prefix: string; default_branch: string }[];
+  agents: AgentView[];
+  /** Sessions on the town's server that belong to no agent. */
+  strays: string[];
+  work: { open: number; ready: number; in_progress: number; hooked: number; blocked: number };
+  merge_requests: { id: string; title: string; source: string | null }[];
+};
+
+export type ObserveOptions = { git?: boolean };
+
+export async function observe(ctx: ObserveContext, options: ObserveOptions = {}): Promise<Snapshot> {
+  const now = ctx.now();
+  const [agents, rigs, sessions] = await Promise.all([ctx.store.agents({}), ctx.store.rigs(), ctx.provider.list()]);
+  const live = new Set(sessions);
+  const rigByName = new Map(rigs.map((r) => [r.name, r]));
+  const views: AgentView[] = [];
+  for (const agent of agents) views.push(await observeAgent(ctx, agent, live.has(agent.session_name), now, options.git === true ? rigByName.get(agent.rig ?? '') : undefined));
+  const known = new Set(agents.map((a) => a.session_name));
+  const stats = await ctx.store.stats();
+  const mrs = await ctx.store.list({ types: ['merge-request'], statuses: ['open', 'in_progress'], limit: 0 });
+  return {
+    at: new Date(now).toISOString(),
+    town: { name: ctx.town.name, root: ctx.town.root, tmux_socket: ctx.town.tmuxSocket },
+    rigs: rigs.map((r) => ({ name: r.name, prefix: r.prefix, default_branch: r.default_branch })),
+    agents: views,
+    strays: sessions.filter((s) => !known.has(s)),
+    work: { open: stats.open_issues, ready: stats.ready_issues, in_progress: stats.in_progress_issues, hooked: stats.hooked_issues, blocked: stats.blocked_issues },
+    merge_requests: mrs.map((m) => ({ id: m.id, title: m.title, source: typeof m.metadata.source_bead === 'string' ? m.metadata.source_bead : null })),
+  };
+}
+
+async function observeAgent(ctx: ObserveContext, agent: Agent, alive: boolean, now: number, rig: Rig | undefined): Promise<AgentView> {
+  const resolved = resolveAgent(ctx.settings, agent.role, agent.runtime ?? undefined);
+  const liveness: AgentLiveness = alive ? await ctx.provider.agentLiveness(agent.session_name, resolved.preset.processNames) : 'dead';
+  let pane: PaneState['kind'] | null = null;
+  let activity: number | null = null;
+  if (alive) {
+    pane = classifyPane(await ctx.provider.capture(agent.session_name).catch(() => ''), paneProfile(resolved.preset)).kind;
+    activity = await ctx.provider.lastActivity(agent.session_name).catch(() => null);
+  }
+  const bead = agent.hook_bead === null ? undefined : (await ctx.store.show([agent.hook_bead]).catch(() => []))[0];
+  const open = await ctx.store.openSession(agent.address);
+  const progress = Math.max(activity ?? 0, agent.last_activity === null ? 0 : Date.parse(agent.last_activity), bead === undefined ? 0 : Date.parse(bead.updated_at));
+  const exists = existsSync(agent.sandbox_path);
+  let sandbox: SandboxState = null;
+  if (rig !== undefined && exists && agent.role !== 'crew') {
+    const s = await worktreeSafety(agent.sandbox_path, rig.default_branch).catch(() => undefined);
+    sandbox = s === undefined ? { exists, branch: null, uncommitted: 0, unpushed: 0, unmerged: 0 } : { exists, branch: s.branch, uncommitted: s.uncommitted.length, unpushed: s.unpushed, unmerged: s.unmerged };
+  }
+  const state = deriveState(
+    {
+      hooked: agent.hook_bead !== null,
+      reported: agent.agent_state,
+      sessionAlive: alive,
+      liveness,
+      paneBusy: pane === 'busy',
+      sandboxExists: exists,
+      lastProgressMs: progress > 0 ? progress : null,
+    },
+    now,
+    ctx.settings.daemon.stalled_after_seconds * 1000,
+  );
+  return {
+    address: agent.address,
+    role: agent.role,
+    rig: agent.rig,
+    session: agent.session_name,
+    agent_cli: resolved.name,
+    state,
+    session_alive: alive,
+    liveness,
+    pane,
+    hook: bead === undefined ? null : { id: bead.id, title: bead.title, status: bead.status },
+    open_session: open === null ? null : { session_id: open.session_id, started_at: open.started_at },
+    last_progress: progress > 0 ? new Date(progress).toISOString() : null,
+    sandbox_path: agent.sandbox_path,
+    sandbox,
+  };
+}
