@@ -31,6 +31,8 @@ const RANK: Readonly<Record<string, number>> = {
 const SIBLINGS: Readonly<Record<string, readonly string[]>> = {
   // A town's sandboxes are git clones and worktrees.
   town: ['git'],
+  // The daemon observes, then acts through the same operations users run (start a session, send mail).
+  daemon: ['observe', 'work'],
 };
 
 /** Modules only one layer may import. */
@@ -68,7 +70,7 @@ describe('architecture', () => {
 
   it('finds the source tree', () => {
     expect(files.length).toBeGreaterThan(10);
-    expect(new Set(files.map(layerOf))).toEqual(new Set(['core', 'store', 'exec', 'git', 'session', 'runtime', 'town', 'work', 'observe', 'sim', 'cli']));
+    expect(new Set(files.map(layerOf))).toEqual(new Set(['core', 'store', 'exec', 'git', 'session', 'runtime', 'town', 'work', 'observe', 'daemon', 'sim', 'cli']));
   });
 
   it('puts every file in a known layer', () => {

@@ -31,7 +31,7 @@ import { printJson, sanitize, type Io } from './io.js';
 type Opts = Record<string, unknown>;
 
 /** The executable gt: $GT_BIN when set (packagers), else the script this process runs. */
-function gtBin(io: Io): string {
+export function gtBinPath(io: Io): string {
   const given = io.env.GT_BIN;
   if (given !== undefined && given !== '') return given;
   const script = process.argv[1] ?? 'gt';
@@ -48,7 +48,7 @@ export async function withTown<T>(io: Io, cmd: Command, fn: (ctx: TownContext & 
   const settings = loadSettings(town);
   const store = openSqliteBeadStore(town.dbPath);
   try {
-    const bin = gtBin(io);
+    const bin = gtBinPath(io);
     return await fn({
       town,
       settings,

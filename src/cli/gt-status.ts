@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { daemonPid } from '../daemon/daemon.js';
 import { observe, type AgentView, type Snapshot } from '../observe/snapshot.js';
 import { globals } from './bd/context.js';
 import { positiveInt, withTown } from './gt-agents.js';
@@ -11,10 +12,10 @@ function agentRows(agents: readonly AgentView[]): string {
   return `${'AGENT'.padEnd(30)} ${'STATE'.padEnd(15)} ${'CLI'.padEnd(8)} HOOK\n${rows.join('\n')}\n`;
 }
 
-export function renderStatus(s: Snapshot): string {
+export function renderStatus(s: Snapshot, daemon: number | undefined): string {
   const w = s.work;
   return [
-    `Town "${sanitize(s.town.name)}" at ${s.town.root} · tmux -L ${s.town.tmux_socket} · daemon: not running`,
+    `Town "${sanitize(s.town.name)}" at ${s.town.root} · tmux -L ${s.town.tmux_socket} · daemon: ${daemon === undefined ? 'not running' : `running (pid ${daemon})`}`,
     `Rigs: ${s.rigs.length === 0 ? 'none (add one with "gt rig add")' : s.rigs.map((r) => `${r.name} (${r.prefix}, ${r.default_branch})`).join(', ')}`,
     `Work: ${w.open} open (${w.ready} ready), ${w.in_progress} in progress, ${w.hooked} hooked, ${w.blocked} blocked · ${s.merge_requests.length} merge request(s) waiting`,
     '',
@@ -40,8 +41,9 @@ export function registerStatusCommands(program: Command, io: Io): void {
         const times = positiveInt(o.times, '--times', 0);
         for (let i = 0; ; i++) {
           const snap = await observe(ctx, { git: o.git === true });
-          if (json) printJson(io, snap);
-          else io.out(`${watch && io.stdoutIsTTY ? '\u001b[2J\u001b[H' : ''}${renderStatus(snap)}`);
+          const daemon = daemonPid(ctx.town);
+          if (json) printJson(io, { ...snap, daemon: { running: daemon !== undefined, pid: daemon ?? null } });
+          else io.out(`${watch && io.stdoutIsTTY ? '\u001b[2J\u001b[H' : ''}${renderStatus(snap, daemon)}`);
           if (!watch || (times > 0 && i + 1 >= times)) return;
           await new Promise((r) => setTimeout(r, Math.max(1, every) * 1000));
         }

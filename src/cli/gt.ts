@@ -12,6 +12,7 @@ import { removeRig } from '../town/rig-remove.js';
 import { findTown, installTown, loadSettings } from '../town/town.js';
 import { globals, resolveActor } from './bd/context.js';
 import { registerAgentCommands } from './gt-agents.js';
+import { registerDaemonCommands } from './gt-daemon.js';
 import { registerStatusCommands } from './gt-status.js';
 import { registerMailCommands, registerSeanceCommand, registerWorkCommands } from './gt-work.js';
 import { printJson, sanitize, type Io } from './io.js';
@@ -246,6 +247,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
   registerMailCommands(program, io);
   registerSeanceCommand(program, io);
   registerStatusCommands(program, io);
+  registerDaemonCommands(program, io);
 
   return runProgram(program, argv, io);
 }

@@ -29,6 +29,10 @@ export type DaemonThresholds = {
   quarantine_window_seconds: number;
   /** Hooked work with no progress for this long is reported to the witness. */
   stalled_after_seconds: number;
+  /** Idle polecat sessions are ended after this long (sandboxes stay); 0 never. */
+  idle_polecat_seconds: number;
+  /** Roles the daemon keeps running (deacon, witness, refinery); none by default. */
+  standing_roles: Role[];
 };
 
 export type TownSettings = {
@@ -43,16 +47,18 @@ export type TownSettings = {
 };
 
 export const DEFAULT_DAEMON_THRESHOLDS: DaemonThresholds = {
-  heartbeat_seconds: 180,
+  heartbeat_seconds: 30,
   restart_backoff_initial_seconds: 10,
   restart_backoff_max_seconds: 600,
   quarantine_after_restarts: 5,
   quarantine_window_seconds: 900,
   stalled_after_seconds: 1800,
+  idle_polecat_seconds: 3600,
+  standing_roles: [],
 };
 
 export function defaultTownSettings(): TownSettings {
-  return { version: SETTINGS_VERSION, default_agent: 'claude', agents: {}, role_agents: {}, daemon: { ...DEFAULT_DAEMON_THRESHOLDS } };
+  return { version: SETTINGS_VERSION, default_agent: 'claude', agents: {}, role_agents: {}, daemon: { ...DEFAULT_DAEMON_THRESHOLDS, standing_roles: [...DEFAULT_DAEMON_THRESHOLDS.standing_roles] } };
 }
 
 const PRESET_NAME = /^[a-z][a-z0-9_-]{0,39}$/;
@@ -126,7 +132,7 @@ export function parseTownSettings(json: unknown, file = 'settings.json'): TownSe
   }
   if (root.daemon !== undefined) {
     const daemon = r.object(root.daemon, 'daemon');
-    const keys: readonly (keyof DaemonThresholds)[] = [
+    const keys: readonly Exclude<keyof DaemonThresholds, 'standing_roles' | 'idle_polecat_seconds'>[] = [
       'heartbeat_seconds',
       'restart_backoff_initial_seconds',
       'restart_backoff_max_seconds',
@@ -134,9 +140,18 @@ export function parseTownSettings(json: unknown, file = 'settings.json'): TownSe
       'quarantine_window_seconds',
       'stalled_after_seconds',
     ];
-    r.unknownKeys(daemon, keys, 'daemon');
+    r.unknownKeys(daemon, [...keys, 'idle_polecat_seconds', 'standing_roles'], 'daemon');
     for (const key of keys) {
       if (daemon[key] !== undefined) settings.daemon[key] = r.positiveInteger(daemon[key], `daemon.${key}`);
+    }
+    if (daemon.idle_polecat_seconds !== undefined) {
+      const v = daemon.idle_polecat_seconds;
+      settings.daemon.idle_polecat_seconds = typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : r.fail('daemon.idle_polecat_seconds', 'must be a whole number of seconds (0: never)');
+    }
+    if (daemon.standing_roles !== undefined) {
+      settings.daemon.standing_roles = r.stringArray(daemon.standing_roles, 'daemon.standing_roles').map((role, i) =>
+        role === 'deacon' || role === 'witness' || role === 'refinery' || role === 'boot' || role === 'mayor' ? role : r.fail(`daemon.standing_roles[${i}]`, 'must be deacon, witness, refinery, boot or mayor'),
+      );
     }
     if (settings.daemon.restart_backoff_initial_seconds > settings.daemon.restart_backoff_max_seconds) {
       r.fail('daemon.restart_backoff_initial_seconds', 'must not exceed daemon.restart_backoff_max_seconds');

@@ -106,6 +106,10 @@ export class FakeSessionProvider implements SessionProvider {
     return Promise.resolve([...this.#sessions.keys()].sort());
   }
 
+  deadSessions(): Promise<string[]> {
+    return Promise.resolve([...this.#sessions.entries()].filter(([, s]) => s.exited).map(([n]) => n).sort());
+  }
+
   setEnv(name: string, key: string, value: string): Promise<void> {
     return settle(() => {
       if (!ENV_KEY.test(key)) throw new ValidationError(`invalid environment variable name "${key}"`);

@@ -64,8 +64,10 @@ export function runSessionContract(label: string, make: SessionFactory): void {
         await p.start({ name: 'agent', argv: ['cat'], cwd, env: {} });
         await eventually(async () => (await p.agentLiveness('agent', ['cat'])) === 'alive', 'cat to run');
         expect(await p.agentLiveness('agent', ['claude'])).toBe('dead');
+        expect(await p.deadSessions()).toEqual([]);
         await exitProgram('agent');
         await eventually(async () => (await p.agentLiveness('agent', ['cat'])) === 'dead', 'cat to exit');
+        expect(await p.deadSessions()).toEqual(['agent']);
         expect(await p.isAlive('agent')).toBe(true);
         expect(await p.agentLiveness('nobody', ['cat'])).toBe('dead');
       }));

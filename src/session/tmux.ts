@@ -172,6 +172,19 @@ export class TmuxSessionProvider implements SessionProvider {
     return r.stdout.split('\n').filter((s) => s !== '').sort();
   }
 
+  async deadSessions(): Promise<string[]> {
+    const r = await this.#tmux(['list-panes', '-a', '-F', '#{session_name} #{pane_dead}']);
+    if (!r.ok) return [];
+    return [
+      ...new Set(
+        r.stdout
+          .split('\n')
+          .filter((l) => l.endsWith(' 1'))
+          .map((l) => l.slice(0, -2)),
+      ),
+    ].sort();
+  }
+
   async setEnv(name: string, key: string, value: string): Promise<void> {
     if (!ENV_KEY.test(key)) throw new ValidationError(`invalid environment variable name "${key}"`);
     await this.#must(['set-environment', '-t', `=${name}`, key, value], name);

@@ -1,0 +1,90 @@
+import { existsSync, readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { spawnDetached } from '../exec/exec.js';
+import { daemonPaths, daemonPid, runDaemon } from '../daemon/daemon.js';
+import { findTown } from '../town/town.js';
+import { globals } from './bd/context.js';
+import { gtBinPath, positiveInt, withTown } from './gt-agents.js';
+import { printJson, type Io } from './io.js';
+
+type Opts = Record<string, unknown>;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function logTail(file: string, n: number): string[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n);
+}
+
+/** `gt daemon run|start|stop|status`. */
+export function registerDaemonCommands(program: Command, io: Io): void {
+  const daemon = program.command('daemon').description("the town's daemon: restarts what died, keeps standing agents up, reports stalls (one per town)");
+  daemon
+    .command('run')
+    .description('run in the foreground (logs to stderr and .runtime/daemon.log)')
+    .option('--tick <seconds>', 'safety-net interval (default: settings daemon.heartbeat_seconds)')
+    .option('--passes <n>', 'stop after n reconcile passes')
+    .action((o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        await runDaemon(
+          { ...ctx, actor: 'daemon', progress: undefined },
+          {
+            tickMs: positiveInt(o.tick, '--tick', ctx.settings.daemon.heartbeat_seconds) * 1000,
+            passes: positiveInt(o.passes, '--passes', 0),
+            log: (e) => io.err(`${JSON.stringify(e)}\n`),
+          },
+        );
+      }),
+    );
+  daemon
+    .command('start')
+    .description('start the daemon in the background (says so if it already runs)')
+    .option('--tick <seconds>', 'safety-net interval')
+    .action(async (o: Opts, cmd: Command) => {
+      const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+      const json = globals(cmd).json;
+      const running = daemonPid(town);
+      if (running !== undefined) {
+        if (json) printJson(io, { running: true, pid: running, started: false });
+        else io.out(`The daemon already runs (pid ${running}).\n`);
+        return;
+      }
+      const args = [gtBinPath(io), 'daemon', 'run', ...(typeof o.tick === 'string' ? ['--tick', o.tick] : [])];
+      spawnDetached(process.execPath, args, { cwd: town.root, env: { ...io.env, GT_TOWN_ROOT: town.root } });
+      for (let i = 0; i < 100; i++) {
+        const pid = daemonPid(town);
+        if (pid !== undefined) {
+          if (json) printJson(io, { running: true, pid, started: true });
+          else io.out(`✓ Daemon started (pid ${pid}); log: ${daemonPaths(town).log}\n`);
+          return;
+        }
+        await sleep(50);
+      }
+      throw new Error(`the daemon did not start; see ${daemonPaths(town).log}`);
+    });
+  daemon
+    .command('stop')
+    .description('stop the daemon (sessions keep running)')
+    .action(async (_o: Opts, cmd: Command) => {
+      const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+      const pid = daemonPid(town);
+      if (pid !== undefined) {
+        process.kill(pid, 'SIGTERM');
+        for (let i = 0; i < 200 && daemonPid(town) !== undefined; i++) await sleep(50);
+        if (daemonPid(town) !== undefined) process.kill(pid, 'SIGKILL');
+      }
+      if (globals(cmd).json) printJson(io, { stopped: pid !== undefined, pid: pid ?? null });
+      else io.out(pid === undefined ? 'The daemon was not running.\n' : `✓ Daemon stopped (pid ${pid})\n`);
+    });
+  daemon
+    .command('status')
+    .description('whether the daemon runs, and its last log lines')
+    .option('-n, --lines <n>', 'log lines', '10')
+    .action((o: Opts, cmd: Command) => {
+      const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+      const pid = daemonPid(town);
+      const tail = logTail(daemonPaths(town).log, positiveInt(o.lines, '--lines', 10));
+      if (globals(cmd).json) printJson(io, { running: pid !== undefined, pid: pid ?? null, log: tail });
+      else io.out(`${pid === undefined ? 'The daemon is not running ("gt daemon start").' : `The daemon runs (pid ${pid}).`}\n${tail.map((l) => `  ${l}\n`).join('')}`);
+    });
+}

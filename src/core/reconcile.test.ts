@@ -1,0 +1,39 @@
+import { describe, expect, it } from 'vitest';
+import { backoffMs, reconcile, type ReconcileAgent, type ReconcileConfig } from './reconcile.js';
+
+const config: ReconcileConfig = { backoffInitialMs: 10_000, backoffMaxMs: 600_000, quarantineAfter: 5, quarantineWindowMs: 900_000, standingRoles: ['witness'], idlePolecatMs: 3_600_000 };
+const NOW = 10_000_000;
+const polecat: ReconcileAgent = { address: 'g/polecats/toast', role: 'polecat', state: 'working', hook: 'g-1', sessionAlive: true, openSessionId: 's1', endings: [], lastProgressMs: NOW };
+const deaths = (n: number, lastAgoMs: number): ReconcileAgent['endings'] => Array.from({ length: n }, (_, i) => ({ endedAtMs: NOW - lastAgoMs - i * 1000, reason: 'crashed' as const }));
+
+describe('reconcile', () => {
+  const table: [string, Partial<ReconcileAgent>, string[]][] = [
+    ['a working agent: nothing', {}, []],
+    ['an idle agent, however long: never restarted or killed as hung', { state: 'idle', hook: null, role: 'witness', lastProgressMs: 0 }, []],
+    ['dead with work, session record open, pane dead: record and restart at once', { state: 'dead-with-work' }, ['record-death:crashed', 'restart']],
+    ['dead with work, tmux session gone: lost, restart', { state: 'dead-with-work', sessionAlive: false }, ['record-death:lost', 'restart']],
+    ['dead with work, already recorded, one death: restart', { state: 'dead-with-work', sessionAlive: false, openSessionId: null, endings: deaths(1, 1000) }, ['restart']],
+    ['second death 5 s ago: wait (back-off 10 s)', { state: 'dead-with-work', sessionAlive: false, openSessionId: null, endings: deaths(2, 5000) }, []],
+    ['second death 11 s ago: restart', { state: 'dead-with-work', sessionAlive: false, openSessionId: null, endings: deaths(2, 11_000) }, ['restart']],
+    ['fifth death in the window: quarantine, no restart', { state: 'dead-with-work', endings: deaths(4, 60_000) }, ['record-death:crashed', 'quarantine']],
+    ['old deaths outside the window do not count', { state: 'dead-with-work', openSessionId: null, sessionAlive: false, endings: deaths(6, 1_000_000) }, ['restart']],
+    ['stuck (quarantined or said so): left alone', { state: 'stuck' }, []],
+    ['standing role stopped: started', { role: 'witness', state: 'stopped', hook: null, sessionAlive: false, openSessionId: null }, ['restart']],
+    ['non-standing role stopped: left alone', { role: 'refinery', state: 'stopped', hook: null, sessionAlive: false, openSessionId: null }, []],
+    ['stalled: reported to the witness, not judged', { state: 'stalled' }, ['report-stalled']],
+    ['zombie without work: stopped', { state: 'zombie', hook: null }, ['stop:crashed']],
+    ['idle polecat past the idle time: session ended', { state: 'idle', hook: null, lastProgressMs: NOW - 3_600_001 }, ['stop:exited']],
+    ['idle polecat within the idle time: left alone', { state: 'idle', hook: null, lastProgressMs: NOW - 60_000 }, []],
+  ];
+  for (const [what, agent, expected] of table) {
+    it(what, () => {
+      const actions = reconcile([{ ...polecat, ...agent }], config, NOW);
+      expect(actions.map((a) => (a.kind === 'record-death' ? `${a.kind}:${a.reason}` : a.kind === 'stop' ? `stop:${a.endReason}` : a.kind))).toEqual(expected);
+      for (const a of actions) expect(a.why.length).toBeGreaterThan(10);
+    });
+  }
+
+  it('backs off exponentially to a cap', () => {
+    expect([1, 2, 3, 4, 10].map((k) => backoffMs(k, config))).toEqual([0, 10_000, 20_000, 40_000, 600_000]);
+  });
+});

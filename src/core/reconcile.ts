@@ -1,0 +1,85 @@
+import type { SessionEndReason } from './agent-store.js';
+import type { DerivedState } from './derive.js';
+import type { Role } from './identity.js';
+
+/**
+ * The daemon's decisions: a pure function of what was observed, the thresholds and the time. Mechanical rules
+ * only — anything that needs judgment is reported to an agent (the rig's witness), never decided here. Every
+ * action carries its reason.
+ */
+
+export type ReconcileAgent = {
+  address: string;
+  role: Role;
+  state: DerivedState;
+  hook: string | null;
+  sessionAlive: boolean;
+  /** The open record of its session, if any. */
+  openSessionId: string | null;
+  /** Recent session endings, newest first. */
+  endings: readonly { endedAtMs: number; reason: SessionEndReason }[];
+  /** When an idle agent last showed activity. */
+  lastProgressMs: number | null;
+};
+
+export type ReconcileConfig = {
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  quarantineAfter: number;
+  quarantineWindowMs: number;
+  /** Roles kept running whenever the daemon runs (e.g. deacon, witness, refinery). */
+  standingRoles: readonly Role[];
+  /** Idle polecat sessions are ended after this long (their sandboxes stay); 0 = never. */
+  idlePolecatMs: number;
+};
+
+export type Action =
+  | { kind: 'record-death'; address: string; sessionId: string; reason: 'crashed' | 'lost'; why: string }
+  | { kind: 'restart'; address: string; why: string }
+  | { kind: 'quarantine'; address: string; crashes: number; why: string }
+  | { kind: 'report-stalled'; address: string; bead: string; why: string }
+  | { kind: 'stop'; address: string; endReason: SessionEndReason; why: string };
+
+const DEATHS: ReadonlySet<SessionEndReason> = new Set(['crashed', 'lost']);
+
+/** The wait before restart number `k` in the window: none for the first, then doubling, capped. */
+export function backoffMs(k: number, config: Pick<ReconcileConfig, 'backoffInitialMs' | 'backoffMaxMs'>): number {
+  if (k <= 1) return 0;
+  return Math.min(config.backoffInitialMs * 2 ** (k - 2), config.backoffMaxMs);
+}
+
+export function reconcile(agents: readonly ReconcileAgent[], config: ReconcileConfig, nowMs: number): Action[] {
+  const actions: Action[] = [];
+  for (const a of agents) {
+    if (a.state === 'stuck') continue; // said so itself, or quarantined: a human or the witness decides
+    const standing = config.standingRoles.includes(a.role);
+    const needsAgent = a.state === 'dead-with-work' || (standing && (a.state === 'stopped' || a.state === 'zombie'));
+    if (needsAgent) {
+      const deadNow = a.openSessionId !== null;
+      if (deadNow && a.openSessionId !== null) {
+        actions.push({ kind: 'record-death', address: a.address, sessionId: a.openSessionId, reason: a.sessionAlive ? 'crashed' : 'lost', why: a.sessionAlive ? 'its agent process has exited' : 'its tmux session is gone' });
+      }
+      const inWindow = a.endings.filter((e) => DEATHS.has(e.reason) && nowMs - e.endedAtMs <= config.quarantineWindowMs);
+      const deaths = inWindow.length + (deadNow ? 1 : 0);
+      if (deaths >= config.quarantineAfter) {
+        actions.push({ kind: 'quarantine', address: a.address, crashes: deaths, why: `${deaths} deaths within ${Math.round(config.quarantineWindowMs / 60_000)} min: restarting again would only repeat it` });
+        continue;
+      }
+      const lastDeath = deadNow ? nowMs : (inWindow[0]?.endedAtMs ?? 0);
+      const wait = backoffMs(deaths, config);
+      if (nowMs - lastDeath >= wait) {
+        const what = a.state === 'dead-with-work' ? `${a.hook ?? 'its work'} is on its hook and no agent is running` : `${a.role} is a standing role and is not running`;
+        actions.push({ kind: 'restart', address: a.address, why: `${what}${deaths > 1 ? ` (death ${deaths} in the window, after ${Math.round(wait / 1000)} s back-off)` : ''}` });
+      }
+      continue;
+    }
+    if (a.state === 'stalled' && a.hook !== null) {
+      actions.push({ kind: 'report-stalled', address: a.address, bead: a.hook, why: `no progress on ${a.hook} for too long; the witness should look` });
+    } else if (a.state === 'zombie') {
+      actions.push({ kind: 'stop', address: a.address, endReason: 'crashed', why: 'its session holds no live agent and no work' });
+    } else if (a.role === 'polecat' && a.state === 'idle' && config.idlePolecatMs > 0 && a.lastProgressMs !== null && nowMs - a.lastProgressMs > config.idlePolecatMs) {
+      actions.push({ kind: 'stop', address: a.address, endReason: 'exited', why: 'an idle polecat session past the idle time (its sandbox stays)' });
+    }
+  }
+  return actions;
+}

@@ -1,0 +1,201 @@
+import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ConflictError, errorMessage, isRecord } from '../core/errors.js';
+import { reconcile, type Action, type ReconcileAgent, type ReconcileConfig } from '../core/reconcile.js';
+import { observe, type Snapshot } from '../observe/snapshot.js';
+import type { SqliteBeadStore } from '../store/sqlite-bead-store.js';
+import type { Town } from '../town/town.js';
+import { sendMail } from '../work/mail.js';
+import { startAgentSession, stopAgentSession, type TownContext } from '../work/sessions.js';
+
+/**
+ * The daemon: one per town. observe → reconcile (pure, core/reconcile.ts) → execute, on a periodic tick and
+ * within a couple of seconds of any session or agent process dying (a cheap watch of the town's tmux server).
+ * It only touches the town's own sessions and agents, never removes a sandbox, and reports what needs
+ * judgment instead of deciding it.
+ */
+
+export type DaemonContext = TownContext & { store: SqliteBeadStore };
+
+export type DaemonOptions = {
+  tickMs: number;
+  /** How often the tmux watch looks for deaths. */
+  watchMs?: number;
+  /** Stop after this many reconcile passes (tests); 0 runs until stopped. */
+  passes?: number;
+  log?: (entry: Record<string, unknown>) => void;
+};
+
+export function daemonPaths(town: Town): { pid: string; log: string } {
+  return { pid: join(town.root, '.runtime', 'daemon.pid'), log: join(town.root, '.runtime', 'daemon.log') };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isRecord(err) && err.code === 'EPERM';
+  }
+}
+
+/** The running daemon's pid, or undefined (a pid file left by a killed daemon does not count). */
+export function daemonPid(town: Town): number | undefined {
+  try {
+    const pid = Number(readFileSync(daemonPaths(town).pid, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Takes the town's daemon slot (pid file, created exclusively); a dead holder's file is replaced. */
+export function claimDaemonSlot(town: Town): () => void {
+  const file = daemonPaths(town).pid;
+  mkdirSync(dirname(file), { recursive: true });
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      const fd = openSync(file, 'wx', 0o644);
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return () => {
+        if (daemonPid(town) === process.pid || readFileSync(file, 'utf8').trim() === String(process.pid)) rmSync(file, { force: true });
+      };
+    } catch (err) {
+      if (!(isRecord(err) && err.code === 'EEXIST')) throw err;
+      const holder = daemonPid(town);
+      if (holder !== undefined) throw new ConflictError(`the daemon of this town is already running (pid ${holder})`, { hint: '"gt daemon status" shows it; "gt daemon stop" stops it' });
+      rmSync(file, { force: true }); // left by a daemon that was killed
+    }
+  }
+  throw new ConflictError('could not take the daemon slot', { hint: 'try again' });
+}
+
+export function reconcileConfig(ctx: TownContext): ReconcileConfig {
+  const d = ctx.settings.daemon;
+  return {
+    backoffInitialMs: d.restart_backoff_initial_seconds * 1000,
+    backoffMaxMs: d.restart_backoff_max_seconds * 1000,
+    quarantineAfter: d.quarantine_after_restarts,
+    quarantineWindowMs: d.quarantine_window_seconds * 1000,
+    standingRoles: d.standing_roles,
+    idlePolecatMs: d.idle_polecat_seconds * 1000,
+  };
+}
+
+async function reconcileInputs(ctx: DaemonContext, snap: Snapshot): Promise<ReconcileAgent[]> {
+  const out: ReconcileAgent[] = [];
+  for (const a of snap.agents) {
+    const endings = (await ctx.store.sessions(a.address, 20)).flatMap((s) => (s.ended_at !== null && s.end_reason !== null ? [{ endedAtMs: Date.parse(s.ended_at), reason: s.end_reason }] : []));
+    const agent = await ctx.store.agent(a.address);
+    out.push({
+      address: a.address,
+      role: agent.role,
+      state: a.state,
+      hook: a.hook?.id ?? null,
+      sessionAlive: a.session_alive,
+      openSessionId: a.open_session?.session_id ?? null,
+      endings,
+      lastProgressMs: a.last_progress === null ? null : Date.parse(a.last_progress),
+    });
+  }
+  return out;
+}
+
+/** One pass: observe, decide, act. Returns what it did. */
+export async function reconcileOnce(ctx: DaemonContext): Promise<{ actions: Action[]; errors: string[] }> {
+  const snap = await observe(ctx);
+  const actions = reconcile(await reconcileInputs(ctx, snap), reconcileConfig(ctx), ctx.now());
+  const errors: string[] = [];
+  for (const action of actions) {
+    try {
+      await execute(ctx, action);
+    } catch (err) {
+      errors.push(`${action.kind} ${action.address}: ${errorMessage(err)}`);
+    }
+  }
+  return { actions, errors };
+}
+
+async function execute(ctx: DaemonContext, action: Action): Promise<void> {
+  const agent = await ctx.store.agent(action.address);
+  switch (action.kind) {
+    case 'record-death':
+      // Clear the dead pane (only this agent's own session) so the restart can take its name.
+      await ctx.provider.stop(agent.session_name);
+      await ctx.store.endSession(action.sessionId, action.reason, 'daemon');
+      return;
+    case 'restart':
+      await startAgentSession(ctx, action.address, { topic: 'restart', sender: 'daemon' });
+      return;
+    case 'quarantine': {
+      await ctx.store.updateAgent(action.address, { agent_state: 'stuck' }, 'daemon');
+      const title = `Quarantined: ${action.address} died ${action.crashes} times`;
+      const escalation = await ctx.store.create({ title, issue_type: 'escalation', priority: 1, description: `${action.why}.\nHook: ${agent.hook_bead ?? 'none'}. The daemon will not restart it while its state is stuck; look at "gt peek ${action.address}" and "gt seance --agent ${action.address}", fix the cause, then set it idle and restart it.`, labels: ['gt:escalation'] }, 'daemon');
+      const to = agent.rig !== null ? `${agent.rig}/witness` : 'mayor';
+      await sendMail(ctx.store, { from: 'daemon', to, subject: title, body: `See ${escalation.id}.` }).catch(() => undefined);
+      return;
+    }
+    case 'report-stalled': {
+      const to = agent.rig !== null ? `${agent.rig}/witness` : 'deacon';
+      const subject = `Stalled: ${action.address} on ${action.bead}`;
+      const [bead] = await ctx.store.show([action.bead]);
+      // Once per stall: a newer report only after the bead has moved since the last one.
+      const sent = await ctx.store.list({ assignee: to, types: ['message'], labels: ['from:daemon'], statuses: ['open', 'closed'], limit: 0 });
+      if (sent.some((m) => m.title === subject && bead !== undefined && m.created_at >= bead.updated_at)) return;
+      await sendMail(ctx.store, { from: 'daemon', to, subject, body: `${action.why}. Hooked ${action.bead}, no progress seen. Peek with "gt peek ${action.address}"; nudge, help or escalate.` });
+      return;
+    }
+    case 'stop':
+      await stopAgentSession(ctx, action.address, action.endReason);
+      return;
+  }
+}
+
+/** Runs until stopped (SIGTERM/SIGINT) or for `passes` passes. */
+export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Promise<void> {
+  const release = claimDaemonSlot(ctx.town);
+  const logFile = daemonPaths(ctx.town).log;
+  const log = (entry: Record<string, unknown>): void => {
+    const line = { at: new Date(ctx.now()).toISOString(), ...entry };
+    try {
+      appendFileSync(logFile, `${JSON.stringify(line)}\n`);
+    } catch {
+      // logging must not stop the daemon
+    }
+    options.log?.(line);
+  };
+  let stopping = false;
+  const stop = (): void => {
+    stopping = true;
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  log({ event: 'started', pid: process.pid, tick_ms: options.tickMs });
+  let watchSignature = '';
+  let lastPass = 0;
+  let passes = 0;
+  try {
+    while (!stopping) {
+      const signature = `${(await ctx.provider.list()).join(',')}|${(await ctx.provider.deadSessions()).join(',')}`;
+      const changed = signature !== watchSignature;
+      watchSignature = signature;
+      if (changed || ctx.now() - lastPass >= options.tickMs) {
+        lastPass = ctx.now();
+        const r = await reconcileOnce(ctx);
+        passes++;
+        for (const a of r.actions) log({ event: 'action', kind: a.kind, address: a.address, why: a.why });
+        for (const e of r.errors) log({ event: 'error', message: e });
+        // What the pass itself did to tmux is not news for the next watch.
+        watchSignature = `${(await ctx.provider.list()).join(',')}|${(await ctx.provider.deadSessions()).join(',')}`;
+        if (options.passes !== undefined && options.passes > 0 && passes >= options.passes) break;
+      }
+      await new Promise((r) => setTimeout(r, options.watchMs ?? 1_000));
+    }
+  } finally {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
+    log({ event: 'stopped', pid: process.pid });
+    release();
+  }
+}

@@ -1,0 +1,92 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { afterEach, describe, expect, it } from 'vitest';
+import { GT_BIN, gt, gtAsync, json } from './helpers/bd.js';
+import { eventually, sessionTown } from './helpers/session-town.js';
+import { loadSettings, saveSettings } from '../src/town/town.js';
+
+/** The daemon with real tmux, the store and the sim agent. */
+
+type Fixture = Awaited<ReturnType<typeof sessionTown>>;
+const fixtures: Fixture[] = [];
+afterEach(async () => {
+  for (const f of fixtures.splice(0)) {
+    f.run('daemon', 'stop');
+    await f.cleanup();
+  }
+});
+async function fixture(label: string): Promise<Fixture> {
+  const f = await sessionTown(label);
+  fixtures.push(f);
+  return f;
+}
+
+type LogLine = { event: string; kind?: string; address?: string; why?: string };
+const log = (f: Fixture): LogLine[] => json<{ log: string[] }>(f.run('daemon', 'status', '--lines', '200', '--json')).log.map((l) => JSON.parse(l) as LogLine);
+const panePid = (f: Fixture, session: string): number => Number(execFileSync('tmux', ['-L', f.town.tmuxSocket, 'display-message', '-p', '-t', `=${session}:`, '#{pane_pid}'], { encoding: 'utf8' }).trim());
+
+describe('gt daemon', () => {
+  it('restarts a killed agent within seconds, in the same sandbox with the same hook, and the work completes', async () => {
+    const f = await fixture('daemon-restart');
+    const s = f.store();
+    const bead = await s.create({ title: 'slow', description: '```sh\nsleep 2\nprintf "ok\\n" > slow.txt\n```' }, 'mayor');
+    f.run('sling', bead.id, 'gastown/polecats/toast');
+    expect(json<{ started: boolean }>(f.run('daemon', 'start', '--tick', '30', '--json')).started).toBe(true);
+    expect(json<{ running: boolean; started: boolean }>(f.run('daemon', 'start', '--json'))).toMatchObject({ running: true, started: false });
+    await eventually(() => f.trace('ga-toast').some((t) => t.step === 'running'), 'the work to start');
+    process.kill(panePid(f, 'ga-toast'), 'SIGKILL');
+    await eventually(() => f.trace('ga-toast').some((t) => t.step === 'report'), 'the restarted agent to finish', 60_000);
+    const actions = log(f).filter((l) => l.event === 'action');
+    expect(actions.map((a) => [a.kind, a.address])).toEqual([
+      ['record-death', 'gastown/polecats/toast'],
+      ['restart', 'gastown/polecats/toast'],
+    ]);
+    expect(actions[1]?.why).toContain(`${bead.id} is on its hook`);
+    expect((await s.list({ types: ['merge-request'] })).length).toBe(1);
+    expect((await s.sessions('gastown/polecats/toast')).map((x) => x.end_reason)).toEqual([null, 'crashed']);
+    // The idle witness and the stopped mayor were never touched.
+    expect(await f.provider.list()).toEqual(['ga-toast']);
+    expect(json<{ daemon: { running: boolean } }>(f.run('status', '--json')).daemon.running).toBe(true);
+  }, 120_000);
+
+  it('quarantines a crash-looping agent after N deaths and files an escalation, instead of a respawn storm', async () => {
+    const f = await fixture('daemon-quarantine');
+    f.simAgent('sim-crash', '--crash-at', 'start');
+    const settings = loadSettings(f.town);
+    saveSettings(f.town, { ...settings, role_agents: { polecat: 'sim-crash' }, daemon: { ...settings.daemon, quarantine_after_restarts: 3, restart_backoff_initial_seconds: 1, restart_backoff_max_seconds: 2 } });
+    const s = f.store();
+    const bead = await s.create({ title: 'cursed' }, 'mayor');
+    await s.hook('gastown/polecats/toast', bead.id, 'mayor');
+    f.run('daemon', 'start', '--tick', '1');
+    await eventually(async () => (await s.agent('gastown/polecats/toast')).agent_state === 'stuck', 'quarantine', 60_000);
+    const kinds = log(f).filter((l) => l.event === 'action' && l.address === 'gastown/polecats/toast').map((l) => l.kind);
+    expect(kinds.filter((k) => k === 'quarantine')).toHaveLength(1);
+    expect(kinds.filter((k) => k === 'restart').length).toBeLessThanOrEqual(3);
+    const escalations = await s.list({ types: ['escalation'] });
+    expect(escalations.map((e) => e.title)).toEqual([expect.stringMatching(/^Quarantined: gastown\/polecats\/toast died 3 times/)]);
+    const mail = json<{ subject: string; from: string }[]>(gt(['mail', 'inbox', '--json'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: 'gastown/witness' } }));
+    expect(mail).toEqual([expect.objectContaining({ from: 'daemon', subject: expect.stringMatching(/^Quarantined: gastown\/polecats\/toast/) as string })]);
+    // Quarantined: no more restarts on later passes.
+    const before = log(f).filter((l) => l.kind === 'restart').length;
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(log(f).filter((l) => l.kind === 'restart').length).toBe(before);
+  }, 120_000);
+
+  it('one per town: two started at once leave one; a SIGKILLed daemon is replaced cleanly', async () => {
+    const f = await fixture('daemon-single');
+    const runs = [0, 1].map(
+      () =>
+        new Promise<number | null>((resolve) => {
+          const child = spawn(process.execPath, [GT_BIN, 'daemon', 'run', '--passes', '2'], { cwd: f.town.root, env: f.env, stdio: 'ignore' });
+          child.on('close', (code) => resolve(code));
+        }),
+    );
+    const codes = await Promise.all(runs);
+    expect(codes.sort()).toEqual([0, 4]);
+    const started = json<{ pid: number }>(f.run('daemon', 'start', '--json'));
+    process.kill(started.pid, 'SIGKILL');
+    await eventually(() => !json<{ running: boolean }>(f.run('daemon', 'status', '--json')).running, 'the daemon to be gone');
+    const again = json<{ pid: number; started: boolean }>((await gtAsync(['daemon', 'start', '--json'], { cwd: f.town.root, env: f.env })));
+    expect(again.started).toBe(true);
+    expect(again.pid).not.toBe(started.pid);
+  }, 60_000);
+});
