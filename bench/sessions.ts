@@ -84,10 +84,11 @@ async function main(): Promise<void> {
     }
   };
   try {
+    const only = process.env.BENCH_ONLY;
     progress(`sim: ${ROUNDS} starts and stops`);
     const starts: number[] = [];
     const stops: number[] = [];
-    for (let i = 0; i < ROUNDS; i++) {
+    for (let i = 0; i < (only === 'daemon' ? 0 : ROUNDS); i++) {
       starts.push((await gt(env, town.root, 'session', 'start', TOAST)).ms);
       stops.push((await gt(env, town.root, 'session', 'stop', TOAST)).ms);
     }
@@ -97,7 +98,7 @@ async function main(): Promise<void> {
     await gt(env, town.root, 'session', 'start', TOAST);
     const typed: number[] = [];
     const seen: number[] = [];
-    for (let i = 0; i < ROUNDS * 2; i++) {
+    for (let i = 0; i < (only === 'daemon' ? 0 : ROUNDS * 2); i++) {
       await until(async () => (await status()).pane === 'idle', 'idle');
       const t0 = Date.now();
       typed.push((await gt(env, town.root, 'nudge', TOAST, `bench-${i}-x`)).ms);
@@ -108,7 +109,7 @@ async function main(): Promise<void> {
 
     progress(`sim: ${ROUNDS * 2} nudges queued while busy, handed over at the next turn`);
     const handed: number[] = [];
-    for (let i = 0; i < ROUNDS * 2; i++) {
+    for (let i = 0; i < (only === 'daemon' ? 0 : ROUNDS * 2); i++) {
       await gt(env, town.root, 'nudge', TOAST, `queued-${i}-x`, '--mode', 'queue');
       const t0 = Date.now();
       await gt(env, town.root, 'nudge', TOAST, `turn-${i}`);
@@ -118,7 +119,46 @@ async function main(): Promise<void> {
     rows.push(row('sim: queued nudge until handed over at the next turn', handed));
     await gt(env, town.root, 'session', 'stop', TOAST);
 
-    if (claudeAvailable()) {
+    progress(`daemon: ${ROUNDS} kill -9s of a working agent`);
+    {
+      const settings = loadSettings(town);
+      // Each kill measured as a first death: repeated deaths of one agent within the window are backed off
+      // on purpose (10 s, 20 s, …), which is not what this measures.
+      saveSettings(town, { ...settings, daemon: { ...settings.daemon, quarantine_window_seconds: 1 } });
+      const bead = await store.create({ title: 'long job', description: '```sh\nsleep 600\n```' }, 'bench');
+      await gt(env, town.root, 'sling', bead.id, TOAST);
+      await gt(env, town.root, 'daemon', 'start');
+      const count = (step: string): number => {
+        try {
+          return readFileSync(traceFile, 'utf8').split('\n').filter((l) => l.includes(`"step":"${step}"`)).length;
+        } catch {
+          return 0;
+        }
+      };
+      const primes = (): number => count('prime');
+      await until(() => count('running') >= 1, 'the slung agent to be working');
+      const base = primes(); // the slung session has primed
+      const recovery: number[] = [];
+      for (let i = 0; i < ROUNDS; i++) {
+        await until(() => count('running') >= i + 1, 'the agent to be working');
+        const pid = Number(execFileSync('tmux', ['-L', town.tmuxSocket, 'display-message', '-p', '-t', '=ga-toast:', '#{pane_pid}'], { encoding: 'utf8' }).trim());
+        const t0 = Date.now();
+        process.kill(pid, 'SIGKILL');
+        await until(() => primes() >= base + i + 1, 'the successor to prime').catch(async (err: unknown) => {
+          progress(`round ${i}: primes ${primes()} base ${base}; daemon log:\n${(await gt(env, town.root, 'daemon', 'status', '--lines', '30')).stdout}`);
+          progress((await gt(env, town.root, 'session', 'status', TOAST)).stdout);
+          progress((await gt(env, town.root, 'peek', TOAST, '-n', '15')).stdout);
+          throw err;
+        });
+        recovery.push(Date.now() - t0);
+      }
+      rows.push(row('daemon: `kill -9` of a working agent until its successor runs `gt prime`', recovery));
+      await gt(env, town.root, 'daemon', 'stop');
+      await gt(env, town.root, 'session', 'stop', TOAST);
+      await store.unhook(TOAST, 'bench');
+    }
+
+    if (claudeAvailable() && only !== 'daemon') {
       progress(`claude: ${ROUNDS} starts against the scripted model`);
       const model = await startScriptedModel((req) => (lastUserPrompt(req).includes('PING') ? 'pong' : 'ok'));
       try {
@@ -142,6 +182,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
+    await gt(env, town.root, 'daemon', 'stop').catch(() => undefined);
     store.dispose();
     await provider.killServer();
     rmSync(base, { recursive: true, force: true });

@@ -89,4 +89,23 @@ describe('gt daemon', () => {
     expect(again.started).toBe(true);
     expect(again.pid).not.toBe(started.pid);
   }, 60_000);
+
+  it('gt up starts the daemon and the standing agents; gt down stops them all and nothing else', async () => {
+    const f = await fixture('daemon-updown');
+    const settings = loadSettings(f.town);
+    saveSettings(f.town, { ...settings, daemon: { ...settings.daemon, standing_roles: ['witness'] } });
+    const up = json<{ daemon: { pid: number; started: boolean }; started_agents: string[] }>(f.run('up', '--json'));
+    expect(up.daemon.started).toBe(true);
+    expect(up.started_agents).toEqual(['gastown/witness']);
+    expect(await f.provider.list()).toEqual(['ga-witness']);
+    // The standing witness is kept running: kill its session behind gt's back and the daemon brings it back.
+    await f.provider.stop('ga-witness');
+    await eventually(async () => (await f.provider.list()).includes('ga-witness'), 'the witness to come back', 20_000);
+    const down = json<{ daemon_stopped: boolean; stopped_agents: string[] }>(f.run('down', '--json'));
+    expect(down).toMatchObject({ daemon_stopped: true, stopped_agents: ['gastown/witness'] });
+    expect(await f.provider.list()).toEqual([]);
+    expect(json<{ running: boolean }>(f.run('daemon', 'status', '--json')).running).toBe(false);
+    // Sandboxes stay.
+    expect((await f.store().agents({})).length).toBeGreaterThan(3);
+  }, 60_000);
 });

@@ -6,6 +6,7 @@ import { findTown } from '../town/town.js';
 import { globals } from './bd/context.js';
 import { gtBinPath, positiveInt, withTown } from './gt-agents.js';
 import { printJson, type Io } from './io.js';
+import { startAgentSession, stopAgentSession } from '../work/sessions.js';
 
 type Opts = Record<string, unknown>;
 
@@ -87,4 +88,56 @@ export function registerDaemonCommands(program: Command, io: Io): void {
       if (globals(cmd).json) printJson(io, { running: pid !== undefined, pid: pid ?? null, log: tail });
       else io.out(`${pid === undefined ? 'The daemon is not running ("gt daemon start").' : `The daemon runs (pid ${pid}).`}\n${tail.map((l) => `  ${l}\n`).join('')}`);
     });
+}
+
+/** `gt up` and `gt down`. */
+export function registerUpDownCommands(program: Command, io: Io): void {
+  program
+    .command('up')
+    .description("start the town: the daemon, and the standing agents it keeps running (settings daemon.standing_roles)")
+    .action((_o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        // Standing agents first, then the daemon: the daemon must find them running, not race to start them.
+        const standing: string[] = [];
+        for (const agent of await ctx.store.agents({})) {
+          if (!ctx.settings.daemon.standing_roles.includes(agent.role) || (await ctx.provider.isAlive(agent.session_name))) continue;
+          await startAgentSession(ctx, agent.address, { topic: 'patrol', sender: 'daemon' });
+          standing.push(agent.address);
+        }
+        let pid = daemonPid(ctx.town);
+        const started = pid === undefined;
+        if (pid === undefined) {
+          spawnDetached(process.execPath, [gtBinPath(io), 'daemon', 'run'], { cwd: ctx.town.root, env: { ...io.env, GT_TOWN_ROOT: ctx.town.root } });
+          for (let i = 0; i < 100 && pid === undefined; i++) {
+            await sleep(50);
+            pid = daemonPid(ctx.town);
+          }
+          if (pid === undefined) throw new Error(`the daemon did not start; see ${daemonPaths(ctx.town).log}`);
+        }
+        if (globals(cmd).json) printJson(io, { daemon: { pid, started }, started_agents: standing });
+        else io.out(`✓ Town up: daemon ${started ? 'started' : 'already running'} (pid ${pid})${standing.length > 0 ? `; started ${standing.join(', ')}` : ''}\n`);
+      }),
+    );
+  program
+    .command('down')
+    .description("stop the town: the daemon first, then every session on the town's own tmux server (sandboxes and work stay)")
+    .action((_o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const pid = daemonPid(ctx.town);
+        if (pid !== undefined) {
+          process.kill(pid, 'SIGTERM');
+          for (let i = 0; i < 200 && daemonPid(ctx.town) !== undefined; i++) await sleep(50);
+          if (daemonPid(ctx.town) !== undefined) process.kill(pid, 'SIGKILL');
+        }
+        const stopped: string[] = [];
+        for (const agent of await ctx.store.agents({})) {
+          const r = await stopAgentSession(ctx, agent.address, 'killed');
+          if (r.was_running) stopped.push(agent.address);
+        }
+        const strays = await ctx.provider.list();
+        for (const name of strays) await ctx.provider.stop(name);
+        if (globals(cmd).json) printJson(io, { daemon_stopped: pid !== undefined, stopped_agents: stopped, stopped_other_sessions: strays });
+        else io.out(`✓ Town down: ${pid !== undefined ? 'daemon stopped, ' : ''}${stopped.length} agent session(s)${strays.length > 0 ? ` and ${strays.length} other session(s)` : ''} stopped\n`);
+      }),
+    );
 }

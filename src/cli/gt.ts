@@ -12,7 +12,7 @@ import { removeRig } from '../town/rig-remove.js';
 import { findTown, installTown, loadSettings } from '../town/town.js';
 import { globals, resolveActor } from './bd/context.js';
 import { registerAgentCommands } from './gt-agents.js';
-import { registerDaemonCommands } from './gt-daemon.js';
+import { registerDaemonCommands, registerUpDownCommands } from './gt-daemon.js';
 import { registerStatusCommands } from './gt-status.js';
 import { registerMailCommands, registerSeanceCommand, registerWorkCommands } from './gt-work.js';
 import { printJson, sanitize, type Io } from './io.js';
@@ -248,6 +248,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
   registerSeanceCommand(program, io);
   registerStatusCommands(program, io);
   registerDaemonCommands(program, io);
+  registerUpDownCommands(program, io);
 
   return runProgram(program, argv, io);
 }

@@ -186,8 +186,8 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
         passes++;
         for (const a of r.actions) log({ event: 'action', kind: a.kind, address: a.address, why: a.why });
         for (const e of r.errors) log({ event: 'error', message: e });
-        // What the pass itself did to tmux is not news for the next watch.
-        watchSignature = `${(await ctx.provider.list()).join(',')}|${(await ctx.provider.deadSessions()).join(',')}`;
+        // The signature stays the one taken before the pass: a death during the pass (or a change the pass
+        // made) shows up as news at the next watch, and one more pass is cheap and decides nothing twice.
         if (options.passes !== undefined && options.passes > 0 && passes >= options.passes) break;
       }
       await new Promise((r) => setTimeout(r, options.watchMs ?? 1_000));
