@@ -100,7 +100,7 @@ describe('gt daemon', () => {
     expect(await f.provider.list()).toEqual(['ga-witness']);
     // The standing witness is kept running: kill its session behind gt's back and the daemon brings it back.
     await f.provider.stop('ga-witness');
-    await eventually(async () => (await f.provider.list()).includes('ga-witness'), 'the witness to come back', 20_000);
+    await eventually(async () => (await f.provider.list()).includes('ga-witness'), 'the witness to come back', 40_000);
     const down = json<{ daemon_stopped: boolean; stopped_agents: string[] }>(f.run('down', '--json'));
     expect(down).toMatchObject({ daemon_stopped: true, stopped_agents: ['gastown/witness'] });
     expect(await f.provider.list()).toEqual([]);

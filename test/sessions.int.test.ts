@@ -245,7 +245,10 @@ describe('gt nudge', () => {
     for (const m of seen) counts.set(m, (counts.get(m) ?? 0) + 1);
     for (let i = 0; i < 100; i++) expect(counts.get(token(i)), token(i)).toBe(1);
     // Typed messages arrive one per turn, never glued together.
-    for (const t of trace.filter((x) => x.step === 'message' && (x.text ?? '').includes('msg-'))) expect(t.text).toMatch(/^\[from sender\d\] msg-\d{3}-end please$/);
+    // (or, typed by the idle watcher, queued ones as one line of whole messages separated by " · ").
+    const one = '\\[from sender\\d\\] msg-\\d{3}-end please';
+    const whole = new RegExp(`^(${one}|\\[queued nudges\\] ${one}( · ${one})*)$`, 'u');
+    for (const t of trace.filter((x) => x.step === 'message' && (x.text ?? '').includes('msg-'))) expect(t.text).toMatch(whole);
     // Nothing was typed into the agent's work, and nothing interrupted it.
     expect(trace.filter((t) => t.step === 'typed_while_busy' || t.step === 'interrupted')).toEqual([]);
     expect(outcomes.filter((o) => o === 'delivered').length).toBeGreaterThan(0);

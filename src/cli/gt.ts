@@ -12,6 +12,7 @@ import { removeRig } from '../town/rig-remove.js';
 import { findTown, installTown, loadSettings } from '../town/town.js';
 import { globals, resolveActor } from './bd/context.js';
 import { registerAgentCommands } from './gt-agents.js';
+import { registerDemoCommand } from './demo.js';
 import { registerDaemonCommands, registerUpDownCommands } from './gt-daemon.js';
 import { registerStatusCommands } from './gt-status.js';
 import { registerMailCommands, registerSeanceCommand, registerWorkCommands } from './gt-work.js';
@@ -249,6 +250,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
   registerStatusCommands(program, io);
   registerDaemonCommands(program, io);
   registerUpDownCommands(program, io);
+  registerDemoCommand(program, io);
 
   return runProgram(program, argv, io);
 }

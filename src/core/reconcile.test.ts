@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { backoffMs, reconcile, type ReconcileAgent, type ReconcileConfig } from './reconcile.js';
 
-const config: ReconcileConfig = { backoffInitialMs: 10_000, backoffMaxMs: 600_000, quarantineAfter: 5, quarantineWindowMs: 900_000, standingRoles: ['witness'], idlePolecatMs: 3_600_000 };
+const config: ReconcileConfig = { backoffInitialMs: 10_000, backoffMaxMs: 600_000, quarantineAfter: 5, quarantineWindowMs: 900_000, standingRoles: ['witness'], idlePolecatMs: 3_600_000, inFlightMs: 30_000 };
 const NOW = 10_000_000;
-const polecat: ReconcileAgent = { address: 'g/polecats/toast', role: 'polecat', state: 'working', hook: 'g-1', sessionAlive: true, openSessionId: 's1', endings: [], lastProgressMs: NOW };
+const polecat: ReconcileAgent = { address: 'g/polecats/toast', role: 'polecat', state: 'working', hook: 'g-1', sessionAlive: true, openSessionId: 's1', endings: [], lastProgressMs: NOW, startingSinceMs: NOW - 600_000 };
 const deaths = (n: number, lastAgoMs: number): ReconcileAgent['endings'] => Array.from({ length: n }, (_, i) => ({ endedAtMs: NOW - lastAgoMs - i * 1000, reason: 'crashed' as const }));
 
 describe('reconcile', () => {
@@ -18,6 +18,8 @@ describe('reconcile', () => {
     ['fifth death in the window: quarantine, no restart', { state: 'dead-with-work', endings: deaths(4, 60_000) }, ['record-death:crashed', 'quarantine']],
     ['old deaths outside the window do not count', { state: 'dead-with-work', openSessionId: null, sessionAlive: false, endings: deaths(6, 1_000_000) }, ['restart']],
     ['stuck (quarantined or said so): left alone', { state: 'stuck' }, []],
+    ['hooked a moment ago, no tmux session yet: a sling in flight, left alone', { state: 'dead-with-work', sessionAlive: false, startingSinceMs: NOW - 2_000 }, []],
+    ['hooked a moment ago but its pane died: a real crash, acted on', { state: 'dead-with-work', startingSinceMs: NOW - 2_000 }, ['record-death:crashed', 'restart']],
     ['standing role stopped: started', { role: 'witness', state: 'stopped', hook: null, sessionAlive: false, openSessionId: null }, ['restart']],
     ['non-standing role stopped: left alone', { role: 'refinery', state: 'stopped', hook: null, sessionAlive: false, openSessionId: null }, []],
     ['stalled: reported to the witness, not judged', { state: 'stalled' }, ['report-stalled']],

@@ -20,6 +20,8 @@ export type ReconcileAgent = {
   endings: readonly { endedAtMs: number; reason: SessionEndReason }[];
   /** When an idle agent last showed activity. */
   lastProgressMs: number | null;
+  /** When its current session record was opened or its hook last changed: a session still being started. */
+  startingSinceMs: number | null;
 };
 
 export type ReconcileConfig = {
@@ -31,6 +33,8 @@ export type ReconcileConfig = {
   standingRoles: readonly Role[];
   /** Idle polecat sessions are ended after this long (their sandboxes stay); 0 = never. */
   idlePolecatMs: number;
+  /** A hook or session this young with no tmux session yet is a start in flight (a sling), not a death. */
+  inFlightMs: number;
 };
 
 export type Action =
@@ -55,6 +59,7 @@ export function reconcile(agents: readonly ReconcileAgent[], config: ReconcileCo
     const standing = config.standingRoles.includes(a.role);
     const needsAgent = a.state === 'dead-with-work' || (standing && (a.state === 'stopped' || a.state === 'zombie'));
     if (needsAgent) {
+      if (!a.sessionAlive && a.startingSinceMs !== null && nowMs - a.startingSinceMs < config.inFlightMs) continue; // being started right now
       const deadNow = a.openSessionId !== null;
       if (deadNow && a.openSessionId !== null) {
         actions.push({ kind: 'record-death', address: a.address, sessionId: a.openSessionId, reason: a.sessionAlive ? 'crashed' : 'lost', why: a.sessionAlive ? 'its agent process has exited' : 'its tmux session is gone' });

@@ -80,6 +80,7 @@ export function reconcileConfig(ctx: TownContext): ReconcileConfig {
     quarantineWindowMs: d.quarantine_window_seconds * 1000,
     standingRoles: d.standing_roles,
     idlePolecatMs: d.idle_polecat_seconds * 1000,
+    inFlightMs: 15_000,
   };
 }
 
@@ -97,6 +98,7 @@ async function reconcileInputs(ctx: DaemonContext, snap: Snapshot): Promise<Reco
       openSessionId: a.open_session?.session_id ?? null,
       endings,
       lastProgressMs: a.last_progress === null ? null : Date.parse(a.last_progress),
+      startingSinceMs: Math.max(a.open_session === null ? 0 : Date.parse(a.open_session.started_at), a.hook === null ? 0 : Date.parse(a.hook.updated_at)) || null,
     });
   }
   return out;

@@ -52,10 +52,20 @@ export class GitCommandError extends GtError {
   }
 }
 
+/** A ref or index lock held by another git at this moment (agents share their rig's clone). */
+const LOCK_CONTENTION = /cannot lock ref|Unable to create '.*\.lock'|unable to update local ref/iu;
+
 async function mustGit(args: readonly string[], cwd: string, what: string, timeoutMs = 120_000): Promise<string> {
-  const result = await runGit(args, { cwd, timeoutMs });
-  if (!result.ok) throw new GitCommandError(`${what} failed: ${result.stderr.trim().split('\n').slice(-3).join(' ')}`);
-  return result.stdout;
+  for (let attempt = 0; ; attempt++) {
+    const result = await runGit(args, { cwd, timeoutMs });
+    if (result.ok) return result.stdout;
+    // A lock failure aborts before git changes anything: waiting and trying again is safe.
+    if (attempt < 8 && LOCK_CONTENTION.test(result.stderr)) {
+      await new Promise((res) => setTimeout(res, 50 * (attempt + 1) + Math.floor(Math.random() * 50)));
+      continue;
+    }
+    throw new GitCommandError(`${what} failed: ${result.stderr.trim().split('\n').slice(-3).join(' ')}`);
+  }
 }
 
 /**
@@ -180,11 +190,12 @@ export async function branchesWithUnpushedCommits(repo: string): Promise<string[
 }
 
 /** Commits everything in the worktree (new, changed and deleted files); the new commit, or null if nothing changed. */
-export async function commitAll(worktree: string, message: string): Promise<string | null> {
+export async function commitAll(worktree: string, message: string, author?: { name: string; email: string }): Promise<string | null> {
   await mustGit(['add', '--all'], worktree, 'git add');
   const staged = await runGit(['diff', '--cached', '--quiet'], { cwd: worktree });
   if (staged.ok) return null;
-  await mustGit(['commit', '--quiet', '--no-verify', '-m', message], worktree, 'git commit');
+  const who = author === undefined ? [] : ['-c', `user.name=${author.name}`, '-c', `user.email=${author.email}`];
+  await mustGit([...who, 'commit', '--quiet', '--no-verify', '-m', message], worktree, 'git commit');
   return (await mustGit(['rev-parse', 'HEAD'], worktree, 'git rev-parse')).trim();
 }
 
@@ -203,4 +214,13 @@ export async function remoteBranchCommit(worktree: string, branch: string): Prom
 /** Pushes HEAD to the branch of the same name on the remote (never forced). */
 export async function pushBranch(worktree: string, branch: string): Promise<void> {
   await mustGit(['push', '--quiet', 'origin', `HEAD:refs/heads/${branch}`], worktree, `git push of ${branch}`);
+}
+
+/** A working clone used to land branches: merges `origin/<branch>` into `target` and pushes `target`. */
+export async function mergeAndPush(clone: string, branch: string, target: string, message: string, author: { name: string; email: string }): Promise<string> {
+  await mustGit(['fetch', '--quiet', 'origin'], clone, 'git fetch');
+  await mustGit(['checkout', '--quiet', '-B', target, `origin/${target}`], clone, `git checkout ${target}`);
+  await mustGit(['-c', `user.name=${author.name}`, '-c', `user.email=${author.email}`, 'merge', '--quiet', '--no-ff', '-m', message, `origin/${branch}`], clone, `git merge of ${branch}`);
+  await mustGit(['push', '--quiet', 'origin', `${target}:refs/heads/${target}`], clone, `git push of ${target}`);
+  return (await mustGit(['rev-parse', 'HEAD'], clone, 'git rev-parse')).trim();
 }

@@ -37,7 +37,7 @@ export type AgentView = {
   session_alive: boolean;
   liveness: AgentLiveness;
   pane: PaneState['kind'] | null;
-  hook: { id: string; title: string; status: string } | null;
+  hook: { id: string; title: string; status: string; updated_at: string } | null;
   open_session: Pick<AgentSession, 'session_id' | 'started_at'> | null;
   last_progress: string | null;
   sandbox_path: string;
@@ -119,7 +119,7 @@ async function observeAgent(ctx: ObserveContext, agent: Agent, alive: boolean, n
     session_alive: alive,
     liveness,
     pane,
-    hook: bead === undefined ? null : { id: bead.id, title: bead.title, status: bead.status },
+    hook: bead === undefined ? null : { id: bead.id, title: bead.title, status: bead.status, updated_at: bead.updated_at },
     open_session: open === null ? null : { session_id: open.session_id, started_at: open.started_at },
     last_progress: progress > 0 ? new Date(progress).toISOString() : null,
     sandbox_path: agent.sandbox_path,

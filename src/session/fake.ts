@@ -106,6 +106,11 @@ export class FakeSessionProvider implements SessionProvider {
     return Promise.resolve([...this.#sessions.keys()].sort());
   }
 
+  /** Fake sessions have no processes. */
+  programPid(): Promise<number | undefined> {
+    return Promise.resolve(undefined);
+  }
+
   deadSessions(): Promise<string[]> {
     return Promise.resolve([...this.#sessions.entries()].filter(([, s]) => s.exited).map(([n]) => n).sort());
   }

@@ -31,6 +31,8 @@ export type SessionProvider = {
   lastActivity(name: string): Promise<number>;
   /** Names of every session this provider's server holds, sorted. */
   list(): Promise<string[]>;
+  /** The pid of the program the session started (the agent CLI), while it runs. */
+  programPid(name: string): Promise<number | undefined>;
   /** Sessions whose program has exited while the session stays (one cheap call: the daemon's watch). */
   deadSessions(): Promise<string[]>;
   setEnv(name: string, key: string, value: string): Promise<void>;

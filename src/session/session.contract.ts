@@ -68,6 +68,7 @@ export function runSessionContract(label: string, make: SessionFactory): void {
         await exitProgram('agent');
         await eventually(async () => (await p.agentLiveness('agent', ['cat'])) === 'dead', 'cat to exit');
         expect(await p.deadSessions()).toEqual(['agent']);
+        expect(await p.programPid('agent')).toBeUndefined();
         expect(await p.isAlive('agent')).toBe(true);
         expect(await p.agentLiveness('nobody', ['cat'])).toBe('dead');
       }));

@@ -172,6 +172,11 @@ export class TmuxSessionProvider implements SessionProvider {
     return r.stdout.split('\n').filter((s) => s !== '').sort();
   }
 
+  async programPid(name: string): Promise<number | undefined> {
+    if ((await this.deadSessions()).includes(name)) return undefined;
+    return this.#panePid(name);
+  }
+
   async deadSessions(): Promise<string[]> {
     const r = await this.#tmux(['list-panes', '-a', '-F', '#{session_name} #{pane_dead}']);
     if (!r.ok) return [];
