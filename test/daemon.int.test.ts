@@ -1,24 +1,14 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { afterEach, describe, expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { GT_BIN, gt, gtAsync, json } from './helpers/bd.js';
-import { eventually, sessionTown } from './helpers/session-town.js';
+import { eventually, useSessionTowns, type SessionTown } from './helpers/session-town.js';
 import { loadSettings, saveSettings } from '../src/town/town.js';
 
 /** The daemon with real tmux, the store and the sim agent. */
 
-type Fixture = Awaited<ReturnType<typeof sessionTown>>;
-const fixtures: Fixture[] = [];
-afterEach(async () => {
-  for (const f of fixtures.splice(0)) {
-    f.run('daemon', 'stop');
-    await f.cleanup();
-  }
-});
-async function fixture(label: string): Promise<Fixture> {
-  const f = await sessionTown(label);
-  fixtures.push(f);
-  return f;
-}
+type Fixture = SessionTown;
+const fixture = useSessionTowns();
 
 type LogLine = { event: string; kind?: string; address?: string; why?: string };
 const log = (f: Fixture): LogLine[] => json<{ log: string[] }>(f.run('daemon', 'status', '--lines', '200', '--json')).log.map((l) => JSON.parse(l) as LogLine);
@@ -104,6 +94,7 @@ describe('gt daemon', () => {
     const down = json<{ daemon_stopped: boolean; stopped_agents: string[] }>(f.run('down', '--json'));
     expect(down).toMatchObject({ daemon_stopped: true, stopped_agents: ['gastown/witness'] });
     expect(await f.provider.list()).toEqual([]);
+    expect(existsSync(f.provider.socketPath())).toBe(false);
     expect(json<{ running: boolean }>(f.run('daemon', 'status', '--json')).running).toBe(false);
     // Sandboxes stay.
     expect((await f.store().agents({})).length).toBeGreaterThan(3);

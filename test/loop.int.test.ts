@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { gt, gtAsync, json } from './helpers/bd.js';
-import { eventually, sessionTown } from './helpers/session-town.js';
+import { eventually, useSessionTowns, type SessionTown } from './helpers/session-town.js';
 import { git } from './helpers/town-fixture.js';
 
 /**
@@ -12,16 +12,8 @@ import { git } from './helpers/town-fixture.js';
  * its steps; hostile text.
  */
 
-type Fixture = Awaited<ReturnType<typeof sessionTown>>;
-const fixtures: Fixture[] = [];
-afterEach(async () => {
-  for (const f of fixtures.splice(0)) await f.cleanup();
-});
-async function fixture(label: string): Promise<Fixture> {
-  const f = await sessionTown(label);
-  fixtures.push(f);
-  return f;
-}
+type Fixture = SessionTown;
+const fixture = useSessionTowns();
 
 type SlingResult = { bead: string; agent: string; session: string; created: boolean; action: string };
 type Report = { step: string; bead?: string; done_exit?: number | null; merge_request?: string | null };

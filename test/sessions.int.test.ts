@@ -1,10 +1,10 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { nudgeAgent } from '../src/work/nudge.js';
 import { gt, json } from './helpers/bd.js';
-import { eventually, sessionTown } from './helpers/session-town.js';
+import { eventually, useSessionTowns } from './helpers/session-town.js';
 import { git } from './helpers/town-fixture.js';
 
 /**
@@ -12,16 +12,7 @@ import { git } from './helpers/town-fixture.js';
  * built `gt`: start/stop/restart/status/list/peek, readiness through dialogs, the hooked bead's work, nudges.
  */
 
-type Fixture = Awaited<ReturnType<typeof sessionTown>>;
-const fixtures: Fixture[] = [];
-afterEach(async () => {
-  for (const f of fixtures.splice(0)) await f.cleanup();
-});
-async function fixture(label: string): Promise<Fixture> {
-  const f = await sessionTown(label);
-  fixtures.push(f);
-  return f;
-}
+const fixture = useSessionTowns();
 
 const TOAST = 'gastown/polecats/toast';
 const SESSION = 'ga-toast';

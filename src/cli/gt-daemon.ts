@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { spawnDetached } from '../exec/exec.js';
 import { daemonPaths, daemonPid, runDaemon } from '../daemon/daemon.js';
+import { TmuxSessionProvider } from '../session/tmux.js';
 import { findTown } from '../town/town.js';
 import { globals } from './bd/context.js';
 import { gtBinPath, positiveInt, withTown } from './gt-agents.js';
@@ -136,6 +137,8 @@ export function registerUpDownCommands(program: Command, io: Io): void {
         }
         const strays = await ctx.provider.list();
         for (const name of strays) await ctx.provider.stop(name);
+        // The town's tmux server has nothing left to serve: end it, socket file included.
+        if (ctx.provider instanceof TmuxSessionProvider) await ctx.provider.killServer();
         if (globals(cmd).json) printJson(io, { daemon_stopped: pid !== undefined, stopped_agents: stopped, stopped_other_sessions: strays });
         else io.out(`✓ Town down: ${pid !== undefined ? 'daemon stopped, ' : ''}${stopped.length} agent session(s)${strays.length > 0 ? ` and ${strays.length} other session(s)` : ''} stopped\n`);
       }),

@@ -1,6 +1,7 @@
 import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConflictError, errorMessage, isRecord } from '../core/errors.js';
+import { processAlive } from '../exec/exec.js';
 import { reconcile, type Action, type ReconcileAgent, type ReconcileConfig } from '../core/reconcile.js';
 import { observe, type Snapshot } from '../observe/snapshot.js';
 import type { SqliteBeadStore } from '../store/sqlite-bead-store.js';
@@ -30,20 +31,12 @@ export function daemonPaths(town: Town): { pid: string; log: string } {
   return { pid: join(town.root, '.runtime', 'daemon.pid'), log: join(town.root, '.runtime', 'daemon.log') };
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return isRecord(err) && err.code === 'EPERM';
-  }
-}
 
 /** The running daemon's pid, or undefined (a pid file left by a killed daemon does not count). */
 export function daemonPid(town: Town): number | undefined {
   try {
     const pid = Number(readFileSync(daemonPaths(town).pid, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : undefined;
+    return Number.isInteger(pid) && pid > 0 && processAlive(pid) ? pid : undefined;
   } catch {
     return undefined;
   }

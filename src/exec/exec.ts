@@ -50,3 +50,13 @@ export function spawnDetached(file: string, args: readonly string[], options: { 
   child.unref();
   return child.pid;
 }
+
+/** Whether a process exists (a process of another user counts: it exists, we just may not signal it). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isRecord(err) && err.code === 'EPERM';
+  }
+}

@@ -1,6 +1,7 @@
 import { openSync, readFileSync, rmSync, writeSync, closeSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConflictError, isRecord } from '../core/errors.js';
+import { processAlive } from '../exec/exec.js';
 
 /**
  * A cross-process lock file: `open(O_EXCL)` creates it with the holder's pid; a lock whose holder died, or
@@ -8,14 +9,6 @@ import { ConflictError, isRecord } from '../core/errors.js';
  */
 export type LockOptions = { timeoutMs: number; staleMs?: number };
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return isRecord(err) && err.code === 'EPERM';
-  }
-}
 
 function holder(path: string): { pid: number; at: number } | undefined {
   try {
@@ -41,7 +34,7 @@ export async function withFileLock<T>(path: string, options: LockOptions, fn: ()
       if (!(isRecord(err) && err.code === 'EEXIST')) throw err;
       const h = holder(path);
       // Unreadable (being written this instant) counts as held; a dead or ancient holder's lock is taken over.
-      if (h !== undefined && (!alive(h.pid) || Date.now() - h.at > staleMs)) {
+      if (h !== undefined && (!processAlive(h.pid) || Date.now() - h.at > staleMs)) {
         rmSync(path, { force: true });
         continue;
       }

@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { GtError, isRecord, ValidationError } from '../core/errors.js';
-import { execArgv, type ExecResult } from '../exec/exec.js';
+import { GtError, ValidationError } from '../core/errors.js';
+import { execArgv, processAlive, type ExecResult } from '../exec/exec.js';
 import type { SafeKey } from '../core/pane.js';
 import {
   assertSafeKeys,
@@ -248,11 +248,7 @@ async function processTree(root: number): Promise<number[]> {
 }
 
 function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return isRecord(err) && err.code === 'EPERM';
-  }
+  if (!processAlive(pid)) return false;
   // A zombie answers signals but has ended: its parent (tmux, or init once tmux has exited) reaps it later.
   try {
     return !/^\d+ \(.*\) Z/su.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));

@@ -1,3 +1,4 @@
+import { afterEach } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnDetached } from '../../src/exec/exec.js';
@@ -79,4 +80,22 @@ export async function eventually(check: () => boolean | Promise<boolean>, what: 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+export type SessionTown = Awaited<ReturnType<typeof sessionTown>>;
+
+/** A `fixture(label)` for a test file: every town it makes is cleaned up after each test (its daemon too). */
+export function useSessionTowns(): (label: string) => Promise<SessionTown> {
+  const made: SessionTown[] = [];
+  afterEach(async () => {
+    for (const f of made.splice(0)) {
+      f.run('daemon', 'stop');
+      await f.cleanup();
+    }
+  });
+  return async (label) => {
+    const f = await sessionTown(label);
+    made.push(f);
+    return f;
+  };
 }
