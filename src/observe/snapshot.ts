@@ -2,12 +2,13 @@ import { existsSync } from 'node:fs';
 import type { Agent, AgentSession, AgentStore } from '../core/agent-store.js';
 import type { BeadStore } from '../core/bead-store.js';
 import { deriveState, type DerivedState } from '../core/derive.js';
-import { classifyPane, type PaneState } from '../core/pane.js';
+import type { PaneState } from '../core/pane.js';
 import type { Rig } from '../core/rig-registry.js';
 import type { TownSettings } from '../core/settings.js';
 import { worktreeSafety } from '../git/git.js';
-import { resolveAgent } from '../runtime/launch.js';
+import { agentCli } from '../runtime/launch.js';
 import { paneProfile } from '../runtime/presets.js';
+import { lookAtSession } from '../session/look.js';
 import type { AgentLiveness, SessionProvider } from '../session/provider.js';
 import type { Town } from '../town/town.js';
 
@@ -79,14 +80,8 @@ export async function observe(ctx: ObserveContext, options: ObserveOptions = {})
 }
 
 async function observeAgent(ctx: ObserveContext, agent: Agent, alive: boolean, now: number, rig: Rig | undefined): Promise<AgentView> {
-  const resolved = resolveAgent(ctx.settings, agent.role, agent.runtime ?? undefined);
-  const liveness: AgentLiveness = alive ? await ctx.provider.agentLiveness(agent.session_name, resolved.preset.processNames) : 'dead';
-  let pane: PaneState['kind'] | null = null;
-  let activity: number | null = null;
-  if (alive) {
-    pane = classifyPane(await ctx.provider.capture(agent.session_name).catch(() => ''), paneProfile(resolved.preset)).kind;
-    activity = await ctx.provider.lastActivity(agent.session_name).catch(() => null);
-  }
+  const resolved = agentCli(ctx.settings, agent);
+  const { liveness, pane, activityMs: activity } = await lookAtSession(ctx.provider, agent.session_name, alive, resolved.preset.processNames, paneProfile(resolved.preset));
   const bead = agent.hook_bead === null ? undefined : (await ctx.store.show([agent.hook_bead]).catch(() => []))[0];
   const open = await ctx.store.openSession(agent.address);
   const progress = Math.max(activity ?? 0, agent.last_activity === null ? 0 : Date.parse(agent.last_activity), bead === undefined ? 0 : Date.parse(bead.updated_at));

@@ -25,6 +25,11 @@ export function resolveAgent(settings: TownSettings, role: Role, explicit?: stri
   };
 }
 
+/** The agent CLI an agent runs: an explicit choice, else its own recorded one, else its role's or the town's. */
+export function agentCli(settings: TownSettings, agent: { role: Role; runtime: string | null }, explicit?: string): ResolvedAgent {
+  return resolveAgent(settings, agent.role, explicit ?? agent.runtime ?? undefined);
+}
+
 export type LaunchInput = {
   agent: ResolvedAgent;
   identity: AgentIdentity;

@@ -89,14 +89,13 @@ export async function typeNudge(provider: SessionProvider, name: string, message
     }
     const typed = await waitUntil(async () => paneShowsTyped(await provider.capture(name, 5), text), 3_000, pollMs);
     await provider.sendKeys(name, ['Enter']);
+    const takenWithin = (ms: number): Promise<boolean> => waitUntil(async () => !stillUnsubmitted(classifyPane(await provider.capture(name), options.profile), text), ms, pollMs);
     let presses = 1;
     for (const wait of ENTER_BACKOFF_MS) {
-      const taken = await waitUntil(async () => !stillUnsubmitted(classifyPane(await provider.capture(name), options.profile), text), wait, pollMs);
-      if (taken) return { outcome: 'delivered', text, verified: typed, enterPresses: presses };
+      if (await takenWithin(wait)) return { outcome: 'delivered', text, verified: typed, enterPresses: presses };
       await provider.sendKeys(name, ['Enter']);
       presses++;
     }
-    const taken = await waitUntil(async () => !stillUnsubmitted(classifyPane(await provider.capture(name), options.profile), text), 2_000, pollMs);
-    return { outcome: 'delivered', text, verified: typed && taken, enterPresses: presses };
+    return { outcome: 'delivered', text, verified: typed && (await takenWithin(2_000)), enterPresses: presses };
   });
 }

@@ -1,9 +1,10 @@
 import type { QueuedNudge } from '../core/agent-store.js';
 import { ValidationError } from '../core/errors.js';
 import { classifyPane, sanitizeTypedText } from '../core/pane.js';
+import { agentCli } from '../runtime/launch.js';
 import { handsOverAtTurns, paneProfile } from '../runtime/presets.js';
 import { typeNudge, type NudgeOutcome } from '../session/nudge.js';
-import { agentAt, agentRuntime, nudgeLockPath, type TownContext } from './sessions.js';
+import { agentAt, agentRunning, nudgeLockPath, type TownContext } from './sessions.js';
 
 /**
  * `gt nudge`: a message typed into a live agent's session. When the agent cannot take it now (busy, a human
@@ -44,13 +45,13 @@ export async function nudgeAgent(ctx: TownContext, req: NudgeRequest): Promise<N
     const q = await ctx.store.queueNudge({ recipient: req.to, sender: req.from, body: req.message, urgent: req.urgent === true }, ctx.actor);
     return { to: req.to, from: req.from, result: 'queued', reason, verified: false, queued_id: q.id };
   };
-  const resolved = agentRuntime(ctx, agent);
+  const resolved = agentCli(ctx.settings, agent);
   const name = agent.session_name;
   const watch = (): void => {
     // The watcher first gives turn hooks (and nudges sent right after this one) a moment, then types what is left as one line.
     if (resolved.preset.readiness.kind === 'prompt') ctx.spawnGt?.(['nudge', req.to, '--flush', '--wait', String(FLUSH_WATCH_SECONDS), '--delay', String(FLUSH_DELAY_MS)]);
   };
-  if (!(await ctx.provider.isAlive(name)) || (await ctx.provider.agentLiveness(name, resolved.preset.processNames)) === 'dead') return queue('no-session');
+  if (!(await agentRunning(ctx, agent))) return queue('no-session');
   if (req.mode === 'queue') {
     // Not typed now; handed over at the next turn boundary, or typed by a watcher once the agent is idle
     // (an idle agent has no next turn on its own).
@@ -92,14 +93,14 @@ export function queuedLine(nudges: readonly QueuedNudge[]): string {
  */
 export async function flushQueuedNudges(ctx: TownContext, to: string, waitIdleMs: number): Promise<FlushReport> {
   const agent = await agentAt(ctx, to);
-  const resolved = agentRuntime(ctx, agent);
+  const resolved = agentCli(ctx.settings, agent);
   const name = agent.session_name;
   const profile = paneProfile(resolved.preset);
   const lockPath = nudgeLockPath(ctx.town, name);
   const deadline = Date.now() + waitIdleMs;
   for (;;) {
     if ((await ctx.store.pendingNudges(to)).length === 0) return { to, delivered: 0, outcome: 'nothing-queued' };
-    if (!(await ctx.provider.isAlive(name)) || (await ctx.provider.agentLiveness(name, resolved.preset.processNames)) === 'dead') return { to, delivered: 0, outcome: 'no-session' };
+    if (!(await agentRunning(ctx, agent))) return { to, delivered: 0, outcome: 'no-session' };
     // Wait for idle without holding the queue; take it only to type it.
     const state = classifyPane(await ctx.provider.capture(name).catch(() => ''), profile);
     if (state.kind === 'idle' && state.input === '') {

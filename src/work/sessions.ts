@@ -4,13 +4,14 @@ import type { Agent, AgentSession, AgentStore, SessionEndReason } from '../core/
 import { formatBeacon } from '../core/beacon.js';
 import { ConflictError, GtError, NotFoundError } from '../core/errors.js';
 import { parseAddress } from '../core/identity.js';
-import { classifyPane, type PaneState } from '../core/pane.js';
+import type { PaneState } from '../core/pane.js';
 import type { TownSettings } from '../core/settings.js';
 import { writeClaudeSettings } from '../runtime/claude-settings.js';
-import { buildLaunch, passthroughEnv, resolveAgent, type ResolvedAgent } from '../runtime/launch.js';
+import { agentCli, buildLaunch, passthroughEnv } from '../runtime/launch.js';
 import { paneProfile } from '../runtime/presets.js';
 import { typeNudge } from '../session/nudge.js';
 import type { AgentLiveness, SessionProvider } from '../session/provider.js';
+import { lookAtSession } from '../session/look.js';
 import { waitReady, type ReadyResult } from '../session/readiness.js';
 import type { Town } from '../town/town.js';
 
@@ -46,9 +47,9 @@ export function nudgeLockPath(town: Town, session: string): string {
   return join(sessionRuntimeDir(town, session), 'nudge.lock');
 }
 
-/** The agent CLI an agent runs: its own recorded choice, else its role's, else the town default. */
-export function agentRuntime(ctx: TownContext, agent: Agent, explicit?: string): ResolvedAgent {
-  return resolveAgent(ctx.settings, agent.role, explicit ?? agent.runtime ?? undefined);
+/** Whether the agent's CLI runs (its session exists and the agent process in it is alive). */
+export async function agentRunning(ctx: Pick<TownContext, 'settings' | 'provider'>, agent: Agent): Promise<boolean> {
+  return (await ctx.provider.agentLiveness(agent.session_name, agentCli(ctx.settings, agent).preset.processNames)) !== 'dead';
 }
 
 /** `<town>/.runtime/bin`, holding `gt` and `bd` links to this installation. */
@@ -114,7 +115,7 @@ export async function agentAt(ctx: Pick<TownContext, 'store'>, address: string):
 export async function startAgentSession(ctx: TownContext, address: string, options: StartOptions = {}): Promise<StartResult> {
   const identity = parseAddress(address);
   const agent = await ctx.store.agent(address);
-  const resolved = agentRuntime(ctx, agent, options.agent);
+  const resolved = agentCli(ctx.settings, agent, options.agent);
   const preset = resolved.preset;
   const name = agent.session_name;
   if (!existsSync(agent.sandbox_path)) {
@@ -236,15 +237,9 @@ export type SessionStatus = {
 };
 
 export async function sessionStatus(ctx: TownContext, agent: Agent): Promise<SessionStatus> {
-  const resolved = agentRuntime(ctx, agent);
+  const resolved = agentCli(ctx.settings, agent);
   const running = await ctx.provider.isAlive(agent.session_name);
-  const liveness: AgentLiveness = running ? await ctx.provider.agentLiveness(agent.session_name, resolved.preset.processNames) : 'dead';
-  let pane: PaneState['kind'] | null = null;
-  let activity: number | undefined;
-  if (running) {
-    pane = classifyPane(await ctx.provider.capture(agent.session_name).catch(() => ''), paneProfile(resolved.preset)).kind;
-    activity = await ctx.provider.lastActivity(agent.session_name).catch(() => undefined);
-  }
+  const { liveness, pane, activityMs } = await lookAtSession(ctx.provider, agent.session_name, running, resolved.preset.processNames, paneProfile(resolved.preset));
   const open = await ctx.store.openSession(agent.address);
   return {
     address: agent.address,
@@ -258,7 +253,7 @@ export async function sessionStatus(ctx: TownContext, agent: Agent): Promise<Ses
     session_id: open?.session_id ?? null,
     runtime_session_id: open?.runtime_session_id ?? null,
     started_at: open?.started_at ?? null,
-    last_activity: activity !== undefined ? new Date(activity).toISOString() : agent.last_activity,
+    last_activity: activityMs !== null ? new Date(activityMs).toISOString() : agent.last_activity,
   };
 }
 

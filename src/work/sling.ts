@@ -9,7 +9,7 @@ import { createPolecatSandbox, discardNewSandbox, freshBranch, planPolecat, reus
 import { rigPaths } from '../town/rig.js';
 import { nudgeAgent } from './nudge.js';
 import { resolveAgent } from '../runtime/launch.js';
-import { agentRuntime, startAgentSession, type TownContext } from './sessions.js';
+import { agentRunning, startAgentSession, type TownContext } from './sessions.js';
 
 /**
  * `gt sling`: puts a bead on an agent's hook and gets the agent going. The hook is written first, in one
@@ -69,16 +69,11 @@ async function holderIsWorking(ctx: SlingContext, holder: string, beadId: string
   } catch {
     return true; // not an agent: a person claimed it
   }
-  if (await ctx.provider.isAlive(agent.session_name)) return isWorking(ctx, agent);
+  if (await ctx.provider.isAlive(agent.session_name)) return agentRunning(ctx, agent);
   const open = await ctx.store.openSession(agent.address);
   const hooked = (await ctx.store.events({ issueId: beadId, eventType: 'hooked' })).at(-1);
   const latest = Math.max(open === null ? 0 : Date.parse(open.started_at), hooked === undefined ? 0 : Date.parse(hooked.created_at));
   return ctx.now() - latest < IN_FLIGHT_MS;
-}
-
-async function isWorking(ctx: SlingContext, agent: Agent): Promise<boolean> {
-  if (!(await ctx.provider.isAlive(agent.session_name))) return false;
-  return (await ctx.provider.agentLiveness(agent.session_name, agentRuntime(ctx, agent).preset.processNames)) !== 'dead';
 }
 
 export async function sling(ctx: SlingContext, beadIds: readonly string[], targetText: string, options: SlingOptions = {}): Promise<SlingResult[]> {
@@ -137,7 +132,7 @@ async function slingOne(ctx: SlingContext, bead: Bead, target: SlingTarget, opti
   // 2. The agent: a new session, or a nudge to the running one.
   try {
     if (options.noStart === true) return { ...base, agent: agent.address, session: agent.session_name, created: plan !== undefined, action: 'none' };
-    if (await isWorking(ctx, agent)) {
+    if (await agentRunning(ctx, agent)) {
       await nudgeAgent(ctx, { to: agent.address, from: ctx.actor, message: `Work slung to you: ${bead.id} (${bead.title}). Run \`gt prime\` and start on it now.`, mode: 'wait-idle' });
       return { ...base, agent: agent.address, session: agent.session_name, created: plan !== undefined, action: 'nudged' };
     }
