@@ -3,17 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ValidationError } from '../core/errors.js';
-import { daemonPid } from '../daemon/daemon.js';
-import { spawnDetached } from '../exec/exec.js';
+import { startDaemonProcess, stopDaemonProcess } from '../daemon/daemon.js';
 import { cloneBare, cloneFull, commitAll, gitInit, mergeAndPush, runGit } from '../git/git.js';
-import { TmuxSessionProvider } from '../session/tmux.js';
 import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
 import { addRig } from '../town/rig.js';
 import { installTown, loadSettings, saveSettings } from '../town/town.js';
 import { stopAgentSession } from '../work/sessions.js';
 import { sling } from '../work/sling.js';
 import { globals } from './bd/context.js';
-import { gtBinPath } from './gt-agents.js';
+import { townContext } from './gt-agents.js';
 import { printJson, type Io } from './io.js';
 
 /**
@@ -63,8 +61,8 @@ export function registerDemoCommand(program: Command, io: Io): void {
       await addRig(town, 'widgets', remote, { actor: 'mayor' });
       say(`✓ town, rig "widgets" (from ${remote})`);
       const store = openSqliteBeadStore(town.dbPath);
-      const provider = new TmuxSessionProvider(town.tmuxSocket, join(town.root, '.runtime', 'tmux'));
-      const bin = gtBinPath(io);
+      const ctx = townContext(io, town, store, 'mayor');
+      const provider = ctx.provider;
       const ids: string[] = [];
       try {
         for (let n = 1; n <= PARTS; n++) {
@@ -81,21 +79,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
           ids.push(bead.id);
         }
         say(`✓ ${PARTS} beads filed (the last 3 wait for parts 1-3)`);
-        const ctx = {
-          town,
-          settings: loadSettings(town),
-          store,
-          provider,
-          env: io.env,
-          gtCommand: [process.execPath, bin],
-          gtBin: bin,
-          actor: 'mayor',
-          now: () => Date.now(),
-          spawnGt: (args: readonly string[]) => void spawnDetached(process.execPath, [bin, ...args], { cwd: town.root, env: { ...io.env, GT_TOWN_ROOT: town.root } }),
-        };
-        spawnDetached(process.execPath, [bin, 'daemon', 'run', '--tick', '5'], { cwd: town.root, env: { ...io.env, GT_TOWN_ROOT: town.root } });
-        for (let i = 0; i < 100 && daemonPid(town) === undefined; i++) await sleep(50);
-        say(`✓ daemon running (pid ${daemonPid(town) ?? '?'})`);
+        say(`✓ daemon running (pid ${await startDaemonProcess(town, ctx.gtBin, io.env, ['--tick', '5'])})`);
 
         // 3. Dispatch ready work, land finished work, crash one agent once.
         const landing = join(root, 'landing');
@@ -166,9 +150,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
           say(`Look around (everything is stopped; "gt up" starts the daemon again):\n  cd ${town.root}\n  gt status\n  gt seance --agent ${killed ?? 'widgets/polecats/<name>'}\n  bd list --all`);
         }
       } finally {
-        const pid = daemonPid(town);
-        if (pid !== undefined) process.kill(pid, 'SIGTERM');
-        for (let i = 0; i < 100 && daemonPid(town) !== undefined; i++) await sleep(50);
+        await stopDaemonProcess(town);
         await provider.killServer();
         store.dispose();
       }

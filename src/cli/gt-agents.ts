@@ -42,26 +42,30 @@ export function gtBinPath(io: Io): string {
   }
 }
 
+/** Everything the library needs to act in a town, for one command (the caller owns and closes `store`). */
+export function townContext(io: Io, town: Town, store: SqliteBeadStore, actor: string, progress?: (line: string) => void): TownContext & { store: SqliteBeadStore; provider: TmuxSessionProvider } {
+  const bin = gtBinPath(io);
+  return {
+    town,
+    settings: loadSettings(town),
+    store,
+    provider: new TmuxSessionProvider(town.tmuxSocket, join(town.root, '.runtime', 'tmux')),
+    env: io.env,
+    gtCommand: [process.execPath, bin],
+    gtBin: bin,
+    actor,
+    now: () => Date.now(),
+    ...(progress !== undefined ? { progress } : {}),
+    spawnGt: (args) => spawnDetached(process.execPath, [bin, ...args], { cwd: town.root, env: { ...io.env, GT_TOWN_ROOT: town.root } }),
+  };
+}
+
 export async function withTown<T>(io: Io, cmd: Command, fn: (ctx: TownContext & { store: SqliteBeadStore }) => Promise<T>): Promise<T> {
   const g = globals(cmd);
   const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
-  const settings = loadSettings(town);
   const store = openSqliteBeadStore(town.dbPath);
   try {
-    const bin = gtBinPath(io);
-    return await fn({
-      town,
-      settings,
-      store,
-      provider: new TmuxSessionProvider(town.tmuxSocket, join(town.root, '.runtime', 'tmux')),
-      env: io.env,
-      gtCommand: [process.execPath, bin],
-      gtBin: bin,
-      actor: await resolveActor(io, g),
-      now: () => Date.now(),
-      progress: g.json ? undefined : (line) => io.err(`  ${line}\n`),
-      spawnGt: (args) => spawnDetached(process.execPath, [bin, ...args], { cwd: town.root, env: { ...io.env, GT_TOWN_ROOT: town.root } }),
-    });
+    return await fn(townContext(io, town, store, await resolveActor(io, g), g.json ? undefined : (line) => io.err(`  ${line}\n`)));
   } finally {
     store.dispose();
   }

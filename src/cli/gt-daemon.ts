@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { spawnDetached } from '../exec/exec.js';
-import { daemonPaths, daemonPid, runDaemon } from '../daemon/daemon.js';
+import { daemonPaths, daemonPid, runDaemon, startDaemonProcess, stopDaemonProcess } from '../daemon/daemon.js';
 import { TmuxSessionProvider } from '../session/tmux.js';
 import { findTown } from '../town/town.js';
 import { globals } from './bd/context.js';
@@ -11,7 +10,6 @@ import { startAgentSession, stopAgentSession } from '../work/sessions.js';
 
 type Opts = Record<string, unknown>;
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function logTail(file: string, n: number): string[] {
   if (!existsSync(file)) return [];
@@ -51,30 +49,16 @@ export function registerDaemonCommands(program: Command, io: Io): void {
         else io.out(`The daemon already runs (pid ${running}).\n`);
         return;
       }
-      const args = [gtBinPath(io), 'daemon', 'run', ...(typeof o.tick === 'string' ? ['--tick', o.tick] : [])];
-      spawnDetached(process.execPath, args, { cwd: town.root, env: { ...io.env, GT_TOWN_ROOT: town.root } });
-      for (let i = 0; i < 100; i++) {
-        const pid = daemonPid(town);
-        if (pid !== undefined) {
-          if (json) printJson(io, { running: true, pid, started: true });
-          else io.out(`✓ Daemon started (pid ${pid}); log: ${daemonPaths(town).log}\n`);
-          return;
-        }
-        await sleep(50);
-      }
-      throw new Error(`the daemon did not start; see ${daemonPaths(town).log}`);
+      const pid = await startDaemonProcess(town, gtBinPath(io), io.env, typeof o.tick === 'string' ? ['--tick', o.tick] : []);
+      if (json) printJson(io, { running: true, pid, started: true });
+      else io.out(`✓ Daemon started (pid ${pid}); log: ${daemonPaths(town).log}\n`);
     });
   daemon
     .command('stop')
     .description('stop the daemon (sessions keep running)')
     .action(async (_o: Opts, cmd: Command) => {
       const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
-      const pid = daemonPid(town);
-      if (pid !== undefined) {
-        process.kill(pid, 'SIGTERM');
-        for (let i = 0; i < 200 && daemonPid(town) !== undefined; i++) await sleep(50);
-        if (daemonPid(town) !== undefined) process.kill(pid, 'SIGKILL');
-      }
+      const pid = await stopDaemonProcess(town);
       if (globals(cmd).json) printJson(io, { stopped: pid !== undefined, pid: pid ?? null });
       else io.out(pid === undefined ? 'The daemon was not running.\n' : `✓ Daemon stopped (pid ${pid})\n`);
     });
@@ -105,16 +89,9 @@ export function registerUpDownCommands(program: Command, io: Io): void {
           await startAgentSession(ctx, agent.address, { topic: 'patrol', sender: 'daemon' });
           standing.push(agent.address);
         }
-        let pid = daemonPid(ctx.town);
-        const started = pid === undefined;
-        if (pid === undefined) {
-          spawnDetached(process.execPath, [gtBinPath(io), 'daemon', 'run'], { cwd: ctx.town.root, env: { ...io.env, GT_TOWN_ROOT: ctx.town.root } });
-          for (let i = 0; i < 100 && pid === undefined; i++) {
-            await sleep(50);
-            pid = daemonPid(ctx.town);
-          }
-          if (pid === undefined) throw new Error(`the daemon did not start; see ${daemonPaths(ctx.town).log}`);
-        }
+        const running = daemonPid(ctx.town);
+        const started = running === undefined;
+        const pid = running ?? (await startDaemonProcess(ctx.town, gtBinPath(io), io.env));
         if (globals(cmd).json) printJson(io, { daemon: { pid, started }, started_agents: standing });
         else io.out(`✓ Town up: daemon ${started ? 'started' : 'already running'} (pid ${pid})${standing.length > 0 ? `; started ${standing.join(', ')}` : ''}\n`);
       }),
@@ -124,12 +101,7 @@ export function registerUpDownCommands(program: Command, io: Io): void {
     .description("stop the town: the daemon first, then every session on the town's own tmux server (sandboxes and work stay)")
     .action((_o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
-        const pid = daemonPid(ctx.town);
-        if (pid !== undefined) {
-          process.kill(pid, 'SIGTERM');
-          for (let i = 0; i < 200 && daemonPid(ctx.town) !== undefined; i++) await sleep(50);
-          if (daemonPid(ctx.town) !== undefined) process.kill(pid, 'SIGKILL');
-        }
+        const pid = await stopDaemonProcess(ctx.town);
         const stopped: string[] = [];
         for (const agent of await ctx.store.agents({})) {
           const r = await stopAgentSession(ctx, agent.address, 'killed');

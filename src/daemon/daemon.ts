@@ -1,7 +1,7 @@
 import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { ConflictError, errorMessage, isRecord } from '../core/errors.js';
-import { processAlive } from '../exec/exec.js';
+import { ConflictError, errorMessage, InternalError, isRecord } from '../core/errors.js';
+import { processAlive, spawnDetached } from '../exec/exec.js';
 import { reconcile, type Action, type ReconcileAgent, type ReconcileConfig } from '../core/reconcile.js';
 import { observe, type Snapshot } from '../observe/snapshot.js';
 import type { SqliteBeadStore } from '../store/sqlite-bead-store.js';
@@ -64,6 +64,29 @@ export function claimDaemonSlot(town: Town): () => void {
   throw new ConflictError('could not take the daemon slot', { hint: 'try again' });
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Starts `gt daemon run` in the background and waits until it holds the town's slot; returns its pid. */
+export async function startDaemonProcess(town: Town, gtBin: string, env: NodeJS.ProcessEnv, args: readonly string[] = []): Promise<number> {
+  spawnDetached(process.execPath, [gtBin, 'daemon', 'run', ...args], { cwd: town.root, env: { ...env, GT_TOWN_ROOT: town.root } });
+  for (let i = 0; i < 100; i++) {
+    const pid = daemonPid(town);
+    if (pid !== undefined) return pid;
+    await sleep(50);
+  }
+  throw new InternalError(`the daemon did not start; see ${daemonPaths(town).log}`);
+}
+
+/** Stops the town's daemon (SIGTERM; SIGKILL if it has not gone after 10 s); the pid it stopped, if one ran. */
+export async function stopDaemonProcess(town: Town): Promise<number | undefined> {
+  const pid = daemonPid(town);
+  if (pid === undefined) return undefined;
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 200 && daemonPid(town) !== undefined; i++) await sleep(50);
+  if (daemonPid(town) !== undefined) process.kill(pid, 'SIGKILL');
+  return pid;
+}
+
 export function reconcileConfig(ctx: TownContext): ReconcileConfig {
   const d = ctx.settings.daemon;
   return {
@@ -81,10 +104,9 @@ async function reconcileInputs(ctx: DaemonContext, snap: Snapshot): Promise<Reco
   const out: ReconcileAgent[] = [];
   for (const a of snap.agents) {
     const endings = (await ctx.store.sessions(a.address, 20)).flatMap((s) => (s.ended_at !== null && s.end_reason !== null ? [{ endedAtMs: Date.parse(s.ended_at), reason: s.end_reason }] : []));
-    const agent = await ctx.store.agent(a.address);
     out.push({
       address: a.address,
-      role: agent.role,
+      role: a.role,
       state: a.state,
       hook: a.hook?.id ?? null,
       sessionAlive: a.session_alive,

@@ -3,6 +3,7 @@ import type { Agent, AgentSession, AgentStore } from '../core/agent-store.js';
 import type { BeadStore } from '../core/bead-store.js';
 import { deriveState, type DerivedState } from '../core/derive.js';
 import type { PaneState } from '../core/pane.js';
+import type { Role } from '../core/identity.js';
 import type { Rig } from '../core/rig-registry.js';
 import type { TownSettings } from '../core/settings.js';
 import { worktreeSafety } from '../git/git.js';
@@ -30,7 +31,7 @@ export type SandboxState = { exists: boolean; branch: string | null; uncommitted
 
 export type AgentView = {
   address: string;
-  role: string;
+  role: Role;
   rig: string | null;
   session: string;
   agent_cli: string;
