@@ -55,10 +55,13 @@ export async function sendMail(store: Stores, m: { from: string; to: string; sub
   return toMail(bead);
 }
 
-export async function inbox(store: Stores, address: string, options: { all?: boolean } = {}): Promise<Mail[]> {
+async function inboxBeads(store: Stores, address: string, all: boolean): Promise<BeadSummary[]> {
   await store.agent(address);
-  const list = await store.list({ assignee: address, types: ['message'], labels: [MAIL_LABEL], statuses: options.all === true ? STATUSES : ['open'], sort: 'oldest', limit: 0 });
-  return list.map(toMail);
+  return store.list({ assignee: address, types: ['message'], labels: [MAIL_LABEL], statuses: all ? STATUSES : ['open'], sort: 'oldest', limit: 0 });
+}
+
+export async function inbox(store: Stores, address: string, options: { all?: boolean } = {}): Promise<Mail[]> {
+  return (await inboxBeads(store, address, options.all === true)).map(toMail);
 }
 
 async function mailBead(store: Stores, id: string): Promise<BeadDetails> {
@@ -87,12 +90,8 @@ export async function turnBoundaryNotice(store: Stores, address: string, by: str
   const parts: string[] = [];
   const nudges = await store.takeNudges(address, by);
   if (nudges.length > 0) parts.push(formatQueuedNudges(nudges));
-  const fresh = (await inbox(store, address)).filter((m) => !m.read && !m.handoff);
-  const unannounced: Mail[] = [];
-  for (const m of fresh) {
-    const [bead] = await store.show([m.id]);
-    if (bead !== undefined && !bead.labels.includes(NOTIFIED_LABEL)) unannounced.push(m);
-  }
+  // Run at every turn: one query, the labels come with it.
+  const unannounced = (await inboxBeads(store, address, false)).filter((b) => !b.labels.includes(NOTIFIED_LABEL)).map(toMail).filter((m) => !m.read && !m.handoff);
   if (unannounced.length > 0) {
     await store.addLabels(
       unannounced.map((m) => m.id),
