@@ -1,16 +1,16 @@
 // Part of `npm run bench` (bundled and run by bench/sessions.mjs): how fast agent sessions start and how
 // fast nudges arrive, with real tmux, the built gt, the sim agent, and the real Claude Code CLI against the
 // scripted model server. Results go to bench/SESSIONS.md and bench/sessions.json.
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TmuxSessionProvider } from '../src/session/tmux.js';
 import { openSqliteBeadStore } from '../src/store/sqlite-bead-store.js';
 import { addPolecat } from '../src/town/polecat.js';
-import { addRig } from '../src/town/rig.js';
-import { installTown, loadSettings, saveSettings } from '../src/town/town.js';
+import { loadSettings, saveSettings } from '../src/town/town.js';
+import { cleanEnv } from '../test/helpers/bd.js';
 import { CLAUDE_BIN, claudeAvailable, makeClaudeHome } from '../test/helpers/claude-home.js';
+import { townWithRig } from '../test/helpers/town-fixture.js';
 import { lastUserPrompt, startScriptedModel } from '../test/helpers/scripted-model.js';
 
 const ROOT = process.env.GT_BENCH_ROOT ?? process.cwd();
@@ -54,21 +54,10 @@ type Row = { what: string; n: number; p50: number; p95: number; max: number };
 const row = (what: string, values: number[]): Row => ({ what, n: values.length, p50: quantile(values, 0.5), p95: quantile(values, 0.95), max: Math.max(...values) });
 
 async function main(): Promise<void> {
-  const base = realpathSync(mkdtempSync(join(tmpdir(), 'gt-bench-sessions-')));
-  const home = join(base, 'home');
-  mkdirSync(home);
-  writeFileSync(join(home, '.gitconfig'), '');
-  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', GIT_CONFIG_GLOBAL: join(home, '.gitconfig'), GIT_CONFIG_NOSYSTEM: '1', BD_ACTOR: 'bench' };
-  const git = (cwd: string, ...args: string[]): void => void execFileSync('git', args, { cwd, env: { ...env, GIT_AUTHOR_NAME: 'b', GIT_AUTHOR_EMAIL: 'b@e.x', GIT_COMMITTER_NAME: 'b', GIT_COMMITTER_EMAIL: 'b@e.x' } });
-  const work = join(base, 'work');
-  mkdirSync(work);
-  git(work, 'init', '--quiet', '--initial-branch=main');
-  writeFileSync(join(work, 'app.txt'), 'v1\n');
-  git(work, 'add', '.');
-  git(work, 'commit', '--quiet', '-m', 'first');
-  git(base, 'clone', '--quiet', '--bare', work, join(base, 'remote.git'));
-  const town = (await installTown(join(base, 'town'), { owner: 'o@e.x', actor: 'bench', nowIso: new Date().toISOString() })).town;
-  await addRig(town, 'gastown', join(base, 'remote.git'), { actor: 'bench' });
+  // The same town the integration tests use: rig "gastown" from a bare remote, in a clean environment.
+  const fixture = await townWithRig('bench-sessions');
+  const { town, base } = fixture;
+  const env = cleanEnv(join(base, 'home'), { BD_ACTOR: 'bench' });
   await addPolecat(town, 'gastown', { name: 'toast', actor: 'bench', ownerEmail: town.owner, nowMs: Date.now() });
   saveSettings(town, { ...loadSettings(town), default_agent: 'sim' });
   const provider = new TmuxSessionProvider(town.tmuxSocket, join(town.root, '.runtime', 'tmux'));
@@ -141,7 +130,8 @@ async function main(): Promise<void> {
       const recovery: number[] = [];
       for (let i = 0; i < ROUNDS; i++) {
         await until(() => count('running') >= i + 1, 'the agent to be working');
-        const pid = Number(execFileSync('tmux', ['-L', town.tmuxSocket, 'display-message', '-p', '-t', '=ga-toast:', '#{pane_pid}'], { encoding: 'utf8' }).trim());
+        const pid = await provider.programPid('ga-toast');
+        if (pid === undefined) throw new Error('no agent process in ga-toast');
         const t0 = Date.now();
         process.kill(pid, 'SIGKILL');
         await until(() => primes() >= base + i + 1, 'the successor to prime').catch(async (err: unknown) => {
@@ -185,7 +175,7 @@ async function main(): Promise<void> {
     await gt(env, town.root, 'daemon', 'stop').catch(() => undefined);
     store.dispose();
     await provider.killServer();
-    rmSync(base, { recursive: true, force: true });
+    fixture.cleanup();
   }
   const when = new Date().toISOString();
   writeFileSync(join(ROOT, 'bench', 'sessions.json'), `${JSON.stringify({ when, node: process.version, rows }, null, 2)}\n`);

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { GT_BIN, gt, gtAsync, json } from './helpers/bd.js';
@@ -12,7 +12,6 @@ const fixture = useSessionTowns();
 
 type LogLine = { event: string; kind?: string; address?: string; why?: string };
 const log = (f: Fixture): LogLine[] => json<{ log: string[] }>(f.run('daemon', 'status', '--lines', '200', '--json')).log.map((l) => JSON.parse(l) as LogLine);
-const panePid = (f: Fixture, session: string): number => Number(execFileSync('tmux', ['-L', f.town.tmuxSocket, 'display-message', '-p', '-t', `=${session}:`, '#{pane_pid}'], { encoding: 'utf8' }).trim());
 
 describe('gt daemon', () => {
   it('restarts a killed agent within seconds, in the same sandbox with the same hook, and the work completes', async () => {
@@ -23,7 +22,7 @@ describe('gt daemon', () => {
     expect(json<{ started: boolean }>(f.run('daemon', 'start', '--tick', '30', '--json')).started).toBe(true);
     expect(json<{ running: boolean; started: boolean }>(f.run('daemon', 'start', '--json'))).toMatchObject({ running: true, started: false });
     await eventually(() => f.trace('ga-toast').some((t) => t.step === 'running'), 'the work to start');
-    process.kill(panePid(f, 'ga-toast'), 'SIGKILL');
+    await f.killAgent('ga-toast');
     await eventually(() => f.trace('ga-toast').some((t) => t.step === 'report'), 'the restarted agent to finish', 60_000);
     const actions = log(f).filter((l) => l.event === 'action');
     expect(actions.map((a) => [a.kind, a.address])).toEqual([
@@ -37,6 +36,25 @@ describe('gt daemon', () => {
     expect(await f.provider.list()).toEqual(['ga-toast']);
     expect(json<{ daemon: { running: boolean } }>(f.run('status', '--json')).daemon.running).toBe(true);
   }, 120_000);
+
+  it('notices a death that happens while it is still restarting the same agent (no waiting for the tick)', async () => {
+    const f = await fixture('daemon-aba');
+    const settings = loadSettings(f.town);
+    // Each kill counts as a first death (no back-off), and the tick is far away: only the watch can act.
+    saveSettings(f.town, { ...settings, daemon: { ...settings.daemon, quarantine_window_seconds: 1 } });
+    const s = f.store();
+    const bead = await s.create({ title: 'long', description: '```sh\nsleep 600\n```' }, 'mayor');
+    f.run('sling', bead.id, 'gastown/polecats/toast');
+    f.run('daemon', 'start', '--tick', '600');
+    const count = (step: string): number => f.trace('ga-toast').filter((t) => t.step === step).length;
+    for (let round = 1; round <= 3; round++) {
+      await eventually(() => count('running') >= round, `run ${round} to start`);
+      // Killed the moment its work starts again: often still inside the pass that restarted it.
+      await f.killAgent('ga-toast');
+      await eventually(() => count('prime') >= round + 1, `the successor of run ${round} to prime`, 30_000);
+    }
+    expect(log(f).filter((l) => l.kind === 'restart')).toHaveLength(3);
+  }, 150_000);
 
   it('quarantines a crash-looping agent after N deaths and files an escalation, instead of a respawn storm', async () => {
     const f = await fixture('daemon-quarantine');

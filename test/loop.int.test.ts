@@ -66,8 +66,7 @@ describe('the loop with the sim agent', () => {
     const session = r?.session ?? '';
     await eventually(() => f.trace(session).some((t: Report) => t.step === 'running'), 'the work to start');
     const branch = (await s.agent('gastown/polecats/toast')).branch;
-    const pid = execFileSync('tmux', ['-L', f.town.tmuxSocket, 'display-message', '-p', '-t', `=${session}:`, '#{pane_pid}'], { encoding: 'utf8' }).trim();
-    process.kill(Number(pid), 'SIGKILL');
+    await f.killAgent(session);
     await eventually(() => json<{ liveness: string }>(f.run('session', 'status', 'gastown/polecats/toast', '--json')).liveness === 'dead', 'the agent to be dead');
     expect((await s.agent('gastown/polecats/toast')).hook_bead).toBe(bead.id);
 

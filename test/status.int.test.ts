@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { json } from './helpers/bd.js';
 import { eventually, sessionTown } from './helpers/session-town.js';
@@ -35,12 +34,10 @@ describe('gt status', () => {
     expect(snap.work.hooked).toBe(1);
     expect(snap.agents.find((a) => a.address === 'gastown/polecats/toast')?.sandbox).toMatchObject({ uncommitted: 0, unpushed: 0 });
 
-    const pid = execFileSync('tmux', ['-L', f.town.tmuxSocket, 'display-message', '-p', '-t', '=ga-toast:', '#{pane_pid}'], { encoding: 'utf8' }).trim();
-    process.kill(Number(pid), 'SIGKILL');
+    await f.killAgent('ga-toast');
     await eventually(() => state(json<Snap>(f.run('status', '--json')), 'gastown/polecats/toast') === 'dead-with-work', 'dead-with-work');
     // The witness's CLI gone while its session stays: a zombie.
-    const wpid = execFileSync('tmux', ['-L', f.town.tmuxSocket, 'display-message', '-p', '-t', '=ga-witness:', '#{pane_pid}'], { encoding: 'utf8' }).trim();
-    process.kill(Number(wpid), 'SIGKILL');
+    await f.killAgent('ga-witness');
     await eventually(() => state(json<Snap>(f.run('status', '--json')), 'gastown/witness') === 'zombie', 'zombie');
 
     const text = f.run('status');

@@ -194,7 +194,9 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
   let passes = 0;
   try {
     while (!stopping) {
-      const signature = `${(await ctx.provider.list()).join(',')}|${(await ctx.provider.deadSessions()).join(',')}`;
+      // Sessions, their panes and whether each pane's program has exited: a death, a new session or a
+      // restarted one changes it (pane ids are never reused).
+      const signature = (await ctx.provider.panes()).map((p) => `${p.session} ${p.pane} ${p.dead ? 'dead' : 'live'}`).join(',');
       const changed = signature !== watchSignature;
       watchSignature = signature;
       if (changed || ctx.now() - lastPass >= options.tickMs) {

@@ -8,11 +8,12 @@ import {
   SessionExistsError,
   SessionNotFoundError,
   type AgentLiveness,
+  type SessionPane,
   type SessionProvider,
   type StartSpec,
 } from './provider.js';
 
-type FakeSession = { spec: StartSpec; screen: string; env: Map<string, string>; exited: boolean; activity: number; responder?: (input: FakeInput) => void };
+type FakeSession = { spec: StartSpec; pane: number; screen: string; env: Map<string, string>; exited: boolean; activity: number; responder?: (input: FakeInput) => void };
 
 /** What was typed or pressed into a fake session, in order. */
 export type FakeInput = { kind: 'text'; value: string } | { kind: 'key'; value: SafeKey };
@@ -27,6 +28,7 @@ export class FakeSessionProvider implements SessionProvider {
   readonly input = new Map<string, FakeInput[]>();
   readonly #sessions = new Map<string, FakeSession>();
   #clock = 0;
+  #panes = 0;
 
   constructor(private readonly now: () => number = () => Date.now()) {}
 
@@ -48,7 +50,7 @@ export class FakeSessionProvider implements SessionProvider {
       for (const key of Object.keys(spec.env)) if (!ENV_KEY.test(key)) throw new ValidationError(`invalid environment variable name "${key}"`);
       if (this.#sessions.has(spec.name)) throw new SessionExistsError(spec.name);
       // As with tmux, spec.env reaches the program, not the session's own environment.
-      const s: FakeSession = { spec, screen: '', env: new Map(), exited: false, activity: 0 };
+      const s: FakeSession = { spec, pane: this.#panes++, screen: '', env: new Map(), exited: false, activity: 0 };
       this.#touch(s);
       this.#sessions.set(spec.name, s);
     });
@@ -111,8 +113,10 @@ export class FakeSessionProvider implements SessionProvider {
     return Promise.resolve(undefined);
   }
 
-  deadSessions(): Promise<string[]> {
-    return Promise.resolve([...this.#sessions.entries()].filter(([, s]) => s.exited).map(([n]) => n).sort());
+  panes(): Promise<SessionPane[]> {
+    return Promise.resolve(
+      [...this.#sessions.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([session, s]) => ({ session, pane: `%${s.pane}`, dead: s.exited })),
+    );
   }
 
   setEnv(name: string, key: string, value: string): Promise<void> {

@@ -9,6 +9,8 @@ import { SAFE_KEYS, type SafeKey } from '../core/pane.js';
 /** What to run: never a shell string. `env` may hold secrets; they never reach any process's argv. */
 export type StartSpec = { name: string; argv: readonly string[]; cwd: string; env: Readonly<Record<string, string>> };
 
+export type SessionPane = { session: string; pane: string; dead: boolean };
+
 /** Whether the agent program inside a live session is running (probes can fail: unknown is a state). */
 export type AgentLiveness = 'alive' | 'dead' | 'unknown';
 
@@ -33,8 +35,11 @@ export type SessionProvider = {
   list(): Promise<string[]>;
   /** The pid of the program the session started (the agent CLI), while it runs. */
   programPid(name: string): Promise<number | undefined>;
-  /** Sessions whose program has exited while the session stays (one cheap call: the daemon's watch). */
-  deadSessions(): Promise<string[]>;
+  /**
+   * Every session's pane in one cheap call (the daemon's watch): a pane token that is new for each session
+   * started (so a restarted session never looks like the one before it), and whether its program has exited.
+   */
+  panes(): Promise<SessionPane[]>;
   setEnv(name: string, key: string, value: string): Promise<void>;
   /** A variable of the session's environment, or undefined. */
   getEnv(name: string, key: string): Promise<string | undefined>;

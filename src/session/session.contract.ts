@@ -64,12 +64,19 @@ export function runSessionContract(label: string, make: SessionFactory): void {
         await p.start({ name: 'agent', argv: ['cat'], cwd, env: {} });
         await eventually(async () => (await p.agentLiveness('agent', ['cat'])) === 'alive', 'cat to run');
         expect(await p.agentLiveness('agent', ['claude'])).toBe('dead');
-        expect(await p.deadSessions()).toEqual([]);
+        const [before] = await p.panes();
+        expect(before).toMatchObject({ session: 'agent', dead: false });
         await exitProgram('agent');
         await eventually(async () => (await p.agentLiveness('agent', ['cat'])) === 'dead', 'cat to exit');
-        expect(await p.deadSessions()).toEqual(['agent']);
+        expect(await p.panes()).toEqual([{ session: 'agent', pane: before?.pane, dead: true }]);
         expect(await p.programPid('agent')).toBeUndefined();
         expect(await p.isAlive('agent')).toBe(true);
+        // A session started again under the same name has a new pane: a watcher never mistakes it for the old one.
+        await p.stop('agent');
+        await p.start({ name: 'agent', argv: ['cat'], cwd, env: {} });
+        const [after] = await p.panes();
+        expect(after).toMatchObject({ session: 'agent', dead: false });
+        expect(after?.pane).not.toBe(before?.pane);
         expect(await p.agentLiveness('nobody', ['cat'])).toBe('dead');
       }));
 

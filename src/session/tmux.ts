@@ -10,6 +10,7 @@ import {
   SessionExistsError,
   SessionNotFoundError,
   type AgentLiveness,
+  type SessionPane,
   type SessionProvider,
   type StartSpec,
 } from './provider.js';
@@ -173,21 +174,20 @@ export class TmuxSessionProvider implements SessionProvider {
   }
 
   async programPid(name: string): Promise<number | undefined> {
-    if ((await this.deadSessions()).includes(name)) return undefined;
+    if ((await this.panes()).some((p) => p.session === name && p.dead)) return undefined;
     return this.#panePid(name);
   }
 
-  async deadSessions(): Promise<string[]> {
-    const r = await this.#tmux(['list-panes', '-a', '-F', '#{session_name} #{pane_dead}']);
+  async panes(): Promise<SessionPane[]> {
+    // pane_id restarts at %0 with a new server; with the pane's pid it names one incarnation.
+    const r = await this.#tmux(['list-panes', '-a', '-F', '#{session_name} #{pane_id}/#{pane_pid} #{pane_dead}']);
     if (!r.ok) return [];
-    return [
-      ...new Set(
-        r.stdout
-          .split('\n')
-          .filter((l) => l.endsWith(' 1'))
-          .map((l) => l.slice(0, -2)),
-      ),
-    ].sort();
+    return r.stdout
+      .split('\n')
+      .map((l) => /^(\S+) (\S+) ([01])$/u.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ session: m[1] ?? '', pane: m[2] ?? '', dead: m[3] === '1' }))
+      .sort((a, b) => (a.session < b.session ? -1 : a.session > b.session ? 1 : 0));
   }
 
   async setEnv(name: string, key: string, value: string): Promise<void> {

@@ -66,6 +66,12 @@ export async function sessionTown(label: string) {
         .filter((l) => l !== '')
         .map((l) => JSON.parse(l) as TraceRecord);
     },
+    /** kill -9 of the agent process in a session (the session stays, its pane dead). */
+    async killAgent(session: string): Promise<void> {
+      const pid = await provider.programPid(session);
+      if (pid === undefined) throw new Error(`no agent process in ${session}`);
+      process.kill(pid, 'SIGKILL');
+    },
     async cleanup(): Promise<void> {
       for (const s of stores) s.dispose();
       await provider.killServer();
