@@ -13,7 +13,7 @@ import { isSimDialog, isSimStep, SIM_DIALOGS, SIM_STEPS, type SimDialog } from '
 import { openSqliteBeadStore, type SqliteBeadStore } from '../store/sqlite-bead-store.js';
 import { findTown, loadSettings, saveSettings, type Town } from '../town/town.js';
 import { flushQueuedNudges, isNudgeMode, nudgeAgent, NUDGE_MODES } from '../work/nudge.js';
-import { onPromptSubmit, onStop, parseHookInput, prime, whoAmI } from '../work/prime.js';
+import { onStop, parseHookInput, prime, whoAmI } from '../work/prime.js';
 import {
   listSessions,
   peek,
@@ -298,19 +298,18 @@ export function registerAgentCommands(program: Command, io: Io): void {
     });
   agent
     .command('hook')
-    .description("an agent CLI's lifecycle hook: prompt-submit (queued nudges join the prompt) or stop (keep going for queued nudges)")
-    .argument('<event>', 'prompt-submit | stop')
-    .option('--remind-done', 'stop: remind a polecat with open hooked work to finish with gt done')
+    .description("an agent CLI's Stop hook: queued nudges keep it going; a polecat with open work is reminded of gt done (the prompt-submit hook is \"gt mail check --inject\")")
+    .argument('<event>', 'stop')
+    .option('--remind-done', 'remind a polecat with open hooked work to finish with gt done')
     .action(async (event: string, o: Opts) => {
-      if (event !== 'prompt-submit' && event !== 'stop') throw new UsageError(`unknown hook event "${event}"`, { hint: 'use prompt-submit or stop' });
+      if (event !== 'stop') throw new UsageError(`unknown hook event "${event}"`, { hint: 'use stop; for prompt-submit run "gt mail check --inject"' });
       const input = io.stdinIsTTY ? {} : parseHookInput(io.readStdin());
       // A hook must never break the agent's turn: problems go to stderr, the exit stays 0.
       try {
         const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
         const store = openSqliteBeadStore(town.dbPath);
         try {
-          const me = await whoAmI(store, io.env, io.cwd);
-          const out = event === 'prompt-submit' ? await onPromptSubmit(store, me) : await onStop(store, me, { stopHookActive: input.stop_hook_active === true, remindDone: o.remindDone === true });
+          const out = await onStop(store, await whoAmI(store, io.env, io.cwd), { stopHookActive: input.stop_hook_active === true, remindDone: o.remindDone === true });
           if (out !== '') io.out(`${out}\n`);
         } finally {
           store.dispose();

@@ -11,7 +11,7 @@ import { firstShellBlock, type SimDialog, type SimStep } from './script.js';
  * The scripted agent (`gt agent sim`): a stand-in for an agent CLI in a tmux pane, used by the demo and the
  * tests. It is not AI and says so. Like Claude Code it shows optional start-up dialogs, a prompt, a line
  * editor in raw mode where only Enter submits, a busy marker while it works, and lifecycle hooks (`gt prime
- * --hook` at start, `gt agent hook prompt-submit` at every turn, `gt agent hook stop` at the end of one).
+ * --hook` at start, `gt mail check --inject` at every turn, `gt agent hook stop` at the end of one).
  * Its work: the first ```sh block of the bead on its hook, run in its sandbox, then a commit.
  * Every step goes to a JSONL trace, so tests assert on what it did rather than on the screen.
  */

@@ -6,7 +6,7 @@ import { STATUSES } from '../core/bead.js';
 import { isRecord, NotFoundError } from '../core/errors.js';
 import { parseAddress, type Role } from '../core/identity.js';
 import type { Town } from '../town/town.js';
-import { inbox, takeHandoffNote, turnBoundaryNotice, type Mail } from './mail.js';
+import { inbox, takeHandoffNote, type Mail } from './mail.js';
 import { formatQueuedNudges } from './nudge.js';
 
 /**
@@ -168,11 +168,6 @@ export async function prime(
     unread_mail: unread,
     text: `${lines.join('\n')}\n`,
   };
-}
-
-/** UserPromptSubmit: queued nudges and news of unread mail join the prompt (stdout reaches the model). */
-export async function onPromptSubmit(store: Stores, agent: Agent): Promise<string> {
-  return turnBoundaryNotice(store, agent.address, 'prompt-submit');
 }
 
 /**

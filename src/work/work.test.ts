@@ -7,7 +7,8 @@ import { FakeSessionProvider } from '../session/fake.js';
 import { openSqliteBeadStore, type SqliteBeadStore } from '../store/sqlite-bead-store.js';
 import type { Town } from '../town/town.js';
 import { flushQueuedNudges, formatQueuedNudges, nudgeAgent } from './nudge.js';
-import { onPromptSubmit, onStop, parseHookInput, prime, whoAmI } from './prime.js';
+import { turnBoundaryNotice } from './mail.js';
+import { onStop, parseHookInput, prime, whoAmI } from './prime.js';
 import { startAgentSession, stopAgentSession, type TownContext } from './sessions.js';
 import { sling } from './sling.js';
 
@@ -275,9 +276,9 @@ describe('prime and the turn-boundary hooks', () => {
   it('prompt-submit hands over queued nudges; stop keeps the turn going for them, then reminds a polecat once', async () => {
     const { store } = await setup();
     const agent = await store.agent(TOAST);
-    expect(await onPromptSubmit(store, agent)).toBe('');
+    expect(await turnBoundaryNotice(store, TOAST, 'prompt-submit')).toBe('');
     await store.queueNudge({ recipient: TOAST, sender: 'mayor', body: 'first' }, 'm');
-    expect(await onPromptSubmit(store, agent)).toBe(formatQueuedNudges([{ id: 1, recipient: TOAST, sender: 'mayor', body: 'first', urgent: false, created_at: '', delivered_at: '', delivered_by: '' }]));
+    expect(await turnBoundaryNotice(store, TOAST, 'prompt-submit')).toBe(formatQueuedNudges([{ id: 1, recipient: TOAST, sender: 'mayor', body: 'first', urgent: false, created_at: '', delivered_at: '', delivered_by: '' }]));
     await store.queueNudge({ recipient: TOAST, sender: 'mayor', body: 'second', urgent: true }, 'm');
     const stop = JSON.parse(await onStop(store, agent, { stopHookActive: false, remindDone: true })) as { decision: string; reason: string };
     expect(stop.decision).toBe('block');
