@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { daemonPid } from '../daemon/daemon.js';
-import { observe, type AgentView, type Snapshot } from '../observe/snapshot.js';
+import { observe, observeAgents, type AgentView, type Snapshot } from '../observe/snapshot.js';
 import { globals } from './bd/context.js';
 import { positiveInt, withTown } from './gt-agents.js';
 import { printJson, sanitize, type Io } from './io.js';
@@ -55,9 +55,9 @@ export function registerStatusCommands(program: Command, io: Io): void {
     .option('--git', "include each sandbox's git state")
     .action((o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
-        const snap = await observe(ctx, { git: o.git === true });
-        if (globals(cmd).json) printJson(io, snap.agents);
-        else io.out(agentRows(snap.agents));
+        const agents = await observeAgents(ctx, { git: o.git === true });
+        if (globals(cmd).json) printJson(io, agents);
+        else io.out(agentRows(agents));
       }),
     );
 }

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { ConflictError, errorMessage, InternalError, isRecord } from '../core/errors.js';
 import { processAlive, spawnDetached } from '../exec/exec.js';
 import { reconcile, type Action, type ReconcileAgent, type ReconcileConfig } from '../core/reconcile.js';
-import { observe, type Snapshot } from '../observe/snapshot.js';
+import { observeAgents, type AgentView } from '../observe/snapshot.js';
 import type { SqliteBeadStore } from '../store/sqlite-bead-store.js';
 import type { Town } from '../town/town.js';
 import { sendMail } from '../work/mail.js';
@@ -100,9 +100,9 @@ export function reconcileConfig(ctx: TownContext): ReconcileConfig {
   };
 }
 
-async function reconcileInputs(ctx: DaemonContext, snap: Snapshot): Promise<ReconcileAgent[]> {
+async function reconcileInputs(ctx: DaemonContext, agents: readonly AgentView[]): Promise<ReconcileAgent[]> {
   const out: ReconcileAgent[] = [];
-  for (const a of snap.agents) {
+  for (const a of agents) {
     const endings = (await ctx.store.sessions(a.address, 20)).flatMap((s) => (s.ended_at !== null && s.end_reason !== null ? [{ endedAtMs: Date.parse(s.ended_at), reason: s.end_reason }] : []));
     out.push({
       address: a.address,
@@ -121,8 +121,7 @@ async function reconcileInputs(ctx: DaemonContext, snap: Snapshot): Promise<Reco
 
 /** One pass: observe, decide, act. Returns what it did. */
 export async function reconcileOnce(ctx: DaemonContext): Promise<{ actions: Action[]; errors: string[] }> {
-  const snap = await observe(ctx);
-  const actions = reconcile(await reconcileInputs(ctx, snap), reconcileConfig(ctx), ctx.now());
+  const actions = reconcile(await reconcileInputs(ctx, await observeAgents(ctx)), reconcileConfig(ctx), ctx.now());
   const errors: string[] = [];
   for (const action of actions) {
     try {

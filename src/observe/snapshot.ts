@@ -59,14 +59,23 @@ export type Snapshot = {
 
 export type ObserveOptions = { git?: boolean };
 
-export async function observe(ctx: ObserveContext, options: ObserveOptions = {}): Promise<Snapshot> {
+/** Every agent as observed now (what the daemon decides from, and `gt agents` shows). */
+export async function observeAgents(ctx: ObserveContext, options: ObserveOptions = {}, sessions?: readonly string[]): Promise<AgentView[]> {
   const now = ctx.now();
-  const [agents, rigs, sessions] = await Promise.all([ctx.store.agents({}), ctx.store.rigs(), ctx.provider.list()]);
-  const live = new Set(sessions);
+  const [agents, rigs, live] = await Promise.all([ctx.store.agents({}), options.git === true ? ctx.store.rigs() : [], sessions ?? ctx.provider.list()]);
+  const alive = new Set(live);
   const rigByName = new Map(rigs.map((r) => [r.name, r]));
   const views: AgentView[] = [];
-  for (const agent of agents) views.push(await observeAgent(ctx, agent, live.has(agent.session_name), now, options.git === true ? rigByName.get(agent.rig ?? '') : undefined));
-  const known = new Set(agents.map((a) => a.session_name));
+  for (const agent of agents) views.push(await observeAgent(ctx, agent, alive.has(agent.session_name), now, rigByName.get(agent.rig ?? '')));
+  return views;
+}
+
+/** The whole town: agents, rigs, open work, merge requests waiting, sessions that belong to no agent. */
+export async function observe(ctx: ObserveContext, options: ObserveOptions = {}): Promise<Snapshot> {
+  const now = ctx.now();
+  const [rigs, sessions] = await Promise.all([ctx.store.rigs(), ctx.provider.list()]);
+  const views = await observeAgents(ctx, options, sessions);
+  const known = new Set(views.map((a) => a.session));
   const stats = await ctx.store.stats();
   const mrs = await ctx.store.list({ types: ['merge-request'], statuses: ['open', 'in_progress'], limit: 0 });
   return {
