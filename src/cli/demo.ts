@@ -24,6 +24,12 @@ const PARTS = 12;
 const POLECATS = 4;
 /** The part whose agent gets killed mid-work. */
 const VICTIM = 6;
+/**
+ * Its work waits until the demo has killed its first agent and says go (a file in the town's runtime
+ * directory), so the kill always lands mid-work however slow the machine; the successor finds the file.
+ */
+const GO_FILE = 'demo-go';
+const VICTIM_WAIT = `while [ ! -e "$GT_TOWN_ROOT/.runtime/${GO_FILE}" ]; do sleep 0.2; done`;
 const TIMEOUT_MS = 110_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -69,8 +75,8 @@ export function registerDemoCommand(program: Command, io: Io): void {
           const bead = await store.create(
             {
               title: `Make part ${n}`,
-              // Part 6 takes a while: the demo kills its agent in the middle of it.
-              description: `Add parts/p${n}.txt and keep the tests green.\n\n\`\`\`sh\nsleep ${n === VICTIM ? 6 : 2}\nmkdir -p parts\nprintf 'part ${n}\\n' > parts/p${n}.txt\nsh test.sh\n\`\`\`\n`,
+              // Part 6 waits for the go: the demo kills its agent in the middle of it first.
+              description: `Add parts/p${n}.txt and keep the tests green.\n\n\`\`\`sh\n${n === VICTIM ? VICTIM_WAIT : 'sleep 2'}\nmkdir -p parts\nprintf 'part ${n}\\n' > parts/p${n}.txt\nsh test.sh\n\`\`\`\n`,
               priority: 2,
               depends_on: n > PARTS - 3 ? [ids[n - PARTS + 2] ?? ''] : [],
             },
@@ -119,6 +125,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
               if (pid === undefined) continue;
               process.kill(pid, 'SIGKILL');
               killed = a.address;
+              writeFileSync(join(town.root, '.runtime', GO_FILE), '');
               say(`✗ killed ${a.address} (kill -9) in the middle of ${a.hook_bead ?? ''}: the daemon should bring it back`);
               break;
             }
