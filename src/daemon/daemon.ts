@@ -11,7 +11,7 @@ import { startAgentSession, stopAgentSession, type TownContext } from '../work/s
 
 /**
  * The daemon: one per town. observe → reconcile (pure, core/reconcile.ts) → execute, on a periodic tick and
- * within a couple of seconds of any session or agent process dying (a cheap watch of the town's tmux server).
+ * as soon as tmux reports that an agent's program or a session died (hooks on the town's server; no polling).
  * It only touches the town's own sessions and agents, never removes a sandbox, and reports what needs
  * judgment instead of deciding it.
  */
@@ -20,8 +20,6 @@ export type DaemonContext = TownContext & { store: SqliteBeadStore };
 
 export type DaemonOptions = {
   tickMs: number;
-  /** How often the tmux watch looks for deaths. */
-  watchMs?: number;
   /** Stop after this many reconcile passes (tests); 0 runs until stopped. */
   passes?: number;
   log?: (entry: Record<string, unknown>) => void;
@@ -181,34 +179,28 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
     }
     options.log?.(line);
   };
-  let stopping = false;
-  const stop = (): void => {
-    stopping = true;
-  };
+  const stopping = new AbortController();
+  const stop = (): void => stopping.abort();
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   log({ event: 'started', pid: process.pid, tick_ms: options.tickMs });
-  let watchSignature = '';
   let lastPass = 0;
   let passes = 0;
+  let cause = 'start';
   try {
-    while (!stopping) {
-      // Sessions, their panes and whether each pane's program has exited: a death, a new session or a
-      // restarted one changes it (pane ids are never reused).
-      const signature = (await ctx.provider.panes()).map((p) => `${p.session} ${p.pane} ${p.dead ? 'dead' : 'live'}`).join(',');
-      const changed = signature !== watchSignature;
-      watchSignature = signature;
-      if (changed || ctx.now() - lastPass >= options.tickMs) {
-        lastPass = ctx.now();
-        const r = await reconcileOnce(ctx);
-        passes++;
-        for (const a of r.actions) log({ event: 'action', kind: a.kind, address: a.address, why: a.why });
-        for (const e of r.errors) log({ event: 'error', message: e });
-        // The signature stays the one taken before the pass: a death during the pass (or a change the pass
-        // made) shows up as news at the next watch, and one more pass is cheap and decides nothing twice.
-        if (options.passes !== undefined && options.passes > 0 && passes >= options.passes) break;
-      }
-      await new Promise((r) => setTimeout(r, options.watchMs ?? 1_000));
+    while (!stopping.signal.aborted) {
+      lastPass = ctx.now();
+      const r = await reconcileOnce(ctx);
+      passes++;
+      if (r.actions.length > 0 || r.errors.length > 0) log({ event: 'pass', cause, actions: r.actions.length });
+      for (const a of r.actions) log({ event: 'action', kind: a.kind, address: a.address, why: a.why });
+      for (const e of r.errors) log({ event: 'error', message: e });
+      if (options.passes !== undefined && options.passes > 0 && passes >= options.passes) break;
+      // Sleep until tmux reports a death (an agent's program exiting, a session closing, the server going) or
+      // the tick is due. A death during the pass, including one the pass caused, is kept by tmux and wakes the
+      // next wait at once: one more pass is cheap and decides nothing twice.
+      const wake = await ctx.provider.waitForChange(Math.max(0, lastPass + options.tickMs - ctx.now()), stopping.signal);
+      cause = wake === 'changed' ? 'event' : 'tick';
     }
   } finally {
     process.off('SIGTERM', stop);

@@ -23,6 +23,13 @@ export type ExecOptions = {
   env?: NodeJS.ProcessEnv;
   /** Written to the program's stdin (which is closed afterwards). */
   input?: string;
+  /** Ends the program early (it is killed; the result is not ok). */
+  signal?: AbortSignal;
+  /**
+   * Give the program no stdin at all (/dev/null) instead of a pipe. Some programs (a tmux client among them)
+   * treat an open stdin pipe as input still to come and do not exit until it closes.
+   */
+  noStdin?: boolean;
 };
 
 export function execArgv(file: string, args: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
@@ -30,7 +37,7 @@ export function execArgv(file: string, args: readonly string[], options: ExecOpt
     const child = childProcesses().execFile(
       file,
       [...args],
-      { cwd: options.cwd, env: options.env, encoding: 'utf8', timeout: options.timeoutMs ?? 10_000, shell: false, windowsHide: true, maxBuffer: 16 * 1024 * 1024 },
+      { cwd: options.cwd, env: options.env, encoding: 'utf8', timeout: options.timeoutMs ?? 10_000, shell: false, windowsHide: true, maxBuffer: 16 * 1024 * 1024, signal: options.signal },
       (err, stdout, stderr) => {
         if (err === null) {
           resolve({ ok: true, stdout, stderr, status: 0 });
@@ -41,6 +48,7 @@ export function execArgv(file: string, args: readonly string[], options: ExecOpt
       },
     );
     if (options.input !== undefined) child.stdin?.end(options.input);
+    else if (options.noStdin === true) child.stdin?.end();
   });
 }
 

@@ -29,6 +29,9 @@ export class FakeSessionProvider implements SessionProvider {
   readonly #sessions = new Map<string, FakeSession>();
   #clock = 0;
   #panes = 0;
+  /** A change nobody has waited for yet (kept, like tmux's wait channel). */
+  #changed = false;
+  readonly #waiters = new Set<() => void>();
 
   constructor(private readonly now: () => number = () => Date.now()) {}
 
@@ -58,7 +61,7 @@ export class FakeSessionProvider implements SessionProvider {
 
   stop(name: string): Promise<void> {
     this.calls.push({ method: 'stop', name });
-    this.#sessions.delete(name);
+    if (this.#sessions.delete(name)) this.#signalChange();
     return Promise.resolve();
   }
 
@@ -119,6 +122,31 @@ export class FakeSessionProvider implements SessionProvider {
     );
   }
 
+  waitForChange(timeoutMs: number, signal?: AbortSignal): Promise<'changed' | 'timeout'> {
+    if (this.#changed) {
+      this.#changed = false;
+      return Promise.resolve('changed');
+    }
+    return new Promise((resolve) => {
+      const finish = (result: 'changed' | 'timeout'): void => {
+        clearTimeout(timer);
+        this.#waiters.delete(onChange);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(result);
+      };
+      const onChange = (): void => finish('changed');
+      const onAbort = (): void => finish('timeout');
+      const timer = setTimeout(onAbort, timeoutMs);
+      this.#waiters.add(onChange);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  #signalChange(): void {
+    if (this.#waiters.size === 0) this.#changed = true;
+    for (const waiter of [...this.#waiters]) waiter();
+  }
+
   setEnv(name: string, key: string, value: string): Promise<void> {
     return settle(() => {
       if (!ENV_KEY.test(key)) throw new ValidationError(`invalid environment variable name "${key}"`);
@@ -150,6 +178,7 @@ export class FakeSessionProvider implements SessionProvider {
   /** Simulates the agent program exiting while its session stays. */
   exitProgram(name: string): void {
     this.#get(name).exited = true;
+    this.#signalChange();
   }
 
   /** What the program was started with (for assertions). */

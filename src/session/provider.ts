@@ -40,6 +40,14 @@ export type SessionProvider = {
    * started (so a restarted session never looks like the one before it), and whether its program has exited.
    */
   panes(): Promise<SessionPane[]>;
+  /**
+   * Waits for news: resolves 'changed' soon after any session's program exits, a session closes or the whole
+   * server goes away (tmux tells us through hooks on the town's server; nothing polls), else 'timeout' when
+   * `timeoutMs` has passed or `signal` aborts. A change that happens while nobody waits is kept for the next
+   * call, so none is missed between two waits. A change may be reported twice, and a provider's first wait may
+   * report one from before it: the caller looks at reality after every wake-up anyway.
+   */
+  waitForChange(timeoutMs: number, signal?: AbortSignal): Promise<'changed' | 'timeout'>;
   setEnv(name: string, key: string, value: string): Promise<void>;
   /** A variable of the session's environment, or undefined. */
   getEnv(name: string, key: string): Promise<string | undefined>;

@@ -80,6 +80,29 @@ export function runSessionContract(label: string, make: SessionFactory): void {
         expect(await p.agentLiveness('nobody', ['cat'])).toBe('dead');
       }));
 
+    it('wakes a waiter when a program exits or a session closes, and keeps a change nobody waited for', () =>
+      withProvider(async ({ provider: p, cwd, exitProgram }) => {
+        await p.start({ name: 'w1', argv: ['cat'], cwd, env: {} });
+        await p.start({ name: 'w2', argv: ['cat'], cwd, env: {} });
+        await p.waitForChange(300); // news from before (a provider's first wait may report some)
+        expect(await p.waitForChange(300)).toBe('timeout'); // starting sessions is no news
+        const waiting = p.waitForChange(10_000);
+        await exitProgram('w1');
+        expect(await waiting).toBe('changed');
+        await p.stop('w2'); // nobody is waiting now: the change is kept
+        await new Promise((r) => setTimeout(r, 200));
+        expect(await p.waitForChange(10_000)).toBe('changed');
+        // Once reality is quiet, so is the wait (a change may be reported twice, never endlessly).
+        const after: string[] = [];
+        for (let i = 0; i < 3 && after.at(-1) !== 'timeout'; i++) after.push(await p.waitForChange(300));
+        expect(after.at(-1)).toBe('timeout');
+        expect(after.length).toBeLessThanOrEqual(2);
+        const abort = new AbortController();
+        const aborted = p.waitForChange(60_000, abort.signal);
+        abort.abort();
+        expect(await aborted).toBe('timeout');
+      }));
+
     it('keeps a session environment and reports activity', () =>
       withProvider(async ({ provider: p, cwd }) => {
         const before = Date.now() - 2_000;

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,8 +16,11 @@ function makeTmux() {
     cwd: dir,
     socket,
     exitProgram: async (name: string) => {
-      // End-of-file ends cat; the pane stays (remain-on-exit) and shows the program is dead.
-      execFileSync('tmux', ['-L', socket, 'send-keys', '-t', `=${name}:`, 'C-d']);
+      // The program dies on its own (as an agent crashes); the pane stays (remain-on-exit) and shows it dead.
+      // (Not by typing end-of-file: tmux 3.3 skips the pane-died hook for a program that exits while the
+      // command typing into it is still being handled.)
+      const pid = Number(execFileSync('tmux', ['-L', socket, 'display-message', '-p', '-t', `=${name}:`, '#{pane_pid}'], { encoding: 'utf8' }).trim());
+      process.kill(pid, 'SIGTERM');
       await Promise.resolve();
     },
     cleanup: async () => {
@@ -109,5 +112,51 @@ describe('TmuxSessionProvider specifics', () => {
     expect(await b.provider.list()).toEqual([]);
     await b.provider.stop('same');
     expect(await a.provider.isAlive('same')).toBe(true);
+  });
+
+  it('reports the server being killed to a waiter, and waits again once a new server runs', async () => {
+    const t = makeTmux();
+    cleanups.push(t.cleanup);
+    await t.provider.start({ name: 'one', argv: ['cat'], cwd: t.cwd, env: {} });
+    await t.provider.waitForChange(200); // news from before
+    const waiting = t.provider.waitForChange(10_000);
+    execFileSync('tmux', ['-L', t.socket, 'kill-server']);
+    expect(await waiting).toBe('changed');
+    // No server (only its stale socket file): waiting costs nothing and times out.
+    expect(await t.provider.waitForChange(300)).toBe('timeout');
+    await t.provider.start({ name: 'two', argv: ['cat'], cwd: t.cwd, env: {} });
+    const again = t.provider.waitForChange(10_000);
+    await t.exitProgram('two');
+    expect(await again).toBe('changed');
+  });
+
+  it("a waiter left by a killed process does not swallow the next death", async () => {
+    const t = makeTmux();
+    cleanups.push(t.cleanup);
+    await t.provider.start({ name: 'agent', argv: ['cat'], cwd: t.cwd, env: {} });
+    // What a SIGKILLed daemon leaves: its tmux client still waiting on the events channel.
+    const orphan = spawn('tmux', ['-L', t.socket, 'wait-for', 'gt-events'], { stdio: 'ignore' });
+    const orphanExit = new Promise((r) => orphan.once('exit', r));
+    await new Promise((r) => setTimeout(r, 300));
+    const fresh = new TmuxSessionProvider(t.socket, join(t.cwd, 'runtime2'));
+    await fresh.waitForChange(300); // its first wait releases the orphan
+    await orphanExit;
+    const waiting = fresh.waitForChange(10_000);
+    await t.exitProgram('agent');
+    expect(await waiting).toBe('changed');
+  });
+
+  it('still notices a death when tmux runs no hook for it (the watch under the hooks)', async () => {
+    const t = makeTmux();
+    cleanups.push(t.cleanup);
+    await t.provider.start({ name: 'agent', argv: ['cat'], cwd: t.cwd, env: {} });
+    await t.provider.waitForChange(300); // news from before
+    const waiting = t.provider.waitForChange(6_000); // shorter than the panes' full re-listing (10 s)
+    await new Promise((r) => setTimeout(r, 300));
+    // Remove the hooks the waiter installed: the death below reaches no hook, as tmux sometimes does.
+    execFileSync('tmux', ['-L', t.socket, 'set-hook', '-gwu', 'pane-died']);
+    execFileSync('tmux', ['-L', t.socket, 'set-hook', '-gwu', 'pane-exited']);
+    await t.exitProgram('agent');
+    expect(await waiting).toBe('changed');
   });
 });
