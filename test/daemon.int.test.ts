@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { GT_BIN, gt, gtAsync, json } from './helpers/bd.js';
@@ -116,5 +116,59 @@ describe('gt daemon', () => {
     expect(json<{ running: boolean }>(f.run('daemon', 'status', '--json')).running).toBe(false);
     // Sandboxes stay.
     expect((await f.store().agents({})).length).toBeGreaterThan(3);
+  }, 60_000);
+
+  it('killed mid-pass and started again, finishes the work with no duplicate sessions', async () => {
+    const f = await fixture('daemon-midloop');
+    const s = f.store();
+    const bead = await s.create({ title: 'slow', description: '```sh\nsleep 2\nprintf "ok\\n" > slow.txt\n```' }, 'mayor');
+    f.run('sling', bead.id, 'gastown/polecats/toast');
+    const first = json<{ pid: number }>(f.run('daemon', 'start', '--tick', '30', '--json'));
+    await eventually(() => f.trace('ga-toast').some((t) => t.step === 'running'), 'the work to start');
+    await f.killAgent('ga-toast');
+    // SIGKILL the daemon as soon as it has begun acting on the death: in the middle of its pass.
+    await eventually(() => log(f).some((l) => l.kind === 'record-death'), 'the daemon to act', 20_000);
+    process.kill(first.pid, 'SIGKILL');
+    await eventually(() => !json<{ running: boolean }>(f.run('daemon', 'status', '--json')).running, 'the daemon to be gone');
+    f.run('daemon', 'start', '--tick', '30');
+    await eventually(() => f.trace('ga-toast').some((t) => t.step === 'report'), 'the work to finish', 60_000);
+    // One agent, one live session, one merge request: the second daemon did not start another.
+    const sessions = await s.sessions('gastown/polecats/toast');
+    expect(sessions.filter((x) => x.ended_at === null)).toHaveLength(1);
+    expect(sessions.filter((x) => x.end_reason === 'crashed' || x.end_reason === 'lost')).toHaveLength(sessions.length - 1);
+    expect(sessions.length).toBeLessThanOrEqual(3);
+    expect(f.trace('ga-toast').filter((t) => t.step === 'prime').length).toBe(sessions.length);
+    expect(await f.provider.list()).toEqual(['ga-toast']);
+    expect((await s.list({ types: ['merge-request'] })).length).toBe(1);
+  }, 120_000);
+
+  it('recovers every agent when the whole tmux server is killed mid-work', async () => {
+    const f = await fixture('daemon-server');
+    const s = f.store();
+    const beads = [];
+    for (const name of ['one', 'two']) beads.push(await s.create({ title: name, description: `\`\`\`sh\nsleep 3\nprintf "${name}\\n" > ${name}.txt\n\`\`\`` }, 'mayor'));
+    for (const b of beads) f.run('sling', b.id, 'gastown');
+    const workers = (await s.agents({ role: 'polecat' })).filter((a) => a.hook_bead !== null);
+    expect(workers).toHaveLength(2);
+    f.run('daemon', 'start', '--tick', '30');
+    await eventually(() => workers.every((w) => f.trace(w.session_name).some((t) => t.step === 'running')), 'both to work');
+    execFileSync('tmux', ['-L', f.town.tmuxSocket, 'kill-server']);
+    await eventually(() => workers.every((w) => f.trace(w.session_name).some((t) => t.step === 'report')), 'both to finish', 90_000);
+    const actions = log(f).filter((l) => l.event === 'action');
+    for (const w of workers) expect(actions.filter((a) => a.address === w.address).map((a) => a.kind)).toEqual(['record-death', 'restart']);
+    expect((await s.list({ types: ['merge-request'] })).length).toBe(2);
+  }, 150_000);
+
+  it('sends work hooked to an agent that no longer exists back to open', async () => {
+    const f = await fixture('daemon-orphan');
+    const s = f.store();
+    const bead = await s.create({ title: 'orphaned' }, 'mayor');
+    await s.update([bead.id], { status: 'hooked', assignee: 'gastown/polecats/gone' }, 'mayor');
+    f.run('daemon', 'start', '--tick', '1');
+    // Not at once (it could be a sling in flight), but soon after.
+    await eventually(async () => (await s.show([bead.id]))[0]?.status === 'open', 'the bead to be open', 40_000);
+    expect((await s.show([bead.id]))[0]?.assignee).toBeNull();
+    expect(log(f).filter((l) => l.kind === 'release-work').map((l) => l.address)).toEqual(['gastown/polecats/gone']);
+    expect(f.run('sling', bead.id, 'gastown/polecats/toast').status).toBe(0);
   }, 60_000);
 });

@@ -125,6 +125,11 @@ export type AgentStore = {
   registerAndHook(input: RegisterAgentInput, beadId: string, actor: string, options?: HookOptions): Promise<Agent>;
   /** Takes the bead off the agent's hook (back to `open`, unassigned, unless it was closed meanwhile). */
   unhook(address: string, actor: string): Promise<Agent>;
+  /**
+   * Sends a hooked bead that no agent's hook holds back to `open`, unassigned — only if it is still hooked to
+   * `assignee` and still held by nobody (checked in the same transaction). Whether it did.
+   */
+  releaseUnheldHook(beadId: string, assignee: string | null, actor: string): Promise<boolean>;
 
   /** Queues a nudge (ConflictError when MAX_QUEUED_NUDGES already wait). */
   queueNudge(input: QueueNudgeInput, actor: string): Promise<QueuedNudge>;

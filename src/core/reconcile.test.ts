@@ -13,12 +13,12 @@ describe('reconcile', () => {
     ['dead with work, session record open, pane dead: record and restart at once', { state: 'dead-with-work' }, ['record-death:crashed', 'restart']],
     ['dead with work, tmux session gone: lost, restart', { state: 'dead-with-work', sessionAlive: false }, ['record-death:lost', 'restart']],
     ['dead with work, already recorded, one death: restart', { state: 'dead-with-work', sessionAlive: false, openSessionId: null, endings: deaths(1, 1000) }, ['restart']],
-    ['second death 5 s ago: wait (back-off 10 s)', { state: 'dead-with-work', sessionAlive: false, openSessionId: null, endings: deaths(2, 5000) }, []],
+    ['second death 5 s ago: wait (back-off 10 s)', { state: 'dead-with-work', sessionAlive: false, openSessionId: null, endings: deaths(2, 5000) }, ['wait@5000']],
     ['second death 11 s ago: restart', { state: 'dead-with-work', sessionAlive: false, openSessionId: null, endings: deaths(2, 11_000) }, ['restart']],
     ['fifth death in the window: quarantine, no restart', { state: 'dead-with-work', endings: deaths(4, 60_000) }, ['record-death:crashed', 'quarantine']],
     ['old deaths outside the window do not count', { state: 'dead-with-work', openSessionId: null, sessionAlive: false, endings: deaths(6, 1_000_000) }, ['restart']],
     ['stuck (quarantined or said so): left alone', { state: 'stuck' }, []],
-    ['hooked a moment ago, no tmux session yet: a sling in flight, left alone', { state: 'dead-with-work', sessionAlive: false, startingSinceMs: NOW - 2_000 }, []],
+    ['hooked a moment ago, no tmux session yet: a sling in flight, looked at again when the grace ends', { state: 'dead-with-work', sessionAlive: false, startingSinceMs: NOW - 2_000 }, ['wait@28000']],
     ['hooked a moment ago but its pane died: a real crash, acted on', { state: 'dead-with-work', startingSinceMs: NOW - 2_000 }, ['record-death:crashed', 'restart']],
     ['standing role stopped: started', { role: 'witness', state: 'stopped', hook: null, sessionAlive: false, openSessionId: null }, ['restart']],
     ['non-standing role stopped: left alone', { role: 'refinery', state: 'stopped', hook: null, sessionAlive: false, openSessionId: null }, []],
@@ -30,10 +30,26 @@ describe('reconcile', () => {
   for (const [what, agent, expected] of table) {
     it(what, () => {
       const actions = reconcile([{ ...polecat, ...agent }], config, NOW);
-      expect(actions.map((a) => (a.kind === 'record-death' ? `${a.kind}:${a.reason}` : a.kind === 'stop' ? `stop:${a.endReason}` : a.kind))).toEqual(expected);
+      expect(actions.map((a) => (a.kind === 'record-death' ? `${a.kind}:${a.reason}` : a.kind === 'stop' ? `stop:${a.endReason}` : a.kind === 'wait' ? `wait@${a.untilMs - NOW}` : a.kind))).toEqual(expected);
       for (const a of actions) expect(a.why.length).toBeGreaterThan(10);
     });
   }
+
+  it('sends work whose assignee no longer holds it back to open, but not work being hooked right now', () => {
+    const work = [
+      { bead: 'g-1', assignee: 'g/polecats/gone', held: false, updatedAtMs: NOW - 600_000 },
+      { bead: 'g-2', assignee: null, held: false, updatedAtMs: NOW - 600_000 },
+      { bead: 'g-3', assignee: 'g/polecats/toast', held: true, updatedAtMs: NOW - 600_000 },
+      { bead: 'g-4', assignee: 'g/polecats/new', held: false, updatedAtMs: NOW - 1_000 },
+    ];
+    const actions = reconcile([], config, NOW, work);
+    expect(actions.map((a) => (a.kind === 'release-work' ? [a.bead, a.address] : a.kind === 'wait' ? [a.kind, a.untilMs - NOW] : a.kind))).toEqual([
+      ['g-1', 'g/polecats/gone'],
+      ['g-2', ''],
+      ['wait', 29_000],
+    ]);
+    expect(actions[0]?.why).toContain('no longer');
+  });
 
   it('backs off exponentially to a cap', () => {
     expect([1, 2, 3, 4, 10].map((k) => backoffMs(k, config))).toEqual([0, 10_000, 20_000, 40_000, 600_000]);

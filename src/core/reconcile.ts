@@ -24,6 +24,15 @@ export type ReconcileAgent = {
   startingSinceMs: number | null;
 };
 
+/** A bead on somebody's hook, with whether that somebody is an agent holding it. */
+export type ReconcileWork = {
+  bead: string;
+  assignee: string | null;
+  /** Some agent's hook names this bead. */
+  held: boolean;
+  updatedAtMs: number;
+};
+
 export type ReconcileConfig = {
   backoffInitialMs: number;
   backoffMaxMs: number;
@@ -42,7 +51,10 @@ export type Action =
   | { kind: 'restart'; address: string; why: string }
   | { kind: 'quarantine'; address: string; crashes: number; why: string }
   | { kind: 'report-stalled'; address: string; bead: string; why: string }
-  | { kind: 'stop'; address: string; endReason: SessionEndReason; why: string };
+  | { kind: 'stop'; address: string; endReason: SessionEndReason; why: string }
+  | { kind: 'release-work'; address: string; bead: string; why: string }
+  /** Nothing to do yet; look again at `untilMs` (a start in flight, a back-off), not only at the next tick. */
+  | { kind: 'wait'; address: string; untilMs: number; why: string };
 
 const DEATHS: ReadonlySet<SessionEndReason> = new Set(['crashed', 'lost']);
 
@@ -52,14 +64,26 @@ export function backoffMs(k: number, config: Pick<ReconcileConfig, 'backoffIniti
   return Math.min(config.backoffInitialMs * 2 ** (k - 2), config.backoffMaxMs);
 }
 
-export function reconcile(agents: readonly ReconcileAgent[], config: ReconcileConfig, nowMs: number): Action[] {
+export function reconcile(agents: readonly ReconcileAgent[], config: ReconcileConfig, nowMs: number, work: readonly ReconcileWork[] = []): Action[] {
   const actions: Action[] = [];
+  for (const w of work) {
+    // Hooked to nobody who holds it (the agent was removed, or its hook moved on): nobody will ever do it.
+    if (w.held) continue;
+    if (nowMs - w.updatedAtMs < config.inFlightMs) {
+      actions.push({ kind: 'wait', address: w.assignee ?? '', untilMs: w.updatedAtMs + config.inFlightMs, why: `${w.bead} was hooked a moment ago: maybe a sling in flight` });
+      continue;
+    }
+    actions.push({ kind: 'release-work', address: w.assignee ?? '', bead: w.bead, why: w.assignee === null ? `${w.bead} is hooked but assigned to nobody` : `${w.bead} is hooked to ${w.assignee}, which no longer exists or no longer holds it` });
+  }
   for (const a of agents) {
     if (a.state === 'stuck') continue; // said so itself, or quarantined: a human or the witness decides
     const standing = config.standingRoles.includes(a.role);
     const needsAgent = a.state === 'dead-with-work' || (standing && (a.state === 'stopped' || a.state === 'zombie'));
     if (needsAgent) {
-      if (!a.sessionAlive && a.startingSinceMs !== null && nowMs - a.startingSinceMs < config.inFlightMs) continue; // being started right now
+      if (!a.sessionAlive && a.startingSinceMs !== null && nowMs - a.startingSinceMs < config.inFlightMs) {
+        actions.push({ kind: 'wait', address: a.address, untilMs: a.startingSinceMs + config.inFlightMs, why: 'hooked or started a moment ago and no session yet: maybe a start in flight' });
+        continue;
+      }
       const deadNow = a.openSessionId !== null;
       if (deadNow && a.openSessionId !== null) {
         actions.push({ kind: 'record-death', address: a.address, sessionId: a.openSessionId, reason: a.sessionAlive ? 'crashed' : 'lost', why: a.sessionAlive ? 'its agent process has exited' : 'its tmux session is gone' });
@@ -75,6 +99,8 @@ export function reconcile(agents: readonly ReconcileAgent[], config: ReconcileCo
       if (nowMs - lastDeath >= wait) {
         const what = a.state === 'dead-with-work' ? `${a.hook ?? 'its work'} is on its hook and no agent is running` : `${a.role} is a standing role and is not running`;
         actions.push({ kind: 'restart', address: a.address, why: `${what}${deaths > 1 ? ` (death ${deaths} in the window, after ${Math.round(wait / 1000)} s back-off)` : ''}` });
+      } else {
+        actions.push({ kind: 'wait', address: a.address, untilMs: lastDeath + wait, why: `back-off after death ${deaths} in the window` });
       }
       continue;
     }

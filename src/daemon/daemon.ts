@@ -2,7 +2,7 @@ import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, w
 import { dirname, join } from 'node:path';
 import { ConflictError, errorMessage, InternalError, isRecord } from '../core/errors.js';
 import { processAlive, spawnDetached } from '../exec/exec.js';
-import { reconcile, type Action, type ReconcileAgent, type ReconcileConfig } from '../core/reconcile.js';
+import { reconcile, type Action, type ReconcileAgent, type ReconcileConfig, type ReconcileWork } from '../core/reconcile.js';
 import { observeAgents, type AgentView } from '../observe/snapshot.js';
 import type { SqliteBeadStore } from '../store/sqlite-bead-store.js';
 import type { Town } from '../town/town.js';
@@ -117,9 +117,17 @@ async function reconcileInputs(ctx: DaemonContext, agents: readonly AgentView[])
   return out;
 }
 
+/** Every hooked bead, and whether an agent holds it. */
+async function hookedWork(ctx: DaemonContext, agents: readonly AgentView[]): Promise<ReconcileWork[]> {
+  const held = new Set(agents.flatMap((a) => (a.hook === null ? [] : [a.hook.id])));
+  const hooked = await ctx.store.list({ statuses: ['hooked'], limit: 0 });
+  return hooked.map((b) => ({ bead: b.id, assignee: b.assignee, held: held.has(b.id), updatedAtMs: Date.parse(b.updated_at) }));
+}
+
 /** One pass: observe, decide, act. Returns what it did. */
 export async function reconcileOnce(ctx: DaemonContext): Promise<{ actions: Action[]; errors: string[] }> {
-  const actions = reconcile(await reconcileInputs(ctx, await observeAgents(ctx)), reconcileConfig(ctx), ctx.now());
+  const agents = await observeAgents(ctx);
+  const actions = reconcile(await reconcileInputs(ctx, agents), reconcileConfig(ctx), ctx.now(), await hookedWork(ctx, agents));
   const errors: string[] = [];
   for (const action of actions) {
     try {
@@ -132,6 +140,14 @@ export async function reconcileOnce(ctx: DaemonContext): Promise<{ actions: Acti
 }
 
 async function execute(ctx: DaemonContext, action: Action): Promise<void> {
+  if (action.kind === 'wait') return;
+  if (action.kind === 'release-work') {
+    // Only if it is still as observed (a sling may have taken it meanwhile): checked in the store's transaction.
+    if (await ctx.store.releaseUnheldHook(action.bead, action.address === '' ? null : action.address, 'daemon')) {
+      await ctx.store.addComment(action.bead, `Back to open: ${action.why}.`, 'daemon');
+    }
+    return;
+  }
   const agent = await ctx.store.agent(action.address);
   switch (action.kind) {
     case 'record-death':
@@ -163,6 +179,7 @@ async function execute(ctx: DaemonContext, action: Action): Promise<void> {
     case 'stop':
       await stopAgentSession(ctx, action.address, action.endReason);
       return;
+
   }
 }
 
@@ -192,14 +209,17 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
       lastPass = ctx.now();
       const r = await reconcileOnce(ctx);
       passes++;
-      if (r.actions.length > 0 || r.errors.length > 0) log({ event: 'pass', cause, actions: r.actions.length });
-      for (const a of r.actions) log({ event: 'action', kind: a.kind, address: a.address, why: a.why });
+      const acted = r.actions.filter((a) => a.kind !== 'wait');
+      if (acted.length > 0 || r.errors.length > 0) log({ event: 'pass', cause, actions: acted.length });
+      for (const a of acted) log({ event: 'action', kind: a.kind, address: a.address, why: a.why });
       for (const e of r.errors) log({ event: 'error', message: e });
       if (options.passes !== undefined && options.passes > 0 && passes >= options.passes) break;
       // Sleep until tmux reports a death (an agent's program exiting, a session closing, the server going) or
       // the tick is due. A death during the pass, including one the pass caused, is kept by tmux and wakes the
       // next wait at once: one more pass is cheap and decides nothing twice.
-      const wake = await ctx.provider.waitForChange(Math.max(0, lastPass + options.tickMs - ctx.now()), stopping.signal);
+      // A start in flight or a back-off ends before the tick: look again then.
+      const next = Math.min(lastPass + options.tickMs, ...r.actions.map((a) => (a.kind === 'wait' ? a.untilMs + 100 : Infinity)));
+      const wake = await ctx.provider.waitForChange(Math.max(0, next - ctx.now()), stopping.signal);
       cause = wake === 'changed' ? 'event' : 'tick';
     }
   } finally {

@@ -230,7 +230,7 @@ export class TmuxSessionProvider implements SessionProvider {
       const now = running ? await this.panes() : [];
       const seen = this.#seen;
       this.#seen = now;
-      if (seen !== undefined && deathsSince(seen, now)) return 'changed';
+      if (deathsSince(seen, now)) return 'changed';
       if (isAborted(signal)) {
         if (this.#waiter !== undefined) await this.#tmux(['wait-for', '-S', EVENTS_CHANNEL]);
         return 'timeout';
@@ -268,8 +268,8 @@ export class TmuxSessionProvider implements SessionProvider {
     }
   }
 
-  /** The panes as the last wait saw them. */
-  #seen: SessionPane[] | undefined;
+  /** The panes as the last wait saw them (at first none: a pane already dead is news to a new watcher). */
+  #seen: SessionPane[] = [];
 
   /**
    * The net under the hooks: tmux 3.3 now and then runs no pane-died hook for a program that exits (measured

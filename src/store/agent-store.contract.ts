@@ -135,6 +135,21 @@ export function runAgentStoreContract(name: string, make: AgentStoreFactory): vo
         await expect(s.removeAgent('gastown/polecats/nux', 'gt')).resolves.toBeUndefined();
       }));
 
+    it('releases a hooked bead nobody holds, and only that', () =>
+      withStore(async (s) => {
+        await s.registerAgent(toast, 'gt');
+        const held = await s.create({ title: 'held' }, 'mayor');
+        await s.hook('gastown/polecats/toast', held.id, 'mayor');
+        expect(await s.releaseUnheldHook(held.id, 'gastown/polecats/toast', 'daemon')).toBe(false);
+        const orphan = await s.create({ title: 'orphan' }, 'mayor');
+        await s.update([orphan.id], { status: 'hooked', assignee: 'gastown/polecats/gone' }, 'mayor');
+        expect(await s.releaseUnheldHook(orphan.id, 'gastown/polecats/other', 'daemon')).toBe(false); // not as observed
+        expect(await s.releaseUnheldHook(orphan.id, 'gastown/polecats/gone', 'daemon')).toBe(true);
+        expect((await s.show([orphan.id]))[0]).toMatchObject({ status: 'open', assignee: null });
+        expect(await s.releaseUnheldHook(orphan.id, 'gastown/polecats/gone', 'daemon')).toBe(false);
+        expect((await s.show([held.id]))[0]).toMatchObject({ status: 'hooked', assignee: 'gastown/polecats/toast' });
+      }));
+
     it('takes a bead over from its holder only when asked, and registers-and-hooks atomically', () =>
       withStore(async (s) => {
         await s.registerAgent(toast, 'gt');

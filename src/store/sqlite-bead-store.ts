@@ -536,6 +536,18 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
     );
   }
 
+  releaseUnheldHook(beadId: string, assignee: string | null, actor: string): Promise<boolean> {
+    return settle(() =>
+      writeTransaction(this.#db, () => {
+        const bead = this.getBead(beadId);
+        if (bead === undefined || bead.status !== 'hooked' || bead.assignee !== assignee || this.#agents.hookHolder(beadId) !== undefined) return false;
+        this.#writer.update([beadId], { status: 'open', assignee: null }, actor);
+        this.#agents.bookEvent(beadId, 'unhooked', actor, 'hook', assignee, null);
+        return true;
+      }),
+    );
+  }
+
   queueNudge(input: QueueNudgeInput, actor: string): Promise<QueuedNudge> {
     return settle(() => writeTransaction(this.#db, () => this.#agents.queueNudge(input, actor)));
   }
