@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { json } from './helpers/bd.js';
 import { eventually, sessionTown } from './helpers/session-town.js';
@@ -33,6 +35,14 @@ describe('gt status', () => {
     expect(snap.strays).toEqual(['stray']);
     expect(snap.work.hooked).toBe(1);
     expect(snap.agents.find((a) => a.address === 'gastown/polecats/toast')?.sandbox).toMatchObject({ uncommitted: 0, unpushed: 0 });
+
+    // gt polecat list: the same derived state, with the sandbox's branch and git state.
+    writeFileSync(join((await s.agent('gastown/polecats/toast')).sandbox_path, 'scratch.txt'), 'draft\n');
+    type PolecatRow = View & { name: string; sandbox: { branch: string; uncommitted: number } };
+    const polecats = json<PolecatRow[]>(f.run('polecat', 'list', 'gastown', '--json'));
+    expect(polecats.map((p) => [p.name, p.state, p.hook?.id, p.sandbox.uncommitted])).toEqual([['toast', 'working', bead.id, 1]]);
+    expect(f.run('polecat', 'list').stdout).toMatch(/gastown\/polecats\/toast\s+working\s+\S+\s+1 uncommitted/);
+    expect(f.run('polecat', 'list', 'nowhere').status).not.toBe(0);
 
     await f.killAgent('ga-toast');
     await eventually(() => state(json<Snap>(f.run('status', '--json')), 'gastown/polecats/toast') === 'dead-with-work', 'dead-with-work');

@@ -12,6 +12,20 @@ function agentRows(agents: readonly AgentView[]): string {
   return `${'AGENT'.padEnd(30)} ${'STATE'.padEnd(15)} ${'CLI'.padEnd(8)} HOOK\n${rows.join('\n')}\n`;
 }
 
+function gitState(a: AgentView): string {
+  const s = a.sandbox;
+  if (s === null) return a.sandbox_path === '' ? '-' : 'sandbox missing';
+  if (!s.exists) return 'sandbox missing';
+  const parts = [s.uncommitted > 0 ? `${s.uncommitted} uncommitted` : '', s.unpushed > 0 ? `${s.unpushed} unpushed` : '', s.unmerged > 0 ? `${s.unmerged} unmerged` : ''].filter((x) => x !== '');
+  return parts.length === 0 ? 'clean' : parts.join(', ');
+}
+
+/** `gt polecat list`: one line per polecat. */
+export function renderPolecats(rows: readonly (AgentView & { name: string })[]): string {
+  const lines = rows.map((a) => `${a.address.padEnd(28)} ${a.state.padEnd(15)} ${sanitize(a.sandbox?.branch ?? '-').padEnd(34)} ${gitState(a).padEnd(28)} ${a.hook === null ? '-' : a.hook.id}`);
+  return `${'POLECAT'.padEnd(28)} ${'STATE'.padEnd(15)} ${'BRANCH'.padEnd(34)} ${'GIT'.padEnd(28)} HOOK\n${lines.join('\n')}\n`;
+}
+
 export function renderStatus(s: Snapshot, daemon: number | undefined): string {
   const w = s.work;
   return [

@@ -6,15 +6,16 @@ import { formatTimestamp } from '../core/time.js';
 import { gitConfig } from '../git/git.js';
 import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
 import { addCrew } from '../town/crew.js';
-import { addPolecat, listPolecats, removePolecat } from '../town/polecat.js';
+import { addPolecat, removePolecat } from '../town/polecat.js';
 import { addRig } from '../town/rig.js';
 import { removeRig } from '../town/rig-remove.js';
 import { findTown, installTown, loadSettings } from '../town/town.js';
 import { globals, resolveActor } from './bd/context.js';
-import { registerAgentCommands } from './gt-agents.js';
+import { registerAgentCommands, withTown } from './gt-agents.js';
 import { registerDemoCommand } from './demo.js';
 import { registerDaemonCommands, registerUpDownCommands } from './gt-daemon.js';
-import { registerStatusCommands } from './gt-status.js';
+import { registerStatusCommands, renderPolecats } from './gt-status.js';
+import { observeAgents } from '../observe/snapshot.js';
 import { registerMailCommands, registerSeanceCommand, registerWorkCommands } from './gt-work.js';
 import { printJson, sanitize, type Io } from './io.js';
 import { createProgram, runProgram } from './program.js';
@@ -203,16 +204,18 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
     });
   polecat
     .command('list')
-    .description("a rig's polecats")
-    .argument('<rig>')
-    .action(async (rigName: string, _o: Opts, cmd: Command) => {
-      const g = globals(cmd);
-      const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
-      const list = await listPolecats(town, rigName);
-      if (g.json) printJson(io, list);
-      else if (list.length === 0) io.out(`No polecats in ${rigName}: add one with "gt polecat add ${rigName}".\n`);
-      else for (const p of list) io.out(`${p.name ?? ''}  ${p.agent_state}  ${sanitize(p.branch ?? '')}${p.sandbox_exists ? '' : '  (sandbox missing)'}\n`);
-    });
+    .description("polecats with their observed state (working, stalled, dead-with-work, idle, stopped, zombie, stuck), hook and sandbox git state")
+    .argument('[rig]', 'one rig (default: every rig)')
+    .action((rigName: string | undefined, _o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        if (rigName !== undefined) await ctx.store.rig(rigName);
+        const list = (await observeAgents(ctx, { git: true })).filter((a) => a.role === 'polecat' && (rigName === undefined || a.rig === rigName));
+        const rows = list.map((a) => ({ ...a, name: a.address.split('/').pop() ?? a.address }));
+        if (globals(cmd).json) printJson(io, rows);
+        else if (rows.length === 0) io.out(`No polecats${rigName === undefined ? '' : ` in ${rigName}`}: "gt sling <bead> <rig>" makes one when there is work, or "gt polecat add <rig>".\n`);
+        else io.out(renderPolecats(rows));
+      }),
+    );
   polecat
     .command('remove')
     .description('remove a polecat; refuses if that would lose uncommitted, unpushed or (without --force) unmerged work')
