@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
 import { daemonPid } from '../daemon/daemon.js';
+import { runDoctor, type Check } from '../daemon/doctor.js';
+import { SetupError } from '../core/errors.js';
 import { observe, observeAgents, type AgentView, type Snapshot } from '../observe/snapshot.js';
 import { globals } from './bd/context.js';
 import { positiveInt, withTown } from './gt-agents.js';
@@ -39,6 +41,20 @@ export function renderStatus(s: Snapshot, daemon: number | undefined): string {
   ].join('\n');
 }
 
+const MARK: Record<Check['status'], string> = { ok: '✓', warn: '!', fail: '✗' };
+
+export function renderDoctor(checks: readonly Check[]): string {
+  const lines: string[] = [];
+  for (const c of checks) {
+    lines.push(`${MARK[c.status]} ${c.check.padEnd(13)} ${sanitize(c.detail)}`);
+    for (const f of c.fixed ?? []) lines.push(`    fixed: ${sanitize(f)}`);
+    if (c.status !== 'ok' && c.hint !== undefined) lines.push(`    → ${c.hint}`);
+  }
+  const count = (s: Check['status']): number => checks.filter((c) => c.status === s).length;
+  lines.push('', `${count('ok')} ok, ${count('warn')} warning(s), ${count('fail')} failed`);
+  return `${lines.join('\n')}\n`;
+}
+
 /** `gt status` and `gt agents`: observed state, never stored state. */
 export function registerStatusCommands(program: Command, io: Io): void {
   program
@@ -61,6 +77,22 @@ export function registerStatusCommands(program: Command, io: Io): void {
           if (!watch || (times > 0 && i + 1 >= times)) return;
           await new Promise((r) => setTimeout(r, Math.max(1, every) * 1000));
         }
+      }),
+    );
+  program
+    .command('doctor')
+    .description('check tmux, git, the store, the town layout, agent CLIs, worktrees, sessions, the daemon and hooks')
+    .option('--fix', 'repair what cannot lose work (never a sandbox, a branch or a session that may be someone\'s)')
+    .action((o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const json = globals(cmd).json;
+        const live = !json && io.stderrIsTTY;
+        const checks = await runDoctor({ ...ctx, actor: 'doctor' }, { fix: o.fix === true, progress: live ? (name) => io.err(`\u001b[2K\r  checking ${name}…`) : undefined });
+        if (live) io.err('\u001b[2K\r');
+        if (json) printJson(io, { ok: checks.every((c) => c.status !== 'fail'), checks });
+        else io.out(renderDoctor(checks));
+        const failed = checks.filter((c) => c.status === 'fail');
+        if (failed.length > 0) throw new SetupError(`${failed.length} check(s) failed: ${failed.map((c) => c.check).join(', ')}`, { hint: 'each failed check above says what to do' });
       }),
     );
   program

@@ -150,6 +150,33 @@ export async function worktreeSafety(worktree: string, defaultBranchName: string
   };
 }
 
+/** git's version ("2.39.5"), or undefined when git cannot be run. */
+export async function gitVersion(): Promise<string | undefined> {
+  const r = await execArgv('git', ['--version'], { timeoutMs: 5_000 });
+  return r.ok ? /(\d+\.\d+(?:\.\d+)?)/.exec(r.stdout)?.[1] : undefined;
+}
+
+export type WorktreeEntry = { path: string; branch: string | null; bare: boolean; prunable: boolean };
+
+/** The repository's worktrees as git knows them; `prunable` ones have lost their directory. */
+export async function listWorktrees(repo: string): Promise<WorktreeEntry[]> {
+  const out = await mustGit(['worktree', 'list', '--porcelain'], repo, 'git worktree list');
+  return out
+    .split('\n\n')
+    .map((block) => block.split('\n').filter((l) => l !== ''))
+    .filter((lines) => lines.length > 0)
+    .map((lines) => {
+      const field = (name: string): string | undefined => lines.find((l) => l === name || l.startsWith(`${name} `))?.slice(name.length + 1);
+      const branch = field('branch');
+      return { path: field('worktree') ?? '', branch: branch === undefined ? null : branch.replace(/^refs\/heads\//, ''), bare: field('bare') !== undefined, prunable: field('prunable') !== undefined };
+    });
+}
+
+/** Forgets worktrees whose directories are gone (git's own bookkeeping; no files and no branches are touched). */
+export async function pruneWorktrees(repo: string): Promise<void> {
+  await mustGit(['worktree', 'prune'], repo, 'git worktree prune');
+}
+
 /** Removes a worktree that worktreeSafety found clean (git itself refuses a dirty one). */
 export async function removeWorktree(bareRepo: string, worktree: string): Promise<void> {
   await mustGit(['worktree', 'remove', worktree], bareRepo, `git worktree remove ${worktree}`);

@@ -22,6 +22,12 @@ import {
  */
 
 
+/** tmux's version ("3.3a"), or undefined when tmux cannot be run. */
+export async function tmuxVersion(): Promise<string | undefined> {
+  const r = await execArgv('tmux', ['-V'], { timeoutMs: 5_000, env: clientEnv(), noStdin: true });
+  return r.ok ? /(\d+\.\d+[a-z]?)/.exec(r.stdout)?.[1] : undefined;
+}
+
 export class TmuxError extends GtError {
   constructor(message: string) {
     super('internal', 1, message, { hint: 'is tmux installed (3.0 or newer)?' });

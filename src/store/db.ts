@@ -89,9 +89,14 @@ export function closeDatabase(db: Db): void {
   closedDatabases.push(db);
 }
 
-function pragmaValue(db: Db, name: 'journal_mode' | 'user_version'): unknown {
+function pragmaValue(db: Db, name: 'journal_mode' | 'user_version' | 'quick_check'): unknown {
   const row: unknown = cachedStatement(db, `PRAGMA ${name}`).get();
   return isRecord(row) ? row[name] : undefined;
+}
+
+/** SQLite's own quick integrity check ("ok" or the first problem), the schema version and the journal mode. */
+export function databaseHealth(db: Db): { integrity: string; schema_version: number; journal_mode: string } {
+  return { integrity: String(pragmaValue(db, 'quick_check')), schema_version: Number(pragmaValue(db, 'user_version')), journal_mode: String(pragmaValue(db, 'journal_mode')) };
 }
 
 function configure(db: Db, readonly: boolean, create: boolean): void {

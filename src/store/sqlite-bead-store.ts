@@ -41,7 +41,7 @@ import { AgentRepo } from './agent-repo.js';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js';
 import { settle } from '../core/promise.js';
 import { formatTimestamp } from '../core/time.js';
-import { cachedStatement, closeDatabase, openDatabase, writeTransaction, type Db, type OpenOptions, type Statement } from './db.js';
+import { cachedStatement, closeDatabase, databaseHealth, openDatabase, writeTransaction, type Db, type OpenOptions, type Statement } from './db.js';
 import { parseLedger, serializeRecord } from './jsonl.js';
 import * as q from './queries.js';
 import { toBead, toComment, toDependency, toEvent, toIntValue, toStringValue } from './rows.js';
@@ -313,6 +313,11 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
         })
         .map(toEvent),
     );
+  }
+
+  /** What `gt doctor` looks at: SQLite's own quick check, the schema version and the journal mode. */
+  health(): Promise<{ integrity: string; schema_version: number; journal_mode: string }> {
+    return settle(() => databaseHealth(this.#db));
   }
 
   stats(): Promise<Stats> {
