@@ -63,6 +63,7 @@ async function main(): Promise<void> {
   const provider = new TmuxSessionProvider(town.tmuxSocket, join(town.root, '.runtime', 'tmux'));
   const store = openSqliteBeadStore(town.dbPath);
   const rows: Row[] = [];
+  const cpuRows: { what: string; value: string }[] = [];
   const status = async (): Promise<{ pane: string | null }> => JSON.parse((await gt(env, town.root, 'session', 'status', TOAST, '--json')).stdout) as { pane: string | null };
   const traceFile = join(town.root, '.runtime', 'sim', 'ga-toast.jsonl');
   const traceHas = (text: string): boolean => {
@@ -77,7 +78,8 @@ async function main(): Promise<void> {
     progress(`sim: ${ROUNDS} starts and stops`);
     const starts: number[] = [];
     const stops: number[] = [];
-    for (let i = 0; i < (only === 'daemon' ? 0 : ROUNDS); i++) {
+    const skip = only === 'daemon' || only === 'cpu';
+    for (let i = 0; i < (skip ? 0 : ROUNDS); i++) {
       starts.push((await gt(env, town.root, 'session', 'start', TOAST)).ms);
       stops.push((await gt(env, town.root, 'session', 'stop', TOAST)).ms);
     }
@@ -87,7 +89,7 @@ async function main(): Promise<void> {
     await gt(env, town.root, 'session', 'start', TOAST);
     const typed: number[] = [];
     const seen: number[] = [];
-    for (let i = 0; i < (only === 'daemon' ? 0 : ROUNDS * 2); i++) {
+    for (let i = 0; i < (skip ? 0 : ROUNDS * 2); i++) {
       await until(async () => (await status()).pane === 'idle', 'idle');
       const t0 = Date.now();
       typed.push((await gt(env, town.root, 'nudge', TOAST, `bench-${i}-x`)).ms);
@@ -98,7 +100,7 @@ async function main(): Promise<void> {
 
     progress(`sim: ${ROUNDS * 2} nudges queued while busy, handed over at the next turn`);
     const handed: number[] = [];
-    for (let i = 0; i < (only === 'daemon' ? 0 : ROUNDS * 2); i++) {
+    for (let i = 0; i < (skip ? 0 : ROUNDS * 2); i++) {
       await gt(env, town.root, 'nudge', TOAST, `queued-${i}-x`, '--mode', 'queue');
       const t0 = Date.now();
       await gt(env, town.root, 'nudge', TOAST, `turn-${i}`);
@@ -108,8 +110,8 @@ async function main(): Promise<void> {
     rows.push(row('sim: queued nudge until handed over at the next turn', handed));
     await gt(env, town.root, 'session', 'stop', TOAST);
 
-    progress(`daemon: ${ROUNDS} kill -9s of a working agent`);
-    {
+    if (only !== 'cpu') {
+      progress(`daemon: ${ROUNDS} kill -9s of a working agent`);
       const settings = loadSettings(town);
       // Each kill measured as a first death: repeated deaths of one agent within the window are backed off
       // on purpose (10 s, 20 s, …), which is not what this measures.
@@ -148,7 +150,37 @@ async function main(): Promise<void> {
       await store.unhook(TOAST, 'bench');
     }
 
-    if (claudeAvailable() && only !== 'daemon') {
+    if (only === undefined || only === 'daemon' || only === 'cpu') {
+      const AGENTS = Number(process.env.BENCH_IDLE_AGENTS ?? 30);
+      const WINDOW_S = Number(process.env.BENCH_DAEMON_WINDOW_S ?? 180);
+      progress(`daemon: CPU over ${WINDOW_S} s with ${AGENTS} idle agents (tick ${loadSettings(town).daemon.heartbeat_seconds} s)`);
+      const names: string[] = [];
+      for (let i = 0; i < AGENTS; i++) {
+        const a = await addPolecat(town, 'gastown', { name: `idle${i}`, actor: 'bench', ownerEmail: town.owner, nowMs: Date.now() });
+        names.push(a.address);
+      }
+      // Started in parallel, a few at a time (each start waits for its agent to be ready).
+      for (let i = 0; i < names.length; i += 6) await Promise.all(names.slice(i, i + 6).map((n) => gt(env, town.root, 'session', 'start', n)));
+      const ticksPerS = 100; // Linux USER_HZ
+      const cpuMs = (pid: number): number => {
+        // utime, stime, cutime, cstime: the process and its reaped children (its tmux clients, ps).
+        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+        return ([11, 12, 13, 14].reduce((sum, i) => sum + Number(f[i] ?? 0), 0) * 1000) / ticksPerS;
+      };
+      const daemon = JSON.parse((await gt(env, town.root, 'daemon', 'start', '--json')).stdout) as { pid: number };
+      await new Promise((r) => setTimeout(r, 10_000)); // past its first pass
+      const c0 = cpuMs(daemon.pid);
+      const t0 = Date.now();
+      await new Promise((r) => setTimeout(r, WINDOW_S * 1000));
+      const used = cpuMs(daemon.pid) - c0;
+      const perHourS = (used / (Date.now() - t0)) * 3600;
+      const alive = (await provider.list()).filter((n) => n.startsWith('ga-idle')).length;
+      cpuRows.push({ what: `daemon CPU (incl. its tmux and ps children) with ${AGENTS} idle agents, ${WINDOW_S} s window`, value: `${perHourS.toFixed(1)} s per hour (${(perHourS / 36).toFixed(2)} % of one core); ${alive}/${AGENTS} sessions untouched` });
+      await gt(env, town.root, 'daemon', 'stop');
+      for (let i = 0; i < names.length; i += 6) await Promise.all(names.slice(i, i + 6).map((n) => gt(env, town.root, 'session', 'stop', n)));
+    }
+
+    if (claudeAvailable() && only !== 'daemon' && only !== 'cpu') {
       progress(`claude: ${ROUNDS} starts against the scripted model`);
       const model = await startScriptedModel((req) => (lastUserPrompt(req).includes('PING') ? 'pong' : 'ok'));
       try {
@@ -178,7 +210,7 @@ async function main(): Promise<void> {
     fixture.cleanup();
   }
   const when = new Date().toISOString();
-  writeFileSync(join(ROOT, 'bench', 'sessions.json'), `${JSON.stringify({ when, node: process.version, rows }, null, 2)}\n`);
+  writeFileSync(join(ROOT, 'bench', 'sessions.json'), `${JSON.stringify({ when, node: process.version, rows, cpu: cpuRows }, null, 2)}\n`);
   const fmt = (n: number): string => `${Math.round(n)} ms`;
   const md = [
     '# Sessions and nudges',
@@ -191,6 +223,7 @@ async function main(): Promise<void> {
     '|---|---:|---:|---:|---:|',
     ...rows.map((r) => `| ${r.what} | ${r.n} | ${fmt(r.p50)} | ${fmt(r.p95)} | ${fmt(r.max)} |`),
     '',
+    ...(cpuRows.length === 0 ? [] : ['| cost | measured |', '|---|---|', ...cpuRows.map((c) => `| ${c.what} | ${c.value} |`), '']),
   ].join('\n');
   writeFileSync(join(ROOT, 'bench', 'SESSIONS.md'), md);
   process.stdout.write(md);

@@ -101,7 +101,7 @@ export function registerStatusCommands(program: Command, io: Io): void {
     .option('--git', "include each sandbox's git state")
     .action((o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
-        const agents = await observeAgents(ctx, { git: o.git === true });
+        const agents = await observeAgents(ctx, { git: o.git === true, panes: true });
         if (globals(cmd).json) printJson(io, agents);
         else io.out(agentRows(agents));
       }),

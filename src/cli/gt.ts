@@ -209,7 +209,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
     .action((rigName: string | undefined, _o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
         if (rigName !== undefined) await ctx.store.rig(rigName);
-        const list = (await observeAgents(ctx, { git: true })).filter((a) => a.role === 'polecat' && (rigName === undefined || a.rig === rigName));
+        const list = (await observeAgents(ctx, { git: true, panes: true })).filter((a) => a.role === 'polecat' && (rigName === undefined || a.rig === rigName));
         const rows = list.map((a) => ({ ...a, name: a.address.split('/').pop() ?? a.address }));
         if (globals(cmd).json) printJson(io, rows);
         else if (rows.length === 0) io.out(`No polecats${rigName === undefined ? '' : ` in ${rigName}`}: "gt sling <bead> <rig>" makes one when there is work, or "gt polecat add <rig>".\n`);

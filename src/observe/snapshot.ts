@@ -2,15 +2,14 @@ import { existsSync } from 'node:fs';
 import type { Agent, AgentSession, AgentStore } from '../core/agent-store.js';
 import type { BeadStore } from '../core/bead-store.js';
 import { deriveState, type DerivedState } from '../core/derive.js';
-import type { PaneState } from '../core/pane.js';
+import { classifyPane, type PaneState } from '../core/pane.js';
 import type { Role } from '../core/identity.js';
 import type { Rig } from '../core/rig-registry.js';
 import type { TownSettings } from '../core/settings.js';
 import { worktreeSafety } from '../git/git.js';
-import { agentCli } from '../runtime/launch.js';
+import { agentCli, type ResolvedAgent } from '../runtime/launch.js';
 import { paneProfile } from '../runtime/presets.js';
-import { lookAtSession } from '../session/look.js';
-import type { AgentLiveness, SessionProvider } from '../session/provider.js';
+import type { AgentLiveness, SessionProvider, SessionSurvey } from '../session/provider.js';
 import type { Town } from '../town/town.js';
 
 /**
@@ -57,7 +56,11 @@ export type Snapshot = {
   merge_requests: { id: string; title: string; source: string | null }[];
 };
 
-export type ObserveOptions = { git?: boolean };
+export type ObserveOptions = {
+  git?: boolean;
+  /** Read every live agent's pane (what `gt agents` shows); otherwise only where the state depends on it. */
+  panes?: boolean;
+};
 
 /** Every agent as observed now (what the daemon decides from, and `gt agents` shows). */
 export async function observeAgents(ctx: ObserveContext, options: ObserveOptions = {}, sessions?: readonly string[]): Promise<AgentView[]> {
@@ -65,8 +68,14 @@ export async function observeAgents(ctx: ObserveContext, options: ObserveOptions
   const [agents, rigs, live] = await Promise.all([ctx.store.agents({}), options.git === true ? ctx.store.rigs() : [], sessions ?? ctx.provider.list()]);
   const alive = new Set(live);
   const rigByName = new Map(rigs.map((r) => [r.name, r]));
+  const clis = new Map(agents.map((a) => [a.address, agentCli(ctx.settings, a)]));
+  // Every live session at one look (one tmux call, one process table), however many agents.
+  const surveyed = await ctx.provider.survey(new Map(agents.filter((a) => alive.has(a.session_name)).map((a) => [a.session_name, clis.get(a.address)?.preset.processNames ?? []])));
   const views: AgentView[] = [];
-  for (const agent of agents) views.push(await observeAgent(ctx, agent, alive.has(agent.session_name), now, rigByName.get(agent.rig ?? '')));
+  for (const agent of agents) {
+    const cli = clis.get(agent.address) ?? agentCli(ctx.settings, agent);
+    views.push(await observeAgent(ctx, agent, cli, alive.has(agent.session_name), surveyed.get(agent.session_name), now, rigByName.get(agent.rig ?? ''), options));
+  }
   return views;
 }
 
@@ -89,12 +98,16 @@ export async function observe(ctx: ObserveContext, options: ObserveOptions = {})
   };
 }
 
-async function observeAgent(ctx: ObserveContext, agent: Agent, alive: boolean, now: number, rig: Rig | undefined): Promise<AgentView> {
-  const resolved = agentCli(ctx.settings, agent);
-  const { liveness, pane, activityMs: activity } = await lookAtSession(ctx.provider, agent.session_name, alive, resolved.preset.processNames, paneProfile(resolved.preset));
+async function observeAgent(ctx: ObserveContext, agent: Agent, resolved: ResolvedAgent, alive: boolean, look: SessionSurvey | undefined, now: number, rig: Rig | undefined, options: ObserveOptions): Promise<AgentView> {
+  const liveness: AgentLiveness = !alive ? 'dead' : (look?.liveness ?? 'unknown');
+  const activity = alive ? (look?.activityMs ?? null) : null;
   const bead = agent.hook_bead === null ? undefined : (await ctx.store.show([agent.hook_bead]).catch(() => []))[0];
   const open = await ctx.store.openSession(agent.address);
   const progress = Math.max(activity ?? 0, agent.last_activity === null ? 0 : Date.parse(agent.last_activity), bead === undefined ? 0 : Date.parse(bead.updated_at));
+  // The pane matters to the state only for hooked work with no recent progress (busy = working, else stalled).
+  const stalledAfterMs = ctx.settings.daemon.stalled_after_seconds * 1000;
+  const paneMatters = agent.hook_bead !== null && liveness !== 'dead' && now - progress > stalledAfterMs;
+  const pane = alive && (options.panes === true || paneMatters) ? classifyPane(await ctx.provider.capture(agent.session_name).catch(() => ''), paneProfile(resolved.preset)).kind : null;
   const exists = existsSync(agent.sandbox_path);
   let sandbox: SandboxState = null;
   if (rig !== undefined && exists && agent.role !== 'crew') {
@@ -112,7 +125,7 @@ async function observeAgent(ctx: ObserveContext, agent: Agent, alive: boolean, n
       lastProgressMs: progress > 0 ? progress : null,
     },
     now,
-    ctx.settings.daemon.stalled_after_seconds * 1000,
+    stalledAfterMs,
   );
   return {
     address: agent.address,

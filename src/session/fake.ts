@@ -10,6 +10,7 @@ import {
   type AgentLiveness,
   type SessionPane,
   type SessionProvider,
+  type SessionSurvey,
   type StartSpec,
 } from './provider.js';
 
@@ -74,6 +75,15 @@ export class FakeSessionProvider implements SessionProvider {
     if (s === undefined || s.exited) return Promise.resolve('dead');
     const program = (s.spec.argv[0] ?? '').split('/').pop() ?? '';
     return Promise.resolve(processNames.includes(program) ? 'alive' : 'dead');
+  }
+
+  async survey(sessions: ReadonlyMap<string, readonly string[]>): Promise<Map<string, SessionSurvey>> {
+    const out = new Map<string, SessionSurvey>();
+    for (const [name, processNames] of sessions) {
+      const s = this.#sessions.get(name);
+      if (s !== undefined) out.set(name, { liveness: await this.agentLiveness(name, processNames), activityMs: s.activity });
+    }
+    return out;
   }
 
   capture(name: string): Promise<string> {

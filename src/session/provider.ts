@@ -14,6 +14,8 @@ export type SessionPane = { session: string; pane: string; dead: boolean };
 /** Whether the agent program inside a live session is running (probes can fail: unknown is a state). */
 export type AgentLiveness = 'alive' | 'dead' | 'unknown';
 
+export type SessionSurvey = { liveness: AgentLiveness; activityMs: number };
+
 export type SessionProvider = {
   /** Starts a detached session. Rejects with SessionExistsError when the name is taken. */
   start(spec: StartSpec): Promise<void>;
@@ -29,6 +31,12 @@ export type SessionProvider = {
   sendText(name: string, text: string): Promise<void>;
   /** Presses named keys, in order. Only SAFE_KEYS: nothing that cancels the agent's work. */
   sendKeys(name: string, keys: readonly SafeKey[]): Promise<void>;
+  /**
+   * Many sessions at one look (one tmux call and one read of the process table, however many): for each named
+   * session that exists, whether one of its `processNames` runs in it and when it last had input or output.
+   * Sessions that do not exist are absent from the answer.
+   */
+  survey(sessions: ReadonlyMap<string, readonly string[]>): Promise<Map<string, SessionSurvey>>;
   /** When the session last had input or output, in ms since the epoch. */
   lastActivity(name: string): Promise<number>;
   /** Names of every session this provider's server holds, sorted. */

@@ -78,6 +78,17 @@ export function runSessionContract(label: string, make: SessionFactory): void {
         expect(after).toMatchObject({ session: 'agent', dead: false });
         expect(after?.pane).not.toBe(before?.pane);
         expect(await p.agentLiveness('nobody', ['cat'])).toBe('dead');
+        // Many at one look: the same answers.
+        await p.start({ name: 'other', argv: ['cat'], cwd, env: {} });
+        await eventually(async () => (await p.agentLiveness('other', ['cat'])) === 'alive', 'the other cat to run');
+        await exitProgram('agent');
+        await eventually(async () => (await p.agentLiveness('agent', ['cat'])) === 'dead', 'cat to exit again');
+        const survey = await p.survey(new Map([['agent', ['cat']], ['other', ['cat']], ['nobody', ['cat']]]));
+        expect([...survey.keys()].sort()).toEqual(['agent', 'other']);
+        expect(survey.get('agent')?.liveness).toBe('dead');
+        expect(survey.get('other')?.liveness).toBe('alive');
+        expect((await p.survey(new Map([['other', ['claude']]]))).get('other')?.liveness).toBe('dead');
+        expect(survey.get('other')?.activityMs).toBeGreaterThan(Date.now() - 60_000);
       }));
 
     it('wakes a waiter when a program exits or a session closes, and keeps a change nobody waited for', () =>

@@ -12,6 +12,7 @@ import {
   type AgentLiveness,
   type SessionPane,
   type SessionProvider,
+  type SessionSurvey,
   type StartSpec,
 } from './provider.js';
 
@@ -172,6 +173,33 @@ export class TmuxSessionProvider implements SessionProvider {
     const tree = new Set(descendants(pid, rows));
     const names = rows.filter((p) => tree.has(p.pid)).map((p) => p.comm);
     return names.some((n) => processNames.includes(n)) ? 'alive' : 'dead';
+  }
+
+  async survey(sessions: ReadonlyMap<string, readonly string[]>): Promise<Map<string, SessionSurvey>> {
+    const out = new Map<string, SessionSurvey>();
+    if (sessions.size === 0) return out;
+    const r = await this.#tmux(['list-panes', '-a', '-F', '#{session_name} #{pane_dead} #{pane_pid} #{session_activity}']);
+    if (!r.ok) {
+      if (/no server running|error connecting|no sessions/i.test(r.stderr)) return out;
+      throw new TmuxError(`tmux list-panes failed: ${r.stderr.trim()}`);
+    }
+    const panes = r.stdout
+      .split('\n')
+      .map((l) => /^(\S+) ([01]) (\d+) (\d+)$/u.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null && sessions.has(m[1] ?? ''));
+    if (panes.length === 0) return out;
+    const table = await execArgv('ps', ['-A', '-o', 'pid=,ppid=,comm='], { noStdin: true });
+    const rows = table.ok ? parseProcessTable(table.stdout) : undefined;
+    for (const [, session = '', dead, pidText, activity] of panes) {
+      let liveness: AgentLiveness = 'unknown';
+      if (dead === '1') liveness = 'dead';
+      else if (rows !== undefined) {
+        const tree = new Set(descendants(Number(pidText), rows));
+        liveness = rows.some((p) => tree.has(p.pid) && (sessions.get(session) ?? []).includes(p.comm)) ? 'alive' : 'dead';
+      }
+      out.set(session, { liveness, activityMs: Number(activity) * 1000 });
+    }
+    return out;
   }
 
   async capture(name: string, history = 0): Promise<string> {
