@@ -132,6 +132,8 @@ async function main(): Promise<void> {
       const recovery: number[] = [];
       for (let i = 0; i < ROUNDS; i++) {
         await until(() => count('running') >= i + 1, 'the agent to be working');
+        // Past the 1 s death window of the previous kill, so that this one is a first death as well.
+        await new Promise((r) => setTimeout(r, 1_100));
         const pid = await provider.programPid('ga-toast');
         if (pid === undefined) throw new Error('no agent process in ga-toast');
         const t0 = Date.now();
