@@ -207,20 +207,29 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
   try {
     while (!stopping.signal.aborted) {
       lastPass = ctx.now();
-      const r = await reconcileOnce(ctx);
-      passes++;
-      const acted = r.actions.filter((a) => a.kind !== 'wait');
-      if (acted.length > 0 || r.errors.length > 0) log({ event: 'pass', cause, actions: acted.length });
-      for (const a of acted) log({ event: 'action', kind: a.kind, address: a.address, why: a.why });
-      for (const e of r.errors) log({ event: 'error', message: e });
-      if (options.passes !== undefined && options.passes > 0 && passes >= options.passes) break;
-      // Sleep until tmux reports a death (an agent's program exiting, a session closing, the server going) or
-      // the tick is due. A death during the pass, including one the pass caused, is kept by tmux and wakes the
-      // next wait at once: one more pass is cheap and decides nothing twice.
-      // A start in flight or a back-off ends before the tick: look again then.
-      const next = Math.min(lastPass + options.tickMs, ...r.actions.map((a) => (a.kind === 'wait' ? a.untilMs + 100 : Infinity)));
-      const wake = await ctx.provider.waitForChange(Math.max(0, next - ctx.now()), stopping.signal);
-      cause = wake === 'changed' ? 'event' : 'tick';
+      let next = lastPass + options.tickMs;
+      try {
+        const r = await reconcileOnce(ctx);
+        passes++;
+        const acted = r.actions.filter((a) => a.kind !== 'wait');
+        if (acted.length > 0 || r.errors.length > 0) log({ event: 'pass', cause, actions: acted.length });
+        for (const a of acted) log({ event: 'action', kind: a.kind, address: a.address, why: a.why });
+        for (const e of r.errors) log({ event: 'error', message: e });
+        if (options.passes !== undefined && options.passes > 0 && passes >= options.passes) break;
+        // A start in flight or a back-off ends before the tick: look again then.
+        next = Math.min(next, ...r.actions.map((a) => (a.kind === 'wait' ? a.untilMs + 100 : Infinity)));
+        // Sleep until tmux reports a death (an agent's program exiting, a session closing, the server going) or
+        // the next look is due. A death during the pass, including one the pass caused, is kept by tmux and
+        // wakes the next wait at once: one more pass is cheap and decides nothing twice.
+        const wake = await ctx.provider.waitForChange(Math.max(0, next - ctx.now()), stopping.signal);
+        cause = wake === 'changed' ? 'event' : 'tick';
+      } catch (err) {
+        // A failed look (tmux, git or the store busy or broken for a moment) must not end the daemon: say so,
+        // wait a little, look again.
+        log({ event: 'error', message: `pass failed: ${errorMessage(err)}` });
+        await new Promise((r) => setTimeout(r, Math.min(5_000, options.tickMs)));
+        cause = 'retry';
+      }
     }
   } finally {
     process.off('SIGTERM', stop);
