@@ -51,7 +51,8 @@ describe('gt status', () => {
     await eventually(() => state(json<Snap>(f.run('status', '--json')), 'gastown/witness') === 'zombie', 'zombie');
 
     const text = f.run('status');
-    expect(text.stdout).toMatch(/gastown\/polecats\/toast\s+dead-with-work\s+sim\s+\S+ long job/);
+    expect(text.stdout).toMatch(/Polecats \(1 dead-with-work\)\n +gastown\/polecats\/toast\s+dead-with-work\s+sim\s+\S+ long job/);
+    expect(text.stdout).toMatch(/Witnesses \(1 zombie\)\n +gastown\/witness\s+zombie/);
     expect(text.stdout).toContain('belong to no agent: stray');
     const agents = json<View[]>(f.run('agents', '--json'));
     expect(agents.map((a) => a.address)).toContain('deacon');

@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { daemonPid } from '../daemon/daemon.js';
 import { runDoctor, type Check } from '../daemon/doctor.js';
 import { SetupError } from '../core/errors.js';
+import { DERIVED_STATES } from '../core/derive.js';
+import { ROLES, type Role } from '../core/identity.js';
 import { observe, observeAgents, type AgentView, type Snapshot } from '../observe/snapshot.js';
 import { globals } from './bd/context.js';
 import { positiveInt, withTown } from './gt-agents.js';
@@ -12,6 +14,24 @@ type Opts = Record<string, unknown>;
 function agentRows(agents: readonly AgentView[]): string {
   const rows = agents.map((a) => `${a.address.padEnd(30)} ${a.state.padEnd(15)} ${a.agent_cli.padEnd(8)} ${a.hook === null ? '-' : `${a.hook.id} ${sanitize(a.hook.title).slice(0, 40)}`}`);
   return `${'AGENT'.padEnd(30)} ${'STATE'.padEnd(15)} ${'CLI'.padEnd(8)} HOOK\n${rows.join('\n')}\n`;
+}
+
+const ROLE_TITLES: Record<Role, string> = { mayor: 'Mayor', deacon: 'Deacon', boot: 'Boot (the deacon\'s watchdog)', witness: 'Witnesses', refinery: 'Refineries', polecat: 'Polecats', crew: 'Crew' };
+
+/** `gt status`: the agents under a heading per role, in the town's order of roles. */
+function agentsByRole(agents: readonly AgentView[]): string {
+  const blocks: string[] = [];
+  for (const role of ROLES) {
+    const mine = agents.filter((a) => a.role === role);
+    if (mine.length === 0) continue;
+    const counts = DERIVED_STATES.flatMap((st) => {
+      const n = mine.filter((a) => a.state === st).length;
+      return n === 0 ? [] : [`${n} ${st}`];
+    });
+    const rows = mine.map((a) => `  ${a.address.padEnd(30)} ${a.state.padEnd(15)} ${a.agent_cli.padEnd(8)} ${a.hook === null ? '-' : `${a.hook.id} ${sanitize(a.hook.title).slice(0, 40)}`}`);
+    blocks.push(`${ROLE_TITLES[role]} (${counts.join(', ')})\n${rows.join('\n')}`);
+  }
+  return `${blocks.join('\n')}\n`;
 }
 
 function gitState(a: AgentView): string {
@@ -35,7 +55,7 @@ export function renderStatus(s: Snapshot, daemon: number | undefined): string {
     `Rigs: ${s.rigs.length === 0 ? 'none (add one with "gt rig add")' : s.rigs.map((r) => `${r.name} (${r.prefix}, ${r.default_branch})`).join(', ')}`,
     `Work: ${w.open} open (${w.ready} ready), ${w.in_progress} in progress, ${w.hooked} hooked, ${w.blocked} blocked · ${s.merge_requests.length} merge request(s) waiting`,
     '',
-    agentRows(s.agents).trimEnd(),
+    agentsByRole(s.agents).trimEnd(),
     ...(s.strays.length > 0 ? ['', `Sessions on the town's server that belong to no agent: ${s.strays.join(', ')}`] : []),
     '',
   ].join('\n');
