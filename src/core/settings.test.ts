@@ -18,12 +18,12 @@ describe('town settings', () => {
       default_agent: 'codex',
       agents: { mine: { command: 'my-agent', args: ['--fast'], env: { MY_MODE: 'x' } } },
       role_agents: { witness: 'claude', polecat: 'mine' },
-      daemon: { heartbeat_seconds: 60 },
+      daemon: { heartbeat_seconds: 60, start_grace_seconds: 5 },
     });
     expect(s.default_agent).toBe('codex');
     expect(s.agents.mine).toEqual({ command: 'my-agent', args: ['--fast'], env: { MY_MODE: 'x' } });
     expect(s.role_agents).toEqual({ witness: 'claude', polecat: 'mine' });
-    expect(s.daemon).toEqual({ ...DEFAULT_DAEMON_THRESHOLDS, heartbeat_seconds: 60 });
+    expect(s.daemon).toEqual({ ...DEFAULT_DAEMON_THRESHOLDS, heartbeat_seconds: 60, start_grace_seconds: 5 });
   });
 
   it.each([
@@ -38,6 +38,7 @@ describe('town settings', () => {
     [{ role_agents: { janitor: 'claude' } }, /role_agents\.janitor is not a role/],
     [{ daemon: { heartbeat_seconds: 'often' } }, /daemon\.heartbeat_seconds must be a positive whole number/],
     [{ daemon: { heartbeat_seconds: 0 } }, /daemon\.heartbeat_seconds must be a positive whole number/],
+    [{ daemon: { start_grace_seconds: -1 } }, /daemon\.start_grace_seconds must be a positive whole number/],
     [{ daemon: { restart_backoff_initial_seconds: 900 } }, /must not exceed daemon\.restart_backoff_max_seconds/],
   ])('rejects %j naming the field', (json, message) => {
     expect(() => parseTownSettings(json, 'settings.json')).toThrow(ValidationError);

@@ -33,6 +33,8 @@ export type DaemonThresholds = {
   idle_polecat_seconds: number;
   /** Roles the daemon keeps running (deacon, witness, refinery); none by default. */
   standing_roles: Role[];
+  /** A hooked agent or a session record this young with no tmux session yet is a start in flight, not a death. */
+  start_grace_seconds: number;
 };
 
 export type TownSettings = {
@@ -55,6 +57,7 @@ export const DEFAULT_DAEMON_THRESHOLDS: DaemonThresholds = {
   stalled_after_seconds: 1800,
   idle_polecat_seconds: 3600,
   standing_roles: [],
+  start_grace_seconds: 15,
 };
 
 export function defaultTownSettings(): TownSettings {
@@ -139,6 +142,7 @@ export function parseTownSettings(json: unknown, file = 'settings.json'): TownSe
       'quarantine_after_restarts',
       'quarantine_window_seconds',
       'stalled_after_seconds',
+      'start_grace_seconds',
     ];
     r.unknownKeys(daemon, [...keys, 'idle_polecat_seconds', 'standing_roles'], 'daemon');
     for (const key of keys) {

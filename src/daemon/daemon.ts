@@ -94,7 +94,7 @@ export function reconcileConfig(ctx: TownContext): ReconcileConfig {
     quarantineWindowMs: d.quarantine_window_seconds * 1000,
     standingRoles: d.standing_roles,
     idlePolecatMs: d.idle_polecat_seconds * 1000,
-    inFlightMs: 15_000,
+    inFlightMs: d.start_grace_seconds * 1000,
   };
 }
 
