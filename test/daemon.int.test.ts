@@ -171,4 +171,20 @@ describe('gt daemon', () => {
     expect(log(f).filter((l) => l.kind === 'release-work').map((l) => l.address)).toEqual(['gastown/polecats/gone']);
     expect(f.run('sling', bead.id, 'gastown/polecats/toast').status).toBe(0);
   }, 60_000);
+
+  it('never restarts, stops or reports an idle agent, however long it has been quiet', async () => {
+    const f = await fixture('daemon-idle');
+    const settings = loadSettings(f.town);
+    // Thresholds as short as they go: an agent idle for seconds is "quiet for too long" many times over.
+    saveSettings(f.town, { ...settings, daemon: { ...settings.daemon, stalled_after_seconds: 1, heartbeat_seconds: 1 } });
+    f.run('session', 'start', 'gastown/witness');
+    f.run('session', 'start', 'gastown/polecats/toast');
+    const before = await f.provider.panes();
+    f.run('daemon', 'start', '--tick', '1');
+    await new Promise((r) => setTimeout(r, 6_000));
+    expect(log(f).filter((l) => l.event === 'action' || l.event === 'error')).toEqual([]);
+    expect(await f.provider.panes()).toEqual(before); // the same sessions, never restarted
+    const mail = json<unknown[]>(gt(['mail', 'inbox', '--json'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: 'gastown/witness' } }));
+    expect(mail).toEqual([]);
+  }, 60_000);
 });
