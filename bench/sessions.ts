@@ -177,7 +177,7 @@ async function main(): Promise<void> {
       const used = cpuMs(daemon.pid) - c0;
       const perHourS = (used / (Date.now() - t0)) * 3600;
       const alive = (await provider.list()).filter((n) => n.startsWith('ga-idle')).length;
-      cpuRows.push({ what: `daemon CPU (incl. its tmux and ps children) with ${AGENTS} idle agents, ${WINDOW_S} s window`, value: `${perHourS.toFixed(1)} s per hour (${(perHourS / 36).toFixed(2)} % of one core); ${alive}/${AGENTS} sessions untouched` });
+      cpuRows.push({ what: `daemon CPU (incl. its tmux and ps children) with ${AGENTS} idle agents, ${WINDOW_S} s window`, value: `${perHourS.toFixed(1)} s per hour (${(perHourS / 36).toFixed(2)} % of one core); ${alive}/${AGENTS} sessions still running` });
       await gt(env, town.root, 'daemon', 'stop');
       for (let i = 0; i < names.length; i += 6) await Promise.all(names.slice(i, i + 6).map((n) => gt(env, town.root, 'session', 'stop', n)));
     }

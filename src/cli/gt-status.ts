@@ -11,9 +11,12 @@ import { printJson, sanitize, type Io } from './io.js';
 
 type Opts = Record<string, unknown>;
 
+function agentRow(a: AgentView): string {
+  return `${a.address.padEnd(30)} ${a.state.padEnd(15)} ${a.agent_cli.padEnd(8)} ${a.hook === null ? '-' : `${a.hook.id} ${sanitize(a.hook.title).slice(0, 40)}`}`;
+}
+
 function agentRows(agents: readonly AgentView[]): string {
-  const rows = agents.map((a) => `${a.address.padEnd(30)} ${a.state.padEnd(15)} ${a.agent_cli.padEnd(8)} ${a.hook === null ? '-' : `${a.hook.id} ${sanitize(a.hook.title).slice(0, 40)}`}`);
-  return `${'AGENT'.padEnd(30)} ${'STATE'.padEnd(15)} ${'CLI'.padEnd(8)} HOOK\n${rows.join('\n')}\n`;
+  return `${'AGENT'.padEnd(30)} ${'STATE'.padEnd(15)} ${'CLI'.padEnd(8)} HOOK\n${agents.map(agentRow).join('\n')}\n`;
 }
 
 const ROLE_TITLES: Record<Role, string> = { mayor: 'Mayor', deacon: 'Deacon', boot: 'Boot (the deacon\'s watchdog)', witness: 'Witnesses', refinery: 'Refineries', polecat: 'Polecats', crew: 'Crew' };
@@ -28,7 +31,7 @@ function agentsByRole(agents: readonly AgentView[]): string {
       const n = mine.filter((a) => a.state === st).length;
       return n === 0 ? [] : [`${n} ${st}`];
     });
-    const rows = mine.map((a) => `  ${a.address.padEnd(30)} ${a.state.padEnd(15)} ${a.agent_cli.padEnd(8)} ${a.hook === null ? '-' : `${a.hook.id} ${sanitize(a.hook.title).slice(0, 40)}`}`);
+    const rows = mine.map((a) => `  ${agentRow(a)}`);
     blocks.push(`${ROLE_TITLES[role]} (${counts.join(', ')})\n${rows.join('\n')}`);
   }
   return `${blocks.join('\n')}\n`;

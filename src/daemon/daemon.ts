@@ -117,8 +117,8 @@ async function reconcileInputs(ctx: DaemonContext, agents: readonly AgentView[])
   return out;
 }
 
-/** Every hooked bead, and whether an agent holds it. */
-async function hookedWork(ctx: DaemonContext, agents: readonly AgentView[]): Promise<ReconcileWork[]> {
+/** Every hooked bead, and whether an agent holds it (the daemon's input, and gt doctor's). */
+export async function hookedWork(ctx: Pick<DaemonContext, 'store'>, agents: readonly AgentView[]): Promise<ReconcileWork[]> {
   const held = new Set(agents.flatMap((a) => (a.hook === null ? [] : [a.hook.id])));
   const hooked = await ctx.store.list({ statuses: ['hooked'], limit: 0 });
   return hooked.map((b) => ({ bead: b.id, assignee: b.assignee, held: held.has(b.id), updatedAtMs: Date.parse(b.updated_at) }));
@@ -179,7 +179,6 @@ async function execute(ctx: DaemonContext, action: Action): Promise<void> {
     case 'stop':
       await stopAgentSession(ctx, action.address, action.endReason);
       return;
-
   }
 }
 
@@ -227,7 +226,7 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
         // A failed look (tmux, git or the store busy or broken for a moment) must not end the daemon: say so,
         // wait a little, look again.
         log({ event: 'error', message: `pass failed: ${errorMessage(err)}` });
-        await new Promise((r) => setTimeout(r, Math.min(5_000, options.tickMs)));
+        await sleep(Math.min(5_000, options.tickMs));
         cause = 'retry';
       }
     }

@@ -8,7 +8,7 @@ import { rigPaths } from '../town/rig.js';
 import { loadSettings, townPaths } from '../town/town.js';
 import { observeAgents, type AgentView } from '../observe/snapshot.js';
 import { stopAgentSession } from '../work/sessions.js';
-import { daemonPaths, daemonPid, type DaemonContext } from './daemon.js';
+import { daemonPaths, daemonPid, hookedWork, type DaemonContext } from './daemon.js';
 
 /**
  * `gt doctor`: what is wrong with this town and its machine, each finding with what to do about it. `--fix`
@@ -133,7 +133,7 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
     const agents = observedAgents();
     const problems: string[] = [];
     const fixed: string[] = [];
-    const sandboxes = new Set((await ctx.store.agents({})).map((a) => resolve(a.sandbox_path)));
+    const sandboxes = new Set(agents.map((a) => resolve(a.sandbox_path)));
     for (const rig of await ctx.store.rigs()) {
       const repo = rigPaths(ctx.town.root, rig.name).repo;
       if (!existsSync(repo)) continue;
@@ -210,15 +210,14 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
   });
 
   await step('hooks', async () => {
-    const held = new Set(observedAgents().flatMap((a) => (a.hook === null ? [] : [a.hook.id])));
-    const orphans = (await ctx.store.list({ statuses: ['hooked'], limit: 0 })).filter((b) => !held.has(b.id) && now - Date.parse(b.updated_at) > SETTLE_MS);
+    const orphans = (await hookedWork(ctx, observedAgents())).filter((w) => !w.held && now - w.updatedAtMs > SETTLE_MS);
     if (orphans.length === 0) return { status: 'ok', detail: 'every hooked bead is on an agent' };
     if (options.fix) {
       const fixed: string[] = [];
-      for (const b of orphans) if (await ctx.store.releaseUnheldHook(b.id, b.assignee, ctx.actor)) fixed.push(`${b.id} back to open (was hooked to ${b.assignee ?? 'nobody'})`);
+      for (const w of orphans) if (await ctx.store.releaseUnheldHook(w.bead, w.assignee, ctx.actor)) fixed.push(`${w.bead} back to open (was hooked to ${w.assignee ?? 'nobody'})`);
       return { status: 'ok', detail: 'every hooked bead is on an agent', fixed };
     }
-    return { status: 'warn', detail: `hooked to no agent: ${orphans.map((b) => `${b.id} (${b.assignee ?? 'nobody'})`).join(', ')}`, hint: 'gt doctor --fix (or the daemon) sends them back to open' };
+    return { status: 'warn', detail: `hooked to no agent: ${orphans.map((w) => `${w.bead} (${w.assignee ?? 'nobody'})`).join(', ')}`, hint: 'gt doctor --fix (or the daemon) sends them back to open' };
   });
 
   return checks;

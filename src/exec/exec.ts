@@ -23,8 +23,6 @@ export type ExecOptions = {
   env?: NodeJS.ProcessEnv;
   /** Written to the program's stdin (which is closed afterwards). */
   input?: string;
-  /** Ends the program early (it is killed; the result is not ok). */
-  signal?: AbortSignal;
   /**
    * Give the program no stdin at all (/dev/null) instead of a pipe. Some programs (a tmux client among them)
    * treat an open stdin pipe as input still to come and do not exit until it closes.
@@ -37,7 +35,7 @@ export function execArgv(file: string, args: readonly string[], options: ExecOpt
     const child = childProcesses().execFile(
       file,
       [...args],
-      { cwd: options.cwd, env: options.env, encoding: 'utf8', timeout: options.timeoutMs ?? 10_000, shell: false, windowsHide: true, maxBuffer: 16 * 1024 * 1024, signal: options.signal },
+      { cwd: options.cwd, env: options.env, encoding: 'utf8', timeout: options.timeoutMs ?? 10_000, shell: false, windowsHide: true, maxBuffer: 16 * 1024 * 1024 },
       (err, stdout, stderr) => {
         if (err === null) {
           resolve({ ok: true, stdout, stderr, status: 0 });

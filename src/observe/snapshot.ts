@@ -68,12 +68,11 @@ export async function observeAgents(ctx: ObserveContext, options: ObserveOptions
   const [agents, rigs, live] = await Promise.all([ctx.store.agents({}), options.git === true ? ctx.store.rigs() : [], sessions ?? ctx.provider.list()]);
   const alive = new Set(live);
   const rigByName = new Map(rigs.map((r) => [r.name, r]));
-  const clis = new Map(agents.map((a) => [a.address, agentCli(ctx.settings, a)]));
+  const withCli = agents.map((agent) => ({ agent, cli: agentCli(ctx.settings, agent) }));
   // Every live session at one look (one tmux call, one process table), however many agents.
-  const surveyed = await ctx.provider.survey(new Map(agents.filter((a) => alive.has(a.session_name)).map((a) => [a.session_name, clis.get(a.address)?.preset.processNames ?? []])));
+  const surveyed = await ctx.provider.survey(new Map(withCli.filter(({ agent }) => alive.has(agent.session_name)).map(({ agent, cli }) => [agent.session_name, cli.preset.processNames])));
   const views: AgentView[] = [];
-  for (const agent of agents) {
-    const cli = clis.get(agent.address) ?? agentCli(ctx.settings, agent);
+  for (const { agent, cli } of withCli) {
     views.push(await observeAgent(ctx, agent, cli, alive.has(agent.session_name), surveyed.get(agent.session_name), now, rigByName.get(agent.rig ?? ''), options));
   }
   return views;

@@ -84,9 +84,9 @@ function deathsSince(before: readonly SessionPane[], now: readonly SessionPane[]
   return false;
 }
 
-function panePid(pane: SessionPane): number | undefined {
-  const pid = Number(pane.pane.split('/')[1]);
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+/** The program pids of the live panes (a pane token is `%id/pid`). */
+function livePids(panes: readonly SessionPane[]): number[] {
+  return panes.filter((p) => !p.dead).map((p) => Number(p.pane.split('/')[1])).filter((pid) => Number.isInteger(pid) && pid > 0);
 }
 
 const TEXT_CHUNK = 256;
@@ -178,28 +178,39 @@ export class TmuxSessionProvider implements SessionProvider {
   async survey(sessions: ReadonlyMap<string, readonly string[]>): Promise<Map<string, SessionSurvey>> {
     const out = new Map<string, SessionSurvey>();
     if (sessions.size === 0) return out;
-    const r = await this.#tmux(['list-panes', '-a', '-F', '#{session_name} #{pane_dead} #{pane_pid} #{session_activity}']);
-    if (!r.ok) {
-      if (/no server running|error connecting|no sessions/i.test(r.stderr)) return out;
-      throw new TmuxError(`tmux list-panes failed: ${r.stderr.trim()}`);
-    }
-    const panes = r.stdout
-      .split('\n')
-      .map((l) => /^(\S+) ([01]) (\d+) (\d+)$/u.exec(l))
-      .filter((m): m is RegExpExecArray => m !== null && sessions.has(m[1] ?? ''));
+    const panes = (await this.#listPanes(true)).filter((p) => sessions.has(p.session));
     if (panes.length === 0) return out;
     const table = await execArgv('ps', ['-A', '-o', 'pid=,ppid=,comm='], { noStdin: true });
     const rows = table.ok ? parseProcessTable(table.stdout) : undefined;
-    for (const [, session = '', dead, pidText, activity] of panes) {
+    for (const p of panes) {
       let liveness: AgentLiveness = 'unknown';
-      if (dead === '1') liveness = 'dead';
+      if (p.dead) liveness = 'dead';
       else if (rows !== undefined) {
-        const tree = new Set(descendants(Number(pidText), rows));
-        liveness = rows.some((p) => tree.has(p.pid) && (sessions.get(session) ?? []).includes(p.comm)) ? 'alive' : 'dead';
+        const tree = new Set(descendants(p.pid, rows));
+        liveness = rows.some((r) => tree.has(r.pid) && (sessions.get(p.session) ?? []).includes(r.comm)) ? 'alive' : 'dead';
       }
-      out.set(session, { liveness, activityMs: Number(activity) * 1000 });
+      out.set(p.session, { liveness, activityMs: p.activityMs });
     }
     return out;
+  }
+
+  /**
+   * Every pane of the server in one call, sorted by session. No server: none. `strict`: any other failure is
+   * an error (else it reads as none too).
+   */
+  async #listPanes(strict = false): Promise<(SessionPane & { pid: number; activityMs: number })[]> {
+    const r = await this.#tmux(['list-panes', '-a', '-F', '#{session_name} #{pane_id} #{pane_pid} #{pane_dead} #{session_activity}']);
+    if (!r.ok) {
+      if (!strict || /no server running|error connecting|no sessions/i.test(r.stderr)) return [];
+      throw new TmuxError(`tmux list-panes failed: ${r.stderr.trim()}`);
+    }
+    return r.stdout
+      .split('\n')
+      .map((l) => /^(\S+) (%\d+) (\d+) ([01]) (\d+)$/u.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null)
+      // pane_id restarts at %0 with a new server; with the pane's pid it names one incarnation.
+      .map(([, session = '', id = '', pid = '', dead, activity]) => ({ session, pane: `${id}/${pid}`, pid: Number(pid), dead: dead === '1', activityMs: Number(activity) * 1000 }))
+      .sort((a, b) => (a.session < b.session ? -1 : a.session > b.session ? 1 : 0));
   }
 
   async capture(name: string, history = 0): Promise<string> {
@@ -243,15 +254,7 @@ export class TmuxSessionProvider implements SessionProvider {
   }
 
   async panes(): Promise<SessionPane[]> {
-    // pane_id restarts at %0 with a new server; with the pane's pid it names one incarnation.
-    const r = await this.#tmux(['list-panes', '-a', '-F', '#{session_name} #{pane_id}/#{pane_pid} #{pane_dead}']);
-    if (!r.ok) return [];
-    return r.stdout
-      .split('\n')
-      .map((l) => /^(\S+) (\S+) ([01])$/u.exec(l))
-      .filter((m): m is RegExpExecArray => m !== null)
-      .map((m) => ({ session: m[1] ?? '', pane: m[2] ?? '', dead: m[3] === '1' }))
-      .sort((a, b) => (a.session < b.session ? -1 : a.session > b.session ? 1 : 0));
+    return (await this.#listPanes()).map(({ session, pane, dead }) => ({ session, pane, dead }));
   }
 
   async waitForChange(timeoutMs: number, signal?: AbortSignal): Promise<'changed' | 'timeout'> {
@@ -261,7 +264,7 @@ export class TmuxSessionProvider implements SessionProvider {
       if (left <= 0 || isAborted(signal)) return 'timeout';
       // What died since the last look (so a death between two waits, or with the whole server, is not missed).
       const running = existsSync(this.socketPath());
-      const now = running ? await this.panes() : [];
+      const now = await this.#look();
       const seen = this.#seen;
       this.#seen = now;
       if (deathsSince(seen, now)) return 'changed';
@@ -285,7 +288,7 @@ export class TmuxSessionProvider implements SessionProvider {
       });
       if (r === 'died' || r?.ok === true) {
         // (Signalled, or the server was killed while we waited.) What the caller sees next is the new last look.
-        this.#seen = existsSync(this.socketPath()) ? await this.panes() : [];
+        this.#seen = await this.#look();
         return 'changed';
       }
       if (r === undefined) {
@@ -303,6 +306,11 @@ export class TmuxSessionProvider implements SessionProvider {
   /** The panes as the last wait saw them (at first none: a pane already dead is news to a new watcher). */
   #seen: SessionPane[] = [];
 
+  /** The panes now; with no server (no socket file), none, without starting a process. */
+  async #look(): Promise<SessionPane[]> {
+    return existsSync(this.socketPath()) ? this.panes() : [];
+  }
+
   /**
    * The net under the hooks: tmux 3.3 now and then runs no pane-died hook for a program that exits (measured
    * here: about 1 death in 15 when another client has just talked to the server). Each second, look whether
@@ -311,7 +319,7 @@ export class TmuxSessionProvider implements SessionProvider {
    */
   async #watchPanes(before: readonly SessionPane[], stop: AbortSignal): Promise<'died' | undefined> {
     let known = before;
-    let pids = known.filter((p) => !p.dead).flatMap((p) => panePid(p) ?? []);
+    let pids = livePids(known);
     for (let tick = 1; !stop.aborted; tick++) {
       await pause(1_000, stop);
       if (stop.aborted) return undefined;
@@ -320,7 +328,7 @@ export class TmuxSessionProvider implements SessionProvider {
         const now = await this.panes();
         if (deathsSince(known, now)) return 'died';
         known = now;
-        pids = known.filter((p) => !p.dead).flatMap((p) => panePid(p) ?? []);
+        pids = livePids(known);
       }
     }
     return undefined;
