@@ -124,19 +124,23 @@ export async function hookedWork(ctx: Pick<DaemonContext, 'store'>, agents: read
   return hooked.map((b) => ({ bead: b.id, assignee: b.assignee, held: held.has(b.id), updatedAtMs: Date.parse(b.updated_at) }));
 }
 
-/** One pass: observe, decide, act. Returns what it did. */
-export async function reconcileOnce(ctx: DaemonContext): Promise<{ actions: Action[]; errors: string[] }> {
+/**
+ * One pass: observe, decide, act. `decided` hears the decision before anything is done (so the log says what
+ * the daemon is about to do before its effects can be seen, e.g. a restarted agent priming), `failed` hears
+ * each action that could not be carried out.
+ */
+async function reconcileOnce(ctx: DaemonContext, decided: (actions: readonly Action[]) => void, failed: (action: Action, err: unknown) => void): Promise<Action[]> {
   const agents = await observeAgents(ctx);
   const actions = reconcile(await reconcileInputs(ctx, agents), reconcileConfig(ctx), ctx.now(), await hookedWork(ctx, agents));
-  const errors: string[] = [];
+  decided(actions);
   for (const action of actions) {
     try {
       await execute(ctx, action);
     } catch (err) {
-      errors.push(`${action.kind} ${action.address}: ${errorMessage(err)}`);
+      failed(action, err);
     }
   }
-  return { actions, errors };
+  return actions;
 }
 
 async function execute(ctx: DaemonContext, action: Action): Promise<void> {
@@ -208,15 +212,19 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
       lastPass = ctx.now();
       let next = lastPass + options.tickMs;
       try {
-        const r = await reconcileOnce(ctx);
+        const actions = await reconcileOnce(
+          ctx,
+          (decided) => {
+            const acted = decided.filter((a) => a.kind !== 'wait');
+            if (acted.length > 0) log({ event: 'pass', cause, actions: acted.length });
+            for (const a of acted) log({ event: 'action', kind: a.kind, address: a.address, why: a.why });
+          },
+          (a, err) => log({ event: 'error', message: `${a.kind} ${a.address}: ${errorMessage(err)}` }),
+        );
         passes++;
-        const acted = r.actions.filter((a) => a.kind !== 'wait');
-        if (acted.length > 0 || r.errors.length > 0) log({ event: 'pass', cause, actions: acted.length });
-        for (const a of acted) log({ event: 'action', kind: a.kind, address: a.address, why: a.why });
-        for (const e of r.errors) log({ event: 'error', message: e });
         if (options.passes !== undefined && options.passes > 0 && passes >= options.passes) break;
         // A start in flight or a back-off ends before the tick: look again then.
-        next = Math.min(next, ...r.actions.map((a) => (a.kind === 'wait' ? a.untilMs + 100 : Infinity)));
+        next = Math.min(next, ...actions.map((a) => (a.kind === 'wait' ? a.untilMs + 100 : Infinity)));
         // Sleep until tmux reports a death (an agent's program exiting, a session closing, the server going) or
         // the next look is due. A death during the pass, including one the pass caused, is kept by tmux and
         // wakes the next wait at once: one more pass is cheap and decides nothing twice.
