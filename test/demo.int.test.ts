@@ -29,4 +29,28 @@ describe('gt demo', () => {
       t.cleanup();
     }
   }, 150_000);
+
+  it('--keep leaves the town running (the daemon, the mayor to attach to) until gt down', async () => {
+    requireBuild();
+    const t = tempDir('demo-keep');
+    const env = cleanEnv(join(t.dir, 'home'));
+    const dir = join(t.dir, 'demo');
+    let provider: TmuxSessionProvider | undefined;
+    try {
+      const r = await gtAsync(['demo', '--dir', dir, '--keep', '--json'], { cwd: t.dir, env });
+      expect(json<{ beads_done: number; kept: boolean; sessions_running: string[] }>(r)).toMatchObject({ beads_done: 12, kept: true, sessions_running: ['hq-mayor'] });
+      const town = findTown({ cwd: join(dir, 'town') });
+      provider = new TmuxSessionProvider(town.tmuxSocket, join(town.root, '.runtime', 'tmux'));
+      const status = json<{ daemon: { running: boolean }; agents: { address: string; state: string }[] }>(await gtAsync(['status', '--json'], { cwd: town.root, env }));
+      expect(status.daemon.running).toBe(true);
+      expect(status.agents.find((a) => a.address === 'mayor')?.state).toBe('idle');
+      expect((await gtAsync(['down'], { cwd: town.root, env })).status).toBe(0);
+      expect(await provider.list()).toEqual([]);
+      expect(existsSync(provider.socketPath())).toBe(false);
+      expect(existsSync(join(town.root, '.runtime', 'daemon.pid'))).toBe(false);
+    } finally {
+      await provider?.killServer();
+      t.cleanup();
+    }
+  }, 150_000);
 });

@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nudgeAgent } from '../src/work/nudge.js';
-import { gt, json } from './helpers/bd.js';
+import { GT_BIN, gt, json } from './helpers/bd.js';
+import { TmuxSessionProvider } from '../src/session/tmux.js';
 import { eventually, useSessionTowns } from './helpers/session-town.js';
 import { git } from './helpers/town-fixture.js';
 
@@ -74,6 +75,40 @@ describe('gt session', () => {
     await f.provider.stop(SESSION); // as if the tmux session vanished without gt
     const second = json<{ session_id: string; replaced: { session_id: string; reason: string } }>(f.run('session', 'start', TOAST, '--json'));
     expect(second.replaced).toEqual({ session_id: first.session_id, reason: 'lost' });
+  });
+
+  it('attach puts a terminal on the agent\'s session until it detaches; the agent keeps running', async () => {
+    const f = await fixture('sess-attach');
+    f.run('session', 'start', TOAST);
+    // No terminal: a clear refusal, pointing at peek.
+    const piped = f.run('session', 'attach', TOAST);
+    expect(piped.status).toBe(2);
+    expect(piped.stderr).toMatch(/needs a terminal.*gt peek gastown\/polecats\/toast/);
+    expect(f.run('session', 'attach', 'gastown/polecats/nobody').status).toBe(3);
+
+    // A person's terminal: a session on a second private tmux server, running gt session attach.
+    const viewer = new TmuxSessionProvider(`gt-viewer-${process.pid}`, join(f.base, 'viewer-tmux'));
+    const clients = (): string[] =>
+      execFileSync('tmux', ['-L', f.town.tmuxSocket, 'list-clients', '-F', '#{client_session} #{client_readonly}'], { encoding: 'utf8' }).split('\n').filter((l) => l !== '');
+    try {
+      const env = { ...f.env, GT_TOWN_ROOT: f.town.root };
+      await viewer.start({ name: 'me', argv: [process.execPath, GT_BIN, 'session', 'attach', TOAST], cwd: f.town.root, env });
+      await eventually(() => clients().includes(`${SESSION} 0`), 'a client attached to the agent\'s session');
+      expect(await viewer.capture('me')).toMatch(/Attaching to gastown\/polecats\/toast|sim/);
+      // What the person types reaches the agent's prompt.
+      await viewer.sendText('me', 'typed by a person');
+      await eventually(async () => (await f.provider.capture(SESSION)).includes('typed by a person'), 'the typing in the agent\'s pane');
+      // Detaching ends gt session attach and leaves the agent running.
+      execFileSync('tmux', ['-L', f.town.tmuxSocket, 'detach-client', '-s', `=${SESSION}`]);
+      await eventually(async () => (await viewer.programPid('me')) === undefined, 'gt session attach to exit on detach');
+      expect(clients()).toEqual([]);
+      expect(await f.provider.programPid(SESSION)).toBeDefined();
+      // --read-only attaches a client that cannot type.
+      await viewer.start({ name: 'watcher', argv: [process.execPath, GT_BIN, 'session', 'attach', '--read-only', TOAST], cwd: f.town.root, env });
+      await eventually(() => clients().includes(`${SESSION} 1`), 'a read-only client');
+    } finally {
+      await viewer.killServer();
+    }
   });
 
   it('answers start-up dialogs with the keys that accept them, after a slow start', async () => {

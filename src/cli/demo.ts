@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { ValidationError } from '../core/errors.js';
 import { startDaemonProcess, stopDaemonProcess } from '../daemon/daemon.js';
@@ -8,10 +8,10 @@ import { cloneBare, cloneFull, commitAll, gitInit, mergeAndPush, runGit } from '
 import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
 import { addRig } from '../town/rig.js';
 import { installTown, loadSettings, saveSettings } from '../town/town.js';
-import { stopAgentSession } from '../work/sessions.js';
+import { startAgentSession, stopAgentSession } from '../work/sessions.js';
 import { sling } from '../work/sling.js';
 import { globals } from './bd/context.js';
-import { townContext } from './gt-agents.js';
+import { gtBinPath, townContext } from './gt-agents.js';
 import { printJson, type Io } from './io.js';
 
 /**
@@ -33,17 +33,40 @@ const VICTIM_WAIT = `while [ ! -e "$GT_TOWN_ROOT/.runtime/${GO_FILE}" ]; do slee
 const TIMEOUT_MS = 110_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Where gt is, if a `gt` is on the PATH. */
+function onPath(env: Readonly<Record<string, string | undefined>>, name: string): boolean {
+  return (env.PATH ?? '').split(delimiter).some((dir) => dir !== '' && existsSync(join(dir, name)));
+}
+
+/** The commands to look around the finished town, runnable as printed (an alias first when gt is not on the PATH). */
+function lookAround(io: Io, townRoot: string, killed: string | null, keep: boolean): string[] {
+  const quote = (v: string): string => (/^[\w./:=+-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
+  const gtBin = gtBinPath(io);
+  const lines = [`Look around:`, `  cd ${quote(townRoot)}`];
+  if (!onPath(io.env, 'gt')) lines.push(`  alias gt=${quote(`${process.execPath} ${gtBin}`)} bd=${quote(`${process.execPath} ${join(dirname(gtBin), 'bd.cjs')}`)}`);
+  lines.push('  gt status                         # rigs, agents and their observed state, merge requests');
+  lines.push(`  gt seance --agent ${killed ?? 'widgets/polecats/aster'}`.padEnd(36) + "# the killed polecat's sessions");
+  lines.push('  bd list --all                     # every bead');
+  if (keep) {
+    lines.push('  gt session attach mayor           # watch and type; detach with Ctrl-b d');
+    lines.push('  gt down                           # stop the daemon and every session (the files stay)');
+  }
+  return lines;
+}
+
 export function registerDemoCommand(program: Command, io: Io): void {
   program
     .command('demo')
     .description('watch a town work: a project, 12 beads, polecats running the scripted agent, the daemon, a crash and its recovery')
     .option('--dir <dir>', 'where to build the demo town (default: a new temporary directory)')
+    .option('--keep', 'leave the town running afterwards (the daemon and the mayor\'s session) to look around and attach; "gt down" stops it')
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const json = globals(cmd).json;
       const say = (line: string): void => {
         if (!json) io.out(`${line}\n`);
       };
       const started = Date.now();
+      const keep = o.keep === true;
       const base = typeof o.dir === 'string' ? o.dir : mkdtempSync(join(tmpdir(), 'gt-demo-'));
       mkdirSync(base, { recursive: true });
       if (readdirSync(base).length > 0) throw new ValidationError(`${base} is not empty`, { hint: 'give --dir an empty or new directory' });
@@ -151,14 +174,19 @@ export function registerDemoCommand(program: Command, io: Io): void {
           seconds: Math.round((Date.now() - started) / 100) / 10,
           main_commits: testRun.ok ? testRun.stdout.trim().split('\n').length : null,
         };
-        if (json) printJson(io, summary);
+        // Kept: the mayor (the agent a person talks to) gets a session to attach to; the daemon stays up.
+        const mayor = keep ? (await startAgentSession(ctx, 'mayor', { topic: 'demo', sender: 'demo' })).session : null;
+        if (json) printJson(io, { ...summary, kept: keep, ...(keep ? { sessions_running: await provider.list() } : {}) });
         else {
           say(`\nDone: ${PARTS}/${PARTS} beads merged by ${summary.polecats} polecats in ${summary.seconds} s; ${summary.sessions_started} sessions, ${restarts} restart(s) after the crash of ${killed ?? 'nobody'}.`);
-          say(`Look around (everything is stopped; "gt up" starts the daemon again):\n  cd ${town.root}\n  gt status\n  gt seance --agent ${killed ?? 'widgets/polecats/<name>'}\n  bd list --all`);
+          say(keep ? `The town is still running (--keep): the daemon and the mayor's session ${mayor ?? ''}.` : 'Everything has stopped ("gt up" starts the daemon again; "gt demo --keep" leaves the town running).');
+          say(lookAround(io, town.root, killed, keep).join('\n'));
         }
       } finally {
-        await stopDaemonProcess(town);
-        await provider.killServer();
+        if (!keep) {
+          await stopDaemonProcess(town);
+          await provider.killServer();
+        }
         store.dispose();
       }
     });

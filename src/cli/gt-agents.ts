@@ -15,6 +15,7 @@ import { findTown, loadSettings, saveSettings, type Town } from '../town/town.js
 import { flushQueuedNudges, isNudgeMode, nudgeAgent, NUDGE_MODES } from '../work/nudge.js';
 import { onStop, parseHookInput, prime, whoAmI } from '../work/prime.js';
 import {
+  attachAgent,
   listSessions,
   peek,
   restartAgentSession,
@@ -165,6 +166,24 @@ export function registerAgentCommands(program: Command, io: Io): void {
         if (list.sessions.length === 0) io.out(`No sessions running${o.all === true ? '' : ' (--all lists every agent)'}.\n`);
         else io.out(`${'ADDRESS'.padEnd(28)} ${'SESSION'.padEnd(18)} ${'AGENT'.padEnd(8)} ${'STATE'.padEnd(12)} HOOK\n${list.sessions.map((s) => `${renderStatus(s)}\n`).join('')}`);
         if (list.strays.length > 0) io.out(`Sessions on the town's server that belong to no agent: ${list.strays.join(', ')}\n`);
+      }),
+    );
+
+  session
+    .command('attach')
+    .description("watch (or type into) an agent's session from your terminal; detach with Ctrl-b d, the agent keeps running")
+    .argument('<address>')
+    .option('-r, --read-only', 'watch only: keys you press do not reach the agent')
+    .action((address: string, o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const r = await attachAgent(ctx, address, {
+          readOnly: o.readOnly === true,
+          before: (name) => {
+            if (!io.stdinIsTTY || !io.stdoutIsTTY) throw new UsageError('gt session attach needs a terminal', { hint: `read the pane without one: "gt peek ${address}"` });
+            io.err(`Attaching to ${address} (session ${name} on the town's tmux server ${ctx.town.tmuxSocket}); detach with Ctrl-b d.\n`);
+          },
+        });
+        if (globals(cmd).json) printJson(io, r);
       }),
     );
 

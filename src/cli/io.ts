@@ -1,4 +1,4 @@
-import { fstatSync, readFileSync, writeSync } from 'node:fs';
+import { fstatSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { GtError, InternalError, UsageError, errorMessage, isRecord } from '../core/errors.js';
 
 /** Everything a command touches of its process, passed in so tests can drive commands without spawning. */
@@ -37,9 +37,14 @@ export function processIo(): Io {
   };
 }
 
+/**
+ * A terminal: a character device other than /dev/null (which is one too). Read with fstat rather than
+ * node:tty, whose loading (it brings node:net) would cost every short-lived call a few milliseconds.
+ */
 function isTerminal(fd: number): boolean {
   try {
-    return fstatSync(fd).isCharacterDevice();
+    const st = fstatSync(fd);
+    return st.isCharacterDevice() && st.rdev !== statSync('/dev/null').rdev;
   } catch {
     return false;
   }

@@ -50,6 +50,18 @@ export function execArgv(file: string, args: readonly string[], options: ExecOpt
   });
 }
 
+/**
+ * Runs a program on this process's own terminal (stdin, stdout and stderr inherited) until it exits; its exit
+ * status, or null when a signal ended it. For programs a person uses, such as a tmux client attaching.
+ */
+export function runInteractive(file: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<number | null> {
+  return new Promise((resolve, reject) => {
+    const child = childProcesses().spawn(file, [...args], { cwd: options.cwd, env: options.env, stdio: 'inherit', shell: false, windowsHide: true });
+    child.once('error', reject);
+    child.once('exit', (code) => resolve(code));
+  });
+}
+
 /** Starts a program that outlives this process (its own session, no stdio); returns its pid. */
 export function spawnDetached(file: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): number | undefined {
   const child = childProcesses().spawn(file, [...args], { cwd: options.cwd, env: options.env, detached: true, stdio: 'ignore', shell: false, windowsHide: true });

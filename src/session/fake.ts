@@ -157,6 +157,15 @@ export class FakeSessionProvider implements SessionProvider {
     for (const waiter of [...this.#waiters]) waiter();
   }
 
+  /** No terminal here: the person "detaches" at once (exit status 0); the call is recorded. */
+  attach(name: string): Promise<number | null> {
+    return settle(() => {
+      this.#get(name);
+      this.calls.push({ method: 'attach', name });
+      return 0;
+    });
+  }
+
   setEnv(name: string, key: string, value: string): Promise<void> {
     return settle(() => {
       if (!ENV_KEY.test(key)) throw new ValidationError(`invalid environment variable name "${key}"`);

@@ -56,6 +56,11 @@ export type SessionProvider = {
    * report one from before it: the caller looks at reality after every wake-up anyway.
    */
   waitForChange(timeoutMs: number, signal?: AbortSignal): Promise<'changed' | 'timeout'>;
+  /**
+   * Puts this process's terminal on the session (a person watching or typing) until they detach or the session
+   * ends; resolves with the client's exit status. Rejects with SessionNotFoundError.
+   */
+  attach(name: string, options?: { readOnly?: boolean }): Promise<number | null>;
   setEnv(name: string, key: string, value: string): Promise<void>;
   /** A variable of the session's environment, or undefined. */
   getEnv(name: string, key: string): Promise<string | undefined>;

@@ -136,6 +136,7 @@ export function runSessionContract(label: string, make: SessionFactory): void {
         await expect(p.capture('missing')).rejects.toThrow(SessionNotFoundError);
         await expect(p.sendText('missing', 'x')).rejects.toThrow(SessionNotFoundError);
         await expect(p.getEnv('missing', 'X')).rejects.toThrow(SessionNotFoundError);
+        await expect(p.attach('missing')).rejects.toThrow(SessionNotFoundError);
         await p.start({ name: 'keys', argv: ['cat'], cwd, env: {} });
         for (const key of ['Escape', 'C-c', 'Enter; kill-server']) {
           await expect(p.sendKeys('keys', [key as 'Enter'])).rejects.toThrow(/never presses/);

@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GtError, ValidationError } from '../core/errors.js';
-import { execArgv, processAlive, type ExecResult } from '../exec/exec.js';
+import { execArgv, processAlive, runInteractive, type ExecResult } from '../exec/exec.js';
 import type { SafeKey } from '../core/pane.js';
 import {
   assertSafeKeys,
@@ -354,6 +354,15 @@ export class TmuxSessionProvider implements SessionProvider {
       });
     this.#waiter = waiter;
     return waiter;
+  }
+
+  async attach(name: string, options: { readOnly?: boolean } = {}): Promise<number | null> {
+    if (!(await this.isAlive(name))) throw new SessionNotFoundError(name);
+    // The terminal's type (and nothing else of the caller's) on top of the trimmed environment; no $TMUX, so a
+    // person already inside tmux attaches to the town's server instead of being refused as nesting.
+    const env: NodeJS.ProcessEnv = { ...clientEnv() };
+    for (const key of ['TERM', 'COLORTERM'] as const) if (process.env[key] !== undefined) env[key] = process.env[key];
+    return runInteractive('tmux', ['-L', this.socket, '-f', this.#conf, 'attach-session', ...(options.readOnly === true ? ['-r'] : []), '-t', `=${name}`], { env });
   }
 
   async setEnv(name: string, key: string, value: string): Promise<void> {

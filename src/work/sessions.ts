@@ -275,6 +275,20 @@ export async function listSessions(ctx: TownContext, all = false): Promise<Sessi
   return { sessions, strays: [...live].filter((s) => !known.has(s)) };
 }
 
+/**
+ * Puts the caller's terminal on an agent's session until they detach (Ctrl-b d) or the session ends.
+ * `before` hears the session's name once it is known to be running, before the terminal is handed over.
+ */
+export async function attachAgent(ctx: TownContext, address: string, options: { readOnly?: boolean; before?: (session: string) => void } = {}): Promise<{ address: string; session: string; exit: number | null }> {
+  const agent = await agentAt(ctx, address);
+  if (!(await ctx.provider.isAlive(agent.session_name))) {
+    throw new NotFoundError(`${address} has no session running`, { hint: `start one with "gt session start ${address}", or read its last session with "gt seance --agent ${address}"` });
+  }
+  options.before?.(agent.session_name);
+  const exit = await ctx.provider.attach(agent.session_name, { readOnly: options.readOnly === true });
+  return { address, session: agent.session_name, exit };
+}
+
 export async function peek(ctx: TownContext, address: string, lines: number): Promise<{ address: string; session: string; text: string }> {
   const agent = await agentAt(ctx, address);
   const text = await ctx.provider.capture(agent.session_name, Math.max(0, lines));
