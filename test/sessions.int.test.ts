@@ -103,6 +103,11 @@ describe('gt session', () => {
       await eventually(async () => (await viewer.programPid('me')) === undefined, 'gt session attach to exit on detach');
       expect(clients()).toEqual([]);
       expect(await f.provider.programPid(SESSION)).toBeDefined();
+      // A terminal for output but /dev/null for input (a character device too) is still no terminal.
+      await viewer.start({ name: 'nulled', argv: ['/bin/sh', '-c', 'exec "$0" "$1" session attach "$2" </dev/null', process.execPath, GT_BIN, TOAST], cwd: f.town.root, env });
+      // It refuses (exit 2) instead of attaching; the pane keeps the status (its last line can be gone with it).
+      await eventually(async () => (await viewer.capture('nulled')).includes('Pane is dead (status 2'), 'the refusal with stdin from /dev/null');
+      expect(clients()).toEqual([]);
       // --read-only attaches a client that cannot type.
       await viewer.start({ name: 'watcher', argv: [process.execPath, GT_BIN, 'session', 'attach', '--read-only', TOAST], cwd: f.town.root, env });
       await eventually(() => clients().includes(`${SESSION} 1`), 'a read-only client');

@@ -33,7 +33,7 @@ const VICTIM_WAIT = `while [ ! -e "$GT_TOWN_ROOT/.runtime/${GO_FILE}" ]; do slee
 const TIMEOUT_MS = 110_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Where gt is, if a `gt` is on the PATH. */
+/** Whether a program called `name` is in one of the PATH's directories. */
 function onPath(env: Readonly<Record<string, string | undefined>>, name: string): boolean {
   return (env.PATH ?? '').split(delimiter).some((dir) => dir !== '' && existsSync(join(dir, name)));
 }
@@ -44,14 +44,18 @@ function lookAround(io: Io, townRoot: string, killed: string | null, keep: boole
   const gtBin = gtBinPath(io);
   const lines = [`Look around:`, `  cd ${quote(townRoot)}`];
   if (!onPath(io.env, 'gt')) lines.push(`  alias gt=${quote(`${process.execPath} ${gtBin}`)} bd=${quote(`${process.execPath} ${join(dirname(gtBin), 'bd.cjs')}`)}`);
-  lines.push('  gt status                         # rigs, agents and their observed state, merge requests');
-  lines.push(`  gt seance --agent ${killed ?? 'widgets/polecats/aster'}`.padEnd(36) + "# the killed polecat's sessions");
-  lines.push('  bd list --all                     # every bead');
-  if (keep) {
-    lines.push('  gt session attach mayor           # watch and type; detach with Ctrl-b d');
-    lines.push('  gt down                           # stop the daemon and every session (the files stay)');
-  }
-  return lines;
+  const commands: [string, string][] = [
+    ['gt status', 'rigs, agents and their observed state, merge requests'],
+    [`gt seance --agent ${killed ?? 'widgets/polecats/aster'}`, "the killed polecat's sessions"],
+    ['bd list --all', 'every bead'],
+    ...(keep
+      ? ([
+          ['gt session attach mayor', 'watch and type; detach with Ctrl-b d'],
+          ['gt down', 'stop the daemon and every session (the files stay)'],
+        ] as [string, string][])
+      : []),
+  ];
+  return [...lines, ...commands.map(([command, what]) => `  ${command.padEnd(33)} # ${what}`)];
 }
 
 export function registerDemoCommand(program: Command, io: Io): void {

@@ -41,10 +41,11 @@ export function processIo(): Io {
  * A terminal: a character device other than /dev/null (which is one too). Read with fstat rather than
  * node:tty, whose loading (it brings node:net) would cost every short-lived call a few milliseconds.
  */
+let devNull: number | undefined;
 function isTerminal(fd: number): boolean {
   try {
     const st = fstatSync(fd);
-    return st.isCharacterDevice() && st.rdev !== statSync('/dev/null').rdev;
+    return st.isCharacterDevice() && st.rdev !== (devNull ??= statSync('/dev/null').rdev);
   } catch {
     return false;
   }
