@@ -105,8 +105,10 @@ describe('gt session', () => {
       expect(await f.provider.programPid(SESSION)).toBeDefined();
       // A terminal for output but /dev/null for input (a character device too) is still no terminal.
       await viewer.start({ name: 'nulled', argv: ['/bin/sh', '-c', 'exec "$0" "$1" session attach "$2" </dev/null', process.execPath, GT_BIN, TOAST], cwd: f.town.root, env });
-      // It refuses (exit 2) instead of attaching; the pane keeps the status (its last line can be gone with it).
-      await eventually(async () => (await viewer.capture('nulled')).includes('Pane is dead (status 2'), 'the refusal with stdin from /dev/null');
+      // It refuses (exit 2) instead of attaching.
+      const nulled = (): string => execFileSync('tmux', ['-L', viewer.socket, 'display-message', '-p', '-t', '=nulled:', '#{pane_dead} #{pane_dead_status}'], { encoding: 'utf8' }).trim();
+      await eventually(() => nulled().startsWith('1 '), 'gt session attach with stdin from /dev/null to exit');
+      expect(nulled()).toBe('1 2');
       expect(clients()).toEqual([]);
       // --read-only attaches a client that cannot type.
       await viewer.start({ name: 'watcher', argv: [process.execPath, GT_BIN, 'session', 'attach', '--read-only', TOAST], cwd: f.town.root, env });
