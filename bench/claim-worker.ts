@@ -4,7 +4,8 @@ import { openSqliteBeadStore } from '../src/store/sqlite-bead-store.js';
 
 async function main(): Promise<void> {
   const [dbPath, actor, startAtText, maxText] = process.argv.slice(2);
-  if (dbPath === undefined || actor === undefined || startAtText === undefined) throw new Error('usage: claim-worker <db> <actor> <startAtMs> [max]');
+  if (dbPath === undefined || actor === undefined || startAtText === undefined)
+    throw new Error('usage: claim-worker <db> <actor> <startAtMs> [max]');
   const max = maxText === undefined ? Infinity : Number(maxText);
   const store = openSqliteBeadStore(dbPath);
   const wait = Number(startAtText) - Date.now();

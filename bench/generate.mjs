@@ -25,7 +25,8 @@ export function generateLedger(count, { prefix = 'bench', seed = 42, openShare =
   for (let i = 0; i < count; i++) {
     const id = beadId(prefix, i);
     const r = rand();
-    const status = r < openShare ? 'open' : r < openShare + 0.1 ? 'in_progress' : r < openShare + 0.12 ? 'blocked' : 'closed';
+    const status =
+      r < openShare ? 'open' : r < openShare + 0.1 ? 'in_progress' : r < openShare + 0.12 ? 'blocked' : 'closed';
     const isEpic = i % 20 === 0;
     const created = new Date(start + i * 60_000).toISOString();
     const bead = {
@@ -44,11 +45,18 @@ export function generateLedger(count, { prefix = 'bench', seed = 42, openShare =
     const deps = [];
     if (isEpic) epics.push(id);
     else if (epics.length > 0 && rand() < 0.5) {
-      deps.push({ issue_id: id, depends_on_id: epics[epics.length - 1], type: 'parent-child', created_at: created, created_by: 'bench' });
+      deps.push({
+        issue_id: id,
+        depends_on_id: epics[epics.length - 1],
+        type: 'parent-child',
+        created_at: created,
+        created_by: 'bench',
+      });
     }
     if (i > 10 && rand() < 0.3) {
       const target = beadId(prefix, Math.floor(rand() * i));
-      if (!deps.some((d) => d.depends_on_id === target)) deps.push({ issue_id: id, depends_on_id: target, type: 'blocks', created_at: created, created_by: 'bench' });
+      if (!deps.some((d) => d.depends_on_id === target))
+        deps.push({ issue_id: id, depends_on_id: target, type: 'blocks', created_at: created, created_by: 'bench' });
     }
     if (deps.length > 0) bead.dependencies = deps;
     lines.push(JSON.stringify(bead));

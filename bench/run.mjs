@@ -77,11 +77,15 @@ async function main() {
 
     progress(`claims: ${WRITERS} writer processes on the 10,000-bead store`);
     copyFileSync(pristine, dbPath);
-    await build(bundleOptions({ entry: join(ROOT, 'bench', 'claim-worker.ts'), outfile: join(WORK, 'claim-worker.cjs') }));
+    await build(
+      bundleOptions({ entry: join(ROOT, 'bench', 'claim-worker.ts'), outfile: join(WORK, 'claim-worker.cjs') }),
+    );
     const perWriter = Math.ceil(CLAIMS / WRITERS);
     const startAt = Date.now() + 1500;
     const reports = await Promise.all(
-      Array.from({ length: WRITERS }, (_v, n) => runWorker([join(WORK, 'claim-worker.cjs'), dbPath, `writer-${n}`, String(startAt), String(perWriter)], opts)),
+      Array.from({ length: WRITERS }, (_v, n) =>
+        runWorker([join(WORK, 'claim-worker.cjs'), dbPath, `writer-${n}`, String(startAt), String(perWriter)], opts),
+      ),
     );
     const latencies = reports.flatMap((r) => r.latencies);
     const claimed = reports.flatMap((r) => r.ids);
@@ -137,7 +141,9 @@ async function main() {
     writeFileSync(join(ROOT, 'bench', 'RESULTS.md'), report(results));
     process.stdout.write(report(results));
     const goals = [
-      ...startup.filter((s) => s.command === 'bd show <id> --json' || s.command === 'bd ready --json').map((s) => s.ratio_to_node < 1.5),
+      ...startup
+        .filter((s) => s.command === 'bd show <id> --json' || s.command === 'bd ready --json')
+        .map((s) => s.ratio_to_node < 1.5),
       claims.p95_ms < 50,
       claims.errors === 0,
       claims.unique === claims.claims,

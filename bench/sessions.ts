@@ -51,7 +51,13 @@ async function until(check: () => boolean | Promise<boolean>, what: string, time
 }
 
 type Row = { what: string; n: number; p50: number; p95: number; max: number };
-const row = (what: string, values: number[]): Row => ({ what, n: values.length, p50: quantile(values, 0.5), p95: quantile(values, 0.95), max: Math.max(...values) });
+const row = (what: string, values: number[]): Row => ({
+  what,
+  n: values.length,
+  p50: quantile(values, 0.5),
+  p95: quantile(values, 0.95),
+  max: Math.max(...values),
+});
 
 async function main(): Promise<void> {
   // The same town the integration tests use: rig "gastown" from a bare remote, in a clean environment.
@@ -64,7 +70,8 @@ async function main(): Promise<void> {
   const store = openSqliteBeadStore(town.dbPath);
   const rows: Row[] = [];
   const cpuRows: { what: string; value: string }[] = [];
-  const status = async (): Promise<{ pane: string | null }> => JSON.parse((await gt(env, town.root, 'session', 'status', TOAST, '--json')).stdout) as { pane: string | null };
+  const status = async (): Promise<{ pane: string | null }> =>
+    JSON.parse((await gt(env, town.root, 'session', 'status', TOAST, '--json')).stdout) as { pane: string | null };
   const traceFile = join(town.root, '.runtime', 'sim', 'ga-toast.jsonl');
   const traceHas = (text: string): boolean => {
     try {
@@ -96,7 +103,10 @@ async function main(): Promise<void> {
       await until(() => traceHas(`bench-${i}-x`), 'the nudge in the trace');
       seen.push(Date.now() - t0);
     }
-    rows.push(row('sim: `gt nudge` to an idle agent (typed, submitted, verified)', typed), row('sim: nudge sent until the agent has it', seen));
+    rows.push(
+      row('sim: `gt nudge` to an idle agent (typed, submitted, verified)', typed),
+      row('sim: nudge sent until the agent has it', seen),
+    );
 
     progress(`sim: ${ROUNDS * 2} nudges queued while busy, handed over at the next turn`);
     const handed: number[] = [];
@@ -121,7 +131,9 @@ async function main(): Promise<void> {
       await gt(env, town.root, 'daemon', 'start');
       const count = (step: string): number => {
         try {
-          return readFileSync(traceFile, 'utf8').split('\n').filter((l) => l.includes(`"step":"${step}"`)).length;
+          return readFileSync(traceFile, 'utf8')
+            .split('\n')
+            .filter((l) => l.includes(`"step":"${step}"`)).length;
         } catch {
           return 0;
         }
@@ -139,7 +151,9 @@ async function main(): Promise<void> {
         const t0 = Date.now();
         process.kill(pid, 'SIGKILL');
         await until(() => primes() >= base + i + 1, 'the successor to prime').catch(async (err: unknown) => {
-          progress(`round ${i}: primes ${primes()} base ${base}; daemon log:\n${(await gt(env, town.root, 'daemon', 'status', '--lines', '30')).stdout}`);
+          progress(
+            `round ${i}: primes ${primes()} base ${base}; daemon log:\n${(await gt(env, town.root, 'daemon', 'status', '--lines', '30')).stdout}`,
+          );
           progress((await gt(env, town.root, 'session', 'status', TOAST)).stdout);
           progress((await gt(env, town.root, 'peek', TOAST, '-n', '15')).stdout);
           throw err;
@@ -155,18 +169,28 @@ async function main(): Promise<void> {
     if (only === undefined || only === 'daemon' || only === 'cpu') {
       const AGENTS = Number(process.env.BENCH_IDLE_AGENTS ?? 30);
       const WINDOW_S = Number(process.env.BENCH_DAEMON_WINDOW_S ?? 180);
-      progress(`daemon: CPU over ${WINDOW_S} s with ${AGENTS} idle agents (tick ${loadSettings(town).daemon.heartbeat_seconds} s)`);
+      progress(
+        `daemon: CPU over ${WINDOW_S} s with ${AGENTS} idle agents (tick ${loadSettings(town).daemon.heartbeat_seconds} s)`,
+      );
       const names: string[] = [];
       for (let i = 0; i < AGENTS; i++) {
-        const a = await addPolecat(town, 'gastown', { name: `idle${i}`, actor: 'bench', ownerEmail: town.owner, nowMs: Date.now() });
+        const a = await addPolecat(town, 'gastown', {
+          name: `idle${i}`,
+          actor: 'bench',
+          ownerEmail: town.owner,
+          nowMs: Date.now(),
+        });
         names.push(a.address);
       }
       // Started in parallel, a few at a time (each start waits for its agent to be ready).
-      for (let i = 0; i < names.length; i += 6) await Promise.all(names.slice(i, i + 6).map((n) => gt(env, town.root, 'session', 'start', n)));
+      for (let i = 0; i < names.length; i += 6)
+        await Promise.all(names.slice(i, i + 6).map((n) => gt(env, town.root, 'session', 'start', n)));
       const ticksPerS = 100; // Linux USER_HZ
       const cpuMs = (pid: number): number => {
         // utime, stime, cutime, cstime: the process and its reaped children (its tmux clients, ps).
-        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ');
+        const f = readFileSync(`/proc/${pid}/stat`, 'utf8')
+          .replace(/^.*\) /s, '')
+          .split(' ');
         return ([11, 12, 13, 14].reduce((sum, i) => sum + Number(f[i] ?? 0), 0) * 1000) / ticksPerS;
       };
       const daemon = JSON.parse((await gt(env, town.root, 'daemon', 'start', '--json')).stdout) as { pid: number };
@@ -177,9 +201,13 @@ async function main(): Promise<void> {
       const used = cpuMs(daemon.pid) - c0;
       const perHourS = (used / (Date.now() - t0)) * 3600;
       const alive = (await provider.list()).filter((n) => n.startsWith('ga-idle')).length;
-      cpuRows.push({ what: `daemon CPU (incl. its tmux and ps children) with ${AGENTS} idle agents, ${WINDOW_S} s window`, value: `${perHourS.toFixed(1)} s per hour (${(perHourS / 36).toFixed(2)} % of one core); ${alive}/${AGENTS} sessions still running` });
+      cpuRows.push({
+        what: `daemon CPU (incl. its tmux and ps children) with ${AGENTS} idle agents, ${WINDOW_S} s window`,
+        value: `${perHourS.toFixed(1)} s per hour (${(perHourS / 36).toFixed(2)} % of one core); ${alive}/${AGENTS} sessions still running`,
+      });
       await gt(env, town.root, 'daemon', 'stop');
-      for (let i = 0; i < names.length; i += 6) await Promise.all(names.slice(i, i + 6).map((n) => gt(env, town.root, 'session', 'stop', n)));
+      for (let i = 0; i < names.length; i += 6)
+        await Promise.all(names.slice(i, i + 6).map((n) => gt(env, town.root, 'session', 'stop', n)));
     }
 
     if (claudeAvailable() && only !== 'daemon' && only !== 'cpu') {
@@ -188,7 +216,22 @@ async function main(): Promise<void> {
       try {
         const claudeHome = makeClaudeHome(join(base, 'claude'), [town.root]);
         const cenv = { ...env, ...claudeHome.env(model.url) };
-        await gt(cenv, town.root, 'config', 'agent', 'set', 'claude-bench', '--preset', 'claude', '--command', CLAUDE_BIN, '--arg', '--dangerously-skip-permissions', '--env', `XDG_DATA_HOME=${join(base, 'claude', 'xdg')}`);
+        await gt(
+          cenv,
+          town.root,
+          'config',
+          'agent',
+          'set',
+          'claude-bench',
+          '--preset',
+          'claude',
+          '--command',
+          CLAUDE_BIN,
+          '--arg',
+          '--dangerously-skip-permissions',
+          '--env',
+          `XDG_DATA_HOME=${join(base, 'claude', 'xdg')}`,
+        );
         const cstarts: number[] = [];
         const cnudges: number[] = [];
         for (let i = 0; i < ROUNDS; i++) {
@@ -200,7 +243,10 @@ async function main(): Promise<void> {
           cnudges.push(Date.now() - t0);
           await gt(cenv, town.root, 'session', 'stop', TOAST);
         }
-        rows.push(row('claude: `gt session start` until ready', cstarts), row('claude: nudge sent until the model has it', cnudges));
+        rows.push(
+          row('claude: `gt session start` until ready', cstarts),
+          row('claude: nudge sent until the model has it', cnudges),
+        );
       } finally {
         await model.close();
       }
@@ -212,7 +258,10 @@ async function main(): Promise<void> {
     fixture.cleanup();
   }
   const when = new Date().toISOString();
-  writeFileSync(join(ROOT, 'bench', 'sessions.json'), `${JSON.stringify({ when, node: process.version, rows, cpu: cpuRows }, null, 2)}\n`);
+  writeFileSync(
+    join(ROOT, 'bench', 'sessions.json'),
+    `${JSON.stringify({ when, node: process.version, rows, cpu: cpuRows }, null, 2)}\n`,
+  );
   const fmt = (n: number): string => `${Math.round(n)} ms`;
   const md = [
     '# Sessions and nudges',
@@ -225,7 +274,9 @@ async function main(): Promise<void> {
     '|---|---:|---:|---:|---:|',
     ...rows.map((r) => `| ${r.what} | ${r.n} | ${fmt(r.p50)} | ${fmt(r.p95)} | ${fmt(r.max)} |`),
     '',
-    ...(cpuRows.length === 0 ? [] : ['| cost | measured |', '|---|---|', ...cpuRows.map((c) => `| ${c.what} | ${c.value} |`), '']),
+    ...(cpuRows.length === 0
+      ? []
+      : ['| cost | measured |', '|---|---|', ...cpuRows.map((c) => `| ${c.what} | ${c.value} |`), '']),
   ].join('\n');
   writeFileSync(join(ROOT, 'bench', 'SESSIONS.md'), md);
   process.stdout.write(md);

@@ -20,8 +20,11 @@ const loader = readFileSync(join(root, 'scripts', 'loader.cjs'), 'utf8');
 for (const name of ['bd', 'gt']) {
   const bundleName = `${name}.bundle.cjs`;
   const bundleFile = join(dist, bundleName);
-  await build(bundleOptions({ entry: join(root, 'src', 'cli', `${name}-main.ts`), outfile: bundleFile, version: pkg.version }));
-  if ([...readFileSync(bundleFile)].some((byte) => byte > 0x7f)) throw new Error(`${bundleFile} is not ASCII; the loader reads it as latin1`);
+  await build(
+    bundleOptions({ entry: join(root, 'src', 'cli', `${name}-main.ts`), outfile: bundleFile, version: pkg.version }),
+  );
+  if ([...readFileSync(bundleFile)].some((byte) => byte > 0x7f))
+    throw new Error(`${bundleFile} is not ASCII; the loader reads it as latin1`);
   const launcher = join(dist, `${name}.cjs`);
   writeFileSync(launcher, loader.replace('__BUNDLE__', bundleName));
   chmodSync(launcher, 0o755);
@@ -30,11 +33,21 @@ for (const name of ['bd', 'gt']) {
 
 /** Runs representative commands in one process, then saves the code V8 compiled for them. */
 async function warmCodeCache(name, bundleFile) {
-  const script = new vm.Script(createRequire(bundleFile)('node:module').wrap(readFileSync(bundleFile, 'latin1')), { filename: bundleFile });
+  const script = new vm.Script(createRequire(bundleFile)('node:module').wrap(readFileSync(bundleFile, 'latin1')), {
+    filename: bundleFile,
+  });
   const bundle = { exports: {} };
   script.runInThisContext()(bundle.exports, createRequire(bundleFile), bundle, bundleFile, dist);
   const dir = mkdtempSync(join(tmpdir(), 'gt-warm-'));
-  const io = { out: () => {}, err: () => {}, stdoutIsTTY: false, stderrIsTTY: false, env: { BD_ACTOR: 'build' }, cwd: dir, readStdin: () => '' };
+  const io = {
+    out: () => {},
+    err: () => {},
+    stdoutIsTTY: false,
+    stderrIsTTY: false,
+    env: { BD_ACTOR: 'build' },
+    cwd: dir,
+    readStdin: () => '',
+  };
   try {
     if (name === 'bd') {
       const run = (...argv) => bundle.exports.runBd(argv, io);

@@ -14,7 +14,11 @@ const bold = (s) => (process.stdout.isTTY ? `\u001b[1m${s}\u001b[0m` : s);
 function bd(args, { actor, quiet = false } = {}) {
   const shown = ['bd', ...args.map((a) => (/[\s"'$`]/.test(a) ? JSON.stringify(a) : a))].join(' ');
   if (!quiet) console.log(bold(`\n$ ${actor === undefined ? '' : `BD_ACTOR=${actor} `}${shown}`));
-  const r = spawnSync(process.execPath, [BD, ...args], { cwd: dir, env: actor === undefined ? env : { ...env, BD_ACTOR: actor }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [BD, ...args], {
+    cwd: dir,
+    env: actor === undefined ? env : { ...env, BD_ACTOR: actor },
+    encoding: 'utf8',
+  });
   if (!quiet) process.stdout.write(r.stdout + r.stderr);
   if (r.status !== 0 && !quiet) console.log(`(exit ${r.status})`);
   return r.stdout.trim();
@@ -32,8 +36,12 @@ try {
   const epic = bd(['create', 'Ship the login page', '-t', 'epic', '-p', '2', '--silent']);
   console.log(`epic: ${epic}`);
   const schema = bd(['create', 'Design the session schema', '--parent', epic, '-p', '1', '--silent'], { quiet: true });
-  const api = bd(['create', 'Build the login API', '--parent', epic, '-p', '1', '--deps', schema, '--silent'], { quiet: true });
-  const ui = bd(['create', 'Build the login form', '--parent', epic, '-p', '2', '--deps', api, '--silent'], { quiet: true });
+  const api = bd(['create', 'Build the login API', '--parent', epic, '-p', '1', '--deps', schema, '--silent'], {
+    quiet: true,
+  });
+  const ui = bd(['create', 'Build the login form', '--parent', epic, '-p', '2', '--deps', api, '--silent'], {
+    quiet: true,
+  });
   bd(['create', 'Fix typo in footer', '-t', 'bug', '-p', '3', '-l', 'good-first-issue']);
   bd(['dep', 'tree', ui]);
 

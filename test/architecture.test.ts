@@ -38,7 +38,11 @@ const SIBLINGS: Readonly<Record<string, readonly string[]>> = {
 /** Modules only one layer may import. */
 const OWNERS: readonly { module: RegExp; layers: readonly string[]; why: string }[] = [
   { module: /^better-sqlite3$/, layers: ['store'], why: 'SQL lives only in the store' },
-  { module: /^(node:)?child_process$/, layers: ['exec'], why: 'subprocesses only through exec/exec.ts: argv arrays, timeouts, no shell' },
+  {
+    module: /^(node:)?child_process$/,
+    layers: ['exec'],
+    why: 'subprocesses only through exec/exec.ts: argv arrays, timeouts, no shell',
+  },
   { module: /^commander$/, layers: ['cli'], why: 'commander is CLI wiring' },
 ];
 
@@ -70,7 +74,22 @@ describe('architecture', () => {
 
   it('finds the source tree', () => {
     expect(files.length).toBeGreaterThan(10);
-    expect(new Set(files.map(layerOf))).toEqual(new Set(['core', 'store', 'exec', 'git', 'session', 'runtime', 'town', 'work', 'observe', 'daemon', 'sim', 'cli']));
+    expect(new Set(files.map(layerOf))).toEqual(
+      new Set([
+        'core',
+        'store',
+        'exec',
+        'git',
+        'session',
+        'runtime',
+        'town',
+        'work',
+        'observe',
+        'daemon',
+        'sim',
+        'cli',
+      ]),
+    );
   });
 
   it('puts every file in a known layer', () => {
@@ -100,7 +119,8 @@ describe('architecture', () => {
             violations.push(`${relative(SRC, file)} imports ${spec}: ${owner.why}`);
           }
         }
-        if (layer === 'core' && CORE_FORBIDDEN.some((r) => r.test(spec))) violations.push(`${relative(SRC, file)} imports ${spec}: core is pure`);
+        if (layer === 'core' && CORE_FORBIDDEN.some((r) => r.test(spec)))
+          violations.push(`${relative(SRC, file)} imports ${spec}: core is pure`);
       }
     }
     expect(violations).toEqual([]);
@@ -111,7 +131,8 @@ describe('architecture', () => {
     for (const file of files.filter((f) => layerOf(f) === 'core')) {
       const text = readFileSync(file, 'utf8');
       if (/Date\.now\(|new Date\(\)|process\.env|Math\.random\(/.test(text)) violations.push(relative(SRC, file));
-      if (/\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM)\b/.test(text)) violations.push(`${relative(SRC, file)} (SQL)`);
+      if (/\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM)\b/.test(text))
+        violations.push(`${relative(SRC, file)} (SQL)`);
     }
     expect(violations).toEqual([]);
   });
@@ -119,18 +140,26 @@ describe('architecture', () => {
   it('prepares and closes SQLite handles only through store/db.ts (Node 24 finaliser abort, see db.ts)', () => {
     const violations = files
       .filter((f) => layerOf(f) === 'store' && relative(SRC, f) !== join('store', 'db.ts'))
-      .filter((f) => /\b(db|#db|database)\.(prepare|pragma|transaction|close)\(/.test(readFileSync(f, 'utf8').replace(/\/\/.*$/gm, '')))
+      .filter((f) =>
+        /\b(db|#db|database)\.(prepare|pragma|transaction|close)\(/.test(
+          readFileSync(f, 'utf8').replace(/\/\/.*$/gm, ''),
+        ),
+      )
       .map((f) => relative(SRC, f));
     expect(violations).toEqual([]);
   });
 
   it('uses no dynamic import(): the code-cache loader cannot resolve one at run time', () => {
-    const violations = files.filter((f) => /(?<![.\w])import\(\s*['"]/.test(readFileSync(f, 'utf8'))).map((f) => relative(SRC, f));
+    const violations = files
+      .filter((f) => /(?<![.\w])import\(\s*['"]/.test(readFileSync(f, 'utf8')))
+      .map((f) => relative(SRC, f));
     expect(violations).toEqual([]);
   });
 
   it('runs no shell: every spawn is argv-only', () => {
-    const violations = files.filter((f) => /(?<![.\w])exec(Sync)?\(|shell:\s*true/.test(readFileSync(f, 'utf8'))).map((f) => relative(SRC, f));
+    const violations = files
+      .filter((f) => /(?<![.\w])exec(Sync)?\(|shell:\s*true/.test(readFileSync(f, 'utf8')))
+      .map((f) => relative(SRC, f));
     expect(violations).toEqual([]);
   });
 });

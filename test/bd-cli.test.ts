@@ -24,7 +24,8 @@ function workspace(extraEnv: Record<string, string> = {}) {
   const runIn = (input: string, ...args: string[]): RunResult => bd(args, { cwd: dir, env, input });
   expect(run('init', '--prefix', 't').status).toBe(0);
   const create = (...args: string[]): Issue => json<Issue>(run('create', ...args, '--json'));
-  const ledger = (): string => run('export', '-o', '-', '--include-ephemeral').stdout + JSON.stringify(json(run('events', '--json')));
+  const ledger = (): string =>
+    run('export', '-o', '-', '--include-ephemeral').stdout + JSON.stringify(json(run('events', '--json')));
   return { dir, env, run, runIn, create, ledger };
 }
 
@@ -52,7 +53,11 @@ describe('bd init', () => {
   it('rejects a bad prefix without creating anything', () => {
     const dir = join(root.dir, 'badprefix');
     mkdirSync(dir);
-    expectOneLineError(bd(['init', '--prefix', 'Bad Prefix'], { cwd: dir, env: cleanEnv(join(dir, 'h')) }), /invalid prefix/, 2);
+    expectOneLineError(
+      bd(['init', '--prefix', 'Bad Prefix'], { cwd: dir, env: cleanEnv(join(dir, 'h')) }),
+      /invalid prefix/,
+      2,
+    );
     expect(existsSync(join(dir, '.beads'))).toBe(false);
   });
 });
@@ -61,13 +66,22 @@ describe('bd JSON shapes', () => {
   it('create prints the object, show an array with embedded dependencies, list/ready/blocked arrays', () => {
     const ws = workspace();
     const a = ws.create('A', '-p', '1', '-t', 'bug', '-l', 'x,y');
-    expect(a).toMatchObject({ title: 'A', priority: 1, issue_type: 'bug', status: 'open', created_by: 'alice', labels: ['x', 'y'] });
+    expect(a).toMatchObject({
+      title: 'A',
+      priority: 1,
+      issue_type: 'bug',
+      status: 'open',
+      created_by: 'alice',
+      labels: ['x', 'y'],
+    });
     expect(a.id).toMatch(/^t-[0-9a-z]{3}$/);
     expect(a.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     const b = ws.create('B', '--deps', a.id);
     const shown = json<Issue[]>(ws.run('show', b.id, a.id, '--json'));
     expect(shown.map((s) => s.id)).toEqual([b.id, a.id]);
-    expect(shown[0]?.dependencies).toEqual([expect.objectContaining({ id: a.id, title: 'A', dependency_type: 'blocks' })]);
+    expect(shown[0]?.dependencies).toEqual([
+      expect.objectContaining({ id: a.id, title: 'A', dependency_type: 'blocks' }),
+    ]);
     expect(shown[1]?.dependents).toEqual([expect.objectContaining({ id: b.id, dependency_type: 'blocks' })]);
     expect(shown[0]).toMatchObject({ dependency_count: 1, dependent_count: 0, comment_count: 0 });
     const ready = json<Issue[]>(ws.run('ready', '--json'));
@@ -205,7 +219,14 @@ describe('bd workspace discovery and actor', () => {
     mkdirSync(join(worktree, '.beads'), { recursive: true });
     writeFileSync(join(worktree, '.beads', 'redirect'), '../../.beads\n');
     expect(json<Issue[]>(bd(['show', a.id, '--json'], { cwd: worktree, env: ws.env }))[0]?.id).toBe(a.id);
-    expect(json<Issue[]>(bd(['show', a.id, '--json'], { cwd: root.dir, env: { ...ws.env, BEADS_DB: join(ws.dir, '.beads', 'beads.db') } }))[0]?.id).toBe(a.id);
+    expect(
+      json<Issue[]>(
+        bd(['show', a.id, '--json'], {
+          cwd: root.dir,
+          env: { ...ws.env, BEADS_DB: join(ws.dir, '.beads', 'beads.db') },
+        }),
+      )[0]?.id,
+    ).toBe(a.id);
   });
 
   it('takes the actor from --actor, BD_ACTOR, BEADS_ACTOR, git user.name, then the OS user', () => {
@@ -234,7 +255,9 @@ describe('bd export and import', () => {
     const exported = json<{ path: string; count: number }>(ws.run('export', '--json'));
     expect(exported).toMatchObject({ path: join(ws.dir, '.beads', 'issues.jsonl'), count: 2 });
     const other = workspace();
-    const report = json<Record<string, number>>(bd(['import', exported.path, '--json'], { cwd: other.dir, env: other.env }));
+    const report = json<Record<string, number>>(
+      bd(['import', exported.path, '--json'], { cwd: other.dir, env: other.env }),
+    );
     expect(report).toMatchObject({ created: 2, updated: 0 });
     expect(other.run('export', '-o', '-').stdout).toBe(readFileSync(exported.path, 'utf8'));
   });
@@ -281,11 +304,15 @@ describe('gt', () => {
   it('installs a town, finds it from inside, and says clearly when outside one', () => {
     const env = cleanEnv(join(root.dir, 'gt-town-home'), { BD_ACTOR: 'tester' });
     const town = join(root.dir, 'gt-town');
-    const installed = json<{ root: string; name: string; created: boolean; changes: string[] }>(gt(['install', town, '--owner', 'me@example.com', '--json'], { cwd: root.dir, env }));
+    const installed = json<{ root: string; name: string; created: boolean; changes: string[] }>(
+      gt(['install', town, '--owner', 'me@example.com', '--json'], { cwd: root.dir, env }),
+    );
     expect(installed).toMatchObject({ name: 'gt-town', created: true });
     expect(json<{ changes: string[] }>(gt(['install', town, '--json'], { cwd: root.dir, env })).changes).toEqual([]);
     const inside = join(town, 'mayor');
-    const info = json<{ root: string; owner: string; tmux_socket: string; agents: { address: string }[] }>(gt(['town', '--json'], { cwd: inside, env }));
+    const info = json<{ root: string; owner: string; tmux_socket: string; agents: { address: string }[] }>(
+      gt(['town', '--json'], { cwd: inside, env }),
+    );
     expect(info).toMatchObject({ root: installed.root, owner: 'me@example.com' });
     expect(info.agents.map((a) => a.address)).toEqual(['deacon', 'deacon/boot', 'mayor']);
     // bd inside the town finds the town store.
@@ -293,43 +320,81 @@ describe('gt', () => {
     const outside = join(root.dir, 'not-a-town');
     mkdirSync(outside, { recursive: true });
     expectOneLineError(gt(['town'], { cwd: outside, env }), /not inside a Gas Town town.*gt install/, 5);
-    expectOneLineError(gt(['install', join(root.dir, 'evil'), '--name', '../x'], { cwd: root.dir, env }), /invalid town name/, 2);
+    expectOneLineError(
+      gt(['install', join(root.dir, 'evil'), '--name', '../x'], { cwd: root.dir, env }),
+      /invalid town name/,
+      2,
+    );
     expect(existsSync(join(root.dir, 'evil'))).toBe(false);
 
     // A rig from a local repository, listed and shown; a bad one leaves nothing behind.
     const project = join(root.dir, 'gt-project');
     mkdirSync(project);
-    const gitEnv = { ...env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e.x', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e.x' };
-    for (const args of [['init', '--quiet', '--initial-branch=main'], ['commit', '--quiet', '--allow-empty', '-m', 'first']]) {
+    const gitEnv = {
+      ...env,
+      GIT_AUTHOR_NAME: 't',
+      GIT_AUTHOR_EMAIL: 't@e.x',
+      GIT_COMMITTER_NAME: 't',
+      GIT_COMMITTER_EMAIL: 't@e.x',
+    };
+    for (const args of [
+      ['init', '--quiet', '--initial-branch=main'],
+      ['commit', '--quiet', '--allow-empty', '-m', 'first'],
+    ]) {
       execFileSync('git', args, { cwd: project, env: gitEnv });
     }
-    const added = json<{ name: string; prefix: string }>(gt(['rig', 'add', 'gastown', project, '--json'], { cwd: inside, env }));
+    const added = json<{ name: string; prefix: string }>(
+      gt(['rig', 'add', 'gastown', project, '--json'], { cwd: inside, env }),
+    );
     expect(added).toMatchObject({ name: 'gastown', prefix: 'ga' });
-    expect(json<{ name: string }[]>(gt(['rig', 'list', '--json'], { cwd: inside, env })).map((r) => r.name)).toEqual(['gastown']);
-    expect(json<{ agents: { address: string }[] }>(gt(['rig', 'show', 'gastown', '--json'], { cwd: inside, env })).agents.map((a) => a.address)).toEqual([
-      'gastown/refinery',
-      'gastown/witness',
+    expect(json<{ name: string }[]>(gt(['rig', 'list', '--json'], { cwd: inside, env })).map((r) => r.name)).toEqual([
+      'gastown',
     ]);
-    expectOneLineError(gt(['rig', 'add', 'broken', join(root.dir, 'no-such-repo')], { cwd: inside, env }), /git clone of .* failed/, 8);
+    expect(
+      json<{ agents: { address: string }[] }>(
+        gt(['rig', 'show', 'gastown', '--json'], { cwd: inside, env }),
+      ).agents.map((a) => a.address),
+    ).toEqual(['gastown/refinery', 'gastown/witness']);
+    expectOneLineError(
+      gt(['rig', 'add', 'broken', join(root.dir, 'no-such-repo')], { cwd: inside, env }),
+      /git clone of .* failed/,
+      8,
+    );
     expect(existsSync(join(town, 'broken'))).toBe(false);
     expectOneLineError(gt(['rig', 'show', 'nope'], { cwd: inside, env }), /no rig nope/, 3);
 
     // A polecat: made, listed, protected while it holds uncommitted work, removed once clean.
-    const pc = json<{ address: string; sandbox_path: string }>(gt(['polecat', 'add', 'gastown', '--json'], { cwd: inside, env }));
+    const pc = json<{ address: string; sandbox_path: string }>(
+      gt(['polecat', 'add', 'gastown', '--json'], { cwd: inside, env }),
+    );
     expect(pc.address).toBe('gastown/polecats/aster');
-    expect(json<{ name: string }[]>(gt(['polecat', 'list', 'gastown', '--json'], { cwd: inside, env })).map((p) => p.name)).toEqual(['aster']);
+    expect(
+      json<{ name: string }[]>(gt(['polecat', 'list', 'gastown', '--json'], { cwd: inside, env })).map((p) => p.name),
+    ).toEqual(['aster']);
     writeFileSync(join(pc.sandbox_path, 'wip.txt'), 'unsaved work');
-    expectOneLineError(gt(['polecat', 'remove', 'gastown/aster', '--force'], { cwd: inside, env }), /uncommitted changes \(wip\.txt\)/, 4);
+    expectOneLineError(
+      gt(['polecat', 'remove', 'gastown/aster', '--force'], { cwd: inside, env }),
+      /uncommitted changes \(wip\.txt\)/,
+      4,
+    );
     expect(readFileSync(join(pc.sandbox_path, 'wip.txt'), 'utf8')).toBe('unsaved work');
     rmSync(join(pc.sandbox_path, 'wip.txt'));
     expect(gt(['polecat', 'remove', 'gastown/aster'], { cwd: inside, env }).status).toBe(0);
     expect(existsSync(pc.sandbox_path)).toBe(false);
-    const crew = json<{ address: string; sandbox_path: string }>(gt(['crew', 'add', 'ana', '--rig', 'gastown', '--json'], { cwd: inside, env }));
+    const crew = json<{ address: string; sandbox_path: string }>(
+      gt(['crew', 'add', 'ana', '--rig', 'gastown', '--json'], { cwd: inside, env }),
+    );
     expect(crew.address).toBe('gastown/crew/ana');
     writeFileSync(join(crew.sandbox_path, 'draft.txt'), 'half-written');
-    expectOneLineError(gt(['rig', 'remove', 'gastown'], { cwd: inside, env }), /not removing rig gastown: .*crew\/ana.*uncommitted/, 4);
+    expectOneLineError(
+      gt(['rig', 'remove', 'gastown'], { cwd: inside, env }),
+      /not removing rig gastown: .*crew\/ana.*uncommitted/,
+      4,
+    );
     rmSync(join(crew.sandbox_path, 'draft.txt'));
-    expect(json<{ deleted: boolean }>(gt(['rig', 'remove', 'gastown', '--json'], { cwd: inside, env })).deleted).toBe(true);
+    expect(json<{ deleted: boolean }>(gt(['rig', 'remove', 'gastown', '--json'], { cwd: inside, env })).deleted).toBe(
+      true,
+    );
     expect(existsSync(join(town, 'gastown'))).toBe(false);
   });
 });

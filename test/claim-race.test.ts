@@ -26,7 +26,9 @@ function setup(name: string, beads: number): { dir: string; env: Record<string, 
   const lines = Array.from({ length: beads }, (_v, i) =>
     JSON.stringify({ id: `race-${i}`, title: `bead ${i}`, priority: i % 5, created_at: '2026-01-01T00:00:00Z' }),
   );
-  const imported = json<{ created: number }>(bd(['import', '-', '--json', '--actor', 'setup'], { cwd: dir, env, input: `${lines.join('\n')}\n` }));
+  const imported = json<{ created: number }>(
+    bd(['import', '-', '--json', '--actor', 'setup'], { cwd: dir, env, input: `${lines.join('\n')}\n` }),
+  );
   expect(imported.created).toBe(beads);
   return { dir, env };
 }
@@ -64,13 +66,17 @@ describe('concurrent claims through bd', () => {
     // Work really was spread over the racing processes.
     expect(new Set([...claimedBy.values()].flat()).size).toBeGreaterThan(1);
 
-    const beads = json<{ id: string; status: string; assignee: string }[]>(bd(['list', '--json', '--limit', '0'], { cwd: dir, env }));
+    const beads = json<{ id: string; status: string; assignee: string }[]>(
+      bd(['list', '--json', '--limit', '0'], { cwd: dir, env }),
+    );
     expect(beads).toHaveLength(BEADS);
     for (const b of beads) {
       expect(b.status).toBe('in_progress');
       expect(b.assignee).toBe(claimedBy.get(b.id)?.[0]);
     }
-    const events = json<{ issue_id: string; actor: string; new_value: string }[]>(bd(['events', '--type', 'claimed', '--json'], { cwd: dir, env }));
+    const events = json<{ issue_id: string; actor: string; new_value: string }[]>(
+      bd(['events', '--type', 'claimed', '--json'], { cwd: dir, env }),
+    );
     expect(events).toHaveLength(BEADS);
     expect(new Set(events.map((e) => e.issue_id)).size).toBe(BEADS);
     for (const e of events) {
@@ -82,7 +88,9 @@ describe('concurrent claims through bd', () => {
   it(`${WORKERS} processes claim the same bead: exactly one wins`, async () => {
     const { dir, env } = setup('one', 1);
     const results = await Promise.all(
-      Array.from({ length: WORKERS }, (_v, n) => bdAsync(['update', 'race-0', '--claim', '--json', '--actor', `w${n}`], { cwd: dir, env })),
+      Array.from({ length: WORKERS }, (_v, n) =>
+        bdAsync(['update', 'race-0', '--claim', '--json', '--actor', `w${n}`], { cwd: dir, env }),
+      ),
     );
     noLockErrors(results);
     const winners = results.filter((r) => r.status === 0);
@@ -90,7 +98,9 @@ describe('concurrent claims through bd', () => {
     const losers = results.filter((r) => r.status !== 0);
     expect(losers.every((r) => r.status === 4 && /already claimed by w\d+/.test(r.stderr))).toBe(true);
     const winner = (JSON.parse(winners[0]?.stdout ?? '[]') as { assignee: string }[])[0]?.assignee;
-    const events = json<{ actor: string }[]>(bd(['events', 'race-0', '--type', 'claimed', '--json'], { cwd: dir, env }));
+    const events = json<{ actor: string }[]>(
+      bd(['events', 'race-0', '--type', 'claimed', '--json'], { cwd: dir, env }),
+    );
     expect(events.map((e) => e.actor)).toEqual([winner]);
   });
 });

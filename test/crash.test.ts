@@ -20,7 +20,13 @@ const BEADS = 20_000;
 
 function ledger(): string {
   return `${Array.from({ length: BEADS }, (_v, i) =>
-    JSON.stringify({ id: `big-${i}`, title: `bead ${i}`, description: 'x'.repeat(2000), created_at: '2026-01-01T00:00:00Z', labels: ['crash'] }),
+    JSON.stringify({
+      id: `big-${i}`,
+      title: `bead ${i}`,
+      description: 'x'.repeat(2000),
+      created_at: '2026-01-01T00:00:00Z',
+      labels: ['crash'],
+    }),
   ).join('\n')}\n`;
 }
 
@@ -44,7 +50,8 @@ describe('a writer killed mid-transaction', () => {
     const closed = new Promise((resolve) => child.on('close', () => resolve((exited = true))));
     // The transaction's pages spill into the WAL long before it commits: kill the writer once they do.
     const deadline = Date.now() + 30_000;
-    while (walBytes(dir) < 8 * 1024 * 1024 && !exited && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    while (walBytes(dir) < 8 * 1024 * 1024 && !exited && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 2));
     expect(exited, 'the import finished before it could be killed mid-write').toBe(false);
     child.kill('SIGKILL');
     await closed;

@@ -32,16 +32,34 @@ describe('the daemon loop', () => {
   it('survives a failed look: logs it, looks again, and keeps its slot until it stops', async () => {
     const t = tempDir('daemon-loop');
     cleanups.push(t.cleanup);
-    const { town } = await installTown(join(t.dir, 'town'), { owner: 'owner@example.com', actor: 'tester', nowIso: '2026-11-23T00:00:00.000Z' });
+    const { town } = await installTown(join(t.dir, 'town'), {
+      owner: 'owner@example.com',
+      actor: 'tester',
+      nowIso: '2026-11-23T00:00:00.000Z',
+    });
     const store = openSqliteBeadStore(town.dbPath);
     cleanups.unshift(() => store.dispose());
     const provider = new FlakyProvider(2);
     const log: Record<string, unknown>[] = [];
     await runDaemon(
-      { town, settings: loadSettings(town), store, provider, env: {}, gtCommand: ['gt'], gtBin: 'gt', actor: 'daemon', now: () => Date.now(), spawnGt: () => undefined },
+      {
+        town,
+        settings: loadSettings(town),
+        store,
+        provider,
+        env: {},
+        gtCommand: ['gt'],
+        gtBin: 'gt',
+        actor: 'daemon',
+        now: () => Date.now(),
+        spawnGt: () => undefined,
+      },
       { tickMs: 20, passes: 4, log: (e) => log.push(e) },
     );
-    expect(log.filter((e) => e.event === 'error').map((e) => e.message)).toEqual(['pass failed: lost server', 'pass failed: lost server']);
+    expect(log.filter((e) => e.event === 'error').map((e) => e.message)).toEqual([
+      'pass failed: lost server',
+      'pass failed: lost server',
+    ]);
     expect(log.at(-1)).toMatchObject({ event: 'stopped' });
     expect(daemonPid(town)).toBeUndefined(); // its slot is released
   });

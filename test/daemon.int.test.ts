@@ -11,19 +11,32 @@ type Fixture = SessionTown;
 const fixture = useSessionTowns();
 
 type LogLine = { event: string; kind?: string; address?: string; why?: string };
-const log = (f: Fixture): LogLine[] => json<{ log: string[] }>(f.run('daemon', 'status', '--lines', '200', '--json')).log.map((l) => JSON.parse(l) as LogLine);
+const log = (f: Fixture): LogLine[] =>
+  json<{ log: string[] }>(f.run('daemon', 'status', '--lines', '200', '--json')).log.map(
+    (l) => JSON.parse(l) as LogLine,
+  );
 
 describe('gt daemon', () => {
   it('restarts a killed agent within seconds, in the same sandbox with the same hook, and the work completes', async () => {
     const f = await fixture('daemon-restart');
     const s = f.store();
-    const bead = await s.create({ title: 'slow', description: '```sh\nsleep 2\nprintf "ok\\n" > slow.txt\n```' }, 'mayor');
+    const bead = await s.create(
+      { title: 'slow', description: '```sh\nsleep 2\nprintf "ok\\n" > slow.txt\n```' },
+      'mayor',
+    );
     f.run('sling', bead.id, 'gastown/polecats/toast');
     expect(json<{ started: boolean }>(f.run('daemon', 'start', '--tick', '30', '--json')).started).toBe(true);
-    expect(json<{ running: boolean; started: boolean }>(f.run('daemon', 'start', '--json'))).toMatchObject({ running: true, started: false });
+    expect(json<{ running: boolean; started: boolean }>(f.run('daemon', 'start', '--json'))).toMatchObject({
+      running: true,
+      started: false,
+    });
     await eventually(() => f.trace('ga-toast').some((t) => t.step === 'running'), 'the work to start');
     await f.killAgent('ga-toast');
-    await eventually(() => f.trace('ga-toast').some((t) => t.step === 'report'), 'the restarted agent to finish', 60_000);
+    await eventually(
+      () => f.trace('ga-toast').some((t) => t.step === 'report'),
+      'the restarted agent to finish',
+      60_000,
+    );
     const actions = log(f).filter((l) => l.event === 'action');
     expect(actions.map((a) => [a.kind, a.address])).toEqual([
       ['record-death', 'gastown/polecats/toast'],
@@ -60,19 +73,43 @@ describe('gt daemon', () => {
     const f = await fixture('daemon-quarantine');
     f.simAgent('sim-crash', '--crash-at', 'start');
     const settings = loadSettings(f.town);
-    saveSettings(f.town, { ...settings, role_agents: { polecat: 'sim-crash' }, daemon: { ...settings.daemon, quarantine_after_restarts: 3, restart_backoff_initial_seconds: 1, restart_backoff_max_seconds: 2 } });
+    saveSettings(f.town, {
+      ...settings,
+      role_agents: { polecat: 'sim-crash' },
+      daemon: {
+        ...settings.daemon,
+        quarantine_after_restarts: 3,
+        restart_backoff_initial_seconds: 1,
+        restart_backoff_max_seconds: 2,
+      },
+    });
     const s = f.store();
     const bead = await s.create({ title: 'cursed' }, 'mayor');
     await s.hook('gastown/polecats/toast', bead.id, 'mayor');
     f.run('daemon', 'start', '--tick', '1');
-    await eventually(async () => (await s.agent('gastown/polecats/toast')).agent_state === 'stuck', 'quarantine', 60_000);
-    const kinds = log(f).filter((l) => l.event === 'action' && l.address === 'gastown/polecats/toast').map((l) => l.kind);
+    await eventually(
+      async () => (await s.agent('gastown/polecats/toast')).agent_state === 'stuck',
+      'quarantine',
+      60_000,
+    );
+    const kinds = log(f)
+      .filter((l) => l.event === 'action' && l.address === 'gastown/polecats/toast')
+      .map((l) => l.kind);
     expect(kinds.filter((k) => k === 'quarantine')).toHaveLength(1);
     expect(kinds.filter((k) => k === 'restart').length).toBeLessThanOrEqual(3);
     const escalations = await s.list({ types: ['escalation'] });
-    expect(escalations.map((e) => e.title)).toEqual([expect.stringMatching(/^Quarantined: gastown\/polecats\/toast died 3 times/)]);
-    const mail = json<{ subject: string; from: string }[]>(gt(['mail', 'inbox', '--json'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: 'gastown/witness' } }));
-    expect(mail).toEqual([expect.objectContaining({ from: 'daemon', subject: expect.stringMatching(/^Quarantined: gastown\/polecats\/toast/) as string })]);
+    expect(escalations.map((e) => e.title)).toEqual([
+      expect.stringMatching(/^Quarantined: gastown\/polecats\/toast died 3 times/),
+    ]);
+    const mail = json<{ subject: string; from: string }[]>(
+      gt(['mail', 'inbox', '--json'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: 'gastown/witness' } }),
+    );
+    expect(mail).toEqual([
+      expect.objectContaining({
+        from: 'daemon',
+        subject: expect.stringMatching(/^Quarantined: gastown\/polecats\/toast/) as string,
+      }),
+    ]);
     // Quarantined: no more restarts on later passes.
     const before = log(f).filter((l) => l.kind === 'restart').length;
     await new Promise((r) => setTimeout(r, 3_000));
@@ -84,7 +121,11 @@ describe('gt daemon', () => {
     const runs = [0, 1].map(
       () =>
         new Promise<number | null>((resolve) => {
-          const child = spawn(process.execPath, [GT_BIN, 'daemon', 'run', '--passes', '2'], { cwd: f.town.root, env: f.env, stdio: 'ignore' });
+          const child = spawn(process.execPath, [GT_BIN, 'daemon', 'run', '--passes', '2'], {
+            cwd: f.town.root,
+            env: f.env,
+            stdio: 'ignore',
+          });
           child.on('close', (code) => resolve(code));
         }),
     );
@@ -92,8 +133,13 @@ describe('gt daemon', () => {
     expect(codes.sort()).toEqual([0, 4]);
     const started = json<{ pid: number }>(f.run('daemon', 'start', '--json'));
     process.kill(started.pid, 'SIGKILL');
-    await eventually(() => !json<{ running: boolean }>(f.run('daemon', 'status', '--json')).running, 'the daemon to be gone');
-    const again = json<{ pid: number; started: boolean }>((await gtAsync(['daemon', 'start', '--json'], { cwd: f.town.root, env: f.env })));
+    await eventually(
+      () => !json<{ running: boolean }>(f.run('daemon', 'status', '--json')).running,
+      'the daemon to be gone',
+    );
+    const again = json<{ pid: number; started: boolean }>(
+      await gtAsync(['daemon', 'start', '--json'], { cwd: f.town.root, env: f.env }),
+    );
     expect(again.started).toBe(true);
     expect(again.pid).not.toBe(started.pid);
   }, 60_000);
@@ -121,7 +167,10 @@ describe('gt daemon', () => {
   it('killed mid-pass and started again, finishes the work with no duplicate sessions', async () => {
     const f = await fixture('daemon-midloop');
     const s = f.store();
-    const bead = await s.create({ title: 'slow', description: '```sh\nsleep 2\nprintf "ok\\n" > slow.txt\n```' }, 'mayor');
+    const bead = await s.create(
+      { title: 'slow', description: '```sh\nsleep 2\nprintf "ok\\n" > slow.txt\n```' },
+      'mayor',
+    );
     f.run('sling', bead.id, 'gastown/polecats/toast');
     const first = json<{ pid: number }>(f.run('daemon', 'start', '--tick', '30', '--json'));
     await eventually(() => f.trace('ga-toast').some((t) => t.step === 'running'), 'the work to start');
@@ -129,13 +178,18 @@ describe('gt daemon', () => {
     // SIGKILL the daemon as soon as it has begun acting on the death: in the middle of its pass.
     await eventually(() => log(f).some((l) => l.kind === 'record-death'), 'the daemon to act', 20_000);
     process.kill(first.pid, 'SIGKILL');
-    await eventually(() => !json<{ running: boolean }>(f.run('daemon', 'status', '--json')).running, 'the daemon to be gone');
+    await eventually(
+      () => !json<{ running: boolean }>(f.run('daemon', 'status', '--json')).running,
+      'the daemon to be gone',
+    );
     f.run('daemon', 'start', '--tick', '30');
     await eventually(() => f.trace('ga-toast').some((t) => t.step === 'report'), 'the work to finish', 60_000);
     // One agent, one live session, one merge request: the second daemon did not start another.
     const sessions = await s.sessions('gastown/polecats/toast');
     expect(sessions.filter((x) => x.ended_at === null)).toHaveLength(1);
-    expect(sessions.filter((x) => x.end_reason === 'crashed' || x.end_reason === 'lost')).toHaveLength(sessions.length - 1);
+    expect(sessions.filter((x) => x.end_reason === 'crashed' || x.end_reason === 'lost')).toHaveLength(
+      sessions.length - 1,
+    );
     expect(sessions.length).toBeLessThanOrEqual(3);
     expect(f.trace('ga-toast').filter((t) => t.step === 'prime').length).toBe(sessions.length);
     expect(await f.provider.list()).toEqual(['ga-toast']);
@@ -146,16 +200,30 @@ describe('gt daemon', () => {
     const f = await fixture('daemon-server');
     const s = f.store();
     const beads = [];
-    for (const name of ['one', 'two']) beads.push(await s.create({ title: name, description: `\`\`\`sh\nsleep 3\nprintf "${name}\\n" > ${name}.txt\n\`\`\`` }, 'mayor'));
+    for (const name of ['one', 'two'])
+      beads.push(
+        await s.create(
+          { title: name, description: `\`\`\`sh\nsleep 3\nprintf "${name}\\n" > ${name}.txt\n\`\`\`` },
+          'mayor',
+        ),
+      );
     for (const b of beads) f.run('sling', b.id, 'gastown');
     const workers = (await s.agents({ role: 'polecat' })).filter((a) => a.hook_bead !== null);
     expect(workers).toHaveLength(2);
     f.run('daemon', 'start', '--tick', '30');
-    await eventually(() => workers.every((w) => f.trace(w.session_name).some((t) => t.step === 'running')), 'both to work');
+    await eventually(
+      () => workers.every((w) => f.trace(w.session_name).some((t) => t.step === 'running')),
+      'both to work',
+    );
     execFileSync('tmux', ['-L', f.town.tmuxSocket, 'kill-server']);
-    await eventually(() => workers.every((w) => f.trace(w.session_name).some((t) => t.step === 'report')), 'both to finish', 90_000);
+    await eventually(
+      () => workers.every((w) => f.trace(w.session_name).some((t) => t.step === 'report')),
+      'both to finish',
+      90_000,
+    );
     const actions = log(f).filter((l) => l.event === 'action');
-    for (const w of workers) expect(actions.filter((a) => a.address === w.address).map((a) => a.kind)).toEqual(['record-death', 'restart']);
+    for (const w of workers)
+      expect(actions.filter((a) => a.address === w.address).map((a) => a.kind)).toEqual(['record-death', 'restart']);
     expect((await s.list({ types: ['merge-request'] })).length).toBe(2);
   }, 150_000);
 
@@ -168,7 +236,11 @@ describe('gt daemon', () => {
     // Not at once (it could be a sling in flight), but soon after.
     await eventually(async () => (await s.show([bead.id]))[0]?.status === 'open', 'the bead to be open', 40_000);
     expect((await s.show([bead.id]))[0]?.assignee).toBeNull();
-    expect(log(f).filter((l) => l.kind === 'release-work').map((l) => l.address)).toEqual(['gastown/polecats/gone']);
+    expect(
+      log(f)
+        .filter((l) => l.kind === 'release-work')
+        .map((l) => l.address),
+    ).toEqual(['gastown/polecats/gone']);
     expect(f.run('sling', bead.id, 'gastown/polecats/toast').status).toBe(0);
   }, 60_000);
 
@@ -176,7 +248,10 @@ describe('gt daemon', () => {
     const f = await fixture('daemon-idle');
     const settings = loadSettings(f.town);
     // Thresholds as short as they go: an agent idle for seconds is "quiet for too long" many times over.
-    saveSettings(f.town, { ...settings, daemon: { ...settings.daemon, stalled_after_seconds: 1, heartbeat_seconds: 1 } });
+    saveSettings(f.town, {
+      ...settings,
+      daemon: { ...settings.daemon, stalled_after_seconds: 1, heartbeat_seconds: 1 },
+    });
     f.run('session', 'start', 'gastown/witness');
     f.run('session', 'start', 'gastown/polecats/toast');
     const before = await f.provider.panes();
@@ -184,7 +259,9 @@ describe('gt daemon', () => {
     await new Promise((r) => setTimeout(r, 6_000));
     expect(log(f).filter((l) => l.event === 'action' || l.event === 'error')).toEqual([]);
     expect(await f.provider.panes()).toEqual(before); // the same sessions, never restarted
-    const mail = json<unknown[]>(gt(['mail', 'inbox', '--json'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: 'gastown/witness' } }));
+    const mail = json<unknown[]>(
+      gt(['mail', 'inbox', '--json'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: 'gastown/witness' } }),
+    );
     expect(mail).toEqual([]);
   }, 60_000);
 });

@@ -14,7 +14,14 @@ describe('gt demo', () => {
     try {
       const dir = join(t.dir, 'demo');
       const r = await gtAsync(['demo', '--dir', dir, '--json'], { cwd: t.dir, env: cleanEnv(join(t.dir, 'home')) });
-      const summary = json<{ beads_done: number; merged: number; killed: string | null; restarts_after_a_crash: number; polecats: number; main_commits: number }>(r);
+      const summary = json<{
+        beads_done: number;
+        merged: number;
+        killed: string | null;
+        restarts_after_a_crash: number;
+        polecats: number;
+        main_commits: number;
+      }>(r);
       expect(summary).toMatchObject({ beads_done: 12, merged: 12 });
       expect(summary.killed).toMatch(/^widgets\/polecats\//);
       expect(summary.restarts_after_a_crash).toBeGreaterThanOrEqual(1);
@@ -38,10 +45,16 @@ describe('gt demo', () => {
     let provider: TmuxSessionProvider | undefined;
     try {
       const r = await gtAsync(['demo', '--dir', dir, '--keep', '--json'], { cwd: t.dir, env });
-      expect(json<{ beads_done: number; kept: boolean; sessions_running: string[] }>(r)).toMatchObject({ beads_done: 12, kept: true, sessions_running: ['hq-mayor'] });
+      expect(json<{ beads_done: number; kept: boolean; sessions_running: string[] }>(r)).toMatchObject({
+        beads_done: 12,
+        kept: true,
+        sessions_running: ['hq-mayor'],
+      });
       const town = findTown({ cwd: join(dir, 'town') });
       provider = new TmuxSessionProvider(town.tmuxSocket, join(town.root, '.runtime', 'tmux'));
-      const status = json<{ daemon: { running: boolean }; agents: { address: string; state: string }[] }>(await gtAsync(['status', '--json'], { cwd: town.root, env }));
+      const status = json<{ daemon: { running: boolean }; agents: { address: string; state: string }[] }>(
+        await gtAsync(['status', '--json'], { cwd: town.root, env }),
+      );
       expect(status.daemon.running).toBe(true);
       expect(status.agents.find((a) => a.address === 'mayor')?.state).toBe('idle');
       expect((await gtAsync(['down'], { cwd: town.root, env })).status).toBe(0);

@@ -26,7 +26,12 @@ describe('gt doctor', () => {
     const s = f.store();
     const repo = rigPaths(f.town.root, 'gastown').repo;
     // A polecat whose sandbox directory was deleted by hand: git still lists its worktree.
-    const gone = await addPolecat(f.town, 'gastown', { name: 'gone', actor: 'tester', ownerEmail: f.town.owner, nowMs: Date.now() });
+    const gone = await addPolecat(f.town, 'gastown', {
+      name: 'gone',
+      actor: 'tester',
+      ownerEmail: f.town.owner,
+      nowMs: Date.now(),
+    });
     rmSync(gone.sandbox_path, { recursive: true, force: true });
     // A worktree nobody registered (someone's experiment): reported, never removed.
     const stray = join(f.base, 'stray-tree');
@@ -65,21 +70,29 @@ describe('gt doctor', () => {
       hooks: 'warn',
     });
     expect(find(before, 'agent CLIs').detail).toContain('codex (for gastown/witness) is not on PATH');
-    expect(find(before, 'worktrees').detail).toMatch(/directories are gone.*belong to no agent: .*stray-tree \(experiment\).*sandbox missing for gastown\/polecats\/gone/);
+    expect(find(before, 'worktrees').detail).toMatch(
+      /directories are gone.*belong to no agent: .*stray-tree \(experiment\).*sandbox missing for gastown\/polecats\/gone/,
+    );
     expect(find(before, 'sessions').detail).toContain('gastown/witness: its session holds no live agent');
     expect(find(before, 'hooks').detail).toContain(`${orphan.id} (gastown/polecats/ghost)`);
     expect(f.run('doctor').stdout).toMatch(/! worktrees +.*\n(.*\n)*.*5 ok, 5 warning\(s\), 0 failed/);
 
     const fixed = json<Report>(f.run('doctor', '--fix', '--json'));
-    expect(fixed.checks.flatMap((c) => c.fixed ?? []).join('\n')).toMatch(/forgot 1 worktree[\s\S]*stopped ga-witness[\s\S]*pid file[\s\S]*removed 1 launch file[\s\S]*back to open/);
+    expect(fixed.checks.flatMap((c) => c.fixed ?? []).join('\n')).toMatch(
+      /forgot 1 worktree[\s\S]*stopped ga-witness[\s\S]*pid file[\s\S]*removed 1 launch file[\s\S]*back to open/,
+    );
     expect(existsSync(launch)).toBe(false);
     expect(existsSync(join(f.town.root, '.runtime', 'daemon.pid'))).toBe(false);
     expect(await f.provider.list()).toEqual([]);
     expect((await s.show([orphan.id]))[0]).toMatchObject({ status: 'open', assignee: null });
-    expect(execFileSync('git', ['-C', repo, 'worktree', 'list', '--porcelain'], { encoding: 'utf8' })).not.toContain(gone.sandbox_path);
+    expect(execFileSync('git', ['-C', repo, 'worktree', 'list', '--porcelain'], { encoding: 'utf8' })).not.toContain(
+      gone.sandbox_path,
+    );
     // What may hold work is still there: the stray worktree and its branch, the toast sandbox.
     expect(existsSync(stray)).toBe(true);
-    expect(execFileSync('git', ['-C', repo, 'branch', '--list', 'experiment'], { encoding: 'utf8' })).toContain('experiment');
+    expect(execFileSync('git', ['-C', repo, 'branch', '--list', 'experiment'], { encoding: 'utf8' })).toContain(
+      'experiment',
+    );
     expect(existsSync((await s.agent('gastown/polecats/toast')).sandbox_path)).toBe(true);
 
     const after = json<Report>(f.run('doctor', '--json'));
@@ -92,7 +105,11 @@ describe('gt doctor', () => {
     mkdirSync(bin);
     const git = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim();
     symlinkSync(git, join(bin, 'git'));
-    const r = spawnSync(process.execPath, [GT_BIN, 'doctor', '--json'], { cwd: f.town.root, env: { ...f.env, PATH: bin }, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [GT_BIN, 'doctor', '--json'], {
+      cwd: f.town.root,
+      env: { ...f.env, PATH: bin },
+      encoding: 'utf8',
+    });
     expect(r.status).toBe(7);
     const report = JSON.parse(r.stdout) as Report;
     expect(report.ok).toBe(false);

@@ -18,10 +18,14 @@ const fixture = useSessionTowns();
 type SlingResult = { bead: string; agent: string; session: string; created: boolean; action: string };
 type Report = { step: string; bead?: string; done_exit?: number | null; merge_request?: string | null };
 
-const script = (file: string, text: string): string => `Write ${file}.\n\n\`\`\`sh\nprintf '%s\\n' '${text}' > ${file}\n\`\`\`\n`;
+const script = (file: string, text: string): string =>
+  `Write ${file}.\n\n\`\`\`sh\nprintf '%s\\n' '${text}' > ${file}\n\`\`\`\n`;
 
 function remoteBranches(f: Fixture): string[] {
-  return execFileSync('git', ['for-each-ref', '--format=%(refname:short)', 'refs/heads/polecat'], { cwd: join(f.base, 'remote.git'), encoding: 'utf8' })
+  return execFileSync('git', ['for-each-ref', '--format=%(refname:short)', 'refs/heads/polecat'], {
+    cwd: join(f.base, 'remote.git'),
+    encoding: 'utf8',
+  })
     .split('\n')
     .filter((l) => l !== '');
 }
@@ -31,7 +35,8 @@ describe('the loop with the sim agent', () => {
     const f = await fixture('loop-three');
     const s = f.store();
     const beads = [];
-    for (const n of [1, 2, 3]) beads.push(await s.create({ title: `part ${n}`, description: script(`part${n}.txt`, `part ${n}`) }, 'mayor'));
+    for (const n of [1, 2, 3])
+      beads.push(await s.create({ title: `part ${n}`, description: script(`part${n}.txt`, `part ${n}`) }, 'mayor'));
     const slung = json<SlingResult[]>(f.run('sling', ...beads.map((b) => b.id), 'gastown', '--json'));
     expect(slung).toHaveLength(3);
     expect(new Set(slung.map((r) => r.agent)).size).toBe(3);
@@ -40,7 +45,11 @@ describe('the loop with the sim agent', () => {
     expect(slung.map((r) => r.created)).toEqual([false, true, true]);
 
     for (const r of slung) {
-      await eventually(() => f.trace(r.session).some((t: Report) => t.step === 'report'), `${r.agent} to hand in`, 60_000);
+      await eventually(
+        () => f.trace(r.session).some((t: Report) => t.step === 'report'),
+        `${r.agent} to hand in`,
+        60_000,
+      );
       const report = f.trace(r.session).find((t: Report) => t.step === 'report') as Report;
       expect(report.done_exit).toBe(0);
     }
@@ -60,18 +69,29 @@ describe('the loop with the sim agent', () => {
   it('survives kill -9 mid-work: a restarted session finds the same sandbox, branch and hook, and finishes once', async () => {
     const f = await fixture('loop-kill');
     const s = f.store();
-    const bead = await s.create({ title: 'slow work', description: '```sh\nsleep 2\nprintf "slow\\n" > slow.txt\n```' }, 'mayor');
+    const bead = await s.create(
+      { title: 'slow work', description: '```sh\nsleep 2\nprintf "slow\\n" > slow.txt\n```' },
+      'mayor',
+    );
     const [r] = json<SlingResult[]>(f.run('sling', bead.id, 'gastown/polecats/toast', '--json'));
     expect(r?.agent).toBe('gastown/polecats/toast');
     const session = r?.session ?? '';
     await eventually(() => f.trace(session).some((t: Report) => t.step === 'running'), 'the work to start');
     const branch = (await s.agent('gastown/polecats/toast')).branch;
     await f.killAgent(session);
-    await eventually(() => json<{ liveness: string }>(f.run('session', 'status', 'gastown/polecats/toast', '--json')).liveness === 'dead', 'the agent to be dead');
+    await eventually(
+      () =>
+        json<{ liveness: string }>(f.run('session', 'status', 'gastown/polecats/toast', '--json')).liveness === 'dead',
+      'the agent to be dead',
+    );
     expect((await s.agent('gastown/polecats/toast')).hook_bead).toBe(bead.id);
 
     f.run('session', 'restart', 'gastown/polecats/toast');
-    await eventually(() => f.trace(session).some((t: Report) => t.step === 'report'), 'the restarted agent to hand in', 60_000);
+    await eventually(
+      () => f.trace(session).some((t: Report) => t.step === 'report'),
+      'the restarted agent to hand in',
+      60_000,
+    );
     const agent = await s.agent('gastown/polecats/toast');
     expect(agent).toMatchObject({ hook_bead: null, branch });
     expect(await s.list({ types: ['merge-request'] })).toHaveLength(1);
@@ -87,14 +107,27 @@ describe('the loop with the sim agent', () => {
     const other = await s.create({ title: 'other' }, 'mayor');
     await s.hook('gastown/polecats/toast', other.id, 'mayor');
     const bead = await s.create({ title: 'contested', description: script('c.txt', 'c') }, 'mayor');
-    const results = await Promise.all(Array.from({ length: 20 }, () => gtAsync(['sling', bead.id, 'gastown', '--json'], { cwd: f.town.root, env: f.env })));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        gtAsync(['sling', bead.id, 'gastown', '--json'], { cwd: f.town.root, env: f.env }),
+      ),
+    );
     const winners = results.filter((r) => r.status === 0);
     expect(winners).toHaveLength(1);
     for (const loser of results.filter((r) => r.status !== 0)) expect(loser.stderr).toMatch(/already on .*hook/);
     const polecats = await s.agents({ rig: 'gastown', role: 'polecat' });
-    expect(polecats.map((p) => p.name).sort()).toEqual(['toast', json<SlingResult[]>(winners[0] ?? { status: 1, stdout: '', stderr: '' })[0]?.agent.split('/')[2]].sort());
+    expect(polecats.map((p) => p.name).sort()).toEqual(
+      [
+        'toast',
+        json<SlingResult[]>(winners[0] ?? { status: 1, stdout: '', stderr: '' })[0]?.agent.split('/')[2],
+      ].sort(),
+    );
     expect(await f.provider.list()).toHaveLength(1);
-    const worktrees = execFileSync('git', ['worktree', 'list', '--porcelain'], { cwd: join(f.town.root, 'gastown', '.repo.git'), encoding: 'utf8' }).match(/^worktree /gm) ?? [];
+    const worktrees =
+      execFileSync('git', ['worktree', 'list', '--porcelain'], {
+        cwd: join(f.town.root, 'gastown', '.repo.git'),
+        encoding: 'utf8',
+      }).match(/^worktree /gm) ?? [];
     // The bare repository itself, the refinery, toast, and the winner.
     expect(worktrees).toHaveLength(4);
   }, 180_000);
@@ -103,7 +136,10 @@ describe('the loop with the sim agent', () => {
     const f = await fixture('loop-hostile');
     const s = f.store();
     const marker = join(f.base, 'pwned');
-    const bead = await s.create({ title: `$(touch ${marker}) \`touch ${marker}\` "; touch ${marker}`, description: 'No script.' }, 'mayor');
+    const bead = await s.create(
+      { title: `$(touch ${marker}) \`touch ${marker}\` "; touch ${marker}`, description: 'No script.' },
+      'mayor',
+    );
     const r = f.run('sling', bead.id, 'gastown/polecats/toast', '--args', `'; touch ${marker}; echo '`, '--json');
     expect(r.status, r.stderr).toBe(0);
     await eventually(() => f.trace('ga-toast').some((t: Report) => t.step === 'stuck'), 'the sim to read its work');
@@ -120,23 +156,32 @@ describe('gt hook, gt unsling, gt sling --dry-run, gt prime --hook', () => {
     const f = await fixture('hook-cmds');
     const s = f.store();
     const bead = await s.create({ title: 'attach me' }, 'mayor');
-    const as = (who: string, ...args: string[]): ReturnType<typeof gt> => gt(args, { cwd: f.town.root, env: { ...f.env, GT_ROLE: who, BD_ACTOR: who } });
+    const as = (who: string, ...args: string[]): ReturnType<typeof gt> =>
+      gt(args, { cwd: f.town.root, env: { ...f.env, GT_ROLE: who, BD_ACTOR: who } });
     const dry = json<{ dry_run: boolean; agent: string }[]>(f.run('sling', bead.id, 'gastown', '--dry-run', '--json'));
     expect(dry[0]).toMatchObject({ dry_run: true });
     expect((await s.show([bead.id]))[0]?.status).toBe('open');
     expect(await f.provider.list()).toEqual([]);
 
     expect(as('mayor', 'hook', bead.id, 'gastown/crew/nobody').status).toBe(3);
-    const hooked = json<{ action: string; agent: string }>(as('mayor', 'hook', bead.id, 'gastown/polecats/toast', '--args', 'carefully', '--json'));
+    const hooked = json<{ action: string; agent: string }>(
+      as('mayor', 'hook', bead.id, 'gastown/polecats/toast', '--args', 'carefully', '--json'),
+    );
     expect(hooked).toMatchObject({ action: 'none', agent: 'gastown/polecats/toast' });
     expect(await f.provider.list()).toEqual([]);
-    expect(json<{ hook: { id: string; args: string } }>(as('gastown/polecats/toast', 'hook', '--json')).hook).toMatchObject({ id: bead.id, args: 'carefully' });
+    expect(
+      json<{ hook: { id: string; args: string } }>(as('gastown/polecats/toast', 'hook', '--json')).hook,
+    ).toMatchObject({ id: bead.id, args: 'carefully' });
     expect(as('gastown/polecats/toast', 'hook').stdout).toContain(`${bead.id} attach me [hooked]`);
     expect(json<{ unhooked: string }>(as('gastown/polecats/toast', 'unsling', '--json')).unhooked).toBe(bead.id);
     expect((await s.show([bead.id]))[0]).toMatchObject({ status: 'open', assignee: null });
     expect(as('gastown/polecats/toast', 'hook').stdout).toContain('nothing on the hook');
 
-    const broken = gt(['prime', '--hook'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: 'gastown/polecats/ghost' }, input: '{"session_id":"x"}' });
+    const broken = gt(['prime', '--hook'], {
+      cwd: f.town.root,
+      env: { ...f.env, GT_ROLE: 'gastown/polecats/ghost' },
+      input: '{"session_id":"x"}',
+    });
     expect(broken.status).toBe(0);
     expect(broken.stdout).toContain('prime could not finish');
     const outside = gt(['prime', '--hook'], { cwd: '/', env: f.env });
@@ -172,7 +217,12 @@ describe('gt done', () => {
       expect((await s.agent(address)).hook_bead).toBeNull();
       expect(git(sandbox, 'status', '--porcelain')).toBe('');
       expect(git(sandbox, 'show', '--stat', '--format=%s', 'HEAD')).toContain('gt done safety net');
-      expect(execFileSync('git', ['rev-parse', `refs/heads/${result.branch}`], { cwd: join(f.base, 'remote.git'), encoding: 'utf8' }).trim()).toBe(result.commit);
+      expect(
+        execFileSync('git', ['rev-parse', `refs/heads/${result.branch}`], {
+          cwd: join(f.base, 'remote.git'),
+          encoding: 'utf8',
+        }).trim(),
+      ).toBe(result.commit);
     }
     const mrs = await s.list({ types: ['merge-request'] });
     expect(mrs).toHaveLength(5);
@@ -190,16 +240,27 @@ describe('gt done', () => {
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/nothing to submit.*DEFERRED/);
     expect((await s.agent('gastown/polecats/toast')).hook_bead).toBe(bead.id);
-    const deferred = json<{ status: string }>(gt(['done', '--status', 'deferred', '-m', 'needs a decision', '--json'], { cwd: sandbox, env }));
+    const deferred = json<{ status: string }>(
+      gt(['done', '--status', 'deferred', '-m', 'needs a decision', '--json'], { cwd: sandbox, env }),
+    );
     expect(deferred.status).toBe('DEFERRED');
     expect((await s.show([bead.id]))[0]).toMatchObject({ status: 'open', assignee: null });
-    expect(gt(['done'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: 'mayor' } }).stderr).toMatch(/gt done is for polecats/);
+    expect(gt(['done'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: 'mayor' } }).stderr).toMatch(
+      /gt done is for polecats/,
+    );
     // Escalating tells the witness, once, even when run twice.
     const stuck = await s.create({ title: 'impossible' }, 'mayor');
     await s.hook('gastown/polecats/toast', stuck.id, 'mayor');
-    for (let i = 0; i < 2; i++) expect(gt(['done', '--status', 'ESCALATED', '-m', 'the API key is missing'], { cwd: sandbox, env }).status).toBe(0);
+    for (let i = 0; i < 2; i++)
+      expect(gt(['done', '--status', 'ESCALATED', '-m', 'the API key is missing'], { cwd: sandbox, env }).status).toBe(
+        0,
+      );
     expect((await s.show([stuck.id]))[0]?.status).toBe('blocked');
-    const witnessMail = json<{ subject: string; body: string }[]>(gt(['mail', 'inbox', '--json'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: 'gastown/witness' } }));
-    expect(witnessMail).toEqual([expect.objectContaining({ subject: `Escalated: ${stuck.id} (impossible)`, body: 'the API key is missing' })]);
+    const witnessMail = json<{ subject: string; body: string }[]>(
+      gt(['mail', 'inbox', '--json'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: 'gastown/witness' } }),
+    );
+    expect(witnessMail).toEqual([
+      expect.objectContaining({ subject: `Escalated: ${stuck.id} (impossible)`, body: 'the API key is missing' }),
+    ]);
   });
 });

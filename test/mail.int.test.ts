@@ -16,8 +16,21 @@ describe('gt mail', () => {
   it('round trip: send, inbox, announced once at the next turn, read, archive', async () => {
     const f = await sessionTown('mail');
     fixtures.push(f);
-    const as = (who: string, ...args: string[]): ReturnType<typeof gt> => gt(args, { cwd: f.town.root, env: { ...f.env, GT_ROLE: who, BD_ACTOR: who } });
-    const sent = json<Mail>(as('mayor', 'mail', 'send', 'gastown/witness', '-s', 'Status?', '-m', 'How are the polecats doing?\nAll of them.', '--json'));
+    const as = (who: string, ...args: string[]): ReturnType<typeof gt> =>
+      gt(args, { cwd: f.town.root, env: { ...f.env, GT_ROLE: who, BD_ACTOR: who } });
+    const sent = json<Mail>(
+      as(
+        'mayor',
+        'mail',
+        'send',
+        'gastown/witness',
+        '-s',
+        'Status?',
+        '-m',
+        'How are the polecats doing?\nAll of them.',
+        '--json',
+      ),
+    );
     expect(sent).toMatchObject({ from: 'mayor', to: 'gastown/witness', subject: 'Status?', read: false });
     expect(json<Mail[]>(as('gastown/witness', 'mail', 'inbox', '--json')).map((m) => m.id)).toEqual([sent.id]);
     expect(json<Mail[]>(as('mayor', 'mail', 'inbox', '--json'))).toEqual([]);
@@ -33,7 +46,9 @@ describe('gt mail', () => {
     expect(json<{ unread: number }>(as('gastown/witness', 'mail', 'check', '--json')).unread).toBe(0);
     as('gastown/witness', 'mail', 'archive', sent.id);
     expect(json<Mail[]>(as('gastown/witness', 'mail', 'inbox', '--json'))).toEqual([]);
-    expect(json<Mail[]>(as('gastown/witness', 'mail', 'inbox', '--all', '--json')).map((m) => m.archived)).toEqual([true]);
+    expect(json<Mail[]>(as('gastown/witness', 'mail', 'inbox', '--all', '--json')).map((m) => m.archived)).toEqual([
+      true,
+    ]);
 
     // Mail is not work: it never shows up as ready.
     expect(json<{ id: string }[]>(bd(['ready', '--json'], { cwd: f.town.root, env: f.env }))).toEqual([]);
@@ -48,10 +63,26 @@ describe('gt mail', () => {
     fixtures.push(f);
     f.run('session', 'start', 'gastown/polecats/toast');
     await eventually(() => f.trace('ga-toast').some((t) => t.step === 'no_work'), 'the first turn');
-    const sent = json<Mail>(gt(['mail', 'send', 'gastown/polecats/toast', '-s', 'Check the logs', '--json'], { cwd: f.town.root, env: { ...f.env, BD_ACTOR: 'gastown/witness' } }));
+    const sent = json<Mail>(
+      gt(['mail', 'send', 'gastown/polecats/toast', '-s', 'Check the logs', '--json'], {
+        cwd: f.town.root,
+        env: { ...f.env, BD_ACTOR: 'gastown/witness' },
+      }),
+    );
     f.run('nudge', 'gastown/polecats/toast', 'hello');
-    await eventually(() => f.trace('ga-toast').some((t) => t.step === 'hook_context' && (t.text ?? '').includes(`${sent.id} from gastown/witness: Check the logs`)), 'the mail notice');
-    const prime = json<{ unread_mail: Mail[]; text: string }>(gt(['prime', '--json'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: 'gastown/polecats/toast' } }));
+    await eventually(
+      () =>
+        f
+          .trace('ga-toast')
+          .some(
+            (t) =>
+              t.step === 'hook_context' && (t.text ?? '').includes(`${sent.id} from gastown/witness: Check the logs`),
+          ),
+      'the mail notice',
+    );
+    const prime = json<{ unread_mail: Mail[]; text: string }>(
+      gt(['prime', '--json'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: 'gastown/polecats/toast' } }),
+    );
     expect(prime.unread_mail.map((m) => m.id)).toEqual([sent.id]);
     expect(prime.text).toContain('## Mail (1 unread)');
   });
@@ -65,22 +96,34 @@ describe('gt handoff', () => {
     await eventually(() => f.trace('ga-witness').some((t) => t.step === 'no_work'), 'the first turn');
     const s = f.store();
     const before = (await s.openSession('gastown/witness'))?.session_id;
-    const r = gt(['handoff', '-s', 'Context full', '-m', 'toast is stuck on the flaky test; nudge it at 10:00', '--json'], {
-      cwd: f.town.root,
-      env: { ...f.env, GT_ROLE: 'gastown/witness', BD_ACTOR: 'gastown/witness' },
-    });
+    const r = gt(
+      ['handoff', '-s', 'Context full', '-m', 'toast is stuck on the flaky test; nudge it at 10:00', '--json'],
+      {
+        cwd: f.town.root,
+        env: { ...f.env, GT_ROLE: 'gastown/witness', BD_ACTOR: 'gastown/witness' },
+      },
+    );
     expect(r.status, r.stderr).toBe(0);
-    await eventually(async () => {
-      const open = await s.openSession('gastown/witness');
-      return open !== null && open.session_id !== before;
-    }, 'the new session', 30_000);
+    await eventually(
+      async () => {
+        const open = await s.openSession('gastown/witness');
+        return open !== null && open.session_id !== before;
+      },
+      'the new session',
+      30_000,
+    );
     const chain = await s.sessions('gastown/witness');
     expect(chain[1]).toMatchObject({ session_id: before, end_reason: 'handoff' });
-    await eventually(() => f.trace('ga-witness').filter((t) => t.step === 'prime').length === 2, 'the successor to prime');
+    await eventually(
+      () => f.trace('ga-witness').filter((t) => t.step === 'prime').length === 2,
+      'the successor to prime',
+    );
     const primes = f.trace('ga-witness').filter((t) => t.step === 'message');
     expect(primes.at(-1)?.text).toMatch(/^\[GAS TOWN\] witness \(rig: gastown\) <- gastown\/witness • .* • handoff/);
     // The note went to the successor's prime once and is read now.
-    const mail = json<Mail[]>(gt(['mail', 'inbox', '--all', '--json'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: 'gastown/witness' } }));
+    const mail = json<Mail[]>(
+      gt(['mail', 'inbox', '--all', '--json'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: 'gastown/witness' } }),
+    );
     expect(mail.map((m) => [m.subject, m.read])).toEqual([['Context full', true]]);
   }, 60_000);
 });

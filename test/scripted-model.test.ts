@@ -84,7 +84,10 @@ describe.skipIf(!claudeAvailable())('the scripted model with the real Claude Cod
     base = realpathSync(root.dir);
     model = await startScriptedModel([
       { when: (req) => lastToolResults(req).length > 0, reply: 'the file is there' },
-      { when: (req) => lastUserPrompt(req) === SECOND_PROMPT, reply: { text: 'creating it', toolUses: [bash('touch created-by-tool')] } },
+      {
+        when: (req) => lastUserPrompt(req) === SECOND_PROMPT,
+        reply: { text: 'creating it', toolUses: [bash('touch created-by-tool')] },
+      },
       { when: (req) => lastUserPrompt(req) === FIRST_PROMPT, reply: 'first reply' },
     ]);
   });
@@ -120,7 +123,12 @@ describe.skipIf(!claudeAvailable())('the scripted model with the real Claude Cod
       }),
     );
 
-    const argv = claudeArgv(home.env(model.url), ['--dangerously-skip-permissions', '--settings', settings, FIRST_PROMPT]);
+    const argv = claudeArgv(home.env(model.url), [
+      '--dangerously-skip-permissions',
+      '--settings',
+      settings,
+      FIRST_PROMPT,
+    ]);
     tmux('new-session', '-d', '-s', SESSION, '-x', '200', '-y', '50', '-c', project, ...argv);
     claudePid = Number(tmux('display-message', '-p', '-t', `=${SESSION}:`, '#{pane_pid}').trim());
     socketPath = tmux('display-message', '-p', '-t', `=${SESSION}:`, '#{socket_path}').trim();

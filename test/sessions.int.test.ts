@@ -18,13 +18,21 @@ const fixture = useSessionTowns();
 const TOAST = 'gastown/polecats/toast';
 const SESSION = 'ga-toast';
 
-type Status = { running: boolean; liveness: string; pane: string | null; session_id: string | null; runtime_session_id: string | null };
+type Status = {
+  running: boolean;
+  liveness: string;
+  pane: string | null;
+  session_id: string | null;
+  runtime_session_id: string | null;
+};
 type Chain = { session_id: string; end_reason: string | null; runtime: string }[];
 
 describe('gt session', () => {
   it('starts an agent by address, records the session, and stops it with its chain closed', async () => {
     const f = await fixture('sess-basic');
-    const started = json<{ session: string; agent: string; session_id: string; ready: { ready: boolean } }>(f.run('session', 'start', TOAST, '--json'));
+    const started = json<{ session: string; agent: string; session_id: string; ready: { ready: boolean } }>(
+      f.run('session', 'start', TOAST, '--json'),
+    );
     expect(started).toMatchObject({ session: SESSION, agent: 'sim', ready: { ready: true } });
     expect(await f.provider.list()).toEqual([SESSION]);
 
@@ -38,11 +46,15 @@ describe('gt session', () => {
 
     // The beacon was the first message: recipient, sender, topic, and the instruction to prime.
     const first = f.trace(SESSION).find((r) => r.step === 'message');
-    expect(first?.text).toMatch(/^\[GAS TOWN\] polecat toast \(rig: gastown\) <- \S+ • \d{4}-\d\d-\d\dT\d\d:\d\dZ • start — Run `gt prime --hook`/);
+    expect(first?.text).toMatch(
+      /^\[GAS TOWN\] polecat toast \(rig: gastown\) <- \S+ • \d{4}-\d\d-\d\dT\d\d:\d\dZ • start — Run `gt prime --hook`/,
+    );
 
     const list = json<{ sessions: { address: string }[]; strays: string[] }>(f.run('session', 'list', '--json'));
     expect(list.sessions.map((s) => s.address)).toEqual([TOAST]);
-    expect(json<{ text: string }>(f.run('peek', TOAST, '--lines', '40', '--json')).text).toContain('sim: nothing on my hook');
+    expect(json<{ text: string }>(f.run('peek', TOAST, '--lines', '40', '--json')).text).toContain(
+      'sim: nothing on my hook',
+    );
 
     // Starting it again is refused while it runs.
     const again = f.run('session', 'start', TOAST);
@@ -53,13 +65,19 @@ describe('gt session', () => {
     expect(await f.provider.list()).toEqual([]);
     const chain = await f.store().sessions(TOAST);
     expect(chain.map((s) => [s.session_id, s.end_reason])).toEqual([[started.session_id, 'killed']]);
-    expect(json<Status>(f.run('session', 'status', TOAST, '--json'))).toMatchObject({ running: false, liveness: 'dead', session_id: null });
+    expect(json<Status>(f.run('session', 'status', TOAST, '--json'))).toMatchObject({
+      running: false,
+      liveness: 'dead',
+      session_id: null,
+    });
   });
 
   it('restart replaces the session in the same sandbox and extends the chain', async () => {
     const f = await fixture('sess-restart');
     const first = json<{ session_id: string }>(f.run('session', 'start', TOAST, '--json'));
-    const second = json<{ session_id: string; stopped: { was_running: boolean } }>(f.run('session', 'restart', TOAST, '--json'));
+    const second = json<{ session_id: string; stopped: { was_running: boolean } }>(
+      f.run('session', 'restart', TOAST, '--json'),
+    );
     expect(second.stopped.was_running).toBe(true);
     expect(second.session_id).not.toBe(first.session_id);
     const chain: Chain = await f.store().sessions(TOAST);
@@ -73,11 +91,13 @@ describe('gt session', () => {
     const f = await fixture('sess-lost');
     const first = json<{ session_id: string }>(f.run('session', 'start', TOAST, '--json'));
     await f.provider.stop(SESSION); // as if the tmux session vanished without gt
-    const second = json<{ session_id: string; replaced: { session_id: string; reason: string } }>(f.run('session', 'start', TOAST, '--json'));
+    const second = json<{ session_id: string; replaced: { session_id: string; reason: string } }>(
+      f.run('session', 'start', TOAST, '--json'),
+    );
     expect(second.replaced).toEqual({ session_id: first.session_id, reason: 'lost' });
   });
 
-  it('attach puts a terminal on the agent\'s session until it detaches; the agent keeps running', async () => {
+  it("attach puts a terminal on the agent's session until it detaches; the agent keeps running", async () => {
     const f = await fixture('sess-attach');
     f.run('session', 'start', TOAST);
     // No terminal: a clear refusal, pointing at peek.
@@ -89,28 +109,63 @@ describe('gt session', () => {
     // A person's terminal: a session on a second private tmux server, running gt session attach.
     const viewer = new TmuxSessionProvider(`gt-viewer-${process.pid}`, join(f.base, 'viewer-tmux'));
     const clients = (): string[] =>
-      execFileSync('tmux', ['-L', f.town.tmuxSocket, 'list-clients', '-F', '#{client_session} #{client_readonly}'], { encoding: 'utf8' }).split('\n').filter((l) => l !== '');
+      execFileSync('tmux', ['-L', f.town.tmuxSocket, 'list-clients', '-F', '#{client_session} #{client_readonly}'], {
+        encoding: 'utf8',
+      })
+        .split('\n')
+        .filter((l) => l !== '');
     try {
       const env = { ...f.env, GT_TOWN_ROOT: f.town.root };
-      await viewer.start({ name: 'me', argv: [process.execPath, GT_BIN, 'session', 'attach', TOAST], cwd: f.town.root, env });
-      await eventually(() => clients().includes(`${SESSION} 0`), 'a client attached to the agent\'s session');
+      await viewer.start({
+        name: 'me',
+        argv: [process.execPath, GT_BIN, 'session', 'attach', TOAST],
+        cwd: f.town.root,
+        env,
+      });
+      await eventually(() => clients().includes(`${SESSION} 0`), "a client attached to the agent's session");
       expect(await viewer.capture('me')).toMatch(/Attaching to gastown\/polecats\/toast|sim/);
       // What the person types reaches the agent's prompt.
       await viewer.sendText('me', 'typed by a person');
-      await eventually(async () => (await f.provider.capture(SESSION)).includes('typed by a person'), 'the typing in the agent\'s pane');
+      await eventually(
+        async () => (await f.provider.capture(SESSION)).includes('typed by a person'),
+        "the typing in the agent's pane",
+      );
       // Detaching ends gt session attach and leaves the agent running.
       execFileSync('tmux', ['-L', f.town.tmuxSocket, 'detach-client', '-s', `=${SESSION}`]);
-      await eventually(async () => (await viewer.programPid('me')) === undefined, 'gt session attach to exit on detach');
+      await eventually(
+        async () => (await viewer.programPid('me')) === undefined,
+        'gt session attach to exit on detach',
+      );
       expect(clients()).toEqual([]);
       expect(await f.provider.programPid(SESSION)).toBeDefined();
       // A terminal for output but /dev/null for input (a character device too) is still no terminal.
       // The shell stays (sleep) so the pane keeps its output: tmux may drop a dead pane's last lines and status.
-      await viewer.start({ name: 'nulled', argv: ['/bin/sh', '-c', '"$0" "$1" session attach "$2" </dev/null; echo "gt exited with $?"; sleep 60', process.execPath, GT_BIN, TOAST], cwd: f.town.root, env });
-      await eventually(async () => (await viewer.capture('nulled')).includes('gt exited with'), 'gt session attach with stdin from /dev/null to exit');
+      await viewer.start({
+        name: 'nulled',
+        argv: [
+          '/bin/sh',
+          '-c',
+          '"$0" "$1" session attach "$2" </dev/null; echo "gt exited with $?"; sleep 60',
+          process.execPath,
+          GT_BIN,
+          TOAST,
+        ],
+        cwd: f.town.root,
+        env,
+      });
+      await eventually(
+        async () => (await viewer.capture('nulled')).includes('gt exited with'),
+        'gt session attach with stdin from /dev/null to exit',
+      );
       expect(await viewer.capture('nulled')).toMatch(/needs a terminal[\s\S]*gt exited with 2/);
       expect(clients()).toEqual([]);
       // --read-only attaches a client that cannot type.
-      await viewer.start({ name: 'watcher', argv: [process.execPath, GT_BIN, 'session', 'attach', '--read-only', TOAST], cwd: f.town.root, env });
+      await viewer.start({
+        name: 'watcher',
+        argv: [process.execPath, GT_BIN, 'session', 'attach', '--read-only', TOAST],
+        cwd: f.town.root,
+        env,
+      });
       await eventually(() => clients().includes(`${SESSION} 1`), 'a read-only client');
     } finally {
       await viewer.killServer();
@@ -120,7 +175,9 @@ describe('gt session', () => {
   it('answers start-up dialogs with the keys that accept them, after a slow start', async () => {
     const f = await fixture('sess-dialogs');
     f.simAgent('sim-dialogs', '--dialogs', 'trust,bypass', '--slow-start', '1500');
-    const r = json<{ ready: { ready: boolean; dialogs: string[] } }>(f.run('session', 'start', TOAST, '--agent', 'sim-dialogs', '--json'));
+    const r = json<{ ready: { ready: boolean; dialogs: string[] } }>(
+      f.run('session', 'start', TOAST, '--agent', 'sim-dialogs', '--json'),
+    );
     expect(r.ready).toMatchObject({ ready: true, dialogs: ['folder-trust', 'bypass-permissions'] });
     const dialogs = f.trace(SESSION).filter((t) => t.step === 'dialog');
     // Enter alone on the bypass warning would choose "No, exit": both were accepted.
@@ -128,7 +185,10 @@ describe('gt session', () => {
       ['trust', true],
       ['bypass', true],
     ]);
-    await eventually(() => f.trace(SESSION).some((t) => t.step === 'message'), 'the beacon to arrive after the dialogs');
+    await eventually(
+      () => f.trace(SESSION).some((t) => t.step === 'message'),
+      'the beacon to arrive after the dialogs',
+    );
     expect(json<Status>(f.run('session', 'status', TOAST, '--json')).liveness).toBe('alive');
   });
 
@@ -159,11 +219,14 @@ describe('gt session', () => {
   it('keeps secrets out of every argv and out of tmux, while the agent still receives them', async () => {
     const f = await fixture('sess-secret');
     const secret = `sk-ant-test-${Math.random().toString(36).slice(2)}`;
-    const r = json<{ ready: { ready: boolean } }>(gt(['session', 'start', TOAST, '--json'], { cwd: f.town.root, env: { ...f.env, ANTHROPIC_API_KEY: secret } }));
+    const r = json<{ ready: { ready: boolean } }>(
+      gt(['session', 'start', TOAST, '--json'], { cwd: f.town.root, env: { ...f.env, ANTHROPIC_API_KEY: secret } }),
+    );
     expect(r.ready.ready).toBe(true);
     const ps = execFileSync('ps', ['-A', '-o', 'args='], { encoding: 'utf8' });
     expect(ps).not.toContain(secret);
-    const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', f.town.tmuxSocket, ...args], { encoding: 'utf8' });
+    const tmux = (...args: string[]): string =>
+      execFileSync('tmux', ['-L', f.town.tmuxSocket, ...args], { encoding: 'utf8' });
     expect(tmux('show-environment', '-g')).not.toContain(secret);
     expect(tmux('show-environment', '-t', `=${SESSION}`)).not.toContain(secret);
     expect(tmux('list-panes', '-a', '-F', '#{pane_start_command}')).not.toContain(secret);
@@ -174,10 +237,13 @@ describe('gt session', () => {
 });
 
 describe('the sim agent', () => {
-  it("runs the first sh block of its hooked bead in its sandbox and commits it as the polecat", async () => {
+  it('runs the first sh block of its hooked bead in its sandbox and commits it as the polecat', async () => {
     const f = await fixture('sim-work');
     const s = f.store();
-    const bead = await s.create({ title: 'write the greeting', description: 'Say hello.\n\n```sh\necho hello > greeting.txt\n```\n' }, 'mayor');
+    const bead = await s.create(
+      { title: 'write the greeting', description: 'Say hello.\n\n```sh\necho hello > greeting.txt\n```\n' },
+      'mayor',
+    );
     await s.hook(TOAST, bead.id, 'mayor');
     f.run('session', 'start', TOAST);
     await eventually(() => f.trace(SESSION).some((t) => t.step === 'report'), 'the sim to finish its work');
@@ -185,7 +251,9 @@ describe('the sim agent', () => {
     expect(readFileSync(join(sandbox, 'greeting.txt'), 'utf8')).toBe('hello\n');
     const commit = f.trace(SESSION).find((t) => t.step === 'commit');
     expect(commit?.sha).toMatch(/^[0-9a-f]{40}$/);
-    expect(git(sandbox, 'log', '-1', '--format=%H %an %s').trim()).toBe(`${commit?.sha ?? ''} toast ${bead.id}: write the greeting`);
+    expect(git(sandbox, 'log', '-1', '--format=%H %an %s').trim()).toBe(
+      `${commit?.sha ?? ''} toast ${bead.id}: write the greeting`,
+    );
     expect(git(sandbox, 'status', '--porcelain')).toBe('');
     // The beacon named the work, and prime showed it.
     expect(f.trace(SESSION).find((t) => t.step === 'message')?.text).toContain(`assigned:${bead.id}`);
@@ -210,8 +278,13 @@ describe('the sim agent', () => {
     await s.hook(TOAST, bead.id, 'mayor');
     f.run('session', 'start', TOAST, '--agent', 'sim-hang');
     await eventually(() => f.trace(SESSION).some((t) => t.step === 'hang'), 'the sim to hang');
-    expect(json<Status>(f.run('session', 'status', TOAST, '--json'))).toMatchObject({ liveness: 'alive', pane: 'busy' });
-    expect(json<{ result: string; reason: string }>(f.run('nudge', TOAST, 'wake up', '--wait', '1', '--json'))).toMatchObject({ result: 'queued', reason: 'busy' });
+    expect(json<Status>(f.run('session', 'status', TOAST, '--json'))).toMatchObject({
+      liveness: 'alive',
+      pane: 'busy',
+    });
+    expect(
+      json<{ result: string; reason: string }>(f.run('nudge', TOAST, 'wake up', '--wait', '1', '--json')),
+    ).toMatchObject({ result: 'queued', reason: 'busy' });
     f.run('session', 'stop', TOAST);
     await s.unhook(TOAST, 'mayor');
 
@@ -219,7 +292,12 @@ describe('the sim agent', () => {
     f.run('session', 'start', TOAST, '--agent', 'sim-deaf');
     await eventually(() => json<Status>(f.run('session', 'status', TOAST, '--json')).pane === 'idle', 'idle');
     expect(json<{ result: string }>(f.run('nudge', TOAST, 'are you listening', '--json')).result).toBe('delivered');
-    await eventually(() => f.trace(SESSION).some((t) => t.step === 'ignored' && t.text === '[from root] are you listening') || f.trace(SESSION).some((t) => t.step === 'ignored'), 'the nudge to be ignored');
+    await eventually(
+      () =>
+        f.trace(SESSION).some((t) => t.step === 'ignored' && t.text === '[from root] are you listening') ||
+        f.trace(SESSION).some((t) => t.step === 'ignored'),
+      'the nudge to be ignored',
+    );
   });
 
   it('can exit leaving uncommitted work (a fault knob), which stays in the sandbox', async () => {
@@ -231,7 +309,10 @@ describe('the sim agent', () => {
     f.run('session', 'start', TOAST, '--agent', 'sim-dirty');
     await eventually(() => f.trace(SESSION).some((t) => t.step === 'dirty_exit'), 'the sim to exit dirty');
     const sandbox = join(f.town.root, 'gastown', 'polecats', 'toast');
-    await eventually(async () => (await f.provider.agentLiveness(SESSION, ['node'])) === 'dead', 'the agent process to end');
+    await eventually(
+      async () => (await f.provider.agentLiveness(SESSION, ['node'])) === 'dead',
+      'the agent process to end',
+    );
     expect(git(sandbox, 'status', '--porcelain').trim()).toBe('M app.txt');
   });
 });
@@ -239,7 +320,9 @@ describe('the sim agent', () => {
 describe('gt nudge', () => {
   it('queues for an agent with no session; its next prime delivers it', async () => {
     const f = await fixture('nudge-queue');
-    const r = json<{ result: string; reason: string }>(f.run('nudge', TOAST, 'check the build', '--from', 'mayor', '--json'));
+    const r = json<{ result: string; reason: string }>(
+      f.run('nudge', TOAST, 'check the build', '--from', 'mayor', '--json'),
+    );
     expect(r).toMatchObject({ result: 'queued', reason: 'no-session' });
     f.run('session', 'start', TOAST);
     const s = f.store();
@@ -261,14 +344,24 @@ describe('gt nudge', () => {
       Array.from({ length: senders }, async (_, k) => {
         for (let i = k; i < 100; i += senders) {
           // Most wait briefly for idle (and are queued when the agent stays busy); every fifth is queued outright.
-          const r = await nudgeAgent(ctx, { to: TOAST, from: `sender${k}`, message: `${token(i)} please`, mode: i % 5 === 0 ? 'queue' : 'wait-idle', waitIdleMs: 300 });
+          const r = await nudgeAgent(ctx, {
+            to: TOAST,
+            from: `sender${k}`,
+            message: `${token(i)} please`,
+            mode: i % 5 === 0 ? 'queue' : 'wait-idle',
+            waitIdleMs: 300,
+          });
           outcomes.push(r.result);
         }
       }),
     );
     // Whatever was queued is drained at the agent's turn boundaries (its stop hook ends the last turn).
     await eventually(async () => (await s.pendingNudges(TOAST)).length === 0, 'the queue to drain', 60_000);
-    await eventually(() => json<Status>(f.run('session', 'status', TOAST, '--json')).pane === 'idle', 'the agent to be idle again', 30_000);
+    await eventually(
+      () => json<Status>(f.run('session', 'status', TOAST, '--json')).pane === 'idle',
+      'the agent to be idle again',
+      30_000,
+    );
     const trace = f.trace(SESSION);
     const seen = trace
       .filter((t) => t.step === 'message' || (t.step === 'hook_context' && t.event !== undefined))
@@ -280,7 +373,8 @@ describe('gt nudge', () => {
     // (or, typed by the idle watcher, queued ones as one line of whole messages separated by " · ").
     const one = '\\[from sender\\d\\] msg-\\d{3}-end please';
     const whole = new RegExp(`^(${one}|\\[queued nudges\\] ${one}( · ${one})*)$`, 'u');
-    for (const t of trace.filter((x) => x.step === 'message' && (x.text ?? '').includes('msg-'))) expect(t.text).toMatch(whole);
+    for (const t of trace.filter((x) => x.step === 'message' && (x.text ?? '').includes('msg-')))
+      expect(t.text).toMatch(whole);
     // Nothing was typed into the agent's work, and nothing interrupted it.
     expect(trace.filter((t) => t.step === 'typed_while_busy' || t.step === 'interrupted')).toEqual([]);
     expect(outcomes.filter((o) => o === 'delivered').length).toBeGreaterThan(0);
@@ -294,8 +388,22 @@ describe('gt nudge', () => {
     await eventually(() => json<Status>(f.run('session', 'status', TOAST, '--json')).pane === 'idle', 'idle');
     f.run('nudge', TOAST, 'first thing', '--mode', 'queue', '--from', 'mayor');
     f.run('nudge', TOAST, 'second thing', '--mode', 'queue', '--from', 'deacon');
-    expect(json<{ delivered: number; outcome: string }>(f.run('nudge', TOAST, '--flush', '--json'))).toEqual({ to: TOAST, delivered: 2, outcome: 'delivered' });
-    await eventually(() => f.trace(SESSION).some((t) => t.step === 'message' && t.text === '[queued nudges] [from mayor] first thing · [from deacon] second thing'), 'the queued line');
+    expect(json<{ delivered: number; outcome: string }>(f.run('nudge', TOAST, '--flush', '--json'))).toEqual({
+      to: TOAST,
+      delivered: 2,
+      outcome: 'delivered',
+    });
+    await eventually(
+      () =>
+        f
+          .trace(SESSION)
+          .some(
+            (t) =>
+              t.step === 'message' &&
+              t.text === '[queued nudges] [from mayor] first thing · [from deacon] second thing',
+          ),
+      'the queued line',
+    );
     expect(await f.store().pendingNudges(TOAST)).toEqual([]);
     expect(f.run('nudge', TOAST, 'extra', '--flush').status).toBe(2);
   });
@@ -314,12 +422,42 @@ describe('gt config', () => {
   it('defines custom agents on a preset, lists them, and sets the default and per-role agents', async () => {
     const f = await fixture('config');
     const set = json<{ name: string; preset: string; args: string[] }>(
-      f.run('config', 'agent', 'set', 'claude-fast', '--command', 'claude', '--preset', 'claude', '--arg', '--dangerously-skip-permissions', '--arg', '--model', '--arg', 'haiku', '--env', 'CLAUDE_CODE_EFFORT_LEVEL=low', '--json'),
+      f.run(
+        'config',
+        'agent',
+        'set',
+        'claude-fast',
+        '--command',
+        'claude',
+        '--preset',
+        'claude',
+        '--arg',
+        '--dangerously-skip-permissions',
+        '--arg',
+        '--model',
+        '--arg',
+        'haiku',
+        '--env',
+        'CLAUDE_CODE_EFFORT_LEVEL=low',
+        '--json',
+      ),
     );
-    expect(set).toMatchObject({ name: 'claude-fast', preset: 'claude', args: ['--dangerously-skip-permissions', '--model', 'haiku'] });
-    expect(json<{ default_agent: string }>(f.run('config', 'default-agent', 'claude-fast', '--json')).default_agent).toBe('claude-fast');
-    expect(json<{ agent: string; override: boolean }>(f.run('config', 'role-agent', 'witness', 'codex', '--json'))).toMatchObject({ agent: 'codex', override: true });
-    const list = json<{ default_agent: string; role_agents: Record<string, string>; agents: { name: string; kind: string }[] }>(f.run('config', 'agent', 'list', '--json'));
+    expect(set).toMatchObject({
+      name: 'claude-fast',
+      preset: 'claude',
+      args: ['--dangerously-skip-permissions', '--model', 'haiku'],
+    });
+    expect(
+      json<{ default_agent: string }>(f.run('config', 'default-agent', 'claude-fast', '--json')).default_agent,
+    ).toBe('claude-fast');
+    expect(
+      json<{ agent: string; override: boolean }>(f.run('config', 'role-agent', 'witness', 'codex', '--json')),
+    ).toMatchObject({ agent: 'codex', override: true });
+    const list = json<{
+      default_agent: string;
+      role_agents: Record<string, string>;
+      agents: { name: string; kind: string }[];
+    }>(f.run('config', 'agent', 'list', '--json'));
     expect(list.default_agent).toBe('claude-fast');
     expect(list.role_agents).toMatchObject({ witness: 'codex', polecat: 'claude-fast' });
     expect(list.agents.filter((a) => a.kind === 'custom').map((a) => a.name)).toContain('claude-fast');

@@ -37,7 +37,27 @@ describe('runBd', () => {
   it('lists every command in the top-level help', async () => {
     const io = memoryIo();
     expect(await runBd(['--help'], io)).toBe(0);
-    for (const name of ['create', 'show', 'list', 'ready', 'blocked', 'update', 'close', 'reopen', 'search', 'dep', 'label', 'comment', 'comments', 'init', 'stats', 'export', 'import', 'config', 'events']) {
+    for (const name of [
+      'create',
+      'show',
+      'list',
+      'ready',
+      'blocked',
+      'update',
+      'close',
+      'reopen',
+      'search',
+      'dep',
+      'label',
+      'comment',
+      'comments',
+      'init',
+      'stats',
+      'export',
+      'import',
+      'config',
+      'events',
+    ]) {
       expect(io.stdout).toMatch(new RegExp(`\\n  ${name}\\b`));
     }
   });

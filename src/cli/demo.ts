@@ -43,7 +43,10 @@ function lookAround(io: Io, townRoot: string, killed: string | null, keep: boole
   const quote = (v: string): string => (/^[\w./:=+-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
   const gtBin = gtBinPath(io);
   const lines = [`Look around:`, `  cd ${quote(townRoot)}`];
-  if (!onPath(io.env, 'gt')) lines.push(`  alias gt=${quote(`${process.execPath} ${gtBin}`)} bd=${quote(`${process.execPath} ${join(dirname(gtBin), 'bd.cjs')}`)}`);
+  if (!onPath(io.env, 'gt'))
+    lines.push(
+      `  alias gt=${quote(`${process.execPath} ${gtBin}`)} bd=${quote(`${process.execPath} ${join(dirname(gtBin), 'bd.cjs')}`)}`,
+    );
   const commands: [string, string][] = [
     ['gt status', 'rigs, agents and their observed state, merge requests'],
     [`gt seance --agent ${killed ?? 'widgets/polecats/aster'}`, "the killed polecat's sessions"],
@@ -61,9 +64,14 @@ function lookAround(io: Io, townRoot: string, killed: string | null, keep: boole
 export function registerDemoCommand(program: Command, io: Io): void {
   program
     .command('demo')
-    .description('watch a town work: a project, 12 beads, polecats running the scripted agent, the daemon, a crash and its recovery')
+    .description(
+      'watch a town work: a project, 12 beads, polecats running the scripted agent, the daemon, a crash and its recovery',
+    )
     .option('--dir <dir>', 'where to build the demo town (default: a new temporary directory)')
-    .option('--keep', 'leave the town running afterwards (the daemon and the mayor\'s session) to look around and attach; "gt down" stops it')
+    .option(
+      '--keep',
+      'leave the town running afterwards (the daemon and the mayor\'s session) to look around and attach; "gt down" stops it',
+    )
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const json = globals(cmd).json;
       const say = (line: string): void => {
@@ -73,7 +81,8 @@ export function registerDemoCommand(program: Command, io: Io): void {
       const keep = o.keep === true;
       const base = typeof o.dir === 'string' ? o.dir : mkdtempSync(join(tmpdir(), 'gt-demo-'));
       mkdirSync(base, { recursive: true });
-      if (readdirSync(base).length > 0) throw new ValidationError(`${base} is not empty`, { hint: 'give --dir an empty or new directory' });
+      if (readdirSync(base).length > 0)
+        throw new ValidationError(`${base} is not empty`, { hint: 'give --dir an empty or new directory' });
       const root = realpathSync(base);
 
       say(`gt demo: a town in ${root}. The agents here are the scripted sim agent, not AI.`);
@@ -82,15 +91,28 @@ export function registerDemoCommand(program: Command, io: Io): void {
       mkdirSync(project);
       await gitInit(project);
       writeFileSync(join(project, 'README.md'), '# widgets\nParts live in parts/; `sh test.sh` checks each one.\n');
-      writeFileSync(join(project, 'test.sh'), 'set -e\nfor f in parts/*.txt; do [ -e "$f" ] || continue; grep -q "^part " "$f" || { echo "bad $f"; exit 1; }; done\necho "tests pass"\n');
+      writeFileSync(
+        join(project, 'test.sh'),
+        'set -e\nfor f in parts/*.txt; do [ -e "$f" ] || continue; grep -q "^part " "$f" || { echo "bad $f"; exit 1; }; done\necho "tests pass"\n',
+      );
       await commitAll(project, 'widgets: the project', { name: 'demo', email: 'demo@example.com' });
       const remote = join(root, 'widgets.git');
       await cloneBare(project, remote, root);
 
       // 2. The town, the rig, the beads.
-      const town = (await installTown(join(root, 'town'), { owner: 'demo@example.com', actor: 'demo', nowIso: new Date().toISOString() })).town;
+      const town = (
+        await installTown(join(root, 'town'), {
+          owner: 'demo@example.com',
+          actor: 'demo',
+          nowIso: new Date().toISOString(),
+        })
+      ).town;
       const s0 = loadSettings(town);
-      saveSettings(town, { ...s0, default_agent: 'sim', daemon: { ...s0.daemon, heartbeat_seconds: 5, idle_polecat_seconds: 0 } });
+      saveSettings(town, {
+        ...s0,
+        default_agent: 'sim',
+        daemon: { ...s0.daemon, heartbeat_seconds: 5, idle_polecat_seconds: 0 },
+      });
       await addRig(town, 'widgets', remote, { actor: 'mayor' });
       say(`✓ town, rig "widgets" (from ${remote})`);
       const store = openSqliteBeadStore(town.dbPath);
@@ -120,19 +142,26 @@ export function registerDemoCommand(program: Command, io: Io): void {
         let killed: string | null = null;
         let merged = 0;
         for (;;) {
-          if (Date.now() - started > TIMEOUT_MS) throw new ValidationError('the demo did not finish in time', { hint: `look around: cd ${town.root} && gt status` });
+          if (Date.now() - started > TIMEOUT_MS)
+            throw new ValidationError('the demo did not finish in time', {
+              hint: `look around: cd ${town.root} && gt status`,
+            });
           const agents = await store.agents({ rig: 'widgets', role: 'polecat' });
           const busy = agents.filter((a) => a.hook_bead !== null).length;
           const ready = (await store.ready({ limit: 0 })).filter((b) => ids.includes(b.id));
           for (const bead of ready.slice(0, Math.max(0, POLECATS - busy))) {
             const [r] = await sling(ctx, [bead.id], 'widgets', {});
-            if (r !== undefined) say(`→ ${bead.id} "${bead.title}" slung to ${r.agent}${r.created ? ' (new polecat)' : ''}`);
+            if (r !== undefined)
+              say(`→ ${bead.id} "${bead.title}" slung to ${r.agent}${r.created ? ' (new polecat)' : ''}`);
           }
           // The refinery's job, done here until the refinery exists: land each merge request on main.
           for (const mr of await store.list({ types: ['merge-request'], limit: 0 })) {
             const branch = typeof mr.metadata.branch === 'string' ? mr.metadata.branch : '';
             const source = typeof mr.metadata.source_bead === 'string' ? mr.metadata.source_bead : '';
-            await mergeAndPush(landing, branch, 'main', `Merge ${source}: ${mr.title}`, { name: 'refinery', email: 'demo@example.com' });
+            await mergeAndPush(landing, branch, 'main', `Merge ${source}: ${mr.title}`, {
+              name: 'refinery',
+              email: 'demo@example.com',
+            });
             await store.close([mr.id], { reason: 'merged' }, 'demo-refinery');
             await store.close([source], { reason: `merged as ${mr.id}` }, 'demo-refinery');
             // The witness's job: a polecat whose work is merged goes idle and its session ends (the sandbox
@@ -153,18 +182,27 @@ export function registerDemoCommand(program: Command, io: Io): void {
               process.kill(pid, 'SIGKILL');
               killed = a.address;
               writeFileSync(join(town.root, '.runtime', GO_FILE), '');
-              say(`✗ killed ${a.address} (kill -9) in the middle of ${a.hook_bead ?? ''}: the daemon should bring it back`);
+              say(
+                `✗ killed ${a.address} (kill -9) in the middle of ${a.hook_bead ?? ''}: the daemon should bring it back`,
+              );
               break;
             }
           }
           const closed = (await store.show(ids)).filter((b) => b.status === 'closed').length;
-          if (!json) io.err(`  [${Math.round((Date.now() - started) / 1000)}s] done ${closed}/${PARTS} · working ${busy} · merged ${merged}\n`);
+          if (!json)
+            io.err(
+              `  [${Math.round((Date.now() - started) / 1000)}s] done ${closed}/${PARTS} · working ${busy} · merged ${merged}\n`,
+            );
           if (closed === PARTS) break;
           await sleep(500);
         }
 
         // 4. Summary, then nothing left running.
-        const sessions = (await Promise.all((await store.agents({ rig: 'widgets', role: 'polecat' })).map((a) => store.sessions(a.address)))).flat();
+        const sessions = (
+          await Promise.all(
+            (await store.agents({ rig: 'widgets', role: 'polecat' })).map((a) => store.sessions(a.address)),
+          )
+        ).flat();
         const restarts = sessions.filter((x) => x.end_reason === 'crashed' || x.end_reason === 'lost').length;
         const testRun = await runGit(['log', '--oneline', 'main'], { cwd: landing });
         const summary = {
@@ -180,10 +218,17 @@ export function registerDemoCommand(program: Command, io: Io): void {
         };
         // Kept: the mayor (the agent a person talks to) gets a session to attach to; the daemon stays up.
         const mayor = keep ? (await startAgentSession(ctx, 'mayor', { topic: 'demo', sender: 'demo' })).session : null;
-        if (json) printJson(io, { ...summary, kept: keep, ...(keep ? { sessions_running: await provider.list() } : {}) });
+        if (json)
+          printJson(io, { ...summary, kept: keep, ...(keep ? { sessions_running: await provider.list() } : {}) });
         else {
-          say(`\nDone: ${PARTS}/${PARTS} beads merged by ${summary.polecats} polecats in ${summary.seconds} s; ${summary.sessions_started} sessions, ${restarts} restart(s) after the crash of ${killed ?? 'nobody'}.`);
-          say(keep ? `The town is still running (--keep): the daemon and the mayor's session ${mayor ?? ''}.` : 'Everything has stopped ("gt up" starts the daemon again; "gt demo --keep" leaves the town running).');
+          say(
+            `\nDone: ${PARTS}/${PARTS} beads merged by ${summary.polecats} polecats in ${summary.seconds} s; ${summary.sessions_started} sessions, ${restarts} restart(s) after the crash of ${killed ?? 'nobody'}.`,
+          );
+          say(
+            keep
+              ? `The town is still running (--keep): the daemon and the mayor's session ${mayor ?? ''}.`
+              : 'Everything has stopped ("gt up" starts the daemon again; "gt demo --keep" leaves the town running).',
+          );
           say(lookAround(io, town.root, killed, keep).join('\n'));
         }
       } finally {

@@ -44,7 +44,13 @@ export function gtBinPath(io: Io): string {
 }
 
 /** Everything the library needs to act in a town, for one command (the caller owns and closes `store`). */
-export function townContext(io: Io, town: Town, store: SqliteBeadStore, actor: string, progress?: (line: string) => void): TownContext & { store: SqliteBeadStore; provider: TmuxSessionProvider } {
+export function townContext(
+  io: Io,
+  town: Town,
+  store: SqliteBeadStore,
+  actor: string,
+  progress?: (line: string) => void,
+): TownContext & { store: SqliteBeadStore; provider: TmuxSessionProvider } {
   const bin = gtBinPath(io);
   return {
     town,
@@ -57,16 +63,23 @@ export function townContext(io: Io, town: Town, store: SqliteBeadStore, actor: s
     actor,
     now: () => Date.now(),
     ...(progress !== undefined ? { progress } : {}),
-    spawnGt: (args) => spawnDetached(process.execPath, [bin, ...args], { cwd: town.root, env: { ...io.env, GT_TOWN_ROOT: town.root } }),
+    spawnGt: (args) =>
+      spawnDetached(process.execPath, [bin, ...args], { cwd: town.root, env: { ...io.env, GT_TOWN_ROOT: town.root } }),
   };
 }
 
-export async function withTown<T>(io: Io, cmd: Command, fn: (ctx: TownContext & { store: SqliteBeadStore }) => Promise<T>): Promise<T> {
+export async function withTown<T>(
+  io: Io,
+  cmd: Command,
+  fn: (ctx: TownContext & { store: SqliteBeadStore }) => Promise<T>,
+): Promise<T> {
   const g = globals(cmd);
   const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
   const store = openSqliteBeadStore(town.dbPath);
   try {
-    return await fn(townContext(io, town, store, await resolveActor(io, g), g.json ? undefined : (line) => io.err(`  ${line}\n`)));
+    return await fn(
+      townContext(io, town, store, await resolveActor(io, g), g.json ? undefined : (line) => io.err(`  ${line}\n`)),
+    );
   } finally {
     store.dispose();
   }
@@ -75,12 +88,20 @@ export async function withTown<T>(io: Io, cmd: Command, fn: (ctx: TownContext & 
 export function positiveInt(value: unknown, flag: string, fallback: number): number {
   if (value === undefined) return fallback;
   const n = typeof value === 'string' || typeof value === 'number' ? Number(value) : NaN;
-  if (!Number.isInteger(n) || n < 0) throw new ValidationError(`${flag} must be a whole number, got "${typeof value === 'string' ? value : typeof value}"`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new ValidationError(
+      `${flag} must be a whole number, got "${typeof value === 'string' ? value : typeof value}"`,
+    );
   return n;
 }
 
 function renderStart(r: StartResult): string {
-  const ready = r.ready === null ? 'not waited for' : r.ready.ready ? `ready in ${(r.ready.waitedMs / 1000).toFixed(1)} s` : `not ready after ${(r.ready.waitedMs / 1000).toFixed(1)} s (${r.ready.state})`;
+  const ready =
+    r.ready === null
+      ? 'not waited for'
+      : r.ready.ready
+        ? `ready in ${(r.ready.waitedMs / 1000).toFixed(1)} s`
+        : `not ready after ${(r.ready.waitedMs / 1000).toFixed(1)} s (${r.ready.state})`;
   return `✓ Started ${r.address} in session ${r.session} (${r.agent}), ${ready}\n${r.replaced !== null ? `  (ended the previous session ${r.replaced.session_id}: ${r.replaced.reason})\n` : ''}`;
 }
 
@@ -90,7 +111,9 @@ function renderStatus(s: SessionStatus): string {
 }
 
 export function registerAgentCommands(program: Command, io: Io): void {
-  const session = program.command('session').description("agents' tmux sessions, by address (mayor, <rig>/witness, <rig>/polecats/<name>)");
+  const session = program
+    .command('session')
+    .description("agents' tmux sessions, by address (mayor, <rig>/witness, <rig>/polecats/<name>)");
   session
     .command('start')
     .description("start an agent's session in its sandbox and wait until its CLI is ready")
@@ -98,7 +121,10 @@ export function registerAgentCommands(program: Command, io: Io): void {
     .option('--agent <name>', 'agent CLI to run (a preset or a custom agent); remembered for this agent')
     .option('--no-wait', 'return once the session exists')
     .option('--timeout <seconds>', 'how long to wait for readiness')
-    .option('--resume', "continue the agent CLI's previous session (its id is in the sessions chain) instead of a fresh one")
+    .option(
+      '--resume',
+      "continue the agent CLI's previous session (its id is in the sessions chain) instead of a fresh one",
+    )
     .action((address: string, o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
         const r = await startAgentSession(ctx, address, {
@@ -119,7 +145,12 @@ export function registerAgentCommands(program: Command, io: Io): void {
       withTown(io, cmd, async (ctx) => {
         const r = await stopAgentSession(ctx, address);
         if (globals(cmd).json) printJson(io, r);
-        else io.out(r.was_running ? `✓ Stopped ${address} (${r.session})\n` : `${address} had no session running${r.ended !== null ? '; closed its stale record' : ''}\n`);
+        else
+          io.out(
+            r.was_running
+              ? `✓ Stopped ${address} (${r.session})\n`
+              : `${address} had no session running${r.ended !== null ? '; closed its stale record' : ''}\n`,
+          );
       }),
     );
   session
@@ -149,7 +180,10 @@ export function registerAgentCommands(program: Command, io: Io): void {
       withTown(io, cmd, async (ctx) => {
         const s = await statusOf(ctx, address);
         if (globals(cmd).json) printJson(io, s);
-        else io.out(`${renderStatus(s)}\n${s.session_id !== null ? `  session ${s.session_id} since ${s.started_at ?? '?'}${s.runtime_session_id !== null ? `, agent session ${s.runtime_session_id}` : ''}\n` : ''}`);
+        else
+          io.out(
+            `${renderStatus(s)}\n${s.session_id !== null ? `  session ${s.session_id} since ${s.started_at ?? '?'}${s.runtime_session_id !== null ? `, agent session ${s.runtime_session_id}` : ''}\n` : ''}`,
+          );
       }),
     );
   session
@@ -163,15 +197,22 @@ export function registerAgentCommands(program: Command, io: Io): void {
           printJson(io, list);
           return;
         }
-        if (list.sessions.length === 0) io.out(`No sessions running${o.all === true ? '' : ' (--all lists every agent)'}.\n`);
-        else io.out(`${'ADDRESS'.padEnd(28)} ${'SESSION'.padEnd(18)} ${'AGENT'.padEnd(8)} ${'STATE'.padEnd(12)} HOOK\n${list.sessions.map((s) => `${renderStatus(s)}\n`).join('')}`);
-        if (list.strays.length > 0) io.out(`Sessions on the town's server that belong to no agent: ${list.strays.join(', ')}\n`);
+        if (list.sessions.length === 0)
+          io.out(`No sessions running${o.all === true ? '' : ' (--all lists every agent)'}.\n`);
+        else
+          io.out(
+            `${'ADDRESS'.padEnd(28)} ${'SESSION'.padEnd(18)} ${'AGENT'.padEnd(8)} ${'STATE'.padEnd(12)} HOOK\n${list.sessions.map((s) => `${renderStatus(s)}\n`).join('')}`,
+          );
+        if (list.strays.length > 0)
+          io.out(`Sessions on the town's server that belong to no agent: ${list.strays.join(', ')}\n`);
       }),
     );
 
   session
     .command('attach')
-    .description("watch (or type into) an agent's session from your terminal; detach with Ctrl-b d, the agent keeps running")
+    .description(
+      "watch (or type into) an agent's session from your terminal; detach with Ctrl-b d, the agent keeps running",
+    )
     .argument('<address>')
     .option('-r, --read-only', 'watch only: keys you press do not reach the agent')
     .action((address: string, o: Opts, cmd: Command) =>
@@ -179,8 +220,13 @@ export function registerAgentCommands(program: Command, io: Io): void {
         const r = await attachAgent(ctx, address, {
           readOnly: o.readOnly === true,
           before: (name) => {
-            if (!io.stdinIsTTY || !io.stdoutIsTTY) throw new UsageError('gt session attach needs a terminal', { hint: `read the pane without one: "gt peek ${address}"` });
-            io.err(`Attaching to ${address} (session ${name} on the town's tmux server ${ctx.town.tmuxSocket}); detach with Ctrl-b d.\n`);
+            if (!io.stdinIsTTY || !io.stdoutIsTTY)
+              throw new UsageError('gt session attach needs a terminal', {
+                hint: `read the pane without one: "gt peek ${address}"`,
+              });
+            io.err(
+              `Attaching to ${address} (session ${name} on the town's tmux server ${ctx.town.tmuxSocket}); detach with Ctrl-b d.\n`,
+            );
           },
         });
         if (globals(cmd).json) printJson(io, r);
@@ -202,29 +248,43 @@ export function registerAgentCommands(program: Command, io: Io): void {
 
   program
     .command('nudge')
-    .description('type a message into an agent\'s session; queued for its next turn if it is busy or not running')
+    .description("type a message into an agent's session; queued for its next turn if it is busy or not running")
     .argument('<address>')
     .argument('[message...]', 'the message (or --stdin)')
     .option('--stdin', 'read the message from standard input')
     .option('--from <sender>', 'who it is from (default: your actor)')
-    .option('--mode <mode>', `${NUDGE_MODES.join(' | ')}: wait briefly for idle then queue; always queue; type even if busy`, 'wait-idle')
+    .option(
+      '--mode <mode>',
+      `${NUDGE_MODES.join(' | ')}: wait briefly for idle then queue; always queue; type even if busy`,
+      'wait-idle',
+    )
     .option('--urgent', 'queued ahead of other nudges and flagged')
     .option('--wait <seconds>', 'how long wait-idle (and --flush) waits', '10')
-    .option('--flush', "type the agent's queued nudges into its session once it is idle (for agent CLIs without turn hooks)")
+    .option(
+      '--flush',
+      "type the agent's queued nudges into its session once it is idle (for agent CLIs without turn hooks)",
+    )
     .option('--delay <ms>', '--flush: wait this long before the first try')
     .action((address: string, words: string[], o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
         if (o.flush === true) {
-          if (words.length > 0 || o.stdin === true) throw new UsageError('--flush sends what is queued; give no message');
+          if (words.length > 0 || o.stdin === true)
+            throw new UsageError('--flush sends what is queued; give no message');
           const delay = positiveInt(o.delay, '--delay', 0);
           if (delay > 0) await new Promise((r) => setTimeout(r, delay));
           const r = await flushQueuedNudges(ctx, address, positiveInt(o.wait, '--wait', 10) * 1000);
           if (globals(cmd).json) printJson(io, r);
-          else io.out(r.outcome === 'delivered' ? `✓ Delivered ${r.delivered} queued nudge(s) to ${address}\n` : `Nothing delivered to ${address} (${r.outcome})\n`);
+          else
+            io.out(
+              r.outcome === 'delivered'
+                ? `✓ Delivered ${r.delivered} queued nudge(s) to ${address}\n`
+                : `Nothing delivered to ${address} (${r.outcome})\n`,
+            );
           return;
         }
         const mode = typeof o.mode === 'string' ? o.mode : 'wait-idle';
-        if (!isNudgeMode(mode)) throw new UsageError(`unknown --mode "${mode}"`, { hint: `use one of ${NUDGE_MODES.join(', ')}` });
+        if (!isNudgeMode(mode))
+          throw new UsageError(`unknown --mode "${mode}"`, { hint: `use one of ${NUDGE_MODES.join(', ')}` });
         const message = o.stdin === true ? io.readStdin() : words.join(' ');
         const r = await nudgeAgent(ctx, {
           to: address,
@@ -235,7 +295,8 @@ export function registerAgentCommands(program: Command, io: Io): void {
           waitIdleMs: positiveInt(o.wait, '--wait', 10) * 1000,
         });
         if (globals(cmd).json) printJson(io, r);
-        else if (r.result === 'delivered') io.out(`✓ Nudged ${address}${r.verified ? '' : ' (could not confirm on screen)'}\n`);
+        else if (r.result === 'delivered')
+          io.out(`✓ Nudged ${address}${r.verified ? '' : ' (could not confirm on screen)'}\n`);
         else io.out(`✓ Queued for ${address} (${r.reason ?? ''}): delivered at its next turn\n`);
       }),
     );
@@ -243,7 +304,10 @@ export function registerAgentCommands(program: Command, io: Io): void {
   program
     .command('prime')
     .description('who you are, where you work and what is on your hook (agent CLIs run it from their start-up hook)')
-    .option('--hook', "called by an agent CLI's hook: read its JSON from stdin, record its session id, stay quiet outside a town")
+    .option(
+      '--hook',
+      "called by an agent CLI's hook: read its JSON from stdin, record its session id, stay quiet outside a town",
+    )
     .action(async (o: Opts, cmd: Command) => {
       const g = globals(cmd);
       const hook = o.hook === true;
@@ -260,13 +324,21 @@ export function registerAgentCommands(program: Command, io: Io): void {
         store = openSqliteBeadStore(town.dbPath);
         const agent = await whoAmI(store, io.env, io.cwd);
         const runtimeSessionId = io.env.CLAUDE_CODE_SESSION_ID ?? io.env.GT_SIM_SESSION_ID;
-        const report = await prime(store, town, agent, { hook, input, runtimeSessionId, ...(io.env.GT_AGENT !== undefined ? { runtime: io.env.GT_AGENT } : {}), actor: agent.address });
+        const report = await prime(store, town, agent, {
+          hook,
+          input,
+          runtimeSessionId,
+          ...(io.env.GT_AGENT !== undefined ? { runtime: io.env.GT_AGENT } : {}),
+          actor: agent.address,
+        });
         if (g.json) printJson(io, report);
         else io.out(report.text);
       } catch (err) {
         // A start-up hook must never stop the agent: say what went wrong, in words it can act on.
         if (!hook) throw err;
-        io.out(`[GAS TOWN] prime could not finish: ${errorMessage(err)}\nRun \`gt prime\` yourself to see your role and your hook; do not run \`gt done\` until it works.\n`);
+        io.out(
+          `[GAS TOWN] prime could not finish: ${errorMessage(err)}\nRun \`gt prime\` yourself to see your role and your hook; do not run \`gt done\` until it works.\n`,
+        );
       } finally {
         store?.dispose();
       }
@@ -288,11 +360,14 @@ export function registerAgentCommands(program: Command, io: Io): void {
     .action(async (words: string[], o: Opts) => {
       const step = (v: unknown, flag: string): (typeof SIM_STEPS)[number] | undefined => {
         if (v === undefined) return undefined;
-        if (typeof v !== 'string' || !isSimStep(v)) throw new UsageError(`${flag} must be one of ${SIM_STEPS.join(', ')}`);
+        if (typeof v !== 'string' || !isSimStep(v))
+          throw new UsageError(`${flag} must be one of ${SIM_STEPS.join(', ')}`);
         return v;
       };
       const dialogs: SimDialog[] = [];
-      for (const d of String(o.dialogs).split(',').filter((x) => x !== '')) {
+      for (const d of String(o.dialogs)
+        .split(',')
+        .filter((x) => x !== '')) {
         if (!isSimDialog(d)) throw new UsageError(`unknown dialog "${d}"`, { hint: `use ${SIM_DIALOGS.join(', ')}` });
         dialogs.push(d);
       }
@@ -317,18 +392,26 @@ export function registerAgentCommands(program: Command, io: Io): void {
     });
   agent
     .command('hook')
-    .description("an agent CLI's Stop hook: queued nudges keep it going; a polecat with open work is reminded of gt done (the prompt-submit hook is \"gt mail check --inject\")")
+    .description(
+      'an agent CLI\'s Stop hook: queued nudges keep it going; a polecat with open work is reminded of gt done (the prompt-submit hook is "gt mail check --inject")',
+    )
     .argument('<event>', 'stop')
     .option('--remind-done', 'remind a polecat with open hooked work to finish with gt done')
     .action(async (event: string, o: Opts) => {
-      if (event !== 'stop') throw new UsageError(`unknown hook event "${event}"`, { hint: 'use stop; for prompt-submit run "gt mail check --inject"' });
+      if (event !== 'stop')
+        throw new UsageError(`unknown hook event "${event}"`, {
+          hint: 'use stop; for prompt-submit run "gt mail check --inject"',
+        });
       const input = io.stdinIsTTY ? {} : parseHookInput(io.readStdin());
       // A hook must never break the agent's turn: problems go to stderr, the exit stays 0.
       try {
         const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
         const store = openSqliteBeadStore(town.dbPath);
         try {
-          const out = await onStop(store, await whoAmI(store, io.env, io.cwd), { stopHookActive: input.stop_hook_active === true, remindDone: o.remindDone === true });
+          const out = await onStop(store, await whoAmI(store, io.env, io.cwd), {
+            stopHookActive: input.stop_hook_active === true,
+            remindDone: o.remindDone === true,
+          });
           if (out !== '') io.out(`${out}\n`);
         } finally {
           store.dispose();
@@ -353,9 +436,17 @@ function registerConfigCommands(program: Command, io: Io): void {
     .description('define (or redefine) a custom agent: a command on top of a preset')
     .argument('<name>')
     .requiredOption('--command <cmd>', 'the executable (looked up on PATH)')
-    .option('--preset <preset>', 'built-in preset it behaves like (prompt delivery, hooks, readiness); default: its own name, else claude')
+    .option(
+      '--preset <preset>',
+      'built-in preset it behaves like (prompt delivery, hooks, readiness); default: its own name, else claude',
+    )
     .option('--arg <arg>', 'an argument (repeatable, in order)', (v: string, prev: string[]) => [...prev, v], [])
-    .option('--env <K=V>', 'an environment variable (repeatable; do not put secrets here: they pass through from your environment)', (v: string, prev: string[]) => [...prev, v], [])
+    .option(
+      '--env <K=V>',
+      'an environment variable (repeatable; do not put secrets here: they pass through from your environment)',
+      (v: string, prev: string[]) => [...prev, v],
+      [],
+    )
     .action((name: string, o: Opts, cmd: Command) => {
       const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
       const settings = loadSettings(town);
@@ -366,12 +457,20 @@ function registerConfigCommands(program: Command, io: Io): void {
         env[pair.slice(0, eq)] = pair.slice(eq + 1);
       }
       const preset = typeof o.preset === 'string' ? o.preset : Object.hasOwn(PRESETS, name) ? undefined : 'claude';
-      const entry: AgentPreset = { ...(preset === undefined ? {} : { preset }), command: String(o.command), args: stringList(o.arg), env };
+      const entry: AgentPreset = {
+        ...(preset === undefined ? {} : { preset }),
+        command: String(o.command),
+        args: stringList(o.arg),
+        env,
+      };
       const next = { ...settings, agents: { ...settings.agents, [name]: entry } };
       resolveAgent(next, 'polecat', name); // the preset must exist
       saveSettings(town, next);
       if (globals(cmd).json) printJson(io, { name, ...entry });
-      else io.out(`✓ Agent "${name}": ${sanitize([entry.command, ...entry.args].join(' '))} (like ${entry.preset ?? name})\n`);
+      else
+        io.out(
+          `✓ Agent "${name}": ${sanitize([entry.command, ...entry.args].join(' '))} (like ${entry.preset ?? name})\n`,
+        );
     });
   agents
     .command('list')
@@ -380,17 +479,32 @@ function registerConfigCommands(program: Command, io: Io): void {
       const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
       const settings = loadSettings(town);
       const rows = [
-        ...Object.values(PRESETS).map((p) => ({ name: p.name, kind: 'preset' as const, like: p.name, command: [p.command, ...p.args].join(' ') })),
-        ...Object.entries(settings.agents).map(([n, a]) => ({ name: n, kind: 'custom' as const, like: a.preset ?? n, command: [a.command, ...a.args].join(' ') })),
+        ...Object.values(PRESETS).map((p) => ({
+          name: p.name,
+          kind: 'preset' as const,
+          like: p.name,
+          command: [p.command, ...p.args].join(' '),
+        })),
+        ...Object.entries(settings.agents).map(([n, a]) => ({
+          name: n,
+          kind: 'custom' as const,
+          like: a.preset ?? n,
+          command: [a.command, ...a.args].join(' '),
+        })),
       ];
       const roles = Object.fromEntries(ROLES.map((r) => [r, settings.role_agents[r] ?? settings.default_agent]));
       if (globals(cmd).json) {
         printJson(io, { default_agent: settings.default_agent, role_agents: roles, agents: rows });
         return;
       }
-      for (const r of rows) io.out(`${r.name === settings.default_agent ? '*' : ' '} ${r.name.padEnd(12)} ${r.kind.padEnd(7)} ${sanitize(r.command)}${r.kind === 'custom' ? `  (like ${r.like})` : ''}\n`);
+      for (const r of rows)
+        io.out(
+          `${r.name === settings.default_agent ? '*' : ' '} ${r.name.padEnd(12)} ${r.kind.padEnd(7)} ${sanitize(r.command)}${r.kind === 'custom' ? `  (like ${r.like})` : ''}\n`,
+        );
       const overrides = Object.entries(settings.role_agents);
-      io.out(`Default: ${settings.default_agent}${overrides.length > 0 ? `; per role: ${overrides.map(([r, a]) => `${r}=${a ?? ''}`).join(', ')}` : ''}\n`);
+      io.out(
+        `Default: ${settings.default_agent}${overrides.length > 0 ? `; per role: ${overrides.map(([r, a]) => `${r}=${a ?? ''}`).join(', ')}` : ''}\n`,
+      );
     });
   agents
     .command('remove')
@@ -399,9 +513,18 @@ function registerConfigCommands(program: Command, io: Io): void {
     .action((name: string, _o: Opts, cmd: Command) => {
       const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
       const settings = loadSettings(town);
-      if (!Object.hasOwn(settings.agents, name)) throw new ValidationError(`no custom agent "${name}"`, { hint: 'see "gt config agent list"' });
-      const users = [settings.default_agent === name ? 'the default' : '', ...Object.entries(settings.role_agents).filter(([, a]) => a === name).map(([r]) => r)].filter((x) => x !== '');
-      if (users.length > 0) throw new ValidationError(`"${name}" is in use by ${users.join(', ')}`, { hint: 'choose another agent for them first' });
+      if (!Object.hasOwn(settings.agents, name))
+        throw new ValidationError(`no custom agent "${name}"`, { hint: 'see "gt config agent list"' });
+      const users = [
+        settings.default_agent === name ? 'the default' : '',
+        ...Object.entries(settings.role_agents)
+          .filter(([, a]) => a === name)
+          .map(([r]) => r),
+      ].filter((x) => x !== '');
+      if (users.length > 0)
+        throw new ValidationError(`"${name}" is in use by ${users.join(', ')}`, {
+          hint: 'choose another agent for them first',
+        });
       const rest = Object.fromEntries(Object.entries(settings.agents).filter(([n]) => n !== name));
       saveSettings(town, { ...settings, agents: rest });
       if (globals(cmd).json) printJson(io, { removed: name });

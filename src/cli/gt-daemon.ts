@@ -10,7 +10,6 @@ import { startAgentSession, stopAgentSession } from '../work/sessions.js';
 
 type Opts = Record<string, unknown>;
 
-
 function logTail(file: string, n: number): string[] {
   if (!existsSync(file)) return [];
   return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n);
@@ -18,7 +17,9 @@ function logTail(file: string, n: number): string[] {
 
 /** `gt daemon run|start|stop|status`. */
 export function registerDaemonCommands(program: Command, io: Io): void {
-  const daemon = program.command('daemon').description("the town's daemon: restarts what died, keeps standing agents up, reports stalls (one per town)");
+  const daemon = program
+    .command('daemon')
+    .description("the town's daemon: restarts what died, keeps standing agents up, reports stalls (one per town)");
   daemon
     .command('run')
     .description('run in the foreground (logs to stderr and .runtime/daemon.log)')
@@ -49,7 +50,12 @@ export function registerDaemonCommands(program: Command, io: Io): void {
         else io.out(`The daemon already runs (pid ${running}).\n`);
         return;
       }
-      const pid = await startDaemonProcess(town, gtBinPath(io), io.env, typeof o.tick === 'string' ? ['--tick', o.tick] : []);
+      const pid = await startDaemonProcess(
+        town,
+        gtBinPath(io),
+        io.env,
+        typeof o.tick === 'string' ? ['--tick', o.tick] : [],
+      );
       if (json) printJson(io, { running: true, pid, started: true });
       else io.out(`✓ Daemon started (pid ${pid}); log: ${daemonPaths(town).log}\n`);
     });
@@ -71,7 +77,10 @@ export function registerDaemonCommands(program: Command, io: Io): void {
       const pid = daemonPid(town);
       const tail = logTail(daemonPaths(town).log, positiveInt(o.lines, '--lines', 10));
       if (globals(cmd).json) printJson(io, { running: pid !== undefined, pid: pid ?? null, log: tail });
-      else io.out(`${pid === undefined ? 'The daemon is not running ("gt daemon start").' : `The daemon runs (pid ${pid}).`}\n${tail.map((l) => `  ${l}\n`).join('')}`);
+      else
+        io.out(
+          `${pid === undefined ? 'The daemon is not running ("gt daemon start").' : `The daemon runs (pid ${pid}).`}\n${tail.map((l) => `  ${l}\n`).join('')}`,
+        );
     });
 }
 
@@ -79,13 +88,19 @@ export function registerDaemonCommands(program: Command, io: Io): void {
 export function registerUpDownCommands(program: Command, io: Io): void {
   program
     .command('up')
-    .description("start the town: the daemon, and the standing agents it keeps running (settings daemon.standing_roles)")
+    .description(
+      'start the town: the daemon, and the standing agents it keeps running (settings daemon.standing_roles)',
+    )
     .action((_o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
         // Standing agents first, then the daemon: the daemon must find them running, not race to start them.
         const standing: string[] = [];
         for (const agent of await ctx.store.agents({})) {
-          if (!ctx.settings.daemon.standing_roles.includes(agent.role) || (await ctx.provider.isAlive(agent.session_name))) continue;
+          if (
+            !ctx.settings.daemon.standing_roles.includes(agent.role) ||
+            (await ctx.provider.isAlive(agent.session_name))
+          )
+            continue;
           await startAgentSession(ctx, agent.address, { topic: 'patrol', sender: 'daemon' });
           standing.push(agent.address);
         }
@@ -93,12 +108,17 @@ export function registerUpDownCommands(program: Command, io: Io): void {
         const started = running === undefined;
         const pid = running ?? (await startDaemonProcess(ctx.town, gtBinPath(io), io.env));
         if (globals(cmd).json) printJson(io, { daemon: { pid, started }, started_agents: standing });
-        else io.out(`✓ Town up: daemon ${started ? 'started' : 'already running'} (pid ${pid})${standing.length > 0 ? `; started ${standing.join(', ')}` : ''}\n`);
+        else
+          io.out(
+            `✓ Town up: daemon ${started ? 'started' : 'already running'} (pid ${pid})${standing.length > 0 ? `; started ${standing.join(', ')}` : ''}\n`,
+          );
       }),
     );
   program
     .command('down')
-    .description("stop the town: the daemon first, then every session on the town's own tmux server (sandboxes and work stay)")
+    .description(
+      "stop the town: the daemon first, then every session on the town's own tmux server (sandboxes and work stay)",
+    )
     .action((_o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
         const pid = await stopDaemonProcess(ctx.town);
@@ -111,8 +131,12 @@ export function registerUpDownCommands(program: Command, io: Io): void {
         for (const name of strays) await ctx.provider.stop(name);
         // The town's tmux server has nothing left to serve: end it, socket file included.
         if (ctx.provider instanceof TmuxSessionProvider) await ctx.provider.killServer();
-        if (globals(cmd).json) printJson(io, { daemon_stopped: pid !== undefined, stopped_agents: stopped, stopped_other_sessions: strays });
-        else io.out(`✓ Town down: ${pid !== undefined ? 'daemon stopped, ' : ''}${stopped.length} agent session(s)${strays.length > 0 ? ` and ${strays.length} other session(s)` : ''} stopped\n`);
+        if (globals(cmd).json)
+          printJson(io, { daemon_stopped: pid !== undefined, stopped_agents: stopped, stopped_other_sessions: strays });
+        else
+          io.out(
+            `✓ Town down: ${pid !== undefined ? 'daemon stopped, ' : ''}${stopped.length} agent session(s)${strays.length > 0 ? ` and ${strays.length} other session(s)` : ''} stopped\n`,
+          );
       }),
     );
 }

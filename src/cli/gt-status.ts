@@ -19,7 +19,15 @@ function agentRows(agents: readonly AgentView[]): string {
   return `${'AGENT'.padEnd(30)} ${'STATE'.padEnd(15)} ${'CLI'.padEnd(8)} HOOK\n${agents.map(agentRow).join('\n')}\n`;
 }
 
-const ROLE_TITLES: Record<Role, string> = { mayor: 'Mayor', deacon: 'Deacon', boot: 'Boot (the deacon\'s watchdog)', witness: 'Witnesses', refinery: 'Refineries', polecat: 'Polecats', crew: 'Crew' };
+const ROLE_TITLES: Record<Role, string> = {
+  mayor: 'Mayor',
+  deacon: 'Deacon',
+  boot: "Boot (the deacon's watchdog)",
+  witness: 'Witnesses',
+  refinery: 'Refineries',
+  polecat: 'Polecats',
+  crew: 'Crew',
+};
 
 /** `gt status`: the agents under a heading per role, in the town's order of roles. */
 function agentsByRole(agents: readonly AgentView[]): string {
@@ -41,13 +49,20 @@ function gitState(a: AgentView): string {
   const s = a.sandbox;
   if (s === null) return a.sandbox_path === '' ? '-' : 'sandbox missing';
   if (!s.exists) return 'sandbox missing';
-  const parts = [s.uncommitted > 0 ? `${s.uncommitted} uncommitted` : '', s.unpushed > 0 ? `${s.unpushed} unpushed` : '', s.unmerged > 0 ? `${s.unmerged} unmerged` : ''].filter((x) => x !== '');
+  const parts = [
+    s.uncommitted > 0 ? `${s.uncommitted} uncommitted` : '',
+    s.unpushed > 0 ? `${s.unpushed} unpushed` : '',
+    s.unmerged > 0 ? `${s.unmerged} unmerged` : '',
+  ].filter((x) => x !== '');
   return parts.length === 0 ? 'clean' : parts.join(', ');
 }
 
 /** `gt polecat list`: one line per polecat. */
 export function renderPolecats(rows: readonly (AgentView & { name: string })[]): string {
-  const lines = rows.map((a) => `${a.address.padEnd(28)} ${a.state.padEnd(15)} ${sanitize(a.sandbox?.branch ?? '-').padEnd(34)} ${gitState(a).padEnd(28)} ${a.hook === null ? '-' : a.hook.id}`);
+  const lines = rows.map(
+    (a) =>
+      `${a.address.padEnd(28)} ${a.state.padEnd(15)} ${sanitize(a.sandbox?.branch ?? '-').padEnd(34)} ${gitState(a).padEnd(28)} ${a.hook === null ? '-' : a.hook.id}`,
+  );
   return `${'POLECAT'.padEnd(28)} ${'STATE'.padEnd(15)} ${'BRANCH'.padEnd(34)} ${'GIT'.padEnd(28)} HOOK\n${lines.join('\n')}\n`;
 }
 
@@ -59,7 +74,9 @@ export function renderStatus(s: Snapshot, daemon: number | undefined): string {
     `Work: ${w.open} open (${w.ready} ready), ${w.in_progress} in progress, ${w.hooked} hooked, ${w.blocked} blocked · ${s.merge_requests.length} merge request(s) waiting`,
     '',
     agentsByRole(s.agents).trimEnd(),
-    ...(s.strays.length > 0 ? ['', `Sessions on the town's server that belong to no agent: ${s.strays.join(', ')}`] : []),
+    ...(s.strays.length > 0
+      ? ['', `Sessions on the town's server that belong to no agent: ${s.strays.join(', ')}`]
+      : []),
     '',
   ].join('\n');
 }
@@ -105,17 +122,23 @@ export function registerStatusCommands(program: Command, io: Io): void {
   program
     .command('doctor')
     .description('check tmux, git, the store, the town layout, agent CLIs, worktrees, sessions, the daemon and hooks')
-    .option('--fix', 'repair what cannot lose work (never a sandbox, a branch or a session that may be someone\'s)')
+    .option('--fix', "repair what cannot lose work (never a sandbox, a branch or a session that may be someone's)")
     .action((o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
         const json = globals(cmd).json;
         const live = !json && io.stderrIsTTY;
-        const checks = await runDoctor({ ...ctx, actor: 'doctor' }, { fix: o.fix === true, progress: live ? (name) => io.err(`\u001b[2K\r  checking ${name}…`) : undefined });
+        const checks = await runDoctor(
+          { ...ctx, actor: 'doctor' },
+          { fix: o.fix === true, progress: live ? (name) => io.err(`\u001b[2K\r  checking ${name}…`) : undefined },
+        );
         if (live) io.err('\u001b[2K\r');
         if (json) printJson(io, { ok: checks.every((c) => c.status !== 'fail'), checks });
         else io.out(renderDoctor(checks));
         const failed = checks.filter((c) => c.status === 'fail');
-        if (failed.length > 0) throw new SetupError(`${failed.length} check(s) failed: ${failed.map((c) => c.check).join(', ')}`, { hint: 'each failed check above says what to do' });
+        if (failed.length > 0)
+          throw new SetupError(`${failed.length} check(s) failed: ${failed.map((c) => c.check).join(', ')}`, {
+            hint: 'each failed check above says what to do',
+          });
       }),
     );
   program

@@ -13,7 +13,8 @@ type Opts = Record<string, unknown>;
 
 function renderSling(r: SlingResult): string {
   const what = r.dry_run ? 'would go to' : 'is on the hook of';
-  const action = r.action === 'started' ? `; started ${r.session}` : r.action === 'nudged' ? '; nudged its running session' : '';
+  const action =
+    r.action === 'started' ? `; started ${r.session}` : r.action === 'nudged' ? '; nudged its running session' : '';
   return `✓ ${r.bead} (${sanitize(r.title)}) ${what} ${r.agent}${r.created ? ' (new polecat)' : ''}${r.took_over_from !== null ? ` (taken from ${r.took_over_from})` : ''}${action}\n`;
 }
 
@@ -21,7 +22,9 @@ function renderSling(r: SlingResult): string {
 export function registerWorkCommands(program: Command, io: Io): void {
   program
     .command('sling')
-    .description("put beads on an agent's hook and start it: a rig (an idle or new polecat per bead) or an agent address")
+    .description(
+      "put beads on an agent's hook and start it: a rig (an idle or new polecat per bead) or an agent address",
+    )
     .argument('<bead-and-target...>', 'one or more bead ids, then the target')
     .option('--agent <name>', 'agent CLI for the session (preset or custom agent)')
     .option('--args <text>', 'instructions for this assignment, shown to the agent by prime')
@@ -29,7 +32,10 @@ export function registerWorkCommands(program: Command, io: Io): void {
     .option('-n, --dry-run', 'say what would happen, change nothing')
     .action((words: string[], o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
-        if (words.length < 2) throw new UsageError('gt sling needs at least one bead and a target', { hint: 'gt sling <bead>... <rig | agent address>' });
+        if (words.length < 2)
+          throw new UsageError('gt sling needs at least one bead and a target', {
+            hint: 'gt sling <bead>... <rig | agent address>',
+          });
         const target = words[words.length - 1] ?? '';
         const results = await sling(ctx, words.slice(0, -1), target, {
           ...(typeof o.agent === 'string' ? { agent: o.agent } : {}),
@@ -44,7 +50,9 @@ export function registerWorkCommands(program: Command, io: Io): void {
 
   program
     .command('hook')
-    .description('show what is on your hook; with a bead, put it on a hook (yours, or the target\'s) without starting anything')
+    .description(
+      "show what is on your hook; with a bead, put it on a hook (yours, or the target's) without starting anything",
+    )
     .argument('[bead]')
     .argument('[target]', 'agent address (default: you)')
     .option('--args <text>', 'instructions for this assignment')
@@ -56,16 +64,33 @@ export function registerWorkCommands(program: Command, io: Io): void {
           const me = await whoAmI(ctx.store, io.env, io.cwd);
           const hooked = me.hook_bead === null ? undefined : (await ctx.store.show([me.hook_bead]))[0];
           if (json) {
-            printJson(io, { agent: me.address, hook: hooked === undefined ? null : { id: hooked.id, title: hooked.title, status: hooked.status, args: hooked.metadata.gt_args ?? null } });
+            printJson(io, {
+              agent: me.address,
+              hook:
+                hooked === undefined
+                  ? null
+                  : {
+                      id: hooked.id,
+                      title: hooked.title,
+                      status: hooked.status,
+                      args: hooked.metadata.gt_args ?? null,
+                    },
+            });
           } else if (hooked === undefined) {
             io.out(`${me.address}: nothing on the hook\n`);
           } else {
-            io.out(`${me.address}: ${hooked.id} ${sanitize(hooked.title)} [${hooked.status}]\n${typeof hooked.metadata.gt_args === 'string' ? `  args: ${sanitize(hooked.metadata.gt_args)}\n` : ''}`);
+            io.out(
+              `${me.address}: ${hooked.id} ${sanitize(hooked.title)} [${hooked.status}]\n${typeof hooked.metadata.gt_args === 'string' ? `  args: ${sanitize(hooked.metadata.gt_args)}\n` : ''}`,
+            );
           }
           return;
         }
         const to = target ?? (await whoAmI(ctx.store, io.env, io.cwd)).address;
-        const [r] = await sling(ctx, [bead], to, { noStart: true, force: o.force === true, ...(typeof o.args === 'string' ? { args: o.args } : {}) });
+        const [r] = await sling(ctx, [bead], to, {
+          noStart: true,
+          force: o.force === true,
+          ...(typeof o.args === 'string' ? { args: o.args } : {}),
+        });
         if (r === undefined) return;
         if (json) printJson(io, r);
         else io.out(renderSling(r));
@@ -74,7 +99,7 @@ export function registerWorkCommands(program: Command, io: Io): void {
 
   program
     .command('unsling')
-    .description('take the bead off a hook (yours, or the target\'s): it goes back to open, unassigned')
+    .description("take the bead off a hook (yours, or the target's): it goes back to open, unassigned")
     .argument('[target]', 'agent address (default: you)')
     .action((target: string | undefined, _o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
@@ -82,7 +107,10 @@ export function registerWorkCommands(program: Command, io: Io): void {
         const had = agent.hook_bead;
         await ctx.store.unhook(agent.address, ctx.actor);
         if (globals(cmd).json) printJson(io, { agent: agent.address, unhooked: had });
-        else io.out(had === null ? `${agent.address} had nothing on its hook\n` : `✓ ${had} is off ${agent.address}'s hook\n`);
+        else
+          io.out(
+            had === null ? `${agent.address} had nothing on its hook\n` : `✓ ${had} is off ${agent.address}'s hook\n`,
+          );
       }),
     );
 
@@ -94,10 +122,12 @@ export function registerWorkCommands(program: Command, io: Io): void {
     .action((o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
         const status = typeof o.status === 'string' ? o.status.toUpperCase() : 'COMPLETED';
-        if (!isDoneStatus(status)) throw new UsageError(`unknown --status "${String(o.status)}"`, { hint: `use ${DONE_STATUSES.join(', ')}` });
+        if (!isDoneStatus(status))
+          throw new UsageError(`unknown --status "${String(o.status)}"`, { hint: `use ${DONE_STATUSES.join(', ')}` });
         const crashText = io.env.GT_TEST_DONE_CRASH_AFTER;
         const crash = DONE_STEPS.find((s) => s === crashText);
-        if (crashText !== undefined && crash === undefined) throw new ValidationError(`GT_TEST_DONE_CRASH_AFTER must be one of ${DONE_STEPS.join(', ')}`);
+        if (crashText !== undefined && crash === undefined)
+          throw new ValidationError(`GT_TEST_DONE_CRASH_AFTER must be one of ${DONE_STEPS.join(', ')}`);
         const me = await whoAmI(ctx.store, io.env, io.cwd);
         const r = await done(ctx.town, ctx.store, me, {
           status,
@@ -107,7 +137,10 @@ export function registerWorkCommands(program: Command, io: Io): void {
           progress: ctx.progress,
         });
         if (globals(cmd).json) printJson(io, r);
-        else io.out(`✓ ${r.bead} ${r.status === 'COMPLETED' ? `submitted: ${r.branch} at ${r.commit.slice(0, 8)}, merge request ${r.merge_request ?? ''}` : r.status.toLowerCase()}; your hook is empty\n`);
+        else
+          io.out(
+            `✓ ${r.bead} ${r.status === 'COMPLETED' ? `submitted: ${r.branch} at ${r.commit.slice(0, 8)}, merge request ${r.merge_request ?? ''}` : r.status.toLowerCase()}; your hook is empty\n`,
+          );
       }),
     );
 }
@@ -140,7 +173,15 @@ export function registerMailCommands(program: Command, io: Io): void {
         const list = await inbox(ctx.store, me.address, { all: o.all === true });
         if (globals(cmd).json) printJson(io, list);
         else if (list.length === 0) io.out(`No mail for ${me.address}.\n`);
-        else io.out(list.map((m) => `${m.read ? ' ' : '*'} ${m.id}  ${m.from.padEnd(24)} ${sanitize(m.subject)}${m.archived ? ' (archived)' : ''}\n`).join(''));
+        else
+          io.out(
+            list
+              .map(
+                (m) =>
+                  `${m.read ? ' ' : '*'} ${m.id}  ${m.from.padEnd(24)} ${sanitize(m.subject)}${m.archived ? ' (archived)' : ''}\n`,
+              )
+              .join(''),
+          );
       }),
     );
   mail
@@ -167,7 +208,9 @@ export function registerMailCommands(program: Command, io: Io): void {
     );
   mail
     .command('check')
-    .description('unread mail; with --inject, what the prompt-submit hook shows the agent (queued nudges, new mail) — never fails')
+    .description(
+      'unread mail; with --inject, what the prompt-submit hook shows the agent (queued nudges, new mail) — never fails',
+    )
     .option('--inject', 'format for the agent, announce each message once, take queued nudges')
     .action(async (o: Opts, cmd: Command) => {
       if (o.inject === true) {
@@ -193,7 +236,9 @@ export function registerMailCommands(program: Command, io: Io): void {
 
   program
     .command('handoff')
-    .description('end your session on purpose: leave a note for your successor and restart in place (a polecat defers its work instead)')
+    .description(
+      'end your session on purpose: leave a note for your successor and restart in place (a polecat defers its work instead)',
+    )
     .option('-s, --subject <subject>', 'what the note is about', 'Session handoff')
     .option('-m, --message <note>', 'the note')
     .option('--no-restart', 'leave the note only')
@@ -202,12 +247,23 @@ export function registerMailCommands(program: Command, io: Io): void {
         const me = await whoAmI(ctx.store, io.env, io.cwd);
         const note = typeof o.message === 'string' ? o.message : '';
         if (me.role === 'polecat') {
-          const r = await done(ctx.town, ctx.store, me, { status: 'DEFERRED', actor: ctx.actor, ...(note !== '' ? { note } : {}), progress: ctx.progress });
+          const r = await done(ctx.town, ctx.store, me, {
+            status: 'DEFERRED',
+            actor: ctx.actor,
+            ...(note !== '' ? { note } : {}),
+            progress: ctx.progress,
+          });
           if (globals(cmd).json) printJson(io, { agent: me.address, deferred: r });
           else io.out(`✓ ${r.bead} deferred (a polecat hands work back rather than restarting); your hook is empty\n`);
           return;
         }
-        const m = await sendMail(ctx.store, { from: me.address, to: me.address, subject: String(o.subject), body: note, handoff: true });
+        const m = await sendMail(ctx.store, {
+          from: me.address,
+          to: me.address,
+          subject: String(o.subject),
+          body: note,
+          handoff: true,
+        });
         const restart = o.restart !== false;
         // This process runs inside the session being replaced: a detached gt restarts it once this one is gone.
         if (restart) ctx.spawnGt?.(['session', 'restart', me.address, '--handoff', '--after', '1000']);
@@ -223,7 +279,7 @@ export function registerSeanceCommand(program: Command, io: Io): void {
     .command('seance')
     .description("an agent's previous sessions; --talk asks one of them a question (Claude Code sessions)")
     .option('--agent <address>', 'one agent only')
-    .option('--talk <session>', 'a session id (gt or the CLI\'s own) to ask')
+    .option('--talk <session>', "a session id (gt or the CLI's own) to ask")
     .option('-p, --prompt <question>', 'the question for --talk')
     .action((o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
@@ -237,7 +293,15 @@ export function registerSeanceCommand(program: Command, io: Io): void {
         const list = await seanceList(ctx, typeof o.agent === 'string' ? o.agent : undefined);
         if (json) printJson(io, list);
         else if (list.length === 0) io.out('No sessions recorded yet.\n');
-        else io.out(list.map((s) => `${s.session_id}  ${s.agent.padEnd(28)} ${s.runtime.padEnd(10)} ${s.started_at}  ${s.end_reason ?? 'open'}${s.runtime_session_id !== null ? `  (${s.runtime_session_id})` : ''}\n`).join(''));
+        else
+          io.out(
+            list
+              .map(
+                (s) =>
+                  `${s.session_id}  ${s.agent.padEnd(28)} ${s.runtime.padEnd(10)} ${s.started_at}  ${s.end_reason ?? 'open'}${s.runtime_session_id !== null ? `  (${s.runtime_session_id})` : ''}\n`,
+              )
+              .join(''),
+          );
       }),
     );
 }

@@ -42,7 +42,12 @@ async function ownerEmail(io: Io, given: unknown): Promise<string> {
 
 /** `gt`: the Gas Town workspace manager. */
 export async function runGt(argv: readonly string[], io: Io): Promise<number> {
-  const program = createProgram('gt', 'Gas Town: run 20-30 AI coding agents on shared git repositories', VERSION, io).option('--json', 'machine-readable output');
+  const program = createProgram(
+    'gt',
+    'Gas Town: run 20-30 AI coding agents on shared git repositories',
+    VERSION,
+    io,
+  ).option('--json', 'machine-readable output');
 
   program
     .command('install')
@@ -64,11 +69,22 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
       });
       const t = result.town;
       if (g.json) {
-        printJson(io, { root: t.root, name: t.name, owner: t.owner, created: result.created, changes: result.changes, tmux_socket: t.tmuxSocket });
+        printJson(io, {
+          root: t.root,
+          name: t.name,
+          owner: t.owner,
+          created: result.created,
+          changes: result.changes,
+          tmux_socket: t.tmuxSocket,
+        });
       } else if (result.created) {
-        io.out(`✓ Created town "${sanitize(t.name)}" in ${t.root}\n${result.changes.map((c) => `  + ${c}\n`).join('')}`);
+        io.out(
+          `✓ Created town "${sanitize(t.name)}" in ${t.root}\n${result.changes.map((c) => `  + ${c}\n`).join('')}`,
+        );
       } else if (result.changes.length > 0) {
-        io.out(`✓ Completed town "${sanitize(t.name)}" in ${t.root}\n${result.changes.map((c) => `  + ${c}\n`).join('')}`);
+        io.out(
+          `✓ Completed town "${sanitize(t.name)}" in ${t.root}\n${result.changes.map((c) => `  + ${c}\n`).join('')}`,
+        );
       } else {
         io.out(`${t.root} is already the town "${sanitize(t.name)}"; nothing to change.\n`);
       }
@@ -85,7 +101,15 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
       try {
         const agents = await store.agents({});
         if (g.json) {
-          printJson(io, { root: town.root, name: town.name, owner: town.owner, created_at: town.created_at, tmux_socket: town.tmuxSocket, default_agent: settings.default_agent, agents });
+          printJson(io, {
+            root: town.root,
+            name: town.name,
+            owner: town.owner,
+            created_at: town.created_at,
+            tmux_socket: town.tmuxSocket,
+            default_agent: settings.default_agent,
+            agents,
+          });
           return;
         }
         io.out(
@@ -120,7 +144,8 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
         actor: await resolveActor(io, g),
       });
       if (g.json) printJson(io, { ...result.rig, created: result.created, imported: result.imported });
-      else if (!result.created) io.out(`Rig ${result.rig.name} is already there (prefix ${result.rig.prefix}); nothing to change.\n`);
+      else if (!result.created)
+        io.out(`Rig ${result.rig.name} is already there (prefix ${result.rig.prefix}); nothing to change.\n`);
       else {
         const r = result.rig;
         io.out(`✓ Added rig ${r.name} (prefix ${r.prefix}, branch ${sanitize(r.default_branch)}) in ${r.path}\n`);
@@ -138,7 +163,9 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
         const rigs = await store.rigs();
         if (g.json) printJson(io, rigs);
         else if (rigs.length === 0) io.out('No rigs yet: add one with "gt rig add <name> <repository>".\n');
-        else for (const r of rigs) io.out(`${r.name}  prefix ${r.prefix}  branch ${sanitize(r.default_branch)}  ${sanitize(r.url)}\n`);
+        else
+          for (const r of rigs)
+            io.out(`${r.name}  prefix ${r.prefix}  branch ${sanitize(r.default_branch)}  ${sanitize(r.url)}\n`);
       } finally {
         store.dispose();
       }
@@ -156,7 +183,9 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
         const agents = await store.agents({ rig: name });
         if (g.json) printJson(io, { ...r, agents });
         else {
-          io.out(`${r.name}  prefix ${r.prefix}  branch ${sanitize(r.default_branch)}\n  from ${sanitize(r.url)}\n  in ${r.path}\n`);
+          io.out(
+            `${r.name}  prefix ${r.prefix}  branch ${sanitize(r.default_branch)}\n  from ${sanitize(r.url)}\n  in ${r.path}\n`,
+          );
           for (const a of agents) io.out(`  ${a.address}  ${a.agent_state}  ${a.sandbox_path}\n`);
         }
       } finally {
@@ -173,7 +202,11 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
     .action(async (name: string, o: Opts, cmd: Command) => {
       const g = globals(cmd);
       const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
-      const result = await removeRig(town, name, { force: o.force === true, discardUnmerged: o.discardUnmerged === true, actor: await resolveActor(io, g) });
+      const result = await removeRig(town, name, {
+        force: o.force === true,
+        discardUnmerged: o.discardUnmerged === true,
+        actor: await resolveActor(io, g),
+      });
       if (g.json) printJson(io, result);
       else {
         io.out(`✓ Removed rig ${name}${result.deleted ? '' : ' (its directory stays: some sandboxes hold work)'}\n`);
@@ -182,7 +215,9 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
       }
     });
 
-  const polecat = program.command('polecat').description('worker sandboxes: persistent names with their own worktree and branch');
+  const polecat = program
+    .command('polecat')
+    .description('worker sandboxes: persistent names with their own worktree and branch');
   polecat
     .command('add')
     .description("make a polecat: a worktree on a fresh branch from the remote's default branch")
@@ -204,27 +239,37 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
     });
   polecat
     .command('list')
-    .description("polecats with their observed state (working, stalled, dead-with-work, idle, stopped, zombie, stuck), hook and sandbox git state")
+    .description(
+      'polecats with their observed state (working, stalled, dead-with-work, idle, stopped, zombie, stuck), hook and sandbox git state',
+    )
     .argument('[rig]', 'one rig (default: every rig)')
     .action((rigName: string | undefined, _o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
         if (rigName !== undefined) await ctx.store.rig(rigName);
-        const list = (await observeAgents(ctx, { git: true, panes: true })).filter((a) => a.role === 'polecat' && (rigName === undefined || a.rig === rigName));
+        const list = (await observeAgents(ctx, { git: true, panes: true })).filter(
+          (a) => a.role === 'polecat' && (rigName === undefined || a.rig === rigName),
+        );
         const rows = list.map((a) => ({ ...a, name: a.address.split('/').pop() ?? a.address }));
         if (globals(cmd).json) printJson(io, rows);
-        else if (rows.length === 0) io.out(`No polecats${rigName === undefined ? '' : ` in ${rigName}`}: "gt sling <bead> <rig>" makes one when there is work, or "gt polecat add <rig>".\n`);
+        else if (rows.length === 0)
+          io.out(
+            `No polecats${rigName === undefined ? '' : ` in ${rigName}`}: "gt sling <bead> <rig>" makes one when there is work, or "gt polecat add <rig>".\n`,
+          );
         else io.out(renderPolecats(rows));
       }),
     );
   polecat
     .command('remove')
-    .description('remove a polecat; refuses if that would lose uncommitted, unpushed or (without --force) unmerged work')
+    .description(
+      'remove a polecat; refuses if that would lose uncommitted, unpushed or (without --force) unmerged work',
+    )
     .argument('<rig/name>')
     .option('--force', 'remove even though its pushed work is not merged yet (never uncommitted or unpushed work)')
     .action(async (target: string, o: Opts, cmd: Command) => {
       const g = globals(cmd);
       const [rigName, name, ...rest] = target.split('/');
-      if (rigName === undefined || name === undefined || rest.length > 0) throw new ValidationError(`expected <rig>/<name>, got "${target}"`);
+      if (rigName === undefined || name === undefined || rest.length > 0)
+        throw new ValidationError(`expected <rig>/<name>, got "${target}"`);
       const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
       await removePolecat(town, rigName, name, { force: o.force === true, actor: await resolveActor(io, g) });
       if (g.json) printJson(io, { removed: `${rigName}/polecats/${name}` });

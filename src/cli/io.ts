@@ -92,7 +92,13 @@ export function readTextArg(io: Io, path: string): string {
  * `--json`) and returns the exit code. Unknown errors are bugs and say so.
  */
 export function reportError(io: Io, err: unknown, json: boolean): number {
-  const error = err instanceof GtError ? err : new InternalError(errorMessage(err), { cause: err, hint: 'this is a bug; please report it with the command you ran' });
+  const error =
+    err instanceof GtError
+      ? err
+      : new InternalError(errorMessage(err), {
+          cause: err,
+          hint: 'this is a bug; please report it with the command you ran',
+        });
   if (json) {
     const payload: Record<string, string> = { error: error.message, code: error.code };
     if (error.hint !== undefined) payload.hint = error.hint;
@@ -101,7 +107,12 @@ export function reportError(io: Io, err: unknown, json: boolean): number {
     const hint = error.hint === undefined ? '' : ` — ${oneLine(error.hint)}`;
     io.err(`Error: ${oneLine(error.message)}${hint}\n`);
   }
-  if (error instanceof InternalError && err instanceof Error && err.stack !== undefined && io.env.GT_DEBUG !== undefined) {
+  if (
+    error instanceof InternalError &&
+    err instanceof Error &&
+    err.stack !== undefined &&
+    io.env.GT_DEBUG !== undefined
+  ) {
     io.err(`${err.stack}\n`);
   }
   return error.exitCode;
@@ -115,5 +126,8 @@ export function oneLine(text: string): string {
 /** Makes text safe to print to a terminal: control characters (ESC and friends) become visible escapes. */
 export function sanitize(text: string): string {
   // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return text.replace(
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
+  );
 }

@@ -36,6 +36,9 @@ export const BEACON_MARK = '[GAS TOWN]';
 export function formatBeacon(input: BeaconInput): string {
   const at = new Date(input.atMs).toISOString().slice(0, 16) + 'Z';
   const topic = input.bead !== undefined && input.bead !== null ? `${input.topic}:${input.bead}` : input.topic;
-  const next = input.bead !== undefined && input.bead !== null ? 'Run `gt prime --hook` and begin the work on your hook now.' : 'Run `gt prime --hook` to load your context, then check your hook.';
+  const next =
+    input.bead !== undefined && input.bead !== null
+      ? 'Run `gt prime --hook` and begin the work on your hook now.'
+      : 'Run `gt prime --hook` to load your context, then check your hook.';
   return `${BEACON_MARK} ${describeRecipient(input.recipient)} <- ${input.sender} • ${at} • ${topic} — ${next}`;
 }

@@ -55,7 +55,11 @@ export function withStatus(bead: Bead, status: string, now: string, closeReason?
 }
 
 /** Applies scalar changes; returns the new bead and one FieldChange per field that really changed. */
-export function applyScalarChanges(bead: Bead, changes: ScalarChanges, now: string): { next: Bead; changed: FieldChange[] } {
+export function applyScalarChanges(
+  bead: Bead,
+  changes: ScalarChanges,
+  now: string,
+): { next: Bead; changed: FieldChange[] } {
   let next: Bead = { ...bead };
   for (const field of TEXT_FIELDS) {
     const value = changes[field];
@@ -103,10 +107,7 @@ export function diffBeads(before: Bead, after: Bead): FieldChange[] {
   return out;
 }
 
-export type ClaimDecision =
-  | { kind: 'claim' }
-  | { kind: 'already_yours' }
-  | { kind: 'conflict'; reason: string };
+export type ClaimDecision = { kind: 'claim' } | { kind: 'already_yours' } | { kind: 'conflict'; reason: string };
 
 /** Statuses from which the holder (or nobody) may claim: open work, or work hooked to the claimant. */
 const CLAIMABLE_STATUSES: ReadonlySet<string> = new Set(['open', 'hooked']);

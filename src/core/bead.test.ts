@@ -1,9 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { parseDependencyType, parseIssueType, parsePriority, parseStatus, validateLabel, validateTitle } from './bead.js';
+import {
+  parseDependencyType,
+  parseIssueType,
+  parsePriority,
+  parseStatus,
+  validateLabel,
+  validateTitle,
+} from './bead.js';
 import { ValidationError } from './errors.js';
 
 describe('input validation', () => {
-  it.each([['0', 0], ['4', 4], ['P1', 1], ['p3', 3], [2, 2]] as const)('priority %j → %i', (input, n) => {
+  it.each([
+    ['0', 0],
+    ['4', 4],
+    ['P1', 1],
+    ['p3', 3],
+    [2, 2],
+  ] as const)('priority %j → %i', (input, n) => {
     expect(parsePriority(input)).toBe(n);
   });
   it.each(['5', '-1', 'P9', 'high', '1.5', ''])('rejects priority %j', (input) => {

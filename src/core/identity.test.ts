@@ -34,12 +34,18 @@ describe('identities', () => {
     expect(Object.keys(ROLE_SPECS).sort()).toEqual([...ROLES].sort());
   });
 
-  it.each(['', 'mayor/x', 'gastown', 'gastown/polecats', 'gastown/polecats/a/b', '../x/witness', 'a;b/witness', 'g/crew/-rf'])(
-    'rejects the address %j',
-    (address) => {
-      expect(() => parseAddress(address)).toThrow(ValidationError);
-    },
-  );
+  it.each([
+    '',
+    'mayor/x',
+    'gastown',
+    'gastown/polecats',
+    'gastown/polecats/a/b',
+    '../x/witness',
+    'a;b/witness',
+    'g/crew/-rf',
+  ])('rejects the address %j', (address) => {
+    expect(() => parseAddress(address)).toThrow(ValidationError);
+  });
 
   it('needs the rig prefix for rig sessions', () => {
     expect(() => sessionName({ role: 'witness', rig: 'g' })).toThrow(/bead prefix/);
@@ -51,9 +57,13 @@ describe('names', () => {
     expect(validateName('rig', name)).toBe(name);
   });
 
-  it.each(['../x', 'a;b', '-rf', 'two words', 'x'.repeat(300), '', 'a/b', '$(rm)', 'a.b', 'a\nb', '`x`', 'é'])('refuses the hostile name %j', (name) => {
-    for (const kind of ['town', 'rig', 'polecat', 'crew'] as const) expect(() => validateName(kind, name)).toThrow(ValidationError);
-  });
+  it.each(['../x', 'a;b', '-rf', 'two words', 'x'.repeat(300), '', 'a/b', '$(rm)', 'a.b', 'a\nb', '`x`', 'é'])(
+    'refuses the hostile name %j',
+    (name) => {
+      for (const kind of ['town', 'rig', 'polecat', 'crew'] as const)
+        expect(() => validateName(kind, name)).toThrow(ValidationError);
+    },
+  );
 
   it('keeps reserved names from colliding with town paths and other sessions', () => {
     expect(() => validateName('rig', 'hq')).toThrow(/reserved/);
@@ -85,8 +95,11 @@ describe('town tmux socket, branches and git identity', () => {
     expect(() => polecatBranch('-rf', undefined, at)).toThrow(ValidationError);
   });
 
-  it('signs an agent\'s commits with its name and the owner\'s email', () => {
-    expect(agentGitIdentity({ role: 'polecat', rig: 'g', name: 'toast' }, 'me@example.com')).toEqual({ name: 'toast', email: 'me@example.com' });
+  it("signs an agent's commits with its name and the owner's email", () => {
+    expect(agentGitIdentity({ role: 'polecat', rig: 'g', name: 'toast' }, 'me@example.com')).toEqual({
+      name: 'toast',
+      email: 'me@example.com',
+    });
     expect(agentGitIdentity({ role: 'witness', rig: 'g' }, 'me@example.com').name).toBe('g/witness');
   });
 });

@@ -57,7 +57,8 @@ export function validateName(kind: NameKind, name: string): string {
     );
   }
   const lower = name.toLowerCase();
-  if (kind === 'rig' && RESERVED_RIG_NAMES.has(lower)) throw new ValidationError(`"${name}" is reserved and cannot name a rig`);
+  if (kind === 'rig' && RESERVED_RIG_NAMES.has(lower))
+    throw new ValidationError(`"${name}" is reserved and cannot name a rig`);
   if ((kind === 'polecat' || kind === 'crew') && (RESERVED_WORKER_NAMES.has(lower) || lower.startsWith('crew-'))) {
     throw new ValidationError(`"${name}" is reserved and cannot name a ${kind}`);
   }
@@ -92,7 +93,9 @@ export function agentAddress(id: AgentIdentity): string {
 export function parseAddress(address: string): AgentIdentity {
   const parts = address.split('/');
   const bad = (): never => {
-    throw new ValidationError(`invalid agent address "${address}": expected e.g. mayor, <rig>/witness or <rig>/polecats/<name>`);
+    throw new ValidationError(
+      `invalid agent address "${address}": expected e.g. mayor, <rig>/witness or <rig>/polecats/<name>`,
+    );
   };
   const name = (value: string | undefined, kind: NameKind): string => {
     if (value === undefined) return bad();
@@ -101,9 +104,12 @@ export function parseAddress(address: string): AgentIdentity {
   };
   if (parts.length === 1 && (parts[0] === 'mayor' || parts[0] === 'deacon')) return { role: parts[0] };
   if (parts.length === 2 && parts[0] === 'deacon' && parts[1] === 'boot') return { role: 'boot' };
-  if (parts.length === 2 && (parts[1] === 'witness' || parts[1] === 'refinery')) return { role: parts[1], rig: name(parts[0], 'rig') };
-  if (parts.length === 3 && parts[1] === 'polecats') return { role: 'polecat', rig: name(parts[0], 'rig'), name: name(parts[2], 'polecat') };
-  if (parts.length === 3 && parts[1] === 'crew') return { role: 'crew', rig: name(parts[0], 'rig'), name: name(parts[2], 'crew') };
+  if (parts.length === 2 && (parts[1] === 'witness' || parts[1] === 'refinery'))
+    return { role: parts[1], rig: name(parts[0], 'rig') };
+  if (parts.length === 3 && parts[1] === 'polecats')
+    return { role: 'polecat', rig: name(parts[0], 'rig'), name: name(parts[2], 'polecat') };
+  if (parts.length === 3 && parts[1] === 'crew')
+    return { role: 'crew', rig: name(parts[0], 'rig'), name: name(parts[2], 'crew') };
   return bad();
 }
 
@@ -136,17 +142,30 @@ export function sessionName(id: AgentIdentity, rigPrefix?: string): string {
  * a server and the user's own tmux is never touched.
  */
 export function tmuxSocketName(townRealPath: string): string {
-  const base = townRealPath.split('/').filter((p) => p !== '').pop() ?? 'town';
-  const safe = base.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 20) || 'town';
+  const base =
+    townRealPath
+      .split('/')
+      .filter((p) => p !== '')
+      .pop() ?? 'town';
+  const safe =
+    base
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 20) || 'town';
   return `gt-${safe}-${sha256Hex(townRealPath).slice(0, 8)}`;
 }
 
 /** A polecat's branch: `polecat/<name>/<bead>@<stamp>`, or `polecat/<name>@<stamp>` with no bead. */
 export function polecatBranch(name: string, bead: string | undefined, stampMs: number): string {
   validateName('polecat', name);
-  const stamp = new Date(stampMs).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = new Date(stampMs)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   if (bead === undefined) return `polecat/${name}@${stamp}`;
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$/.test(bead) || bead.includes('..')) throw new ValidationError(`invalid bead id "${bead}" for a branch name`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$/.test(bead) || bead.includes('..'))
+    throw new ValidationError(`invalid bead id "${bead}" for a branch name`);
   return `polecat/${name}/${bead}@${stamp}`;
 }
 

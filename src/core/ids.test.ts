@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { adaptiveHashLength, childId, directChildNumber, hashId, isValidId, isValidPrefix, prefixFromName } from './ids.js';
+import {
+  adaptiveHashLength,
+  childId,
+  directChildNumber,
+  hashId,
+  isValidId,
+  isValidPrefix,
+  prefixFromName,
+} from './ids.js';
 
 describe('hashId', () => {
   // The vector from beads' internal/idgen/hash_test.go: our ids are bit-compatible with beads'.

@@ -57,7 +57,11 @@ export function isValidPrefix(prefix: string): boolean {
 
 /** Turn a directory name into a usable prefix, as `bd init` does when none is given. */
 export function prefixFromName(name: string): string {
-  let p = name.toLowerCase().replace(/^\.+/, '').replace(/[^a-z0-9_-]+/g, '_').replace(/-+$/, '');
+  let p = name
+    .toLowerCase()
+    .replace(/^\.+/, '')
+    .replace(/[^a-z0-9_-]+/g, '_')
+    .replace(/-+$/, '');
   p = p.replace(/-{2,}/g, '-').replace(/^[-_0-9]+/, '');
   if (p.length > MAX_PREFIX_LENGTH) p = p.slice(0, MAX_PREFIX_LENGTH).replace(/-+$/, '');
   return p === '' ? 'bd' : p;

@@ -6,12 +6,17 @@ const claude: PaneProfile = {
   busyText: 'esc to interrupt',
   dialogs: [
     { name: 'folder-trust', match: ['Yes, I trust this folder', 'Enter to confirm'], keys: ['Enter'] },
-    { name: 'bypass-permissions', match: ['Bypass Permissions mode', 'Yes, I accept', 'Enter to confirm'], keys: ['Down', 'Enter'] },
+    {
+      name: 'bypass-permissions',
+      match: ['Bypass Permissions mode', 'Yes, I accept', 'Enter to confirm'],
+      keys: ['Down', 'Enter'],
+    },
   ],
 };
 
 const rule = '─'.repeat(40);
-const idle = (input = ''): string => `● earlier reply\n\n${rule}\n❯\u00a0${input}\n${rule}\n  ⏵⏵ bypass permissions on (shift+tab to cycle)\n\n`;
+const idle = (input = ''): string =>
+  `● earlier reply\n\n${rule}\n❯\u00a0${input}\n${rule}\n  ⏵⏵ bypass permissions on (shift+tab to cycle)\n\n`;
 const busy = `✶ Creating… (2s)\n${rule}\n❯\u00a0\n${rule}\n  ⏵⏵ bypass permissions on (shift+tab to cycle) · esc to interrupt\n`;
 
 describe('classifyPane', () => {
@@ -26,12 +31,23 @@ describe('classifyPane', () => {
   });
 
   it('recognises dialogs before anything else, and only with every marker present', () => {
-    const trust = ' Quick safety check: Is this a project you created or one you trust?\n ❯ 1. Yes, I trust this folder\n   2. No, exit\n Enter to confirm · Esc to cancel\n';
-    expect(classifyPane(trust, claude)).toMatchObject({ kind: 'dialog', dialog: { name: 'folder-trust', keys: ['Enter'] } });
-    const bypass = ' WARNING: Claude Code running in Bypass Permissions mode\n ❯ 1. No, exit\n   2. Yes, I accept\n Enter to confirm · Esc to cancel\n';
-    expect(classifyPane(bypass, claude)).toMatchObject({ kind: 'dialog', dialog: { name: 'bypass-permissions', keys: ['Down', 'Enter'] } });
+    const trust =
+      ' Quick safety check: Is this a project you created or one you trust?\n ❯ 1. Yes, I trust this folder\n   2. No, exit\n Enter to confirm · Esc to cancel\n';
+    expect(classifyPane(trust, claude)).toMatchObject({
+      kind: 'dialog',
+      dialog: { name: 'folder-trust', keys: ['Enter'] },
+    });
+    const bypass =
+      ' WARNING: Claude Code running in Bypass Permissions mode\n ❯ 1. No, exit\n   2. Yes, I accept\n Enter to confirm · Esc to cancel\n';
+    expect(classifyPane(bypass, claude)).toMatchObject({
+      kind: 'dialog',
+      dialog: { name: 'bypass-permissions', keys: ['Down', 'Enter'] },
+    });
     // A transcript that merely mentions the words is not a dialog.
-    expect(classifyPane(`● we talked about Bypass Permissions mode\n${idle()}`, claude)).toEqual({ kind: 'idle', input: '' });
+    expect(classifyPane(`● we talked about Bypass Permissions mode\n${idle()}`, claude)).toEqual({
+      kind: 'idle',
+      input: '',
+    });
   });
 
   it('looks only at the last lines for the busy marker, and says unknown without a prompt to look for', () => {
@@ -62,7 +78,9 @@ describe('sanitizeTypedText', () => {
 describe('typing checks', () => {
   it('finds typed text however the TUI wrapped it', () => {
     const text = '[from mayor] please look at the failing build on main before lunch';
-    expect(paneShowsTyped('❯\u00a0[from mayor] please look at the failing\n│ build on main before lunch', text)).toBe(true);
+    expect(paneShowsTyped('❯\u00a0[from mayor] please look at the failing\n│ build on main before lunch', text)).toBe(
+      true,
+    );
     expect(paneShowsTyped('❯\u00a0[from mayor] please look at', text)).toBe(false);
   });
 

@@ -42,7 +42,8 @@ function tail(text: string): string[] {
 }
 
 export function classifyPane(text: string, profile: PaneProfile): PaneState {
-  for (const dialog of profile.dialogs) if (dialog.match.every((m) => text.includes(m))) return { kind: 'dialog', dialog };
+  for (const dialog of profile.dialogs)
+    if (dialog.match.every((m) => text.includes(m))) return { kind: 'dialog', dialog };
   const lines = tail(text);
   if (profile.busyText !== undefined && lines.some((l) => l.includes(profile.busyText ?? ''))) return { kind: 'busy' };
   if (profile.promptPrefix === undefined) return { kind: 'unknown' };
@@ -50,7 +51,13 @@ export function classifyPane(text: string, profile: PaneProfile): PaneState {
   for (let i = lines.length - 1; i >= 0; i--) {
     const line = (lines[i] ?? '').replace(LEADING_FRAME, '');
     if (line.startsWith(profile.promptPrefix) || line === prefix) {
-      return { kind: 'idle', input: line.slice(prefix.length).replace(/[\s\u2502\u2503|]+$/u, '').trim() };
+      return {
+        kind: 'idle',
+        input: line
+          .slice(prefix.length)
+          .replace(/[\s\u2502\u2503|]+$/u, '')
+          .trim(),
+      };
     }
   }
   return { kind: 'starting' };

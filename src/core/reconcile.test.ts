@@ -1,36 +1,117 @@
 import { describe, expect, it } from 'vitest';
 import { backoffMs, reconcile, type ReconcileAgent, type ReconcileConfig } from './reconcile.js';
 
-const config: ReconcileConfig = { backoffInitialMs: 10_000, backoffMaxMs: 600_000, quarantineAfter: 5, quarantineWindowMs: 900_000, standingRoles: ['witness'], idlePolecatMs: 3_600_000, inFlightMs: 30_000 };
+const config: ReconcileConfig = {
+  backoffInitialMs: 10_000,
+  backoffMaxMs: 600_000,
+  quarantineAfter: 5,
+  quarantineWindowMs: 900_000,
+  standingRoles: ['witness'],
+  idlePolecatMs: 3_600_000,
+  inFlightMs: 30_000,
+};
 const NOW = 10_000_000;
-const polecat: ReconcileAgent = { address: 'g/polecats/toast', role: 'polecat', state: 'working', hook: 'g-1', sessionAlive: true, openSessionId: 's1', endings: [], lastProgressMs: NOW, startingSinceMs: NOW - 600_000 };
-const deaths = (n: number, lastAgoMs: number): ReconcileAgent['endings'] => Array.from({ length: n }, (_, i) => ({ endedAtMs: NOW - lastAgoMs - i * 1000, reason: 'crashed' as const }));
+const polecat: ReconcileAgent = {
+  address: 'g/polecats/toast',
+  role: 'polecat',
+  state: 'working',
+  hook: 'g-1',
+  sessionAlive: true,
+  openSessionId: 's1',
+  endings: [],
+  lastProgressMs: NOW,
+  startingSinceMs: NOW - 600_000,
+};
+const deaths = (n: number, lastAgoMs: number): ReconcileAgent['endings'] =>
+  Array.from({ length: n }, (_, i) => ({ endedAtMs: NOW - lastAgoMs - i * 1000, reason: 'crashed' as const }));
 
 describe('reconcile', () => {
   const table: [string, Partial<ReconcileAgent>, string[]][] = [
     ['a working agent: nothing', {}, []],
-    ['an idle agent, however long: never restarted or killed as hung', { state: 'idle', hook: null, role: 'witness', lastProgressMs: 0 }, []],
-    ['dead with work, session record open, pane dead: record and restart at once', { state: 'dead-with-work' }, ['record-death:crashed', 'restart']],
-    ['dead with work, tmux session gone: lost, restart', { state: 'dead-with-work', sessionAlive: false }, ['record-death:lost', 'restart']],
-    ['dead with work, already recorded, one death: restart', { state: 'dead-with-work', sessionAlive: false, openSessionId: null, endings: deaths(1, 1000) }, ['restart']],
-    ['second death 5 s ago: wait (back-off 10 s)', { state: 'dead-with-work', sessionAlive: false, openSessionId: null, endings: deaths(2, 5000) }, ['wait@5000']],
-    ['second death 11 s ago: restart', { state: 'dead-with-work', sessionAlive: false, openSessionId: null, endings: deaths(2, 11_000) }, ['restart']],
-    ['fifth death in the window: quarantine, no restart', { state: 'dead-with-work', endings: deaths(4, 60_000) }, ['record-death:crashed', 'quarantine']],
-    ['old deaths outside the window do not count', { state: 'dead-with-work', openSessionId: null, sessionAlive: false, endings: deaths(6, 1_000_000) }, ['restart']],
+    [
+      'an idle agent, however long: never restarted or killed as hung',
+      { state: 'idle', hook: null, role: 'witness', lastProgressMs: 0 },
+      [],
+    ],
+    [
+      'dead with work, session record open, pane dead: record and restart at once',
+      { state: 'dead-with-work' },
+      ['record-death:crashed', 'restart'],
+    ],
+    [
+      'dead with work, tmux session gone: lost, restart',
+      { state: 'dead-with-work', sessionAlive: false },
+      ['record-death:lost', 'restart'],
+    ],
+    [
+      'dead with work, already recorded, one death: restart',
+      { state: 'dead-with-work', sessionAlive: false, openSessionId: null, endings: deaths(1, 1000) },
+      ['restart'],
+    ],
+    [
+      'second death 5 s ago: wait (back-off 10 s)',
+      { state: 'dead-with-work', sessionAlive: false, openSessionId: null, endings: deaths(2, 5000) },
+      ['wait@5000'],
+    ],
+    [
+      'second death 11 s ago: restart',
+      { state: 'dead-with-work', sessionAlive: false, openSessionId: null, endings: deaths(2, 11_000) },
+      ['restart'],
+    ],
+    [
+      'fifth death in the window: quarantine, no restart',
+      { state: 'dead-with-work', endings: deaths(4, 60_000) },
+      ['record-death:crashed', 'quarantine'],
+    ],
+    [
+      'old deaths outside the window do not count',
+      { state: 'dead-with-work', openSessionId: null, sessionAlive: false, endings: deaths(6, 1_000_000) },
+      ['restart'],
+    ],
     ['stuck (quarantined or said so): left alone', { state: 'stuck' }, []],
-    ['hooked a moment ago, no tmux session yet: a sling in flight, looked at again when the grace ends', { state: 'dead-with-work', sessionAlive: false, startingSinceMs: NOW - 2_000 }, ['wait@28000']],
-    ['hooked a moment ago but its pane died: a real crash, acted on', { state: 'dead-with-work', startingSinceMs: NOW - 2_000 }, ['record-death:crashed', 'restart']],
-    ['standing role stopped: started', { role: 'witness', state: 'stopped', hook: null, sessionAlive: false, openSessionId: null }, ['restart']],
-    ['non-standing role stopped: left alone', { role: 'refinery', state: 'stopped', hook: null, sessionAlive: false, openSessionId: null }, []],
+    [
+      'hooked a moment ago, no tmux session yet: a sling in flight, looked at again when the grace ends',
+      { state: 'dead-with-work', sessionAlive: false, startingSinceMs: NOW - 2_000 },
+      ['wait@28000'],
+    ],
+    [
+      'hooked a moment ago but its pane died: a real crash, acted on',
+      { state: 'dead-with-work', startingSinceMs: NOW - 2_000 },
+      ['record-death:crashed', 'restart'],
+    ],
+    [
+      'standing role stopped: started',
+      { role: 'witness', state: 'stopped', hook: null, sessionAlive: false, openSessionId: null },
+      ['restart'],
+    ],
+    [
+      'non-standing role stopped: left alone',
+      { role: 'refinery', state: 'stopped', hook: null, sessionAlive: false, openSessionId: null },
+      [],
+    ],
     ['stalled: reported to the witness, not judged', { state: 'stalled' }, ['report-stalled']],
     ['zombie without work: stopped', { state: 'zombie', hook: null }, ['stop:crashed']],
-    ['idle polecat past the idle time: session ended', { state: 'idle', hook: null, lastProgressMs: NOW - 3_600_001 }, ['stop:exited']],
+    [
+      'idle polecat past the idle time: session ended',
+      { state: 'idle', hook: null, lastProgressMs: NOW - 3_600_001 },
+      ['stop:exited'],
+    ],
     ['idle polecat within the idle time: left alone', { state: 'idle', hook: null, lastProgressMs: NOW - 60_000 }, []],
   ];
   for (const [what, agent, expected] of table) {
     it(what, () => {
       const actions = reconcile([{ ...polecat, ...agent }], config, NOW);
-      expect(actions.map((a) => (a.kind === 'record-death' ? `${a.kind}:${a.reason}` : a.kind === 'stop' ? `stop:${a.endReason}` : a.kind === 'wait' ? `wait@${a.untilMs - NOW}` : a.kind))).toEqual(expected);
+      expect(
+        actions.map((a) =>
+          a.kind === 'record-death'
+            ? `${a.kind}:${a.reason}`
+            : a.kind === 'stop'
+              ? `stop:${a.endReason}`
+              : a.kind === 'wait'
+                ? `wait@${a.untilMs - NOW}`
+                : a.kind,
+        ),
+      ).toEqual(expected);
       for (const a of actions) expect(a.why.length).toBeGreaterThan(10);
     });
   }
@@ -43,7 +124,11 @@ describe('reconcile', () => {
       { bead: 'g-4', assignee: 'g/polecats/new', held: false, updatedAtMs: NOW - 1_000 },
     ];
     const actions = reconcile([], config, NOW, work);
-    expect(actions.map((a) => (a.kind === 'release-work' ? [a.bead, a.address] : a.kind === 'wait' ? [a.kind, a.untilMs - NOW] : a.kind))).toEqual([
+    expect(
+      actions.map((a) =>
+        a.kind === 'release-work' ? [a.bead, a.address] : a.kind === 'wait' ? [a.kind, a.untilMs - NOW] : a.kind,
+      ),
+    ).toEqual([
       ['g-1', 'g/polecats/gone'],
       ['g-2', ''],
       ['wait', 29_000],

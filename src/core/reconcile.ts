@@ -64,16 +64,34 @@ export function backoffMs(k: number, config: Pick<ReconcileConfig, 'backoffIniti
   return Math.min(config.backoffInitialMs * 2 ** (k - 2), config.backoffMaxMs);
 }
 
-export function reconcile(agents: readonly ReconcileAgent[], config: ReconcileConfig, nowMs: number, work: readonly ReconcileWork[] = []): Action[] {
+export function reconcile(
+  agents: readonly ReconcileAgent[],
+  config: ReconcileConfig,
+  nowMs: number,
+  work: readonly ReconcileWork[] = [],
+): Action[] {
   const actions: Action[] = [];
   for (const w of work) {
     // Hooked to nobody who holds it (the agent was removed, or its hook moved on): nobody will ever do it.
     if (w.held) continue;
     if (nowMs - w.updatedAtMs < config.inFlightMs) {
-      actions.push({ kind: 'wait', address: w.assignee ?? '', untilMs: w.updatedAtMs + config.inFlightMs, why: `${w.bead} was hooked a moment ago: maybe a sling in flight` });
+      actions.push({
+        kind: 'wait',
+        address: w.assignee ?? '',
+        untilMs: w.updatedAtMs + config.inFlightMs,
+        why: `${w.bead} was hooked a moment ago: maybe a sling in flight`,
+      });
       continue;
     }
-    actions.push({ kind: 'release-work', address: w.assignee ?? '', bead: w.bead, why: w.assignee === null ? `${w.bead} is hooked but assigned to nobody` : `${w.bead} is hooked to ${w.assignee}, which no longer exists or no longer holds it` });
+    actions.push({
+      kind: 'release-work',
+      address: w.assignee ?? '',
+      bead: w.bead,
+      why:
+        w.assignee === null
+          ? `${w.bead} is hooked but assigned to nobody`
+          : `${w.bead} is hooked to ${w.assignee}, which no longer exists or no longer holds it`,
+    });
   }
   for (const a of agents) {
     if (a.state === 'stuck') continue; // said so itself, or quarantined: a human or the witness decides
@@ -81,35 +99,86 @@ export function reconcile(agents: readonly ReconcileAgent[], config: ReconcileCo
     const needsAgent = a.state === 'dead-with-work' || (standing && (a.state === 'stopped' || a.state === 'zombie'));
     if (needsAgent) {
       if (!a.sessionAlive && a.startingSinceMs !== null && nowMs - a.startingSinceMs < config.inFlightMs) {
-        actions.push({ kind: 'wait', address: a.address, untilMs: a.startingSinceMs + config.inFlightMs, why: 'hooked or started a moment ago and no session yet: maybe a start in flight' });
+        actions.push({
+          kind: 'wait',
+          address: a.address,
+          untilMs: a.startingSinceMs + config.inFlightMs,
+          why: 'hooked or started a moment ago and no session yet: maybe a start in flight',
+        });
         continue;
       }
       const deadNow = a.openSessionId !== null;
       if (deadNow && a.openSessionId !== null) {
-        actions.push({ kind: 'record-death', address: a.address, sessionId: a.openSessionId, reason: a.sessionAlive ? 'crashed' : 'lost', why: a.sessionAlive ? 'its agent process has exited' : 'its tmux session is gone' });
+        actions.push({
+          kind: 'record-death',
+          address: a.address,
+          sessionId: a.openSessionId,
+          reason: a.sessionAlive ? 'crashed' : 'lost',
+          why: a.sessionAlive ? 'its agent process has exited' : 'its tmux session is gone',
+        });
       }
-      const inWindow = a.endings.filter((e) => DEATHS.has(e.reason) && nowMs - e.endedAtMs <= config.quarantineWindowMs);
+      const inWindow = a.endings.filter(
+        (e) => DEATHS.has(e.reason) && nowMs - e.endedAtMs <= config.quarantineWindowMs,
+      );
       const deaths = inWindow.length + (deadNow ? 1 : 0);
       if (deaths >= config.quarantineAfter) {
-        actions.push({ kind: 'quarantine', address: a.address, crashes: deaths, why: `${deaths} deaths within ${Math.round(config.quarantineWindowMs / 60_000)} min: restarting again would only repeat it` });
+        actions.push({
+          kind: 'quarantine',
+          address: a.address,
+          crashes: deaths,
+          why: `${deaths} deaths within ${Math.round(config.quarantineWindowMs / 60_000)} min: restarting again would only repeat it`,
+        });
         continue;
       }
       const lastDeath = deadNow ? nowMs : (inWindow[0]?.endedAtMs ?? 0);
       const wait = backoffMs(deaths, config);
       if (nowMs - lastDeath >= wait) {
-        const what = a.state === 'dead-with-work' ? `${a.hook ?? 'its work'} is on its hook and no agent is running` : `${a.role} is a standing role and is not running`;
-        actions.push({ kind: 'restart', address: a.address, why: `${what}${deaths > 1 ? ` (death ${deaths} in the window, after ${Math.round(wait / 1000)} s back-off)` : ''}` });
+        const what =
+          a.state === 'dead-with-work'
+            ? `${a.hook ?? 'its work'} is on its hook and no agent is running`
+            : `${a.role} is a standing role and is not running`;
+        actions.push({
+          kind: 'restart',
+          address: a.address,
+          why: `${what}${deaths > 1 ? ` (death ${deaths} in the window, after ${Math.round(wait / 1000)} s back-off)` : ''}`,
+        });
       } else {
-        actions.push({ kind: 'wait', address: a.address, untilMs: lastDeath + wait, why: `back-off after death ${deaths} in the window` });
+        actions.push({
+          kind: 'wait',
+          address: a.address,
+          untilMs: lastDeath + wait,
+          why: `back-off after death ${deaths} in the window`,
+        });
       }
       continue;
     }
     if (a.state === 'stalled' && a.hook !== null) {
-      actions.push({ kind: 'report-stalled', address: a.address, bead: a.hook, why: `no progress on ${a.hook} for too long; the witness should look` });
+      actions.push({
+        kind: 'report-stalled',
+        address: a.address,
+        bead: a.hook,
+        why: `no progress on ${a.hook} for too long; the witness should look`,
+      });
     } else if (a.state === 'zombie') {
-      actions.push({ kind: 'stop', address: a.address, endReason: 'crashed', why: 'its session holds no live agent and no work' });
-    } else if (a.role === 'polecat' && a.state === 'idle' && config.idlePolecatMs > 0 && a.lastProgressMs !== null && nowMs - a.lastProgressMs > config.idlePolecatMs) {
-      actions.push({ kind: 'stop', address: a.address, endReason: 'exited', why: 'an idle polecat session past the idle time (its sandbox stays)' });
+      actions.push({
+        kind: 'stop',
+        address: a.address,
+        endReason: 'crashed',
+        why: 'its session holds no live agent and no work',
+      });
+    } else if (
+      a.role === 'polecat' &&
+      a.state === 'idle' &&
+      config.idlePolecatMs > 0 &&
+      a.lastProgressMs !== null &&
+      nowMs - a.lastProgressMs > config.idlePolecatMs
+    ) {
+      actions.push({
+        kind: 'stop',
+        address: a.address,
+        endReason: 'exited',
+        why: 'an idle polecat session past the idle time (its sandbox stays)',
+      });
     }
   }
   return actions;

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../core/errors.js';
-import { DEFAULT_DAEMON_THRESHOLDS, defaultRigSettings, defaultTownSettings, parseRigSettings, parseTownSettings } from './settings.js';
+import {
+  DEFAULT_DAEMON_THRESHOLDS,
+  defaultRigSettings,
+  defaultTownSettings,
+  parseRigSettings,
+  parseTownSettings,
+} from './settings.js';
 
 describe('town settings', () => {
   it('fills every field with its default', () => {
@@ -33,7 +39,10 @@ describe('town settings', () => {
     [{ default_agent: 'Bad Name' }, /default_agent has an invalid value/],
     [{ agents: { x: { command: '' } } }, /agents\.x\.command must be a non-empty string/],
     [{ agents: { x: { command: 'a', args: [1] } } }, /agents\.x\.args\[0\] must be a string/],
-    [{ agents: { x: { command: 'a', env: { 'BAD-NAME': 'v' } } } }, /agents\.x\.env\.BAD-NAME is not a valid variable name/],
+    [
+      { agents: { x: { command: 'a', env: { 'BAD-NAME': 'v' } } } },
+      /agents\.x\.env\.BAD-NAME is not a valid variable name/,
+    ],
     [{ agents: { x: { command: 'a', shell: 'sh' } } }, /agents\.x\.shell is not a known setting/],
     [{ role_agents: { janitor: 'claude' } }, /role_agents\.janitor is not a role/],
     [{ daemon: { heartbeat_seconds: 'often' } }, /daemon\.heartbeat_seconds must be a positive whole number/],

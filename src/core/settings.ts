@@ -61,7 +61,13 @@ export const DEFAULT_DAEMON_THRESHOLDS: DaemonThresholds = {
 };
 
 export function defaultTownSettings(): TownSettings {
-  return { version: SETTINGS_VERSION, default_agent: 'claude', agents: {}, role_agents: {}, daemon: { ...DEFAULT_DAEMON_THRESHOLDS, standing_roles: [...DEFAULT_DAEMON_THRESHOLDS.standing_roles] } };
+  return {
+    version: SETTINGS_VERSION,
+    default_agent: 'claude',
+    agents: {},
+    role_agents: {},
+    daemon: { ...DEFAULT_DAEMON_THRESHOLDS, standing_roles: [...DEFAULT_DAEMON_THRESHOLDS.standing_roles] },
+  };
 }
 
 const PRESET_NAME = /^[a-z][a-z0-9_-]{0,39}$/;
@@ -71,7 +77,9 @@ class Reader {
   constructor(private readonly file: string) {}
 
   fail(path: string, message: string): never {
-    throw new ValidationError(`${this.file}: ${path} ${message}`, { hint: 'fix the file, or delete the field to use its default' });
+    throw new ValidationError(`${this.file}: ${path} ${message}`, {
+      hint: 'fix the file, or delete the field to use its default',
+    });
   }
 
   object(value: unknown, path: string): Record<string, unknown> {
@@ -80,12 +88,15 @@ class Reader {
 
   string(value: unknown, path: string, pattern?: RegExp): string {
     if (typeof value !== 'string' || value === '') return this.fail(path, 'must be a non-empty string');
-    if (pattern !== undefined && !pattern.test(value)) return this.fail(path, `has an invalid value ${JSON.stringify(value)}`);
+    if (pattern !== undefined && !pattern.test(value))
+      return this.fail(path, `has an invalid value ${JSON.stringify(value)}`);
     return value;
   }
 
   positiveInteger(value: unknown, path: string): number {
-    return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : this.fail(path, 'must be a positive whole number');
+    return typeof value === 'number' && Number.isInteger(value) && value > 0
+      ? value
+      : this.fail(path, 'must be a positive whole number');
   }
 
   stringArray(value: unknown, path: string): string[] {
@@ -95,7 +106,8 @@ class Reader {
 
   unknownKeys(obj: Record<string, unknown>, known: readonly string[], path: string): void {
     const extra = Object.keys(obj).filter((k) => !known.includes(k));
-    if (extra.length > 0) this.fail(path === '' ? extra.join(', ') : `${path}.${extra[0] ?? ''}`, 'is not a known setting');
+    if (extra.length > 0)
+      this.fail(path === '' ? extra.join(', ') : `${path}.${extra[0] ?? ''}`, 'is not a known setting');
   }
 }
 
@@ -106,8 +118,10 @@ export function parseTownSettings(json: unknown, file = 'settings.json'): TownSe
   const root = r.object(json, 'the file');
   r.unknownKeys(root, ['version', 'default_agent', 'agents', 'role_agents', 'daemon'], '');
   const settings = defaultTownSettings();
-  if (root.version !== undefined && root.version !== SETTINGS_VERSION) r.fail('version', `must be ${SETTINGS_VERSION} (this gt reads version ${SETTINGS_VERSION})`);
-  if (root.default_agent !== undefined) settings.default_agent = r.string(root.default_agent, 'default_agent', PRESET_NAME);
+  if (root.version !== undefined && root.version !== SETTINGS_VERSION)
+    r.fail('version', `must be ${SETTINGS_VERSION} (this gt reads version ${SETTINGS_VERSION})`);
+  if (root.default_agent !== undefined)
+    settings.default_agent = r.string(root.default_agent, 'default_agent', PRESET_NAME);
   if (root.agents !== undefined) {
     for (const [name, raw] of Object.entries(r.object(root.agents, 'agents'))) {
       const path = `agents.${name}`;
@@ -129,7 +143,8 @@ export function parseTownSettings(json: unknown, file = 'settings.json'): TownSe
   }
   if (root.role_agents !== undefined) {
     for (const [role, preset] of Object.entries(r.object(root.role_agents, 'role_agents'))) {
-      if (!isRole(role)) r.fail(`role_agents.${role}`, 'is not a role (mayor, deacon, boot, witness, refinery, polecat, crew)');
+      if (!isRole(role))
+        r.fail(`role_agents.${role}`, 'is not a role (mayor, deacon, boot, witness, refinery, polecat, crew)');
       settings.role_agents[role] = r.string(preset, `role_agents.${role}`, PRESET_NAME);
     }
   }
@@ -150,12 +165,19 @@ export function parseTownSettings(json: unknown, file = 'settings.json'): TownSe
     }
     if (daemon.idle_polecat_seconds !== undefined) {
       const v = daemon.idle_polecat_seconds;
-      settings.daemon.idle_polecat_seconds = typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : r.fail('daemon.idle_polecat_seconds', 'must be a whole number of seconds (0: never)');
+      settings.daemon.idle_polecat_seconds =
+        typeof v === 'number' && Number.isInteger(v) && v >= 0
+          ? v
+          : r.fail('daemon.idle_polecat_seconds', 'must be a whole number of seconds (0: never)');
     }
     if (daemon.standing_roles !== undefined) {
-      settings.daemon.standing_roles = r.stringArray(daemon.standing_roles, 'daemon.standing_roles').map((role, i) =>
-        role === 'deacon' || role === 'witness' || role === 'refinery' || role === 'boot' || role === 'mayor' ? role : r.fail(`daemon.standing_roles[${i}]`, 'must be deacon, witness, refinery, boot or mayor'),
-      );
+      settings.daemon.standing_roles = r
+        .stringArray(daemon.standing_roles, 'daemon.standing_roles')
+        .map((role, i) =>
+          role === 'deacon' || role === 'witness' || role === 'refinery' || role === 'boot' || role === 'mayor'
+            ? role
+            : r.fail(`daemon.standing_roles[${i}]`, 'must be deacon, witness, refinery, boot or mayor'),
+        );
     }
     if (settings.daemon.restart_backoff_initial_seconds > settings.daemon.restart_backoff_max_seconds) {
       r.fail('daemon.restart_backoff_initial_seconds', 'must not exceed daemon.restart_backoff_max_seconds');

@@ -6,7 +6,10 @@ export type SlingTarget = { kind: 'rig'; rig: string } | { kind: 'agent'; addres
 
 export function parseSlingTarget(text: string): SlingTarget {
   const t = text.trim().replace(/\/+$/u, '');
-  if (t === '') throw new ValidationError('a sling needs a target', { hint: 'a rig, or an agent address such as <rig>/polecats/<name>, <rig>/crew/<name>, mayor' });
+  if (t === '')
+    throw new ValidationError('a sling needs a target', {
+      hint: 'a rig, or an agent address such as <rig>/polecats/<name>, <rig>/crew/<name>, mayor',
+    });
   if (!t.includes('/') && t !== 'mayor' && t !== 'deacon') {
     validateName('rig', t);
     return { kind: 'rig', rig: t };

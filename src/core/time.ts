@@ -17,7 +17,8 @@ const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})
  */
 export function normalizeTimestamp(text: string): string {
   const m = RFC3339.exec(text);
-  if (m === null) throw new ValidationError(`invalid timestamp "${text}": expected RFC 3339, e.g. 2026-01-02T03:04:05Z`);
+  if (m === null)
+    throw new ValidationError(`invalid timestamp "${text}": expected RFC 3339, e.g. 2026-01-02T03:04:05Z`);
   const [, y, mo, d, h, mi, s, fraction, zone] = m;
   const year = Number(y);
   const month = Number(mo);

@@ -2,7 +2,13 @@ import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, w
 import { dirname, join } from 'node:path';
 import { ConflictError, errorMessage, InternalError, isRecord } from '../core/errors.js';
 import { processAlive, spawnDetached } from '../exec/exec.js';
-import { reconcile, type Action, type ReconcileAgent, type ReconcileConfig, type ReconcileWork } from '../core/reconcile.js';
+import {
+  reconcile,
+  type Action,
+  type ReconcileAgent,
+  type ReconcileConfig,
+  type ReconcileWork,
+} from '../core/reconcile.js';
 import { observeAgents, type AgentView } from '../observe/snapshot.js';
 import type { SqliteBeadStore } from '../store/sqlite-bead-store.js';
 import type { Town } from '../town/town.js';
@@ -29,7 +35,6 @@ export function daemonPaths(town: Town): { pid: string; log: string } {
   return { pid: join(town.root, '.runtime', 'daemon.pid'), log: join(town.root, '.runtime', 'daemon.log') };
 }
 
-
 /** The running daemon's pid, or undefined (a pid file left by a killed daemon does not count). */
 export function daemonPid(town: Town): number | undefined {
   try {
@@ -50,12 +55,16 @@ export function claimDaemonSlot(town: Town): () => void {
       writeSync(fd, `${process.pid}\n`);
       closeSync(fd);
       return () => {
-        if (daemonPid(town) === process.pid || readFileSync(file, 'utf8').trim() === String(process.pid)) rmSync(file, { force: true });
+        if (daemonPid(town) === process.pid || readFileSync(file, 'utf8').trim() === String(process.pid))
+          rmSync(file, { force: true });
       };
     } catch (err) {
       if (!(isRecord(err) && err.code === 'EEXIST')) throw err;
       const holder = daemonPid(town);
-      if (holder !== undefined) throw new ConflictError(`the daemon of this town is already running (pid ${holder})`, { hint: '"gt daemon status" shows it; "gt daemon stop" stops it' });
+      if (holder !== undefined)
+        throw new ConflictError(`the daemon of this town is already running (pid ${holder})`, {
+          hint: '"gt daemon status" shows it; "gt daemon stop" stops it',
+        });
       rmSync(file, { force: true }); // left by a daemon that was killed
     }
   }
@@ -65,8 +74,16 @@ export function claimDaemonSlot(town: Town): () => void {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Starts `gt daemon run` in the background and waits until it holds the town's slot; returns its pid. */
-export async function startDaemonProcess(town: Town, gtBin: string, env: NodeJS.ProcessEnv, args: readonly string[] = []): Promise<number> {
-  spawnDetached(process.execPath, [gtBin, 'daemon', 'run', ...args], { cwd: town.root, env: { ...env, GT_TOWN_ROOT: town.root } });
+export async function startDaemonProcess(
+  town: Town,
+  gtBin: string,
+  env: NodeJS.ProcessEnv,
+  args: readonly string[] = [],
+): Promise<number> {
+  spawnDetached(process.execPath, [gtBin, 'daemon', 'run', ...args], {
+    cwd: town.root,
+    env: { ...env, GT_TOWN_ROOT: town.root },
+  });
   for (let i = 0; i < 100; i++) {
     const pid = daemonPid(town);
     if (pid !== undefined) return pid;
@@ -101,7 +118,9 @@ export function reconcileConfig(ctx: TownContext): ReconcileConfig {
 async function reconcileInputs(ctx: DaemonContext, agents: readonly AgentView[]): Promise<ReconcileAgent[]> {
   const out: ReconcileAgent[] = [];
   for (const a of agents) {
-    const endings = (await ctx.store.sessions(a.address, 20)).flatMap((s) => (s.ended_at !== null && s.end_reason !== null ? [{ endedAtMs: Date.parse(s.ended_at), reason: s.end_reason }] : []));
+    const endings = (await ctx.store.sessions(a.address, 20)).flatMap((s) =>
+      s.ended_at !== null && s.end_reason !== null ? [{ endedAtMs: Date.parse(s.ended_at), reason: s.end_reason }] : [],
+    );
     out.push({
       address: a.address,
       role: a.role,
@@ -111,17 +130,29 @@ async function reconcileInputs(ctx: DaemonContext, agents: readonly AgentView[])
       openSessionId: a.open_session?.session_id ?? null,
       endings,
       lastProgressMs: a.last_progress === null ? null : Date.parse(a.last_progress),
-      startingSinceMs: Math.max(a.open_session === null ? 0 : Date.parse(a.open_session.started_at), a.hook === null ? 0 : Date.parse(a.hook.updated_at)) || null,
+      startingSinceMs:
+        Math.max(
+          a.open_session === null ? 0 : Date.parse(a.open_session.started_at),
+          a.hook === null ? 0 : Date.parse(a.hook.updated_at),
+        ) || null,
     });
   }
   return out;
 }
 
 /** Every hooked bead, and whether an agent holds it (the daemon's input, and gt doctor's). */
-export async function hookedWork(ctx: Pick<DaemonContext, 'store'>, agents: readonly AgentView[]): Promise<ReconcileWork[]> {
+export async function hookedWork(
+  ctx: Pick<DaemonContext, 'store'>,
+  agents: readonly AgentView[],
+): Promise<ReconcileWork[]> {
   const held = new Set(agents.flatMap((a) => (a.hook === null ? [] : [a.hook.id])));
   const hooked = await ctx.store.list({ statuses: ['hooked'], limit: 0 });
-  return hooked.map((b) => ({ bead: b.id, assignee: b.assignee, held: held.has(b.id), updatedAtMs: Date.parse(b.updated_at) }));
+  return hooked.map((b) => ({
+    bead: b.id,
+    assignee: b.assignee,
+    held: held.has(b.id),
+    updatedAtMs: Date.parse(b.updated_at),
+  }));
 }
 
 /**
@@ -129,9 +160,18 @@ export async function hookedWork(ctx: Pick<DaemonContext, 'store'>, agents: read
  * the daemon is about to do before its effects can be seen, e.g. a restarted agent priming), `failed` hears
  * each action that could not be carried out.
  */
-async function reconcileOnce(ctx: DaemonContext, decided: (actions: readonly Action[]) => void, failed: (action: Action, err: unknown) => void): Promise<Action[]> {
+async function reconcileOnce(
+  ctx: DaemonContext,
+  decided: (actions: readonly Action[]) => void,
+  failed: (action: Action, err: unknown) => void,
+): Promise<Action[]> {
   const agents = await observeAgents(ctx);
-  const actions = reconcile(await reconcileInputs(ctx, agents), reconcileConfig(ctx), ctx.now(), await hookedWork(ctx, agents));
+  const actions = reconcile(
+    await reconcileInputs(ctx, agents),
+    reconcileConfig(ctx),
+    ctx.now(),
+    await hookedWork(ctx, agents),
+  );
   decided(actions);
   for (const action of actions) {
     try {
@@ -165,9 +205,20 @@ async function execute(ctx: DaemonContext, action: Action): Promise<void> {
     case 'quarantine': {
       await ctx.store.updateAgent(action.address, { agent_state: 'stuck' }, 'daemon');
       const title = `Quarantined: ${action.address} died ${action.crashes} times`;
-      const escalation = await ctx.store.create({ title, issue_type: 'escalation', priority: 1, description: `${action.why}.\nHook: ${agent.hook_bead ?? 'none'}. The daemon will not restart it while its state is stuck; look at "gt peek ${action.address}" and "gt seance --agent ${action.address}", fix the cause, then set it idle and restart it.`, labels: ['gt:escalation'] }, 'daemon');
+      const escalation = await ctx.store.create(
+        {
+          title,
+          issue_type: 'escalation',
+          priority: 1,
+          description: `${action.why}.\nHook: ${agent.hook_bead ?? 'none'}. The daemon will not restart it while its state is stuck; look at "gt peek ${action.address}" and "gt seance --agent ${action.address}", fix the cause, then set it idle and restart it.`,
+          labels: ['gt:escalation'],
+        },
+        'daemon',
+      );
       const to = agent.rig !== null ? `${agent.rig}/witness` : 'mayor';
-      await sendMail(ctx.store, { from: 'daemon', to, subject: title, body: `See ${escalation.id}.` }).catch(() => undefined);
+      await sendMail(ctx.store, { from: 'daemon', to, subject: title, body: `See ${escalation.id}.` }).catch(
+        () => undefined,
+      );
       return;
     }
     case 'report-stalled': {
@@ -175,9 +226,20 @@ async function execute(ctx: DaemonContext, action: Action): Promise<void> {
       const subject = `Stalled: ${action.address} on ${action.bead}`;
       const [bead] = await ctx.store.show([action.bead]);
       // Once per stall: a newer report only after the bead has moved since the last one.
-      const sent = await ctx.store.list({ assignee: to, types: ['message'], labels: ['from:daemon'], statuses: ['open', 'closed'], limit: 0 });
+      const sent = await ctx.store.list({
+        assignee: to,
+        types: ['message'],
+        labels: ['from:daemon'],
+        statuses: ['open', 'closed'],
+        limit: 0,
+      });
       if (sent.some((m) => m.title === subject && bead !== undefined && m.created_at >= bead.updated_at)) return;
-      await sendMail(ctx.store, { from: 'daemon', to, subject, body: `${action.why}. Hooked ${action.bead}, no progress seen. Peek with "gt peek ${action.address}"; nudge, help or escalate.` });
+      await sendMail(ctx.store, {
+        from: 'daemon',
+        to,
+        subject,
+        body: `${action.why}. Hooked ${action.bead}, no progress seen. Peek with "gt peek ${action.address}"; nudge, help or escalate.`,
+      });
       return;
     }
     case 'stop':

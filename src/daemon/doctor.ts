@@ -42,7 +42,12 @@ function atLeast(version: string, min: readonly number[]): boolean {
 
 /** Whether `command` is an executable on `path` (or an executable path itself); no process is started. */
 export function onPath(command: string, path: string | undefined): boolean {
-  const candidates = command.includes('/') ? [isAbsolute(command) ? command : resolve(command)] : (path ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(d, command));
+  const candidates = command.includes('/')
+    ? [isAbsolute(command) ? command : resolve(command)]
+    : (path ?? '')
+        .split(delimiter)
+        .filter((d) => d !== '')
+        .map((d) => join(d, command));
   return candidates.some((file) => {
     try {
       accessSync(file, constants.X_OK);
@@ -60,27 +65,50 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
     try {
       checks.push({ check: name, ...(await fn()) });
     } catch (err) {
-      checks.push({ check: name, status: 'fail', detail: errorMessage(err), hint: 'this check itself failed; the message says why' });
+      checks.push({
+        check: name,
+        status: 'fail',
+        detail: errorMessage(err),
+        hint: 'this check itself failed; the message says why',
+      });
     }
   };
   const now = ctx.now();
 
   await step('tmux', async () => {
     const v = await tmuxVersion();
-    if (v === undefined) return { status: 'fail', detail: 'tmux is not installed or does not run', hint: 'install tmux 3.0 or newer (Debian/Ubuntu: apt install tmux; macOS: brew install tmux)' };
-    return atLeast(v, MIN_TMUX) ? { status: 'ok', detail: `tmux ${v}` } : { status: 'fail', detail: `tmux ${v} is too old`, hint: 'install tmux 3.0 or newer' };
+    if (v === undefined)
+      return {
+        status: 'fail',
+        detail: 'tmux is not installed or does not run',
+        hint: 'install tmux 3.0 or newer (Debian/Ubuntu: apt install tmux; macOS: brew install tmux)',
+      };
+    return atLeast(v, MIN_TMUX)
+      ? { status: 'ok', detail: `tmux ${v}` }
+      : { status: 'fail', detail: `tmux ${v} is too old`, hint: 'install tmux 3.0 or newer' };
   });
 
   await step('git', async () => {
     const v = await gitVersion();
-    if (v === undefined) return { status: 'fail', detail: 'git is not installed or does not run', hint: 'install git 2.25 or newer' };
-    return atLeast(v, MIN_GIT) ? { status: 'ok', detail: `git ${v}` } : { status: 'fail', detail: `git ${v} is too old (worktrees need 2.25)`, hint: 'install git 2.25 or newer' };
+    if (v === undefined)
+      return { status: 'fail', detail: 'git is not installed or does not run', hint: 'install git 2.25 or newer' };
+    return atLeast(v, MIN_GIT)
+      ? { status: 'ok', detail: `git ${v}` }
+      : { status: 'fail', detail: `git ${v} is too old (worktrees need 2.25)`, hint: 'install git 2.25 or newer' };
   });
 
   await step('store', async () => {
     const h = await ctx.store.health();
-    if (h.integrity !== 'ok') return { status: 'fail', detail: `the database fails SQLite's check: ${h.integrity}`, hint: `restore ${ctx.town.dbPath} from a backup, or rebuild it from the JSONL export with "bd import"` };
-    return { status: 'ok', detail: `${ctx.town.dbPath}: integrity ok, schema v${h.schema_version}, journal ${h.journal_mode}` };
+    if (h.integrity !== 'ok')
+      return {
+        status: 'fail',
+        detail: `the database fails SQLite's check: ${h.integrity}`,
+        hint: `restore ${ctx.town.dbPath} from a backup, or rebuild it from the JSONL export with "bd import"`,
+      };
+    return {
+      status: 'ok',
+      detail: `${ctx.town.dbPath}: integrity ok, schema v${h.schema_version}, journal ${h.journal_mode}`,
+    };
   });
 
   await step('town layout', async () => {
@@ -92,7 +120,12 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
       const r = rigPaths(ctx.town.root, rig.name);
       for (const p of [r.repo, r.refinery]) if (!existsSync(p)) missing.push(p);
     }
-    if (missing.length > 0) return { status: 'fail', detail: `missing: ${missing.join(', ')}`, hint: 'a rig whose repository is gone must be added again ("gt rig remove" then "gt rig add")' };
+    if (missing.length > 0)
+      return {
+        status: 'fail',
+        detail: `missing: ${missing.join(', ')}`,
+        hint: 'a rig whose repository is gone must be added again ("gt rig remove" then "gt rig add")',
+      };
     return { status: 'ok', detail: `${ctx.town.root}` };
   });
 
@@ -108,10 +141,19 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
       needed.set(command, [...(needed.get(command) ?? []), agent.address]);
     }
     const absent = [...needed].filter(([command]) => !onPath(command, path));
-    if (absent.length === 0) return { status: 'ok', detail: needed.size === 0 ? 'only the built-in sim agent is used' : `on PATH: ${[...needed.keys()].join(', ')}` };
+    if (absent.length === 0)
+      return {
+        status: 'ok',
+        detail: needed.size === 0 ? 'only the built-in sim agent is used' : `on PATH: ${[...needed.keys()].join(', ')}`,
+      };
     return {
       status: 'warn',
-      detail: absent.map(([command, who]) => `${command} (for ${who.slice(0, 3).join(', ')}${who.length > 3 ? ', …' : ''}) is not on PATH`).join('; '),
+      detail: absent
+        .map(
+          ([command, who]) =>
+            `${command} (for ${who.slice(0, 3).join(', ')}${who.length > 3 ? ', …' : ''}) is not on PATH`,
+        )
+        .join('; '),
       hint: 'install it, or have another agent run those roles: gt config default-agent <name> / gt config role-agent <role> <name>',
     };
   });
@@ -142,16 +184,29 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
       if (prunable.length > 0) {
         if (options.fix) {
           await pruneWorktrees(repo);
-          fixed.push(`${rig.name}: git forgot ${prunable.length} worktree(s) whose directories are gone (branches kept)`);
-        } else problems.push(`${rig.name}: ${prunable.length} worktree(s) whose directories are gone (${prunable.map((t) => t.path).join(', ')})`);
+          fixed.push(
+            `${rig.name}: git forgot ${prunable.length} worktree(s) whose directories are gone (branches kept)`,
+          );
+        } else
+          problems.push(
+            `${rig.name}: ${prunable.length} worktree(s) whose directories are gone (${prunable.map((t) => t.path).join(', ')})`,
+          );
       }
       const strays = trees.filter((t) => !t.prunable && !sandboxes.has(resolve(t.path)));
-      if (strays.length > 0) problems.push(`${rig.name}: worktree(s) that belong to no agent: ${strays.map((t) => `${t.path} (${t.branch ?? 'detached'})`).join(', ')}`);
+      if (strays.length > 0)
+        problems.push(
+          `${rig.name}: worktree(s) that belong to no agent: ${strays.map((t) => `${t.path} (${t.branch ?? 'detached'})`).join(', ')}`,
+        );
     }
     const lost = agents.filter((a) => a.role !== 'crew' && a.sandbox_path !== '' && !existsSync(a.sandbox_path));
     if (lost.length > 0) problems.push(`sandbox missing for ${lost.map((a) => a.address).join(', ')}`);
     if (problems.length > 0) {
-      return { status: 'warn', detail: problems.join('; '), hint: 'gt never removes a worktree that may hold work: look at each with "git -C <path> status" and remove it yourself if it is not needed; "gt doctor --fix" forgets only worktrees whose directories are gone', fixed };
+      return {
+        status: 'warn',
+        detail: problems.join('; '),
+        hint: 'gt never removes a worktree that may hold work: look at each with "git -C <path> status" and remove it yourself if it is not needed; "gt doctor --fix" forgets only worktrees whose directories are gone',
+        fixed,
+      };
     }
     return { status: 'ok', detail: 'every worktree belongs to an agent', fixed };
   });
@@ -162,21 +217,41 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
     const fixed: string[] = [];
     const known = new Set(agents.map((a) => a.session));
     const strays = (await ctx.provider.list()).filter((s) => !known.has(s));
-    if (strays.length > 0) problems.push(`session(s) on the town's tmux server that belong to no agent: ${strays.join(', ')} (left alone: they may be someone's)`);
+    if (strays.length > 0)
+      problems.push(
+        `session(s) on the town's tmux server that belong to no agent: ${strays.join(', ')} (left alone: they may be someone's)`,
+      );
     for (const a of agents.filter((x) => x.state === 'zombie')) {
       if (options.fix) {
         await stopAgentSession(ctx, a.address, 'crashed');
         fixed.push(`stopped ${a.session} (${a.address}): no live agent and no work in it`);
       } else problems.push(`${a.address}: its session holds no live agent and no work (zombie)`);
     }
-    for (const a of agents.filter((x) => x.state === 'dead-with-work')) problems.push(`${a.address}: ${a.hook?.id ?? 'work'} is hooked and no agent runs (the daemon restarts it: "gt daemon start")`);
-    for (const a of agents.filter((x) => !x.session_alive && x.open_session !== null && x.hook === null && now - Date.parse(x.open_session.started_at) > SETTLE_MS)) {
+    for (const a of agents.filter((x) => x.state === 'dead-with-work'))
+      problems.push(
+        `${a.address}: ${a.hook?.id ?? 'work'} is hooked and no agent runs (the daemon restarts it: "gt daemon start")`,
+      );
+    for (const a of agents.filter(
+      (x) =>
+        !x.session_alive &&
+        x.open_session !== null &&
+        x.hook === null &&
+        now - Date.parse(x.open_session.started_at) > SETTLE_MS,
+    )) {
       if (options.fix && a.open_session !== null) {
         await ctx.store.endSession(a.open_session.session_id, 'lost', ctx.actor);
-        fixed.push(`closed the record of ${a.address}'s session ${a.open_session.session_id}: its tmux session is gone`);
+        fixed.push(
+          `closed the record of ${a.address}'s session ${a.open_session.session_id}: its tmux session is gone`,
+        );
       } else problems.push(`${a.address}: a session record is open but its tmux session is gone`);
     }
-    if (problems.length > 0) return { status: 'warn', detail: problems.join('; '), hint: '"gt doctor --fix" stops zombie sessions and closes stale records; "gt peek <agent>" shows a session', fixed };
+    if (problems.length > 0)
+      return {
+        status: 'warn',
+        detail: problems.join('; '),
+        hint: '"gt doctor --fix" stops zombie sessions and closes stale records; "gt peek <agent>" shows a session',
+        fixed,
+      };
     return { status: 'ok', detail: `${agents.filter((a) => a.session_alive).length} agent session(s) running`, fixed };
   });
 
@@ -192,7 +267,13 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
     }
     if (pid !== undefined) return { status: 'ok', detail: `running (pid ${pid})`, fixed };
     const hooked = observedAgents().filter((a) => a.hook !== null).length;
-    if (hooked > 0) return { status: 'warn', detail: `not running, and ${hooked} agent(s) have work on their hook: nothing restarts them if they die`, hint: 'gt daemon start (or gt up)', fixed };
+    if (hooked > 0)
+      return {
+        status: 'warn',
+        detail: `not running, and ${hooked} agent(s) have work on their hook: nothing restarts them if they die`,
+        hint: 'gt daemon start (or gt up)',
+        fixed,
+      };
     return { status: 'ok', detail: 'not running (no work is hooked)', fixed };
   });
 
@@ -200,13 +281,25 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
     // Each session's environment passes through a private file its launcher deletes; one left behind (a launch
     // that failed) may hold credentials.
     const dir = join(ctx.town.root, '.runtime', 'tmux');
-    const stale = existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith('env-') && now - statSync(join(dir, f)).mtimeMs > STALE_LAUNCH_FILE_MS) : [];
+    const stale = existsSync(dir)
+      ? readdirSync(dir).filter(
+          (f) => f.startsWith('env-') && now - statSync(join(dir, f)).mtimeMs > STALE_LAUNCH_FILE_MS,
+        )
+      : [];
     if (stale.length === 0) return { status: 'ok', detail: 'none left behind' };
     if (options.fix) {
       for (const f of stale) rmSync(join(dir, f), { force: true });
-      return { status: 'ok', detail: 'none left behind', fixed: [`removed ${stale.length} launch file(s) of sessions that never started`] };
+      return {
+        status: 'ok',
+        detail: 'none left behind',
+        fixed: [`removed ${stale.length} launch file(s) of sessions that never started`],
+      };
     }
-    return { status: 'warn', detail: `${stale.length} launch file(s) of sessions that never started (they may hold credentials)`, hint: 'gt doctor --fix removes them' };
+    return {
+      status: 'warn',
+      detail: `${stale.length} launch file(s) of sessions that never started (they may hold credentials)`,
+      hint: 'gt doctor --fix removes them',
+    };
   });
 
   await step('hooks', async () => {
@@ -214,10 +307,16 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
     if (orphans.length === 0) return { status: 'ok', detail: 'every hooked bead is on an agent' };
     if (options.fix) {
       const fixed: string[] = [];
-      for (const w of orphans) if (await ctx.store.releaseUnheldHook(w.bead, w.assignee, ctx.actor)) fixed.push(`${w.bead} back to open (was hooked to ${w.assignee ?? 'nobody'})`);
+      for (const w of orphans)
+        if (await ctx.store.releaseUnheldHook(w.bead, w.assignee, ctx.actor))
+          fixed.push(`${w.bead} back to open (was hooked to ${w.assignee ?? 'nobody'})`);
       return { status: 'ok', detail: 'every hooked bead is on an agent', fixed };
     }
-    return { status: 'warn', detail: `hooked to no agent: ${orphans.map((w) => `${w.bead} (${w.assignee ?? 'nobody'})`).join(', ')}`, hint: 'gt doctor --fix (or the daemon) sends them back to open' };
+    return {
+      status: 'warn',
+      detail: `hooked to no agent: ${orphans.map((w) => `${w.bead} (${w.assignee ?? 'nobody'})`).join(', ')}`,
+      hint: 'gt doctor --fix (or the daemon) sends them back to open',
+    };
   });
 
   return checks;

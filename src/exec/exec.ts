@@ -35,14 +35,27 @@ export function execArgv(file: string, args: readonly string[], options: ExecOpt
     const child = childProcesses().execFile(
       file,
       [...args],
-      { cwd: options.cwd, env: options.env, encoding: 'utf8', timeout: options.timeoutMs ?? 10_000, shell: false, windowsHide: true, maxBuffer: 16 * 1024 * 1024 },
+      {
+        cwd: options.cwd,
+        env: options.env,
+        encoding: 'utf8',
+        timeout: options.timeoutMs ?? 10_000,
+        shell: false,
+        windowsHide: true,
+        maxBuffer: 16 * 1024 * 1024,
+      },
       (err, stdout, stderr) => {
         if (err === null) {
           resolve({ ok: true, stdout, stderr, status: 0 });
           return;
         }
         const e: Record<string, unknown> = isRecord(err) ? err : {};
-        resolve({ ok: false, stdout, stderr: stderr === '' ? errorMessage(err) : stderr, status: typeof e.code === 'number' ? e.code : null });
+        resolve({
+          ok: false,
+          stdout,
+          stderr: stderr === '' ? errorMessage(err) : stderr,
+          status: typeof e.code === 'number' ? e.code : null,
+        });
       },
     );
     if (options.input !== undefined) child.stdin?.end(options.input);
@@ -54,17 +67,38 @@ export function execArgv(file: string, args: readonly string[], options: ExecOpt
  * Runs a program on this process's own terminal (stdin, stdout and stderr inherited) until it exits; its exit
  * status, or null when a signal ended it. For programs a person uses, such as a tmux client attaching.
  */
-export function runInteractive(file: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<number | null> {
+export function runInteractive(
+  file: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<number | null> {
   return new Promise((resolve, reject) => {
-    const child = childProcesses().spawn(file, [...args], { cwd: options.cwd, env: options.env, stdio: 'inherit', shell: false, windowsHide: true });
+    const child = childProcesses().spawn(file, [...args], {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: 'inherit',
+      shell: false,
+      windowsHide: true,
+    });
     child.once('error', reject);
     child.once('exit', (code) => resolve(code));
   });
 }
 
 /** Starts a program that outlives this process (its own session, no stdio); returns its pid. */
-export function spawnDetached(file: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): number | undefined {
-  const child = childProcesses().spawn(file, [...args], { cwd: options.cwd, env: options.env, detached: true, stdio: 'ignore', shell: false, windowsHide: true });
+export function spawnDetached(
+  file: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): number | undefined {
+  const child = childProcesses().spawn(file, [...args], {
+    cwd: options.cwd,
+    env: options.env,
+    detached: true,
+    stdio: 'ignore',
+    shell: false,
+    windowsHide: true,
+  });
   child.unref();
   return child.pid;
 }

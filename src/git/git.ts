@@ -11,8 +11,10 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 
 export type GitResult = { ok: true; stdout: string } | { ok: false; stderr: string; status: number | null };
 
-
-export async function runGit(args: readonly string[], options: { cwd: string; timeoutMs?: number }): Promise<GitResult> {
+export async function runGit(
+  args: readonly string[],
+  options: { cwd: string; timeoutMs?: number },
+): Promise<GitResult> {
   const r = await execArgv('git', args, { cwd: options.cwd, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS });
   return r.ok ? { ok: true, stdout: r.stdout } : { ok: false, stderr: r.stderr, status: r.status };
 }
@@ -100,12 +102,26 @@ export async function currentBranch(workTree: string): Promise<string> {
 }
 
 /** A new worktree at `path` on a new branch cut from `startPoint` (e.g. `origin/main`). */
-export async function addWorktreeOnNewBranch(bareRepo: string, path: string, branch: string, startPoint: string): Promise<void> {
-  await mustGit(['worktree', 'add', '--quiet', '--no-track', '-b', branch, path, startPoint], bareRepo, `git worktree add ${path}`);
+export async function addWorktreeOnNewBranch(
+  bareRepo: string,
+  path: string,
+  branch: string,
+  startPoint: string,
+): Promise<void> {
+  await mustGit(
+    ['worktree', 'add', '--quiet', '--no-track', '-b', branch, path, startPoint],
+    bareRepo,
+    `git worktree add ${path}`,
+  );
 }
 
 /** Gives every commit made in this worktree the agent's name and email (worktree-scoped config). */
-export async function setWorktreeIdentity(bareRepo: string, worktree: string, name: string, email: string): Promise<void> {
+export async function setWorktreeIdentity(
+  bareRepo: string,
+  worktree: string,
+  name: string,
+  email: string,
+): Promise<void> {
   const enabled = await runGit(['config', '--get', 'extensions.worktreeConfig'], { cwd: bareRepo });
   if (!enabled.ok || enabled.stdout.trim() !== 'true') {
     // With per-worktree config on, the shared core.bare=true would make every worktree "bare": move it into
@@ -124,7 +140,8 @@ export function excludePattern(bareRepo: string, pattern: string): void {
   const file = `${dir}/exclude`;
   mkdirSync(dir, { recursive: true });
   const current = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  if (!current.split('\n').includes(pattern)) appendFileSync(file, `${current === '' || current.endsWith('\n') ? '' : '\n'}${pattern}\n`);
+  if (!current.split('\n').includes(pattern))
+    appendFileSync(file, `${current === '' || current.endsWith('\n') ? '' : '\n'}${pattern}\n`);
 }
 
 /** What removing or resetting a worktree would lose. */
@@ -141,10 +158,14 @@ export type WorktreeSafety = {
 export async function worktreeSafety(worktree: string, defaultBranchName: string): Promise<WorktreeSafety> {
   const branch = (await mustGit(['rev-parse', '--abbrev-ref', 'HEAD'], worktree, 'reading the branch')).trim();
   const status = await mustGit(['status', '--porcelain', '--untracked-files=all'], worktree, 'git status');
-  const count = async (args: string[]): Promise<number> => Number((await mustGit(['rev-list', '--count', ...args], worktree, 'git rev-list')).trim());
+  const count = async (args: string[]): Promise<number> =>
+    Number((await mustGit(['rev-list', '--count', ...args], worktree, 'git rev-list')).trim());
   return {
     branch,
-    uncommitted: status.split('\n').filter((l) => l.trim() !== '').map((l) => l.slice(3)),
+    uncommitted: status
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => l.slice(3)),
     unpushed: await count(['HEAD', '--not', '--remotes']),
     unmerged: await count([`refs/remotes/origin/${defaultBranchName}..HEAD`]),
   };
@@ -166,9 +187,15 @@ export async function listWorktrees(repo: string): Promise<WorktreeEntry[]> {
     .map((block) => block.split('\n').filter((l) => l !== ''))
     .filter((lines) => lines.length > 0)
     .map((lines) => {
-      const field = (name: string): string | undefined => lines.find((l) => l === name || l.startsWith(`${name} `))?.slice(name.length + 1);
+      const field = (name: string): string | undefined =>
+        lines.find((l) => l === name || l.startsWith(`${name} `))?.slice(name.length + 1);
       const branch = field('branch');
-      return { path: field('worktree') ?? '', branch: branch === undefined ? null : branch.replace(/^refs\/heads\//, ''), bare: field('bare') !== undefined, prunable: field('prunable') !== undefined };
+      return {
+        path: field('worktree') ?? '',
+        branch: branch === undefined ? null : branch.replace(/^refs\/heads\//, ''),
+        bare: field('bare') !== undefined,
+        prunable: field('prunable') !== undefined,
+      };
     });
 }
 
@@ -210,14 +237,20 @@ export async function cloneFull(source: string, dest: string, cwd: string): Prom
 
 /** Local branches of a repository holding commits that no remote ref has. */
 export async function branchesWithUnpushedCommits(repo: string): Promise<string[]> {
-  const refs = (await mustGit(['for-each-ref', '--format=%(refname:short)', 'refs/heads'], repo, 'git for-each-ref')).split('\n').filter((r) => r !== '');
+  const refs = (await mustGit(['for-each-ref', '--format=%(refname:short)', 'refs/heads'], repo, 'git for-each-ref'))
+    .split('\n')
+    .filter((r) => r !== '');
   const out: string[] = [];
   for (const ref of refs) if (await hasUnpushedCommits(repo, ref)) out.push(ref);
   return out;
 }
 
 /** Commits everything in the worktree (new, changed and deleted files); the new commit, or null if nothing changed. */
-export async function commitAll(worktree: string, message: string, author?: { name: string; email: string }): Promise<string | null> {
+export async function commitAll(
+  worktree: string,
+  message: string,
+  author?: { name: string; email: string },
+): Promise<string | null> {
   await mustGit(['add', '--all'], worktree, 'git add');
   const staged = await runGit(['diff', '--cached', '--quiet'], { cwd: worktree });
   if (staged.ok) return null;
@@ -244,10 +277,31 @@ export async function pushBranch(worktree: string, branch: string): Promise<void
 }
 
 /** A working clone used to land branches: merges `origin/<branch>` into `target` and pushes `target`. */
-export async function mergeAndPush(clone: string, branch: string, target: string, message: string, author: { name: string; email: string }): Promise<string> {
+export async function mergeAndPush(
+  clone: string,
+  branch: string,
+  target: string,
+  message: string,
+  author: { name: string; email: string },
+): Promise<string> {
   await mustGit(['fetch', '--quiet', 'origin'], clone, 'git fetch');
   await mustGit(['checkout', '--quiet', '-B', target, `origin/${target}`], clone, `git checkout ${target}`);
-  await mustGit(['-c', `user.name=${author.name}`, '-c', `user.email=${author.email}`, 'merge', '--quiet', '--no-ff', '-m', message, `origin/${branch}`], clone, `git merge of ${branch}`);
+  await mustGit(
+    [
+      '-c',
+      `user.name=${author.name}`,
+      '-c',
+      `user.email=${author.email}`,
+      'merge',
+      '--quiet',
+      '--no-ff',
+      '-m',
+      message,
+      `origin/${branch}`,
+    ],
+    clone,
+    `git merge of ${branch}`,
+  );
   await mustGit(['push', '--quiet', 'origin', `${target}:refs/heads/${target}`], clone, `git push of ${target}`);
   return (await mustGit(['rev-parse', 'HEAD'], clone, 'git rev-parse')).trim();
 }

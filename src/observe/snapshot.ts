@@ -26,7 +26,13 @@ export type ObserveContext = {
   now: () => number;
 };
 
-export type SandboxState = { exists: boolean; branch: string | null; uncommitted: number; unpushed: number; unmerged: number } | null;
+export type SandboxState = {
+  exists: boolean;
+  branch: string | null;
+  uncommitted: number;
+  unpushed: number;
+  unmerged: number;
+} | null;
 
 export type AgentView = {
   address: string;
@@ -63,17 +69,42 @@ export type ObserveOptions = {
 };
 
 /** Every agent as observed now (what the daemon decides from, and `gt agents` shows). */
-export async function observeAgents(ctx: ObserveContext, options: ObserveOptions = {}, sessions?: readonly string[]): Promise<AgentView[]> {
+export async function observeAgents(
+  ctx: ObserveContext,
+  options: ObserveOptions = {},
+  sessions?: readonly string[],
+): Promise<AgentView[]> {
   const now = ctx.now();
-  const [agents, rigs, live] = await Promise.all([ctx.store.agents({}), options.git === true ? ctx.store.rigs() : [], sessions ?? ctx.provider.list()]);
+  const [agents, rigs, live] = await Promise.all([
+    ctx.store.agents({}),
+    options.git === true ? ctx.store.rigs() : [],
+    sessions ?? ctx.provider.list(),
+  ]);
   const alive = new Set(live);
   const rigByName = new Map(rigs.map((r) => [r.name, r]));
   const withCli = agents.map((agent) => ({ agent, cli: agentCli(ctx.settings, agent) }));
   // Every live session at one look (one tmux call, one process table), however many agents.
-  const surveyed = await ctx.provider.survey(new Map(withCli.filter(({ agent }) => alive.has(agent.session_name)).map(({ agent, cli }) => [agent.session_name, cli.preset.processNames])));
+  const surveyed = await ctx.provider.survey(
+    new Map(
+      withCli
+        .filter(({ agent }) => alive.has(agent.session_name))
+        .map(({ agent, cli }) => [agent.session_name, cli.preset.processNames]),
+    ),
+  );
   const views: AgentView[] = [];
   for (const { agent, cli } of withCli) {
-    views.push(await observeAgent(ctx, agent, cli, alive.has(agent.session_name), surveyed.get(agent.session_name), now, rigByName.get(agent.rig ?? ''), options));
+    views.push(
+      await observeAgent(
+        ctx,
+        agent,
+        cli,
+        alive.has(agent.session_name),
+        surveyed.get(agent.session_name),
+        now,
+        rigByName.get(agent.rig ?? ''),
+        options,
+      ),
+    );
   }
   return views;
 }
@@ -92,26 +123,55 @@ export async function observe(ctx: ObserveContext, options: ObserveOptions = {})
     rigs: rigs.map((r) => ({ name: r.name, prefix: r.prefix, default_branch: r.default_branch })),
     agents: views,
     strays: sessions.filter((s) => !known.has(s)),
-    work: { open: stats.open_issues, ready: stats.ready_issues, in_progress: stats.in_progress_issues, hooked: stats.hooked_issues, blocked: stats.blocked_issues },
-    merge_requests: mrs.map((m) => ({ id: m.id, title: m.title, source: typeof m.metadata.source_bead === 'string' ? m.metadata.source_bead : null })),
+    work: {
+      open: stats.open_issues,
+      ready: stats.ready_issues,
+      in_progress: stats.in_progress_issues,
+      hooked: stats.hooked_issues,
+      blocked: stats.blocked_issues,
+    },
+    merge_requests: mrs.map((m) => ({
+      id: m.id,
+      title: m.title,
+      source: typeof m.metadata.source_bead === 'string' ? m.metadata.source_bead : null,
+    })),
   };
 }
 
-async function observeAgent(ctx: ObserveContext, agent: Agent, resolved: ResolvedAgent, alive: boolean, look: SessionSurvey | undefined, now: number, rig: Rig | undefined, options: ObserveOptions): Promise<AgentView> {
+async function observeAgent(
+  ctx: ObserveContext,
+  agent: Agent,
+  resolved: ResolvedAgent,
+  alive: boolean,
+  look: SessionSurvey | undefined,
+  now: number,
+  rig: Rig | undefined,
+  options: ObserveOptions,
+): Promise<AgentView> {
   const liveness: AgentLiveness = !alive ? 'dead' : (look?.liveness ?? 'unknown');
   const activity = alive ? (look?.activityMs ?? null) : null;
   const bead = agent.hook_bead === null ? undefined : (await ctx.store.show([agent.hook_bead]).catch(() => []))[0];
   const open = await ctx.store.openSession(agent.address);
-  const progress = Math.max(activity ?? 0, agent.last_activity === null ? 0 : Date.parse(agent.last_activity), bead === undefined ? 0 : Date.parse(bead.updated_at));
+  const progress = Math.max(
+    activity ?? 0,
+    agent.last_activity === null ? 0 : Date.parse(agent.last_activity),
+    bead === undefined ? 0 : Date.parse(bead.updated_at),
+  );
   // The pane matters to the state only for hooked work with no recent progress (busy = working, else stalled).
   const stalledAfterMs = ctx.settings.daemon.stalled_after_seconds * 1000;
   const paneMatters = agent.hook_bead !== null && liveness !== 'dead' && now - progress > stalledAfterMs;
-  const pane = alive && (options.panes === true || paneMatters) ? classifyPane(await ctx.provider.capture(agent.session_name).catch(() => ''), paneProfile(resolved.preset)).kind : null;
+  const pane =
+    alive && (options.panes === true || paneMatters)
+      ? classifyPane(await ctx.provider.capture(agent.session_name).catch(() => ''), paneProfile(resolved.preset)).kind
+      : null;
   const exists = existsSync(agent.sandbox_path);
   let sandbox: SandboxState = null;
   if (rig !== undefined && exists && agent.role !== 'crew') {
     const s = await worktreeSafety(agent.sandbox_path, rig.default_branch).catch(() => undefined);
-    sandbox = s === undefined ? { exists, branch: null, uncommitted: 0, unpushed: 0, unmerged: 0 } : { exists, branch: s.branch, uncommitted: s.uncommitted.length, unpushed: s.unpushed, unmerged: s.unmerged };
+    sandbox =
+      s === undefined
+        ? { exists, branch: null, uncommitted: 0, unpushed: 0, unmerged: 0 }
+        : { exists, branch: s.branch, uncommitted: s.uncommitted.length, unpushed: s.unpushed, unmerged: s.unmerged };
   }
   const state = deriveState(
     {
@@ -136,7 +196,8 @@ async function observeAgent(ctx: ObserveContext, agent: Agent, resolved: Resolve
     session_alive: alive,
     liveness,
     pane,
-    hook: bead === undefined ? null : { id: bead.id, title: bead.title, status: bead.status, updated_at: bead.updated_at },
+    hook:
+      bead === undefined ? null : { id: bead.id, title: bead.title, status: bead.status, updated_at: bead.updated_at },
     open_session: open === null ? null : { session_id: open.session_id, started_at: open.started_at },
     last_progress: progress > 0 ? new Date(progress).toISOString() : null,
     sandbox_path: agent.sandbox_path,

@@ -5,7 +5,8 @@ import { tempDir } from '../../test/helpers/tmp.js';
 import { claudeSettings, writeClaudeSettings } from './claude-settings.js';
 
 type Hooks = Record<string, { matcher: string; hooks: { type: string; command: string }[] }[]>;
-const commands = (hooks: Hooks, event: string): string[] => (hooks[event] ?? []).flatMap((e) => e.hooks.map((h) => h.command));
+const commands = (hooks: Hooks, event: string): string[] =>
+  (hooks[event] ?? []).flatMap((e) => e.hooks.map((h) => h.command));
 
 describe('Claude Code settings', () => {
   it('hooks prime, the prompt-submit and stop hand-over, and re-priming after compaction, with no data in any command', () => {
@@ -19,7 +20,9 @@ describe('Claude Code settings', () => {
   });
 
   it('reminds only polecats to finish with gt done', () => {
-    expect(commands(claudeSettings('polecat').hooks as Hooks, 'Stop')).toEqual(['"$GT_BIN" agent hook stop --remind-done']);
+    expect(commands(claudeSettings('polecat').hooks as Hooks, 'Stop')).toEqual([
+      '"$GT_BIN" agent hook stop --remind-done',
+    ]);
     expect(commands(claudeSettings('crew').hooks as Hooks, 'Stop')).toEqual(['"$GT_BIN" agent hook stop']);
   });
 

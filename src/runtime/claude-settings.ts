@@ -17,7 +17,9 @@ import type { Role } from '../core/identity.js';
 
 type HookEntry = { matcher: string; hooks: { type: 'command'; command: string; timeout: number }[] };
 
-const command = (args: string, timeout = 30): HookEntry[] => [{ matcher: '', hooks: [{ type: 'command', command: `"$GT_BIN" ${args}`, timeout }] }];
+const command = (args: string, timeout = 30): HookEntry[] => [
+  { matcher: '', hooks: [{ type: 'command', command: `"$GT_BIN" ${args}`, timeout }] },
+];
 
 export function claudeSettings(role: Role): Record<string, unknown> {
   return {

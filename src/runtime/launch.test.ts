@@ -15,7 +15,17 @@ const base = {
 
 describe('presets', () => {
   it('cover every CLI the issue names, each complete', () => {
-    expect(Object.keys(PRESETS).sort()).toEqual(['amp', 'claude', 'codex', 'copilot', 'cursor', 'gemini', 'opencode', 'pi', 'sim']);
+    expect(Object.keys(PRESETS).sort()).toEqual([
+      'amp',
+      'claude',
+      'codex',
+      'copilot',
+      'cursor',
+      'gemini',
+      'opencode',
+      'pi',
+      'sim',
+    ]);
     for (const p of Object.values(PRESETS)) {
       expect(p.command).not.toBe('');
       expect(p.processNames.length).toBeGreaterThan(0);
@@ -34,17 +44,38 @@ describe('resolveAgent', () => {
   });
 
   it('lets a custom agent extend a preset with its own command, args and environment', () => {
-    const settings = parseTownSettings({ agents: { fast: { preset: 'claude', command: '/opt/claude-wrapper', args: ['--model', 'haiku'], env: { MODE: 'fast' } } } });
+    const settings = parseTownSettings({
+      agents: {
+        fast: { preset: 'claude', command: '/opt/claude-wrapper', args: ['--model', 'haiku'], env: { MODE: 'fast' } },
+      },
+    });
     const fast = resolveAgent(settings, 'polecat', 'fast');
-    expect(fast.preset).toMatchObject({ name: 'fast', command: '/opt/claude-wrapper', args: ['--model', 'haiku'], hooks: 'claude', prompt: { kind: 'positional' } });
+    expect(fast.preset).toMatchObject({
+      name: 'fast',
+      command: '/opt/claude-wrapper',
+      args: ['--model', 'haiku'],
+      hooks: 'claude',
+      prompt: { kind: 'positional' },
+    });
     expect(fast.preset.env).toEqual({ MODE: 'fast' });
   });
 });
 
 describe('buildLaunch', () => {
   it('claude: autonomy flag, settings file, the beacon as one argument, identity in the environment', () => {
-    const spec = buildLaunch({ ...base, agent: resolveAgent(defaultTownSettings(), 'polecat'), settingsFile: '/town/.runtime/claude/ga-toast.json', passthrough: { ANTHROPIC_AUTH_TOKEN: 'secret' } });
-    expect(spec.argv).toEqual(['claude', '--dangerously-skip-permissions', '--settings', '/town/.runtime/claude/ga-toast.json', BEACON]);
+    const spec = buildLaunch({
+      ...base,
+      agent: resolveAgent(defaultTownSettings(), 'polecat'),
+      settingsFile: '/town/.runtime/claude/ga-toast.json',
+      passthrough: { ANTHROPIC_AUTH_TOKEN: 'secret' },
+    });
+    expect(spec.argv).toEqual([
+      'claude',
+      '--dangerously-skip-permissions',
+      '--settings',
+      '/town/.runtime/claude/ga-toast.json',
+      BEACON,
+    ]);
     expect(spec.cwd).toBe('/town/gastown/polecats/toast');
     expect(spec.typedPrompt).toBeUndefined();
     expect(spec.env).toMatchObject({
@@ -65,29 +96,60 @@ describe('buildLaunch', () => {
     const codex = buildLaunch({ ...base, agent: resolveAgent(defaultTownSettings(), 'polecat', 'codex') });
     expect(codex.argv).toEqual(['codex', '--dangerously-bypass-approvals-and-sandbox']);
     expect(codex.typedPrompt).toBe(BEACON);
-    const gemini = buildLaunch({ ...base, agent: resolveAgent(defaultTownSettings(), 'polecat', 'gemini'), passthrough: { GT_ROLE: 'spoofed' } });
+    const gemini = buildLaunch({
+      ...base,
+      agent: resolveAgent(defaultTownSettings(), 'polecat', 'gemini'),
+      passthrough: { GT_ROLE: 'spoofed' },
+    });
     expect(gemini.argv.slice(-2)).toEqual(['-i', BEACON]);
     expect(gemini.env.GT_ROLE).toBe('gastown/polecats/toast');
   });
 
   it('runs the sim preset through this gt', () => {
-    const sim = buildLaunch({ ...base, agent: resolveAgent(defaultTownSettings(), 'polecat', 'sim'), gtCommand: ['/usr/bin/node', '/pkg/dist/gt.cjs'] });
+    const sim = buildLaunch({
+      ...base,
+      agent: resolveAgent(defaultTownSettings(), 'polecat', 'sim'),
+      gtCommand: ['/usr/bin/node', '/pkg/dist/gt.cjs'],
+    });
     expect(sim.argv).toEqual(['/usr/bin/node', '/pkg/dist/gt.cjs', 'agent', 'sim', BEACON]);
   });
 
   it('gives town agents no rig variables', () => {
-    const mayor = buildLaunch({ ...base, identity: { role: 'mayor' }, sessionName: 'hq-mayor', sandboxPath: '/town/mayor', agent: resolveAgent(defaultTownSettings(), 'mayor') });
+    const mayor = buildLaunch({
+      ...base,
+      identity: { role: 'mayor' },
+      sessionName: 'hq-mayor',
+      sandboxPath: '/town/mayor',
+      agent: resolveAgent(defaultTownSettings(), 'mayor'),
+    });
     expect(mayor.env.GT_ROLE).toBe('mayor');
     expect(mayor.env.GT_RIG).toBeUndefined();
     expect(mayor.env.GT_POLECAT).toBeUndefined();
   });
 
   it('resumes a previous session where the CLI can: a flag for claude, a subcommand for codex, refused for others', () => {
-    const claude = buildLaunch({ ...base, agent: resolveAgent(defaultTownSettings(), 'polecat'), resume: '0b7c3a52-1f0e-4a8e-9d6c-2c0f3e1a9b11' });
-    expect(claude.argv.slice(0, 4)).toEqual(['claude', '--dangerously-skip-permissions', '--resume', '0b7c3a52-1f0e-4a8e-9d6c-2c0f3e1a9b11']);
-    const codex = buildLaunch({ ...base, agent: resolveAgent(defaultTownSettings(), 'polecat', 'codex'), resume: 'abc' });
+    const claude = buildLaunch({
+      ...base,
+      agent: resolveAgent(defaultTownSettings(), 'polecat'),
+      resume: '0b7c3a52-1f0e-4a8e-9d6c-2c0f3e1a9b11',
+    });
+    expect(claude.argv.slice(0, 4)).toEqual([
+      'claude',
+      '--dangerously-skip-permissions',
+      '--resume',
+      '0b7c3a52-1f0e-4a8e-9d6c-2c0f3e1a9b11',
+    ]);
+    const codex = buildLaunch({
+      ...base,
+      agent: resolveAgent(defaultTownSettings(), 'polecat', 'codex'),
+      resume: 'abc',
+    });
     expect(codex.argv.slice(0, 4)).toEqual(['codex', 'resume', 'abc', '--dangerously-bypass-approvals-and-sandbox']);
-    expect(() => buildLaunch({ ...base, agent: resolveAgent(defaultTownSettings(), 'polecat', 'amp'), resume: 'abc' })).toThrow(/cannot resume/);
-    expect(() => buildLaunch({ ...base, agent: resolveAgent(defaultTownSettings(), 'polecat'), resume: '--evil' })).toThrow(/invalid session id/);
+    expect(() =>
+      buildLaunch({ ...base, agent: resolveAgent(defaultTownSettings(), 'polecat', 'amp'), resume: 'abc' }),
+    ).toThrow(/cannot resume/);
+    expect(() =>
+      buildLaunch({ ...base, agent: resolveAgent(defaultTownSettings(), 'polecat'), resume: '--evil' }),
+    ).toThrow(/invalid session id/);
   });
 });

@@ -16,7 +16,9 @@ export function resolveAgent(settings: TownSettings, role: Role, explicit?: stri
   const custom: AgentPreset | undefined = Object.hasOwn(settings.agents, name) ? settings.agents[name] : undefined;
   const base = presetNamed(custom?.preset ?? name);
   if (base === undefined) {
-    throw new ValidationError(`unknown agent "${name}"`, { hint: 'use a built-in preset (claude, codex, gemini, copilot, opencode, cursor, amp, pi, sim) or define it in settings.json "agents"' });
+    throw new ValidationError(`unknown agent "${name}"`, {
+      hint: 'use a built-in preset (claude, codex, gemini, copilot, opencode, cursor, amp, pi, sim) or define it in settings.json "agents"',
+    });
   }
   if (custom === undefined) return { name, preset: base };
   return {
@@ -26,7 +28,11 @@ export function resolveAgent(settings: TownSettings, role: Role, explicit?: stri
 }
 
 /** The agent CLI an agent runs: an explicit choice, else its own recorded one, else its role's or the town's. */
-export function agentCli(settings: TownSettings, agent: { role: Role; runtime: string | null }, explicit?: string): ResolvedAgent {
+export function agentCli(
+  settings: TownSettings,
+  agent: { role: Role; runtime: string | null },
+  explicit?: string,
+): ResolvedAgent {
   return resolveAgent(settings, agent.role, explicit ?? agent.runtime ?? undefined);
 }
 
@@ -79,8 +85,12 @@ export function buildLaunch(input: LaunchInput): LaunchSpec {
   const command = p.command === 'gt' && input.gtCommand !== undefined ? [...input.gtCommand] : [p.command];
   const argv = [...command];
   if (input.resume !== undefined) {
-    if (p.resume === undefined) throw new ValidationError(`${input.agent.name} cannot resume a previous session`, { hint: 'start a fresh session instead' });
-    if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(input.resume)) throw new ValidationError(`invalid session id to resume "${input.resume}"`);
+    if (p.resume === undefined)
+      throw new ValidationError(`${input.agent.name} cannot resume a previous session`, {
+        hint: 'start a fresh session instead',
+      });
+    if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(input.resume))
+      throw new ValidationError(`invalid session id to resume "${input.resume}"`);
     if (p.resume.kind === 'subcommand') argv.push(p.resume.subcommand, input.resume);
   }
   argv.push(...p.args);
@@ -110,7 +120,9 @@ export function buildLaunch(input: LaunchInput): LaunchSpec {
     env.NODE_OPTIONS = '';
     env.CLAUDECODE = '';
   }
-  return typedPrompt === undefined ? { argv, env, cwd: input.sandboxPath } : { argv, env, cwd: input.sandboxPath, typedPrompt };
+  return typedPrompt === undefined
+    ? { argv, env, cwd: input.sandboxPath }
+    : { argv, env, cwd: input.sandboxPath, typedPrompt };
 }
 
 /**
@@ -119,13 +131,52 @@ export function buildLaunch(input: LaunchInput): LaunchSpec {
  * never leak into another's session. Values reach the agent through a private file, never argv.
  */
 export const PASSTHROUGH_ENV: readonly string[] = [
-  'PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMPDIR',
-  'ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'ANTHROPIC_BASE_URL', 'ANTHROPIC_MODEL', 'ANTHROPIC_SMALL_FAST_MODEL',
-  'CLAUDE_CONFIG_DIR', 'CLAUDE_CODE_USE_BEDROCK', 'CLAUDE_CODE_USE_VERTEX', 'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC', 'DISABLE_AUTOUPDATER', 'IS_SANDBOX',
-  'AWS_REGION', 'AWS_PROFILE', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'CLOUD_ML_REGION', 'ANTHROPIC_VERTEX_PROJECT_ID', 'GOOGLE_APPLICATION_CREDENTIALS',
-  'OPENAI_API_KEY', 'OPENAI_BASE_URL', 'GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GITHUB_TOKEN', 'GH_TOKEN', 'COPILOT_GITHUB_TOKEN',
-  'HTTP_PROXY', 'HTTPS_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'no_proxy', 'NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE',
-  'GIT_CONFIG_GLOBAL', 'GIT_CONFIG_NOSYSTEM',
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'LANG',
+  'LC_ALL',
+  'LC_CTYPE',
+  'TZ',
+  'TMPDIR',
+  'ANTHROPIC_API_KEY',
+  'ANTHROPIC_AUTH_TOKEN',
+  'ANTHROPIC_BASE_URL',
+  'ANTHROPIC_MODEL',
+  'ANTHROPIC_SMALL_FAST_MODEL',
+  'CLAUDE_CONFIG_DIR',
+  'CLAUDE_CODE_USE_BEDROCK',
+  'CLAUDE_CODE_USE_VERTEX',
+  'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC',
+  'DISABLE_AUTOUPDATER',
+  'IS_SANDBOX',
+  'AWS_REGION',
+  'AWS_PROFILE',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'CLOUD_ML_REGION',
+  'ANTHROPIC_VERTEX_PROJECT_ID',
+  'GOOGLE_APPLICATION_CREDENTIALS',
+  'OPENAI_API_KEY',
+  'OPENAI_BASE_URL',
+  'GEMINI_API_KEY',
+  'GOOGLE_API_KEY',
+  'GITHUB_TOKEN',
+  'GH_TOKEN',
+  'COPILOT_GITHUB_TOKEN',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+  'NODE_EXTRA_CA_CERTS',
+  'SSL_CERT_FILE',
+  'GIT_CONFIG_GLOBAL',
+  'GIT_CONFIG_NOSYSTEM',
 ];
 
 export function passthroughEnv(env: Readonly<Record<string, string | undefined>>): Record<string, string> {

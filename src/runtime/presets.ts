@@ -51,7 +51,11 @@ export const CLAUDE_DIALOGS: readonly Dialog[] = [
   // Older releases asked "Do you trust the files in this folder?" the same way.
   { name: 'folder-trust', match: ['Do you trust the files in this folder?', 'Enter to confirm'], keys: ['Enter'] },
   // The first option is "No, exit": move to "Yes, I accept" before Enter.
-  { name: 'bypass-permissions', match: ['Bypass Permissions mode', 'Yes, I accept', 'Enter to confirm'], keys: ['Down', 'Enter'] },
+  {
+    name: 'bypass-permissions',
+    match: ['Bypass Permissions mode', 'Yes, I accept', 'Enter to confirm'],
+    keys: ['Down', 'Enter'],
+  },
   // First run of a fresh config: theme picker and security notes (Enter keeps the defaults).
   { name: 'theme', match: ['Choose the text style'], keys: ['Enter'] },
   { name: 'security-notes', match: ['Security notes', 'Press Enter to continue'], keys: ['Enter'] },

@@ -14,7 +14,15 @@ import {
   type StartSpec,
 } from './provider.js';
 
-type FakeSession = { spec: StartSpec; pane: number; screen: string; env: Map<string, string>; exited: boolean; activity: number; responder?: (input: FakeInput) => void };
+type FakeSession = {
+  spec: StartSpec;
+  pane: number;
+  screen: string;
+  env: Map<string, string>;
+  exited: boolean;
+  activity: number;
+  responder?: (input: FakeInput) => void;
+};
 
 /** What was typed or pressed into a fake session, in order. */
 export type FakeInput = { kind: 'text'; value: string } | { kind: 'key'; value: SafeKey };
@@ -51,7 +59,8 @@ export class FakeSessionProvider implements SessionProvider {
     return settle(() => {
       if (!SESSION_NAME.test(spec.name)) throw new ValidationError(`invalid session name "${spec.name}"`);
       if (spec.argv.length === 0) throw new ValidationError('nothing to run: argv is empty');
-      for (const key of Object.keys(spec.env)) if (!ENV_KEY.test(key)) throw new ValidationError(`invalid environment variable name "${key}"`);
+      for (const key of Object.keys(spec.env))
+        if (!ENV_KEY.test(key)) throw new ValidationError(`invalid environment variable name "${key}"`);
       if (this.#sessions.has(spec.name)) throw new SessionExistsError(spec.name);
       // As with tmux, spec.env reaches the program, not the session's own environment.
       const s: FakeSession = { spec, pane: this.#panes++, screen: '', env: new Map(), exited: false, activity: 0 };
@@ -81,7 +90,8 @@ export class FakeSessionProvider implements SessionProvider {
     const out = new Map<string, SessionSurvey>();
     for (const [name, processNames] of sessions) {
       const s = this.#sessions.get(name);
-      if (s !== undefined) out.set(name, { liveness: await this.agentLiveness(name, processNames), activityMs: s.activity });
+      if (s !== undefined)
+        out.set(name, { liveness: await this.agentLiveness(name, processNames), activityMs: s.activity });
     }
     return out;
   }
@@ -128,7 +138,9 @@ export class FakeSessionProvider implements SessionProvider {
 
   panes(): Promise<SessionPane[]> {
     return Promise.resolve(
-      [...this.#sessions.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([session, s]) => ({ session, pane: `%${s.pane}`, dead: s.exited })),
+      [...this.#sessions.entries()]
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([session, s]) => ({ session, pane: `%${s.pane}`, dead: s.exited })),
     );
   }
 
@@ -205,4 +217,3 @@ export class FakeSessionProvider implements SessionProvider {
     return this.#get(name).spec;
   }
 }
-

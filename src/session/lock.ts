@@ -9,11 +9,12 @@ import { processAlive } from '../exec/exec.js';
  */
 export type LockOptions = { timeoutMs: number; staleMs?: number };
 
-
 function holder(path: string): { pid: number; at: number } | undefined {
   try {
     const [pid, at] = readFileSync(path, 'utf8').trim().split(' ').map(Number);
-    return pid !== undefined && at !== undefined && Number.isInteger(pid) && Number.isFinite(at) ? { pid, at } : undefined;
+    return pid !== undefined && at !== undefined && Number.isInteger(pid) && Number.isFinite(at)
+      ? { pid, at }
+      : undefined;
   } catch {
     return undefined;
   }
@@ -39,7 +40,9 @@ export async function withFileLock<T>(path: string, options: LockOptions, fn: ()
         continue;
       }
       if (Date.now() >= deadline) {
-        throw new ConflictError(`${path} is held by process ${h?.pid ?? '?'}`, { hint: 'another gt is typing into this session; try again' });
+        throw new ConflictError(`${path} is held by process ${h?.pid ?? '?'}`, {
+          hint: 'another gt is typing into this session; try again',
+        });
       }
       await new Promise((r) => setTimeout(r, wait));
     }

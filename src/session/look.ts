@@ -5,7 +5,13 @@ import type { AgentLiveness, SessionProvider } from './provider.js';
 export type SessionLook = { liveness: AgentLiveness; pane: PaneState['kind'] | null; activityMs: number | null };
 
 /** Looks at a session the caller knows exists (`alive`); a missing one is dead with nothing to show. */
-export async function lookAtSession(provider: SessionProvider, name: string, alive: boolean, processNames: readonly string[], profile: PaneProfile): Promise<SessionLook> {
+export async function lookAtSession(
+  provider: SessionProvider,
+  name: string,
+  alive: boolean,
+  processNames: readonly string[],
+  profile: PaneProfile,
+): Promise<SessionLook> {
   if (!alive) return { liveness: 'dead', pane: null, activityMs: null };
   return {
     liveness: await provider.agentLiveness(name, processNames),

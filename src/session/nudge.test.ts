@@ -38,7 +38,8 @@ function lineEditor(p: FakeSessionProvider, options: { ignoreEnters?: number } =
   let draft = '';
   let ignore = options.ignoreEnters ?? 0;
   const submitted: string[] = [];
-  const draw = (): void => p.setScreen('agent', `${submitted.map((s) => `sim> ${s}\nsim: noted\n`).join('')}sim> ${draft}`);
+  const draw = (): void =>
+    p.setScreen('agent', `${submitted.map((s) => `sim> ${s}\nsim: noted\n`).join('')}sim> ${draft}`);
   draw();
   p.respond('agent', (input) => {
     if (input.kind === 'text') draft += input.value;
@@ -58,7 +59,12 @@ describe('typeNudge', () => {
   it('types the text once, presses Enter once, and confirms both on screen', async () => {
     const { p, lock, typed } = await fakeAgent();
     const editor = lineEditor(p);
-    const r = await typeNudge(p, 'agent', '[from mayor] hello\nthere', { profile, lockPath: lock, waitIdleMs: 1_000, pollMs: 10 });
+    const r = await typeNudge(p, 'agent', '[from mayor] hello\nthere', {
+      profile,
+      lockPath: lock,
+      waitIdleMs: 1_000,
+      pollMs: 10,
+    });
     expect(r).toEqual({ outcome: 'delivered', text: '[from mayor] hello there', verified: true, enterPresses: 1 });
     expect(editor.submitted).toEqual(['[from mayor] hello there']);
     expect(typed()).toEqual([
@@ -86,7 +92,9 @@ describe('typeNudge', () => {
     ];
     for (const [screen, outcome] of cases) {
       p.setScreen('agent', screen);
-      expect((await typeNudge(p, 'agent', 'hi', { profile, lockPath: lock, waitIdleMs: 100, pollMs: 10 })).outcome).toBe(outcome);
+      expect(
+        (await typeNudge(p, 'agent', 'hi', { profile, lockPath: lock, waitIdleMs: 100, pollMs: 10 })).outcome,
+      ).toBe(outcome);
     }
     expect(typed()).toEqual([]);
   });
@@ -103,20 +111,28 @@ describe('typeNudge', () => {
     const { p, lock } = await fakeAgent();
     const editor = lineEditor(p);
     const texts = Array.from({ length: 8 }, (_, i) => `message number ${i} ${'x'.repeat(300)}`);
-    await Promise.all(texts.map((t) => typeNudge(p, 'agent', t, { profile, lockPath: lock, waitIdleMs: 5_000, pollMs: 5 })));
+    await Promise.all(
+      texts.map((t) => typeNudge(p, 'agent', t, { profile, lockPath: lock, waitIdleMs: 5_000, pollMs: 5 })),
+    );
     expect([...editor.submitted].sort()).toEqual([...texts].sort());
   });
 
   it('refuses text that is empty once cleaned', async () => {
     const { p, lock } = await fakeAgent();
-    await expect(typeNudge(p, 'agent', '\u001b[0m\n\t', { profile, lockPath: lock, waitIdleMs: 10 })).rejects.toThrow(/nothing to type/);
+    await expect(typeNudge(p, 'agent', '\u001b[0m\n\t', { profile, lockPath: lock, waitIdleMs: 10 })).rejects.toThrow(
+      /nothing to type/,
+    );
   });
 });
 
 describe('waitReady', () => {
   it('answers each dialog with its keys, then waits for the prompt', async () => {
     const { p, typed } = await fakeAgent();
-    const screens = [' Quick safety check\n ❯ 1. Yes, I trust this folder\n Enter to confirm', ' Bypass Permissions mode\n ❯ 1. No, exit\n 2. Yes, I accept\n Enter to confirm', 'sim> '];
+    const screens = [
+      ' Quick safety check\n ❯ 1. Yes, I trust this folder\n Enter to confirm',
+      ' Bypass Permissions mode\n ❯ 1. No, exit\n 2. Yes, I accept\n Enter to confirm',
+      'sim> ',
+    ];
     let shown = 0;
     p.setScreen('agent', screens[0] ?? '');
     p.respond('agent', (input) => {
@@ -134,14 +150,25 @@ describe('waitReady', () => {
   it('gives up after the timeout, and notices an agent that exited', async () => {
     const { p } = await fakeAgent();
     p.setScreen('agent', 'still loading');
-    expect(await waitReady(p, 'agent', { profile, processNames: ['node'], timeoutMs: 200, pollMs: 10 })).toMatchObject({ ready: false, state: 'starting' });
+    expect(await waitReady(p, 'agent', { profile, processNames: ['node'], timeoutMs: 200, pollMs: 10 })).toMatchObject({
+      ready: false,
+      state: 'starting',
+    });
     p.exitProgram('agent');
-    expect(await waitReady(p, 'agent', { profile, processNames: ['node'], timeoutMs: 5_000, pollMs: 10 })).toMatchObject({ ready: false, state: 'exited' });
+    expect(
+      await waitReady(p, 'agent', { profile, processNames: ['node'], timeoutMs: 5_000, pollMs: 10 }),
+    ).toMatchObject({ ready: false, state: 'exited' });
   });
 
   it('for a CLI with no prompt to see, is ready after its delay', async () => {
     const { p } = await fakeAgent();
-    const r = await waitReady(p, 'agent', { profile: { dialogs: [] }, processNames: ['node'], timeoutMs: 5_000, delayMs: 300, pollMs: 10 });
+    const r = await waitReady(p, 'agent', {
+      profile: { dialogs: [] },
+      processNames: ['node'],
+      timeoutMs: 5_000,
+      delayMs: 300,
+      pollMs: 10,
+    });
     expect(r.ready).toBe(true);
     expect(r.waitedMs).toBeGreaterThanOrEqual(300);
   });

@@ -1,4 +1,11 @@
-import { classifyPane, paneShowsTyped, sanitizeTypedText, stillUnsubmitted, type PaneProfile, type PaneState } from '../core/pane.js';
+import {
+  classifyPane,
+  paneShowsTyped,
+  sanitizeTypedText,
+  stillUnsubmitted,
+  type PaneProfile,
+  type PaneState,
+} from '../core/pane.js';
 import { ValidationError } from '../core/errors.js';
 import { withFileLock } from './lock.js';
 import { SessionNotFoundError, type SessionProvider } from './provider.js';
@@ -69,16 +76,25 @@ async function waitUntil(fn: () => Promise<boolean>, timeoutMs: number, pollMs: 
   }
 }
 
-export async function typeNudge(provider: SessionProvider, name: string, message: string, options: NudgeOptions): Promise<NudgeResult> {
+export async function typeNudge(
+  provider: SessionProvider,
+  name: string,
+  message: string,
+  options: NudgeOptions,
+): Promise<NudgeResult> {
   const text = sanitizeTypedText(message);
-  if (text === '') throw new ValidationError('nothing to type: the message is empty once control characters are removed');
+  if (text === '')
+    throw new ValidationError('nothing to type: the message is empty once control characters are removed');
   const pollMs = options.pollMs ?? 100;
   return withFileLock(options.lockPath, { timeoutMs: LOCK_TIMEOUT_MS }, async () => {
     if (!(await provider.isAlive(name))) throw new SessionNotFoundError(name);
     const before = await idleState(provider, name, options);
-    if (before.kind === 'dialog' || before.kind === 'starting') return { outcome: 'not-ready', text, verified: false, enterPresses: 0 };
-    if (before.kind === 'busy' && options.immediate !== true) return { outcome: 'busy', text, verified: false, enterPresses: 0 };
-    if (before.kind === 'idle' && before.input !== '' && options.immediate !== true) return { outcome: 'typing', text, verified: false, enterPresses: 0 };
+    if (before.kind === 'dialog' || before.kind === 'starting')
+      return { outcome: 'not-ready', text, verified: false, enterPresses: 0 };
+    if (before.kind === 'busy' && options.immediate !== true)
+      return { outcome: 'busy', text, verified: false, enterPresses: 0 };
+    if (before.kind === 'idle' && before.input !== '' && options.immediate !== true)
+      return { outcome: 'typing', text, verified: false, enterPresses: 0 };
 
     await provider.sendText(name, text);
     const watchable = options.profile.promptPrefix !== undefined;
@@ -89,7 +105,12 @@ export async function typeNudge(provider: SessionProvider, name: string, message
     }
     const typed = await waitUntil(async () => paneShowsTyped(await provider.capture(name, 5), text), 3_000, pollMs);
     await provider.sendKeys(name, ['Enter']);
-    const takenWithin = (ms: number): Promise<boolean> => waitUntil(async () => !stillUnsubmitted(classifyPane(await provider.capture(name), options.profile), text), ms, pollMs);
+    const takenWithin = (ms: number): Promise<boolean> =>
+      waitUntil(
+        async () => !stillUnsubmitted(classifyPane(await provider.capture(name), options.profile), text),
+        ms,
+        pollMs,
+      );
     let presses = 1;
     for (const wait of ENTER_BACKOFF_MS) {
       if (await takenWithin(wait)) return { outcome: 'delivered', text, verified: typed, enterPresses: presses };

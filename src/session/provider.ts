@@ -84,5 +84,9 @@ export const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Refuses any key outside SAFE_KEYS (the type says so; callers from JSON or argv need the check). */
 export function assertSafeKeys(keys: readonly string[]): void {
-  for (const key of keys) if (!(SAFE_KEYS as readonly string[]).includes(key)) throw new ValidationError(`gt never presses "${key}" in an agent's pane`, { hint: `allowed: ${SAFE_KEYS.join(', ')}` });
+  for (const key of keys)
+    if (!(SAFE_KEYS as readonly string[]).includes(key))
+      throw new ValidationError(`gt never presses "${key}" in an agent's pane`, {
+        hint: `allowed: ${SAFE_KEYS.join(', ')}`,
+      });
 }

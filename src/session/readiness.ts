@@ -52,7 +52,13 @@ export async function waitReady(provider: SessionProvider, name: string, options
   let checkedLiveness = 0;
   let pane = '';
   let state: PaneState['kind'] | 'exited' = 'starting';
-  const done = (ready: boolean): ReadyResult => ({ ready, state, dialogs, waitedMs: Date.now() - start, tail: lastLines(pane) });
+  const done = (ready: boolean): ReadyResult => ({
+    ready,
+    state,
+    dialogs,
+    waitedMs: Date.now() - start,
+    tail: lastLines(pane),
+  });
   for (;;) {
     const elapsed = Date.now() - start;
     if (!(await provider.isAlive(name))) {

@@ -56,7 +56,10 @@ export function runSessionContract(label: string, make: SessionFactory): void {
         const text = `-x $(touch pwned) ; echo 'q' "d" \`b\` C-c Enter ${'long '.repeat(80)}end`;
         await p.sendText('echo', text);
         await p.sendKeys('echo', ['Enter']);
-        await eventually(async () => (await p.capture('echo', 50)).replace(/\n/g, '').includes(text), 'the text in the pane');
+        await eventually(
+          async () => (await p.capture('echo', 50)).replace(/\n/g, '').includes(text),
+          'the text in the pane',
+        );
       }));
 
     it('tells a live agent from a dead one while the session stays', () =>
@@ -83,7 +86,13 @@ export function runSessionContract(label: string, make: SessionFactory): void {
         await eventually(async () => (await p.agentLiveness('other', ['cat'])) === 'alive', 'the other cat to run');
         await exitProgram('agent');
         await eventually(async () => (await p.agentLiveness('agent', ['cat'])) === 'dead', 'cat to exit again');
-        const survey = await p.survey(new Map([['agent', ['cat']], ['other', ['cat']], ['nobody', ['cat']]]));
+        const survey = await p.survey(
+          new Map([
+            ['agent', ['cat']],
+            ['other', ['cat']],
+            ['nobody', ['cat']],
+          ]),
+        );
         expect([...survey.keys()].sort()).toEqual(['agent', 'other']);
         expect(survey.get('agent')?.liveness).toBe('dead');
         expect(survey.get('other')?.liveness).toBe('alive');
@@ -131,7 +140,9 @@ export function runSessionContract(label: string, make: SessionFactory): void {
           await expect(p.start({ name, argv: ['cat'], cwd, env: {} })).rejects.toThrow(ValidationError);
         }
         await expect(p.start({ name: 'ok', argv: [], cwd, env: {} })).rejects.toThrow(ValidationError);
-        await expect(p.start({ name: 'ok', argv: ['cat'], cwd, env: { 'BAD-KEY': 'x' } })).rejects.toThrow(ValidationError);
+        await expect(p.start({ name: 'ok', argv: ['cat'], cwd, env: { 'BAD-KEY': 'x' } })).rejects.toThrow(
+          ValidationError,
+        );
         expect(await p.list()).toEqual([]);
         await expect(p.capture('missing')).rejects.toThrow(SessionNotFoundError);
         await expect(p.sendText('missing', 'x')).rejects.toThrow(SessionNotFoundError);

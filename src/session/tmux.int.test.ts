@@ -19,7 +19,11 @@ function makeTmux() {
       // The program dies on its own (as an agent crashes); the pane stays (remain-on-exit) and shows it dead.
       // (Not by typing end-of-file: tmux 3.3 skips the pane-died hook for a program that exits while the
       // command typing into it is still being handled.)
-      const pid = Number(execFileSync('tmux', ['-L', socket, 'display-message', '-p', '-t', `=${name}:`, '#{pane_pid}'], { encoding: 'utf8' }).trim());
+      const pid = Number(
+        execFileSync('tmux', ['-L', socket, 'display-message', '-p', '-t', `=${name}:`, '#{pane_pid}'], {
+          encoding: 'utf8',
+        }).trim(),
+      );
       process.kill(pid, 'SIGTERM');
       await Promise.resolve();
     },
@@ -55,10 +59,19 @@ describe('TmuxSessionProvider specifics', () => {
     cleanups.push(t.cleanup);
     const secret = `sk-test-${Math.random().toString(36).slice(2)}-'quoted' $(nope) "x" \\back\nnew line\ttab`;
     const out = join(t.cwd, 'seen.txt');
-    await t.provider.start({ name: 'sec', argv: ['sh', '-c', 'printf %s "$API_KEY" > "$1"; exec sleep 30', 'sh', out], cwd: t.cwd, env: { API_KEY: secret } });
+    await t.provider.start({
+      name: 'sec',
+      argv: ['sh', '-c', 'printf %s "$API_KEY" > "$1"; exec sleep 30', 'sh', out],
+      cwd: t.cwd,
+      env: { API_KEY: secret },
+    });
     await waitFor(() => existsSync(out) && readFileSync(out, 'utf8') === secret, 'the program to see its environment');
     expect(processArgs()).not.toContain('sk-test-');
-    const recorded = execFileSync('tmux', ['-L', t.socket, 'display-message', '-p', '-t', '=sec:', '#{pane_start_command}'], { encoding: 'utf8' });
+    const recorded = execFileSync(
+      'tmux',
+      ['-L', t.socket, 'display-message', '-p', '-t', '=sec:', '#{pane_start_command}'],
+      { encoding: 'utf8' },
+    );
     expect(recorded).not.toContain('sk-test-');
     // The private environment file is gone once the program has started.
     expect(readdirSync(join(t.cwd, 'runtime')).filter((f) => f.startsWith('env-'))).toEqual([]);
@@ -70,11 +83,20 @@ describe('TmuxSessionProvider specifics', () => {
     const pids = join(t.cwd, 'pids.txt');
     await t.provider.start({
       name: 'tree',
-      argv: ['sh', '-c', '(trap "" HUP TERM; sleep 300) & echo $! > "$1"; sleep 300 & echo $! >> "$1"; wait', 'sh', pids],
+      argv: [
+        'sh',
+        '-c',
+        '(trap "" HUP TERM; sleep 300) & echo $! > "$1"; sleep 300 & echo $! >> "$1"; wait',
+        'sh',
+        pids,
+      ],
       cwd: t.cwd,
       env: {},
     });
-    await waitFor(() => existsSync(pids) && readFileSync(pids, 'utf8').trim().split('\n').length === 2, 'the children to start');
+    await waitFor(
+      () => existsSync(pids) && readFileSync(pids, 'utf8').trim().split('\n').length === 2,
+      'the children to start',
+    );
     const children = readFileSync(pids, 'utf8').trim().split('\n').map(Number);
     const alive = (pid: number): boolean => {
       try {
@@ -94,7 +116,11 @@ describe('TmuxSessionProvider specifics', () => {
     const t = makeTmux();
     cleanups.push(t.cleanup);
     await t.provider.start({ name: 'one', argv: ['cat'], cwd: t.cwd, env: {} });
-    const socketPath = execFileSync('tmux', ['-L', t.socket, 'display-message', '-p', '-t', '=one:', '#{socket_path}'], { encoding: 'utf8' }).trim();
+    const socketPath = execFileSync(
+      'tmux',
+      ['-L', t.socket, 'display-message', '-p', '-t', '=one:', '#{socket_path}'],
+      { encoding: 'utf8' },
+    ).trim();
     expect(socketPath).toBe(t.provider.socketPath());
     expect(existsSync(socketPath)).toBe(true);
     // A server whose last session ended exits by itself; its socket file must still go.
@@ -130,7 +156,7 @@ describe('TmuxSessionProvider specifics', () => {
     expect(await again).toBe('changed');
   });
 
-  it("a waiter left by a killed process does not swallow the next death", async () => {
+  it('a waiter left by a killed process does not swallow the next death', async () => {
     const t = makeTmux();
     cleanups.push(t.cleanup);
     await t.provider.start({ name: 'agent', argv: ['cat'], cwd: t.cwd, env: {} });

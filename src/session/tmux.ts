@@ -22,7 +22,6 @@ import {
  * is exact (`=name`), so `gt` never hits `gt-toast`.
  */
 
-
 /** tmux's version ("3.3a"), or undefined when tmux cannot be run. */
 export async function tmuxVersion(): Promise<string | undefined> {
   const r = await execArgv('tmux', ['-V'], { timeoutMs: 5_000, env: clientEnv(), noStdin: true });
@@ -51,7 +50,18 @@ function shellSingleQuote(value: string): string {
  * the server's. Only the basics, so no caller's identity or credentials sit in the town's server; each
  * session gets its own variables through its launcher file.
  */
-const CLIENT_ENV_KEYS = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG', 'LC_ALL', 'LC_CTYPE', 'TZ', 'TMUX_TMPDIR'] as const;
+const CLIENT_ENV_KEYS = [
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'LANG',
+  'LC_ALL',
+  'LC_CTYPE',
+  'TZ',
+  'TMUX_TMPDIR',
+] as const;
 let clientEnvCache: NodeJS.ProcessEnv | undefined;
 function clientEnv(): NodeJS.ProcessEnv {
   if (clientEnvCache === undefined) {
@@ -86,7 +96,10 @@ function deathsSince(before: readonly SessionPane[], now: readonly SessionPane[]
 
 /** The program pids of the live panes (a pane token is `%id/pid`). */
 function livePids(panes: readonly SessionPane[]): number[] {
-  return panes.filter((p) => !p.dead).map((p) => Number(p.pane.split('/')[1])).filter((pid) => Number.isInteger(pid) && pid > 0);
+  return panes
+    .filter((p) => !p.dead)
+    .map((p) => Number(p.pane.split('/')[1]))
+    .filter((pid) => Number.isInteger(pid) && pid > 0);
 }
 
 const TEXT_CHUNK = 256;
@@ -103,36 +116,69 @@ export class TmuxSessionProvider implements SessionProvider {
     readonly socket: string,
     private readonly runtimeDir: string,
   ) {
-    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,100}$/.test(socket)) throw new ValidationError(`invalid tmux socket name "${socket}"`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,100}$/.test(socket))
+      throw new ValidationError(`invalid tmux socket name "${socket}"`);
     mkdirSync(runtimeDir, { recursive: true, mode: 0o700 });
     this.#conf = join(runtimeDir, 'tmux.conf');
     // Read when the server starts: keep a pane whose program exited, so its death can be seen and its output read.
     // The event hooks are set from the start too, so a death right after the server starts is not missed.
-    const hooks = EVENT_HOOKS.map(([cmd, flags, hook, action]) => `${cmd ?? ''} ${flags ?? ''} ${hook ?? ''} "${action ?? ''}"\n`).join('');
+    const hooks = EVENT_HOOKS.map(
+      ([cmd, flags, hook, action]) => `${cmd ?? ''} ${flags ?? ''} ${hook ?? ''} "${action ?? ''}"\n`,
+    ).join('');
     writeFileSync(this.#conf, `set-option -wg remain-on-exit on\nset-option -g history-limit 20000\n${hooks}`);
   }
 
   #tmux(args: readonly string[], timeoutMs?: number): Promise<ExecResult> {
     // No stdin: a tmux client with an open stdin pipe does not see the wait channel's signal.
-    return execArgv('tmux', ['-L', this.socket, '-f', this.#conf, ...args], { timeoutMs, env: clientEnv(), noStdin: true });
+    return execArgv('tmux', ['-L', this.socket, '-f', this.#conf, ...args], {
+      timeoutMs,
+      env: clientEnv(),
+      noStdin: true,
+    });
   }
 
   async #must(args: readonly string[], name: string): Promise<string> {
     const r = await this.#tmux(args);
     if (r.ok) return r.stdout;
-    if (/can't find (session|pane|window)|no server running|error connecting/i.test(r.stderr)) throw new SessionNotFoundError(name);
+    if (/can't find (session|pane|window)|no server running|error connecting/i.test(r.stderr))
+      throw new SessionNotFoundError(name);
     throw new TmuxError(`tmux ${args[0] ?? ''} failed: ${r.stderr.trim()}`);
   }
 
   async start(spec: StartSpec): Promise<void> {
     if (!SESSION_NAME.test(spec.name)) throw new ValidationError(`invalid session name "${spec.name}"`);
     if (spec.argv.length === 0) throw new ValidationError('nothing to run: argv is empty');
-    for (const key of Object.keys(spec.env)) if (!ENV_KEY.test(key)) throw new ValidationError(`invalid environment variable name "${key}"`);
+    for (const key of Object.keys(spec.env))
+      if (!ENV_KEY.test(key)) throw new ValidationError(`invalid environment variable name "${key}"`);
     if (await this.isAlive(spec.name)) throw new SessionExistsError(spec.name);
     const envFile = join(this.runtimeDir, `env-${spec.name}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
-    writeFileSync(envFile, Object.entries(spec.env).map(([k, v]) => `export ${k}=${shellSingleQuote(v)}\n`).join(''), { mode: 0o600 });
+    writeFileSync(
+      envFile,
+      Object.entries(spec.env)
+        .map(([k, v]) => `export ${k}=${shellSingleQuote(v)}\n`)
+        .join(''),
+      { mode: 0o600 },
+    );
     chmodSync(envFile, 0o600);
-    const r = await this.#tmux(['new-session', '-d', '-s', spec.name, '-c', spec.cwd, '-x', '200', '-y', '50', '--', '/bin/sh', '-c', LAUNCHER, 'gt-launch', envFile, ...spec.argv]);
+    const r = await this.#tmux([
+      'new-session',
+      '-d',
+      '-s',
+      spec.name,
+      '-c',
+      spec.cwd,
+      '-x',
+      '200',
+      '-y',
+      '50',
+      '--',
+      '/bin/sh',
+      '-c',
+      LAUNCHER,
+      'gt-launch',
+      envFile,
+      ...spec.argv,
+    ]);
     if (!r.ok) {
       rmSync(envFile, { force: true });
       if (/duplicate session/i.test(r.stderr)) throw new SessionExistsError(spec.name);
@@ -187,7 +233,9 @@ export class TmuxSessionProvider implements SessionProvider {
       if (p.dead) liveness = 'dead';
       else if (rows !== undefined) {
         const tree = new Set(descendants(p.pid, rows));
-        liveness = rows.some((r) => tree.has(r.pid) && (sessions.get(p.session) ?? []).includes(r.comm)) ? 'alive' : 'dead';
+        liveness = rows.some((r) => tree.has(r.pid) && (sessions.get(p.session) ?? []).includes(r.comm))
+          ? 'alive'
+          : 'dead';
       }
       out.set(p.session, { liveness, activityMs: p.activityMs });
     }
@@ -199,18 +247,31 @@ export class TmuxSessionProvider implements SessionProvider {
    * an error (else it reads as none too).
    */
   async #listPanes(strict = false): Promise<(SessionPane & { pid: number; activityMs: number })[]> {
-    const r = await this.#tmux(['list-panes', '-a', '-F', '#{session_name} #{pane_id} #{pane_pid} #{pane_dead} #{session_activity}']);
+    const r = await this.#tmux([
+      'list-panes',
+      '-a',
+      '-F',
+      '#{session_name} #{pane_id} #{pane_pid} #{pane_dead} #{session_activity}',
+    ]);
     if (!r.ok) {
       if (!strict || /no server running|error connecting|no sessions/i.test(r.stderr)) return [];
       throw new TmuxError(`tmux list-panes failed: ${r.stderr.trim()}`);
     }
-    return r.stdout
-      .split('\n')
-      .map((l) => /^(\S+) (%\d+) (\d+) ([01]) (\d+)$/u.exec(l))
-      .filter((m): m is RegExpExecArray => m !== null)
-      // pane_id restarts at %0 with a new server; with the pane's pid it names one incarnation.
-      .map(([, session = '', id = '', pid = '', dead, activity]) => ({ session, pane: `${id}/${pid}`, pid: Number(pid), dead: dead === '1', activityMs: Number(activity) * 1000 }))
-      .sort((a, b) => (a.session < b.session ? -1 : a.session > b.session ? 1 : 0));
+    return (
+      r.stdout
+        .split('\n')
+        .map((l) => /^(\S+) (%\d+) (\d+) ([01]) (\d+)$/u.exec(l))
+        .filter((m): m is RegExpExecArray => m !== null)
+        // pane_id restarts at %0 with a new server; with the pane's pid it names one incarnation.
+        .map(([, session = '', id = '', pid = '', dead, activity]) => ({
+          session,
+          pane: `${id}/${pid}`,
+          pid: Number(pid),
+          dead: dead === '1',
+          activityMs: Number(activity) * 1000,
+        }))
+        .sort((a, b) => (a.session < b.session ? -1 : a.session > b.session ? 1 : 0))
+    );
   }
 
   async capture(name: string, history = 0): Promise<string> {
@@ -245,7 +306,10 @@ export class TmuxSessionProvider implements SessionProvider {
       if (/no server running|error connecting|no sessions/i.test(r.stderr)) return [];
       throw new TmuxError(`tmux list-sessions failed: ${r.stderr.trim()}`);
     }
-    return r.stdout.split('\n').filter((s) => s !== '').sort();
+    return r.stdout
+      .split('\n')
+      .filter((s) => s !== '')
+      .sort();
   }
 
   async programPid(name: string): Promise<number | undefined> {
@@ -282,7 +346,11 @@ export class TmuxSessionProvider implements SessionProvider {
       const done = new AbortController();
       const stop = (): void => done.abort();
       signal?.addEventListener('abort', stop, { once: true });
-      const r = await Promise.race([waiter, this.#watchPanes(now, done.signal), pause(left, done.signal).then(() => undefined)]).finally(() => {
+      const r = await Promise.race([
+        waiter,
+        this.#watchPanes(now, done.signal),
+        pause(left, done.signal).then(() => undefined),
+      ]).finally(() => {
         done.abort(); // ends the pause's timer and the watch
         signal?.removeEventListener('abort', stop);
       });
@@ -362,7 +430,20 @@ export class TmuxSessionProvider implements SessionProvider {
     // person already inside tmux attaches to the town's server instead of being refused as nesting.
     const env: NodeJS.ProcessEnv = { ...clientEnv() };
     for (const key of ['TERM', 'COLORTERM'] as const) if (process.env[key] !== undefined) env[key] = process.env[key];
-    return runInteractive('tmux', ['-L', this.socket, '-f', this.#conf, 'attach-session', ...(options.readOnly === true ? ['-r'] : []), '-t', `=${name}`], { env });
+    return runInteractive(
+      'tmux',
+      [
+        '-L',
+        this.socket,
+        '-f',
+        this.#conf,
+        'attach-session',
+        ...(options.readOnly === true ? ['-r'] : []),
+        '-t',
+        `=${name}`,
+      ],
+      { env },
+    );
   }
 
   async setEnv(name: string, key: string, value: string): Promise<void> {
@@ -430,7 +511,8 @@ function parseProcessTable(text: string): ProcessRow[] {
 
 function descendants(root: number, rows: readonly ProcessRow[]): number[] {
   const out = [root];
-  for (let i = 0; i < out.length; i++) for (const r of rows) if (r.ppid === out[i] && !out.includes(r.pid)) out.push(r.pid);
+  for (let i = 0; i < out.length; i++)
+    for (const r of rows) if (r.ppid === out[i] && !out.includes(r.pid)) out.push(r.pid);
   return out;
 }
 

@@ -37,7 +37,15 @@ const BUSY = '· sim: working (esc to interrupt)';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-type Key = { kind: 'char'; text: string } | { kind: 'enter' } | { kind: 'backspace' } | { kind: 'escape' } | { kind: 'up' } | { kind: 'down' } | { kind: 'interrupt' } | { kind: 'eof' };
+type Key =
+  | { kind: 'char'; text: string }
+  | { kind: 'enter' }
+  | { kind: 'backspace' }
+  | { kind: 'escape' }
+  | { kind: 'up' }
+  | { kind: 'down' }
+  | { kind: 'interrupt' }
+  | { kind: 'eof' };
 
 /** Splits raw terminal input into keys (typed text, Enter, arrows, Escape, Ctrl-C/D). */
 export function parseKeys(data: string): Key[] {
@@ -108,7 +116,9 @@ export class SimAgent {
     this.#address = env.GT_ROLE ?? 'unknown';
     this.#gtBin = env.GT_BIN ?? process.argv[1] ?? 'gt';
     const root = env.GT_TOWN_ROOT;
-    this.#trace = opts.trace ?? (root !== undefined ? join(root, '.runtime', 'sim', `${env.GT_SESSION ?? 'sim'}.jsonl`) : undefined);
+    this.#trace =
+      opts.trace ??
+      (root !== undefined ? join(root, '.runtime', 'sim', `${env.GT_SESSION ?? 'sim'}.jsonl`) : undefined);
   }
 
   // ----------------------------------------------------------------------------------------------------
@@ -139,7 +149,14 @@ export class SimAgent {
 
   trace(step: string, detail: Record<string, unknown> = {}): void {
     if (this.#trace === undefined) return;
-    const record = { ts: new Date().toISOString(), pid: process.pid, session: this.#env.GT_SESSION ?? null, role: this.#address, step, ...detail };
+    const record = {
+      ts: new Date().toISOString(),
+      pid: process.pid,
+      session: this.#env.GT_SESSION ?? null,
+      role: this.#address,
+      step,
+      ...detail,
+    };
     try {
       mkdirSync(dirname(this.#trace), { recursive: true });
       appendFileSync(this.#trace, `${JSON.stringify(record)}\n`);
@@ -226,9 +243,13 @@ export class SimAgent {
     const draw = (): void => {
       this.#write('\u001b[2J\u001b[H');
       if (kind === 'trust') {
-        this.#write(` Accessing workspace:\r\n ${this.#cwd}\r\n Quick safety check: Is this a project you created or one you trust?\r\n\r\n`);
+        this.#write(
+          ` Accessing workspace:\r\n ${this.#cwd}\r\n Quick safety check: Is this a project you created or one you trust?\r\n\r\n`,
+        );
       } else {
-        this.#write(' WARNING: sim is running in Bypass Permissions mode\r\n In Bypass Permissions mode, sim runs every command without asking.\r\n\r\n');
+        this.#write(
+          ' WARNING: sim is running in Bypass Permissions mode\r\n In Bypass Permissions mode, sim runs every command without asking.\r\n\r\n',
+        );
       }
       options.forEach((o, i) => this.#write(`${i === choice ? ' ❯ ' : '   '}${i + 1}. ${o}\r\n`));
       this.#write('\r\n Enter to confirm · Esc to cancel\r\n');
@@ -266,7 +287,8 @@ export class SimAgent {
     await this.#fault('start');
     if (this.#opts.slowStartMs > 0) await sleep(this.#opts.slowStartMs);
     for (const d of this.#opts.dialogs) await this.#dialog(d);
-    if (this.#opts.dialogs.length > 0) this.#write('gt sim: a scripted stand-in for an agent CLI (not AI). Ctrl-C exits.\r\n');
+    if (this.#opts.dialogs.length > 0)
+      this.#write('gt sim: a scripted stand-in for an agent CLI (not AI). Ctrl-C exits.\r\n');
     this.#mode = 'prompt';
     this.#busy = true;
     this.#redraw();
@@ -282,7 +304,12 @@ export class SimAgent {
 
   /** The SessionStart hook, as Claude Code runs it: `gt prime --hook` with the session described on stdin. */
   async #sessionStart(): Promise<void> {
-    const input = JSON.stringify({ session_id: this.#sessionId, source: 'startup', hook_event_name: 'SessionStart', cwd: this.#cwd });
+    const input = JSON.stringify({
+      session_id: this.#sessionId,
+      source: 'startup',
+      hook_event_name: 'SessionStart',
+      cwd: this.#cwd,
+    });
     const r = await this.#gt(['prime', '--hook'], input);
     const first = r.stdout.split('\n').find((l) => l.trim() !== '') ?? '';
     this.trace('prime', { exit: r.status, first_line: first, bytes: r.stdout.length });
@@ -320,7 +347,10 @@ export class SimAgent {
     if (this.#opts.ignoreNudges && this.#turns > 1) {
       this.trace('ignored', { text });
     } else {
-      const submit = await this.#gt(['mail', 'check', '--inject'], JSON.stringify({ session_id: this.#sessionId, hook_event_name: 'UserPromptSubmit', prompt: text }));
+      const submit = await this.#gt(
+        ['mail', 'check', '--inject'],
+        JSON.stringify({ session_id: this.#sessionId, hook_event_name: 'UserPromptSubmit', prompt: text }),
+      );
       if (submit.stdout.trim() !== '') {
         this.trace('hook_context', { event: 'prompt-submit', text: submit.stdout.trim() });
         this.say(`  ⎿ ${submit.stdout.trim().split('\n').length} line(s) of context from the prompt hook`);
@@ -330,7 +360,10 @@ export class SimAgent {
     }
     let stopActive = false;
     for (;;) {
-      const stop = await this.#gt(['agent', 'hook', 'stop', ...(this.#address.includes('/polecats/') ? ['--remind-done'] : [])], JSON.stringify({ session_id: this.#sessionId, hook_event_name: 'Stop', stop_hook_active: stopActive }));
+      const stop = await this.#gt(
+        ['agent', 'hook', 'stop', ...(this.#address.includes('/polecats/') ? ['--remind-done'] : [])],
+        JSON.stringify({ session_id: this.#sessionId, hook_event_name: 'Stop', stop_hook_active: stopActive }),
+      );
       const reason = blockReason(stop.stdout);
       if (reason === undefined || this.#opts.ignoreNudges) break;
       this.trace('hook_context', { event: 'stop', text: reason });
@@ -364,7 +397,11 @@ export class SimAgent {
     await this.#fault('run');
     this.say(`sim: running the script of ${bead.id}`);
     this.trace('running', { bead: bead.id });
-    const run = await execArgv('/bin/sh', ['-e', '-c', script], { cwd: this.#cwd, timeoutMs: 600_000, env: { ...process.env } });
+    const run = await execArgv('/bin/sh', ['-e', '-c', script], {
+      cwd: this.#cwd,
+      timeoutMs: 600_000,
+      env: { ...process.env },
+    });
     const output = `${run.stdout}${run.stderr}`.trim();
     this.trace('run', { bead: bead.id, exit: run.status, output: output.slice(-2_000) });
     for (const line of output.split('\n').slice(-5)) if (line !== '') this.say(`  │ ${line}`);
@@ -398,8 +435,18 @@ export class SimAgent {
     } catch {
       // not JSON: an error, reported below
     }
-    this.trace('report', { bead: bead.id, sha, done_exit: handIn.status, merge_request: mr, error: handIn.ok ? null : handIn.stderr.trim() });
-    this.say(handIn.ok ? `sim: finished ${bead.id}: ran gt done, merge request ${mr ?? '-'}` : `sim: gt done failed: ${handIn.stderr.trim().split('\n')[0] ?? ''}`);
+    this.trace('report', {
+      bead: bead.id,
+      sha,
+      done_exit: handIn.status,
+      merge_request: mr,
+      error: handIn.ok ? null : handIn.stderr.trim(),
+    });
+    this.say(
+      handIn.ok
+        ? `sim: finished ${bead.id}: ran gt done, merge request ${mr ?? '-'}`
+        : `sim: gt done failed: ${handIn.stderr.trim().split('\n')[0] ?? ''}`,
+    );
   }
 
   async #hookedBead(): Promise<{ id: string; title: string; description: string } | undefined> {

@@ -4,7 +4,8 @@ import { firstShellBlock } from './script.js';
 
 describe('firstShellBlock', () => {
   it('takes the first sh block and nothing else', () => {
-    const d = 'Make the file.\n\n```js\nconsole.log(1)\n```\n\n```sh\necho one > a.txt\necho two >> a.txt\n```\n\n```sh\nrm -rf nope\n```\n';
+    const d =
+      'Make the file.\n\n```js\nconsole.log(1)\n```\n\n```sh\necho one > a.txt\necho two >> a.txt\n```\n\n```sh\nrm -rf nope\n```\n';
     expect(firstShellBlock(d)).toBe('echo one > a.txt\necho two >> a.txt\n');
   });
 
@@ -26,7 +27,11 @@ describe('the sim line editor', () => {
     expect(parseKeys('hi there\r')).toEqual([{ kind: 'char', text: 'hi there' }, { kind: 'enter' }]);
     expect(parseKeys('\u001b[B\r')).toEqual([{ kind: 'down' }, { kind: 'enter' }]);
     expect(parseKeys('\u001bOA')).toEqual([{ kind: 'up' }]);
-    expect(parseKeys('ab\u007f\u001b')).toEqual([{ kind: 'char', text: 'ab' }, { kind: 'backspace' }, { kind: 'escape' }]);
+    expect(parseKeys('ab\u007f\u001b')).toEqual([
+      { kind: 'char', text: 'ab' },
+      { kind: 'backspace' },
+      { kind: 'escape' },
+    ]);
     expect(parseKeys('\u001b[200~x\u0003')).toEqual([{ kind: 'char', text: 'x' }, { kind: 'interrupt' }]);
   });
 });

@@ -20,7 +20,8 @@ import type { Rig } from '../core/rig-registry.js';
 import { cachedStatement, type Db } from './db.js';
 import { toIntValue, toNullableStringValue, toStringValue } from './rows.js';
 
-const AGENT_COLUMNS = 'address, role, rig, name, hook_bead, agent_state, runtime, session_name, sandbox_path, branch, created_at, last_activity';
+const AGENT_COLUMNS =
+  'address, role, rig, name, hook_bead, agent_state, runtime, session_name, sandbox_path, branch, created_at, last_activity';
 const NUDGE_COLUMNS = 'id, recipient, sender, body, urgent, created_at, delivered_at, delivered_by';
 const SESSION_COLUMNS = 'session_id, agent, bead_id, runtime, runtime_session_id, started_at, ended_at, end_reason';
 
@@ -113,7 +114,8 @@ export class AgentRepo {
 
   require(address: string): Agent {
     const agent = this.find(address);
-    if (agent === undefined) throw new NotFoundError(`no agent ${address}`, { hint: 'list agents with "gt agents" (or check the address)' });
+    if (agent === undefined)
+      throw new NotFoundError(`no agent ${address}`, { hint: 'list agents with "gt agents" (or check the address)' });
     return agent;
   }
 
@@ -130,17 +132,26 @@ export class AgentRepo {
     const id = input.identity;
     if ('rig' in id) validateName('rig', id.rig);
     if ('name' in id) validateName(id.role === 'crew' ? 'crew' : 'polecat', id.name);
-    if (!SESSION_NAME_PATTERN.test(input.session_name)) throw new ValidationError(`invalid session name "${input.session_name}"`);
-    if (input.sandbox_path === '' || !input.sandbox_path.startsWith('/')) throw new ValidationError(`sandbox path must be absolute, got "${input.sandbox_path}"`);
-    if (input.runtime !== undefined && input.runtime !== null && !RUNTIME_PATTERN.test(input.runtime)) throw new ValidationError(`invalid runtime "${input.runtime}"`);
+    if (!SESSION_NAME_PATTERN.test(input.session_name))
+      throw new ValidationError(`invalid session name "${input.session_name}"`);
+    if (input.sandbox_path === '' || !input.sandbox_path.startsWith('/'))
+      throw new ValidationError(`sandbox path must be absolute, got "${input.sandbox_path}"`);
+    if (input.runtime !== undefined && input.runtime !== null && !RUNTIME_PATTERN.test(input.runtime))
+      throw new ValidationError(`invalid runtime "${input.runtime}"`);
     const address = agentAddress(id);
     const existing = this.find(address);
     if (existing !== undefined) {
       if (existing.sandbox_path === input.sandbox_path && existing.session_name === input.session_name) return existing;
-      throw new ConflictError(`agent ${address} already exists with sandbox ${existing.sandbox_path} and session ${existing.session_name}`);
+      throw new ConflictError(
+        `agent ${address} already exists with sandbox ${existing.sandbox_path} and session ${existing.session_name}`,
+      );
     }
-    const clash: unknown = cachedStatement(this.db, 'SELECT address FROM agents WHERE session_name = ? OR sandbox_path = ?').get(input.session_name, input.sandbox_path);
-    if (clash !== undefined) throw new ConflictError(`agent ${toStringValue(clash, 'address')} already uses that session name or sandbox`);
+    const clash: unknown = cachedStatement(
+      this.db,
+      'SELECT address FROM agents WHERE session_name = ? OR sandbox_path = ?',
+    ).get(input.session_name, input.sandbox_path);
+    if (clash !== undefined)
+      throw new ConflictError(`agent ${toStringValue(clash, 'address')} already uses that session name or sandbox`);
     const now = this.now();
     cachedStatement(
       this.db,
@@ -156,17 +167,29 @@ export class AgentRepo {
       branch: input.branch ?? null,
       now,
     });
-    this.#event(address, 'agent_registered', actor, null, null, ROLE_SPECS[id.role].scope === 'town' ? id.role : `${id.role} of ${'rig' in id ? id.rig : ''}`, now);
+    this.#event(
+      address,
+      'agent_registered',
+      actor,
+      null,
+      null,
+      ROLE_SPECS[id.role].scope === 'town' ? id.role : `${id.role} of ${'rig' in id ? id.rig : ''}`,
+      now,
+    );
     return this.require(address);
   }
 
   update(address: string, changes: AgentChanges, actor: string): Agent {
     const before = this.require(address);
     if (changes.agent_state !== undefined && !isAgentState(changes.agent_state)) {
-      throw new ValidationError(`invalid agent state "${String(changes.agent_state)}": expected one of ${AGENT_STATES.join(', ')}`);
+      throw new ValidationError(
+        `invalid agent state "${String(changes.agent_state)}": expected one of ${AGENT_STATES.join(', ')}`,
+      );
     }
-    if (changes.runtime !== undefined && changes.runtime !== null && !RUNTIME_PATTERN.test(changes.runtime)) throw new ValidationError(`invalid runtime "${changes.runtime}"`);
-    if (changes.sandbox_path !== undefined && !changes.sandbox_path.startsWith('/')) throw new ValidationError(`sandbox path must be absolute, got "${changes.sandbox_path}"`);
+    if (changes.runtime !== undefined && changes.runtime !== null && !RUNTIME_PATTERN.test(changes.runtime))
+      throw new ValidationError(`invalid runtime "${changes.runtime}"`);
+    if (changes.sandbox_path !== undefined && !changes.sandbox_path.startsWith('/'))
+      throw new ValidationError(`sandbox path must be absolute, got "${changes.sandbox_path}"`);
     const after: Agent = {
       ...before,
       agent_state: changes.agent_state ?? before.agent_state,
@@ -181,15 +204,26 @@ export class AgentRepo {
     cachedStatement(
       this.db,
       'UPDATE agents SET agent_state = @agent_state, runtime = @runtime, branch = @branch, sandbox_path = @sandbox_path, last_activity = @now WHERE address = @address',
-    ).run({ agent_state: after.agent_state, runtime: after.runtime, branch: after.branch, sandbox_path: after.sandbox_path, now, address });
+    ).run({
+      agent_state: after.agent_state,
+      runtime: after.runtime,
+      branch: after.branch,
+      sandbox_path: after.sandbox_path,
+      now,
+      address,
+    });
     for (const f of changed) this.#event(address, 'agent_updated', actor, f, before[f], after[f], now);
     return this.require(address);
   }
 
   remove(address: string, actor: string): void {
     const agent = this.require(address);
-    if (agent.hook_bead !== null) throw new ConflictError(`${address} has ${agent.hook_bead} on its hook`, { hint: 'finish or unhook the work first' });
-    if (this.#openSession(address) !== undefined) throw new ConflictError(`${address} has an open session`, { hint: 'end the session first' });
+    if (agent.hook_bead !== null)
+      throw new ConflictError(`${address} has ${agent.hook_bead} on its hook`, {
+        hint: 'finish or unhook the work first',
+      });
+    if (this.#openSession(address) !== undefined)
+      throw new ConflictError(`${address} has an open session`, { hint: 'end the session first' });
     cachedStatement(this.db, 'DELETE FROM agents WHERE address = ?').run(address);
     this.#event(address, 'agent_removed', actor, null, null, null, this.now());
   }
@@ -198,24 +232,41 @@ export class AgentRepo {
     this.require(input.agent);
     if (!RUNTIME_PATTERN.test(input.runtime)) throw new ValidationError(`invalid runtime "${input.runtime}"`);
     const open = this.#openSession(input.agent);
-    if (open !== undefined) throw new ConflictError(`${input.agent} already has an open session (${open.session_id})`, { hint: 'end it first' });
+    if (open !== undefined)
+      throw new ConflictError(`${input.agent} already has an open session (${open.session_id})`, {
+        hint: 'end it first',
+      });
     const now = this.now();
     const sessionId = this.newId();
     cachedStatement(
       this.db,
       `INSERT INTO sessions (${SESSION_COLUMNS}) VALUES (@session_id, @agent, @bead_id, @runtime, @runtime_session_id, @now, NULL, NULL)`,
-    ).run({ session_id: sessionId, agent: input.agent, bead_id: input.bead_id ?? null, runtime: input.runtime, runtime_session_id: input.runtime_session_id ?? null, now });
+    ).run({
+      session_id: sessionId,
+      agent: input.agent,
+      bead_id: input.bead_id ?? null,
+      runtime: input.runtime,
+      runtime_session_id: input.runtime_session_id ?? null,
+      now,
+    });
     cachedStatement(this.db, 'UPDATE agents SET last_activity = ? WHERE address = ?').run(now, input.agent);
     this.#event(input.agent, 'session_started', actor, 'session', null, sessionId, now);
     return this.#session(sessionId);
   }
 
   endSession(sessionId: string, reason: SessionEndReason, actor: string): AgentSession {
-    if (!isEndReason(reason)) throw new ValidationError(`invalid end reason "${String(reason)}": expected one of ${SESSION_END_REASONS.join(', ')}`);
+    if (!isEndReason(reason))
+      throw new ValidationError(
+        `invalid end reason "${String(reason)}": expected one of ${SESSION_END_REASONS.join(', ')}`,
+      );
     const session = this.#session(sessionId);
     if (session.ended_at !== null) return session;
     const now = this.now();
-    cachedStatement(this.db, 'UPDATE sessions SET ended_at = ?, end_reason = ? WHERE session_id = ?').run(now, reason, sessionId);
+    cachedStatement(this.db, 'UPDATE sessions SET ended_at = ?, end_reason = ? WHERE session_id = ?').run(
+      now,
+      reason,
+      sessionId,
+    );
     cachedStatement(this.db, 'UPDATE agents SET last_activity = ? WHERE address = ?').run(now, session.agent);
     this.#event(session.agent, 'session_ended', actor, 'session', sessionId, reason, now);
     return this.#session(sessionId);
@@ -227,13 +278,25 @@ export class AgentRepo {
   }
 
   setRuntimeSessionId(sessionId: string, runtimeSessionId: string, actor: string): AgentSession {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(runtimeSessionId)) throw new ValidationError(`invalid runtime session id "${runtimeSessionId}"`);
+    if (!/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(runtimeSessionId))
+      throw new ValidationError(`invalid runtime session id "${runtimeSessionId}"`);
     const session = this.#session(sessionId);
     if (session.runtime_session_id === runtimeSessionId) return session;
     if (session.ended_at !== null) throw new ConflictError(`session ${sessionId} has ended`);
     const now = this.now();
-    cachedStatement(this.db, 'UPDATE sessions SET runtime_session_id = ? WHERE session_id = ?').run(runtimeSessionId, sessionId);
-    this.#event(session.agent, 'session_identified', actor, 'runtime_session_id', session.runtime_session_id, runtimeSessionId, now);
+    cachedStatement(this.db, 'UPDATE sessions SET runtime_session_id = ? WHERE session_id = ?').run(
+      runtimeSessionId,
+      sessionId,
+    );
+    this.#event(
+      session.agent,
+      'session_identified',
+      actor,
+      'runtime_session_id',
+      session.runtime_session_id,
+      runtimeSessionId,
+      now,
+    );
     return this.#session(sessionId);
   }
 
@@ -242,13 +305,24 @@ export class AgentRepo {
     const before = this.require(address);
     if (before.hook_bead === beadId) return before;
     const now = this.now();
-    cachedStatement(this.db, 'UPDATE agents SET hook_bead = ?, last_activity = ? WHERE address = ?').run(beadId, now, address);
+    cachedStatement(this.db, 'UPDATE agents SET hook_bead = ?, last_activity = ? WHERE address = ?').run(
+      beadId,
+      now,
+      address,
+    );
     this.#event(address, beadId === null ? 'unhooked' : 'hooked', actor, 'hook_bead', before.hook_bead, beadId, now);
     return this.require(address);
   }
 
   /** An event in the shared table (subject: a bead id or an address). */
-  bookEvent(subject: string, type: string, actor: string, field: string | null, old: string | null, value: string | null): void {
+  bookEvent(
+    subject: string,
+    type: string,
+    actor: string,
+    field: string | null,
+    old: string | null,
+    value: string | null,
+  ): void {
     this.#event(subject, type, actor, field, old, value, this.now());
   }
 
@@ -264,34 +338,47 @@ export class AgentRepo {
   queueNudge(input: QueueNudgeInput, actor: string): QueuedNudge {
     this.require(input.recipient);
     if (input.body.trim() === '') throw new ValidationError('a nudge needs text');
-    if (input.body.length > MAX_NUDGE_LENGTH) throw new ValidationError(`a nudge is at most ${MAX_NUDGE_LENGTH} characters (got ${input.body.length})`, { hint: 'send long text as mail' });
+    if (input.body.length > MAX_NUDGE_LENGTH)
+      throw new ValidationError(`a nudge is at most ${MAX_NUDGE_LENGTH} characters (got ${input.body.length})`, {
+        hint: 'send long text as mail',
+      });
     if (input.sender.trim() === '') throw new ValidationError('a nudge needs a sender');
-    const waiting = cachedStatement(this.db, 'SELECT count(*) AS n FROM nudges WHERE recipient = ? AND delivered_at IS NULL').get(input.recipient);
+    const waiting = cachedStatement(
+      this.db,
+      'SELECT count(*) AS n FROM nudges WHERE recipient = ? AND delivered_at IS NULL',
+    ).get(input.recipient);
     if (toIntValue(waiting, 'n') >= MAX_QUEUED_NUDGES) {
-      throw new ConflictError(`${input.recipient} already has ${MAX_QUEUED_NUDGES} nudges waiting`, { hint: 'the agent is not taking its turns: check it with "gt session status"' });
+      throw new ConflictError(`${input.recipient} already has ${MAX_QUEUED_NUDGES} nudges waiting`, {
+        hint: 'the agent is not taking its turns: check it with "gt session status"',
+      });
     }
     const now = this.now();
-    const info = cachedStatement(this.db, 'INSERT INTO nudges (recipient, sender, body, urgent, created_at) VALUES (?, ?, ?, ?, ?)').run(
-      input.recipient,
-      input.sender,
-      input.body,
-      input.urgent === true ? 1 : 0,
-      now,
-    );
+    const info = cachedStatement(
+      this.db,
+      'INSERT INTO nudges (recipient, sender, body, urgent, created_at) VALUES (?, ?, ?, ?, ?)',
+    ).run(input.recipient, input.sender, input.body, input.urgent === true ? 1 : 0, now);
     this.#event(input.recipient, 'nudge_queued', actor, null, null, String(info.lastInsertRowid), now);
     return this.#nudge(Number(info.lastInsertRowid));
   }
 
   pendingNudges(recipient: string): QueuedNudge[] {
     this.require(recipient);
-    return cachedStatement(this.db, `SELECT ${NUDGE_COLUMNS} FROM nudges WHERE recipient = ? AND delivered_at IS NULL ORDER BY urgent DESC, id`).all(recipient).map(toNudge);
+    return cachedStatement(
+      this.db,
+      `SELECT ${NUDGE_COLUMNS} FROM nudges WHERE recipient = ? AND delivered_at IS NULL ORDER BY urgent DESC, id`,
+    )
+      .all(recipient)
+      .map(toNudge);
   }
 
   takeNudges(recipient: string, deliveredBy: string, actor: string): QueuedNudge[] {
     const pending = this.pendingNudges(recipient);
     if (pending.length === 0) return [];
     const now = this.now();
-    const mark = cachedStatement(this.db, 'UPDATE nudges SET delivered_at = ?, delivered_by = ? WHERE id = ? AND delivered_at IS NULL');
+    const mark = cachedStatement(
+      this.db,
+      'UPDATE nudges SET delivered_at = ?, delivered_by = ? WHERE id = ? AND delivered_at IS NULL',
+    );
     for (const n of pending) mark.run(now, deliveredBy, n.id);
     this.#event(recipient, 'nudges_delivered', actor, null, null, `${pending.length} by ${deliveredBy}`, now);
     return pending.map((n) => ({ ...n, delivered_at: now, delivered_by: deliveredBy }));
@@ -308,24 +395,40 @@ export class AgentRepo {
 
   registerRig(rig: Omit<Rig, 'created_at'>, agents: readonly RegisterAgentInput[], actor: string): Rig {
     validateName('rig', rig.name);
-    if (!isValidPrefix(rig.prefix) || rig.prefix === TOWN_PREFIX) throw new ValidationError(`invalid rig prefix "${rig.prefix}"`);
-    const taken: unknown = cachedStatement(this.db, 'SELECT name FROM rigs WHERE name = ? OR prefix = ? OR path = ?').get(rig.name, rig.prefix, rig.path);
-    if (taken !== undefined) throw new ConflictError(`rig ${toStringValue(taken, 'name')} already has that name, prefix or path`);
+    if (!isValidPrefix(rig.prefix) || rig.prefix === TOWN_PREFIX)
+      throw new ValidationError(`invalid rig prefix "${rig.prefix}"`);
+    const taken: unknown = cachedStatement(
+      this.db,
+      'SELECT name FROM rigs WHERE name = ? OR prefix = ? OR path = ?',
+    ).get(rig.name, rig.prefix, rig.path);
+    if (taken !== undefined)
+      throw new ConflictError(`rig ${toStringValue(taken, 'name')} already has that name, prefix or path`);
     const now = this.now();
-    cachedStatement(this.db, 'INSERT INTO rigs (name, prefix, url, default_branch, path, created_at) VALUES (@name, @prefix, @url, @default_branch, @path, @now)').run({ ...rig, now });
+    cachedStatement(
+      this.db,
+      'INSERT INTO rigs (name, prefix, url, default_branch, path, created_at) VALUES (@name, @prefix, @url, @default_branch, @path, @now)',
+    ).run({ ...rig, now });
     this.#event(rig.name, 'rig_registered', actor, null, null, rig.prefix, now);
     for (const agent of agents) this.register(agent, actor);
     return this.rig(rig.name);
   }
 
   rig(name: string): Rig {
-    const row: unknown = cachedStatement(this.db, 'SELECT name, prefix, url, default_branch, path, created_at FROM rigs WHERE name = ?').get(name);
+    const row: unknown = cachedStatement(
+      this.db,
+      'SELECT name, prefix, url, default_branch, path, created_at FROM rigs WHERE name = ?',
+    ).get(name);
     if (row === undefined) throw new NotFoundError(`no rig ${name}`, { hint: 'list rigs with "gt rig list"' });
     return toRig(row);
   }
 
   rigs(): Rig[] {
-    return cachedStatement(this.db, 'SELECT name, prefix, url, default_branch, path, created_at FROM rigs ORDER BY name').all().map(toRig);
+    return cachedStatement(
+      this.db,
+      'SELECT name, prefix, url, default_branch, path, created_at FROM rigs ORDER BY name',
+    )
+      .all()
+      .map(toRig);
   }
 
   unregisterRig(name: string, actor: string): void {
@@ -337,31 +440,42 @@ export class AgentRepo {
 
   sessions(agent: string, limit: number): AgentSession[] {
     this.require(agent);
-    return cachedStatement(this.db, `SELECT ${SESSION_COLUMNS} FROM sessions WHERE agent = ? ORDER BY started_at DESC, rowid DESC LIMIT ?`)
+    return cachedStatement(
+      this.db,
+      `SELECT ${SESSION_COLUMNS} FROM sessions WHERE agent = ? ORDER BY started_at DESC, rowid DESC LIMIT ?`,
+    )
       .all(agent, limit <= 0 ? -1 : limit)
       .map(toSession);
   }
 
   #session(sessionId: string): AgentSession {
-    const row: unknown = cachedStatement(this.db, `SELECT ${SESSION_COLUMNS} FROM sessions WHERE session_id = ?`).get(sessionId);
+    const row: unknown = cachedStatement(this.db, `SELECT ${SESSION_COLUMNS} FROM sessions WHERE session_id = ?`).get(
+      sessionId,
+    );
     if (row === undefined) throw new NotFoundError(`no session ${sessionId}`);
     return toSession(row);
   }
 
   #openSession(agent: string): AgentSession | undefined {
-    const row: unknown = cachedStatement(this.db, `SELECT ${SESSION_COLUMNS} FROM sessions WHERE agent = ? AND ended_at IS NULL`).get(agent);
+    const row: unknown = cachedStatement(
+      this.db,
+      `SELECT ${SESSION_COLUMNS} FROM sessions WHERE agent = ? AND ended_at IS NULL`,
+    ).get(agent);
     return row === undefined ? undefined : toSession(row);
   }
 
-  #event(subject: string, type: string, actor: string, field: string | null, old: string | null, value: string | null, now: string): void {
-    cachedStatement(this.db, 'INSERT INTO events (issue_id, event_type, actor, field, old_value, new_value, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
-      subject,
-      type,
-      actor,
-      field,
-      old,
-      value,
-      now,
-    );
+  #event(
+    subject: string,
+    type: string,
+    actor: string,
+    field: string | null,
+    old: string | null,
+    value: string | null,
+    now: string,
+  ): void {
+    cachedStatement(
+      this.db,
+      'INSERT INTO events (issue_id, event_type, actor, field, old_value, new_value, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ).run(subject, type, actor, field, old, value, now);
   }
 }

@@ -4,10 +4,16 @@ import type { BeadStore } from '../core/bead-store.js';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js';
 
 /** The conformance suite every AgentStore must pass; `make` gives a fresh, empty store and a way to move time. */
-export type AgentStoreFactory = () => { store: AgentStore & BeadStore; advance: (ms: number) => void; cleanup: () => void };
+export type AgentStoreFactory = () => {
+  store: AgentStore & BeadStore;
+  advance: (ms: number) => void;
+  cleanup: () => void;
+};
 
 export function runAgentStoreContract(name: string, make: AgentStoreFactory): void {
-  const withStore = async (fn: (s: AgentStore & BeadStore, advance: (ms: number) => void) => Promise<void>): Promise<void> => {
+  const withStore = async (
+    fn: (s: AgentStore & BeadStore, advance: (ms: number) => void) => Promise<void>,
+  ): Promise<void> => {
     const { store, advance, cleanup } = make();
     try {
       await fn(store, advance);
@@ -15,18 +21,51 @@ export function runAgentStoreContract(name: string, make: AgentStoreFactory): vo
       cleanup();
     }
   };
-  const toast = { identity: { role: 'polecat', rig: 'gastown', name: 'toast' } as const, session_name: 'gt-toast', sandbox_path: '/town/gastown/polecats/toast', runtime: 'claude' };
+  const toast = {
+    identity: { role: 'polecat', rig: 'gastown', name: 'toast' } as const,
+    session_name: 'gt-toast',
+    sandbox_path: '/town/gastown/polecats/toast',
+    runtime: 'claude',
+  };
 
   describe(`${name} satisfies AgentStore`, () => {
     it('registers town and rig agents under their addresses, idle, with no hook', () =>
       withStore(async (s) => {
-        await s.registerAgent({ identity: { role: 'mayor' }, session_name: 'hq-mayor', sandbox_path: '/town/mayor' }, 'gt');
-        await s.registerAgent({ identity: { role: 'witness', rig: 'gastown' }, session_name: 'gt-witness', sandbox_path: '/town/gastown/witness' }, 'gt');
+        await s.registerAgent(
+          { identity: { role: 'mayor' }, session_name: 'hq-mayor', sandbox_path: '/town/mayor' },
+          'gt',
+        );
+        await s.registerAgent(
+          {
+            identity: { role: 'witness', rig: 'gastown' },
+            session_name: 'gt-witness',
+            sandbox_path: '/town/gastown/witness',
+          },
+          'gt',
+        );
         const polecat = await s.registerAgent(toast, 'gt');
-        expect(polecat).toMatchObject({ address: 'gastown/polecats/toast', role: 'polecat', rig: 'gastown', name: 'toast', hook_bead: null, agent_state: 'idle', runtime: 'claude' });
-        expect((await s.agents({})).map((a) => a.address)).toEqual(['gastown/polecats/toast', 'gastown/witness', 'mayor']);
-        expect((await s.agents({ rig: 'gastown', role: 'witness' })).map((a) => a.address)).toEqual(['gastown/witness']);
-        expect((await s.events({ eventType: 'agent_registered' })).map((e) => e.issue_id).sort()).toEqual(['gastown/polecats/toast', 'gastown/witness', 'mayor']);
+        expect(polecat).toMatchObject({
+          address: 'gastown/polecats/toast',
+          role: 'polecat',
+          rig: 'gastown',
+          name: 'toast',
+          hook_bead: null,
+          agent_state: 'idle',
+          runtime: 'claude',
+        });
+        expect((await s.agents({})).map((a) => a.address)).toEqual([
+          'gastown/polecats/toast',
+          'gastown/witness',
+          'mayor',
+        ]);
+        expect((await s.agents({ rig: 'gastown', role: 'witness' })).map((a) => a.address)).toEqual([
+          'gastown/witness',
+        ]);
+        expect((await s.events({ eventType: 'agent_registered' })).map((e) => e.issue_id).sort()).toEqual([
+          'gastown/polecats/toast',
+          'gastown/witness',
+          'mayor',
+        ]);
       }));
 
     it('is idempotent for the same registration and refuses a different one', () =>
@@ -34,16 +73,24 @@ export function runAgentStoreContract(name: string, make: AgentStoreFactory): vo
         const first = await s.registerAgent(toast, 'gt');
         expect(await s.registerAgent(toast, 'gt')).toEqual(first);
         await expect(s.registerAgent({ ...toast, sandbox_path: '/elsewhere' }, 'gt')).rejects.toThrow(ConflictError);
-        await expect(s.registerAgent({ ...toast, identity: { role: 'polecat', rig: 'gastown', name: 'nux' } }, 'gt')).rejects.toThrow(/already uses/);
+        await expect(
+          s.registerAgent({ ...toast, identity: { role: 'polecat', rig: 'gastown', name: 'nux' } }, 'gt'),
+        ).rejects.toThrow(/already uses/);
       }));
 
     it('refuses hostile names and bad paths, creating nothing', () =>
       withStore(async (s) => {
         for (const bad of ['../x', 'a;b', '-rf', 'two words', 'x'.repeat(300)]) {
-          await expect(s.registerAgent({ ...toast, identity: { role: 'polecat', rig: 'gastown', name: bad } }, 'gt')).rejects.toThrow(ValidationError);
-          await expect(s.registerAgent({ ...toast, identity: { role: 'witness', rig: bad } }, 'gt')).rejects.toThrow(ValidationError);
+          await expect(
+            s.registerAgent({ ...toast, identity: { role: 'polecat', rig: 'gastown', name: bad } }, 'gt'),
+          ).rejects.toThrow(ValidationError);
+          await expect(s.registerAgent({ ...toast, identity: { role: 'witness', rig: bad } }, 'gt')).rejects.toThrow(
+            ValidationError,
+          );
         }
-        await expect(s.registerAgent({ ...toast, sandbox_path: 'relative/path' }, 'gt')).rejects.toThrow(ValidationError);
+        await expect(s.registerAgent({ ...toast, sandbox_path: 'relative/path' }, 'gt')).rejects.toThrow(
+          ValidationError,
+        );
         await expect(s.registerAgent({ ...toast, session_name: 'gt toast' }, 'gt')).rejects.toThrow(ValidationError);
         await expect(s.registerAgent({ ...toast, runtime: 'claude; rm -rf /' }, 'gt')).rejects.toThrow(ValidationError);
         expect(await s.agents({})).toEqual([]);
@@ -53,7 +100,11 @@ export function runAgentStoreContract(name: string, make: AgentStoreFactory): vo
     it('records what an agent reports about itself, field by field, and nothing for no-ops', () =>
       withStore(async (s) => {
         await s.registerAgent(toast, 'gt');
-        const working = await s.updateAgent('gastown/polecats/toast', { agent_state: 'working', branch: 'polecat/toast@x' }, 'gastown/polecats/toast');
+        const working = await s.updateAgent(
+          'gastown/polecats/toast',
+          { agent_state: 'working', branch: 'polecat/toast@x' },
+          'gastown/polecats/toast',
+        );
         expect(working).toMatchObject({ agent_state: 'working', branch: 'polecat/toast@x' });
         expect(working.last_activity).not.toBeNull();
         await s.updateAgent('gastown/polecats/toast', { agent_state: 'working' }, 'x');
@@ -62,28 +113,48 @@ export function runAgentStoreContract(name: string, make: AgentStoreFactory): vo
           ['agent_state', 'idle', 'working'],
           ['branch', null, 'polecat/toast@x'],
         ]);
-        await expect(s.updateAgent('gastown/polecats/toast', { agent_state: 'asleep' as never }, 'x')).rejects.toThrow(ValidationError);
-        await expect(s.updateAgent('gastown/polecats/nobody', { agent_state: 'idle' }, 'x')).rejects.toThrow(NotFoundError);
+        await expect(s.updateAgent('gastown/polecats/toast', { agent_state: 'asleep' as never }, 'x')).rejects.toThrow(
+          ValidationError,
+        );
+        await expect(s.updateAgent('gastown/polecats/nobody', { agent_state: 'idle' }, 'x')).rejects.toThrow(
+          NotFoundError,
+        );
       }));
 
     it('keeps a chain of sessions: one open at a time, newest first, first ending wins', () =>
       withStore(async (s, advance) => {
         await s.registerAgent(toast, 'gt');
         const bead = await s.create({ title: 'work' }, 'gt');
-        const one = await s.startSession({ agent: 'gastown/polecats/toast', runtime: 'claude', bead_id: bead.id, runtime_session_id: 'abc-123' }, 'gt');
-        expect(one).toMatchObject({ agent: 'gastown/polecats/toast', bead_id: bead.id, runtime_session_id: 'abc-123', ended_at: null, end_reason: null });
-        await expect(s.startSession({ agent: 'gastown/polecats/toast', runtime: 'claude' }, 'gt')).rejects.toThrow(ConflictError);
+        const one = await s.startSession(
+          { agent: 'gastown/polecats/toast', runtime: 'claude', bead_id: bead.id, runtime_session_id: 'abc-123' },
+          'gt',
+        );
+        expect(one).toMatchObject({
+          agent: 'gastown/polecats/toast',
+          bead_id: bead.id,
+          runtime_session_id: 'abc-123',
+          ended_at: null,
+          end_reason: null,
+        });
+        await expect(s.startSession({ agent: 'gastown/polecats/toast', runtime: 'claude' }, 'gt')).rejects.toThrow(
+          ConflictError,
+        );
         const ended = await s.endSession(one.session_id, 'handoff', 'gt');
         expect(ended.end_reason).toBe('handoff');
         expect((await s.endSession(one.session_id, 'crashed', 'gt')).end_reason).toBe('handoff');
         advance(1000);
         const two = await s.startSession({ agent: 'gastown/polecats/toast', runtime: 'codex' }, 'gt');
         expect(two.session_id).not.toBe(one.session_id);
-        expect((await s.sessions('gastown/polecats/toast')).map((x) => x.session_id)).toEqual([two.session_id, one.session_id]);
+        expect((await s.sessions('gastown/polecats/toast')).map((x) => x.session_id)).toEqual([
+          two.session_id,
+          one.session_id,
+        ]);
         expect(await s.sessions('gastown/polecats/toast', 1)).toHaveLength(1);
         await expect(s.endSession(two.session_id, 'vanished' as never, 'gt')).rejects.toThrow(ValidationError);
         await expect(s.endSession('s-none', 'exited', 'gt')).rejects.toThrow(NotFoundError);
-        await expect(s.startSession({ agent: 'gastown/polecats/nobody', runtime: 'claude' }, 'gt')).rejects.toThrow(NotFoundError);
+        await expect(s.startSession({ agent: 'gastown/polecats/nobody', runtime: 'claude' }, 'gt')).rejects.toThrow(
+          NotFoundError,
+        );
       }));
 
     it('removes an agent only when no session is open, taking its sessions along', () =>
@@ -98,7 +169,9 @@ export function runAgentStoreContract(name: string, make: AgentStoreFactory): vo
         // The name is free again, and the audit trail still remembers the old one.
         await s.registerAgent(toast, 'gt');
         expect(await s.sessions('gastown/polecats/toast')).toEqual([]);
-        expect((await s.events({ issueId: 'gastown/polecats/toast' })).map((e) => e.event_type)).toContain('agent_removed');
+        expect((await s.events({ issueId: 'gastown/polecats/toast' })).map((e) => e.event_type)).toContain(
+          'agent_removed',
+        );
       }));
     it('knows the open session and records the runtime session id once it is learned', () =>
       withStore(async (s) => {
@@ -117,7 +190,15 @@ export function runAgentStoreContract(name: string, make: AgentStoreFactory): vo
     it('hooks a bead onto an agent in one write: bead hooked and assigned, agent pointing at it', () =>
       withStore(async (s) => {
         await s.registerAgent(toast, 'gt');
-        await s.registerAgent({ ...toast, identity: { role: 'polecat', rig: 'gastown', name: 'nux' }, session_name: 'gt-nux', sandbox_path: '/town/gastown/polecats/nux' }, 'gt');
+        await s.registerAgent(
+          {
+            ...toast,
+            identity: { role: 'polecat', rig: 'gastown', name: 'nux' },
+            session_name: 'gt-nux',
+            sandbox_path: '/town/gastown/polecats/nux',
+          },
+          'gt',
+        );
         const a = await s.create({ title: 'work a' }, 'mayor');
         const b = await s.create({ title: 'work b' }, 'mayor');
         const hooked = await s.hook('gastown/polecats/toast', a.id, 'mayor');
@@ -155,15 +236,26 @@ export function runAgentStoreContract(name: string, make: AgentStoreFactory): vo
         await s.registerAgent(toast, 'gt');
         const a = await s.create({ title: 'work a' }, 'mayor');
         await s.hook('gastown/polecats/toast', a.id, 'mayor', { args: 'use the staging db' });
-        const nux = { ...toast, identity: { role: 'polecat', rig: 'gastown', name: 'nux' } as const, session_name: 'gt-nux', sandbox_path: '/town/gastown/polecats/nux' };
+        const nux = {
+          ...toast,
+          identity: { role: 'polecat', rig: 'gastown', name: 'nux' } as const,
+          session_name: 'gt-nux',
+          sandbox_path: '/town/gastown/polecats/nux',
+        };
         // Losing the race registers nothing.
-        await expect(s.registerAndHook(nux, a.id, 'mayor')).rejects.toThrow(/already on gastown\/polecats\/toast's hook/);
+        await expect(s.registerAndHook(nux, a.id, 'mayor')).rejects.toThrow(
+          /already on gastown\/polecats\/toast's hook/,
+        );
         await expect(s.agent('gastown/polecats/nux')).rejects.toThrow(NotFoundError);
         const taken = await s.registerAndHook(nux, a.id, 'mayor', { takeOver: true });
         expect(taken.hook_bead).toBe(a.id);
         expect((await s.agent('gastown/polecats/toast')).hook_bead).toBeNull();
         const [bead] = await s.show([a.id]);
-        expect(bead).toMatchObject({ status: 'hooked', assignee: 'gastown/polecats/nux', metadata: { gt_args: 'use the staging db' } });
+        expect(bead).toMatchObject({
+          status: 'hooked',
+          assignee: 'gastown/polecats/nux',
+          metadata: { gt_args: 'use the staging db' },
+        });
         const hooked = await s.events({ issueId: a.id, eventType: 'hooked' });
         expect(hooked.map((e) => [e.old_value, e.new_value])).toEqual([
           [null, 'gastown/polecats/toast'],
@@ -176,9 +268,19 @@ export function runAgentStoreContract(name: string, make: AgentStoreFactory): vo
         await s.registerAgent(toast, 'gt');
         await s.queueNudge({ recipient: 'gastown/polecats/toast', sender: 'mayor', body: 'first' }, 'mayor');
         advance(1000);
-        await s.queueNudge({ recipient: 'gastown/polecats/toast', sender: 'gastown/witness', body: 'second' }, 'gastown/witness');
-        await s.queueNudge({ recipient: 'gastown/polecats/toast', sender: 'deacon', body: 'fire', urgent: true }, 'deacon');
-        expect((await s.pendingNudges('gastown/polecats/toast')).map((n) => n.body)).toEqual(['fire', 'first', 'second']);
+        await s.queueNudge(
+          { recipient: 'gastown/polecats/toast', sender: 'gastown/witness', body: 'second' },
+          'gastown/witness',
+        );
+        await s.queueNudge(
+          { recipient: 'gastown/polecats/toast', sender: 'deacon', body: 'fire', urgent: true },
+          'deacon',
+        );
+        expect((await s.pendingNudges('gastown/polecats/toast')).map((n) => n.body)).toEqual([
+          'fire',
+          'first',
+          'second',
+        ]);
         const taken = await s.takeNudges('gastown/polecats/toast', 'prompt-submit');
         expect(taken.map((n) => [n.body, n.sender, n.delivered_by])).toEqual([
           ['fire', 'deacon', 'prompt-submit'],
@@ -187,10 +289,17 @@ export function runAgentStoreContract(name: string, make: AgentStoreFactory): vo
         ]);
         expect(await s.takeNudges('gastown/polecats/toast', 'stop')).toEqual([]);
         expect(await s.pendingNudges('gastown/polecats/toast')).toEqual([]);
-        await expect(s.queueNudge({ recipient: 'gastown/polecats/toast', sender: 'mayor', body: '   ' }, 'mayor')).rejects.toThrow(ValidationError);
-        await expect(s.queueNudge({ recipient: 'gastown/polecats/nobody', sender: 'mayor', body: 'hi' }, 'mayor')).rejects.toThrow(NotFoundError);
-        for (let i = 0; i < MAX_QUEUED_NUDGES; i++) await s.queueNudge({ recipient: 'gastown/polecats/toast', sender: 'mayor', body: `n${i}` }, 'mayor');
-        await expect(s.queueNudge({ recipient: 'gastown/polecats/toast', sender: 'mayor', body: 'one too many' }, 'mayor')).rejects.toThrow(ConflictError);
+        await expect(
+          s.queueNudge({ recipient: 'gastown/polecats/toast', sender: 'mayor', body: '   ' }, 'mayor'),
+        ).rejects.toThrow(ValidationError);
+        await expect(
+          s.queueNudge({ recipient: 'gastown/polecats/nobody', sender: 'mayor', body: 'hi' }, 'mayor'),
+        ).rejects.toThrow(NotFoundError);
+        for (let i = 0; i < MAX_QUEUED_NUDGES; i++)
+          await s.queueNudge({ recipient: 'gastown/polecats/toast', sender: 'mayor', body: `n${i}` }, 'mayor');
+        await expect(
+          s.queueNudge({ recipient: 'gastown/polecats/toast', sender: 'mayor', body: 'one too many' }, 'mayor'),
+        ).rejects.toThrow(ConflictError);
         expect(await s.pendingNudges('gastown/polecats/toast')).toHaveLength(MAX_QUEUED_NUDGES);
       }));
   });

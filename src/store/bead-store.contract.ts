@@ -23,7 +23,18 @@ export function runBeadStoreContract(name: string, make: StoreFactory): void {
       it('stores every field and hands it back', () =>
         withStore(async (s) => {
           const b = await s.create(
-            { title: 'Fix it', description: 'd', design: 'x', acceptance_criteria: 'ac', notes: 'n', issue_type: 'bug', priority: 0, labels: ['b', 'a'], external_ref: 'gh-1', metadata: { k: [1] } },
+            {
+              title: 'Fix it',
+              description: 'd',
+              design: 'x',
+              acceptance_criteria: 'ac',
+              notes: 'n',
+              issue_type: 'bug',
+              priority: 0,
+              labels: ['b', 'a'],
+              external_ref: 'gh-1',
+              metadata: { k: [1] },
+            },
             'alice',
           );
           expect(b.id).toMatch(/^gt-[0-9a-z]{3}$/);
@@ -166,7 +177,9 @@ export function runBeadStoreContract(name: string, make: StoreFactory): void {
           expect(byId.has(later.id)).toBe(false);
           await s.close([gate.id], {}, 'x');
           expect(new Set((await s.ready({})).map((b) => b.id))).toEqual(new Set([epic.id, child.id, grandchild.id]));
-          expect((await s.ready({ parent: epic.id })).map((b) => b.id).sort()).toEqual([child.id, grandchild.id].sort());
+          expect((await s.ready({ parent: epic.id })).map((b) => b.id).sort()).toEqual(
+            [child.id, grandchild.id].sort(),
+          );
         }));
 
       it('treats a waits-for spawner with open children as blocking', () =>
@@ -240,7 +253,9 @@ export function runBeadStoreContract(name: string, make: StoreFactory): void {
           // The first bead's claim succeeds inside the transaction; the second's conflict rolls both back.
           await expect(s.update([a.id, other.id], { claim: true }, 'me')).rejects.toThrow(ConflictError);
           expect((await s.show([a.id]))[0]).toMatchObject({ status: 'open', assignee: null });
-          await expect(s.update([a.id, b.id], { add_labels: ['ok'], status: 'nonsense' }, 'x')).rejects.toThrow(ValidationError);
+          await expect(s.update([a.id, b.id], { add_labels: ['ok'], status: 'nonsense' }, 'x')).rejects.toThrow(
+            ValidationError,
+          );
           expect(await s.labels(a.id)).toEqual([]);
           expect((await s.events({})).length).toBe(eventsBefore);
           const updated = await s.update([a.id, b.id], { priority: 1, add_labels: ['l'], status: 'in_progress' }, 'x');
@@ -285,7 +300,9 @@ export function runBeadStoreContract(name: string, make: StoreFactory): void {
           const epic = await s.create({ title: 'epic', issue_type: 'epic' }, 'x');
           await s.create({ title: 'kid', parent: epic.id }, 'x');
           await expect(s.close([epic.id], {}, 'x')).rejects.toThrow('1 open child bead(s)');
-          expect((await s.close([blocker.id, dependent.id], { reason: 'shipped' }, 'x')).map((b) => b.close_reason)).toEqual(['shipped', 'shipped']);
+          expect(
+            (await s.close([blocker.id, dependent.id], { reason: 'shipped' }, 'x')).map((b) => b.close_reason),
+          ).toEqual(['shipped', 'shipped']);
           const [forced] = await s.close([epic.id], { force: true }, 'x');
           expect(forced?.status).toBe('closed');
           const before = (await s.events({ issueId: blocker.id })).length;
@@ -412,7 +429,13 @@ export function runBeadStoreContract(name: string, make: StoreFactory): void {
           await s.create({ title: 'b', depends_on: [a.id] }, 'x');
           const c = await s.create({ title: 'c' }, 'x');
           await s.claim(c.id, 'w');
-          expect(await s.stats()).toMatchObject({ total_issues: 3, open_issues: 2, in_progress_issues: 1, ready_issues: 1, blocked_issues: 1 });
+          expect(await s.stats()).toMatchObject({
+            total_issues: 3,
+            open_issues: 2,
+            in_progress_issues: 1,
+            ready_issues: 1,
+            blocked_issues: 1,
+          });
         }));
     });
 
@@ -430,12 +453,19 @@ export function runBeadStoreContract(name: string, make: StoreFactory): void {
           const two = await s.exportJsonl({});
           expect(one.text).toBe(two.text);
           expect(one.count).toBe(2);
-          const ids = one.text.trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id);
+          const ids = one.text
+            .trim()
+            .split('\n')
+            .map((l) => (JSON.parse(l) as { id: string }).id);
           expect(ids).toEqual([...ids].sort());
           const report = await second.store.importJsonl(one.text, 'importer');
           expect(report).toMatchObject({ created: 2, updated: 0, unchanged: 0 });
           expect((await second.store.exportJsonl({})).text).toBe(one.text);
-          expect(await second.store.importJsonl(one.text, 'importer')).toMatchObject({ created: 0, updated: 0, unchanged: 2 });
+          expect(await second.store.importJsonl(one.text, 'importer')).toMatchObject({
+            created: 0,
+            updated: 0,
+            unchanged: 2,
+          });
           expect((await second.store.exportJsonl({})).text).toBe(one.text);
         } finally {
           first.cleanup();
@@ -459,10 +489,20 @@ export function runBeadStoreContract(name: string, make: StoreFactory): void {
 
       it('rejects a bad line with its number and writes nothing', () =>
         withStore(async (s) => {
-          const good = JSON.stringify({ id: 'gt-1', title: 'ok', status: 'open', priority: 1, issue_type: 'task', created_at: '2026-01-01T00:00:00Z' });
+          const good = JSON.stringify({
+            id: 'gt-1',
+            title: 'ok',
+            status: 'open',
+            priority: 1,
+            issue_type: 'task',
+            created_at: '2026-01-01T00:00:00Z',
+          });
           for (const [bad, message] of [
             ['{not json', 'line 2: not valid JSON'],
-            [JSON.stringify({ id: 'gt-2', title: 'x', priority: 9, created_at: '2026-01-01T00:00:00Z' }), 'line 2 (field priority)'],
+            [
+              JSON.stringify({ id: 'gt-2', title: 'x', priority: 9, created_at: '2026-01-01T00:00:00Z' }),
+              'line 2 (field priority)',
+            ],
             [JSON.stringify({ id: 'gt-2', title: 'x', created_at: 'soon' }), 'line 2 (field created_at)'],
             [JSON.stringify({ id: 'bad id', title: 'x', created_at: '2026-01-01T00:00:00Z' }), 'line 2 (field id)'],
             [good, 'line 2: duplicate id gt-1'],
@@ -475,14 +515,41 @@ export function runBeadStoreContract(name: string, make: StoreFactory): void {
       it('keeps unknown statuses, types and fields, and skips tombstones', () =>
         withStore(async (s) => {
           const lines = [
-            { id: 'gt-1', title: 'gate', status: 'open', priority: 1, issue_type: 'gate', created_at: '2026-01-01T00:00:00-05:00', await_type: 'gh:run', timeout: 1800000000000 },
-            { id: 'gt-2', title: 'custom', status: 'in_review', priority: 1, issue_type: 'task', created_at: '2026-01-01T00:00:00Z' },
-            { id: 'gt-3', title: 'gone', status: 'tombstone', priority: 1, issue_type: 'task', created_at: '2026-01-01T00:00:00Z' },
+            {
+              id: 'gt-1',
+              title: 'gate',
+              status: 'open',
+              priority: 1,
+              issue_type: 'gate',
+              created_at: '2026-01-01T00:00:00-05:00',
+              await_type: 'gh:run',
+              timeout: 1800000000000,
+            },
+            {
+              id: 'gt-2',
+              title: 'custom',
+              status: 'in_review',
+              priority: 1,
+              issue_type: 'task',
+              created_at: '2026-01-01T00:00:00Z',
+            },
+            {
+              id: 'gt-3',
+              title: 'gone',
+              status: 'tombstone',
+              priority: 1,
+              issue_type: 'task',
+              created_at: '2026-01-01T00:00:00Z',
+            },
           ];
           const report = await s.importJsonl(lines.map((l) => JSON.stringify(l)).join('\n'), 'i');
           expect(report).toMatchObject({ created: 2, skipped: 1 });
           const [gate, custom] = await s.show(['gt-1', 'gt-2']);
-          expect(gate).toMatchObject({ issue_type: 'gate', created_at: '2026-01-01T05:00:00Z', extra: { await_type: 'gh:run', timeout: 1800000000000 } });
+          expect(gate).toMatchObject({
+            issue_type: 'gate',
+            created_at: '2026-01-01T05:00:00Z',
+            extra: { await_type: 'gh:run', timeout: 1800000000000 },
+          });
           expect(custom?.status).toBe('in_review');
           await expect(s.show(['gt-3'])).rejects.toThrow(NotFoundError);
         }));

@@ -39,7 +39,9 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
     });
   } catch (cause) {
     if (isRecord(cause) && cause.code === 'ERR_DLOPEN_FAILED') {
-      const abi = /NODE_MODULE_VERSION/.test(errorMessage(cause)) ? ` was built for another Node.js than ${process.version}` : ' could not be loaded';
+      const abi = /NODE_MODULE_VERSION/.test(errorMessage(cause))
+        ? ` was built for another Node.js than ${process.version}`
+        : ' could not be loaded';
       throw new SetupError(`the SQLite driver (better-sqlite3)${abi}`, {
         cause,
         hint: 'rebuild it for this Node.js: npm rebuild better-sqlite3 (in the gastown-ts install)',
@@ -96,7 +98,11 @@ function pragmaValue(db: Db, name: 'journal_mode' | 'user_version' | 'quick_chec
 
 /** SQLite's own quick integrity check ("ok" or the first problem), the schema version and the journal mode. */
 export function databaseHealth(db: Db): { integrity: string; schema_version: number; journal_mode: string } {
-  return { integrity: String(pragmaValue(db, 'quick_check')), schema_version: Number(pragmaValue(db, 'user_version')), journal_mode: String(pragmaValue(db, 'journal_mode')) };
+  return {
+    integrity: String(pragmaValue(db, 'quick_check')),
+    schema_version: Number(pragmaValue(db, 'user_version')),
+    journal_mode: String(pragmaValue(db, 'journal_mode')),
+  };
 }
 
 function configure(db: Db, readonly: boolean, create: boolean): void {
@@ -136,7 +142,9 @@ export function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS): 
 }
 
 function isBusy(err: unknown): boolean {
-  return isRecord(err) && (err.code === 'SQLITE_BUSY' || err.code === 'SQLITE_BUSY_SNAPSHOT' || err.code === 'SQLITE_LOCKED');
+  return (
+    isRecord(err) && (err.code === 'SQLITE_BUSY' || err.code === 'SQLITE_BUSY_SNAPSHOT' || err.code === 'SQLITE_LOCKED')
+  );
 }
 
 /**

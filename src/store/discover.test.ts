@@ -40,7 +40,9 @@ describe('discoverWorkspace', () => {
     const other = makeDb(join(root, 'other'));
     const third = makeDb(join(root, 'third'));
     expect(discoverWorkspace({ cwd: root, envDb: join(other, 'beads.db') }).beadsDir).toBe(other);
-    expect(discoverWorkspace({ cwd: root, envDb: join(other, 'beads.db'), dbFlag: join(third, 'beads.db') }).beadsDir).toBe(third);
+    expect(
+      discoverWorkspace({ cwd: root, envDb: join(other, 'beads.db'), dbFlag: join(third, 'beads.db') }).beadsDir,
+    ).toBe(third);
     expect(() => discoverWorkspace({ cwd: root, dbFlag: join(root, 'missing.db') })).toThrow('(from --db)');
   });
 

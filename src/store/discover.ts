@@ -47,7 +47,10 @@ export function discoverWorkspace(options: DiscoverOptions): Workspace {
   let dir = resolve(options.cwd);
   for (;;) {
     const candidate = join(dir, BEADS_DIR_NAME);
-    if (isDirectory(candidate) && (existsSync(join(candidate, DB_FILE_NAME)) || existsSync(join(candidate, REDIRECT_FILE_NAME)))) {
+    if (
+      isDirectory(candidate) &&
+      (existsSync(join(candidate, DB_FILE_NAME)) || existsSync(join(candidate, REDIRECT_FILE_NAME)))
+    ) {
       const beadsDir = followRedirects(candidate);
       return { beadsDir, dbPath: join(beadsDir, DB_FILE_NAME) };
     }
@@ -75,7 +78,9 @@ export function followRedirects(beadsDir: string): string {
     const redirectFile = join(current, REDIRECT_FILE_NAME);
     if (!existsSync(redirectFile)) {
       if (!existsSync(join(current, DB_FILE_NAME))) {
-        throw new NoDatabaseError(`no ${DB_FILE_NAME} in ${current}`, { hint: 'run "bd init" there, or fix the redirect that points to it' });
+        throw new NoDatabaseError(`no ${DB_FILE_NAME} in ${current}`, {
+          hint: 'run "bd init" there, or fix the redirect that points to it',
+        });
       }
       return current;
     }

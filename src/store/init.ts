@@ -5,7 +5,13 @@ import { isValidPrefix } from '../core/ids.js';
 import { BEADS_DIR_NAME, DB_FILE_NAME, REDIRECT_FILE_NAME, type Workspace } from './discover.js';
 import { openSqliteBeadStore, type SqliteBeadStore } from './sqlite-bead-store.js';
 
-const GITIGNORE = ['# The SQLite database is local; issues.jsonl is the ledger that lives in git.', 'beads.db', 'beads.db-wal', 'beads.db-shm', ''].join('\n');
+const GITIGNORE = [
+  '# The SQLite database is local; issues.jsonl is the ledger that lives in git.',
+  'beads.db',
+  'beads.db-wal',
+  'beads.db-shm',
+  '',
+].join('\n');
 
 /**
  * Creates `<dir>/.beads/` with a fresh database whose ids start with `prefix`. Refuses to touch a directory
@@ -13,7 +19,9 @@ const GITIGNORE = ['# The SQLite database is local; issues.jsonl is the ledger t
  */
 export function initWorkspace(dir: string, prefix: string): { workspace: Workspace; store: SqliteBeadStore } {
   if (!isValidPrefix(prefix)) {
-    throw new ValidationError(`invalid prefix "${prefix}": start with a letter; use a-z, 0-9, "_" and inner "-" (at most 32)`);
+    throw new ValidationError(
+      `invalid prefix "${prefix}": start with a letter; use a-z, 0-9, "_" and inner "-" (at most 32)`,
+    );
   }
   const beadsDir = join(resolve(dir), BEADS_DIR_NAME);
   const dbPath = join(beadsDir, DB_FILE_NAME);

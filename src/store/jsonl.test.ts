@@ -25,7 +25,10 @@ function expected(record: Record<string, unknown>): Record<string, unknown> {
         .map((d): Record<string, unknown> => ({ ...d, created_at: normalizeTimestamp(String(d.created_at)) }))
         .sort((a, b) => String(a.depends_on_id).localeCompare(String(b.depends_on_id)));
     } else if (key === 'comments' && Array.isArray(value)) {
-      out[key] = (value as Record<string, unknown>[]).map((c) => ({ ...c, created_at: normalizeTimestamp(String(c.created_at)) }));
+      out[key] = (value as Record<string, unknown>[]).map((c) => ({
+        ...c,
+        created_at: normalizeTimestamp(String(c.created_at)),
+      }));
     } else if (key === 'labels' && Array.isArray(value)) out[key] = [...(value as string[])].sort();
     else out[key] = value;
   }
@@ -44,7 +47,14 @@ describe('the real beads ledger', () => {
     const store = freshStore();
     try {
       const report = await store.importJsonl(text, 'importer');
-      expect(report).toEqual({ created: live.length, updated: 0, unchanged: 0, kept_local: 0, skipped: records.length - live.length, total_lines: 1955 });
+      expect(report).toEqual({
+        created: live.length,
+        updated: 0,
+        unchanged: 0,
+        kept_local: 0,
+        skipped: records.length - live.length,
+        total_lines: 1955,
+      });
       expect(live.length).toBe(1617);
       const exported = new Map(
         (await store.exportJsonl({})).text

@@ -35,7 +35,19 @@ describe('migrations', () => {
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.pragma('foreign_keys', { simple: true })).toBe(1);
     expect(Number(db.pragma('busy_timeout', { simple: true }))).toBeGreaterThanOrEqual(10_000);
-    expect(tables(db)).toEqual(['agents', 'child_counters', 'comments', 'config', 'dependencies', 'events', 'issues', 'labels', 'nudges', 'rigs', 'sessions']);
+    expect(tables(db)).toEqual([
+      'agents',
+      'child_counters',
+      'comments',
+      'config',
+      'dependencies',
+      'events',
+      'issues',
+      'labels',
+      'nudges',
+      'rigs',
+      'sessions',
+    ]);
     db.close();
   });
 
@@ -61,7 +73,11 @@ describe('migrations', () => {
   it('rolls a failing migration back whole, keeping the version', () => {
     const path = dbPath();
     const good: Migration = { version: 1, description: 'a', sql: 'CREATE TABLE a (x INTEGER);' };
-    const bad: Migration = { version: 2, description: 'b', sql: 'CREATE TABLE b (x INTEGER); INSERT INTO nowhere VALUES (1);' };
+    const bad: Migration = {
+      version: 2,
+      description: 'b',
+      sql: 'CREATE TABLE b (x INTEGER); INSERT INTO nowhere VALUES (1);',
+    };
     openDatabase(path, { create: true, migrations: [good] }).close();
     expect(() => openDatabase(path, { migrations: [good, bad] })).toThrow(/nowhere/);
     const db = new Database(path);

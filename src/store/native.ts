@@ -15,7 +15,11 @@ let cached: string | undefined;
 export function sqliteAddonPath(): string {
   if (cached !== undefined) return cached;
   const here = dirname(fileURLToPath(import.meta.url));
-  for (const candidate of [join(here, '..', 'node_modules', ADDON), join(here, '..', '..', ADDON), join(here, '..', '..', '..', 'node_modules', ADDON)]) {
+  for (const candidate of [
+    join(here, '..', 'node_modules', ADDON),
+    join(here, '..', '..', ADDON),
+    join(here, '..', '..', '..', 'node_modules', ADDON),
+  ]) {
     if (existsSync(candidate)) return (cached = candidate);
   }
   const require = createRequire(import.meta.url);

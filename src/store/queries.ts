@@ -95,7 +95,8 @@ function waitsForUnsatisfied(x: string): string {
  * sort order: `ready -n 1` (and every claim) looks at a handful of beads instead of computing the blocked set
  * of the whole store. It must agree with BLOCKED_CTE; a test holds the two to the same answers.
  */
-export const READY_SQL = bySort((order) => /* sql */ `
+export const READY_SQL = bySort(
+  (order) => /* sql */ `
   WITH RECURSIVE ${DESCENDANTS_CTE}
   SELECT ${BEAD_COLUMNS} FROM issues
    WHERE issues.status = 'open'
@@ -119,7 +120,8 @@ export const READY_SQL = bySort((order) => /* sql */ `
                          AND b.status NOT IN ${RESOLVED})
            OR ${waitsForUnsatisfied('chain.id')}
      )
-  ${order} LIMIT @limit`);
+  ${order} LIMIT @limit`,
+);
 
 export const READY_COUNT_SQL = /* sql */ `
   WITH RECURSIVE ${BLOCKED_CTE}
@@ -147,7 +149,8 @@ export const OPEN_BLOCKERS_SQL = /* sql */ `
           OR (d.type = 'waits-for' AND ${waitsForEdgeUnsatisfied('d')}))
    ORDER BY d.issue_id, d.depends_on_id`;
 
-export const LIST_SQL = bySort((order) => /* sql */ `
+export const LIST_SQL = bySort(
+  (order) => /* sql */ `
   SELECT ${BEAD_COLUMNS} FROM issues
    WHERE (CASE WHEN @statuses IS NULL THEN issues.status <> 'closed'
                ELSE issues.status IN (SELECT value FROM json_each(@statuses)) END)
@@ -161,7 +164,8 @@ export const LIST_SQL = bySort((order) => /* sql */ `
                          OR instr(lower(issues.notes), lower(@query)) > 0
                          OR instr(lower(COALESCE(issues.external_ref, '')), lower(@query)) > 0)
      ${COMMON_FILTERS}
-  ${order} LIMIT @limit`);
+  ${order} LIMIT @limit`,
+);
 
 export const GET_BEAD_SQL = /* sql */ `SELECT ${BEAD_COLUMNS} FROM issues WHERE id = ?`;
 

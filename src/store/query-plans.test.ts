@@ -19,7 +19,16 @@ function plan(sql: string, params: Record<string, unknown>): string[] {
   }
 }
 
-const readyParams = { types: null, nonWorkTypes: JSON.stringify(NON_WORK_TYPES), parent: null, assignee: null, unassigned: 0, priorities: null, labels: null, limit: 100 };
+const readyParams = {
+  types: null,
+  nonWorkTypes: JSON.stringify(NON_WORK_TYPES),
+  parent: null,
+  assignee: null,
+  unassigned: 0,
+  priorities: null,
+  labels: null,
+  limit: 100,
+};
 
 describe('query plans', () => {
   it('ready walks the ready index in priority order instead of sorting every open bead', () => {
@@ -30,11 +39,18 @@ describe('query plans', () => {
   });
 
   it('never scans the dependency table inside a recursive step', () => {
-    for (const [name, sql] of Object.entries({ ready: q.READY_SQL.priority, blocked: q.BLOCKED_SQL, cycle: q.WOULD_CYCLE_SQL })) {
+    for (const [name, sql] of Object.entries({
+      ready: q.READY_SQL.priority,
+      blocked: q.BLOCKED_SQL,
+      cycle: q.WOULD_CYCLE_SQL,
+    })) {
       const lines = plan(sql, { ...readyParams, from: 'a', to: 'b' });
       const steps = lines.flatMap((l, i) => (l === 'RECURSIVE STEP' ? lines.slice(i + 1, i + 3) : []));
       expect(steps.length, name).toBeGreaterThan(0);
-      expect(steps.filter((l) => /^SCAN (d|dependencies)\b/.test(l) || /dependencies_type|\(type=\?\)/.test(l)), name).toEqual([]);
+      expect(
+        steps.filter((l) => /^SCAN (d|dependencies)\b/.test(l) || /dependencies_type|\(type=\?\)/.test(l)),
+        name,
+      ).toEqual([]);
     }
   });
 

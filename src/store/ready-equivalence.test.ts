@@ -10,7 +10,13 @@ import { openSqliteBeadStore, type SqliteBeadStore } from './sqlite-bead-store.j
  * here independently of either query.
  */
 
-type Rec = { id: string; status: string; issue_type: string; ephemeral?: boolean; dependencies?: { depends_on_id: string; type: string; metadata?: string }[] };
+type Rec = {
+  id: string;
+  status: string;
+  issue_type: string;
+  ephemeral?: boolean;
+  dependencies?: { depends_on_id: string; type: string; metadata?: string }[];
+};
 
 function referenceReady(records: readonly Rec[]): Set<string> {
   const byId = new Map(records.map((r) => [r.id, r]));
@@ -39,7 +45,8 @@ function referenceReady(records: readonly Rec[]): Set<string> {
       deps.some((d) => {
         if (d.type !== 'waits-for') return false;
         const open = kids(d.depends_on_id).some((k) => !RESOLVED_STATUSES.has(k.status));
-        const anyGate = d.metadata !== undefined && (JSON.parse(d.metadata) as { gate?: string }).gate === 'any-children';
+        const anyGate =
+          d.metadata !== undefined && (JSON.parse(d.metadata) as { gate?: string }).gate === 'any-children';
         return open && !(anyGate && kids(d.depends_on_id).some((k) => k.status === 'closed'));
       }) ||
       deps.some((d) => d.type === 'parent-child' && blocked(d.depends_on_id, depth + 1));
@@ -63,7 +70,9 @@ async function bothWays(store: SqliteBeadStore): Promise<{ perCandidate: Set<str
   const perCandidate = new Set((await store.ready({ limit: 0 })).map((b) => b.id));
   const blockedIds = new Set((await store.blocked({})).map((b) => b.id));
   const work = await store.list({ statuses: ['open'], limit: 0 });
-  const viaSet = new Set(work.filter((b) => !NON_WORK_TYPES.includes(b.issue_type) && !blockedIds.has(b.id)).map((b) => b.id));
+  const viaSet = new Set(
+    work.filter((b) => !NON_WORK_TYPES.includes(b.issue_type) && !blockedIds.has(b.id)).map((b) => b.id),
+  );
   return { perCandidate, viaSet };
 }
 
@@ -77,18 +86,41 @@ function rng(seed: number): () => number {
 
 function randomGraph(seed: number, n: number): Rec[] {
   const rand = rng(seed);
-  const pick = <T,>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
-  const statuses = ['open', 'open', 'open', 'in_progress', 'blocked', 'deferred', 'closed', 'closed', 'pinned', 'hooked'];
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)] as T;
+  const statuses = [
+    'open',
+    'open',
+    'open',
+    'in_progress',
+    'blocked',
+    'deferred',
+    'closed',
+    'closed',
+    'pinned',
+    'hooked',
+  ];
   const records: Rec[] = [];
   for (let i = 0; i < n; i++) {
     const deps: NonNullable<Rec['dependencies']> = [];
     const target = (): string => `r-${Math.floor(rand() * i)}`;
     if (i > 0 && rand() < 0.5) deps.push({ depends_on_id: target(), type: 'parent-child' });
-    if (i > 0 && rand() < 0.35) deps.push({ depends_on_id: target(), type: pick(['blocks', 'conditional-blocks', 'related', 'tracks']) });
-    if (i > 0 && rand() < 0.08) deps.push({ depends_on_id: target(), type: 'waits-for', ...(rand() < 0.5 ? { metadata: '{"gate":"any-children"}' } : {}) });
+    if (i > 0 && rand() < 0.35)
+      deps.push({ depends_on_id: target(), type: pick(['blocks', 'conditional-blocks', 'related', 'tracks']) });
+    if (i > 0 && rand() < 0.08)
+      deps.push({
+        depends_on_id: target(),
+        type: 'waits-for',
+        ...(rand() < 0.5 ? { metadata: '{"gate":"any-children"}' } : {}),
+      });
     if (rand() < 0.03) deps.push({ depends_on_id: 'elsewhere-1', type: 'blocks' });
     const unique = deps.filter((d, k) => deps.findIndex((e) => e.depends_on_id === d.depends_on_id) === k);
-    records.push({ id: `r-${i}`, status: pick(statuses), issue_type: pick(['task', 'task', 'bug', 'epic', 'message', 'molecule']), ephemeral: rand() < 0.05, dependencies: unique });
+    records.push({
+      id: `r-${i}`,
+      status: pick(statuses),
+      issue_type: pick(['task', 'task', 'bug', 'epic', 'message', 'molecule']),
+      ephemeral: rand() < 0.05,
+      dependencies: unique,
+    });
   }
   return records;
 }
@@ -128,7 +160,10 @@ describe('ready: per-candidate query, blocked-set query and the rules agree', ()
   });
 
   it('on the real beads ledger', async () => {
-    const text = readFileSync(fileURLToPath(new URL('../../../shared/data/beads-v0.47.0-issues.jsonl', import.meta.url)), 'utf8');
+    const text = readFileSync(
+      fileURLToPath(new URL('../../../shared/data/beads-v0.47.0-issues.jsonl', import.meta.url)),
+      'utf8',
+    );
     const records = text
       .trim()
       .split('\n')

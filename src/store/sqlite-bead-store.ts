@@ -41,7 +41,16 @@ import { AgentRepo } from './agent-repo.js';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js';
 import { settle } from '../core/promise.js';
 import { formatTimestamp } from '../core/time.js';
-import { cachedStatement, closeDatabase, databaseHealth, openDatabase, writeTransaction, type Db, type OpenOptions, type Statement } from './db.js';
+import {
+  cachedStatement,
+  closeDatabase,
+  databaseHealth,
+  openDatabase,
+  writeTransaction,
+  type Db,
+  type OpenOptions,
+  type Statement,
+} from './db.js';
 import { parseLedger, serializeRecord } from './jsonl.js';
 import * as q from './queries.js';
 import { toBead, toComment, toDependency, toEvent, toIntValue, toStringValue } from './rows.js';
@@ -74,8 +83,16 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   constructor(db: Db, clock: Clock) {
     this.#db = db;
     this.#clock = clock;
-    this.#writer = new StoreWriter(this, () => this.#now(), () => this.#nowNs());
-    this.#agents = new AgentRepo(db, () => this.#now(), () => `s-${this.#clock.nowMs().toString(36)}-${Math.random().toString(36).slice(2, 10)}`);
+    this.#writer = new StoreWriter(
+      this,
+      () => this.#now(),
+      () => this.#nowNs(),
+    );
+    this.#agents = new AgentRepo(
+      db,
+      () => this.#now(),
+      () => `s-${this.#clock.nowMs().toString(36)}-${Math.random().toString(36).slice(2, 10)}`,
+    );
   }
 
   get prefix(): string {
@@ -147,7 +164,11 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
     const rel = this.#relations(ids);
     const comments = groupBy(this.stmt(q.COMMENTS_FOR_IDS_SQL).all(ids), (r) => toStringValue(r, 'issue_id'));
     return beads.map((b) =>
-      beadWith(b, { labels: rel.labels(b.id), dependencies: rel.edges(b.id), comments: (comments.get(b.id) ?? []).map(toComment) }),
+      beadWith(b, {
+        labels: rel.labels(b.id),
+        dependencies: rel.edges(b.id),
+        comments: (comments.get(b.id) ?? []).map(toComment),
+      }),
     );
   }
 
@@ -156,7 +177,11 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
     const ids = JSON.stringify(beads.map((b) => b.id));
     const rel = this.#relations(ids);
     const counts = (sql: string): Map<string, number> =>
-      new Map(this.stmt(sql).all(ids).map((r) => [toStringValue(r, 'id'), toIntValue(r, 'n')] as const));
+      new Map(
+        this.stmt(sql)
+          .all(ids)
+          .map((r) => [toStringValue(r, 'id'), toIntValue(r, 'n')] as const),
+      );
     const dependents = counts(q.DEPENDENT_COUNTS_SQL);
     const comments = counts(q.COMMENT_COUNTS_SQL);
     return beads.map((b) => {
@@ -260,7 +285,9 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
         if (depth > maxDepth) return;
         for (const edge of this.#edges(nodeId, direction)) {
           const repeated = seen.has(edge.id);
-          out.push(beadWith(edge, { depth, parent_id: nodeId, dependency_type: edge.dependency_type, truncated: repeated }));
+          out.push(
+            beadWith(edge, { depth, parent_id: nodeId, dependency_type: edge.dependency_type, truncated: repeated }),
+          );
           if (!repeated) {
             seen.add(edge.id);
             walk(edge.id, depth + 1);
@@ -292,7 +319,9 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   comments(id: string): Promise<Comment[]> {
     return settle(() => {
       this.requireBead(id);
-      return this.stmt(q.COMMENTS_FOR_IDS_SQL).all(JSON.stringify([id])).map(toComment);
+      return this.stmt(q.COMMENTS_FOR_IDS_SQL)
+        .all(JSON.stringify([id]))
+        .map(toComment);
     });
   }
 
@@ -328,7 +357,9 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
           .map((r) => [toStringValue(r, 'status'), toIntValue(r, 'n')] as const),
       );
       const byType: Record<string, number> = {};
-      for (const r of this.stmt('SELECT issue_type, COUNT(*) AS n FROM issues WHERE ephemeral = 0 GROUP BY issue_type ORDER BY issue_type').all()) {
+      for (const r of this.stmt(
+        'SELECT issue_type, COUNT(*) AS n FROM issues WHERE ephemeral = 0 GROUP BY issue_type ORDER BY issue_type',
+      ).all()) {
         byType[toStringValue(r, 'issue_type')] = toIntValue(r, 'n');
       }
       const count = (s: string): number => byStatus.get(s) ?? 0;
@@ -366,9 +397,7 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
 
   exportJsonl(options: ExportOptions): Promise<ExportResult> {
     return settle(() => {
-      const beads = this.stmt(
-        /* sql */ `SELECT id FROM issues WHERE (@all = 1 OR ephemeral = 0) ORDER BY id`,
-      )
+      const beads = this.stmt(/* sql */ `SELECT id FROM issues WHERE (@all = 1 OR ephemeral = 0) ORDER BY id`)
         .all({ all: options.includeEphemeral === true ? 1 : 0 })
         .map((r) => toStringValue(r, 'id'));
       const lines: string[] = [];
@@ -418,7 +447,9 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   }
 
   addDependency(issueId: string, dependsOnId: string, type: string, actor: string): Promise<DependencyChange> {
-    return settle(() => writeTransaction(this.#db, () => this.#writer.addDependency(issueId, dependsOnId, type, actor)));
+    return settle(() =>
+      writeTransaction(this.#db, () => this.#writer.addDependency(issueId, dependsOnId, type, actor)),
+    );
   }
 
   removeDependency(issueId: string, dependsOnId: string, actor: string): Promise<DependencyChange> {
@@ -483,7 +514,9 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   }
 
   setRuntimeSessionId(sessionId: string, runtimeSessionId: string, actor: string): Promise<AgentSession> {
-    return settle(() => writeTransaction(this.#db, () => this.#agents.setRuntimeSessionId(sessionId, runtimeSessionId, actor)));
+    return settle(() =>
+      writeTransaction(this.#db, () => this.#agents.setRuntimeSessionId(sessionId, runtimeSessionId, actor)),
+    );
   }
 
   hook(address: string, beadId: string, actor: string, options: HookOptions = {}): Promise<Agent> {
@@ -496,7 +529,8 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
         // The bead first: a sling that lost the race creates nothing.
         const address = agentAddress(input.identity);
         this.#checkHookable(address, beadId, options);
-        if (this.#agents.find(address) !== undefined) throw new ConflictError(`agent ${address} already exists`, { hint: 'pick another name' });
+        if (this.#agents.find(address) !== undefined)
+          throw new ConflictError(`agent ${address} already exists`, { hint: 'pick another name' });
         const agent = this.#agents.register(input, actor);
         return this.#hook(agent.address, beadId, actor, options);
       }),
@@ -507,9 +541,13 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   #checkHookable(address: string, beadId: string, options: HookOptions): string | undefined {
     const bead = this.requireBead(beadId);
     if (bead.status === 'closed') throw new ValidationError(`${beadId} is closed`, { hint: 'reopen it first' });
-    const holder = this.#agents.hookHolder(beadId) ?? (bead.status === 'hooked' || bead.status === 'in_progress' ? (bead.assignee ?? undefined) : undefined);
+    const holder =
+      this.#agents.hookHolder(beadId) ??
+      (bead.status === 'hooked' || bead.status === 'in_progress' ? (bead.assignee ?? undefined) : undefined);
     if (holder !== undefined && holder !== address && options.takeOver !== true) {
-      throw new ConflictError(`${beadId} is already on ${holder}'s hook`, { hint: 'it is being worked on; --force takes it over' });
+      throw new ConflictError(`${beadId} is already on ${holder}'s hook`, {
+        hint: 'it is being worked on; --force takes it over',
+      });
     }
     return holder === address ? undefined : holder;
   }
@@ -517,14 +555,29 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   #hook(address: string, beadId: string, actor: string, options: HookOptions): Agent {
     const agent = this.#agents.require(address);
     const bead = this.requireBead(beadId);
-    if (agent.hook_bead === beadId && bead.status === 'hooked' && bead.assignee === address && options.args === undefined) return agent;
+    if (
+      agent.hook_bead === beadId &&
+      bead.status === 'hooked' &&
+      bead.assignee === address &&
+      options.args === undefined
+    )
+      return agent;
     if (agent.hook_bead !== null && agent.hook_bead !== beadId) {
-      throw new ConflictError(`${address} already has ${agent.hook_bead} on its hook`, { hint: 'finish it, or unhook it first' });
+      throw new ConflictError(`${address} already has ${agent.hook_bead} on its hook`, {
+        hint: 'finish it, or unhook it first',
+      });
     }
     const previous = this.#checkHookable(address, beadId, options);
-    if (previous !== undefined && this.#agents.find(previous)?.hook_bead === beadId) this.#agents.setHook(previous, null, actor);
+    if (previous !== undefined && this.#agents.find(previous)?.hook_bead === beadId)
+      this.#agents.setHook(previous, null, actor);
     const metadata = options.args === undefined ? undefined : { ...bead.metadata, gt_args: options.args };
-    this.#writer.update([beadId], metadata === undefined ? { status: 'hooked', assignee: address } : { status: 'hooked', assignee: address, metadata }, actor);
+    this.#writer.update(
+      [beadId],
+      metadata === undefined
+        ? { status: 'hooked', assignee: address }
+        : { status: 'hooked', assignee: address, metadata },
+      actor,
+    );
     this.#agents.bookEvent(beadId, 'hooked', actor, 'hook', previous ?? null, address);
     return this.#agents.setHook(address, beadId, actor);
   }
@@ -535,7 +588,8 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
         const agent = this.#agents.require(address);
         if (agent.hook_bead === null) return agent;
         const bead = this.getBead(agent.hook_bead);
-        if (bead !== undefined && bead.status === 'hooked') this.#writer.update([bead.id], { status: 'open', assignee: null }, actor);
+        if (bead !== undefined && bead.status === 'hooked')
+          this.#writer.update([bead.id], { status: 'open', assignee: null }, actor);
         return this.#agents.setHook(address, null, actor);
       }),
     );
@@ -545,7 +599,13 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
     return settle(() =>
       writeTransaction(this.#db, () => {
         const bead = this.getBead(beadId);
-        if (bead === undefined || bead.status !== 'hooked' || bead.assignee !== assignee || this.#agents.hookHolder(beadId) !== undefined) return false;
+        if (
+          bead === undefined ||
+          bead.status !== 'hooked' ||
+          bead.assignee !== assignee ||
+          this.#agents.hookHolder(beadId) !== undefined
+        )
+          return false;
         this.#writer.update([beadId], { status: 'open', assignee: null }, actor);
         this.#agents.bookEvent(beadId, 'unhooked', actor, 'hook', assignee, null);
         return true;
@@ -587,9 +647,7 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   unregisterRig(name: string, actor: string): Promise<void> {
     return settle(() => writeTransaction(this.#db, () => this.#agents.unregisterRig(name, actor)));
   }
-
 }
-
 
 export function notFound(ids: readonly string[]): NotFoundError {
   const list = ids.join(', ');

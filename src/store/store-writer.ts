@@ -10,10 +10,25 @@ import {
   validateLabel,
   validateTitle,
 } from '../core/bead.js';
-import type { CloseOptions, CreateInput, DependencyChange, ImportReport, LabelChange, UpdateChanges } from '../core/bead-store.js';
+import type {
+  CloseOptions,
+  CreateInput,
+  DependencyChange,
+  ImportReport,
+  LabelChange,
+  UpdateChanges,
+} from '../core/bead-store.js';
 import { applyScalarChanges, decideClaim, diffBeads, withStatus, type FieldChange } from '../core/bead-rules.js';
 import { ConflictError, CycleError, InternalError, NotFoundError, ValidationError } from '../core/errors.js';
-import { adaptiveHashLength, childId, directChildNumber, hashId, isValidId, isValidPrefix, MAX_HASH_LENGTH } from '../core/ids.js';
+import {
+  adaptiveHashLength,
+  childId,
+  directChildNumber,
+  hashId,
+  isValidId,
+  isValidPrefix,
+  MAX_HASH_LENGTH,
+} from '../core/ids.js';
 import { compareTimestamps } from '../core/time.js';
 import { serializeRecord, type ParsedLedger } from './jsonl.js';
 import * as q from './queries.js';
@@ -99,10 +114,23 @@ export class StoreWriter {
     this.store.stmt(INSERT_BEAD_SQL).run(beadParams(bead));
     this.#event(id, 'created', actor, null, null, title, now);
     for (const label of labels) this.#insertLabel(id, label);
-    if (input.parent !== undefined) this.#insertDependency({ issue_id: id, depends_on_id: input.parent, type: 'parent-child', created_at: now, created_by: actor });
+    if (input.parent !== undefined)
+      this.#insertDependency({
+        issue_id: id,
+        depends_on_id: input.parent,
+        type: 'parent-child',
+        created_at: now,
+        created_by: actor,
+      });
     for (const target of dependsOn) {
       if (target === input.parent) continue;
-      this.#insertDependency({ issue_id: id, depends_on_id: target, type: 'blocks', created_at: now, created_by: actor });
+      this.#insertDependency({
+        issue_id: id,
+        depends_on_id: target,
+        type: 'blocks',
+        created_at: now,
+        created_by: actor,
+      });
     }
     return this.#details(id);
   }
@@ -110,9 +138,12 @@ export class StoreWriter {
   #newId(input: CreateInput, actor: string, title: string): string {
     if (input.id !== undefined) {
       if (!isValidId(input.id)) {
-        throw new ValidationError(`invalid id "${input.id}": use letters, digits, "-", "_" and "." (e.g. gt-abc or gt-abc.1)`);
+        throw new ValidationError(
+          `invalid id "${input.id}": use letters, digits, "-", "_" and "." (e.g. gt-abc or gt-abc.1)`,
+        );
       }
-      if (this.store.getBead(input.id) !== undefined) throw new ConflictError(`a bead with id ${input.id} already exists`);
+      if (this.store.getBead(input.id) !== undefined)
+        throw new ConflictError(`a bead with id ${input.id} already exists`);
       return input.id;
     }
     if (input.parent !== undefined) return this.#nextChildId(input.parent);
@@ -120,7 +151,15 @@ export class StoreWriter {
     const count = toIntValue(this.store.stmt(q.COUNT_TOP_LEVEL_SQL).get({ prefix }), 'n');
     for (let length = adaptiveHashLength(count); length <= MAX_HASH_LENGTH; length++) {
       for (let nonce = 0; nonce < 10; nonce++) {
-        const id = hashId({ prefix, title, description: input.description ?? '', creator: actor, createdAtNs: this.nowNs(), nonce, length });
+        const id = hashId({
+          prefix,
+          title,
+          description: input.description ?? '',
+          creator: actor,
+          createdAtNs: this.nowNs(),
+          nonce,
+          length,
+        });
         if (this.store.getBead(id) === undefined) return id;
       }
     }
@@ -137,7 +176,9 @@ export class StoreWriter {
     }
     const next = max + 1;
     this.store
-      .stmt('INSERT INTO child_counters (parent_id, last_child) VALUES (?, ?) ON CONFLICT (parent_id) DO UPDATE SET last_child = excluded.last_child')
+      .stmt(
+        'INSERT INTO child_counters (parent_id, last_child) VALUES (?, ?) ON CONFLICT (parent_id) DO UPDATE SET last_child = excluded.last_child',
+      )
       .run(parent, next);
     return childId(parent, next);
   }
@@ -154,7 +195,8 @@ export class StoreWriter {
       ...changes,
       title: changes.title === undefined ? undefined : validateTitle(changes.title),
       status: changes.status === undefined ? undefined : parseStatus(changes.status, this.#custom('status.custom')),
-      issue_type: changes.issue_type === undefined ? undefined : parseIssueType(changes.issue_type, this.#custom('types.custom')),
+      issue_type:
+        changes.issue_type === undefined ? undefined : parseIssueType(changes.issue_type, this.#custom('types.custom')),
       priority: changes.priority === undefined ? undefined : parsePriority(changes.priority),
     };
     const addLabels = (changes.add_labels ?? []).map(validateLabel);
@@ -167,7 +209,8 @@ export class StoreWriter {
       let next = bead;
       if (changes.claim === true) {
         const decision = decideClaim(bead, actor);
-        if (decision.kind === 'conflict') throw new ConflictError(decision.reason, { hint: 'pick other work with "bd ready"' });
+        if (decision.kind === 'conflict')
+          throw new ConflictError(decision.reason, { hint: 'pick other work with "bd ready"' });
         if (decision.kind === 'claim') {
           next = withStatus({ ...next, assignee: actor }, 'in_progress', now);
           changed = diffBeads(bead, next).map((c) => (c.field === 'assignee' ? { ...c, eventType: 'claimed' } : c));
@@ -207,9 +250,12 @@ export class StoreWriter {
         }
         const children = this.#openChildren(bead.id).filter((id) => !closing.has(id));
         if (children.length > 0) {
-          throw new ConflictError(`cannot close ${bead.id}: ${children.length} open child bead(s): ${children.join(', ')}`, {
-            hint: 'close the children first, or pass --force to close anyway',
-          });
+          throw new ConflictError(
+            `cannot close ${bead.id}: ${children.length} open child bead(s): ${children.join(', ')}`,
+            {
+              hint: 'close the children first, or pass --force to close anyway',
+            },
+          );
         }
       }
     }
@@ -261,7 +307,9 @@ export class StoreWriter {
     if (type === 'parent-child') {
       const parent = this.#parentOf(issueId);
       if (parent !== undefined) {
-        throw new ConflictError(`${issueId} already has parent ${parent}`, { hint: `move it with: bd update ${issueId} --parent ${dependsOnId}` });
+        throw new ConflictError(`${issueId} already has parent ${parent}`, {
+          hint: `move it with: bd update ${issueId} --parent ${dependsOnId}`,
+        });
       }
     }
     this.#checkCycle(issueId, dependsOnId, type);
@@ -293,13 +341,17 @@ export class StoreWriter {
   }
 
   #dependencyType(issueId: string, dependsOnId: string): string | undefined {
-    const row: unknown = this.store.stmt('SELECT type FROM dependencies WHERE issue_id = ? AND depends_on_id = ?').get(issueId, dependsOnId);
+    const row: unknown = this.store
+      .stmt('SELECT type FROM dependencies WHERE issue_id = ? AND depends_on_id = ?')
+      .get(issueId, dependsOnId);
     return row === undefined ? undefined : toStringValue(row, 'type');
   }
 
   #parentOf(issueId: string): string | undefined {
     const row: unknown = this.store
-      .stmt(`SELECT depends_on_id FROM dependencies WHERE issue_id = ? AND type = 'parent-child' ORDER BY depends_on_id LIMIT 1`)
+      .stmt(
+        `SELECT depends_on_id FROM dependencies WHERE issue_id = ? AND type = 'parent-child' ORDER BY depends_on_id LIMIT 1`,
+      )
       .get(issueId);
     return row === undefined ? undefined : toStringValue(row, 'depends_on_id');
   }
@@ -321,7 +373,13 @@ export class StoreWriter {
         });
       }
       this.#checkCycle(issueId, parent, 'parent-child');
-      this.#insertDependency({ issue_id: issueId, depends_on_id: parent, type: 'parent-child', created_at: now, created_by: actor });
+      this.#insertDependency({
+        issue_id: issueId,
+        depends_on_id: parent,
+        type: 'parent-child',
+        created_at: now,
+        created_by: actor,
+      });
       this.#event(issueId, 'dependency_added', actor, 'parent-child', null, parent, now);
     }
     return true;
@@ -334,7 +392,12 @@ export class StoreWriter {
   // ------------------------------------------------------------------------------------------------------
   // labels, comments, config
 
-  changeLabels(ids: readonly string[], labels: readonly string[], mode: 'add' | 'remove', actor: string): LabelChange[] {
+  changeLabels(
+    ids: readonly string[],
+    labels: readonly string[],
+    mode: 'add' | 'remove',
+    actor: string,
+  ): LabelChange[] {
     const valid = [...new Set(labels.map(validateLabel))];
     if (valid.length === 0) throw new ValidationError('no label given');
     const beads = this.store.beadsByIds([...new Set(ids)]);
@@ -343,7 +406,8 @@ export class StoreWriter {
     for (const bead of beads) {
       let touched = false;
       for (const label of valid) {
-        const changed = mode === 'add' ? this.#addLabel(bead.id, label, actor, now) : this.#removeLabel(bead.id, label, actor, now);
+        const changed =
+          mode === 'add' ? this.#addLabel(bead.id, label, actor, now) : this.#removeLabel(bead.id, label, actor, now);
         touched = touched || changed;
         out.push({ status: changed ? (mode === 'add' ? 'added' : 'removed') : 'unchanged', issue_id: bead.id, label });
       }
@@ -379,28 +443,43 @@ export class StoreWriter {
   }
 
   #insertComment(id: string, author: string, text: string, now: string, wantedId: number | null): Comment {
-    const free = wantedId !== null && this.store.stmt('SELECT 1 FROM comments WHERE id = ?').get(wantedId) === undefined;
+    const free =
+      wantedId !== null && this.store.stmt('SELECT 1 FROM comments WHERE id = ?').get(wantedId) === undefined;
     const info = this.store
       .stmt('INSERT INTO comments (id, issue_id, author, text, created_at) VALUES (?, ?, ?, ?, ?)')
       .run(free ? wantedId : null, id, author, text, now);
     this.#event(id, 'commented', author, 'comments', null, text, now);
-    return toComment(this.store.stmt('SELECT id, issue_id, author, text, created_at FROM comments WHERE id = ?').get(info.lastInsertRowid));
+    return toComment(
+      this.store
+        .stmt('SELECT id, issue_id, author, text, created_at FROM comments WHERE id = ?')
+        .get(info.lastInsertRowid),
+    );
   }
 
   setConfig(key: string, value: string, _actor: string): void {
-    if (!CONFIG_KEY_PATTERN.test(key)) throw new ValidationError(`invalid config key "${key}": lower-case letters, digits, ".", "_" and "-"`);
+    if (!CONFIG_KEY_PATTERN.test(key))
+      throw new ValidationError(`invalid config key "${key}": lower-case letters, digits, ".", "_" and "-"`);
     if (key === 'issue_prefix' && !isValidPrefix(value)) {
       throw new ValidationError(`invalid prefix "${value}": start with a letter; use a-z, 0-9, "_" and inner "-"`);
     }
     if (key === 'types.custom') parseCommaList(value).forEach((t) => validateLabel(t));
-    this.store.stmt('INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.store
+      .stmt('INSERT INTO config (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
+      .run(key, value);
   }
 
   // ------------------------------------------------------------------------------------------------------
   // import
 
   importLedger(ledger: ParsedLedger, actor: string, onProgress?: (done: number, total: number) => void): ImportReport {
-    const report: ImportReport = { created: 0, updated: 0, unchanged: 0, kept_local: 0, skipped: ledger.skipped, total_lines: ledger.totalLines };
+    const report: ImportReport = {
+      created: 0,
+      updated: 0,
+      unchanged: 0,
+      kept_local: 0,
+      skipped: ledger.skipped,
+      total_lines: ledger.totalLines,
+    };
     const now = this.now();
     const total = ledger.entries.length;
     ledger.entries.forEach((entry, index) => {
@@ -425,7 +504,8 @@ export class StoreWriter {
           this.store.stmt('DELETE FROM dependencies WHERE issue_id = ?').run(incoming.id);
           for (const label of entry.labels) this.#insertLabel(incoming.id, label);
           for (const dep of entry.dependencies) this.#insertDependency(dep);
-          for (const c of diffBeads(local, incoming)) this.#event(incoming.id, 'imported', actor, c.field, c.old, c.new, now);
+          for (const c of diffBeads(local, incoming))
+            this.#event(incoming.id, 'imported', actor, c.field, c.old, c.new, now);
           report.updated++;
         } else {
           report.kept_local++;
@@ -467,7 +547,15 @@ export class StoreWriter {
     this.store.stmt('UPDATE issues SET updated_at = ? WHERE id = ?').run(now, id);
   }
 
-  #event(issueId: string, type: string, actor: string, field: string | null, old: string | null, value: string | null, now: string): void {
+  #event(
+    issueId: string,
+    type: string,
+    actor: string,
+    field: string | null,
+    old: string | null,
+    value: string | null,
+    now: string,
+  ): void {
     this.store.stmt(INSERT_EVENT_SQL).run(issueId, type, actor, field, old, value, now);
   }
 

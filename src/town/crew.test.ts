@@ -29,11 +29,22 @@ describe('crew workspaces', () => {
 
   it('refuse hostile or taken names and leave nothing behind on failure', async () => {
     const { town } = await setup();
-    for (const name of ['../x', 'a;b', '-rf', 'crew-x', 'x'.repeat(300)]) await expect(addCrew(town, 'gastown', name, 't')).rejects.toThrow(ValidationError);
+    for (const name of ['../x', 'a;b', '-rf', 'crew-x', 'x'.repeat(300)])
+      await expect(addCrew(town, 'gastown', name, 't')).rejects.toThrow(ValidationError);
     await addCrew(town, 'gastown', 'ana', 't');
     await expect(addCrew(town, 'gastown', 'ana', 't')).rejects.toThrow(ConflictError);
     const store = openSqliteBeadStore(town.dbPath);
-    await store.registerRig({ name: 'ghost', prefix: 'gh', url: join(town.root, 'no-such-repo'), default_branch: 'main', path: join(town.root, 'ghost') }, [], 't');
+    await store.registerRig(
+      {
+        name: 'ghost',
+        prefix: 'gh',
+        url: join(town.root, 'no-such-repo'),
+        default_branch: 'main',
+        path: join(town.root, 'ghost'),
+      },
+      [],
+      't',
+    );
     store.dispose();
     await expect(addCrew(town, 'ghost', 'bob', 't')).rejects.toThrow(/git clone/);
     expect(existsSync(join(town.root, 'ghost', 'crew', 'bob'))).toBe(false);

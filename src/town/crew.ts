@@ -28,7 +28,10 @@ export async function addCrew(town: Town, rigName: string, name: string, actor: 
     mkdirSync(join(path, BEADS_DIR_NAME), { recursive: true });
     writeFileSync(join(path, BEADS_DIR_NAME, REDIRECT_FILE_NAME), `${relative(path, townPaths(town.root).beadsDir)}\n`);
     const identity: AgentIdentity = { role: 'crew', rig: rigName, name };
-    return await store.registerAgent({ identity, session_name: sessionName(identity, rig.prefix), sandbox_path: path, branch: rig.default_branch }, actor);
+    return await store.registerAgent(
+      { identity, session_name: sessionName(identity, rig.prefix), sandbox_path: path, branch: rig.default_branch },
+      actor,
+    );
   } catch (err) {
     // The clone was made by this call a moment ago: nothing of anyone's is in it yet.
     if (created && existsSync(path)) rmSync(path, { recursive: true, force: true });

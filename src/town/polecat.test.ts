@@ -15,7 +15,13 @@ afterEach(() => cleanups.splice(0).forEach((c) => c()));
 
 /** git as an agent runs it: no identity in the environment, so the worktree's own config signs commits. */
 const agentGit = (cwd: string, ...args: string[]): string => {
-  const { GIT_AUTHOR_NAME: _a, GIT_AUTHOR_EMAIL: _b, GIT_COMMITTER_NAME: _c, GIT_COMMITTER_EMAIL: _d, ...env } = GIT_ENV;
+  const {
+    GIT_AUTHOR_NAME: _a,
+    GIT_AUTHOR_EMAIL: _b,
+    GIT_COMMITTER_NAME: _c,
+    GIT_COMMITTER_EMAIL: _d,
+    ...env
+  } = GIT_ENV;
   return execFileSync('git', args, { cwd, env: { ...env, GIT_CONFIG_NOSYSTEM: '1', HOME: cwd }, encoding: 'utf8' });
 };
 const NOW = Date.UTC(2026, 10, 23, 12, 0, 0);
@@ -39,7 +45,12 @@ describe('polecat sandboxes', () => {
     const { town } = await setup();
     const agent = await addPolecat(town, 'gastown', { ...OPTS, bead: 'ga-abc' });
     const path = join(rigPaths(town.root, 'gastown').polecats, 'aster');
-    expect(agent).toMatchObject({ address: 'gastown/polecats/aster', session_name: 'ga-aster', sandbox_path: path, branch: 'polecat/aster/ga-abc@20261123T120000Z' });
+    expect(agent).toMatchObject({
+      address: 'gastown/polecats/aster',
+      session_name: 'ga-aster',
+      sandbox_path: path,
+      branch: 'polecat/aster/ga-abc@20261123T120000Z',
+    });
     expect(git(path, 'rev-parse', '--abbrev-ref', 'HEAD').trim()).toBe('polecat/aster/ga-abc@20261123T120000Z');
     expect(readFileSync(join(path, 'app.txt'), 'utf8')).toBe('v1\n');
     expect(git(path, 'config', 'user.name').trim()).toBe('aster');
@@ -106,10 +117,13 @@ describe('polecat sandboxes', () => {
 
     it.each([
       ['uncommitted changes', (path: string) => writeFileSync(join(path, 'app.txt'), 'unsaved\n')],
-      ['an unpushed commit', (path: string) => {
-        writeFileSync(join(path, 'app.txt'), 'committed\n');
-        git(path, 'commit', '--quiet', '-am', 'local only');
-      }],
+      [
+        'an unpushed commit',
+        (path: string) => {
+          writeFileSync(join(path, 'app.txt'), 'committed\n');
+          git(path, 'commit', '--quiet', '-am', 'local only');
+        },
+      ],
     ])('leaves a polecat holding %s alone and makes a new one', async (_what, dirty) => {
       const { town } = await setup();
       const first = await addPolecat(town, 'gastown', OPTS);
@@ -140,7 +154,9 @@ describe('polecat sandboxes', () => {
       writeFileSync(join(path, 'app.txt'), 'precious edit\n');
       writeFileSync(join(path, 'new.txt'), 'new file\n');
       for (const force of [false, true]) {
-        await expect(removePolecat(town, 'gastown', 'aster', { actor: 't', force })).rejects.toThrow(/uncommitted changes \(app\.txt, new\.txt\)/);
+        await expect(removePolecat(town, 'gastown', 'aster', { actor: 't', force })).rejects.toThrow(
+          /uncommitted changes \(app\.txt, new\.txt\)/,
+        );
       }
       expect(readFileSync(join(path, 'app.txt'), 'utf8')).toBe('precious edit\n');
       expect(readFileSync(join(path, 'new.txt'), 'utf8')).toBe('new file\n');
@@ -154,7 +170,9 @@ describe('polecat sandboxes', () => {
       agentGit(path, 'commit', '--quiet', '-am', 'work in progress');
       const head = git(path, 'rev-parse', 'HEAD').trim();
       for (const force of [false, true]) {
-        await expect(removePolecat(town, 'gastown', 'aster', { actor: 't', force })).rejects.toThrow(/1 commit\(s\) that are not pushed/);
+        await expect(removePolecat(town, 'gastown', 'aster', { actor: 't', force })).rejects.toThrow(
+          /1 commit\(s\) that are not pushed/,
+        );
       }
       expect(git(path, 'rev-parse', 'HEAD').trim()).toBe(head);
       expect(git(path, 'log', '-1', '--format=%an <%ae>').trim()).toBe('aster <owner@example.com>');
@@ -167,7 +185,9 @@ describe('polecat sandboxes', () => {
       git(path, 'commit', '--quiet', '-am', 'feature');
       git(path, 'push', '--quiet', 'origin', 'HEAD');
       const head = git(path, 'rev-parse', 'HEAD').trim();
-      await expect(removePolecat(town, 'gastown', 'aster', { actor: 't' })).rejects.toThrow(/not merged into origin\/main.*--force/);
+      await expect(removePolecat(town, 'gastown', 'aster', { actor: 't' })).rejects.toThrow(
+        /not merged into origin\/main.*--force/,
+      );
       expect(existsSync(path)).toBe(true);
       await removePolecat(town, 'gastown', 'aster', { actor: 't', force: true });
       expect(existsSync(path)).toBe(false);

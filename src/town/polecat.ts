@@ -3,7 +3,14 @@ import { join, relative } from 'node:path';
 import type { Agent, RegisterAgentInput } from '../core/agent-store.js';
 import type { Rig } from '../core/rig-registry.js';
 import { ConflictError, errorMessage, GtError, ValidationError } from '../core/errors.js';
-import { agentAddress, agentGitIdentity, polecatBranch, sessionName, validateName, type AgentIdentity } from '../core/identity.js';
+import {
+  agentAddress,
+  agentGitIdentity,
+  polecatBranch,
+  sessionName,
+  validateName,
+  type AgentIdentity,
+} from '../core/identity.js';
 import { allocateName } from '../core/name-pool.js';
 import {
   addWorktreeOnNewBranch,
@@ -28,7 +35,14 @@ import { townPaths, type Town } from './town.js';
  * here ever deletes uncommitted or unpushed work; pushed but unmerged work is removed only with `force`.
  */
 
-export type AddPolecatOptions = { name?: string; bead?: string; actor: string; ownerEmail: string; nowMs: number; theme?: readonly string[] };
+export type AddPolecatOptions = {
+  name?: string;
+  bead?: string;
+  actor: string;
+  ownerEmail: string;
+  nowMs: number;
+  theme?: readonly string[];
+};
 
 /** Polecat states in which its sandbox may be handed to new work. */
 const REUSABLE_STATES: ReadonlySet<string> = new Set(['idle', 'done']);
@@ -37,7 +51,8 @@ const REUSABLE_STATES: ReadonlySet<string> = new Set(['idle', 'done']);
 export async function reusablePolecats(store: SqliteBeadStore, rigName: string): Promise<Agent[]> {
   const out: Agent[] = [];
   for (const a of await store.agents({ rig: rigName, role: 'polecat' })) {
-    if (!REUSABLE_STATES.has(a.agent_state) || a.hook_bead !== null || a.name === null || !existsSync(a.sandbox_path)) continue;
+    if (!REUSABLE_STATES.has(a.agent_state) || a.hook_bead !== null || a.name === null || !existsSync(a.sandbox_path))
+      continue;
     if ((await store.openSession(a.address)) !== null) continue;
     out.push(a);
   }
@@ -48,7 +63,13 @@ export async function reusablePolecats(store: SqliteBeadStore, rigName: string):
  * Gives a polecat whose old work is safe — nothing uncommitted, every commit pushed — a fresh branch from the
  * remote's default branch. Returns undefined (changing nothing) when its sandbox holds unsaved work.
  */
-export async function freshBranch(town: Town, store: SqliteBeadStore, agent: Agent, rig: Rig, options: { bead?: string; nowMs: number; actor: string }): Promise<Agent | undefined> {
+export async function freshBranch(
+  town: Town,
+  store: SqliteBeadStore,
+  agent: Agent,
+  rig: Rig,
+  options: { bead?: string; nowMs: number; actor: string },
+): Promise<Agent | undefined> {
   const repo = rigPaths(town.root, rig.name).repo;
   const safety = await worktreeSafety(agent.sandbox_path, rig.default_branch);
   if (safety.uncommitted.length > 0 || safety.unpushed > 0) return undefined;
@@ -62,9 +83,20 @@ export async function freshBranch(town: Town, store: SqliteBeadStore, agent: Age
 }
 
 /** A new polecat, decided but not yet made: its name, sandbox path, branch and registration. */
-export type PolecatPlan = { rig: Rig; identity: AgentIdentity; path: string; branch: string; registration: RegisterAgentInput };
+export type PolecatPlan = {
+  rig: Rig;
+  identity: AgentIdentity;
+  path: string;
+  branch: string;
+  registration: RegisterAgentInput;
+};
 
-export async function planPolecat(town: Town, store: SqliteBeadStore, rigName: string, options: { name?: string; bead?: string; nowMs: number; theme?: readonly string[] }): Promise<PolecatPlan> {
+export async function planPolecat(
+  town: Town,
+  store: SqliteBeadStore,
+  rigName: string,
+  options: { name?: string; bead?: string; nowMs: number; theme?: readonly string[] },
+): Promise<PolecatPlan> {
   if (options.name !== undefined) validateName('polecat', options.name);
   const rig = await store.rig(rigName);
   const paths = rigPaths(town.root, rigName);
@@ -73,12 +105,19 @@ export async function planPolecat(town: Town, store: SqliteBeadStore, rigName: s
     ...(await store.agents({ rig: rigName, role: 'polecat' })).flatMap((a) => (a.name === null ? [] : [a.name])),
     ...(existsSync(paths.polecats) ? readdirSync(paths.polecats) : []),
   ]);
-  if (options.name !== undefined && inUse.has(options.name)) throw new ConflictError(`rig ${rigName} already has a polecat named ${options.name}`);
+  if (options.name !== undefined && inUse.has(options.name))
+    throw new ConflictError(`rig ${rigName} already has a polecat named ${options.name}`);
   const name = options.name ?? allocateName(inUse, options.theme ?? (custom.length > 0 ? custom : undefined));
   const identity: AgentIdentity = { role: 'polecat', rig: rigName, name };
   const branch = polecatBranch(name, options.bead, options.nowMs);
   const path = join(paths.polecats, name);
-  return { rig, identity, path, branch, registration: { identity, session_name: sessionName(identity, rig.prefix), sandbox_path: path, branch } };
+  return {
+    rig,
+    identity,
+    path,
+    branch,
+    registration: { identity, session_name: sessionName(identity, rig.prefix), sandbox_path: path, branch },
+  };
 }
 
 /** Makes a planned polecat's sandbox; on failure removes what it made, and throws. */
@@ -95,11 +134,16 @@ export async function createPolecatSandbox(town: Town, plan: PolecatPlan, ownerE
     // bd inside the sandbox reaches the town store; the redirect is never part of the polecat's work.
     excludePattern(paths.repo, `/${BEADS_DIR_NAME}/${REDIRECT_FILE_NAME}`);
     mkdirSync(join(plan.path, BEADS_DIR_NAME), { recursive: true });
-    writeFileSync(join(plan.path, BEADS_DIR_NAME, REDIRECT_FILE_NAME), `${relative(plan.path, townPaths(town.root).beadsDir)}\n`);
+    writeFileSync(
+      join(plan.path, BEADS_DIR_NAME, REDIRECT_FILE_NAME),
+      `${relative(plan.path, townPaths(town.root).beadsDir)}\n`,
+    );
   } catch (err) {
     if (made) await discardNewSandbox(town, plan);
     if (err instanceof GtError) throw err;
-    throw new ValidationError(`making the sandbox of ${agentAddress(plan.identity)} failed: ${errorMessage(err)}`, { cause: err });
+    throw new ValidationError(`making the sandbox of ${agentAddress(plan.identity)} failed: ${errorMessage(err)}`, {
+      cause: err,
+    });
   }
 }
 
@@ -149,7 +193,9 @@ export async function listPolecats(town: Town, rigName: string): Promise<Polecat
   const store = openSqliteBeadStore(town.dbPath);
   try {
     await store.rig(rigName);
-    return (await store.agents({ rig: rigName, role: 'polecat' })).map((a) => Object.assign(a, { sandbox_exists: existsSync(a.sandbox_path) }));
+    return (await store.agents({ rig: rigName, role: 'polecat' })).map((a) =>
+      Object.assign(a, { sandbox_exists: existsSync(a.sandbox_path) }),
+    );
   } finally {
     store.dispose();
   }
@@ -158,7 +204,8 @@ export async function listPolecats(town: Town, rigName: string): Promise<Polecat
 /** Why a sandbox may not be removed, or undefined when it may. */
 export function removalBlocker(s: WorktreeSafety, defaultBranch: string, force: boolean): string | undefined {
   if (s.uncommitted.length > 0) {
-    const files = s.uncommitted.slice(0, 3).join(', ') + (s.uncommitted.length > 3 ? `, … (${s.uncommitted.length} files)` : '');
+    const files =
+      s.uncommitted.slice(0, 3).join(', ') + (s.uncommitted.length > 3 ? `, … (${s.uncommitted.length} files)` : '');
     return `branch ${s.branch} has uncommitted changes (${files}); commit and push them first`;
   }
   if (s.unpushed > 0) return `branch ${s.branch} has ${s.unpushed} commit(s) that are not pushed; push them first`;
@@ -174,7 +221,12 @@ export type RemovePolecatOptions = { force?: boolean; actor: string };
  * Removes a polecat: its worktree, its local branch and its identity. Refuses while it has hooked work or an
  * open session, and whenever removal would lose work (uncommitted or unpushed, whatever `force` says).
  */
-export async function removePolecat(town: Town, rigName: string, name: string, options: RemovePolecatOptions): Promise<void> {
+export async function removePolecat(
+  town: Town,
+  rigName: string,
+  name: string,
+  options: RemovePolecatOptions,
+): Promise<void> {
   validateName('polecat', name);
   const store = openSqliteBeadStore(town.dbPath);
   const paths = rigPaths(town.root, rigName);
@@ -182,9 +234,15 @@ export async function removePolecat(town: Town, rigName: string, name: string, o
     const rig = await store.rig(rigName);
     const address = agentAddress({ role: 'polecat', rig: rigName, name });
     const agent = await store.agent(address);
-    if (agent.hook_bead !== null) throw new ConflictError(`${address} has ${agent.hook_bead} on its hook`, { hint: 'let it finish, or unhook the work first' });
+    if (agent.hook_bead !== null)
+      throw new ConflictError(`${address} has ${agent.hook_bead} on its hook`, {
+        hint: 'let it finish, or unhook the work first',
+      });
     const open = (await store.sessions(address, 1)).find((s) => s.ended_at === null);
-    if (open !== undefined) throw new ConflictError(`${address} has an open session (${open.session_id})`, { hint: 'stop the session first' });
+    if (open !== undefined)
+      throw new ConflictError(`${address} has an open session (${open.session_id})`, {
+        hint: 'stop the session first',
+      });
     if (existsSync(agent.sandbox_path)) {
       // Decide on fresh knowledge of the remote: an unreachable remote means we cannot prove the work is safe.
       await fetchOrigin(paths.repo);

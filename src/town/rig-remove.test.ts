@@ -38,7 +38,12 @@ const commit = (path: string, text: string): void => {
 describe('gt rig remove', () => {
   it('removes a rig whose work is all safe: directory, record and agents', async () => {
     const { town } = await setup();
-    expect(await removeRig(town, 'gastown', { actor: 't' })).toEqual({ rig: 'gastown', deleted: true, kept: [], discarded: [] });
+    expect(await removeRig(town, 'gastown', { actor: 't' })).toEqual({
+      rig: 'gastown',
+      deleted: true,
+      kept: [],
+      discarded: [],
+    });
     expect(existsSync(rigPaths(town.root, 'gastown').root)).toBe(false);
     expect(await rigNames(town)).toEqual([]);
     const s = openSqliteBeadStore(town.dbPath);
@@ -50,25 +55,32 @@ describe('gt rig remove', () => {
   it.each([
     ['uncommitted changes', (p: string) => writeFileSync(join(p, 'app.txt'), 'unsaved\n'), /uncommitted changes/],
     ['an unpushed commit', (p: string) => commit(p, 'local\n'), /not pushed/],
-    ['pushed but unmerged work', (p: string) => {
-      commit(p, 'pushed\n');
-      git(p, 'push', '--quiet', 'origin', 'HEAD');
-    }, /not merged/],
-  ])('with %s: refuses, and --force forgets the rig but keeps that sandbox working', async (_what, makeWork, message) => {
-    const { town, polecat } = await setup();
-    makeWork(polecat);
-    const content = readFileSync(join(polecat, 'app.txt'), 'utf8');
-    await expect(removeRig(town, 'gastown', { actor: 't' })).rejects.toThrow(message);
-    expect(await rigNames(town)).toEqual(['gastown']);
+    [
+      'pushed but unmerged work',
+      (p: string) => {
+        commit(p, 'pushed\n');
+        git(p, 'push', '--quiet', 'origin', 'HEAD');
+      },
+      /not merged/,
+    ],
+  ])(
+    'with %s: refuses, and --force forgets the rig but keeps that sandbox working',
+    async (_what, makeWork, message) => {
+      const { town, polecat } = await setup();
+      makeWork(polecat);
+      const content = readFileSync(join(polecat, 'app.txt'), 'utf8');
+      await expect(removeRig(town, 'gastown', { actor: 't' })).rejects.toThrow(message);
+      expect(await rigNames(town)).toEqual(['gastown']);
 
-    const forced = await removeRig(town, 'gastown', { actor: 't', force: true });
-    expect(forced.deleted).toBe(false);
-    expect(forced.kept.map((k) => k.path)).toEqual([polecat]);
-    expect(readFileSync(join(polecat, 'app.txt'), 'utf8')).toBe(content);
-    expect(git(polecat, 'rev-parse', '--is-inside-work-tree').trim()).toBe('true');
-    expect(existsSync(rigPaths(town.root, 'gastown').refinery)).toBe(false);
-    expect(await rigNames(town)).toEqual([]);
-  });
+      const forced = await removeRig(town, 'gastown', { actor: 't', force: true });
+      expect(forced.deleted).toBe(false);
+      expect(forced.kept.map((k) => k.path)).toEqual([polecat]);
+      expect(readFileSync(join(polecat, 'app.txt'), 'utf8')).toBe(content);
+      expect(git(polecat, 'rev-parse', '--is-inside-work-tree').trim()).toBe('true');
+      expect(existsSync(rigPaths(town.root, 'gastown').refinery)).toBe(false);
+      expect(await rigNames(town)).toEqual([]);
+    },
+  );
 
   it('--discard-unmerged deletes sandboxes holding work, and says which', async () => {
     const { town, polecat } = await setup();
@@ -91,7 +103,9 @@ describe('gt rig remove', () => {
     commit(polecat, 'orphaned\n');
     git(rigPaths(town.root, 'gastown').repo, 'branch', 'stray', git(polecat, 'rev-parse', 'HEAD').trim());
     git(polecat, 'reset', '--quiet', '--hard', 'origin/main');
-    await expect(removeRig(town, 'gastown', { actor: 't' })).rejects.toThrow(/branch stray of the shared clone has unpushed commits/);
+    await expect(removeRig(town, 'gastown', { actor: 't' })).rejects.toThrow(
+      /branch stray of the shared clone has unpushed commits/,
+    );
   });
 
   it('refuses while an agent has an open session, whatever the flags', async () => {
@@ -99,7 +113,9 @@ describe('gt rig remove', () => {
     const s = openSqliteBeadStore(town.dbPath);
     await s.startSession({ agent: 'gastown/witness', runtime: 'claude' }, 't');
     s.dispose();
-    await expect(removeRig(town, 'gastown', { actor: 't', force: true, discardUnmerged: true })).rejects.toThrow(ConflictError);
+    await expect(removeRig(town, 'gastown', { actor: 't', force: true, discardUnmerged: true })).rejects.toThrow(
+      ConflictError,
+    );
     expect(await rigNames(town)).toEqual(['gastown']);
   });
 });

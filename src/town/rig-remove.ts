@@ -40,8 +40,10 @@ export async function removeRig(town: Town, name: string, options: RemoveRigOpti
     const paths = rigPaths(town.root, name);
     const agents = await store.agents({ rig: name });
     for (const a of agents) {
-      if (a.hook_bead !== null) throw new ConflictError(`not removing rig ${name}: ${a.address} has ${a.hook_bead} on its hook`);
-      if ((await store.sessions(a.address, 1)).some((s) => s.ended_at === null)) throw new ConflictError(`not removing rig ${name}: ${a.address} has an open session`);
+      if (a.hook_bead !== null)
+        throw new ConflictError(`not removing rig ${name}: ${a.address} has ${a.hook_bead} on its hook`);
+      if ((await store.sessions(a.address, 1)).some((s) => s.ended_at === null))
+        throw new ConflictError(`not removing rig ${name}: ${a.address} has an open session`);
     }
 
     const risky: { path: string; reason: string }[] = [];
@@ -51,12 +53,16 @@ export async function removeRig(town: Town, name: string, options: RemoveRigOpti
         await fetchOrigin(paths.repo);
       } catch (err) {
         if (options.discardUnmerged !== true) {
-          throw new ConflictError(`not removing rig ${name}: cannot reach its remote to check that its work is safe`, { cause: err, hint: 'retry when the remote is reachable' });
+          throw new ConflictError(`not removing rig ${name}: cannot reach its remote to check that its work is safe`, {
+            cause: err,
+            hint: 'retry when the remote is reachable',
+          });
         }
       }
       for (const branch of await branchesWithUnpushedCommits(paths.repo)) {
         const inSandbox = agents.some((a) => a.branch === branch);
-        if (!inSandbox) risky.push({ path: paths.repo, reason: `branch ${branch} of the shared clone has unpushed commits` });
+        if (!inSandbox)
+          risky.push({ path: paths.repo, reason: `branch ${branch} of the shared clone has unpushed commits` });
       }
     }
     for (const a of agents) {

@@ -11,8 +11,15 @@ import { installTown, type Town } from './town.js';
 const cleanups: (() => void)[] = [];
 afterEach(() => cleanups.splice(0).forEach((c) => c()));
 
-const GIT_ENV = { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e.x', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e.x' };
-const git = (cwd: string, ...args: string[]): string => execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8' });
+const GIT_ENV = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 't',
+  GIT_AUTHOR_EMAIL: 't@e.x',
+  GIT_COMMITTER_NAME: 't',
+  GIT_COMMITTER_EMAIL: 't@e.x',
+};
+const git = (cwd: string, ...args: string[]): string =>
+  execFileSync('git', args, { cwd, env: GIT_ENV, encoding: 'utf8' });
 
 /** A project repository (the "remote") with one commit on `branch`, optionally tracking a beads ledger. */
 function project(base: string, options: { branch?: string; ledger?: string } = {}): string {
@@ -33,7 +40,11 @@ async function town(): Promise<{ town: Town; base: string }> {
   const t = tempDir('rig');
   cleanups.push(t.cleanup);
   const base = realpathSync(t.dir);
-  const result = await installTown(join(base, 'town'), { owner: 'o@e.x', actor: 'tester', nowIso: '2026-11-23T00:00:00.000Z' });
+  const result = await installTown(join(base, 'town'), {
+    owner: 'o@e.x',
+    actor: 'tester',
+    nowIso: '2026-11-23T00:00:00.000Z',
+  });
   return { town: result.town, base };
 }
 
@@ -83,11 +94,16 @@ describe('gt rig add', () => {
     expect((await inStore(t, (s) => s.rigs())).map((r) => r.name)).toEqual(['gastown']);
   });
 
-  it("imports the beads ledger the project already tracks", async () => {
+  it('imports the beads ledger the project already tracks', async () => {
     const { town: t, base } = await town();
     const ledger = [
       { id: 'pr-1', title: 'first', created_at: '2026-01-01T00:00:00Z' },
-      { id: 'pr-2', title: 'second', created_at: '2026-01-01T00:00:00Z', dependencies: [{ depends_on_id: 'pr-1', type: 'blocks' }] },
+      {
+        id: 'pr-2',
+        title: 'second',
+        created_at: '2026-01-01T00:00:00Z',
+        dependencies: [{ depends_on_id: 'pr-1', type: 'blocks' }],
+      },
     ]
       .map((b) => JSON.stringify(b))
       .join('\n');
@@ -103,8 +119,14 @@ describe('gt rig add', () => {
     expect((await addRig(t, 'galaxy', src, { actor: 'x' })).rig.prefix).toBe('gal');
     await expect(addRig(t, 'other', src, { actor: 'x', prefix: 'ga' })).rejects.toThrow(ConflictError);
     await expect(addRig(t, 'other', src, { actor: 'x', prefix: 'hq' })).rejects.toThrow(ValidationError);
-    expect(await addRig(t, 'gastown', src, { actor: 'x' })).toMatchObject({ created: false, imported: null, rig: { prefix: 'ga' } });
-    await expect(addRig(t, 'gastown', project(base), { actor: 'x' })).rejects.toThrow(/already has a rig named gastown/);
+    expect(await addRig(t, 'gastown', src, { actor: 'x' })).toMatchObject({
+      created: false,
+      imported: null,
+      rig: { prefix: 'ga' },
+    });
+    await expect(addRig(t, 'gastown', project(base), { actor: 'x' })).rejects.toThrow(
+      /already has a rig named gastown/,
+    );
     expect(existsSync(join(t.root, 'other'))).toBe(false);
   });
 

@@ -29,7 +29,11 @@ export function rigPaths(townRoot: string, rig: string) {
  * first letters (`gastown` → `ga`), lengthened and then numbered until it is free in the town.
  */
 export function derivePrefix(name: string, taken: ReadonlySet<string>): string {
-  const words = name.toLowerCase().split(/[-_]+/).map((w) => w.replace(/[^a-z0-9]/g, '')).filter((w) => w !== '');
+  const words = name
+    .toLowerCase()
+    .split(/[-_]+/)
+    .map((w) => w.replace(/[^a-z0-9]/g, ''))
+    .filter((w) => w !== '');
   let letters = words.join('');
   if (!/^[a-z]/.test(letters)) letters = `r${letters}`;
   const candidates: string[] = [];
@@ -38,7 +42,8 @@ export function derivePrefix(name: string, taken: ReadonlySet<string>): string {
   const base = letters.slice(0, 8);
   for (let i = 2; i < 1000; i++) candidates.push(`${base}${i}`);
   const free = candidates.find((p) => isValidPrefix(p) && p !== TOWN_PREFIX && !taken.has(p));
-  if (free === undefined) throw new ConflictError(`could not find a free bead prefix for rig ${name}`, { hint: 'choose one with --prefix' });
+  if (free === undefined)
+    throw new ConflictError(`could not find a free bead prefix for rig ${name}`, { hint: 'choose one with --prefix' });
   return free;
 }
 
@@ -58,8 +63,10 @@ export function loadRigSettings(townRoot: string, rig: string): RigSettings {
  */
 export async function addRig(town: Town, name: string, source: string, options: AddRigOptions): Promise<AddRigResult> {
   validateName('rig', name);
-  if (source === '' || source.startsWith('-')) throw new ValidationError(`invalid repository "${source}": give a URL or a path`);
-  if (options.branch !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$/.test(options.branch)) throw new ValidationError(`invalid branch "${options.branch}"`);
+  if (source === '' || source.startsWith('-'))
+    throw new ValidationError(`invalid repository "${source}": give a URL or a path`);
+  if (options.branch !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$/.test(options.branch))
+    throw new ValidationError(`invalid branch "${options.branch}"`);
   const paths = rigPaths(town.root, name);
   const url = existsSync(source) ? resolve(source) : source;
   const store = openSqliteBeadStore(town.dbPath);
@@ -70,15 +77,24 @@ export async function addRig(town: Town, name: string, source: string, options: 
     const existing = rigs.find((r) => r.name === name);
     if (existing !== undefined) {
       // Adding the same project under the same name again changes nothing.
-      const same = existing.url === url && (options.prefix === undefined || options.prefix === existing.prefix) && (options.branch === undefined || options.branch === existing.default_branch);
+      const same =
+        existing.url === url &&
+        (options.prefix === undefined || options.prefix === existing.prefix) &&
+        (options.branch === undefined || options.branch === existing.default_branch);
       if (same) return { rig: existing, created: false, imported: null };
-      throw new ConflictError(`the town already has a rig named ${name} (from ${existing.url}, prefix ${existing.prefix})`);
+      throw new ConflictError(
+        `the town already has a rig named ${name} (from ${existing.url}, prefix ${existing.prefix})`,
+      );
     }
-    if (existsSync(paths.root)) throw new ConflictError(`${paths.root} already exists`, { hint: 'choose another rig name, or move that directory away' });
+    if (existsSync(paths.root))
+      throw new ConflictError(`${paths.root} already exists`, {
+        hint: 'choose another rig name, or move that directory away',
+      });
     const taken = new Set(rigs.map((r) => r.prefix));
     let prefix: string;
     if (options.prefix !== undefined) {
-      if (!isValidPrefix(options.prefix) || options.prefix === TOWN_PREFIX) throw new ValidationError(`invalid prefix "${options.prefix}": a-z, 0-9, "_", inner "-", not "${TOWN_PREFIX}"`);
+      if (!isValidPrefix(options.prefix) || options.prefix === TOWN_PREFIX)
+        throw new ValidationError(`invalid prefix "${options.prefix}": a-z, 0-9, "_", inner "-", not "${TOWN_PREFIX}"`);
       if (taken.has(options.prefix)) throw new ConflictError(`prefix ${options.prefix} is already used by another rig`);
       prefix = options.prefix;
     } else {
@@ -89,7 +105,8 @@ export async function addRig(town: Town, name: string, source: string, options: 
     created = true;
     await cloneBare(url, paths.repo, town.root);
     const branch = options.branch ?? (await defaultBranch(paths.repo));
-    if (!(await hasRemoteBranch(paths.repo, branch))) throw new ValidationError(`the repository has no branch ${branch}`);
+    if (!(await hasRemoteBranch(paths.repo, branch)))
+      throw new ValidationError(`the repository has no branch ${branch}`);
     await addWorktree(paths.repo, paths.refinery, branch);
     const witness: AgentIdentity = { role: 'witness', rig: name };
     const refinery: AgentIdentity = { role: 'refinery', rig: name };
@@ -115,7 +132,9 @@ export async function addRig(town: Town, name: string, source: string, options: 
       try {
         imported = await store.importJsonl(readFileSync(ledger, 'utf8'), options.actor);
       } catch (err) {
-        throw new ValidationError(`the project's beads ledger could not be imported: ${errorMessage(err)}`, { cause: err });
+        throw new ValidationError(`the project's beads ledger could not be imported: ${errorMessage(err)}`, {
+          cause: err,
+        });
       }
     }
     return { rig, created: true, imported };
@@ -129,4 +148,3 @@ export async function addRig(town: Town, name: string, source: string, options: 
     store.dispose();
   }
 }
-

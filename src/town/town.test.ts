@@ -34,8 +34,12 @@ describe('gt install', () => {
     expect(result.created).toBe(true);
     expect(result.town).toMatchObject({ root, name: 'mytown', owner: 'owner@example.com' });
     expect(result.town.tmuxSocket).toMatch(/^gt-mytown-[0-9a-f]{8}$/);
-    for (const p of ['town.json', 'settings.json', '.beads/beads.db', 'mayor', 'deacon', 'deacon/boot']) expect(existsSync(join(root, p)), p).toBe(true);
-    expect(JSON.parse(readFileSync(join(root, 'town.json'), 'utf8'))).toMatchObject({ type: 'gastown-town', name: 'mytown' });
+    for (const p of ['town.json', 'settings.json', '.beads/beads.db', 'mayor', 'deacon', 'deacon/boot'])
+      expect(existsSync(join(root, p)), p).toBe(true);
+    expect(JSON.parse(readFileSync(join(root, 'town.json'), 'utf8'))).toMatchObject({
+      type: 'gastown-town',
+      name: 'mytown',
+    });
     const agents = await agentsOf(root);
     expect(agents.map((a) => [a.address, a.session_name, a.sandbox_path])).toEqual([
       ['deacon', 'hq-deacon', join(root, 'deacon')],
@@ -131,7 +135,9 @@ describe('finding the town', () => {
     const root = join(scratch(), 't');
     await installTown(root, OPTS);
     writeFileSync(join(root, 'settings.json'), JSON.stringify({ daemon: { heartbeat_seconds: -1 } }));
-    expect(() => loadSettings(findTown({ cwd: root }))).toThrow(/settings\.json: daemon\.heartbeat_seconds must be a positive whole number/);
+    expect(() => loadSettings(findTown({ cwd: root }))).toThrow(
+      /settings\.json: daemon\.heartbeat_seconds must be a positive whole number/,
+    );
     await expect(installTown(root, OPTS)).rejects.toThrow(ValidationError);
   });
 });

@@ -1,4 +1,13 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { AgentIdentity } from '../core/identity.js';
 import { agentAddress, sessionName, TOWN_PREFIX, tmuxSocketName, validateName } from '../core/identity.js';
@@ -47,14 +56,33 @@ export function townPaths(root: string) {
 
 function readTownRecord(file: string): TownRecord {
   const json = readJsonFile(file);
-  if (!isRecord(json) || json.type !== TOWN_TYPE || typeof json.name !== 'string' || typeof json.owner !== 'string' || typeof json.created_at !== 'string') {
+  if (
+    !isRecord(json) ||
+    json.type !== TOWN_TYPE ||
+    typeof json.name !== 'string' ||
+    typeof json.owner !== 'string' ||
+    typeof json.created_at !== 'string'
+  ) {
     throw new ValidationError(`${file} is not a Gas Town town file`);
   }
-  return { type: TOWN_TYPE, version: typeof json.version === 'number' ? json.version : TOWN_VERSION, name: json.name, owner: json.owner, created_at: json.created_at };
+  return {
+    type: TOWN_TYPE,
+    version: typeof json.version === 'number' ? json.version : TOWN_VERSION,
+    name: json.name,
+    owner: json.owner,
+    created_at: json.created_at,
+  };
 }
 
 function toTown(root: string, record: TownRecord): Town {
-  return { root, name: record.name, owner: record.owner, created_at: record.created_at, tmuxSocket: tmuxSocketName(root), dbPath: townPaths(root).dbPath };
+  return {
+    root,
+    name: record.name,
+    owner: record.owner,
+    created_at: record.created_at,
+    tmuxSocket: tmuxSocketName(root),
+    dbPath: townPaths(root).dbPath,
+  };
 }
 
 function isTownFile(file: string): boolean {
@@ -71,7 +99,10 @@ export function findTown(options: { cwd: string; envRoot?: string }): Town {
   if (options.envRoot !== undefined && options.envRoot !== '') {
     const root = resolve(options.cwd, options.envRoot);
     const file = join(root, TOWN_FILE);
-    if (!existsSync(file)) throw new NoTownError(`GT_TOWN_ROOT=${options.envRoot} is not a town (no ${TOWN_FILE})`, { hint: 'unset it, or run "gt install" there' });
+    if (!existsSync(file))
+      throw new NoTownError(`GT_TOWN_ROOT=${options.envRoot} is not a town (no ${TOWN_FILE})`, {
+        hint: 'unset it, or run "gt install" there',
+      });
     return toTown(realpathSync(root), readTownRecord(file));
   }
   let dir = resolve(options.cwd);
@@ -127,7 +158,14 @@ const GITIGNORE = [
   '',
 ].join('\n');
 
-export type InstallOptions = { name?: string; owner: string; git?: boolean; force?: boolean; actor: string; nowIso: string };
+export type InstallOptions = {
+  name?: string;
+  owner: string;
+  git?: boolean;
+  force?: boolean;
+  actor: string;
+  nowIso: string;
+};
 export type InstallResult = { town: Town; created: boolean; changes: string[] };
 
 /**
@@ -139,9 +177,12 @@ export async function installTown(dir: string, options: InstallOptions): Promise
   const target = resolve(dir);
   const townFile = join(target, TOWN_FILE);
   const existing = existsSync(townFile);
-  if (existsSync(target) && !statSync(target).isDirectory()) throw new ValidationError(`${target} exists and is not a directory`);
+  if (existsSync(target) && !statSync(target).isDirectory())
+    throw new ValidationError(`${target} exists and is not a directory`);
   if (!existing && existsSync(target) && readdirSync(target).length > 0 && options.force !== true) {
-    throw new ConflictError(`${target} is not empty and is not a town`, { hint: 'install into an empty or new directory, or pass --force to build a town around what is there' });
+    throw new ConflictError(`${target} is not empty and is not a town`, {
+      hint: 'install into an empty or new directory, or pass --force to build a town around what is there',
+    });
   }
   // Everything that can be refused is checked before anything is created.
   if (!existing) validateName('town', options.name ?? basename(target));
@@ -154,7 +195,9 @@ export async function installTown(dir: string, options: InstallOptions): Promise
   if (existing) {
     record = readTownRecord(townFile);
     if (options.name !== undefined && options.name !== record.name) {
-      throw new ConflictError(`${root} is already the town "${record.name}"`, { hint: 'drop --name, or install a new town elsewhere' });
+      throw new ConflictError(`${root} is already the town "${record.name}"`, {
+        hint: 'drop --name, or install a new town elsewhere',
+      });
     }
   } else {
     const name = validateName('town', options.name ?? basename(root));
@@ -187,7 +230,10 @@ export async function installTown(dir: string, options: InstallOptions): Promise
       const address = agentAddress(identity);
       if (known.has(address)) continue;
       const sandbox = identity.role === 'mayor' ? paths.mayor : identity.role === 'deacon' ? paths.deacon : paths.boot;
-      await store.registerAgent({ identity, session_name: sessionName(identity), sandbox_path: sandbox }, options.actor);
+      await store.registerAgent(
+        { identity, session_name: sessionName(identity), sandbox_path: sandbox },
+        options.actor,
+      );
       changes.push(`agent ${address}`);
     }
   } finally {

@@ -68,8 +68,16 @@ export function mergeRequestId(prefix: string, commit: string): string {
   return `${prefix}-mr${commit.slice(0, 12)}`;
 }
 
-export async function done(town: Town, store: SqliteBeadStore, agent: Agent, options: DoneOptions): Promise<DoneResult> {
-  if (agent.role !== 'polecat' || agent.rig === null) throw new ValidationError(`gt done is for polecats; ${agent.address} is a ${agent.role}`, { hint: 'crew and other agents close beads with bd close' });
+export async function done(
+  town: Town,
+  store: SqliteBeadStore,
+  agent: Agent,
+  options: DoneOptions,
+): Promise<DoneResult> {
+  if (agent.role !== 'polecat' || agent.rig === null)
+    throw new ValidationError(`gt done is for polecats; ${agent.address} is a ${agent.role}`, {
+      hint: 'crew and other agents close beads with bd close',
+    });
   const rig = await store.rig(agent.rig);
   const sandbox = agent.sandbox_path;
   const steps: DoneStep[] = [];
@@ -81,16 +89,25 @@ export async function done(town: Town, store: SqliteBeadStore, agent: Agent, opt
 
   const before = await worktreeSafety(sandbox, rig.default_branch);
   const branch = before.branch;
-  if (branch === rig.default_branch || branch === 'HEAD') throw new ValidationError(`${agent.address} is on ${branch}, not on a work branch`, { hint: 'polecat work lives on polecat/<name>/… branches' });
+  if (branch === rig.default_branch || branch === 'HEAD')
+    throw new ValidationError(`${agent.address} is on ${branch}, not on a work branch`, {
+      hint: 'polecat work lives on polecat/<name>/… branches',
+    });
   const beadId = agent.hook_bead ?? beadFromBranch(branch) ?? (await handedIn(store, agent, await headCommit(sandbox)));
-  if (beadId === undefined) throw new ValidationError(`${agent.address} has nothing on its hook and its branch ${branch} names no bead`, { hint: 'there is no work to hand in' });
+  if (beadId === undefined)
+    throw new ValidationError(`${agent.address} has nothing on its hook and its branch ${branch} names no bead`, {
+      hint: 'there is no work to hand in',
+    });
   const [bead] = await store.show([beadId]);
   if (bead === undefined) throw new ValidationError(`no bead ${beadId}`);
 
   // commit
   let saved: string | null = null;
   if (before.uncommitted.length > 0) {
-    saved = await commitAll(sandbox, `${bead.id}: save uncommitted work (gt done safety net)\n\nFiles left uncommitted when ${agent.address} ran gt done: ${before.uncommitted.slice(0, 20).join(', ')}`);
+    saved = await commitAll(
+      sandbox,
+      `${bead.id}: save uncommitted work (gt done safety net)\n\nFiles left uncommitted when ${agent.address} ran gt done: ${before.uncommitted.slice(0, 20).join(', ')}`,
+    );
   }
   step('commit');
 
@@ -98,7 +115,9 @@ export async function done(town: Town, store: SqliteBeadStore, agent: Agent, opt
   const after = await worktreeSafety(sandbox, rig.default_branch);
   const commit = await headCommit(sandbox);
   if (options.status === 'COMPLETED' && after.unmerged === 0) {
-    throw new ValidationError(`${branch} has no commits beyond origin/${rig.default_branch}: nothing to submit`, { hint: 'commit the work first, or finish with --status DEFERRED or ESCALATED and say why' });
+    throw new ValidationError(`${branch} has no commits beyond origin/${rig.default_branch}: nothing to submit`, {
+      hint: 'commit the work first, or finish with --status DEFERRED or ESCALATED and say why',
+    });
   }
 
   // push
@@ -112,12 +131,28 @@ export async function done(town: Town, store: SqliteBeadStore, agent: Agent, opt
   // request
   let mr: string | null = null;
   if (options.status === 'COMPLETED') {
-    mr = await ensureMergeRequest(store, { bead, branch, commit, target: rig.default_branch, rig: rig.name, worker: agent.address, actor: options.actor });
+    mr = await ensureMergeRequest(store, {
+      bead,
+      branch,
+      commit,
+      target: rig.default_branch,
+      rig: rig.name,
+      worker: agent.address,
+      actor: options.actor,
+    });
   }
   step('request');
 
   // source
-  await recordOnSource(store, bead, { status: options.status, mr, branch, commit, worker: agent.address, actor: options.actor, note: options.note });
+  await recordOnSource(store, bead, {
+    status: options.status,
+    mr,
+    branch,
+    commit,
+    worker: agent.address,
+    actor: options.actor,
+    note: options.note,
+  });
   if (options.status === 'ESCALATED') await tellWitness(store, agent, bead, options.note);
   step('source');
 
@@ -126,7 +161,17 @@ export async function done(town: Town, store: SqliteBeadStore, agent: Agent, opt
   await store.updateAgent(agent.address, { agent_state: 'idle' }, options.actor);
   step('release');
 
-  return { agent: agent.address, bead: bead.id, status: options.status, branch, commit, saved, pushed, merge_request: mr, steps };
+  return {
+    agent: agent.address,
+    bead: bead.id,
+    status: options.status,
+    branch,
+    commit,
+    saved,
+    pushed,
+    merge_request: mr,
+    steps,
+  };
 }
 
 /** An escalation goes to the rig's witness as mail, once. */
@@ -134,17 +179,24 @@ async function tellWitness(store: SqliteBeadStore, agent: Agent, bead: Bead, not
   const witness = `${agent.rig ?? ''}/witness`;
   const subject = `Escalated: ${bead.id} (${bead.title})`;
   try {
-    if ((await inbox(store, witness, { all: true })).some((m) => m.subject === subject && m.from === agent.address)) return;
+    if ((await inbox(store, witness, { all: true })).some((m) => m.subject === subject && m.from === agent.address))
+      return;
   } catch {
     return; // no witness in this rig
   }
-  await sendMail(store, { from: agent.address, to: witness, subject, body: note ?? `${agent.address} could not finish ${bead.id} and needs help.` });
+  await sendMail(store, {
+    from: agent.address,
+    to: witness,
+    subject,
+    body: note ?? `${agent.address} could not finish ${bead.id} and needs help.`,
+  });
 }
 
 /** The bead this agent already handed in at this commit (a rerun after a finished gt done). */
 async function handedIn(store: SqliteBeadStore, agent: Agent, commit: string): Promise<string | undefined> {
   const mine = await store.list({ assignee: agent.address, statuses: ['in_progress', 'blocked'] });
-  return mine.find((b) => typeof b.metadata.gt_done === 'string' && b.metadata.gt_done.endsWith(commit.slice(0, 12)))?.id;
+  return mine.find((b) => typeof b.metadata.gt_done === 'string' && b.metadata.gt_done.endsWith(commit.slice(0, 12)))
+    ?.id;
 }
 
 async function ensureMergeRequest(
@@ -161,9 +213,23 @@ async function ensureMergeRequest(
         title: `Merge ${m.bead.id}: ${m.bead.title}`,
         issue_type: 'merge-request',
         priority: m.bead.priority,
-        description: [`branch: ${m.branch}`, `target: ${m.target}`, `source: ${m.bead.id}`, `rig: ${m.rig}`, `worker: ${m.worker}`, `commit: ${m.commit}`].join('\n'),
+        description: [
+          `branch: ${m.branch}`,
+          `target: ${m.target}`,
+          `source: ${m.bead.id}`,
+          `rig: ${m.rig}`,
+          `worker: ${m.worker}`,
+          `commit: ${m.commit}`,
+        ].join('\n'),
         labels: ['gt:merge-request'],
-        metadata: { branch: m.branch, target: m.target, source_bead: m.bead.id, rig: m.rig, worker: m.worker, commit: m.commit },
+        metadata: {
+          branch: m.branch,
+          target: m.target,
+          source_bead: m.bead.id,
+          rig: m.rig,
+          worker: m.worker,
+          commit: m.commit,
+        },
       },
       m.actor,
     );
@@ -177,7 +243,15 @@ async function ensureMergeRequest(
 async function recordOnSource(
   store: SqliteBeadStore,
   bead: Bead,
-  r: { status: DoneStatus; mr: string | null; branch: string; commit: string; worker: string; actor: string; note?: string },
+  r: {
+    status: DoneStatus;
+    mr: string | null;
+    branch: string;
+    commit: string;
+    worker: string;
+    actor: string;
+    note?: string;
+  },
 ): Promise<void> {
   const fresh = (await store.show([bead.id]))[0] ?? bead;
   const marker = `gt done ${r.status} ${r.commit.slice(0, 12)}`;

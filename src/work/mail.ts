@@ -19,7 +19,17 @@ const READ_LABEL = 'gt:read';
 const NOTIFIED_LABEL = 'gt:notified';
 const FROM = 'from:';
 
-export type Mail = { id: string; from: string; to: string; subject: string; body: string; read: boolean; handoff: boolean; sent_at: string; archived: boolean };
+export type Mail = {
+  id: string;
+  from: string;
+  to: string;
+  subject: string;
+  body: string;
+  read: boolean;
+  handoff: boolean;
+  sent_at: string;
+  archived: boolean;
+};
 
 function toMail(b: BeadSummary | BeadDetails): Mail {
   const from = b.labels.find((l) => l.startsWith(FROM))?.slice(FROM.length) ?? 'unknown';
@@ -36,10 +46,14 @@ function toMail(b: BeadSummary | BeadDetails): Mail {
   };
 }
 
-export async function sendMail(store: Stores, m: { from: string; to: string; subject: string; body?: string; handoff?: boolean }): Promise<Mail> {
+export async function sendMail(
+  store: Stores,
+  m: { from: string; to: string; subject: string; body?: string; handoff?: boolean },
+): Promise<Mail> {
   parseAddress(m.to);
   await store.agent(m.to); // NotFound for an agent that does not exist
-  if (m.subject.trim() === '') throw new ValidationError('mail needs a subject', { hint: 'gt mail send <address> -s "<subject>" [-m "<body>"]' });
+  if (m.subject.trim() === '')
+    throw new ValidationError('mail needs a subject', { hint: 'gt mail send <address> -s "<subject>" [-m "<body>"]' });
   if (/[\s,]/u.test(m.from) || m.from === '') throw new ValidationError(`invalid sender "${m.from}"`);
   const bead = await store.create(
     {
@@ -57,7 +71,14 @@ export async function sendMail(store: Stores, m: { from: string; to: string; sub
 
 async function inboxBeads(store: Stores, address: string, all: boolean): Promise<BeadSummary[]> {
   await store.agent(address);
-  return store.list({ assignee: address, types: ['message'], labels: [MAIL_LABEL], statuses: all ? STATUSES : ['open'], sort: 'oldest', limit: 0 });
+  return store.list({
+    assignee: address,
+    types: ['message'],
+    labels: [MAIL_LABEL],
+    statuses: all ? STATUSES : ['open'],
+    sort: 'oldest',
+    limit: 0,
+  });
 }
 
 export async function inbox(store: Stores, address: string, options: { all?: boolean } = {}): Promise<Mail[]> {
@@ -66,7 +87,8 @@ export async function inbox(store: Stores, address: string, options: { all?: boo
 
 async function mailBead(store: Stores, id: string): Promise<BeadDetails> {
   const [bead] = await store.show([id]);
-  if (bead === undefined || bead.issue_type !== 'message' || !bead.labels.includes(MAIL_LABEL)) throw new NotFoundError(`no mail ${id}`, { hint: 'see "gt mail inbox"' });
+  if (bead === undefined || bead.issue_type !== 'message' || !bead.labels.includes(MAIL_LABEL))
+    throw new NotFoundError(`no mail ${id}`, { hint: 'see "gt mail inbox"' });
   return bead;
 }
 
@@ -91,7 +113,10 @@ export async function turnBoundaryNotice(store: Stores, address: string, by: str
   const nudges = await store.takeNudges(address, by);
   if (nudges.length > 0) parts.push(formatQueuedNudges(nudges));
   // Run at every turn: one query, the labels come with it.
-  const unannounced = (await inboxBeads(store, address, false)).filter((b) => !b.labels.includes(NOTIFIED_LABEL)).map(toMail).filter((m) => !m.read && !m.handoff);
+  const unannounced = (await inboxBeads(store, address, false))
+    .filter((b) => !b.labels.includes(NOTIFIED_LABEL))
+    .map(toMail)
+    .filter((m) => !m.read && !m.handoff);
   if (unannounced.length > 0) {
     await store.addLabels(
       unannounced.map((m) => m.id),

@@ -20,7 +20,14 @@ export function isNudgeMode(v: string): v is NudgeMode {
   return (NUDGE_MODES as readonly string[]).includes(v);
 }
 
-export type NudgeRequest = { to: string; from: string; message: string; mode: NudgeMode; urgent?: boolean; waitIdleMs?: number };
+export type NudgeRequest = {
+  to: string;
+  from: string;
+  message: string;
+  mode: NudgeMode;
+  urgent?: boolean;
+  waitIdleMs?: number;
+};
 
 export type NudgeReport = {
   to: string;
@@ -39,17 +46,30 @@ export function nudgeLine(from: string, message: string): string {
 }
 
 export async function nudgeAgent(ctx: TownContext, req: NudgeRequest): Promise<NudgeReport> {
-  if (sanitizeTypedText(req.message) === '') throw new ValidationError('a nudge needs text', { hint: 'gt nudge <address> "<message>"' });
+  if (sanitizeTypedText(req.message) === '')
+    throw new ValidationError('a nudge needs text', { hint: 'gt nudge <address> "<message>"' });
   const agent = await agentAt(ctx, req.to);
   const queue = async (reason: NudgeReport['reason']): Promise<NudgeReport> => {
-    const q = await ctx.store.queueNudge({ recipient: req.to, sender: req.from, body: req.message, urgent: req.urgent === true }, ctx.actor);
+    const q = await ctx.store.queueNudge(
+      { recipient: req.to, sender: req.from, body: req.message, urgent: req.urgent === true },
+      ctx.actor,
+    );
     return { to: req.to, from: req.from, result: 'queued', reason, verified: false, queued_id: q.id };
   };
   const resolved = agentCli(ctx.settings, agent);
   const name = agent.session_name;
   const watch = (): void => {
     // The watcher first gives turn hooks (and nudges sent right after this one) a moment, then types what is left as one line.
-    if (resolved.preset.readiness.kind === 'prompt') ctx.spawnGt?.(['nudge', req.to, '--flush', '--wait', String(FLUSH_WATCH_SECONDS), '--delay', String(FLUSH_DELAY_MS)]);
+    if (resolved.preset.readiness.kind === 'prompt')
+      ctx.spawnGt?.([
+        'nudge',
+        req.to,
+        '--flush',
+        '--wait',
+        String(FLUSH_WATCH_SECONDS),
+        '--delay',
+        String(FLUSH_DELAY_MS),
+      ]);
   };
   if (!(await agentRunning(ctx, agent))) return queue('no-session');
   if (req.mode === 'queue') {
@@ -108,9 +128,15 @@ export async function flushQueuedNudges(ctx: TownContext, to: string, waitIdleMs
       if (nudges.length === 0) return { to, delivered: 0, outcome: 'nothing-queued' };
       const typed = await typeNudge(ctx.provider, name, queuedLine(nudges), { profile, lockPath, waitIdleMs: 2_000 });
       if (typed.outcome === 'delivered') return { to, delivered: nudges.length, outcome: 'delivered' };
-      for (const n of nudges) await ctx.store.queueNudge({ recipient: to, sender: n.sender, body: n.body, urgent: n.urgent }, ctx.actor);
+      for (const n of nudges)
+        await ctx.store.queueNudge({ recipient: to, sender: n.sender, body: n.body, urgent: n.urgent }, ctx.actor);
     }
-    if (Date.now() >= deadline) return { to, delivered: 0, outcome: state.kind === 'busy' ? 'busy' : state.kind === 'idle' ? 'typing' : 'not-ready' };
+    if (Date.now() >= deadline)
+      return {
+        to,
+        delivered: 0,
+        outcome: state.kind === 'busy' ? 'busy' : state.kind === 'idle' ? 'typing' : 'not-ready',
+      };
     await new Promise((r) => setTimeout(r, 1_000));
   }
 }
@@ -119,12 +145,16 @@ export async function flushQueuedNudges(ctx: TownContext, to: string, waitIdleMs
 export function formatQueuedNudges(nudges: readonly QueuedNudge[]): string {
   if (nudges.length === 0) return '';
   const urgent = nudges.some((n) => n.urgent);
-  const lines = nudges.map((n) => `  [from ${n.sender}${n.urgent ? ', urgent' : ''}] ${n.body.replace(/\n/gu, '\n    ')}`);
+  const lines = nudges.map(
+    (n) => `  [from ${n.sender}${n.urgent ? ', urgent' : ''}] ${n.body.replace(/\n/gu, '\n    ')}`,
+  );
   return [
     '<system-reminder>',
     `Queued nudges (${nudges.length}), sent while you were busy:`,
     ...lines,
-    urgent ? 'Handle the urgent ones before you continue.' : 'Continue your current work unless one of these matters more.',
+    urgent
+      ? 'Handle the urgent ones before you continue.'
+      : 'Continue your current work unless one of these matters more.',
     '</system-reminder>',
   ].join('\n');
 }

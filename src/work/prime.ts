@@ -18,7 +18,13 @@ import { formatQueuedNudges } from './nudge.js';
 export type Stores = AgentStore & BeadStore;
 
 /** The hook payload an agent CLI passes on stdin (Claude Code: session_id, source, hook_event_name, …). */
-export type HookInput = { session_id?: string; source?: string; hook_event_name?: string; stop_hook_active?: boolean; prompt?: string };
+export type HookInput = {
+  session_id?: string;
+  source?: string;
+  hook_event_name?: string;
+  stop_hook_active?: boolean;
+  prompt?: string;
+};
 
 export function parseHookInput(text: string): HookInput {
   if (text.trim() === '') return {};
@@ -39,7 +45,11 @@ export function parseHookInput(text: string): HookInput {
 }
 
 /** The agent asking: `GT_ROLE` when its session set it, else the agent whose sandbox holds `cwd`. */
-export async function whoAmI(store: AgentStore, env: Readonly<Record<string, string | undefined>>, cwd: string): Promise<Agent> {
+export async function whoAmI(
+  store: AgentStore,
+  env: Readonly<Record<string, string | undefined>>,
+  cwd: string,
+): Promise<Agent> {
   const role = env.GT_ROLE;
   if (role !== undefined && role !== '') return store.agent(role);
   let here = cwd;
@@ -52,7 +62,10 @@ export async function whoAmI(store: AgentStore, env: Readonly<Record<string, str
   const match = agents
     .filter((a) => here === a.sandbox_path || here.startsWith(`${a.sandbox_path}/`))
     .sort((a, b) => b.sandbox_path.length - a.sandbox_path.length)[0];
-  if (match === undefined) throw new NotFoundError('this is not an agent sandbox and GT_ROLE is not set', { hint: 'run it inside an agent session, or cd into a sandbox' });
+  if (match === undefined)
+    throw new NotFoundError('this is not an agent sandbox and GT_ROLE is not set', {
+      hint: 'run it inside an agent session, or cd into a sandbox',
+    });
   return match;
 }
 
@@ -78,7 +91,7 @@ const ROLE_DUTY: Readonly<Record<Role, string>> = {
   mayor: 'You coordinate the town: turn requests into beads, sling them to workers, and keep the humans informed.',
   deacon: 'You patrol the town: keep witnesses and refineries healthy and escalate what needs judgment.',
   boot: 'You watch the deacon and wake it when it stalls.',
-  witness: 'You watch this rig\'s polecats: nudge the stalled, help the stuck, report the lost.',
+  witness: "You watch this rig's polecats: nudge the stalled, help the stuck, report the lost.",
   refinery: 'You merge finished work into the default branch, one branch at a time, keeping it green.',
   polecat: 'You are a worker: do the bead on your hook in this sandbox, commit it, and finish with `gt done`.',
   crew: 'You are a long-lived worker beside a human: take work from your hook or from them.',
@@ -103,44 +116,75 @@ export async function prime(
 ): Promise<PrimeReport> {
   let session = await store.openSession(agent.address);
   const runtimeId = options.input.session_id ?? options.runtimeSessionId;
-  const validId = runtimeId !== undefined && /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(runtimeId) ? runtimeId : undefined;
+  const validId =
+    runtimeId !== undefined && /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(runtimeId) ? runtimeId : undefined;
   if (options.hook && session === null) {
     // An agent CLI started by hand, not by gt: its session joins the chain all the same.
-    session = await store.startSession({ agent: agent.address, runtime: options.runtime ?? agent.runtime ?? 'unknown', bead_id: agent.hook_bead, runtime_session_id: validId ?? null }, options.actor);
+    session = await store.startSession(
+      {
+        agent: agent.address,
+        runtime: options.runtime ?? agent.runtime ?? 'unknown',
+        bead_id: agent.hook_bead,
+        runtime_session_id: validId ?? null,
+      },
+      options.actor,
+    );
   } else if (options.hook && session !== null && validId !== undefined) {
     session = await store.setRuntimeSessionId(session.session_id, validId, options.actor);
   }
   const bead = agent.hook_bead === null ? undefined : (await store.show([agent.hook_bead]))[0];
-  const steps = bead === undefined ? [] : await store.list({ parent: bead.id, statuses: STATUSES, sort: 'oldest', limit: 0 });
+  const steps =
+    bead === undefined ? [] : await store.list({ parent: bead.id, statuses: STATUSES, sort: 'oldest', limit: 0 });
   const nudges = await store.takeNudges(agent.address, 'prime');
   const note = (await takeHandoffNote(store, agent.address)) ?? null;
   const unread = (await inbox(store, agent.address)).filter((m) => !m.read && !m.handoff);
   const source = options.input.source ?? (options.hook ? 'startup' : 'manual');
   const id = parseAddress(agent.address);
   const hook =
-    bead === undefined ? null : { id: bead.id, title: bead.title, status: bead.status, description: bead.description, args: typeof bead.metadata.gt_args === 'string' ? bead.metadata.gt_args : null };
+    bead === undefined
+      ? null
+      : {
+          id: bead.id,
+          title: bead.title,
+          status: bead.status,
+          description: bead.description,
+          args: typeof bead.metadata.gt_args === 'string' ? bead.metadata.gt_args : null,
+        };
 
   const lines = [
     `[GAS TOWN] role:${agent.address} session:${agent.session_name}${session?.runtime_session_id !== null && session?.runtime_session_id !== undefined ? ` runtime-session:${session.runtime_session_id}` : ''} source:${source}`,
     '',
   ];
   if (source === 'compact' || source === 'resume') {
-    lines.push(`Recovery: your context was ${source === 'compact' ? 'compacted' : 'resumed'}. You are ${describeRecipient(id)} (${agent.address}). Continue your current task.`);
+    lines.push(
+      `Recovery: your context was ${source === 'compact' ? 'compacted' : 'resumed'}. You are ${describeRecipient(id)} (${agent.address}). Continue your current task.`,
+    );
   } else {
     lines.push(`You are ${describeRecipient(id)}, address ${agent.address}, in the Gas Town workspace "${town.name}".`);
     lines.push(ROLE_DUTY[agent.role]);
-    lines.push(`Your sandbox is ${agent.sandbox_path}${agent.branch !== null ? ` (branch ${agent.branch})` : ''}. Work only there.`);
+    lines.push(
+      `Your sandbox is ${agent.sandbox_path}${agent.branch !== null ? ` (branch ${agent.branch})` : ''}. Work only there.`,
+    );
   }
   lines.push('');
   if (note !== null) {
-    lines.push('## Note from your previous session', '', `${note.subject}${note.body.trim() !== '' ? `\n${note.body.trim()}` : ''}`, '');
+    lines.push(
+      '## Note from your previous session',
+      '',
+      `${note.subject}${note.body.trim() !== '' ? `\n${note.body.trim()}` : ''}`,
+      '',
+    );
   }
   if (hook !== null) {
     lines.push('## Your hook', '', `${hook.id}: ${hook.title} [${hook.status}]`, '');
     if (hook.description.trim() !== '') lines.push(hook.description.trim(), '');
     if (hook.args !== null) lines.push(`Instructions for this assignment: ${hook.args}`, '');
     if (steps.length > 0) {
-      lines.push('Steps (child beads; close each with `bd close <id>` as you finish it):', ...steps.map((st, i) => `  ${i + 1}. [${st.status === 'closed' ? 'x' : ' '}] ${st.id}: ${st.title}`), '');
+      lines.push(
+        'Steps (child beads; close each with `bd close <id>` as you finish it):',
+        ...steps.map((st, i) => `  ${i + 1}. [${st.status === 'closed' ? 'x' : ' '}] ${st.id}: ${st.title}`),
+        '',
+      );
     }
     lines.push('Work is on your hook: begin now, without asking for confirmation.');
     if (agent.role === 'polecat') lines.push('When it is done and committed, run `gt done`.');
@@ -149,7 +193,14 @@ export async function prime(
     lines.push(NEXT_WITHOUT_WORK[agent.role]);
   }
   if (unread.length > 0) {
-    lines.push('', `## Mail (${unread.length} unread)`, '', ...unread.map((m) => `${m.id} from ${m.from}: ${m.subject}`), '', 'Read with `gt mail read <id>`; archive with `gt mail archive <id>`.');
+    lines.push(
+      '',
+      `## Mail (${unread.length} unread)`,
+      '',
+      ...unread.map((m) => `${m.id} from ${m.from}: ${m.subject}`),
+      '',
+      'Read with `gt mail read <id>`; archive with `gt mail archive <id>`.',
+    );
   }
   if (nudges.length > 0) lines.push('', formatQueuedNudges(nudges));
   return {
@@ -174,13 +225,20 @@ export async function prime(
  * Stop: nudges that arrived during the turn keep the agent going (`decision: block` with them as the reason);
  * a polecat whose hooked bead is still open is reminded once to finish with `gt done`. Empty: let it stop.
  */
-export async function onStop(store: Stores, agent: Agent, options: { stopHookActive: boolean; remindDone: boolean }): Promise<string> {
+export async function onStop(
+  store: Stores,
+  agent: Agent,
+  options: { stopHookActive: boolean; remindDone: boolean },
+): Promise<string> {
   const nudges = await store.takeNudges(agent.address, 'stop');
   if (nudges.length > 0) return JSON.stringify({ decision: 'block', reason: formatQueuedNudges(nudges) });
   if (options.remindDone && !options.stopHookActive && agent.hook_bead !== null) {
     const [bead] = await store.show([agent.hook_bead]);
     if (bead !== undefined && bead.status !== 'closed') {
-      return JSON.stringify({ decision: 'block', reason: `${bead.id} is still on your hook. If the work is finished, commit it and run \`gt done\`; if you are stuck, say what blocks you.` });
+      return JSON.stringify({
+        decision: 'block',
+        reason: `${bead.id} is still on your hook. If the work is finished, commit it and run \`gt done\`; if you are stuck, say what blocks you.`,
+      });
     }
   }
   return '';

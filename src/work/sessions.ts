@@ -49,7 +49,9 @@ export function nudgeLockPath(town: Town, session: string): string {
 
 /** Whether the agent's CLI runs (its session exists and the agent process in it is alive). */
 export async function agentRunning(ctx: Pick<TownContext, 'settings' | 'provider'>, agent: Agent): Promise<boolean> {
-  return (await ctx.provider.agentLiveness(agent.session_name, agentCli(ctx.settings, agent).preset.processNames)) !== 'dead';
+  return (
+    (await ctx.provider.agentLiveness(agent.session_name, agentCli(ctx.settings, agent).preset.processNames)) !== 'dead'
+  );
 }
 
 /** `<town>/.runtime/bin`, holding `gt` and `bd` links to this installation. */
@@ -100,9 +102,14 @@ export type StartResult = {
 
 export class AgentExitedError extends GtError {
   constructor(address: string, tail: string) {
-    super('agent_exited', 9, `${address}'s agent exited while starting${tail.trim() === '' ? '' : `; its pane ends with:\n${tail}`}`, {
-      hint: `check the agent command ("gt config agent list"), then "gt peek ${address}"`,
-    });
+    super(
+      'agent_exited',
+      9,
+      `${address}'s agent exited while starting${tail.trim() === '' ? '' : `; its pane ends with:\n${tail}`}`,
+      {
+        hint: `check the agent command ("gt config agent list"), then "gt peek ${address}"`,
+      },
+    );
   }
 }
 
@@ -112,36 +119,56 @@ export async function agentAt(ctx: Pick<TownContext, 'store'>, address: string):
   return ctx.store.agent(address);
 }
 
-export async function startAgentSession(ctx: TownContext, address: string, options: StartOptions = {}): Promise<StartResult> {
+export async function startAgentSession(
+  ctx: TownContext,
+  address: string,
+  options: StartOptions = {},
+): Promise<StartResult> {
   const identity = parseAddress(address);
   const agent = await ctx.store.agent(address);
   const resolved = agentCli(ctx.settings, agent, options.agent);
   const preset = resolved.preset;
   const name = agent.session_name;
   if (!existsSync(agent.sandbox_path)) {
-    throw new NotFoundError(`${address}'s sandbox ${agent.sandbox_path} is missing`, { hint: identity.role === 'polecat' ? 'recreate it with "gt polecat add"' : 'recreate the rig or crew member' });
+    throw new NotFoundError(`${address}'s sandbox ${agent.sandbox_path} is missing`, {
+      hint: identity.role === 'polecat' ? 'recreate it with "gt polecat add"' : 'recreate the rig or crew member',
+    });
   }
 
   let replaced: StartResult['replaced'] = null;
   const open = await ctx.store.openSession(address);
   if (await ctx.provider.isAlive(name)) {
     if ((await ctx.provider.agentLiveness(name, preset.processNames)) !== 'dead') {
-      throw new ConflictError(`${address} is already running in session ${name}`, { hint: `use "gt session restart ${address}" for a fresh one` });
+      throw new ConflictError(`${address} is already running in session ${name}`, {
+        hint: `use "gt session restart ${address}" for a fresh one`,
+      });
     }
     await ctx.provider.stop(name);
-    if (open !== null) replaced = { session_id: (await ctx.store.endSession(open.session_id, 'crashed', ctx.actor)).session_id, reason: 'crashed' };
+    if (open !== null)
+      replaced = {
+        session_id: (await ctx.store.endSession(open.session_id, 'crashed', ctx.actor)).session_id,
+        reason: 'crashed',
+      };
   } else if (open !== null) {
-    replaced = { session_id: (await ctx.store.endSession(open.session_id, 'lost', ctx.actor)).session_id, reason: 'lost' };
+    replaced = {
+      session_id: (await ctx.store.endSession(open.session_id, 'lost', ctx.actor)).session_id,
+      reason: 'lost',
+    };
   }
   let resume: string | undefined;
   if (options.resume === true) {
-    const previous = (await ctx.store.sessions(address)).find((s) => s.runtime_session_id !== null && s.runtime === resolved.name);
+    const previous = (await ctx.store.sessions(address)).find(
+      (s) => s.runtime_session_id !== null && s.runtime === resolved.name,
+    );
     if (previous?.runtime_session_id === undefined || previous.runtime_session_id === null) {
-      throw new NotFoundError(`${address} has no earlier ${resolved.name} session to resume`, { hint: 'start it without --resume' });
+      throw new NotFoundError(`${address} has no earlier ${resolved.name} session to resume`, {
+        hint: 'start it without --resume',
+      });
     }
     resume = previous.runtime_session_id;
   }
-  if (options.agent !== undefined && options.agent !== agent.runtime) await ctx.store.updateAgent(address, { runtime: options.agent }, ctx.actor);
+  if (options.agent !== undefined && options.agent !== agent.runtime)
+    await ctx.store.updateAgent(address, { runtime: options.agent }, ctx.actor);
 
   const beacon = formatBeacon({
     recipient: identity,
@@ -150,7 +177,10 @@ export async function startAgentSession(ctx: TownContext, address: string, optio
     topic: options.topic ?? (resume !== undefined ? 'resume' : agent.hook_bead !== null ? 'assigned' : 'start'),
     bead: agent.hook_bead,
   });
-  const settingsFile = preset.hooks === 'claude' ? writeClaudeSettings(join(sessionRuntimeDir(ctx.town, name), 'claude-settings.json'), agent.role) : undefined;
+  const settingsFile =
+    preset.hooks === 'claude'
+      ? writeClaudeSettings(join(sessionRuntimeDir(ctx.town, name), 'claude-settings.json'), agent.role)
+      : undefined;
   const launch = buildLaunch({
     agent: resolved,
     identity,
@@ -169,7 +199,10 @@ export async function startAgentSession(ctx: TownContext, address: string, optio
   launch.env.PATH = [agentBinDir(ctx), launch.env.PATH].filter((p) => p !== undefined && p !== '').join(':');
 
   // Recorded first, so the agent's start-up hook finds its session and can name it.
-  const record = await ctx.store.startSession({ agent: address, runtime: resolved.name, bead_id: agent.hook_bead }, ctx.actor);
+  const record = await ctx.store.startSession(
+    { agent: address, runtime: resolved.name, bead_id: agent.hook_bead },
+    ctx.actor,
+  );
   try {
     await ctx.provider.start({ name, argv: launch.argv, cwd: launch.cwd, env: launch.env });
   } catch (err) {
@@ -177,14 +210,23 @@ export async function startAgentSession(ctx: TownContext, address: string, optio
     throw err;
   }
   ctx.progress?.(`started ${name} (${resolved.name}) in ${agent.sandbox_path}`);
-  const result: StartResult = { address, session: name, agent: resolved.name, session_id: record.session_id, ready: null, replaced };
+  const result: StartResult = {
+    address,
+    session: name,
+    agent: resolved.name,
+    session_id: record.session_id,
+    ready: null,
+    replaced,
+  };
   if (options.wait === false) return result;
 
   const profile = paneProfile(preset);
   const ready = await waitReady(ctx.provider, name, {
     profile,
     processNames: preset.processNames,
-    timeoutMs: options.readyTimeoutMs ?? Math.max(preset.readiness.kind === 'prompt' ? preset.readiness.fallbackMs : preset.readiness.ms, 10_000) * 3,
+    timeoutMs:
+      options.readyTimeoutMs ??
+      Math.max(preset.readiness.kind === 'prompt' ? preset.readiness.fallbackMs : preset.readiness.ms, 10_000) * 3,
     delayMs: preset.readiness.kind === 'delay' ? preset.readiness.ms : 0,
     onDialog: (d) => ctx.progress?.(`answered the ${d} dialog`),
   });
@@ -194,7 +236,11 @@ export async function startAgentSession(ctx: TownContext, address: string, optio
     throw new AgentExitedError(address, ready.tail);
   }
   if (ready.ready && launch.typedPrompt !== undefined) {
-    const typed = await typeNudge(ctx.provider, name, launch.typedPrompt, { profile, lockPath: nudgeLockPath(ctx.town, name), waitIdleMs: 30_000 });
+    const typed = await typeNudge(ctx.provider, name, launch.typedPrompt, {
+      profile,
+      lockPath: nudgeLockPath(ctx.town, name),
+      waitIdleMs: 30_000,
+    });
     ctx.progress?.(`typed the beacon: ${typed.outcome}`);
   }
   return result;
@@ -202,7 +248,11 @@ export async function startAgentSession(ctx: TownContext, address: string, optio
 
 export type StopResult = { address: string; session: string; was_running: boolean; ended: AgentSession | null };
 
-export async function stopAgentSession(ctx: TownContext, address: string, reason: SessionEndReason = 'killed'): Promise<StopResult> {
+export async function stopAgentSession(
+  ctx: TownContext,
+  address: string,
+  reason: SessionEndReason = 'killed',
+): Promise<StopResult> {
   const agent = await agentAt(ctx, address);
   const wasRunning = await ctx.provider.isAlive(agent.session_name);
   await ctx.provider.stop(agent.session_name);
@@ -212,7 +262,11 @@ export async function stopAgentSession(ctx: TownContext, address: string, reason
   return { address, session: agent.session_name, was_running: wasRunning, ended };
 }
 
-export async function restartAgentSession(ctx: TownContext, address: string, options: StartOptions & { endReason?: SessionEndReason } = {}): Promise<StartResult & { stopped: StopResult }> {
+export async function restartAgentSession(
+  ctx: TownContext,
+  address: string,
+  options: StartOptions & { endReason?: SessionEndReason } = {},
+): Promise<StartResult & { stopped: StopResult }> {
   const stopped = await stopAgentSession(ctx, address, options.endReason ?? 'replaced');
   const started = await startAgentSession(ctx, address, { topic: 'restart', ...options });
   return { ...started, stopped };
@@ -239,7 +293,13 @@ export type SessionStatus = {
 export async function sessionStatus(ctx: TownContext, agent: Agent): Promise<SessionStatus> {
   const resolved = agentCli(ctx.settings, agent);
   const running = await ctx.provider.isAlive(agent.session_name);
-  const { liveness, pane, activityMs } = await lookAtSession(ctx.provider, agent.session_name, running, resolved.preset.processNames, paneProfile(resolved.preset));
+  const { liveness, pane, activityMs } = await lookAtSession(
+    ctx.provider,
+    agent.session_name,
+    running,
+    resolved.preset.processNames,
+    paneProfile(resolved.preset),
+  );
   const open = await ctx.store.openSession(agent.address);
   return {
     address: agent.address,
@@ -261,7 +321,10 @@ export async function statusOf(ctx: TownContext, address: string): Promise<Sessi
   return sessionStatus(ctx, await agentAt(ctx, address));
 }
 
-export type SessionList = { sessions: SessionStatus[]; /** tmux sessions on the town's server that belong to no agent. */ strays: string[] };
+export type SessionList = {
+  sessions: SessionStatus[];
+  /** tmux sessions on the town's server that belong to no agent. */ strays: string[];
+};
 
 export async function listSessions(ctx: TownContext, all = false): Promise<SessionList> {
   const agents = await ctx.store.agents({});
@@ -279,17 +342,27 @@ export async function listSessions(ctx: TownContext, all = false): Promise<Sessi
  * Puts the caller's terminal on an agent's session until they detach (Ctrl-b d) or the session ends.
  * `before` hears the session's name once it is known to be running, before the terminal is handed over.
  */
-export async function attachAgent(ctx: TownContext, address: string, options: { readOnly?: boolean; before?: (session: string) => void } = {}): Promise<{ address: string; session: string; exit: number | null }> {
+export async function attachAgent(
+  ctx: TownContext,
+  address: string,
+  options: { readOnly?: boolean; before?: (session: string) => void } = {},
+): Promise<{ address: string; session: string; exit: number | null }> {
   const agent = await agentAt(ctx, address);
   if (!(await ctx.provider.isAlive(agent.session_name))) {
-    throw new NotFoundError(`${address} has no session running`, { hint: `start one with "gt session start ${address}", or read its last session with "gt seance --agent ${address}"` });
+    throw new NotFoundError(`${address} has no session running`, {
+      hint: `start one with "gt session start ${address}", or read its last session with "gt seance --agent ${address}"`,
+    });
   }
   options.before?.(agent.session_name);
   const exit = await ctx.provider.attach(agent.session_name, { readOnly: options.readOnly === true });
   return { address, session: agent.session_name, exit };
 }
 
-export async function peek(ctx: TownContext, address: string, lines: number): Promise<{ address: string; session: string; text: string }> {
+export async function peek(
+  ctx: TownContext,
+  address: string,
+  lines: number,
+): Promise<{ address: string; session: string; text: string }> {
   const agent = await agentAt(ctx, address);
   const text = await ctx.provider.capture(agent.session_name, Math.max(0, lines));
   const all = text.replace(/\s+$/u, '').split('\n');

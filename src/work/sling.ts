@@ -5,7 +5,14 @@ import { agentAddress } from '../core/identity.js';
 import { parseSlingTarget, type SlingTarget } from '../core/target.js';
 import { fetchOrigin } from '../git/git.js';
 import type { SqliteBeadStore } from '../store/sqlite-bead-store.js';
-import { createPolecatSandbox, discardNewSandbox, freshBranch, planPolecat, reusablePolecats, type PolecatPlan } from '../town/polecat.js';
+import {
+  createPolecatSandbox,
+  discardNewSandbox,
+  freshBranch,
+  planPolecat,
+  reusablePolecats,
+  type PolecatPlan,
+} from '../town/polecat.js';
 import { rigPaths } from '../town/rig.js';
 import { nudgeAgent } from './nudge.js';
 import { resolveAgent } from '../runtime/launch.js';
@@ -72,37 +79,61 @@ async function holderIsWorking(ctx: SlingContext, holder: string, beadId: string
   if (await ctx.provider.isAlive(agent.session_name)) return agentRunning(ctx, agent);
   const open = await ctx.store.openSession(agent.address);
   const hooked = (await ctx.store.events({ issueId: beadId, eventType: 'hooked' })).at(-1);
-  const latest = Math.max(open === null ? 0 : Date.parse(open.started_at), hooked === undefined ? 0 : Date.parse(hooked.created_at));
+  const latest = Math.max(
+    open === null ? 0 : Date.parse(open.started_at),
+    hooked === undefined ? 0 : Date.parse(hooked.created_at),
+  );
   return ctx.now() - latest < IN_FLIGHT_MS;
 }
 
-export async function sling(ctx: SlingContext, beadIds: readonly string[], targetText: string, options: SlingOptions = {}): Promise<SlingResult[]> {
+export async function sling(
+  ctx: SlingContext,
+  beadIds: readonly string[],
+  targetText: string,
+  options: SlingOptions = {},
+): Promise<SlingResult[]> {
   if (beadIds.length === 0) throw new ValidationError('nothing to sling', { hint: 'gt sling <bead>... <target>' });
   const target = parseSlingTarget(targetText);
   if (target.kind === 'agent' && beadIds.length > 1) {
-    throw new ValidationError(`an agent holds one bead at a time; ${beadIds.length} beads need a rig target`, { hint: `gt sling ${beadIds.join(' ')} <rig>` });
+    throw new ValidationError(`an agent holds one bead at a time; ${beadIds.length} beads need a rig target`, {
+      hint: `gt sling ${beadIds.join(' ')} <rig>`,
+    });
   }
   // An unknown agent CLI is refused before anything is hooked.
-  if (options.agent !== undefined) resolveAgent(ctx.settings, target.kind === 'rig' ? 'polecat' : target.identity.role, options.agent);
+  if (options.agent !== undefined)
+    resolveAgent(ctx.settings, target.kind === 'rig' ? 'polecat' : target.identity.role, options.agent);
   const beads = await ctx.store.show([...new Set(beadIds)]);
   const results: SlingResult[] = [];
   for (const bead of beads) results.push(await slingOne(ctx, bead, target, options));
   return results;
 }
 
-async function slingOne(ctx: SlingContext, bead: Bead, target: SlingTarget, options: SlingOptions): Promise<SlingResult> {
-  if (bead.status === 'closed') throw new ValidationError(`${bead.id} is closed`, { hint: `reopen it first: bd reopen ${bead.id}` });
+async function slingOne(
+  ctx: SlingContext,
+  bead: Bead,
+  target: SlingTarget,
+  options: SlingOptions,
+): Promise<SlingResult> {
+  if (bead.status === 'closed')
+    throw new ValidationError(`${bead.id} is closed`, { hint: `reopen it first: bd reopen ${bead.id}` });
   const holder = holderOf(bead);
   const targetAddress = target.kind === 'agent' ? target.address : undefined;
   let takeOver = false;
   if (holder !== null && holder !== targetAddress) {
     if (!options.force && (await holderIsWorking(ctx, holder, bead.id))) {
-      throw new ConflictError(`${bead.id} is already on ${holder}'s hook, and ${holder} is on it`, { hint: 'let it finish, or take it over with --force' });
+      throw new ConflictError(`${bead.id} is already on ${holder}'s hook, and ${holder} is on it`, {
+        hint: 'let it finish, or take it over with --force',
+      });
     }
     takeOver = true;
   }
   const hookOptions = { takeOver, ...(options.args !== undefined ? { args: options.args } : {}) };
-  const base = { bead: bead.id, title: bead.title, took_over_from: takeOver ? holder : null, dry_run: options.dryRun === true };
+  const base = {
+    bead: bead.id,
+    title: bead.title,
+    took_over_from: takeOver ? holder : null,
+    dry_run: options.dryRun === true,
+  };
 
   if (options.dryRun === true) {
     const address = targetAddress ?? `${target.kind === 'rig' ? target.rig : ''}/polecats/<idle or new>`;
@@ -131,13 +162,42 @@ async function slingOne(ctx: SlingContext, bead: Bead, target: SlingTarget, opti
 
   // 2. The agent: a new session, or a nudge to the running one.
   try {
-    if (options.noStart === true) return { ...base, agent: agent.address, session: agent.session_name, created: plan !== undefined, action: 'none' };
+    if (options.noStart === true)
+      return {
+        ...base,
+        agent: agent.address,
+        session: agent.session_name,
+        created: plan !== undefined,
+        action: 'none',
+      };
     if (await agentRunning(ctx, agent)) {
-      await nudgeAgent(ctx, { to: agent.address, from: ctx.actor, message: `Work slung to you: ${bead.id} (${bead.title}). Run \`gt prime\` and start on it now.`, mode: 'wait-idle' });
-      return { ...base, agent: agent.address, session: agent.session_name, created: plan !== undefined, action: 'nudged' };
+      await nudgeAgent(ctx, {
+        to: agent.address,
+        from: ctx.actor,
+        message: `Work slung to you: ${bead.id} (${bead.title}). Run \`gt prime\` and start on it now.`,
+        mode: 'wait-idle',
+      });
+      return {
+        ...base,
+        agent: agent.address,
+        session: agent.session_name,
+        created: plan !== undefined,
+        action: 'nudged',
+      };
     }
-    await startAgentSession(ctx, agent.address, { ...(options.agent !== undefined ? { agent: options.agent } : {}), topic: 'assigned', sender: ctx.actor, wait: options.wait !== false });
-    return { ...base, agent: agent.address, session: agent.session_name, created: plan !== undefined, action: 'started' };
+    await startAgentSession(ctx, agent.address, {
+      ...(options.agent !== undefined ? { agent: options.agent } : {}),
+      topic: 'assigned',
+      sender: ctx.actor,
+      wait: options.wait !== false,
+    });
+    return {
+      ...base,
+      agent: agent.address,
+      session: agent.session_name,
+      created: plan !== undefined,
+      action: 'started',
+    };
   } catch (err) {
     await rollback(ctx, agent.address, plan);
     if (err instanceof GtError) throw err;
@@ -160,7 +220,12 @@ async function rollback(ctx: SlingContext, address: string, plan: PolecatPlan | 
 type HookOpts = { takeOver: boolean; args?: string };
 
 /** An idle polecat of the rig whose old work is safe gets the bead; else a new polecat. */
-async function hookRigPolecat(ctx: SlingContext, bead: Bead, rigName: string, hookOptions: HookOpts): Promise<{ agent: Agent; plan?: PolecatPlan }> {
+async function hookRigPolecat(
+  ctx: SlingContext,
+  bead: Bead,
+  rigName: string,
+  hookOptions: HookOpts,
+): Promise<{ agent: Agent; plan?: PolecatPlan }> {
   const rig = await ctx.store.rig(rigName);
   const candidates = await reusablePolecats(ctx.store, rigName);
   let fetched = false;
@@ -176,22 +241,42 @@ async function hookRigPolecat(ctx: SlingContext, bead: Bead, rigName: string, ho
       await fetchOrigin(rigPaths(ctx.town.root, rigName).repo);
       fetched = true;
     }
-    const fresh = await freshBranch(ctx.town, ctx.store, candidate, rig, { bead: bead.id, nowMs: ctx.now(), actor: ctx.actor }).catch(() => undefined);
+    const fresh = await freshBranch(ctx.town, ctx.store, candidate, rig, {
+      bead: bead.id,
+      nowMs: ctx.now(),
+      actor: ctx.actor,
+    }).catch(() => undefined);
     if (fresh !== undefined) return { agent: await ctx.store.agent(candidate.address) };
     await ctx.store.unhook(candidate.address, ctx.actor); // its sandbox holds unsaved work: leave it be
   }
   return hookNewPolecat(ctx, bead, rigName, undefined, hookOptions);
 }
 
-async function hookNewPolecat(ctx: SlingContext, bead: Bead, rigName: string, name: string | undefined, hookOptions: HookOpts): Promise<{ agent: Agent; plan: PolecatPlan }> {
+async function hookNewPolecat(
+  ctx: SlingContext,
+  bead: Bead,
+  rigName: string,
+  name: string | undefined,
+  hookOptions: HookOpts,
+): Promise<{ agent: Agent; plan: PolecatPlan }> {
   for (let attempt = 0; ; attempt++) {
-    const plan = await planPolecat(ctx.town, ctx.store, rigName, { ...(name !== undefined ? { name } : {}), bead: bead.id, nowMs: ctx.now() });
+    const plan = await planPolecat(ctx.town, ctx.store, rigName, {
+      ...(name !== undefined ? { name } : {}),
+      bead: bead.id,
+      nowMs: ctx.now(),
+    });
     let agent: Agent;
     try {
       agent = await ctx.store.registerAndHook(plan.registration, bead.id, ctx.actor, hookOptions);
     } catch (err) {
       // Another sling took this name a moment ago: pick again (the bead was still free, or we would know).
-      if (name === undefined && attempt < 5 && err instanceof ConflictError && /already uses|already exists|UNIQUE/u.test(err.message)) continue;
+      if (
+        name === undefined &&
+        attempt < 5 &&
+        err instanceof ConflictError &&
+        /already uses|already exists|UNIQUE/u.test(err.message)
+      )
+        continue;
       throw err;
     }
     try {

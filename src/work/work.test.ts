@@ -20,20 +20,46 @@ afterEach(() => {
   for (const c of cleanups.splice(0)) c();
 });
 
-async function setup(): Promise<{ store: SqliteBeadStore; town: Town; provider: FakeSessionProvider; ctx: TownContext; sandbox: string }> {
+async function setup(): Promise<{
+  store: SqliteBeadStore;
+  town: Town;
+  provider: FakeSessionProvider;
+  ctx: TownContext;
+  sandbox: string;
+}> {
   const t = tempDir('work-unit');
   const store = openSqliteBeadStore(':memory:');
   cleanups.push(() => {
     store.dispose();
     t.cleanup();
   });
-  const town: Town = { root: t.dir, name: 'unit', owner: 'o@e.x', created_at: '2026-11-24T00:00:00Z', tmuxSocket: 'gt-unit', dbPath: ':memory:' };
+  const town: Town = {
+    root: t.dir,
+    name: 'unit',
+    owner: 'o@e.x',
+    created_at: '2026-11-24T00:00:00Z',
+    tmuxSocket: 'gt-unit',
+    dbPath: ':memory:',
+  };
   const sandbox = join(t.dir, 'gastown', 'polecats', 'toast');
   mkdirSync(sandbox, { recursive: true });
-  await store.registerAgent({ identity: { role: 'polecat', rig: 'gastown', name: 'toast' }, session_name: 'ga-toast', sandbox_path: sandbox }, 'test');
+  await store.registerAgent(
+    { identity: { role: 'polecat', rig: 'gastown', name: 'toast' }, session_name: 'ga-toast', sandbox_path: sandbox },
+    'test',
+  );
   const provider = new FakeSessionProvider();
   const settings = { ...defaultTownSettings(), default_agent: 'sim' };
-  const ctx: TownContext = { town, settings, store, provider, env: { ANTHROPIC_API_KEY: 'k', GT_ROLE: 'spoof' }, gtCommand: ['/usr/bin/node', '/gt.cjs'], gtBin: '/gt.cjs', actor: 'test', now: () => Date.UTC(2026, 10, 24) };
+  const ctx: TownContext = {
+    town,
+    settings,
+    store,
+    provider,
+    env: { ANTHROPIC_API_KEY: 'k', GT_ROLE: 'spoof' },
+    gtCommand: ['/usr/bin/node', '/gt.cjs'],
+    gtBin: '/gt.cjs',
+    actor: 'test',
+    now: () => Date.UTC(2026, 10, 24),
+  };
   return { store, town, provider, ctx, sandbox };
 }
 
@@ -43,9 +69,17 @@ describe('sessions (fake provider)', () => {
     const r = await startAgentSession(ctx, TOAST, { wait: false });
     const spec = provider.startedWith('ga-toast');
     expect(spec.argv.slice(0, 4)).toEqual(['/usr/bin/node', '/gt.cjs', 'agent', 'sim']);
-    expect(spec.argv.at(-1)).toMatch(/^\[GAS TOWN\] polecat toast \(rig: gastown\) <- test • 2026-11-24T00:00Z • start/);
+    expect(spec.argv.at(-1)).toMatch(
+      /^\[GAS TOWN\] polecat toast \(rig: gastown\) <- test • 2026-11-24T00:00Z • start/,
+    );
     expect(spec.cwd).toBe(sandbox);
-    expect(spec.env).toMatchObject({ GT_ROLE: TOAST, BD_ACTOR: TOAST, GT_SESSION: 'ga-toast', GT_BIN: '/gt.cjs', ANTHROPIC_API_KEY: 'k' });
+    expect(spec.env).toMatchObject({
+      GT_ROLE: TOAST,
+      BD_ACTOR: TOAST,
+      GT_SESSION: 'ga-toast',
+      GT_BIN: '/gt.cjs',
+      ANTHROPIC_API_KEY: 'k',
+    });
     expect(spec.argv).not.toContain('k');
     expect((await ctx.store.openSession(TOAST))?.session_id).toBe(r.session_id);
     // gt is on the agent's PATH, ahead of everything else.
@@ -57,19 +91,29 @@ describe('sessions (fake provider)', () => {
     const { ctx, provider, town } = await setup();
     await startAgentSession(ctx, TOAST, { wait: false, agent: 'claude' });
     const argv = provider.startedWith('ga-toast').argv;
-    expect(argv.slice(0, 4)).toEqual(['claude', '--dangerously-skip-permissions', '--settings', join(town.root, '.runtime', 'sessions', 'ga-toast', 'claude-settings.json')]);
+    expect(argv.slice(0, 4)).toEqual([
+      'claude',
+      '--dangerously-skip-permissions',
+      '--settings',
+      join(town.root, '.runtime', 'sessions', 'ga-toast', 'claude-settings.json'),
+    ]);
     expect((await ctx.store.agent(TOAST)).runtime).toBe('claude');
   });
 
   it('--resume continues the CLI session recorded in the chain, and says so when there is none', async () => {
     const { ctx, provider, store } = await setup();
-    await expect(startAgentSession(ctx, TOAST, { wait: false, agent: 'claude', resume: true })).rejects.toThrow(/no earlier claude session to resume/);
+    await expect(startAgentSession(ctx, TOAST, { wait: false, agent: 'claude', resume: true })).rejects.toThrow(
+      /no earlier claude session to resume/,
+    );
     const first = await startAgentSession(ctx, TOAST, { wait: false, agent: 'claude' });
     await store.setRuntimeSessionId(first.session_id, '5f0c8f5e-1111-4222-8333-944455556666', 'claude');
     await stopAgentSession(ctx, TOAST);
     await startAgentSession(ctx, TOAST, { wait: false, resume: true });
     const argv = provider.startedWith('ga-toast').argv;
-    expect(argv.slice(argv.indexOf('--resume'), argv.indexOf('--resume') + 2)).toEqual(['--resume', '5f0c8f5e-1111-4222-8333-944455556666']);
+    expect(argv.slice(argv.indexOf('--resume'), argv.indexOf('--resume') + 2)).toEqual([
+      '--resume',
+      '5f0c8f5e-1111-4222-8333-944455556666',
+    ]);
     expect(argv.at(-1)).toContain('• resume —');
   });
 
@@ -85,8 +129,13 @@ describe('sessions (fake provider)', () => {
 describe('nudgeAgent', () => {
   it('queues for an agent without a session, and when asked to', async () => {
     const { ctx, store } = await setup();
-    expect(await nudgeAgent(ctx, { to: TOAST, from: 'mayor', message: 'one', mode: 'wait-idle' })).toMatchObject({ result: 'queued', reason: 'no-session' });
-    expect(await nudgeAgent(ctx, { to: TOAST, from: 'mayor', message: 'two', mode: 'queue', urgent: true })).toMatchObject({ result: 'queued', reason: 'no-session' });
+    expect(await nudgeAgent(ctx, { to: TOAST, from: 'mayor', message: 'one', mode: 'wait-idle' })).toMatchObject({
+      result: 'queued',
+      reason: 'no-session',
+    });
+    expect(
+      await nudgeAgent(ctx, { to: TOAST, from: 'mayor', message: 'two', mode: 'queue', urgent: true }),
+    ).toMatchObject({ result: 'queued', reason: 'no-session' });
     expect((await store.pendingNudges(TOAST)).map((n) => n.body)).toEqual(['two', 'one']);
   });
 
@@ -94,17 +143,26 @@ describe('nudgeAgent', () => {
     const { ctx, provider, store } = await setup();
     await startAgentSession(ctx, TOAST, { wait: false });
     provider.setScreen('ga-toast', 'sim> go\n· sim: working (esc to interrupt)');
-    expect(await nudgeAgent(ctx, { to: TOAST, from: 'mayor', message: 'later', mode: 'wait-idle', waitIdleMs: 50 })).toMatchObject({ result: 'queued', reason: 'busy' });
+    expect(
+      await nudgeAgent(ctx, { to: TOAST, from: 'mayor', message: 'later', mode: 'wait-idle', waitIdleMs: 50 }),
+    ).toMatchObject({ result: 'queued', reason: 'busy' });
     expect(provider.input.get('ga-toast') ?? []).toEqual([]);
     provider.setScreen('ga-toast', 'sim> ');
-    provider.respond('ga-toast', (i) => i.kind === 'key' && provider.setScreen('ga-toast', 'sim> [from mayor] now\nsim> '));
-    expect(await nudgeAgent(ctx, { to: TOAST, from: 'mayor', message: 'now', mode: 'wait-idle', waitIdleMs: 500 })).toMatchObject({ result: 'delivered' });
+    provider.respond(
+      'ga-toast',
+      (i) => i.kind === 'key' && provider.setScreen('ga-toast', 'sim> [from mayor] now\nsim> '),
+    );
+    expect(
+      await nudgeAgent(ctx, { to: TOAST, from: 'mayor', message: 'now', mode: 'wait-idle', waitIdleMs: 500 }),
+    ).toMatchObject({ result: 'delivered' });
     expect((await store.pendingNudges(TOAST)).map((n) => n.body)).toEqual(['later']);
   });
 
   it('refuses a malformed address as such, before looking it up', async () => {
     const { ctx } = await setup();
-    await expect(nudgeAgent(ctx, { to: 'gastown/polecats/../x', from: 'm', message: 'hi', mode: 'queue' })).rejects.toThrow(/invalid agent address/);
+    await expect(
+      nudgeAgent(ctx, { to: 'gastown/polecats/../x', from: 'm', message: 'hi', mode: 'queue' }),
+    ).rejects.toThrow(/invalid agent address/);
   });
 });
 
@@ -125,7 +183,9 @@ describe('queued nudges for CLIs without turn hooks', () => {
     const codex: TownContext = { ...withSpawn, settings: { ...ctx.settings, default_agent: 'codex' } };
     await startAgentSession(codex, TOAST, { wait: false, agent: 'codex' });
     provider.setScreen('ga-toast', '• Working (3s • esc to interrupt)');
-    expect(await nudgeAgent(codex, { to: TOAST, from: 'mayor', message: 'b', mode: 'wait-idle', waitIdleMs: 20 })).toMatchObject({ result: 'queued' });
+    expect(
+      await nudgeAgent(codex, { to: TOAST, from: 'mayor', message: 'b', mode: 'wait-idle', waitIdleMs: 20 }),
+    ).toMatchObject({ result: 'queued' });
     expect(spawned).toEqual([['nudge', TOAST, '--flush', '--wait', '600', '--delay', '2000']]);
   });
 
@@ -142,7 +202,10 @@ describe('queued nudges for CLIs without turn hooks', () => {
     provider.setScreen('ga-toast', '› ');
     provider.respond('ga-toast', (i) => i.kind === 'key' && provider.setScreen('ga-toast', '› done\n› '));
     expect(await flushQueuedNudges(ctx, TOAST, 5_000)).toEqual({ to: TOAST, delivered: 2, outcome: 'delivered' });
-    expect(provider.input.get('ga-toast')?.[0]).toEqual({ kind: 'text', value: '[queued nudges] [from mayor] one · [from gastown/witness] two' });
+    expect(provider.input.get('ga-toast')?.[0]).toEqual({
+      kind: 'text',
+      value: '[queued nudges] [from mayor] one · [from gastown/witness] two',
+    });
     expect(await store.pendingNudges(TOAST)).toEqual([]);
   });
 });
@@ -152,7 +215,10 @@ describe('sling to an agent (fake sessions)', () => {
     const base = await setup();
     const nux = join(base.town.root, 'gastown', 'polecats', 'nux');
     mkdirSync(nux, { recursive: true });
-    await base.store.registerAgent({ identity: { role: 'polecat', rig: 'gastown', name: 'nux' }, session_name: 'ga-nux', sandbox_path: nux }, 'test');
+    await base.store.registerAgent(
+      { identity: { role: 'polecat', rig: 'gastown', name: 'nux' }, session_name: 'ga-nux', sandbox_path: nux },
+      'test',
+    );
     return { ...base, nux };
   }
 
@@ -204,7 +270,9 @@ describe('sling to an agent (fake sessions)', () => {
     await stopAgentSession(c, 'gastown/polecats/nux');
     await store.unhook('gastown/polecats/nux', 'mayor');
     await expect(sling(c, [claimed.id], 'gastown/polecats/nux', noWait)).rejects.toThrow(/alice/);
-    expect((await sling(c, [claimed.id], 'gastown/polecats/nux', { force: true, wait: false }))[0]?.took_over_from).toBe('alice');
+    expect(
+      (await sling(c, [claimed.id], 'gastown/polecats/nux', { force: true, wait: false }))[0]?.took_over_from,
+    ).toBe('alice');
   });
 
   it('rolls the hook back when the session will not start', async () => {
@@ -226,14 +294,26 @@ describe('prime and the turn-boundary hooks', () => {
     const session = await store.startSession({ agent: TOAST, runtime: 'claude' }, 'test');
     await store.queueNudge({ recipient: TOAST, sender: 'gastown/witness', body: 'are you there?' }, 'w');
     const agent = await store.agent(TOAST);
-    const input = parseHookInput(JSON.stringify({ session_id: '5f0c8f5e-1111-4222-8333-944455556666', source: 'startup', hook_event_name: 'SessionStart', extra: 1 }));
+    const input = parseHookInput(
+      JSON.stringify({
+        session_id: '5f0c8f5e-1111-4222-8333-944455556666',
+        source: 'startup',
+        hook_event_name: 'SessionStart',
+        extra: 1,
+      }),
+    );
     const r = await prime(store, town, agent, { hook: true, input, actor: TOAST });
-    expect(r.text.split('\n')[0]).toBe(`[GAS TOWN] role:${TOAST} session:ga-toast runtime-session:5f0c8f5e-1111-4222-8333-944455556666 source:startup`);
+    expect(r.text.split('\n')[0]).toBe(
+      `[GAS TOWN] role:${TOAST} session:ga-toast runtime-session:5f0c8f5e-1111-4222-8333-944455556666 source:startup`,
+    );
     expect(r.text).toContain(`${bead.id}: fix the build [hooked]`);
     expect(r.text).toContain('begin now, without asking');
     expect(r.text).toContain('run `gt done`');
     expect(r.text).toContain('[from gastown/witness] are you there?');
-    expect((await store.sessions(TOAST))[0]).toMatchObject({ session_id: session.session_id, runtime_session_id: '5f0c8f5e-1111-4222-8333-944455556666' });
+    expect((await store.sessions(TOAST))[0]).toMatchObject({
+      session_id: session.session_id,
+      runtime_session_id: '5f0c8f5e-1111-4222-8333-944455556666',
+    });
     expect((await prime(store, town, agent, { hook: false, input: {}, actor: TOAST })).nudges).toEqual([]);
   });
 
@@ -243,12 +323,24 @@ describe('prime and the turn-boundary hooks', () => {
       { identity: { role: 'mayor' } as const, expect: /You are mayor[\s\S]*coordinate the town[\s\S]*sling it with/ },
       { identity: { role: 'deacon' } as const, expect: /You are deacon[\s\S]*patrol the town/ },
       { identity: { role: 'boot' } as const, expect: /You are boot[\s\S]*watch the deacon/ },
-      { identity: { role: 'witness', rig: 'gastown' } as const, expect: /You are witness \(rig: gastown\)[\s\S]*nudge the stalled/ },
-      { identity: { role: 'refinery', rig: 'gastown' } as const, expect: /You are refinery \(rig: gastown\)[\s\S]*merge requests/ },
-      { identity: { role: 'crew', rig: 'gastown', name: 'ana' } as const, expect: /You are crew ana \(rig: gastown\)[\s\S]*ask the human/ },
+      {
+        identity: { role: 'witness', rig: 'gastown' } as const,
+        expect: /You are witness \(rig: gastown\)[\s\S]*nudge the stalled/,
+      },
+      {
+        identity: { role: 'refinery', rig: 'gastown' } as const,
+        expect: /You are refinery \(rig: gastown\)[\s\S]*merge requests/,
+      },
+      {
+        identity: { role: 'crew', rig: 'gastown', name: 'ana' } as const,
+        expect: /You are crew ana \(rig: gastown\)[\s\S]*ask the human/,
+      },
     ];
     for (const [i, x] of identities.entries()) {
-      const agent = await store.registerAgent({ identity: x.identity, session_name: `s-${i}`, sandbox_path: `/town/x${i}` }, 'test');
+      const agent = await store.registerAgent(
+        { identity: x.identity, session_name: `s-${i}`, sandbox_path: `/town/x${i}` },
+        'test',
+      );
       expect((await prime(store, town, agent, { hook: false, input: {}, actor: 'test' })).text).toMatch(x.expect);
     }
     const polecat = await prime(store, town, await store.agent(TOAST), { hook: false, input: {}, actor: 'test' });
@@ -262,14 +354,25 @@ describe('prime and the turn-boundary hooks', () => {
     await store.create({ title: 'test', parent: epic.id }, 'mayor');
     await store.close([a.id], {}, 'mayor');
     await store.hook(TOAST, epic.id, 'mayor');
-    const r = await prime(store, town, await store.agent(TOAST), { hook: true, input: { session_id: 'abc-123', source: 'startup' }, runtime: 'claude', actor: TOAST });
+    const r = await prime(store, town, await store.agent(TOAST), {
+      hook: true,
+      input: { session_id: 'abc-123', source: 'startup' },
+      runtime: 'claude',
+      actor: TOAST,
+    });
     expect(r.text).toMatch(/1\. \[x\] \S+: write\n {2}2\. \[ \] \S+: test/);
-    expect(await store.sessions(TOAST)).toMatchObject([{ runtime: 'claude', runtime_session_id: 'abc-123', bead_id: epic.id, end_reason: null }]);
+    expect(await store.sessions(TOAST)).toMatchObject([
+      { runtime: 'claude', runtime_session_id: 'abc-123', bead_id: epic.id, end_reason: null },
+    ]);
   });
 
   it('after compaction, primes briefly', async () => {
     const { store, town } = await setup();
-    const r = await prime(store, town, await store.agent(TOAST), { hook: true, input: { source: 'compact' }, actor: TOAST });
+    const r = await prime(store, town, await store.agent(TOAST), {
+      hook: true,
+      input: { source: 'compact' },
+      actor: TOAST,
+    });
     expect(r.text).toContain('Recovery: your context was compacted');
   });
 
@@ -278,16 +381,34 @@ describe('prime and the turn-boundary hooks', () => {
     const agent = await store.agent(TOAST);
     expect(await turnBoundaryNotice(store, TOAST, 'prompt-submit')).toBe('');
     await store.queueNudge({ recipient: TOAST, sender: 'mayor', body: 'first' }, 'm');
-    expect(await turnBoundaryNotice(store, TOAST, 'prompt-submit')).toBe(formatQueuedNudges([{ id: 1, recipient: TOAST, sender: 'mayor', body: 'first', urgent: false, created_at: '', delivered_at: '', delivered_by: '' }]));
+    expect(await turnBoundaryNotice(store, TOAST, 'prompt-submit')).toBe(
+      formatQueuedNudges([
+        {
+          id: 1,
+          recipient: TOAST,
+          sender: 'mayor',
+          body: 'first',
+          urgent: false,
+          created_at: '',
+          delivered_at: '',
+          delivered_by: '',
+        },
+      ]),
+    );
     await store.queueNudge({ recipient: TOAST, sender: 'mayor', body: 'second', urgent: true }, 'm');
-    const stop = JSON.parse(await onStop(store, agent, { stopHookActive: false, remindDone: true })) as { decision: string; reason: string };
+    const stop = JSON.parse(await onStop(store, agent, { stopHookActive: false, remindDone: true })) as {
+      decision: string;
+      reason: string;
+    };
     expect(stop.decision).toBe('block');
     expect(stop.reason).toContain('[from mayor, urgent] second');
     expect(stop.reason).toContain('Handle the urgent ones');
     expect(await onStop(store, agent, { stopHookActive: false, remindDone: true })).toBe('');
     const bead = await store.create({ title: 'x' }, 'mayor');
     const hooked = await store.hook(TOAST, bead.id, 'mayor');
-    expect(JSON.parse(await onStop(store, hooked, { stopHookActive: false, remindDone: true }))).toMatchObject({ decision: 'block' });
+    expect(JSON.parse(await onStop(store, hooked, { stopHookActive: false, remindDone: true }))).toMatchObject({
+      decision: 'block',
+    });
     expect(await onStop(store, hooked, { stopHookActive: true, remindDone: true })).toBe('');
     expect(await onStop(store, hooked, { stopHookActive: false, remindDone: false })).toBe('');
   });

@@ -7,7 +7,8 @@ export const BD_BIN = fileURLToPath(new URL('../../dist/bd.cjs', import.meta.url
 export const GT_BIN = fileURLToPath(new URL('../../dist/gt.cjs', import.meta.url));
 
 export function requireBuild(): void {
-  if (!existsSync(BD_BIN) || !existsSync(GT_BIN)) throw new Error('dist/ is missing: run "npm run build" (npm test does it first)');
+  if (!existsSync(BD_BIN) || !existsSync(GT_BIN))
+    throw new Error('dist/ is missing: run "npm run build" (npm test does it first)');
 }
 
 export type RunResult = { status: number | null; stdout: string; stderr: string };
@@ -31,15 +32,25 @@ export function cleanEnv(home: string, extra: Record<string, string> = {}): Reco
   };
 }
 
-export function bd(args: readonly string[], options: { cwd: string; env: Record<string, string>; input?: string; bin?: string }): RunResult {
+export function bd(
+  args: readonly string[],
+  options: { cwd: string; env: Record<string, string>; input?: string; bin?: string },
+): RunResult {
   return runBin(options.bin ?? BD_BIN, args, options);
 }
 
-export function gt(args: readonly string[], options: { cwd: string; env: Record<string, string>; input?: string }): RunResult {
+export function gt(
+  args: readonly string[],
+  options: { cwd: string; env: Record<string, string>; input?: string },
+): RunResult {
   return runBin(GT_BIN, args, options);
 }
 
-function runBin(bin: string, args: readonly string[], options: { cwd: string; env: Record<string, string>; input?: string }): RunResult {
+function runBin(
+  bin: string,
+  args: readonly string[],
+  options: { cwd: string; env: Record<string, string>; input?: string },
+): RunResult {
   const r = spawnSync(process.execPath, [bin, ...args], {
     cwd: options.cwd,
     env: options.env,
@@ -52,7 +63,10 @@ function runBin(bin: string, args: readonly string[], options: { cwd: string; en
 }
 
 /** The same as `bd`, without blocking the event loop: for many processes at once. */
-export function bdAsync(args: readonly string[], options: { cwd: string; env: Record<string, string> }): Promise<RunResult> {
+export function bdAsync(
+  args: readonly string[],
+  options: { cwd: string; env: Record<string, string> },
+): Promise<RunResult> {
   return runBinAsync(BD_BIN, args, options);
 }
 
@@ -60,13 +74,24 @@ export function bdAsync(args: readonly string[], options: { cwd: string; env: Re
  * The same as `gt`, without blocking the event loop: needed whenever a server in the test process (the
  * scripted model) must keep answering while gt runs.
  */
-export function gtAsync(args: readonly string[], options: { cwd: string; env: Record<string, string> }): Promise<RunResult> {
+export function gtAsync(
+  args: readonly string[],
+  options: { cwd: string; env: Record<string, string> },
+): Promise<RunResult> {
   return runBinAsync(GT_BIN, args, options);
 }
 
-function runBinAsync(bin: string, args: readonly string[], options: { cwd: string; env: Record<string, string> }): Promise<RunResult> {
+function runBinAsync(
+  bin: string,
+  args: readonly string[],
+  options: { cwd: string; env: Record<string, string> },
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [bin, ...args], {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));

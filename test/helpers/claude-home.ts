@@ -57,7 +57,10 @@ export function makeClaudeHome(dir: string, trustedFolders: readonly string[]): 
   mkdirSync(dir, { recursive: true });
   const projects = Object.fromEntries(trustedFolders.map((f) => [canonical(f), { hasTrustDialogAccepted: true }]));
   writeFileSync(join(dir, '.claude.json'), `${JSON.stringify({ hasCompletedOnboarding: true, projects }, null, 2)}\n`);
-  writeFileSync(join(dir, 'settings.json'), `${JSON.stringify({ skipDangerousModePermissionPrompt: true }, null, 2)}\n`);
+  writeFileSync(
+    join(dir, 'settings.json'),
+    `${JSON.stringify({ skipDangerousModePermissionPrompt: true }, null, 2)}\n`,
+  );
   return { configDir: dir, env: (modelUrl) => claudeEnv(dir, modelUrl) };
 }
 

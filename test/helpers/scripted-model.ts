@@ -24,7 +24,12 @@ import { type AddressInfo } from 'node:net';
 
 export type TextBlock = { type: 'text'; text: string };
 export type ToolUseBlock = { type: 'tool_use'; id: string; name: string; input: unknown };
-export type ToolResultBlock = { type: 'tool_result'; tool_use_id: string; content?: string | ContentBlock[]; is_error?: boolean };
+export type ToolResultBlock = {
+  type: 'tool_result';
+  tool_use_id: string;
+  content?: string | ContentBlock[];
+  is_error?: boolean;
+};
 export type ContentBlock = TextBlock | ToolUseBlock | ToolResultBlock | { type: string; [key: string]: unknown };
 
 export type Message = { role: 'user' | 'assistant' | 'system' | (string & {}); content: string | ContentBlock[] };
@@ -113,7 +118,10 @@ export type ScriptedModel = {
    * Resolves with the first conversation request (already received or still to come) matching the
    * predicate; rejects after timeoutMs (default 20 s) with a summary of what did arrive.
    */
-  waitForConversation: (predicate: (req: ConversationRequest) => boolean, timeoutMs?: number) => Promise<ConversationRequest>;
+  waitForConversation: (
+    predicate: (req: ConversationRequest) => boolean,
+    timeoutMs?: number,
+  ) => Promise<ConversationRequest>;
   /** Like waitForConversation, over every request (e.g. `(r) => r.kind === 'compact'`). */
   waitForRequest: (predicate: (req: RecordedRequest) => boolean, timeoutMs?: number) => Promise<RecordedRequest>;
   /** Errors the fixture hit (a script that threw, a bad body...): tests can assert this stays empty. */
@@ -207,7 +215,8 @@ export function systemMessageTexts(req: RecordedRequest | MessagesBody): string[
     .map((m) => messageText(m, { withReminders: true }));
 }
 
-const TYPED_WHILE_WORKING = /^The user sent a new message while you were working:\n([\s\S]*?)\n\nIMPORTANT: After completing your current task/;
+const TYPED_WHILE_WORKING =
+  /^The user sent a new message while you were working:\n([\s\S]*?)\n\nIMPORTANT: After completing your current task/;
 
 /**
  * Text the user typed while a tool was running. Claude Code 2.1.197 does not make that a user turn: it hands
@@ -258,7 +267,9 @@ export function lastToolResults(req: RecordedRequest | MessagesBody): ToolResult
 export function lastUserPrompt(req: RecordedRequest | MessagesBody): string {
   const last = lastUserMessage(req);
   if (last === undefined) return '';
-  const texts = blocksOf(last.content).filter((b): b is TextBlock => b.type === 'text' && typeof b.text === 'string' && !REMINDER.test(b.text));
+  const texts = blocksOf(last.content).filter(
+    (b): b is TextBlock => b.type === 'text' && typeof b.text === 'string' && !REMINDER.test(b.text),
+  );
   return texts.at(-1)?.text ?? '';
 }
 
@@ -299,7 +310,11 @@ function isCompaction(body: MessagesBody): boolean {
   const last = body.messages.findLast((m) => m.role === 'user');
   if (last === undefined) return false;
   return blocksOf(last.content).some(
-    (b) => b.type === 'text' && typeof b.text === 'string' && b.text.includes('CRITICAL: Respond with TEXT ONLY') && b.text.includes('summary'),
+    (b) =>
+      b.type === 'text' &&
+      typeof b.text === 'string' &&
+      b.text.includes('CRITICAL: Respond with TEXT ONLY') &&
+      b.text.includes('summary'),
   );
 }
 
@@ -315,7 +330,9 @@ export function sampleForSchema(schema: unknown, fallbackText: string): unknown 
   switch (type) {
     case 'object': {
       const props = isRecord(schema.properties) ? schema.properties : {};
-      const required = Array.isArray(schema.required) ? schema.required.filter((k): k is string => typeof k === 'string') : Object.keys(props);
+      const required = Array.isArray(schema.required)
+        ? schema.required.filter((k): k is string => typeof k === 'string')
+        : Object.keys(props);
       return Object.fromEntries(required.map((k) => [k, sampleForSchema(props[k], fallbackText)]));
     }
     case 'array':
@@ -336,12 +353,14 @@ function normalize(reply: ReplySpec): ScriptReply {
   return typeof reply === 'string' ? { text: reply } : reply;
 }
 
-type Block = { type: 'text'; text: string } | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> };
+type Block =
+  { type: 'text'; text: string } | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> };
 
 function contentOf(reply: ScriptReply): Block[] {
   const blocks: Block[] = [];
   if (reply.text !== undefined && reply.text !== '') blocks.push({ type: 'text', text: reply.text });
-  for (const call of reply.toolUses ?? []) blocks.push({ type: 'tool_use', id: call.id ?? randomId('toolu_'), name: call.name, input: call.input });
+  for (const call of reply.toolUses ?? [])
+    blocks.push({ type: 'tool_use', id: call.id ?? randomId('toolu_'), name: call.name, input: call.input });
   if (blocks.length === 0) blocks.push({ type: 'text', text: '(empty)' });
   return blocks;
 }
@@ -364,7 +383,10 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** Starts the scripted model on 127.0.0.1 with an ephemeral port. Call close() when done. */
-export async function startScriptedModel(script: Script = [], options: ScriptedModelOptions = {}): Promise<ScriptedModel> {
+export async function startScriptedModel(
+  script: Script = [],
+  options: ScriptedModelOptions = {},
+): Promise<ScriptedModel> {
   const requests: RecordedRequest[] = [];
   const errors: string[] = [];
   const waiters = new Set<() => void>();
@@ -373,7 +395,9 @@ export async function startScriptedModel(script: Script = [], options: ScriptedM
   const ruleUses = new Map<ScriptRule, number>();
   const defaultReply = options.defaultReply ?? 'ok';
   const sideReply = options.sideReply ?? 'ok';
-  const compactSummary = options.compactSummary ?? '<analysis>Scripted conversation.</analysis>\n<summary>Scripted summary of the conversation so far.</summary>';
+  const compactSummary =
+    options.compactSummary ??
+    '<analysis>Scripted conversation.</analysis>\n<summary>Scripted summary of the conversation so far.</summary>';
 
   async function replyFor(req: ConversationRequest): Promise<ScriptReply> {
     if (typeof script === 'function') return normalize((await script(req)) ?? defaultReply);
@@ -398,29 +422,62 @@ export async function startScriptedModel(script: Script = [], options: ScriptedM
     res.end(JSON.stringify(value));
   }
 
-  async function answerMessages(res: ServerResponse, body: MessagesBody, reply: ScriptReply, gone: AbortSignal): Promise<void> {
+  async function answerMessages(
+    res: ServerResponse,
+    body: MessagesBody,
+    reply: ScriptReply,
+    gone: AbortSignal,
+  ): Promise<void> {
     const id = randomId('msg_');
     const model = body.model ?? 'claude-scripted';
     const blocks = contentOf(reply);
     const stopReason = blocks.some((b) => b.type === 'tool_use') ? 'tool_use' : 'end_turn';
     const inputTokens = approxTokens(body.messages);
     const outputTokens = approxTokens(blocks);
-    const usage = { input_tokens: inputTokens, output_tokens: outputTokens, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+    const usage = {
+      input_tokens: inputTokens,
+      output_tokens: outputTokens,
+      cache_creation_input_tokens: 0,
+      cache_read_input_tokens: 0,
+    };
     const delayMs = reply.delayMs ?? 0;
 
     if (body.stream !== true) {
       if (delayMs > 0) await sleep(delayMs, gone);
       if (gone.aborted) return;
-      sendJson(res, 200, { id, type: 'message', role: 'assistant', model, content: blocks, stop_reason: stopReason, stop_sequence: null, usage });
+      sendJson(res, 200, {
+        id,
+        type: 'message',
+        role: 'assistant',
+        model,
+        content: blocks,
+        stop_reason: stopReason,
+        stop_sequence: null,
+        usage,
+      });
       return;
     }
 
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'request-id': randomId('req_') });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'request-id': randomId('req_'),
+    });
     const event = (type: string, data: Record<string, unknown>): void => {
       if (!gone.aborted) res.write(`event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`);
     };
     event('message_start', {
-      message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 1 } },
+      message: {
+        id,
+        type: 'message',
+        role: 'assistant',
+        model,
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: { ...usage, output_tokens: 1 },
+      },
     });
     event('ping', {});
     for (let left = delayMs; left > 0 && !gone.aborted; left -= 5_000) {
@@ -432,12 +489,21 @@ export async function startScriptedModel(script: Script = [], options: ScriptedM
         event('content_block_start', { index, content_block: { type: 'text', text: '' } });
         event('content_block_delta', { index, delta: { type: 'text_delta', text: block.text } });
       } else {
-        event('content_block_start', { index, content_block: { type: 'tool_use', id: block.id, name: block.name, input: {} } });
-        event('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: JSON.stringify(block.input) } });
+        event('content_block_start', {
+          index,
+          content_block: { type: 'tool_use', id: block.id, name: block.name, input: {} },
+        });
+        event('content_block_delta', {
+          index,
+          delta: { type: 'input_json_delta', partial_json: JSON.stringify(block.input) },
+        });
       }
       event('content_block_stop', { index });
     });
-    event('message_delta', { delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: outputTokens } });
+    event('message_delta', {
+      delta: { stop_reason: stopReason, stop_sequence: null },
+      usage: { output_tokens: outputTokens },
+    });
     event('message_stop', {});
     if (!gone.aborted) res.end();
   }
@@ -454,7 +520,15 @@ export async function startScriptedModel(script: Script = [], options: ScriptedM
       }
     }
     const kind = classify(method, path, body);
-    const recorded: RecordedRequest = { seq: requests.length + 1, method, path, headers: req.headers, body, kind, receivedAt: Date.now() };
+    const recorded: RecordedRequest = {
+      seq: requests.length + 1,
+      method,
+      path,
+      headers: req.headers,
+      body,
+      kind,
+      receivedAt: Date.now(),
+    };
     requests.push(recorded);
     for (const wake of [...waiters]) wake();
 
@@ -481,8 +555,13 @@ export async function startScriptedModel(script: Script = [], options: ScriptedM
         try {
           reply = await replyFor(conv);
         } catch (e) {
-          errors.push(`script failed on request ${recorded.seq}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-          return sendJson(res, 500, { type: 'error', error: { type: 'api_error', message: 'scripted model: the script threw' } });
+          errors.push(
+            `script failed on request ${recorded.seq}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+          );
+          return sendJson(res, 500, {
+            type: 'error',
+            error: { type: 'api_error', message: 'scripted model: the script threw' },
+          });
         }
         return answerMessages(res, conv.body, reply, gone.signal);
       }
@@ -492,7 +571,10 @@ export async function startScriptedModel(script: Script = [], options: ScriptedM
           res.end();
           return;
         }
-        return sendJson(res, 404, { type: 'error', error: { type: 'not_found_error', message: `scripted model: no route for ${method} ${path}` } });
+        return sendJson(res, 404, {
+          type: 'error',
+          error: { type: 'not_found_error', message: `scripted model: no route for ${method} ${path}` },
+        });
     }
   }
 
@@ -504,7 +586,11 @@ export async function startScriptedModel(script: Script = [], options: ScriptedM
     req.on('end', () => {
       handle(req, res, Buffer.concat(chunks).toString('utf8')).catch((e: unknown) => {
         errors.push(`handler failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
-        if (!res.headersSent) sendJson(res, 500, { type: 'error', error: { type: 'api_error', message: 'scripted model: internal error' } });
+        if (!res.headersSent)
+          sendJson(res, 500, {
+            type: 'error',
+            error: { type: 'api_error', message: 'scripted model: internal error' },
+          });
         else res.end();
       });
     });
@@ -516,7 +602,8 @@ export async function startScriptedModel(script: Script = [], options: ScriptedM
   });
   const port = (server.address() as AddressInfo).port;
 
-  const conversationRequests = (): ConversationRequest[] => requests.filter((r): r is ConversationRequest => r.kind === 'conversation');
+  const conversationRequests = (): ConversationRequest[] =>
+    requests.filter((r): r is ConversationRequest => r.kind === 'conversation');
 
   function waitForRequest(predicate: (req: RecordedRequest) => boolean, timeoutMs = 20_000): Promise<RecordedRequest> {
     return new Promise((resolve, reject) => {
@@ -531,8 +618,15 @@ export async function startScriptedModel(script: Script = [], options: ScriptedM
       const wake = (): void => void check();
       const timer = setTimeout(() => {
         waiters.delete(wake);
-        const seen = requests.map((r) => `#${r.seq} ${r.method} ${r.path} ${r.kind}${r.kind === 'conversation' ? ` last user text: ${JSON.stringify(lastUserText(r).slice(0, 200))}` : ''}`);
-        reject(new Error(`scripted model: no matching request within ${timeoutMs} ms; received:\n${seen.join('\n') || '(none)'}`));
+        const seen = requests.map(
+          (r) =>
+            `#${r.seq} ${r.method} ${r.path} ${r.kind}${r.kind === 'conversation' ? ` last user text: ${JSON.stringify(lastUserText(r).slice(0, 200))}` : ''}`,
+        );
+        reject(
+          new Error(
+            `scripted model: no matching request within ${timeoutMs} ms; received:\n${seen.join('\n') || '(none)'}`,
+          ),
+        );
       }, timeoutMs);
       waiters.add(wake);
       check();
@@ -540,7 +634,10 @@ export async function startScriptedModel(script: Script = [], options: ScriptedM
   }
 
   const isConversation = (r: RecordedRequest): r is ConversationRequest => r.kind === 'conversation';
-  const waitForConversation = async (predicate: (req: ConversationRequest) => boolean, timeoutMs?: number): Promise<ConversationRequest> =>
+  const waitForConversation = async (
+    predicate: (req: ConversationRequest) => boolean,
+    timeoutMs?: number,
+  ): Promise<ConversationRequest> =>
     (await waitForRequest((r) => isConversation(r) && predicate(r), timeoutMs)) as ConversationRequest;
 
   return {

@@ -10,7 +10,17 @@ import type { TownContext } from '../../src/work/sessions.js';
 import { cleanEnv, GT_BIN, gt, requireBuild, type RunResult } from './bd.js';
 import { townWithRig } from './town-fixture.js';
 
-export type TraceRecord = { step: string; text?: string; bead?: string; sha?: string | null; exit?: number | null; dialog?: string; accepted?: boolean; event?: string; reason?: string };
+export type TraceRecord = {
+  step: string;
+  text?: string;
+  bead?: string;
+  sha?: string | null;
+  exit?: number | null;
+  dialog?: string;
+  accepted?: boolean;
+  event?: string;
+  reason?: string;
+};
 
 /**
  * A town with rig "gastown" and polecat "toast", whose agents run the sim by default; custom agents for the
@@ -41,7 +51,10 @@ export async function sessionTown(label: string) {
     /** A custom agent running the sim with the given knobs. */
     simAgent(name: string, ...knobs: string[]): void {
       const s = loadSettings(town);
-      saveSettings(town, { ...s, agents: { ...s.agents, [name]: { preset: 'sim', command: 'gt', args: ['agent', 'sim', ...knobs], env: {} } } });
+      saveSettings(town, {
+        ...s,
+        agents: { ...s.agents, [name]: { preset: 'sim', command: 'gt', args: ['agent', 'sim', ...knobs], env: {} } },
+      });
     },
     context(store: SqliteBeadStore): TownContext {
       return {
@@ -55,7 +68,11 @@ export async function sessionTown(label: string) {
         actor: 'tester',
         now: () => Date.now(),
         // Watchers (gt nudge --flush) end by themselves once the queue is empty or the session is gone.
-        spawnGt: (args) => void spawnDetached(process.execPath, [GT_BIN, ...args], { cwd: town.root, env: { ...env, GT_TOWN_ROOT: town.root } }),
+        spawnGt: (args) =>
+          void spawnDetached(process.execPath, [GT_BIN, ...args], {
+            cwd: town.root,
+            env: { ...env, GT_TOWN_ROOT: town.root },
+          }),
       };
     },
     trace(session: string): TraceRecord[] {
@@ -80,7 +97,11 @@ export async function sessionTown(label: string) {
   };
 }
 
-export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

@@ -94,7 +94,10 @@ export function registerAdminCommands(program: Command, io: Io, wants: (name: st
         await withStore(io, g, async (store, ws) => {
           const path = pathArg ?? join(ws.beadsDir, JSONL_FILE_NAME);
           const text = readTextArg(io, path === '-' ? '-' : resolve(io.cwd, path));
-          const progress = io.stderrIsTTY && !g.json ? (done: number, total: number) => io.err(`\rimporting ${done}/${total}`) : undefined;
+          const progress =
+            io.stderrIsTTY && !g.json
+              ? (done: number, total: number) => io.err(`\rimporting ${done}/${total}`)
+              : undefined;
           const report = await store.importJsonl(text, await resolveActor(io, g), progress);
           if (progress !== undefined) io.err('\n');
           if (g.json) printJson(io, { path, ...report });
@@ -108,7 +111,9 @@ export function registerAdminCommands(program: Command, io: Io, wants: (name: st
   }
 
   if (wants('config')) {
-    const config = program.command('config').description('workspace settings (issue_prefix, types.custom, status.custom, …)');
+    const config = program
+      .command('config')
+      .description('workspace settings (issue_prefix, types.custom, status.custom, …)');
     config
       .command('get')
       .argument('<key>')
@@ -132,16 +137,14 @@ export function registerAdminCommands(program: Command, io: Io, wants: (name: st
           else io.out(`✓ ${key} = ${line(value)}\n`);
         });
       });
-    config
-      .command('list')
-      .action(async (_o: Opts, cmd: Command) => {
-        const g = globals(cmd);
-        await withStore(io, g, async (store) => {
-          const all = await store.listConfig();
-          if (g.json) printJson(io, all);
-          else for (const [k, v] of Object.entries(all)) io.out(`${k} = ${line(v)}\n`);
-        });
+    config.command('list').action(async (_o: Opts, cmd: Command) => {
+      const g = globals(cmd);
+      await withStore(io, g, async (store) => {
+        const all = await store.listConfig();
+        if (g.json) printJson(io, all);
+        else for (const [k, v] of Object.entries(all)) io.out(`${k} = ${line(v)}\n`);
       });
+    });
   }
 
   if (wants('events')) {
@@ -167,7 +170,7 @@ export function registerAdminCommands(program: Command, io: Io, wants: (name: st
           else
             for (const e of events) {
               const value = (v: string | null): string => (v === null ? '∅' : v === '' ? '""' : line(v).slice(0, 60));
-            const change = e.field === null ? '' : ` ${e.field}: ${value(e.old_value)} → ${value(e.new_value)}`;
+              const change = e.field === null ? '' : ` ${e.field}: ${value(e.old_value)} → ${value(e.new_value)}`;
               io.out(`${e.created_at} ${e.issue_id} ${e.event_type} by ${line(e.actor)}${change}\n`);
             }
         });

@@ -22,7 +22,11 @@ export function findWorkspace(io: Io, g: GlobalOptions): Workspace {
 }
 
 /** Opens the workspace's store, runs `fn`, and always releases the handle. */
-export async function withStore<T>(io: Io, g: GlobalOptions, fn: (store: SqliteBeadStore, ws: Workspace) => Promise<T>): Promise<T> {
+export async function withStore<T>(
+  io: Io,
+  g: GlobalOptions,
+  fn: (store: SqliteBeadStore, ws: Workspace) => Promise<T>,
+): Promise<T> {
   const ws = findWorkspace(io, g);
   const store = openSqliteBeadStore(ws.dbPath);
   try {
@@ -55,5 +59,11 @@ export function intOption(value: string, name: string): number {
 
 /** Collects repeatable options (`--label a --label b`) and comma lists (`--label a,b`). */
 export function collect(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), ...value.split(',').map((s) => s.trim()).filter((s) => s !== '')];
+  return [
+    ...(previous ?? []),
+    ...value
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== ''),
+  ];
 }

@@ -10,7 +10,9 @@ type Opts = Record<string, unknown>;
 function direction(value: unknown): Direction {
   if (value === undefined || value === 'down') return 'down';
   if (value === 'up') return 'up';
-  throw new UsageError(`invalid direction "${typeof value === 'string' ? value : typeof value}": expected down (what it depends on) or up (what depends on it)`);
+  throw new UsageError(
+    `invalid direction "${typeof value === 'string' ? value : typeof value}": expected down (what it depends on) or up (what depends on it)`,
+  );
 }
 
 export function registerGraphCommands(program: Command, io: Io, wants: (name: string) => boolean): void {
@@ -26,7 +28,12 @@ export function registerGraphCommands(program: Command, io: Io, wants: (name: st
       .action(async (issue: string, target: string, o: Opts, cmd: Command) => {
         const g = globals(cmd);
         await withStore(io, g, async (store) => {
-          const change = await store.addDependency(issue, target, typeof o.type === 'string' ? o.type : 'blocks', await resolveActor(io, g));
+          const change = await store.addDependency(
+            issue,
+            target,
+            typeof o.type === 'string' ? o.type : 'blocks',
+            await resolveActor(io, g),
+          );
           if (g.json) printJson(io, change);
           else if (change.status === 'unchanged') io.out(`${issue} already depends on ${target} (${change.type})\n`);
           else io.out(`✓ Added dependency: ${issue} depends on ${target} (${change.type})\n`);
@@ -58,7 +65,8 @@ export function registerGraphCommands(program: Command, io: Io, wants: (name: st
         await withStore(io, g, async (store) => {
           const views = await store.dependencies(id, direction(o.direction));
           if (g.json) printJson(io, views.map(viewJson));
-          else if (views.length === 0) io.out(`${id} has no ${direction(o.direction) === 'down' ? 'dependencies' : 'dependents'}.\n`);
+          else if (views.length === 0)
+            io.out(`${id} has no ${direction(o.direction) === 'down' ? 'dependencies' : 'dependents'}.\n`);
           else for (const v of views) io.out(listLine(v, ` (${v.dependency_type})`));
         });
       });
@@ -83,14 +91,20 @@ export function registerGraphCommands(program: Command, io: Io, wants: (name: st
   if (wants('label')) {
     const label = program.command('label').description('labels on beads');
     for (const verb of ['add', 'remove'] as const) {
-      const sub = label.command(verb).description(`${verb} a label: bd label ${verb} <id...> <label>`).argument('<ids-and-label...>');
+      const sub = label
+        .command(verb)
+        .description(`${verb} a label: bd label ${verb} <id...> <label>`)
+        .argument('<ids-and-label...>');
       if (verb === 'remove') sub.alias('rm');
       sub.action(async (args: string[], _o: Opts, cmd: Command) => {
         const { ids, labelName } = idsAndLabel(args);
         const g = globals(cmd);
         await withStore(io, g, async (store) => {
           const actor = await resolveActor(io, g);
-          const changes = verb === 'add' ? await store.addLabels(ids, [labelName], actor) : await store.removeLabels(ids, [labelName], actor);
+          const changes =
+            verb === 'add'
+              ? await store.addLabels(ids, [labelName], actor)
+              : await store.removeLabels(ids, [labelName], actor);
           if (g.json) printJson(io, changes);
           else for (const c of changes) io.out(`${labelChangeText(c)}\n`);
         });
@@ -119,7 +133,8 @@ export function registerGraphCommands(program: Command, io: Io, wants: (name: st
   const addComment = async (id: string, textArg: string | undefined, o: Opts, cmd: Command): Promise<void> => {
     const g = globals(cmd);
     const file = typeof o.file === 'string' ? o.file : undefined;
-    if ((textArg === undefined) === (file === undefined)) throw new UsageError('give the comment text as an argument or with --file <path|->, not both');
+    if ((textArg === undefined) === (file === undefined))
+      throw new UsageError('give the comment text as an argument or with --file <path|->, not both');
     const text = textArg ?? readTextArg(io, file ?? '-');
     await withStore(io, g, async (store) => {
       const comment = await store.addComment(id, text, await resolveActor(io, g));
@@ -152,7 +167,10 @@ export function registerGraphCommands(program: Command, io: Io, wants: (name: st
 }
 
 /** `add <id> [text]` under `comment` and under `comments` (beads has both spellings). */
-function addCommentCommand(parent: Command, action: (id: string, text: string | undefined, o: Opts, cmd: Command) => Promise<void>): void {
+function addCommentCommand(
+  parent: Command,
+  action: (id: string, text: string | undefined, o: Opts, cmd: Command) => Promise<void>,
+): void {
   parent
     .command('add')
     .description('add a comment to a bead')

@@ -1,6 +1,13 @@
 import type { Command } from 'commander';
 import { parseCommaList, parseIssueType, parsePriority, parseStatus, STATUSES } from '../../core/bead.js';
-import { SORT_POLICIES, type BeadStore, type ListFilter, type ReadyFilter, type SortPolicy, type UpdateChanges } from '../../core/bead-store.js';
+import {
+  SORT_POLICIES,
+  type BeadStore,
+  type ListFilter,
+  type ReadyFilter,
+  type SortPolicy,
+  type UpdateChanges,
+} from '../../core/bead-store.js';
 import { isRecord, UsageError, ValidationError } from '../../core/errors.js';
 import { printJson, readTextArg, type Io } from '../io.js';
 import { collect, globals, intOption, resolveActor, withStore } from './context.js';
@@ -39,7 +46,9 @@ function parseMetadata(value: string | undefined): Record<string, unknown> | und
 
 /** Description from `-d`, `--body-file <path|->` or `--stdin`; at most one of them. */
 function description(io: Io, o: Opts): string | undefined {
-  const sources = [str(o, 'description'), str(o, 'bodyFile'), o.stdin === true ? '-' : undefined].filter((s) => s !== undefined);
+  const sources = [str(o, 'description'), str(o, 'bodyFile'), o.stdin === true ? '-' : undefined].filter(
+    (s) => s !== undefined,
+  );
   if (sources.length > 1) throw new UsageError('give the description once: --description, --body-file or --stdin');
   if (str(o, 'description') !== undefined) return str(o, 'description');
   const file = str(o, 'bodyFile') ?? (o.stdin === true ? '-' : undefined);
@@ -65,7 +74,12 @@ async function validateTypes(store: BeadStore, values: string[] | undefined): Pr
     try {
       out.push(parseIssueType(v, custom));
     } catch (err) {
-      const present = await store.list({ types: [v], statuses: [...STATUSES, 'tombstone'], includeEphemeral: true, limit: 1 });
+      const present = await store.list({
+        types: [v],
+        statuses: [...STATUSES, 'tombstone'],
+        includeEphemeral: true,
+        limit: 1,
+      });
       if (present.length === 0) throw err;
       out.push(v);
     }
@@ -113,7 +127,11 @@ async function showData(store: BeadStore, ids: readonly string[]): Promise<ShowD
   const details = await store.show(ids);
   const out: ShowData[] = [];
   for (const d of details) {
-    out.push({ details: d, dependsOn: await store.dependencies(d.id, 'down'), dependents: await store.dependencies(d.id, 'up') });
+    out.push({
+      details: d,
+      dependsOn: await store.dependencies(d.id, 'down'),
+      dependents: await store.dependencies(d.id, 'up'),
+    });
   }
   return out;
 }
@@ -148,7 +166,8 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
         const g = globals(cmd);
         const title = str(o, 'title') ?? titleArg;
         if (title === undefined) throw new UsageError('a title is required: bd create "Title" or --title "Title"');
-        if (str(o, 'title') !== undefined && titleArg !== undefined) throw new UsageError('give the title once: as an argument or with --title');
+        if (str(o, 'title') !== undefined && titleArg !== undefined)
+          throw new UsageError('give the title once: as an argument or with --title');
         const desc = description(io, o);
         await withStore(io, g, async (store) => {
           const created = await store.create(
@@ -174,7 +193,10 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
           );
           if (g.json) printJson(io, detailsJson(created));
           else if (o.silent === true) io.out(`${created.id}\n`);
-          else io.out(`✓ Created ${created.id}: ${line(created.title)}\n  Priority: P${created.priority} · Type: ${created.issue_type} · Status: ${created.status}\n`);
+          else
+            io.out(
+              `✓ Created ${created.id}: ${line(created.title)}\n  Priority: P${created.priority} · Type: ${created.issue_type} · Status: ${created.status}\n`,
+            );
         });
       });
   }
@@ -211,7 +233,10 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
   }
 
   if (wants('ready')) {
-    addFilterOptions(program.command('ready').description('beads ready to work on: open, unblocked, by priority then age'), false)
+    addFilterOptions(
+      program.command('ready').description('beads ready to work on: open, unblocked, by priority then age'),
+      false,
+    )
       .option('--claim', 'claim the first ready bead atomically')
       .action(async (o: Opts, cmd: Command) => {
         const g = globals(cmd);
@@ -220,7 +245,10 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
           if (o.claim === true) {
             const claimed = await store.claimReady(filter, await resolveActor(io, g));
             if (g.json) printJson(io, claimed === null ? [] : [detailsJson(claimed)]);
-            else io.out(claimed === null ? 'No ready work to claim.\n' : `✓ Claimed ${claimed.id}: ${line(claimed.title)}\n`);
+            else
+              io.out(
+                claimed === null ? 'No ready work to claim.\n' : `✓ Claimed ${claimed.id}: ${line(claimed.title)}\n`,
+              );
             return;
           }
           const beads = await store.ready(filter);
@@ -244,7 +272,14 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
           const beads = await store.blocked({ parent: str(o, 'parent'), limit });
           if (g.json) printJson(io, beads.map(blockedJson));
           else if (beads.length === 0) io.out('Nothing is blocked.\n');
-          else for (const b of beads) io.out(listLine(b, b.blocked_by.length > 0 ? ` (blocked by: ${b.blocked_by.join(', ')})` : ` (status ${b.status})`));
+          else
+            for (const b of beads)
+              io.out(
+                listLine(
+                  b,
+                  b.blocked_by.length > 0 ? ` (blocked by: ${b.blocked_by.join(', ')})` : ` (status ${b.status})`,
+                ),
+              );
         });
       });
   }
@@ -299,7 +334,11 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
         await withStore(io, g, async (store) => {
           const updated = await store.update(ids, changes, await resolveActor(io, g));
           if (g.json) printJson(io, updated.map(detailsJson));
-          else for (const b of updated) io.out(`✓ Updated ${b.id}: ${line(b.title)} [${b.status}${b.assignee === null ? '' : ` @${line(b.assignee)}`}]\n`);
+          else
+            for (const b of updated)
+              io.out(
+                `✓ Updated ${b.id}: ${line(b.title)} [${b.status}${b.assignee === null ? '' : ` @${line(b.assignee)}`}]\n`,
+              );
         });
       });
   }
@@ -315,9 +354,17 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
       .action(async (ids: string[], o: Opts, cmd: Command) => {
         const g = globals(cmd);
         await withStore(io, g, async (store) => {
-          const closed = await store.close(ids, { reason: str(o, 'reason'), force: o.force === true }, await resolveActor(io, g));
+          const closed = await store.close(
+            ids,
+            { reason: str(o, 'reason'), force: o.force === true },
+            await resolveActor(io, g),
+          );
           if (g.json) printJson(io, closed.map(detailsJson));
-          else for (const b of closed) io.out(`✓ Closed ${b.id}: ${line(b.title)}${b.close_reason === '' ? '' : ` (${line(b.close_reason)})`}\n`);
+          else
+            for (const b of closed)
+              io.out(
+                `✓ Closed ${b.id}: ${line(b.title)}${b.close_reason === '' ? '' : ` (${line(b.close_reason)})`}\n`,
+              );
         });
       });
   }
@@ -336,14 +383,23 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
           if (g.json) printJson(io, reopened.map(detailsJson));
           else
             for (const b of reopened) {
-              io.out(before.get(b.id) === 'closed' ? `↻ Reopened ${b.id}: ${line(b.title)}\n` : `${b.id} is not closed (status ${b.status}); left as it is\n`);
+              io.out(
+                before.get(b.id) === 'closed'
+                  ? `↻ Reopened ${b.id}: ${line(b.title)}\n`
+                  : `${b.id} is not closed (status ${b.status}); left as it is\n`,
+              );
             }
         });
       });
   }
 
   if (wants('search')) {
-    addFilterOptions(program.command('search').description('find beads whose id, title, description, notes or external ref contain the text'), true)
+    addFilterOptions(
+      program
+        .command('search')
+        .description('find beads whose id, title, description, notes or external ref contain the text'),
+      true,
+    )
       .argument('<query>', 'text to look for (case-insensitive)')
       .option('--all', 'include closed beads')
       .action(async (query: string, o: Opts, cmd: Command) => {

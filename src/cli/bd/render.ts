@@ -121,7 +121,12 @@ export function treeText(nodes: readonly TreeNode[]): string {
 
 export function treeJson(nodes: readonly TreeNode[]): Record<string, unknown>[] {
   return nodes.map((n) =>
-    Object.assign(beadFields(n), { depth: n.depth, parent_id: n.parent_id, dependency_type: n.dependency_type, truncated: n.truncated }),
+    Object.assign(beadFields(n), {
+      depth: n.depth,
+      parent_id: n.parent_id,
+      dependency_type: n.dependency_type,
+      truncated: n.truncated,
+    }),
   );
 }
 
