@@ -125,8 +125,8 @@ export function oneLine(text: string): string {
 
 /** Makes text safe to print to a terminal: control characters (ESC and friends) become visible escapes. */
 export function sanitize(text: string): string {
-  // eslint-disable-next-line no-control-regex
   return text.replace(
+    // eslint-disable-next-line no-control-regex
     /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g,
     (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
   );
