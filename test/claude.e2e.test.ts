@@ -69,8 +69,6 @@ describe.skipIf(!claudeAvailable())('the real Claude Code CLI in a gt session', 
       'claude',
       '--command',
       CLAUDE_BIN,
-      '--arg',
-      '--dangerously-skip-permissions',
       '--env',
       `XDG_DATA_HOME=${claudeEnv.XDG_DATA_HOME ?? ''}`,
     );

@@ -11,10 +11,12 @@ type Fixture = SessionTown;
 const fixture = useSessionTowns();
 
 type LogLine = { event: string; kind?: string; address?: string; why?: string };
-const log = (f: Fixture): LogLine[] =>
-  json<{ log: string[] }>(f.run('daemon', 'status', '--lines', '200', '--json')).log.map(
-    (l) => JSON.parse(l) as LogLine,
-  );
+/** The daemon's log, as objects (not JSON text inside JSON). */
+const log = (f: Fixture): LogLine[] => {
+  const lines = json<{ log: unknown[] }>(f.run('daemon', 'status', '--lines', '200', '--json')).log;
+  for (const l of lines) expect(typeof l).toBe('object');
+  return lines as LogLine[];
+};
 
 describe('gt daemon', () => {
   it('restarts a killed agent within seconds, in the same sandbox with the same hook, and the work completes', async () => {

@@ -421,7 +421,7 @@ describe('gt nudge', () => {
 describe('gt config', () => {
   it('defines custom agents on a preset, lists them, and sets the default and per-role agents', async () => {
     const f = await fixture('config');
-    const set = json<{ name: string; preset: string; args: string[] }>(
+    const set = json<{ name: string; preset: string; args: string[]; argv: string[] }>(
       f.run(
         'config',
         'agent',
@@ -432,8 +432,6 @@ describe('gt config', () => {
         '--preset',
         'claude',
         '--arg',
-        '--dangerously-skip-permissions',
-        '--arg',
         '--model',
         '--arg',
         'haiku',
@@ -442,11 +440,17 @@ describe('gt config', () => {
         '--json',
       ),
     );
+    // --arg appends to the preset's arguments: its autonomy flag stays.
     expect(set).toMatchObject({
       name: 'claude-fast',
       preset: 'claude',
-      args: ['--dangerously-skip-permissions', '--model', 'haiku'],
+      args: ['--model', 'haiku'],
+      argv: ['claude', '--dangerously-skip-permissions', '--model', 'haiku'],
     });
+    const replaced = json<{ replace_args: boolean; argv: string[] }>(
+      f.run('config', 'agent', 'set', 'claude-asks', '--preset', 'claude', '--command', 'claude', '--replace-args', '--json'),
+    );
+    expect(replaced).toMatchObject({ replace_args: true, argv: ['claude'] });
     expect(
       json<{ default_agent: string }>(f.run('config', 'default-agent', 'claude-fast', '--json')).default_agent,
     ).toBe('claude-fast');

@@ -2,7 +2,9 @@ import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { errorMessage, UsageError, ValidationError } from '../core/errors.js';
+import type { DerivedState } from '../core/derive.js';
 import { isRole, ROLES } from '../core/identity.js';
+import { observeAgents } from '../observe/snapshot.js';
 import type { AgentPreset } from '../core/settings.js';
 import { spawnDetached } from '../exec/exec.js';
 import { resolveAgent } from '../runtime/launch.js';
@@ -105,9 +107,20 @@ function renderStart(r: StartResult): string {
   return `✓ Started ${r.address} in session ${r.session} (${r.agent}), ${ready}\n${r.replaced !== null ? `  (ended the previous session ${r.replaced.session_id}: ${r.replaced.reason})\n` : ''}`;
 }
 
-function renderStatus(s: SessionStatus): string {
-  const state = !s.running ? 'stopped' : s.liveness === 'dead' ? 'agent exited' : (s.pane ?? s.liveness);
-  return `${s.address.padEnd(28)} ${s.session.padEnd(18)} ${s.agent.padEnd(8)} ${state.padEnd(12)} ${s.hook_bead ?? '-'}`;
+/** A session with its agent's observed state: the same states, derived the same way, as gt status and gt agents. */
+type SessionRow = SessionStatus & { state: DerivedState; question: string | null };
+
+async function withStates(ctx: TownContext & { store: SqliteBeadStore }, sessions: readonly SessionStatus[]): Promise<SessionRow[]> {
+  const views = new Map((await observeAgents(ctx)).map((v) => [v.address, v]));
+  return sessions.map((s) => ({
+    ...s,
+    state: views.get(s.address)?.state ?? 'stopped',
+    question: views.get(s.address)?.question ?? null,
+  }));
+}
+
+function renderStatus(s: SessionRow): string {
+  return `${s.address.padEnd(28)} ${s.session.padEnd(18)} ${s.agent.padEnd(8)} ${s.state.padEnd(14)} ${s.hook_bead ?? '-'}${s.question === null ? '' : `  (${sanitize(s.question)})`}`;
 }
 
 export function registerAgentCommands(program: Command, io: Io): void {
@@ -178,7 +191,8 @@ export function registerAgentCommands(program: Command, io: Io): void {
     .argument('<address>')
     .action((address: string, _o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
-        const s = await statusOf(ctx, address);
+        const [s] = await withStates(ctx, [await statusOf(ctx, address)]);
+        if (s === undefined) return;
         if (globals(cmd).json) printJson(io, s);
         else
           io.out(
@@ -192,7 +206,8 @@ export function registerAgentCommands(program: Command, io: Io): void {
     .option('--all', 'every agent, running or not')
     .action((o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
-        const list = await listSessions(ctx, o.all === true);
+        const found = await listSessions(ctx, o.all === true);
+        const list = { ...found, sessions: await withStates(ctx, found.sessions) };
         if (globals(cmd).json) {
           printJson(io, list);
           return;
@@ -201,7 +216,7 @@ export function registerAgentCommands(program: Command, io: Io): void {
           io.out(`No sessions running${o.all === true ? '' : ' (--all lists every agent)'}.\n`);
         else
           io.out(
-            `${'ADDRESS'.padEnd(28)} ${'SESSION'.padEnd(18)} ${'AGENT'.padEnd(8)} ${'STATE'.padEnd(12)} HOOK\n${list.sessions.map((s) => `${renderStatus(s)}\n`).join('')}`,
+            `${'ADDRESS'.padEnd(28)} ${'SESSION'.padEnd(18)} ${'AGENT'.padEnd(8)} ${'STATE'.padEnd(14)} HOOK\n${list.sessions.map((s) => `${renderStatus(s)}\n`).join('')}`,
           );
         if (list.strays.length > 0)
           io.out(`Sessions on the town's server that belong to no agent: ${list.strays.join(', ')}\n`);
@@ -440,7 +455,13 @@ function registerConfigCommands(program: Command, io: Io): void {
       '--preset <preset>',
       'built-in preset it behaves like (prompt delivery, hooks, readiness); default: its own name, else claude',
     )
-    .option('--arg <arg>', 'an argument (repeatable, in order)', (v: string, prev: string[]) => [...prev, v], [])
+    .option(
+      '--arg <arg>',
+      "an argument after the preset's own (its autonomy flags); repeatable, in order",
+      (v: string, prev: string[]) => [...prev, v],
+      [],
+    )
+    .option('--replace-args', "drop the preset's arguments (autonomy flags included): --arg gives the whole list")
     .option(
       '--env <K=V>',
       'an environment variable (repeatable; do not put secrets here: they pass through from your environment)',
@@ -461,16 +482,15 @@ function registerConfigCommands(program: Command, io: Io): void {
         ...(preset === undefined ? {} : { preset }),
         command: String(o.command),
         args: stringList(o.arg),
+        ...(o.replaceArgs === true ? { replace_args: true } : {}),
         env,
       };
       const next = { ...settings, agents: { ...settings.agents, [name]: entry } };
-      resolveAgent(next, 'polecat', name); // the preset must exist
+      const resolved = resolveAgent(next, 'polecat', name); // the preset must exist
       saveSettings(town, next);
-      if (globals(cmd).json) printJson(io, { name, ...entry });
-      else
-        io.out(
-          `✓ Agent "${name}": ${sanitize([entry.command, ...entry.args].join(' '))} (like ${entry.preset ?? name})\n`,
-        );
+      const argv = [entry.command, ...resolved.preset.args];
+      if (globals(cmd).json) printJson(io, { name, ...entry, argv });
+      else io.out(`✓ Agent "${name}": ${sanitize(argv.join(' '))} (like ${entry.preset ?? name})\n`);
     });
   agents
     .command('list')
@@ -489,7 +509,7 @@ function registerConfigCommands(program: Command, io: Io): void {
           name: n,
           kind: 'custom' as const,
           like: a.preset ?? n,
-          command: [a.command, ...a.args].join(' '),
+          command: [a.command, ...resolveAgent(settings, 'polecat', n).preset.args].join(' '),
         })),
       ];
       const roles = Object.fromEntries(ROLES.map((r) => [r, settings.role_agents[r] ?? settings.default_agent]));

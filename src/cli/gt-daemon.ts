@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { daemonPaths, daemonPid, runDaemon, startDaemonProcess, stopDaemonProcess } from '../daemon/daemon.js';
+import { isRecord } from '../core/errors.js';
 import { TmuxSessionProvider } from '../session/tmux.js';
 import { findTown } from '../town/town.js';
 import { globals } from './bd/context.js';
@@ -13,6 +14,16 @@ type Opts = Record<string, unknown>;
 function logTail(file: string, n: number): string[] {
   if (!existsSync(file)) return [];
   return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-n);
+}
+
+/** A log line as the object it was written as (a line that is not JSON stays text, in an object). */
+function logEntry(line: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(line);
+    return isRecord(v) ? v : { text: line };
+  } catch {
+    return { text: line };
+  }
 }
 
 /** `gt daemon run|start|stop|status`. */
@@ -76,7 +87,7 @@ export function registerDaemonCommands(program: Command, io: Io): void {
       const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
       const pid = daemonPid(town);
       const tail = logTail(daemonPaths(town).log, positiveInt(o.lines, '--lines', 10));
-      if (globals(cmd).json) printJson(io, { running: pid !== undefined, pid: pid ?? null, log: tail });
+      if (globals(cmd).json) printJson(io, { running: pid !== undefined, pid: pid ?? null, log: tail.map(logEntry) });
       else
         io.out(
           `${pid === undefined ? 'The daemon is not running ("gt daemon start").' : `The daemon runs (pid ${pid}).`}\n${tail.map((l) => `  ${l}\n`).join('')}`,

@@ -12,7 +12,8 @@ import { printJson, sanitize, type Io } from './io.js';
 type Opts = Record<string, unknown>;
 
 function agentRow(a: AgentView): string {
-  return `${a.address.padEnd(30)} ${a.state.padEnd(15)} ${a.agent_cli.padEnd(8)} ${a.hook === null ? '-' : `${a.hook.id} ${sanitize(a.hook.title).slice(0, 40)}`}`;
+  const waiting = a.question === null ? '' : `  waits at: ${sanitize(a.question).slice(0, 80)}`;
+  return `${a.address.padEnd(30)} ${a.state.padEnd(15)} ${a.agent_cli.padEnd(8)} ${a.hook === null ? '-' : `${a.hook.id} ${sanitize(a.hook.title).slice(0, 40)}`}${waiting}`;
 }
 
 function agentRows(agents: readonly AgentView[]): string {
@@ -66,12 +67,15 @@ export function renderPolecats(rows: readonly (AgentView & { name: string })[]):
   return `${'POLECAT'.padEnd(28)} ${'STATE'.padEnd(15)} ${'BRANCH'.padEnd(34)} ${'GIT'.padEnd(28)} HOOK\n${lines.join('\n')}\n`;
 }
 
+const needInput = (agents: readonly AgentView[]): number => agents.filter((a) => a.state === 'needs-input').length;
+
 export function renderStatus(s: Snapshot, daemon: number | undefined): string {
   const w = s.work;
   return [
     `Town "${sanitize(s.town.name)}" at ${s.town.root} · tmux -L ${s.town.tmux_socket} · daemon: ${daemon === undefined ? 'not running' : `running (pid ${daemon})`}`,
     `Rigs: ${s.rigs.length === 0 ? 'none (add one with "gt rig add")' : s.rigs.map((r) => `${r.name} (${r.prefix}, ${r.default_branch})`).join(', ')}`,
     `Work: ${w.open} open (${w.ready} ready), ${w.in_progress} in progress, ${w.hooked} hooked, ${w.blocked} blocked · ${s.merge_requests.length} merge request(s) waiting`,
+    ...(needInput(s.agents) > 0 ? [`Needs input: ${needInput(s.agents)} agent(s) wait at a question (see below)`] : []),
     '',
     agentsByRole(s.agents).trimEnd(),
     ...(s.strays.length > 0
@@ -143,11 +147,11 @@ export function registerStatusCommands(program: Command, io: Io): void {
     );
   program
     .command('agents')
-    .description('every agent with its observed state (working, stalled, dead-with-work, idle, stopped, zombie, stuck)')
+    .description(`every agent with its observed state (${DERIVED_STATES.join(', ')})`)
     .option('--git', "include each sandbox's git state")
     .action((o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
-        const agents = await observeAgents(ctx, { git: o.git === true, panes: true });
+        const agents = await observeAgents(ctx, { git: o.git === true });
         if (globals(cmd).json) printJson(io, agents);
         else io.out(agentRows(agents));
       }),

@@ -9,7 +9,7 @@ import { addCrew } from '../town/crew.js';
 import { addPolecat, removePolecat } from '../town/polecat.js';
 import { addRig } from '../town/rig.js';
 import { removeRig } from '../town/rig-remove.js';
-import { findTown, installTown, loadSettings } from '../town/town.js';
+import { findTown, installTown } from '../town/town.js';
 import { globals, resolveActor } from './bd/context.js';
 import { registerAgentCommands, withTown } from './gt-agents.js';
 import { registerDemoCommand } from './demo.js';
@@ -92,22 +92,25 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
 
   program
     .command('town')
-    .description('the town around this directory: where it is, its tmux server, its agents')
-    .action(async (_o: Opts, cmd: Command) => {
-      const g = globals(cmd);
-      const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
-      const settings = loadSettings(town);
-      const store = openSqliteBeadStore(town.dbPath);
-      try {
-        const agents = await store.agents({});
-        if (g.json) {
+    .description('the town around this directory: where it is, its tmux server, its agents and their states')
+    .action((_o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const town = ctx.town;
+        // The same observed states as gt status and gt agents, never the agents' own last word.
+        const views = new Map((await observeAgents(ctx)).map((v) => [v.address, v]));
+        const agents = (await ctx.store.agents({})).map((a) => ({
+          ...a,
+          state: views.get(a.address)?.state ?? 'stopped',
+          question: views.get(a.address)?.question ?? null,
+        }));
+        if (globals(cmd).json) {
           printJson(io, {
             root: town.root,
             name: town.name,
             owner: town.owner,
             created_at: town.created_at,
             tmux_socket: town.tmuxSocket,
-            default_agent: settings.default_agent,
+            default_agent: ctx.settings.default_agent,
             agents,
           });
           return;
@@ -118,14 +121,12 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
             `Root:    ${town.root}`,
             `Owner:   ${sanitize(town.owner)}`,
             `tmux:    tmux -L ${town.tmuxSocket}`,
-            `Agents:  ${agents.map((a) => `${a.address} (${a.agent_state})`).join(', ')}`,
+            `Agents:  ${agents.map((a) => `${a.address} (${a.state}${a.question === null ? '' : `: ${sanitize(a.question)}`})`).join(', ')}`,
             '',
           ].join('\n'),
         );
-      } finally {
-        store.dispose();
-      }
-    });
+      }),
+    );
 
   const rig = program.command('rig').description("the town's projects");
   rig
@@ -246,7 +247,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
     .action((rigName: string | undefined, _o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
         if (rigName !== undefined) await ctx.store.rig(rigName);
-        const list = (await observeAgents(ctx, { git: true, panes: true })).filter(
+        const list = (await observeAgents(ctx, { git: true })).filter(
           (a) => a.role === 'polecat' && (rigName === undefined || a.rig === rigName),
         );
         const rows = list.map((a) => ({ ...a, name: a.address.split('/').pop() ?? a.address }));

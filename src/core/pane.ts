@@ -11,6 +11,13 @@ export type SafeKey = (typeof SAFE_KEYS)[number];
 /** A start-up dialog: recognised when every `match` string is on screen, dismissed (accepting) with `keys`. */
 export type Dialog = { name: string; match: readonly string[]; keys: readonly SafeKey[] };
 
+/**
+ * A screen the agent waits at and gt must not answer: a permission question, a usage limit, a request for help.
+ * Recognised when every `match` string is on one of the last lines; the line holding the first one is the
+ * question shown to people.
+ */
+export type Question = { name: string; match: readonly string[] };
+
 /** How to read one CLI's pane. */
 export type PaneProfile = {
   /** A line starting with this (after box-drawing and spaces) is the input prompt; absent: no detection. */
@@ -18,10 +25,13 @@ export type PaneProfile = {
   /** Text on the last lines while the agent works. */
   busyText?: string;
   dialogs: readonly Dialog[];
+  questions?: readonly Question[];
 };
 
 export type PaneState =
   | { kind: 'dialog'; dialog: Dialog }
+  /** Waiting for someone to answer (`text`: the question as the pane shows it). */
+  | { kind: 'question'; question: string; text: string }
   | { kind: 'busy' }
   /** At its prompt; `input` is what sits typed but unsubmitted on the prompt line. */
   | { kind: 'idle'; input: string }
@@ -45,6 +55,12 @@ export function classifyPane(text: string, profile: PaneProfile): PaneState {
   for (const dialog of profile.dialogs)
     if (dialog.match.every((m) => text.includes(m))) return { kind: 'dialog', dialog };
   const lines = tail(text);
+  for (const q of profile.questions ?? []) {
+    const [first] = q.match;
+    if (first === undefined || !q.match.every((m) => lines.some((l) => l.includes(m)))) continue;
+    const line = lines.findLast((l) => l.includes(first)) ?? first;
+    return { kind: 'question', question: q.name, text: line.replace(LEADING_FRAME, '').trim().slice(0, 200) };
+  }
   if (profile.busyText !== undefined && lines.some((l) => l.includes(profile.busyText ?? ''))) return { kind: 'busy' };
   if (profile.promptPrefix === undefined) return { kind: 'unknown' };
   const prefix = profile.promptPrefix.trimEnd();
@@ -61,6 +77,23 @@ export function classifyPane(text: string, profile: PaneProfile): PaneState {
     }
   }
   return { kind: 'starting' };
+}
+
+/** A spinner's status line with its running timer ("✶ Creating… (12s · ↑ 1.2k tokens)"). */
+const SPINNER_LINE = /\u2026\s*\(\d/u;
+
+/**
+ * The pane with its busy line(s) removed (spinners and timers redraw there while nothing else moves): two
+ * captures that give the same progress text show no progress between them.
+ */
+export function progressText(text: string, profile: PaneProfile): string {
+  const busy = profile.busyText;
+  return text
+    .split('\n')
+    .map((l) => l.replace(/\s+$/u, ''))
+    .filter((l) => (busy === undefined || !l.includes(busy)) && !SPINNER_LINE.test(l))
+    .join('\n')
+    .trimEnd();
 }
 
 /**

@@ -15,7 +15,10 @@ export type AgentPreset = {
   preset?: string;
   /** The executable, looked up on PATH. */
   command: string;
+  /** Appended to the preset's arguments (its autonomy flags), or instead of them with `replace_args`. */
   args: string[];
+  /** The preset's own arguments are dropped: `args` is the whole argument list. */
+  replace_args?: boolean;
   env: Record<string, string>;
 };
 
@@ -127,7 +130,9 @@ export function parseTownSettings(json: unknown, file = 'settings.json'): TownSe
       const path = `agents.${name}`;
       if (!PRESET_NAME.test(name)) r.fail(path, 'is not a valid preset name (a-z, 0-9, "_", "-")');
       const preset = r.object(raw, path);
-      r.unknownKeys(preset, ['preset', 'command', 'args', 'env'], path);
+      r.unknownKeys(preset, ['preset', 'command', 'args', 'replace_args', 'env'], path);
+      if (preset.replace_args !== undefined && typeof preset.replace_args !== 'boolean')
+        r.fail(`${path}.replace_args`, 'must be true or false');
       const env: Record<string, string> = {};
       for (const [k, v] of Object.entries(preset.env === undefined ? {} : r.object(preset.env, `${path}.env`))) {
         if (!ENV_NAME.test(k)) r.fail(`${path}.env.${k}`, 'is not a valid variable name');
@@ -137,6 +142,7 @@ export function parseTownSettings(json: unknown, file = 'settings.json'): TownSe
         ...(preset.preset === undefined ? {} : { preset: r.string(preset.preset, `${path}.preset`, PRESET_NAME) }),
         command: r.string(preset.command, `${path}.command`),
         args: preset.args === undefined ? [] : r.stringArray(preset.args, `${path}.args`),
+        ...(preset.replace_args === true ? { replace_args: true } : {}),
         env,
       };
     }

@@ -259,6 +259,13 @@ export async function commitAll(
   return (await mustGit(['rev-parse', 'HEAD'], worktree, 'git rev-parse')).trim();
 }
 
+/** When HEAD was committed (ms since the epoch), or undefined (no commit, or not a worktree). */
+export async function lastCommitMs(worktree: string): Promise<number | undefined> {
+  const r = await runGit(['log', '-1', '--format=%ct', 'HEAD'], { cwd: worktree });
+  const s = r.ok ? Number(r.stdout.trim()) : NaN;
+  return Number.isFinite(s) && s > 0 ? s * 1000 : undefined;
+}
+
 /** The commit HEAD points at. */
 export async function headCommit(worktree: string): Promise<string> {
   return (await mustGit(['rev-parse', 'HEAD'], worktree, 'git rev-parse')).trim();

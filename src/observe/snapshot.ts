@@ -2,11 +2,12 @@ import { existsSync } from 'node:fs';
 import type { Agent, AgentSession, AgentStore } from '../core/agent-store.js';
 import type { BeadStore } from '../core/bead-store.js';
 import { deriveState, type DerivedState } from '../core/derive.js';
-import { classifyPane, type PaneState } from '../core/pane.js';
+import { classifyPane, progressText, type PaneState } from '../core/pane.js';
+import { NON_WORK_TYPES } from '../core/bead.js';
 import type { Role } from '../core/identity.js';
 import type { Rig } from '../core/rig-registry.js';
 import type { TownSettings } from '../core/settings.js';
-import { worktreeSafety } from '../git/git.js';
+import { lastCommitMs, worktreeSafety } from '../git/git.js';
 import { agentCli, type ResolvedAgent } from '../runtime/launch.js';
 import { paneProfile } from '../runtime/presets.js';
 import type { AgentLiveness, SessionProvider, SessionSurvey } from '../session/provider.js';
@@ -15,8 +16,50 @@ import type { Town } from '../town/town.js';
 /**
  * One look at reality: the town's tmux sessions and the agent processes in them, each agent's row and hook,
  * open work, and each sandbox's git state. Everything `gt status` shows and everything the daemon decides is
- * derived from a snapshot; nothing is remembered between two.
+ * derived from a snapshot. Nothing is stored between two; a watcher that looks again and again (the daemon,
+ * `gt status --watch`) may keep a PaneWatch in memory to tell how long a pane has not moved.
  */
+
+type Seen = { activityMs: number; capturedAtMs: number; state: PaneState; progress: string; stillSinceMs: number };
+
+/**
+ * What a watcher remembers of each pane between its looks, in memory only: the last capture, and since when
+ * the pane's text (busy line and spinner aside) has not changed. A pane whose tmux activity has not moved
+ * since it was captured is not captured again: a town of idle agents costs no captures.
+ */
+export class PaneWatch {
+  readonly #seen = new Map<string, Seen>();
+
+  /** The remembered look, if the pane cannot have changed since (no tmux activity after the capture's second). */
+  unchanged(session: string, activityMs: number | null): Seen | undefined {
+    const s = this.#seen.get(session);
+    if (s === undefined || activityMs === null || activityMs !== s.activityMs) return undefined;
+    return activityMs < s.capturedAtMs - 1_000 ? s : undefined;
+  }
+
+  record(session: string, activityMs: number | null, state: PaneState, progress: string, nowMs: number): Seen {
+    const before = this.#seen.get(session);
+    const seen: Seen = {
+      activityMs: activityMs ?? 0,
+      capturedAtMs: nowMs,
+      state,
+      progress,
+      stillSinceMs: before !== undefined && before.progress === progress ? before.stillSinceMs : nowMs,
+    };
+    this.#seen.set(session, seen);
+    return seen;
+  }
+
+  /** Forgets sessions that are gone (a new session of the same name starts afresh). */
+  keepOnly(sessions: ReadonlySet<string>): void {
+    for (const name of this.#seen.keys()) if (!sessions.has(name)) this.#seen.delete(name);
+  }
+}
+
+/** The subject of the daemon's report of a stalled agent (its mail to the witness). */
+export function stalledSubject(address: string, bead: string): string {
+  return `Stalled: ${address} on ${bead}`;
+}
 
 export type ObserveContext = {
   town: Town;
@@ -41,6 +84,8 @@ export type AgentView = {
   session: string;
   agent_cli: string;
   state: DerivedState;
+  /** What it waits for when its state is needs-input: the question as its pane shows it. */
+  question: string | null;
   session_alive: boolean;
   liveness: AgentLiveness;
   pane: PaneState['kind'] | null;
@@ -64,8 +109,8 @@ export type Snapshot = {
 
 export type ObserveOptions = {
   git?: boolean;
-  /** Read every live agent's pane (what `gt agents` shows); otherwise only where the state depends on it. */
-  panes?: boolean;
+  /** Remembered panes of a watcher that looks repeatedly (the daemon); without one every live pane is read. */
+  watch?: PaneWatch;
 };
 
 /** Every agent as observed now (what the daemon decides from, and `gt agents` shows). */
@@ -91,6 +136,18 @@ export async function observeAgents(
         .map(({ agent, cli }) => [agent.session_name, cli.preset.processNames]),
     ),
   );
+  options.watch?.keepOnly(alive);
+  // The daemon's stall reports, for views that did not watch the panes themselves (one query).
+  const reports = new Map<string, number>();
+  if (options.watch === undefined && agents.some((a) => a.hook_bead !== null && alive.has(a.session_name))) {
+    const sent = await ctx.store.list({
+      types: ['message'],
+      labels: ['from:daemon'],
+      statuses: ['open', 'in_progress', 'closed'],
+      limit: 0,
+    });
+    for (const m of sent) reports.set(m.title, Math.max(reports.get(m.title) ?? 0, Date.parse(m.created_at)));
+  }
   const views: AgentView[] = [];
   for (const { agent, cli } of withCli) {
     views.push(
@@ -103,6 +160,7 @@ export async function observeAgents(
         now,
         rigByName.get(agent.rig ?? ''),
         options,
+        agent.hook_bead === null ? null : (reports.get(stalledSubject(agent.address, agent.hook_bead)) ?? null),
       ),
     );
   }
@@ -115,7 +173,12 @@ export async function observe(ctx: ObserveContext, options: ObserveOptions = {})
   const [rigs, sessions] = await Promise.all([ctx.store.rigs(), ctx.provider.list()]);
   const views = await observeAgents(ctx, options, sessions);
   const known = new Set(views.map((a) => a.session));
+  // Work is beads of work types: mail, merge requests, escalations and the like are not counted.
   const stats = await ctx.store.stats();
+  const isWork = (b: { issue_type: string }): boolean => !NON_WORK_TYPES.includes(b.issue_type);
+  const unresolved = (await ctx.store.list({ statuses: ['open', 'in_progress', 'hooked'], limit: 0 })).filter(isWork);
+  const count = (status: string): number => unresolved.filter((b) => b.status === status).length;
+  const blocked = (await ctx.store.blocked({ limit: 0 })).filter(isWork).length;
   const mrs = await ctx.store.list({ types: ['merge-request'], statuses: ['open', 'in_progress'], limit: 0 });
   return {
     at: new Date(now).toISOString(),
@@ -124,11 +187,11 @@ export async function observe(ctx: ObserveContext, options: ObserveOptions = {})
     agents: views,
     strays: sessions.filter((s) => !known.has(s)),
     work: {
-      open: stats.open_issues,
+      open: count('open'),
       ready: stats.ready_issues,
-      in_progress: stats.in_progress_issues,
-      hooked: stats.hooked_issues,
-      blocked: stats.blocked_issues,
+      in_progress: count('in_progress'),
+      hooked: count('hooked'),
+      blocked,
     },
     merge_requests: mrs.map((m) => ({
       id: m.id,
@@ -147,23 +210,38 @@ async function observeAgent(
   now: number,
   rig: Rig | undefined,
   options: ObserveOptions,
+  stallReportedMs: number | null,
 ): Promise<AgentView> {
   const liveness: AgentLiveness = !alive ? 'dead' : (look?.liveness ?? 'unknown');
   const activity = alive ? (look?.activityMs ?? null) : null;
   const bead = agent.hook_bead === null ? undefined : (await ctx.store.show([agent.hook_bead]).catch(() => []))[0];
   const open = await ctx.store.openSession(agent.address);
-  const progress = Math.max(
-    activity ?? 0,
+  let work = Math.max(
     agent.last_activity === null ? 0 : Date.parse(agent.last_activity),
     bead === undefined ? 0 : Date.parse(bead.updated_at),
   );
-  // The pane matters to the state only for hooked work with no recent progress (busy = working, else stalled).
+  const progress = Math.max(activity ?? 0, work);
   const stalledAfterMs = ctx.settings.daemon.stalled_after_seconds * 1000;
-  const paneMatters = agent.hook_bead !== null && liveness !== 'dead' && now - progress > stalledAfterMs;
-  const pane =
-    alive && (options.panes === true || paneMatters)
-      ? classifyPane(await ctx.provider.capture(agent.session_name).catch(() => ''), paneProfile(resolved.preset)).kind
-      : null;
+  // Every live pane is read (a question can appear at any time), except one a watcher saw and that has not
+  // moved since.
+  const profile = paneProfile(resolved.preset);
+  let pane: PaneState | null = null;
+  let stillSinceMs: number | null = null;
+  if (alive && liveness !== 'dead') {
+    const known = options.watch?.unchanged(agent.session_name, activity);
+    if (known !== undefined) {
+      pane = known.state;
+      stillSinceMs = known.stillSinceMs;
+    } else {
+      const text = await ctx.provider.capture(agent.session_name).catch(() => '');
+      pane = classifyPane(text, profile);
+      if (options.watch !== undefined)
+        stillSinceMs = options.watch.record(agent.session_name, activity, pane, progressText(text, profile), now)
+          .stillSinceMs;
+    }
+  }
+  const question =
+    pane?.kind === 'question' ? pane.text : pane?.kind === 'dialog' ? `dialog: ${pane.dialog.name}` : null;
   const exists = existsSync(agent.sandbox_path);
   let sandbox: SandboxState = null;
   if (rig !== undefined && exists && agent.role !== 'crew') {
@@ -173,19 +251,29 @@ async function observeAgent(
         ? { exists, branch: null, uncommitted: 0, unpushed: 0, unmerged: 0 }
         : { exists, branch: s.branch, uncommitted: s.uncommitted.length, unpushed: s.unpushed, unmerged: s.unmerged };
   }
-  const state = deriveState(
-    {
-      hooked: agent.hook_bead !== null,
-      reported: agent.agent_state,
-      sessionAlive: alive,
-      liveness,
-      paneBusy: pane === 'busy',
-      sandboxExists: exists,
-      lastProgressMs: progress > 0 ? progress : null,
-    },
-    now,
-    stalledAfterMs,
-  );
+  const facts = (): Parameters<typeof deriveState>[0] => ({
+    hooked: agent.hook_bead !== null,
+    reported: agent.agent_state,
+    sessionAlive: alive,
+    liveness,
+    paneBusy: pane?.kind === 'busy',
+    question,
+    sandboxExists: exists,
+    lastProgressMs: Math.max(progress, work) > 0 ? Math.max(progress, work) : null,
+    lastWorkMs: work > 0 ? work : null,
+    paneStillSinceMs: stillSinceMs,
+    stallReportedMs,
+  });
+  let state = deriveState(facts(), now, stalledAfterMs);
+  if (state === 'stalled' && exists) {
+    // A commit is progress too; asked of git only when everything else says there was none.
+    const committed = await lastCommitMs(agent.sandbox_path).catch(() => undefined);
+    if (committed !== undefined && committed > work) {
+      work = committed;
+      state = deriveState(facts(), now, stalledAfterMs);
+    }
+  }
+  const last = Math.max(progress, work);
   return {
     address: agent.address,
     role: agent.role,
@@ -193,13 +281,14 @@ async function observeAgent(
     session: agent.session_name,
     agent_cli: resolved.name,
     state,
+    question: state === 'needs-input' ? question : null,
     session_alive: alive,
     liveness,
-    pane,
+    pane: pane?.kind ?? null,
     hook:
       bead === undefined ? null : { id: bead.id, title: bead.title, status: bead.status, updated_at: bead.updated_at },
     open_session: open === null ? null : { session_id: open.session_id, started_at: open.started_at },
-    last_progress: progress > 0 ? new Date(progress).toISOString() : null,
+    last_progress: last > 0 ? new Date(last).toISOString() : null,
     sandbox_path: agent.sandbox_path,
     sandbox,
   };

@@ -53,11 +53,30 @@ describe('resolveAgent', () => {
     expect(fast.preset).toMatchObject({
       name: 'fast',
       command: '/opt/claude-wrapper',
-      args: ['--model', 'haiku'],
+      // The preset's autonomy flag stays: without it Claude Code stops at every tool's permission question.
+      args: ['--dangerously-skip-permissions', '--model', 'haiku'],
       hooks: 'claude',
       prompt: { kind: 'positional' },
     });
     expect(fast.preset.env).toEqual({ MODE: 'fast' });
+  });
+
+  it("replaces the preset's arguments only when told to, and does not repeat the ones given again", () => {
+    const settings = parseTownSettings({
+      agents: {
+        asks: { preset: 'claude', command: 'claude', args: ['--model', 'haiku'], replace_args: true },
+        again: { preset: 'claude', command: 'claude', args: ['--dangerously-skip-permissions', '--model', 'haiku'] },
+      },
+    });
+    expect(resolveAgent(settings, 'polecat', 'asks').preset.args).toEqual(['--model', 'haiku']);
+    expect(resolveAgent(settings, 'polecat', 'again').preset.args).toEqual([
+      '--dangerously-skip-permissions',
+      '--model',
+      'haiku',
+    ]);
+    expect(() => parseTownSettings({ agents: { x: { command: 'c', replace_args: 'yes' } } })).toThrow(
+      'agents.x.replace_args must be true or false',
+    );
   });
 });
 

@@ -23,8 +23,19 @@ export function resolveAgent(settings: TownSettings, role: Role, explicit?: stri
   if (custom === undefined) return { name, preset: base };
   return {
     name,
-    preset: { ...base, name, command: custom.command, args: custom.args, env: { ...base.env, ...custom.env } },
+    preset: { ...base, name, command: custom.command, args: customArgs(base.args, custom), env: { ...base.env, ...custom.env } },
   };
+}
+
+/**
+ * A custom agent's arguments: the preset's (its autonomy flags among them) followed by its own, unless it
+ * replaces them. Arguments that repeat the preset's at their start (settings written when they had to) are
+ * not given twice.
+ */
+export function customArgs(presetArgs: readonly string[], custom: Pick<AgentPreset, 'args' | 'replace_args'>): string[] {
+  if (custom.replace_args === true) return [...custom.args];
+  const repeats = presetArgs.length > 0 && presetArgs.every((a, i) => custom.args[i] === a);
+  return [...presetArgs, ...(repeats ? custom.args.slice(presetArgs.length) : custom.args)];
 }
 
 /** The agent CLI an agent runs: an explicit choice, else its own recorded one, else its role's or the town's. */

@@ -1,4 +1,4 @@
-import type { Dialog, PaneProfile } from '../core/pane.js';
+import type { Dialog, PaneProfile, Question } from '../core/pane.js';
 
 /**
  * Agent CLIs as data. Each preset says how to launch the CLI with full autonomy in a sandbox, how its first
@@ -35,6 +35,8 @@ export type Preset = {
   busyText?: string;
   /** Start-up dialogs the CLI may show, and the keys that accept them. */
   dialogs: readonly Dialog[];
+  /** Screens it waits at that only a person (or its supervisor) may answer. */
+  questions?: readonly Question[];
   processNames: readonly string[];
   resume?: { kind: 'flag'; flag: string } | { kind: 'subcommand'; subcommand: string };
   /** Environment variable through which the CLI exposes its own session id to hooks. */
@@ -63,6 +65,16 @@ export const CLAUDE_DIALOGS: readonly Dialog[] = [
   { name: 'api-key', match: ['Detected a custom API key', 'Do you want to use this API key?'], keys: ['Up', 'Enter'] },
 ];
 
+/**
+ * What Claude Code waits at without bypass permissions or when its plan runs out: a tool's permission question
+ * ("Do you want to proceed?" / "…make this edit…?", options "1. Yes …"), and the usage-limit notices.
+ */
+export const CLAUDE_QUESTIONS: readonly Question[] = [
+  { name: 'permission', match: ['Do you want to', '1. Yes'] },
+  { name: 'usage-limit', match: ['usage limit reached'] },
+  { name: 'usage-limit', match: ['limit reached', 'resets'] },
+];
+
 export const PRESETS: Readonly<Record<string, Preset>> = {
   claude: {
     name: 'claude',
@@ -74,6 +86,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     readiness: { kind: 'prompt', prefix: '❯\u00a0', fallbackMs: 10_000 },
     busyText: 'esc to interrupt',
     dialogs: CLAUDE_DIALOGS,
+    questions: CLAUDE_QUESTIONS,
     processNames: ['claude', 'claude.exe', 'node'],
     resume: { kind: 'flag', flag: '--resume' },
     sessionIdEnv: 'CLAUDE_CODE_SESSION_ID',
@@ -186,6 +199,8 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     readiness: { kind: 'prompt', prefix: 'sim> ', fallbackMs: 5_000 },
     busyText: 'sim: working',
     dialogs: CLAUDE_DIALOGS,
+    // Claude's questions (--ask-at shows its permission question), and its own request for help.
+    questions: [...CLAUDE_QUESTIONS, { name: 'needs-help', match: ['sim: needs help'] }],
     processNames: ['node', 'gt'],
     instructionsFile: 'AGENTS.md',
     node: true,
@@ -202,7 +217,7 @@ export function handsOverAtTurns(preset: Preset): boolean {
 
 /** How to read this CLI's pane. */
 export function paneProfile(preset: Preset): PaneProfile {
-  const profile: PaneProfile = { dialogs: preset.dialogs };
+  const profile: PaneProfile = { dialogs: preset.dialogs, questions: preset.questions ?? [] };
   if (preset.readiness.kind === 'prompt') profile.promptPrefix = preset.readiness.prefix;
   if (preset.busyText !== undefined) profile.busyText = preset.busyText;
   return profile;

@@ -48,12 +48,12 @@ export async function sessionTown(label: string) {
       stores.push(s);
       return s;
     },
-    /** A custom agent running the sim with the given knobs. */
+    /** A custom agent running the sim with the given knobs (after the preset's own arguments). */
     simAgent(name: string, ...knobs: string[]): void {
       const s = loadSettings(town);
       saveSettings(town, {
         ...s,
-        agents: { ...s.agents, [name]: { preset: 'sim', command: 'gt', args: ['agent', 'sim', ...knobs], env: {} } },
+        agents: { ...s.agents, [name]: { preset: 'sim', command: 'gt', args: knobs, env: {} } },
       });
     },
     context(store: SqliteBeadStore): TownContext {
