@@ -51,6 +51,16 @@ describe('gt doctor', () => {
     const orphan = await old.create({ title: 'orphan' }, 'mayor');
     await old.update([orphan.id], { status: 'hooked', assignee: 'gastown/polecats/ghost' }, 'mayor');
     old.dispose();
+    // The refinery quarantined by the daemon (stuck, with its escalation open), and a closed bead left on
+    // toast's hook.
+    await s.updateAgent('gastown/refinery', { agent_state: 'stuck' }, 'daemon');
+    const escalation = await s.create(
+      { title: 'Quarantined: gastown/refinery died 5 times', issue_type: 'escalation', labels: ['gt:escalation'] },
+      'daemon',
+    );
+    const finished = await s.create({ title: 'finished elsewhere' }, 'mayor');
+    await s.hook('gastown/polecats/toast', finished.id, 'mayor');
+    await s.close([finished.id], { reason: 'done by hand' }, 'mayor');
     // The witness is to run codex, which is not installed here.
     const settings = loadSettings(f.town);
     saveSettings(f.town, { ...settings, role_agents: { witness: 'codex' } });
@@ -67,20 +77,29 @@ describe('gt doctor', () => {
       sessions: 'warn',
       daemon: 'ok',
       'launch files': 'warn',
+      agents: 'warn',
+      escalations: 'warn',
       hooks: 'warn',
     });
+    expect(find(before, 'agents').detail).toContain('gastown/refinery is stuck');
+    expect(find(before, 'escalations').detail).toContain(escalation.id);
+    expect(find(before, 'hooks').detail).toContain(
+      `closed but still on a hook: ${finished.id} (gastown/polecats/toast)`,
+    );
     expect(find(before, 'agent CLIs').detail).toContain('codex (for gastown/witness) is not on PATH');
     expect(find(before, 'worktrees').detail).toMatch(
       /directories are gone.*belong to no agent: .*stray-tree \(experiment\).*sandbox missing for gastown\/polecats\/gone/,
     );
     expect(find(before, 'sessions').detail).toContain('gastown/witness: its session holds no live agent');
     expect(find(before, 'hooks').detail).toContain(`${orphan.id} (gastown/polecats/ghost)`);
-    expect(f.run('doctor').stdout).toMatch(/! worktrees +.*\n(.*\n)*.*5 ok, 5 warning\(s\), 0 failed/);
+    expect(f.run('doctor').stdout).toMatch(/! worktrees +.*\n(.*\n)*.*5 ok, 7 warning\(s\), 0 failed/);
 
     const fixed = json<Report>(f.run('doctor', '--fix', '--json'));
     expect(fixed.checks.flatMap((c) => c.fixed ?? []).join('\n')).toMatch(
-      /forgot 1 worktree[\s\S]*stopped ga-witness[\s\S]*pid file[\s\S]*removed 1 launch file[\s\S]*back to open/,
+      /forgot 1 worktree[\s\S]*stopped ga-witness[\s\S]*pid file[\s\S]*removed 1 launch file[\s\S]*back to open[\s\S]*took the closed/,
     );
+    expect((await s.agent('gastown/polecats/toast')).hook_bead).toBeNull();
+    expect((await s.show([finished.id]))[0]?.status).toBe('closed');
     expect(existsSync(launch)).toBe(false);
     expect(existsSync(join(f.town.root, '.runtime', 'daemon.pid'))).toBe(false);
     expect(await f.provider.list()).toEqual([]);
@@ -95,6 +114,25 @@ describe('gt doctor', () => {
     );
     expect(existsSync((await s.agent('gastown/polecats/toast')).sandbox_path)).toBe(true);
 
+    // Stuck agents and escalations are for people: --fix leaves them; gt agent revive brings the agent back.
+    const still = json<Report>(f.run('doctor', '--json'));
+    expect(still.checks.filter((c) => c.status !== 'ok').map((c) => c.check)).toEqual([
+      'agent CLIs',
+      'worktrees',
+      'agents',
+      'escalations',
+    ]);
+    const revived = json<{ revived: boolean; closed_escalations: string[] }>(
+      f.run('agent', 'revive', 'gastown/refinery', '--json'),
+    );
+    expect(revived).toEqual({
+      address: 'gastown/refinery',
+      revived: true,
+      hook: null,
+      closed_escalations: [escalation.id],
+    });
+    expect(f.run('agent', 'revive', 'gastown/refinery').status).toBe(4);
+    expect(f.run('agent', 'revive', 'refinery').status).toBe(2);
     const after = json<Report>(f.run('doctor', '--json'));
     expect(after.checks.filter((c) => c.status !== 'ok').map((c) => c.check)).toEqual(['agent CLIs', 'worktrees']);
   }, 90_000);

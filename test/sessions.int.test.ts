@@ -448,7 +448,18 @@ describe('gt config', () => {
       argv: ['claude', '--dangerously-skip-permissions', '--model', 'haiku'],
     });
     const replaced = json<{ replace_args: boolean; argv: string[] }>(
-      f.run('config', 'agent', 'set', 'claude-asks', '--preset', 'claude', '--command', 'claude', '--replace-args', '--json'),
+      f.run(
+        'config',
+        'agent',
+        'set',
+        'claude-asks',
+        '--preset',
+        'claude',
+        '--command',
+        'claude',
+        '--replace-args',
+        '--json',
+      ),
     );
     expect(replaced).toMatchObject({ replace_args: true, argv: ['claude'] });
     expect(

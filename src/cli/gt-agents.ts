@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { errorMessage, UsageError, ValidationError } from '../core/errors.js';
 import type { DerivedState } from '../core/derive.js';
 import { isRole, ROLES } from '../core/identity.js';
+import { reviveAgent } from '../daemon/revive.js';
 import { observeAgents } from '../observe/snapshot.js';
 import type { AgentPreset } from '../core/settings.js';
 import { spawnDetached } from '../exec/exec.js';
@@ -110,7 +111,10 @@ function renderStart(r: StartResult): string {
 /** A session with its agent's observed state: the same states, derived the same way, as gt status and gt agents. */
 type SessionRow = SessionStatus & { state: DerivedState; question: string | null };
 
-async function withStates(ctx: TownContext & { store: SqliteBeadStore }, sessions: readonly SessionStatus[]): Promise<SessionRow[]> {
+async function withStates(
+  ctx: TownContext & { store: SqliteBeadStore },
+  sessions: readonly SessionStatus[],
+): Promise<SessionRow[]> {
   const views = new Map((await observeAgents(ctx)).map((v) => [v.address, v]));
   return sessions.map((s) => ({
     ...s,
@@ -359,7 +363,25 @@ export function registerAgentCommands(program: Command, io: Io): void {
       }
     });
 
-  const agent = program.command('agent').description('programs and hooks that run inside agent sessions');
+  const agent = program
+    .command('agent')
+    .description('programs and hooks that run inside agent sessions; bringing a stuck agent back');
+  agent
+    .command('revive')
+    .description(
+      'bring a stuck (quarantined) agent back once its cause is fixed: state idle, its quarantine escalations closed; the daemon restarts it if work is on its hook',
+    )
+    .argument('<address>', 'the full address, e.g. gastown/polecats/toast')
+    .action((address: string, _o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const r = await reviveAgent(ctx, address, ctx.actor);
+        if (globals(cmd).json) printJson(io, r);
+        else
+          io.out(
+            `✓ Revived ${address}${r.closed_escalations.length > 0 ? ` (closed ${r.closed_escalations.join(', ')})` : ''}${r.hook !== null ? `; ${r.hook} is on its hook: the daemon restarts it, or "gt session start ${address}"` : ''}\n`,
+          );
+      }),
+    );
   agent
     .command('sim')
     .description('the scripted agent: a stand-in for an agent CLI (not AI) for demos and tests')

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { errorMessage, UsageError, ValidationError } from '../core/errors.js';
 import { DONE_STEPS, done, isDoneStatus, DONE_STATUSES } from '../work/done.js';
 import { archiveMail, inbox, readMail, sendMail, turnBoundaryNotice } from '../work/mail.js';
+import { announceMail, type Announcement } from '../work/mail-notify.js';
 import { whoAmI } from '../work/prime.js';
 import { seanceList, seanceTalk } from '../work/seance.js';
 import { sling, type SlingResult } from '../work/sling.js';
@@ -159,8 +160,13 @@ export function registerMailCommands(program: Command, io: Io): void {
       withTown(io, cmd, async (ctx) => {
         const body = o.stdin === true ? io.readStdin() : typeof o.message === 'string' ? o.message : '';
         const m = await sendMail(ctx.store, { from: ctx.actor, to: address, subject: String(o.subject), body });
-        if (globals(cmd).json) printJson(io, m);
-        else io.out(`✓ Sent ${m.id} to ${address}\n`);
+        // An idle recipient is told at once; a busy one at its next turn.
+        const announced = await announceMail(ctx, m).catch((): Announcement => 'next-turn');
+        if (globals(cmd).json) printJson(io, { ...m, announced });
+        else
+          io.out(
+            `✓ Sent ${m.id} to ${address}${announced === 'typed' ? ' (it was idle: told at once)' : ' (announced at its next turn)'}\n`,
+          );
       }),
     );
   mail

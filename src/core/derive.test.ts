@@ -59,7 +59,12 @@ describe('deriveState', () => {
     ],
     ['hooked, alive, silent past the threshold', { hooked: true }, 1_000 + STALL + 1, 'stalled'],
     ['hooked, alive, silent exactly at the threshold', { hooked: true }, 1_000 + STALL, 'working'],
-    ['hooked, waiting at a permission question', { hooked: true, question: 'Do you want to proceed?' }, NOW, 'needs-input'],
+    [
+      'hooked, waiting at a permission question',
+      { hooked: true, question: 'Do you want to proceed?' },
+      NOW,
+      'needs-input',
+    ],
     [
       'hooked, a question on a busy pane: the question wins',
       { hooked: true, paneBusy: true, question: 'Do you want to proceed?' },
@@ -67,7 +72,12 @@ describe('deriveState', () => {
       'needs-input',
     ],
     ['no work, a usage limit on screen', { question: 'usage limit reached' }, NOW, 'needs-input'],
-    ['a question in a dead pane is no question', { hooked: true, liveness: 'dead', question: 'x?' }, NOW, 'dead-with-work'],
+    [
+      'a question in a dead pane is no question',
+      { hooked: true, liveness: 'dead', question: 'x?' },
+      NOW,
+      'dead-with-work',
+    ],
     ['hooked, no session', { hooked: true, sessionAlive: false, liveness: 'dead' }, NOW, 'dead-with-work'],
     ['hooked, session but its CLI exited', { hooked: true, liveness: 'dead' }, NOW, 'dead-with-work'],
     ['hooked, probe failed: assume alive', { hooked: true, liveness: 'unknown' }, NOW, 'working'],

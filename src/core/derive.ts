@@ -60,7 +60,8 @@ export function deriveState(f: AgentFacts, nowMs: number, stalledAfterMs: number
     if (!live) return 'dead-with-work';
     if (f.paneBusy) {
       const work = f.lastWorkMs ?? 0;
-      if (f.paneStillSinceMs !== null) return nowMs - Math.max(f.paneStillSinceMs, work) > stalledAfterMs ? 'stalled' : 'working';
+      if (f.paneStillSinceMs !== null)
+        return nowMs - Math.max(f.paneStillSinceMs, work) > stalledAfterMs ? 'stalled' : 'working';
       // Nobody watched the pane: the daemon did, and said so after the last update of the work.
       return f.stallReportedMs !== null && f.stallReportedMs > work ? 'stalled' : 'working';
     }

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { classifyPane, paneShowsTyped, sanitizeTypedText, stillUnsubmitted, type PaneProfile } from './pane.js';
+import {
+  classifyPane,
+  paneShowsTyped,
+  progressText,
+  sanitizeTypedText,
+  stillUnsubmitted,
+  type PaneProfile,
+} from './pane.js';
 
 const claude: PaneProfile = {
   promptPrefix: '❯\u00a0',
@@ -62,6 +69,43 @@ describe('classifyPane', () => {
     expect(classifyPane('sim> hello\nsim: noted\nsim> ', sim)).toEqual({ kind: 'idle', input: '' });
     expect(classifyPane('│ sim> draft │', sim)).toEqual({ kind: 'idle', input: 'draft' });
     expect(classifyPane('sim> x\n· sim: working (esc to interrupt)', sim)).toEqual({ kind: 'busy' });
+  });
+});
+
+describe('questions', () => {
+  const asking: PaneProfile = {
+    ...claude,
+    questions: [
+      { name: 'permission', match: ['Do you want to', '1. Yes'] },
+      { name: 'usage-limit', match: ['usage limit reached'] },
+    ],
+  };
+  it('reads a permission question as a question (with its text), never as busy or idle', () => {
+    const pane = `● Bash(touch x)\n\n Bash command\n   touch x\n\n Do you want to proceed?\n ❯ 1. Yes\n   2. No, and tell Claude what to do differently (esc)\n`;
+    expect(classifyPane(pane, asking)).toEqual({
+      kind: 'question',
+      question: 'permission',
+      text: 'Do you want to proceed?',
+    });
+    expect(classifyPane(`${pane}\n  esc to interrupt\n`, asking).kind).toBe('question');
+    expect(classifyPane('Claude usage limit reached. Your limit will reset at 5pm.\n❯\u00a0\n', asking)).toMatchObject({
+      kind: 'question',
+      question: 'usage-limit',
+    });
+  });
+  it('needs every marker on the last lines: an old question scrolled away is no question', () => {
+    expect(classifyPane('Do you want to proceed?\n', asking).kind).not.toBe('question');
+    const old = `Do you want to proceed?\n❯ 1. Yes\n${'line\n'.repeat(20)}${idle()}`;
+    expect(classifyPane(old, asking)).toEqual({ kind: 'idle', input: '' });
+  });
+});
+
+describe('progressText', () => {
+  it('leaves out the busy line and the spinner timer, keeps everything else', () => {
+    const at = (s: number): string =>
+      `● working on it\n✶ Creating… (${s}s · ↑ 1.2k tokens)\n  ⏵⏵ bypass · esc to interrupt\n`;
+    expect(progressText(at(2), claude)).toBe(progressText(at(97), claude));
+    expect(progressText(at(2), claude)).not.toBe(progressText(`● more output\n${at(3)}`, claude));
   });
 });
 

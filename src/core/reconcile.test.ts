@@ -97,6 +97,38 @@ describe('reconcile', () => {
       ['stop:exited'],
     ],
     ['idle polecat within the idle time: left alone', { state: 'idle', hook: null, lastProgressMs: NOW - 60_000 }, []],
+    [
+      'waiting at a question: the witness is told, nothing restarted or stopped',
+      { state: 'needs-input', question: 'Do you want to proceed?' },
+      ['report-needs-input'],
+    ],
+    [
+      'waiting at a question already reported: nothing (once per question, not every pass)',
+      { state: 'needs-input', question: 'Do you want to proceed?', questionReported: true },
+      [],
+    ],
+    [
+      'a question while it is still starting (a start-up dialog being answered): not yet',
+      { state: 'needs-input', question: 'dialog: folder-trust', startingSinceMs: NOW - 2_000 },
+      [],
+    ],
+    ['closed bead still on the hook: cleared', { state: 'working', hookClosed: true }, ['clear-hook']],
+    [
+      'closed bead on the hook of a dead agent: cleared, not restarted',
+      { state: 'dead-with-work', hookClosed: true },
+      ['clear-hook'],
+    ],
+    [
+      "crew with work and no session: a person's sandbox, never started by the daemon",
+      { role: 'crew', address: 'g/crew/ana', state: 'dead-with-work', sessionAlive: false, openSessionId: null },
+      [],
+    ],
+    ['crew zombie: left alone', { role: 'crew', address: 'g/crew/ana', state: 'zombie', hook: null }, []],
+    [
+      'revived after quarantine: the deaths before the revival no longer count',
+      { state: 'dead-with-work', endings: deaths(4, 60_000), revivedAtMs: NOW - 30_000 },
+      ['record-death:crashed', 'restart'],
+    ],
   ];
   for (const [what, agent, expected] of table) {
     it(what, () => {

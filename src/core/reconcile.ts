@@ -22,6 +22,14 @@ export type ReconcileAgent = {
   lastProgressMs: number | null;
   /** When its current session record was opened or its hook last changed: a session still being started. */
   startingSinceMs: number | null;
+  /** The hooked bead is closed: done by someone, yet still on the hook. */
+  hookClosed?: boolean;
+  /** What it waits at (state needs-input). */
+  question?: string | null;
+  /** The daemon already told the witness about this very question. */
+  questionReported?: boolean;
+  /** When it was last brought back from stuck (`gt agent revive`): deaths before that no longer count. */
+  revivedAtMs?: number | null;
 };
 
 /** A bead on somebody's hook, with whether that somebody is an agent holding it. */
@@ -53,6 +61,10 @@ export type Action =
   | { kind: 'report-stalled'; address: string; bead: string; why: string }
   | { kind: 'stop'; address: string; endReason: SessionEndReason; why: string }
   | { kind: 'release-work'; address: string; bead: string; why: string }
+  /** Take a closed bead off the agent's hook (nobody needs to run it any more). */
+  | { kind: 'clear-hook'; address: string; bead: string; why: string }
+  /** Tell the witness the agent waits at a question (once per question). */
+  | { kind: 'report-needs-input'; address: string; question: string; why: string }
   /** Nothing to do yet; look again at `untilMs` (a start in flight, a back-off), not only at the next tick. */
   | { kind: 'wait'; address: string; untilMs: number; why: string };
 
@@ -94,7 +106,29 @@ export function reconcile(
     });
   }
   for (const a of agents) {
+    if (a.hook !== null && a.hookClosed === true) {
+      // Whatever else is true, nobody must run it again; what the agent needs next is decided next pass.
+      actions.push({
+        kind: 'clear-hook',
+        address: a.address,
+        bead: a.hook,
+        why: `${a.hook} is closed but still on its hook`,
+      });
+      continue;
+    }
     if (a.state === 'stuck') continue; // said so itself, or quarantined: a human or the witness decides
+    if (a.role === 'crew') continue; // a person's sandbox: the daemon never starts, restarts or stops it
+    if (a.state === 'needs-input') {
+      const settled = a.startingSinceMs === null || nowMs - a.startingSinceMs >= config.inFlightMs;
+      if (a.questionReported !== true && settled)
+        actions.push({
+          kind: 'report-needs-input',
+          address: a.address,
+          question: a.question ?? 'a question',
+          why: `it waits at "${a.question ?? 'a question'}" and cannot go on by itself`,
+        });
+      continue;
+    }
     const standing = config.standingRoles.includes(a.role);
     const needsAgent = a.state === 'dead-with-work' || (standing && (a.state === 'stopped' || a.state === 'zombie'));
     if (needsAgent) {
@@ -118,7 +152,10 @@ export function reconcile(
         });
       }
       const inWindow = a.endings.filter(
-        (e) => DEATHS.has(e.reason) && nowMs - e.endedAtMs <= config.quarantineWindowMs,
+        (e) =>
+          DEATHS.has(e.reason) &&
+          nowMs - e.endedAtMs <= config.quarantineWindowMs &&
+          (a.revivedAtMs === undefined || a.revivedAtMs === null || e.endedAtMs > a.revivedAtMs),
       );
       const deaths = inWindow.length + (deadNow ? 1 : 0);
       if (deaths >= config.quarantineAfter) {

@@ -9,10 +9,11 @@ import {
   type ReconcileConfig,
   type ReconcileWork,
 } from '../core/reconcile.js';
-import { observeAgents, type AgentView } from '../observe/snapshot.js';
+import { observeAgents, PaneWatch, stalledSubject, type AgentView } from '../observe/snapshot.js';
 import type { SqliteBeadStore } from '../store/sqlite-bead-store.js';
 import type { Town } from '../town/town.js';
-import { sendMail } from '../work/mail.js';
+import { sendMail, type Mail } from '../work/mail.js';
+import { announceMail } from '../work/mail-notify.js';
 import { startAgentSession, stopAgentSession, type TownContext } from '../work/sessions.js';
 
 /**
@@ -115,12 +116,34 @@ export function reconcileConfig(ctx: TownContext): ReconcileConfig {
   };
 }
 
-async function reconcileInputs(ctx: DaemonContext, agents: readonly AgentView[]): Promise<ReconcileAgent[]> {
+/** What the daemon remembers between passes, in memory only: panes it watched, questions it reported. */
+export type DaemonMemory = { watch: PaneWatch; reported: Map<string, string> };
+
+export function daemonMemory(): DaemonMemory {
+  return { watch: new PaneWatch(), reported: new Map() };
+}
+
+/** When the agent was last brought back from stuck (`gt agent revive`), from the store's events. */
+export async function revivedAtMs(ctx: Pick<DaemonContext, 'store'>, address: string): Promise<number | null> {
+  const events = await ctx.store.events({ issueId: address, eventType: 'agent_updated' });
+  const revivals = events
+    .filter((e) => e.field === 'agent_state' && e.old_value === 'stuck')
+    .map((e) => Date.parse(e.created_at));
+  return revivals.length === 0 ? null : Math.max(...revivals);
+}
+
+async function reconcileInputs(
+  ctx: DaemonContext,
+  agents: readonly AgentView[],
+  memory: DaemonMemory,
+): Promise<ReconcileAgent[]> {
   const out: ReconcileAgent[] = [];
   for (const a of agents) {
     const endings = (await ctx.store.sessions(a.address, 20)).flatMap((s) =>
       s.ended_at !== null && s.end_reason !== null ? [{ endedAtMs: Date.parse(s.ended_at), reason: s.end_reason }] : [],
     );
+    if (a.state !== 'needs-input') memory.reported.delete(a.address);
+    const deaths = endings.some((e) => e.reason === 'crashed' || e.reason === 'lost');
     out.push({
       address: a.address,
       role: a.role,
@@ -135,6 +158,10 @@ async function reconcileInputs(ctx: DaemonContext, agents: readonly AgentView[])
           a.open_session === null ? 0 : Date.parse(a.open_session.started_at),
           a.hook === null ? 0 : Date.parse(a.hook.updated_at),
         ) || null,
+      hookClosed: a.hook?.status === 'closed',
+      question: a.question,
+      questionReported: a.question !== null && memory.reported.get(a.address) === a.question,
+      revivedAtMs: deaths ? await revivedAtMs(ctx, a.address) : null,
     });
   }
   return out;
@@ -162,12 +189,13 @@ export async function hookedWork(
  */
 async function reconcileOnce(
   ctx: DaemonContext,
+  memory: DaemonMemory,
   decided: (actions: readonly Action[]) => void,
   failed: (action: Action, err: unknown) => void,
 ): Promise<Action[]> {
-  const agents = await observeAgents(ctx);
+  const agents = await observeAgents(ctx, { watch: memory.watch });
   const actions = reconcile(
-    await reconcileInputs(ctx, agents),
+    await reconcileInputs(ctx, agents, memory),
     reconcileConfig(ctx),
     ctx.now(),
     await hookedWork(ctx, agents),
@@ -176,6 +204,7 @@ async function reconcileOnce(
   for (const action of actions) {
     try {
       await execute(ctx, action);
+      if (action.kind === 'report-needs-input') memory.reported.set(action.address, action.question);
     } catch (err) {
       failed(action, err);
     }
@@ -193,7 +222,34 @@ async function execute(ctx: DaemonContext, action: Action): Promise<void> {
     return;
   }
   const agent = await ctx.store.agent(action.address);
+  const witness = agent.rig !== null ? `${agent.rig}/witness` : 'mayor';
+  /** Mail to a supervisor: in its inbox, and typed into its session at once if it sits idle. */
+  const tell = async (to: string, subject: string, body: string): Promise<Mail> => {
+    const mail = await sendMail(ctx.store, { from: 'daemon', to, subject, body });
+    await announceMail(ctx, mail).catch(() => undefined);
+    return mail;
+  };
   switch (action.kind) {
+    case 'clear-hook': {
+      // Only if the closed bead is still the one on its hook (checked again here, just before).
+      if (agent.hook_bead !== action.bead) return;
+      await ctx.store.unhook(action.address, 'daemon');
+      await ctx.store.addComment(
+        action.bead,
+        `Taken off ${action.address}'s hook by the daemon: ${action.why}.`,
+        'daemon',
+      );
+      return;
+    }
+    case 'report-needs-input': {
+      const subject = `Needs input: ${action.address}`;
+      // Once per question: not again while the same question waits in the witness's inbox.
+      const open = await ctx.store.list({ assignee: witness, types: ['message'], labels: ['from:daemon'], limit: 0 });
+      const body = `${action.address} waits at: ${action.question}\nIt cannot go on by itself. Look with "gt peek ${action.address}", answer it with "gt session attach ${action.address}" (or fix its permissions and restart it), or escalate.`;
+      if (open.some((m) => m.title === subject && m.description === body)) return;
+      await tell(witness, subject, body);
+      return;
+    }
     case 'record-death':
       // Clear the dead pane (only this agent's own session) so the restart can take its name.
       await ctx.provider.stop(agent.session_name);
@@ -210,20 +266,17 @@ async function execute(ctx: DaemonContext, action: Action): Promise<void> {
           title,
           issue_type: 'escalation',
           priority: 1,
-          description: `${action.why}.\nHook: ${agent.hook_bead ?? 'none'}. The daemon will not restart it while its state is stuck; look at "gt peek ${action.address}" and "gt seance --agent ${action.address}", fix the cause, then set it idle and restart it.`,
+          description: `${action.why}.\nHook: ${agent.hook_bead ?? 'none'}. The daemon will not restart it while its state is stuck; look at "gt peek ${action.address}" and "gt seance --agent ${action.address}", fix the cause, then bring it back with "gt agent revive ${action.address}".`,
           labels: ['gt:escalation'],
         },
         'daemon',
       );
-      const to = agent.rig !== null ? `${agent.rig}/witness` : 'mayor';
-      await sendMail(ctx.store, { from: 'daemon', to, subject: title, body: `See ${escalation.id}.` }).catch(
-        () => undefined,
-      );
+      await tell(witness, title, `See ${escalation.id}.`).catch(() => undefined);
       return;
     }
     case 'report-stalled': {
       const to = agent.rig !== null ? `${agent.rig}/witness` : 'deacon';
-      const subject = `Stalled: ${action.address} on ${action.bead}`;
+      const subject = stalledSubject(action.address, action.bead);
       const [bead] = await ctx.store.show([action.bead]);
       // Once per stall: a newer report only after the bead has moved since the last one.
       const sent = await ctx.store.list({
@@ -234,12 +287,11 @@ async function execute(ctx: DaemonContext, action: Action): Promise<void> {
         limit: 0,
       });
       if (sent.some((m) => m.title === subject && bead !== undefined && m.created_at >= bead.updated_at)) return;
-      await sendMail(ctx.store, {
-        from: 'daemon',
+      await tell(
         to,
         subject,
-        body: `${action.why}. Hooked ${action.bead}, no progress seen. Peek with "gt peek ${action.address}"; nudge, help or escalate.`,
-      });
+        `${action.why}. Hooked ${action.bead}, no progress seen. Peek with "gt peek ${action.address}"; nudge, help or escalate.`,
+      );
       return;
     }
     case 'stop':
@@ -269,6 +321,7 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
   let lastPass = 0;
   let passes = 0;
   let cause = 'start';
+  const memory = daemonMemory();
   try {
     while (!stopping.signal.aborted) {
       lastPass = ctx.now();
@@ -276,6 +329,7 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
       try {
         const actions = await reconcileOnce(
           ctx,
+          memory,
           (decided) => {
             const acted = decided.filter((a) => a.kind !== 'wait');
             if (acted.length > 0) log({ event: 'pass', cause, actions: acted.length });

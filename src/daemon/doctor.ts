@@ -266,7 +266,7 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
       }
     }
     if (pid !== undefined) return { status: 'ok', detail: `running (pid ${pid})`, fixed };
-    const hooked = observedAgents().filter((a) => a.hook !== null).length;
+    const hooked = observedAgents().filter((a) => a.hook !== null && a.hook.status !== 'closed').length;
     if (hooked > 0)
       return {
         status: 'warn',
@@ -302,20 +302,62 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
     };
   });
 
+  await step('agents', () => {
+    const agents = observedAgents();
+    const stuck = agents.filter((a) => a.state === 'stuck');
+    const asking = agents.filter((a) => a.state === 'needs-input');
+    const stalled = agents.filter((a) => a.state === 'stalled');
+    const problems = [
+      ...stuck.map((a) => `${a.address} is stuck${a.hook !== null ? ` with ${a.hook.id} on its hook` : ''}`),
+      ...asking.map((a) => `${a.address} waits at: ${a.question ?? 'a question'}`),
+      ...stalled.map((a) => `${a.address} shows no progress on ${a.hook?.id ?? 'its work'}`),
+    ];
+    if (problems.length === 0) return { status: 'ok', detail: 'no agent is stuck, stalled or waiting for an answer' };
+    return {
+      status: 'warn',
+      detail: problems.join('; '),
+      hint: `look with "gt peek <address>"; once the cause is fixed, "gt agent revive <address>" brings a stuck agent back; answer a question with "gt session attach <address>"`,
+    };
+  });
+
+  await step('escalations', async () => {
+    const open = await ctx.store.list({ types: ['escalation'], limit: 0 });
+    if (open.length === 0) return { status: 'ok', detail: 'none open' };
+    return {
+      status: 'warn',
+      detail: `${open.length} open: ${open.map((e) => `${e.id} ${e.title}`).join('; ')}`,
+      hint: '"bd show <id>" says what happened; close it ("bd close <id>") once it is dealt with',
+    };
+  });
+
   await step('hooks', async () => {
-    const orphans = (await hookedWork(ctx, observedAgents())).filter((w) => !w.held && now - w.updatedAtMs > SETTLE_MS);
-    if (orphans.length === 0) return { status: 'ok', detail: 'every hooked bead is on an agent' };
+    const agents = observedAgents();
+    const orphans = (await hookedWork(ctx, agents)).filter((w) => !w.held && now - w.updatedAtMs > SETTLE_MS);
+    const closed = agents.filter((a) => a.hook !== null && a.hook.status === 'closed');
+    if (orphans.length === 0 && closed.length === 0)
+      return { status: 'ok', detail: 'every hooked bead is on an agent' };
     if (options.fix) {
       const fixed: string[] = [];
       for (const w of orphans)
         if (await ctx.store.releaseUnheldHook(w.bead, w.assignee, ctx.actor))
           fixed.push(`${w.bead} back to open (was hooked to ${w.assignee ?? 'nobody'})`);
+      for (const a of closed) {
+        await ctx.store.unhook(a.address, ctx.actor);
+        fixed.push(`took the closed ${a.hook?.id ?? ''} off ${a.address}'s hook`);
+      }
       return { status: 'ok', detail: 'every hooked bead is on an agent', fixed };
     }
     return {
       status: 'warn',
-      detail: `hooked to no agent: ${orphans.map((w) => `${w.bead} (${w.assignee ?? 'nobody'})`).join(', ')}`,
-      hint: 'gt doctor --fix (or the daemon) sends them back to open',
+      detail: [
+        ...(orphans.length > 0
+          ? [`hooked to no agent: ${orphans.map((w) => `${w.bead} (${w.assignee ?? 'nobody'})`).join(', ')}`]
+          : []),
+        ...(closed.length > 0
+          ? [`closed but still on a hook: ${closed.map((a) => `${a.hook?.id ?? ''} (${a.address})`).join(', ')}`]
+          : []),
+      ].join('; '),
+      hint: 'gt doctor --fix (or the daemon) sends orphans back to open and takes closed beads off hooks',
     };
   });
 

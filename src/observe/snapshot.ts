@@ -236,8 +236,13 @@ async function observeAgent(
       const text = await ctx.provider.capture(agent.session_name).catch(() => '');
       pane = classifyPane(text, profile);
       if (options.watch !== undefined)
-        stillSinceMs = options.watch.record(agent.session_name, activity, pane, progressText(text, profile), now)
-          .stillSinceMs;
+        stillSinceMs = options.watch.record(
+          agent.session_name,
+          activity,
+          pane,
+          progressText(text, profile),
+          now,
+        ).stillSinceMs;
     }
   }
   const question =

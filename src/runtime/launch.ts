@@ -23,7 +23,13 @@ export function resolveAgent(settings: TownSettings, role: Role, explicit?: stri
   if (custom === undefined) return { name, preset: base };
   return {
     name,
-    preset: { ...base, name, command: custom.command, args: customArgs(base.args, custom), env: { ...base.env, ...custom.env } },
+    preset: {
+      ...base,
+      name,
+      command: custom.command,
+      args: customArgs(base.args, custom),
+      env: { ...base.env, ...custom.env },
+    },
   };
 }
 
@@ -32,7 +38,10 @@ export function resolveAgent(settings: TownSettings, role: Role, explicit?: stri
  * replaces them. Arguments that repeat the preset's at their start (settings written when they had to) are
  * not given twice.
  */
-export function customArgs(presetArgs: readonly string[], custom: Pick<AgentPreset, 'args' | 'replace_args'>): string[] {
+export function customArgs(
+  presetArgs: readonly string[],
+  custom: Pick<AgentPreset, 'args' | 'replace_args'>,
+): string[] {
   if (custom.replace_args === true) return [...custom.args];
   const repeats = presetArgs.length > 0 && presetArgs.every((a, i) => custom.args[i] === a);
   return [...presetArgs, ...(repeats ? custom.args.slice(presetArgs.length) : custom.args)];

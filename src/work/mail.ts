@@ -7,8 +7,9 @@ import { formatQueuedNudges } from './nudge.js';
 
 /**
  * Mail between agents: beads of type `message` in the town store, assigned to the recipient, labelled with
- * the sender. Open means in the inbox; `read` marks it read; archiving closes it. Unread mail is shown to an
- * agent once at its next turn (`gt mail check --inject`, run by its prompt-submit hook) and by its prime.
+ * the sender. Open means in the inbox; `read` marks it read; archiving closes it. New mail is announced once:
+ * typed into the recipient's session at once when it sits idle at its prompt (mail-notify.ts), else at its
+ * next turn (`gt mail check --inject`, run by its prompt-submit hook) and by its prime.
  */
 
 export type Stores = AgentStore & BeadStore;
@@ -126,6 +127,11 @@ export async function turnBoundaryNotice(store: Stores, address: string, by: str
     parts.push(formatMailNotice(unannounced));
   }
   return parts.join('\n');
+}
+
+/** Marks mail as announced: the turn boundary does not announce it again. */
+export async function markAnnounced(store: Stores, ids: readonly string[], by: string): Promise<void> {
+  if (ids.length > 0) await store.addLabels(ids, [NOTIFIED_LABEL], by);
 }
 
 export function formatMailNotice(mail: readonly Mail[]): string {
