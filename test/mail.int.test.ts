@@ -58,34 +58,72 @@ describe('gt mail', () => {
     expect(gt(['mail', 'check', '--inject'], { cwd: '/', env: f.env }).status).toBe(0);
   });
 
-  it('a prime shows unread mail; the prompt hook of a running sim announces new mail', async () => {
+  it('mail to an idle agent is typed into its session at once; a busy one hears of it at its next turn', async () => {
     const f = await sessionTown('mail-sim');
     fixtures.push(f);
-    f.run('session', 'start', 'gastown/polecats/toast');
-    await eventually(() => f.trace('ga-toast').some((t) => t.step === 'no_work'), 'the first turn');
-    const sent = json<Mail>(
-      gt(['mail', 'send', 'gastown/polecats/toast', '-s', 'Check the logs', '--json'], {
-        cwd: f.town.root,
-        env: { ...f.env, BD_ACTOR: 'gastown/witness' },
-      }),
+    f.simAgent('sim-slow', '--busy', '3000');
+    f.run('session', 'start', 'gastown/polecats/toast', '--agent', 'sim-slow');
+    const turns = (): number => f.trace('ga-toast').filter((t) => t.step === 'message').length;
+    await eventually(() => f.trace('ga-toast').some((t) => t.step === 'no_work'), 'the first turn', 30_000);
+    await eventually(
+      async () =>
+        json<{ pane: string }>(f.run('session', 'status', 'gastown/polecats/toast', '--json')).pane === 'idle',
+      'the sim to be idle',
     );
-    f.run('nudge', 'gastown/polecats/toast', 'hello');
+    const send = (subject: string): Mail & { announced: string } =>
+      json<Mail & { announced: string }>(
+        gt(['mail', 'send', 'gastown/polecats/toast', '-s', subject, '--json'], {
+          cwd: f.town.root,
+          env: { ...f.env, BD_ACTOR: 'gastown/witness' },
+        }),
+      );
+    // Idle at its prompt: told at once, who wrote and what about, without anyone prompting it.
+    const first = send('Check the logs');
+    expect(first.announced).toBe('typed');
     await eventually(
       () =>
         f
           .trace('ga-toast')
           .some(
             (t) =>
-              t.step === 'hook_context' && (t.text ?? '').includes(`${sent.id} from gastown/witness: Check the logs`),
+              t.step === 'message' &&
+              (t.text ?? '').includes(`[mail from gastown/witness] ${first.id}: Check the logs`),
           ),
-      'the mail notice',
+      'the mail to reach the idle agent',
     );
+    // Busy: nothing typed into its work; its next turn's prompt hook announces the mail, once.
+    await eventually(
+      async () =>
+        json<{ pane: string }>(f.run('session', 'status', 'gastown/polecats/toast', '--json')).pane === 'busy',
+      'the sim to be busy with the mail turn',
+    );
+    const before = turns();
+    const second = send('Busy news');
+    expect(second.announced).toBe('next-turn');
+    await eventually(
+      async () =>
+        json<{ pane: string }>(f.run('session', 'status', 'gastown/polecats/toast', '--json')).pane === 'idle',
+      'the sim to finish its turn',
+    );
+    expect(turns()).toBe(before);
+    f.run('nudge', 'gastown/polecats/toast', 'hello');
+    await eventually(
+      () =>
+        f
+          .trace('ga-toast')
+          .some(
+            (t) => t.step === 'hook_context' && (t.text ?? '').includes(`${second.id} from gastown/witness: Busy news`),
+          ),
+      'the mail notice at the next turn',
+    );
+    // The first was announced when it was typed: never again by the prompt hook.
+    expect(f.trace('ga-toast').some((t) => t.step === 'hook_context' && (t.text ?? '').includes(first.id))).toBe(false);
     const prime = json<{ unread_mail: Mail[]; text: string }>(
       gt(['prime', '--json'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: 'gastown/polecats/toast' } }),
     );
-    expect(prime.unread_mail.map((m) => m.id)).toEqual([sent.id]);
-    expect(prime.text).toContain('## Mail (1 unread)');
-  });
+    expect(prime.unread_mail.map((m) => m.id)).toEqual([first.id, second.id]);
+    expect(prime.text).toContain('## Mail (2 unread)');
+  }, 90_000);
 });
 
 describe('gt handoff', () => {

@@ -391,6 +391,7 @@ export function registerAgentCommands(program: Command, io: Io): void {
     .option('--busy <ms>', 'stay busy this long on every turn', '0')
     .option('--crash-at <step>', `exit with status 70 at a step (${SIM_STEPS.join(', ')})`)
     .option('--hang-at <step>', 'stop responding at a step')
+    .option('--ask-at <step>', 'ask a permission question at a step and wait for an answer (1 or Enter: yes; 2: no)')
     .option('--ignore-nudges', 'act on the first prompt only')
     .option('--dirty-exit', 'exit after running the script, without committing')
     .option('--trace <file>', 'JSONL trace (default: <town>/.runtime/sim/<session>.jsonl)')
@@ -416,6 +417,7 @@ export function registerAgentCommands(program: Command, io: Io): void {
           busyMs: positiveInt(o.busy, '--busy', 0),
           crashAt: step(o.crashAt, '--crash-at'),
           hangAt: step(o.hangAt, '--hang-at'),
+          askAt: step(o.askAt, '--ask-at'),
           ignoreNudges: o.ignoreNudges === true,
           dirtyExit: o.dirtyExit === true,
           trace: typeof o.trace === 'string' ? o.trace : undefined,

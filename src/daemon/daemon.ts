@@ -11,7 +11,7 @@ import {
 } from '../core/reconcile.js';
 import { observeAgents, PaneWatch, stalledSubject, type AgentView } from '../observe/snapshot.js';
 import type { SqliteBeadStore } from '../store/sqlite-bead-store.js';
-import type { Town } from '../town/town.js';
+import { loadSettings, type Town } from '../town/town.js';
 import { sendMail, type Mail } from '../work/mail.js';
 import { announceMail } from '../work/mail-notify.js';
 import { startAgentSession, stopAgentSession, type TownContext } from '../work/sessions.js';
@@ -193,6 +193,12 @@ async function reconcileOnce(
   decided: (actions: readonly Action[]) => void,
   failed: (action: Action, err: unknown) => void,
 ): Promise<Action[]> {
+  // Settings are read afresh every pass: fixing the cause of a quarantine often means editing them.
+  try {
+    ctx = { ...ctx, settings: loadSettings(ctx.town) };
+  } catch {
+    // a settings file being edited: keep the last good one
+  }
   const agents = await observeAgents(ctx, { watch: memory.watch });
   const actions = reconcile(
     await reconcileInputs(ctx, agents, memory),

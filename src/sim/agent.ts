@@ -25,6 +25,8 @@ export type SimOptions = {
   busyMs: number;
   crashAt?: SimStep;
   hangAt?: SimStep;
+  /** Ask a permission question at this step (as Claude Code does without bypass permissions) and wait. */
+  askAt?: SimStep;
   ignoreNudges: boolean;
   dirtyExit: boolean;
   trace?: string;
@@ -104,6 +106,8 @@ export class SimAgent {
   #pendingKeys: ((k: Key) => void) | undefined;
   readonly #queue: string[] = [];
   readonly #done = new Set<string>();
+  /** Beads it could not do, with the help it asked for. */
+  readonly #help = new Map<string, string>();
   #typedWhileBusy = false;
   #turns = 0;
   #exiting = false;
@@ -171,12 +175,44 @@ export class SimAgent {
       this.say(`sim: crashing at ${step} (fault knob)`);
       this.#exit(70);
     }
+    if (this.#opts.askAt === step) await this.#ask(step);
     if (this.#opts.hangAt === step) {
       this.trace('hang', { at: step });
       this.#busy = true;
       this.#redraw();
       for (;;) await sleep(60_000);
     }
+  }
+
+  /** A permission question, drawn like Claude Code's, answered only by a key press (1/Enter yes, 2 no). */
+  async #ask(step: SimStep): Promise<void> {
+    this.trace('asked', { at: step });
+    const busy = this.#busy;
+    const mode = this.#mode;
+    this.#mode = 'dialog';
+    this.#busy = false;
+    this.#write('\r\u001b[2K');
+    for (const line of [
+      ' Bash command',
+      `   (the script at ${step})`,
+      '',
+      ' Do you want to proceed?',
+      ' \u276f 1. Yes',
+      '   2. No, and tell sim what to do differently (esc)',
+    ])
+      this.#write(`${line}\r\n`);
+    for (;;) {
+      const key = await this.#nextKey();
+      if (key.kind === 'enter' || (key.kind === 'char' && (key.text === '1' || key.text === '2'))) {
+        const yes = !(key.kind === 'char' && key.text === '2');
+        this.trace('answered', { at: step, yes });
+        this.say(yes ? 'sim: permission granted' : 'sim: permission refused');
+        break;
+      }
+    }
+    this.#mode = mode;
+    this.#busy = busy;
+    this.#redraw();
   }
 
   #exit(code: number): never {
@@ -383,6 +419,11 @@ export class SimAgent {
       this.say('sim: nothing on my hook');
       return;
     }
+    const help = this.#help.get(bead.id);
+    if (help !== undefined) {
+      this.say(help); // still asking: it is the last thing on its screen
+      return;
+    }
     if (this.#done.has(bead.id)) {
       this.say(`sim: ${bead.id} is already done here`);
       return;
@@ -390,8 +431,12 @@ export class SimAgent {
     this.#done.add(bead.id);
     const script = firstShellBlock(bead.description);
     if (script === undefined) {
-      this.trace('stuck', { bead: bead.id, reason: 'no ```sh block in the description' });
-      this.say(`sim: stuck on ${bead.id}: its description has no \`\`\`sh block to run`);
+      const reason = 'its description has no ```sh block to run';
+      this.trace('stuck', { bead: bead.id, reason });
+      // A request for help that every view shows (the pane reads as needs-input), until someone answers.
+      const line = `sim: needs help with ${bead.id}: ${reason}`;
+      this.#help.set(bead.id, line);
+      this.say(line);
       return;
     }
     await this.#fault('run');
