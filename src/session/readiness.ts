@@ -78,7 +78,9 @@ export async function waitReady(provider: SessionProvider, name: string, options
     const seen = classifyPane(pane, options.profile);
     state = seen.kind;
     // Text on the prompt line at start-up is the first prompt, not yet taken: not ready until it is.
-    if ((seen.kind === 'idle' && seen.input === '') || seen.kind === 'busy') return done(true);
+    // A question (a permission prompt, a request for help) means the CLI is up and waits for someone: started.
+    if ((seen.kind === 'idle' && seen.input === '') || seen.kind === 'busy' || seen.kind === 'question')
+      return done(true);
     if (seen.kind === 'unknown' && elapsed >= (options.delayMs ?? 0)) return done(true);
     if (seen.kind === 'dialog' && (answered?.name !== seen.dialog.name || Date.now() - answered.at > DIALOG_RETRY_MS)) {
       for (const [i, key] of seen.dialog.keys.entries()) {

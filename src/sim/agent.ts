@@ -169,24 +169,27 @@ export class SimAgent {
     }
   }
 
-  async #fault(step: SimStep): Promise<void> {
+  /** The fault knobs at a step; false when it asked for permission and was refused. */
+  async #fault(step: SimStep): Promise<boolean> {
     if (this.#opts.crashAt === step) {
       this.trace('crash', { at: step });
       this.say(`sim: crashing at ${step} (fault knob)`);
       this.#exit(70);
     }
-    if (this.#opts.askAt === step) await this.#ask(step);
+    if (this.#opts.askAt === step && !(await this.#ask(step))) return false;
     if (this.#opts.hangAt === step) {
       this.trace('hang', { at: step });
       this.#busy = true;
       this.#redraw();
       for (;;) await sleep(60_000);
     }
+    return true;
   }
 
   /** A permission question, drawn like Claude Code's, answered only by a key press (1/Enter yes, 2 no). */
-  async #ask(step: SimStep): Promise<void> {
+  async #ask(step: SimStep): Promise<boolean> {
     this.trace('asked', { at: step });
+    let yes = false;
     const busy = this.#busy;
     const mode = this.#mode;
     this.#mode = 'dialog';
@@ -204,8 +207,9 @@ export class SimAgent {
     for (;;) {
       const key = await this.#nextKey();
       if (key.kind === 'enter' || (key.kind === 'char' && (key.text === '1' || key.text === '2'))) {
-        const yes = !(key.kind === 'char' && key.text === '2');
+        yes = !(key.kind === 'char' && key.text === '2');
         this.trace('answered', { at: step, yes });
+        this.#write('\u001b[2J\u001b[H'); // the question goes, as Claude Code's does
         this.say(yes ? 'sim: permission granted' : 'sim: permission refused');
         break;
       }
@@ -213,6 +217,7 @@ export class SimAgent {
     this.#mode = mode;
     this.#busy = busy;
     this.#redraw();
+    return yes;
   }
 
   #exit(code: number): never {
@@ -439,7 +444,10 @@ export class SimAgent {
       this.say(line);
       return;
     }
-    await this.#fault('run');
+    if (!(await this.#fault('run'))) {
+      this.#done.delete(bead.id); // not done: asked again at its next turn
+      return;
+    }
     this.say(`sim: running the script of ${bead.id}`);
     this.trace('running', { bead: bead.id });
     const run = await execArgv('/bin/sh', ['-e', '-c', script], {
