@@ -116,6 +116,19 @@ describe('gt daemon', () => {
     const before = log(f).filter((l) => l.kind === 'restart').length;
     await new Promise((r) => setTimeout(r, 3_000));
     expect(log(f).filter((l) => l.kind === 'restart').length).toBe(before);
+    expect(json<{ state: string }[]>(f.run('agents', '--json')).find((a) => a.state === 'stuck')).toBeDefined();
+
+    // The cause fixed (the polecats run a CLI that works), the agent is brought back: its escalation closes,
+    // the daemon counts its deaths afresh and restarts it with the same hook.
+    saveSettings(f.town, { ...loadSettings(f.town), role_agents: {} });
+    const revived = json<{ revived: boolean; hook: string | null; closed_escalations: string[] }>(
+      f.run('agent', 'revive', 'gastown/polecats/toast', '--json'),
+    );
+    expect(revived).toMatchObject({ revived: true, hook: bead.id, closed_escalations: escalations.map((e) => e.id) });
+    await eventually(() => f.trace('ga-toast').some((t) => t.step === 'prime'), 'the revived agent to start', 30_000);
+    expect((await s.agent('gastown/polecats/toast')).agent_state).not.toBe('stuck');
+    expect((await s.agent('gastown/polecats/toast')).hook_bead).toBe(bead.id);
+    expect(await s.list({ types: ['escalation'] })).toEqual([]);
   }, 120_000);
 
   it('one per town: two started at once leave one; a SIGKILLed daemon is replaced cleanly', async () => {
