@@ -27,6 +27,7 @@ const TOAST = 'gastown/polecats/toast';
 let f: Awaited<ReturnType<typeof sessionTown>>;
 let model: ScriptedModel;
 let env: Record<string, string>;
+let xdg: string;
 
 /** gt without blocking: the scripted model answers from this process. */
 const run = (...args: string[]): Promise<RunResult> => gtAsync(args, { cwd: f.town.root, env });
@@ -51,15 +52,17 @@ describe.skipIf(!claudeAvailable())('the real Claude Code CLI in a gt session', 
       }
       if (lastToolResults(req).length > 0) return 'the file is there';
       if (prompt.includes('RUN-TOOL')) return { toolUses: [bash('touch created-by-tool')] };
+      if (prompt.includes('ASK-PERMISSION')) return { toolUses: [bash('touch asked-permission')] };
       if (prompt.includes('SEANCE')) return 'I was making created-by-tool for the mayor';
       if (prompt.includes('SLOW')) return { text: 'thought about it slowly', delayMs: 5_000 };
       return 'ok';
     });
     const home = makeClaudeHome(join(f.base, 'claude-config'), []);
     const claudeEnv = home.env(model.url);
+    xdg = claudeEnv.XDG_DATA_HOME ?? '';
     env = { ...f.env, ...claudeEnv };
-    // The CLI as a custom agent on the claude preset (it is not on PATH here); XDG_DATA_HOME keeps its
-    // desktop-link file inside the test's directory.
+    // The CLI as a custom agent on the claude preset (it is not on PATH here), which keeps the preset's
+    // --dangerously-skip-permissions; XDG_DATA_HOME keeps its desktop-link file inside the test's directory.
     const set = await run(
       'config',
       'agent',
@@ -71,8 +74,10 @@ describe.skipIf(!claudeAvailable())('the real Claude Code CLI in a gt session', 
       CLAUDE_BIN,
       '--env',
       `XDG_DATA_HOME=${claudeEnv.XDG_DATA_HOME ?? ''}`,
+      '--json',
     );
     expect(set.status, set.stderr).toBe(0);
+    expect(json<{ argv: string[] }>(set).argv).toEqual([CLAUDE_BIN, '--dangerously-skip-permissions']);
   }, 120_000);
 
   afterAll(async () => {
@@ -228,4 +233,55 @@ describe.skipIf(!claudeAvailable())('the real Claude Code CLI in a gt session', 
     expect(allMessageTexts(asked).some((t) => t.includes('[from mayor] RUN-TOOL please'))).toBe(true);
     expect((await run('seance', '--talk', 'no-such-session', '-p', 'hello')).status).toBe(3);
   }, 90_000);
+
+  it('without bypass permissions it stops at a tool permission question: needs-input, with the question, in every view', async () => {
+    const WITNESS = 'gastown/witness';
+    const set = await run(
+      'config',
+      'agent',
+      'set',
+      'claude-asks',
+      '--preset',
+      'claude',
+      '--command',
+      CLAUDE_BIN,
+      '--replace-args',
+      '--env',
+      `XDG_DATA_HOME=${xdg}`,
+      '--json',
+    );
+    expect(json<{ argv: string[] }>(set).argv).toEqual([CLAUDE_BIN]);
+    const started = json<{ ready: { ready: boolean } }>(
+      await run('session', 'start', WITNESS, '--agent', 'claude-asks', '--json'),
+    );
+    expect(started.ready.ready).toBe(true);
+    await eventually(
+      async () => json<{ pane: string }>(await run('session', 'status', WITNESS, '--json')).pane === 'idle',
+      'claude to be idle',
+      30_000,
+    );
+    await run('nudge', WITNESS, 'ASK-PERMISSION please', '--from', 'mayor');
+    await model.waitForConversation((req) => lastUserPrompt(req) === '[from mayor] ASK-PERMISSION please', 30_000);
+    type Row = { address: string; state: string; question: string | null };
+    const find = (rows: Row[]): Row | undefined => rows.find((a) => a.address === WITNESS);
+    await eventually(
+      async () => find(json<Row[]>(await run('agents', '--json')))?.state === 'needs-input',
+      'claude to wait at the question',
+      30_000,
+    );
+    const agent = find(json<Row[]>(await run('agents', '--json')));
+    expect(agent?.question).toContain('Do you want to proceed?');
+    expect(find(json<{ agents: Row[] }>(await run('status', '--json')).agents)).toMatchObject({
+      state: 'needs-input',
+      question: agent?.question,
+    });
+    expect(find(json<{ sessions: Row[] }>(await run('session', 'list', '--json')).sessions)).toMatchObject({
+      state: 'needs-input',
+      question: agent?.question,
+    });
+    expect(find(json<{ agents: Row[] }>(await run('town', '--json')).agents)?.state).toBe('needs-input');
+    // Asked, not done: nothing ran.
+    expect(existsSync(join(f.town.root, 'gastown', 'witness', 'asked-permission'))).toBe(false);
+    expect((await run('session', 'stop', WITNESS)).status).toBe(0);
+  }, 120_000);
 });
