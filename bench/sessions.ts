@@ -227,8 +227,6 @@ async function main(): Promise<void> {
           'claude',
           '--command',
           CLAUDE_BIN,
-          '--arg',
-          '--dangerously-skip-permissions',
           '--env',
           `XDG_DATA_HOME=${join(base, 'claude', 'xdg')}`,
         );

@@ -4,7 +4,7 @@ import { runDoctor, type Check } from '../daemon/doctor.js';
 import { SetupError } from '../core/errors.js';
 import { DERIVED_STATES } from '../core/derive.js';
 import { ROLES, type Role } from '../core/identity.js';
-import { observe, observeAgents, type AgentView, type Snapshot } from '../observe/snapshot.js';
+import { observe, observeAgents, PaneWatch, type AgentView, type Snapshot } from '../observe/snapshot.js';
 import { globals } from './bd/context.js';
 import { positiveInt, withTown } from './gt-agents.js';
 import { printJson, sanitize, type Io } from './io.js';
@@ -113,8 +113,13 @@ export function registerStatusCommands(program: Command, io: Io): void {
         const watch = o.watch !== undefined;
         const every = typeof o.watch === 'string' ? positiveInt(o.watch, '--watch', 2) : 2;
         const times = positiveInt(o.times, '--times', 0);
+        // Watching, it remembers the panes between refreshes (in memory), as the daemon does.
+        const paneWatch = watch ? new PaneWatch() : undefined;
         for (let i = 0; ; i++) {
-          const snap = await observe(ctx, { git: o.git === true });
+          const snap = await observe(ctx, {
+            git: o.git === true,
+            ...(paneWatch !== undefined ? { watch: paneWatch } : {}),
+          });
           const daemon = daemonPid(ctx.town);
           if (json) printJson(io, { ...snap, daemon: { running: daemon !== undefined, pid: daemon ?? null } });
           else io.out(`${watch && io.stdoutIsTTY ? '\u001b[2J\u001b[H' : ''}${renderStatus(snap, daemon)}`);

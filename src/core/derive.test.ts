@@ -57,6 +57,24 @@ describe('deriveState', () => {
       LATER,
       'working',
     ],
+    [
+      'hooked, busy pane, the stall report is older than a move this watcher saw',
+      {
+        hooked: true,
+        paneBusy: true,
+        stallReportedMs: 5_000,
+        paneStillSinceMs: LATER - 1_000,
+        paneMovedMs: LATER - 1_000,
+      },
+      LATER,
+      'working',
+    ],
+    [
+      'hooked, busy pane, a watcher that just started and saw no move takes the stall report',
+      { hooked: true, paneBusy: true, stallReportedMs: 5_000, paneStillSinceMs: LATER - 1_000, paneMovedMs: null },
+      LATER,
+      'stalled',
+    ],
     ['hooked, alive, silent past the threshold', { hooked: true }, 1_000 + STALL + 1, 'stalled'],
     ['hooked, alive, silent exactly at the threshold', { hooked: true }, 1_000 + STALL, 'working'],
     [

@@ -45,8 +45,10 @@ export type AgentFacts = {
   lastProgressMs: number | null;
   /** Newest update of the work itself (the agent's record, its hooked bead, its commits), ms: no pane. */
   lastWorkMs: number | null;
-  /** Since when the pane's text (busy line and spinner aside) has not changed, when someone watched it; ms. */
+  /** Since when the pane's text (busy line and spinner aside) has not changed, as far as a watcher saw; ms. */
   paneStillSinceMs: number | null;
+  /** When a watcher last saw that text change (null: never saw it move, or nobody watched). */
+  paneMovedMs?: number | null;
   /** When the daemon last reported this agent stalled on its current hook (for views that did not watch). */
   stallReportedMs: number | null;
 };
@@ -60,10 +62,13 @@ export function deriveState(f: AgentFacts, nowMs: number, stalledAfterMs: number
     if (!live) return 'dead-with-work';
     if (f.paneBusy) {
       const work = f.lastWorkMs ?? 0;
-      if (f.paneStillSinceMs !== null)
-        return nowMs - Math.max(f.paneStillSinceMs, work) > stalledAfterMs ? 'stalled' : 'working';
-      // Nobody watched the pane: the daemon did, and said so after the last update of the work.
-      return f.stallReportedMs !== null && f.stallReportedMs > work ? 'stalled' : 'working';
+      const quiet = f.paneStillSinceMs !== null && nowMs - Math.max(f.paneStillSinceMs, work) > stalledAfterMs;
+      // The daemon watched it and reported it after the last update of the work, and nobody has seen the pane
+      // move since.
+      const moved = f.paneMovedMs ?? null;
+      const reported =
+        f.stallReportedMs !== null && f.stallReportedMs > work && (moved === null || f.stallReportedMs > moved);
+      return quiet || reported ? 'stalled' : 'working';
     }
     if (f.lastProgressMs !== null && nowMs - f.lastProgressMs > stalledAfterMs) return 'stalled';
     return 'working';

@@ -199,7 +199,7 @@ async function reconcileOnce(
   } catch {
     // a settings file being edited: keep the last good one
   }
-  const agents = await observeAgents(ctx, { watch: memory.watch });
+  const agents = await observeAgents(ctx, { watch: memory.watch, reports: false });
   const actions = reconcile(
     await reconcileInputs(ctx, agents, memory),
     reconcileConfig(ctx),

@@ -20,7 +20,15 @@ import type { Town } from '../town/town.js';
  * `gt status --watch`) may keep a PaneWatch in memory to tell how long a pane has not moved.
  */
 
-type Seen = { activityMs: number; capturedAtMs: number; state: PaneState; progress: string; stillSinceMs: number };
+type Seen = {
+  activityMs: number;
+  capturedAtMs: number;
+  state: PaneState;
+  progress: string;
+  stillSinceMs: number;
+  /** When this watcher saw the text change (null: not since its first look). */
+  movedAtMs: number | null;
+};
 
 /**
  * What a watcher remembers of each pane between its looks, in memory only: the last capture, and since when
@@ -39,12 +47,14 @@ export class PaneWatch {
 
   record(session: string, activityMs: number | null, state: PaneState, progress: string, nowMs: number): Seen {
     const before = this.#seen.get(session);
+    const same = before !== undefined && before.progress === progress;
     const seen: Seen = {
       activityMs: activityMs ?? 0,
       capturedAtMs: nowMs,
       state,
       progress,
-      stillSinceMs: before !== undefined && before.progress === progress ? before.stillSinceMs : nowMs,
+      stillSinceMs: same ? before.stillSinceMs : nowMs,
+      movedAtMs: same ? before.movedAtMs : before === undefined ? null : nowMs,
     };
     this.#seen.set(session, seen);
     return seen;
@@ -111,6 +121,8 @@ export type ObserveOptions = {
   git?: boolean;
   /** Remembered panes of a watcher that looks repeatedly (the daemon); without one every live pane is read. */
   watch?: PaneWatch;
+  /** Read the daemon's stall reports (default true; the daemon itself, which made them, does not). */
+  reports?: boolean;
 };
 
 /** Every agent as observed now (what the daemon decides from, and `gt agents` shows). */
@@ -139,7 +151,7 @@ export async function observeAgents(
   options.watch?.keepOnly(alive);
   // The daemon's stall reports, for views that did not watch the panes themselves (one query).
   const reports = new Map<string, number>();
-  if (options.watch === undefined && agents.some((a) => a.hook_bead !== null && alive.has(a.session_name))) {
+  if (options.reports !== false && agents.some((a) => a.hook_bead !== null && alive.has(a.session_name))) {
     const sent = await ctx.store.list({
       types: ['message'],
       labels: ['from:daemon'],
@@ -227,6 +239,7 @@ async function observeAgent(
   const profile = paneProfile(resolved.preset);
   let pane: PaneState | null = null;
   let stillSinceMs: number | null = null;
+  let movedMs: number | null = null;
   if (alive && liveness !== 'dead') {
     const known = options.watch?.unchanged(agent.session_name, activity);
     if (known !== undefined) {
@@ -267,6 +280,7 @@ async function observeAgent(
     lastProgressMs: Math.max(progress, work) > 0 ? Math.max(progress, work) : null,
     lastWorkMs: work > 0 ? work : null,
     paneStillSinceMs: stillSinceMs,
+    paneMovedMs: movedMs,
     stallReportedMs,
   });
   let state = deriveState(facts(), now, stalledAfterMs);
