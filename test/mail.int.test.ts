@@ -66,8 +66,7 @@ describe('gt mail', () => {
     const turns = (): number => f.trace('ga-toast').filter((t) => t.step === 'message').length;
     await eventually(() => f.trace('ga-toast').some((t) => t.step === 'no_work'), 'the first turn', 30_000);
     await eventually(
-      async () =>
-        json<{ pane: string }>(f.run('session', 'status', 'gastown/polecats/toast', '--json')).pane === 'idle',
+      () => json<{ pane: string }>(f.run('session', 'status', 'gastown/polecats/toast', '--json')).pane === 'idle',
       'the sim to be idle',
     );
     const send = (subject: string): Mail & { announced: string } =>
@@ -93,16 +92,14 @@ describe('gt mail', () => {
     );
     // Busy: nothing typed into its work; its next turn's prompt hook announces the mail, once.
     await eventually(
-      async () =>
-        json<{ pane: string }>(f.run('session', 'status', 'gastown/polecats/toast', '--json')).pane === 'busy',
+      () => json<{ pane: string }>(f.run('session', 'status', 'gastown/polecats/toast', '--json')).pane === 'busy',
       'the sim to be busy with the mail turn',
     );
     const before = turns();
     const second = send('Busy news');
     expect(second.announced).toBe('next-turn');
     await eventually(
-      async () =>
-        json<{ pane: string }>(f.run('session', 'status', 'gastown/polecats/toast', '--json')).pane === 'idle',
+      () => json<{ pane: string }>(f.run('session', 'status', 'gastown/polecats/toast', '--json')).pane === 'idle',
       'the sim to finish its turn',
     );
     expect(turns()).toBe(before);

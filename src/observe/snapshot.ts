@@ -241,21 +241,16 @@ async function observeAgent(
   let stillSinceMs: number | null = null;
   let movedMs: number | null = null;
   if (alive && liveness !== 'dead') {
-    const known = options.watch?.unchanged(agent.session_name, activity);
-    if (known !== undefined) {
-      pane = known.state;
-      stillSinceMs = known.stillSinceMs;
-    } else {
+    let seen = options.watch?.unchanged(agent.session_name, activity);
+    if (seen === undefined) {
       const text = await ctx.provider.capture(agent.session_name).catch(() => '');
       pane = classifyPane(text, profile);
-      if (options.watch !== undefined)
-        stillSinceMs = options.watch.record(
-          agent.session_name,
-          activity,
-          pane,
-          progressText(text, profile),
-          now,
-        ).stillSinceMs;
+      seen = options.watch?.record(agent.session_name, activity, pane, progressText(text, profile), now);
+    }
+    if (seen !== undefined) {
+      pane = seen.state;
+      stillSinceMs = seen.stillSinceMs;
+      movedMs = seen.movedAtMs;
     }
   }
   const question =
