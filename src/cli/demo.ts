@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { ValidationError } from '../core/errors.js';
 import { startDaemonProcess, stopDaemonProcess } from '../daemon/daemon.js';
 import { cloneBare, cloneFull, commitAll, gitInit, mergeAndPush, runGit } from '../git/git.js';
-import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { openTownStore } from '../store/open.js';
 import { addRig } from '../town/rig.js';
 import { installTown, loadSettings, saveSettings } from '../town/town.js';
 import { startAgentSession, stopAgentSession } from '../work/sessions.js';
@@ -115,7 +115,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
       });
       await addRig(town, 'widgets', remote, { actor: 'mayor' });
       say(`✓ town, rig "widgets" (from ${remote})`);
-      const store = openSqliteBeadStore(town.dbPath);
+      const store = openTownStore(town.dbPath);
       const ctx = townContext(io, town, store, 'mayor');
       const provider = ctx.provider;
       const ids: string[] = [];

@@ -10,7 +10,8 @@ import { PRESETS } from '../runtime/presets.js';
 import { TmuxSessionProvider } from '../session/tmux.js';
 import { SimAgent } from '../sim/agent.js';
 import { isSimDialog, isSimStep, SIM_DIALOGS, SIM_STEPS, type SimDialog } from '../sim/script.js';
-import { openSqliteBeadStore, type SqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { openTownStore } from '../store/open.js';
+import type { TownStore } from '../core/town-store.js';
 import { findTown, loadSettings, saveSettings, type Town } from '../town/town.js';
 import { flushQueuedNudges, isNudgeMode, nudgeAgent, NUDGE_MODES } from '../work/nudge.js';
 import { onStop, parseHookInput, prime, whoAmI } from '../work/prime.js';
@@ -47,10 +48,10 @@ export function gtBinPath(io: Io): string {
 export function townContext(
   io: Io,
   town: Town,
-  store: SqliteBeadStore,
+  store: TownStore,
   actor: string,
   progress?: (line: string) => void,
-): TownContext & { store: SqliteBeadStore; provider: TmuxSessionProvider } {
+): TownContext & { store: TownStore; provider: TmuxSessionProvider } {
   const bin = gtBinPath(io);
   return {
     town,
@@ -71,11 +72,11 @@ export function townContext(
 export async function withTown<T>(
   io: Io,
   cmd: Command,
-  fn: (ctx: TownContext & { store: SqliteBeadStore }) => Promise<T>,
+  fn: (ctx: TownContext & { store: TownStore }) => Promise<T>,
 ): Promise<T> {
   const g = globals(cmd);
   const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
-  const store = openSqliteBeadStore(town.dbPath);
+  const store = openTownStore(town.dbPath);
   try {
     return await fn(
       townContext(io, town, store, await resolveActor(io, g), g.json ? undefined : (line) => io.err(`  ${line}\n`)),
@@ -319,9 +320,9 @@ export function registerAgentCommands(program: Command, io: Io): void {
         if (hook) return; // a hook outside any town says nothing
         throw err;
       }
-      let store: SqliteBeadStore | undefined;
+      let store: TownStore | undefined;
       try {
-        store = openSqliteBeadStore(town.dbPath);
+        store = openTownStore(town.dbPath);
         const agent = await whoAmI(store, io.env, io.cwd);
         const runtimeSessionId = io.env.CLAUDE_CODE_SESSION_ID ?? io.env.GT_SIM_SESSION_ID;
         const report = await prime(store, town, agent, {
@@ -406,7 +407,7 @@ export function registerAgentCommands(program: Command, io: Io): void {
       // A hook must never break the agent's turn: problems go to stderr, the exit stays 0.
       try {
         const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
-        const store = openSqliteBeadStore(town.dbPath);
+        const store = openTownStore(town.dbPath);
         try {
           const out = await onStop(store, await whoAmI(store, io.env, io.cwd), {
             stopHookActive: input.stop_hook_active === true,

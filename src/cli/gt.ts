@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { ValidationError } from '../core/errors.js';
 import { formatTimestamp } from '../core/time.js';
 import { gitConfig } from '../git/git.js';
-import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { openTownStore } from '../store/open.js';
 import { addCrew } from '../town/crew.js';
 import { addPolecat, removePolecat } from '../town/polecat.js';
 import { addRig } from '../town/rig.js';
@@ -97,7 +97,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
       const g = globals(cmd);
       const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
       const settings = loadSettings(town);
-      const store = openSqliteBeadStore(town.dbPath);
+      const store = openTownStore(town.dbPath);
       try {
         const agents = await store.agents({});
         if (g.json) {
@@ -158,7 +158,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
     .action(async (_o: Opts, cmd: Command) => {
       const g = globals(cmd);
       const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
-      const store = openSqliteBeadStore(town.dbPath);
+      const store = openTownStore(town.dbPath);
       try {
         const rigs = await store.rigs();
         if (g.json) printJson(io, rigs);
@@ -177,7 +177,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
     .action(async (name: string, _o: Opts, cmd: Command) => {
       const g = globals(cmd);
       const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
-      const store = openSqliteBeadStore(town.dbPath);
+      const store = openTownStore(town.dbPath);
       try {
         const r = await store.rig(name);
         const agents = await store.agents({ rig: name });

@@ -15,7 +15,8 @@ import { ConflictError, errorMessage, isRecord, NoTownError, ValidationError } f
 import { gitInit, gitTopLevel } from '../git/git.js';
 import { BEADS_DIR_NAME, DB_FILE_NAME } from '../store/discover.js';
 import { initWorkspace } from '../store/init.js';
-import { openSqliteBeadStore, type SqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { openTownStore } from '../store/open.js';
+import type { TownStore } from '../core/town-store.js';
 import { defaultTownSettings, parseTownSettings, type TownSettings } from '../core/settings.js';
 
 /**
@@ -217,9 +218,9 @@ export async function installTown(dir: string, options: InstallOptions): Promise
   } else {
     loadSettings(toTown(root, record));
   }
-  let store: SqliteBeadStore;
+  let store: TownStore;
   if (existsSync(paths.dbPath)) {
-    store = openSqliteBeadStore(paths.dbPath);
+    store = openTownStore(paths.dbPath);
   } else {
     store = initWorkspace(root, TOWN_PREFIX).store;
     changes.push('.beads/ (town store, prefix hq)');

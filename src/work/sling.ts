@@ -4,7 +4,7 @@ import { ConflictError, errorMessage, GtError, NotFoundError, ValidationError } 
 import { agentAddress } from '../core/identity.js';
 import { parseSlingTarget, type SlingTarget } from '../core/target.js';
 import { fetchOrigin } from '../git/git.js';
-import type { SqliteBeadStore } from '../store/sqlite-bead-store.js';
+import type { TownStore } from '../core/town-store.js';
 import {
   createPolecatSandbox,
   discardNewSandbox,
@@ -25,7 +25,7 @@ import { agentRunning, startAgentSession, type TownContext } from './sessions.js
  * make anything. A sling that fails part-way undoes its hook and any sandbox it made.
  */
 
-export type SlingContext = TownContext & { store: SqliteBeadStore };
+export type SlingContext = TownContext & { store: TownStore };
 
 export type SlingOptions = {
   /** Agent CLI for the session (a preset or a custom agent). */
