@@ -29,6 +29,7 @@ export function registerWorkCommands(program: Command, io: Io): void {
     .option('--agent <name>', 'agent CLI for the session (preset or custom agent)')
     .option('--args <text>', 'instructions for this assignment, shown to the agent by prime')
     .option('--force', 'take a bead from an agent that is still working on it')
+    .option('--create', 'the target is a polecat address with no polecat yet: make it')
     .option('-n, --dry-run', 'say what would happen, change nothing')
     .action((words: string[], o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
@@ -41,6 +42,7 @@ export function registerWorkCommands(program: Command, io: Io): void {
           ...(typeof o.agent === 'string' ? { agent: o.agent } : {}),
           ...(typeof o.args === 'string' ? { args: o.args } : {}),
           force: o.force === true,
+          create: o.create === true,
           dryRun: o.dryRun === true,
         });
         if (globals(cmd).json) printJson(io, results);
@@ -57,6 +59,7 @@ export function registerWorkCommands(program: Command, io: Io): void {
     .argument('[target]', 'agent address (default: you)')
     .option('--args <text>', 'instructions for this assignment')
     .option('--force', 'take the bead from an agent that is still working on it')
+    .option('--create', 'the target is a polecat address with no polecat yet: make it')
     .action((bead: string | undefined, target: string | undefined, o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
         const json = globals(cmd).json;
@@ -89,6 +92,7 @@ export function registerWorkCommands(program: Command, io: Io): void {
         const [r] = await sling(ctx, [bead], to, {
           noStart: true,
           force: o.force === true,
+          create: o.create === true,
           ...(typeof o.args === 'string' ? { args: o.args } : {}),
         });
         if (r === undefined) return;

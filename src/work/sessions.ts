@@ -100,6 +100,15 @@ export type StartResult = {
   replaced: { session_id: string; reason: SessionEndReason } | null;
 };
 
+/** The session is up but its agent never showed it was ready (a dialog nobody answered, a hang). */
+export class AgentNotReadyError extends GtError {
+  constructor(address: string, state: string) {
+    super('agent_not_ready', 9, `${address}'s agent did not become ready (its pane shows: ${state})`, {
+      hint: `look with "gt peek ${address}", answer it with "gt session attach ${address}", or restart it`,
+    });
+  }
+}
+
 export class AgentExitedError extends GtError {
   constructor(address: string, tail: string) {
     super(
@@ -209,7 +218,7 @@ export async function startAgentSession(
     await ctx.store.endSession(record.session_id, 'crashed', ctx.actor);
     throw err;
   }
-  ctx.progress?.(`started ${name} (${resolved.name}) in ${agent.sandbox_path}`);
+  ctx.progress?.(`launched ${name} (${resolved.name}) in ${agent.sandbox_path}`);
   const result: StartResult = {
     address,
     session: name,
