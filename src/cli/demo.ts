@@ -154,7 +154,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
           for (const mr of await store.list({ types: ['merge-request'], limit: 0 })) {
             const branch = typeof mr.metadata.branch === 'string' ? mr.metadata.branch : '';
             const source = typeof mr.metadata.source_bead === 'string' ? mr.metadata.source_bead : '';
-            await mergeAndPush(landing, branch, 'main', `Merge ${source}: ${mr.title}`, {
+            await mergeAndPush(landing, branch, 'main', `${mr.title}\n\nMerge request ${mr.id}, branch ${branch}.`, {
               name: 'refinery',
               email: 'demo@example.com',
             });
