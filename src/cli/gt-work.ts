@@ -15,7 +15,11 @@ function renderSling(r: SlingResult): string {
   const what = r.dry_run ? 'would go to' : 'is on the hook of';
   const action =
     r.action === 'started' ? `; started ${r.session}` : r.action === 'nudged' ? '; nudged its running session' : '';
-  return `✓ ${r.bead} (${sanitize(r.title)}) ${what} ${r.agent}${r.created ? ' (new polecat)' : ''}${r.took_over_from !== null ? ` (taken from ${r.took_over_from})` : ''}${action}\n`;
+  const hookOnly =
+    r.action === 'none' && !r.dry_run
+      ? `  not started: "gt session start ${r.agent}" starts it now; a running daemon starts it after daemon.start_grace_seconds, since hooked work runs\n`
+      : '';
+  return `✓ ${r.bead} (${sanitize(r.title)}) ${what} ${r.agent}${r.created ? ' (new polecat)' : ''}${r.took_over_from !== null ? ` (taken from ${r.took_over_from})` : ''}${action}\n${hookOnly}`;
 }
 
 /** `gt sling`, `gt hook`, `gt unsling`, `gt done`: work onto hooks and back off them. */
@@ -53,7 +57,7 @@ export function registerWorkCommands(program: Command, io: Io): void {
   program
     .command('hook')
     .description(
-      "show what is on your hook; with a bead, put it on a hook (yours, or the target's) without starting anything",
+      "show what is on your hook; with a bead, put it on a hook (yours, or the target's) without starting the agent (a running daemon starts it after daemon.start_grace_seconds)",
     )
     .argument('[bead]')
     .argument('[target]', 'agent address (default: you)')
