@@ -152,4 +152,55 @@ describe('the README, run as written', () => {
     }
     expect(failures).toEqual([]);
   }, 600_000);
+
+  it('names only commands and options that exist, wherever it mentions one in its text', () => {
+    requireBuild();
+    const helps = new Map<string, { ok: boolean; text: string }>();
+    const help = (bin: string, path: readonly string[]): { ok: boolean; text: string } => {
+      const key = [bin, ...path].join(' ');
+      const cached = helps.get(key);
+      if (cached !== undefined) return cached;
+      const r = spawnSync(process.execPath, [join(CLONE, 'dist', `${bin}.cjs`), ...path, '--help'], {
+        encoding: 'utf8',
+        env: cleanEnv(home),
+      });
+      const result = { ok: r.status === 0, text: r.stdout };
+      helps.set(key, result);
+      return result;
+    };
+    const subcommands = (text: string): string[] => {
+      const at = text.indexOf('\nCommands:\n');
+      if (at < 0) return [];
+      return [...text.slice(at).matchAll(/^ {2}([a-z][\w-]*)/gm)].map((m) => m[1] ?? '');
+    };
+    const spans = [...README.matchAll(/`((?:gt|bd) [^`]+)`/g)].map((m) => (m[1] ?? '').replace(/\s+/g, ' '));
+    expect(spans.length).toBeGreaterThan(40);
+    const problems: string[] = [];
+    for (const span of spans) {
+      const [bin = '', ...words] = span.split(' ');
+      const path: string[] = [];
+      let i = 0;
+      // The command's own words: each one a subcommand of the one before (a|b or a/b: each of them).
+      for (; i < words.length; i++) {
+        const alternatives = (words[i] ?? '').split(/[|/]/);
+        const known = subcommands(help(bin, path).text);
+        if (!alternatives.every((a) => known.includes(a))) break;
+        for (const a of alternatives.slice(1))
+          if (!help(bin, [...path, a]).ok) problems.push(`${span}: "${bin} ${[...path, a].join(' ')}" has no help`);
+        path.push(alternatives[0] ?? '');
+      }
+      const own = help(bin, path);
+      if (!own.ok) problems.push(`${span}: "${bin} ${path.join(' ')}" is no command`);
+      const rest = words.slice(i);
+      for (let j = 0; j < rest.length; j++) {
+        const flag = /^(--?[a-zA-Z][\w-]*)/.exec(rest[j] ?? '')?.[1];
+        if (flag === undefined || flag === '--help' || flag === '-h') continue;
+        if (!new RegExp(`(^|[\\s,])${flag}\\b`, 'm').test(own.text))
+          problems.push(`${span}: "${bin} ${path.join(' ')}" has no option ${flag}`);
+        // An option that takes a value: the next word is its value, even one that looks like an option.
+        else if (new RegExp(`${flag} [<[]`).test(own.text)) j++;
+      }
+    }
+    expect(problems).toEqual([]);
+  });
 });
