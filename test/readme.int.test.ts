@@ -189,6 +189,8 @@ describe('the README, run as written', () => {
           if (!help(bin, [...path, a]).ok) problems.push(`${span}: "${bin} ${[...path, a].join(' ')}" has no help`);
         path.push(alternatives[0] ?? '');
       }
+      if (path.length === 0 && /^[a-z]/.test(words[0] ?? ''))
+        problems.push(`${span}: ${bin} has no command ${words[0]}`);
       const own = help(bin, path);
       if (!own.ok) problems.push(`${span}: "${bin} ${path.join(' ')}" is no command`);
       const rest = words.slice(i);
