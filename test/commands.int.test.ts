@@ -52,6 +52,21 @@ describe('gt sling and gt hook targets', () => {
     expect(short.stdout).toContain(`Removed polecat ${TOAST}`);
   });
 
+  it('gt polecat add and gt crew add take the full address too', async () => {
+    const f = await fixture('cmd-address');
+    const added = f.run('polecat', 'add', CEDAR, '--json');
+    expect(added.status, added.stderr).toBe(0);
+    expect(json<{ address: string }>(added).address).toBe(CEDAR);
+    expect(f.run('polecat', 'add', CEDAR, 'oak').stderr).toMatch(/names the polecat already/);
+    const crew = f.run('crew', 'add', 'gastown/crew/ana', '--json');
+    expect(crew.status, crew.stderr).toBe(0);
+    expect(json<{ address: string }>(crew).address).toBe('gastown/crew/ana');
+    const noRig = f.run('crew', 'add', 'bob');
+    expect(noRig.status).toBe(2);
+    expect(noRig.stderr).toMatch(/which rig\? — gt crew add bob --rig <rig>, or gt crew add <rig>\/crew\/bob/);
+    expect(f.run('crew', 'add', 'bob', '--rig', 'gastown').status).toBe(0);
+  });
+
   it("points a usage error at the subcommand's own help", async () => {
     const f = await fixture('cmd-usage');
     const missing = f.run('polecat', 'remove');

@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { ValidationError } from '../core/errors.js';
+import { UsageError, ValidationError } from '../core/errors.js';
 import { parseAddress } from '../core/identity.js';
 import { formatTimestamp } from '../core/time.js';
 import { gitConfig } from '../git/git.js';
@@ -55,6 +55,23 @@ function polecatTarget(text: string): { rig: string; name: string } {
   const id = parseAddress(short);
   if (id.role !== 'polecat')
     throw new ValidationError(`${text} is not a polecat`, { hint: 'name one as <rig>/polecats/<name>' });
+  return { rig: id.rig, name: id.name };
+}
+
+/** A crew member named by its address (`<rig>/crew/<name>`), or by a name and `--rig`. */
+function crewTarget(text: string, rig: string | undefined): { rig: string; name: string } {
+  if (!text.includes('/')) {
+    if (rig === undefined)
+      throw new UsageError('which rig?', {
+        hint: `gt crew add ${text} --rig <rig>, or gt crew add <rig>/crew/${text}`,
+      });
+    return { rig, name: text };
+  }
+  const id = parseAddress(text);
+  if (id.role !== 'crew')
+    throw new ValidationError(`${text} is not a crew address`, { hint: 'name one as <rig>/crew/<name>' });
+  if (rig !== undefined && rig !== id.rig)
+    throw new UsageError(`--rig ${rig} does not match the address ${text}`, { hint: 'drop --rig' });
   return { rig: id.rig, name: id.name };
 }
 
@@ -271,12 +288,17 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
   polecat
     .command('add')
     .description("make a polecat: a worktree on a fresh branch from the remote's default branch")
-    .argument('<rig>')
+    .argument('<rig>', "the rig, or the new polecat's full address <rig>/polecats/<name>")
     .argument('[name]', 'a name (default: the first free name of the rig)')
     .option('--bead <id>', 'the bead it will work on (part of the branch name)')
-    .action(async (rigName: string, name: string | undefined, o: Opts, cmd: Command) => {
+    .action(async (rigArg: string, nameArg: string | undefined, o: Opts, cmd: Command) => {
       const g = globals(cmd);
       const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+      const { rig: rigName, name } = rigArg.includes('/') ? polecatTarget(rigArg) : { rig: rigArg, name: nameArg };
+      if (rigArg.includes('/') && nameArg !== undefined)
+        throw new UsageError(`a polecat address names the polecat already; drop "${nameArg}"`, {
+          hint: 'gt polecat add <rig> [name] or gt polecat add <rig>/polecats/<name>',
+        });
       const agent = await addPolecat(town, rigName, {
         name,
         bead: typeof o.bead === 'string' ? o.bead : undefined,
@@ -329,12 +351,13 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
     .description("humans' workspaces in a rig")
     .command('add')
     .description('a full clone of the project for a human, with bd reaching the town store')
-    .argument('<name>')
-    .requiredOption('--rig <rig>', 'the rig')
-    .action(async (name: string, o: Opts, cmd: Command) => {
+    .argument('<name>', 'a name (with --rig), or the full address <rig>/crew/<name>')
+    .option('--rig <rig>', 'the rig')
+    .action(async (nameArg: string, o: Opts, cmd: Command) => {
       const g = globals(cmd);
       const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
-      const crew = await addCrew(town, typeof o.rig === 'string' ? o.rig : '', name, await resolveActor(io, g));
+      const { rig: rigName, name } = crewTarget(nameArg, typeof o.rig === 'string' ? o.rig : undefined);
+      const crew = await addCrew(town, rigName, name, await resolveActor(io, g));
       if (g.json) printJson(io, crew);
       else io.out(`✓ Crew workspace ${crew.address}\n  in ${crew.sandbox_path}\n`);
     });
