@@ -10,7 +10,7 @@ import {
   type ReconcileWork,
 } from '../core/reconcile.js';
 import { observeAgents, PaneWatch, stalledSubject, type AgentView } from '../observe/snapshot.js';
-import type { SqliteBeadStore } from '../store/sqlite-bead-store.js';
+import type { TownStore } from '../core/town-store.js';
 import { loadSettings, type Town } from '../town/town.js';
 import { sendMail, type Mail } from '../work/mail.js';
 import { announceMail } from '../work/mail-notify.js';
@@ -23,7 +23,7 @@ import { startAgentSession, stopAgentSession, type TownContext } from '../work/s
  * judgment instead of deciding it.
  */
 
-export type DaemonContext = TownContext & { store: SqliteBeadStore };
+export type DaemonContext = TownContext & { store: TownStore };
 
 export type DaemonOptions = {
   tickMs: number;

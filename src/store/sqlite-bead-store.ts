@@ -1,7 +1,6 @@
 import type { Bead, BeadDetails, BeadEvent, Comment, Dependency } from '../core/bead.js';
 import { beadWith, NON_WORK_TYPES } from '../core/bead.js';
 import type {
-  BeadStore,
   BeadSummary,
   BlockedBead,
   BlockedFilter,
@@ -26,7 +25,6 @@ import type {
   Agent,
   AgentChanges,
   AgentSession,
-  AgentStore,
   HookOptions,
   QueuedNudge,
   QueueNudgeInput,
@@ -36,7 +34,7 @@ import type {
 } from '../core/agent-store.js';
 import type { Clock } from '../core/clock.js';
 import { agentAddress, type Role } from '../core/identity.js';
-import type { Rig, RigRegistry } from '../core/rig-registry.js';
+import type { Rig } from '../core/rig-registry.js';
 import { AgentRepo } from './agent-repo.js';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js';
 import { settle } from '../core/promise.js';
@@ -54,7 +52,8 @@ import {
 import { parseLedger, serializeRecord } from './jsonl.js';
 import * as q from './queries.js';
 import { toBead, toComment, toDependency, toEvent, toIntValue, toStringValue } from './rows.js';
-import { StoreWriter } from './store-writer.js';
+import { StoreWriter, type WriterReads } from './store-writer.js';
+import type { StoreHealth, TownStore } from '../core/town-store.js';
 
 export const systemClock: Clock = { nowMs: () => Date.now() };
 
@@ -74,7 +73,7 @@ export const DEFAULT_READY_LIMIT = 100;
  * The store over SQLite: beads (BeadStore) and agents (AgentStore) in one database. Reads are plain
  * statements; every write is one immediate transaction.
  */
-export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
+export class SqliteBeadStore implements TownStore, WriterReads {
   readonly #db: Db;
   readonly #clock: Clock;
   readonly #writer: StoreWriter;
@@ -345,7 +344,7 @@ export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
   }
 
   /** What `gt doctor` looks at: SQLite's own quick check, the schema version and the journal mode. */
-  health(): Promise<{ integrity: string; schema_version: number; journal_mode: string }> {
+  health(): Promise<StoreHealth> {
     return settle(() => databaseHealth(this.#db));
   }
 
