@@ -228,7 +228,14 @@ async function execute(ctx: DaemonContext, action: Action): Promise<void> {
     return;
   }
   const agent = await ctx.store.agent(action.address);
-  const witness = agent.rig !== null ? `${agent.rig}/witness` : 'mayor';
+  // Who hears about an agent: its rig's witness; about a witness (or a town agent), the deacon; about the
+  // deacon, the mayor.
+  const witness =
+    agent.rig !== null && agent.role !== 'witness'
+      ? `${agent.rig}/witness`
+      : agent.role === 'deacon' || agent.role === 'boot'
+        ? 'mayor'
+        : 'deacon';
   /** Mail to a supervisor: in its inbox, and typed into its session at once if it sits idle. */
   const tell = async (to: string, subject: string, body: string): Promise<Mail> => {
     const mail = await sendMail(ctx.store, { from: 'daemon', to, subject, body });
