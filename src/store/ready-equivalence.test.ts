@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { NON_WORK_TYPES, RESOLVED_STATUSES } from '../core/bead.js';
 import { openSqliteBeadStore, type SqliteBeadStore } from './sqlite-bead-store.js';
@@ -160,10 +161,9 @@ describe('ready: per-candidate query, blocked-set query and the rules agree', ()
   });
 
   it('on the real beads ledger', async () => {
-    const text = readFileSync(
-      fileURLToPath(new URL('../../../shared/data/beads-v0.47.0-issues.jsonl', import.meta.url)),
-      'utf8',
-    );
+    const text = gunzipSync(
+      readFileSync(fileURLToPath(new URL('../../test/fixtures/beads-v0.47.0-issues.jsonl.gz', import.meta.url))),
+    ).toString('utf8');
     const records = text
       .trim()
       .split('\n')
