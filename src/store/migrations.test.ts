@@ -117,6 +117,22 @@ describe('migrations', () => {
     db.close();
   });
 
+  it('upgrades a version-5 database to beads scheduling fields, keeping its beads', () => {
+    const path = dbPath();
+    const v5 = openDatabase(path, { create: true, migrations: MIGRATIONS.filter((m) => m.version <= 5) });
+    v5.prepare(
+      `INSERT INTO issues (id, title, created_at, updated_at) VALUES ('t-1', 'kept', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')`,
+    ).run();
+    v5.close();
+    const db = openDatabase(path);
+    expect(schemaVersion(db)).toBe(LATEST_SCHEMA_VERSION);
+    expect(db.prepare('SELECT title, estimated_minutes, due_at, defer_until, spec_id FROM issues').all()).toEqual([
+      { title: 'kept', estimated_minutes: null, due_at: null, defer_until: null, spec_id: null },
+    ]);
+    expect(() => db.prepare(`UPDATE issues SET estimated_minutes = -1`).run()).toThrow(/CHECK/);
+    db.close();
+  });
+
   it('lets a second connection migrate concurrently without harm', () => {
     const path = dbPath();
     const a = openDatabase(path, { create: true });

@@ -179,6 +179,18 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX nudges_pending ON nudges (recipient, id) WHERE delivered_at IS NULL;
     `,
   },
+  {
+    version: 6,
+    description: 'estimates, due dates, deferral and spec links on beads',
+    sql: /* sql */ `
+      -- beads' estimated_minutes, due_at, defer_until and spec_id. A bead with defer_until in the future is
+      -- not ready work; the others are information for people and tools.
+      ALTER TABLE issues ADD COLUMN estimated_minutes INTEGER CHECK (estimated_minutes IS NULL OR estimated_minutes >= 0);
+      ALTER TABLE issues ADD COLUMN due_at TEXT;
+      ALTER TABLE issues ADD COLUMN defer_until TEXT;
+      ALTER TABLE issues ADD COLUMN spec_id TEXT;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);
