@@ -125,7 +125,7 @@ export type UpdateChanges = Omit<ScalarChanges, 'close_reason'> & {
 
 export type CloseOptions = { reason?: string; force?: boolean };
 
-export type CloseFailure = { id: string; code: ErrorCode; error: string };
+export type CloseFailure = { id: string; code: ErrorCode; error: string; hint?: string };
 export type CloseReport = { closed: BeadDetails[]; failed: CloseFailure[] };
 
 export type DeleteOptions = { force?: boolean; dryRun?: boolean };

@@ -168,7 +168,7 @@ function buildSchema(z: typeof Zod) {
   });
   return z.looseObject({
     id: text.refine(isValidId, 'invalid id'),
-    title: z.string().refine((t) => t.trim() !== '', 'title must not be empty'),
+    title: z.string().refine((t) => t.trim() !== '', 'title cannot be empty'),
     description: text.nullish(),
     design: text.nullish(),
     acceptance_criteria: text.nullish(),

@@ -24,7 +24,14 @@ import type {
 } from '../core/bead-store.js';
 import { isDeferred } from '../core/bead-dates.js';
 import { applyScalarChanges, decideClaim, diffBeads, withStatus, type FieldChange } from '../core/bead-rules.js';
-import { ConflictError, CycleError, InternalError, NotFoundError, ValidationError } from '../core/errors.js';
+import {
+  ConflictError,
+  CycleError,
+  type GtError,
+  InternalError,
+  NotFoundError,
+  ValidationError,
+} from '../core/errors.js';
 import {
   adaptiveHashLength,
   childId,
@@ -281,7 +288,7 @@ export class StoreWriter {
       const bead = this.store.getBead(id);
       if (bead === undefined) {
         const err = notFound([id]);
-        failed.push({ id, code: err.code, error: err.message });
+        failed.push(closeFailure(id, err));
       } else found.push(bead);
     }
     const candidates = new Set(found.filter((b) => b.status !== 'closed').map((b) => b.id));
@@ -292,7 +299,7 @@ export class StoreWriter {
           const refusal = this.#closeRefusal(id, candidates);
           if (refusal === undefined) continue;
           candidates.delete(id);
-          failed.push({ id, code: refusal.code, error: refusal.message });
+          failed.push(closeFailure(id, refusal));
           changed = true;
         }
       }
@@ -348,7 +355,7 @@ export class StoreWriter {
     const notDeferred = beads.find((b) => !isDeferred(b, now));
     if (notDeferred !== undefined) {
       throw new ValidationError(`${notDeferred.id} is not deferred`, {
-        hint: 'nothing to undefer; it is already ready when unblocked',
+        hint: 'only issues deferred with bd defer (or update --defer) can be undeferred',
       });
     }
     for (const bead of beads) {
@@ -576,7 +583,7 @@ export class StoreWriter {
   }
 
   addComment(id: string, text: string, actor: string): Comment {
-    if (text.trim() === '') throw new ValidationError('comment text must not be empty');
+    if (text.trim() === '') throw new ValidationError('comment text cannot be empty');
     this.store.requireBead(id);
     const now = this.now();
     const comment = this.#insertComment(id, actor, text, now, null);
@@ -706,6 +713,12 @@ export class StoreWriter {
     if (d === undefined) throw new InternalError(`bead ${id} vanished inside its own transaction`);
     return d;
   }
+}
+
+function closeFailure(id: string, err: GtError): CloseFailure {
+  return err.hint === undefined
+    ? { id, code: err.code, error: err.message }
+    : { id, code: err.code, error: err.message, hint: err.hint };
 }
 
 /** Estimates are whole minutes, never negative; dates are normalised timestamps. Checked before any write. */
