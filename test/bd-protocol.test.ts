@@ -218,6 +218,7 @@ describe('defer, undefer and scheduling fields', () => {
     const ws = workspace();
     const a = ws.create('A', '--estimate', '90', '--due', '2027-03-01', '--spec-id', 'docs/auth.md');
     expect(a).toMatchObject({ estimated_minutes: 90, due_at: '2027-03-01T00:00:00Z', spec_id: 'docs/auth.md' });
+    expect(ws.run('show', a.id).stdout).toContain('Estimate: 90 min · Due: 2027-03-01T00:00:00Z · Spec: docs/auth.md');
     const [u] = json<Issue[]>(ws.run('update', a.id, '-e', '2h', '--due', '', '--json'));
     expect(u).toMatchObject({ estimated_minutes: 120 });
     expect(u?.due_at).toBeUndefined();
