@@ -24,7 +24,11 @@ export function registerGraphCommands(program: Command, io: Io, wants: (name: st
       .description('make <issue> depend on <depends-on>')
       .argument('<issue>', 'the dependent bead')
       .argument('<depends-on>', 'the bead it waits for')
-      .option('-t, --type <type>', 'blocks, parent-child, related, discovered-from, tracks, waits-for, …', 'blocks')
+      .option(
+        '-t, --type <type>',
+        'blocks, parent-child, related, discovered-from, caused-by, supersedes, tracks, waits-for, …',
+        'blocks',
+      )
       .action(async (issue: string, target: string, o: Opts, cmd: Command) => {
         const g = globals(cmd);
         await withStore(io, g, async (store) => {
