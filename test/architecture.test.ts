@@ -126,6 +126,39 @@ describe('architecture', () => {
     expect(violations).toEqual([]);
   });
 
+  it('reaches the store through its ports above store/, never through the SQLite class', () => {
+    const violations = files
+      .filter((f) => layerOf(f) !== 'store')
+      .filter((f) => imports(f).some((s) => /store\/sqlite-bead-store(\.js)?$/.test(s)))
+      .map((f) => relative(SRC, f));
+    expect(violations).toEqual([]);
+  });
+
+  it('has no import circles', () => {
+    const edges = new Map(
+      files.map((f) => [
+        f,
+        imports(f)
+          .filter((s) => s.startsWith('.'))
+          .map((s) => resolve(f, '..', s).replace(/\.js$/, '.ts')),
+      ]),
+    );
+    const circles: string[] = [];
+    const state = new Map<string, 'open' | 'done'>();
+    const visit = (f: string, path: string[]): void => {
+      if (state.get(f) === 'done') return;
+      if (state.get(f) === 'open') {
+        circles.push([...path.slice(path.indexOf(f)), f].map((p) => relative(SRC, p)).join(' → '));
+        return;
+      }
+      state.set(f, 'open');
+      for (const to of edges.get(f) ?? []) if (edges.has(to)) visit(to, [...path, f]);
+      state.set(f, 'done');
+    };
+    for (const f of files) visit(f, []);
+    expect(circles).toEqual([]);
+  });
+
   it('keeps the wall clock, the environment and SQL text out of core', () => {
     const violations: string[] = [];
     for (const file of files.filter((f) => layerOf(f) === 'core')) {

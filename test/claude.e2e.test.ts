@@ -177,7 +177,18 @@ describe.skipIf(!claudeAvailable())('the real Claude Code CLI in a gt session', 
     expect(allMessageTexts(next).some((t) => t.includes('[from mayor] RUN-TOOL please'))).toBe(true);
     const chain = await f.store().sessions(TOAST);
     expect(chain[1]?.runtime_session_id).toBe(before);
-  }, 90_000);
+    // gt session restart --resume does the same in one step: the new session continues the conversation.
+    const restarted = json<{ ready: { ready: boolean }; stopped: { was_running: boolean } }>(
+      await run('session', 'restart', TOAST, '--resume', '--json'),
+    );
+    expect(restarted).toMatchObject({ ready: { ready: true }, stopped: { was_running: true } });
+    const again = await model.waitForConversation(
+      (req) => req.seq > next.seq && lastUserPrompt(req).includes('• resume —'),
+      30_000,
+    );
+    expect(allMessageTexts(again).some((t) => t.includes('[from mayor] RUN-TOOL please'))).toBe(true);
+    expect(await f.store().sessions(TOAST)).toHaveLength(3);
+  }, 120_000);
 
   it('runs the loop: slung work is read from prime, done through the Bash tool, and handed in with gt done', async () => {
     const s = f.store();

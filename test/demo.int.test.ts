@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -27,6 +28,15 @@ describe('gt demo', () => {
       expect(summary.restarts_after_a_crash).toBeGreaterThanOrEqual(1);
       expect(summary.polecats).toBeLessThanOrEqual(12);
       expect(summary.main_commits).toBeGreaterThanOrEqual(25); // the project, 12 parts, 12 merges
+      // Each merge says once what it merged: 'Merge <bead>: <title>', not 'Merge <bead>: Merge <bead>: …'.
+      const merges = execFileSync('git', ['log', 'main', '--merges', '--format=%s'], {
+        cwd: join(dir, 'widgets.git'),
+        encoding: 'utf8',
+      })
+        .trim()
+        .split('\n');
+      expect(merges).toHaveLength(12);
+      for (const subject of merges) expect(subject).toMatch(/^Merge [a-z]+-[a-z0-9]+: Make part \d+$/);
       const town = findTown({ cwd: join(dir, 'town') });
       const provider = new TmuxSessionProvider(town.tmuxSocket, join(town.root, '.runtime', 'tmux'));
       expect(await provider.list()).toEqual([]);

@@ -1,11 +1,12 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { ValidationError } from '../core/errors.js';
+import { onPath } from '../exec/path.js';
 import { startDaemonProcess, stopDaemonProcess } from '../daemon/daemon.js';
 import { cloneBare, cloneFull, commitAll, gitInit, mergeAndPush, runGit } from '../git/git.js';
-import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { openTownStore } from '../store/open.js';
 import { addRig } from '../town/rig.js';
 import { installTown, loadSettings, saveSettings } from '../town/town.js';
 import { startAgentSession, stopAgentSession } from '../work/sessions.js';
@@ -33,17 +34,12 @@ const VICTIM_WAIT = `while [ ! -e "$GT_TOWN_ROOT/.runtime/${GO_FILE}" ]; do slee
 const TIMEOUT_MS = 110_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Whether a program called `name` is in one of the PATH's directories. */
-function onPath(env: Readonly<Record<string, string | undefined>>, name: string): boolean {
-  return (env.PATH ?? '').split(delimiter).some((dir) => dir !== '' && existsSync(join(dir, name)));
-}
-
 /** The commands to look around the finished town, runnable as printed (an alias first when gt is not on the PATH). */
 function lookAround(io: Io, townRoot: string, killed: string | null, keep: boolean): string[] {
   const quote = (v: string): string => (/^[\w./:=+-]+$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
   const gtBin = gtBinPath(io);
   const lines = [`Look around:`, `  cd ${quote(townRoot)}`];
-  if (!onPath(io.env, 'gt'))
+  if (!onPath('gt', io.env.PATH))
     lines.push(
       `  alias gt=${quote(`${process.execPath} ${gtBin}`)} bd=${quote(`${process.execPath} ${join(dirname(gtBin), 'bd.cjs')}`)}`,
     );
@@ -115,7 +111,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
       });
       await addRig(town, 'widgets', remote, { actor: 'mayor' });
       say(`✓ town, rig "widgets" (from ${remote})`);
-      const store = openSqliteBeadStore(town.dbPath);
+      const store = openTownStore(town.dbPath);
       const ctx = townContext(io, town, store, 'mayor');
       const provider = ctx.provider;
       const ids: string[] = [];
@@ -158,7 +154,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
           for (const mr of await store.list({ types: ['merge-request'], limit: 0 })) {
             const branch = typeof mr.metadata.branch === 'string' ? mr.metadata.branch : '';
             const source = typeof mr.metadata.source_bead === 'string' ? mr.metadata.source_bead : '';
-            await mergeAndPush(landing, branch, 'main', `Merge ${source}: ${mr.title}`, {
+            await mergeAndPush(landing, branch, 'main', `${mr.title}\n\nMerge request ${mr.id}, branch ${branch}.`, {
               name: 'refinery',
               email: 'demo@example.com',
             });

@@ -10,7 +10,8 @@ import { PRESETS } from '../runtime/presets.js';
 import { TmuxSessionProvider } from '../session/tmux.js';
 import { SimAgent } from '../sim/agent.js';
 import { isSimDialog, isSimStep, SIM_DIALOGS, SIM_STEPS, type SimDialog } from '../sim/script.js';
-import { openSqliteBeadStore, type SqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { openTownStore } from '../store/open.js';
+import type { TownStore } from '../core/town-store.js';
 import { findTown, loadSettings, saveSettings, type Town } from '../town/town.js';
 import { flushQueuedNudges, isNudgeMode, nudgeAgent, NUDGE_MODES } from '../work/nudge.js';
 import { onStop, parseHookInput, prime, whoAmI } from '../work/prime.js';
@@ -23,6 +24,7 @@ import {
   statusOf,
   stopAgentSession,
   type SessionStatus,
+  AgentNotReadyError,
   type StartResult,
   type TownContext,
 } from '../work/sessions.js';
@@ -47,10 +49,10 @@ export function gtBinPath(io: Io): string {
 export function townContext(
   io: Io,
   town: Town,
-  store: SqliteBeadStore,
+  store: TownStore,
   actor: string,
   progress?: (line: string) => void,
-): TownContext & { store: SqliteBeadStore; provider: TmuxSessionProvider } {
+): TownContext & { store: TownStore; provider: TmuxSessionProvider } {
   const bin = gtBinPath(io);
   return {
     town,
@@ -71,11 +73,11 @@ export function townContext(
 export async function withTown<T>(
   io: Io,
   cmd: Command,
-  fn: (ctx: TownContext & { store: SqliteBeadStore }) => Promise<T>,
+  fn: (ctx: TownContext & { store: TownStore }) => Promise<T>,
 ): Promise<T> {
   const g = globals(cmd);
   const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
-  const store = openSqliteBeadStore(town.dbPath);
+  const store = openTownStore(town.dbPath);
   try {
     return await fn(
       townContext(io, town, store, await resolveActor(io, g), g.json ? undefined : (line) => io.err(`  ${line}\n`)),
@@ -96,13 +98,21 @@ export function positiveInt(value: unknown, flag: string, fallback: number): num
 }
 
 function renderStart(r: StartResult): string {
-  const ready =
-    r.ready === null
-      ? 'not waited for'
-      : r.ready.ready
-        ? `ready in ${(r.ready.waitedMs / 1000).toFixed(1)} s`
-        : `not ready after ${(r.ready.waitedMs / 1000).toFixed(1)} s (${r.ready.state})`;
-  return `✓ Started ${r.address} in session ${r.session} (${r.agent}), ${ready}\n${r.replaced !== null ? `  (ended the previous session ${r.replaced.session_id}: ${r.replaced.reason})\n` : ''}`;
+  const replaced =
+    r.replaced !== null ? `  (ended the previous session ${r.replaced.session_id}: ${r.replaced.reason})\n` : '';
+  const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+  if (r.ready === null)
+    return `Launched ${r.address} in session ${r.session} (${r.agent}); not waited for: "gt session status ${r.address}" tells whether it is up\n${replaced}`;
+  if (r.ready.ready)
+    return `✓ Started ${r.address} in session ${r.session} (${r.agent}), ready in ${secs(r.ready.waitedMs)}\n${replaced}`;
+  return `${r.address}'s session ${r.session} (${r.agent}) is up, but its agent was not ready after ${secs(r.ready.waitedMs)} (${r.ready.state})\n${replaced}`;
+}
+
+/** Prints a start's result, then fails the command if its agent never became ready. */
+function reportStart(io: Io, cmd: Command, r: StartResult): void {
+  if (globals(cmd).json) printJson(io, r);
+  else io.out(renderStart(r));
+  if (r.ready !== null && !r.ready.ready) throw new AgentNotReadyError(r.address, r.ready.state);
 }
 
 function renderStatus(s: SessionStatus): string {
@@ -133,8 +143,7 @@ export function registerAgentCommands(program: Command, io: Io): void {
           wait: o.wait !== false,
           readyTimeoutMs: o.timeout === undefined ? undefined : positiveInt(o.timeout, '--timeout', 0) * 1000,
         });
-        if (globals(cmd).json) printJson(io, r);
-        else io.out(renderStart(r));
+        reportStart(io, cmd, r);
       }),
     );
   session
@@ -158,6 +167,7 @@ export function registerAgentCommands(program: Command, io: Io): void {
     .description("stop an agent's session and start a fresh one in the same sandbox")
     .argument('<address>')
     .option('--agent <name>', 'agent CLI to run')
+    .option('--resume', "continue the agent CLI's previous conversation instead of a fresh one")
     .option('--handoff', 'the agent asked for it (gt handoff): recorded as a handoff, the new session told so')
     .option('--after <ms>', 'wait this long first (used by gt handoff, which runs inside the session it restarts)')
     .action((address: string, o: Opts, cmd: Command) =>
@@ -166,10 +176,10 @@ export function registerAgentCommands(program: Command, io: Io): void {
         if (after > 0) await new Promise((r) => setTimeout(r, after));
         const r = await restartAgentSession(ctx, address, {
           agent: typeof o.agent === 'string' ? o.agent : undefined,
+          resume: o.resume === true,
           ...(o.handoff === true ? { endReason: 'handoff' as const, topic: 'handoff', sender: address } : {}),
         });
-        if (globals(cmd).json) printJson(io, r);
-        else io.out(renderStart(r));
+        reportStart(io, cmd, r);
       }),
     );
   session
@@ -319,9 +329,9 @@ export function registerAgentCommands(program: Command, io: Io): void {
         if (hook) return; // a hook outside any town says nothing
         throw err;
       }
-      let store: SqliteBeadStore | undefined;
+      let store: TownStore | undefined;
       try {
-        store = openSqliteBeadStore(town.dbPath);
+        store = openTownStore(town.dbPath);
         const agent = await whoAmI(store, io.env, io.cwd);
         const runtimeSessionId = io.env.CLAUDE_CODE_SESSION_ID ?? io.env.GT_SIM_SESSION_ID;
         const report = await prime(store, town, agent, {
@@ -406,7 +416,7 @@ export function registerAgentCommands(program: Command, io: Io): void {
       // A hook must never break the agent's turn: problems go to stderr, the exit stays 0.
       try {
         const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
-        const store = openSqliteBeadStore(town.dbPath);
+        const store = openTownStore(town.dbPath);
         try {
           const out = await onStop(store, await whoAmI(store, io.env, io.cwd), {
             stopHookActive: input.stop_hook_active === true,

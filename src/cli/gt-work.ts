@@ -15,7 +15,11 @@ function renderSling(r: SlingResult): string {
   const what = r.dry_run ? 'would go to' : 'is on the hook of';
   const action =
     r.action === 'started' ? `; started ${r.session}` : r.action === 'nudged' ? '; nudged its running session' : '';
-  return `✓ ${r.bead} (${sanitize(r.title)}) ${what} ${r.agent}${r.created ? ' (new polecat)' : ''}${r.took_over_from !== null ? ` (taken from ${r.took_over_from})` : ''}${action}\n`;
+  const hookOnly =
+    r.action === 'none' && !r.dry_run
+      ? `  not started: "gt session start ${r.agent}" starts it now; a running daemon starts it after daemon.start_grace_seconds, since hooked work runs\n`
+      : '';
+  return `✓ ${r.bead} (${sanitize(r.title)}) ${what} ${r.agent}${r.created ? ' (new polecat)' : ''}${r.took_over_from !== null ? ` (taken from ${r.took_over_from})` : ''}${action}\n${hookOnly}`;
 }
 
 /** `gt sling`, `gt hook`, `gt unsling`, `gt done`: work onto hooks and back off them. */
@@ -29,6 +33,7 @@ export function registerWorkCommands(program: Command, io: Io): void {
     .option('--agent <name>', 'agent CLI for the session (preset or custom agent)')
     .option('--args <text>', 'instructions for this assignment, shown to the agent by prime')
     .option('--force', 'take a bead from an agent that is still working on it')
+    .option('--create', 'the target is a polecat address with no polecat yet: make it')
     .option('-n, --dry-run', 'say what would happen, change nothing')
     .action((words: string[], o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
@@ -41,6 +46,7 @@ export function registerWorkCommands(program: Command, io: Io): void {
           ...(typeof o.agent === 'string' ? { agent: o.agent } : {}),
           ...(typeof o.args === 'string' ? { args: o.args } : {}),
           force: o.force === true,
+          create: o.create === true,
           dryRun: o.dryRun === true,
         });
         if (globals(cmd).json) printJson(io, results);
@@ -51,12 +57,13 @@ export function registerWorkCommands(program: Command, io: Io): void {
   program
     .command('hook')
     .description(
-      "show what is on your hook; with a bead, put it on a hook (yours, or the target's) without starting anything",
+      "show what is on your hook; with a bead, put it on a hook (yours, or the target's) without starting the agent (a running daemon starts it after daemon.start_grace_seconds)",
     )
     .argument('[bead]')
     .argument('[target]', 'agent address (default: you)')
     .option('--args <text>', 'instructions for this assignment')
     .option('--force', 'take the bead from an agent that is still working on it')
+    .option('--create', 'the target is a polecat address with no polecat yet: make it')
     .action((bead: string | undefined, target: string | undefined, o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
         const json = globals(cmd).json;
@@ -89,6 +96,7 @@ export function registerWorkCommands(program: Command, io: Io): void {
         const [r] = await sling(ctx, [bead], to, {
           noStart: true,
           force: o.force === true,
+          create: o.create === true,
           ...(typeof o.args === 'string' ? { args: o.args } : {}),
         });
         if (r === undefined) return;

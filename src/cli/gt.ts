@@ -2,9 +2,10 @@ import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ValidationError } from '../core/errors.js';
+import { parseAddress } from '../core/identity.js';
 import { formatTimestamp } from '../core/time.js';
 import { gitConfig } from '../git/git.js';
-import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { openTownStore } from '../store/open.js';
 import { addCrew } from '../town/crew.js';
 import { addPolecat, removePolecat } from '../town/polecat.js';
 import { addRig } from '../town/rig.js';
@@ -18,6 +19,8 @@ import { registerStatusCommands, renderPolecats } from './gt-status.js';
 import { observeAgents } from '../observe/snapshot.js';
 import { registerMailCommands, registerSeanceCommand, registerWorkCommands } from './gt-work.js';
 import { printJson, sanitize, type Io } from './io.js';
+import { agentCliChecks, renderAgentChecks, renderNextSteps } from './next-steps.js';
+import type { Role } from '../core/identity.js';
 import { createProgram, runProgram } from './program.js';
 import { VERSION } from './version.js';
 
@@ -38,6 +41,21 @@ async function ownerEmail(io: Io, given: unknown): Promise<string> {
     // no passwd entry: keep the placeholder
   }
   return `${user}@localhost`;
+}
+
+/** The roles whose agent CLI a new town, and a new rig, will launch. */
+const TOWN_ROLES: readonly Role[] = ['mayor', 'deacon'];
+const RIG_ROLES: readonly Role[] = ['witness', 'refinery', 'polecat'];
+
+/** A polecat named by its full address (`<rig>/polecats/<name>`, as every listing prints it) or `<rig>/<name>`. */
+function polecatTarget(text: string): { rig: string; name: string } {
+  const parts = text.replace(/\/+$/u, '').split('/');
+  const isShort = parts.length === 2 && !['witness', 'refinery', 'boot'].includes(parts[1] ?? '');
+  const short = isShort ? [parts[0] ?? '', 'polecats', parts[1] ?? ''].join('/') : text;
+  const id = parseAddress(short);
+  if (id.role !== 'polecat')
+    throw new ValidationError(`${text} is not a polecat`, { hint: 'name one as <rig>/polecats/<name>' });
+  return { rig: id.rig, name: id.name };
 }
 
 /** `gt`: the Gas Town workspace manager. */
@@ -68,6 +86,15 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
         nowIso: formatTimestamp(Date.now()),
       });
       const t = result.town;
+      const agents = agentCliChecks(loadSettings(t), TOWN_ROLES, io.env.PATH);
+      const steps: [string, string][] = [
+        ...(resolve(io.cwd) === t.root
+          ? []
+          : [[`cd ${t.root}`, 'gt and bd find the town from any directory in it'] as [string, string]]),
+        ['gt rig add <name> <git-url-or-path>', 'add a project for the agents to work on'],
+        ['gt doctor', 'check tmux, git, the store and the agent CLIs'],
+        ['gt up', 'start the daemon and the agents that keep the town running'],
+      ];
       if (g.json) {
         printJson(io, {
           root: t.root,
@@ -76,8 +103,12 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
           created: result.created,
           changes: result.changes,
           tmux_socket: t.tmuxSocket,
+          agents,
+          next_steps: steps.map(([c]) => c),
         });
-      } else if (result.created) {
+        return;
+      }
+      if (result.created) {
         io.out(
           `✓ Created town "${sanitize(t.name)}" in ${t.root}\n${result.changes.map((c) => `  + ${c}\n`).join('')}`,
         );
@@ -88,6 +119,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
       } else {
         io.out(`${t.root} is already the town "${sanitize(t.name)}"; nothing to change.\n`);
       }
+      io.out(`Agents:\n${renderAgentChecks(agents)}${renderNextSteps(steps)}`);
     });
 
   program
@@ -97,7 +129,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
       const g = globals(cmd);
       const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
       const settings = loadSettings(town);
-      const store = openSqliteBeadStore(town.dbPath);
+      const store = openTownStore(town.dbPath);
       try {
         const agents = await store.agents({});
         if (g.json) {
@@ -143,14 +175,32 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
         branch: typeof o.branch === 'string' ? o.branch : undefined,
         actor: await resolveActor(io, g),
       });
-      if (g.json) printJson(io, { ...result.rig, created: result.created, imported: result.imported });
-      else if (!result.created)
-        io.out(`Rig ${result.rig.name} is already there (prefix ${result.rig.prefix}); nothing to change.\n`);
+      const r = result.rig;
+      const agents = agentCliChecks(loadSettings(town), RIG_ROLES, io.env.PATH);
+      const steps: [string, string][] = [
+        [
+          `bd create "<what to do>" -d "<how>"`,
+          `a bead of work (run inside ${r.name}/, it gets the prefix ${r.prefix}-)`,
+        ],
+        [`gt sling <bead> ${r.name}`, 'an idle or new polecat gets it on its hook and starts'],
+        ['gt status', 'what every agent is doing'],
+      ];
+      if (g.json) {
+        printJson(io, {
+          ...r,
+          created: result.created,
+          imported: result.imported,
+          agents,
+          next_steps: steps.map(([c]) => c),
+        });
+        return;
+      }
+      if (!result.created) io.out(`Rig ${r.name} is already there (prefix ${r.prefix}); nothing to change.\n`);
       else {
-        const r = result.rig;
         io.out(`✓ Added rig ${r.name} (prefix ${r.prefix}, branch ${sanitize(r.default_branch)}) in ${r.path}\n`);
         if (result.imported !== null) io.out(`  imported ${result.imported.created} beads from the project's ledger\n`);
       }
+      io.out(`Agents:\n${renderAgentChecks(agents)}${renderNextSteps(steps)}`);
     });
   rig
     .command('list')
@@ -158,7 +208,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
     .action(async (_o: Opts, cmd: Command) => {
       const g = globals(cmd);
       const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
-      const store = openSqliteBeadStore(town.dbPath);
+      const store = openTownStore(town.dbPath);
       try {
         const rigs = await store.rigs();
         if (g.json) printJson(io, rigs);
@@ -177,7 +227,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
     .action(async (name: string, _o: Opts, cmd: Command) => {
       const g = globals(cmd);
       const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
-      const store = openSqliteBeadStore(town.dbPath);
+      const store = openTownStore(town.dbPath);
       try {
         const r = await store.rig(name);
         const agents = await store.agents({ rig: name });
@@ -263,17 +313,15 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
     .description(
       'remove a polecat; refuses if that would lose uncommitted, unpushed or (without --force) unmerged work',
     )
-    .argument('<rig/name>')
+    .argument('<address>', 'the polecat: <rig>/polecats/<name> (or <rig>/<name>)')
     .option('--force', 'remove even though its pushed work is not merged yet (never uncommitted or unpushed work)')
     .action(async (target: string, o: Opts, cmd: Command) => {
       const g = globals(cmd);
-      const [rigName, name, ...rest] = target.split('/');
-      if (rigName === undefined || name === undefined || rest.length > 0)
-        throw new ValidationError(`expected <rig>/<name>, got "${target}"`);
+      const { rig: rigName, name } = polecatTarget(target);
       const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
       await removePolecat(town, rigName, name, { force: o.force === true, actor: await resolveActor(io, g) });
       if (g.json) printJson(io, { removed: `${rigName}/polecats/${name}` });
-      else io.out(`✓ Removed polecat ${rigName}/${name}\n`);
+      else io.out(`✓ Removed polecat ${rigName}/polecats/${name}\n`);
     });
 
   program

@@ -33,8 +33,27 @@ export async function runProgram(
         return err.exitCode;
       }
       const message = err.message.replace(/^error: /, '');
-      return reportError(io, new UsageError(message, { hint: `see ${program.name()} --help` }), json, style);
+      return reportError(
+        io,
+        new UsageError(message, { hint: `see ${commandPath(program, argv)} --help` }),
+        json,
+        style,
+      );
     }
     return reportError(io, err, json, style);
   }
+}
+
+/** The command line's subcommand, as far as its words name one (`gt polecat remove`), for pointing at its help. */
+export function commandPath(program: Command, argv: readonly string[]): string {
+  const names = [program.name()];
+  let at = program;
+  for (const word of argv) {
+    if (word.startsWith('-')) continue;
+    const sub = at.commands.find((c) => c.name() === word || c.aliases().includes(word));
+    if (sub === undefined) break;
+    names.push(sub.name());
+    at = sub;
+  }
+  return names.join(' ');
 }

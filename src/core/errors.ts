@@ -14,6 +14,7 @@ export type ErrorCode =
   | 'setup'
   | 'git'
   | 'agent_exited'
+  | 'agent_not_ready'
   | 'internal';
 
 export class GtError extends Error {

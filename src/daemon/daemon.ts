@@ -10,7 +10,7 @@ import {
   type ReconcileWork,
 } from '../core/reconcile.js';
 import { observeAgents, type AgentView } from '../observe/snapshot.js';
-import type { SqliteBeadStore } from '../store/sqlite-bead-store.js';
+import type { TownStore } from '../core/town-store.js';
 import type { Town } from '../town/town.js';
 import { sendMail } from '../work/mail.js';
 import { startAgentSession, stopAgentSession, type TownContext } from '../work/sessions.js';
@@ -22,7 +22,7 @@ import { startAgentSession, stopAgentSession, type TownContext } from '../work/s
  * judgment instead of deciding it.
  */
 
-export type DaemonContext = TownContext & { store: SqliteBeadStore };
+export type DaemonContext = TownContext & { store: TownStore };
 
 export type DaemonOptions = {
   tickMs: number;

@@ -1,6 +1,7 @@
-import { accessSync, constants, existsSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { errorMessage } from '../core/errors.js';
+import { onPath } from '../exec/path.js';
 import { gitVersion, listWorktrees, pruneWorktrees } from '../git/git.js';
 import { agentCli } from '../runtime/launch.js';
 import { tmuxVersion } from '../session/tmux.js';
@@ -38,24 +39,6 @@ function atLeast(version: string, min: readonly number[]): boolean {
     if (have !== need) return have > need;
   }
   return true;
-}
-
-/** Whether `command` is an executable on `path` (or an executable path itself); no process is started. */
-export function onPath(command: string, path: string | undefined): boolean {
-  const candidates = command.includes('/')
-    ? [isAbsolute(command) ? command : resolve(command)]
-    : (path ?? '')
-        .split(delimiter)
-        .filter((d) => d !== '')
-        .map((d) => join(d, command));
-  return candidates.some((file) => {
-    try {
-      accessSync(file, constants.X_OK);
-      return statSync(file).isFile();
-    } catch {
-      return false;
-    }
-  });
 }
 
 export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Promise<Check[]> {

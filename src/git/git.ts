@@ -41,6 +41,11 @@ export async function gitTopLevel(dir: string): Promise<string | undefined> {
   return result.ok ? result.stdout.trim() : undefined;
 }
 
+/** Whether the repository at `dir` has a commit yet. */
+export async function hasCommits(dir: string): Promise<boolean> {
+  return (await runGit(['rev-parse', '--verify', '--quiet', 'HEAD'], { cwd: dir, timeoutMs: 5_000 })).ok;
+}
+
 /** `git init` in `dir` (which must exist); initial branch main. */
 export async function gitInit(dir: string): Promise<void> {
   const result = await runGit(['init', '--quiet', '--initial-branch=main', dir], { cwd: dir });

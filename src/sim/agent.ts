@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { errorMessage, isRecord } from '../core/errors.js';
 import { execArgv } from '../exec/exec.js';
 import { commitAll } from '../git/git.js';
-import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { openTownStore } from '../store/open.js';
 import { findTown } from '../town/town.js';
 import { firstShellBlock, type SimDialog, type SimStep } from './script.js';
 
@@ -452,7 +452,7 @@ export class SimAgent {
   async #hookedBead(): Promise<{ id: string; title: string; description: string } | undefined> {
     try {
       const town = findTown({ cwd: this.#cwd, envRoot: this.#env.GT_TOWN_ROOT });
-      const store = openSqliteBeadStore(town.dbPath);
+      const store = openTownStore(town.dbPath);
       try {
         const agent = await store.agent(this.#address);
         if (agent.hook_bead === null) return undefined;

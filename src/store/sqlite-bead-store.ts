@@ -1,7 +1,6 @@
 import type { Bead, BeadDetails, BeadEvent, Comment, Dependency } from '../core/bead.js';
 import { beadWith, NON_WORK_TYPES } from '../core/bead.js';
 import type {
-  BeadStore,
   BeadSummary,
   BlockedBead,
   BlockedFilter,
@@ -31,7 +30,6 @@ import type {
   Agent,
   AgentChanges,
   AgentSession,
-  AgentStore,
   HookOptions,
   QueuedNudge,
   QueueNudgeInput,
@@ -41,7 +39,7 @@ import type {
 } from '../core/agent-store.js';
 import type { Clock } from '../core/clock.js';
 import { agentAddress, type Role } from '../core/identity.js';
-import type { Rig, RigRegistry } from '../core/rig-registry.js';
+import type { Rig } from '../core/rig-registry.js';
 import { AgentRepo } from './agent-repo.js';
 import { ConflictError, ValidationError } from '../core/errors.js';
 import { notFound } from './not-found.js';
@@ -61,7 +59,8 @@ import {
 import { parseLedger, serializeRecord } from './jsonl.js';
 import * as q from './queries.js';
 import { toBead, toComment, toDependency, toEvent, toIntValue, toStringValue } from './rows.js';
-import { StoreWriter } from './store-writer.js';
+import { StoreWriter, type WriterReads } from './store-writer.js';
+import type { TownStore } from '../core/town-store.js';
 
 export const systemClock: Clock = { nowMs: () => Date.now() };
 
@@ -81,7 +80,7 @@ export const DEFAULT_READY_LIMIT = 100;
  * The store over SQLite: beads (BeadStore) and agents (AgentStore) in one database. Reads are plain
  * statements; every write is one immediate transaction.
  */
-export class SqliteBeadStore implements BeadStore, AgentStore, RigRegistry {
+export class SqliteBeadStore implements TownStore, WriterReads {
   readonly #db: Db;
   readonly #clock: Clock;
   readonly #writer: StoreWriter;

@@ -46,7 +46,7 @@ import { serializeRecord, type ParsedLedger } from './jsonl.js';
 import * as q from './queries.js';
 import { notFound } from './not-found.js';
 import { beadParams, toComment, toDependency, toIntValue, toStringValue } from './rows.js';
-import type { SqliteBeadStore } from './sqlite-bead-store.js';
+import type { Statement } from './db.js';
 
 const INSERT_BEAD_SQL = /* sql */ `
   INSERT INTO issues (id, title, description, design, acceptance_criteria, notes, status, priority, issue_type,
@@ -76,12 +76,27 @@ const INSERT_DEPENDENCY_SQL = /* sql */ `
 const CONFIG_KEY_PATTERN = /^[a-z][a-z0-9_.-]{0,99}$/;
 
 /**
+ * The synchronous reads the writer needs inside its transactions. The store passes itself; naming only these
+ * keeps the writer from depending on the store class (and the two modules from importing each other).
+ */
+export type WriterReads = {
+  readonly prefix: string;
+  stmt(sql: string): Statement;
+  configValue(key: string): string | undefined;
+  getBead(id: string): Bead | undefined;
+  requireBead(id: string): Bead;
+  beadsByIds(ids: readonly string[]): Bead[];
+  details(beads: readonly Bead[]): BeadDetails[];
+  openBlockers(ids: readonly string[]): Map<string, string[]>;
+};
+
+/**
  * Every write of the SQLite store. Methods run inside the caller's immediate transaction, validate all their
  * input before the first write, and append audit events as they go: an error anywhere rolls everything back.
  */
 export class StoreWriter {
   constructor(
-    private readonly store: SqliteBeadStore,
+    private readonly store: WriterReads,
     private readonly now: () => string,
     private readonly nowNs: () => bigint,
   ) {}

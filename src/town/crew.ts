@@ -5,7 +5,7 @@ import { ConflictError, errorMessage, GtError, ValidationError } from '../core/e
 import { sessionName, validateName, type AgentIdentity } from '../core/identity.js';
 import { cloneFull, excludePattern } from '../git/git.js';
 import { BEADS_DIR_NAME, REDIRECT_FILE_NAME } from '../store/discover.js';
-import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { openTownStore } from '../store/open.js';
 import { rigPaths } from './rig.js';
 import { townPaths, type Town } from './town.js';
 
@@ -15,7 +15,7 @@ import { townPaths, type Town } from './town.js';
  */
 export async function addCrew(town: Town, rigName: string, name: string, actor: string): Promise<Agent> {
   validateName('crew', name);
-  const store = openSqliteBeadStore(town.dbPath);
+  const store = openTownStore(town.dbPath);
   const path = join(rigPaths(town.root, rigName).crew, name);
   let created = false;
   try {

@@ -25,7 +25,8 @@ import {
   type WorktreeSafety,
 } from '../git/git.js';
 import { BEADS_DIR_NAME, REDIRECT_FILE_NAME } from '../store/discover.js';
-import { openSqliteBeadStore, type SqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { openTownStore } from '../store/open.js';
+import type { TownStore } from '../core/town-store.js';
 import { loadRigSettings, rigPaths } from './rig.js';
 import { townPaths, type Town } from './town.js';
 
@@ -48,7 +49,7 @@ export type AddPolecatOptions = {
 const REUSABLE_STATES: ReadonlySet<string> = new Set(['idle', 'done']);
 
 /** Idle polecats of the rig with no hook, no open session and a sandbox on disk: candidates for new work. */
-export async function reusablePolecats(store: SqliteBeadStore, rigName: string): Promise<Agent[]> {
+export async function reusablePolecats(store: TownStore, rigName: string): Promise<Agent[]> {
   const out: Agent[] = [];
   for (const a of await store.agents({ rig: rigName, role: 'polecat' })) {
     if (!REUSABLE_STATES.has(a.agent_state) || a.hook_bead !== null || a.name === null || !existsSync(a.sandbox_path))
@@ -65,7 +66,7 @@ export async function reusablePolecats(store: SqliteBeadStore, rigName: string):
  */
 export async function freshBranch(
   town: Town,
-  store: SqliteBeadStore,
+  store: TownStore,
   agent: Agent,
   rig: Rig,
   options: { bead?: string; nowMs: number; actor: string },
@@ -93,7 +94,7 @@ export type PolecatPlan = {
 
 export async function planPolecat(
   town: Town,
-  store: SqliteBeadStore,
+  store: TownStore,
   rigName: string,
   options: { name?: string; bead?: string; nowMs: number; theme?: readonly string[] },
 ): Promise<PolecatPlan> {
@@ -162,7 +163,7 @@ export async function discardNewSandbox(town: Town, plan: PolecatPlan): Promise<
 
 /** Gives the rig a polecat: an idle one reused when its old work is safe, else a new one. */
 export async function addPolecat(town: Town, rigName: string, options: AddPolecatOptions): Promise<Agent> {
-  const store = openSqliteBeadStore(town.dbPath);
+  const store = openTownStore(town.dbPath);
   try {
     const rig = await store.rig(rigName);
     loadRigSettings(town.root, rigName); // a broken settings file is reported before anything changes
@@ -190,7 +191,7 @@ export async function addPolecat(town: Town, rigName: string, options: AddPoleca
 export type PolecatView = Agent & { sandbox_exists: boolean };
 
 export async function listPolecats(town: Town, rigName: string): Promise<PolecatView[]> {
-  const store = openSqliteBeadStore(town.dbPath);
+  const store = openTownStore(town.dbPath);
   try {
     await store.rig(rigName);
     return (await store.agents({ rig: rigName, role: 'polecat' })).map((a) =>
@@ -228,7 +229,7 @@ export async function removePolecat(
   options: RemovePolecatOptions,
 ): Promise<void> {
   validateName('polecat', name);
-  const store = openSqliteBeadStore(town.dbPath);
+  const store = openTownStore(town.dbPath);
   const paths = rigPaths(town.root, rigName);
   try {
     const rig = await store.rig(rigName);

@@ -2,7 +2,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { ConflictError } from '../core/errors.js';
 import { ROLE_SPECS } from '../core/identity.js';
 import { branchesWithUnpushedCommits, fetchOrigin, removeWorktree, worktreeSafety } from '../git/git.js';
-import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { openTownStore } from '../store/open.js';
 import { removalBlocker } from './polecat.js';
 import { rigPaths } from './rig.js';
 import type { Town } from './town.js';
@@ -34,7 +34,7 @@ export type RemoveRigResult = {
  *  - only `discardUnmerged` deletes work, and it says so.
  */
 export async function removeRig(town: Town, name: string, options: RemoveRigOptions): Promise<RemoveRigResult> {
-  const store = openSqliteBeadStore(town.dbPath);
+  const store = openTownStore(town.dbPath);
   try {
     const rig = await store.rig(name);
     const paths = rigPaths(town.root, name);

@@ -6,7 +6,7 @@ import { agentGitIdentity, sessionName, TOWN_PREFIX, validateName, type AgentIde
 import { isValidPrefix } from '../core/ids.js';
 import type { Rig } from '../core/rig-registry.js';
 import { addWorktree, cloneBare, defaultBranch, hasRemoteBranch, setWorktreeIdentity } from '../git/git.js';
-import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { openTownStore } from '../store/open.js';
 import { defaultRigSettings, parseRigSettings, type RigSettings } from '../core/settings.js';
 import { readJsonFile, type Town } from './town.js';
 
@@ -69,7 +69,7 @@ export async function addRig(town: Town, name: string, source: string, options: 
     throw new ValidationError(`invalid branch "${options.branch}"`);
   const paths = rigPaths(town.root, name);
   const url = existsSync(source) ? resolve(source) : source;
-  const store = openSqliteBeadStore(town.dbPath);
+  const store = openTownStore(town.dbPath);
   let created = false;
   let registered = false;
   try {

@@ -110,7 +110,15 @@ describe('gt install', () => {
     expect(ignored('.beads/beads.db-wal')).toBe(true);
     expect(ignored('.beads/issues.jsonl')).toBe(false);
     expect(ignored('town.json')).toBe(false);
+    // The ledger is written and, with the town's files, in a first commit: the database is not.
+    const git = (...args: string[]): string => execFileSync('git', args, { cwd: root, encoding: 'utf8' });
+    expect(git('rev-list', '--count', 'HEAD').trim()).toBe('1');
+    expect(git('ls-files').trim().split('\n').sort()).toEqual(
+      ['.beads/.gitignore', '.beads/issues.jsonl', '.gitignore', 'settings.json', 'town.json'].sort(),
+    );
+    expect(git('status', '--porcelain')).toBe('');
     expect((await installTown(root, { ...OPTS, git: true })).changes).toEqual([]);
+    expect(git('rev-list', '--count', 'HEAD').trim()).toBe('1');
   });
 });
 

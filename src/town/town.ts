@@ -12,10 +12,11 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { AgentIdentity } from '../core/identity.js';
 import { agentAddress, sessionName, TOWN_PREFIX, tmuxSocketName, validateName } from '../core/identity.js';
 import { ConflictError, errorMessage, isRecord, NoTownError, ValidationError } from '../core/errors.js';
-import { gitInit, gitTopLevel } from '../git/git.js';
-import { BEADS_DIR_NAME, DB_FILE_NAME } from '../store/discover.js';
+import { commitAll, gitConfig, gitInit, gitTopLevel, gitUserName, hasCommits } from '../git/git.js';
+import { BEADS_DIR_NAME, DB_FILE_NAME, JSONL_FILE_NAME } from '../store/discover.js';
 import { initWorkspace } from '../store/init.js';
-import { openSqliteBeadStore, type SqliteBeadStore } from '../store/sqlite-bead-store.js';
+import { openTownStore } from '../store/open.js';
+import type { TownStore } from '../core/town-store.js';
 import { defaultTownSettings, parseTownSettings, type TownSettings } from '../core/settings.js';
 
 /**
@@ -51,6 +52,7 @@ export function townPaths(root: string) {
     deacon: join(root, 'deacon'),
     boot: join(root, 'deacon', 'boot'),
     gitignore: join(root, '.gitignore'),
+    ledger: join(root, BEADS_DIR_NAME, JSONL_FILE_NAME),
   };
 }
 
@@ -217,13 +219,14 @@ export async function installTown(dir: string, options: InstallOptions): Promise
   } else {
     loadSettings(toTown(root, record));
   }
-  let store: SqliteBeadStore;
+  let store: TownStore;
   if (existsSync(paths.dbPath)) {
-    store = openSqliteBeadStore(paths.dbPath);
+    store = openTownStore(paths.dbPath);
   } else {
     store = initWorkspace(root, TOWN_PREFIX).store;
     changes.push('.beads/ (town store, prefix hq)');
   }
+  let ledger: string;
   try {
     const known = new Set((await store.agents({})).map((a) => a.address));
     for (const identity of TOWN_AGENTS) {
@@ -236,6 +239,7 @@ export async function installTown(dir: string, options: InstallOptions): Promise
       );
       changes.push(`agent ${address}`);
     }
+    ledger = options.git === true ? (await store.exportJsonl({})).text : '';
   } finally {
     store.dispose();
   }
@@ -244,10 +248,22 @@ export async function installTown(dir: string, options: InstallOptions): Promise
       writeAtomic(paths.gitignore, GITIGNORE);
       changes.push('.gitignore');
     }
+    if (!existsSync(paths.ledger)) {
+      writeAtomic(paths.ledger, ledger);
+      changes.push(`${BEADS_DIR_NAME}/${JSONL_FILE_NAME} (the ledger, tracked)`);
+    }
     // A town inside someone else's repository still gets a repository of its own.
     if ((await gitTopLevel(root)) !== root) {
       await gitInit(root);
       changes.push('git repository');
+    }
+    if (!(await hasCommits(root))) {
+      const author = {
+        name: (await gitUserName(root)) ?? record.name,
+        email: (await gitConfig(root, 'user.email')) ?? record.owner,
+      };
+      const sha = await commitAll(root, `Gas Town: town ${record.name}`, author);
+      if (sha !== null) changes.push(`first commit ${sha.slice(0, 8)}`);
     }
   }
   return { town: toTown(root, record), created: !existing, changes };

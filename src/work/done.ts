@@ -2,7 +2,7 @@ import type { Agent } from '../core/agent-store.js';
 import type { Bead } from '../core/bead.js';
 import { ConflictError, GtError, ValidationError } from '../core/errors.js';
 import { commitAll, fetchOrigin, headCommit, pushBranch, remoteBranchCommit, worktreeSafety } from '../git/git.js';
-import type { SqliteBeadStore } from '../store/sqlite-bead-store.js';
+import type { TownStore } from '../core/town-store.js';
 import { rigPaths } from '../town/rig.js';
 import { inbox, sendMail } from './mail.js';
 import type { Town } from '../town/town.js';
@@ -68,12 +68,7 @@ export function mergeRequestId(prefix: string, commit: string): string {
   return `${prefix}-mr${commit.slice(0, 12)}`;
 }
 
-export async function done(
-  town: Town,
-  store: SqliteBeadStore,
-  agent: Agent,
-  options: DoneOptions,
-): Promise<DoneResult> {
+export async function done(town: Town, store: TownStore, agent: Agent, options: DoneOptions): Promise<DoneResult> {
   if (agent.role !== 'polecat' || agent.rig === null)
     throw new ValidationError(`gt done is for polecats; ${agent.address} is a ${agent.role}`, {
       hint: 'crew and other agents close beads with bd close',
@@ -175,7 +170,7 @@ export async function done(
 }
 
 /** An escalation goes to the rig's witness as mail, once. */
-async function tellWitness(store: SqliteBeadStore, agent: Agent, bead: Bead, note: string | undefined): Promise<void> {
+async function tellWitness(store: TownStore, agent: Agent, bead: Bead, note: string | undefined): Promise<void> {
   const witness = `${agent.rig ?? ''}/witness`;
   const subject = `Escalated: ${bead.id} (${bead.title})`;
   try {
@@ -193,14 +188,14 @@ async function tellWitness(store: SqliteBeadStore, agent: Agent, bead: Bead, not
 }
 
 /** The bead this agent already handed in at this commit (a rerun after a finished gt done). */
-async function handedIn(store: SqliteBeadStore, agent: Agent, commit: string): Promise<string | undefined> {
+async function handedIn(store: TownStore, agent: Agent, commit: string): Promise<string | undefined> {
   const mine = await store.list({ assignee: agent.address, statuses: ['in_progress', 'blocked'] });
   return mine.find((b) => typeof b.metadata.gt_done === 'string' && b.metadata.gt_done.endsWith(commit.slice(0, 12)))
     ?.id;
 }
 
 async function ensureMergeRequest(
-  store: SqliteBeadStore,
+  store: TownStore,
   m: { bead: Bead; branch: string; commit: string; target: string; rig: string; worker: string; actor: string },
 ): Promise<string> {
   const id = mergeRequestId(store.prefix, m.commit);
@@ -241,7 +236,7 @@ async function ensureMergeRequest(
 }
 
 async function recordOnSource(
-  store: SqliteBeadStore,
+  store: TownStore,
   bead: Bead,
   r: {
     status: DoneStatus;

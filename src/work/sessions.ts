@@ -2,12 +2,12 @@ import { existsSync, mkdirSync, readlinkSync, renameSync, rmSync, symlinkSync } 
 import { dirname, join } from 'node:path';
 import type { Agent, AgentSession, AgentStore, SessionEndReason } from '../core/agent-store.js';
 import { formatBeacon } from '../core/beacon.js';
-import { ConflictError, GtError, NotFoundError } from '../core/errors.js';
+import { ConflictError, GtError, NotFoundError, ValidationError } from '../core/errors.js';
 import { parseAddress } from '../core/identity.js';
 import type { PaneState } from '../core/pane.js';
 import type { TownSettings } from '../core/settings.js';
 import { writeClaudeSettings } from '../runtime/claude-settings.js';
-import { agentCli, buildLaunch, passthroughEnv } from '../runtime/launch.js';
+import { agentCli, buildLaunch, passthroughEnv, type ResolvedAgent } from '../runtime/launch.js';
 import { paneProfile } from '../runtime/presets.js';
 import { typeNudge } from '../session/nudge.js';
 import type { AgentLiveness, SessionProvider } from '../session/provider.js';
@@ -100,6 +100,15 @@ export type StartResult = {
   replaced: { session_id: string; reason: SessionEndReason } | null;
 };
 
+/** The session is up but its agent never showed it was ready (a dialog nobody answered, a hang). */
+export class AgentNotReadyError extends GtError {
+  constructor(address: string, state: string) {
+    super('agent_not_ready', 9, `${address}'s agent did not become ready (its pane shows: ${state})`, {
+      hint: `look with "gt peek ${address}", answer it with "gt session attach ${address}", or restart it`,
+    });
+  }
+}
+
 export class AgentExitedError extends GtError {
   constructor(address: string, tail: string) {
     super(
@@ -155,18 +164,7 @@ export async function startAgentSession(
       reason: 'lost',
     };
   }
-  let resume: string | undefined;
-  if (options.resume === true) {
-    const previous = (await ctx.store.sessions(address)).find(
-      (s) => s.runtime_session_id !== null && s.runtime === resolved.name,
-    );
-    if (previous?.runtime_session_id === undefined || previous.runtime_session_id === null) {
-      throw new NotFoundError(`${address} has no earlier ${resolved.name} session to resume`, {
-        hint: 'start it without --resume',
-      });
-    }
-    resume = previous.runtime_session_id;
-  }
+  const resume = options.resume === true ? await sessionToResume(ctx, address, resolved) : undefined;
   if (options.agent !== undefined && options.agent !== agent.runtime)
     await ctx.store.updateAgent(address, { runtime: options.agent }, ctx.actor);
 
@@ -209,7 +207,7 @@ export async function startAgentSession(
     await ctx.store.endSession(record.session_id, 'crashed', ctx.actor);
     throw err;
   }
-  ctx.progress?.(`started ${name} (${resolved.name}) in ${agent.sandbox_path}`);
+  ctx.progress?.(`launched ${name} (${resolved.name}) in ${agent.sandbox_path}`);
   const result: StartResult = {
     address,
     session: name,
@@ -246,6 +244,23 @@ export async function startAgentSession(
   return result;
 }
 
+/** The agent CLI's own id of the agent's last session, to continue it; refused when there is none to continue. */
+async function sessionToResume(ctx: TownContext, address: string, resolved: ResolvedAgent): Promise<string> {
+  if (resolved.preset.resume === undefined)
+    throw new ValidationError(`${resolved.name} cannot resume a previous session`, {
+      hint: 'start or restart it without --resume',
+    });
+  const previous = (await ctx.store.sessions(address)).find(
+    (s) => s.runtime_session_id !== null && s.runtime === resolved.name,
+  );
+  if (previous?.runtime_session_id === undefined || previous.runtime_session_id === null) {
+    throw new NotFoundError(`${address} has no earlier ${resolved.name} session to resume`, {
+      hint: 'start it without --resume',
+    });
+  }
+  return previous.runtime_session_id;
+}
+
 export type StopResult = { address: string; session: string; was_running: boolean; ended: AgentSession | null };
 
 export async function stopAgentSession(
@@ -267,8 +282,14 @@ export async function restartAgentSession(
   address: string,
   options: StartOptions & { endReason?: SessionEndReason } = {},
 ): Promise<StartResult & { stopped: StopResult }> {
+  // What would refuse the new session is checked before the running one is stopped.
+  if (options.resume === true)
+    await sessionToResume(ctx, address, agentCli(ctx.settings, await ctx.store.agent(address), options.agent));
   const stopped = await stopAgentSession(ctx, address, options.endReason ?? 'replaced');
-  const started = await startAgentSession(ctx, address, { topic: 'restart', ...options });
+  const started = await startAgentSession(ctx, address, {
+    topic: options.resume === true ? 'resume' : 'restart',
+    ...options,
+  });
   return { ...started, stopped };
 }
 

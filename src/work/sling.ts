@@ -4,7 +4,7 @@ import { ConflictError, errorMessage, GtError, NotFoundError, ValidationError } 
 import { agentAddress } from '../core/identity.js';
 import { parseSlingTarget, type SlingTarget } from '../core/target.js';
 import { fetchOrigin } from '../git/git.js';
-import type { SqliteBeadStore } from '../store/sqlite-bead-store.js';
+import type { TownStore } from '../core/town-store.js';
 import {
   createPolecatSandbox,
   discardNewSandbox,
@@ -25,7 +25,7 @@ import { agentRunning, startAgentSession, type TownContext } from './sessions.js
  * make anything. A sling that fails part-way undoes its hook and any sandbox it made.
  */
 
-export type SlingContext = TownContext & { store: SqliteBeadStore };
+export type SlingContext = TownContext & { store: TownStore };
 
 export type SlingOptions = {
   /** Agent CLI for the session (a preset or a custom agent). */
@@ -39,6 +39,8 @@ export type SlingOptions = {
   noStart?: boolean;
   /** Wait for the started session to be ready (default true). */
   wait?: boolean;
+  /** A polecat address that names no polecat yet: make it (without this, such a sling is refused). */
+  create?: boolean;
 };
 
 export type SlingResult = {
@@ -99,6 +101,7 @@ export async function sling(
       hint: `gt sling ${beadIds.join(' ')} <rig>`,
     });
   }
+  await checkTarget(ctx, target, options.create === true);
   // An unknown agent CLI is refused before anything is hooked.
   if (options.agent !== undefined)
     resolveAgent(ctx.settings, target.kind === 'rig' ? 'polecat' : target.identity.role, options.agent);
@@ -106,6 +109,34 @@ export async function sling(
   const results: SlingResult[] = [];
   for (const bead of beads) results.push(await slingOne(ctx, bead, target, options));
   return results;
+}
+
+/**
+ * A bad target is reported as a bad target, before anything about the beads: the rig must exist, and so must
+ * the agent, except a polecat that `create` asks for.
+ */
+async function checkTarget(ctx: SlingContext, target: SlingTarget, create: boolean): Promise<void> {
+  if (target.kind === 'rig') {
+    await ctx.store.rig(target.rig);
+    return;
+  }
+  const found = await ctx.store.agent(target.address).then(
+    () => true,
+    (err: unknown) => {
+      if (err instanceof NotFoundError) return false;
+      throw err;
+    },
+  );
+  if (found) return;
+  const id = target.identity;
+  if (id.role !== 'polecat')
+    throw new NotFoundError(`no agent ${target.address}`, { hint: 'list the agents with "gt agents"' });
+  await ctx.store.rig(id.rig);
+  if (create) return;
+  const names = (await ctx.store.agents({ rig: id.rig, role: 'polecat' })).map((a) => a.name ?? a.address);
+  throw new NotFoundError(`${id.rig} has no polecat ${id.name}`, {
+    hint: `${names.length === 0 ? `${id.rig} has no polecats yet` : `its polecats: ${names.join(', ')}`}; sling to the rig (gt sling <bead> ${id.rig}) to use an idle one or make one, or add --create to make ${id.name}`,
+  });
 }
 
 async function slingOne(

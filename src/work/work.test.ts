@@ -2,6 +2,7 @@ import { mkdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../test/helpers/tmp.js';
+import { GtError } from '../core/errors.js';
 import { defaultTownSettings } from '../core/settings.js';
 import { FakeSessionProvider } from '../session/fake.js';
 import { openSqliteBeadStore, type SqliteBeadStore } from '../store/sqlite-bead-store.js';
@@ -273,6 +274,38 @@ describe('sling to an agent (fake sessions)', () => {
     expect(
       (await sling(c, [claimed.id], 'gastown/polecats/nux', { force: true, wait: false }))[0]?.took_over_from,
     ).toBe('alice');
+  });
+
+  it("refuses a polecat name that does not exist (listing the rig's polecats) and a bad target before any hook check", async () => {
+    const { ctx, store, town } = await two();
+    await store.registerRig(
+      { name: 'gastown', prefix: 'ga', url: '/x', default_branch: 'main', path: join(town.root, 'gastown') },
+      [],
+      'test',
+    );
+    const c = { ...ctx, store };
+    const bead = await store.create({ title: 'work' }, 'mayor');
+    await expect(sling(c, [bead.id], 'gastown/polecats/cedar', { wait: false })).rejects.toThrow(
+      /gastown has no polecat cedar/,
+    );
+    const refused: unknown = await sling(c, [bead.id], 'gastown/polecats/cedar', { wait: false }).catch(
+      (e: unknown) => e,
+    );
+    expect(refused instanceof GtError ? refused.hint : refused).toMatch(
+      /its polecats: (nux, toast|toast, nux).*--create/,
+    );
+    expect((await store.show([bead.id]))[0]).toMatchObject({ status: 'open', assignee: null });
+    expect((await store.agents({ rig: 'gastown', role: 'polecat' })).map((a) => a.name).sort()).toEqual([
+      'nux',
+      'toast',
+    ]);
+    // A bead held by a running agent: a bad target is still reported as the bad target.
+    await sling(c, [bead.id], TOAST, { wait: false });
+    await expect(sling(c, [bead.id], 'nowhere', { wait: false })).rejects.toThrow(/no rig nowhere/);
+    await expect(sling(c, [bead.id], 'elsewhere/polecats/nux', { wait: false })).rejects.toThrow(/no rig elsewhere/);
+    await expect(sling(c, [bead.id], 'gastown/witness', { wait: false })).rejects.toThrow(/no agent gastown\/witness/);
+    await expect(sling(c, [bead.id], 'gastown/polecats/cedar', { wait: false })).rejects.toThrow(/no polecat cedar/);
+    await expect(sling(c, [bead.id], 'gastown/polecats/nux', { wait: false })).rejects.toThrow(/is on it/);
   });
 
   it('rolls the hook back when the session will not start', async () => {

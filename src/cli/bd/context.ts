@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { isRecord, UsageError } from '../../core/errors.js';
 import { gitUserName } from '../../git/git.js';
 import { discoverWorkspace, type Workspace } from '../../store/discover.js';
-import { openSqliteBeadStore, type SqliteBeadStore } from '../../store/sqlite-bead-store.js';
+import { openTownStore } from '../../store/open.js';
+import type { TownStore } from '../../core/town-store.js';
 import { printJson, type Io } from '../io.js';
 
 export type GlobalOptions = { json?: boolean; actor?: string; db?: string; quiet?: boolean };
@@ -39,10 +40,10 @@ export function findWorkspace(io: Io, g: GlobalOptions): Workspace {
 export async function withStore<T>(
   io: Io,
   g: GlobalOptions,
-  fn: (store: SqliteBeadStore, ws: Workspace) => Promise<T>,
+  fn: (store: TownStore, ws: Workspace) => Promise<T>,
 ): Promise<T> {
   const ws = findWorkspace(io, g);
-  const store = openSqliteBeadStore(ws.dbPath);
+  const store = openTownStore(ws.dbPath);
   try {
     return await fn(store, ws);
   } finally {

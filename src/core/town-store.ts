@@ -1,0 +1,17 @@
+import type { AgentStore } from './agent-store.js';
+import type { BeadStore, StoreHealth } from './bead-store.js';
+import type { RigRegistry } from './rig-registry.js';
+
+/** What `gt doctor` asks of the store (also part of the BeadStore port, for `bd ping`). */
+export type { StoreHealth };
+
+/**
+ * Everything a town keeps in its store, as the layers above `store/` see it: beads, agents with their session
+ * chains, and rigs. Code above the store depends on this port, never on a backend's class, so that a second
+ * backend can slot in by passing the same conformance suites.
+ */
+export type TownStore = BeadStore &
+  AgentStore &
+  RigRegistry & {
+    health(): Promise<StoreHealth>;
+  };
