@@ -45,7 +45,7 @@ describe('bd init', () => {
     expect(existsSync(join(ws.dir, '.beads', 'beads.db'))).toBe(true);
     expect(readFileSync(join(ws.dir, '.beads', '.gitignore'), 'utf8')).toContain('beads.db');
     const id = ws.create('keep me').id;
-    expectOneLineError(ws.run('init', '--prefix', 'other'), /already holds a beads workspace/, 6);
+    expectOneLineError(ws.run('init', '--prefix', 'other'), /already holds a beads workspace/, 1);
     expect(json<Issue[]>(ws.run('show', id, '--json'))[0]?.title).toBe('keep me');
     expect(json<Record<string, string>>(ws.run('config', 'list', '--json')).issue_prefix).toBe('t');
   });
@@ -56,7 +56,7 @@ describe('bd init', () => {
     expectOneLineError(
       bd(['init', '--prefix', 'Bad Prefix'], { cwd: dir, env: cleanEnv(join(dir, 'h')) }),
       /invalid prefix/,
-      2,
+      1,
     );
     expect(existsSync(join(dir, '.beads'))).toBe(false);
   });
@@ -170,23 +170,24 @@ describe('bd errors', () => {
     const b = ws.create('B', '--deps', a.id);
     ws.run('update', a.id, '--claim');
     const before = ws.ledger();
+    // Every bd error exits 1, as beads does; the kind of error is in the JSON error's code.
     const cases: [string[], RegExp, number][] = [
-      [['show', 't-nope'], /no bead with id t-nope/, 3],
-      [['update', 't-nope', '--status', 'open'], /no bead with id t-nope/, 3],
-      [['update', a.id, '--status', 'done'], /invalid status "done"/, 2],
-      [['create', 'x', '-t', 'spaceship'], /invalid issue type "spaceship"/, 2],
-      [['create', 'x', '-p', '7'], /invalid priority "7"/, 2],
-      [['create', ''], /title must not be empty/, 2],
-      [['create', '   '], /title must not be empty/, 2],
-      [['dep', 'add', a.id, b.id], /would create a dependency cycle/, 4],
-      [['dep', 'add', a.id, a.id], /cannot depend on itself/, 2],
-      [['update', a.id, '--claim', '--actor', 'bob'], /already claimed by alice/, 4],
-      [['close', b.id], /blocked by open bead/, 4],
-      [['list', '--status', 'bogus'], /invalid status/, 2],
-      [['ready', '--sort', 'sideways'], /invalid sort/, 2],
-      [['update', a.id], /nothing to update/, 2],
-      [['frobnicate'], /unknown command/, 2],
-      [['list', '--bogus'], /unknown option/, 2],
+      [['show', 't-nope'], /issue t-nope not found/, 1],
+      [['update', 't-nope', '--status', 'open'], /issue t-nope not found/, 1],
+      [['update', a.id, '--status', 'done'], /invalid status "done"/, 1],
+      [['create', 'x', '-t', 'spaceship'], /invalid issue type "spaceship"/, 1],
+      [['create', 'x', '-p', '7'], /invalid priority "7"/, 1],
+      [['create', ''], /title cannot be empty/, 1],
+      [['create', '   '], /title cannot be empty/, 1],
+      [['dep', 'add', a.id, b.id], /would create a dependency cycle/, 1],
+      [['dep', 'add', a.id, a.id], /cannot depend on itself/, 1],
+      [['update', a.id, '--claim', '--actor', 'bob'], /already claimed by alice/, 1],
+      [['close', b.id], /blocked by open issue/, 1],
+      [['list', '--status', 'bogus'], /invalid status/, 1],
+      [['ready', '--sort', 'sideways'], /invalid sort/, 1],
+      [['update', a.id], /nothing to update/, 1],
+      [['frobnicate'], /unknown command/, 1],
+      [['list', '--bogus'], /unknown option/, 1],
     ];
     for (const [args, pattern, code] of cases) expectOneLineError(ws.run(...args), pattern, code);
     expect(ws.ledger()).toBe(before);
@@ -195,16 +196,20 @@ describe('bd errors', () => {
   it('--json errors are a JSON object on stderr', () => {
     const ws = workspace();
     const r = ws.run('show', 't-nope', '--json');
-    expect(r.status).toBe(3);
+    expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
-    expect(JSON.parse(r.stderr)).toMatchObject({ error: 'no bead with id t-nope', code: 'not_found' });
+    expect(JSON.parse(r.stderr)).toMatchObject({
+      error: 'issue t-nope not found',
+      code: 'not_found',
+      schema_version: 1,
+    });
   });
 
   it('says what to do when there is no database', () => {
     const dir = join(root.dir, 'nodb');
     mkdirSync(dir);
     const r = bd(['list'], { cwd: dir, env: cleanEnv(join(dir, 'h')) });
-    expectOneLineError(r, /no \.beads\/ database found.*bd init/, 5);
+    expectOneLineError(r, /no \.beads\/ database found.*bd init/, 1);
   });
 });
 
@@ -266,7 +271,7 @@ describe('bd export and import', () => {
     const ws = workspace();
     const file = join(ws.dir, 'bad.jsonl');
     writeFileSync(file, `${JSON.stringify({ id: 't-1', title: 'ok', created_at: '2026-01-01T00:00:00Z' })}\n{oops\n`);
-    expectOneLineError(ws.run('import', file), /line 2: not valid JSON/, 2);
+    expectOneLineError(ws.run('import', file), /line 2: not valid JSON/, 1);
     expect(json<unknown[]>(ws.run('list', '--json', '--all'))).toEqual([]);
   });
 });

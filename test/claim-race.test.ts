@@ -96,7 +96,15 @@ describe('concurrent claims through bd', () => {
     const winners = results.filter((r) => r.status === 0);
     expect(winners).toHaveLength(1);
     const losers = results.filter((r) => r.status !== 0);
-    expect(losers.every((r) => r.status === 4 && /already claimed by w\d+/.test(r.stderr))).toBe(true);
+    // bd exits 1 for every error, as beads does; the JSON error says it was a conflict.
+    expect(
+      losers.every(
+        (r) =>
+          r.status === 1 &&
+          /already claimed by w\d+/.test(r.stderr) &&
+          (JSON.parse(r.stderr) as { code: string }).code === 'conflict',
+      ),
+    ).toBe(true);
     const winner = (JSON.parse(winners[0]?.stdout ?? '[]') as { assignee: string }[])[0]?.assignee;
     const events = json<{ actor: string }[]>(
       bd(['events', 'race-0', '--type', 'claimed', '--json'], { cwd: dir, env }),

@@ -225,7 +225,7 @@ describe.skipIf(!claudeAvailable())('the real Claude Code CLI in a gt session', 
       30_000,
     );
     expect(lastToolResults(handedIn).map(toolResultText).join('\n')).toMatch(
-      /merge request hq-mr[0-9a-f]{12}; your hook is empty/,
+      /merge request ga-mr[0-9a-f]{12}; your hook is empty/,
     );
   }, 120_000);
 

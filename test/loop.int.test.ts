@@ -211,6 +211,7 @@ describe('gt done', () => {
       const again = gt(['done', '--json'], { cwd: sandbox, env });
       expect(again.status, again.stderr).toBe(0);
       const result = json<{ merge_request: string; commit: string; branch: string }>(again);
+      expect(result.merge_request).toMatch(/^ga-mr[0-9a-f]{12}$/); // the rig's work, in the rig's prefix
       const [after] = await s.show([bead.id]);
       expect(after).toMatchObject({ status: 'in_progress', metadata: { gt_merge_request: result.merge_request } });
       expect((await s.comments(bead.id)).filter((c) => c.text.startsWith('Submitted by'))).toHaveLength(1);

@@ -28,6 +28,8 @@ describe('invokedCommand', () => {
     [['--json'], undefined],
     [['frobnicate'], undefined],
     [['help', 'show'], undefined],
+    [['-q', 'delete', 'x'], 'delete'],
+    [['--quiet', 'ping'], 'ping'],
   ])('%j → %s', (argv, expected) => {
     expect(invokedCommand(argv)).toBe(expected);
   });
@@ -57,6 +59,12 @@ describe('runBd', () => {
       'import',
       'config',
       'events',
+      'delete',
+      'defer',
+      'undefer',
+      'supersede',
+      'stale',
+      'ping',
     ]) {
       expect(io.stdout).toMatch(new RegExp(`\\n  ${name}\\b`));
     }
@@ -64,7 +72,7 @@ describe('runBd', () => {
 
   it('suggests a command for a typo', async () => {
     const io = memoryIo();
-    expect(await runBd(['redy'], io)).toBe(2);
+    expect(await runBd(['redy'], io)).toBe(1);
     expect(io.stderr).toMatch(/unknown command 'redy'.*ready/);
   });
 

@@ -88,10 +88,16 @@ export function readTextArg(io: Io, path: string): string {
 }
 
 /**
+ * How a binary reports errors. `exitCode` replaces every error's own exit code (bd exits 1 for every error, as
+ * beads does, keeping the kind in the JSON `code`); `jsonFields` are added to every JSON error object.
+ */
+export type ErrorStyle = { exitCode?: number; jsonFields?: Readonly<Record<string, string | number>> };
+
+/**
  * The single error boundary of a binary: maps a thrown error to one line on stderr (or a JSON object with
  * `--json`) and returns the exit code. Unknown errors are bugs and say so.
  */
-export function reportError(io: Io, err: unknown, json: boolean): number {
+export function reportError(io: Io, err: unknown, json: boolean, style: ErrorStyle = {}): number {
   const error =
     err instanceof GtError
       ? err
@@ -100,8 +106,9 @@ export function reportError(io: Io, err: unknown, json: boolean): number {
           hint: 'this is a bug; please report it with the command you ran',
         });
   if (json) {
-    const payload: Record<string, string> = { error: error.message, code: error.code };
+    const payload: Record<string, string | number> = { error: error.message, code: error.code };
     if (error.hint !== undefined) payload.hint = error.hint;
+    Object.assign(payload, style.jsonFields);
     io.err(`${JSON.stringify(payload)}\n`);
   } else {
     const hint = error.hint === undefined ? '' : ` — ${oneLine(error.hint)}`;
@@ -115,7 +122,7 @@ export function reportError(io: Io, err: unknown, json: boolean): number {
   ) {
     io.err(`${err.stack}\n`);
   }
-  return error.exitCode;
+  return style.exitCode ?? error.exitCode;
 }
 
 /** Keeps an error message on one line and free of terminal control sequences. */

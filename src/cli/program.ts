@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { UsageError } from '../core/errors.js';
-import { reportError, type Io } from './io.js';
+import { reportError, type ErrorStyle, type Io } from './io.js';
 
 /** A commander program wired to `io`, with its errors routed through our boundary instead of its own. */
 export function createProgram(name: string, description: string, version: string, io: Io): Command {
@@ -17,7 +17,12 @@ export function createProgram(name: string, description: string, version: string
 }
 
 /** Runs a program and returns its exit code; the only place a binary turns errors into exits. */
-export async function runProgram(program: Command, argv: readonly string[], io: Io): Promise<number> {
+export async function runProgram(
+  program: Command,
+  argv: readonly string[],
+  io: Io,
+  style: ErrorStyle = {},
+): Promise<number> {
   const json = argv.includes('--json');
   try {
     await program.parseAsync([...argv], { from: 'user' });
@@ -28,9 +33,14 @@ export async function runProgram(program: Command, argv: readonly string[], io: 
         return err.exitCode;
       }
       const message = err.message.replace(/^error: /, '');
-      return reportError(io, new UsageError(message, { hint: `see ${commandPath(program, argv)} --help` }), json);
+      return reportError(
+        io,
+        new UsageError(message, { hint: `see ${commandPath(program, argv)} --help` }),
+        json,
+        style,
+      );
     }
-    return reportError(io, err, json);
+    return reportError(io, err, json, style);
   }
 }
 

@@ -17,6 +17,11 @@ export type ScalarChanges = {
   issue_type?: string;
   assignee?: string | null;
   external_ref?: string | null;
+  /** null clears; likewise for the dates and spec_id. */
+  estimated_minutes?: number | null;
+  due_at?: string | null;
+  defer_until?: string | null;
+  spec_id?: string | null;
   metadata?: Record<string, unknown>;
   close_reason?: string;
 };
@@ -71,6 +76,10 @@ export function applyScalarChanges(
   if (changes.priority !== undefined) next.priority = changes.priority;
   if (changes.assignee !== undefined) next.assignee = changes.assignee === '' ? null : changes.assignee;
   if (changes.external_ref !== undefined) next.external_ref = changes.external_ref === '' ? null : changes.external_ref;
+  if (changes.estimated_minutes !== undefined) next.estimated_minutes = changes.estimated_minutes;
+  if (changes.due_at !== undefined) next.due_at = changes.due_at;
+  if (changes.defer_until !== undefined) next.defer_until = changes.defer_until;
+  if (changes.spec_id !== undefined) next.spec_id = changes.spec_id === '' ? null : changes.spec_id;
   if (changes.metadata !== undefined) next.metadata = { ...next.metadata, ...changes.metadata };
   if (changes.status !== undefined) next = withStatus(next, changes.status, now, changes.close_reason);
   else if (changes.close_reason !== undefined) next.close_reason = changes.close_reason;
@@ -88,6 +97,10 @@ const DIFF_FIELDS = [
   'issue_type',
   'assignee',
   'external_ref',
+  'estimated_minutes',
+  'due_at',
+  'defer_until',
+  'spec_id',
   'started_at',
   'closed_at',
   'close_reason',

@@ -1,5 +1,6 @@
 import type { Bead, BeadDetails, BeadEvent, Comment, Dependency } from './bead.js';
 import type { ScalarChanges } from './bead-rules.js';
+import type { ErrorCode } from './errors.js';
 
 /**
  * The bead store port. Every operation is atomic on its own (one transaction), validates its input before
@@ -28,7 +29,27 @@ export type BeadStore = {
   /** Claims the first ready bead matching `filter`; resolves null when nothing is ready. */
   claimReady(filter: ReadyFilter, actor: string): Promise<BeadDetails | null>;
   close(ids: readonly string[], options: CloseOptions, actor: string): Promise<BeadDetails[]>;
+  /**
+   * Closes every bead it can, each with the same guards as `close` (a bead blocked only by others of `ids` that
+   * close too may close), and reports the rest instead of failing: nothing is written for a bead that failed.
+   */
+  closeEach(ids: readonly string[], options: CloseOptions, actor: string): Promise<CloseReport>;
   reopen(ids: readonly string[], reason: string | undefined, actor: string): Promise<BeadDetails[]>;
+
+  /**
+   * Defers beads: with `until`, they stay as they are but are not ready work before that time; without, their
+   * status becomes `deferred` (on ice until undeferred).
+   */
+  defer(ids: readonly string[], until: string | null, actor: string): Promise<BeadDetails[]>;
+  /** Clears deferral (status back to open, defer_until cleared); a ValidationError if any bead is not deferred. */
+  undefer(ids: readonly string[], actor: string): Promise<BeadDetails[]>;
+  /** Closes `id` as superseded by `by` and records the edge (`id` supersedes-edge to `by`), in one transaction. */
+  supersede(id: string, by: string, actor: string): Promise<BeadDetails>;
+  /**
+   * Removes a bead with its labels and comments and every dependency edge naming it. Refuses (ConflictError)
+   * when other beads depend on it unless `force`; `dryRun` reports what would go and writes nothing.
+   */
+  delete(id: string, options: DeleteOptions, actor: string): Promise<DeleteReport>;
 
   addDependency(issueId: string, dependsOnId: string, type: string, actor: string): Promise<DependencyChange>;
   removeDependency(issueId: string, dependsOnId: string, actor: string): Promise<DependencyChange>;
@@ -46,6 +67,10 @@ export type BeadStore = {
 
   events(filter: EventFilter): Promise<BeadEvent[]>;
   stats(): Promise<Stats>;
+  /** Beads not closed whose last update is older than `days` days (a positive whole number), oldest first. */
+  stale(filter: StaleFilter): Promise<BeadSummary[]>;
+  /** A health check of the backend: its own integrity check and schema version. */
+  health(): Promise<StoreHealth>;
 
   getConfig(key: string): Promise<string | undefined>;
   setConfig(key: string, value: string, actor: string): Promise<void>;
@@ -71,6 +96,10 @@ export type CreateInput = {
   status?: string;
   assignee?: string | null;
   external_ref?: string | null;
+  estimated_minutes?: number | null;
+  due_at?: string | null;
+  defer_until?: string | null;
+  spec_id?: string | null;
   labels?: readonly string[];
   /** Parent bead: the new bead gets the id `<parent>.<n>` and a parent-child edge. */
   parent?: string;
@@ -78,6 +107,8 @@ export type CreateInput = {
   depends_on?: readonly string[];
   /** An explicit id instead of a generated one. */
   id?: string;
+  /** The prefix of the generated id (a rig's, say) instead of the store's own; ignored with `id` or `parent`. */
+  prefix?: string;
   ephemeral?: boolean;
   metadata?: Record<string, unknown>;
 };
@@ -93,6 +124,24 @@ export type UpdateChanges = Omit<ScalarChanges, 'close_reason'> & {
 };
 
 export type CloseOptions = { reason?: string; force?: boolean };
+
+export type CloseFailure = { id: string; code: ErrorCode; error: string; hint?: string };
+export type CloseReport = { closed: BeadDetails[]; failed: CloseFailure[] };
+
+export type DeleteOptions = { force?: boolean; dryRun?: boolean };
+export type DeleteReport = {
+  id: string;
+  title: string;
+  deleted: boolean;
+  /** Every edge that named the bead, either way. */
+  dependencies: Dependency[];
+  /** Beads that depend on it (any edge type). */
+  dependents: string[];
+};
+
+export type StaleFilter = { days: number; statuses?: readonly string[]; limit?: number };
+
+export type StoreHealth = { integrity: string; schema_version: number; journal_mode: string };
 
 export type Direction = 'down' | 'up';
 

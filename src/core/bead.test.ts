@@ -41,7 +41,7 @@ describe('input validation', () => {
   it('validates dependency types, titles and labels', () => {
     expect(parseDependencyType('parent-child')).toBe('parent-child');
     expect(() => parseDependencyType('likes')).toThrow(ValidationError);
-    expect(() => validateTitle('   ')).toThrow('title must not be empty');
+    expect(() => validateTitle('   ')).toThrow('title cannot be empty');
     expect(validateTitle(' keep spaces ')).toBe(' keep spaces ');
     expect(() => validateLabel('two words')).toThrow(ValidationError);
     expect(() => validateLabel('a,b')).toThrow(ValidationError);

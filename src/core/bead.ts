@@ -48,6 +48,8 @@ export const DEPENDENCY_TYPES = [
   'replies-to',
   'duplicates',
   'supersedes',
+  // Association: "this was caused by that". Never blocks.
+  'caused-by',
 ] as const;
 export type DependencyType = (typeof DEPENDENCY_TYPES)[number];
 /** Edge types that stop the dependent from being ready while the target is open. */
@@ -94,6 +96,13 @@ export type Bead = {
   closed_at: string | null;
   close_reason: string;
   external_ref: string | null;
+  /** Estimated effort in minutes (≥ 0). */
+  estimated_minutes: number | null;
+  due_at: string | null;
+  /** Not ready work before this time. */
+  defer_until: string | null;
+  /** A link to the specification this work implements. */
+  spec_id: string | null;
   ephemeral: boolean;
   metadata: Record<string, unknown>;
   /** Fields an imported ledger carried that this store has no column for, kept verbatim for export. */
@@ -121,6 +130,7 @@ export const EVENT_TYPES = [
   'label_removed',
   'commented',
   'imported',
+  'deleted',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -185,7 +195,8 @@ export function parseDependencyType(value: string): DependencyType {
 }
 
 export function validateTitle(title: string): string {
-  if (title.trim() === '') throw new ValidationError('title must not be empty');
+  if (title.trim() === '')
+    throw new ValidationError('title cannot be empty', { hint: 'give a title: bd create "Fix the login bug"' });
   return title;
 }
 
@@ -231,6 +242,10 @@ export function beadWith<T extends object>(b: Bead, more: T): Bead & T {
     closed_at: b.closed_at,
     close_reason: b.close_reason,
     external_ref: b.external_ref,
+    estimated_minutes: b.estimated_minutes,
+    due_at: b.due_at,
+    defer_until: b.defer_until,
+    spec_id: b.spec_id,
     ephemeral: b.ephemeral,
     metadata: b.metadata,
     extra: b.extra,

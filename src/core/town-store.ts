@@ -1,9 +1,9 @@
 import type { AgentStore } from './agent-store.js';
-import type { BeadStore } from './bead-store.js';
+import type { BeadStore, StoreHealth } from './bead-store.js';
 import type { RigRegistry } from './rig-registry.js';
 
-/** What `gt doctor` asks of the store: the backend's own integrity check, its schema version and journal mode. */
-export type StoreHealth = { integrity: string; schema_version: number; journal_mode: string };
+/** What `gt doctor` asks of the store (also part of the BeadStore port, for `bd ping`). */
+export type { StoreHealth };
 
 /**
  * Everything a town keeps in its store, as the layers above `store/` see it: beads, agents with their session

@@ -119,7 +119,7 @@ export function runBeadStoreContract(name: string, make: StoreFactory): void {
       it('names every missing id in one NotFoundError', () =>
         withStore(async (s) => {
           const b = await s.create({ title: 't' }, 'a');
-          await expect(s.show([b.id, 'gt-x1', 'gt-x2'])).rejects.toThrow('no beads with ids gt-x1, gt-x2');
+          await expect(s.show([b.id, 'gt-x1', 'gt-x2'])).rejects.toThrow('issues gt-x1, gt-x2 not found');
         }));
     });
 
@@ -296,10 +296,10 @@ export function runBeadStoreContract(name: string, make: StoreFactory): void {
         withStore(async (s) => {
           const blocker = await s.create({ title: 'blocker' }, 'x');
           const dependent = await s.create({ title: 'dep', depends_on: [blocker.id] }, 'x');
-          await expect(s.close([dependent.id], {}, 'x')).rejects.toThrow(`blocked by open bead(s) ${blocker.id}`);
+          await expect(s.close([dependent.id], {}, 'x')).rejects.toThrow(`blocked by open issue(s) ${blocker.id}`);
           const epic = await s.create({ title: 'epic', issue_type: 'epic' }, 'x');
           await s.create({ title: 'kid', parent: epic.id }, 'x');
-          await expect(s.close([epic.id], {}, 'x')).rejects.toThrow('1 open child bead(s)');
+          await expect(s.close([epic.id], {}, 'x')).rejects.toThrow('1 open child issue(s)');
           expect(
             (await s.close([blocker.id, dependent.id], { reason: 'shipped' }, 'x')).map((b) => b.close_reason),
           ).toEqual(['shipped', 'shipped']);
@@ -318,6 +318,173 @@ export function runBeadStoreContract(name: string, make: StoreFactory): void {
           expect(r).toMatchObject({ status: 'open', closed_at: null, close_reason: '' });
           expect(r?.comments.map((c) => c.text)).toEqual(['Reopened: not done']);
           expect((await s.events({ issueId: b.id, eventType: 'reopened' })).length).toBe(1);
+        }));
+    });
+
+    describe('scheduling, partial close, supersede, delete, stale, health', () => {
+      const later = (t: string, ms: number): string => new Date(Date.parse(t) + ms).toISOString();
+
+      it('stores estimates, due dates, deferral and spec links, and rejects bad ones writing nothing', () =>
+        withStore(async (s) => {
+          const b = await s.create(
+            {
+              title: 'planned',
+              estimated_minutes: 90,
+              due_at: '2027-01-01T00:00:00.000Z',
+              spec_id: 'docs/spec.md#login',
+            },
+            'x',
+          );
+          expect(b).toMatchObject({
+            estimated_minutes: 90,
+            due_at: '2027-01-01T00:00:00.000Z',
+            spec_id: 'docs/spec.md#login',
+          });
+          const [u] = await s.update([b.id], { estimated_minutes: null, due_at: null, spec_id: '' }, 'x');
+          expect(u).toMatchObject({ estimated_minutes: null, due_at: null, spec_id: null });
+          await expect(s.create({ title: 'x', estimated_minutes: -5 }, 'x')).rejects.toThrow(ValidationError);
+          await expect(s.update([b.id], { due_at: 'next tuesday' }, 'x')).rejects.toThrow(ValidationError);
+          await expect(s.create({ title: 'x', prefix: 'Bad Prefix' }, 'x')).rejects.toThrow(ValidationError);
+          expect((await s.list({})).length).toBe(1);
+        }));
+
+      it('creates ids with a given prefix, found like any other', () =>
+        withStore(async (s) => {
+          const b = await s.create({ title: 'rig work', prefix: 'ga' }, 'x');
+          expect(b.id).toMatch(/^ga-[0-9a-z]{3}$/);
+          expect((await s.show([b.id]))[0]?.title).toBe('rig work');
+          const child = await s.create({ title: 'kid', parent: b.id, prefix: 'zz' }, 'x');
+          expect(child.id).toBe(`${b.id}.1`);
+          expect((await s.create({ title: 'wisp', prefix: 'ga', ephemeral: true }, 'x')).id).toMatch(/^ga-wisp-/);
+        }));
+
+      it('keeps a bead deferred until a time out of ready work (and its children), then lets it back', () =>
+        withStore(async (s, advance) => {
+          const b = await s.create({ title: 'later' }, 'x');
+          const kid = await s.create({ title: 'kid', parent: b.id }, 'x');
+          const [d] = await s.defer([b.id], later(b.created_at, 60_000), 'x');
+          expect(d).toMatchObject({ status: 'open', defer_until: later(b.created_at, 60_000) });
+          expect((await s.ready({})).map((r) => r.id)).toEqual([]);
+          expect((await s.stats()).ready_issues).toBe(0);
+          advance(120_000);
+          expect((await s.ready({})).map((r) => r.id).sort()).toEqual([b.id, kid.id].sort());
+          expect((await s.stats()).ready_issues).toBe(2);
+          await expect(s.undefer([b.id], 'x')).rejects.toThrow(`${b.id} is not deferred`);
+        }));
+
+      it('puts a bead on ice without a time, undefers it, and refuses closed beads', () =>
+        withStore(async (s) => {
+          const b = await s.create({ title: 'ice' }, 'x');
+          expect((await s.defer([b.id], null, 'x'))[0]?.status).toBe('deferred');
+          expect((await s.ready({})).length).toBe(0);
+          const [u] = await s.undefer([b.id], 'x');
+          expect(u).toMatchObject({ status: 'open', defer_until: null });
+          expect((await s.ready({})).map((r) => r.id)).toEqual([b.id]);
+          await s.close([b.id], {}, 'x');
+          await expect(s.defer([b.id], null, 'x')).rejects.toThrow(ValidationError);
+        }));
+
+      it('closeEach closes what it can and reports the rest, writing nothing for them', () =>
+        withStore(async (s) => {
+          const blocker = await s.create({ title: 'blocker' }, 'x');
+          const dependent = await s.create({ title: 'dependent', depends_on: [blocker.id] }, 'x');
+          const chained = await s.create({ title: 'chained', depends_on: [dependent.id] }, 'x');
+          const free = await s.create({ title: 'free' }, 'x');
+          const report = await s.closeEach([dependent.id, 'gt-nope', free.id, chained.id], { reason: 'r' }, 'x');
+          expect(report.closed.map((b) => b.id)).toEqual([free.id]);
+          expect(report.failed.map(({ hint: _hint, ...f }) => f)).toEqual([
+            { id: dependent.id, code: 'conflict', error: expect.stringContaining(blocker.id) as unknown },
+            { id: 'gt-nope', code: 'not_found', error: 'issue gt-nope not found' },
+            { id: chained.id, code: 'conflict', error: expect.stringContaining(dependent.id) as unknown },
+          ]);
+          expect((await s.show([dependent.id]))[0]?.status).toBe('open');
+          const both = await s.closeEach([chained.id, dependent.id, blocker.id], {}, 'x');
+          expect(both.failed).toEqual([]);
+          expect(both.closed.map((b) => b.status)).toEqual(['closed', 'closed', 'closed']);
+        }));
+
+      it('supersedes: closes the old bead and records a non-blocking supersedes edge', () =>
+        withStore(async (s) => {
+          const old = await s.create({ title: 'old' }, 'x');
+          const fresh = await s.create({ title: 'new' }, 'x');
+          const done = await s.supersede(old.id, fresh.id, 'x');
+          expect(done).toMatchObject({ status: 'closed', close_reason: `Superseded by ${fresh.id}` });
+          expect(done.dependencies).toEqual([expect.objectContaining({ depends_on_id: fresh.id, type: 'supersedes' })]);
+          expect((await s.ready({})).map((r) => r.id)).toEqual([fresh.id]);
+          await expect(s.supersede(fresh.id, fresh.id, 'x')).rejects.toThrow(ValidationError);
+          await expect(s.supersede(fresh.id, 'gt-nope', 'x')).rejects.toThrow(NotFoundError);
+        }));
+
+      it('treats caused-by as association only: it never blocks', () =>
+        withStore(async (s) => {
+          const cause = await s.create({ title: 'cause' }, 'x');
+          const bug = await s.create({ title: 'bug', issue_type: 'bug' }, 'x');
+          expect((await s.addDependency(bug.id, cause.id, 'caused-by', 'x')).status).toBe('added');
+          expect((await s.ready({})).map((r) => r.id).sort()).toEqual([bug.id, cause.id].sort());
+          expect((await s.close([bug.id], {}, 'x'))[0]?.status).toBe('closed');
+        }));
+
+      it('deletes a bead with every edge naming it; refuses while others depend on it unless forced', () =>
+        withStore(async (s) => {
+          const target = await s.create({ title: 'target', labels: ['l'] }, 'x');
+          const other = await s.create({ title: 'other' }, 'x');
+          const dependent = await s.create({ title: 'dependent', depends_on: [target.id] }, 'x');
+          await s.addDependency(target.id, other.id, 'related', 'x');
+          await s.addComment(target.id, 'c', 'x');
+          await expect(s.delete(target.id, {}, 'x')).rejects.toThrow(ConflictError);
+          const preview = await s.delete(target.id, { dryRun: true }, 'x');
+          expect(preview).toMatchObject({ id: target.id, deleted: false, dependents: [dependent.id] });
+          expect(preview.dependencies.length).toBe(2);
+          expect((await s.show([target.id])).length).toBe(1);
+          expect((await s.delete(target.id, { force: true }, 'x')).deleted).toBe(true);
+          await expect(s.show([target.id])).rejects.toThrow(NotFoundError);
+          expect((await s.show([dependent.id]))[0]?.dependencies).toEqual([]);
+          expect(await s.dependencies(other.id, 'up')).toEqual([]);
+          expect((await s.ready({})).map((r) => r.id).sort()).toEqual([dependent.id, other.id].sort());
+          expect((await s.delete(other.id, {}, 'x')).deleted).toBe(true);
+          await expect(s.delete('gt-nope', { force: true }, 'x')).rejects.toThrow(NotFoundError);
+        }));
+
+      it('lists stale beads: not closed and not updated for N days, oldest first', () =>
+        withStore(async (s, advance) => {
+          const old = await s.create({ title: 'old' }, 'x');
+          const closed = await s.create({ title: 'closed' }, 'x');
+          await s.close([closed.id], {}, 'x');
+          advance(10 * 86_400_000);
+          const fresh = await s.create({ title: 'fresh' }, 'x');
+          expect((await s.stale({ days: 5 })).map((b) => b.id)).toEqual([old.id]);
+          expect((await s.stale({ days: 30 })).length).toBe(0);
+          expect((await s.stale({ days: 5, statuses: ['closed'] })).map((b) => b.id)).toEqual([closed.id]);
+          await expect(s.stale({ days: 0 })).rejects.toThrow(ValidationError);
+          await expect(s.stale({ days: -1 })).rejects.toThrow(ValidationError);
+          expect(fresh.id).not.toBe(old.id);
+        }));
+
+      it('answers a health check', () =>
+        withStore(async (s) => {
+          const h = await s.health();
+          expect(h.integrity).toBe('ok');
+          expect(h.schema_version).toBeGreaterThan(0);
+        }));
+
+      it('round-trips the new fields through JSONL in beads field names', () =>
+        withStore(async (s) => {
+          const b = await s.create(
+            { title: 'x', estimated_minutes: 30, due_at: '2027-02-03T04:05:06.000Z', spec_id: 'S-1' },
+            'x',
+          );
+          await s.update([b.id], { defer_until: '2027-01-01T00:00:00.000Z' }, 'x');
+          const { text } = await s.exportJsonl({});
+          expect(JSON.parse(text)).toMatchObject({
+            estimated_minutes: 30,
+            due_at: '2027-02-03T04:05:06.000Z',
+            defer_until: '2027-01-01T00:00:00.000Z',
+            spec_id: 'S-1',
+          });
+          await s.delete(b.id, {}, 'x');
+          await s.importJsonl(text, 'i');
+          expect((await s.show([b.id]))[0]).toMatchObject({ estimated_minutes: 30, spec_id: 'S-1', extra: {} });
+          expect((await s.exportJsonl({})).text).toBe(text);
         }));
     });
 

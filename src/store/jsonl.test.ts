@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { normalizeTimestamp } from '../core/time.js';
 import { openSqliteBeadStore } from './sqlite-bead-store.js';
 
 /** The real ledger of the beads project at v0.47.0: 1,955 lines, 338 of them tombstones. */
-const LEDGER = fileURLToPath(new URL('../../../shared/data/beads-v0.47.0-issues.jsonl', import.meta.url));
+/** Shipped in the repository, gzip-compressed (see test/fixtures/README.md). */
+const LEDGER = fileURLToPath(new URL('../../test/fixtures/beads-v0.47.0-issues.jsonl.gz', import.meta.url));
 const TIMESTAMP_KEYS = new Set(['created_at', 'updated_at', 'closed_at', 'started_at']);
 
 function freshStore() {
@@ -36,7 +38,7 @@ function expected(record: Record<string, unknown>): Record<string, unknown> {
 }
 
 describe('the real beads ledger', () => {
-  const text = readFileSync(LEDGER, 'utf8');
+  const text = gunzipSync(readFileSync(LEDGER)).toString('utf8');
   const records = text
     .trim()
     .split('\n')

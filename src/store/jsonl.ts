@@ -31,6 +31,10 @@ const COLUMN_KEYS = new Set([
   'closed_at',
   'close_reason',
   'external_ref',
+  'estimated_minutes',
+  'due_at',
+  'defer_until',
+  'spec_id',
   'ephemeral',
   'wisp',
   'metadata',
@@ -59,6 +63,10 @@ export function beadFields(b: Bead): Record<string, unknown> {
   if (b.closed_at !== null) r.closed_at = b.closed_at;
   if (b.close_reason !== '') r.close_reason = b.close_reason;
   if (b.external_ref !== null) r.external_ref = b.external_ref;
+  if (b.estimated_minutes !== null) r.estimated_minutes = b.estimated_minutes;
+  if (b.due_at !== null) r.due_at = b.due_at;
+  if (b.defer_until !== null) r.defer_until = b.defer_until;
+  if (b.spec_id !== null) r.spec_id = b.spec_id;
   if (b.ephemeral) r.ephemeral = true;
   if (Object.keys(b.metadata).length > 0) r.metadata = b.metadata;
   for (const key of Object.keys(b.extra).sort()) r[key] = b.extra[key];
@@ -160,7 +168,7 @@ function buildSchema(z: typeof Zod) {
   });
   return z.looseObject({
     id: text.refine(isValidId, 'invalid id'),
-    title: z.string().refine((t) => t.trim() !== '', 'title must not be empty'),
+    title: z.string().refine((t) => t.trim() !== '', 'title cannot be empty'),
     description: text.nullish(),
     design: text.nullish(),
     acceptance_criteria: text.nullish(),
@@ -176,6 +184,10 @@ function buildSchema(z: typeof Zod) {
     closed_at: timestamp.nullish(),
     close_reason: text.nullish(),
     external_ref: text.nullish(),
+    estimated_minutes: z.number().int().min(0).nullish(),
+    due_at: timestamp.nullish(),
+    defer_until: timestamp.nullish(),
+    spec_id: text.nullish(),
     ephemeral: z.boolean().nullish(),
     wisp: z.boolean().nullish(),
     metadata: jsonObject.nullish(),
@@ -245,6 +257,10 @@ export function parseLedger(text: string): ParsedLedger {
       closed_at: r.closed_at ?? null,
       close_reason: r.close_reason ?? '',
       external_ref: r.external_ref ?? null,
+      estimated_minutes: r.estimated_minutes ?? null,
+      due_at: r.due_at ?? null,
+      defer_until: r.defer_until ?? null,
+      spec_id: r.spec_id === undefined || r.spec_id === null || r.spec_id === '' ? null : r.spec_id,
       ephemeral: r.ephemeral ?? r.wisp ?? false,
       metadata: r.metadata ?? {},
       extra,

@@ -117,6 +117,49 @@ describe('migrations', () => {
     db.close();
   });
 
+  it('upgrades a version-5 database to beads scheduling fields, keeping its beads', () => {
+    const path = dbPath();
+    const v5 = openDatabase(path, { create: true, migrations: MIGRATIONS.filter((m) => m.version <= 5) });
+    v5.prepare(
+      `INSERT INTO issues (id, title, created_at, updated_at) VALUES ('t-1', 'kept', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')`,
+    ).run();
+    // Imported before version 6: the fields sat in extra. They move into their columns; odd values stay put.
+    v5.prepare(
+      `INSERT INTO issues (id, title, created_at, updated_at, extra) VALUES ('t-2', 'moved', '2026-01-01T00:00:00Z',
+        '2026-01-01T00:00:00Z', '{"estimated_minutes":30,"due_at":"2027-01-01T00:00:00Z","spec_id":"S","other":1}')`,
+    ).run();
+    v5.prepare(
+      `INSERT INTO issues (id, title, created_at, updated_at, extra) VALUES ('t-3', 'odd', '2026-01-01T00:00:00Z',
+        '2026-01-01T00:00:00Z', '{"estimated_minutes":-4}')`,
+    ).run();
+    v5.close();
+    const db = openDatabase(path);
+    expect(schemaVersion(db)).toBe(LATEST_SCHEMA_VERSION);
+    expect(
+      db.prepare('SELECT title, estimated_minutes, due_at, defer_until, spec_id, extra FROM issues ORDER BY id').all(),
+    ).toEqual([
+      { title: 'kept', estimated_minutes: null, due_at: null, defer_until: null, spec_id: null, extra: '{}' },
+      {
+        title: 'moved',
+        estimated_minutes: 30,
+        due_at: '2027-01-01T00:00:00Z',
+        defer_until: null,
+        spec_id: 'S',
+        extra: '{"other":1}',
+      },
+      {
+        title: 'odd',
+        estimated_minutes: null,
+        due_at: null,
+        defer_until: null,
+        spec_id: null,
+        extra: '{"estimated_minutes":-4}',
+      },
+    ]);
+    expect(() => db.prepare(`UPDATE issues SET estimated_minutes = -1`).run()).toThrow(/CHECK/);
+    db.close();
+  });
+
   it('lets a second connection migrate concurrently without harm', () => {
     const path = dbPath();
     const a = openDatabase(path, { create: true });

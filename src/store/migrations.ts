@@ -179,6 +179,36 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX nudges_pending ON nudges (recipient, id) WHERE delivered_at IS NULL;
     `,
   },
+  {
+    version: 6,
+    description: 'estimates, due dates, deferral and spec links on beads',
+    sql: /* sql */ `
+      -- beads' estimated_minutes, due_at, defer_until and spec_id. A bead with defer_until in the future is
+      -- not ready work; the others are information for people and tools.
+      ALTER TABLE issues ADD COLUMN estimated_minutes INTEGER CHECK (estimated_minutes IS NULL OR estimated_minutes >= 0);
+      ALTER TABLE issues ADD COLUMN due_at TEXT;
+      ALTER TABLE issues ADD COLUMN defer_until TEXT;
+      ALTER TABLE issues ADD COLUMN spec_id TEXT;
+      -- Ledgers imported before this version kept these fields verbatim in extra: move them into their columns.
+      UPDATE issues SET
+        estimated_minutes = CASE WHEN json_type(extra, '$.estimated_minutes') = 'integer'
+                                  AND json_extract(extra, '$.estimated_minutes') >= 0
+                                 THEN json_extract(extra, '$.estimated_minutes') END,
+        due_at = CASE WHEN json_type(extra, '$.due_at') = 'text' THEN json_extract(extra, '$.due_at') END,
+        defer_until = CASE WHEN json_type(extra, '$.defer_until') = 'text' THEN json_extract(extra, '$.defer_until') END,
+        spec_id = CASE WHEN json_type(extra, '$.spec_id') = 'text' AND json_extract(extra, '$.spec_id') <> ''
+                       THEN json_extract(extra, '$.spec_id') END
+       WHERE json_type(extra, '$.estimated_minutes') = 'integer' AND json_extract(extra, '$.estimated_minutes') >= 0
+          OR json_type(extra, '$.due_at') = 'text' OR json_type(extra, '$.defer_until') = 'text'
+          OR (json_type(extra, '$.spec_id') = 'text' AND json_extract(extra, '$.spec_id') <> '');
+      UPDATE issues SET extra = json_remove(extra, '$.estimated_minutes', '$.due_at', '$.defer_until', '$.spec_id')
+       WHERE (estimated_minutes IS NOT NULL OR json_type(extra, '$.estimated_minutes') IS NULL)
+         AND (due_at IS NOT NULL OR json_type(extra, '$.due_at') IS NULL)
+         AND (defer_until IS NOT NULL OR json_type(extra, '$.defer_until') IS NULL)
+         AND (spec_id IS NOT NULL OR json_type(extra, '$.spec_id') IS NULL)
+         AND extra <> json_remove(extra, '$.estimated_minutes', '$.due_at', '$.defer_until', '$.spec_id');
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

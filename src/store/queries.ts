@@ -32,6 +32,17 @@ export const BLOCKED_CTE = /* sql */ `
     SELECT d.issue_id FROM dependencies d JOIN blocked p ON d.depends_on_id = p.id WHERE d.type = 'parent-child'
   )`;
 
+/**
+ * `deferred(id)`: beads whose defer_until lies after @now, and every descendant of one. They are not ready
+ * work, but they are not blocked either: nothing but time holds them.
+ */
+const DEFERRED_CTE = /* sql */ `
+  deferred(id) AS (
+    SELECT id FROM issues WHERE defer_until > @now
+    UNION
+    SELECT d.issue_id FROM dependencies d JOIN deferred p ON d.depends_on_id = p.id WHERE d.type = 'parent-child'
+  )`;
+
 /** `descendants(id)`: every bead below @parent through parent-child edges (empty when @parent is null). */
 const DESCENDANTS_CTE = /* sql */ `
   descendants(id) AS (
@@ -101,6 +112,7 @@ export const READY_SQL = bySort(
   SELECT ${BEAD_COLUMNS} FROM issues
    WHERE issues.status = 'open'
      AND issues.ephemeral = 0
+     AND (issues.defer_until IS NULL OR issues.defer_until <= @now)
      AND (CASE WHEN @types IS NULL THEN issues.issue_type NOT IN (SELECT value FROM json_each(@nonWorkTypes))
                ELSE issues.issue_type IN (SELECT value FROM json_each(@types)) END)
      AND (@parent IS NULL OR issues.id IN (SELECT id FROM descendants))
@@ -114,7 +126,8 @@ export const READY_SQL = bySort(
        )
        SELECT 1 FROM chain
         WHERE (chain.depth > 0 AND EXISTS (SELECT 1 FROM issues a
-                                            WHERE a.id = chain.id AND a.status IN ('blocked', 'deferred')))
+                                            WHERE a.id = chain.id
+                                              AND (a.status IN ('blocked', 'deferred') OR a.defer_until > @now)))
            OR EXISTS (SELECT 1 FROM dependencies d JOIN issues b ON b.id = d.depends_on_id
                        WHERE d.issue_id = chain.id AND d.type IN ('blocks', 'conditional-blocks')
                          AND b.status NOT IN ${RESOLVED})
@@ -124,10 +137,21 @@ export const READY_SQL = bySort(
 );
 
 export const READY_COUNT_SQL = /* sql */ `
-  WITH RECURSIVE ${BLOCKED_CTE}
+  WITH RECURSIVE ${BLOCKED_CTE}, ${DEFERRED_CTE}
   SELECT COUNT(*) AS n FROM issues
    WHERE issues.status = 'open' AND issues.ephemeral = 0 AND issues.id NOT IN (SELECT id FROM blocked)
+     AND issues.id NOT IN (SELECT id FROM deferred)
      AND issues.issue_type NOT IN (SELECT value FROM json_each(@nonWorkTypes))`;
+
+/** Beads not closed whose last update is before @before, oldest first; @statuses narrows them. */
+export const STALE_SQL = /* sql */ `
+  SELECT ${BEAD_COLUMNS} FROM issues
+   WHERE issues.updated_at < @before
+     AND (CASE WHEN @statuses IS NULL THEN issues.status NOT IN ('closed', 'tombstone')
+               ELSE issues.status IN (SELECT value FROM json_each(@statuses)) END)
+     AND issues.ephemeral = 0
+   ORDER BY issues.updated_at ASC, issues.id ASC
+   LIMIT @limit`;
 
 /** Unresolved, undeferred beads that cannot be worked on: blocked status or graph; @parent limits to descendants. */
 export const BLOCKED_SQL = /* sql */ `

@@ -27,6 +27,7 @@ const readyParams = {
   unassigned: 0,
   priorities: null,
   labels: null,
+  now: '2026-01-01T00:00:00.000Z',
   limit: 100,
 };
 

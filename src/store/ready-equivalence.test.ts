@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { NON_WORK_TYPES, RESOLVED_STATUSES } from '../core/bead.js';
+import { NON_WORK_TYPES, RESOLVED_STATUSES, STATUSES } from '../core/bead.js';
 import { openSqliteBeadStore, type SqliteBeadStore } from './sqlite-bead-store.js';
 
 /**
@@ -15,11 +16,22 @@ type Rec = {
   status: string;
   issue_type: string;
   ephemeral?: boolean;
+  defer_until?: string;
   dependencies?: { depends_on_id: string; type: string; metadata?: string }[];
 };
 
+/** Deferral dates in the random graphs are far in the past or far in the future of any test run. */
+const NOW = new Date().toISOString();
+
 function referenceReady(records: readonly Rec[]): Set<string> {
   const byId = new Map(records.map((r) => [r.id, r]));
+  // A bead deferred to a future date is not ready, nor is anything below it through parent-child edges.
+  const deferred = (id: string, depth = 0): boolean => {
+    const r = byId.get(id);
+    if (r === undefined || depth > 100) return false;
+    if (r.defer_until !== undefined && r.defer_until > NOW) return true;
+    return (r.dependencies ?? []).some((d) => d.type === 'parent-child' && deferred(d.depends_on_id, depth + 1));
+  };
   const children = new Map<string, Rec[]>();
   for (const r of records) {
     for (const d of r.dependencies ?? []) {
@@ -56,6 +68,7 @@ function referenceReady(records: readonly Rec[]): Set<string> {
   return new Set(
     records
       .filter((r) => r.status === 'open' && r.ephemeral !== true && !NON_WORK_TYPES.includes(r.issue_type))
+      .filter((r) => !deferred(r.id))
       .filter((r) => {
         const self = { ...r, status: 'open' };
         byId.set(r.id, self);
@@ -70,9 +83,23 @@ async function bothWays(store: SqliteBeadStore): Promise<{ perCandidate: Set<str
   const perCandidate = new Set((await store.ready({ limit: 0 })).map((b) => b.id));
   const blockedIds = new Set((await store.blocked({})).map((b) => b.id));
   const work = await store.list({ statuses: ['open'], limit: 0 });
-  const viaSet = new Set(
-    work.filter((b) => !NON_WORK_TYPES.includes(b.issue_type) && !blockedIds.has(b.id)).map((b) => b.id),
+  const all = new Map(
+    (await store.list({ statuses: [...STATUSES, 'tombstone'], includeEphemeral: true, limit: 0 })).map((b) => [
+      b.id,
+      b,
+    ]),
   );
+  const deferred = (id: string | null, depth = 0): boolean => {
+    const b = id === null ? undefined : all.get(id);
+    if (b === undefined || depth > 100) return false;
+    return (b.defer_until !== null && b.defer_until > NOW) || deferred(b.parent, depth + 1);
+  };
+  const viaSet = new Set(
+    work
+      .filter((b) => !NON_WORK_TYPES.includes(b.issue_type) && !blockedIds.has(b.id) && !deferred(b.id))
+      .map((b) => b.id),
+  );
+  expect((await store.stats()).ready_issues).toBe(viaSet.size);
   return { perCandidate, viaSet };
 }
 
@@ -119,6 +146,7 @@ function randomGraph(seed: number, n: number): Rec[] {
       status: pick(statuses),
       issue_type: pick(['task', 'task', 'bug', 'epic', 'message', 'molecule']),
       ephemeral: rand() < 0.05,
+      ...(rand() < 0.1 ? { defer_until: rand() < 0.5 ? '2000-01-01T00:00:00Z' : '2999-01-01T00:00:00Z' } : {}),
       dependencies: unique,
     });
   }
@@ -160,10 +188,9 @@ describe('ready: per-candidate query, blocked-set query and the rules agree', ()
   });
 
   it('on the real beads ledger', async () => {
-    const text = readFileSync(
-      fileURLToPath(new URL('../../../shared/data/beads-v0.47.0-issues.jsonl', import.meta.url)),
-      'utf8',
-    );
+    const text = gunzipSync(
+      readFileSync(fileURLToPath(new URL('../../test/fixtures/beads-v0.47.0-issues.jsonl.gz', import.meta.url))),
+    ).toString('utf8');
     const records = text
       .trim()
       .split('\n')

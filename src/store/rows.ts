@@ -35,6 +35,11 @@ function int(row: Row, key: string): number {
   return v;
 }
 
+function intOrNull(row: Row, key: string): number | null {
+  const v = row[key];
+  return v === null || v === undefined ? null : int(row, key);
+}
+
 function jsonObject(row: Row, key: string): Record<string, unknown> {
   const text = str(row, key);
   if (text === '{}') return {};
@@ -45,7 +50,8 @@ function jsonObject(row: Row, key: string): Record<string, unknown> {
 
 export const BEAD_COLUMNS =
   'id, title, description, design, acceptance_criteria, notes, status, priority, issue_type, assignee, ' +
-  'created_by, created_at, updated_at, started_at, closed_at, close_reason, external_ref, ephemeral, metadata, extra';
+  'created_by, created_at, updated_at, started_at, closed_at, close_reason, external_ref, ephemeral, metadata, extra, ' +
+  'estimated_minutes, due_at, defer_until, spec_id';
 
 /** The same columns qualified with the `issues` table name, for joins. */
 export const BEAD_COLUMNS_QUALIFIED = BEAD_COLUMNS.split(', ')
@@ -72,6 +78,10 @@ export function toBead(value: unknown): Bead {
     closed_at: strOrNull(r, 'closed_at'),
     close_reason: str(r, 'close_reason'),
     external_ref: strOrNull(r, 'external_ref'),
+    estimated_minutes: intOrNull(r, 'estimated_minutes'),
+    due_at: strOrNull(r, 'due_at'),
+    defer_until: strOrNull(r, 'defer_until'),
+    spec_id: strOrNull(r, 'spec_id'),
     ephemeral: int(r, 'ephemeral') === 1,
     metadata: jsonObject(r, 'metadata'),
     extra: jsonObject(r, 'extra'),
@@ -98,6 +108,10 @@ export function beadParams(b: Bead): Record<string, string | number | null> {
     closed_at: b.closed_at,
     close_reason: b.close_reason,
     external_ref: b.external_ref,
+    estimated_minutes: b.estimated_minutes,
+    due_at: b.due_at,
+    defer_until: b.defer_until,
+    spec_id: b.spec_id,
     ephemeral: b.ephemeral ? 1 : 0,
     metadata: JSON.stringify(b.metadata),
     extra: JSON.stringify(b.extra),

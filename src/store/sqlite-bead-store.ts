@@ -5,7 +5,10 @@ import type {
   BlockedBead,
   BlockedFilter,
   CloseOptions,
+  CloseReport,
   CreateInput,
+  DeleteOptions,
+  DeleteReport,
   DependencyChange,
   DependencyView,
   Direction,
@@ -17,7 +20,9 @@ import type {
   LabelCount,
   ListFilter,
   ReadyFilter,
+  StaleFilter,
   Stats,
+  StoreHealth,
   TreeNode,
   UpdateChanges,
 } from '../core/bead-store.js';
@@ -36,9 +41,11 @@ import type { Clock } from '../core/clock.js';
 import { agentAddress, type Role } from '../core/identity.js';
 import type { Rig } from '../core/rig-registry.js';
 import { AgentRepo } from './agent-repo.js';
-import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js';
+import { ConflictError, ValidationError } from '../core/errors.js';
+import { notFound } from './not-found.js';
 import { settle } from '../core/promise.js';
 import { formatTimestamp } from '../core/time.js';
+import { staleBefore } from '../core/bead-dates.js';
 import {
   cachedStatement,
   closeDatabase,
@@ -53,7 +60,7 @@ import { parseLedger, serializeRecord } from './jsonl.js';
 import * as q from './queries.js';
 import { toBead, toComment, toDependency, toEvent, toIntValue, toStringValue } from './rows.js';
 import { StoreWriter, type WriterReads } from './store-writer.js';
-import type { StoreHealth, TownStore } from '../core/town-store.js';
+import type { TownStore } from '../core/town-store.js';
 
 export const systemClock: Clock = { nowMs: () => Date.now() };
 
@@ -203,6 +210,7 @@ export class SqliteBeadStore implements TownStore, WriterReads {
       types: jsonOrNull(filter.types),
       nonWorkTypes: JSON.stringify(NON_WORK_TYPES),
       parent: filter.parent ?? null,
+      now: this.#now(),
       ...commonParams(filter),
       limit: limitParam(filter.limit, DEFAULT_READY_LIMIT),
     });
@@ -348,6 +356,18 @@ export class SqliteBeadStore implements TownStore, WriterReads {
     return settle(() => databaseHealth(this.#db));
   }
 
+  stale(filter: StaleFilter): Promise<BeadSummary[]> {
+    return settle(() => {
+      const before = staleBefore(filter.days, this.#clock.nowMs());
+      const rows = this.stmt(q.STALE_SQL).all({
+        before,
+        statuses: jsonOrNull(filter.statuses),
+        limit: limitParam(filter.limit, DEFAULT_LIST_LIMIT),
+      });
+      return this.summaries(rows.map(toBead));
+    });
+  }
+
   stats(): Promise<Stats> {
     return settle(() => {
       const byStatus = new Map(
@@ -363,7 +383,10 @@ export class SqliteBeadStore implements TownStore, WriterReads {
       }
       const count = (s: string): number => byStatus.get(s) ?? 0;
       const total = [...byStatus.values()].reduce((a, b) => a + b, 0);
-      const ready = toIntValue(this.stmt(q.READY_COUNT_SQL).get({ nonWorkTypes: JSON.stringify(NON_WORK_TYPES) }), 'n');
+      const ready = toIntValue(
+        this.stmt(q.READY_COUNT_SQL).get({ nonWorkTypes: JSON.stringify(NON_WORK_TYPES), now: this.#now() }),
+        'n',
+      );
       const graphBlocked = this.stmt(q.BLOCKED_SQL).all({ parent: null, limit: -1 }).length;
       return {
         total_issues: total,
@@ -439,6 +462,26 @@ export class SqliteBeadStore implements TownStore, WriterReads {
 
   close(ids: readonly string[], options: CloseOptions, actor: string): Promise<BeadDetails[]> {
     return settle(() => writeTransaction(this.#db, () => this.#writer.close(ids, options, actor)));
+  }
+
+  closeEach(ids: readonly string[], options: CloseOptions, actor: string): Promise<CloseReport> {
+    return settle(() => writeTransaction(this.#db, () => this.#writer.closeEach(ids, options, actor)));
+  }
+
+  defer(ids: readonly string[], until: string | null, actor: string): Promise<BeadDetails[]> {
+    return settle(() => writeTransaction(this.#db, () => this.#writer.defer(ids, until, actor)));
+  }
+
+  undefer(ids: readonly string[], actor: string): Promise<BeadDetails[]> {
+    return settle(() => writeTransaction(this.#db, () => this.#writer.undefer(ids, actor)));
+  }
+
+  supersede(id: string, by: string, actor: string): Promise<BeadDetails> {
+    return settle(() => writeTransaction(this.#db, () => this.#writer.supersede(id, by, actor)));
+  }
+
+  delete(id: string, options: DeleteOptions, actor: string): Promise<DeleteReport> {
+    return settle(() => writeTransaction(this.#db, () => this.#writer.delete(id, options, actor)));
   }
 
   reopen(ids: readonly string[], reason: string | undefined, actor: string): Promise<BeadDetails[]> {
@@ -646,13 +689,6 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   unregisterRig(name: string, actor: string): Promise<void> {
     return settle(() => writeTransaction(this.#db, () => this.#agents.unregisterRig(name, actor)));
   }
-}
-
-export function notFound(ids: readonly string[]): NotFoundError {
-  const list = ids.join(', ');
-  return new NotFoundError(ids.length === 1 ? `no bead with id ${list}` : `no beads with ids ${list}`, {
-    hint: 'list beads with "bd list" or search with "bd search <text>"',
-  });
 }
 
 function groupBy(rows: unknown[], key: (row: unknown) => string): Map<string, unknown[]> {

@@ -11,15 +11,27 @@ import {
   validateTitle,
 } from '../core/bead.js';
 import type {
+  CloseFailure,
   CloseOptions,
+  CloseReport,
   CreateInput,
+  DeleteOptions,
+  DeleteReport,
   DependencyChange,
   ImportReport,
   LabelChange,
   UpdateChanges,
 } from '../core/bead-store.js';
+import { isDeferred } from '../core/bead-dates.js';
 import { applyScalarChanges, decideClaim, diffBeads, withStatus, type FieldChange } from '../core/bead-rules.js';
-import { ConflictError, CycleError, InternalError, NotFoundError, ValidationError } from '../core/errors.js';
+import {
+  ConflictError,
+  CycleError,
+  type GtError,
+  InternalError,
+  NotFoundError,
+  ValidationError,
+} from '../core/errors.js';
 import {
   adaptiveHashLength,
   childId,
@@ -29,26 +41,28 @@ import {
   isValidPrefix,
   MAX_HASH_LENGTH,
 } from '../core/ids.js';
-import { compareTimestamps } from '../core/time.js';
+import { compareTimestamps, normalizeTimestamp } from '../core/time.js';
 import { serializeRecord, type ParsedLedger } from './jsonl.js';
 import * as q from './queries.js';
-import { beadParams, toComment, toIntValue, toStringValue } from './rows.js';
+import { notFound } from './not-found.js';
+import { beadParams, toComment, toDependency, toIntValue, toStringValue } from './rows.js';
 import type { Statement } from './db.js';
 
 const INSERT_BEAD_SQL = /* sql */ `
   INSERT INTO issues (id, title, description, design, acceptance_criteria, notes, status, priority, issue_type,
     assignee, created_by, created_at, updated_at, started_at, closed_at, close_reason, external_ref, ephemeral,
-    metadata, extra)
+    metadata, extra, estimated_minutes, due_at, defer_until, spec_id)
   VALUES (@id, @title, @description, @design, @acceptance_criteria, @notes, @status, @priority, @issue_type,
     @assignee, @created_by, @created_at, @updated_at, @started_at, @closed_at, @close_reason, @external_ref,
-    @ephemeral, @metadata, @extra)`;
+    @ephemeral, @metadata, @extra, @estimated_minutes, @due_at, @defer_until, @spec_id)`;
 
 const UPDATE_BEAD_SQL = /* sql */ `
   UPDATE issues SET title = @title, description = @description, design = @design,
     acceptance_criteria = @acceptance_criteria, notes = @notes, status = @status, priority = @priority,
     issue_type = @issue_type, assignee = @assignee, created_by = @created_by, created_at = @created_at,
     updated_at = @updated_at, started_at = @started_at, closed_at = @closed_at, close_reason = @close_reason,
-    external_ref = @external_ref, ephemeral = @ephemeral, metadata = @metadata, extra = @extra
+    external_ref = @external_ref, ephemeral = @ephemeral, metadata = @metadata, extra = @extra,
+    estimated_minutes = @estimated_minutes, due_at = @due_at, defer_until = @defer_until, spec_id = @spec_id
   WHERE id = @id`;
 
 const INSERT_EVENT_SQL = /* sql */ `
@@ -97,10 +111,16 @@ export class StoreWriter {
     const priority = input.priority === undefined ? DEFAULT_PRIORITY : parsePriority(input.priority);
     const status = input.status === undefined ? 'open' : parseStatus(input.status, this.#custom('status.custom'));
     const labels = [...new Set((input.labels ?? []).map(validateLabel))];
+    validateScheduling(input);
+    if (input.prefix !== undefined && !isValidPrefix(input.prefix)) {
+      throw new ValidationError(
+        `invalid prefix "${input.prefix}": start with a letter; use a-z, 0-9, "_" and inner "-"`,
+      );
+    }
     if (input.parent !== undefined) this.store.requireBead(input.parent);
     const dependsOn = [...new Set(input.depends_on ?? [])];
     const missing = dependsOn.filter((id) => this.store.getBead(id) === undefined);
-    if (missing.length > 0) throw new NotFoundError(`cannot depend on missing bead(s): ${missing.join(', ')}`);
+    if (missing.length > 0) throw notFound(missing);
 
     const id = this.#newId(input, actor, title);
     const base: Bead = {
@@ -121,6 +141,10 @@ export class StoreWriter {
       closed_at: null,
       close_reason: '',
       external_ref: input.external_ref ?? null,
+      estimated_minutes: input.estimated_minutes ?? null,
+      due_at: input.due_at ?? null,
+      defer_until: input.defer_until ?? null,
+      spec_id: input.spec_id === undefined || input.spec_id === '' ? null : input.spec_id,
       ephemeral: input.ephemeral === true,
       metadata: input.metadata ?? {},
       extra: {},
@@ -162,7 +186,8 @@ export class StoreWriter {
       return input.id;
     }
     if (input.parent !== undefined) return this.#nextChildId(input.parent);
-    const prefix = input.ephemeral === true ? `${this.store.prefix}-wisp` : this.store.prefix;
+    const base = input.prefix ?? this.store.prefix;
+    const prefix = input.ephemeral === true ? `${base}-wisp` : base;
     const count = toIntValue(this.store.stmt(q.COUNT_TOP_LEVEL_SQL).get({ prefix }), 'n');
     for (let length = adaptiveHashLength(count); length <= MAX_HASH_LENGTH; length++) {
       for (let nonce = 0; nonce < 10; nonce++) {
@@ -214,6 +239,7 @@ export class StoreWriter {
         changes.issue_type === undefined ? undefined : parseIssueType(changes.issue_type, this.#custom('types.custom')),
       priority: changes.priority === undefined ? undefined : parsePriority(changes.priority),
     };
+    validateScheduling(changes);
     const addLabels = (changes.add_labels ?? []).map(validateLabel);
     const removeLabels = (changes.remove_labels ?? []).map(validateLabel);
     if (typeof changes.parent === 'string') this.store.requireBead(changes.parent);
@@ -255,30 +281,153 @@ export class StoreWriter {
     const closing = new Set(beads.map((b) => b.id));
     const open = beads.filter((b) => b.status !== 'closed');
     if (options.force !== true) {
-      const blockers = this.store.openBlockers(open.map((b) => b.id));
       for (const bead of open) {
-        const still = (blockers.get(bead.id) ?? []).filter((id) => !closing.has(id));
-        if (still.length > 0) {
-          throw new ConflictError(`cannot close ${bead.id}: blocked by open bead(s) ${still.join(', ')}`, {
-            hint: 'close the blockers first, or pass --force to close anyway',
-          });
-        }
-        const children = this.#openChildren(bead.id).filter((id) => !closing.has(id));
-        if (children.length > 0) {
-          throw new ConflictError(
-            `cannot close ${bead.id}: ${children.length} open child bead(s): ${children.join(', ')}`,
-            {
-              hint: 'close the children first, or pass --force to close anyway',
-            },
-          );
+        const refusal = this.#closeRefusal(bead.id, closing);
+        if (refusal !== undefined) throw refusal;
+      }
+    }
+    for (const bead of open) this.#closeOne(bead, options.reason, actor, now);
+    return beads.map((b) => this.#details(b.id));
+  }
+
+  /**
+   * Closes what it can. A bead blocked only by beads that close in the same call closes too; the candidates
+   * shrink until every remaining one passes the guards, so a refusal of one never closes its dependents.
+   */
+  closeEach(ids: readonly string[], options: CloseOptions, actor: string): CloseReport {
+    const now = this.now();
+    const wanted = [...new Set(ids)];
+    const failed: CloseFailure[] = [];
+    const found: Bead[] = [];
+    for (const id of wanted) {
+      const bead = this.store.getBead(id);
+      if (bead === undefined) {
+        const err = notFound([id]);
+        failed.push(closeFailure(id, err));
+      } else found.push(bead);
+    }
+    const candidates = new Set(found.filter((b) => b.status !== 'closed').map((b) => b.id));
+    if (options.force !== true) {
+      for (let changed = true; changed;) {
+        changed = false;
+        for (const id of [...candidates]) {
+          const refusal = this.#closeRefusal(id, candidates);
+          if (refusal === undefined) continue;
+          candidates.delete(id);
+          failed.push(closeFailure(id, refusal));
+          changed = true;
         }
       }
     }
-    for (const bead of open) {
-      const next = withStatus(bead, 'closed', now, options.reason ?? 'Closed');
-      this.#write({ ...next, updated_at: now }, diffBeads(bead, next), actor, now);
+    const closed: BeadDetails[] = [];
+    for (const bead of found) {
+      if (candidates.has(bead.id)) this.#closeOne(bead, options.reason, actor, now);
+      if (candidates.has(bead.id) || bead.status === 'closed') closed.push(this.#details(bead.id));
+    }
+    const order = new Map(wanted.map((id, i) => [id, i]));
+    failed.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
+    return { closed, failed };
+  }
+
+  /** Why `id` may not close while the beads in `closing` close with it, or undefined when it may. */
+  #closeRefusal(id: string, closing: ReadonlySet<string>): ConflictError | undefined {
+    const still = (this.store.openBlockers([id]).get(id) ?? []).filter((b) => !closing.has(b));
+    if (still.length > 0) {
+      return new ConflictError(`cannot close ${id}: blocked by open issue(s) ${still.join(', ')}`, {
+        hint: 'close the blockers first, or pass --force to close anyway',
+      });
+    }
+    const children = this.#openChildren(id).filter((c) => !closing.has(c));
+    if (children.length > 0) {
+      return new ConflictError(`cannot close ${id}: ${children.length} open child issue(s): ${children.join(', ')}`, {
+        hint: 'close the children first, or pass --force to close anyway',
+      });
+    }
+    return undefined;
+  }
+
+  #closeOne(bead: Bead, reason: string | undefined, actor: string, now: string): void {
+    const next = withStatus(bead, 'closed', now, reason ?? 'Closed');
+    this.#write({ ...next, updated_at: now }, diffBeads(bead, next), actor, now);
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // defer, undefer, supersede, delete
+
+  defer(ids: readonly string[], until: string | null, actor: string): BeadDetails[] {
+    const beads = this.store.beadsByIds([...new Set(ids)]);
+    const closed = beads.find((b) => b.status === 'closed');
+    if (closed !== undefined)
+      throw new ValidationError(`${closed.id} is closed; only open work can be deferred`, {
+        hint: `reopen it first: bd reopen ${closed.id}`,
+      });
+    return this.update(ids, until === null ? { status: 'deferred' } : { defer_until: until }, actor);
+  }
+
+  undefer(ids: readonly string[], actor: string): BeadDetails[] {
+    const now = this.now();
+    const beads = this.store.beadsByIds([...new Set(ids)]);
+    const notDeferred = beads.find((b) => !isDeferred(b, now));
+    if (notDeferred !== undefined) {
+      throw new ValidationError(`${notDeferred.id} is not deferred`, {
+        hint: 'only issues deferred with bd defer (or update --defer) can be undeferred',
+      });
+    }
+    for (const bead of beads) {
+      const changes: UpdateChanges =
+        bead.status === 'deferred' ? { status: 'open', defer_until: null } : { defer_until: null };
+      this.update([bead.id], changes, actor);
     }
     return beads.map((b) => this.#details(b.id));
+  }
+
+  supersede(id: string, by: string, actor: string): BeadDetails {
+    if (id === by)
+      throw new ValidationError(`${id} cannot supersede itself`, { hint: 'name the newer issue with --with' });
+    const bead = this.store.requireBead(id);
+    this.store.requireBead(by);
+    const existing = this.#dependencyType(id, by);
+    if (existing === undefined) this.addDependency(id, by, 'supersedes', actor);
+    else if (existing !== 'supersedes') {
+      throw new ConflictError(`${id} already depends on ${by} (type ${existing})`, {
+        hint: `remove that edge first: bd dep remove ${id} ${by}`,
+      });
+    }
+    if (bead.status !== 'closed') this.#closeOne(this.store.requireBead(id), `Superseded by ${by}`, actor, this.now());
+    return this.#details(id);
+  }
+
+  delete(id: string, options: DeleteOptions, actor: string): DeleteReport {
+    const bead = this.store.requireBead(id);
+    const edges = this.store
+      .stmt(
+        /* sql */ `SELECT issue_id, depends_on_id, type, created_at, created_by, metadata FROM dependencies
+          WHERE issue_id = @id OR depends_on_id = @id ORDER BY issue_id, depends_on_id`,
+      )
+      .all({ id })
+      .map(toDependency);
+    const dependents = [...new Set(edges.filter((e) => e.depends_on_id === id).map((e) => e.issue_id))];
+    const report: DeleteReport = { id, title: bead.title, deleted: false, dependencies: edges, dependents };
+    if (dependents.length > 0 && options.force !== true && options.dryRun !== true) {
+      throw new ConflictError(
+        `cannot delete ${id}: ${dependents.length} issue(s) depend on it: ${dependents.join(', ')}`,
+        {
+          hint: `pass --force to delete it and remove those dependency edges`,
+        },
+      );
+    }
+    if (options.dryRun === true) return report;
+    const now = this.now();
+    for (const e of edges.filter((d) => d.depends_on_id === id)) {
+      this.#event(e.issue_id, 'dependency_removed', actor, e.type, id, null, now);
+      this.#touch(e.issue_id, now);
+    }
+    this.store.stmt('DELETE FROM dependencies WHERE depends_on_id = ?').run(id);
+    this.store.stmt('DELETE FROM child_counters WHERE parent_id = ?').run(id);
+    // Labels, comments and the bead's own edges go with it (ON DELETE CASCADE); a hook on it is cleared.
+    this.store.stmt('DELETE FROM issues WHERE id = ?').run(id);
+    this.#event(id, 'deleted', actor, null, bead.title, null, now);
+    return { ...report, deleted: true };
   }
 
   reopen(ids: readonly string[], reason: string | undefined, actor: string): BeadDetails[] {
@@ -449,7 +598,7 @@ export class StoreWriter {
   }
 
   addComment(id: string, text: string, actor: string): Comment {
-    if (text.trim() === '') throw new ValidationError('comment text must not be empty');
+    if (text.trim() === '') throw new ValidationError('comment text cannot be empty');
     this.store.requireBead(id);
     const now = this.now();
     const comment = this.#insertComment(id, actor, text, now, null);
@@ -579,6 +728,39 @@ export class StoreWriter {
     if (d === undefined) throw new InternalError(`bead ${id} vanished inside its own transaction`);
     return d;
   }
+}
+
+function closeFailure(id: string, err: GtError): CloseFailure {
+  return err.hint === undefined
+    ? { id, code: err.code, error: err.message }
+    : { id, code: err.code, error: err.message, hint: err.hint };
+}
+
+/** Estimates are whole minutes, never negative; dates are normalised timestamps. Checked before any write. */
+function validateScheduling(input: {
+  estimated_minutes?: number | null;
+  due_at?: string | null;
+  defer_until?: string | null;
+}): void {
+  const e = input.estimated_minutes;
+  if (e !== undefined && e !== null && (!Number.isInteger(e) || e < 0)) {
+    throw new ValidationError(`invalid estimate ${e}: expected a whole, non-negative number of minutes`);
+  }
+  for (const [field, value] of [
+    ['due_at', input.due_at],
+    ['defer_until', input.defer_until],
+  ] as const) {
+    if (value !== undefined && value !== null) normalizeTimestampFor(field, value);
+  }
+}
+
+function normalizeTimestampFor(field: string, value: string): void {
+  try {
+    if (normalizeTimestamp(value) === value) return;
+  } catch {
+    // reported below
+  }
+  throw new ValidationError(`invalid ${field} "${value}": expected an RFC 3339 UTC time, e.g. 2026-01-02T03:04:05Z`);
 }
 
 function commentKey(author: string, text: string, createdAt: string): string {

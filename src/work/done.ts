@@ -198,7 +198,8 @@ async function ensureMergeRequest(
   store: TownStore,
   m: { bead: Bead; branch: string; commit: string; target: string; rig: string; worker: string; actor: string },
 ): Promise<string> {
-  const id = mergeRequestId(store.prefix, m.commit);
+  // The rig's work, in the rig's ledger: its merge requests carry the rig's prefix.
+  const id = mergeRequestId((await store.rig(m.rig)).prefix, m.commit);
   const existing = (await store.show([id]).catch(() => []))[0];
   if (existing !== undefined) return existing.id;
   try {

@@ -1,12 +1,12 @@
 import { renameSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { UsageError } from '../../core/errors.js';
+import { NoDatabaseError, UsageError } from '../../core/errors.js';
 import { prefixFromName } from '../../core/ids.js';
 import { JSONL_FILE_NAME } from '../../store/discover.js';
 import { initWorkspace } from '../../store/init.js';
-import { printJson, readTextArg, type Io } from '../io.js';
-import { globals, intOption, resolveActor, withStore } from './context.js';
+import { readTextArg, type Io } from '../io.js';
+import { emitJson, globals, intOption, resolveActor, withStore } from './context.js';
 import { line } from './render.js';
 
 type Opts = Record<string, unknown>;
@@ -17,12 +17,13 @@ export function registerAdminCommands(program: Command, io: Io, wants: (name: st
       .command('init')
       .description('create a beads workspace (.beads/) in the current directory')
       .option('--prefix <prefix>', 'id prefix, e.g. gt (default: from the directory name)')
+      .option('-q, --quiet', 'print errors only')
       .action((o: Opts, cmd: Command) => {
         const g = globals(cmd);
         const prefix = typeof o.prefix === 'string' ? o.prefix : prefixFromName(basename(resolve(io.cwd)));
         const { workspace, store } = initWorkspace(io.cwd, prefix);
         store.dispose();
-        if (g.json) printJson(io, { prefix, beads_dir: workspace.beadsDir, database: workspace.dbPath });
+        if (g.json) emitJson(io, { prefix, beads_dir: workspace.beadsDir, database: workspace.dbPath });
         else io.out(`✓ Initialized beads in ${workspace.beadsDir} (ids look like ${prefix}-a1b)\n`);
       });
   }
@@ -37,7 +38,7 @@ export function registerAdminCommands(program: Command, io: Io, wants: (name: st
         await withStore(io, g, async (store) => {
           const s = await store.stats();
           if (g.json) {
-            printJson(io, { summary: s });
+            emitJson(io, { summary: s });
             return;
           }
           io.out(
@@ -54,6 +55,33 @@ export function registerAdminCommands(program: Command, io: Io, wants: (name: st
               '',
             ].join('\n'),
           );
+        });
+      });
+  }
+
+  if (wants('ping')) {
+    program
+      .command('ping')
+      .description('check that the database answers and is healthy')
+      .action(async (_o: Opts, cmd: Command) => {
+        const g = globals(cmd);
+        await withStore(io, g, async (store, ws) => {
+          const h = await store.health();
+          if (h.integrity !== 'ok') {
+            throw new NoDatabaseError(`${ws.dbPath} failed its integrity check: ${h.integrity}`, {
+              hint: 'restore it from .beads/issues.jsonl: move the database away, bd init, then bd import',
+            });
+          }
+          if (g.json)
+            emitJson(io, {
+              status: 'ok',
+              database: ws.dbPath,
+              prefix: store.prefix,
+              integrity: h.integrity,
+              db_schema_version: h.schema_version,
+              journal_mode: h.journal_mode,
+            });
+          else io.out(`✓ ok: ${ws.dbPath} (schema ${h.schema_version}, integrity ${h.integrity})\n`);
         });
       });
   }
@@ -78,7 +106,7 @@ export function registerAdminCommands(program: Command, io: Io, wants: (name: st
           const tmp = `${path}.tmp-${process.pid}`;
           writeFileSync(tmp, result.text);
           renameSync(tmp, path);
-          if (g.json) printJson(io, { path, count: result.count });
+          if (g.json) emitJson(io, { path, count: result.count });
           else io.out(`✓ Exported ${result.count} beads to ${path}\n`);
         });
       });
@@ -100,7 +128,7 @@ export function registerAdminCommands(program: Command, io: Io, wants: (name: st
               : undefined;
           const report = await store.importJsonl(text, await resolveActor(io, g), progress);
           if (progress !== undefined) io.err('\n');
-          if (g.json) printJson(io, { path, ...report });
+          if (g.json) emitJson(io, { path, ...report });
           else
             io.out(
               `✓ Imported ${path}: ${report.created} created, ${report.updated} updated, ${report.unchanged} unchanged, ` +
@@ -121,7 +149,7 @@ export function registerAdminCommands(program: Command, io: Io, wants: (name: st
         const g = globals(cmd);
         await withStore(io, g, async (store) => {
           const value = await store.getConfig(key);
-          if (g.json) printJson(io, { key, value: value ?? null });
+          if (g.json) emitJson(io, { key, value: value ?? null });
           else io.out(value === undefined ? `${key} is not set\n` : `${line(value)}\n`);
         });
       });
@@ -133,7 +161,7 @@ export function registerAdminCommands(program: Command, io: Io, wants: (name: st
         const g = globals(cmd);
         await withStore(io, g, async (store) => {
           await store.setConfig(key, value, await resolveActor(io, g));
-          if (g.json) printJson(io, { key, value });
+          if (g.json) emitJson(io, { key, value });
           else io.out(`✓ ${key} = ${line(value)}\n`);
         });
       });
@@ -141,7 +169,7 @@ export function registerAdminCommands(program: Command, io: Io, wants: (name: st
       const g = globals(cmd);
       await withStore(io, g, async (store) => {
         const all = await store.listConfig();
-        if (g.json) printJson(io, all);
+        if (g.json) emitJson(io, all);
         else for (const [k, v] of Object.entries(all)) io.out(`${k} = ${line(v)}\n`);
       });
     });
@@ -166,7 +194,7 @@ export function registerAdminCommands(program: Command, io: Io, wants: (name: st
             actor: typeof o.by === 'string' ? o.by : undefined,
             limit,
           });
-          if (g.json) printJson(io, events);
+          if (g.json) emitJson(io, events);
           else
             for (const e of events) {
               const value = (v: string | null): string => (v === null ? '∅' : v === '' ? '""' : line(v).slice(0, 60));

@@ -1,13 +1,16 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { UsageError } from '../../core/errors.js';
+import { isRecord, UsageError } from '../../core/errors.js';
 import { gitUserName } from '../../git/git.js';
 import { discoverWorkspace, type Workspace } from '../../store/discover.js';
 import { openTownStore } from '../../store/open.js';
 import type { TownStore } from '../../core/town-store.js';
-import type { Io } from '../io.js';
+import { printJson, type Io } from '../io.js';
 
-export type GlobalOptions = { json?: boolean; actor?: string; db?: string };
+export type GlobalOptions = { json?: boolean; actor?: string; db?: string; quiet?: boolean };
+
+/** beads' JSON contract version: every object bd prints with --json carries it; arrays stay bare. */
+export const JSON_SCHEMA_VERSION = 1;
 
 export function globals(cmd: Command): GlobalOptions {
   const o = cmd.optsWithGlobals<Record<string, unknown>>();
@@ -15,7 +18,18 @@ export function globals(cmd: Command): GlobalOptions {
     json: o.json === true,
     actor: typeof o.actor === 'string' ? o.actor : undefined,
     db: typeof o.db === 'string' ? o.db : undefined,
+    quiet: o.quiet === true,
   };
+}
+
+/** --json output as beads prints it: objects get `schema_version`, arrays are printed as they are. */
+export function emitJson(io: Io, value: unknown): void {
+  printJson(io, isRecord(value) ? { ...value, schema_version: JSON_SCHEMA_VERSION } : value);
+}
+
+/** A warning on stderr, unless --quiet asked for errors only. */
+export function warn(io: Io, g: GlobalOptions, text: string): void {
+  if (g.quiet !== true) io.err(`Warning: ${text}\n`);
 }
 
 export function findWorkspace(io: Io, g: GlobalOptions): Workspace {

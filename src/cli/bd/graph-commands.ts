@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import type { Direction, LabelChange } from '../../core/bead-store.js';
 import { UsageError } from '../../core/errors.js';
-import { printJson, readTextArg, type Io } from '../io.js';
-import { globals, intOption, resolveActor, withStore } from './context.js';
+import { readTextArg, type Io } from '../io.js';
+import { emitJson, globals, intOption, resolveActor, withStore } from './context.js';
 import { commentText, line, listLine, treeJson, treeText, viewJson } from './render.js';
 
 type Opts = Record<string, unknown>;
@@ -24,7 +24,11 @@ export function registerGraphCommands(program: Command, io: Io, wants: (name: st
       .description('make <issue> depend on <depends-on>')
       .argument('<issue>', 'the dependent bead')
       .argument('<depends-on>', 'the bead it waits for')
-      .option('-t, --type <type>', 'blocks, parent-child, related, discovered-from, tracks, waits-for, …', 'blocks')
+      .option(
+        '-t, --type <type>',
+        'blocks, parent-child, related, discovered-from, caused-by, supersedes, tracks, waits-for, …',
+        'blocks',
+      )
       .action(async (issue: string, target: string, o: Opts, cmd: Command) => {
         const g = globals(cmd);
         await withStore(io, g, async (store) => {
@@ -34,7 +38,7 @@ export function registerGraphCommands(program: Command, io: Io, wants: (name: st
             typeof o.type === 'string' ? o.type : 'blocks',
             await resolveActor(io, g),
           );
-          if (g.json) printJson(io, change);
+          if (g.json) emitJson(io, change);
           else if (change.status === 'unchanged') io.out(`${issue} already depends on ${target} (${change.type})\n`);
           else io.out(`✓ Added dependency: ${issue} depends on ${target} (${change.type})\n`);
         });
@@ -50,7 +54,7 @@ export function registerGraphCommands(program: Command, io: Io, wants: (name: st
         const g = globals(cmd);
         await withStore(io, g, async (store) => {
           const change = await store.removeDependency(issue, target, await resolveActor(io, g));
-          if (g.json) printJson(io, change);
+          if (g.json) emitJson(io, change);
           else io.out(`✓ Removed dependency: ${issue} no longer depends on ${target} (${change.type})\n`);
         });
       });
@@ -64,7 +68,7 @@ export function registerGraphCommands(program: Command, io: Io, wants: (name: st
         const g = globals(cmd);
         await withStore(io, g, async (store) => {
           const views = await store.dependencies(id, direction(o.direction));
-          if (g.json) printJson(io, views.map(viewJson));
+          if (g.json) emitJson(io, views.map(viewJson));
           else if (views.length === 0)
             io.out(`${id} has no ${direction(o.direction) === 'down' ? 'dependencies' : 'dependents'}.\n`);
           else for (const v of views) io.out(listLine(v, ` (${v.dependency_type})`));
@@ -82,7 +86,7 @@ export function registerGraphCommands(program: Command, io: Io, wants: (name: st
         const depth = intOption(typeof o.maxDepth === 'string' ? o.maxDepth : '50', '--max-depth');
         await withStore(io, g, async (store) => {
           const nodes = await store.dependencyTree(id, direction(o.direction), depth);
-          if (g.json) printJson(io, treeJson(nodes));
+          if (g.json) emitJson(io, treeJson(nodes));
           else io.out(treeText(nodes));
         });
       });
@@ -105,7 +109,7 @@ export function registerGraphCommands(program: Command, io: Io, wants: (name: st
             verb === 'add'
               ? await store.addLabels(ids, [labelName], actor)
               : await store.removeLabels(ids, [labelName], actor);
-          if (g.json) printJson(io, changes);
+          if (g.json) emitJson(io, changes);
           else for (const c of changes) io.out(`${labelChangeText(c)}\n`);
         });
       });
@@ -119,11 +123,11 @@ export function registerGraphCommands(program: Command, io: Io, wants: (name: st
         await withStore(io, g, async (store) => {
           if (id === undefined) {
             const all = await store.allLabels();
-            if (g.json) printJson(io, all);
+            if (g.json) emitJson(io, all);
             else for (const l of all) io.out(`${line(l.label)} (${l.count})\n`);
           } else {
             const labels = await store.labels(id);
-            if (g.json) printJson(io, labels);
+            if (g.json) emitJson(io, labels);
             else io.out(labels.length === 0 ? `${id} has no labels.\n` : `${labels.map(line).join('\n')}\n`);
           }
         });
@@ -138,7 +142,7 @@ export function registerGraphCommands(program: Command, io: Io, wants: (name: st
     const text = textArg ?? readTextArg(io, file ?? '-');
     await withStore(io, g, async (store) => {
       const comment = await store.addComment(id, text, await resolveActor(io, g));
-      if (g.json) printJson(io, comment);
+      if (g.json) emitJson(io, comment);
       else io.out(`✓ Comment added to ${id}\n`);
     });
   };
@@ -158,7 +162,7 @@ export function registerGraphCommands(program: Command, io: Io, wants: (name: st
         const g = globals(cmd);
         await withStore(io, g, async (store) => {
           const list = await store.comments(id);
-          if (g.json) printJson(io, list);
+          if (g.json) emitJson(io, list);
           else io.out(list.length === 0 ? `${id} has no comments.\n` : `${list.map(commentText).join('\n')}\n`);
         });
       });

@@ -1,16 +1,32 @@
+import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parseCommaList, parseIssueType, parsePriority, parseStatus, STATUSES } from '../../core/bead.js';
 import {
   SORT_POLICIES,
   type BeadStore,
+  type CloseFailure,
   type ListFilter,
   type ReadyFilter,
   type SortPolicy,
   type UpdateChanges,
 } from '../../core/bead-store.js';
-import { isRecord, UsageError, ValidationError } from '../../core/errors.js';
-import { printJson, readTextArg, type Io } from '../io.js';
-import { collect, globals, intOption, resolveActor, withStore } from './context.js';
+import { parseDateInput, parseEstimate } from '../../core/bead-dates.js';
+import { choosePrefix, rigPrefixFor } from '../../core/bead-prefix.js';
+import { GtError, isRecord, UsageError, ValidationError } from '../../core/errors.js';
+import type { RigRegistry } from '../../core/rig-registry.js';
+import { oneLine, readTextArg, type Io } from '../io.js';
+import {
+  collect,
+  emitJson,
+  globals,
+  intOption,
+  JSON_SCHEMA_VERSION,
+  resolveActor,
+  warn,
+  withStore,
+  type GlobalOptions,
+} from './context.js';
 import { blockedJson, detailsJson, line, listLine, showJson, showText, summaryJson, type ShowData } from './render.js';
 
 type Opts = Record<string, unknown>;
@@ -136,6 +152,74 @@ async function showData(store: BeadStore, ids: readonly string[]): Promise<ShowD
   return out;
 }
 
+/** --estimate, --due, --defer and --spec-id; on update "" clears a field. A deferral in the past warns. */
+function schedulingOptions(
+  io: Io,
+  g: GlobalOptions,
+  o: Opts,
+  clearable: boolean,
+): Pick<UpdateChanges, 'estimated_minutes' | 'due_at' | 'defer_until' | 'spec_id'> {
+  const now = Date.now();
+  const value = <T>(key: string, parse: (v: string) => T): T | null | undefined => {
+    const v = str(o, key);
+    if (v === undefined) return undefined;
+    if (v === '' && clearable) return null;
+    return parse(v);
+  };
+  const deferUntil = value('defer', (v) => parseDateInput(v, now, '--defer'));
+  if (typeof deferUntil === 'string') warnIfPast(io, g, deferUntil, now);
+  const spec = str(o, 'specId');
+  return {
+    estimated_minutes: value('estimate', parseEstimate),
+    due_at: value('due', (v) => parseDateInput(v, now, '--due')),
+    defer_until: deferUntil,
+    spec_id: spec === undefined ? undefined : spec === '' ? null : spec,
+  };
+}
+
+function warnIfPast(io: Io, g: GlobalOptions, until: string, now: number): void {
+  if (Date.parse(until) <= now) warn(io, g, `the deferral date ${until} is in the past: the issue is ready work now`);
+}
+
+/**
+ * The prefix of a new bead: `--prefix`, else (without --id or --parent) the prefix of the rig whose directory
+ * the command runs in, so work filed from a polecat's sandbox is the rig's; else the store's own.
+ */
+async function prefixFor(io: Io, store: BeadStore & Pick<RigRegistry, 'rigs'>, o: Opts): Promise<string | undefined> {
+  const explicit = str(o, 'prefix');
+  if (explicit !== undefined || str(o, 'id') !== undefined || str(o, 'parent') !== undefined) return explicit;
+  const rigs = await store.rigs();
+  if (rigs.length === 0) return undefined;
+  const real = (path: string): string => {
+    try {
+      return realpathSync(path);
+    } catch {
+      return resolve(path);
+    }
+  };
+  const rig = rigPrefixFor(
+    real(io.cwd),
+    rigs.map((r) => ({ prefix: r.prefix, path: real(r.path) })),
+  );
+  return choosePrefix(undefined, rig, store.prefix);
+}
+
+/** One failure of a multi-id close, on stderr: a line of text, or a JSON object with --json. */
+function reportFailure(io: Io, g: GlobalOptions, f: CloseFailure): void {
+  if (g.json)
+    io.err(`${JSON.stringify({ error: f.error, code: f.code, id: f.id, schema_version: JSON_SCHEMA_VERSION })}\n`);
+  else io.err(`Error: ${oneLine(f.error)}${f.hint === undefined ? '' : ` — ${oneLine(f.hint)}`}\n`);
+}
+
+/** Nothing closed: one error naming every failure, of the first failure's kind. */
+function closeFailed(failed: readonly CloseFailure[]): GtError {
+  const [first] = failed;
+  if (first === undefined) return new UsageError('no issue to close: bd close <id...>');
+  if (failed.length === 1)
+    return new GtError(first.code, 1, first.error, first.hint === undefined ? undefined : { hint: first.hint });
+  return new GtError(first.code, 1, `no issue closed: ${failed.map((f) => f.error).join('; ')}`);
+}
+
 export function registerIssueCommands(program: Command, io: Io, wants: (name: string) => boolean): void {
   if (wants('create')) {
     program
@@ -161,6 +245,11 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
       .option('-s, --status <status>', 'initial status (default open)')
       .option('--ephemeral', 'a wisp: not exported, not ready work')
       .option('--metadata <json>', 'a JSON object of metadata')
+      .option('-e, --estimate <minutes>', 'estimated effort in minutes (or 2h, 1d)')
+      .option('--due <date>', 'due date: YYYY-MM-DD, RFC 3339, +3d, tomorrow')
+      .option('--defer <date>', 'not ready work before this date')
+      .option('--spec-id <ref>', 'the specification this implements')
+      .option('--prefix <prefix>', "id prefix (default: the rig you are in, else the workspace's)")
       .option('--silent', 'print only the new id')
       .action(async (titleArg: string | undefined, o: Opts, cmd: Command) => {
         const g = globals(cmd);
@@ -169,9 +258,12 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
         if (str(o, 'title') !== undefined && titleArg !== undefined)
           throw new UsageError('give the title once: as an argument or with --title');
         const desc = description(io, o);
+        const scheduling = schedulingOptions(io, g, o, false);
         await withStore(io, g, async (store) => {
           const created = await store.create(
             {
+              ...scheduling,
+              prefix: await prefixFor(io, store, o),
               title,
               description: desc,
               design: str(o, 'design'),
@@ -191,7 +283,7 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
             },
             await resolveActor(io, g),
           );
-          if (g.json) printJson(io, detailsJson(created));
+          if (g.json) emitJson(io, detailsJson(created));
           else if (o.silent === true) io.out(`${created.id}\n`);
           else
             io.out(
@@ -211,7 +303,7 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
         const g = globals(cmd);
         await withStore(io, g, async (store) => {
           const data = await showData(store, ids);
-          if (g.json) printJson(io, data.map(showJson));
+          if (g.json) emitJson(io, data.map(showJson));
           else io.out(data.map(showText).join('\n'));
         });
       });
@@ -226,7 +318,7 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
         await withStore(io, g, async (store) => {
           const filter = await listFilter(store, o);
           const beads = await store.list(filter);
-          if (g.json) printJson(io, beads.map(summaryJson));
+          if (g.json) emitJson(io, beads.map(summaryJson));
           else printList(io, beads, filter.limit ?? 50, 'beads');
         });
       });
@@ -244,7 +336,7 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
           const filter = await commonFilter(store, o);
           if (o.claim === true) {
             const claimed = await store.claimReady(filter, await resolveActor(io, g));
-            if (g.json) printJson(io, claimed === null ? [] : [detailsJson(claimed)]);
+            if (g.json) emitJson(io, claimed === null ? [] : [detailsJson(claimed)]);
             else
               io.out(
                 claimed === null ? 'No ready work to claim.\n' : `✓ Claimed ${claimed.id}: ${line(claimed.title)}\n`,
@@ -252,7 +344,7 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
             return;
           }
           const beads = await store.ready(filter);
-          if (g.json) printJson(io, beads.map(summaryJson));
+          if (g.json) emitJson(io, beads.map(summaryJson));
           else if (beads.length === 0) io.out('No ready work.\n');
           else printList(io, beads, filter.limit ?? 100, 'ready beads');
         });
@@ -270,7 +362,7 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
         await withStore(io, g, async (store) => {
           const limit = str(o, 'limit') === undefined ? undefined : intOption(str(o, 'limit') ?? '', '--limit');
           const beads = await store.blocked({ parent: str(o, 'parent'), limit });
-          if (g.json) printJson(io, beads.map(blockedJson));
+          if (g.json) emitJson(io, beads.map(blockedJson));
           else if (beads.length === 0) io.out('Nothing is blocked.\n');
           else
             for (const b of beads)
@@ -307,10 +399,15 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
       .option('--parent <id>', 'move under this parent ("" to detach)')
       .option('--claim', 'claim it: in_progress and assigned to you, or fail if someone else holds it')
       .option('--metadata <json>', 'merge this JSON object into the metadata')
+      .option('-e, --estimate <minutes>', 'estimated effort in minutes (or 2h, 1d; "" to clear)')
+      .option('--due <date>', 'due date: YYYY-MM-DD, RFC 3339, +3d, tomorrow ("" to clear)')
+      .option('--defer <date>', 'not ready work before this date ("" to clear)')
+      .option('--spec-id <ref>', 'the specification this implements ("" to clear)')
       .action(async (ids: string[], o: Opts, cmd: Command) => {
         const g = globals(cmd);
         const parent = str(o, 'parent');
         const changes: UpdateChanges = {
+          ...schedulingOptions(io, g, o, true),
           title: str(o, 'title'),
           description: description(io, o),
           design: str(o, 'design'),
@@ -333,7 +430,7 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
         }
         await withStore(io, g, async (store) => {
           const updated = await store.update(ids, changes, await resolveActor(io, g));
-          if (g.json) printJson(io, updated.map(detailsJson));
+          if (g.json) emitJson(io, updated.map(detailsJson));
           else
             for (const b of updated)
               io.out(
@@ -347,19 +444,23 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
     program
       .command('close')
       .alias('done')
-      .description('close beads (all ids in one transaction)')
+      .description('close beads: each that can be; fails only when none could')
       .argument('<ids...>', 'bead ids')
       .option('-r, --reason <reason>', 'why it is closed')
       .option('-f, --force', 'close even when blocked or with open children')
       .action(async (ids: string[], o: Opts, cmd: Command) => {
         const g = globals(cmd);
         await withStore(io, g, async (store) => {
-          const closed = await store.close(
+          const report = await store.closeEach(
             ids,
             { reason: str(o, 'reason'), force: o.force === true },
             await resolveActor(io, g),
           );
-          if (g.json) printJson(io, closed.map(detailsJson));
+          const closed = report.closed;
+          // As beads: close what can be closed, report the rest, and fail only when nothing closed.
+          if (closed.length === 0) throw closeFailed(report.failed);
+          for (const f of report.failed) reportFailure(io, g, f);
+          if (g.json) emitJson(io, closed.map(detailsJson));
           else
             for (const b of closed)
               io.out(
@@ -379,16 +480,13 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
         const g = globals(cmd);
         await withStore(io, g, async (store) => {
           const before = new Map((await store.show(ids)).map((b) => [b.id, b.status]));
-          const reopened = await store.reopen(ids, str(o, 'reason'), await resolveActor(io, g));
-          if (g.json) printJson(io, reopened.map(detailsJson));
-          else
-            for (const b of reopened) {
-              io.out(
-                before.get(b.id) === 'closed'
-                  ? `↻ Reopened ${b.id}: ${line(b.title)}\n`
-                  : `${b.id} is not closed (status ${b.status}); left as it is\n`,
-              );
-            }
+          const all = await store.reopen(ids, str(o, 'reason'), await resolveActor(io, g));
+          for (const b of all.filter((r) => before.get(r.id) !== 'closed')) {
+            if (g.quiet !== true) io.err(`${b.id} is already open (status ${b.status})\n`);
+          }
+          const reopened = all.filter((r) => before.get(r.id) === 'closed');
+          if (g.json) emitJson(io, reopened.map(detailsJson));
+          else for (const b of reopened) io.out(`↻ Reopened ${b.id}: ${line(b.title)}\n`);
         });
       });
   }
@@ -404,11 +502,11 @@ export function registerIssueCommands(program: Command, io: Io, wants: (name: st
       .option('--all', 'include closed beads')
       .action(async (query: string, o: Opts, cmd: Command) => {
         const g = globals(cmd);
-        if (query.trim() === '') throw new UsageError('search text must not be empty');
+        if (query.trim() === '') throw new UsageError('search query cannot be empty', { hint: 'bd search <text>' });
         await withStore(io, g, async (store) => {
           const filter = await listFilter(store, o);
           const beads = await store.search(query, filter);
-          if (g.json) printJson(io, beads.map(summaryJson));
+          if (g.json) emitJson(io, beads.map(summaryJson));
           else if (beads.length === 0) io.out(`No beads match "${line(query)}".\n`);
           else printList(io, beads, filter.limit ?? 50, 'matches');
         });

@@ -87,6 +87,12 @@ export function showText(d: ShowData): string {
   out.push(when.join(' · '));
   if (b.close_reason !== '') out.push(`Close reason: ${line(b.close_reason)}`);
   if (b.external_ref !== null) out.push(`External: ${line(b.external_ref)}`);
+  const plan: string[] = [];
+  if (b.estimated_minutes !== null) plan.push(`Estimate: ${b.estimated_minutes} min`);
+  if (b.due_at !== null) plan.push(`Due: ${b.due_at}`);
+  if (b.defer_until !== null) plan.push(`Deferred until: ${b.defer_until}`);
+  if (b.spec_id !== null) plan.push(`Spec: ${line(b.spec_id)}`);
+  if (plan.length > 0) out.push(plan.join(' · '));
   if (b.labels.length > 0) out.push(`Labels: ${b.labels.map(line).join(', ')}`);
   for (const [title, text] of [
     ['DESCRIPTION', b.description],
