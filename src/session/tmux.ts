@@ -254,7 +254,8 @@ export class TmuxSessionProvider implements SessionProvider {
       '#{session_name} #{pane_id} #{pane_pid} #{pane_dead} #{session_activity}',
     ]);
     if (!r.ok) {
-      if (!strict || /no server running|error connecting|no sessions/i.test(r.stderr)) return [];
+      if (!strict || /no server running|error connecting|no sessions|server exited unexpectedly/i.test(r.stderr))
+        return [];
       throw new TmuxError(`tmux list-panes failed: ${r.stderr.trim()}`);
     }
     return (
@@ -303,7 +304,8 @@ export class TmuxSessionProvider implements SessionProvider {
   async list(): Promise<string[]> {
     const r = await this.#tmux(['list-sessions', '-F', '#{session_name}']);
     if (!r.ok) {
-      if (/no server running|error connecting|no sessions/i.test(r.stderr)) return [];
+      // "server exited unexpectedly": its last session closed while we asked; no sessions either way.
+      if (/no server running|error connecting|no sessions|server exited unexpectedly/i.test(r.stderr)) return [];
       throw new TmuxError(`tmux list-sessions failed: ${r.stderr.trim()}`);
     }
     return r.stdout
