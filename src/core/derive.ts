@@ -27,10 +27,6 @@ export const DERIVED_STATES = [
 ] as const;
 export type DerivedState = (typeof DERIVED_STATES)[number];
 
-export function isDerivedState(v: string): v is DerivedState {
-  return (DERIVED_STATES as readonly string[]).includes(v);
-}
-
 export type AgentFacts = {
   hooked: boolean;
   reported: AgentState;
