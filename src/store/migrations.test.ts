@@ -132,6 +132,11 @@ describe('migrations', () => {
       `INSERT INTO issues (id, title, created_at, updated_at, extra) VALUES ('t-3', 'odd', '2026-01-01T00:00:00Z',
         '2026-01-01T00:00:00Z', '{"estimated_minutes":-4}')`,
     ).run();
+    // A date with an offset moves as UTC; text that is no date stays in extra while its neighbours move.
+    v5.prepare(
+      `INSERT INTO issues (id, title, created_at, updated_at, extra) VALUES ('t-4', 'mixed', '2026-01-01T00:00:00Z',
+        '2026-01-01T00:00:00Z', '{"due_at":"2027-01-01T09:30:00-08:00","defer_until":"tomorrow","spec_id":"S4"}')`,
+    ).run();
     v5.close();
     const db = openDatabase(path);
     expect(schemaVersion(db)).toBe(LATEST_SCHEMA_VERSION);
@@ -154,6 +159,14 @@ describe('migrations', () => {
         defer_until: null,
         spec_id: null,
         extra: '{"estimated_minutes":-4}',
+      },
+      {
+        title: 'mixed',
+        estimated_minutes: null,
+        due_at: '2027-01-01T17:30:00.000Z',
+        defer_until: null,
+        spec_id: 'S4',
+        extra: '{"defer_until":"tomorrow"}',
       },
     ]);
     expect(() => db.prepare(`UPDATE issues SET estimated_minutes = -1`).run()).toThrow(/CHECK/);

@@ -5,6 +5,19 @@
  */
 export type Migration = { version: number; description: string; sql: string };
 
+/**
+ * SQL for a timestamp that an older import kept in `extra` under `field`, as the column holds it: UTC text.
+ * A UTC value is kept verbatim (its fractional digits too); one with an offset is converted to UTC; anything
+ * that is not a date (text like "tomorrow", a number) is NULL, so it stays in `extra` untouched.
+ */
+function utcTimestampFromExtra(field: string): string {
+  const v = `json_extract(extra, '$.${field}')`;
+  return `CASE WHEN json_type(extra, '$.${field}') = 'text' AND ${v} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*'
+                 AND strftime('%s', ${v}) IS NOT NULL
+            THEN CASE WHEN ${v} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*Z'
+                      THEN ${v} ELSE strftime('%Y-%m-%dT%H:%M:%fZ', ${v}) END END`;
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -194,19 +207,20 @@ export const MIGRATIONS: readonly Migration[] = [
         estimated_minutes = CASE WHEN json_type(extra, '$.estimated_minutes') = 'integer'
                                   AND json_extract(extra, '$.estimated_minutes') >= 0
                                  THEN json_extract(extra, '$.estimated_minutes') END,
-        due_at = CASE WHEN json_type(extra, '$.due_at') = 'text' THEN json_extract(extra, '$.due_at') END,
-        defer_until = CASE WHEN json_type(extra, '$.defer_until') = 'text' THEN json_extract(extra, '$.defer_until') END,
+        due_at = ${utcTimestampFromExtra('due_at')},
+        defer_until = ${utcTimestampFromExtra('defer_until')},
         spec_id = CASE WHEN json_type(extra, '$.spec_id') = 'text' AND json_extract(extra, '$.spec_id') <> ''
                        THEN json_extract(extra, '$.spec_id') END
        WHERE json_type(extra, '$.estimated_minutes') = 'integer' AND json_extract(extra, '$.estimated_minutes') >= 0
           OR json_type(extra, '$.due_at') = 'text' OR json_type(extra, '$.defer_until') = 'text'
           OR (json_type(extra, '$.spec_id') = 'text' AND json_extract(extra, '$.spec_id') <> '');
-      UPDATE issues SET extra = json_remove(extra, '$.estimated_minutes', '$.due_at', '$.defer_until', '$.spec_id')
-       WHERE (estimated_minutes IS NOT NULL OR json_type(extra, '$.estimated_minutes') IS NULL)
-         AND (due_at IS NOT NULL OR json_type(extra, '$.due_at') IS NULL)
-         AND (defer_until IS NOT NULL OR json_type(extra, '$.defer_until') IS NULL)
-         AND (spec_id IS NOT NULL OR json_type(extra, '$.spec_id') IS NULL)
-         AND extra <> json_remove(extra, '$.estimated_minutes', '$.due_at', '$.defer_until', '$.spec_id');
+      -- Each moved field leaves extra; one that did not move (an odd value) stays there as it was.
+${['estimated_minutes', 'due_at', 'defer_until', 'spec_id']
+  .map(
+    (f) =>
+      `      UPDATE issues SET extra = json_remove(extra, '$.${f}') WHERE ${f} IS NOT NULL AND json_type(extra, '$.${f}') IS NOT NULL;`,
+  )
+  .join('\n')}
     `,
   },
 ];
