@@ -169,9 +169,15 @@ describe('delete', () => {
     const target = ws.create('target', '-l', 'x');
     const dependent = ws.create('dependent', '--deps', target.id);
     const before = ws.ledger();
+    expect(ws.run('export', '-o', join(ws.dir, 'before.jsonl')).status).toBe(0);
     expectFailure(ws.run('delete', target.id), new RegExp(`cannot delete ${target.id}: 1 issue\\(s\\) depend on it`));
     const preview = ws.run('delete', target.id, '--dry-run');
     expect(preview.stdout).toContain('DELETE PREVIEW');
+    expect(json<Record<string, unknown>>(ws.run('delete', target.id, '--dry-run', '--json'))).toMatchObject({
+      status: 'preview',
+      dependencies_removed: 0,
+      dependencies: [expect.objectContaining({ issue_id: dependent.id, depends_on_id: target.id })],
+    });
     expect(ws.ledger()).toBe(before);
     expect(json<Record<string, unknown>>(ws.run('delete', target.id, '--force', '--json'))).toMatchObject({
       status: 'deleted',
@@ -184,6 +190,9 @@ describe('delete', () => {
     expect(ws.readyIds()).toEqual([dependent.id]);
     expect(ws.run('delete', dependent.id).status).toBe(0);
     expect(json<unknown[]>(ws.run('list', '--json', '--all'))).toEqual([]);
+    // The ledger written before the deletion does not bring it back.
+    expect(ws.run('import', join(ws.dir, 'before.jsonl')).status).toBe(0);
+    expectFailure(ws.run('show', target.id), /not found/);
   });
 });
 

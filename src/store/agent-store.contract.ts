@@ -231,6 +231,19 @@ export function runAgentStoreContract(name: string, make: AgentStoreFactory): vo
         expect((await s.show([held.id]))[0]).toMatchObject({ status: 'hooked', assignee: 'gastown/polecats/toast' });
       }));
 
+    it('deletes a hooked bead only when forced, and records that the hook was cleared', () =>
+      withStore(async (s) => {
+        await s.registerAgent(toast, 'gt');
+        const held = await s.create({ title: 'held' }, 'mayor');
+        await s.hook('gastown/polecats/toast', held.id, 'mayor');
+        await expect(s.delete(held.id, {}, 'x')).rejects.toThrow(/on gastown\/polecats\/toast's hook/);
+        expect((await s.agent('gastown/polecats/toast')).hook_bead).toBe(held.id);
+        expect((await s.delete(held.id, { force: true }, 'x')).deleted).toBe(true);
+        expect((await s.agent('gastown/polecats/toast')).hook_bead).toBeNull();
+        const events = await s.events({ issueId: 'gastown/polecats/toast', eventType: 'unhooked' });
+        expect(events.map((e) => [e.actor, e.old_value])).toEqual([['x', held.id]]);
+      }));
+
     it('takes a bead over from its holder only when asked, and registers-and-hooks atomically', () =>
       withStore(async (s) => {
         await s.registerAgent(toast, 'gt');

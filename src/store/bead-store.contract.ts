@@ -482,9 +482,14 @@ export function runBeadStoreContract(name: string, make: StoreFactory): void {
             spec_id: 'S-1',
           });
           await s.delete(b.id, {}, 'x');
-          await s.importJsonl(text, 'i');
-          expect((await s.show([b.id]))[0]).toMatchObject({ estimated_minutes: 30, spec_id: 'S-1', extra: {} });
-          expect((await s.exportJsonl({})).text).toBe(text);
+          // Deleted here after the file was written: importing the file does not bring it back.
+          expect(await s.importJsonl(text, 'i')).toMatchObject({ created: 0, kept_local: 1 });
+          await expect(s.show([b.id])).rejects.toThrow(NotFoundError);
+          // The same record under another id is imported with every field.
+          const copy = `${b.id}x`;
+          await s.importJsonl(text.replaceAll(b.id, copy), 'i');
+          expect((await s.show([copy]))[0]).toMatchObject({ estimated_minutes: 30, spec_id: 'S-1', extra: {} });
+          expect((await s.exportJsonl({})).text).toBe(text.replaceAll(b.id, copy));
         }));
     });
 

@@ -416,8 +416,19 @@ export class StoreWriter {
         },
       );
     }
+    // Work on an agent's hook is work in progress: deleting it takes it from the agent, so only with --force.
+    const holders = this.store
+      .stmt('SELECT address FROM agents WHERE hook_bead = ? ORDER BY address')
+      .all(id)
+      .map((r) => toStringValue(r, 'address'));
+    if (holders.length > 0 && options.force !== true && options.dryRun !== true) {
+      throw new ConflictError(`cannot delete ${id}: it is on ${holders.join(', ')}'s hook`, {
+        hint: `take it off first (gt unsling ${holders[0] ?? ''}), or pass --force`,
+      });
+    }
     if (options.dryRun === true) return report;
     const now = this.now();
+    for (const address of holders) this.#event(address, 'unhooked', actor, 'hook_bead', id, null, now);
     for (const e of edges.filter((d) => d.depends_on_id === id)) {
       this.#event(e.issue_id, 'dependency_removed', actor, e.type, id, null, now);
       this.#touch(e.issue_id, now);
@@ -649,6 +660,15 @@ export class StoreWriter {
     ledger.entries.forEach((entry, index) => {
       const incoming = entry.bead;
       const local = this.store.getBead(incoming.id);
+      const progress = (): void => {
+        if (onProgress !== undefined && ((index + 1) % 250 === 0 || index + 1 === total)) onProgress(index + 1, total);
+      };
+      if (local === undefined && this.#deletedSince(incoming.id, incoming.updated_at)) {
+        // Deleted here after the file's copy last changed: the deletion is the newer change, as with any field.
+        report.kept_local++;
+        progress();
+        return;
+      }
       if (local === undefined) {
         this.store.stmt(INSERT_BEAD_SQL).run(beadParams(incoming));
         for (const label of entry.labels) this.#insertLabel(incoming.id, label);
@@ -683,9 +703,19 @@ export class StoreWriter {
         known.add(key);
         this.#insertComment(incoming.id, c.author, c.text, c.created_at, c.id);
       }
-      if (onProgress !== undefined && ((index + 1) % 250 === 0 || index + 1 === total)) onProgress(index + 1, total);
+      progress();
     });
     return report;
+  }
+
+  /** Whether the bead was deleted here at or after `updatedAt` (its newest `deleted` event). */
+  #deletedSince(id: string, updatedAt: string): boolean {
+    const row: unknown = this.store
+      .stmt(
+        `SELECT created_at FROM events WHERE issue_id = ? AND event_type = 'deleted' ORDER BY event_id DESC LIMIT 1`,
+      )
+      .get(id);
+    return row !== undefined && compareTimestamps(updatedAt, toStringValue(row, 'created_at')) <= 0;
   }
 
   #commentKeys(id: string): string[] {

@@ -123,7 +123,7 @@ function deleteJson(r: DeleteReport): Record<string, unknown> {
     status: r.deleted ? 'deleted' : 'preview',
     id: r.id,
     title: r.title,
-    dependencies_removed: r.dependencies.length,
+    dependencies_removed: r.deleted ? r.dependencies.length : 0,
     dependents: r.dependents,
     dependencies: r.dependencies,
   };
