@@ -8,6 +8,7 @@ import {
   ROLE_SPECS,
   ROLES,
   sessionName,
+  supervisorOf,
   tmuxSocketName,
   validateName,
   type AgentIdentity,
@@ -101,5 +102,19 @@ describe('town tmux socket, branches and git identity', () => {
       email: 'me@example.com',
     });
     expect(agentGitIdentity({ role: 'witness', rig: 'g' }, 'me@example.com').name).toBe('g/witness');
+  });
+});
+
+describe('supervisorOf', () => {
+  it.each([
+    [{ role: 'polecat', rig: 'gastown' }, 'gastown/witness'],
+    [{ role: 'refinery', rig: 'gastown' }, 'gastown/witness'],
+    [{ role: 'crew', rig: 'gastown' }, 'gastown/witness'],
+    [{ role: 'witness', rig: 'gastown' }, 'deacon'],
+    [{ role: 'mayor', rig: null }, 'deacon'],
+    [{ role: 'deacon', rig: null }, 'mayor'],
+    [{ role: 'boot', rig: null }, 'mayor'],
+  ] as const)('%o reports to %s', (agent, expected) => {
+    expect(supervisorOf(agent)).toBe(expected);
   });
 });

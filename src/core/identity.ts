@@ -71,6 +71,16 @@ export type AgentIdentity =
   | { role: 'witness' | 'refinery'; rig: string }
   | { role: 'polecat' | 'crew'; rig: string; name: string };
 
+/**
+ * Who hears about an agent's trouble (a stall, a question it waits at, a quarantine): a rig's agents report
+ * to the rig's witness; a witness and the mayor to the deacon; the deacon and boot to the mayor. Never the
+ * agent itself.
+ */
+export function supervisorOf(agent: { role: Role; rig: string | null }): string {
+  if (agent.rig !== null && agent.role !== 'witness') return `${agent.rig}/witness`;
+  return agent.role === 'deacon' || agent.role === 'boot' ? 'mayor' : 'deacon';
+}
+
 /** The address (also BD_ACTOR and GT_ROLE) of an agent: `mayor`, `gastown/witness`, `gastown/polecats/toast`. */
 export function agentAddress(id: AgentIdentity): string {
   switch (id.role) {

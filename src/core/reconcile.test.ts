@@ -112,10 +112,15 @@ describe('reconcile', () => {
       { state: 'needs-input', question: 'dialog: folder-trust', startingSinceMs: NOW - 2_000 },
       [],
     ],
-    ['closed bead still on the hook: cleared', { state: 'working', hookClosed: true }, ['clear-hook']],
+    ['closed bead still on the hook: cleared', { state: 'working', hookClosedAtMs: NOW - 60_000 }, ['clear-hook']],
     [
-      'closed bead on the hook of a dead agent: cleared, not restarted',
-      { state: 'dead-with-work', hookClosed: true },
+      'closed a moment ago by its live agent (handing in): left alone for the grace',
+      { state: 'working', hookClosedAtMs: NOW - 2_000 },
+      ['wait@28000'],
+    ],
+    [
+      'closed bead on the hook of a dead agent: cleared at once, not restarted',
+      { state: 'dead-with-work', sessionAlive: false, hookClosedAtMs: NOW - 2_000 },
       ['clear-hook'],
     ],
     [

@@ -22,8 +22,8 @@ export type ReconcileAgent = {
   lastProgressMs: number | null;
   /** When its current session record was opened or its hook last changed: a session still being started. */
   startingSinceMs: number | null;
-  /** The hooked bead is closed: done by someone, yet still on the hook. */
-  hookClosed?: boolean;
+  /** When the hooked bead was closed (done by someone, yet still on the hook); null or absent: it is not. */
+  hookClosedAtMs?: number | null;
   /** What it waits at (state needs-input). */
   question?: string | null;
   /** The daemon already told the witness about this very question. */
@@ -106,7 +106,19 @@ export function reconcile(
     });
   }
   for (const a of agents) {
-    if (a.hook !== null && a.hookClosed === true) {
+    const closedAt = a.hookClosedAtMs ?? null;
+    // A live agent may have just closed it itself and be handing in (gt done): it gets the start grace first.
+    const handingIn = a.sessionAlive && closedAt !== null && nowMs - closedAt < config.inFlightMs;
+    if (a.hook !== null && closedAt !== null && handingIn) {
+      actions.push({
+        kind: 'wait',
+        address: a.address,
+        untilMs: closedAt + config.inFlightMs,
+        why: `${a.hook} was closed a moment ago: maybe its agent is handing it in`,
+      });
+      continue;
+    }
+    if (a.hook !== null && closedAt !== null) {
       // Whatever else is true, nobody must run it again; what the agent needs next is decided next pass.
       actions.push({
         kind: 'clear-hook',

@@ -1,3 +1,4 @@
+import { supervisorOf } from '../core/identity.js';
 import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConflictError, errorMessage, InternalError, isRecord } from '../core/errors.js';
@@ -158,7 +159,7 @@ async function reconcileInputs(
           a.open_session === null ? 0 : Date.parse(a.open_session.started_at),
           a.hook === null ? 0 : Date.parse(a.hook.updated_at),
         ) || null,
-      hookClosed: a.hook?.status === 'closed',
+      hookClosedAtMs: a.hook?.status === 'closed' ? Date.parse(a.hook.updated_at) : null,
       question: a.question,
       questionReported: a.question !== null && memory.reported.get(a.address) === a.question,
       revivedAtMs: deaths ? await revivedAtMs(ctx, a.address) : null,
@@ -228,14 +229,7 @@ async function execute(ctx: DaemonContext, action: Action): Promise<void> {
     return;
   }
   const agent = await ctx.store.agent(action.address);
-  // Who hears about an agent: its rig's witness; about a witness (or a town agent), the deacon; about the
-  // deacon, the mayor.
-  const witness =
-    agent.rig !== null && agent.role !== 'witness'
-      ? `${agent.rig}/witness`
-      : agent.role === 'deacon' || agent.role === 'boot'
-        ? 'mayor'
-        : 'deacon';
+  const supervisor = supervisorOf(agent);
   /** Mail to a supervisor: in its inbox, and typed into its session at once if it sits idle. */
   const tell = async (to: string, subject: string, body: string): Promise<Mail> => {
     const mail = await sendMail(ctx.store, { from: 'daemon', to, subject, body });
@@ -256,11 +250,16 @@ async function execute(ctx: DaemonContext, action: Action): Promise<void> {
     }
     case 'report-needs-input': {
       const subject = `Needs input: ${action.address}`;
-      // Once per question: not again while the same question waits in the witness's inbox.
-      const open = await ctx.store.list({ assignee: witness, types: ['message'], labels: ['from:daemon'], limit: 0 });
+      // Once per question: not again while the same question waits in the supervisor's inbox.
+      const open = await ctx.store.list({
+        assignee: supervisor,
+        types: ['message'],
+        labels: ['from:daemon'],
+        limit: 0,
+      });
       const body = `${action.address} waits at: ${action.question}\nIt cannot go on by itself. Look with "gt peek ${action.address}", answer it with "gt session attach ${action.address}" (or fix its permissions and restart it), or escalate.`;
       if (open.some((m) => m.title === subject && m.description === body)) return;
-      await tell(witness, subject, body);
+      await tell(supervisor, subject, body);
       return;
     }
     case 'record-death':
@@ -284,16 +283,15 @@ async function execute(ctx: DaemonContext, action: Action): Promise<void> {
         },
         'daemon',
       );
-      await tell(witness, title, `See ${escalation.id}.`).catch(() => undefined);
+      await tell(supervisor, title, `See ${escalation.id}.`).catch(() => undefined);
       return;
     }
     case 'report-stalled': {
-      const to = agent.rig !== null ? `${agent.rig}/witness` : 'deacon';
       const subject = stalledSubject(action.address, action.bead);
       const [bead] = await ctx.store.show([action.bead]);
       // Once per stall: a newer report only after the bead has moved since the last one.
       const sent = await ctx.store.list({
-        assignee: to,
+        assignee: supervisor,
         types: ['message'],
         labels: ['from:daemon'],
         statuses: ['open', 'closed'],
@@ -301,7 +299,7 @@ async function execute(ctx: DaemonContext, action: Action): Promise<void> {
       });
       if (sent.some((m) => m.title === subject && bead !== undefined && m.created_at >= bead.updated_at)) return;
       await tell(
-        to,
+        supervisor,
         subject,
         `${action.why}. Hooked ${action.bead}, no progress seen. Peek with "gt peek ${action.address}"; nudge, help or escalate.`,
       );
