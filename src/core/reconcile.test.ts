@@ -130,6 +130,16 @@ describe('reconcile', () => {
     ],
     ['crew zombie: left alone', { role: 'crew', address: 'g/crew/ana', state: 'zombie', hook: null }, []],
     [
+      'working again after it was reported stalled: its supervisor hears the stall is over',
+      { state: 'working', stallReported: true },
+      ['report-moving'],
+    ],
+    [
+      'stalled and already reported: reported (the daemon sends it once)',
+      { state: 'stalled', stallReported: true },
+      ['report-stalled'],
+    ],
+    [
       'revived after quarantine: the deaths before the revival no longer count',
       { state: 'dead-with-work', endings: deaths(4, 60_000), revivedAtMs: NOW - 30_000 },
       ['record-death:crashed', 'restart'],

@@ -30,6 +30,8 @@ export type ReconcileAgent = {
   questionReported?: boolean;
   /** When it was last brought back from stuck (`gt agent revive`): deaths before that no longer count. */
   revivedAtMs?: number | null;
+  /** The daemon reported it stalled on its current hook, and has not said since that it moves again. */
+  stallReported?: boolean;
 };
 
 /** A bead on somebody's hook, with whether that somebody is an agent holding it. */
@@ -59,6 +61,8 @@ export type Action =
   | { kind: 'restart'; address: string; why: string }
   | { kind: 'quarantine'; address: string; crashes: number; why: string }
   | { kind: 'report-stalled'; address: string; bead: string; why: string }
+  /** An agent reported stalled works again: its supervisor (and every view) learns that the stall is over. */
+  | { kind: 'report-moving'; address: string; bead: string; why: string }
   | { kind: 'stop'; address: string; endReason: SessionEndReason; why: string }
   | { kind: 'release-work'; address: string; bead: string; why: string }
   /** Take a closed bead off the agent's hook (nobody needs to run it any more). */
@@ -207,6 +211,13 @@ export function reconcile(
         address: a.address,
         bead: a.hook,
         why: `no progress on ${a.hook} for too long; the witness should look`,
+      });
+    } else if (a.state === 'working' && a.hook !== null && a.stallReported === true) {
+      actions.push({
+        kind: 'report-moving',
+        address: a.address,
+        bead: a.hook,
+        why: `reported stalled on ${a.hook}, and it makes progress again`,
       });
     } else if (a.state === 'zombie') {
       actions.push({

@@ -10,7 +10,7 @@ import {
   type ReconcileConfig,
   type ReconcileWork,
 } from '../core/reconcile.js';
-import { observeAgents, PaneWatch, stalledSubject, type AgentView } from '../observe/snapshot.js';
+import { movingSubject, observeAgents, PaneWatch, stalledSubject, type AgentView } from '../observe/snapshot.js';
 import type { TownStore } from '../core/town-store.js';
 import { loadSettings, type Town } from '../town/town.js';
 import { sendMail, type Mail } from '../work/mail.js';
@@ -117,11 +117,14 @@ export function reconcileConfig(ctx: TownContext): ReconcileConfig {
   };
 }
 
-/** What the daemon remembers between passes, in memory only: panes it watched, questions it reported. */
-export type DaemonMemory = { watch: PaneWatch; reported: Map<string, string> };
+/**
+ * What the daemon remembers between passes, in memory only: panes it watched, questions it reported, and the
+ * hooks it reported an agent stalled on (address → bead).
+ */
+export type DaemonMemory = { watch: PaneWatch; reported: Map<string, string>; stalled: Map<string, string> };
 
 export function daemonMemory(): DaemonMemory {
-  return { watch: new PaneWatch(), reported: new Map() };
+  return { watch: new PaneWatch(), reported: new Map(), stalled: new Map() };
 }
 
 /** When the agent was last brought back from stuck (`gt agent revive`), from the store's events. */
@@ -144,6 +147,7 @@ async function reconcileInputs(
       s.ended_at !== null && s.end_reason !== null ? [{ endedAtMs: Date.parse(s.ended_at), reason: s.end_reason }] : [],
     );
     if (a.state !== 'needs-input') memory.reported.delete(a.address);
+    if (memory.stalled.get(a.address) !== (a.hook?.id ?? null)) memory.stalled.delete(a.address);
     const deaths = endings.some((e) => e.reason === 'crashed' || e.reason === 'lost');
     out.push({
       address: a.address,
@@ -162,6 +166,7 @@ async function reconcileInputs(
       hookClosedAtMs: a.hook?.status === 'closed' ? Date.parse(a.hook.updated_at) : null,
       question: a.question,
       questionReported: a.question !== null && memory.reported.get(a.address) === a.question,
+      stallReported: a.hook !== null && memory.stalled.get(a.address) === a.hook.id,
       revivedAtMs: deaths ? await revivedAtMs(ctx, a.address) : null,
     });
   }
@@ -212,6 +217,8 @@ async function reconcileOnce(
     try {
       await execute(ctx, action);
       if (action.kind === 'report-needs-input') memory.reported.set(action.address, action.question);
+      if (action.kind === 'report-stalled') memory.stalled.set(action.address, action.bead);
+      if (action.kind === 'report-moving') memory.stalled.delete(action.address);
     } catch (err) {
       failed(action, err);
     }
@@ -297,7 +304,12 @@ async function execute(ctx: DaemonContext, action: Action): Promise<void> {
         statuses: ['open', 'closed'],
         limit: 0,
       });
-      if (sent.some((m) => m.title === subject && bead !== undefined && m.created_at >= bead.updated_at)) return;
+      // (Or after it was said to move again: a stall after that is news.)
+      const moving = movingSubject(action.address, action.bead);
+      const since = sent
+        .filter((m) => m.title === moving)
+        .reduce((latest, m) => (m.created_at > latest ? m.created_at : latest), bead?.updated_at ?? '');
+      if (sent.some((m) => m.title === subject && bead !== undefined && m.created_at >= since)) return;
       await tell(
         supervisor,
         subject,
@@ -305,6 +317,13 @@ async function execute(ctx: DaemonContext, action: Action): Promise<void> {
       );
       return;
     }
+    case 'report-moving':
+      await tell(
+        supervisor,
+        movingSubject(action.address, action.bead),
+        `${action.address} makes progress on ${action.bead} again: the stall reported earlier is over.`,
+      );
+      return;
     case 'stop':
       await stopAgentSession(ctx, action.address, action.endReason);
       return;

@@ -71,6 +71,11 @@ export function stalledSubject(address: string, bead: string): string {
   return `Stalled: ${address} on ${bead}`;
 }
 
+/** The subject of the daemon's word that an agent it reported stalled makes progress again. */
+export function movingSubject(address: string, bead: string): string {
+  return `Moving again: ${address} on ${bead}`;
+}
+
 export type ObserveContext = {
   town: Town;
   settings: TownSettings;
@@ -172,11 +177,18 @@ export async function observeAgents(
         now,
         rigByName.get(agent.rig ?? ''),
         options,
-        agent.hook_bead === null ? null : (reports.get(stalledSubject(agent.address, agent.hook_bead)) ?? null),
+        agent.hook_bead === null ? null : stallReport(reports, agent.address, agent.hook_bead),
       ),
     );
   }
   return views;
+}
+
+/** When the daemon reported the agent stalled on this bead, unless it has said since that it moves again. */
+export function stallReport(reports: ReadonlyMap<string, number>, address: string, bead: string): number | null {
+  const stalled = reports.get(stalledSubject(address, bead));
+  const moving = reports.get(movingSubject(address, bead));
+  return stalled === undefined || (moving !== undefined && moving >= stalled) ? null : stalled;
 }
 
 /** The whole town: agents, rigs, open work, merge requests waiting, sessions that belong to no agent. */
