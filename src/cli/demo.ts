@@ -121,7 +121,17 @@ export function registerDemoCommand(program: Command, io: Io): void {
             {
               title: `Make part ${n}`,
               // Part 6 waits for the go: the demo kills its agent in the middle of it first.
-              description: `Add parts/p${n}.txt and keep the tests green.\n\n\`\`\`sh\n${n === VICTIM ? VICTIM_WAIT : 'sleep 2'}\nmkdir -p parts\nprintf 'part ${n}\\n' > parts/p${n}.txt\nsh test.sh\n\`\`\`\n`,
+              description: [
+                `Add parts/p${n}.txt and keep the tests green.`,
+                '',
+                '```sh',
+                n === VICTIM ? VICTIM_WAIT : 'sleep 2',
+                'mkdir -p parts',
+                `printf 'part ${n}\\n' > parts/p${n}.txt`,
+                'sh test.sh',
+                '```',
+                '',
+              ].join('\n'),
               priority: 2,
               depends_on: n > PARTS - 3 ? [ids[n - PARTS + 2] ?? ''] : [],
             },
@@ -218,7 +228,8 @@ export function registerDemoCommand(program: Command, io: Io): void {
           printJson(io, { ...summary, kept: keep, ...(keep ? { sessions_running: await provider.list() } : {}) });
         else {
           say(
-            `\nDone: ${PARTS}/${PARTS} beads merged by ${summary.polecats} polecats in ${summary.seconds} s; ${summary.sessions_started} sessions, ${restarts} restart(s) after the crash of ${killed ?? 'nobody'}.`,
+            `\nDone: ${PARTS}/${PARTS} beads merged by ${summary.polecats} polecats in ${summary.seconds} s; ` +
+              `${summary.sessions_started} sessions, ${restarts} restart(s) after the crash of ${killed ?? 'nobody'}.`,
           );
           say(
             keep

@@ -210,7 +210,11 @@ export function registerAgentCommands(program: Command, io: Io): void {
         if (globals(cmd).json) printJson(io, s);
         else
           io.out(
-            `${renderStatus(s)}\n${s.session_id !== null ? `  session ${s.session_id} since ${s.started_at ?? '?'}${s.runtime_session_id !== null ? `, agent session ${s.runtime_session_id}` : ''}\n` : ''}`,
+            `${renderStatus(s)}\n` +
+              (s.session_id === null
+                ? ''
+                : `  session ${s.session_id} since ${s.started_at ?? '?'}` +
+                  `${s.runtime_session_id !== null ? `, agent session ${s.runtime_session_id}` : ''}\n`),
           );
       }),
     );
@@ -388,7 +392,12 @@ export function registerAgentCommands(program: Command, io: Io): void {
         if (globals(cmd).json) printJson(io, r);
         else
           io.out(
-            `✓ Revived ${address}${r.closed_escalations.length > 0 ? ` (closed ${r.closed_escalations.join(', ')})` : ''}${r.hook !== null ? `; ${r.hook} is on its hook: the daemon restarts it, or "gt session start ${address}"` : ''}\n`,
+            `✓ Revived ${address}` +
+              (r.closed_escalations.length > 0 ? ` (closed ${r.closed_escalations.join(', ')})` : '') +
+              (r.hook !== null
+                ? `; ${r.hook} is on its hook: the daemon restarts it, or "gt session start ${address}"`
+                : '') +
+              '\n',
           );
       }),
     );

@@ -264,7 +264,10 @@ async function execute(ctx: DaemonContext, action: Action): Promise<void> {
         labels: ['from:daemon'],
         limit: 0,
       });
-      const body = `${action.address} waits at: ${action.question}\nIt cannot go on by itself. Look with "gt peek ${action.address}", answer it with "gt session attach ${action.address}" (or fix its permissions and restart it), or escalate.`;
+      const body =
+        `${action.address} waits at: ${action.question}\nIt cannot go on by itself. ` +
+        `Look with "gt peek ${action.address}", answer it with "gt session attach ${action.address}" ` +
+        '(or fix its permissions and restart it), or escalate.';
       if (open.some((m) => m.title === subject && m.description === body)) return;
       await tell(supervisor, subject, body);
       return;
@@ -285,7 +288,11 @@ async function execute(ctx: DaemonContext, action: Action): Promise<void> {
           title,
           issue_type: 'escalation',
           priority: 1,
-          description: `${action.why}.\nHook: ${agent.hook_bead ?? 'none'}. The daemon will not restart it while its state is stuck; look at "gt peek ${action.address}" and "gt seance --agent ${action.address}", fix the cause, then bring it back with "gt agent revive ${action.address}".`,
+          description:
+            `${action.why}.\nHook: ${agent.hook_bead ?? 'none'}. ` +
+            'The daemon will not restart it while its state is stuck; ' +
+            `look at "gt peek ${action.address}" and "gt seance --agent ${action.address}", fix the cause, ` +
+            `then bring it back with "gt agent revive ${action.address}".`,
           labels: ['gt:escalation'],
         },
         'daemon',

@@ -187,7 +187,9 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
       return {
         status: 'warn',
         detail: problems.join('; '),
-        hint: 'gt never removes a worktree that may hold work: look at each with "git -C <path> status" and remove it yourself if it is not needed; "gt doctor --fix" forgets only worktrees whose directories are gone',
+        hint:
+          'gt never removes a worktree that may hold work: look at each with "git -C <path> status" and remove ' +
+          'it yourself if it is not needed; "gt doctor --fix" forgets only worktrees whose directories are gone',
         fixed,
       };
     }

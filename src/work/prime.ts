@@ -152,7 +152,13 @@ export async function prime(
         };
 
   const lines = [
-    `[GAS TOWN] role:${agent.address} session:${agent.session_name}${session?.runtime_session_id !== null && session?.runtime_session_id !== undefined ? ` runtime-session:${session.runtime_session_id}` : ''} source:${source}`,
+    [
+      '[GAS TOWN]',
+      `role:${agent.address}`,
+      `session:${agent.session_name}`,
+      ...(typeof session?.runtime_session_id === 'string' ? [`runtime-session:${session.runtime_session_id}`] : []),
+      `source:${source}`,
+    ].join(' '),
     '',
   ];
   if (source === 'compact' || source === 'resume') {

@@ -135,7 +135,9 @@ async function checkTarget(ctx: SlingContext, target: SlingTarget, create: boole
   if (create) return;
   const names = (await ctx.store.agents({ rig: id.rig, role: 'polecat' })).map((a) => a.name ?? a.address);
   throw new NotFoundError(`${id.rig} has no polecat ${id.name}`, {
-    hint: `${names.length === 0 ? `${id.rig} has no polecats yet` : `its polecats: ${names.join(', ')}`}; sling to the rig (gt sling <bead> ${id.rig}) to use an idle one or make one, or add --create to make ${id.name}`,
+    hint:
+      `${names.length === 0 ? `${id.rig} has no polecats yet` : `its polecats: ${names.join(', ')}`}; ` +
+      `sling to the rig (gt sling <bead> ${id.rig}) to use an idle one or make one, or add --create to make ${id.name}`,
   });
 }
 
