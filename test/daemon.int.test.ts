@@ -1,5 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GT_BIN, gt, gtAsync, json } from './helpers/bd.js';
 import { eventually, useSessionTowns, type SessionTown } from './helpers/session-town.js';
@@ -157,6 +158,27 @@ describe('gt daemon', () => {
     );
     expect(again.started).toBe(true);
     expect(again.pid).not.toBe(started.pid);
+    expect(f.run('daemon', 'stop').status).toBe(0);
+
+    // A killed daemon its parent has not reaped yet (a zombie) runs nothing: it does not block a start.
+    const parent = spawn('sh', ['-c', 'sleep 1 & echo $!; exec sleep 60'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const zombie = await new Promise<number>((resolve) =>
+        parent.stdout.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))),
+      );
+      await eventually(
+        () => (readFileSync(`/proc/${zombie}/stat`, 'utf8').split(') ')[1] ?? '').startsWith('Z'),
+        'a zombie',
+      );
+      writeFileSync(join(f.town.root, '.runtime', 'daemon.pid'), `${zombie}\n`);
+      expect(json<{ running: boolean }>(f.run('daemon', 'status', '--json')).running).toBe(false);
+      const afterZombie = f.run('daemon', 'start', '--json');
+      expect(afterZombie.status, afterZombie.stderr).toBe(0);
+      expect(json<{ started: boolean; pid: number }>(afterZombie)).toMatchObject({ started: true });
+      expect(json<{ pid: number }>(afterZombie).pid).not.toBe(zombie);
+    } finally {
+      parent.kill('SIGKILL');
+    }
   }, 60_000);
 
   it('gt up starts the daemon and the standing agents; gt down stops them all and nothing else', async () => {

@@ -1,4 +1,5 @@
 import type * as ChildProcess from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { errorMessage, isRecord } from '../core/errors.js';
 
@@ -103,12 +104,29 @@ export function spawnDetached(
   return child.pid;
 }
 
-/** Whether a process exists (a process of another user counts: it exists, we just may not signal it). */
+/**
+ * Whether a process exists and runs: a process of another user counts (it exists, we just may not signal it); a
+ * zombie, which has exited and waits to be reaped, does not.
+ */
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return isRecord(err) && err.code === 'EPERM';
   }
+  // A zombie (exited, not yet reaped by its parent) still answers signal 0, but it runs nothing.
+  return !isZombie(pid);
+}
+
+/** Whether the process has exited and waits only to be reaped (Linux's /proc; elsewhere: not known, false). */
+function isZombie(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  // "pid (comm) state …": comm may hold spaces and parentheses, so the state follows the last ")".
+  const state = stat.slice(stat.lastIndexOf(')') + 1).trim()[0];
+  return state === 'Z' || state === 'X';
 }
