@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { daemonPid } from '../daemon/daemon.js';
-import { runDoctor, type Check } from '../daemon/doctor.js';
-import { SetupError } from '../core/errors.js';
+import { runDoctor, runDoctorWithoutStore, type Check } from '../daemon/doctor.js';
+import { DamagedStoreError, SetupError } from '../core/errors.js';
 import { DERIVED_STATES } from '../core/derive.js';
 import { ROLES, type Role } from '../core/identity.js';
 import { observe, observeAgents, PaneWatch, type AgentView, type Snapshot } from '../observe/snapshot.js';
@@ -132,24 +132,29 @@ export function registerStatusCommands(program: Command, io: Io): void {
     .command('doctor')
     .description('check tmux, git, the store, the town layout, agent CLIs, worktrees, sessions, the daemon and hooks')
     .option('--fix', "repair what cannot lose work (never a sandbox, a branch or a session that may be someone's)")
-    .action((o: Opts, cmd: Command) =>
-      withTown(io, cmd, async (ctx) => {
-        const json = globals(cmd).json;
-        const live = !json && io.stderrIsTTY;
-        const checks = await runDoctor(
-          { ...ctx, actor: 'doctor' },
-          { fix: o.fix === true, progress: live ? (name) => io.err(`\u001b[2K\r  checking ${name}…`) : undefined },
-        );
-        if (live) io.err('\u001b[2K\r');
-        if (json) printJson(io, { ok: checks.every((c) => c.status !== 'fail'), checks });
-        else io.out(renderDoctor(checks));
-        const failed = checks.filter((c) => c.status === 'fail');
-        if (failed.length > 0)
-          throw new SetupError(`${failed.length} check(s) failed: ${failed.map((c) => c.check).join(', ')}`, {
-            hint: 'each failed check above says what to do',
-          });
-      }),
-    );
+    .action(async (o: Opts, cmd: Command) => {
+      const json = globals(cmd).json;
+      const live = !json && io.stderrIsTTY;
+      const options = {
+        fix: o.fix === true,
+        progress: live ? (name: string) => io.err(`\u001b[2K\r  checking ${name}…`) : undefined,
+      };
+      // A store too damaged to open is what doctor is for: it is reported as a failed check, not as an error.
+      const checks = await withTown(io, cmd, (ctx) => runDoctor({ ...ctx, actor: 'doctor' }, options)).catch(
+        (err: unknown) => {
+          if (err instanceof DamagedStoreError) return runDoctorWithoutStore(err, options);
+          throw err;
+        },
+      );
+      if (live) io.err('\u001b[2K\r');
+      if (json) printJson(io, { ok: checks.every((c) => c.status !== 'fail'), checks });
+      else io.out(renderDoctor(checks));
+      const failed = checks.filter((c) => c.status === 'fail');
+      if (failed.length > 0)
+        throw new SetupError(`${failed.length} check(s) failed: ${failed.map((c) => c.check).join(', ')}`, {
+          hint: 'each failed check above says what to do',
+        });
+    });
   program
     .command('agents')
     .description(`every agent with its observed state (${DERIVED_STATES.join(', ')})`)

@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'git'
   | 'agent_exited'
   | 'agent_not_ready'
+  | 'damaged_store'
   | 'internal';
 
 export class GtError extends Error {
@@ -92,6 +93,19 @@ export class AlreadyInitializedError extends GtError {
 export class SetupError extends GtError {
   constructor(message: string, options?: { cause?: unknown; hint?: string }) {
     super('setup', 7, message, options);
+  }
+}
+
+/**
+ * The store's file is damaged (truncated, overwritten, not a database): not a bug, and not something to
+ * repair by writing over it. Nothing was changed; the message says what to do.
+ */
+export class DamagedStoreError extends GtError {
+  constructor(path: string, detail: string, options?: { cause?: unknown }) {
+    super('damaged_store', 10, `the store ${path} is damaged (${detail}); nothing was changed`, {
+      ...options,
+      hint: `"gt doctor" checks it; to restore it from the ledger, move it aside and run "bd init" then "bd import" of .beads/issues.jsonl`,
+    });
   }
 }
 

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { errorMessage } from '../core/errors.js';
+import { errorMessage, GtError, type DamagedStoreError } from '../core/errors.js';
 import { onPath } from '../exec/path.js';
 import { gitVersion, listWorktrees, pruneWorktrees } from '../git/git.js';
 import { agentCli } from '../runtime/launch.js';
@@ -41,9 +41,12 @@ function atLeast(version: string, min: readonly number[]): boolean {
   return true;
 }
 
-export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Promise<Check[]> {
+type Step = (name: string, fn: () => Promise<Omit<Check, 'check'>> | Omit<Check, 'check'>) => Promise<void>;
+
+/** A list of checks and the way to run one: a check that throws is a failed check, with the error's own hint. */
+function checklist(options: DoctorOptions): { checks: Check[]; step: Step } {
   const checks: Check[] = [];
-  const step = async (name: string, fn: () => Promise<Omit<Check, 'check'>> | Omit<Check, 'check'>): Promise<void> => {
+  const step: Step = async (name, fn) => {
     options.progress?.(name);
     try {
       checks.push({ check: name, ...(await fn()) });
@@ -52,12 +55,34 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
         check: name,
         status: 'fail',
         detail: errorMessage(err),
-        hint: 'this check itself failed; the message says why',
+        hint:
+          err instanceof GtError && err.hint !== undefined
+            ? err.hint
+            : 'this check itself failed; the message says why',
       });
     }
   };
-  const now = ctx.now();
+  return { checks, step };
+}
 
+/**
+ * The checks that need no store, for a town whose store cannot be opened because its file is damaged: the
+ * tools, then the store's own failure; the rest cannot be looked at until it is restored.
+ */
+export async function runDoctorWithoutStore(damaged: DamagedStoreError, options: DoctorOptions): Promise<Check[]> {
+  const { checks, step } = checklist(options);
+  await toolChecks(step);
+  await step('store', () => ({ status: 'fail', detail: damaged.message, hint: damaged.hint ?? '' }));
+  checks.push({
+    check: 'the rest',
+    status: 'warn',
+    detail: 'not checked: layout, agents, worktrees, sessions and hooks are read from the store',
+    hint: 'restore the store, then run gt doctor again',
+  });
+  return checks;
+}
+
+async function toolChecks(step: Step): Promise<void> {
   await step('tmux', async () => {
     const v = await tmuxVersion();
     if (v === undefined)
@@ -79,6 +104,12 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
       ? { status: 'ok', detail: `git ${v}` }
       : { status: 'fail', detail: `git ${v} is too old (worktrees need 2.25)`, hint: 'install git 2.25 or newer' };
   });
+}
+
+export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Promise<Check[]> {
+  const { checks, step } = checklist(options);
+  const now = ctx.now();
+  await toolChecks(step);
 
   await step('store', async () => {
     const h = await ctx.store.health();

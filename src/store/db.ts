@@ -1,6 +1,14 @@
 import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
-import { ConflictError, errorMessage, InternalError, isRecord, NoDatabaseError, SetupError } from '../core/errors.js';
+import {
+  ConflictError,
+  DamagedStoreError,
+  errorMessage,
+  InternalError,
+  isRecord,
+  NoDatabaseError,
+  SetupError,
+} from '../core/errors.js';
 import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.js';
 import { sqliteAddonPath } from './native.js';
 
@@ -47,6 +55,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
         hint: 'rebuild it for this Node.js: npm rebuild better-sqlite3 (in the gastown-ts install)',
       });
     }
+    if (isDamaged(cause)) throw storeError(cause, path);
     throw new NoDatabaseError(`cannot open beads database at ${path}: ${errorMessage(cause)}`, { cause });
   }
   try {
@@ -54,7 +63,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
     migrate(db, options.migrations ?? MIGRATIONS);
   } catch (err) {
     closeDatabase(db);
-    throw err;
+    throw storeError(err, path);
   }
   return db;
 }
@@ -139,6 +148,16 @@ export function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS): 
       db.exec(`PRAGMA user_version = ${migration.version}`);
     });
   }
+}
+
+/** SQLite's word that the file is damaged (SQLITE_CORRUPT, SQLITE_NOTADB and their extended codes). */
+export function isDamaged(err: unknown): boolean {
+  return isRecord(err) && typeof err.code === 'string' && /^SQLITE_(CORRUPT|NOTADB)/.test(err.code);
+}
+
+/** A damaged file's error as the one-line DamagedStoreError; any other error as it is. */
+export function storeError(err: unknown, path: string): unknown {
+  return isDamaged(err) ? new DamagedStoreError(path, errorMessage(err), { cause: err }) : err;
 }
 
 function isBusy(err: unknown): boolean {

@@ -51,6 +51,7 @@ import {
   closeDatabase,
   databaseHealth,
   openDatabase,
+  storeError,
   writeTransaction,
   type Db,
   type OpenOptions,
@@ -69,7 +70,7 @@ export type SqliteStoreOptions = OpenOptions & { clock?: Clock };
 /** Opens the store at `path` (a `.beads/beads.db` file, or `:memory:`). */
 export function openSqliteBeadStore(path: string, options: SqliteStoreOptions = {}): SqliteBeadStore {
   const db = openDatabase(path, options);
-  return new SqliteBeadStore(db, options.clock ?? systemClock);
+  return new SqliteBeadStore(db, options.clock ?? systemClock, path);
 }
 
 /** Default limits, as beads has them. */
@@ -83,12 +84,15 @@ export const DEFAULT_READY_LIMIT = 100;
 export class SqliteBeadStore implements TownStore, WriterReads {
   readonly #db: Db;
   readonly #clock: Clock;
+  /** The database file, for saying which one is damaged. */
+  readonly #path: string;
   readonly #writer: StoreWriter;
   readonly #agents: AgentRepo;
 
-  constructor(db: Db, clock: Clock) {
+  constructor(db: Db, clock: Clock, path = ':memory:') {
     this.#db = db;
     this.#clock = clock;
+    this.#path = path;
     this.#writer = new StoreWriter(
       this,
       () => this.#now(),
@@ -108,6 +112,17 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   /** Sets the id prefix; `init` uses it before anything else can run. */
   setPrefixSync(prefix: string): void {
     writeTransaction(this.#db, () => this.#writer.setConfig('issue_prefix', prefix, ''));
+  }
+
+  /** Every operation behind the port: a damaged file is said to be one (DamagedStoreError), not a bug. */
+  #settle<T>(fn: () => T): Promise<T> {
+    return settle(() => {
+      try {
+        return fn();
+      } catch (err) {
+        throw storeError(err, this.#path);
+      }
+    });
   }
 
   dispose(): void {
@@ -231,15 +246,15 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   // BeadStore: reads
 
   show(ids: readonly string[]): Promise<BeadDetails[]> {
-    return settle(() => this.details(this.beadsByIds(ids)));
+    return this.#settle(() => this.details(this.beadsByIds(ids)));
   }
 
   list(filter: ListFilter): Promise<BeadSummary[]> {
-    return settle(() => this.summaries(this.#listBeads(filter, null)));
+    return this.#settle(() => this.summaries(this.#listBeads(filter, null)));
   }
 
   search(query: string, filter: ListFilter): Promise<BeadSummary[]> {
-    return settle(() => this.summaries(this.#listBeads(filter, query)));
+    return this.#settle(() => this.summaries(this.#listBeads(filter, query)));
   }
 
   #listBeads(filter: ListFilter, query: string | null): Bead[] {
@@ -256,11 +271,11 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   }
 
   ready(filter: ReadyFilter): Promise<BeadSummary[]> {
-    return settle(() => this.summaries(this.readyBeads(filter)));
+    return this.#settle(() => this.summaries(this.readyBeads(filter)));
   }
 
   blocked(filter: BlockedFilter): Promise<BlockedBead[]> {
-    return settle(() => {
+    return this.#settle(() => {
       const beads = this.stmt(q.BLOCKED_SQL)
         .all({ parent: filter.parent ?? null, limit: limitParam(filter.limit, 0) })
         .map(toBead);
@@ -274,7 +289,7 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   }
 
   dependencies(id: string, direction: Direction): Promise<DependencyView[]> {
-    return settle(() => this.#edges(id, direction));
+    return this.#settle(() => this.#edges(id, direction));
   }
 
   #edges(id: string, direction: Direction): DependencyView[] {
@@ -284,7 +299,7 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   }
 
   dependencyTree(id: string, direction: Direction, maxDepth: number): Promise<TreeNode[]> {
-    return settle(() => {
+    return this.#settle(() => {
       const root = this.requireBead(id);
       const out: TreeNode[] = [beadWith(root, { depth: 0, parent_id: null, dependency_type: null, truncated: false })];
       const seen = new Set<string>([root.id]);
@@ -307,7 +322,7 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   }
 
   labels(id: string): Promise<string[]> {
-    return settle(() => {
+    return this.#settle(() => {
       this.requireBead(id);
       return this.stmt('SELECT label FROM labels WHERE issue_id = ? ORDER BY label')
         .all(id)
@@ -316,7 +331,7 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   }
 
   allLabels(): Promise<LabelCount[]> {
-    return settle(() =>
+    return this.#settle(() =>
       this.stmt('SELECT label, COUNT(*) AS count FROM labels GROUP BY label ORDER BY label')
         .all()
         .map((r) => ({ label: toStringValue(r, 'label'), count: toIntValue(r, 'count') })),
@@ -324,7 +339,7 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   }
 
   comments(id: string): Promise<Comment[]> {
-    return settle(() => {
+    return this.#settle(() => {
       this.requireBead(id);
       return this.stmt(q.COMMENTS_FOR_IDS_SQL)
         .all(JSON.stringify([id]))
@@ -333,7 +348,7 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   }
 
   events(filter: EventFilter): Promise<BeadEvent[]> {
-    return settle(() =>
+    return this.#settle(() =>
       this.stmt(
         /* sql */ `SELECT event_id, issue_id, event_type, actor, field, old_value, new_value, created_at FROM events
           WHERE (@issueId IS NULL OR issue_id = @issueId)
@@ -353,11 +368,11 @@ export class SqliteBeadStore implements TownStore, WriterReads {
 
   /** What `gt doctor` looks at: SQLite's own quick check, the schema version and the journal mode. */
   health(): Promise<StoreHealth> {
-    return settle(() => databaseHealth(this.#db));
+    return this.#settle(() => databaseHealth(this.#db));
   }
 
   stale(filter: StaleFilter): Promise<BeadSummary[]> {
-    return settle(() => {
+    return this.#settle(() => {
       const before = staleBefore(filter.days, this.#clock.nowMs());
       const rows = this.stmt(q.STALE_SQL).all({
         before,
@@ -369,7 +384,7 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   }
 
   stats(): Promise<Stats> {
-    return settle(() => {
+    return this.#settle(() => {
       const byStatus = new Map(
         this.stmt('SELECT status, COUNT(*) AS n FROM issues WHERE ephemeral = 0 GROUP BY status')
           .all()
@@ -404,11 +419,11 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   }
 
   getConfig(key: string): Promise<string | undefined> {
-    return settle(() => this.configValue(key));
+    return this.#settle(() => this.configValue(key));
   }
 
   listConfig(): Promise<Record<string, string>> {
-    return settle(() => {
+    return this.#settle(() => {
       const out: Record<string, string> = {};
       for (const r of this.stmt('SELECT key, value FROM config ORDER BY key').all()) {
         out[toStringValue(r, 'key')] = toStringValue(r, 'value');
@@ -418,7 +433,7 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   }
 
   exportJsonl(options: ExportOptions): Promise<ExportResult> {
-    return settle(() => {
+    return this.#settle(() => {
       const beads = this.stmt(/* sql */ `SELECT id FROM issues WHERE (@all = 1 OR ephemeral = 0) ORDER BY id`)
         .all({ all: options.includeEphemeral === true ? 1 : 0 })
         .map((r) => toStringValue(r, 'id'));
@@ -440,19 +455,19 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   // BeadStore: writes (each one immediate transaction, see StoreWriter)
 
   create(input: CreateInput, actor: string): Promise<BeadDetails> {
-    return settle(() => writeTransaction(this.#db, () => this.#writer.create(input, actor)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#writer.create(input, actor)));
   }
 
   update(ids: readonly string[], changes: UpdateChanges, actor: string): Promise<BeadDetails[]> {
-    return settle(() => writeTransaction(this.#db, () => this.#writer.update(ids, changes, actor)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#writer.update(ids, changes, actor)));
   }
 
   claim(id: string, actor: string): Promise<BeadDetails> {
-    return settle(() => writeTransaction(this.#db, () => this.#writer.claim(id, actor)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#writer.claim(id, actor)));
   }
 
   claimReady(filter: ReadyFilter, actor: string): Promise<BeadDetails | null> {
-    return settle(() =>
+    return this.#settle(() =>
       writeTransaction(this.#db, () => {
         const first = this.readyBeads({ ...filter, limit: 1 })[0];
         return first === undefined ? null : this.#writer.claim(first.id, actor);
@@ -461,61 +476,65 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   }
 
   close(ids: readonly string[], options: CloseOptions, actor: string): Promise<BeadDetails[]> {
-    return settle(() => writeTransaction(this.#db, () => this.#writer.close(ids, options, actor)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#writer.close(ids, options, actor)));
   }
 
   closeEach(ids: readonly string[], options: CloseOptions, actor: string): Promise<CloseReport> {
-    return settle(() => writeTransaction(this.#db, () => this.#writer.closeEach(ids, options, actor)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#writer.closeEach(ids, options, actor)));
   }
 
   defer(ids: readonly string[], until: string | null, actor: string): Promise<BeadDetails[]> {
-    return settle(() => writeTransaction(this.#db, () => this.#writer.defer(ids, until, actor)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#writer.defer(ids, until, actor)));
   }
 
   undefer(ids: readonly string[], actor: string): Promise<BeadDetails[]> {
-    return settle(() => writeTransaction(this.#db, () => this.#writer.undefer(ids, actor)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#writer.undefer(ids, actor)));
   }
 
   supersede(id: string, by: string, actor: string): Promise<BeadDetails> {
-    return settle(() => writeTransaction(this.#db, () => this.#writer.supersede(id, by, actor)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#writer.supersede(id, by, actor)));
   }
 
   delete(id: string, options: DeleteOptions, actor: string): Promise<DeleteReport> {
-    return settle(() => writeTransaction(this.#db, () => this.#writer.delete(id, options, actor)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#writer.delete(id, options, actor)));
   }
 
   reopen(ids: readonly string[], reason: string | undefined, actor: string): Promise<BeadDetails[]> {
-    return settle(() => writeTransaction(this.#db, () => this.#writer.reopen(ids, reason, actor)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#writer.reopen(ids, reason, actor)));
   }
 
   addDependency(issueId: string, dependsOnId: string, type: string, actor: string): Promise<DependencyChange> {
-    return settle(() =>
+    return this.#settle(() =>
       writeTransaction(this.#db, () => this.#writer.addDependency(issueId, dependsOnId, type, actor)),
     );
   }
 
   removeDependency(issueId: string, dependsOnId: string, actor: string): Promise<DependencyChange> {
-    return settle(() => writeTransaction(this.#db, () => this.#writer.removeDependency(issueId, dependsOnId, actor)));
+    return this.#settle(() =>
+      writeTransaction(this.#db, () => this.#writer.removeDependency(issueId, dependsOnId, actor)),
+    );
   }
 
   addLabels(ids: readonly string[], labels: readonly string[], actor: string): Promise<LabelChange[]> {
-    return settle(() => writeTransaction(this.#db, () => this.#writer.changeLabels(ids, labels, 'add', actor)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#writer.changeLabels(ids, labels, 'add', actor)));
   }
 
   removeLabels(ids: readonly string[], labels: readonly string[], actor: string): Promise<LabelChange[]> {
-    return settle(() => writeTransaction(this.#db, () => this.#writer.changeLabels(ids, labels, 'remove', actor)));
+    return this.#settle(() =>
+      writeTransaction(this.#db, () => this.#writer.changeLabels(ids, labels, 'remove', actor)),
+    );
   }
 
   addComment(id: string, text: string, actor: string): Promise<Comment> {
-    return settle(() => writeTransaction(this.#db, () => this.#writer.addComment(id, text, actor)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#writer.addComment(id, text, actor)));
   }
 
   setConfig(key: string, value: string, actor: string): Promise<void> {
-    return settle(() => writeTransaction(this.#db, () => this.#writer.setConfig(key, value, actor)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#writer.setConfig(key, value, actor)));
   }
 
   importJsonl(text: string, actor: string, onProgress?: (done: number, total: number) => void): Promise<ImportReport> {
-    return settle(() => {
+    return this.#settle(() => {
       const ledger = parseLedger(text);
       return writeTransaction(this.#db, () => this.#writer.importLedger(ledger, actor, onProgress));
     });
@@ -524,49 +543,49 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   // AgentStore
 
   registerAgent(input: RegisterAgentInput, actor: string): Promise<Agent> {
-    return settle(() => writeTransaction(this.#db, () => this.#agents.register(input, actor)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#agents.register(input, actor)));
   }
 
   agent(address: string): Promise<Agent> {
-    return settle(() => this.#agents.require(address));
+    return this.#settle(() => this.#agents.require(address));
   }
 
   agents(filter: { rig?: string; role?: Role }): Promise<Agent[]> {
-    return settle(() => this.#agents.list(filter));
+    return this.#settle(() => this.#agents.list(filter));
   }
 
   updateAgent(address: string, changes: AgentChanges, actor: string): Promise<Agent> {
-    return settle(() => writeTransaction(this.#db, () => this.#agents.update(address, changes, actor)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#agents.update(address, changes, actor)));
   }
 
   removeAgent(address: string, actor: string): Promise<void> {
-    return settle(() => writeTransaction(this.#db, () => this.#agents.remove(address, actor)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#agents.remove(address, actor)));
   }
 
   startSession(input: StartSessionInput, actor: string): Promise<AgentSession> {
-    return settle(() => writeTransaction(this.#db, () => this.#agents.startSession(input, actor)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#agents.startSession(input, actor)));
   }
 
   endSession(sessionId: string, reason: SessionEndReason, actor: string): Promise<AgentSession> {
-    return settle(() => writeTransaction(this.#db, () => this.#agents.endSession(sessionId, reason, actor)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#agents.endSession(sessionId, reason, actor)));
   }
 
   openSession(agent: string): Promise<AgentSession | null> {
-    return settle(() => this.#agents.openSession(agent));
+    return this.#settle(() => this.#agents.openSession(agent));
   }
 
   setRuntimeSessionId(sessionId: string, runtimeSessionId: string, actor: string): Promise<AgentSession> {
-    return settle(() =>
+    return this.#settle(() =>
       writeTransaction(this.#db, () => this.#agents.setRuntimeSessionId(sessionId, runtimeSessionId, actor)),
     );
   }
 
   hook(address: string, beadId: string, actor: string, options: HookOptions = {}): Promise<Agent> {
-    return settle(() => writeTransaction(this.#db, () => this.#hook(address, beadId, actor, options)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#hook(address, beadId, actor, options)));
   }
 
   registerAndHook(input: RegisterAgentInput, beadId: string, actor: string, options: HookOptions = {}): Promise<Agent> {
-    return settle(() =>
+    return this.#settle(() =>
       writeTransaction(this.#db, () => {
         // The bead first: a sling that lost the race creates nothing.
         const address = agentAddress(input.identity);
@@ -625,7 +644,7 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   }
 
   unhook(address: string, actor: string): Promise<Agent> {
-    return settle(() =>
+    return this.#settle(() =>
       writeTransaction(this.#db, () => {
         const agent = this.#agents.require(address);
         if (agent.hook_bead === null) return agent;
@@ -638,7 +657,7 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   }
 
   releaseUnheldHook(beadId: string, assignee: string | null, actor: string): Promise<boolean> {
-    return settle(() =>
+    return this.#settle(() =>
       writeTransaction(this.#db, () => {
         const bead = this.getBead(beadId);
         if (
@@ -656,38 +675,40 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   }
 
   queueNudge(input: QueueNudgeInput, actor: string): Promise<QueuedNudge> {
-    return settle(() => writeTransaction(this.#db, () => this.#agents.queueNudge(input, actor)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#agents.queueNudge(input, actor)));
   }
 
   pendingNudges(recipient: string): Promise<QueuedNudge[]> {
-    return settle(() => this.#agents.pendingNudges(recipient));
+    return this.#settle(() => this.#agents.pendingNudges(recipient));
   }
 
   takeNudges(recipient: string, deliveredBy: string): Promise<QueuedNudge[]> {
-    return settle(() => writeTransaction(this.#db, () => this.#agents.takeNudges(recipient, deliveredBy, deliveredBy)));
+    return this.#settle(() =>
+      writeTransaction(this.#db, () => this.#agents.takeNudges(recipient, deliveredBy, deliveredBy)),
+    );
   }
 
   sessions(agent: string, limit = 0): Promise<AgentSession[]> {
-    return settle(() => this.#agents.sessions(agent, limit));
+    return this.#settle(() => this.#agents.sessions(agent, limit));
   }
 
   // ------------------------------------------------------------------------------------------------------
   // RigRegistry
 
   registerRig(rig: Omit<Rig, 'created_at'>, agents: readonly RegisterAgentInput[], actor: string): Promise<Rig> {
-    return settle(() => writeTransaction(this.#db, () => this.#agents.registerRig(rig, agents, actor)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#agents.registerRig(rig, agents, actor)));
   }
 
   rig(name: string): Promise<Rig> {
-    return settle(() => this.#agents.rig(name));
+    return this.#settle(() => this.#agents.rig(name));
   }
 
   rigs(): Promise<Rig[]> {
-    return settle(() => this.#agents.rigs());
+    return this.#settle(() => this.#agents.rigs());
   }
 
   unregisterRig(name: string, actor: string): Promise<void> {
-    return settle(() => writeTransaction(this.#db, () => this.#agents.unregisterRig(name, actor)));
+    return this.#settle(() => writeTransaction(this.#db, () => this.#agents.unregisterRig(name, actor)));
   }
 }
 
