@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -160,6 +160,32 @@ describe('bd text fidelity', () => {
     for (const id of [fromFile.id, fromStdin.id]) {
       expect(json<Issue[]>(ws.run('show', id, '--json'))[0]?.description).toBe(big);
     }
+  });
+
+  it('refuses text that is not UTF-8, from a file or stdin, storing nothing (never a changed copy)', () => {
+    const ws = workspace();
+    const latin1 = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x0a]); // "café\n" in Latin-1
+    const file = join(ws.dir, 'latin1.txt');
+    writeFileSync(file, latin1);
+    const before = ws.ledger();
+    expectOneLineError(ws.run('create', 'from a file', '--body-file', file), /latin1\.txt is not valid UTF-8 \(byte 3/);
+    for (const args of [
+      ['create', 'from stdin', '--stdin'],
+      ['update', 'x', '--body-file', '-'],
+    ]) {
+      const r = spawnSync(process.execPath, [BD_BIN, ...args, '--json'], {
+        cwd: ws.dir,
+        env: ws.env,
+        input: latin1,
+        encoding: 'utf8',
+      });
+      expect(r.status).toBe(1);
+      expect(JSON.parse(r.stderr)).toMatchObject({
+        code: 'validation',
+        error: expect.stringMatching(/standard input is not valid UTF-8/),
+      });
+    }
+    expect(ws.ledger()).toBe(before);
   });
 });
 

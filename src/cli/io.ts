@@ -1,5 +1,5 @@
 import { fstatSync, readFileSync, statSync, writeSync } from 'node:fs';
-import { GtError, InternalError, UsageError, errorMessage, isRecord } from '../core/errors.js';
+import { GtError, InternalError, UsageError, ValidationError, errorMessage, isRecord } from '../core/errors.js';
 
 /** Everything a command touches of its process, passed in so tests can drive commands without spawning. */
 export type Io = {
@@ -33,7 +33,7 @@ export function processIo(): Io {
     },
     env: process.env,
     cwd: process.cwd(),
-    readStdin: () => readFileSync(0, 'utf8'),
+    readStdin: () => decodeUtf8(readFileSync(0), 'standard input'),
   };
 }
 
@@ -80,11 +80,57 @@ export function printJson(io: Io, value: unknown): void {
 /** Reads a text argument given as a file path, or `-` for standard input. */
 export function readTextArg(io: Io, path: string): string {
   if (path === '-') return io.readStdin();
+  let bytes: Buffer;
   try {
-    return readFileSync(path, 'utf8');
+    bytes = readFileSync(path);
   } catch (err) {
     throw new UsageError(`cannot read ${path}: ${errorMessage(err)}`);
   }
+  return decodeUtf8(bytes, path);
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Text from outside, decoded exactly or refused: bytes that are not UTF-8 would otherwise be stored changed
+ * (each bad byte silently replaced by U+FFFD).
+ */
+export function decodeUtf8(bytes: Uint8Array, what: string): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    throw new ValidationError(`${what} is not valid UTF-8 (byte ${firstInvalidUtf8(bytes)} is the first that is not)`, {
+      hint: 'convert it first, e.g. iconv -f latin1 -t utf-8; nothing was stored',
+    });
+  }
+}
+
+/** The offset of the first byte that breaks UTF-8 (an invalid lead or continuation byte, or a cut-off sequence). */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i] ?? 0;
+    const [n, min] =
+      b < 0x80
+        ? [0, 0]
+        : b >= 0xc2 && b < 0xe0
+          ? [1, 0x80]
+          : b >= 0xe0 && b < 0xf0
+            ? [2, 0x800]
+            : b >= 0xf0 && b < 0xf5
+              ? [3, 0x10000]
+              : [-1, 0];
+    if (n < 0) return i;
+    let cp = n === 0 ? b : b & (0x3f >> n);
+    for (let k = 1; k <= n; k++) {
+      const c = bytes[i + k];
+      if (c === undefined || (c & 0xc0) !== 0x80) return i;
+      cp = (cp << 6) | (c & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return i;
+    i += n + 1;
+  }
+  return -1;
 }
 
 /**
