@@ -13,7 +13,9 @@ type Opts = Record<string, unknown>;
 
 function agentRow(a: AgentView): string {
   const waiting = a.question === null ? '' : `  waits at: ${sanitize(a.question).slice(0, 80)}`;
-  return `${a.address.padEnd(30)} ${a.state.padEnd(15)} ${a.agent_cli.padEnd(8)} ${a.hook === null ? '-' : `${a.hook.id} ${sanitize(a.hook.title).slice(0, 40)}`}${waiting}`;
+  const refused = a.hook?.push_refused == null ? '' : `  push refused: ${sanitize(a.hook.push_refused).slice(0, 100)}`;
+  const hook = a.hook === null ? '-' : `${a.hook.id} ${sanitize(a.hook.title).slice(0, 40)}`;
+  return `${a.address.padEnd(30)} ${a.state.padEnd(15)} ${a.agent_cli.padEnd(8)} ${hook}${waiting}${refused}`;
 }
 
 function agentRows(agents: readonly AgentView[]): string {
@@ -62,7 +64,9 @@ function gitState(a: AgentView): string {
 export function renderPolecats(rows: readonly (AgentView & { name: string })[]): string {
   const lines = rows.map(
     (a) =>
-      `${a.address.padEnd(28)} ${a.state.padEnd(15)} ${sanitize(a.sandbox?.branch ?? '-').padEnd(34)} ${gitState(a).padEnd(28)} ${a.hook === null ? '-' : a.hook.id}`,
+      `${a.address.padEnd(28)} ${a.state.padEnd(15)} ${sanitize(a.sandbox?.branch ?? '-').padEnd(34)} ` +
+      `${gitState(a).padEnd(28)} ${a.hook === null ? '-' : a.hook.id}` +
+      (a.hook?.push_refused == null ? '' : `  push refused: ${sanitize(a.hook.push_refused).slice(0, 60)}`),
   );
   return `${'POLECAT'.padEnd(28)} ${'STATE'.padEnd(15)} ${'BRANCH'.padEnd(34)} ${'GIT'.padEnd(28)} HOOK\n${lines.join('\n')}\n`;
 }

@@ -23,6 +23,10 @@ export const BUILTIN_TYPES = [
 ] as const;
 export type BuiltinType = (typeof BUILTIN_TYPES)[number];
 /** Types that are not work: `bd ready` leaves them out unless asked for by `--type`. */
+/** Bead metadata gt done keeps while the remote refuses its pushes: how many in a row, and what it said. */
+export const PUSH_FAILURES_KEY = 'gt_push_failures';
+export const PUSH_REFUSED_KEY = 'gt_push_refused';
+
 export const NON_WORK_TYPES: readonly string[] = [
   'message',
   'merge-request',

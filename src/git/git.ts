@@ -71,8 +71,16 @@ async function mustGit(args: readonly string[], cwd: string, what: string, timeo
       await new Promise((res) => setTimeout(res, 50 * (attempt + 1) + Math.floor(Math.random() * 50)));
       continue;
     }
-    throw new GitCommandError(`${what} failed: ${result.stderr.trim().split('\n').slice(-3).join(' ')}`);
+    throw new GitCommandError(`${what} failed: ${gitComplaint(result.stderr)}`);
   }
+}
+
+/** What a failed git said, on one line: the remote's own words (where it spoke), then git's last lines. */
+function gitComplaint(stderr: string): string {
+  const lines = stderr.trim().split('\n');
+  const remote = lines.filter((l) => l.startsWith('remote:')).slice(0, 5);
+  const tail = lines.slice(-3).filter((l) => !remote.includes(l));
+  return [...remote, ...tail].join(' ');
 }
 
 /**
@@ -285,7 +293,8 @@ export async function remoteBranchCommit(worktree: string, branch: string): Prom
 
 /** Pushes HEAD to the branch of the same name on the remote (never forced). */
 export async function pushBranch(worktree: string, branch: string): Promise<void> {
-  await mustGit(['push', '--quiet', 'origin', `HEAD:refs/heads/${branch}`], worktree, `git push of ${branch}`);
+  // Not --quiet: that would also silence the remote's own words ("remote: …") when it refuses the push.
+  await mustGit(['push', '--no-progress', 'origin', `HEAD:refs/heads/${branch}`], worktree, `git push of ${branch}`);
 }
 
 /** A working clone used to land branches: merges `origin/<branch>` into `target` and pushes `target`. */

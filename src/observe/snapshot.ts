@@ -3,7 +3,7 @@ import type { Agent, AgentSession, AgentStore } from '../core/agent-store.js';
 import type { BeadStore } from '../core/bead-store.js';
 import { deriveState, type DerivedState } from '../core/derive.js';
 import { classifyPane, progressText, type PaneState } from '../core/pane.js';
-import { NON_WORK_TYPES } from '../core/bead.js';
+import { NON_WORK_TYPES, PUSH_REFUSED_KEY } from '../core/bead.js';
 import type { Role } from '../core/identity.js';
 import type { Rig } from '../core/rig-registry.js';
 import type { TownSettings } from '../core/settings.js';
@@ -104,7 +104,8 @@ export type AgentView = {
   session_alive: boolean;
   liveness: AgentLiveness;
   pane: PaneState['kind'] | null;
-  hook: { id: string; title: string; status: string; updated_at: string } | null;
+  /** The hooked bead; `push_refused`: what the remote said when it last refused this work's push, if it did. */
+  hook: { id: string; title: string; status: string; updated_at: string; push_refused: string | null } | null;
   open_session: Pick<AgentSession, 'session_id' | 'started_at'> | null;
   last_progress: string | null;
   sandbox_path: string;
@@ -183,6 +184,8 @@ export async function observeAgents(
   }
   return views;
 }
+
+const stringOrNull = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 
 /** When the daemon reported the agent stalled on this bead, unless it has said since that it moves again. */
 export function stallReport(reports: ReadonlyMap<string, number>, address: string, bead: string): number | null {
@@ -312,7 +315,15 @@ async function observeAgent(
     liveness,
     pane: pane?.kind ?? null,
     hook:
-      bead === undefined ? null : { id: bead.id, title: bead.title, status: bead.status, updated_at: bead.updated_at },
+      bead === undefined
+        ? null
+        : {
+            id: bead.id,
+            title: bead.title,
+            status: bead.status,
+            updated_at: bead.updated_at,
+            push_refused: stringOrNull(bead.metadata[PUSH_REFUSED_KEY]),
+          },
     open_session: open === null ? null : { session_id: open.session_id, started_at: open.started_at },
     last_progress: last > 0 ? new Date(last).toISOString() : null,
     sandbox_path: agent.sandbox_path,

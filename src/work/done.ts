@@ -1,7 +1,16 @@
 import type { Agent } from '../core/agent-store.js';
-import type { Bead } from '../core/bead.js';
+import { PUSH_FAILURES_KEY, PUSH_REFUSED_KEY, type Bead } from '../core/bead.js';
 import { ConflictError, GtError, ValidationError } from '../core/errors.js';
-import { commitAll, fetchOrigin, headCommit, pushBranch, remoteBranchCommit, worktreeSafety } from '../git/git.js';
+import {
+  commitAll,
+  fetchOrigin,
+  GitCommandError,
+  headCommit,
+  pushBranch,
+  remoteBranchCommit,
+  worktreeSafety,
+} from '../git/git.js';
+import { supervisorOf } from '../core/identity.js';
 import type { TownStore } from '../core/town-store.js';
 import { rigPaths } from '../town/rig.js';
 import { inbox, sendMail } from './mail.js';
@@ -118,9 +127,16 @@ export async function done(town: Town, store: TownStore, agent: Agent, options: 
   // push
   let pushed = false;
   if (after.unmerged > 0 && (await remoteBranchCommit(sandbox, branch)) !== commit) {
-    await pushBranch(sandbox, branch);
+    try {
+      await pushBranch(sandbox, branch);
+    } catch (err) {
+      // The hook and the branch stay; the failure goes where people look: the bead, the views, the witness.
+      if (err instanceof GitCommandError) await recordRefusedPush(store, agent, bead, branch, err, options.actor);
+      throw err;
+    }
     pushed = true;
   }
+  await clearRefusedPushes(store, bead.id, options.actor);
   step('push');
 
   // request
@@ -192,6 +208,49 @@ async function handedIn(store: TownStore, agent: Agent, commit: string): Promise
   const mine = await store.list({ assignee: agent.address, statuses: ['in_progress', 'blocked'] });
   return mine.find((b) => typeof b.metadata.gt_done === 'string' && b.metadata.gt_done.endsWith(commit.slice(0, 12)))
     ?.id;
+}
+
+/** After this many refused pushes of one bead in a row, its agent's supervisor is told. */
+export const PUSH_FAILURES_TO_TELL = 3;
+
+/**
+ * A push the remote refused, recorded on the bead: a comment with the remote's words, and in its metadata (how
+ * many in a row, the last message) for the views; the agent's supervisor hears once it keeps happening.
+ */
+async function recordRefusedPush(
+  store: TownStore,
+  agent: Agent,
+  bead: Bead,
+  branch: string,
+  err: GitCommandError,
+  actor: string,
+): Promise<void> {
+  const [fresh] = await store.show([bead.id]);
+  if (fresh === undefined) return;
+  const previous = fresh.metadata[PUSH_FAILURES_KEY];
+  const count = (typeof previous === 'number' ? previous : 0) + 1;
+  // What the remote said (git's own framing of the command dropped: the comment names the branch).
+  const message = err.message
+    .replace(/^git push of \S+ failed: /, '')
+    .replace(/\s+/g, ' ')
+    .trim();
+  await store.update([bead.id], { metadata: { [PUSH_FAILURES_KEY]: count, [PUSH_REFUSED_KEY]: message } }, actor);
+  await store.addComment(bead.id, `Push of ${branch} refused by the remote (${count} in a row): ${message}`, actor);
+  if (count === PUSH_FAILURES_TO_TELL)
+    await sendMail(store, {
+      from: agent.address,
+      to: supervisorOf(agent),
+      subject: `Push refused ${count} times: ${agent.address} on ${bead.id}`,
+      body: `gt done could not push ${branch}; the remote said: ${message}\nThe hook and the branch are kept. Look at the remote (permissions, protected branches, hooks), then have it run gt done again.`,
+    }).catch(() => undefined);
+}
+
+/** A push that went through ends the run of refusals. */
+async function clearRefusedPushes(store: TownStore, beadId: string, actor: string): Promise<void> {
+  const [fresh] = await store.show([beadId]);
+  if (fresh === undefined || fresh.metadata[PUSH_FAILURES_KEY] == null) return;
+  // Metadata updates merge: null is how a key is emptied.
+  await store.update([beadId], { metadata: { [PUSH_FAILURES_KEY]: null, [PUSH_REFUSED_KEY]: null } }, actor);
 }
 
 async function ensureMergeRequest(
