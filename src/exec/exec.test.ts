@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { processAlive } from './exec.js';
+import { readFileSync } from 'node:fs';
+import { processAlive, SESSION_TAG_ENV, spawnDetached } from './exec.js';
 
 describe('processAlive', () => {
   it('is true for a running process and false for one that exited but was not reaped yet (a zombie)', async () => {
@@ -22,5 +23,25 @@ describe('processAlive', () => {
 
   it('is false for a pid that names no process', () => {
     expect(processAlive(2 ** 22 + 12345)).toBe(false);
+  });
+});
+
+describe('spawnDetached', () => {
+  it("leaves the caller's session tag behind: what it starts belongs to no agent session", async () => {
+    const pid = spawnDetached('sleep', ['30'], {
+      env: { PATH: process.env.PATH, [SESSION_TAG_ENV]: 'sock/ga-toast', KEEP: '1' },
+    });
+    if (pid === undefined) throw new Error('no pid');
+    try {
+      let environ = '';
+      for (let i = 0; i < 100 && !environ.includes('KEEP=1'); i++) {
+        environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+        if (!environ.includes('KEEP=1')) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(environ).toContain('KEEP=1');
+      expect(environ).not.toContain(SESSION_TAG_ENV);
+    } finally {
+      process.kill(pid, 'SIGKILL');
+    }
   });
 });

@@ -86,15 +86,25 @@ export function runInteractive(
   });
 }
 
-/** Starts a program that outlives this process (its own session, no stdio); returns its pid. */
+/**
+ * The environment variable that tags every process started from an agent's session, so that stopping the
+ * session ends them all, even those that left its process tree (the session layer sets and reads it).
+ */
+export const SESSION_TAG_ENV = 'GT_SESSION_TAG';
+
+/**
+ * Starts a program that outlives this process (its own session, no stdio); returns its pid. It does not carry
+ * the caller's session tag: what gt starts detached (the daemon, a nudge watcher) belongs to no agent session.
+ */
 export function spawnDetached(
   file: string,
   args: readonly string[],
   options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): number | undefined {
+  const { [SESSION_TAG_ENV]: _tag, ...env } = options.env ?? process.env;
   const child = childProcesses().spawn(file, [...args], {
     cwd: options.cwd,
-    env: options.env,
+    env,
     detached: true,
     stdio: 'ignore',
     shell: false,

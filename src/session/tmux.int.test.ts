@@ -112,6 +112,54 @@ describe('TmuxSessionProvider specifics', () => {
     expect(await t.provider.isAlive('tree')).toBe(false);
   });
 
+  it('stop and killServer also end what left the tree: a setsid grandchild and an orphan of a double fork', async () => {
+    const t = makeTmux();
+    cleanups.push(t.cleanup);
+    const pids = join(t.cwd, 'pids.txt');
+    const spawnDetached = (name: string): Promise<void> =>
+      t.provider.start({
+        name,
+        argv: [
+          'sh',
+          '-c',
+          // Both orphaned at once (init adopts them: no longer descendants of the pane): one in a session of
+          // its own (no hangup reaches it), one that ignores hangups and SIGTERM.
+          '(setsid sh -c \'echo $$ >> "$1"; exec sleep 300\' sh "$1" &); ' +
+            '(trap "" HUP TERM; sh -c \'echo $$ >> "$1"; exec sleep 300\' sh "$1" &); sleep 300',
+          'sh',
+          pids,
+        ],
+        cwd: t.cwd,
+        env: {},
+      });
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z');
+      } catch {
+        return false;
+      }
+    };
+    const started = (n: number): number[] => {
+      const list = existsSync(pids) ? readFileSync(pids, 'utf8').trim().split('\n').filter(Boolean).map(Number) : [];
+      return list.length >= n ? list : [];
+    };
+    await spawnDetached('detached');
+    await waitFor(() => started(2).length === 2, 'the detached processes to start');
+    const first = started(2);
+    expect(first.every(alive)).toBe(true);
+    await t.provider.stop('detached');
+    await waitFor(() => !first.some(alive), 'the detached processes to end with their session');
+
+    // gt down's way: the whole server.
+    rmSync(pids);
+    await spawnDetached('again');
+    await waitFor(() => started(2).length === 2, 'the detached processes to start again');
+    const second = started(2);
+    await t.provider.killServer();
+    await waitFor(() => !second.some(alive), 'the detached processes to end with the server');
+  });
+
   it('leaves no server and no socket file behind after killServer', async () => {
     const t = makeTmux();
     cleanups.push(t.cleanup);

@@ -1,7 +1,7 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GtError, ValidationError } from '../core/errors.js';
-import { execArgv, processAlive, runInteractive, type ExecResult } from '../exec/exec.js';
+import { execArgv, processAlive, runInteractive, SESSION_TAG_ENV, type ExecResult } from '../exec/exec.js';
 import type { SafeKey } from '../core/pane.js';
 import {
   assertSafeKeys,
@@ -152,9 +152,12 @@ export class TmuxSessionProvider implements SessionProvider {
       if (!ENV_KEY.test(key)) throw new ValidationError(`invalid environment variable name "${key}"`);
     if (await this.isAlive(spec.name)) throw new SessionExistsError(spec.name);
     const envFile = join(this.runtimeDir, `env-${spec.name}-${process.pid}-${Math.random().toString(36).slice(2, 10)}`);
+    // Every process started from the session inherits its tag, even one that leaves the tree (setsid, a
+    // double fork): stop finds them all by it.
+    const env = { ...spec.env, [SESSION_TAG]: this.#tag(spec.name) };
     writeFileSync(
       envFile,
-      Object.entries(spec.env)
+      Object.entries(env)
         .map(([k, v]) => `export ${k}=${shellSingleQuote(v)}\n`)
         .join(''),
       { mode: 0o600 },
@@ -189,14 +192,20 @@ export class TmuxSessionProvider implements SessionProvider {
   async stop(name: string): Promise<void> {
     if (!SESSION_NAME.test(name)) throw new ValidationError(`invalid session name "${name}"`);
     const pid = await this.#panePid(name);
-    if (pid === undefined) return;
-    const tree = await processTree(pid);
-    await this.#tmux(['kill-session', '-t', `=${name}`]);
-    // The pane's program may have left children behind (or ignore SIGHUP): end the whole tree, ours only.
+    // Its processes: the pane's tree, and whatever carries the session's tag but left the tree (a detached
+    // grandchild in a session of its own). Even with the session gone, tagged processes may be left.
+    const tree = [...new Set([...(pid === undefined ? [] : await processTree(pid)), ...tagged(this.#tag(name))])];
+    if (pid !== undefined) await this.#tmux(['kill-session', '-t', `=${name}`]);
+    // The pane's program may have left children behind (or ignore SIGHUP): end them all, ours only.
     signal(tree, 'SIGTERM');
     const deadline = Date.now() + STOP_GRACE_MS;
-    while (Date.now() < deadline && tree.some(isRunning)) await new Promise((r) => setTimeout(r, 50));
-    signal(tree.filter(isRunning), 'SIGKILL');
+    while (Date.now() < deadline && tree.some(processAlive)) await new Promise((r) => setTimeout(r, 50));
+    signal(tree.filter(processAlive), 'SIGKILL');
+  }
+
+  /** The tag of this server's session `name`: unique to the town's server and the session's name. */
+  #tag(name: string): string {
+    return `${this.socket}/${name}`;
   }
 
   async isAlive(name: string): Promise<boolean> {
@@ -393,7 +402,7 @@ export class TmuxSessionProvider implements SessionProvider {
     for (let tick = 1; !stop.aborted; tick++) {
       await pause(1_000, stop);
       if (stop.aborted) return undefined;
-      if (pids.some((pid) => !isRunning(pid))) return 'died';
+      if (pids.some((pid) => !processAlive(pid))) return 'died';
       if (tick % WATCH_REFRESH_TICKS === 0) {
         const now = await this.panes();
         if (deathsSince(known, now)) return 'died';
@@ -523,14 +532,32 @@ async function processTree(root: number): Promise<number[]> {
   return table.ok ? descendants(root, parseProcessTable(table.stdout)) : [root];
 }
 
-function isRunning(pid: number): boolean {
-  if (!processAlive(pid)) return false;
-  // A zombie answers signals but has ended: its parent (tmux, or init once tmux has exited) reaps it later.
+const SESSION_TAG = SESSION_TAG_ENV;
+
+/**
+ * The live processes whose environment carries the tag (Linux's /proc; elsewhere none are found and stop
+ * relies on the process tree). Only our own user's processes can be read, which are the only ones we started.
+ */
+function tagged(tag: string): number[] {
+  let pids: string[];
   try {
-    return !/^\d+ \(.*\) Z/su.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
   } catch {
-    return true;
+    return [];
   }
+  const needle = Buffer.from(`\0${SESSION_TAG}=${tag}\0`);
+  const out: number[] = [];
+  for (const d of pids) {
+    const pid = Number(d);
+    if (pid === process.pid) continue;
+    try {
+      const environ = Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${d}/environ`)]);
+      if (environ.includes(needle) && processAlive(pid)) out.push(pid);
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return out;
 }
 
 function signal(pids: readonly number[], sig: NodeJS.Signals): void {
