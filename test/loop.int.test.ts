@@ -132,6 +132,33 @@ describe('the loop with the sim agent', () => {
     expect(worktrees).toHaveLength(4);
   }, 180_000);
 
+  for (const target of ['existing', 'new'] as const)
+    it(`12 concurrent slings of one bead to one named polecat (${target}): one winner, whose session does it once`, async () => {
+      const f = await fixture(`loop-named-${target}`);
+      const s = f.store();
+      const address = target === 'existing' ? 'gastown/polecats/toast' : 'gastown/polecats/cedar';
+      const bead = await s.create({ title: 'contested', description: script('n.txt', 'n') }, 'mayor');
+      const args = ['sling', bead.id, address, '--json', ...(target === 'new' ? ['--create'] : [])];
+      const results = await Promise.all(
+        Array.from({ length: 12 }, () => gtAsync(args, { cwd: f.town.root, env: f.env })),
+      );
+      const winners = results.filter((r) => r.status === 0);
+      expect(winners, results.map((r) => r.stderr).join('\n')).toHaveLength(1);
+      for (const loser of results.filter((r) => r.status !== 0)) {
+        expect(loser.stderr.trimEnd().split('\n')).toHaveLength(1);
+        expect(loser.stderr).toMatch(/already on .*hook|already exists|already has a polecat named/);
+      }
+      // The winner's hook and session stand; the work is done once, and handed in once.
+      const session = (await s.agent(address)).session_name;
+      expect(await f.provider.list()).toEqual([session]);
+      await eventually(() => f.trace(session).some((t) => t.step === 'report'), 'the work to be handed in', 60_000);
+      expect(f.trace(session).filter((t) => t.step === 'running')).toHaveLength(1);
+      expect((await s.list({ types: ['merge-request'] })).length).toBe(1);
+      expect((await s.agents({ rig: 'gastown', role: 'polecat' })).map((a) => a.name).sort()).toEqual(
+        target === 'existing' ? ['toast'] : ['cedar', 'toast'],
+      );
+    }, 180_000);
+
   it('delivers hostile titles and arguments as text, executing nothing', async () => {
     const f = await fixture('loop-hostile');
     const s = f.store();

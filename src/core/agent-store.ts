@@ -89,6 +89,11 @@ export type HookOptions = {
   takeOver?: boolean;
   /** Instructions for this assignment, kept on the bead (`metadata.gt_args`) for prime to show. */
   args?: string;
+  /**
+   * Compare-and-set for concurrent slings: refuse when the bead is already on this agent's hook, so that of
+   * many slings of one bead to one agent exactly one wins (without it, hooking again is a no-op success).
+   */
+  fresh?: boolean;
 };
 
 export type AgentStore = {

@@ -231,6 +231,18 @@ export function runAgentStoreContract(name: string, make: AgentStoreFactory): vo
         expect((await s.show([held.id]))[0]).toMatchObject({ status: 'hooked', assignee: 'gastown/polecats/toast' });
       }));
 
+    it('hooks with fresh: true only when the bead is not on that hook yet (one of many concurrent slings wins)', () =>
+      withStore(async (s) => {
+        await s.registerAgent(toast, 'gt');
+        const bead = await s.create({ title: 'contested' }, 'mayor');
+        await s.hook('gastown/polecats/toast', bead.id, 'mayor', { fresh: true });
+        await expect(s.hook('gastown/polecats/toast', bead.id, 'mayor', { fresh: true })).rejects.toThrow(
+          ConflictError,
+        );
+        // Without it, hooking it again is the no-op it always was.
+        expect((await s.hook('gastown/polecats/toast', bead.id, 'mayor')).hook_bead).toBe(bead.id);
+      }));
+
     it('deletes a hooked bead only when forced, and records that the hook was cleared', () =>
       withStore(async (s) => {
         await s.registerAgent(toast, 'gt');

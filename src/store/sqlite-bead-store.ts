@@ -616,6 +616,10 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   #hook(address: string, beadId: string, actor: string, options: HookOptions): Agent {
     const agent = this.#agents.require(address);
     const bead = this.requireBead(beadId);
+    if (options.fresh === true && agent.hook_bead === beadId)
+      throw new ConflictError(`${beadId} is already on ${address}'s hook`, {
+        hint: 'another sling put it there a moment ago',
+      });
     if (
       agent.hook_bead === beadId &&
       bead.status === 'hooked' &&

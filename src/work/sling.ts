@@ -151,6 +151,12 @@ async function slingOne(
     throw new ValidationError(`${bead.id} is closed`, { hint: `reopen it first: bd reopen ${bead.id}` });
   const holder = holderOf(bead);
   const targetAddress = target.kind === 'agent' ? target.address : undefined;
+  // Already on the target's hook: a second sling of it (concurrent, or while the first one's agent works) loses
+  // before it makes anything; only an agent that has let go of it (its session died) is started again.
+  if (holder !== null && holder === targetAddress && (await holderIsWorking(ctx, holder, bead.id)))
+    throw new ConflictError(`${bead.id} is already on ${holder}'s hook, and ${holder} is on it`, {
+      hint: `"gt nudge ${holder}" to remind it, or "gt session restart ${holder}"`,
+    });
   let takeOver = false;
   if (holder !== null && holder !== targetAddress) {
     if (!options.force && (await holderIsWorking(ctx, holder, bead.id))) {
@@ -160,7 +166,12 @@ async function slingOne(
     }
     takeOver = true;
   }
-  const hookOptions = { takeOver, ...(options.args !== undefined ? { args: options.args } : {}) };
+  // The hook is a compare-and-set unless the bead is already ours (an agent whose session died, started again).
+  const hookOptions = {
+    takeOver,
+    fresh: holder === null || holder !== targetAddress,
+    ...(options.args !== undefined ? { args: options.args } : {}),
+  };
   const base = {
     bead: bead.id,
     title: bead.title,
@@ -250,7 +261,7 @@ async function rollback(ctx: SlingContext, address: string, plan: PolecatPlan | 
   }
 }
 
-type HookOpts = { takeOver: boolean; args?: string };
+type HookOpts = { takeOver: boolean; fresh: boolean; args?: string };
 
 /** An idle polecat of the rig whose old work is safe gets the bead; else a new polecat. */
 async function hookRigPolecat(
