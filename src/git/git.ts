@@ -1,6 +1,8 @@
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { GtError } from '../core/errors.js';
 import { execArgv } from '../exec/exec.js';
+import { withFileLock } from '../exec/lock.js';
 
 /**
  * The only module that runs git. Every call is argv-only, with a timeout, never through a shell. The process
@@ -106,7 +108,9 @@ export async function hasRemoteBranch(bareRepo: string, branch: string): Promise
 
 /** A worktree at `path` with `branch` checked out (the branch must exist in the repository). */
 export async function addWorktree(bareRepo: string, path: string, branch: string): Promise<void> {
-  await mustGit(['worktree', 'add', '--quiet', path, branch], bareRepo, `git worktree add ${path}`);
+  await withSharedClone(bareRepo, () =>
+    mustGit(['worktree', 'add', '--quiet', path, branch], bareRepo, `git worktree add ${path}`),
+  );
 }
 
 /** The branch checked out in a work tree. */
@@ -121,10 +125,12 @@ export async function addWorktreeOnNewBranch(
   branch: string,
   startPoint: string,
 ): Promise<void> {
-  await mustGit(
-    ['worktree', 'add', '--quiet', '--no-track', '-b', branch, path, startPoint],
-    bareRepo,
-    `git worktree add ${path}`,
+  await withSharedClone(bareRepo, () =>
+    mustGit(
+      ['worktree', 'add', '--quiet', '--no-track', '-b', branch, path, startPoint],
+      bareRepo,
+      `git worktree add ${path}`,
+    ),
   );
 }
 
@@ -214,12 +220,14 @@ export async function listWorktrees(repo: string): Promise<WorktreeEntry[]> {
 
 /** Forgets worktrees whose directories are gone (git's own bookkeeping; no files and no branches are touched). */
 export async function pruneWorktrees(repo: string): Promise<void> {
-  await mustGit(['worktree', 'prune'], repo, 'git worktree prune');
+  await withSharedClone(repo, () => mustGit(['worktree', 'prune'], repo, 'git worktree prune'));
 }
 
 /** Removes a worktree that worktreeSafety found clean (git itself refuses a dirty one). */
 export async function removeWorktree(bareRepo: string, worktree: string): Promise<void> {
-  await mustGit(['worktree', 'remove', worktree], bareRepo, `git worktree remove ${worktree}`);
+  await withSharedClone(bareRepo, () =>
+    mustGit(['worktree', 'remove', worktree], bareRepo, `git worktree remove ${worktree}`),
+  );
 }
 
 /** Deletes a local branch, merged or not: callers check hasUnpushedCommits first. */
@@ -235,7 +243,49 @@ export async function hasUnpushedCommits(repo: string, ref: string): Promise<boo
 
 /** Brings `origin/*` up to date. */
 export async function fetchOrigin(bareRepo: string): Promise<void> {
-  await mustGit(['fetch', '--quiet', 'origin'], bareRepo, 'git fetch');
+  await withSharedClone(bareRepo, () => mustGit(['fetch', '--quiet', 'origin'], bareRepo, 'git fetch'));
+}
+
+const NULL_OID = /^0{40}(0{24})?$/;
+
+/**
+ * Runs `fn` alone among gt's operations on a rig's shared clone. Git cannot run them side by side: a fetch
+ * that meets a worktree being added (whose HEAD is still git's all-zero placeholder) fails with "bad object
+ * worktrees/<name>/HEAD". The lock is a file whose holder is known by pid, so a holder killed with -9 does not
+ * keep it. Before `fn`, entries that such a killed `worktree add` left half made are cleared: with the lock
+ * held, nobody is making one, and each would poison every later fetch.
+ */
+async function withSharedClone<T>(bareRepo: string, fn: () => Promise<T>): Promise<T> {
+  return withFileLock(
+    join(bareRepo, 'gt-shared.lock'),
+    { timeoutMs: 180_000, staleMs: 30 * 60_000, busy: 'another gt is fetching or making a worktree in this rig' },
+    async () => {
+      clearHalfMadeWorktrees(bareRepo);
+      return fn();
+    },
+  );
+}
+
+/** Removes worktree entries a killed `git worktree add` left behind: a placeholder HEAD, or none at all. */
+function clearHalfMadeWorktrees(bareRepo: string): void {
+  const dir = join(bareRepo, 'worktrees');
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const admin = join(dir, entry);
+    let head: string;
+    try {
+      head = readFileSync(join(admin, 'HEAD'), 'utf8').trim();
+    } catch {
+      head = '';
+    }
+    // Git's own bookkeeping of a checkout that never finished: no commit, no work of anyone's in it.
+    if (head === '' || NULL_OID.test(head)) rmSync(admin, { recursive: true, force: true });
+  }
 }
 
 /** In a clean worktree, switches to a new branch cut from `startPoint`. */

@@ -7,7 +7,7 @@ import {
   type PaneState,
 } from '../core/pane.js';
 import { ValidationError } from '../core/errors.js';
-import { withFileLock } from './lock.js';
+import { withFileLock } from '../exec/lock.js';
 import { SessionNotFoundError, type SessionProvider } from './provider.js';
 
 /**
@@ -86,37 +86,41 @@ export async function typeNudge(
   if (text === '')
     throw new ValidationError('nothing to type: the message is empty once control characters are removed');
   const pollMs = options.pollMs ?? 100;
-  return withFileLock(options.lockPath, { timeoutMs: LOCK_TIMEOUT_MS }, async () => {
-    if (!(await provider.isAlive(name))) throw new SessionNotFoundError(name);
-    const before = await idleState(provider, name, options);
-    if (before.kind === 'dialog' || before.kind === 'starting')
-      return { outcome: 'not-ready', text, verified: false, enterPresses: 0 };
-    if (before.kind === 'busy' && options.immediate !== true)
-      return { outcome: 'busy', text, verified: false, enterPresses: 0 };
-    if (before.kind === 'idle' && before.input !== '' && options.immediate !== true)
-      return { outcome: 'typing', text, verified: false, enterPresses: 0 };
+  return withFileLock(
+    options.lockPath,
+    { timeoutMs: LOCK_TIMEOUT_MS, busy: 'another gt is typing into this session; try again' },
+    async () => {
+      if (!(await provider.isAlive(name))) throw new SessionNotFoundError(name);
+      const before = await idleState(provider, name, options);
+      if (before.kind === 'dialog' || before.kind === 'starting')
+        return { outcome: 'not-ready', text, verified: false, enterPresses: 0 };
+      if (before.kind === 'busy' && options.immediate !== true)
+        return { outcome: 'busy', text, verified: false, enterPresses: 0 };
+      if (before.kind === 'idle' && before.input !== '' && options.immediate !== true)
+        return { outcome: 'typing', text, verified: false, enterPresses: 0 };
 
-    await provider.sendText(name, text);
-    const watchable = options.profile.promptPrefix !== undefined;
-    if (!watchable) {
-      await sleep(BLIND_SETTLE_MS);
+      await provider.sendText(name, text);
+      const watchable = options.profile.promptPrefix !== undefined;
+      if (!watchable) {
+        await sleep(BLIND_SETTLE_MS);
+        await provider.sendKeys(name, ['Enter']);
+        return { outcome: 'delivered', text, verified: false, enterPresses: 1 };
+      }
+      const typed = await waitUntil(async () => paneShowsTyped(await provider.capture(name, 5), text), 3_000, pollMs);
       await provider.sendKeys(name, ['Enter']);
-      return { outcome: 'delivered', text, verified: false, enterPresses: 1 };
-    }
-    const typed = await waitUntil(async () => paneShowsTyped(await provider.capture(name, 5), text), 3_000, pollMs);
-    await provider.sendKeys(name, ['Enter']);
-    const takenWithin = (ms: number): Promise<boolean> =>
-      waitUntil(
-        async () => !stillUnsubmitted(classifyPane(await provider.capture(name), options.profile), text),
-        ms,
-        pollMs,
-      );
-    let presses = 1;
-    for (const wait of ENTER_BACKOFF_MS) {
-      if (await takenWithin(wait)) return { outcome: 'delivered', text, verified: typed, enterPresses: presses };
-      await provider.sendKeys(name, ['Enter']);
-      presses++;
-    }
-    return { outcome: 'delivered', text, verified: typed && (await takenWithin(2_000)), enterPresses: presses };
-  });
+      const takenWithin = (ms: number): Promise<boolean> =>
+        waitUntil(
+          async () => !stillUnsubmitted(classifyPane(await provider.capture(name), options.profile), text),
+          ms,
+          pollMs,
+        );
+      let presses = 1;
+      for (const wait of ENTER_BACKOFF_MS) {
+        if (await takenWithin(wait)) return { outcome: 'delivered', text, verified: typed, enterPresses: presses };
+        await provider.sendKeys(name, ['Enter']);
+        presses++;
+      }
+      return { outcome: 'delivered', text, verified: typed && (await takenWithin(2_000)), enterPresses: presses };
+    },
+  );
 }

@@ -1,13 +1,15 @@
 import { openSync, readFileSync, rmSync, writeSync, closeSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ConflictError, isRecord } from '../core/errors.js';
-import { processAlive } from '../exec/exec.js';
+import { processAlive } from './exec.js';
 
 /**
  * A cross-process lock file: `open(O_EXCL)` creates it with the holder's pid; a lock whose holder died, or
- * that is older than `staleMs`, is taken over. Serializes typing into one pane across every `gt` process.
+ * that is older than `staleMs`, is taken over. Serializes typing into one pane across every `gt` process, and
+ * the git operations on a rig's shared clone that git cannot run side by side. `busy` is the hint given when
+ * the wait runs out.
  */
-export type LockOptions = { timeoutMs: number; staleMs?: number };
+export type LockOptions = { timeoutMs: number; staleMs?: number; busy?: string };
 
 function holder(path: string): { pid: number; at: number } | undefined {
   try {
@@ -41,7 +43,7 @@ export async function withFileLock<T>(path: string, options: LockOptions, fn: ()
       }
       if (Date.now() >= deadline) {
         throw new ConflictError(`${path} is held by process ${h?.pid ?? '?'}`, {
-          hint: 'another gt is typing into this session; try again',
+          hint: options.busy ?? 'another gt holds it; try again',
         });
       }
       await new Promise((r) => setTimeout(r, wait));
