@@ -187,7 +187,7 @@ export async function done(town: Town, store: TownStore, agent: Agent, options: 
 
 /** An escalation goes to the rig's witness as mail, once. */
 async function tellWitness(store: TownStore, agent: Agent, bead: Bead, note: string | undefined): Promise<void> {
-  const witness = `${agent.rig ?? ''}/witness`;
+  const witness = supervisorOf(agent); // a polecat's: its rig's witness
   const subject = `Escalated: ${bead.id} (${bead.title})`;
   try {
     if ((await inbox(store, witness, { all: true })).some((m) => m.subject === subject && m.from === agent.address))
