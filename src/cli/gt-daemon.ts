@@ -1,13 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { daemonPaths, daemonPid, runDaemon, startDaemonProcess, stopDaemonProcess } from '../daemon/daemon.js';
+import { townDown, townUp } from '../daemon/updown.js';
 import { isRecord } from '../core/errors.js';
-import { TmuxSessionProvider } from '../session/tmux.js';
 import { findTown } from '../town/town.js';
 import { globals } from './bd/context.js';
 import { gtBinPath, positiveInt, withTown } from './gt-agents.js';
 import { printJson, type Io } from './io.js';
-import { startAgentSession, stopAgentSession } from '../work/sessions.js';
 
 type Opts = Record<string, unknown>;
 
@@ -100,53 +99,30 @@ export function registerUpDownCommands(program: Command, io: Io): void {
   program
     .command('up')
     .description(
-      'start the town: the daemon, and the standing agents it keeps running (settings daemon.standing_roles)',
+      'start the town: lift gt down, then the standing agents (settings daemon.standing_roles) and the daemon, which starts the work on hooks',
     )
     .action((_o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
-        // Standing agents first, then the daemon: the daemon must find them running, not race to start them.
-        const standing: string[] = [];
-        for (const agent of await ctx.store.agents({})) {
-          if (
-            !ctx.settings.daemon.standing_roles.includes(agent.role) ||
-            (await ctx.provider.isAlive(agent.session_name))
-          )
-            continue;
-          await startAgentSession(ctx, agent.address, { topic: 'patrol', sender: 'daemon' });
-          standing.push(agent.address);
-        }
-        const running = daemonPid(ctx.town);
-        const started = running === undefined;
-        const pid = running ?? (await startDaemonProcess(ctx.town, gtBinPath(io), io.env));
-        if (globals(cmd).json) printJson(io, { daemon: { pid, started }, started_agents: standing });
+        const r = await townUp(ctx, gtBinPath(io), io.env);
+        if (globals(cmd).json) printJson(io, r);
         else
           io.out(
-            `✓ Town up: daemon ${started ? 'started' : 'already running'} (pid ${pid})${standing.length > 0 ? `; started ${standing.join(', ')}` : ''}\n`,
+            `✓ Town up: daemon ${r.daemon.started ? 'started' : 'already running'} (pid ${r.daemon.pid})${r.started_agents.length > 0 ? `; started ${r.started_agents.join(', ')}` : ''}${r.was_down !== null ? '; hooked work starts again' : ''}\n`,
           );
       }),
     );
   program
     .command('down')
     .description(
-      "stop the town: the daemon first, then every session on the town's own tmux server (sandboxes and work stay)",
+      "stop the town: no session starts until gt up; the daemon, then every session on the town's own tmux server (sandboxes and work stay)",
     )
     .action((_o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
-        const pid = await stopDaemonProcess(ctx.town);
-        const stopped: string[] = [];
-        for (const agent of await ctx.store.agents({})) {
-          const r = await stopAgentSession(ctx, agent.address, 'killed');
-          if (r.was_running) stopped.push(agent.address);
-        }
-        const strays = await ctx.provider.list();
-        for (const name of strays) await ctx.provider.stop(name);
-        // The town's tmux server has nothing left to serve: end it, socket file included.
-        if (ctx.provider instanceof TmuxSessionProvider) await ctx.provider.killServer();
-        if (globals(cmd).json)
-          printJson(io, { daemon_stopped: pid !== undefined, stopped_agents: stopped, stopped_other_sessions: strays });
+        const r = await townDown(ctx);
+        if (globals(cmd).json) printJson(io, r);
         else
           io.out(
-            `✓ Town down: ${pid !== undefined ? 'daemon stopped, ' : ''}${stopped.length} agent session(s)${strays.length > 0 ? ` and ${strays.length} other session(s)` : ''} stopped\n`,
+            `✓ Town down: ${r.daemon_stopped ? 'daemon stopped, ' : ''}${r.stopped_agents.length} agent session(s)${r.stopped_other_sessions.length > 0 ? ` and ${r.stopped_other_sessions.length} other session(s)` : ''} stopped; nothing starts until "gt up"\n`,
           );
       }),
     );

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { TownHold } from '../core/agent-store.js';
 import { daemonPid } from '../daemon/daemon.js';
 import { runDoctor, runDoctorWithoutStore, type Check } from '../daemon/doctor.js';
 import { DamagedStoreError, SetupError } from '../core/errors.js';
@@ -73,10 +74,13 @@ export function renderPolecats(rows: readonly (AgentView & { name: string })[]):
 
 const needInput = (agents: readonly AgentView[]): number => agents.filter((a) => a.state === 'needs-input').length;
 
-export function renderStatus(s: Snapshot, daemon: number | undefined): string {
+export function renderStatus(s: Snapshot, daemon: number | undefined, down: TownHold | null = null): string {
   const w = s.work;
   return [
     `Town "${sanitize(s.town.name)}" at ${s.town.root} · tmux -L ${s.town.tmux_socket} · daemon: ${daemon === undefined ? 'not running' : `running (pid ${daemon})`}`,
+    ...(down !== null
+      ? [`Down since ${down.since} (gt down by ${sanitize(down.by)}): no session starts until "gt up"`]
+      : []),
     `Rigs: ${s.rigs.length === 0 ? 'none (add one with "gt rig add")' : s.rigs.map((r) => `${r.name} (${r.prefix}, ${r.default_branch})`).join(', ')}`,
     `Work: ${w.open} open (${w.ready} ready), ${w.in_progress} in progress, ${w.hooked} hooked, ${w.blocked} blocked · ${s.merge_requests.length} merge request(s) waiting`,
     ...(needInput(s.agents) > 0 ? [`Needs input: ${needInput(s.agents)} agent(s) wait at a question (see below)`] : []),
@@ -125,8 +129,10 @@ export function registerStatusCommands(program: Command, io: Io): void {
             ...(paneWatch !== undefined ? { watch: paneWatch } : {}),
           });
           const daemon = daemonPid(ctx.town);
-          if (json) printJson(io, { ...snap, daemon: { running: daemon !== undefined, pid: daemon ?? null } });
-          else io.out(`${watch && io.stdoutIsTTY ? '\u001b[2J\u001b[H' : ''}${renderStatus(snap, daemon)}`);
+          const down = await ctx.store.townHold();
+          if (json)
+            printJson(io, { ...snap, daemon: { running: daemon !== undefined, pid: daemon ?? null }, town_down: down });
+          else io.out(`${watch && io.stdoutIsTTY ? '\u001b[2J\u001b[H' : ''}${renderStatus(snap, daemon, down)}`);
           if (!watch || (times > 0 && i + 1 >= times)) return;
           await new Promise((r) => setTimeout(r, Math.max(1, every) * 1000));
         }

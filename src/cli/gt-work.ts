@@ -15,9 +15,15 @@ type Opts = Record<string, unknown>;
 function renderSling(r: SlingResult): string {
   const what = r.dry_run ? 'would go to' : 'is on the hook of';
   const action =
-    r.action === 'started' ? `; started ${r.session}` : r.action === 'nudged' ? '; nudged its running session' : '';
+    r.action === 'started'
+      ? `; started ${r.session}`
+      : r.action === 'nudged'
+        ? '; nudged its running session'
+        : r.town_down && !r.dry_run
+          ? '; not started: the town is down, "gt up" starts it'
+          : '';
   const hookOnly =
-    r.action === 'none' && !r.dry_run
+    r.action === 'none' && !r.dry_run && !r.town_down
       ? `  not started: "gt session start ${r.agent}" starts it now; a running daemon starts it after daemon.start_grace_seconds, since hooked work runs\n`
       : '';
   return `✓ ${r.bead} (${sanitize(r.title)}) ${what} ${r.agent}${r.created ? ' (new polecat)' : ''}${r.took_over_from !== null ? ` (taken from ${r.took_over_from})` : ''}${action}\n${hookOnly}`;

@@ -96,6 +96,12 @@ export type HookOptions = {
   fresh?: boolean;
 };
 
+/**
+ * The town was told to stay down (`gt down`) until `gt up`: an intent, not an observation, so it is stored.
+ * While it holds, no session starts.
+ */
+export type TownHold = { since: string; by: string };
+
 export type AgentStore = {
   /** Creates the agent, or returns it unchanged when it exists with the same sandbox and session name. */
   registerAgent(input: RegisterAgentInput, actor: string): Promise<Agent>;
@@ -106,8 +112,17 @@ export type AgentStore = {
   /** Refuses (ConflictError) while work is on the agent's hook or a session is open; its CV goes with it. */
   removeAgent(address: string, actor: string): Promise<void>;
 
-  /** Opens a session; an agent has at most one open session (ConflictError otherwise). */
+  /**
+   * Opens a session; an agent has at most one open session (ConflictError otherwise). Refused with
+   * TownDownError while the town is down, checked in the same transaction: a start recorded before `gt down`
+   * is one that down waits for and stops, and none can be recorded after.
+   */
   startSession(input: StartSessionInput, actor: string): Promise<AgentSession>;
+  /**
+   * Whether the session may go on running: it is still open and the town is not down. A starter asks this
+   * once its tmux session exists, and stops it itself when not.
+   */
+  sessionMayRun(sessionId: string): Promise<boolean>;
   /** Closes a session; closing one already closed keeps its first ending. */
   endSession(sessionId: string, reason: SessionEndReason, actor: string): Promise<AgentSession>;
   /** The agent's chain of sessions, newest first. */
@@ -135,6 +150,14 @@ export type AgentStore = {
    * `assignee` and still held by nobody (checked in the same transaction). Whether it did.
    */
   releaseUnheldHook(beadId: string, assignee: string | null, actor: string): Promise<boolean>;
+
+  /** Whether the town is down (`gt down`), and since when and by whom. */
+  townHold(): Promise<TownHold | null>;
+  /**
+   * Marks the town down (a hold; kept as it was when already down) or up again (cleared). Returns the hold
+   * now in force, null when up. Recorded as an event (`town_down`, `town_up`) with subject `town`.
+   */
+  setTownDown(down: boolean, actor: string): Promise<TownHold | null>;
 
   /** Queues a nudge (ConflictError when MAX_QUEUED_NUDGES already wait). */
   queueNudge(input: QueueNudgeInput, actor: string): Promise<QueuedNudge>;

@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'agent_exited'
   | 'agent_not_ready'
   | 'damaged_store'
+  | 'town_down'
   | 'internal';
 
 export class GtError extends Error {
@@ -106,6 +107,21 @@ export class DamagedStoreError extends GtError {
       ...options,
       hint: `"gt doctor" checks it; to restore it from the ledger, move it aside and run "bd init" then "bd import" of .beads/issues.jsonl`,
     });
+  }
+}
+
+/**
+ * The town was told to stay down (`gt down`): no session starts until `gt up`. Nothing was started; work
+ * already hooked stays on its hook.
+ */
+export class TownDownError extends GtError {
+  constructor(hold?: { since: string; by: string }) {
+    super(
+      'town_down',
+      4,
+      `the town is down${hold === undefined ? '' : ` (gt down by ${hold.by} at ${hold.since})`}: no session starts until "gt up"`,
+      { hint: 'start the town with "gt up"; work on a hook starts then' },
+    );
   }
 }
 

@@ -75,6 +75,22 @@ export function claimDaemonSlot(town: Town): () => void {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** How often a daemon of a town that is down looks whether it is up again. */
+const DOWN_POLL_MS = 2_000;
+
+/** Sleeps `ms`, or less if `signal` aborts first. */
+function pauseUnless(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
 /** Starts `gt daemon run` in the background and waits until it holds the town's slot; returns its pid. */
 export async function startDaemonProcess(
   town: Town,
@@ -359,11 +375,24 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
   let passes = 0;
   let cause = 'start';
   const memory = daemonMemory();
+  let held = false;
   try {
     while (!stopping.signal.aborted) {
       lastPass = ctx.now();
       let next = lastPass + options.tickMs;
       try {
+        // The town is down (gt down): start nothing, decide nothing; look again shortly for gt up.
+        const hold = await ctx.store.townHold();
+        if (hold !== null) {
+          if (!held) log({ event: 'town-down', since: hold.since, by: hold.by });
+          held = true;
+          passes++;
+          if (options.passes !== undefined && options.passes > 0 && passes >= options.passes) break;
+          await pauseUnless(Math.min(options.tickMs, DOWN_POLL_MS), stopping.signal);
+          continue;
+        }
+        if (held) log({ event: 'town-up' });
+        held = false;
         const actions = await reconcileOnce(
           ctx,
           memory,

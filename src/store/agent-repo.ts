@@ -12,8 +12,9 @@ import {
   type RegisterAgentInput,
   type SessionEndReason,
   type StartSessionInput,
+  type TownHold,
 } from '../core/agent-store.js';
-import { ConflictError, InternalError, NotFoundError, ValidationError } from '../core/errors.js';
+import { ConflictError, InternalError, NotFoundError, TownDownError, ValidationError } from '../core/errors.js';
 import { agentAddress, isRole, ROLE_SPECS, TOWN_PREFIX, validateName, type Role } from '../core/identity.js';
 import { isValidPrefix } from '../core/ids.js';
 import type { Rig } from '../core/rig-registry.js';
@@ -91,6 +92,9 @@ function toNudge(row: unknown): QueuedNudge {
     delivered_by: toNullableStringValue(row, 'delivered_by'),
   };
 }
+
+/** The subject of the town's own events (down, up). */
+const TOWN_SUBJECT = 'town';
 
 /** Session names and runtimes become tmux targets and argv: the same allow-list as names, a little longer. */
 const SESSION_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,80}$/;
@@ -230,6 +234,8 @@ export class AgentRepo {
 
   startSession(input: StartSessionInput, actor: string): AgentSession {
     this.require(input.agent);
+    const hold = this.townHold();
+    if (hold !== null) throw new TownDownError(hold);
     if (!RUNTIME_PATTERN.test(input.runtime)) throw new ValidationError(`invalid runtime "${input.runtime}"`);
     const open = this.#openSession(input.agent);
     if (open !== undefined)
@@ -270,6 +276,29 @@ export class AgentRepo {
     cachedStatement(this.db, 'UPDATE agents SET last_activity = ? WHERE address = ?').run(now, session.agent);
     this.#event(session.agent, 'session_ended', actor, 'session', sessionId, reason, now);
     return this.#session(sessionId);
+  }
+
+  sessionMayRun(sessionId: string): boolean {
+    return this.#session(sessionId).ended_at === null && this.townHold() === null;
+  }
+
+  townHold(): TownHold | null {
+    const row: unknown = cachedStatement(this.db, 'SELECT since, actor FROM town_hold WHERE id = 1').get();
+    return row === undefined ? null : { since: toStringValue(row, 'since'), by: toStringValue(row, 'actor') };
+  }
+
+  setTownDown(down: boolean, actor: string): TownHold | null {
+    const hold = this.townHold();
+    if (down === (hold !== null)) return hold;
+    const now = this.now();
+    if (down) {
+      cachedStatement(this.db, 'INSERT INTO town_hold (id, since, actor) VALUES (1, ?, ?)').run(now, actor);
+      this.#event(TOWN_SUBJECT, 'town_down', actor, null, null, null, now);
+      return { since: now, by: actor };
+    }
+    cachedStatement(this.db, 'DELETE FROM town_hold WHERE id = 1').run();
+    this.#event(TOWN_SUBJECT, 'town_up', actor, null, hold?.since ?? null, null, now);
+    return null;
   }
 
   openSession(agent: string): AgentSession | null {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_QUEUED_NUDGES, type AgentStore } from '../core/agent-store.js';
 import type { BeadStore } from '../core/bead-store.js';
-import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js';
+import { ConflictError, NotFoundError, TownDownError, ValidationError } from '../core/errors.js';
 
 /** The conformance suite every AgentStore must pass; `make` gives a fresh, empty store and a way to move time. */
 export type AgentStoreFactory = () => {
@@ -155,6 +155,36 @@ export function runAgentStoreContract(name: string, make: AgentStoreFactory): vo
         await expect(s.startSession({ agent: 'gastown/polecats/nobody', runtime: 'claude' }, 'gt')).rejects.toThrow(
           NotFoundError,
         );
+      }));
+
+    it('holds the town down until it is up again: no session opens meanwhile, and an open one may not run', () =>
+      withStore(async (s) => {
+        await s.registerAgent(toast, 'gt');
+        expect(await s.townHold()).toBeNull();
+        const before = await s.startSession({ agent: 'gastown/polecats/toast', runtime: 'claude' }, 'gt');
+        expect(await s.sessionMayRun(before.session_id)).toBe(true);
+        const hold = await s.setTownDown(true, 'mayor');
+        expect(hold).toMatchObject({ by: 'mayor' });
+        // Down again keeps the first hold.
+        expect(await s.setTownDown(true, 'deacon')).toEqual(hold);
+        expect(await s.townHold()).toEqual(hold);
+        // A session recorded before the hold may not go on; none can be recorded now.
+        expect(await s.sessionMayRun(before.session_id)).toBe(false);
+        await s.endSession(before.session_id, 'killed', 'gt');
+        await expect(s.startSession({ agent: 'gastown/polecats/toast', runtime: 'claude' }, 'gt')).rejects.toThrow(
+          TownDownError,
+        );
+        expect(await s.openSession('gastown/polecats/toast')).toBeNull();
+        expect(await s.setTownDown(false, 'mayor')).toBeNull();
+        expect(await s.townHold()).toBeNull();
+        const after = await s.startSession({ agent: 'gastown/polecats/toast', runtime: 'claude' }, 'gt');
+        expect(await s.sessionMayRun(after.session_id)).toBe(true);
+        await s.endSession(after.session_id, 'exited', 'gt');
+        expect(await s.sessionMayRun(after.session_id)).toBe(false);
+        expect((await s.events({ issueId: 'town' })).map((e) => [e.event_type, e.actor])).toEqual([
+          ['town_down', 'mayor'],
+          ['town_up', 'mayor'],
+        ]);
       }));
 
     it('removes an agent only when no session is open, taking its sessions along', () =>

@@ -47,6 +47,7 @@ describe('migrations', () => {
       'nudges',
       'rigs',
       'sessions',
+      'town_hold',
     ]);
     db.close();
   });

@@ -223,6 +223,19 @@ ${['estimated_minutes', 'due_at', 'defer_until', 'spec_id']
   .join('\n')}
     `,
   },
+  {
+    version: 7,
+    description: 'the town held down (gt down) until gt up',
+    sql: /* sql */ `
+      -- One row at most: present while the town was told to stay down. An intent, not an observation; while
+      -- it holds no session starts (the check is in the transaction that opens a session's record).
+      CREATE TABLE town_hold (
+        id    INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+        since TEXT NOT NULL,
+        actor TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

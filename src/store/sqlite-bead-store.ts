@@ -36,6 +36,7 @@ import type {
   RegisterAgentInput,
   SessionEndReason,
   StartSessionInput,
+  TownHold,
 } from '../core/agent-store.js';
 import type { Clock } from '../core/clock.js';
 import { agentAddress, type Role } from '../core/identity.js';
@@ -568,6 +569,18 @@ export class SqliteBeadStore implements TownStore, WriterReads {
 
   endSession(sessionId: string, reason: SessionEndReason, actor: string): Promise<AgentSession> {
     return this.#settle(() => writeTransaction(this.#db, () => this.#agents.endSession(sessionId, reason, actor)));
+  }
+
+  sessionMayRun(sessionId: string): Promise<boolean> {
+    return this.#settle(() => this.#agents.sessionMayRun(sessionId));
+  }
+
+  townHold(): Promise<TownHold | null> {
+    return this.#settle(() => this.#agents.townHold());
+  }
+
+  setTownDown(down: boolean, actor: string): Promise<TownHold | null> {
+    return this.#settle(() => writeTransaction(this.#db, () => this.#agents.setTownDown(down, actor)));
   }
 
   openSession(agent: string): Promise<AgentSession | null> {

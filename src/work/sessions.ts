@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readlinkSync, renameSync, rmSync, symlinkSync } 
 import { dirname, join } from 'node:path';
 import type { Agent, AgentSession, AgentStore, SessionEndReason } from '../core/agent-store.js';
 import { formatBeacon } from '../core/beacon.js';
-import { ConflictError, GtError, NotFoundError, ValidationError } from '../core/errors.js';
+import { ConflictError, GtError, NotFoundError, TownDownError, ValidationError } from '../core/errors.js';
 import { parseAddress } from '../core/identity.js';
 import type { PaneState } from '../core/pane.js';
 import type { TownSettings } from '../core/settings.js';
@@ -135,6 +135,7 @@ export async function startAgentSession(
 ): Promise<StartResult> {
   const identity = parseAddress(address);
   const agent = await ctx.store.agent(address);
+  await refuseWhileDown(ctx);
   const resolved = agentCli(ctx.settings, agent, options.agent);
   const preset = resolved.preset;
   const name = agent.session_name;
@@ -196,16 +197,31 @@ export async function startAgentSession(
   // gt and bd on the agent's PATH: prime tells it to run `gt done`, `bd show`, `gt mail read`.
   launch.env.PATH = [agentBinDir(ctx), launch.env.PATH].filter((p) => p !== undefined && p !== '').join(':');
 
-  // Recorded first, so the agent's start-up hook finds its session and can name it.
+  // Recorded first, so the agent's start-up hook finds its session and can name it. The record is refused
+  // once the town is down; one made before that is seen by gt down, which waits for its tmux session and
+  // stops it — or the check below, after the tmux session exists, sees down (or the record ended) and this
+  // start stops it itself. Either way nothing of it runs once gt down has returned.
   const record = await ctx.store.startSession(
     { agent: address, runtime: resolved.name, bead_id: agent.hook_bead },
     ctx.actor,
   );
+  const pauseMs = testPauseMs(ctx.env);
   try {
+    await pause(pauseMs);
     await ctx.provider.start({ name, argv: launch.argv, cwd: launch.cwd, env: launch.env });
   } catch (err) {
     await ctx.store.endSession(record.session_id, 'crashed', ctx.actor);
     throw err;
+  }
+  await pause(pauseMs);
+  if (!(await ctx.store.sessionMayRun(record.session_id))) {
+    await ctx.provider.stop(name);
+    await ctx.store.endSession(record.session_id, 'killed', ctx.actor);
+    const hold = await ctx.store.townHold();
+    if (hold !== null) throw new TownDownError(hold);
+    throw new ConflictError(`${address}'s session was stopped while it started`, {
+      hint: `"gt session start ${address}" starts it again`,
+    });
   }
   ctx.progress?.(`launched ${name} (${resolved.name}) in ${agent.sandbox_path}`);
   const result: StartResult = {
@@ -242,6 +258,26 @@ export async function startAgentSession(
     ctx.progress?.(`typed the beacon: ${typed.outcome}`);
   }
   return result;
+}
+
+/**
+ * Fault injection for the tests: GT_TEST_START_PAUSE_MS in the caller's environment widens the moments
+ * between a start's record and its tmux session, and between that and its check, so that a concurrent
+ * gt down lands in them.
+ */
+function testPauseMs(env: TownContext['env']): number {
+  const ms = Number(env.GT_TEST_START_PAUSE_MS ?? 0);
+  return Number.isInteger(ms) && ms > 0 ? ms : 0;
+}
+
+function pause(ms: number): Promise<void> {
+  return ms === 0 ? Promise.resolve() : new Promise((r) => setTimeout(r, ms));
+}
+
+/** While the town is down (gt down) no session starts: refused before anything is touched. */
+async function refuseWhileDown(ctx: Pick<TownContext, 'store'>): Promise<void> {
+  const hold = await ctx.store.townHold();
+  if (hold !== null) throw new TownDownError(hold);
 }
 
 /** The agent CLI's own id of the agent's last session, to continue it; refused when there is none to continue. */
@@ -283,6 +319,7 @@ export async function restartAgentSession(
   options: StartOptions & { endReason?: SessionEndReason } = {},
 ): Promise<StartResult & { stopped: StopResult }> {
   // What would refuse the new session is checked before the running one is stopped.
+  await refuseWhileDown(ctx);
   if (options.resume === true)
     await sessionToResume(ctx, address, agentCli(ctx.settings, await ctx.store.agent(address), options.agent));
   const stopped = await stopAgentSession(ctx, address, options.endReason ?? 'replaced');

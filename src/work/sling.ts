@@ -1,6 +1,6 @@
 import type { Agent } from '../core/agent-store.js';
 import type { Bead } from '../core/bead.js';
-import { ConflictError, errorMessage, GtError, NotFoundError, ValidationError } from '../core/errors.js';
+import { ConflictError, errorMessage, GtError, NotFoundError, TownDownError, ValidationError } from '../core/errors.js';
 import { agentAddress } from '../core/identity.js';
 import { parseSlingTarget, type SlingTarget } from '../core/target.js';
 import { fetchOrigin } from '../git/git.js';
@@ -52,9 +52,14 @@ export type SlingResult = {
   created: boolean;
   /** The previous holder the bead was taken from (its session was gone, or --force). */
   took_over_from: string | null;
-  /** started: a new session; nudged: the running agent was told; none: hook only or dry run. */
-  action: 'started' | 'nudged' | 'none';
+  /**
+   * started: a new session; nudged: the running agent was told; none: hook only or dry run; deferred: the
+   * town is down (gt down), so the work waits on the hook and starts on gt up.
+   */
+  action: 'started' | 'nudged' | 'none' | 'deferred';
   dry_run: boolean;
+  /** The town is down: nothing was started, and the hook stays for gt up. */
+  town_down: boolean;
 };
 
 /** Who holds the bead now (a hooked or claimed bead's assignee). */
@@ -177,11 +182,19 @@ async function slingOne(
     title: bead.title,
     took_over_from: takeOver ? holder : null,
     dry_run: options.dryRun === true,
+    town_down: false,
   };
 
   if (options.dryRun === true) {
     const address = targetAddress ?? `${target.kind === 'rig' ? target.rig : ''}/polecats/<idle or new>`;
-    return { ...base, agent: address, session: '', created: false, action: 'none' };
+    return {
+      ...base,
+      agent: address,
+      session: '',
+      created: false,
+      action: 'none',
+      town_down: (await ctx.store.townHold()) !== null,
+    };
   }
 
   // 1. The hook, before anything starts.
@@ -205,7 +218,16 @@ async function slingOne(
   ctx.progress?.(`${bead.id} is on ${agent.address}'s hook`);
 
   // 2. The agent: a new session, or a nudge to the running one.
+  const deferred: SlingResult = {
+    ...base,
+    agent: agent.address,
+    session: agent.session_name,
+    created: plan !== undefined,
+    action: 'deferred',
+    town_down: true,
+  };
   try {
+    const down = (await ctx.store.townHold()) !== null;
     if (options.noStart === true)
       return {
         ...base,
@@ -213,7 +235,10 @@ async function slingOne(
         session: agent.session_name,
         created: plan !== undefined,
         action: 'none',
+        town_down: down,
       };
+    // The town is down: the work waits on the hook (the start would be refused anyway).
+    if (down) return deferred;
     if (await agentRunning(ctx, agent)) {
       await nudgeAgent(ctx, {
         to: agent.address,
@@ -243,17 +268,29 @@ async function slingOne(
       action: 'started',
     };
   } catch (err) {
+    // gt down came while this started (refused, or its session stopped): the work stays on the hook, whole,
+    // for gt up — nothing half-started is left, and nothing runs.
+    if (err instanceof TownDownError || (await ctx.store.townHold().catch(() => null)) !== null) {
+      ctx.progress?.(`the town went down while ${agent.address} started; ${bead.id} stays on its hook`);
+      await endStart(ctx, agent.address, 'killed');
+      return deferred;
+    }
     await rollback(ctx, agent.address, plan);
     if (err instanceof GtError) throw err;
     throw new ValidationError(`slinging ${bead.id} to ${agent.address} failed: ${errorMessage(err)}`, { cause: err });
   }
 }
 
-/** Undoes a sling's hook and the sandbox it made; a started session has already ended itself on failure. */
-async function rollback(ctx: SlingContext, address: string, plan: PolecatPlan | undefined): Promise<void> {
+/** Stops what a failed start may have left: its tmux session and its open record. */
+async function endStart(ctx: SlingContext, address: string, reason: 'crashed' | 'killed'): Promise<void> {
   await ctx.provider.stop((await ctx.store.agent(address)).session_name).catch(() => undefined);
   const open = await ctx.store.openSession(address).catch(() => null);
-  if (open !== null) await ctx.store.endSession(open.session_id, 'crashed', ctx.actor).catch(() => undefined);
+  if (open !== null) await ctx.store.endSession(open.session_id, reason, ctx.actor).catch(() => undefined);
+}
+
+/** Undoes a sling's hook and the sandbox it made; a started session has already ended itself on failure. */
+async function rollback(ctx: SlingContext, address: string, plan: PolecatPlan | undefined): Promise<void> {
+  await endStart(ctx, address, 'crashed');
   await ctx.store.unhook(address, ctx.actor).catch(() => undefined);
   if (plan !== undefined) {
     await ctx.store.removeAgent(address, ctx.actor).catch(() => undefined);
