@@ -51,6 +51,20 @@ describe('gt doctor', () => {
     const orphan = await old.create({ title: 'orphan' }, 'mayor');
     await old.update([orphan.id], { status: 'hooked', assignee: 'gastown/polecats/ghost' }, 'mayor');
     old.dispose();
+    // A polecat whose `gt polecat add` was killed while it checked out the sandbox: registered, half made.
+    const halfway = join(f.town.root, 'gastown', 'polecats', 'halfway');
+    await s.registerAgent(
+      {
+        identity: { role: 'polecat', rig: 'gastown', name: 'halfway' },
+        session_name: 'ga-halfway',
+        sandbox_path: halfway,
+        branch: 'polecat/halfway@x',
+        agent_state: 'spawning',
+      },
+      'tester',
+    );
+    mkdirSync(halfway, { recursive: true });
+    writeFileSync(join(halfway, 'app.txt'), 'v');
     // The refinery quarantined by the daemon (stuck, with its escalation open), and a closed bead left on
     // toast's hook.
     await s.updateAgent('gastown/refinery', { agent_state: 'stuck' }, 'daemon');
@@ -73,6 +87,7 @@ describe('gt doctor', () => {
       store: 'ok',
       'town layout': 'ok',
       'agent CLIs': 'warn',
+      'unfinished polecats': 'warn',
       worktrees: 'warn',
       sessions: 'warn',
       daemon: 'ok',
@@ -81,6 +96,7 @@ describe('gt doctor', () => {
       escalations: 'warn',
       hooks: 'warn',
     });
+    expect(find(before, 'unfinished polecats').detail).toBe('the making of gastown/polecats/halfway was cut short');
     expect(find(before, 'agents').detail).toContain('gastown/refinery is stuck');
     expect(find(before, 'escalations').detail).toContain(escalation.id);
     expect(find(before, 'hooks').detail).toContain(
@@ -92,13 +108,15 @@ describe('gt doctor', () => {
     );
     expect(find(before, 'sessions').detail).toContain('gastown/witness: its session holds no live agent');
     expect(find(before, 'hooks').detail).toContain(`${orphan.id} (gastown/polecats/ghost)`);
-    expect(f.run('doctor').stdout).toMatch(/! worktrees +.*\n(.*\n)*.*5 ok, 7 warning\(s\), 0 failed/);
+    expect(f.run('doctor').stdout).toMatch(/! worktrees +.*\n(.*\n)*.*5 ok, 8 warning\(s\), 0 failed/);
 
     const fixed = json<Report>(f.run('doctor', '--fix', '--json'));
     expect(fixed.checks.flatMap((c) => c.fixed ?? []).join('\n')).toMatch(
-      /forgot 1 worktree[\s\S]*stopped ga-witness[\s\S]*pid file[\s\S]*removed 1 launch file[\s\S]*back to open[\s\S]*took the closed/,
+      /removed gastown\/polecats\/halfway[\s\S]*forgot 1 worktree[\s\S]*stopped ga-witness[\s\S]*pid file[\s\S]*removed 1 launch file[\s\S]*back to open[\s\S]*took the closed/,
     );
     expect((await s.agent('gastown/polecats/toast')).hook_bead).toBeNull();
+    await expect(s.agent('gastown/polecats/halfway')).rejects.toThrow(/no agent/);
+    expect(existsSync(halfway)).toBe(false);
     expect((await s.show([finished.id]))[0]?.status).toBe('closed');
     expect(existsSync(launch)).toBe(false);
     expect(existsSync(join(f.town.root, '.runtime', 'daemon.pid'))).toBe(false);

@@ -5,6 +5,7 @@ import { onPath } from '../exec/path.js';
 import { gitVersion, listWorktrees, pruneWorktrees } from '../git/git.js';
 import { agentCli } from '../runtime/launch.js';
 import { tmuxVersion } from '../session/tmux.js';
+import { dropUnfinishedPolecat, finishPolecat } from '../town/polecat.js';
 import { rigPaths } from '../town/rig.js';
 import { loadSettings, townPaths } from '../town/town.js';
 import { observeAgents, type AgentView } from '../observe/snapshot.js';
@@ -170,6 +171,36 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
         .join('; '),
       hint: 'install it, or have another agent run those roles: gt config default-agent <name> / gt config role-agent <role> <name>',
     };
+  });
+
+  await step('unfinished polecats', async () => {
+    // Polecats whose making was cut short (their maker killed): gt finishes one when its work starts.
+    const unfinished = (await ctx.store.agents({ role: 'polecat' })).filter((a) => a.agent_state === 'spawning');
+    if (unfinished.length === 0) return { status: 'ok', detail: 'every polecat was made to the end' };
+    if (!options.fix)
+      return {
+        status: 'warn',
+        detail: `the making of ${unfinished.map((a) => a.address).join(', ')} was cut short`,
+        hint: '"gt doctor --fix" finishes those with work on their hook and removes the others (nobody has worked in them)',
+      };
+    const fixed: string[] = [];
+    const problems: string[] = [];
+    for (const agent of unfinished) {
+      try {
+        if (agent.hook_bead !== null) {
+          await finishPolecat(ctx.town, ctx.store, agent, ctx.actor);
+          fixed.push(`made the sandbox of ${agent.address}, which has ${agent.hook_bead} on its hook`);
+        } else {
+          await dropUnfinishedPolecat(ctx.town, ctx.store, agent, ctx.actor);
+          fixed.push(`removed ${agent.address}, whose making was cut short before it had any work`);
+        }
+      } catch (err) {
+        problems.push(`${agent.address}: ${errorMessage(err)}`);
+      }
+    }
+    return problems.length === 0
+      ? { status: 'ok', detail: 'every polecat is made to the end now', fixed }
+      : { status: 'warn', detail: problems.join('; '), hint: 'each says what stands in the way', fixed };
   });
 
   // The agents as observed (tmux, the process table, the store); the checks below need them.

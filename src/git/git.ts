@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GtError } from '../core/errors.js';
 import { execArgv } from '../exec/exec.js';
@@ -63,14 +63,43 @@ export class GitCommandError extends GtError {
 
 /** A ref or index lock held by another git at this moment (agents share their rig's clone). */
 const LOCK_CONTENTION = /cannot lock ref|Unable to create '.*\.lock'|unable to update local ref/iu;
+const LOCK_FILE = /Unable to create '([^']+\.lock)'/u;
+/** How long git ever holds a ref lock (milliseconds, in truth); a ref lock older than this was left by a killed git. */
+const STALE_REF_LOCK_MS = 2_000;
+/** The same for an index lock, which a long checkout may hold for a while. */
+const STALE_INDEX_LOCK_MS = 30_000;
+/** How long a command waits out other gits' locks before it gives up. */
+const LOCK_WAIT_MS = 40_000;
+
+/**
+ * The lock file a git killed with -9 left, so that every later git of the rig fails on it: a ref lock
+ * (refs/…, packed-refs) or an index lock, older than any live git holds one. Nothing else is ever removed.
+ */
+function staleGitLock(stderr: string): string | undefined {
+  const path = LOCK_FILE.exec(stderr)?.[1];
+  if (path === undefined) return undefined;
+  const ref = /\/refs\/.+\.lock$|\/packed-refs\.lock$/u.test(path);
+  const index = /\/index\.lock$/u.test(path);
+  if (!ref && !index) return undefined;
+  try {
+    const age = Date.now() - statSync(path).mtimeMs;
+    return age > (ref ? STALE_REF_LOCK_MS : STALE_INDEX_LOCK_MS) ? path : undefined;
+  } catch {
+    return undefined; // gone already: the retry will see
+  }
+}
 
 async function mustGit(args: readonly string[], cwd: string, what: string, timeoutMs = 120_000): Promise<string> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
   for (let attempt = 0; ; attempt++) {
     const result = await runGit(args, { cwd, timeoutMs });
     if (result.ok) return result.stdout;
     // A lock failure aborts before git changes anything: waiting and trying again is safe.
-    if (attempt < 8 && LOCK_CONTENTION.test(result.stderr)) {
-      await new Promise((res) => setTimeout(res, 50 * (attempt + 1) + Math.floor(Math.random() * 50)));
+    if (Date.now() < deadline && LOCK_CONTENTION.test(result.stderr)) {
+      const stale = staleGitLock(result.stderr);
+      if (stale !== undefined) rmSync(stale, { force: true });
+      else
+        await new Promise((res) => setTimeout(res, Math.min(50 * (attempt + 1), 500) + Math.floor(Math.random() * 50)));
       continue;
     }
     throw new GitCommandError(`${what} failed: ${gitComplaint(result.stderr)}`);
@@ -230,6 +259,32 @@ export async function removeWorktree(bareRepo: string, worktree: string): Promis
   );
 }
 
+/**
+ * Takes away what a killed `git worktree add` left of a worktree nobody has worked in: its directory (however
+ * far its checkout got) and its entry. Only for a sandbox that was never finished (gt knows it from the store).
+ */
+export async function removeUnfinishedWorktree(bareRepo: string, worktree: string): Promise<void> {
+  await withSharedClone(bareRepo, async () => {
+    await runGit(['worktree', 'remove', '--force', '--force', worktree], { cwd: bareRepo });
+    rmSync(worktree, { recursive: true, force: true });
+    // Its entry, if git still has one (only this one: other entries are not ours to forget here).
+    const dir = join(bareRepo, 'worktrees');
+    for (const entry of existsSync(dir) ? readdirSync(dir) : []) {
+      try {
+        if (readFileSync(join(dir, entry, 'gitdir'), 'utf8').trim() === join(worktree, '.git'))
+          rmSync(join(dir, entry), { recursive: true, force: true });
+      } catch {
+        // no gitdir file: not a worktree entry git could use
+      }
+    }
+  });
+}
+
+/** Whether a local branch exists. */
+export async function hasBranch(repo: string, branch: string): Promise<boolean> {
+  return (await runGit(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`], { cwd: repo })).ok;
+}
+
 /** Deletes a local branch, merged or not: callers check hasUnpushedCommits first. */
 export async function deleteBranch(repo: string, branch: string): Promise<void> {
   await mustGit(['branch', '-D', branch], repo, `git branch -D ${branch}`);
@@ -266,7 +321,10 @@ async function withSharedClone<T>(bareRepo: string, fn: () => Promise<T>): Promi
   );
 }
 
-/** Removes worktree entries a killed `git worktree add` left behind: a placeholder HEAD, or none at all. */
+/**
+ * Removes worktree entries a killed `git worktree add` left behind: a placeholder HEAD, none at all, or the
+ * "initializing" lock git keeps on an entry until its first checkout is complete.
+ */
 function clearHalfMadeWorktrees(bareRepo: string): void {
   const dir = join(bareRepo, 'worktrees');
   let entries: string[];
@@ -283,8 +341,15 @@ function clearHalfMadeWorktrees(bareRepo: string): void {
     } catch {
       head = '';
     }
+    let locked: string | undefined;
+    try {
+      locked = readFileSync(join(admin, 'locked'), 'utf8').trim();
+    } catch {
+      locked = undefined;
+    }
     // Git's own bookkeeping of a checkout that never finished: no commit, no work of anyone's in it.
-    if (head === '' || NULL_OID.test(head)) rmSync(admin, { recursive: true, force: true });
+    if (head === '' || NULL_OID.test(head) || locked === 'initializing')
+      rmSync(admin, { recursive: true, force: true });
   }
 }
 
