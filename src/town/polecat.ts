@@ -82,7 +82,16 @@ export async function freshBranch(
     const branch = polecatBranch(agent.name ?? '', options.bead, options.nowMs);
     // The same name means the same bead within the same second: that branch is as fresh as it gets.
     if (branch === safety.branch) return store.agent(agent.address);
-    await switchToNewBranch(agent.sandbox_path, branch, `origin/${rig.default_branch}`);
+    // Unfinished until the switch is done: a switch killed half way leaves a polecat that is made again from
+    // scratch when its work starts (nothing is lost: its old work was just found committed and pushed).
+    const before = await store.agent(agent.address);
+    await store.updateAgent(agent.address, { branch, agent_state: 'spawning' }, options.actor);
+    try {
+      await switchToNewBranch(agent.sandbox_path, branch, `origin/${rig.default_branch}`);
+    } catch (err) {
+      await store.updateAgent(agent.address, { branch: before.branch, agent_state: before.agent_state }, options.actor);
+      throw err;
+    }
     // The old branch's commits are all on the remote (checked above), so the local branch can go.
     if (!(await hasUnpushedCommits(repo, safety.branch))) await deleteBranch(repo, safety.branch);
     return store.updateAgent(agent.address, { branch, agent_state: 'idle' }, options.actor);
