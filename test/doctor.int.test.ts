@@ -36,6 +36,10 @@ describe('gt doctor', () => {
     // A worktree nobody registered (someone's experiment): reported, never removed.
     const stray = join(f.base, 'stray-tree');
     execFileSync('git', ['-C', repo, 'worktree', 'add', '--quiet', '-b', 'experiment', stray, 'main']);
+    // A ref lock that a git killed a minute ago left in the shared clone.
+    const refLock = join(repo, 'refs', 'heads', 'experiment.lock');
+    writeFileSync(refLock, '');
+    utimesSync(refLock, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
     // A witness whose CLI died while its session stayed: a zombie.
     f.run('session', 'start', 'gastown/witness');
     await f.killAgent('ga-witness');
@@ -104,7 +108,7 @@ describe('gt doctor', () => {
     );
     expect(find(before, 'agent CLIs').detail).toContain('codex (for gastown/witness) is not on PATH');
     expect(find(before, 'worktrees').detail).toMatch(
-      /directories are gone.*belong to no agent: .*stray-tree \(experiment\).*sandbox missing for gastown\/polecats\/gone/,
+      /killed gits left refs\/heads\/experiment\.lock in the shared clone.*directories are gone.*belong to no agent: .*stray-tree \(experiment\).*sandbox missing for gastown\/polecats\/gone/,
     );
     expect(find(before, 'sessions').detail).toContain('gastown/witness: its session holds no live agent');
     expect(find(before, 'hooks').detail).toContain(`${orphan.id} (gastown/polecats/ghost)`);
@@ -119,6 +123,7 @@ describe('gt doctor', () => {
     expect(existsSync(halfway)).toBe(false);
     expect((await s.show([finished.id]))[0]?.status).toBe('closed');
     expect(existsSync(launch)).toBe(false);
+    expect(existsSync(refLock)).toBe(false);
     expect(existsSync(join(f.town.root, '.runtime', 'daemon.pid'))).toBe(false);
     expect(await f.provider.list()).toEqual([]);
     expect((await s.show([orphan.id]))[0]).toMatchObject({ status: 'open', assignee: null });

@@ -1,8 +1,8 @@
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { errorMessage, GtError, type DamagedStoreError } from '../core/errors.js';
 import { onPath } from '../exec/path.js';
-import { gitVersion, listWorktrees, pruneWorktrees } from '../git/git.js';
+import { cloneLeftovers, gitVersion, listWorktrees, pruneWorktrees, repairClone } from '../git/git.js';
 import { agentCli } from '../runtime/launch.js';
 import { tmuxVersion } from '../session/tmux.js';
 import { dropUnfinishedPolecat, finishPolecat } from '../town/polecat.js';
@@ -224,6 +224,20 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
     for (const rig of await ctx.store.rigs()) {
       const repo = rigPaths(ctx.town.root, rig.name).repo;
       if (!existsSync(repo)) continue;
+      // What killed gits left (half-made worktree entries, old locks): cleared before any other git of gt's runs.
+      const leftovers = cloneLeftovers(repo);
+      const leftCount = leftovers.halfMadeWorktrees.length + leftovers.staleLocks.length;
+      if (leftCount > 0) {
+        if (options.fix) {
+          const cleared = await repairClone(repo);
+          fixed.push(
+            `${rig.name}: cleared ${cleared.halfMadeWorktrees.length} half-made worktree entr(ies) and ${cleared.staleLocks.length} lock file(s) killed gits left`,
+          );
+        } else
+          problems.push(
+            `${rig.name}: killed gits left ${[...leftovers.halfMadeWorktrees, ...leftovers.staleLocks].map((p) => relative(repo, p)).join(', ')} in the shared clone (gt clears them before its next git there)`,
+          );
+      }
       const trees = (await listWorktrees(repo)).filter((t) => !t.bare);
       const prunable = trees.filter((t) => t.prunable);
       if (prunable.length > 0) {
@@ -251,7 +265,8 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
         detail: problems.join('; '),
         hint:
           'gt never removes a worktree that may hold work: look at each with "git -C <path> status" and remove ' +
-          'it yourself if it is not needed; "gt doctor --fix" forgets only worktrees whose directories are gone',
+          'it yourself if it is not needed; "gt doctor --fix" forgets only worktrees whose directories are gone and ' +
+          'clears what killed gits left in the shared clone',
         fixed,
       };
     }

@@ -307,50 +307,76 @@ const NULL_OID = /^0{40}(0{24})?$/;
  * Runs `fn` alone among gt's operations on a rig's shared clone. Git cannot run them side by side: a fetch
  * that meets a worktree being added (whose HEAD is still git's all-zero placeholder) fails with "bad object
  * worktrees/<name>/HEAD". The lock is a file whose holder is known by pid, so a holder killed with -9 does not
- * keep it. Before `fn`, entries that such a killed `worktree add` left half made are cleared: with the lock
- * held, nobody is making one, and each would poison every later fetch.
+ * keep it. Before `fn`, what killed gits left is cleared (cloneLeftovers): with the lock held, no gt's git is
+ * making a worktree or fetching, and each leftover would poison every later fetch or worktree change.
  */
 async function withSharedClone<T>(bareRepo: string, fn: () => Promise<T>): Promise<T> {
   return withFileLock(
     join(bareRepo, 'gt-shared.lock'),
     { timeoutMs: 180_000, staleMs: 30 * 60_000, busy: 'another gt is fetching or making a worktree in this rig' },
     async () => {
-      clearHalfMadeWorktrees(bareRepo);
+      clearLeftovers(bareRepo);
       return fn();
     },
   );
 }
 
-/**
- * Removes worktree entries a killed `git worktree add` left behind: a placeholder HEAD, none at all, or the
- * "initializing" lock git keeps on an entry until its first checkout is complete.
- */
-function clearHalfMadeWorktrees(bareRepo: string): void {
-  const dir = join(bareRepo, 'worktrees');
-  let entries: string[];
+/** What killed gits left in a shared clone that would break later gits: half-made worktree entries, old locks. */
+export type CloneLeftovers = { halfMadeWorktrees: string[]; staleLocks: string[] };
+
+function readOr(path: string): string | undefined {
   try {
-    entries = readdirSync(dir);
+    return readFileSync(path, 'utf8').trim();
   } catch {
-    return;
+    return undefined;
   }
-  for (const entry of entries) {
+}
+
+/**
+ * Finds the leftovers: worktree entries a killed `git worktree add` left (a placeholder HEAD, none at all, or
+ * the "initializing" lock git keeps on an entry until its first checkout is complete), and ref or index
+ * locks older than any live git holds one.
+ */
+export function cloneLeftovers(bareRepo: string): CloneLeftovers {
+  const dir = join(bareRepo, 'worktrees');
+  const halfMadeWorktrees: string[] = [];
+  const staleLocks: string[] = [];
+  const old = (path: string, ms: number): boolean => {
+    try {
+      return Date.now() - statSync(path).mtimeMs > ms;
+    } catch {
+      return false;
+    }
+  };
+  for (const entry of existsSync(dir) ? readdirSync(dir) : []) {
     const admin = join(dir, entry);
-    let head: string;
-    try {
-      head = readFileSync(join(admin, 'HEAD'), 'utf8').trim();
-    } catch {
-      head = '';
-    }
-    let locked: string | undefined;
-    try {
-      locked = readFileSync(join(admin, 'locked'), 'utf8').trim();
-    } catch {
-      locked = undefined;
-    }
+    const head = readOr(join(admin, 'HEAD')) ?? '';
     // Git's own bookkeeping of a checkout that never finished: no commit, no work of anyone's in it.
-    if (head === '' || NULL_OID.test(head) || locked === 'initializing')
-      rmSync(admin, { recursive: true, force: true });
+    if (head === '' || NULL_OID.test(head) || readOr(join(admin, 'locked')) === 'initializing')
+      halfMadeWorktrees.push(admin);
+    else if (old(join(admin, 'index.lock'), STALE_INDEX_LOCK_MS)) staleLocks.push(join(admin, 'index.lock'));
   }
+  const refLocks = (d: string): void => {
+    for (const e of existsSync(d) ? readdirSync(d, { withFileTypes: true }) : []) {
+      const path = join(d, e.name);
+      if (e.isDirectory()) refLocks(path);
+      else if (e.name.endsWith('.lock') && old(path, STALE_REF_LOCK_MS)) staleLocks.push(path);
+    }
+  };
+  refLocks(join(bareRepo, 'refs'));
+  if (old(join(bareRepo, 'packed-refs.lock'), STALE_REF_LOCK_MS)) staleLocks.push(join(bareRepo, 'packed-refs.lock'));
+  return { halfMadeWorktrees, staleLocks };
+}
+
+/** Clears the leftovers (with the shared clone's lock held, so no gt's git is at work); what it cleared. */
+export async function repairClone(bareRepo: string): Promise<CloneLeftovers> {
+  return withSharedClone(bareRepo, () => Promise.resolve(clearLeftovers(bareRepo)));
+}
+
+function clearLeftovers(bareRepo: string): CloneLeftovers {
+  const found = cloneLeftovers(bareRepo);
+  for (const path of [...found.halfMadeWorktrees, ...found.staleLocks]) rmSync(path, { recursive: true, force: true });
+  return found;
 }
 
 /** In a clean worktree, switches to a new branch cut from `startPoint`. */
