@@ -36,6 +36,10 @@ describe('gt doctor', () => {
     // A worktree nobody registered (someone's experiment): reported, never removed.
     const stray = join(f.base, 'stray-tree');
     execFileSync('git', ['-C', repo, 'worktree', 'add', '--quiet', '-b', 'experiment', stray, 'main']);
+    // A ref lock that a git killed a minute ago left in the shared clone.
+    const refLock = join(repo, 'refs', 'heads', 'experiment.lock');
+    writeFileSync(refLock, '');
+    utimesSync(refLock, new Date(Date.now() - 60_000), new Date(Date.now() - 60_000));
     // A witness whose CLI died while its session stayed: a zombie.
     f.run('session', 'start', 'gastown/witness');
     await f.killAgent('ga-witness');
@@ -51,6 +55,20 @@ describe('gt doctor', () => {
     const orphan = await old.create({ title: 'orphan' }, 'mayor');
     await old.update([orphan.id], { status: 'hooked', assignee: 'gastown/polecats/ghost' }, 'mayor');
     old.dispose();
+    // A polecat whose `gt polecat add` was killed while it checked out the sandbox: registered, half made.
+    const halfway = join(f.town.root, 'gastown', 'polecats', 'halfway');
+    await s.registerAgent(
+      {
+        identity: { role: 'polecat', rig: 'gastown', name: 'halfway' },
+        session_name: 'ga-halfway',
+        sandbox_path: halfway,
+        branch: 'polecat/halfway@x',
+        agent_state: 'spawning',
+      },
+      'tester',
+    );
+    mkdirSync(halfway, { recursive: true });
+    writeFileSync(join(halfway, 'app.txt'), 'v');
     // The refinery quarantined by the daemon (stuck, with its escalation open), and a closed bead left on
     // toast's hook.
     await s.updateAgent('gastown/refinery', { agent_state: 'stuck' }, 'daemon');
@@ -73,6 +91,7 @@ describe('gt doctor', () => {
       store: 'ok',
       'town layout': 'ok',
       'agent CLIs': 'warn',
+      'unfinished polecats': 'warn',
       worktrees: 'warn',
       sessions: 'warn',
       daemon: 'ok',
@@ -81,6 +100,7 @@ describe('gt doctor', () => {
       escalations: 'warn',
       hooks: 'warn',
     });
+    expect(find(before, 'unfinished polecats').detail).toBe('the making of gastown/polecats/halfway was cut short');
     expect(find(before, 'agents').detail).toContain('gastown/refinery is stuck');
     expect(find(before, 'escalations').detail).toContain(escalation.id);
     expect(find(before, 'hooks').detail).toContain(
@@ -88,19 +108,22 @@ describe('gt doctor', () => {
     );
     expect(find(before, 'agent CLIs').detail).toContain('codex (for gastown/witness) is not on PATH');
     expect(find(before, 'worktrees').detail).toMatch(
-      /directories are gone.*belong to no agent: .*stray-tree \(experiment\).*sandbox missing for gastown\/polecats\/gone/,
+      /killed gits left refs\/heads\/experiment\.lock in the shared clone.*directories are gone.*belong to no agent: .*stray-tree \(experiment\).*sandbox missing for gastown\/polecats\/gone/,
     );
     expect(find(before, 'sessions').detail).toContain('gastown/witness: its session holds no live agent');
     expect(find(before, 'hooks').detail).toContain(`${orphan.id} (gastown/polecats/ghost)`);
-    expect(f.run('doctor').stdout).toMatch(/! worktrees +.*\n(.*\n)*.*5 ok, 7 warning\(s\), 0 failed/);
+    expect(f.run('doctor').stdout).toMatch(/! worktrees +.*\n(.*\n)*.*5 ok, 8 warning\(s\), 0 failed/);
 
     const fixed = json<Report>(f.run('doctor', '--fix', '--json'));
     expect(fixed.checks.flatMap((c) => c.fixed ?? []).join('\n')).toMatch(
-      /forgot 1 worktree[\s\S]*stopped ga-witness[\s\S]*pid file[\s\S]*removed 1 launch file[\s\S]*back to open[\s\S]*took the closed/,
+      /removed gastown\/polecats\/halfway[\s\S]*forgot 1 worktree[\s\S]*stopped ga-witness[\s\S]*pid file[\s\S]*removed 1 launch file[\s\S]*back to open[\s\S]*took the closed/,
     );
     expect((await s.agent('gastown/polecats/toast')).hook_bead).toBeNull();
+    await expect(s.agent('gastown/polecats/halfway')).rejects.toThrow(/no agent/);
+    expect(existsSync(halfway)).toBe(false);
     expect((await s.show([finished.id]))[0]?.status).toBe('closed');
     expect(existsSync(launch)).toBe(false);
+    expect(existsSync(refLock)).toBe(false);
     expect(existsSync(join(f.town.root, '.runtime', 'daemon.pid'))).toBe(false);
     expect(await f.provider.list()).toEqual([]);
     expect((await s.show([orphan.id]))[0]).toMatchObject({ status: 'open', assignee: null });

@@ -49,6 +49,8 @@ export type RegisterAgentInput = {
   sandbox_path: string;
   branch?: string | null;
   runtime?: string | null;
+  /** The state it starts in (default idle); a polecat whose sandbox is still being made starts `spawning`. */
+  agent_state?: AgentState;
 };
 
 export type AgentChanges = {
@@ -97,8 +99,11 @@ export type HookOptions = {
 };
 
 export type AgentStore = {
-  /** Creates the agent, or returns it unchanged when it exists with the same sandbox and session name. */
-  registerAgent(input: RegisterAgentInput, actor: string): Promise<Agent>;
+  /**
+   * Creates the agent, or returns it unchanged when it exists with the same sandbox and session name — unless
+   * `fresh`: then an existing agent is a ConflictError, so that of concurrent registrations exactly one wins.
+   */
+  registerAgent(input: RegisterAgentInput, actor: string, options?: { fresh?: boolean }): Promise<Agent>;
   /** Rejects with NotFoundError for an unknown address. */
   agent(address: string): Promise<Agent>;
   agents(filter: { rig?: string; role?: Role }): Promise<Agent[]>;

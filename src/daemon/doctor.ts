@@ -1,10 +1,11 @@
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { errorMessage, GtError, type DamagedStoreError } from '../core/errors.js';
 import { onPath } from '../exec/path.js';
-import { gitVersion, listWorktrees, pruneWorktrees } from '../git/git.js';
+import { cloneLeftovers, gitVersion, listWorktrees, pruneWorktrees, repairClone } from '../git/git.js';
 import { agentCli } from '../runtime/launch.js';
 import { tmuxVersion } from '../session/tmux.js';
+import { dropUnfinishedPolecat, finishPolecat } from '../town/polecat.js';
 import { rigPaths } from '../town/rig.js';
 import { loadSettings, townPaths } from '../town/town.js';
 import { observeAgents, type AgentView } from '../observe/snapshot.js';
@@ -172,6 +173,36 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
     };
   });
 
+  await step('unfinished polecats', async () => {
+    // Polecats whose making was cut short (their maker killed): gt finishes one when its work starts.
+    const unfinished = (await ctx.store.agents({ role: 'polecat' })).filter((a) => a.agent_state === 'spawning');
+    if (unfinished.length === 0) return { status: 'ok', detail: 'every polecat was made to the end' };
+    if (!options.fix)
+      return {
+        status: 'warn',
+        detail: `the making of ${unfinished.map((a) => a.address).join(', ')} was cut short`,
+        hint: '"gt doctor --fix" finishes those with work on their hook and removes the others (nobody has worked in them)',
+      };
+    const fixed: string[] = [];
+    const problems: string[] = [];
+    for (const agent of unfinished) {
+      try {
+        if (agent.hook_bead !== null) {
+          await finishPolecat(ctx.town, ctx.store, agent, ctx.actor);
+          fixed.push(`made the sandbox of ${agent.address}, which has ${agent.hook_bead} on its hook`);
+        } else {
+          await dropUnfinishedPolecat(ctx.town, ctx.store, agent, ctx.actor);
+          fixed.push(`removed ${agent.address}, whose making was cut short before it had any work`);
+        }
+      } catch (err) {
+        problems.push(`${agent.address}: ${errorMessage(err)}`);
+      }
+    }
+    return problems.length === 0
+      ? { status: 'ok', detail: 'every polecat is made to the end now', fixed }
+      : { status: 'warn', detail: problems.join('; '), hint: 'each says what stands in the way', fixed };
+  });
+
   // The agents as observed (tmux, the process table, the store); the checks below need them.
   let observed: AgentView[] | undefined;
   let observeError = '';
@@ -193,6 +224,20 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
     for (const rig of await ctx.store.rigs()) {
       const repo = rigPaths(ctx.town.root, rig.name).repo;
       if (!existsSync(repo)) continue;
+      // What killed gits left (half-made worktree entries, old locks): cleared before any other git of gt's runs.
+      const leftovers = cloneLeftovers(repo);
+      const leftCount = leftovers.halfMadeWorktrees.length + leftovers.staleLocks.length;
+      if (leftCount > 0) {
+        if (options.fix) {
+          const cleared = await repairClone(repo);
+          fixed.push(
+            `${rig.name}: cleared ${cleared.halfMadeWorktrees.length} half-made worktree entr(ies) and ${cleared.staleLocks.length} lock file(s) killed gits left`,
+          );
+        } else
+          problems.push(
+            `${rig.name}: killed gits left ${[...leftovers.halfMadeWorktrees, ...leftovers.staleLocks].map((p) => relative(repo, p)).join(', ')} in the shared clone (gt clears them before its next git there)`,
+          );
+      }
       const trees = (await listWorktrees(repo)).filter((t) => !t.bare);
       const prunable = trees.filter((t) => t.prunable);
       if (prunable.length > 0) {
@@ -220,7 +265,8 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
         detail: problems.join('; '),
         hint:
           'gt never removes a worktree that may hold work: look at each with "git -C <path> status" and remove ' +
-          'it yourself if it is not needed; "gt doctor --fix" forgets only worktrees whose directories are gone',
+          'it yourself if it is not needed; "gt doctor --fix" forgets only worktrees whose directories are gone and ' +
+          'clears what killed gits left in the shared clone',
         fixed,
       };
     }

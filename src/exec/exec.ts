@@ -1,5 +1,6 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type * as ChildProcess from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { errorMessage, isRecord } from '../core/errors.js';
 
@@ -29,7 +30,28 @@ export type ExecOptions = {
    * treat an open stdin pipe as input still to come and do not exit until it closes.
    */
   noStdin?: boolean;
+  /** Do not pass on the locks held here (LOCK_TOKENS_ENV): for a program that may start a long-lived server. */
+  withoutLocks?: boolean;
 };
+
+/**
+ * The environment variable that names the cross-process locks (exec/lock.ts) held where a program was started:
+ * a lock whose holder was killed is still held while a program it started runs on (a git that outlived its gt).
+ */
+export const LOCK_TOKENS_ENV = 'GT_LOCK_TOKENS';
+
+const heldLocks = new AsyncLocalStorage<readonly string[]>();
+
+/** Runs `fn` holding the lock `token`: every program it starts carries the token in its environment. */
+export function holdingLock<T>(token: string, fn: () => T): T {
+  return heldLocks.run([...(heldLocks.getStore() ?? []), token], fn);
+}
+
+function childEnv(env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv | undefined {
+  const tokens = heldLocks.getStore();
+  if (tokens === undefined || tokens.length === 0) return env;
+  return { ...(env ?? process.env), [LOCK_TOKENS_ENV]: tokens.join(',') };
+}
 
 export function execArgv(file: string, args: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
   return new Promise((resolve) => {
@@ -38,7 +60,7 @@ export function execArgv(file: string, args: readonly string[], options: ExecOpt
       [...args],
       {
         cwd: options.cwd,
-        env: options.env,
+        env: options.withoutLocks === true ? options.env : childEnv(options.env),
         encoding: 'utf8',
         timeout: options.timeoutMs ?? 10_000,
         shell: false,
@@ -94,14 +116,15 @@ export const SESSION_TAG_ENV = 'GT_SESSION_TAG';
 
 /**
  * Starts a program that outlives this process (its own session, no stdio); returns its pid. It does not carry
- * the caller's session tag: what gt starts detached (the daemon, a nudge watcher) belongs to no agent session.
+ * the caller's session tag or locks: what gt starts detached (the daemon, a nudge watcher) belongs to no agent
+ * session and holds no lock of the caller's.
  */
 export function spawnDetached(
   file: string,
   args: readonly string[],
   options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): number | undefined {
-  const { [SESSION_TAG_ENV]: _tag, ...env } = options.env ?? process.env;
+  const { [SESSION_TAG_ENV]: _tag, [LOCK_TOKENS_ENV]: _locks, ...env } = options.env ?? process.env;
   const child = childProcesses().spawn(file, [...args], {
     cwd: options.cwd,
     env,
@@ -139,4 +162,31 @@ function isZombie(pid: number): boolean {
   // "pid (comm) state …": comm may hold spaces and parentheses, so the state follows the last ")".
   const state = stat.slice(stat.lastIndexOf(')') + 1).trim()[0];
   return state === 'Z' || state === 'X';
+}
+
+/**
+ * The live processes (other than this one) whose environment contains `text`, e.g. `\0NAME=value\0` (Linux's
+ * /proc; elsewhere none are found). Only our own user's processes can be read, which are the only ones we
+ * started.
+ */
+export function processesWithEnv(text: string): number[] {
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  } catch {
+    return [];
+  }
+  const needle = Buffer.from(text);
+  const out: number[] = [];
+  for (const d of pids) {
+    const pid = Number(d);
+    if (pid === process.pid) continue;
+    try {
+      const environ = Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${d}/environ`)]);
+      if (environ.includes(needle) && processAlive(pid)) out.push(pid);
+    } catch {
+      // gone, or not ours
+    }
+  }
+  return out;
 }

@@ -1,4 +1,4 @@
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { GtError } from '../core/errors.js';
 import { execArgv } from '../exec/exec.js';
@@ -63,14 +63,43 @@ export class GitCommandError extends GtError {
 
 /** A ref or index lock held by another git at this moment (agents share their rig's clone). */
 const LOCK_CONTENTION = /cannot lock ref|Unable to create '.*\.lock'|unable to update local ref/iu;
+const LOCK_FILE = /Unable to create '([^']+\.lock)'/u;
+/** How long git ever holds a ref lock (milliseconds, in truth); a ref lock older than this was left by a killed git. */
+const STALE_REF_LOCK_MS = 2_000;
+/** The same for an index lock, which a long checkout may hold for a while. */
+const STALE_INDEX_LOCK_MS = 30_000;
+/** How long a command waits out other gits' locks before it gives up. */
+const LOCK_WAIT_MS = 40_000;
+
+/**
+ * The lock file a git killed with -9 left, so that every later git of the rig fails on it: a ref lock
+ * (refs/…, packed-refs) or an index lock, older than any live git holds one. Nothing else is ever removed.
+ */
+function staleGitLock(stderr: string): string | undefined {
+  const path = LOCK_FILE.exec(stderr)?.[1];
+  if (path === undefined) return undefined;
+  const ref = /\/refs\/.+\.lock$|\/packed-refs\.lock$/u.test(path);
+  const index = /\/index\.lock$/u.test(path);
+  if (!ref && !index) return undefined;
+  try {
+    const age = Date.now() - statSync(path).mtimeMs;
+    return age > (ref ? STALE_REF_LOCK_MS : STALE_INDEX_LOCK_MS) ? path : undefined;
+  } catch {
+    return undefined; // gone already: the retry will see
+  }
+}
 
 async function mustGit(args: readonly string[], cwd: string, what: string, timeoutMs = 120_000): Promise<string> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
   for (let attempt = 0; ; attempt++) {
     const result = await runGit(args, { cwd, timeoutMs });
     if (result.ok) return result.stdout;
     // A lock failure aborts before git changes anything: waiting and trying again is safe.
-    if (attempt < 8 && LOCK_CONTENTION.test(result.stderr)) {
-      await new Promise((res) => setTimeout(res, 50 * (attempt + 1) + Math.floor(Math.random() * 50)));
+    if (Date.now() < deadline && LOCK_CONTENTION.test(result.stderr)) {
+      const stale = staleGitLock(result.stderr);
+      if (stale !== undefined) rmSync(stale, { force: true });
+      else
+        await new Promise((res) => setTimeout(res, Math.min(50 * (attempt + 1), 500) + Math.floor(Math.random() * 50)));
       continue;
     }
     throw new GitCommandError(`${what} failed: ${gitComplaint(result.stderr)}`);
@@ -230,6 +259,32 @@ export async function removeWorktree(bareRepo: string, worktree: string): Promis
   );
 }
 
+/**
+ * Takes away what a killed `git worktree add` left of a worktree nobody has worked in: its directory (however
+ * far its checkout got) and its entry. Only for a sandbox that was never finished (gt knows it from the store).
+ */
+export async function removeUnfinishedWorktree(bareRepo: string, worktree: string): Promise<void> {
+  await withSharedClone(bareRepo, async () => {
+    await runGit(['worktree', 'remove', '--force', '--force', worktree], { cwd: bareRepo });
+    rmSync(worktree, { recursive: true, force: true });
+    // Its entry, if git still has one (only this one: other entries are not ours to forget here).
+    const dir = join(bareRepo, 'worktrees');
+    for (const entry of existsSync(dir) ? readdirSync(dir) : []) {
+      try {
+        if (readFileSync(join(dir, entry, 'gitdir'), 'utf8').trim() === join(worktree, '.git'))
+          rmSync(join(dir, entry), { recursive: true, force: true });
+      } catch {
+        // no gitdir file: not a worktree entry git could use
+      }
+    }
+  });
+}
+
+/** Whether a local branch exists. */
+export async function hasBranch(repo: string, branch: string): Promise<boolean> {
+  return (await runGit(['rev-parse', '--verify', '--quiet', `refs/heads/${branch}`], { cwd: repo })).ok;
+}
+
 /** Deletes a local branch, merged or not: callers check hasUnpushedCommits first. */
 export async function deleteBranch(repo: string, branch: string): Promise<void> {
   await mustGit(['branch', '-D', branch], repo, `git branch -D ${branch}`);
@@ -252,40 +307,76 @@ const NULL_OID = /^0{40}(0{24})?$/;
  * Runs `fn` alone among gt's operations on a rig's shared clone. Git cannot run them side by side: a fetch
  * that meets a worktree being added (whose HEAD is still git's all-zero placeholder) fails with "bad object
  * worktrees/<name>/HEAD". The lock is a file whose holder is known by pid, so a holder killed with -9 does not
- * keep it. Before `fn`, entries that such a killed `worktree add` left half made are cleared: with the lock
- * held, nobody is making one, and each would poison every later fetch.
+ * keep it. Before `fn`, what killed gits left is cleared (cloneLeftovers): with the lock held, no gt's git is
+ * making a worktree or fetching, and each leftover would poison every later fetch or worktree change.
  */
 async function withSharedClone<T>(bareRepo: string, fn: () => Promise<T>): Promise<T> {
   return withFileLock(
     join(bareRepo, 'gt-shared.lock'),
     { timeoutMs: 180_000, staleMs: 30 * 60_000, busy: 'another gt is fetching or making a worktree in this rig' },
     async () => {
-      clearHalfMadeWorktrees(bareRepo);
+      clearLeftovers(bareRepo);
       return fn();
     },
   );
 }
 
-/** Removes worktree entries a killed `git worktree add` left behind: a placeholder HEAD, or none at all. */
-function clearHalfMadeWorktrees(bareRepo: string): void {
-  const dir = join(bareRepo, 'worktrees');
-  let entries: string[];
+/** What killed gits left in a shared clone that would break later gits: half-made worktree entries, old locks. */
+export type CloneLeftovers = { halfMadeWorktrees: string[]; staleLocks: string[] };
+
+function readOr(path: string): string | undefined {
   try {
-    entries = readdirSync(dir);
+    return readFileSync(path, 'utf8').trim();
   } catch {
-    return;
+    return undefined;
   }
-  for (const entry of entries) {
-    const admin = join(dir, entry);
-    let head: string;
+}
+
+/**
+ * Finds the leftovers: worktree entries a killed `git worktree add` left (a placeholder HEAD, none at all, or
+ * the "initializing" lock git keeps on an entry until its first checkout is complete), and ref or index
+ * locks older than any live git holds one.
+ */
+export function cloneLeftovers(bareRepo: string): CloneLeftovers {
+  const dir = join(bareRepo, 'worktrees');
+  const halfMadeWorktrees: string[] = [];
+  const staleLocks: string[] = [];
+  const old = (path: string, ms: number): boolean => {
     try {
-      head = readFileSync(join(admin, 'HEAD'), 'utf8').trim();
+      return Date.now() - statSync(path).mtimeMs > ms;
     } catch {
-      head = '';
+      return false;
     }
+  };
+  for (const entry of existsSync(dir) ? readdirSync(dir) : []) {
+    const admin = join(dir, entry);
+    const head = readOr(join(admin, 'HEAD')) ?? '';
     // Git's own bookkeeping of a checkout that never finished: no commit, no work of anyone's in it.
-    if (head === '' || NULL_OID.test(head)) rmSync(admin, { recursive: true, force: true });
+    if (head === '' || NULL_OID.test(head) || readOr(join(admin, 'locked')) === 'initializing')
+      halfMadeWorktrees.push(admin);
+    else if (old(join(admin, 'index.lock'), STALE_INDEX_LOCK_MS)) staleLocks.push(join(admin, 'index.lock'));
   }
+  const refLocks = (d: string): void => {
+    for (const e of existsSync(d) ? readdirSync(d, { withFileTypes: true }) : []) {
+      const path = join(d, e.name);
+      if (e.isDirectory()) refLocks(path);
+      else if (e.name.endsWith('.lock') && old(path, STALE_REF_LOCK_MS)) staleLocks.push(path);
+    }
+  };
+  refLocks(join(bareRepo, 'refs'));
+  if (old(join(bareRepo, 'packed-refs.lock'), STALE_REF_LOCK_MS)) staleLocks.push(join(bareRepo, 'packed-refs.lock'));
+  return { halfMadeWorktrees, staleLocks };
+}
+
+/** Clears the leftovers (with the shared clone's lock held, so no gt's git is at work); what it cleared. */
+export async function repairClone(bareRepo: string): Promise<CloneLeftovers> {
+  return withSharedClone(bareRepo, () => Promise.resolve(clearLeftovers(bareRepo)));
+}
+
+function clearLeftovers(bareRepo: string): CloneLeftovers {
+  const found = cloneLeftovers(bareRepo);
+  for (const path of [...found.halfMadeWorktrees, ...found.staleLocks]) rmSync(path, { recursive: true, force: true });
+  return found;
 }
 
 /** In a clean worktree, switches to a new branch cut from `startPoint`. */

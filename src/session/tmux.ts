@@ -5,14 +5,19 @@ import {
   existsSync,
   mkdirSync,
   openSync,
-  readdirSync,
-  readFileSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { GtError, ValidationError } from '../core/errors.js';
-import { execArgv, processAlive, runInteractive, SESSION_TAG_ENV, type ExecResult } from '../exec/exec.js';
+import {
+  execArgv,
+  processAlive,
+  processesWithEnv,
+  runInteractive,
+  SESSION_TAG_ENV,
+  type ExecResult,
+} from '../exec/exec.js';
 import type { SafeKey } from '../core/pane.js';
 import {
   assertSafeKeys,
@@ -140,11 +145,13 @@ export class TmuxSessionProvider implements SessionProvider {
   }
 
   #tmux(args: readonly string[], timeoutMs?: number): Promise<ExecResult> {
-    // No stdin: a tmux client with an open stdin pipe does not see the wait channel's signal.
+    // No stdin: a tmux client with an open stdin pipe does not see the wait channel's signal. No lock tokens: a
+    // client may start the town's tmux server, which must never hold a lock of this process's.
     return execArgv('tmux', ['-L', this.socket, '-f', this.#conf, ...args], {
       timeoutMs,
       env: clientEnv(),
       noStdin: true,
+      withoutLocks: true,
     });
   }
 
@@ -604,29 +611,11 @@ async function processTree(root: number): Promise<number[]> {
 const SESSION_TAG = SESSION_TAG_ENV;
 
 /**
- * The live processes whose environment carries the tag (Linux's /proc; elsewhere none are found and stop
- * relies on the process tree). Only our own user's processes can be read, which are the only ones we started.
+ * The live processes whose environment carries the tag (elsewhere than Linux none are found and stop relies on
+ * the process tree).
  */
 function tagged(tag: string): number[] {
-  let pids: string[];
-  try {
-    pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
-  } catch {
-    return [];
-  }
-  const needle = Buffer.from(`\0${SESSION_TAG}=${tag}\0`);
-  const out: number[] = [];
-  for (const d of pids) {
-    const pid = Number(d);
-    if (pid === process.pid) continue;
-    try {
-      const environ = Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${d}/environ`)]);
-      if (environ.includes(needle) && processAlive(pid)) out.push(pid);
-    } catch {
-      // gone, or not ours
-    }
-  }
-  return out;
+  return processesWithEnv(`\0${SESSION_TAG}=${tag}\0`);
 }
 
 function signal(pids: readonly number[], sig: NodeJS.Signals): void {

@@ -138,6 +138,10 @@ export class AgentRepo {
       throw new ValidationError(`sandbox path must be absolute, got "${input.sandbox_path}"`);
     if (input.runtime !== undefined && input.runtime !== null && !RUNTIME_PATTERN.test(input.runtime))
       throw new ValidationError(`invalid runtime "${input.runtime}"`);
+    if (input.agent_state !== undefined && !isAgentState(input.agent_state))
+      throw new ValidationError(
+        `invalid agent state "${String(input.agent_state)}": expected one of ${AGENT_STATES.join(', ')}`,
+      );
     const address = agentAddress(id);
     const existing = this.find(address);
     if (existing !== undefined) {
@@ -155,7 +159,7 @@ export class AgentRepo {
     const now = this.now();
     cachedStatement(
       this.db,
-      `INSERT INTO agents (${AGENT_COLUMNS}) VALUES (@address, @role, @rig, @name, NULL, 'idle', @runtime, @session_name, @sandbox_path, @branch, @now, NULL)`,
+      `INSERT INTO agents (${AGENT_COLUMNS}) VALUES (@address, @role, @rig, @name, NULL, @agent_state, @runtime, @session_name, @sandbox_path, @branch, @now, NULL)`,
     ).run({
       address,
       role: id.role,
@@ -165,6 +169,7 @@ export class AgentRepo {
       session_name: input.session_name,
       sandbox_path: input.sandbox_path,
       branch: input.branch ?? null,
+      agent_state: input.agent_state ?? 'idle',
       now,
     });
     this.#event(

@@ -78,6 +78,19 @@ export function runAgentStoreContract(name: string, make: AgentStoreFactory): vo
         ).rejects.toThrow(/already uses/);
       }));
 
+    it('with fresh, refuses an agent that exists: of concurrent registrations of one name exactly one wins', () =>
+      withStore(async (s) => {
+        const results = await Promise.allSettled(
+          [1, 2, 3].map(() => s.registerAgent({ ...toast, agent_state: 'spawning' }, 'gt', { fresh: true })),
+        );
+        expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+        expect((await s.agent('gastown/polecats/toast')).agent_state).toBe('spawning');
+        await expect(s.registerAgent(toast, 'gt', { fresh: true })).rejects.toThrow(/already exists/);
+        await expect(s.registerAgent({ ...toast, agent_state: 'asleep' as never }, 'gt')).rejects.toThrow(
+          /invalid agent state/,
+        );
+      }));
+
     it('refuses hostile names and bad paths, creating nothing', () =>
       withStore(async (s) => {
         for (const bad of ['../x', 'a;b', '-rf', 'two words', 'x'.repeat(300)]) {

@@ -542,8 +542,15 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   // ------------------------------------------------------------------------------------------------------
   // AgentStore
 
-  registerAgent(input: RegisterAgentInput, actor: string): Promise<Agent> {
-    return this.#settle(() => writeTransaction(this.#db, () => this.#agents.register(input, actor)));
+  registerAgent(input: RegisterAgentInput, actor: string, options: { fresh?: boolean } = {}): Promise<Agent> {
+    return this.#settle(() =>
+      writeTransaction(this.#db, () => {
+        const address = agentAddress(input.identity);
+        if (options.fresh === true && this.#agents.find(address) !== undefined)
+          throw new ConflictError(`agent ${address} already exists`, { hint: 'pick another name' });
+        return this.#agents.register(input, actor);
+      }),
+    );
   }
 
   agent(address: string): Promise<Agent> {

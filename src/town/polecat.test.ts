@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { git, GIT_ENV, townWithRig } from '../../test/helpers/town-fixture.js';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js';
 import { discoverWorkspace } from '../store/discover.js';
 import { openSqliteBeadStore } from '../store/sqlite-bead-store.js';
-import { addPolecat, listPolecats, removePolecat } from './polecat.js';
+import { addPolecat, finishPolecat, listPolecats, removePolecat } from './polecat.js';
 import { rigPaths } from './rig.js';
 import type { Town } from './town.js';
 
@@ -113,6 +113,37 @@ describe('polecat sandboxes', () => {
       expect(readFileSync(join(path, 'app.txt'), 'utf8')).toBe('v1\n');
       expect(git(remote, 'rev-parse', `refs/heads/${first.branch ?? ''}`).trim()).toBe(pushed);
       expect((await listPolecats(town, 'gastown')).map((p) => p.name)).toEqual(['aster']);
+    });
+
+    it('a polecat left unfinished by a killed renewal or making is made again from scratch when its work starts', async () => {
+      const { town } = await setup();
+      const first = await addPolecat(town, 'gastown', { ...OPTS, bead: 'ga-1' });
+      const path = first.sandbox_path;
+      const store = openSqliteBeadStore(town.dbPath);
+      try {
+        // What a renewal killed in its git switch leaves: marked unfinished on its new branch, the branch made,
+        // the checkout half done (a file gone) and git's index lock left behind.
+        const next = 'polecat/aster/ga-2@20261123T120100Z';
+        await store.updateAgent(first.address, { branch: next, agent_state: 'spawning' }, 't');
+        git(path, 'branch', next, 'origin/main');
+        rmSync(join(path, 'app.txt'));
+        writeFileSync(join(rigPaths(town.root, 'gastown').repo, 'worktrees', 'aster', 'index.lock'), '');
+        const made = await finishPolecat(town, store, await store.agent(first.address), 't');
+        expect(made).toMatchObject({ agent_state: 'idle', branch: next, sandbox_path: path });
+        expect(git(path, 'rev-parse', '--abbrev-ref', 'HEAD').trim()).toBe(next);
+        expect(git(path, 'status', '--porcelain')).toBe('');
+        expect(readFileSync(join(path, '.beads', 'redirect'), 'utf8')).not.toBe('');
+        // A branch with commits that no remote has is never deleted, even of an unfinished polecat.
+        await store.updateAgent(first.address, { agent_state: 'spawning' }, 't');
+        writeFileSync(join(path, 'app.txt'), 'mine\n');
+        git(path, 'commit', '--quiet', '-am', 'local only');
+        await expect(finishPolecat(town, store, await store.agent(first.address), 't')).rejects.toThrow(
+          /commits that no remote has/,
+        );
+        expect(readFileSync(join(path, 'app.txt'), 'utf8')).toBe('mine\n');
+      } finally {
+        store.dispose();
+      }
     });
 
     it.each([

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { basename, join, relative } from 'node:path';
 import type { Agent, RegisterAgentInput } from '../core/agent-store.js';
 import type { Rig } from '../core/rig-registry.js';
 import { ConflictError, errorMessage, GtError, ValidationError } from '../core/errors.js';
@@ -17,7 +17,9 @@ import {
   deleteBranch,
   excludePattern,
   fetchOrigin,
+  hasBranch,
   hasUnpushedCommits,
+  removeUnfinishedWorktree,
   removeWorktree,
   setWorktreeIdentity,
   switchToNewBranch,
@@ -25,6 +27,7 @@ import {
   type WorktreeSafety,
 } from '../git/git.js';
 import { BEADS_DIR_NAME, REDIRECT_FILE_NAME } from '../store/discover.js';
+import { withFileLock } from '../exec/lock.js';
 import { openTownStore } from '../store/open.js';
 import type { TownStore } from '../core/town-store.js';
 import { loadRigSettings, rigPaths } from './rig.js';
@@ -71,16 +74,28 @@ export async function freshBranch(
   rig: Rig,
   options: { bead?: string; nowMs: number; actor: string },
 ): Promise<Agent | undefined> {
-  const repo = rigPaths(town.root, rig.name).repo;
-  const safety = await worktreeSafety(agent.sandbox_path, rig.default_branch);
-  if (safety.uncommitted.length > 0 || safety.unpushed > 0) return undefined;
-  const branch = polecatBranch(agent.name ?? '', options.bead, options.nowMs);
-  // The same name means the same bead within the same second: that branch is as fresh as it gets.
-  if (branch === safety.branch) return agent;
-  await switchToNewBranch(agent.sandbox_path, branch, `origin/${rig.default_branch}`);
-  // The old branch's commits are all on the remote (checked above), so the local branch can go.
-  if (!(await hasUnpushedCommits(repo, safety.branch))) await deleteBranch(repo, safety.branch);
-  return store.updateAgent(agent.address, { branch, agent_state: 'idle' }, options.actor);
+  // One at a time in a sandbox: concurrent adds may pick the same idle polecat.
+  return withPolecatLock(town, rig.name, agent.sandbox_path, agent.address, async () => {
+    const repo = rigPaths(town.root, rig.name).repo;
+    const safety = await worktreeSafety(agent.sandbox_path, rig.default_branch);
+    if (safety.uncommitted.length > 0 || safety.unpushed > 0) return undefined;
+    const branch = polecatBranch(agent.name ?? '', options.bead, options.nowMs);
+    // The same name means the same bead within the same second: that branch is as fresh as it gets.
+    if (branch === safety.branch) return store.agent(agent.address);
+    // Unfinished until the switch is done: a switch killed half way leaves a polecat that is made again from
+    // scratch when its work starts (nothing is lost: its old work was just found committed and pushed).
+    const before = await store.agent(agent.address);
+    await store.updateAgent(agent.address, { branch, agent_state: 'spawning' }, options.actor);
+    try {
+      await switchToNewBranch(agent.sandbox_path, branch, `origin/${rig.default_branch}`);
+    } catch (err) {
+      await store.updateAgent(agent.address, { branch: before.branch, agent_state: before.agent_state }, options.actor);
+      throw err;
+    }
+    // The old branch's commits are all on the remote (checked above), so the local branch can go.
+    if (!(await hasUnpushedCommits(repo, safety.branch))) await deleteBranch(repo, safety.branch);
+    return store.updateAgent(agent.address, { branch, agent_state: 'idle' }, options.actor);
+  });
 }
 
 /** A new polecat, decided but not yet made: its name, sandbox path, branch and registration. */
@@ -117,12 +132,118 @@ export async function planPolecat(
     identity,
     path,
     branch,
-    registration: { identity, session_name: sessionName(identity, rig.prefix), sandbox_path: path, branch },
+    registration: {
+      identity,
+      session_name: sessionName(identity, rig.prefix),
+      sandbox_path: path,
+      branch,
+      agent_state: 'spawning',
+    },
   };
 }
 
+/** The plan of a polecat registered (`spawning`) whose sandbox is still to be made. */
+async function planOf(store: TownStore, agent: Agent): Promise<PolecatPlan> {
+  if (agent.role !== 'polecat' || agent.rig === null || agent.name === null || agent.branch === null)
+    throw new ValidationError(`${agent.address} is not a polecat with a branch`);
+  const identity: AgentIdentity = { role: 'polecat', rig: agent.rig, name: agent.name };
+  return {
+    rig: await store.rig(agent.rig),
+    identity,
+    path: agent.sandbox_path,
+    branch: agent.branch,
+    registration: {
+      identity,
+      session_name: agent.session_name,
+      sandbox_path: agent.sandbox_path,
+      branch: agent.branch,
+    },
+  };
+}
+
+/**
+ * One maker of a polecat's sandbox at a time, across processes. The lock lives in the shared clone beside git's
+ * own files; its holder is known by pid (and its git children by the lock's token), so a maker killed with -9
+ * does not keep it — nor does anyone take it while that maker's git still runs.
+ */
+function withMaking<T>(town: Town, plan: PolecatPlan, fn: () => Promise<T>): Promise<T> {
+  return withPolecatLock(town, plan.rig.name, plan.path, agentAddress(plan.identity), fn);
+}
+
+function withPolecatLock<T>(
+  town: Town,
+  rigName: string,
+  sandbox: string,
+  address: string,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const lock = join(rigPaths(town.root, rigName).repo, `gt-polecat-${basename(sandbox)}.lock`);
+  return withFileLock(
+    lock,
+    { timeoutMs: 180_000, staleMs: 30 * 60_000, busy: `another gt is making or renewing ${address}` },
+    fn,
+  );
+}
+
+/**
+ * Makes the sandbox of a polecat registered as `spawning`, then marks it idle: from then on sessions may start
+ * in it. A maker killed part-way leaves the polecat `spawning`; the next one to make it (a session start, gt
+ * doctor --fix) first clears what the killed one left — a directory however far its checkout got, a worktree
+ * entry, the new branch. A `spawning` polecat has never had a session, so nothing of anyone's work is there;
+ * still, a branch with commits no remote has is never deleted.
+ */
+export async function makePolecatSandbox(
+  town: Town,
+  store: TownStore,
+  plan: PolecatPlan,
+  ownerEmail: string,
+  actor: string,
+): Promise<Agent> {
+  const address = agentAddress(plan.identity);
+  return withMaking(town, plan, async () => {
+    const agent = await store.agent(address);
+    if (agent.agent_state !== 'spawning') return agent; // made meanwhile by someone else
+    await clearUnfinishedSandbox(town, plan);
+    await createPolecatSandbox(town, plan, ownerEmail);
+    return store.updateAgent(address, { agent_state: 'idle' }, actor);
+  });
+}
+
+/** A polecat whose making was cut short (it is still `spawning`): makes its sandbox now. */
+export async function finishPolecat(town: Town, store: TownStore, agent: Agent, actor: string): Promise<Agent> {
+  if (agent.agent_state !== 'spawning') return agent;
+  return makePolecatSandbox(town, store, await planOf(store, agent), town.owner, actor);
+}
+
+/**
+ * Removes a polecat whose making was cut short and that holds no work (a killed `gt polecat add`): what was
+ * made of its sandbox, and its registration.
+ */
+export async function dropUnfinishedPolecat(town: Town, store: TownStore, agent: Agent, actor: string): Promise<void> {
+  const plan = await planOf(store, agent);
+  await withMaking(town, plan, async () => {
+    const now = await store.agent(agent.address);
+    if (now.agent_state !== 'spawning' || now.hook_bead !== null) return; // finished, or given work, meanwhile
+    await clearUnfinishedSandbox(town, plan);
+    await store.removeAgent(agent.address, actor);
+  });
+}
+
+async function clearUnfinishedSandbox(town: Town, plan: PolecatPlan): Promise<void> {
+  const repo = rigPaths(town.root, plan.rig.name).repo;
+  const branch = await hasBranch(repo, plan.branch);
+  if (!branch && !existsSync(plan.path) && !existsSync(join(repo, 'worktrees', basename(plan.path)))) return;
+  if (branch && (await hasUnpushedCommits(repo, plan.branch)))
+    throw new ConflictError(
+      `${agentAddress(plan.identity)} was never finished, yet its branch ${plan.branch} has commits that no remote has`,
+      { hint: `look at them yourself (git -C ${repo} log ${plan.branch}); gt will not delete them` },
+    );
+  await removeUnfinishedWorktree(repo, plan.path);
+  if (branch) await deleteBranch(repo, plan.branch);
+}
+
 /** Makes a planned polecat's sandbox; on failure removes what it made, and throws. */
-export async function createPolecatSandbox(town: Town, plan: PolecatPlan, ownerEmail: string): Promise<void> {
+async function createPolecatSandbox(town: Town, plan: PolecatPlan, ownerEmail: string): Promise<void> {
   const paths = rigPaths(town.root, plan.rig.name);
   let made = false;
   try {
@@ -175,13 +296,21 @@ export async function addPolecat(town: Town, rigName: string, options: AddPoleca
         if (reused !== undefined) return reused;
       }
     }
-    const plan = await planPolecat(town, store, rigName, options);
-    await createPolecatSandbox(town, plan, options.ownerEmail);
-    try {
-      return await store.registerAgent(plan.registration, options.actor);
-    } catch (err) {
-      await discardNewSandbox(town, plan);
-      throw err;
+    // The name is taken in the store first (of concurrent adds exactly one gets it), then the sandbox is made.
+    for (let attempt = 0; ; attempt++) {
+      const plan = await planPolecat(town, store, rigName, options);
+      try {
+        await store.registerAgent(plan.registration, options.actor, { fresh: true });
+      } catch (err) {
+        if (options.name === undefined && attempt < 10 && err instanceof ConflictError) continue; // taken: pick again
+        throw err;
+      }
+      try {
+        return await makePolecatSandbox(town, store, plan, options.ownerEmail, options.actor);
+      } catch (err) {
+        await store.removeAgent(agentAddress(plan.identity), options.actor).catch(() => undefined);
+        throw err;
+      }
     }
   } finally {
     store.dispose();

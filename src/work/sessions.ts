@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { Agent, AgentSession, AgentStore, SessionEndReason } from '../core/agent-store.js';
+import type { Agent, AgentSession, SessionEndReason } from '../core/agent-store.js';
 import { formatBeacon } from '../core/beacon.js';
 import { ConflictError, GtError, NotFoundError, ValidationError } from '../core/errors.js';
 import { parseAddress } from '../core/identity.js';
@@ -13,7 +13,9 @@ import { typeNudge } from '../session/nudge.js';
 import type { AgentLiveness, SessionProvider } from '../session/provider.js';
 import { lookAtSession } from '../session/look.js';
 import { waitReady, type ReadyResult } from '../session/readiness.js';
+import { finishPolecat } from '../town/polecat.js';
 import type { Town } from '../town/town.js';
+import type { TownStore } from '../core/town-store.js';
 
 /**
  * Agent sessions by address: start (launch the agent CLI in its sandbox, answer its dialogs, wait for it),
@@ -24,7 +26,7 @@ import type { Town } from '../town/town.js';
 export type TownContext = {
   town: Town;
   settings: TownSettings;
-  store: AgentStore;
+  store: TownStore;
   provider: SessionProvider;
   /** The environment of whoever asks (credentials pass through from here). */
   env: Readonly<Record<string, string | undefined>>;
@@ -134,7 +136,8 @@ export async function startAgentSession(
   options: StartOptions = {},
 ): Promise<StartResult> {
   const identity = parseAddress(address);
-  const agent = await ctx.store.agent(address);
+  // A polecat whose making was cut short (its maker killed) gets its sandbox first: no session starts in half.
+  const agent = await finishPolecat(ctx.town, ctx.store, await ctx.store.agent(address), ctx.actor);
   const resolved = agentCli(ctx.settings, agent, options.agent);
   const preset = resolved.preset;
   const name = agent.session_name;

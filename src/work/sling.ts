@@ -6,8 +6,8 @@ import { parseSlingTarget, type SlingTarget } from '../core/target.js';
 import { fetchOrigin } from '../git/git.js';
 import type { TownStore } from '../core/town-store.js';
 import {
-  createPolecatSandbox,
   discardNewSandbox,
+  makePolecatSandbox,
   freshBranch,
   planPolecat,
   reusablePolecats,
@@ -324,7 +324,7 @@ async function hookNewPolecat(
       throw err;
     }
     try {
-      await createPolecatSandbox(ctx.town, plan, ctx.town.owner);
+      agent = await makePolecatSandbox(ctx.town, ctx.store, plan, ctx.town.owner, ctx.actor);
     } catch (err) {
       await ctx.store.unhook(agent.address, ctx.actor).catch(() => undefined);
       await ctx.store.removeAgent(agent.address, ctx.actor).catch(() => undefined);
