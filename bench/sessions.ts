@@ -85,7 +85,8 @@ async function main(): Promise<void> {
     progress(`sim: ${ROUNDS} starts and stops`);
     const starts: number[] = [];
     const stops: number[] = [];
-    const skip = only === 'daemon' || only === 'cpu';
+    // BENCH_ONLY: daemon (recovery and CPU), cpu, or recovery (the kill -9 rounds alone).
+    const skip = only === 'daemon' || only === 'cpu' || only === 'recovery';
     for (let i = 0; i < (skip ? 0 : ROUNDS); i++) {
       starts.push((await gt(env, town.root, 'session', 'start', TOAST)).ms);
       stops.push((await gt(env, town.root, 'session', 'stop', TOAST)).ms);
@@ -159,6 +160,7 @@ async function main(): Promise<void> {
           throw err;
         });
         recovery.push(Date.now() - t0);
+        progress(`round ${i}: ${recovery.at(-1)} ms`);
       }
       rows.push(row('daemon: `kill -9` of a working agent until its successor runs `gt prime`', recovery));
       await gt(env, town.root, 'daemon', 'stop');
@@ -210,7 +212,7 @@ async function main(): Promise<void> {
         await Promise.all(names.slice(i, i + 6).map((n) => gt(env, town.root, 'session', 'stop', n)));
     }
 
-    if (claudeAvailable() && only !== 'daemon' && only !== 'cpu') {
+    if (claudeAvailable() && only === undefined) {
       progress(`claude: ${ROUNDS} starts against the scripted model`);
       const model = await startScriptedModel((req) => (lastUserPrompt(req).includes('PING') ? 'pong' : 'ok'));
       try {

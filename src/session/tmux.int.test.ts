@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -218,6 +218,42 @@ describe('TmuxSessionProvider specifics', () => {
     const waiting = fresh.waitForChange(10_000);
     await t.exitProgram('agent');
     expect(await waiting).toBe('changed');
+  });
+
+  it('tmux reaps every kill -9 of a program and runs its hook: the waiter holds the pane terminals', async () => {
+    // Without the held terminal, tmux here loses about 1 kill in 5 (the pty's end of file first, then a SIGCHLD
+    // dropped while libutempter runs): the program stays unreaped, no hook runs, and only the watch sees it.
+    const t = makeTmux();
+    cleanups.push(t.cleanup);
+    const tmux = (...args: string[]): string =>
+      execFileSync('tmux', ['-L', t.socket, ...args], { encoding: 'utf8' }).trim();
+    const heldByUs = (tty: string): boolean =>
+      readdirSync('/proc/self/fd').some((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === tty;
+        } catch {
+          return false;
+        }
+      });
+    const ttys: string[] = [];
+    for (let round = 0; round < 15; round++) {
+      await t.provider.start({ name: 'agent', argv: ['sleep', '600'], cwd: t.cwd, env: {} });
+      const [pid = '', tty = ''] = tmux('display-message', '-p', '-t', '=agent:', '#{pane_pid} #{pane_tty}').split(' ');
+      ttys.push(tty);
+      await t.provider.waitForChange(200); // news from before
+      const waiting = t.provider.waitForChange(10_000);
+      await waitFor(() => heldByUs(tty), 'the waiter to hold the pane terminal');
+      process.kill(Number(pid), 'SIGKILL');
+      expect(await waiting).toBe('changed');
+      // Reaped by tmux (not a zombie left for the watch to find), so the pane is marked dead and its hook ran.
+      const state = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] : '';
+      expect(state?.startsWith('Z') ?? false, `round ${round}: killed program not reaped by tmux`).toBe(false);
+      expect(tmux('display-message', '-p', '-t', '=agent:', '#{pane_dead}')).toBe('1');
+      await t.provider.stop('agent');
+    }
+    // Dead and gone panes' terminals are let go at the next look.
+    await t.provider.waitForChange(200);
+    expect(ttys.filter(heldByUs)).toEqual([]);
   });
 
   it('still notices a death when tmux runs no hook for it (the watch under the hooks)', async () => {

@@ -1,4 +1,13 @@
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  constants as fsConstants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { GtError, ValidationError } from '../core/errors.js';
 import {
@@ -264,12 +273,12 @@ export class TmuxSessionProvider implements SessionProvider {
    * Every pane of the server in one call, sorted by session. No server: none. `strict`: any other failure is
    * an error (else it reads as none too).
    */
-  async #listPanes(strict = false): Promise<(SessionPane & { pid: number; activityMs: number })[]> {
+  async #listPanes(strict = false): Promise<(SessionPane & { pid: number; activityMs: number; tty: string })[]> {
     const r = await this.#tmux([
       'list-panes',
       '-a',
       '-F',
-      '#{session_name} #{pane_id} #{pane_pid} #{pane_dead} #{session_activity}',
+      '#{session_name} #{pane_id} #{pane_pid} #{pane_dead} #{session_activity} #{pane_tty}',
     ]);
     if (!r.ok) {
       if (!strict || /no server running|error connecting|no sessions|server exited unexpectedly/i.test(r.stderr))
@@ -279,15 +288,16 @@ export class TmuxSessionProvider implements SessionProvider {
     return (
       r.stdout
         .split('\n')
-        .map((l) => /^(\S+) (%\d+) (\d+) ([01]) (\d+)$/u.exec(l))
+        .map((l) => /^(\S+) (%\d+) (\d+) ([01]) (\d+) ?(\S*)$/u.exec(l))
         .filter((m): m is RegExpExecArray => m !== null)
         // pane_id restarts at %0 with a new server; with the pane's pid it names one incarnation.
-        .map(([, session = '', id = '', pid = '', dead, activity]) => ({
+        .map(([, session = '', id = '', pid = '', dead, activity, tty = '']) => ({
           session,
           pane: `${id}/${pid}`,
           pid: Number(pid),
           dead: dead === '1',
           activityMs: Number(activity) * 1000,
+          tty,
         }))
         .sort((a, b) => (a.session < b.session ? -1 : a.session > b.session ? 1 : 0))
     );
@@ -345,6 +355,7 @@ export class TmuxSessionProvider implements SessionProvider {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const left = deadline - Date.now();
+      if (isAborted(signal)) this.#releaseTerminals();
       if (left <= 0 || isAborted(signal)) return 'timeout';
       // What died since the last look (so a death between two waits, or with the whole server, is not missed).
       const running = existsSync(this.socketPath());
@@ -353,6 +364,7 @@ export class TmuxSessionProvider implements SessionProvider {
       this.#seen = now;
       if (deathsSince(seen, now)) return 'changed';
       if (isAborted(signal)) {
+        this.#releaseTerminals();
         if (this.#waiter !== undefined) await this.#tmux(['wait-for', '-S', EVENTS_CHANNEL]);
         return 'timeout';
       }
@@ -381,8 +393,12 @@ export class TmuxSessionProvider implements SessionProvider {
       }
       if (r === undefined) {
         // Out of time: the waiting client stays for the next call (tmux would hand the next signal to a killed
-        // waiter, and it would be lost). Aborted: release it, so no process is left behind.
-        if (isAborted(signal)) await this.#tmux(['wait-for', '-S', EVENTS_CHANNEL]);
+        // waiter, and it would be lost), and so do the held terminals. Aborted: release them, so no process
+        // is left behind.
+        if (isAborted(signal)) {
+          this.#releaseTerminals();
+          await this.#tmux(['wait-for', '-S', EVENTS_CHANNEL]);
+        }
         return 'timeout';
       }
       // The waiting client failed: the server went away (while we waited, or before: a socket file left by a dead
@@ -394,14 +410,56 @@ export class TmuxSessionProvider implements SessionProvider {
   /** The panes as the last wait saw them (at first none: a pane already dead is news to a new watcher). */
   #seen: SessionPane[] = [];
 
-  /** The panes now; with no server (no socket file), none, without starting a process. */
+  /**
+   * The panes now; with no server (no socket file), none, without starting a process. Holds the terminal of
+   * every live pane (see #holdTerminals), so that tmux sees each of their deaths.
+   */
   async #look(): Promise<SessionPane[]> {
-    return existsSync(this.socketPath()) ? this.panes() : [];
+    const panes = existsSync(this.socketPath()) ? await this.#listPanes() : [];
+    this.#holdTerminals(panes);
+    return panes.map(({ session, pane, dead }) => ({ session, pane, dead }));
+  }
+
+  /** Pane token → an open descriptor on the pane's terminal (its pty's slave side), never read. */
+  readonly #held = new Map<string, number>();
+
+  /**
+   * Why a waiter holds the panes' terminals: tmux (3.3, built with libutempter) loses the death of a pane's
+   * program when the pty's end of file reaches it before the program's SIGCHLD. It then removes the pane's
+   * utmp record, and libutempter sets SIGCHLD to its default (discard) while its helper runs: a SIGCHLD that
+   * arrives meanwhile is dropped, the program is never reaped, the pane is never marked exited, and no
+   * pane-died hook runs (measured here: about 1 kill -9 in 5; the watch below then finds it, up to a second
+   * later). A program's own files close before its parent is told it exited, so that order is the common
+   * one. With the terminal still open here, the end of file cannot come first: tmux reaps the program, runs
+   * the hook, and only then closes the pty. The descriptors are opened without becoming a controlling
+   * terminal and are never read (every keystroke still goes to the agent); one for each live pane, closed
+   * once its pane is dead or gone.
+   */
+  #holdTerminals(panes: readonly { pane: string; dead: boolean; tty: string }[]): void {
+    const live = new Map(panes.filter((p) => !p.dead && p.tty.startsWith('/dev/')).map((p) => [p.pane, p.tty]));
+    for (const [pane, fd] of this.#held) {
+      if (live.has(pane)) continue;
+      this.#held.delete(pane);
+      closeQuietly(fd);
+    }
+    for (const [pane, tty] of live) {
+      if (this.#held.has(pane)) continue;
+      try {
+        this.#held.set(pane, openSync(tty, fsConstants.O_RDONLY | fsConstants.O_NOCTTY | fsConstants.O_NONBLOCK));
+      } catch {
+        // gone already, or not ours to open: the watch below still sees its death
+      }
+    }
+  }
+
+  /** Closes every held terminal (the waiting is over). */
+  #releaseTerminals(): void {
+    this.#holdTerminals([]);
   }
 
   /**
-   * The net under the hooks: tmux 3.3 now and then runs no pane-died hook for a program that exits (measured
-   * here: about 1 death in 15 when another client has just talked to the server). Each second, look whether
+   * The net under the hooks: a death tmux runs no hook for (one whose terminal was not held, see
+   * #holdTerminals; a pane started since the last look). Each second, look whether
    * the program of every live pane still runs (the process table, no process started); every
    * WATCH_REFRESH_TICKS seconds, list the panes again, for sessions started since.
    */
@@ -413,7 +471,7 @@ export class TmuxSessionProvider implements SessionProvider {
       if (stop.aborted) return undefined;
       if (pids.some((pid) => !processAlive(pid))) return 'died';
       if (tick % WATCH_REFRESH_TICKS === 0) {
-        const now = await this.panes();
+        const now = await this.#look();
         if (deathsSince(known, now)) return 'died';
         known = now;
         pids = livePids(known);
@@ -487,6 +545,7 @@ export class TmuxSessionProvider implements SessionProvider {
 
   /** Ends this provider's whole tmux server and removes its socket file (tests, and removing a town). */
   async killServer(): Promise<void> {
+    this.#releaseTerminals();
     for (const name of await this.list()) await this.stop(name);
     await this.#tmux(['kill-server']);
     // A server that exits leaves its socket file behind; the path is this server's own, so remove it.
@@ -499,6 +558,14 @@ export class TmuxSessionProvider implements SessionProvider {
     if (!r.ok) return undefined;
     const pid = Number(r.stdout.trim());
     return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  }
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
   }
 }
 
