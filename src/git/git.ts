@@ -11,14 +11,19 @@ import { withFileLock } from '../exec/lock.js';
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 
-export type GitResult = { ok: true; stdout: string } | { ok: false; stderr: string; status: number | null };
+export type GitResult =
+  { ok: true; stdout: string } | { ok: false; stderr: string; status: number | null; stdout: string };
 
 export async function runGit(
   args: readonly string[],
-  options: { cwd: string; timeoutMs?: number },
+  options: { cwd: string; timeoutMs?: number; env?: NodeJS.ProcessEnv },
 ): Promise<GitResult> {
-  const r = await execArgv('git', args, { cwd: options.cwd, timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS });
-  return r.ok ? { ok: true, stdout: r.stdout } : { ok: false, stderr: r.stderr, status: r.status };
+  const r = await execArgv('git', args, {
+    cwd: options.cwd,
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    env: options.env,
+  });
+  return r.ok ? { ok: true, stdout: r.stdout } : { ok: false, stderr: r.stderr, status: r.status, stdout: r.stdout };
 }
 
 /** `git config user.name` as seen from `cwd`, or undefined when git or the setting is missing. */
@@ -89,7 +94,16 @@ function staleGitLock(stderr: string): string | undefined {
   }
 }
 
-async function mustGit(args: readonly string[], cwd: string, what: string, timeoutMs = 120_000): Promise<string> {
+/**
+ * Runs git and returns its stdout, or throws GitCommandError saying `what` failed. A failure on a ref or index
+ * lock that another git holds is waited out (and a lock a killed git left is cleared), up to LOCK_WAIT_MS.
+ */
+export async function mustGit(
+  args: readonly string[],
+  cwd: string,
+  what: string,
+  timeoutMs = 120_000,
+): Promise<string> {
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (let attempt = 0; ; attempt++) {
     const result = await runGit(args, { cwd, timeoutMs });
@@ -107,7 +121,7 @@ async function mustGit(args: readonly string[], cwd: string, what: string, timeo
 }
 
 /** What a failed git said, on one line: the remote's own words (where it spoke), then git's last lines. */
-function gitComplaint(stderr: string): string {
+export function gitComplaint(stderr: string): string {
   const lines = stderr.trim().split('\n');
   const remote = lines.filter((l) => l.startsWith('remote:')).slice(0, 5);
   const tail = lines.slice(-3).filter((l) => !remote.includes(l));
@@ -264,20 +278,26 @@ export async function removeWorktree(bareRepo: string, worktree: string): Promis
  * far its checkout got) and its entry. Only for a sandbox that was never finished (gt knows it from the store).
  */
 export async function removeUnfinishedWorktree(bareRepo: string, worktree: string): Promise<void> {
-  await withSharedClone(bareRepo, async () => {
-    await runGit(['worktree', 'remove', '--force', '--force', worktree], { cwd: bareRepo });
-    rmSync(worktree, { recursive: true, force: true });
-    // Its entry, if git still has one (only this one: other entries are not ours to forget here).
-    const dir = join(bareRepo, 'worktrees');
-    for (const entry of existsSync(dir) ? readdirSync(dir) : []) {
-      try {
-        if (readFileSync(join(dir, entry, 'gitdir'), 'utf8').trim() === join(worktree, '.git'))
-          rmSync(join(dir, entry), { recursive: true, force: true });
-      } catch {
-        // no gitdir file: not a worktree entry git could use
-      }
+  await withSharedClone(bareRepo, () => forceRemoveWorktree(bareRepo, worktree));
+}
+
+/**
+ * Takes away a worktree's directory, whatever it holds, and its entry (only this one: other entries are not
+ * ours to forget here). Only with the shared clone's lock held, and only for a worktree that holds no one's work.
+ */
+export async function forceRemoveWorktree(bareRepo: string, worktree: string): Promise<void> {
+  await runGit(['worktree', 'remove', '--force', '--force', worktree], { cwd: bareRepo });
+  rmSync(worktree, { recursive: true, force: true });
+  // Its entry, if git still has one.
+  const dir = join(bareRepo, 'worktrees');
+  for (const entry of existsSync(dir) ? readdirSync(dir) : []) {
+    try {
+      if (readFileSync(join(dir, entry, 'gitdir'), 'utf8').trim() === join(worktree, '.git'))
+        rmSync(join(dir, entry), { recursive: true, force: true });
+    } catch {
+      // no gitdir file: not a worktree entry git could use
     }
-  });
+  }
 }
 
 /** Whether a local branch exists. */
@@ -310,7 +330,7 @@ const NULL_OID = /^0{40}(0{24})?$/;
  * keep it. Before `fn`, what killed gits left is cleared (cloneLeftovers): with the lock held, no gt's git is
  * making a worktree or fetching, and each leftover would poison every later fetch or worktree change.
  */
-async function withSharedClone<T>(bareRepo: string, fn: () => Promise<T>): Promise<T> {
+export async function withSharedClone<T>(bareRepo: string, fn: () => Promise<T>): Promise<T> {
   return withFileLock(
     join(bareRepo, 'gt-shared.lock'),
     { timeoutMs: 180_000, staleMs: 30 * 60_000, busy: 'another gt is fetching or making a worktree in this rig' },

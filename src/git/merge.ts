@@ -1,0 +1,382 @@
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ValidationError } from '../core/errors.js';
+import {
+  fetchOrigin,
+  forceRemoveWorktree,
+  gitComplaint,
+  GitCommandError,
+  gitVersion,
+  listWorktrees,
+  mustGit,
+  remoteBranchCommit,
+  runGit,
+  withSharedClone,
+} from './git.js';
+
+/**
+ * The git primitives of the merge queue: conflict checks without a worktree (merge-tree), scratch worktrees of
+ * the rig's shared clone for gates, stacking a batch of branches with --no-ff merges (an agent's branch is never
+ * rewritten), and landing on the target by compare-and-swap.
+ */
+
+const OID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/u;
+const LONG_MS = 120_000;
+
+/** A revision gt hands git as one argv word (a ref, an oid, `HEAD~1`): never an option, a range or a refspec. */
+function revision(rev: string): string {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9._/@+~^-]*$/u.test(rev) || rev.includes('..'))
+    throw new ValidationError(`not a revision gt passes to git: ${JSON.stringify(rev)}`);
+  return rev;
+}
+
+/** A branch name that is safe in a refspec (`<commit>:refs/heads/<branch>`) and that git accepts. */
+function branchName(branch: string): string {
+  if (
+    !/^[A-Za-z0-9_][A-Za-z0-9._/@+-]*$/u.test(branch) ||
+    /\.\.|\/\/|\/\.|@\{/u.test(branch) ||
+    /[/.]$|\.lock$/u.test(branch)
+  )
+    throw new ValidationError(`not a branch name gt passes to git: ${JSON.stringify(branch)}`);
+  return branch;
+}
+
+/** Throws unless git `version` ("2.39.5") has `git merge-tree --write-tree`, which arrived in git 2.38. */
+export function requireMergeTree(version: string | undefined): void {
+  const [major = NaN, minor = NaN] = (version ?? '').split('.').map(Number);
+  if (Number.isNaN(major) || Number.isNaN(minor) || major < 2 || (major === 2 && minor < 38))
+    throw new GitCommandError(
+      `git ${version ?? '(not found)'} cannot test a merge without a worktree: git ≥ 2.38 is needed (git merge-tree --write-tree)`,
+      { hint: 'install git 2.38 or newer' },
+    );
+}
+
+let mergeTreeChecked: Promise<void> | undefined;
+
+function mergeTreeReady(): Promise<void> {
+  mergeTreeChecked ??= gitVersion().then(requireMergeTree);
+  return mergeTreeChecked;
+}
+
+/** Commit of a ref in the shared clone (e.g. `origin/polecat/x`), or undefined when it does not exist. */
+export async function commitOf(repo: string, ref: string): Promise<string | undefined> {
+  const r = await runGit(['rev-parse', '--verify', '--quiet', `${revision(ref)}^{commit}`], { cwd: repo });
+  if (r.ok) return r.stdout.trim();
+  if (r.status === 1) return undefined;
+  throw new GitCommandError(`git rev-parse ${ref} failed in ${repo}: ${gitComplaint(r.stderr)}`);
+}
+
+async function mustCommit(repo: string, ref: string): Promise<string> {
+  const oid = await commitOf(repo, ref);
+  if (oid === undefined) throw new GitCommandError(`no commit ${ref} in ${repo}`);
+  return oid;
+}
+
+/** Whether `ancestor` is an ancestor of `descendant` (a commit is its own ancestor). */
+export async function isAncestor(repo: string, ancestor: string, descendant: string): Promise<boolean> {
+  const r = await runGit(['merge-base', '--is-ancestor', revision(ancestor), revision(descendant)], { cwd: repo });
+  if (r.ok) return true;
+  if (r.status === 1) return false;
+  throw new GitCommandError(`git merge-base ${ancestor} ${descendant} failed: ${gitComplaint(r.stderr)}`);
+}
+
+/** The tree git's own merge makes of `theirs` onto `ours` (commits), and the files that conflict in it. */
+async function mergeTree(repo: string, ours: string, theirs: string): Promise<{ tree: string; files: string[] }> {
+  await mergeTreeReady();
+  const args = ['merge-tree', '--write-tree', '-z', '--name-only'];
+  const r = await runGit([...args, '--no-messages', ours, theirs], { cwd: repo, timeoutMs: LONG_MS });
+  const [tree = '', ...rest] = r.stdout.split('\0');
+  // Exit 1 is a conflict only when a tree was written: a commit git cannot merge also exits 1, with no tree.
+  if (!(r.ok || r.status === 1) || !OID.test(tree))
+    throw new GitCommandError(`git merge-tree of ${theirs} onto ${ours} failed: ${r.ok ? '' : gitComplaint(r.stderr)}`);
+  if (r.ok) return { tree, files: [] };
+  const files = rest.filter((f) => f !== '');
+  if (files.length > 0) return { tree, files };
+  // A conflict with no file at a conflicted stage: name the paths of git's conflict messages instead, so that a
+  // conflict is never taken for a clean merge.
+  const paths = conflictMessagePaths((await runGit([...args, ours, theirs], { cwd: repo, timeoutMs: LONG_MS })).stdout);
+  if (paths.length === 0)
+    throw new GitCommandError(`git merge-tree found a conflict of ${theirs} onto ${ours} in no file`);
+  return { tree, files: paths };
+}
+
+/**
+ * The paths git's CONFLICT messages name in `git merge-tree --write-tree -z` output: after the tree and the
+ * conflicted files comes an empty field, then each message as <n> NUL <n paths> <type> NUL <text> NUL.
+ */
+export function conflictMessagePaths(zOutput: string): string[] {
+  const fields = zOutput.split('\0');
+  const start = fields.indexOf('', 1);
+  const paths = new Set<string>();
+  for (let i = start < 0 ? fields.length : start + 1; i < fields.length;) {
+    const n = Number(fields[i]);
+    if (fields[i] === '' || !Number.isInteger(n) || n < 0) break;
+    if ((fields[i + 1 + n] ?? '').startsWith('CONFLICT')) for (const p of fields.slice(i + 1, i + 1 + n)) paths.add(p);
+    i += n + 3;
+  }
+  return [...paths];
+}
+
+/**
+ * Files that would conflict when `theirs` merges onto `base` (commits or refs); [] when clean. Uses
+ * `git merge-tree --write-tree` (no worktree, no index; it writes only objects, so it needs no lock).
+ */
+export async function mergeConflicts(repo: string, base: string, theirs: string): Promise<string[]> {
+  const [b, t] = [await mustCommit(repo, base), await mustCommit(repo, theirs)];
+  return (await mergeTree(repo, b, t)).files;
+}
+
+/**
+ * Files that would conflict when `b` merges onto the merge of `a` onto `base`: what the queue meets when it
+ * stacks a then b on the target. The merge of a is made as an unreferenced commit (its tree from merge-tree,
+ * parents base and a, as stackMerges would make it) and b is merged onto that, so git finds the true merge base
+ * itself. An explicit `--merge-base=<base>` (git 2.40) would be unsound: for a branch cut from an older target it
+ * reads the target's newer changes as reverted by b, and for b built on a it ignores their shared commits.
+ * Throws when `a` itself does not merge cleanly onto `base` (there is then no stack to merge b onto).
+ */
+export async function conflictsBetween(repo: string, base: string, a: string, b: string): Promise<string[]> {
+  const [baseOid, aOid, bOid] = [await mustCommit(repo, base), await mustCommit(repo, a), await mustCommit(repo, b)];
+  const first = await mergeTree(repo, baseOid, aOid);
+  if (first.files.length > 0)
+    throw new GitCommandError(`${a} does not merge cleanly onto ${base} (${first.files.join(', ')})`);
+  const stacked = (
+    await mustGit(
+      [
+        ...['-c', 'user.name=gt', '-c', 'user.email=gt@localhost'],
+        ...['commit-tree', '--no-gpg-sign', first.tree, '-p', baseOid, '-p', aOid, '-m', `probe: ${a} onto ${base}`],
+      ],
+      repo,
+      'git commit-tree',
+    )
+  ).trim();
+  return (await mergeTree(repo, stacked, bOid)).files;
+}
+
+/** The same path as git records it (absolute, symlinks resolved where the path exists). */
+function samePath(path: string): string {
+  const abs = resolve(path);
+  try {
+    return realpathSync(abs);
+  } catch {
+    return abs;
+  }
+}
+
+/**
+ * A worktree of the shared clone at `path` (absent or empty), detached at `commit`, for gates: never an agent's
+ * sandbox. Under the shared clone's lock (the worktree list changes).
+ */
+export async function addScratchWorktree(repo: string, path: string, commit: string): Promise<void> {
+  const oid = await mustCommit(repo, commit);
+  await withSharedClone(repo, () =>
+    mustGit(['worktree', 'add', '--detach', '--quiet', '--', resolve(path), oid], repo, `git worktree add ${path}`),
+  );
+}
+
+/**
+ * Removes a scratch worktree (forced: it is ours and holds no one's work) and its entry; nothing there is no
+ * error. Refuses a worktree on a branch (an agent's sandbox) and a directory that is no worktree of `repo`.
+ */
+export async function removeScratchWorktree(repo: string, path: string): Promise<void> {
+  const abs = resolve(path);
+  await withSharedClone(repo, async () => {
+    const entry = (await listWorktrees(repo)).find((w) => samePath(w.path) === samePath(abs));
+    if (entry?.branch != null)
+      throw new GitCommandError(`${abs} has branch ${entry.branch} checked out: it is not a scratch worktree`);
+    if (entry === undefined && existsSync(abs) && !pointsInto(repo, abs))
+      throw new GitCommandError(`${abs} is not a worktree of ${repo}: not removing it`);
+    await forceRemoveWorktree(repo, abs);
+  });
+}
+
+/** Whether `dir` is (what is left of) a worktree of `repo`: its .git file points into repo's worktrees. */
+function pointsInto(repo: string, dir: string): boolean {
+  try {
+    const gitdir = /^gitdir: (.+)$/mu.exec(readFileSync(join(dir, '.git'), 'utf8'))?.[1]?.trim();
+    return gitdir !== undefined && samePath(join(gitdir, '..', '..')) === samePath(repo);
+  } catch {
+    return false;
+  }
+}
+
+export type StackResult =
+  /** commits[k-1] is the merge commit of prefix k (the same commit again if ref k was already merged). */
+  | { ok: true; commits: string[] }
+  /** conflictAt: 1-based index of the ref that conflicted; commits: the prefixes made before it. */
+  | { ok: false; conflictAt: number; files: string[]; commits: string[] };
+
+/**
+ * In scratch worktree `worktree` (detached at the target commit), merges each ref in order with --no-ff, the given
+ * message, and `author` as author and committer (no hooks, no rerere). A conflicting merge is aborted, leaving
+ * the worktree at the last prefix, and reported. Refuses a worktree on a branch: stacking never moves a branch.
+ */
+export async function stackMerges(
+  worktree: string,
+  refs: readonly { ref: string; message: string }[],
+  author: { name: string; email: string },
+): Promise<StackResult> {
+  const onBranch = await runGit(['symbolic-ref', '--quiet', 'HEAD'], { cwd: worktree });
+  if (onBranch.ok)
+    throw new GitCommandError(`${worktree} is on ${onBranch.stdout.trim()}: merges are stacked on a detached HEAD`);
+  if (onBranch.status !== 1) throw new GitCommandError(`${worktree}: ${gitComplaint(onBranch.stderr)}`);
+  const env = {
+    ...process.env,
+    GIT_AUTHOR_NAME: author.name,
+    GIT_AUTHOR_EMAIL: author.email,
+    GIT_COMMITTER_NAME: author.name,
+    GIT_COMMITTER_EMAIL: author.email,
+  };
+  const commits: string[] = [];
+  for (const [i, { ref, message }] of refs.entries()) {
+    const merge = await runGit(
+      [
+        '-c',
+        'rerere.enabled=false',
+        'merge',
+        '--quiet',
+        '--no-ff',
+        '--no-edit',
+        '--no-verify',
+        '-m',
+        message,
+        revision(ref),
+      ],
+      { cwd: worktree, env, timeoutMs: LONG_MS },
+    );
+    if (merge.ok) {
+      commits.push((await mustGit(['rev-parse', 'HEAD'], worktree, 'git rev-parse')).trim());
+      continue;
+    }
+    // A merge that stopped on a conflict leaves MERGE_HEAD; any other failure (no such ref, …) does not.
+    if (!(await runGit(['rev-parse', '--verify', '--quiet', 'MERGE_HEAD'], { cwd: worktree })).ok)
+      throw new GitCommandError(`git merge of ${ref} failed: ${gitComplaint(merge.stderr)}`);
+    const unmerged = await mustGit(['diff', '--name-only', '-z', '--diff-filter=U'], worktree, 'git diff');
+    if (!(await runGit(['merge', '--abort'], { cwd: worktree })).ok)
+      await mustGit(['reset', '--hard', '--quiet', 'HEAD'], worktree, 'git reset');
+    return { ok: false, conflictAt: i + 1, files: unmerged.split('\0').filter((f) => f !== ''), commits };
+  }
+  return { ok: true, commits };
+}
+
+/** Fetches origin into the shared clone and returns the commit of origin's `branch`, or undefined. */
+export async function remoteHead(repo: string, branch: string): Promise<string | undefined> {
+  branchName(branch);
+  await fetchOrigin(repo);
+  return commitOf(repo, `refs/remotes/origin/${branch}`);
+}
+
+/** One ref's line of `git push --porcelain`: its flag and summary, e.g. `!` and `[rejected] (stale info)`. */
+function pushLine(stdout: string, ref: string): { flag: string; summary: string } | undefined {
+  for (const line of stdout.split('\n')) {
+    const [flag, refs, summary] = line.split('\t');
+    if (flag !== undefined && summary !== undefined && refs?.endsWith(`:${ref}`) === true) return { flag, summary };
+  }
+  return undefined;
+}
+
+/** A push the remote would not take because the ref is not where we said it was. */
+const MOVED = /\((?:stale info|fetch first|non-fast-forward)\)/u;
+
+/** What the remote said ("remote: …" lines) and the push's summary for the ref. */
+function refusal(stderr: string, summary: string): string {
+  const said = stderr
+    .split('\n')
+    .filter((l) => l.startsWith('remote:'))
+    .map((l) => l.slice('remote:'.length).trim())
+    .filter((l) => l !== '');
+  return [...said, summary].join('\n');
+}
+
+export type LandResult =
+  { landed: true; commit: string } | { landed: false; reason: 'moved' | 'refused'; detail: string };
+
+/**
+ * Pushes `commit` to origin's `target` only if origin's target is still `expected` (a full commit id), by
+ * compare-and-swap: `--force-with-lease=refs/heads/<target>:<expected>`, so someone else's push is never
+ * overwritten, and `commit` must descend from `expected`, so the target is never rewound (that throws). `moved`
+ * when the target moved meanwhile; `refused` when the remote refused for another reason (a hook, permissions),
+ * with its words. Landed too when origin's target already is `commit`. A remote that cannot be reached throws.
+ */
+export async function pushIfUnchanged(
+  repo: string,
+  commit: string,
+  target: string,
+  expected: string,
+): Promise<LandResult> {
+  branchName(target);
+  if (!OID.test(expected)) throw new ValidationError(`expected must be a full commit id: ${JSON.stringify(expected)}`);
+  const oid = await mustCommit(repo, commit);
+  if (!(await isAncestor(repo, expected, oid)))
+    throw new GitCommandError(
+      `${oid} does not descend from ${target} at ${expected}: landing it would rewrite ${target}`,
+    );
+  const ref = `refs/heads/${target}`;
+  const r = await runGit(
+    [
+      'push',
+      '--atomic',
+      '--porcelain',
+      '--no-progress',
+      `--force-with-lease=${ref}:${expected}`,
+      'origin',
+      `${oid}:${ref}`,
+    ],
+    { cwd: repo, timeoutMs: LONG_MS },
+  );
+  const line = pushLine(r.stdout, ref);
+  if (line === undefined)
+    throw new GitCommandError(`git push of ${target} failed: ${r.ok ? r.stdout : gitComplaint(r.stderr)}`);
+  if (line.flag !== '!') return { landed: true, commit: oid };
+  if (MOVED.test(line.summary))
+    return { landed: false, reason: 'moved', detail: `origin's ${target} is no longer ${expected}: ${line.summary}` };
+  return { landed: false, reason: 'refused', detail: refusal(r.ok ? '' : r.stderr, line.summary) };
+}
+
+/**
+ * Deletes a branch on origin, then its remote-tracking ref and its local branch in the shared clone; only after
+ * proving its head landed. The deletion is a compare-and-swap too: origin's branch must still be at `expected`
+ * (by default what was last fetched of it), so commits pushed to it since are never lost ('moved': nothing is
+ * deleted). A branch already gone is no error ('absent'). The local branch goes only when no worktree has it
+ * checked out and it holds nothing beyond the landed head.
+ */
+export async function deleteLandedBranch(
+  repo: string,
+  branch: string,
+  options: { expected?: string } = {},
+): Promise<'deleted' | 'absent' | 'moved'> {
+  branchName(branch);
+  const ref = `refs/heads/${branch}`;
+  const tracking = `refs/remotes/origin/${branch}`;
+  const expected = options.expected ?? (await commitOf(repo, tracking));
+  let outcome: 'deleted' | 'absent' | 'moved' = 'absent';
+  if (expected === undefined) {
+    const there = await remoteBranchCommit(repo, branch);
+    if (there !== undefined)
+      throw new GitCommandError(`origin has ${branch} at ${there}, which was never fetched here: not deleting it`);
+  } else {
+    if (!OID.test(expected))
+      throw new ValidationError(`expected must be a full commit id: ${JSON.stringify(expected)}`);
+    const r = await runGit(
+      ['push', '--porcelain', '--no-progress', `--force-with-lease=${ref}:${expected}`, 'origin', `:${ref}`],
+      { cwd: repo, timeoutMs: LONG_MS },
+    );
+    const line = pushLine(r.stdout, ref);
+    if (line === undefined)
+      throw new GitCommandError(`git push deleting ${branch} failed: ${r.ok ? r.stdout : gitComplaint(r.stderr)}`);
+    if (line.flag !== '!') outcome = 'deleted';
+    else if (!MOVED.test(line.summary))
+      throw new GitCommandError(`origin refused to delete ${branch}: ${refusal(r.ok ? '' : r.stderr, line.summary)}`);
+    // A lease also fails on a branch that is gone: only one that still exists has moved.
+    else if ((await remoteBranchCommit(repo, branch)) !== undefined) return 'moved';
+  }
+  await withSharedClone(repo, async () => {
+    if ((await commitOf(repo, tracking)) !== undefined)
+      await mustGit(['update-ref', '-d', tracking], repo, 'git update-ref');
+    const local = await commitOf(repo, ref);
+    if (local === undefined || expected === undefined) return;
+    if ((await listWorktrees(repo)).some((w) => w.branch === branch)) return; // a sandbox has it: its owner's
+    if (!(await isAncestor(repo, local, expected))) return; // commits that never landed
+    await mustGit(['update-ref', '-d', ref, local], repo, `deleting ${branch}`);
+  });
+  return outcome;
+}
