@@ -5,6 +5,7 @@ import {
   defaultRigSettings,
   defaultTownSettings,
   parseRigSettings,
+  rigSettingsFile,
   parseTownSettings,
 } from './settings.js';
 
@@ -67,7 +68,28 @@ describe('rig settings', () => {
     [{ polecat_names: ['witness'] }, /polecat_names\[0\] is not a usable name/],
     [{ polecat_names: ['a', 'a'] }, /lists a name twice/],
     [{ names: [] }, /names is not a known setting/],
+    [{ refinery: { gates: { test: 'npm test' } } }, /refinery.gates.test must be an array of strings/],
+    [{ refinery: { gates: { test: [] } } }, /refinery.gates.test must name a program/],
+    [{ refinery: { gates: { 'a b': ['x'] } } }, /refinery.gates.a b is not a usable gate name/],
+    [{ refinery: { batch_min: 4, batch_max: 2 } }, /batch_min must not exceed/],
+    [{ refinery: { parallel: 0 } }, /refinery.parallel must be a positive whole number/],
+    [{ refinery: { age_boost_per_hour: -1 } }, /age_boost_per_hour must be a number/],
+    [{ refinery: { gate: {} } }, /refinery.gate is not a known setting/],
   ])('rejects %j naming the field', (json, message) => {
     expect(() => parseRigSettings(json, 'settings.json')).toThrow(message);
+  });
+
+  it("reads the refinery's gates in order, and its numbers", () => {
+    const s = parseRigSettings({
+      refinery: { gates: { build: ['npm', 'run', 'build'], test: ['sh', 'test.sh'] }, batch_max: 4, parallel: 1 },
+    });
+    expect(s.refinery.gates).toEqual([
+      { name: 'build', argv: ['npm', 'run', 'build'] },
+      { name: 'test', argv: ['sh', 'test.sh'] },
+    ]);
+    expect(s.refinery).toMatchObject({ batch_min: 1, batch_max: 4, parallel: 1, max_attempts: 3 });
+    expect(defaultRigSettings().refinery.gates).toEqual([]);
+    // What is written to the file reads back the same.
+    expect(parseRigSettings(JSON.parse(JSON.stringify(rigSettingsFile(s))))).toEqual(s);
   });
 });

@@ -192,22 +192,89 @@ export function parseTownSettings(json: unknown, file = 'settings.json'): TownSe
   return settings;
 }
 
+/** The rig's merge queue (`refinery` in `<rig>/settings.json`). */
+export type RefinerySettings = {
+  /** Gates, run in order on a batch's commit: name → argv (never a shell string). None: a clean merge lands. */
+  gates: { name: string; argv: string[] }[];
+  /** A gate running longer than this fails (its whole process group is killed). */
+  gate_timeout_seconds: number;
+  /** Requests tested together: the batch size adapts between these (grows after green, halves after red). */
+  batch_min: number;
+  batch_max: number;
+  /** Gate runs at once (prefixes of a batch tested side by side); capped by the machine's cores. */
+  parallel: number;
+  /** Returns (conflict or fix needed) after which a request is escalated instead of returned again. */
+  max_attempts: number;
+  /** Priority levels a waiting request gains per hour, so that nothing starves. */
+  age_boost_per_hour: number;
+};
+
 /** Rig settings (`<rig>/settings.json`). */
 export type RigSettings = {
   version: number;
   /** The rig's own polecat names; empty means the default theme. */
   polecat_names: string[];
+  refinery: RefinerySettings;
+};
+
+export const DEFAULT_REFINERY_SETTINGS: RefinerySettings = {
+  gates: [],
+  gate_timeout_seconds: 1800,
+  batch_min: 1,
+  batch_max: 8,
+  parallel: 2,
+  max_attempts: 3,
+  age_boost_per_hour: 1,
 };
 
 export function defaultRigSettings(): RigSettings {
-  return { version: SETTINGS_VERSION, polecat_names: [] };
+  return { version: SETTINGS_VERSION, polecat_names: [], refinery: { ...DEFAULT_REFINERY_SETTINGS, gates: [] } };
+}
+
+/** The file form of rig settings (gates as an object of name → argv, in order), for writing settings.json. */
+export function rigSettingsFile(s: RigSettings): Record<string, unknown> {
+  const { gates, ...numbers } = s.refinery;
+  return {
+    version: s.version,
+    polecat_names: s.polecat_names,
+    refinery: { gates: Object.fromEntries(gates.map((g) => [g.name, g.argv])), ...numbers },
+  };
+}
+
+const GATE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/;
+
+function parseRefinery(r: Reader, raw: unknown): RefinerySettings {
+  const obj = r.object(raw, 'refinery');
+  const numbers = ['gate_timeout_seconds', 'batch_min', 'batch_max', 'parallel', 'max_attempts'] as const;
+  r.unknownKeys(obj, ['gates', ...numbers, 'age_boost_per_hour'], 'refinery');
+  const out: RefinerySettings = { ...DEFAULT_REFINERY_SETTINGS, gates: [] };
+  if (obj.gates !== undefined) {
+    for (const [name, argv] of Object.entries(r.object(obj.gates, 'refinery.gates'))) {
+      if (!GATE_NAME.test(name)) r.fail(`refinery.gates.${name}`, 'is not a usable gate name (letters, digits, "_.-")');
+      const args = r.stringArray(argv, `refinery.gates.${name}`);
+      if (args.length === 0 || args[0] === '')
+        r.fail(`refinery.gates.${name}`, 'must name a program: ["npm", "test"], not a shell string');
+      out.gates.push({ name, argv: args });
+    }
+  }
+  for (const key of numbers) if (obj[key] !== undefined) out[key] = r.positiveInteger(obj[key], `refinery.${key}`);
+  if (obj.age_boost_per_hour !== undefined) {
+    const v = obj.age_boost_per_hour;
+    out.age_boost_per_hour =
+      typeof v === 'number' && Number.isFinite(v) && v >= 0
+        ? v
+        : r.fail('refinery.age_boost_per_hour', 'must be a number of priority levels, 0 or more');
+  }
+  if (out.batch_min > out.batch_max) r.fail('refinery.batch_min', 'must not exceed refinery.batch_max');
+  return out;
 }
 
 export function parseRigSettings(json: unknown, file = 'settings.json'): RigSettings {
   const r: Reader = new Reader(file);
   const root = r.object(json, 'the file');
-  r.unknownKeys(root, ['version', 'polecat_names'], '');
+  r.unknownKeys(root, ['version', 'polecat_names', 'refinery'], '');
   const settings = defaultRigSettings();
+  if (root.refinery !== undefined) settings.refinery = parseRefinery(r, root.refinery);
   if (root.version !== undefined && root.version !== SETTINGS_VERSION) r.fail('version', `must be ${SETTINGS_VERSION}`);
   if (root.polecat_names !== undefined) {
     const names = r.stringArray(root.polecat_names, 'polecat_names');

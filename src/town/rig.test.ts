@@ -83,7 +83,19 @@ describe('gt rig add', () => {
     expect(existsSync(join(p.refinery, 'README.md'))).toBe(true);
     expect(git(p.refinery, 'config', 'user.name').trim()).toBe('gastown/refinery');
     expect(git(p.refinery, 'status', '--porcelain')).toBe('');
-    expect(JSON.parse(readFileSync(p.settings, 'utf8'))).toEqual({ version: 1, polecat_names: [] });
+    expect(JSON.parse(readFileSync(p.settings, 'utf8'))).toEqual({
+      version: 1,
+      polecat_names: [],
+      refinery: {
+        gates: {},
+        gate_timeout_seconds: 1800,
+        batch_min: 1,
+        batch_max: 8,
+        parallel: 2,
+        max_attempts: 3,
+        age_boost_per_hour: 1,
+      },
+    });
     expect(git(p.repo, 'rev-parse', '--verify', 'origin/trunk').trim()).toMatch(/^[0-9a-f]{40}$/);
     for (const d of [p.witness, p.polecats, p.crew]) expect(existsSync(d)).toBe(true);
     const agents = await inStore(t, (s) => s.agents({ rig: 'gastown' }));

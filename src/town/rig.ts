@@ -7,7 +7,7 @@ import { isValidPrefix } from '../core/ids.js';
 import type { Rig } from '../core/rig-registry.js';
 import { addWorktree, cloneBare, defaultBranch, hasRemoteBranch, setWorktreeIdentity } from '../git/git.js';
 import { openTownStore } from '../store/open.js';
-import { defaultRigSettings, parseRigSettings, type RigSettings } from '../core/settings.js';
+import { defaultRigSettings, parseRigSettings, rigSettingsFile, type RigSettings } from '../core/settings.js';
 import { readJsonFile, type Town } from './town.js';
 
 /** A rig's directory: the shared object store, the refinery's worktree, and room for its other agents. */
@@ -114,7 +114,7 @@ export async function addRig(town: Town, name: string, source: string, options: 
     const signer = agentGitIdentity(refinery, town.owner);
     await setWorktreeIdentity(paths.repo, paths.refinery, signer.name, signer.email);
     for (const dir of [paths.witness, paths.polecats, paths.crew]) mkdirSync(dir, { recursive: true });
-    writeFileSync(paths.settings, `${JSON.stringify(defaultRigSettings(), null, 2)}\n`);
+    writeFileSync(paths.settings, `${JSON.stringify(rigSettingsFile(defaultRigSettings()), null, 2)}\n`);
 
     const rig = await store.registerRig(
       { name, prefix, url, default_branch: branch, path: paths.root },

@@ -1,0 +1,486 @@
+import { mkdirSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { errorMessage } from '../core/errors.js';
+import {
+  decideBatch,
+  nextBatchSize,
+  orderQueue,
+  pairKey,
+  pickBatch,
+  type BatchSizing,
+  type PrefixResult,
+} from '../core/merge-queue.js';
+import { MQ_KEYS, readMergeRequest, type MergeRequest, type ReturnCause } from '../core/merge-request.js';
+import type { RefinerySettings } from '../core/settings.js';
+import type { TownStore } from '../core/town-store.js';
+import { runGate } from '../exec/gate.js';
+import { fetchOrigin } from '../git/git.js';
+import {
+  addScratchWorktree,
+  commitOf,
+  conflictsBetween,
+  deleteLandedBranch,
+  isAncestor,
+  mergeConflicts,
+  pushIfUnchanged,
+  removeScratchWorktree,
+  stackMerges,
+} from '../git/merge.js';
+import { loadRigSettings, rigPaths } from '../town/rig.js';
+import type { Town } from '../town/town.js';
+
+/**
+ * The refinery's pass over one rig's merge queue: mechanical, no model. It lands what it can on the target
+ * branch and sends back what cannot land:
+ *
+ *   finish   requests a killed pass already landed (their commit is in the target) are closed as landed
+ *   order    priority, then first come first served, with an age boost (core/merge-queue)
+ *   predict  conflicts with the target and among the candidates (git merge-tree), so none breaks a batch
+ *   stack    the batch merged --no-ff onto the target in a scratch worktree; agents' branches are never rewritten
+ *   test     the rig's gates on the prefixes the planner asks for, side by side where cores allow
+ *   land     the chosen prefix pushed by compare-and-swap; each request proven in the new target, then closed
+ *   return   culprits and conflicts get a task bead that says what to fix; the request waits on it
+ *
+ * A pass killed at any point leaves the target either untouched or moved to a fully tested prefix, and the
+ * next pass resumes from the store and the remote alone.
+ */
+
+export type RefineryContext = {
+  town: Town;
+  store: TownStore;
+  /** The refinery's own address (`<rig>/refinery`), the actor of what it writes. */
+  actor: string;
+  now: () => number;
+  progress?: (line: string) => void;
+};
+
+export type GateRun = { prefix: number; commit: string; gate: string; ok: boolean; ms: number; timedOut: boolean };
+
+export type PassReport = {
+  rig: string;
+  target: string;
+  /** The target's commit after the pass. */
+  head: string | null;
+  landed: string[];
+  returned: { id: string; cause: ReturnCause; task: string }[];
+  escalated: string[];
+  /** Requests of the batch sent back to the queue untested (after a culprit, or deferred by a conflict). */
+  requeued: string[];
+  batch: string[];
+  gateRuns: GateRun[];
+  /** Rounds of tests the batch needed (a round runs up to `parallel` gates at once). */
+  rounds: number;
+  flaky: boolean;
+  /** The target itself fails a gate: nothing is blamed, the queue waits (a bug bead says so). */
+  targetBroken: string | null;
+  /** Someone else pushed to the target while the batch was tested: the pass ends without landing. */
+  moved: boolean;
+};
+
+const BATCH_KEY = (rig: string): string => `refinery.${rig}.batch_size`;
+
+/** The rig's open merge requests, as the queue sees them. */
+export async function mergeRequests(store: TownStore, rig: string, includeClosed = false): Promise<MergeRequest[]> {
+  const beads = await store.list({
+    types: ['merge-request'],
+    limit: 0,
+    ...(includeClosed ? { statuses: ['open', 'in_progress', 'blocked', 'closed'] } : {}),
+  });
+  const out: MergeRequest[] = [];
+  for (const b of beads) {
+    const mr = readMergeRequest(b);
+    if (mr !== undefined && mr.rig === rig) out.push(mr);
+  }
+  return out;
+}
+
+async function batchSizing(store: TownStore, rig: string, s: RefinerySettings): Promise<BatchSizing> {
+  const saved = Number(await store.getConfig(BATCH_KEY(rig)));
+  const size = Number.isInteger(saved) && saved > 0 ? saved : s.batch_min;
+  return { size: Math.min(Math.max(size, s.batch_min), s.batch_max), min: s.batch_min, max: s.batch_max };
+}
+
+export async function runPass(ctx: RefineryContext, rigName: string): Promise<PassReport> {
+  const rig = await ctx.store.rig(rigName);
+  const settings = loadRigSettings(ctx.town.root, rigName).refinery;
+  const paths = rigPaths(ctx.town.root, rigName);
+  const repo = paths.repo;
+  const target = rig.default_branch;
+  const report: PassReport = {
+    rig: rigName,
+    target,
+    head: null,
+    landed: [],
+    returned: [],
+    escalated: [],
+    requeued: [],
+    batch: [],
+    gateRuns: [],
+    rounds: 0,
+    flaky: false,
+    targetBroken: null,
+    moved: false,
+  };
+  await fetchOrigin(repo);
+  const head = await commitOf(repo, `refs/remotes/origin/${target}`);
+  if (head === undefined) throw new Error(`origin has no branch ${target}`);
+  report.head = head;
+
+  const open = await mergeRequests(ctx.store, rigName);
+  // finish: a pass killed after its push left requests that are in the target already.
+  const queued: MergeRequest[] = [];
+  for (const mr of open) {
+    if (mr.state === 'returned') {
+      await requeueIfFixed(ctx, mr);
+      continue;
+    }
+    if (mr.state === 'escalated') continue;
+    if ((await commitOf(repo, mr.commit)) === undefined) {
+      await returnRequest(ctx, mr, settings, 'branch-missing', {
+        detail: `the commit ${mr.commit.slice(0, 12)} of ${mr.branch} is not in the rig's clone (was the branch deleted before it landed?)`,
+      }).then((r) => r !== undefined && report.returned.push(r));
+      continue;
+    }
+    if (await isAncestor(repo, mr.commit, head)) {
+      await closeLanded(ctx, repo, mr, head, 'found in the target already');
+      report.landed.push(mr.id);
+      continue;
+    }
+    queued.push(mr);
+  }
+  if (queued.length === 0) return report;
+
+  // order, then predict conflicts among the first candidates (a pass looks at no more than it could batch twice).
+  const sizing = await batchSizing(ctx.store, rigName, settings);
+  const ordered = orderQueue(
+    queued.map((mr) => ({ ...mr, id: mr.id })),
+    { nowMs: ctx.now(), ageBoostPerHour: settings.age_boost_per_hour },
+  );
+  const window = ordered.slice(0, sizing.size * 2);
+  const withTarget = new Set<string>();
+  const conflictFiles = new Map<string, string[]>();
+  for (const mr of window) {
+    const files = await mergeConflicts(repo, head, mr.commit);
+    if (files.length > 0) {
+      withTarget.add(mr.id);
+      conflictFiles.set(mr.id, files);
+    }
+  }
+  const pairs = new Set<string>();
+  const clean = window.filter((mr) => !withTarget.has(mr.id));
+  for (let i = 0; i < clean.length; i++)
+    for (let j = i + 1; j < clean.length; j++) {
+      const a = clean[i];
+      const b = clean[j];
+      if (a === undefined || b === undefined) continue;
+      if ((await conflictsBetween(repo, head, a.commit, b.commit)).length > 0) pairs.add(pairKey(a.id, b.id));
+    }
+  const pick = pickBatch(window, sizing.size, { withTarget, pairs });
+  const byId = new Map(queued.map((mr) => [mr.id, mr]));
+  for (const id of pick.conflicts) {
+    const mr = byId.get(id);
+    if (mr === undefined) continue;
+    const r = await returnRequest(ctx, mr, settings, 'conflict', {
+      files: conflictFiles.get(id) ?? [],
+      detail: `merging ${mr.branch} onto ${target} (${head.slice(0, 12)}) conflicts`,
+    });
+    if (r !== undefined) report.returned.push(r);
+    else report.escalated.push(id);
+  }
+  report.requeued.push(...pick.deferred);
+  if (pick.batch.length === 0) return report;
+  const batch = pick.batch.map((id) => byId.get(id)).filter((mr): mr is MergeRequest => mr !== undefined);
+  report.batch = batch.map((mr) => mr.id);
+  ctx.progress?.(`batch of ${batch.length} on ${target} ${head.slice(0, 12)}: ${report.batch.join(', ')}`);
+
+  // stack, in a scratch worktree of the shared clone.
+  const scratchRoot = join(paths.root, 'refinery', 'scratch');
+  mkdirSync(scratchRoot, { recursive: true });
+  const stackDir = join(scratchRoot, 'stack');
+  await removeScratchWorktree(repo, stackDir).catch(() => undefined);
+  await addScratchWorktree(repo, stackDir, head);
+  let commits: string[];
+  try {
+    const stacked = await stackMerges(
+      stackDir,
+      batch.map((mr) => ({ ref: mr.commit, message: `Merge ${mr.branch} (${mr.id}: ${mr.title})` })),
+      { name: ctx.actor, email: `${rigName}-refinery@gastown.local` },
+    );
+    if (!stacked.ok) {
+      // Predicted clean, yet it conflicts on the stack: return that one; the others wait for the next pass.
+      const culprit = batch[stacked.conflictAt - 1];
+      if (culprit !== undefined) {
+        const r = await returnRequest(ctx, culprit, settings, 'conflict', {
+          files: stacked.files,
+          detail: `merging ${culprit.branch} onto ${target} together with the requests before it conflicts`,
+        });
+        if (r !== undefined) report.returned.push(r);
+      }
+      report.requeued.push(...batch.filter((mr) => mr !== culprit).map((mr) => mr.id));
+      return report;
+    }
+    commits = stacked.commits;
+  } finally {
+    await removeScratchWorktree(repo, stackDir).catch(() => undefined);
+  }
+
+  // test: the planner says which prefixes; each run gets its own scratch worktree.
+  const slots = Math.max(1, Math.min(settings.parallel, cpus().length));
+  const results: PrefixResult[] = [];
+  const tails = new Map<number, string>();
+  const commitAt = (prefix: number): string => (prefix === 0 ? head : (commits[prefix - 1] ?? head));
+  let decision = decideBatch({ batch: report.batch, results, slots });
+  let scratchSeq = 0;
+  while (decision.kind === 'test') {
+    report.rounds++;
+    const round = await Promise.all(
+      decision.runs.map(async (run) => {
+        const dir = join(scratchRoot, `gate-${process.pid}-${scratchSeq++}`);
+        const commit = commitAt(run.prefix);
+        await addScratchWorktree(repo, dir, commit);
+        try {
+          const gates = run.gate === undefined ? settings.gates : settings.gates.filter((g) => g.name === run.gate);
+          for (const gate of gates) {
+            const g = await runGate(gate.argv, dir, settings.gate_timeout_seconds * 1000);
+            report.gateRuns.push({
+              prefix: run.prefix,
+              commit,
+              gate: gate.name,
+              ok: g.ok,
+              ms: g.ms,
+              timedOut: g.timedOut,
+            });
+            if (!g.ok) {
+              tails.set(run.prefix, g.tail);
+              return {
+                prefix: run.prefix,
+                outcome: 'fail' as const,
+                failedGate: gate.name,
+                ...(run.gate !== undefined ? { rerun: true } : {}),
+              };
+            }
+          }
+          return { prefix: run.prefix, outcome: 'pass' as const, ...(run.gate !== undefined ? { rerun: true } : {}) };
+        } finally {
+          await removeScratchWorktree(repo, dir).catch(() => undefined);
+        }
+      }),
+    );
+    results.push(...round);
+    decision = decideBatch({ batch: report.batch, results, slots });
+  }
+
+  if (decision.kind === 'target-broken') {
+    report.targetBroken = decision.gate;
+    await fileBrokenTarget(ctx, rigName, target, head, decision.gate, tails.get(0) ?? '');
+    report.requeued.push(...report.batch);
+    return report;
+  }
+
+  // land: the prefix, by compare-and-swap.
+  report.flaky = decision.flaky;
+  let newHead = head;
+  if (decision.prefix > 0) {
+    const landing = commitAt(decision.prefix);
+    const pushed = await pushIfUnchanged(repo, landing, target, head);
+    if (!pushed.landed) {
+      if (pushed.reason === 'moved') {
+        report.moved = true;
+        report.requeued.push(...report.batch);
+        return report;
+      }
+      throw new Error(`the remote refused the push of ${target}: ${pushed.detail}`);
+    }
+    newHead = pushed.commit;
+    report.head = newHead;
+  }
+  for (const id of decision.landed) {
+    const mr = byId.get(id);
+    if (mr === undefined) continue;
+    // Proven in the new target before anything is closed or deleted.
+    if (!(await isAncestor(repo, mr.commit, newHead))) throw new Error(`${id} is not in ${target} after landing`);
+    await closeLanded(ctx, repo, mr, newHead, `landed in a batch of ${decision.landed.length}`);
+    report.landed.push(id);
+  }
+  for (const c of decision.culprits) {
+    const mr = byId.get(c.id);
+    if (mr === undefined) continue;
+    const r = await returnRequest(ctx, mr, settings, 'fix-needed', {
+      gate: c.gate,
+      output: [...tails.values()].at(-1) ?? '',
+      detail: `with ${mr.branch} merged onto ${target}, the gate "${c.gate}" fails (without it, it passes)`,
+    });
+    if (r !== undefined) report.returned.push(r);
+    else report.escalated.push(mr.id);
+  }
+  report.requeued.push(...decision.requeue);
+  const next = nextBatchSize(sizing, decision.culprits.length === 0 ? 'green' : 'red');
+  await ctx.store.setConfig(BATCH_KEY(rigName), String(next.size), ctx.actor);
+  return report;
+}
+
+async function closeLanded(
+  ctx: RefineryContext,
+  repo: string,
+  mr: MergeRequest,
+  head: string,
+  how: string,
+): Promise<void> {
+  const [bead] = await ctx.store.show([mr.id]);
+  if (bead === undefined) return;
+  await ctx.store.update(
+    [mr.id],
+    { metadata: { ...bead.metadata, [MQ_KEYS.state]: 'landed', [MQ_KEYS.landedIn]: head } },
+    ctx.actor,
+  );
+  await ctx.store.addComment(mr.id, `Landed in ${mr.target} at ${head.slice(0, 12)} (${how}).`, ctx.actor);
+  await ctx.store.close([mr.id], { reason: `landed in ${mr.target} at ${head.slice(0, 12)}` }, ctx.actor);
+  if (mr.source !== '') {
+    await ctx.store
+      .close([mr.source], { reason: `merged as ${mr.id} in ${mr.target} at ${head.slice(0, 12)}` }, ctx.actor)
+      .catch((err: unknown) => ctx.progress?.(`could not close ${mr.source}: ${errorMessage(err)}`));
+  }
+  await deleteLandedBranch(repo, mr.branch).catch((err: unknown) =>
+    ctx.progress?.(`could not delete ${mr.branch}: ${errorMessage(err)}`),
+  );
+}
+
+type ReturnFacts = { detail: string; files?: string[]; gate?: string; output?: string };
+
+/**
+ * Sends a request back: a task bead that says what to fix (the conflicting files, or the failing gate and
+ * its output), which the request waits on; or, after max_attempts returns, an escalation. The task's id, or
+ * undefined when it was escalated.
+ */
+async function returnRequest(
+  ctx: RefineryContext,
+  mr: MergeRequest,
+  settings: RefinerySettings,
+  cause: ReturnCause,
+  facts: ReturnFacts,
+): Promise<{ id: string; cause: ReturnCause; task: string } | undefined> {
+  const [bead] = await ctx.store.show([mr.id]);
+  if (bead === undefined) return undefined;
+  const attempts = mr.attempts + 1;
+  const what = cause === 'conflict' ? 'Resolve a conflict' : cause === 'fix-needed' ? 'Fix needed' : 'Branch missing';
+  const lines = [
+    `${what} before ${mr.branch} can land on ${mr.target} (merge request ${mr.id}, source ${mr.source}).`,
+    '',
+    facts.detail,
+    ...(facts.files !== undefined && facts.files.length > 0
+      ? ['', 'Conflicting files:', ...facts.files.map((f) => `- ${f}`)]
+      : []),
+    ...(facts.gate !== undefined ? ['', `Failing gate: ${facts.gate}`] : []),
+    ...(facts.output !== undefined && facts.output.trim() !== ''
+      ? ['', 'Its output ends with:', '```', facts.output.trim().split('\n').slice(-40).join('\n'), '```']
+      : []),
+    '',
+    `Re-check: git fetch origin && git merge origin/${mr.target}, fix, commit, then gt done.`,
+  ];
+  if (attempts > settings.max_attempts) {
+    const esc = await ctx.store.create(
+      {
+        prefix: (await ctx.store.rig(mr.rig)).prefix,
+        title: `Merge request ${mr.id} returned ${mr.attempts} times: ${mr.title}`,
+        issue_type: 'escalation',
+        labels: ['gt:escalation'],
+        description: lines.join('\n'),
+      },
+      ctx.actor,
+    );
+    await ctx.store.update(
+      [mr.id],
+      {
+        metadata: {
+          ...bead.metadata,
+          [MQ_KEYS.state]: 'escalated',
+          [MQ_KEYS.cause]: cause,
+          [MQ_KEYS.waitingOn]: esc.id,
+        },
+      },
+      ctx.actor,
+    );
+    await ctx.store.addComment(mr.id, `Escalated as ${esc.id} (${cause}) after ${mr.attempts} returns.`, ctx.actor);
+    return undefined;
+  }
+  const prefix = (await ctx.store.rig(mr.rig)).prefix;
+  const task = await ctx.store.create(
+    {
+      prefix,
+      title: `${what}: ${mr.title.replace(/^Merge [^:]+: /u, '')}`,
+      issue_type: 'task',
+      priority: mr.priority,
+      description: lines.join('\n'),
+      metadata: { mq_fix_for: mr.id, branch: mr.branch, cause },
+    },
+    ctx.actor,
+  );
+  await ctx.store.update(
+    [mr.id],
+    {
+      metadata: {
+        ...bead.metadata,
+        [MQ_KEYS.state]: 'returned',
+        [MQ_KEYS.cause]: cause,
+        [MQ_KEYS.waitingOn]: task.id,
+        [MQ_KEYS.attempts]: attempts,
+      },
+    },
+    ctx.actor,
+  );
+  await ctx.store.addDependency(mr.id, task.id, 'blocks', ctx.actor);
+  await ctx.store.addComment(mr.id, `Returned (${cause}): waits on ${task.id}. ${facts.detail}`, ctx.actor);
+  return { id: mr.id, cause, task: task.id };
+}
+
+/** A returned request whose task is closed goes back to the queue, ahead of its peers. */
+async function requeueIfFixed(ctx: RefineryContext, mr: MergeRequest): Promise<void> {
+  if (mr.waitingOn === null) return;
+  const [task] = await ctx.store.show([mr.waitingOn]).catch(() => []);
+  if (task !== undefined && task.status !== 'closed') return;
+  const [bead] = await ctx.store.show([mr.id]);
+  if (bead === undefined) return;
+  await ctx.store.update(
+    [mr.id],
+    {
+      metadata: {
+        ...bead.metadata,
+        [MQ_KEYS.state]: 'queued',
+        [MQ_KEYS.waitingOn]: null,
+        [MQ_KEYS.boost]: mr.boost + 1,
+        [MQ_KEYS.enqueuedAt]: new Date(ctx.now()).toISOString(),
+      },
+    },
+    ctx.actor,
+  );
+}
+
+async function fileBrokenTarget(
+  ctx: RefineryContext,
+  rig: string,
+  target: string,
+  head: string,
+  gate: string,
+  output: string,
+): Promise<void> {
+  const title = `${rig}: ${target} fails the gate "${gate}" at ${head.slice(0, 12)}`;
+  const open = await ctx.store.list({ types: ['bug'], limit: 0 });
+  if (open.some((b) => b.title === title)) return;
+  await ctx.store.create(
+    {
+      prefix: (await ctx.store.rig(rig)).prefix,
+      title,
+      issue_type: 'bug',
+      priority: 0,
+      description: [
+        `The target branch itself fails "${gate}", so the merge queue of ${rig} holds until it is green again.`,
+        '',
+        '```',
+        output.trim().split('\n').slice(-40).join('\n'),
+        '```',
+      ].join('\n'),
+    },
+    ctx.actor,
+  );
+}

@@ -1,0 +1,147 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cleanEnv, gtAsync, json, requireBuild } from './helpers/bd.js';
+import { git, townWithRig } from './helpers/town-fixture.js';
+import { openTownStore } from '../src/store/open.js';
+import type { TownStore } from '../src/core/town-store.js';
+
+/**
+ * The refinery over a real rig: branches pushed to a real remote as polecats push them, merge requests as gt
+ * done files them, a real gate (the project's own test script), and `gt refinery run`.
+ */
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+});
+
+type Pass = {
+  landed: string[];
+  returned: { id: string; cause: string; task: string }[];
+  batch: string[];
+  rounds: number;
+  gateRuns: { prefix: number; gate: string; ok: boolean }[];
+  requeued: string[];
+};
+
+async function fileRequest(
+  store: TownStore,
+  work: string,
+  remote: string,
+  name: string,
+  change: (dir: string) => void,
+): Promise<{ mr: string; source: string; branch: string; commit: string }> {
+  const branch = `polecat/${name}/job@1`;
+  git(work, 'checkout', '--quiet', '-B', branch, 'origin/main');
+  change(work);
+  git(work, 'add', '-A');
+  git(work, 'commit', '--quiet', '-m', `${name}'s change`);
+  git(work, 'push', '--quiet', remote, `${branch}:refs/heads/${branch}`);
+  const commit = git(work, 'rev-parse', 'HEAD').trim();
+  const source = await store.create({ title: `${name}'s job` }, 'mayor');
+  await store.update([source.id], { status: 'in_progress', assignee: `gastown/polecats/${name}` }, 'mayor');
+  const mr = await store.create(
+    {
+      id: `ga-mr${commit.slice(0, 12)}`,
+      title: `Merge ${source.id}: ${name}'s job`,
+      issue_type: 'merge-request',
+      metadata: {
+        branch,
+        target: 'main',
+        source_bead: source.id,
+        rig: 'gastown',
+        worker: `gastown/polecats/${name}`,
+        commit,
+      },
+    },
+    `gastown/polecats/${name}`,
+  );
+  return { mr: mr.id, source: source.id, branch, commit };
+}
+
+describe('the refinery', () => {
+  it('lands a batch, finds the culprit by bisection, and returns it and a conflict to be fixed', async () => {
+    requireBuild();
+    const t = await townWithRig('refinery');
+    cleanups.push(t.cleanup);
+    const env = cleanEnv(join(t.base, 'home'));
+    const work = join(t.base, 'work');
+    // The project gets a test: app.txt must not say "broken"; and a line two requests will both change.
+    writeFileSync(
+      join(work, 'test.sh'),
+      'if grep -q broken app.txt; then echo "FAIL: app.txt is broken"; exit 1; fi\necho ok\n',
+    );
+    writeFileSync(join(work, 'shared.txt'), 'base\n');
+    git(work, 'add', '-A');
+    git(work, 'commit', '--quiet', '-m', 'a test');
+    git(work, 'push', '--quiet', t.remote, 'main');
+    git(work, 'fetch', '--quiet', t.remote, '+refs/heads/*:refs/remotes/origin/*');
+    mkdirSync(join(t.town.root, 'gastown'), { recursive: true });
+    writeFileSync(
+      join(t.town.root, 'gastown', 'settings.json'),
+      JSON.stringify({ version: 1, refinery: { gates: { test: ['sh', 'test.sh'] }, batch_min: 3, batch_max: 4 } }),
+    );
+
+    const store = openTownStore(t.town.dbPath);
+    try {
+      const a = await fileRequest(store, work, t.remote, 'aster', (d) => writeFileSync(join(d, 'shared.txt'), 'A\n'));
+      const b = await fileRequest(store, work, t.remote, 'birch', (d) => writeFileSync(join(d, 'app.txt'), 'broken\n'));
+      const c = await fileRequest(store, work, t.remote, 'cedar', (d) => writeFileSync(join(d, 'c.txt'), 'c\n'));
+      const d = await fileRequest(store, work, t.remote, 'dune', (dir) =>
+        writeFileSync(join(dir, 'shared.txt'), 'D\n'),
+      );
+
+      const run = await gtAsync(['refinery', 'run', 'gastown', '--until-empty', '--json'], { cwd: t.town.root, env });
+      expect(run.status, run.stderr).toBe(0);
+      const passes = json<Pass[]>(run);
+      const landed = passes.flatMap((p) => p.landed);
+      const returned = passes.flatMap((p) => p.returned);
+      expect(landed.sort()).toEqual([a.mr, c.mr].sort());
+      expect(returned.map((r) => [r.id, r.cause]).sort()).toEqual(
+        [
+          [b.mr, 'fix-needed'],
+          [d.mr, 'conflict'],
+        ].sort(),
+      );
+      // The first batch (a, b, c; d conflicts with a and waits) was red; bisection found b, innocent a and c landed.
+      expect(passes[0]?.batch).toEqual([a.mr, b.mr, c.mr]);
+
+      // The remote's main has what landed, passes its test, and never had the culprit.
+      const remoteMain = git(t.remote, 'rev-parse', 'refs/heads/main').trim();
+      for (const x of [a, c]) git(t.remote, 'merge-base', '--is-ancestor', x.commit, remoteMain);
+      for (const x of [b, d])
+        expect(() => git(t.remote, 'merge-base', '--is-ancestor', x.commit, remoteMain)).toThrow();
+      expect(git(t.remote, 'show', `${remoteMain}:shared.txt`)).toBe('A\n');
+      // Landed branches are gone from the remote; returned ones stay for their fix.
+      const branches = git(t.remote, 'branch', '--list', 'polecat/*');
+      expect(branches).not.toContain(a.branch);
+      expect(branches).toContain(b.branch);
+      expect(branches).toContain(d.branch);
+
+      // The store: landed requests and their sources closed; returned ones wait on a task that says why.
+      const [mra, mrb, srcA] = await store.show([a.mr, b.mr, a.source]);
+      expect(mra?.status).toBe('closed');
+      expect(srcA?.status).toBe('closed');
+      expect(mrb?.status).not.toBe('closed');
+      const fix = returned.find((r) => r.id === b.mr);
+      const [task] = await store.show([fix?.task ?? '']);
+      expect(task?.description).toContain('Failing gate: test');
+      expect(task?.description).toContain('FAIL: app.txt is broken');
+      const conflict = returned.find((r) => r.id === d.mr);
+      const [ctask] = await store.show([conflict?.task ?? '']);
+      expect(ctask?.description).toContain('shared.txt');
+      expect((await store.dependencies(b.mr, 'down')).map((x) => x.id)).toContain(fix?.task);
+
+      // gt mq list shows them.
+      const list = json<{ id: string; state: string }[]>(
+        await gtAsync(['mq', 'list', 'gastown', '--json'], { cwd: t.town.root, env }),
+      );
+      expect(Object.fromEntries(list.map((m) => [m.id, m.state]))).toEqual({ [b.mr]: 'returned', [d.mr]: 'returned' });
+      // Nothing is left of the scratch worktrees.
+      const trees = git(join(t.town.root, 'gastown', '.repo.git'), 'worktree', 'list', '--porcelain');
+      expect(trees).not.toContain('scratch');
+    } finally {
+      store.dispose();
+    }
+  }, 180_000);
+});
