@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { MergeRequest } from '../core/merge-request.js';
+import { GitCommandError } from '../git/git.js';
 import { mergeRequests, runPass, type PassReport } from '../refinery/refinery.js';
 import { globals } from './bd/context.js';
 import { withTown } from './gt-agents.js';
@@ -38,6 +39,9 @@ function renderPass(r: PassReport): string {
       ? [`  ✗ ${r.target} itself fails "${r.targetBroken}": the queue holds (a bug bead says so)`]
       : []),
     ...(r.moved ? [`  · ${r.target} moved while the batch was tested: nothing landed; the next pass tests again`] : []),
+    ...(r.refused !== null
+      ? [`  ✗ the remote refused the push of ${r.target}: nothing landed; recorded as ${r.refused.escalation}`]
+      : []),
   ];
   return `${lines.join('\n')}\n`;
 }
@@ -81,9 +85,16 @@ export function registerMqCommands(program: Command, io: Io): void {
           reports.push(r);
           if (!globals(cmd).json) io.out(renderPass(r));
           const progressed = r.landed.length + r.returned.length + r.escalated.length > 0 || r.moved;
-          if (o.untilEmpty !== true || !progressed || r.targetBroken !== null) break;
+          if (o.untilEmpty !== true || !progressed || r.targetBroken !== null || r.refused !== null) break;
         }
         if (globals(cmd).json) printJson(io, reports);
+        const refused = reports.at(-1)?.refused;
+        if (refused != null) {
+          const said = refused.detail.split('\n').find((l) => l.trim() !== '') ?? 'no reason given';
+          throw new GitCommandError(`the remote refused the push of ${rig}'s tested batch: ${said}`, {
+            hint: `the requests stay queued; fix the remote (see ${refused.escalation}), then run "gt refinery run ${rig}" again`,
+          });
+        }
       }),
     );
 }

@@ -23,6 +23,13 @@ export const TAIL_BYTES = 8 * 1024;
 /** The environment variable whose value tags every process of one gate run. */
 export const GATE_TAG_ENV = 'GT_GATE_TAG';
 
+/**
+ * The environment variable naming who runs a gate (a refinery pass), set by the caller in `env`: a caller killed
+ * with -9 cannot end its gates, which run in groups of their own, so whoever finds it dead ends them
+ * (killGatesOf).
+ */
+export const GATE_OWNER_ENV = 'GT_GATE_OWNER';
+
 /** How long a gate has to end after SIGTERM before the rest get SIGKILL. */
 const TERM_GRACE_MS = 2_000;
 /** How long output still in the pipes is waited for once every process of the gate is gone. */
@@ -38,6 +45,29 @@ function signalGate(pgid: number | undefined, tag: string, signal: NodeJS.Signal
       // gone already
     }
   }
+}
+
+/**
+ * Kills (SIGKILL) every process of the gates whose environment named `owner` in GATE_OWNER_ENV, and what they
+ * started, even what left their process group; for an owner that is gone. The pids it signalled.
+ */
+export function killGatesOf(owner: string): number[] {
+  const needle = `\0${GATE_OWNER_ENV}=${owner}\0`;
+  const killed: number[] = [];
+  // A gate may be starting a process while the others die: look again until none is left (a few rounds).
+  for (let round = 0; round < 5; round++) {
+    const found = processesWithEnv(needle);
+    if (found.length === 0) break;
+    for (const pid of found) {
+      try {
+        process.kill(pid, 'SIGKILL');
+        killed.push(pid);
+      } catch {
+        // gone already
+      }
+    }
+  }
+  return killed;
 }
 
 /** The last `max` bytes of what was written, kept as chunks. */

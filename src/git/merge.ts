@@ -1,5 +1,5 @@
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readFileSync, realpathSync, rmSync } from 'node:fs';
+import { join, relative, resolve, isAbsolute } from 'node:path';
 import { ValidationError } from '../core/errors.js';
 import {
   fetchOrigin,
@@ -186,6 +186,28 @@ export async function removeScratchWorktree(repo: string, path: string): Promise
     if (entry === undefined && existsSync(abs) && !pointsInto(repo, abs))
       throw new GitCommandError(`${abs} is not a worktree of ${repo}: not removing it`);
     await forceRemoveWorktree(repo, abs);
+  });
+}
+
+/**
+ * Removes a directory of scratch worktrees of `repo` (what a dead refinery pass left): every worktree of repo
+ * inside it, with its entry (also entries whose directory is gone), then the directory with whatever else is
+ * left in it (a checkout a killed `git worktree add` never finished). Under the shared clone's lock, so no gt's
+ * git works in it meanwhile. Refuses, removing nothing, when a worktree inside has a branch checked out.
+ */
+export async function removeScratchArea(repo: string, dir: string): Promise<void> {
+  const abs = samePath(dir);
+  const inside = (path: string): boolean => {
+    const rel = relative(abs, samePath(path));
+    return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+  };
+  await withSharedClone(repo, async () => {
+    const trees = (await listWorktrees(repo)).filter((w) => inside(w.path));
+    const onBranch = trees.find((w) => w.branch != null);
+    if (onBranch !== undefined)
+      throw new GitCommandError(`${onBranch.path} has branch ${onBranch.branch} checked out: not a scratch worktree`);
+    for (const w of trees) await forceRemoveWorktree(repo, w.path);
+    rmSync(abs, { recursive: true, force: true });
   });
 }
 

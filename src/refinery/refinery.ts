@@ -1,7 +1,7 @@
-import { mkdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { errorMessage } from '../core/errors.js';
+import type { CreateInput } from '../core/bead-store.js';
+import { ConflictError, errorMessage, InternalError } from '../core/errors.js';
 import {
   decideBatch,
   nextBatchSize,
@@ -29,6 +29,7 @@ import {
 } from '../git/merge.js';
 import { loadRigSettings, rigPaths } from '../town/rig.js';
 import type { Town } from '../town/town.js';
+import { clearDeadPasses, closePassScratch, openPassScratch, type PassScratch } from './scratch.js';
 
 /**
  * The refinery's pass over one rig's merge queue: mechanical, no model. It lands what it can on the target
@@ -76,6 +77,11 @@ export type PassReport = {
   targetBroken: string | null;
   /** Someone else pushed to the target while the batch was tested: the pass ends without landing. */
   moved: boolean;
+  /**
+   * The remote refused the push of the tested prefix (a hook, permissions): what it said, and the rig's
+   * escalation that records it. Its requests stay queued; they land once the remote takes the push.
+   */
+  refused: { detail: string; escalation: string } | null;
 };
 
 const BATCH_KEY = (rig: string): string => `refinery.${rig}.batch_size`;
@@ -121,7 +127,11 @@ export async function runPass(ctx: RefineryContext, rigName: string): Promise<Pa
     flaky: false,
     targetBroken: null,
     moved: false,
+    refused: null,
   };
+  // What killed passes left (scratch worktrees, gates still running in them) goes first.
+  const scratchRoot = join(paths.root, 'refinery', 'scratch');
+  await clearDeadPasses(repo, scratchRoot, ctx.progress);
   await fetchOrigin(repo);
   const head = await commitOf(repo, `refs/remotes/origin/${target}`);
   if (head === undefined) throw new Error(`origin has no branch ${target}`);
@@ -137,9 +147,11 @@ export async function runPass(ctx: RefineryContext, rigName: string): Promise<Pa
     }
     if (mr.state === 'escalated') continue;
     if ((await commitOf(repo, mr.commit)) === undefined) {
-      await returnRequest(ctx, mr, settings, 'branch-missing', {
+      const r = await returnRequest(ctx, mr, settings, 'branch-missing', {
         detail: `the commit ${mr.commit.slice(0, 12)} of ${mr.branch} is not in the rig's clone (was the branch deleted before it landed?)`,
-      }).then((r) => r !== undefined && report.returned.push(r));
+      });
+      if (r !== undefined) report.returned.push(r);
+      else report.escalated.push(mr.id);
       continue;
     }
     if (await isAncestor(repo, mr.commit, head)) {
@@ -194,11 +206,34 @@ export async function runPass(ctx: RefineryContext, rigName: string): Promise<Pa
   report.batch = batch.map((mr) => mr.id);
   ctx.progress?.(`batch of ${batch.length} on ${target} ${head.slice(0, 12)}: ${report.batch.join(', ')}`);
 
-  // stack, in a scratch worktree of the shared clone.
-  const scratchRoot = join(paths.root, 'refinery', 'scratch');
-  mkdirSync(scratchRoot, { recursive: true });
-  const stackDir = join(scratchRoot, 'stack');
-  await removeScratchWorktree(repo, stackDir).catch(() => undefined);
+  // stack, in a scratch worktree of the shared clone, in the pass's own area.
+  const scratch = openPassScratch(scratchRoot);
+  try {
+    await testAndLand(ctx, { report, batch, byId, settings, sizing, repo, head, scratch });
+  } finally {
+    await closePassScratch(repo, scratch).catch((err: unknown) =>
+      ctx.progress?.(`could not remove the scratch ${scratch.dir}: ${errorMessage(err)}`),
+    );
+  }
+  return report;
+}
+
+type Batch = {
+  report: PassReport;
+  batch: MergeRequest[];
+  byId: Map<string, MergeRequest>;
+  settings: RefinerySettings;
+  sizing: BatchSizing;
+  repo: string;
+  head: string;
+  scratch: PassScratch;
+};
+
+/** Stacks the batch, tests it as the planner asks, lands the passing prefix and returns the culprits. */
+async function testAndLand(ctx: RefineryContext, b: Batch): Promise<void> {
+  const { report, batch, byId, settings, sizing, repo, head, scratch } = b;
+  const { rig: rigName, target } = report;
+  const stackDir = join(scratch.dir, 'stack');
   await addScratchWorktree(repo, stackDir, head);
   let commits: string[];
   try {
@@ -216,9 +251,10 @@ export async function runPass(ctx: RefineryContext, rigName: string): Promise<Pa
           detail: `merging ${culprit.branch} onto ${target} together with the requests before it conflicts`,
         });
         if (r !== undefined) report.returned.push(r);
+        else report.escalated.push(culprit.id);
       }
       report.requeued.push(...batch.filter((mr) => mr !== culprit).map((mr) => mr.id));
-      return report;
+      return;
     }
     commits = stacked.commits;
   } finally {
@@ -228,21 +264,22 @@ export async function runPass(ctx: RefineryContext, rigName: string): Promise<Pa
   // test: the planner says which prefixes; each run gets its own scratch worktree.
   const slots = Math.max(1, Math.min(settings.parallel, cpus().length));
   const results: PrefixResult[] = [];
-  const tails = new Map<number, string>();
+  /** The last failure seen on each prefix: its output's tail, and whether the gate ran out of time. */
+  const failures = new Map<number, { tail: string; timedOut: boolean }>();
   const commitAt = (prefix: number): string => (prefix === 0 ? head : (commits[prefix - 1] ?? head));
   let decision = decideBatch({ batch: report.batch, results, slots });
-  let scratchSeq = 0;
+  let seq = 0;
   while (decision.kind === 'test') {
     report.rounds++;
     const round = await Promise.all(
       decision.runs.map(async (run) => {
-        const dir = join(scratchRoot, `gate-${process.pid}-${scratchSeq++}`);
+        const dir = join(scratch.dir, `gate-${seq++}`);
         const commit = commitAt(run.prefix);
         await addScratchWorktree(repo, dir, commit);
         try {
           const gates = run.gate === undefined ? settings.gates : settings.gates.filter((g) => g.name === run.gate);
           for (const gate of gates) {
-            const g = await runGate(gate.argv, dir, settings.gate_timeout_seconds * 1000);
+            const g = await runGate(gate.argv, dir, settings.gate_timeout_seconds * 1000, scratch.gateEnv);
             report.gateRuns.push({
               prefix: run.prefix,
               commit,
@@ -252,7 +289,7 @@ export async function runPass(ctx: RefineryContext, rigName: string): Promise<Pa
               timedOut: g.timedOut,
             });
             if (!g.ok) {
-              tails.set(run.prefix, g.tail);
+              failures.set(run.prefix, { tail: g.tail, timedOut: g.timedOut });
               return {
                 prefix: run.prefix,
                 outcome: 'fail' as const,
@@ -273,43 +310,57 @@ export async function runPass(ctx: RefineryContext, rigName: string): Promise<Pa
 
   if (decision.kind === 'target-broken') {
     report.targetBroken = decision.gate;
-    await fileBrokenTarget(ctx, rigName, target, head, decision.gate, tails.get(0) ?? '');
+    await fileBrokenTarget(ctx, rigName, target, head, decision.gate, failures.get(0)?.tail ?? '');
     report.requeued.push(...report.batch);
-    return report;
+    return;
   }
 
   // land: the prefix, by compare-and-swap.
   report.flaky = decision.flaky;
   let newHead = head;
+  let landed = decision.landed;
   if (decision.prefix > 0) {
     const landing = commitAt(decision.prefix);
     const pushed = await pushIfUnchanged(repo, landing, target, head);
-    if (!pushed.landed) {
-      if (pushed.reason === 'moved') {
-        report.moved = true;
-        report.requeued.push(...report.batch);
-        return report;
-      }
-      throw new Error(`the remote refused the push of ${target}: ${pushed.detail}`);
+    if (!pushed.landed && pushed.reason === 'moved') {
+      report.moved = true;
+      report.requeued.push(...report.batch);
+      return;
     }
-    newHead = pushed.commit;
-    report.head = newHead;
+    if (pushed.landed) {
+      newHead = pushed.commit;
+      report.head = newHead;
+      await closeRefusals(ctx, rigName, target, newHead);
+    } else {
+      // Refused (a hook, permissions): nothing landed, so nothing is closed; the prefix waits in the queue for
+      // a remote that takes it, and the refusal is recorded once for the rig. The culprits found stand.
+      const escalation = await fileRefusal(ctx, rigName, target, pushed.detail, landed);
+      report.refused = { detail: pushed.detail, escalation };
+      report.requeued.push(...landed);
+      landed = [];
+    }
   }
-  for (const id of decision.landed) {
+  for (const id of landed) {
     const mr = byId.get(id);
     if (mr === undefined) continue;
     // Proven in the new target before anything is closed or deleted.
-    if (!(await isAncestor(repo, mr.commit, newHead))) throw new Error(`${id} is not in ${target} after landing`);
-    await closeLanded(ctx, repo, mr, newHead, `landed in a batch of ${decision.landed.length}`);
+    if (!(await isAncestor(repo, mr.commit, newHead)))
+      throw new InternalError(`${id} is not in ${target} at ${newHead} after landing it`);
+    await closeLanded(ctx, repo, mr, newHead, `landed in a batch of ${landed.length}`);
     report.landed.push(id);
   }
   for (const c of decision.culprits) {
     const mr = byId.get(c.id);
     if (mr === undefined) continue;
+    const failure = failures.get(batch.indexOf(mr) + 1) ?? [...failures.values()].at(-1);
+    const how =
+      failure?.timedOut === true
+        ? `did not finish within ${settings.gate_timeout_seconds} s (it was stopped)`
+        : 'fails';
     const r = await returnRequest(ctx, mr, settings, 'fix-needed', {
       gate: c.gate,
-      output: [...tails.values()].at(-1) ?? '',
-      detail: `with ${mr.branch} merged onto ${target}, the gate "${c.gate}" fails (without it, it passes)`,
+      output: failure?.tail ?? '',
+      detail: `with ${mr.branch} merged onto ${target}, the gate "${c.gate}" ${how} (without it, it passes)`,
     });
     if (r !== undefined) report.returned.push(r);
     else report.escalated.push(mr.id);
@@ -317,9 +368,36 @@ export async function runPass(ctx: RefineryContext, rigName: string): Promise<Pa
   report.requeued.push(...decision.requeue);
   const next = nextBatchSize(sizing, decision.culprits.length === 0 ? 'green' : 'red');
   await ctx.store.setConfig(BATCH_KEY(rigName), String(next.size), ctx.actor);
-  return report;
 }
 
+/** The fix task of a request's `attempt`-th return: one id per return, so a pass killed midway never makes two. */
+function fixTaskId(mr: string, attempt: number): string {
+  return `${mr}-fix${attempt}`;
+}
+
+/** Creates the bead `input.id` unless a pass killed right after creating it did: the bead either way. */
+async function createOnce(ctx: RefineryContext, input: CreateInput & { id: string }): Promise<{ id: string }> {
+  try {
+    return await ctx.store.create(input, ctx.actor);
+  } catch (err) {
+    if (!(err instanceof ConflictError)) throw err;
+    const [bead] = await ctx.store.show([input.id]);
+    if (bead === undefined) throw err;
+    return bead;
+  }
+}
+
+/** Adds a comment unless one starting with `lead` is there already (from a pass killed after writing it). */
+async function commentOnce(ctx: RefineryContext, id: string, lead: string, text: string): Promise<void> {
+  if ((await ctx.store.comments(id)).some((c) => c.text.startsWith(lead))) return;
+  await ctx.store.addComment(id, text, ctx.actor);
+}
+
+/**
+ * Closes a request proven in the target at `head`. A pass killed midway leaves it open, and the next pass finds it
+ * in the target and calls this again, so the request itself closes last: its source, a fix task a killed return
+ * made for an attempt that never came, its branch, one landing comment, then the request.
+ */
 async function closeLanded(
   ctx: RefineryContext,
   repo: string,
@@ -328,22 +406,29 @@ async function closeLanded(
   how: string,
 ): Promise<void> {
   const [bead] = await ctx.store.show([mr.id]);
-  if (bead === undefined) return;
+  if (bead === undefined || bead.status === 'closed') return;
+  // A killed pass that got this far recorded the commit it landed in.
+  const at = mr.state === 'landed' && mr.landedIn !== null ? mr.landedIn : head;
+  const where = `${mr.target} at ${at.slice(0, 12)}`;
   await ctx.store.update(
     [mr.id],
-    { metadata: { ...bead.metadata, [MQ_KEYS.state]: 'landed', [MQ_KEYS.landedIn]: head } },
+    { metadata: { ...bead.metadata, [MQ_KEYS.state]: 'landed', [MQ_KEYS.landedIn]: at } },
     ctx.actor,
   );
-  await ctx.store.addComment(mr.id, `Landed in ${mr.target} at ${head.slice(0, 12)} (${how}).`, ctx.actor);
-  await ctx.store.close([mr.id], { reason: `landed in ${mr.target} at ${head.slice(0, 12)}` }, ctx.actor);
-  if (mr.source !== '') {
+  const log = (what: string) => (err: unknown) => ctx.progress?.(`could not ${what}: ${errorMessage(err)}`);
+  if (mr.source !== '')
     await ctx.store
-      .close([mr.source], { reason: `merged as ${mr.id} in ${mr.target} at ${head.slice(0, 12)}` }, ctx.actor)
-      .catch((err: unknown) => ctx.progress?.(`could not close ${mr.source}: ${errorMessage(err)}`));
-  }
-  await deleteLandedBranch(repo, mr.branch).catch((err: unknown) =>
-    ctx.progress?.(`could not delete ${mr.branch}: ${errorMessage(err)}`),
-  );
+      .close([mr.source], { reason: `merged as ${mr.id} in ${where}` }, ctx.actor)
+      .catch(log(`close ${mr.source}`));
+  const stray = fixTaskId(mr.id, mr.attempts + 1);
+  const [task] = await ctx.store.show([stray]).catch(() => []);
+  if (task !== undefined && task.status !== 'closed')
+    await ctx.store
+      .close([stray], { reason: `not needed: ${mr.id} landed in ${where}` }, ctx.actor)
+      .catch(log(`close ${stray}`));
+  await deleteLandedBranch(repo, mr.branch).catch(log(`delete ${mr.branch}`));
+  await commentOnce(ctx, mr.id, 'Landed in ', `Landed in ${where} (${how}).`);
+  await ctx.store.close([mr.id], { reason: `landed in ${where}` }, ctx.actor);
 }
 
 type ReturnFacts = { detail: string; files?: string[]; gate?: string; output?: string };
@@ -351,7 +436,8 @@ type ReturnFacts = { detail: string; files?: string[]; gate?: string; output?: s
 /**
  * Sends a request back: a task bead that says what to fix (the conflicting files, or the failing gate and
  * its output), which the request waits on; or, after max_attempts returns, an escalation. The task's id, or
- * undefined when it was escalated.
+ * undefined when it was escalated. The request's own state is written last: a pass killed before that leaves
+ * it queued, and the next one that sends it back finds the same task (one id per return) and the same comment.
  */
 async function returnRequest(
   ctx: RefineryContext,
@@ -378,17 +464,18 @@ async function returnRequest(
     '',
     `Re-check: git fetch origin && git merge origin/${mr.target}, fix, commit, then gt done.`,
   ];
+  const prefix = (await ctx.store.rig(mr.rig)).prefix;
   if (attempts > settings.max_attempts) {
-    const esc = await ctx.store.create(
-      {
-        prefix: (await ctx.store.rig(mr.rig)).prefix,
-        title: `Merge request ${mr.id} returned ${mr.attempts} times: ${mr.title}`,
-        issue_type: 'escalation',
-        labels: ['gt:escalation'],
-        description: lines.join('\n'),
-      },
-      ctx.actor,
-    );
+    const esc = await createOnce(ctx, {
+      id: `${mr.id}-esc`,
+      prefix,
+      title: `Merge request ${mr.id} returned ${mr.attempts} times: ${mr.title}`,
+      issue_type: 'escalation',
+      labels: ['gt:escalation'],
+      description: lines.join('\n'),
+    });
+    const lead = `Escalated as ${esc.id}`;
+    await commentOnce(ctx, mr.id, lead, `${lead} (${cause}) after ${mr.attempts} returns.`);
     await ctx.store.update(
       [mr.id],
       {
@@ -401,21 +488,20 @@ async function returnRequest(
       },
       ctx.actor,
     );
-    await ctx.store.addComment(mr.id, `Escalated as ${esc.id} (${cause}) after ${mr.attempts} returns.`, ctx.actor);
     return undefined;
   }
-  const prefix = (await ctx.store.rig(mr.rig)).prefix;
-  const task = await ctx.store.create(
-    {
-      prefix,
-      title: `${what}: ${mr.title.replace(/^Merge [^:]+: /u, '')}`,
-      issue_type: 'task',
-      priority: mr.priority,
-      description: lines.join('\n'),
-      metadata: { mq_fix_for: mr.id, branch: mr.branch, cause },
-    },
-    ctx.actor,
-  );
+  const task = await createOnce(ctx, {
+    id: fixTaskId(mr.id, attempts),
+    prefix,
+    title: `${what}: ${mr.title.replace(/^Merge [^:]+: /u, '')}`,
+    issue_type: 'task',
+    priority: mr.priority,
+    description: lines.join('\n'),
+    metadata: { mq_fix_for: mr.id, branch: mr.branch, cause },
+  });
+  await ctx.store.addDependency(mr.id, task.id, 'blocks', ctx.actor);
+  const lead = `Returned (${cause}): waits on ${task.id}.`;
+  await commentOnce(ctx, mr.id, lead, `${lead} ${facts.detail}`);
   await ctx.store.update(
     [mr.id],
     {
@@ -429,9 +515,63 @@ async function returnRequest(
     },
     ctx.actor,
   );
-  await ctx.store.addDependency(mr.id, task.id, 'blocks', ctx.actor);
-  await ctx.store.addComment(mr.id, `Returned (${cause}): waits on ${task.id}. ${facts.detail}`, ctx.actor);
   return { id: mr.id, cause, task: task.id };
+}
+
+/** The title of the rig's escalation while its remote refuses the refinery's pushes to `target`. */
+function refusalTitle(rig: string, target: string): string {
+  return `${rig}: the remote refuses the refinery's pushes to ${target}`;
+}
+
+async function openRefusals(ctx: RefineryContext, rig: string, target: string): Promise<string[]> {
+  const open = await ctx.store.list({ types: ['escalation'], labels: ['gt:escalation'], limit: 0 });
+  return open.filter((e) => e.title === refusalTitle(rig, target)).map((e) => e.id);
+}
+
+/**
+ * Records a refused push once for the rig: an escalation with the remote's words, filed while none is open.
+ * The refusal is the remote's (a hook, permissions, a protected branch), not any request's, and it repeats at
+ * every pass until someone fixes the remote: one bead for the rig, closed by the first push that lands, says
+ * it where escalations are read, without a comment on every request at every pass. Its id.
+ */
+async function fileRefusal(
+  ctx: RefineryContext,
+  rig: string,
+  target: string,
+  detail: string,
+  waiting: readonly string[],
+): Promise<string> {
+  const [open] = await openRefusals(ctx, rig, target);
+  if (open !== undefined) return open;
+  const esc = await ctx.store.create(
+    {
+      prefix: (await ctx.store.rig(rig)).prefix,
+      title: refusalTitle(rig, target),
+      issue_type: 'escalation',
+      priority: 1,
+      labels: ['gt:escalation'],
+      description: [
+        `The remote refused the refinery's push of a tested batch to ${target} (${waiting.join(', ')}). It said:`,
+        '',
+        '```',
+        detail.trim(),
+        '```',
+        '',
+        'Nothing was closed: the requests stay queued and land at the first pass after the remote takes the push.',
+        `Look at the remote (permissions, protected branches, hooks), then run "gt refinery run ${rig}".`,
+        'The refinery closes this escalation when a push of its lands.',
+      ].join('\n'),
+    },
+    ctx.actor,
+  );
+  return esc.id;
+}
+
+/** A push that landed ends the refusal: its escalation is closed. */
+async function closeRefusals(ctx: RefineryContext, rig: string, target: string, head: string): Promise<void> {
+  const open = await openRefusals(ctx, rig, target);
+  if (open.length === 0) return;
+  await ctx.store.close(open, { reason: `the remote took the push of ${target} at ${head.slice(0, 12)}` }, ctx.actor);
 }
 
 /** A returned request whose task is closed goes back to the queue, ahead of its peers. */
