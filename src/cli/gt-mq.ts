@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
 import type { MergeRequest } from '../core/merge-request.js';
+import { UsageError } from '../core/errors.js';
 import { mergeRequests, runPass, type PassReport } from '../refinery/refinery.js';
+import { watchQueue } from '../refinery/watch.js';
+import { startAgentSession, statusOf, stopAgentSession } from '../work/sessions.js';
 import { globals } from './bd/context.js';
 import { withTown } from './gt-agents.js';
 import { printJson, sanitize, type Io } from './io.js';
@@ -63,12 +66,18 @@ export function registerMqCommands(program: Command, io: Io): void {
   const refinery = program.command('refinery').description("a rig's refinery: the merge queue's mechanical lander");
   refinery
     .command('run')
-    .description("one pass over the merge queue: test a batch on the rig's gates and land what passes (no model)")
-    .argument('<rig>')
-    .option('--until-empty', 'pass again while requests are still queued')
-    .action((rig: string, o: Opts, cmd: Command) =>
+    .description("passes over the merge queue: test a batch on the rig's gates and land what passes (no model)")
+    .argument('[rig]', 'the rig (default: the rig of the session, GT_RIG)')
+    .option('--until-empty', 'pass again while passes make progress')
+    .option('--watch', 'keep watching the queue: a pass whenever it changes (the refinery session runs this)')
+    .option('--beacon <text>', "the session's first line (shown, not acted on)")
+    .action((rigArg: string | undefined, o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
-        const reports: PassReport[] = [];
+        const rig = rigArg ?? io.env.GT_RIG;
+        if (rig === undefined || rig === '')
+          throw new UsageError('which rig?', { hint: 'gt refinery run <rig> (or run it in a refinery session)' });
+        await ctx.store.rig(rig);
+        const json = globals(cmd).json;
         const rctx = {
           town: ctx.town,
           store: ctx.store,
@@ -76,14 +85,61 @@ export function registerMqCommands(program: Command, io: Io): void {
           now: ctx.now,
           progress: ctx.progress,
         };
+        if (o.watch === true) {
+          if (typeof o.beacon === 'string') io.out(`${sanitize(o.beacon)}\n`);
+          const stop = new AbortController();
+          for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(sig, () => stop.abort());
+          io.out(`refinery> watching the merge queue of ${rig}\n`);
+          await watchQueue(rctx, rig, {
+            signal: stop.signal,
+            onPass: (r) => (json ? printJson(io, r) : io.out(renderPass(r))),
+            onError: (m) => io.err(`refinery: ${m} (trying again shortly)\n`),
+            onIdle: (queued) => io.out(`refinery> ${queued === 0 ? 'queue empty' : `${queued} waiting`}\n`),
+          });
+          return;
+        }
+        const reports: PassReport[] = [];
         for (;;) {
           const r = await runPass(rctx, rig);
           reports.push(r);
-          if (!globals(cmd).json) io.out(renderPass(r));
+          if (!json) io.out(renderPass(r));
           const progressed = r.landed.length + r.returned.length + r.escalated.length > 0 || r.moved;
           if (o.untilEmpty !== true || !progressed || r.targetBroken !== null) break;
         }
-        if (globals(cmd).json) printJson(io, reports);
+        if (json) printJson(io, reports);
       }),
     );
+  for (const [name, what] of [
+    ['start', "start the rig's refinery session (it runs gt refinery run --watch)"],
+    ['stop', "stop the rig's refinery session (queued requests wait; nothing is lost)"],
+    ['status', "whether the rig's refinery session runs"],
+  ] as const) {
+    refinery
+      .command(name)
+      .description(what)
+      .argument('<rig>')
+      .action((rig: string, _o: Opts, cmd: Command) =>
+        withTown(io, cmd, async (ctx) => {
+          await ctx.store.rig(rig);
+          const address = `${rig}/refinery`;
+          const json = globals(cmd).json;
+          if (name === 'start') {
+            const r = await startAgentSession(ctx, address, { topic: 'patrol', sender: ctx.actor });
+            if (json) printJson(io, r);
+            else io.out(`✓ Started ${address} in session ${r.session} (${r.agent})\n`);
+          } else if (name === 'stop') {
+            const r = await stopAgentSession(ctx, address);
+            if (json) printJson(io, r);
+            else io.out(r.was_running ? `✓ Stopped ${address}\n` : `${address} was not running\n`);
+          } else {
+            const s = await statusOf(ctx, address);
+            if (json) printJson(io, s);
+            else
+              io.out(
+                `${address}: ${s.running ? 'running' : 'not running'} (session ${s.session}, agent ${s.liveness})\n`,
+              );
+          }
+        }),
+      );
+  }
 }
