@@ -3,6 +3,7 @@ import type { MergeRequest } from '../core/merge-request.js';
 import { UsageError } from '../core/errors.js';
 import { mergeRequests, runPass, type PassReport } from '../refinery/refinery.js';
 import { watchQueue } from '../refinery/watch.js';
+import { sendBackAll } from '../work/send-back.js';
 import { startAgentSession, statusOf, stopAgentSession } from '../work/sessions.js';
 import { globals } from './bd/context.js';
 import { withTown } from './gt-agents.js';
@@ -92,7 +93,12 @@ export function registerMqCommands(program: Command, io: Io): void {
           io.out(`refinery> watching the merge queue of ${rig}\n`);
           await watchQueue(rctx, rig, {
             signal: stop.signal,
-            onPass: (r) => (json ? printJson(io, r) : io.out(renderPass(r))),
+            onPass: async (r) => {
+              if (json) printJson(io, r);
+              else io.out(renderPass(r));
+              for (const x of await sendBackAll(ctx, rig, (m) => io.err(`refinery: ${m}\n`)))
+                io.out(`  → ${x.task} (for ${x.request}) went to ${x.agent}\n`);
+            },
             onError: (m) => io.err(`refinery: ${m} (trying again shortly)\n`),
             onIdle: (queued) => io.out(`refinery> ${queued === 0 ? 'queue empty' : `${queued} waiting`}\n`),
           });
@@ -103,6 +109,8 @@ export function registerMqCommands(program: Command, io: Io): void {
           const r = await runPass(rctx, rig);
           reports.push(r);
           if (!json) io.out(renderPass(r));
+          const sent = await sendBackAll(ctx, rig, (m) => io.err(`refinery: ${m}\n`));
+          if (!json) for (const x of sent) io.out(`  → ${x.task} (for ${x.request}) went to ${x.agent}\n`);
           const progressed = r.landed.length + r.returned.length + r.escalated.length > 0 || r.moved;
           if (o.untilEmpty !== true || !progressed || r.targetBroken !== null) break;
         }

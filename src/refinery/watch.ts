@@ -13,7 +13,7 @@ export type WatchOptions = {
   pollMs?: number;
   retryMs?: number;
   signal?: AbortSignal;
-  onPass?: (report: PassReport) => void;
+  onPass?: (report: PassReport) => void | Promise<void>;
   onError?: (message: string) => void;
   onIdle?: (queued: number) => void;
 };
@@ -60,7 +60,7 @@ export async function watchQueue(ctx: RefineryContext, rig: string, options: Wat
     let stuck = false;
     try {
       const report = await runPass(ctx, rig);
-      options.onPass?.(report);
+      await options.onPass?.(report);
       progressed = report.landed.length + report.returned.length + report.escalated.length > 0 || report.moved;
       stuck = report.targetBroken !== null || (!progressed && report.batch.length > 0);
     } catch (err) {
