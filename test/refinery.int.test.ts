@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gtAsync, json } from './helpers/bd.js';
-import { useSessionTowns } from './helpers/session-town.js';
+import { eventually, useSessionTowns } from './helpers/session-town.js';
 import { git } from './helpers/town-fixture.js';
 import type { TownStore } from '../src/core/town-store.js';
 
@@ -58,7 +58,7 @@ async function fileRequest(
 }
 
 describe('the refinery', () => {
-  it('lands a batch, finds the culprit by bisection, and returns it and a conflict to be fixed', async () => {
+  it('lands a batch, bisects to the culprit, returns it and a conflict to who can fix them, and lands the fix', async () => {
     const f = await fixture('refinery');
     const t = { town: f.town, base: f.base, remote: join(f.base, 'remote.git') };
     const env = f.env;
@@ -153,6 +153,36 @@ describe('the refinery', () => {
       expect(conflictTask?.status).toBe('hooked');
       expect(conflictTask?.assignee).toMatch(/^gastown\/polecats\//);
       expect(conflictTask?.metadata.gt_args).toContain(`git switch ${d.branch}`);
+
+      // toast fixes birch's branch (the sim runs the script the task now has), hands it in with gt done, and the
+      // next passes land the fix — and with it the returned request and its source.
+      await store.update(
+        [fix?.task ?? ''],
+        {
+          description: `${fixTask?.description ?? ''}\n\n\`\`\`sh\ngit fetch --quiet origin\ngit switch --quiet ${b.branch}\nprintf 'fixed\\n' > app.txt\n\`\`\`\n`,
+        },
+        'mayor',
+      );
+      const restarted = await gtAsync(['session', 'restart', 'gastown/polecats/toast'], { cwd: t.town.root, env });
+      expect(restarted.status, restarted.stderr).toBe(0);
+      await eventually(
+        async () =>
+          (await store.list({ types: ['merge-request'], limit: 0 })).some((m) => m.metadata.source_bead === fix?.task),
+        'the fix to be handed in',
+        60_000,
+      );
+      const again = await gtAsync(['refinery', 'run', 'gastown', '--until-empty', '--json'], {
+        cwd: t.town.root,
+        env,
+      });
+      expect(again.status, again.stderr).toBe(0);
+      const [srcB, mrB, taskB] = await store.show([b.source, b.mr, fix?.task ?? '']);
+      expect(taskB?.status).toBe('closed');
+      expect(mrB?.status).toBe('closed');
+      expect(srcB?.status).toBe('closed');
+      const main2 = git(t.remote, 'rev-parse', 'refs/heads/main').trim();
+      expect(git(t.remote, 'show', `${main2}:app.txt`)).toBe('fixed\n');
+      expect(git(t.remote, 'show', `${main2}:shared.txt`)).toBe('A\n');
     }
-  }, 180_000);
+  }, 240_000);
 });

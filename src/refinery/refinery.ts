@@ -130,10 +130,12 @@ export async function runPass(ctx: RefineryContext, rigName: string): Promise<Pa
   const open = await mergeRequests(ctx.store, rigName);
   // finish: a pass killed after its push left requests that are in the target already.
   const queued: MergeRequest[] = [];
-  for (const mr of open) {
+  for (const found of open) {
+    let mr = found;
     if (mr.state === 'returned') {
-      await requeueIfFixed(ctx, mr);
-      continue;
+      const back = await requeueIfFixed(ctx, mr);
+      if (back === undefined) continue;
+      mr = back; // its task is done: in the queue again, this pass
     }
     if (mr.state === 'escalated') continue;
     if ((await commitOf(repo, mr.commit)) === undefined) {
@@ -434,14 +436,14 @@ async function returnRequest(
   return { id: mr.id, cause, task: task.id };
 }
 
-/** A returned request whose task is closed goes back to the queue, ahead of its peers. */
-async function requeueIfFixed(ctx: RefineryContext, mr: MergeRequest): Promise<void> {
-  if (mr.waitingOn === null) return;
+/** A returned request whose task is closed goes back to the queue, ahead of its peers: the request as it is now. */
+async function requeueIfFixed(ctx: RefineryContext, mr: MergeRequest): Promise<MergeRequest | undefined> {
+  if (mr.waitingOn === null) return undefined;
   const [task] = await ctx.store.show([mr.waitingOn]).catch(() => []);
-  if (task !== undefined && task.status !== 'closed') return;
+  if (task !== undefined && task.status !== 'closed') return undefined;
   const [bead] = await ctx.store.show([mr.id]);
-  if (bead === undefined) return;
-  await ctx.store.update(
+  if (bead === undefined) return undefined;
+  const [updated] = await ctx.store.update(
     [mr.id],
     {
       metadata: {
@@ -454,6 +456,7 @@ async function requeueIfFixed(ctx: RefineryContext, mr: MergeRequest): Promise<v
     },
     ctx.actor,
   );
+  return updated === undefined ? undefined : readMergeRequest(updated);
 }
 
 async function fileBrokenTarget(
