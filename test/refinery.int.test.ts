@@ -183,6 +183,20 @@ describe('the refinery', () => {
       const main2 = git(t.remote, 'rev-parse', 'refs/heads/main').trim();
       expect(git(t.remote, 'show', `${main2}:app.txt`)).toBe('fixed\n');
       expect(git(t.remote, 'show', `${main2}:shared.txt`)).toBe('A\n');
+
+      // gt mq status counts it all: what landed, the returns by cause, the red batch and its isolation.
+      const stats = json<{
+        landed: number;
+        returned: number;
+        returns: Record<string, number>;
+        batches: number;
+        isolation_rounds_per_red: number | null;
+        gate_runs_per_landed: number | null;
+      }>(await gtAsync(['mq', 'status', 'gastown', '--json'], { cwd: t.town.root, env }));
+      expect(stats).toMatchObject({ landed: 4, returned: 1, returns: { 'fix-needed': 1, conflict: 1 } });
+      expect(stats.batches).toBeGreaterThanOrEqual(2);
+      expect(stats.isolation_rounds_per_red).toBe(1);
+      expect(stats.gate_runs_per_landed).toBeGreaterThan(0);
     }
   }, 240_000);
 });

@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
 import type { MergeRequest } from '../core/merge-request.js';
 import { UsageError } from '../core/errors.js';
-import { mergeRequests, runPass, type PassReport } from '../refinery/refinery.js';
+import { queueStats } from '../core/merge-queue-stats.js';
+import { mergeRequests, PASS_EVENT, runPass, type PassRecord, type PassReport } from '../refinery/refinery.js';
 import { watchQueue } from '../refinery/watch.js';
 import { sendBackAll } from '../work/send-back.js';
 import { startAgentSession, statusOf, stopAgentSession } from '../work/sessions.js';
 import { globals } from './bd/context.js';
-import { withTown } from './gt-agents.js';
+import { positiveInt, withTown } from './gt-agents.js';
 import { printJson, sanitize, type Io } from './io.js';
 
 type Opts = Record<string, unknown>;
@@ -61,6 +62,59 @@ export function registerMqCommands(program: Command, io: Io): void {
         );
         if (globals(cmd).json) printJson(io, list);
         else io.out(rows(list, ctx.now()));
+      }),
+    );
+
+  mq.command('status')
+    .description("the queue's numbers: length, oldest wait, merges per hour, queue time, gate runs, batches, returns")
+    .argument('<rig>')
+    .option('--hours <n>', 'the window the rates are counted over', '24')
+    .action((rig: string, o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        await ctx.store.rig(rig);
+        const hours = positiveInt(o.hours, '--hours', 24) || 24;
+        const all = await mergeRequests(ctx.store, rig, true);
+        const [beads, events] = await Promise.all([
+          ctx.store.show(all.filter((m) => m.state === 'landed').map((m) => m.id)),
+          ctx.store.events({ issueId: `${rig}/refinery`, eventType: PASS_EVENT, limit: 0 }),
+        ]);
+        const landed = beads.flatMap((b) => {
+          const mr = all.find((m) => m.id === b.id);
+          const at = b.closed_at === null ? NaN : Date.parse(b.closed_at);
+          return mr === undefined || Number.isNaN(at) ? [] : [{ enqueuedMs: mr.enqueuedMs, landedMs: at }];
+        });
+        const passes = events.flatMap((e) => {
+          try {
+            const r = JSON.parse(e.new_value ?? '') as PassRecord;
+            return [{ ...r, atMs: Date.parse(e.created_at) }];
+          } catch {
+            return [];
+          }
+        });
+        const stats = queueStats(
+          all.filter((m) => m.state !== 'landed' && m.status !== 'closed'),
+          landed,
+          passes,
+          { nowMs: ctx.now(), windowMs: hours * 3_600_000 },
+        );
+        if (globals(cmd).json) {
+          printJson(io, { rig, ...stats });
+          return;
+        }
+        const ms = (v: number | null): string => (v === null ? '-' : ageOf(ctx.now() - v, ctx.now()));
+        const n = (v: number | null, d = 1): string => (v === null ? '-' : v.toFixed(d));
+        io.out(
+          [
+            `${rig}: ${stats.queued} queued, ${stats.testing} testing, ${stats.returned} returned, ${stats.escalated} escalated; oldest wait ${ms(stats.oldest_wait_ms)}`,
+            `last ${hours} h: ${stats.landed} landed (${n(stats.merges_per_hour)}/h), queue time p50 ${ms(stats.queue_ms_p50)} p95 ${ms(stats.queue_ms_p95)}`,
+            `  ${stats.batches} batch(es) of ${n(stats.batch_size_mean)} on average, ${n(stats.gate_runs_per_landed, 2)} gate runs per landed request, ${n(stats.isolation_rounds_per_red)} isolation rounds per red batch`,
+            `  returns: ${
+              Object.entries(stats.returns)
+                .map(([k, v]) => `${k} ${v}`)
+                .join(', ') || 'none'
+            }; flakes ${stats.flakes}`,
+          ].join('\n') + '\n',
+        );
       }),
     );
 

@@ -80,6 +80,26 @@ export type PassReport = {
 
 const BATCH_KEY = (rig: string): string => `refinery.${rig}.batch_size`;
 
+/** The activity each pass that did something leaves (subject `<rig>/refinery`). */
+export const PASS_EVENT = 'mq_pass';
+
+/** What an `mq_pass` activity holds. */
+export type PassRecord = {
+  batch: number;
+  landed: number;
+  returned: ReturnCause[];
+  escalated: number;
+  gate_runs: number;
+  /** Test rounds of the batch (tip first; more when it was red). */
+  rounds: number;
+  /** A culprit was found (the batch was red). */
+  red: boolean;
+  flaky: boolean;
+  moved: boolean;
+  target_broken: boolean;
+  ms: number;
+};
+
 /** The rig's open merge requests, as the queue sees them. */
 export async function mergeRequests(store: TownStore, rig: string, includeClosed = false): Promise<MergeRequest[]> {
   const beads = await store.list({
@@ -101,7 +121,30 @@ async function batchSizing(store: TownStore, rig: string, s: RefinerySettings): 
   return { size: Math.min(Math.max(size, s.batch_min), s.batch_max), min: s.batch_min, max: s.batch_max };
 }
 
+/** One pass, recorded as an `mq_pass` activity of the rig's refinery (what gt mq status counts). */
 export async function runPass(ctx: RefineryContext, rigName: string): Promise<PassReport> {
+  const started = ctx.now();
+  const report = await pass(ctx, rigName);
+  if (report.batch.length > 0 || report.landed.length + report.returned.length + report.escalated.length > 0) {
+    const record: PassRecord = {
+      batch: report.batch.length,
+      landed: report.landed.length,
+      returned: report.returned.map((r) => r.cause),
+      escalated: report.escalated.length,
+      gate_runs: report.gateRuns.length,
+      rounds: report.rounds,
+      red: report.returned.some((r) => r.cause === 'fix-needed'),
+      flaky: report.flaky,
+      moved: report.moved,
+      target_broken: report.targetBroken !== null,
+      ms: ctx.now() - started,
+    };
+    await ctx.store.recordActivity(`${rigName}/refinery`, PASS_EVENT, JSON.stringify(record), ctx.actor);
+  }
+  return report;
+}
+
+async function pass(ctx: RefineryContext, rigName: string): Promise<PassReport> {
   const rig = await ctx.store.rig(rigName);
   const settings = loadRigSettings(ctx.town.root, rigName).refinery;
   const paths = rigPaths(ctx.town.root, rigName);
