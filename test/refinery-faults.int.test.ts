@@ -7,6 +7,7 @@ import { git, townWithRig } from './helpers/town-fixture.js';
 import { openTownStore } from '../src/store/open.js';
 import type { TownStore } from '../src/core/town-store.js';
 import { runPass } from '../src/refinery/refinery.js';
+import { addPolecat } from '../src/town/polecat.js';
 
 /**
  * The refinery under the faults it must survive: kill -9 while a gate runs and while a batch lands, someone
@@ -33,6 +34,9 @@ type Pass = {
 };
 
 type Req = { mr: string; source: string; branch: string; commit: string };
+
+/** The polecat that wrote every branch. */
+const WORKER = 'busy';
 
 type Victim = { pid: number; done: Promise<number | null> };
 
@@ -109,6 +113,10 @@ async function faultRig(label: string) {
   const base = git(t.remote, 'rev-parse', 'refs/heads/main').trim();
   const store = openTownStore(t.town.dbPath);
   cleanups.push(() => store.dispose());
+  // Every branch is written by a polecat that is busy with other work, so what is returned waits for it in the
+  // store (the refinery's send-back slings nothing, and no agent session starts).
+  await addPolecat(t.town, 'gastown', { name: WORKER, actor: 'tester', ownerEmail: t.town.owner, nowMs: Date.now() });
+  await store.hook(`gastown/polecats/${WORKER}`, (await store.create({ title: 'other work' }, 'mayor')).id, 'mayor');
   let n = 0;
 
   const rig = {
@@ -139,7 +147,7 @@ async function faultRig(label: string) {
       git(work, 'push', '--quiet', t.remote, `${branch}:refs/heads/${branch}`);
       const commit = git(work, 'rev-parse', 'HEAD').trim();
       const source = await store.create({ title: `${name}'s job` }, 'mayor');
-      await store.update([source.id], { status: 'in_progress', assignee: `gastown/polecats/${name}` }, 'mayor');
+      await store.update([source.id], { status: 'in_progress', assignee: `gastown/polecats/${WORKER}` }, 'mayor');
       const mr = await store.create(
         {
           id: `ga-mr${commit.slice(0, 12)}`,
@@ -150,11 +158,11 @@ async function faultRig(label: string) {
             target: 'main',
             source_bead: source.id,
             rig: 'gastown',
-            worker: `gastown/polecats/${name}`,
+            worker: `gastown/polecats/${WORKER}`,
             commit,
           },
         },
-        `gastown/polecats/${name}`,
+        `gastown/polecats/${WORKER}`,
       );
       return { mr: mr.id, source: source.id, branch, commit };
     },
