@@ -223,7 +223,16 @@ async function killGroup(v: Victim): Promise<void> {
   await v.done;
 }
 
-const STORE_WRITES = new Set(['create', 'update', 'close', 'closeEach', 'addComment', 'addDependency', 'setConfig']);
+const STORE_WRITES = new Set([
+  'create',
+  'update',
+  'close',
+  'closeEach',
+  'addComment',
+  'addDependency',
+  'setConfig',
+  'recordActivity',
+]);
 
 /**
  * The store as a pass sees it when its process dies just before its `at`-th write: that write and everything
