@@ -692,6 +692,19 @@ ${passes}
 `;
     })
     .join('\n');
+  const same = rs.filter((r) => {
+    const m = modelOf(r.settings);
+    return (
+      m !== undefined &&
+      m.passes === r.passes &&
+      m.rounds === sum(r.per_pass.map((p) => p.rounds)) &&
+      m.gateRuns === r.gate_runs
+    );
+  });
+  const matches =
+    same.length === rs.length
+      ? "the executor's passes, rounds and gate runs match the model's"
+      : `the executor's passes, rounds or gate runs differ from the model's for ${rs.length - same.length} of the settings (see bench/refinery.json)`;
   const models = res.planner_model
     .map(
       (m) =>
@@ -746,11 +759,24 @@ ${sections}
 \`decideBatch\`, \`pickBatch\` and \`nextBatchSize\` (src/core/merge-queue.ts) on the same ${w.requests} requests with no git and no
 clock, the gate answered by whether a prefix holds a broken request. Rounds × T is what the refinery would take if
 everything but the gates were free, so the baseline's ${b.gate_runs} suite runs ÷ rounds is the most the planner allows.
-The measured settings come first; the executor's passes, rounds and gate runs match the model's.
+The measured settings come first; ${matches}.
 
 | batch_min | batch_max | parallel | passes | rounds | gate runs (per landed) | at most × baseline |
 |---:|---:|---:|---:|---:|---:|---:|
 ${models}
+
+## Notes
+
+- Wall times move between runs on a shared 2-core machine (other processes, and two CPU-bound gates at once on two
+  cores); the planner table above is exact. \`BENCH_REFINERY_LOAD=sleep\` makes the suite wait instead of compute.
+- Why the goals are hard for this planner, from the tables: every batch's first round spends the second slot on its
+  middle prefix, which only pays when the batch is red, so a green batch of n costs 2 gate runs (2 ÷ n per landed
+  request); a red batch lands only the prefix before its culprit and puts the rest back untested, so those requests
+  are tested again in the next pass; and the batch size starts at batch_min, grows by one per green batch and halves
+  per red one, so with one request in ten broken it stays small. Conflict prediction costs O(window²) git merge-tree
+  runs per pass (the window is twice the batch size), which dominates the time before the first gate of a pass.
+- Knobs: BENCH_REFINERY_T (seconds), BENCH_REFINERY_CONFIGS (\`min-max-parallel,…\`), BENCH_REFINERY_SEED,
+  BENCH_REFINERY_FILES, BENCH_REFINERY_LOAD (cpu or sleep).
 `;
 }
 
