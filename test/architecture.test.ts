@@ -86,6 +86,7 @@ describe('architecture', () => {
         'work',
         'observe',
         'daemon',
+        'refinery',
         'sim',
         'cli',
       ]),

@@ -1,19 +1,16 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { cleanEnv, gtAsync, json, requireBuild } from './helpers/bd.js';
-import { git, townWithRig } from './helpers/town-fixture.js';
-import { openTownStore } from '../src/store/open.js';
+import { describe, expect, it } from 'vitest';
+import { gtAsync, json } from './helpers/bd.js';
+import { eventually, useSessionTowns } from './helpers/session-town.js';
+import { git } from './helpers/town-fixture.js';
 import type { TownStore } from '../src/core/town-store.js';
 
 /**
  * The refinery over a real rig: branches pushed to a real remote as polecats push them, merge requests as gt
  * done files them, a real gate (the project's own test script), and `gt refinery run`.
  */
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const c of cleanups.splice(0)) c();
-});
+const fixture = useSessionTowns();
 
 type Pass = {
   landed: string[];
@@ -30,6 +27,7 @@ async function fileRequest(
   remote: string,
   name: string,
   change: (dir: string) => void,
+  worker = name,
 ): Promise<{ mr: string; source: string; branch: string; commit: string }> {
   const branch = `polecat/${name}/job@1`;
   git(work, 'checkout', '--quiet', '-B', branch, 'origin/main');
@@ -39,7 +37,7 @@ async function fileRequest(
   git(work, 'push', '--quiet', remote, `${branch}:refs/heads/${branch}`);
   const commit = git(work, 'rev-parse', 'HEAD').trim();
   const source = await store.create({ title: `${name}'s job` }, 'mayor');
-  await store.update([source.id], { status: 'in_progress', assignee: `gastown/polecats/${name}` }, 'mayor');
+  await store.update([source.id], { status: 'in_progress', assignee: `gastown/polecats/${worker}` }, 'mayor');
   const mr = await store.create(
     {
       id: `ga-mr${commit.slice(0, 12)}`,
@@ -50,21 +48,20 @@ async function fileRequest(
         target: 'main',
         source_bead: source.id,
         rig: 'gastown',
-        worker: `gastown/polecats/${name}`,
+        worker: `gastown/polecats/${worker}`,
         commit,
       },
     },
-    `gastown/polecats/${name}`,
+    `gastown/polecats/${worker}`,
   );
   return { mr: mr.id, source: source.id, branch, commit };
 }
 
 describe('the refinery', () => {
-  it('lands a batch, finds the culprit by bisection, and returns it and a conflict to be fixed', async () => {
-    requireBuild();
-    const t = await townWithRig('refinery');
-    cleanups.push(t.cleanup);
-    const env = cleanEnv(join(t.base, 'home'));
+  it('lands a batch, bisects to the culprit, returns it and a conflict to who can fix them, and lands the fix', async () => {
+    const f = await fixture('refinery');
+    const t = { town: f.town, base: f.base, remote: join(f.base, 'remote.git') };
+    const env = f.env;
     const work = join(t.base, 'work');
     // The project gets a test: app.txt must not say "broken"; and a line two requests will both change.
     writeFileSync(
@@ -82,10 +79,18 @@ describe('the refinery', () => {
       JSON.stringify({ version: 1, refinery: { gates: { test: ['sh', 'test.sh'] }, batch_min: 3, batch_max: 4 } }),
     );
 
-    const store = openTownStore(t.town.dbPath);
-    try {
+    const store = f.store();
+    {
       const a = await fileRequest(store, work, t.remote, 'aster', (d) => writeFileSync(join(d, 'shared.txt'), 'A\n'));
-      const b = await fileRequest(store, work, t.remote, 'birch', (d) => writeFileSync(join(d, 'app.txt'), 'broken\n'));
+      // birch's branch was written by toast (an idle polecat): its fix goes back to toast.
+      const b = await fileRequest(
+        store,
+        work,
+        t.remote,
+        'birch',
+        (d) => writeFileSync(join(d, 'app.txt'), 'broken\n'),
+        'toast',
+      );
       const c = await fileRequest(store, work, t.remote, 'cedar', (d) => writeFileSync(join(d, 'c.txt'), 'c\n'));
       const d = await fileRequest(store, work, t.remote, 'dune', (dir) =>
         writeFileSync(join(dir, 'shared.txt'), 'D\n'),
@@ -140,8 +145,58 @@ describe('the refinery', () => {
       // Nothing is left of the scratch worktrees.
       const trees = git(join(t.town.root, 'gastown', '.repo.git'), 'worktree', 'list', '--porcelain');
       expect(trees).not.toContain('scratch');
-    } finally {
-      store.dispose();
+
+      // Each return went to who can fix it: toast, which wrote birch's branch; dune's polecat is gone, so its
+      // task went to the rig (a new polecat), told which branch to work on.
+      const [fixTask, conflictTask] = await store.show([fix?.task ?? '', conflict?.task ?? '']);
+      expect(fixTask).toMatchObject({ status: 'hooked', assignee: 'gastown/polecats/toast' });
+      expect(conflictTask?.status).toBe('hooked');
+      expect(conflictTask?.assignee).toMatch(/^gastown\/polecats\//);
+      expect(conflictTask?.metadata.gt_args).toContain(`git switch ${d.branch}`);
+
+      // toast fixes birch's branch (the sim runs the script the task now has), hands it in with gt done, and the
+      // next passes land the fix — and with it the returned request and its source.
+      await store.update(
+        [fix?.task ?? ''],
+        {
+          description: `${fixTask?.description ?? ''}\n\n\`\`\`sh\ngit fetch --quiet origin\ngit switch --quiet ${b.branch}\nprintf 'fixed\\n' > app.txt\n\`\`\`\n`,
+        },
+        'mayor',
+      );
+      const restarted = await gtAsync(['session', 'restart', 'gastown/polecats/toast'], { cwd: t.town.root, env });
+      expect(restarted.status, restarted.stderr).toBe(0);
+      await eventually(
+        async () =>
+          (await store.list({ types: ['merge-request'], limit: 0 })).some((m) => m.metadata.source_bead === fix?.task),
+        'the fix to be handed in',
+        60_000,
+      );
+      const again = await gtAsync(['refinery', 'run', 'gastown', '--until-empty', '--json'], {
+        cwd: t.town.root,
+        env,
+      });
+      expect(again.status, again.stderr).toBe(0);
+      const [srcB, mrB, taskB] = await store.show([b.source, b.mr, fix?.task ?? '']);
+      expect(taskB?.status).toBe('closed');
+      expect(mrB?.status).toBe('closed');
+      expect(srcB?.status).toBe('closed');
+      const main2 = git(t.remote, 'rev-parse', 'refs/heads/main').trim();
+      expect(git(t.remote, 'show', `${main2}:app.txt`)).toBe('fixed\n');
+      expect(git(t.remote, 'show', `${main2}:shared.txt`)).toBe('A\n');
+
+      // gt mq status counts it all: what landed, the returns by cause, the red batch and its isolation.
+      const stats = json<{
+        landed: number;
+        returned: number;
+        returns: Record<string, number>;
+        batches: number;
+        isolation_rounds_per_red: number | null;
+        gate_runs_per_landed: number | null;
+      }>(await gtAsync(['mq', 'status', 'gastown', '--json'], { cwd: t.town.root, env }));
+      expect(stats).toMatchObject({ landed: 4, returned: 1, returns: { 'fix-needed': 1, conflict: 1 } });
+      expect(stats.batches).toBeGreaterThanOrEqual(2);
+      expect(stats.isolation_rounds_per_red).toBe(1);
+      expect(stats.gate_runs_per_landed).toBeGreaterThan(0);
     }
-  }, 180_000);
+  }, 240_000);
 });

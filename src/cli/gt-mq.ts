@@ -1,8 +1,13 @@
 import type { Command } from 'commander';
 import type { MergeRequest } from '../core/merge-request.js';
-import { mergeRequests, runPass, type PassReport } from '../refinery/refinery.js';
+import { UsageError } from '../core/errors.js';
+import { queueStats } from '../core/merge-queue-stats.js';
+import { mergeRequests, PASS_EVENT, runPass, type PassRecord, type PassReport } from '../refinery/refinery.js';
+import { watchQueue } from '../refinery/watch.js';
+import { sendBackAll } from '../work/send-back.js';
+import { startAgentSession, statusOf, stopAgentSession } from '../work/sessions.js';
 import { globals } from './bd/context.js';
-import { withTown } from './gt-agents.js';
+import { positiveInt, withTown } from './gt-agents.js';
 import { printJson, sanitize, type Io } from './io.js';
 
 type Opts = Record<string, unknown>;
@@ -60,15 +65,74 @@ export function registerMqCommands(program: Command, io: Io): void {
       }),
     );
 
+  mq.command('status')
+    .description("the queue's numbers: length, oldest wait, merges per hour, queue time, gate runs, batches, returns")
+    .argument('<rig>')
+    .option('--hours <n>', 'the window the rates are counted over', '24')
+    .action((rig: string, o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        await ctx.store.rig(rig);
+        const hours = positiveInt(o.hours, '--hours', 24) || 24;
+        const all = await mergeRequests(ctx.store, rig, true);
+        const [beads, events] = await Promise.all([
+          ctx.store.show(all.filter((m) => m.state === 'landed').map((m) => m.id)),
+          ctx.store.events({ issueId: `${rig}/refinery`, eventType: PASS_EVENT, limit: 0 }),
+        ]);
+        const landed = beads.flatMap((b) => {
+          const mr = all.find((m) => m.id === b.id);
+          const at = b.closed_at === null ? NaN : Date.parse(b.closed_at);
+          return mr === undefined || Number.isNaN(at) ? [] : [{ enqueuedMs: mr.enqueuedMs, landedMs: at }];
+        });
+        const passes = events.flatMap((e) => {
+          try {
+            const r = JSON.parse(e.new_value ?? '') as PassRecord;
+            return [{ ...r, atMs: Date.parse(e.created_at) }];
+          } catch {
+            return [];
+          }
+        });
+        const stats = queueStats(
+          all.filter((m) => m.state !== 'landed' && m.status !== 'closed'),
+          landed,
+          passes,
+          { nowMs: ctx.now(), windowMs: hours * 3_600_000 },
+        );
+        if (globals(cmd).json) {
+          printJson(io, { rig, ...stats });
+          return;
+        }
+        const ms = (v: number | null): string => (v === null ? '-' : ageOf(ctx.now() - v, ctx.now()));
+        const n = (v: number | null, d = 1): string => (v === null ? '-' : v.toFixed(d));
+        io.out(
+          [
+            `${rig}: ${stats.queued} queued, ${stats.testing} testing, ${stats.returned} returned, ${stats.escalated} escalated; oldest wait ${ms(stats.oldest_wait_ms)}`,
+            `last ${hours} h: ${stats.landed} landed (${n(stats.merges_per_hour)}/h), queue time p50 ${ms(stats.queue_ms_p50)} p95 ${ms(stats.queue_ms_p95)}`,
+            `  ${stats.batches} batch(es) of ${n(stats.batch_size_mean)} on average, ${n(stats.gate_runs_per_landed, 2)} gate runs per landed request, ${n(stats.isolation_rounds_per_red)} isolation rounds per red batch`,
+            `  returns: ${
+              Object.entries(stats.returns)
+                .map(([k, v]) => `${k} ${v}`)
+                .join(', ') || 'none'
+            }; flakes ${stats.flakes}`,
+          ].join('\n') + '\n',
+        );
+      }),
+    );
+
   const refinery = program.command('refinery').description("a rig's refinery: the merge queue's mechanical lander");
   refinery
     .command('run')
-    .description("one pass over the merge queue: test a batch on the rig's gates and land what passes (no model)")
-    .argument('<rig>')
-    .option('--until-empty', 'pass again while requests are still queued')
-    .action((rig: string, o: Opts, cmd: Command) =>
+    .description("passes over the merge queue: test a batch on the rig's gates and land what passes (no model)")
+    .argument('[rig]', 'the rig (default: the rig of the session, GT_RIG)')
+    .option('--until-empty', 'pass again while passes make progress')
+    .option('--watch', 'keep watching the queue: a pass whenever it changes (the refinery session runs this)')
+    .option('--beacon <text>', "the session's first line (shown, not acted on)")
+    .action((rigArg: string | undefined, o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
-        const reports: PassReport[] = [];
+        const rig = rigArg ?? io.env.GT_RIG;
+        if (rig === undefined || rig === '')
+          throw new UsageError('which rig?', { hint: 'gt refinery run <rig> (or run it in a refinery session)' });
+        await ctx.store.rig(rig);
+        const json = globals(cmd).json;
         const rctx = {
           town: ctx.town,
           store: ctx.store,
@@ -76,14 +140,68 @@ export function registerMqCommands(program: Command, io: Io): void {
           now: ctx.now,
           progress: ctx.progress,
         };
+        if (o.watch === true) {
+          if (typeof o.beacon === 'string') io.out(`${sanitize(o.beacon)}\n`);
+          const stop = new AbortController();
+          for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(sig, () => stop.abort());
+          io.out(`refinery> watching the merge queue of ${rig}\n`);
+          await watchQueue(rctx, rig, {
+            signal: stop.signal,
+            onPass: async (r) => {
+              if (json) printJson(io, r);
+              else io.out(renderPass(r));
+              for (const x of await sendBackAll(ctx, rig, (m) => io.err(`refinery: ${m}\n`)))
+                io.out(`  → ${x.task} (for ${x.request}) went to ${x.agent}\n`);
+            },
+            onError: (m) => io.err(`refinery: ${m} (trying again shortly)\n`),
+            onIdle: (queued) => io.out(`refinery> ${queued === 0 ? 'queue empty' : `${queued} waiting`}\n`),
+          });
+          return;
+        }
+        const reports: PassReport[] = [];
         for (;;) {
           const r = await runPass(rctx, rig);
           reports.push(r);
-          if (!globals(cmd).json) io.out(renderPass(r));
+          if (!json) io.out(renderPass(r));
+          const sent = await sendBackAll(ctx, rig, (m) => io.err(`refinery: ${m}\n`));
+          if (!json) for (const x of sent) io.out(`  → ${x.task} (for ${x.request}) went to ${x.agent}\n`);
           const progressed = r.landed.length + r.returned.length + r.escalated.length > 0 || r.moved;
           if (o.untilEmpty !== true || !progressed || r.targetBroken !== null) break;
         }
-        if (globals(cmd).json) printJson(io, reports);
+        if (json) printJson(io, reports);
       }),
     );
+  for (const [name, what] of [
+    ['start', "start the rig's refinery session (it runs gt refinery run --watch)"],
+    ['stop', "stop the rig's refinery session (queued requests wait; nothing is lost)"],
+    ['status', "whether the rig's refinery session runs"],
+  ] as const) {
+    refinery
+      .command(name)
+      .description(what)
+      .argument('<rig>')
+      .action((rig: string, _o: Opts, cmd: Command) =>
+        withTown(io, cmd, async (ctx) => {
+          await ctx.store.rig(rig);
+          const address = `${rig}/refinery`;
+          const json = globals(cmd).json;
+          if (name === 'start') {
+            const r = await startAgentSession(ctx, address, { topic: 'patrol', sender: ctx.actor });
+            if (json) printJson(io, r);
+            else io.out(`✓ Started ${address} in session ${r.session} (${r.agent})\n`);
+          } else if (name === 'stop') {
+            const r = await stopAgentSession(ctx, address);
+            if (json) printJson(io, r);
+            else io.out(r.was_running ? `✓ Stopped ${address}\n` : `${address} was not running\n`);
+          } else {
+            const s = await statusOf(ctx, address);
+            if (json) printJson(io, s);
+            else
+              io.out(
+                `${address}: ${s.running ? 'running' : 'not running'} (session ${s.session}, agent ${s.liveness})\n`,
+              );
+          }
+        }),
+      );
+  }
 }

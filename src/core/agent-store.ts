@@ -164,6 +164,13 @@ export type AgentStore = {
    */
   setTownDown(down: boolean, actor: string): Promise<TownHold | null>;
 
+  /**
+   * Appends a fact that belongs to no bead field — what an agent did (a refinery pass, say) — to the events
+   * table: `subject` is the agent's address, `type` a lower-case name of gt's own (not one of the bead event
+   * types), `value` its details (JSON, at most 16 KB). Read back with events({ issueId: subject, eventType }).
+   */
+  recordActivity(subject: string, type: string, value: string, actor: string): Promise<void>;
+
   /** Queues a nudge (ConflictError when MAX_QUEUED_NUDGES already wait). */
   queueNudge(input: QueueNudgeInput, actor: string): Promise<QueuedNudge>;
   /** Undelivered nudges, urgent first, then oldest first. */

@@ -80,6 +80,26 @@ export type PassReport = {
 
 const BATCH_KEY = (rig: string): string => `refinery.${rig}.batch_size`;
 
+/** The activity each pass that did something leaves (subject `<rig>/refinery`). */
+export const PASS_EVENT = 'mq_pass';
+
+/** What an `mq_pass` activity holds. */
+export type PassRecord = {
+  batch: number;
+  landed: number;
+  returned: ReturnCause[];
+  escalated: number;
+  gate_runs: number;
+  /** Test rounds of the batch (tip first; more when it was red). */
+  rounds: number;
+  /** A culprit was found (the batch was red). */
+  red: boolean;
+  flaky: boolean;
+  moved: boolean;
+  target_broken: boolean;
+  ms: number;
+};
+
 /** The rig's open merge requests, as the queue sees them. */
 export async function mergeRequests(store: TownStore, rig: string, includeClosed = false): Promise<MergeRequest[]> {
   const beads = await store.list({
@@ -101,7 +121,30 @@ async function batchSizing(store: TownStore, rig: string, s: RefinerySettings): 
   return { size: Math.min(Math.max(size, s.batch_min), s.batch_max), min: s.batch_min, max: s.batch_max };
 }
 
+/** One pass, recorded as an `mq_pass` activity of the rig's refinery (what gt mq status counts). */
 export async function runPass(ctx: RefineryContext, rigName: string): Promise<PassReport> {
+  const started = ctx.now();
+  const report = await pass(ctx, rigName);
+  if (report.batch.length > 0 || report.landed.length + report.returned.length + report.escalated.length > 0) {
+    const record: PassRecord = {
+      batch: report.batch.length,
+      landed: report.landed.length,
+      returned: report.returned.map((r) => r.cause),
+      escalated: report.escalated.length,
+      gate_runs: report.gateRuns.length,
+      rounds: report.rounds,
+      red: report.returned.some((r) => r.cause === 'fix-needed'),
+      flaky: report.flaky,
+      moved: report.moved,
+      target_broken: report.targetBroken !== null,
+      ms: ctx.now() - started,
+    };
+    await ctx.store.recordActivity(`${rigName}/refinery`, PASS_EVENT, JSON.stringify(record), ctx.actor);
+  }
+  return report;
+}
+
+async function pass(ctx: RefineryContext, rigName: string): Promise<PassReport> {
   const rig = await ctx.store.rig(rigName);
   const settings = loadRigSettings(ctx.town.root, rigName).refinery;
   const paths = rigPaths(ctx.town.root, rigName);
@@ -130,10 +173,12 @@ export async function runPass(ctx: RefineryContext, rigName: string): Promise<Pa
   const open = await mergeRequests(ctx.store, rigName);
   // finish: a pass killed after its push left requests that are in the target already.
   const queued: MergeRequest[] = [];
-  for (const mr of open) {
+  for (const found of open) {
+    let mr = found;
     if (mr.state === 'returned') {
-      await requeueIfFixed(ctx, mr);
-      continue;
+      const back = await requeueIfFixed(ctx, mr);
+      if (back === undefined) continue;
+      mr = back; // its task is done: in the queue again, this pass
     }
     if (mr.state === 'escalated') continue;
     if ((await commitOf(repo, mr.commit)) === undefined) {
@@ -434,14 +479,14 @@ async function returnRequest(
   return { id: mr.id, cause, task: task.id };
 }
 
-/** A returned request whose task is closed goes back to the queue, ahead of its peers. */
-async function requeueIfFixed(ctx: RefineryContext, mr: MergeRequest): Promise<void> {
-  if (mr.waitingOn === null) return;
+/** A returned request whose task is closed goes back to the queue, ahead of its peers: the request as it is now. */
+async function requeueIfFixed(ctx: RefineryContext, mr: MergeRequest): Promise<MergeRequest | undefined> {
+  if (mr.waitingOn === null) return undefined;
   const [task] = await ctx.store.show([mr.waitingOn]).catch(() => []);
-  if (task !== undefined && task.status !== 'closed') return;
+  if (task !== undefined && task.status !== 'closed') return undefined;
   const [bead] = await ctx.store.show([mr.id]);
-  if (bead === undefined) return;
-  await ctx.store.update(
+  if (bead === undefined) return undefined;
+  const [updated] = await ctx.store.update(
     [mr.id],
     {
       metadata: {
@@ -454,6 +499,7 @@ async function requeueIfFixed(ctx: RefineryContext, mr: MergeRequest): Promise<v
     },
     ctx.actor,
   );
+  return updated === undefined ? undefined : readMergeRequest(updated);
 }
 
 async function fileBrokenTarget(

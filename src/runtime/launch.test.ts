@@ -24,6 +24,7 @@ describe('presets', () => {
       'gemini',
       'opencode',
       'pi',
+      'refinery',
       'sim',
     ]);
     for (const p of Object.values(PRESETS)) {

@@ -12,7 +12,8 @@ export type ResolvedAgent = { name: string; preset: Preset };
 
 /** The agent for a role: the role's override, else the town default; custom agents extend a built-in preset. */
 export function resolveAgent(settings: TownSettings, role: Role, explicit?: string): ResolvedAgent {
-  const name = explicit ?? settings.role_agents[role] ?? settings.default_agent;
+  // The refinery is mechanical: its own program, unless a setting asks for an agent CLI.
+  const name = explicit ?? settings.role_agents[role] ?? (role === 'refinery' ? 'refinery' : settings.default_agent);
   const custom: AgentPreset | undefined = Object.hasOwn(settings.agents, name) ? settings.agents[name] : undefined;
   const base = presetNamed(custom?.preset ?? name);
   if (base === undefined) {

@@ -188,6 +188,23 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     instructionsFile: 'AGENTS.md',
     node: true,
   },
+  /**
+   * The refinery's own program (`gt refinery run --watch`): the merge queue is mechanical, so the rig's refinery
+   * session runs no model unless a role_agents.refinery setting asks for one.
+   */
+  refinery: {
+    name: 'refinery',
+    command: 'gt',
+    args: ['refinery', 'run', '--watch'],
+    env: {},
+    prompt: { kind: 'flag', flag: '--beacon' },
+    hooks: 'none',
+    readiness: { kind: 'prompt', prefix: 'refinery> ', fallbackMs: 10_000 },
+    dialogs: [],
+    processNames: ['node', 'gt'],
+    instructionsFile: 'AGENTS.md',
+    node: true,
+  },
   /** The built-in scripted agent (`gt agent sim`): for the demo and tests, never presented as AI. */
   sim: {
     name: 'sim',

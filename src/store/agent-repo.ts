@@ -1,3 +1,4 @@
+import { EVENT_TYPES } from '../core/bead.js';
 import {
   AGENT_STATES,
   MAX_NUDGE_LENGTH,
@@ -304,6 +305,14 @@ export class AgentRepo {
     cachedStatement(this.db, 'DELETE FROM town_hold WHERE id = 1').run();
     this.#event(TOWN_SUBJECT, 'town_up', actor, null, hold?.since ?? null, null, now);
     return null;
+  }
+
+  recordActivity(subject: string, type: string, value: string, actor: string): void {
+    if (!/^[a-z][a-z0-9_]{1,39}$/.test(type) || (EVENT_TYPES as readonly string[]).includes(type))
+      throw new ValidationError(`invalid activity type "${type}": a lower-case name of gt's own`);
+    if (subject === '' || subject.length > 200) throw new ValidationError('an activity needs a subject');
+    if (Buffer.byteLength(value) > 16_384) throw new ValidationError(`the ${type} record is over 16 KB`);
+    this.#event(subject, type, actor, null, null, value, this.now());
   }
 
   openSession(agent: string): AgentSession | null {

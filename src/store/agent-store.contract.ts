@@ -200,6 +200,16 @@ export function runAgentStoreContract(name: string, make: AgentStoreFactory): vo
         ]);
       }));
 
+    it('records an activity as an event of its subject, and refuses a bad one', () =>
+      withStore(async (s) => {
+        await s.recordActivity('gastown/refinery', 'mq_pass', '{"landed":2}', 'gastown/refinery');
+        const [e] = await s.events({ issueId: 'gastown/refinery', eventType: 'mq_pass' });
+        expect(e).toMatchObject({ event_type: 'mq_pass', actor: 'gastown/refinery', new_value: '{"landed":2}' });
+        await expect(s.recordActivity('x', 'closed', '{}', 'a')).rejects.toThrow(/invalid activity type/);
+        await expect(s.recordActivity('x', 'Bad Type', '{}', 'a')).rejects.toThrow(/invalid activity type/);
+        await expect(s.recordActivity('x', 'mq_pass', 'x'.repeat(20_000), 'a')).rejects.toThrow(/over 16 KB/);
+      }));
+
     it('removes an agent only when no session is open, taking its sessions along', () =>
       withStore(async (s) => {
         await s.registerAgent(toast, 'gt');

@@ -586,6 +586,12 @@ export class SqliteBeadStore implements TownStore, WriterReads {
     return this.#settle(() => this.#agents.townHold());
   }
 
+  recordActivity(subject: string, type: string, value: string, actor: string): Promise<void> {
+    return this.#settle(() =>
+      writeTransaction(this.#db, () => this.#agents.recordActivity(subject, type, value, actor)),
+    );
+  }
+
   setTownDown(down: boolean, actor: string): Promise<TownHold | null> {
     return this.#settle(() => writeTransaction(this.#db, () => this.#agents.setTownDown(down, actor)));
   }
