@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import type { MergeRequest } from '../core/merge-request.js';
 import { UsageError } from '../core/errors.js';
-import { queueStats } from '../core/merge-queue-stats.js';
+import { queueStats, readPassFacts } from '../core/merge-queue-stats.js';
 import { GitCommandError } from '../git/git.js';
-import { mergeRequests, PASS_EVENT, runPass, type PassRecord, type PassReport } from '../refinery/refinery.js';
+import { mergeRequests, PASS_EVENT, runPass, type PassReport } from '../refinery/refinery.js';
 import { watchQueue } from '../refinery/watch.js';
 import { sendBackAll } from '../work/send-back.js';
 import { startAgentSession, statusOf, stopAgentSession } from '../work/sessions.js';
@@ -87,14 +87,7 @@ export function registerMqCommands(program: Command, io: Io): void {
           const at = b.closed_at === null ? NaN : Date.parse(b.closed_at);
           return mr === undefined || Number.isNaN(at) ? [] : [{ enqueuedMs: mr.enqueuedMs, landedMs: at }];
         });
-        const passes = events.flatMap((e) => {
-          try {
-            const r = JSON.parse(e.new_value ?? '') as PassRecord;
-            return [{ ...r, atMs: Date.parse(e.created_at) }];
-          } catch {
-            return [];
-          }
-        });
+        const passes = events.flatMap((e) => readPassFacts(e.new_value, Date.parse(e.created_at)) ?? []);
         const stats = queueStats(
           all.filter((m) => m.state !== 'landed' && m.status !== 'closed'),
           landed,

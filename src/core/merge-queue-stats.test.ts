@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { MergeRequest } from './merge-request.js';
-import { queueStats, type PassFacts } from './merge-queue-stats.js';
+import { queueStats, readPassFacts, type PassFacts } from './merge-queue-stats.js';
 
 const H = 3_600_000;
 const NOW = 10 * H;
@@ -72,6 +72,21 @@ describe('queueStats', () => {
       returns: { 'fix-needed': 1, conflict: 1 },
       flakes: 1,
     });
+  });
+
+  it('reads stored pass records defensively', () => {
+    expect(readPassFacts('{"batch":3,"returned":["conflict",7],"red":true}', 5)).toEqual({
+      atMs: 5,
+      batch: 3,
+      landed: 0,
+      returned: ['conflict'],
+      gate_runs: 0,
+      rounds: 0,
+      red: true,
+      flaky: false,
+    });
+    expect(readPassFacts('not json', 5)).toBeUndefined();
+    expect(readPassFacts('[1]', 5)).toBeUndefined();
   });
 
   it('has no averages of nothing', () => {

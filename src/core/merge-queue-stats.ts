@@ -1,3 +1,4 @@
+import { isRecord } from './errors.js';
 import type { MergeRequest } from './merge-request.js';
 
 /**
@@ -15,6 +16,28 @@ export type PassFacts = {
   red: boolean;
   flaky: boolean;
 };
+
+/** A pass record as stored (JSON), read defensively: what is missing counts as nothing. */
+export function readPassFacts(text: string | null, atMs: number): PassFacts | undefined {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text ?? '');
+  } catch {
+    return undefined;
+  }
+  if (!isRecord(raw)) return undefined;
+  const n = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+  return {
+    atMs,
+    batch: n(raw.batch),
+    landed: n(raw.landed),
+    returned: Array.isArray(raw.returned) ? raw.returned.filter((c): c is string => typeof c === 'string') : [],
+    gate_runs: n(raw.gate_runs),
+    rounds: n(raw.rounds),
+    red: raw.red === true,
+    flaky: raw.flaky === true,
+  };
+}
 
 export type LandedFacts = { enqueuedMs: number; landedMs: number };
 
