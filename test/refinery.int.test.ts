@@ -142,6 +142,9 @@ describe('the refinery', () => {
         await gtAsync(['mq', 'list', 'gastown', '--json'], { cwd: t.town.root, env }),
       );
       expect(Object.fromEntries(list.map((m) => [m.id, m.state]))).toEqual({ [b.mr]: 'returned', [d.mr]: 'returned' });
+      // gt status shows the queue.
+      const status = await gtAsync(['status'], { cwd: t.town.root, env });
+      expect(status.stdout).toContain('merge queue: 2 returned');
       // Nothing is left of the scratch worktrees.
       const trees = git(join(t.town.root, 'gastown', '.repo.git'), 'worktree', 'list', '--porcelain');
       expect(trees).not.toContain('scratch');

@@ -72,6 +72,14 @@ export function renderPolecats(rows: readonly (AgentView & { name: string })[]):
   return `${'POLECAT'.padEnd(28)} ${'STATE'.padEnd(15)} ${'BRANCH'.padEnd(34)} ${'GIT'.padEnd(28)} HOOK\n${lines.join('\n')}\n`;
 }
 
+/** The merge queue in a few words: how many requests wait in each state. */
+function mergeQueue(mrs: Snapshot['merge_requests']): string {
+  if (mrs.length === 0) return 'merge queue empty';
+  const by = new Map<string, number>();
+  for (const m of mrs) by.set(m.state, (by.get(m.state) ?? 0) + 1);
+  return `merge queue: ${[...by].map(([state, n]) => `${n} ${state}`).join(', ')} (gt mq list <rig>)`;
+}
+
 const needInput = (agents: readonly AgentView[]): number => agents.filter((a) => a.state === 'needs-input').length;
 
 export function renderStatus(s: Snapshot, daemon: number | undefined, down: TownHold | null = null): string {
@@ -82,7 +90,7 @@ export function renderStatus(s: Snapshot, daemon: number | undefined, down: Town
       ? [`Down since ${down.since} (gt down by ${sanitize(down.by)}): no session starts until "gt up"`]
       : []),
     `Rigs: ${s.rigs.length === 0 ? 'none (add one with "gt rig add")' : s.rigs.map((r) => `${r.name} (${r.prefix}, ${r.default_branch})`).join(', ')}`,
-    `Work: ${w.open} open (${w.ready} ready), ${w.in_progress} in progress, ${w.hooked} hooked, ${w.blocked} blocked · ${s.merge_requests.length} merge request(s) waiting`,
+    `Work: ${w.open} open (${w.ready} ready), ${w.in_progress} in progress, ${w.hooked} hooked, ${w.blocked} blocked · ${mergeQueue(s.merge_requests)}`,
     ...(needInput(s.agents) > 0 ? [`Needs input: ${needInput(s.agents)} agent(s) wait at a question (see below)`] : []),
     '',
     agentsByRole(s.agents).trimEnd(),

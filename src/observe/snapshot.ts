@@ -1,3 +1,4 @@
+import { readMergeRequest, type MqState } from '../core/merge-request.js';
 import { existsSync } from 'node:fs';
 import type { Agent, AgentSession, AgentStore } from '../core/agent-store.js';
 import type { BeadStore } from '../core/bead-store.js';
@@ -120,7 +121,8 @@ export type Snapshot = {
   /** Sessions on the town's server that belong to no agent. */
   strays: string[];
   work: { open: number; ready: number; in_progress: number; hooked: number; blocked: number };
-  merge_requests: { id: string; title: string; source: string | null }[];
+  /** Open merge requests, with their place in the rig's merge queue. */
+  merge_requests: { id: string; title: string; source: string | null; rig: string | null; state: MqState }[];
 };
 
 export type ObserveOptions = {
@@ -220,11 +222,16 @@ export async function observe(ctx: ObserveContext, options: ObserveOptions = {})
       hooked: count('hooked'),
       blocked,
     },
-    merge_requests: mrs.map((m) => ({
-      id: m.id,
-      title: m.title,
-      source: typeof m.metadata.source_bead === 'string' ? m.metadata.source_bead : null,
-    })),
+    merge_requests: mrs.map((m) => {
+      const mr = readMergeRequest(m);
+      return {
+        id: m.id,
+        title: m.title,
+        source: typeof m.metadata.source_bead === 'string' ? m.metadata.source_bead : null,
+        rig: mr?.rig ?? null,
+        state: mr?.state ?? 'queued',
+      };
+    }),
   };
 }
 
