@@ -1,5 +1,5 @@
 import { supervisorOf } from '../core/identity.js';
-import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { appendFileSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConflictError, errorMessage, InternalError, isRecord } from '../core/errors.js';
 import { processAlive, spawnDetached } from '../exec/exec.js';
@@ -47,30 +47,46 @@ export function daemonPid(town: Town): number | undefined {
   }
 }
 
-/** Takes the town's daemon slot (pid file, created exclusively); a dead holder's file is replaced. */
+/**
+ * Takes the town's daemon slot (pid file, created exclusively); a dead holder's file is replaced. The file
+ * appears whole or not at all (written beside it, then linked into place), so a rival never reads it empty and
+ * takes it for a dead holder's.
+ */
 export function claimDaemonSlot(town: Town): () => void {
   const file = daemonPaths(town).pid;
   mkdirSync(dirname(file), { recursive: true });
+  const draft = `${file}.${process.pid}`;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
-      const fd = openSync(file, 'wx', 0o644);
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
+      writeFileSync(draft, `${process.pid}\n`, { mode: 0o644 });
+      linkSync(draft, file);
       return () => {
         if (daemonPid(town) === process.pid || readFileSync(file, 'utf8').trim() === String(process.pid))
           rmSync(file, { force: true });
       };
     } catch (err) {
       if (!(isRecord(err) && err.code === 'EEXIST')) throw err;
+      const seen = readOr(file);
       const holder = daemonPid(town);
       if (holder !== undefined)
         throw new ConflictError(`the daemon of this town is already running (pid ${holder})`, {
           hint: '"gt daemon status" shows it; "gt daemon stop" stops it',
         });
-      rmSync(file, { force: true }); // left by a daemon that was killed
+      // Left by a daemon that was killed: removed only if it is still that file (not a rival's new one).
+      if (readOr(file) === seen) rmSync(file, { force: true });
+    } finally {
+      rmSync(draft, { force: true });
     }
   }
   throw new ConflictError('could not take the daemon slot', { hint: 'try again' });
+}
+
+function readOr(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
