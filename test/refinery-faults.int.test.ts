@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cleanEnv, GT_BIN, gtAsync, json, requireBuild, type RunResult } from './helpers/bd.js';
 import { git, townWithRig } from './helpers/town-fixture.js';
+import { fileMergeRequest } from './helpers/merge-requests.js';
 import { openTownStore } from '../src/store/open.js';
 import type { TownStore } from '../src/core/town-store.js';
 import { runPass } from '../src/refinery/refinery.js';
@@ -137,34 +138,9 @@ async function faultRig(label: string) {
       writeFileSync(join(root, 'gastown', 'settings.json'), JSON.stringify({ version: 1, refinery }));
     },
     /** A branch pushed as a polecat pushes it and a merge request as gt done files it. */
-    async file(name: string, change: (dir: string) => void): Promise<Req> {
+    file(name: string, change: (dir: string) => void): Promise<Req> {
       const branch = `polecat/${name}/job@${++n}`;
-      git(work, 'fetch', '--quiet', t.remote, '+refs/heads/main:refs/remotes/origin/main');
-      git(work, 'checkout', '--quiet', '-B', branch, 'origin/main');
-      change(work);
-      git(work, 'add', '-A');
-      git(work, 'commit', '--quiet', '-m', `${name}'s change`);
-      git(work, 'push', '--quiet', t.remote, `${branch}:refs/heads/${branch}`);
-      const commit = git(work, 'rev-parse', 'HEAD').trim();
-      const source = await store.create({ title: `${name}'s job` }, 'mayor');
-      await store.update([source.id], { status: 'in_progress', assignee: `gastown/polecats/${WORKER}` }, 'mayor');
-      const mr = await store.create(
-        {
-          id: `ga-mr${commit.slice(0, 12)}`,
-          title: `Merge ${source.id}: ${name}'s job`,
-          issue_type: 'merge-request',
-          metadata: {
-            branch,
-            target: 'main',
-            source_bead: source.id,
-            rig: 'gastown',
-            worker: `gastown/polecats/${WORKER}`,
-            commit,
-          },
-        },
-        `gastown/polecats/${WORKER}`,
-      );
-      return { mr: mr.id, source: source.id, branch, commit };
+      return fileMergeRequest(store, { work, remote: t.remote, name, branch, worker: WORKER, change });
     },
     /** A request that adds its own file (never conflicts, always passes). */
     good(name: string): Promise<Req> {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { gtAsync, json } from './helpers/bd.js';
 import { eventually, useSessionTowns } from './helpers/session-town.js';
 import { git } from './helpers/town-fixture.js';
+import { fileMergeRequest, type FiledRequest } from './helpers/merge-requests.js';
 import type { TownStore } from '../src/core/town-store.js';
 
 /**
@@ -21,40 +22,15 @@ type Pass = {
   requeued: string[];
 };
 
-async function fileRequest(
+function fileRequest(
   store: TownStore,
   work: string,
   remote: string,
   name: string,
   change: (dir: string) => void,
   worker = name,
-): Promise<{ mr: string; source: string; branch: string; commit: string }> {
-  const branch = `polecat/${name}/job@1`;
-  git(work, 'checkout', '--quiet', '-B', branch, 'origin/main');
-  change(work);
-  git(work, 'add', '-A');
-  git(work, 'commit', '--quiet', '-m', `${name}'s change`);
-  git(work, 'push', '--quiet', remote, `${branch}:refs/heads/${branch}`);
-  const commit = git(work, 'rev-parse', 'HEAD').trim();
-  const source = await store.create({ title: `${name}'s job` }, 'mayor');
-  await store.update([source.id], { status: 'in_progress', assignee: `gastown/polecats/${worker}` }, 'mayor');
-  const mr = await store.create(
-    {
-      id: `ga-mr${commit.slice(0, 12)}`,
-      title: `Merge ${source.id}: ${name}'s job`,
-      issue_type: 'merge-request',
-      metadata: {
-        branch,
-        target: 'main',
-        source_bead: source.id,
-        rig: 'gastown',
-        worker: `gastown/polecats/${worker}`,
-        commit,
-      },
-    },
-    `gastown/polecats/${worker}`,
-  );
-  return { mr: mr.id, source: source.id, branch, commit };
+): Promise<FiledRequest> {
+  return fileMergeRequest(store, { work, remote, name, branch: `polecat/${name}/job@1`, worker, change });
 }
 
 describe('the refinery', () => {

@@ -3,7 +3,7 @@ import type { MergeRequest } from '../core/merge-request.js';
 import { UsageError } from '../core/errors.js';
 import { queueStats, readPassFacts } from '../core/merge-queue-stats.js';
 import { GitCommandError } from '../git/git.js';
-import { mergeRequests, PASS_EVENT, runPass, type PassReport } from '../refinery/refinery.js';
+import { madeProgress, mergeRequests, PASS_EVENT, runPass, type PassReport } from '../refinery/refinery.js';
 import { watchQueue } from '../refinery/watch.js';
 import { sendBackAll } from '../work/send-back.js';
 import { startAgentSession, statusOf, stopAgentSession } from '../work/sessions.js';
@@ -162,8 +162,7 @@ export function registerMqCommands(program: Command, io: Io): void {
           if (!json) io.out(renderPass(r));
           const sent = await sendBackAll(ctx, rig, (m) => io.err(`refinery: ${m}\n`));
           if (!json) for (const x of sent) io.out(`  → ${x.task} (for ${x.request}) went to ${x.agent}\n`);
-          const progressed = r.landed.length + r.returned.length + r.escalated.length > 0 || r.moved;
-          if (o.untilEmpty !== true || !progressed || r.targetBroken !== null || r.refused !== null) break;
+          if (o.untilEmpty !== true || !madeProgress(r) || r.targetBroken !== null || r.refused !== null) break;
         }
         if (json) printJson(io, reports);
         const refused = reports.at(-1)?.refused;

@@ -127,11 +127,17 @@ async function batchSizing(store: TownStore, rig: string, s: RefinerySettings): 
   return { size: Math.min(Math.max(size, s.batch_min), s.batch_max), min: s.batch_min, max: s.batch_max };
 }
 
+/** Whether a pass changed the queue: something landed, went back or was escalated, or the target moved. */
+export function madeProgress(r: PassReport): boolean {
+  return r.landed.length + r.returned.length + r.escalated.length > 0 || r.moved;
+}
+
 /** One pass, recorded as an `mq_pass` activity of the rig's refinery (what gt mq status counts). */
 export async function runPass(ctx: RefineryContext, rigName: string): Promise<PassReport> {
   const started = ctx.now();
   const report = await pass(ctx, rigName);
-  if (report.batch.length > 0 || report.landed.length + report.returned.length + report.escalated.length > 0) {
+  // (a moved target implies a tested batch, so this is what it was: a batch, or something landed or went back)
+  if (report.batch.length > 0 || madeProgress(report)) {
     const record: PassRecord = {
       batch: report.batch.length,
       landed: report.landed.length,

@@ -1,5 +1,5 @@
 import { errorMessage } from '../core/errors.js';
-import { mergeRequests, runPass, type PassReport, type RefineryContext } from './refinery.js';
+import { madeProgress, mergeRequests, runPass, type PassReport, type RefineryContext } from './refinery.js';
 
 /**
  * The refinery as a standing process (`gt refinery run --watch`, the program of the rig's refinery session):
@@ -61,17 +61,20 @@ export async function watchQueue(ctx: RefineryContext, rig: string, options: Wat
     try {
       const report = await runPass(ctx, rig);
       await options.onPass?.(report);
-      progressed = report.landed.length + report.returned.length + report.escalated.length > 0 || report.moved;
+      progressed = madeProgress(report);
       stuck = report.targetBroken !== null || report.refused !== null || (!progressed && report.batch.length > 0);
     } catch (err) {
       options.onError?.(errorMessage(err));
       stuck = true;
     }
-    seen = progressed ? '' : (await fingerprint(ctx, rig)).key;
     retryAt = stuck ? ctx.now() + retryMs : 0;
-    if (!progressed) {
-      options.onIdle?.((await fingerprint(ctx, rig)).queued);
-      await sleep(pollMs, options.signal);
+    if (progressed) {
+      seen = '';
+      continue;
     }
+    const after = await fingerprint(ctx, rig);
+    seen = after.key;
+    options.onIdle?.(after.queued);
+    await sleep(pollMs, options.signal);
   }
 }
