@@ -1,15 +1,8 @@
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage, InternalError } from '../core/errors.js';
-import {
-  decideBatch,
-  nextBatchSize,
-  orderQueue,
-  pairKey,
-  pickBatch,
-  type BatchSizing,
-  type PrefixResult,
-} from '../core/merge-queue.js';
+import { decideSearch, setKey, suspectsOf, type SearchState, type SetResult } from '../core/batch-search.js';
+import { nextBatchSize, orderQueue, pairKey, pickBatch, type BatchSizing } from '../core/merge-queue.js';
 import { readMergeRequest, type MergeRequest, type ReturnCause } from '../core/merge-request.js';
 import type { RefinerySettings } from '../core/settings.js';
 import type { TownStore } from '../core/town-store.js';
@@ -17,13 +10,14 @@ import { runGate } from '../exec/gate.js';
 import { fetchOrigin } from '../git/git.js';
 import {
   addScratchWorktree,
+  changedFiles,
   commitOf,
   conflictsBetween,
   isAncestor,
   mergeConflicts,
+  mergeOnto,
   pushIfUnchanged,
   removeScratchWorktree,
-  stackMerges,
 } from '../git/merge.js';
 import { loadRigSettings, rigPaths } from '../town/rig.js';
 import {
@@ -56,7 +50,15 @@ import { clearDeadPasses, closePassScratch, openPassScratch, type PassScratch } 
 
 export type { RefineryContext } from './outcomes.js';
 
-export type GateRun = { prefix: number; commit: string; gate: string; ok: boolean; ms: number; timedOut: boolean };
+/** One gate run: the requests merged onto the target for it, the commit tested, how it ended. */
+export type GateRun = {
+  members: string[];
+  commit: string;
+  gate: string;
+  ok: boolean;
+  ms: number;
+  timedOut: boolean;
+};
 
 export type PassReport = {
   rig: string;
@@ -85,6 +87,10 @@ export type PassReport = {
 };
 
 const BATCH_KEY = (rig: string): string => `refinery.${rig}.batch_size`;
+/** The target commit last seen to pass every gate (landed after its test, or tested alone). */
+const GREEN_KEY = (rig: string): string => `refinery.${rig}.green_head`;
+/** Whether the last batch was red: the next one's first round then also tests its parts. */
+const RED_KEY = (rig: string): string => `refinery.${rig}.last_batch`;
 
 /** The activity each pass that did something leaves (subject `<rig>/refinery`). */
 export const PASS_EVENT = 'mq_pass';
@@ -123,7 +129,8 @@ export async function mergeRequests(store: TownStore, rig: string, includeClosed
 
 async function batchSizing(store: TownStore, rig: string, s: RefinerySettings): Promise<BatchSizing> {
   const saved = Number(await store.getConfig(BATCH_KEY(rig)));
-  const size = Number.isInteger(saved) && saved > 0 ? saved : s.batch_min;
+  // Nothing learned yet: start at the largest batch (a red one halves it).
+  const size = Number.isInteger(saved) && saved > 0 ? saved : s.batch_max;
   return { size: Math.min(Math.max(size, s.batch_min), s.batch_max), min: s.batch_min, max: s.batch_max };
 }
 
@@ -230,6 +237,9 @@ async function pass(ctx: RefineryContext, rigName: string): Promise<PassReport> 
       conflictFiles.set(mr.id, files);
     }
   }
+  // Only requests that touch a common path (or a path and a directory of it) can conflict with each other.
+  const changed = new Map<string, string[]>();
+  for (const mr of window) changed.set(mr.id, await changedFiles(repo, head, mr.commit));
   const pairs = new Set<string>();
   const clean = window.filter((mr) => !withTarget.has(mr.id));
   for (let i = 0; i < clean.length; i++)
@@ -237,6 +247,7 @@ async function pass(ctx: RefineryContext, rigName: string): Promise<PassReport> 
       const a = clean[i];
       const b = clean[j];
       if (a === undefined || b === undefined) continue;
+      if (!pathsMeet(changed.get(a.id) ?? [], changed.get(b.id) ?? [])) continue;
       if ((await conflictsBetween(repo, head, a.commit, b.commit)).length > 0) pairs.add(pairKey(a.id, b.id));
     }
   const pick = pickBatch(window, sizing.size, { withTarget, pairs });
@@ -260,13 +271,28 @@ async function pass(ctx: RefineryContext, rigName: string): Promise<PassReport> 
   // stack, in a scratch worktree of the shared clone, in the pass's own area.
   const scratch = openPassScratch(scratchRoot);
   try {
-    await testAndLand(ctx, { report, batch, byId, settings, sizing, repo, head, scratch });
+    await testAndLand(ctx, { report, batch, byId, settings, sizing, repo, head, scratch, changed });
   } finally {
     await closePassScratch(repo, scratch).catch((err: unknown) =>
       ctx.progress?.(`could not remove the scratch ${scratch.dir}: ${errorMessage(err)}`),
     );
   }
   return report;
+}
+
+/** Whether two lists of changed paths share a path, or one is a directory of the other's. */
+function pathsMeet(a: readonly string[], b: readonly string[]): boolean {
+  const dirs = (paths: readonly string[]): Set<string> => {
+    const out = new Set<string>();
+    for (const p of paths) {
+      out.add(p);
+      const parts = p.split('/');
+      for (let i = 1; i < parts.length; i++) out.add(parts.slice(0, i).join('/'));
+    }
+    return out;
+  };
+  const [da, db] = [dirs(a), dirs(b)];
+  return a.some((p) => db.has(p)) || b.some((p) => da.has(p));
 }
 
 type Batch = {
@@ -278,101 +304,130 @@ type Batch = {
   repo: string;
   head: string;
   scratch: PassScratch;
+  /** The files each request of the window changes since it forked from the target (for the evidence). */
+  changed: Map<string, string[]>;
 };
 
-/** Stacks the batch, tests it as the planner asks, lands the passing prefix and returns the culprits. */
+/** Tests the batch as the search asks, lands the largest passing set and returns the culprits. */
 async function testAndLand(ctx: RefineryContext, b: Batch): Promise<void> {
-  const { report, batch, byId, settings, sizing, repo, head, scratch } = b;
+  const { report, byId, settings, sizing, repo, head, scratch, changed } = b;
   const { rig: rigName, target } = report;
-  const stackDir = join(scratch.dir, 'stack');
-  await addScratchWorktree(repo, stackDir, head);
-  let commits: string[];
-  try {
-    const stacked = await stackMerges(
-      stackDir,
-      batch.map((mr) => ({ ref: mr.commit, message: `Merge ${mr.branch} (${mr.id}: ${mr.title})` })),
-      { name: ctx.actor, email: `${rigName}-refinery@gastown.local` },
-    );
-    if (!stacked.ok) {
-      // Predicted clean, yet it conflicts on the stack: return that one; the others wait for the next pass.
-      const culprit = batch[stacked.conflictAt - 1];
-      if (culprit !== undefined) {
-        const r = await returnRequest(ctx, culprit, settings, 'conflict', {
-          files: stacked.files,
-          detail: `merging ${culprit.branch} onto ${target} together with the requests before it conflicts`,
-        });
-        if (r !== undefined) report.returned.push(r);
-        else report.escalated.push(culprit.id);
-      }
-      report.requeued.push(...batch.filter((mr) => mr !== culprit).map((mr) => mr.id));
-      return;
-    }
-    commits = stacked.commits;
-  } finally {
-    await removeScratchWorktree(repo, stackDir).catch(() => undefined);
-  }
+  const author = { name: ctx.actor, email: `${rigName}-refinery@gastown.local` };
+  let batch = b.batch;
 
-  // test: the planner says which prefixes; each run gets its own scratch worktree.
+  // Stacks are made of objects alone (merge-tree and commit-tree, no worktree), once per ordered prefix.
+  const stacks = new Map<string, string>([['', head]]);
+  const stackOf = async (
+    members: readonly string[],
+  ): Promise<{ ok: true; commit: string } | { ok: false; at: MergeRequest; files: string[] }> => {
+    let commit = head;
+    let key = '';
+    for (const id of members) {
+      const mr = byId.get(id);
+      if (mr === undefined) throw new InternalError(`${id} is not in the batch`);
+      key = `${key}\u0000${id}`;
+      let next = stacks.get(key);
+      if (next === undefined) {
+        const m = await mergeOnto(repo, commit, mr.commit, `Merge ${mr.branch} (${mr.id}: ${mr.title})`, author);
+        if (!m.ok) return { ok: false, at: mr, files: m.files };
+        next = m.commit;
+        stacks.set(key, next);
+      }
+      commit = next;
+    }
+    return { ok: true, commit };
+  };
+
+  // The whole batch stacks first: one predicted clean that conflicts in the stack goes back, the rest go on.
+  for (;;) {
+    const whole = await stackOf(batch.map((mr) => mr.id));
+    if (whole.ok) break;
+    const culprit = whole.at;
+    const r = await returnRequest(ctx, culprit, settings, 'conflict', {
+      files: whole.files,
+      detail: `merging ${culprit.branch} onto ${target} together with the requests before it conflicts`,
+    });
+    if (r !== undefined) report.returned.push(r);
+    else report.escalated.push(culprit.id);
+    batch = batch.filter((mr) => mr !== culprit);
+  }
+  report.batch = batch.map((mr) => mr.id);
+  if (batch.length === 0) return;
+
+  // test: the search says which sets; each run gets its own scratch worktree, `parallel` at once.
   const slots = Math.max(1, Math.min(settings.parallel, cpus().length));
-  const results: PrefixResult[] = [];
-  /** The last failure seen on each prefix: its output's tail, and whether the gate ran out of time. */
-  const failures = new Map<number, { tail: string; timedOut: boolean }>();
-  const commitAt = (prefix: number): string => (prefix === 0 ? head : (commits[prefix - 1] ?? head));
-  let decision = decideBatch({ batch: report.batch, results, slots });
+  const results: SetResult[] = [];
+  const passed = new Map<string, string>(); // set → the commit that passed
+  const failures = new Map<string, { members: string[]; tail: string; timedOut: boolean }>();
+  const targetPasses = (await ctx.store.getConfig(GREEN_KEY(rigName))) === head;
+  const speculate = (await ctx.store.getConfig(RED_KEY(rigName))) === 'red';
+  const state = (): SearchState => ({
+    batch: report.batch,
+    results,
+    slots,
+    gates: settings.gates.map((g) => g.name),
+    targetPasses,
+    speculate,
+  });
+  let decision = decideSearch(state());
   let seq = 0;
   while (decision.kind === 'test') {
     report.rounds++;
+    const commits: string[] = [];
+    for (const run of decision.runs) {
+      const stacked = await stackOf(run.members);
+      if (!stacked.ok) {
+        // A part of a batch that stacked whole conflicts: nothing is blamed, the batch waits for the next pass.
+        ctx.progress?.(`${stacked.at.id} conflicts with part of the batch only: the batch goes back to the queue`);
+        report.requeued.push(...report.batch);
+        return;
+      }
+      commits.push(stacked.commit);
+    }
     const round = await Promise.all(
-      decision.runs.map(async (run) => {
+      decision.runs.map(async (run, i): Promise<SetResult> => {
         const dir = join(scratch.dir, `gate-${seq++}`);
-        const commit = commitAt(run.prefix);
+        const commit = commits[i] ?? head;
         await addScratchWorktree(repo, dir, commit);
         try {
           const gates = run.gate === undefined ? settings.gates : settings.gates.filter((g) => g.name === run.gate);
+          const rerun = run.gate !== undefined ? { rerun: true } : {};
           for (const gate of gates) {
             const g = await runGate(gate.argv, dir, settings.gate_timeout_seconds * 1000, scratch.gateEnv);
-            report.gateRuns.push({
-              prefix: run.prefix,
-              commit,
-              gate: gate.name,
-              ok: g.ok,
-              ms: g.ms,
-              timedOut: g.timedOut,
-            });
+            report.gateRuns.push({ members: run.members, commit, gate: gate.name, ok: g.ok, ms: g.ms, timedOut: g.timedOut });
             if (!g.ok) {
-              failures.set(run.prefix, { tail: g.tail, timedOut: g.timedOut });
-              return {
-                prefix: run.prefix,
-                outcome: 'fail' as const,
-                failedGate: gate.name,
-                ...(run.gate !== undefined ? { rerun: true } : {}),
-              };
+              failures.set(setKey(run.members), { members: run.members, tail: g.tail, timedOut: g.timedOut });
+              const inRun = new Map(run.members.map((id) => [id, changed.get(id) ?? []]));
+              const suspects = suspectsOf(g.tail, inRun);
+              return { members: run.members, outcome: 'fail', failedGate: gate.name, suspects, ...rerun };
             }
           }
-          return { prefix: run.prefix, outcome: 'pass' as const, ...(run.gate !== undefined ? { rerun: true } : {}) };
+          passed.set(setKey(run.members), commit);
+          return { members: run.members, outcome: 'pass', ...rerun };
         } finally {
           await removeScratchWorktree(repo, dir).catch(() => undefined);
         }
       }),
     );
     results.push(...round);
-    decision = decideBatch({ batch: report.batch, results, slots });
+    decision = decideSearch(state());
   }
 
   if (decision.kind === 'target-broken') {
     report.targetBroken = decision.gate;
-    await fileBrokenTarget(ctx, rigName, target, head, decision.gate, failures.get(0)?.tail ?? '');
+    await fileBrokenTarget(ctx, rigName, target, head, decision.gate, failures.get(setKey([]))?.tail ?? '');
     report.requeued.push(...report.batch);
     return;
   }
 
-  // land: the prefix, by compare-and-swap.
+  // land: the set that passed, by compare-and-swap.
   report.flaky = decision.flaky;
   let newHead = head;
   let landed = decision.landed;
-  if (decision.prefix > 0) {
-    const landing = commitAt(decision.prefix);
-    const pushed = await pushIfUnchanged(repo, landing, target, head);
+  if (landed.length > 0) {
+    const tested = passed.get(setKey(landed));
+    if (tested === undefined) throw new InternalError(`the set to land (${landed.join(', ')}) was never tested`);
+    const pushed = await pushIfUnchanged(repo, tested, target, head);
     if (!pushed.landed && pushed.reason === 'moved') {
       report.moved = true;
       report.requeued.push(...report.batch);
@@ -381,15 +436,18 @@ async function testAndLand(ctx: RefineryContext, b: Batch): Promise<void> {
     if (pushed.landed) {
       newHead = pushed.commit;
       report.head = newHead;
+      await ctx.store.setConfig(GREEN_KEY(rigName), newHead, ctx.actor);
       await closeRefusals(ctx, rigName, target, newHead);
     } else {
-      // Refused (a hook, permissions): nothing landed, so nothing is closed; the prefix waits in the queue for
+      // Refused (a hook, permissions): nothing landed, so nothing is closed; the set waits in the queue for
       // a remote that takes it, and the refusal is recorded once for the rig. The culprits found stand.
       const escalation = await fileRefusal(ctx, rigName, target, pushed.detail, landed);
       report.refused = { detail: pushed.detail, escalation };
       report.requeued.push(...landed);
       landed = [];
     }
+  } else if (passed.has(setKey([]))) {
+    await ctx.store.setConfig(GREEN_KEY(rigName), head, ctx.actor);
   }
   for (const id of landed) {
     const mr = byId.get(id);
@@ -403,20 +461,27 @@ async function testAndLand(ctx: RefineryContext, b: Batch): Promise<void> {
   for (const c of decision.culprits) {
     const mr = byId.get(c.id);
     if (mr === undefined) continue;
-    const failure = failures.get(batch.indexOf(mr) + 1) ?? [...failures.values()].at(-1);
+    // The evidence: the smallest failing set with it.
+    const failure = [...failures.values()]
+      .filter((f) => f.members.includes(c.id))
+      .sort((x, y) => x.members.length - y.members.length)[0];
     const how =
       failure?.timedOut === true
         ? `did not finish within ${settings.gate_timeout_seconds} s (it was stopped)`
         : 'fails';
+    const others = (failure?.members.length ?? 1) - 1;
     const r = await returnRequest(ctx, mr, settings, 'fix-needed', {
       gate: c.gate,
       output: failure?.tail ?? '',
-      detail: `with ${mr.branch} merged onto ${target}, the gate "${c.gate}" ${how} (without it, it passes)`,
+      detail:
+        `with ${mr.branch} merged onto ${target}${others > 0 ? ` and ${others} other request(s) that pass without it` : ''}, ` +
+        `the gate "${c.gate}" ${how} (without it, it passes)`,
     });
     if (r !== undefined) report.returned.push(r);
     else report.escalated.push(mr.id);
   }
-  report.requeued.push(...decision.requeue);
-  const next = nextBatchSize(sizing, decision.culprits.length === 0 ? 'green' : 'red');
+  const outcome = decision.culprits.length === 0 ? 'green' : 'red';
+  const next = nextBatchSize(sizing, outcome);
   await ctx.store.setConfig(BATCH_KEY(rigName), String(next.size), ctx.actor);
+  await ctx.store.setConfig(RED_KEY(rigName), outcome, ctx.actor);
 }

@@ -90,7 +90,7 @@ describe('gt rig add', () => {
         gates: {},
         gate_timeout_seconds: 1800,
         batch_min: 1,
-        batch_max: 8,
+        batch_max: 16,
         parallel: 2,
         max_attempts: 3,
         age_boost_per_hour: 1,
