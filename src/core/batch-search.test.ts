@@ -209,8 +209,7 @@ function world(culprits: ReadonlySet<string>, evidence: 'exact' | 'none' | 'wron
 
 function subsets<T>(items: readonly T[], most: number): T[][] {
   const out: T[][] = [[]];
-  for (const item of items)
-    for (const s of [...out]) if (s.length < most) out.push([...s, item]);
+  for (const item of items) for (const s of [...out]) if (s.length < most) out.push([...s, item]);
   return out;
 }
 

@@ -99,7 +99,11 @@ function knownResults(state: SearchState): Map<string, Known> {
 type Verdict = 'pass' | 'fail' | 'unknown';
 
 /** The flake rule on the batch's first failure: its re-run (the failed gate alone), then the rest of the gates. */
-function firstFailureVerdict(state: SearchState, batch: readonly string[], k: Known): { verdict: Verdict; run?: SetRun; flaky: boolean } {
+function firstFailureVerdict(
+  state: SearchState,
+  batch: readonly string[],
+  k: Known,
+): { verdict: Verdict; run?: SetRun; flaky: boolean } {
   const all = setKey(batch);
   const reruns = state.results.filter((r) => r.rerun === true && setKey(r.members) === all);
   const fulls = state.results.filter((r) => r.rerun !== true && setKey(r.members) === all);
@@ -161,7 +165,9 @@ export function decideSearch(state: SearchState): SearchDecision {
       // The batch's first test: with more slots and `speculate`, its prefixes beside it, so that a failure
       // already points at a part.
       const first = accepted.length === 0 && pending.length === batch.length && state.speculate === true;
-      const extra = first ? splitPoints(0, pending.length, slots - 1).map((m) => ({ members: pending.slice(0, m) })) : [];
+      const extra = first
+        ? splitPoints(0, pending.length, slots - 1).map((m) => ({ members: pending.slice(0, m) }))
+        : [];
       return { kind: 'test', runs: [{ members: full }, ...extra] };
     }
     const runs: SetRun[] = [];

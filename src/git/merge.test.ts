@@ -18,6 +18,9 @@ import {
   conflictMessagePaths,
   mergeOnto,
   changedFiles,
+  deleteLandedBranches,
+  existingCommits,
+  ancestorsOf,
 } from './merge.js';
 
 const cleanups: (() => void)[] = [];
@@ -211,9 +214,12 @@ describe('mergeOnto', () => {
       'gastown-refinery <refinery@example.com>|gastown-refinery <refinery@example.com>|Merge polecat/c',
     );
     // The tree is what git merge makes: every branch's file and the target's.
-    expect(git(r.repo, 'ls-tree', '--name-only', commits[2] ?? '').trim().split('\n').sort()).toEqual(
-      ['a.txt', 'app.txt', 'b.txt', 'c.txt'],
-    );
+    expect(
+      git(r.repo, 'ls-tree', '--name-only', commits[2] ?? '')
+        .trim()
+        .split('\n')
+        .sort(),
+    ).toEqual(['a.txt', 'app.txt', 'b.txt', 'c.txt']);
     // No agent's branch was rewritten, and no branch moved at all.
     expect(['a', 'b', 'c'].map((n) => git(r.repo, 'rev-parse', `origin/polecat/${n}`).trim())).toEqual(heads);
     expect(git(r.repo, 'rev-parse', 'refs/heads/main').trim()).toBe(main);
@@ -339,6 +345,44 @@ describe('landing', () => {
     expect(await commitOf(r.repo, 'refs/heads/polecat/a')).toBeUndefined();
     expect(await deleteLandedBranch(r.repo, 'polecat/a')).toBe('absent');
     expect(await deleteLandedBranch(r.repo, 'polecat/a', { expected: a })).toBe('absent');
+  });
+
+  it('deleteLandedBranches: one push for all; a branch that moved since is kept, a local one in use stays', async () => {
+    const r = await rig();
+    pushBranch(r, 'polecat/a', { 'a.txt': 'a\n' });
+    const b = pushBranch(r, 'polecat/b', { 'b.txt': 'b\n' });
+    pushBranch(r, 'polecat/c', { 'c.txt': 'c\n' });
+    await fetchOrigin(r.repo);
+    const more = pushBranch(r, 'polecat/c', { 'c.txt': 'c, fixed\n' }, 'polecat/c'); // not fetched yet
+    git(r.repo, 'worktree', 'add', '--quiet', join(r.base, 'sandbox'), '-b', 'polecat/b', b);
+    const out = await deleteLandedBranches(r.repo, ['polecat/a', 'polecat/b', 'polecat/c', 'polecat/none']);
+    expect(Object.fromEntries(out)).toEqual({
+      'polecat/a': 'deleted',
+      'polecat/b': 'deleted',
+      'polecat/c': 'failed',
+      'polecat/none': 'failed',
+    });
+    expect(git(r.remote, 'branch', '--list', 'polecat/a', 'polecat/b')).toBe('');
+    expect(remoteRef(r, 'polecat/c')).toBe(more);
+    expect(await commitOf(r.repo, 'origin/polecat/a')).toBeUndefined();
+    expect(await commitOf(r.repo, 'refs/heads/polecat/b')).toBe(b); // the sandbox's branch stays
+  });
+
+  it('existingCommits and ancestorsOf answer for many commits at once, branch tips or not', async () => {
+    const r = await rig();
+    const a = pushBranch(r, 'polecat/a', { 'a.txt': 'a\n' });
+    const b = pushBranch(r, 'polecat/b', { 'b.txt': 'b\n' });
+    const expected = (await remoteHead(r.repo, 'main')) ?? '';
+    const landed = await merged(r, 'land-a', expected, 'origin/polecat/a');
+    expect(await pushIfUnchanged(r.repo, landed, 'main', expected)).toMatchObject({ landed: true });
+    // b moves on after it was submitted: its submitted commit is no longer a branch tip.
+    const later = pushBranch(r, 'polecat/b', { 'b2.txt': 'b2\n' }, 'polecat/b');
+    await fetchOrigin(r.repo);
+    const missing = 'f'.repeat(40);
+    expect(await existingCommits(r.repo, [a, b, later, missing, 'not-an-oid'])).toEqual(new Set([a, b, later]));
+    const head = (await commitOf(r.repo, 'origin/main')) ?? '';
+    expect(await ancestorsOf(r.repo, head, [a, b, later, expected])).toEqual(new Set([a, expected]));
+    expect(await ancestorsOf(r.repo, later, [a, b, later])).toEqual(new Set([b, later]));
   });
 
   it('deleteLandedBranch keeps a branch that got new commits since, and a local branch still in use', async () => {

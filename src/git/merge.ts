@@ -387,3 +387,96 @@ export async function changedFiles(repo: string, base: string, commit: string): 
   if (!r.ok) throw new GitCommandError(`git diff ${base}...${commit} failed: ${gitComplaint(r.stderr)}`);
   return r.stdout.split('\0').filter((f) => f !== '');
 }
+
+/** Which of `oids` name commits in the shared clone: one `git cat-file --batch-check` for all of them. */
+export async function existingCommits(repo: string, oids: readonly string[]): Promise<Set<string>> {
+  const asked = oids.filter((o) => OID.test(o));
+  if (asked.length === 0) return new Set();
+  const r = await runGit(['cat-file', '--batch-check=%(objectname) %(objecttype)'], {
+    cwd: repo,
+    input: `${asked.join('\n')}\n`,
+  });
+  if (!r.ok) throw new GitCommandError(`git cat-file --batch-check failed in ${repo}: ${gitComplaint(r.stderr)}`);
+  const found = new Set<string>();
+  for (const line of r.stdout.split('\n')) {
+    const [oid, type] = line.split(' ');
+    if (oid !== undefined && type === 'commit') found.add(oid);
+  }
+  return found;
+}
+
+/**
+ * Which of `commits` (full ids that exist) are ancestors of `head`. Most are the tips of remote-tracking branches:
+ * two `git for-each-ref` calls (all tips, and the tips merged into head) answer for those; any other is asked
+ * with `git merge-base --is-ancestor` on its own.
+ */
+export async function ancestorsOf(repo: string, head: string, commits: readonly string[]): Promise<Set<string>> {
+  const tips = async (extra: string[]): Promise<Set<string>> => {
+    const r = await mustGit(
+      ['for-each-ref', '--format=%(objectname)', ...extra, 'refs/remotes/origin/'],
+      repo,
+      'git for-each-ref',
+    );
+    return new Set(r.split('\n').filter((l) => l !== ''));
+  };
+  const [all, merged] = [await tips([]), await tips([`--merged=${revision(head)}`])];
+  const out = new Set<string>();
+  for (const c of new Set(commits)) {
+    if (merged.has(c)) out.add(c);
+    else if (!all.has(c) && (await isAncestor(repo, c, head))) out.add(c);
+  }
+  return out;
+}
+
+/**
+ * Deletes landed branches on origin in one push, each by compare-and-swap against what was last fetched of it
+ * (as deleteLandedBranch does for one), then their remote-tracking refs and local branches as deleteLandedBranch
+ * would. Each branch's outcome; a branch the push could not take is left to deleteLandedBranch's own rules.
+ */
+export async function deleteLandedBranches(
+  repo: string,
+  branches: readonly string[],
+): Promise<Map<string, 'deleted' | 'absent' | 'moved' | 'failed'>> {
+  const out = new Map<string, 'deleted' | 'absent' | 'moved' | 'failed'>();
+  const leased: { branch: string; expected: string }[] = [];
+  for (const branch of new Set(branches)) {
+    branchName(branch);
+    const expected = await commitOf(repo, `refs/remotes/origin/${branch}`);
+    if (expected === undefined)
+      out.set(branch, 'failed'); // never fetched, or gone: deleteLandedBranch decides
+    else leased.push({ branch, expected });
+  }
+  if (leased.length > 0) {
+    const r = await runGit(
+      [
+        'push',
+        '--porcelain',
+        '--no-progress',
+        ...leased.map((l) => `--force-with-lease=refs/heads/${l.branch}:${l.expected}`),
+        'origin',
+        ...leased.map((l) => `:refs/heads/${l.branch}`),
+      ],
+      { cwd: repo, timeoutMs: LONG_MS },
+    );
+    for (const l of leased) {
+      const line = pushLine(r.stdout, `refs/heads/${l.branch}`);
+      out.set(l.branch, line === undefined || line.flag === '!' ? 'failed' : 'deleted');
+    }
+  }
+  const deleted = leased.filter((l) => out.get(l.branch) === 'deleted');
+  if (deleted.length > 0)
+    await withSharedClone(repo, async () => {
+      const checkedOut = new Set((await listWorktrees(repo)).map((w) => w.branch).filter((b) => b != null));
+      for (const { branch, expected } of deleted) {
+        const tracking = `refs/remotes/origin/${branch}`;
+        if ((await commitOf(repo, tracking)) !== undefined)
+          await mustGit(['update-ref', '-d', tracking], repo, 'git update-ref');
+        const ref = `refs/heads/${branch}`;
+        const local = await commitOf(repo, ref);
+        if (local === undefined || checkedOut.has(branch)) continue; // a sandbox has it: its owner's
+        if (!(await isAncestor(repo, local, expected))) continue; // commits that never landed
+        await mustGit(['update-ref', '-d', ref, local], repo, `deleting ${branch}`);
+      }
+    });
+  return out;
+}

@@ -56,6 +56,7 @@ export async function closeLanded(
   mr: MergeRequest,
   head: string,
   how: string,
+  options: { branchDeleted?: boolean } = {},
 ): Promise<void> {
   const [bead] = await ctx.store.show([mr.id]);
   if (bead === undefined || bead.status === 'closed') return;
@@ -78,7 +79,7 @@ export async function closeLanded(
     await ctx.store
       .close([stray], { reason: `not needed: ${mr.id} landed in ${where}` }, ctx.actor)
       .catch(log(`close ${stray}`));
-  await deleteLandedBranch(repo, mr.branch).catch(log(`delete ${mr.branch}`));
+  if (options.branchDeleted !== true) await deleteLandedBranch(repo, mr.branch).catch(log(`delete ${mr.branch}`));
   await commentOnce(ctx, mr.id, 'Landed in ', `Landed in ${where} (${how}).`);
   await ctx.store.close([mr.id], { reason: `landed in ${where}` }, ctx.actor);
 }

@@ -1,6 +1,7 @@
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage, InternalError } from '../core/errors.js';
+import { mapLimit } from '../core/promise.js';
 import { decideSearch, setKey, suspectsOf, type SearchState, type SetResult } from '../core/batch-search.js';
 import { nextBatchSize, orderQueue, pairKey, pickBatch, type BatchSizing } from '../core/merge-queue.js';
 import { readMergeRequest, type MergeRequest, type ReturnCause } from '../core/merge-request.js';
@@ -11,9 +12,11 @@ import { fetchOrigin } from '../git/git.js';
 import {
   addScratchWorktree,
   changedFiles,
+  ancestorsOf,
   commitOf,
   conflictsBetween,
-  isAncestor,
+  deleteLandedBranches,
+  existingCommits,
   mergeConflicts,
   mergeOnto,
   pushIfUnchanged,
@@ -46,7 +49,6 @@ import { clearDeadPasses, closePassScratch, openPassScratch, type PassScratch } 
  * A pass killed at any point leaves the target either untouched or moved to a fully tested prefix, and the
  * next pass resumes from the store and the remote alone.
  */
-
 
 export type { RefineryContext } from './outcomes.js';
 
@@ -85,6 +87,9 @@ export type PassReport = {
    */
   refused: { detail: string; escalation: string } | null;
 };
+
+/** Git commands a pass runs side by side while it predicts conflicts. */
+const GIT_AT_ONCE = 4;
 
 const BATCH_KEY = (rig: string): string => `refinery.${rig}.batch_size`;
 /** The target commit last seen to pass every gate (landed after its test, or tested alone). */
@@ -196,6 +201,11 @@ async function pass(ctx: RefineryContext, rigName: string): Promise<PassReport> 
   const open = await mergeRequests(ctx.store, rigName);
   // finish: a pass killed after its push left requests that are in the target already.
   const queued: MergeRequest[] = [];
+  const present = await existingCommits(
+    repo,
+    open.map((mr) => mr.commit),
+  );
+  const inTarget = await ancestorsOf(repo, head, [...present]);
   for (const found of open) {
     let mr = found;
     if (mr.state === 'returned') {
@@ -204,7 +214,7 @@ async function pass(ctx: RefineryContext, rigName: string): Promise<PassReport> 
       mr = back; // its task is done: in the queue again, this pass
     }
     if (mr.state === 'escalated') continue;
-    if ((await commitOf(repo, mr.commit)) === undefined) {
+    if (!present.has(mr.commit)) {
       const r = await returnRequest(ctx, mr, settings, 'branch-missing', {
         detail: `the commit ${mr.commit.slice(0, 12)} of ${mr.branch} is not in the rig's clone (was the branch deleted before it landed?)`,
       });
@@ -212,7 +222,7 @@ async function pass(ctx: RefineryContext, rigName: string): Promise<PassReport> 
       else report.escalated.push(mr.id);
       continue;
     }
-    if (await isAncestor(repo, mr.commit, head)) {
+    if (inTarget.has(mr.commit)) {
       await closeLanded(ctx, repo, mr, head, 'found in the target already');
       report.landed.push(mr.id);
       continue;
@@ -227,19 +237,24 @@ async function pass(ctx: RefineryContext, rigName: string): Promise<PassReport> 
     queued.map((mr) => ({ ...mr, id: mr.id })),
     { nowMs: ctx.now(), ageBoostPerHour: settings.age_boost_per_hour },
   );
-  const window = ordered.slice(0, sizing.size * 2);
+  const window = ordered.slice(0, sizing.size + Math.ceil(sizing.size / 2));
   const withTarget = new Set<string>();
   const conflictFiles = new Map<string, string[]>();
-  for (const mr of window) {
-    const files = await mergeConflicts(repo, head, mr.commit);
-    if (files.length > 0) {
+  const changed = new Map<string, string[]>();
+  // Per request: its conflicts with the target, and the files it changes (git calls, a few at once).
+  const facts = await mapLimit(window, GIT_AT_ONCE, async (mr) => ({
+    mr,
+    conflicts: await mergeConflicts(repo, head, mr.commit),
+    files: await changedFiles(repo, head, mr.commit),
+  }));
+  for (const { mr, conflicts, files } of facts) {
+    changed.set(mr.id, files);
+    if (conflicts.length > 0) {
       withTarget.add(mr.id);
-      conflictFiles.set(mr.id, files);
+      conflictFiles.set(mr.id, conflicts);
     }
   }
   // Only requests that touch a common path (or a path and a directory of it) can conflict with each other.
-  const changed = new Map<string, string[]>();
-  for (const mr of window) changed.set(mr.id, await changedFiles(repo, head, mr.commit));
   const pairs = new Set<string>();
   const clean = window.filter((mr) => !withTarget.has(mr.id));
   for (let i = 0; i < clean.length; i++)
@@ -394,7 +409,14 @@ async function testAndLand(ctx: RefineryContext, b: Batch): Promise<void> {
           const rerun = run.gate !== undefined ? { rerun: true } : {};
           for (const gate of gates) {
             const g = await runGate(gate.argv, dir, settings.gate_timeout_seconds * 1000, scratch.gateEnv);
-            report.gateRuns.push({ members: run.members, commit, gate: gate.name, ok: g.ok, ms: g.ms, timedOut: g.timedOut });
+            report.gateRuns.push({
+              members: run.members,
+              commit,
+              gate: gate.name,
+              ok: g.ok,
+              ms: g.ms,
+              timedOut: g.timedOut,
+            });
             if (!g.ok) {
               failures.set(setKey(run.members), { members: run.members, tail: g.tail, timedOut: g.timedOut });
               const inRun = new Map(run.members.map((id) => [id, changed.get(id) ?? []]));
@@ -449,14 +471,28 @@ async function testAndLand(ctx: RefineryContext, b: Batch): Promise<void> {
   } else if (passed.has(setKey([]))) {
     await ctx.store.setConfig(GREEN_KEY(rigName), head, ctx.actor);
   }
-  for (const id of landed) {
-    const mr = byId.get(id);
-    if (mr === undefined) continue;
-    // Proven in the new target before anything is closed or deleted.
-    if (!(await isAncestor(repo, mr.commit, newHead)))
-      throw new InternalError(`${id} is not in ${target} at ${newHead} after landing it`);
-    await closeLanded(ctx, repo, mr, newHead, `landed in a batch of ${landed.length}`);
-    report.landed.push(id);
+  const landing = landed.map((id) => byId.get(id)).filter((mr): mr is MergeRequest => mr !== undefined);
+  // Proven in the new target before anything is closed or deleted.
+  const proven = await ancestorsOf(
+    repo,
+    newHead,
+    landing.map((mr) => mr.commit),
+  );
+  for (const mr of landing)
+    if (!proven.has(mr.commit)) throw new InternalError(`${mr.id} is not in ${target} at ${newHead} after landing it`);
+  // Their branches go in one push; a request closes only after its branch is gone (or left to closeLanded).
+  const gone = await deleteLandedBranches(
+    repo,
+    landing.map((mr) => mr.branch),
+  ).catch((err: unknown) => {
+    ctx.progress?.(`could not delete the landed branches in one push: ${errorMessage(err)}`);
+    return new Map<string, string>();
+  });
+  for (const mr of landing) {
+    await closeLanded(ctx, repo, mr, newHead, `landed in a batch of ${landed.length}`, {
+      branchDeleted: gone.get(mr.branch) === 'deleted',
+    });
+    report.landed.push(mr.id);
   }
   for (const c of decision.culprits) {
     const mr = byId.get(c.id);

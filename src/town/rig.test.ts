@@ -89,7 +89,7 @@ describe('gt rig add', () => {
       refinery: {
         gates: {},
         gate_timeout_seconds: 1800,
-        batch_min: 1,
+        batch_min: 4,
         batch_max: 16,
         parallel: 2,
         max_attempts: 3,
