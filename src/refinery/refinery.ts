@@ -8,6 +8,7 @@ import { readMergeRequest, type MergeRequest, type ReturnCause } from '../core/m
 import type { RefinerySettings } from '../core/settings.js';
 import type { TownStore } from '../core/town-store.js';
 import { runGate } from '../exec/gate.js';
+import { withFileLock } from '../exec/lock.js';
 import { fetchOrigin } from '../git/git.js';
 import {
   addScratchWorktree,
@@ -144,8 +145,30 @@ export function madeProgress(r: PassReport): boolean {
   return r.landed.length + r.returned.length + r.escalated.length > 0 || r.moved;
 }
 
-/** One pass, recorded as an `mq_pass` activity of the rig's refinery (what gt mq status counts). */
-export async function runPass(ctx: RefineryContext, rigName: string): Promise<PassReport> {
+/**
+ * One pass, recorded as an `mq_pass` activity of the rig's refinery (what gt mq status counts). One pass of a
+ * rig at a time, across processes (a lock file in `<rig>/refinery/`): a pass that finds another running waits
+ * up to `waitMs` (default: not at all), then fails with a ConflictError that says so.
+ */
+export async function runPass(
+  ctx: RefineryContext,
+  rigName: string,
+  options: { waitMs?: number } = {},
+): Promise<PassReport> {
+  const lock = join(rigPaths(ctx.town.root, rigName).root, 'refinery', 'pass.lock');
+  return withFileLock(
+    lock,
+    {
+      timeoutMs: options.waitMs ?? 0,
+      // A live pass holds it as long as its gates run; a dead one's is taken over at once.
+      staleMs: 7 * 24 * 3_600_000,
+      busy: `another pass of ${rigName}'s refinery is running; its results show in gt mq list ${rigName}`,
+    },
+    () => recordedPass(ctx, rigName),
+  );
+}
+
+async function recordedPass(ctx: RefineryContext, rigName: string): Promise<PassReport> {
   const started = ctx.now();
   const report = await pass(ctx, rigName);
   // (a moved target implies a tested batch, so this is what it was: a batch, or something landed or went back)
