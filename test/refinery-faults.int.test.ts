@@ -595,7 +595,7 @@ describe('the refinery under faults', () => {
     const bad = await rig.file('dahlia', (d) => writeFileSync(join(d, 'broken.txt'), 'oops\n'));
     const b = [await rig.good('elder'), await rig.good('fir')];
     const [pass, ...rest] = await rig.passes();
-    expect(pass).toMatchObject({ batch: expect.any(Array), requeued: [] });
+    expect(pass?.requeued).toEqual([]);
     expect(pass?.batch).toHaveLength(6);
     // The whole batch; then beside each other its gate again and everything but the suspect.
     const runs = pass?.gateRuns.map((g) => `${g.members.length} ${g.ok ? 'pass' : 'fail'}`) ?? [];
