@@ -302,9 +302,11 @@ function modelQueue(plans: Plan[], s: Settings): Model {
     for (const id of sim.decision.landed) landed.add(id);
     remove(sim.decision.landed);
     remove(sim.decision.culprits.map((c) => c.id));
-    lastRed = sim.decision.culprits.length > 0;
+    const culprits = sim.decision.culprits;
+    const outcome = culprits.length === 0 ? 'green' : culprits.every((c) => c.named) ? 'named' : 'red';
+    lastRed = outcome === 'red';
     if (sim.decision.landed.length > 0) targetPasses = true;
-    sizing = nextBatchSize(sizing, lastRed ? 'red' : 'green');
+    sizing = nextBatchSize(sizing, outcome);
   }
   return { ...s, rounds, gateRuns, passes };
 }

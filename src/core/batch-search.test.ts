@@ -104,7 +104,7 @@ const cases: Case[] = [
       slots: 2,
       gates: ['test'],
     },
-    want: { kind: 'land', landed: ['r1', 'r3', 'r4'], culprits: [{ id: 'r2', gate: 'test' }], flaky: false },
+    want: { kind: 'land', landed: ['r1', 'r3', 'r4'], culprits: [{ id: 'r2', gate: 'test', named: true }], flaky: false },
   },
   {
     name: 'the suspects wrong (everything but them fails too): the search goes on among the others',
@@ -154,7 +154,7 @@ const cases: Case[] = [
     want: {
       kind: 'land',
       landed: ['r1', 'r2', 'r3', 'r5', 'r6'],
-      culprits: [{ id: 'r4', gate: 'test' }],
+      culprits: [{ id: 'r4', gate: 'test', named: false }],
       flaky: false,
     },
   },
@@ -166,7 +166,7 @@ const cases: Case[] = [
   {
     name: 'the target is known to pass: a batch of one whose re-run fails is its culprit',
     state: { batch: ['r1'], results: [fail(['r1']), rerunOf(['r1'], 'fail')], slots: 2, targetPasses: true },
-    want: { kind: 'land', landed: [], culprits: [{ id: 'r1', gate: 'test' }], flaky: false },
+    want: { kind: 'land', landed: [], culprits: [{ id: 'r1', gate: 'test', named: false }], flaky: false },
   },
   {
     name: 'the target alone fails: nobody is blamed',
@@ -182,7 +182,7 @@ const cases: Case[] = [
       gates: ['test'],
       targetPasses: true,
     },
-    want: { kind: 'land', landed: ['r1', 'r2', 'r3'], culprits: [{ id: 'r4', gate: 'test' }], flaky: true },
+    want: { kind: 'land', landed: ['r1', 'r2', 'r3'], culprits: [{ id: 'r4', gate: 'test', named: false }], flaky: true },
   },
 ];
 
@@ -234,6 +234,8 @@ describe('decideSearch, simulated', () => {
               expect(new Set(sim.decision.culprits.map((c) => c.id))).toEqual(culprits);
               expect([...sim.decision.landed].sort()).toEqual(batch.filter((r) => !culprits.has(r)).sort());
               expect(sim.decision.flaky).toBe(false);
+              if (evidence === 'exact') expect(sim.decision.culprits.every((c) => c.named)).toBe(true);
+              if (evidence === 'none') expect(sim.decision.culprits.some((c) => c.named)).toBe(false);
               expect(sim.rounds).toBeLessThanOrEqual(maxSearchRounds(n));
               checked++;
             }

@@ -57,7 +57,8 @@ export type SearchState = {
   targetPasses?: boolean;
 };
 
-export type Culprit = { id: string; gate: string };
+/** A request sent back; `named`: the failure's output pointed at it (its files), so finding it was cheap. */
+export type Culprit = { id: string; gate: string; named: boolean };
 
 export type SearchDecision =
   /** Run these (at most `slots`, all at once), then ask again with their results. */
@@ -208,7 +209,11 @@ export function decideSearch(state: SearchState): SearchDecision {
     if (baseKnown && runs.length === 0) {
       const found = pending.slice(lo).find((p) => verdictOf(single(p)) === 'fail');
       if (found !== undefined) {
-        culprits.push({ id: found, gate: known.get(setKey(single(found)))?.gate ?? UNNAMED_GATE });
+        culprits.push({
+          id: found,
+          gate: known.get(setKey(single(found)))?.gate ?? UNNAMED_GATE,
+          named: suspects.has(found),
+        });
         accepted = prefix(lo);
         pending = pending.slice(lo).filter((p) => p !== found);
         continue;
@@ -228,7 +233,7 @@ export function decideSearch(state: SearchState): SearchDecision {
       const gate = known.get(setKey(prefix(hi)))?.gate ?? UNNAMED_GATE;
       const culprit = pending[hi - 1];
       if (culprit === undefined) throw new RangeError('no request at the failing cut');
-      culprits.push({ id: culprit, gate });
+      culprits.push({ id: culprit, gate, named: suspects.has(culprit) });
       accepted = prefix(lo);
       pending = pending.slice(hi);
       continue;

@@ -172,8 +172,10 @@ describe('pickBatch', () => {
 });
 
 describe('nextBatchSize', () => {
-  const cases: { from: [number, number, number]; outcome: 'green' | 'red'; size: number }[] = [
+  const cases: { from: [number, number, number]; outcome: 'green' | 'red' | 'named'; size: number }[] = [
     { from: [4, 1, 8], outcome: 'green', size: 5 },
+    { from: [8, 4, 16], outcome: 'named', size: 8 },
+    { from: [20, 4, 16], outcome: 'named', size: 16 },
     { from: [8, 1, 8], outcome: 'green', size: 8 },
     { from: [8, 1, 8], outcome: 'red', size: 4 },
     { from: [5, 1, 8], outcome: 'red', size: 2 },

@@ -113,11 +113,13 @@ export type BatchSizing = { size: number; min: number; max: number };
 /**
  * The next batch size, additive increase and multiplicative decrease (as Zuul's window and bors do): a green
  * batch grows it by one up to `max`, a red one halves it (rounded down) to no less than `min` and never below 1.
- * A batch stopped because the target itself is broken says nothing about the size: keep it.
+ * `named` is a red batch whose gate output named every culprit: finding them cost a round whatever the size, so
+ * the size stays (it is bisection's cost, which grows with the batch, that halving bounds). A batch stopped
+ * because the target itself is broken says nothing about the size: the caller keeps it.
  */
-export function nextBatchSize(s: BatchSizing, outcome: 'green' | 'red'): BatchSizing {
+export function nextBatchSize(s: BatchSizing, outcome: 'green' | 'red' | 'named'): BatchSizing {
   const lowest = Math.max(1, Math.floor(s.min));
   const highest = Math.max(lowest, Math.floor(s.max));
-  const size = outcome === 'green' ? s.size + 1 : Math.floor(s.size / 2);
+  const size = outcome === 'green' ? s.size + 1 : outcome === 'named' ? s.size : Math.floor(s.size / 2);
   return { size: Math.min(highest, Math.max(lowest, size)), min: s.min, max: s.max };
 }

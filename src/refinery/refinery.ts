@@ -539,7 +539,9 @@ async function testAndLand(ctx: RefineryContext, b: Batch): Promise<void> {
     if (r !== undefined) report.returned.push(r);
     else report.escalated.push(mr.id);
   }
-  const outcome = decision.culprits.length === 0 ? 'green' : 'red';
+  // Culprits the output named were cheap to find: the size stays, and the next batch needs no parts tested.
+  const outcome =
+    decision.culprits.length === 0 ? 'green' : decision.culprits.every((c) => c.named) ? 'named' : 'red';
   const next = nextBatchSize(sizing, outcome);
   await ctx.store.setConfig(BATCH_KEY(rigName), String(next.size), ctx.actor);
   await ctx.store.setConfig(RED_KEY(rigName), outcome, ctx.actor);
