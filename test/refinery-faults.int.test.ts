@@ -8,6 +8,7 @@ import { fileMergeRequest } from './helpers/merge-requests.js';
 import { openTownStore } from '../src/store/open.js';
 import type { TownStore } from '../src/core/town-store.js';
 import { runPass } from '../src/refinery/refinery.js';
+import { pushLander, type Lander } from '../src/refinery/lander.js';
 import { addPolecat } from '../src/town/polecat.js';
 
 /**
@@ -605,6 +606,44 @@ describe('the refinery under faults', () => {
     expect(pass?.returned).toEqual([{ id: bad.mr, cause: 'fix-needed', task: `${bad.mr}-fix1` }]);
     expect(rest.every((p) => p.landed.length === 0)).toBe(true);
     await expectEnds(rig, [...[...a, ...b].map((r): [Req, End] => [r, 'landed']), [bad, 'returned']]);
+  });
+
+  it('landing goes through the lander port: a pass calls it once per batch, and its refusal closes nothing', async () => {
+    const rig = await faultRig('mq-lander');
+    rig.settings({ gates: { test: ['sh', rig.check] } });
+    const reqs = [await rig.good('aster'), await rig.good('birch')];
+    const calls: string[] = [];
+    const refusing: Lander = {
+      ...pushLander,
+      land: (_repo, commit, target) => {
+        calls.push(`land ${target} ${commit}`);
+        return Promise.resolve({ landed: false, reason: 'refused', detail: 'the forge wants a review' });
+      },
+    };
+    const ctx = { town: rig.town, store: rig.store, actor: 'gastown/refinery', now: () => Date.now() };
+    const refused = await runPass({ ...ctx, lander: refusing }, 'gastown');
+    expect(calls).toHaveLength(1);
+    expect(refused.landed).toEqual([]);
+    expect(refused.refused?.detail).toBe('the forge wants a review');
+    expect(git(rig.remote, 'rev-parse', 'refs/heads/main').trim()).toBe(rig.start);
+    // The default lander pushes: everything lands, and the refusal's escalation is closed.
+    const recording: Lander = {
+      ...pushLander,
+      land: (...args) => {
+        calls.push('push');
+        return pushLander.land(...args);
+      },
+    };
+    const landed = await runPass({ ...ctx, lander: recording }, 'gastown');
+    expect(calls.at(-1)).toBe('push');
+    expect(landed.landed.sort()).toEqual(reqs.map((r) => r.mr).sort());
+    const escalations = await escalationsNaming(rig.store, 'refuses');
+    expect(escalations).toHaveLength(1);
+    expect((await rig.store.show(escalations)).map((e) => e.status)).toEqual(['closed']);
+    await expectEnds(
+      rig,
+      reqs.map((r) => [r, 'landed']),
+    );
   });
 
   it('one pass per rig at a time: a second pass started meanwhile says so and changes nothing', async () => {

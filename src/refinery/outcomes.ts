@@ -2,9 +2,9 @@ import type { CreateInput } from '../core/bead-store.js';
 import { ConflictError, errorMessage } from '../core/errors.js';
 import { MQ_KEYS, readMergeRequest, type MergeRequest, type ReturnCause } from '../core/merge-request.js';
 import type { RefinerySettings } from '../core/settings.js';
-import { deleteLandedBranch } from '../git/merge.js';
 import type { TownStore } from '../core/town-store.js';
 import type { Town } from '../town/town.js';
+import { pushLander, type Lander } from './lander.js';
 
 /**
  * What the refinery writes when a request's fate is known: a landed request closed with its source and
@@ -20,6 +20,8 @@ export type RefineryContext = {
   actor: string;
   now: () => number;
   progress?: (line: string) => void;
+  /** How tested commits reach the target (default: pushes to the remote; a forge adapter could open pull requests). */
+  lander?: Lander;
 };
 
 /** The fix task of a request's `attempt`-th return: one id per return, so a pass killed midway never makes two. */
@@ -79,7 +81,8 @@ export async function closeLanded(
     await ctx.store
       .close([stray], { reason: `not needed: ${mr.id} landed in ${where}` }, ctx.actor)
       .catch(log(`close ${stray}`));
-  if (options.branchDeleted !== true) await deleteLandedBranch(repo, mr.branch).catch(log(`delete ${mr.branch}`));
+  if (options.branchDeleted !== true)
+    await (ctx.lander ?? pushLander).deleteBranch(repo, mr.branch).catch(log(`delete ${mr.branch}`));
   await commentOnce(ctx, mr.id, 'Landed in ', `Landed in ${where} (${how}).`);
   await ctx.store.close([mr.id], { reason: `landed in ${where}` }, ctx.actor);
 }

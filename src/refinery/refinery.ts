@@ -16,11 +16,9 @@ import {
   ancestorsOf,
   commitOf,
   conflictsBetween,
-  deleteLandedBranches,
   existingCommits,
   mergeConflicts,
   mergeOnto,
-  pushIfUnchanged,
   removeScratchWorktree,
 } from '../git/merge.js';
 import { loadRigSettings, rigPaths } from '../town/rig.js';
@@ -33,6 +31,7 @@ import {
   returnRequest,
   type RefineryContext,
 } from './outcomes.js';
+import { pushLander } from './lander.js';
 import { clearDeadPasses, closePassScratch, openPassScratch, type PassScratch } from './scratch.js';
 
 /**
@@ -472,7 +471,7 @@ async function testAndLand(ctx: RefineryContext, b: Batch): Promise<void> {
   if (landed.length > 0) {
     const tested = passed.get(setKey(landed));
     if (tested === undefined) throw new InternalError(`the set to land (${landed.join(', ')}) was never tested`);
-    const pushed = await pushIfUnchanged(repo, tested, target, head);
+    const pushed = await (ctx.lander ?? pushLander).land(repo, tested, target, head);
     if (!pushed.landed && pushed.reason === 'moved') {
       report.moved = true;
       report.requeued.push(...report.batch);
@@ -504,13 +503,15 @@ async function testAndLand(ctx: RefineryContext, b: Batch): Promise<void> {
   for (const mr of landing)
     if (!proven.has(mr.commit)) throw new InternalError(`${mr.id} is not in ${target} at ${newHead} after landing it`);
   // Their branches go in one push; a request closes only after its branch is gone (or left to closeLanded).
-  const gone = await deleteLandedBranches(
-    repo,
-    landing.map((mr) => mr.branch),
-  ).catch((err: unknown) => {
-    ctx.progress?.(`could not delete the landed branches in one push: ${errorMessage(err)}`);
-    return new Map<string, string>();
-  });
+  const gone = await (ctx.lander ?? pushLander)
+    .deleteBranches(
+      repo,
+      landing.map((mr) => mr.branch),
+    )
+    .catch((err: unknown) => {
+      ctx.progress?.(`could not delete the landed branches in one push: ${errorMessage(err)}`);
+      return new Map<string, string>();
+    });
   for (const mr of landing) {
     await closeLanded(ctx, repo, mr, newHead, `landed in a batch of ${landed.length}`, {
       branchDeleted: gone.get(mr.branch) === 'deleted',
@@ -540,8 +541,7 @@ async function testAndLand(ctx: RefineryContext, b: Batch): Promise<void> {
     else report.escalated.push(mr.id);
   }
   // Culprits the output named were cheap to find: the size stays, and the next batch needs no parts tested.
-  const outcome =
-    decision.culprits.length === 0 ? 'green' : decision.culprits.every((c) => c.named) ? 'named' : 'red';
+  const outcome = decision.culprits.length === 0 ? 'green' : decision.culprits.every((c) => c.named) ? 'named' : 'red';
   const next = nextBatchSize(sizing, outcome);
   await ctx.store.setConfig(BATCH_KEY(rigName), String(next.size), ctx.actor);
   await ctx.store.setConfig(RED_KEY(rigName), outcome, ctx.actor);
