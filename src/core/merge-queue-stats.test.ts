@@ -24,6 +24,8 @@ function mr(id: string, state: MergeRequest['state'], enqueuedMs: number): Merge
     waitingOn: null,
     cause: null,
     landedIn: null,
+    gatesPassedOn: null,
+    retries: 0,
   };
 }
 
