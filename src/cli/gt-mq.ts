@@ -39,7 +39,7 @@ function rows(list: readonly QueueRow[]): string {
   const line = (mr: QueueRow): string =>
     `${String(mr.position ?? '-').padEnd(4)} ${mr.id.padEnd(20)} ${mr.state.padEnd(9)} ${(mr.cause ?? '-').padEnd(14)} ` +
     `${span(mr.age_ms).padStart(4)}  P${mr.priority} ${(mr.source === '' ? '-' : mr.source).padEnd(12)} ` +
-    `${sanitize(mr.title)}${mr.waitingOn !== null ? `  (waits on ${mr.waitingOn})` : ''}`;
+    `${sanitize(mr.title.replace(/^Merge [^:]+: /u, ''))}${mr.waitingOn !== null ? `  (waits on ${mr.waitingOn})` : ''}`;
   return `${[head, ...list.map(line)].join('\n')}\n`;
 }
 

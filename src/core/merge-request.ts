@@ -116,22 +116,21 @@ export type ByHand = 'retry' | 'reject';
 export function byHandRefusal(mr: MergeRequest, action: ByHand): { why: string; hint: string } | null {
   if (mr.state === 'landed')
     return {
-      why: `${mr.id} has landed${mr.landedIn !== null ? ` in ${mr.target} at ${mr.landedIn.slice(0, 12)}` : ''}`,
+      why: `it has landed${mr.landedIn !== null ? ` in ${mr.target} at ${mr.landedIn.slice(0, 12)}` : ''}`,
       hint: `to undo it, revert its merge on ${mr.target} with a new bead of work`,
     };
   if (mr.state === 'testing')
-    return { why: `${mr.id} is being tested by a refinery pass`, hint: 'try again once the pass is over' };
+    return { why: 'it is being tested by a refinery pass', hint: 'try again once the pass is over' };
   if (action === 'reject') return null;
   if (mr.state === 'rejected')
     return {
-      why: `${mr.id} was rejected for good`,
+      why: 'it was rejected for good',
       hint: 'new commits on its branch and gt done file a new merge request',
     };
-  if (mr.state === 'queued')
-    return { why: `${mr.id} is queued already`, hint: `see its place with "gt mq list ${mr.rig}"` };
+  if (mr.state === 'queued') return { why: 'it is queued already', hint: `see its place with "gt mq list ${mr.rig}"` };
   if (mr.status === 'closed')
     return {
-      why: `${mr.id} is closed (not by the refinery)`,
+      why: 'it is closed (not by the refinery)',
       hint: `reopen it first with "bd reopen ${mr.id}", or file the work again with gt done`,
     };
   return null;
