@@ -31,7 +31,7 @@ type Pass = {
   flaky: boolean;
   moved: boolean;
   refused: { detail: string; escalation: string } | null;
-  gateRuns: { prefix: number; gate: string; ok: boolean; timedOut: boolean }[];
+  gateRuns: { members: string[]; gate: string; ok: boolean; timedOut: boolean }[];
 };
 
 type Req = { mr: string; source: string; branch: string; commit: string };
@@ -597,6 +597,51 @@ describe('the refinery under faults', () => {
     await expectEnds(
       rig,
       reqs.map((r) => [r, 'landed']),
+    );
+  });
+
+  it("a red batch whose gate output names the culprit's file: two rounds, then the rest lands in the same pass", async () => {
+    const rig = await faultRig('mq-evidence');
+    rig.settings({ gates: { test: ['sh', rig.check] }, batch_min: 6, batch_max: 6 });
+    const a = [await rig.good('aster'), await rig.good('birch'), await rig.good('cedar')];
+    // The gate says "FAIL: broken.txt is there", and only this request adds broken.txt.
+    const bad = await rig.file('dahlia', (d) => writeFileSync(join(d, 'broken.txt'), 'oops\n'));
+    const b = [await rig.good('elder'), await rig.good('fir')];
+    const [pass, ...rest] = await rig.passes();
+    expect(pass?.requeued).toEqual([]);
+    expect(pass?.batch).toHaveLength(6);
+    // The whole batch; then beside each other its gate again and everything but the suspect.
+    const runs = pass?.gateRuns.map((g) => `${g.members.length} ${g.ok ? 'pass' : 'fail'}`) ?? [];
+    expect(runs[0]).toBe('6 fail');
+    expect(runs.slice(1).sort()).toEqual(['5 pass', '6 fail']);
+    expect(pass?.landed.sort()).toEqual([...a, ...b].map((r) => r.mr).sort());
+    expect(pass?.returned).toEqual([{ id: bad.mr, cause: 'fix-needed', task: `${bad.mr}-fix1` }]);
+    expect(rest.every((p) => p.landed.length === 0)).toBe(true);
+    await expectEnds(rig, [...[...a, ...b].map((r): [Req, End] => [r, 'landed']), [bad, 'returned']]);
+  });
+
+  it('one pass per rig at a time: a second pass started meanwhile says so and changes nothing', async () => {
+    const rig = await faultRig('mq-one-pass');
+    const started = join(rig.gates, 'started');
+    const release = join(rig.gates, 'release');
+    // The gate says it started, then waits to be released.
+    const gate = executable(
+      join(rig.gates, 'held.sh'),
+      [`echo $$ >> ${rig.pids}`, `touch ${started}`, `while [ ! -e ${release} ]; do sleep 0.05; done`, ''].join('\n'),
+    );
+    rig.settings({ gates: { test: ['sh', gate] } });
+    const reqs = [await rig.good('aster'), await rig.good('birch')];
+    const first = rig.refinery('--json');
+    await waitFor(() => existsSync(started), 'the first pass to start its gate');
+    const second = await rig.refinery('--json');
+    expect(second.status).not.toBe(0);
+    expect(second.stderr).toMatch(/another pass of gastown's refinery is running/);
+    writeFileSync(release, '');
+    const r = await first;
+    expect(r.status, r.stderr).toBe(0);
+    await expectEnds(
+      rig,
+      reqs.map((q) => [q, 'landed']),
     );
   });
 

@@ -105,6 +105,7 @@ export async function closeLanded(
   mr: MergeRequest,
   head: string,
   how: string,
+  options: { branchDeleted?: boolean } = {},
 ): Promise<void> {
   const [bead] = await ctx.store.show([mr.id]);
   if (bead === undefined) return;
@@ -129,7 +130,7 @@ export async function closeLanded(
     await ctx.store
       .close([stray], { reason: `not needed: ${mr.id} landed in ${where}` }, ctx.actor)
       .catch(log(`close ${stray}`));
-  await deleteLandedBranch(repo, mr.branch).catch(log(`delete ${mr.branch}`));
+  if (options.branchDeleted !== true) await deleteLandedBranch(repo, mr.branch).catch(log(`delete ${mr.branch}`));
   const late = rejected ? ', after it was rejected by hand while a pass tested it: revert it if it must go' : '';
   await commentOnce(ctx, mr.id, 'Landed in ', `Landed in ${where} (${how})${late}.`);
   await tellLanded(ctx, mr, at, how);
