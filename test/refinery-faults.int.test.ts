@@ -16,7 +16,7 @@ import { addPolecat } from '../src/town/polecat.js';
  * else's push to the target mid-test, a branch deleted under the queue, a gate that hangs, a flaky gate, a
  * remote that refuses pushes, and a request that keeps failing. After each: nothing is lost, the target
  * never holds a culprit (every commit it moves to passed the gates), and every request ends landed, returned
- * or escalated exactly once.
+ * or escalated exactly once (a landed one told to its polecat and the witness by one mail each).
  */
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -242,6 +242,16 @@ async function escalationsNaming(store: TownStore, text: string): Promise<string
   return all.filter((b) => b.title.includes(text) || b.description.includes(text)).map((b) => b.id);
 }
 
+/** Mail about a request to the polecat that wrote it and to the rig's witness: [to the polecat, to the witness]. */
+async function mailAbout(store: TownStore, mr: string): Promise<number[]> {
+  const counts: number[] = [];
+  for (const to of [`gastown/polecats/${WORKER}`, 'gastown/witness']) {
+    const mail = await store.list({ assignee: to, types: ['message'], statuses: ['open', 'closed'], limit: 0 });
+    counts.push(mail.filter((m) => m.title.includes(mr)).length);
+  }
+  return counts;
+}
+
 async function commentsLike(store: TownStore, id: string, re: RegExp): Promise<number> {
   return (await store.comments(id)).filter((c) => re.test(c.text)).length;
 }
@@ -264,6 +274,8 @@ async function expectEnds(rig: Rig, ends: [Req, End][]): Promise<void> {
       expect(rig.remoteHas(req.commit), what).toBe(true);
       expect((await store.events({ issueId: req.mr, eventType: 'closed' })).length, what).toBe(1);
       expect(await commentsLike(store, req.mr, /^Landed in /u), what).toBe(1);
+      // Its polecat and the witness were told, once each.
+      expect(await mailAbout(store, req.mr), what).toEqual([1, 1]);
       const [source] = await store.show([req.source]);
       expect(source?.status, what).toBe('closed');
       expect(rig.remoteBranches(), what).not.toContain(req.branch);
@@ -271,6 +283,7 @@ async function expectEnds(rig: Rig, ends: [Req, End][]): Promise<void> {
     }
     expect(bead?.status, what).not.toBe('closed');
     expect(rig.remoteHas(req.commit), what).toBe(false);
+    expect(await mailAbout(store, req.mr), what).toEqual([0, 0]);
     const attempts = Number(bead?.metadata.mq_attempts ?? 0);
     expect((await tasksFor(store, req.mr)).length, what).toBe(attempts);
     expect(await commentsLike(store, req.mr, /^Returned \(/u), what).toBe(attempts);
