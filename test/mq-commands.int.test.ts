@@ -295,6 +295,13 @@ describe('gt gates', () => {
     expect(mr?.metadata.mq_gates_passed_on).toBe(head);
     expect(readMergeRequest(mr!)?.gatesPassedOn).toBe(head);
 
+    // The refinery takes the polecat's own gates for it: the target is still inside the branch, so the request
+    // lands untested.
+    const pass = gt(['refinery', 'run', 'gastown', '--json'], { cwd: f.town.root, env: f.env });
+    expect(pass.status, pass.stderr).toBe(0);
+    const [report] = json<{ landed: string[]; reused: string[]; gateRuns: unknown[] }[]>(pass);
+    expect(report).toMatchObject({ landed: [r.merge_request], reused: [r.merge_request], gateRuns: [] });
+
     // Gates passed on an earlier commit count for nothing once another commit is handed in.
     const next = await s.create({ title: 'more work' }, 'mayor');
     await s.hook(toast, next.id, 'mayor');

@@ -675,6 +675,12 @@ describe('the refinery under faults', () => {
     const second = await rig.refinery('--json');
     expect(second.status).not.toBe(0);
     expect(second.stderr).toMatch(/another pass of gastown's refinery is running/);
+    // Meanwhile the batch shows as testing, and a reject by hand waits for the pass.
+    const states = await Promise.all(reqs.map(async (q) => (await rig.store.show([q.mr]))[0]?.metadata.mq_state));
+    expect(states).toEqual(['testing', 'testing']);
+    const reject = await gtAsync(['mq', 'reject', reqs[0]?.mr ?? ''], { cwd: rig.root, env: rig.env });
+    expect(reject.status).not.toBe(0);
+    expect(reject.stderr).toMatch(/being tested by a refinery pass/);
     writeFileSync(release, '');
     const r = await first;
     expect(r.status, r.stderr).toBe(0);

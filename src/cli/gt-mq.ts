@@ -74,7 +74,10 @@ function renderPass(r: PassReport): string {
       (r.batch.length > 0
         ? `; batch of ${r.batch.length} in ${r.rounds} round(s), ${r.gateRuns.length} gate run(s)`
         : '; nothing to test'),
-    ...r.landed.map((id) => `  ✓ landed ${id}`),
+    ...r.landed.map(
+      (id) =>
+        `  ✓ landed ${id}${r.reused.includes(id) ? ' (its own gates passed on this tree: not tested again)' : ''}`,
+    ),
     ...r.returned.map((x) => `  ↩ returned ${x.id} (${x.cause}): waits on ${x.task}`),
     ...r.escalated.map((id) => `  ! escalated ${id}`),
     ...(r.requeued.length > 0 ? [`  · back in the queue: ${r.requeued.join(', ')}`] : []),

@@ -104,7 +104,12 @@ const cases: Case[] = [
       slots: 2,
       gates: ['test'],
     },
-    want: { kind: 'land', landed: ['r1', 'r3', 'r4'], culprits: [{ id: 'r2', gate: 'test', named: true }], flaky: false },
+    want: {
+      kind: 'land',
+      landed: ['r1', 'r3', 'r4'],
+      culprits: [{ id: 'r2', gate: 'test', named: true }],
+      flaky: false,
+    },
   },
   {
     name: 'the suspects wrong (everything but them fails too): the search goes on among the others',
@@ -182,7 +187,12 @@ const cases: Case[] = [
       gates: ['test'],
       targetPasses: true,
     },
-    want: { kind: 'land', landed: ['r1', 'r2', 'r3'], culprits: [{ id: 'r4', gate: 'test', named: false }], flaky: true },
+    want: {
+      kind: 'land',
+      landed: ['r1', 'r2', 'r3'],
+      culprits: [{ id: 'r4', gate: 'test', named: false }],
+      flaky: true,
+    },
   },
 ];
 

@@ -5,6 +5,7 @@ import {
   MQ_KEYS,
   readMergeRequest,
   type MergeRequest,
+  type MqState,
   type ReturnCause,
 } from '../core/merge-request.js';
 import type { RefinerySettings } from '../core/settings.js';
@@ -468,4 +469,17 @@ async function sourceStatus(store: TownStore, id: string): Promise<{ id: string;
   if (id === '') return null;
   const [src] = await store.show([id]).catch(() => []);
   return src === undefined ? null : { id: src.id, status: src.status };
+}
+
+/** Writes the queue state of open requests (`testing` while a pass works on them, `queued` after). */
+export async function markState(
+  ctx: RefineryContext,
+  requests: readonly MergeRequest[],
+  state: MqState,
+): Promise<void> {
+  for (const mr of requests) {
+    const [bead] = await ctx.store.show([mr.id]);
+    if (bead === undefined || bead.status === 'closed' || bead.metadata[MQ_KEYS.state] === state) continue;
+    await ctx.store.update([mr.id], { metadata: { ...bead.metadata, [MQ_KEYS.state]: state } }, ctx.actor);
+  }
 }

@@ -17,6 +17,7 @@ import {
   commitOf,
   conflictsBetween,
   existingCommits,
+  isAncestor,
   mergeConflicts,
   mergeOnto,
   removeScratchWorktree,
@@ -27,6 +28,7 @@ import {
   closeRefusals,
   fileBrokenTarget,
   fileRefusal,
+  markState,
   requeueIfFixed,
   returnRequest,
   type RefineryContext,
@@ -74,6 +76,8 @@ export type PassReport = {
   requeued: string[];
   batch: string[];
   gateRuns: GateRun[];
+  /** Requests whose own gates' pass (gt gates, recorded by gt done) stood in for a test here. */
+  reused: string[];
   /** Rounds of tests the batch needed (a round runs up to `parallel` gates at once). */
   rounds: number;
   flaky: boolean;
@@ -206,6 +210,7 @@ async function pass(ctx: RefineryContext, rigName: string): Promise<PassReport> 
     requeued: [],
     batch: [],
     gateRuns: [],
+    reused: [],
     rounds: 0,
     flaky: false,
     targetBroken: null,
@@ -305,7 +310,8 @@ async function pass(ctx: RefineryContext, rigName: string): Promise<PassReport> 
   report.batch = batch.map((mr) => mr.id);
   ctx.progress?.(`batch of ${batch.length} on ${target} ${head.slice(0, 12)}: ${report.batch.join(', ')}`);
 
-  // stack, in a scratch worktree of the shared clone, in the pass's own area.
+  // The batch is `testing` while the pass works on it (gt mq reject and retry leave it alone meanwhile).
+  await markState(ctx, batch, 'testing');
   const scratch = openPassScratch(scratchRoot);
   try {
     await testAndLand(ctx, { report, batch, byId, settings, sizing, repo, head, scratch, changed });
@@ -313,6 +319,13 @@ async function pass(ctx: RefineryContext, rigName: string): Promise<PassReport> 
     await closePassScratch(repo, scratch).catch((err: unknown) =>
       ctx.progress?.(`could not remove the scratch ${scratch.dir}: ${errorMessage(err)}`),
     );
+    // What neither landed nor went back is queued again (a pass that threw leaves it to the next one).
+    const decided = new Set([...report.landed, ...report.returned.map((r) => r.id), ...report.escalated]);
+    await markState(
+      ctx,
+      batch.filter((mr) => !decided.has(mr.id)),
+      'queued',
+    ).catch((err: unknown) => ctx.progress?.(`could not put the batch back in the queue: ${errorMessage(err)}`));
   }
   return report;
 }
@@ -406,6 +419,16 @@ async function testAndLand(ctx: RefineryContext, b: Batch): Promise<void> {
     targetPasses,
     speculate,
   });
+  // Reuse: a request whose own gates passed on its commit, with the target still inside it, merges onto the
+  // target as that very tree: it is known to pass alone, untested here.
+  for (const mr of batch) {
+    if (mr.gatesPassedOn !== mr.commit || !(await isAncestor(repo, head, mr.commit))) continue;
+    const alone = await stackOf([mr.id]);
+    if (!alone.ok) continue;
+    results.push({ members: [mr.id], outcome: 'pass' });
+    passed.set(setKey([mr.id]), alone.commit);
+    report.reused.push(mr.id);
+  }
   let decision = decideSearch(state());
   let seq = 0;
   while (decision.kind === 'test') {
