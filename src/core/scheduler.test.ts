@@ -101,7 +101,7 @@ describe('dispatch order', () => {
     expect([0, 1, 2, 3, 7, 50].map(retryDelayMs)).toEqual([0, 5_000, 10_000, 20_000, 300_000, 300_000]);
   });
 
-  it.each([
+  it.each<[string, PendingSling, ReadonlySet<string>, boolean]>([
     ['queued', sling(1), new Set<string>(), false],
     [
       'a fresh claim',
