@@ -6,6 +6,7 @@ import { announceMail, type Announcement } from '../work/mail-notify.js';
 import { whoAmI } from '../work/prime.js';
 import { seanceList, seanceTalk } from '../work/seance.js';
 import { sling, type SlingResult } from '../work/sling.js';
+import { wakeDispatcher } from '../work/capacity.js';
 import { globals } from './bd/context.js';
 import { withTown } from './gt-agents.js';
 import { printJson, sanitize, type Io } from './io.js';
@@ -13,6 +14,8 @@ import { printJson, sanitize, type Io } from './io.js';
 type Opts = Record<string, unknown>;
 
 function renderSling(r: SlingResult): string {
+  if (r.action === 'queued')
+    return `${r.dry_run ? '· would be queued' : '⧗ queued'}: ${r.bead} (${sanitize(r.title)}) for ${r.agent}${r.position !== null ? `, position ${r.position}` : ''}: ${sanitize(r.queue_reason ?? '')}\n${r.dry_run ? '' : '  the scheduler slings it when a polecat frees up ("gt scheduler status" shows the queue)\n'}`;
   const what = r.dry_run ? 'would go to' : 'is on the hook of';
   const action =
     r.action === 'started'
@@ -121,6 +124,7 @@ export function registerWorkCommands(program: Command, io: Io): void {
         const agent = target === undefined ? await whoAmI(ctx.store, io.env, io.cwd) : await ctx.store.agent(target);
         const had = agent.hook_bead;
         await ctx.store.unhook(agent.address, ctx.actor);
+        if (had !== null) await wakeDispatcher(ctx); // a polecat may have freed up
         if (globals(cmd).json) printJson(io, { agent: agent.address, unhooked: had });
         else
           io.out(
@@ -151,6 +155,7 @@ export function registerWorkCommands(program: Command, io: Io): void {
           ...(crash !== undefined ? { crashAfter: crash } : {}),
           progress: ctx.progress,
         });
+        await wakeDispatcher(ctx); // this polecat is free: a queued sling may go now
         if (globals(cmd).json) printJson(io, r);
         else
           io.out(
