@@ -147,10 +147,17 @@ async function dispatchOne(ctx: SlingContext, s: QueuedSling, claimant: string):
     return out('dropped', `${bead.id} was closed while it waited`);
   }
   if ((bead.status === 'hooked' || bead.status === 'in_progress') && bead.assignee !== null) {
-    // Slung by hand meanwhile — or by a dispatcher that died right after the hook: either way it is held.
-    const why = `${bead.id} is already on ${bead.assignee}'s hook`;
-    await finish('dispatched', why);
-    return out('dispatched', why, bead.assignee, 'none');
+    // Slung by hand meanwhile — or by a dispatcher that died right after the hook: either way an agent holds
+    // it (and the daemon starts an agent whose work has no session). A person's claim ends the sling too.
+    const holder = await ctx.store.agent(bead.assignee).catch(() => undefined);
+    if (holder?.hook_bead === bead.id) {
+      const why = `${bead.id} is already on ${holder.address}'s hook`;
+      await finish('dispatched', why);
+      return out('dispatched', why, holder.address, 'none');
+    }
+    const why = `${bead.id} was claimed by ${bead.assignee} while it waited`;
+    await finish('dropped', why);
+    return out('dropped', why);
   }
   try {
     const [r] = await sling(ctx, [s.bead], s.target, {
