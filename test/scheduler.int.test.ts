@@ -94,7 +94,7 @@ describe('capacity: scheduler.max_polecats', () => {
       [low.id, 2, 3],
     ]);
     expect(f.run('scheduler', 'status').stdout).toMatch(/Queue: 2 sling\(s\), in dispatch order/);
-    expect(f.run('status').stdout).toContain('Scheduler: 2 sling(s) queued for capacity');
+    expect(f.run('status').stdout).toContain('Scheduler: 2 sling(s) queued · gt scheduler status');
 
     // The daemon dispatches as the polecat hands its work in (gt done wakes it; the tick is far away).
     f.run('daemon', 'start', '--tick', '600');
@@ -148,7 +148,7 @@ describe('capacity: scheduler.max_polecats', () => {
     expect(run.outcomes).toEqual([]);
     expect(run.waiting.map((w) => w.why)).toEqual([expect.stringMatching(/paused/), expect.stringMatching(/paused/)]);
     expect(status(f).paused).toMatchObject({ by: expect.any(String) as string });
-    expect(f.run('status').stdout).toMatch(/Scheduler: 2 sling\(s\) queued for capacity, paused/);
+    expect(f.run('status').stdout).toMatch(/Scheduler: 2 sling\(s\) queued, paused/);
     expect(f.run('scheduler', 'cancel', b.id).stdout).toContain(`${b.id} is off the queue`);
     expect(json<{ cancelled: boolean }[]>(f.run('scheduler', 'cancel', b.id, '--json'))).toEqual([
       { bead: b.id, cancelled: false },

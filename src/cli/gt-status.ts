@@ -101,7 +101,7 @@ export function renderStatus(
     `Work: ${w.open} open (${w.ready} ready), ${w.in_progress} in progress, ${w.hooked} hooked, ${w.blocked} blocked · ${mergeQueue(s.merge_requests)}`,
     ...(scheduler.queued > 0 || scheduler.paused
       ? [
-          `Scheduler: ${scheduler.queued} sling(s) queued for capacity${scheduler.paused ? ', paused ("gt scheduler resume")' : ''} (gt scheduler status)`,
+          `Scheduler: ${scheduler.queued} sling(s) queued${scheduler.paused ? ', paused ("gt scheduler resume")' : ''} · gt scheduler status`,
         ]
       : []),
     ...(needInput(s.agents) > 0 ? [`Needs input: ${needInput(s.agents)} agent(s) wait at a question (see below)`] : []),
