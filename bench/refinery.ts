@@ -17,7 +17,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { nextBatchSize, pairKey, pickBatch, simulateBatch, type BatchSizing } from '../src/core/merge-queue.js';
+import { simulateSearch } from '../src/core/batch-search.js';
+import { nextBatchSize, pairKey, pickBatch, type BatchSizing } from '../src/core/merge-queue.js';
 import type { TownStore } from '../src/core/town-store.js';
 import { runGate } from '../src/exec/gate.js';
 import { mergeRequests, runPass, type PassReport } from '../src/refinery/refinery.js';
@@ -259,7 +260,9 @@ function modelQueue(plans: Plan[], s: Settings): Model {
       const partner = plans.find((q) => q.shared === p.shared && q.kind === 'clean');
       if (partner !== undefined) partnerOf.set(p.name, partner.name);
     }
-  let sizing: BatchSizing = { size: s.batch_min, min: s.batch_min, max: s.batch_max };
+  let sizing: BatchSizing = { size: s.batch_max, min: s.batch_min, max: s.batch_max };
+  let targetPasses = false;
+  let lastRed = false;
   let rounds = 0;
   let gateRuns = 0;
   let passes = 0;
@@ -282,9 +285,16 @@ function modelQueue(plans: Plan[], s: Settings): Model {
     };
     remove(pick.conflicts);
     if (pick.batch.length === 0) continue;
-    const brokenAt = pick.batch.findIndex((id) => plans.find((p) => p.name === id)?.kind === 'broken');
-    const sim = simulateBatch(pick.batch, s.parallel, (run) =>
-      brokenAt >= 0 && run.prefix > brokenAt ? { outcome: 'fail', failedGate: 'test' } : { outcome: 'pass' },
+    const broken = (id: string): boolean => plans.find((p) => p.name === id)?.kind === 'broken';
+    // The suite's output names the module that fails, which is the broken request's own file.
+    const sim = simulateSearch(
+      pick.batch,
+      s.parallel,
+      (run) => {
+        const bad = run.members.filter(broken);
+        return bad.length > 0 ? { outcome: 'fail', failedGate: 'test', suspects: bad } : { outcome: 'pass' };
+      },
+      { gates: ['test'], targetPasses, speculate: lastRed },
     );
     rounds += sim.rounds;
     gateRuns += sim.results.length;
@@ -292,7 +302,11 @@ function modelQueue(plans: Plan[], s: Settings): Model {
     for (const id of sim.decision.landed) landed.add(id);
     remove(sim.decision.landed);
     remove(sim.decision.culprits.map((c) => c.id));
-    sizing = nextBatchSize(sizing, sim.decision.culprits.length === 0 ? 'green' : 'red');
+    const culprits = sim.decision.culprits;
+    const outcome = culprits.length === 0 ? 'green' : culprits.every((c) => c.named) ? 'named' : 'red';
+    lastRed = outcome === 'red';
+    if (sim.decision.landed.length > 0) targetPasses = true;
+    sizing = nextBatchSize(sizing, outcome);
   }
   return { ...s, rounds, gateRuns, passes };
 }
@@ -303,6 +317,8 @@ const MODEL_SETTINGS = [
   { batch_min: 4, batch_max: 8, parallel: 2 },
   { batch_min: 8, batch_max: 8, parallel: 2 },
   { batch_min: 4, batch_max: 16, parallel: 2 },
+  { batch_min: 1, batch_max: 16, parallel: 2 },
+  { batch_min: 16, batch_max: 16, parallel: 2 },
   { batch_min: 2, batch_max: 8, parallel: 1 },
   { batch_min: 4, batch_max: 8, parallel: 1 },
   { batch_min: 8, batch_max: 8, parallel: 1 },
@@ -487,7 +503,7 @@ function inMain(remote: string, names: string[], commits: Map<string, string>): 
 
 type Settings = { batch_min: number; batch_max: number; parallel: number };
 /** The refinery settings measured, each on its own town: `min-max-parallel`, comma-separated. */
-const CONFIGS: Settings[] = (process.env.BENCH_REFINERY_CONFIGS ?? '2-8-2,8-8-2').split(',').map((c) => {
+const CONFIGS: Settings[] = (process.env.BENCH_REFINERY_CONFIGS ?? '1-16-2,8-8-2').split(',').map((c) => {
   const [batch_min = NaN, batch_max = NaN, parallel = NaN] = c.split('-').map(Number);
   if (![batch_min, batch_max, parallel].every((n) => Number.isInteger(n) && n > 0))
     throw new Error(`BENCH_REFINERY_CONFIGS: "${c}" is not min-max-parallel`);
@@ -756,7 +772,7 @@ Innocent = a clean request (the conflict partners included) returned for any cau
 ${sections}
 ## The planner alone, by settings
 
-\`decideBatch\`, \`pickBatch\` and \`nextBatchSize\` (src/core/merge-queue.ts) on the same ${w.requests} requests with no git and no
+\`decideSearch\` (src/core/batch-search.ts), \`pickBatch\` and \`nextBatchSize\` (src/core/merge-queue.ts) on the same ${w.requests} requests with no git and no
 clock, the gate answered by whether a prefix holds a broken request. Rounds × T is what the refinery would take if
 everything but the gates were free, so the baseline's ${b.gate_runs} suite runs ÷ rounds is the most the planner allows.
 The measured settings come first; ${matches}.

@@ -18,7 +18,7 @@ type Pass = {
   returned: { id: string; cause: string; task: string }[];
   batch: string[];
   rounds: number;
-  gateRuns: { prefix: number; gate: string; ok: boolean }[];
+  gateRuns: { members: string[]; gate: string; ok: boolean }[];
   requeued: string[];
 };
 

@@ -164,7 +164,7 @@ export function registerWorkCommands(program: Command, io: Io): void {
         if (globals(cmd).json) printJson(io, r);
         else
           io.out(
-            `✓ ${r.bead} ${r.status === 'COMPLETED' ? `submitted: ${r.branch} at ${r.commit.slice(0, 8)}, merge request ${r.merge_request ?? ''}` : r.status.toLowerCase()}; your hook is empty\n`,
+            `✓ ${r.bead} ${r.status === 'COMPLETED' ? `submitted: ${r.branch} at ${r.commit.slice(0, 8)}, merge request ${r.merge_request ?? ''}${r.gates_passed_on !== null ? ' (its gates passed here: recorded for the refinery)' : ''}` : r.status.toLowerCase()}; your hook is empty\n`,
           );
       }),
     );

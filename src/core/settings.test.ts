@@ -127,13 +127,14 @@ describe('rig settings', () => {
 
   it("reads the refinery's gates in order, and its numbers", () => {
     const s = parseRigSettings({
-      refinery: { gates: { build: ['npm', 'run', 'build'], test: ['sh', 'test.sh'] }, batch_max: 4, parallel: 1 },
+      refinery: { gates: { build: ['npm', 'run', 'build'], test: ['sh', 'test.sh'] }, batch_max: 2, parallel: 1 },
     });
     expect(s.refinery.gates).toEqual([
       { name: 'build', argv: ['npm', 'run', 'build'] },
       { name: 'test', argv: ['sh', 'test.sh'] },
     ]);
-    expect(s.refinery).toMatchObject({ batch_min: 1, batch_max: 4, parallel: 1, max_attempts: 3 });
+    // A batch_max below the default floor of 4 brings the floor down with it.
+    expect(s.refinery).toMatchObject({ batch_min: 2, batch_max: 2, parallel: 1, max_attempts: 3 });
     expect(defaultRigSettings().refinery.gates).toEqual([]);
     // What is written to the file reads back the same.
     expect(parseRigSettings(JSON.parse(JSON.stringify(rigSettingsFile(s))))).toEqual(s);

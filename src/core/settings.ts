@@ -243,8 +243,8 @@ export type RigSettings = {
 export const DEFAULT_REFINERY_SETTINGS: RefinerySettings = {
   gates: [],
   gate_timeout_seconds: 1800,
-  batch_min: 1,
-  batch_max: 8,
+  batch_min: 4,
+  batch_max: 16,
   parallel: 2,
   max_attempts: 3,
   age_boost_per_hour: 1,
@@ -295,6 +295,8 @@ function parseRefinery(r: Reader, raw: unknown): RefinerySettings {
         ? v
         : r.fail('refinery.age_boost_per_hour', 'must be a number of priority levels, 0 or more');
   }
+  // A batch_max below the default floor lowers the floor with it, unless the floor was set too.
+  if (obj.batch_min === undefined) out.batch_min = Math.min(out.batch_min, out.batch_max);
   if (out.batch_min > out.batch_max) r.fail('refinery.batch_min', 'must not exceed refinery.batch_max');
   return out;
 }
