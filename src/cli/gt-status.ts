@@ -98,11 +98,15 @@ function mergedLine(m: MergedToday): string {
 
 const needInput = (agents: readonly AgentView[]): number => agents.filter((a) => a.state === 'needs-input').length;
 
+/** The sling queue in a few words, when there is one (or the scheduler is paused). */
+export type SchedulerLine = { queued: number; paused: boolean };
+
 export function renderStatus(
   s: Snapshot,
   daemon: number | undefined,
   down: TownHold | null = null,
   merged: MergedToday | null = null,
+  scheduler: SchedulerLine = { queued: 0, paused: false },
 ): string {
   const w = s.work;
   return [
@@ -113,6 +117,11 @@ export function renderStatus(
     `Rigs: ${s.rigs.length === 0 ? 'none (add one with "gt rig add")' : s.rigs.map((r) => `${r.name} (${r.prefix}, ${r.default_branch})`).join(', ')}`,
     `Work: ${w.open} open (${w.ready} ready), ${w.in_progress} in progress, ${w.hooked} hooked, ${w.blocked} blocked · ${mergeQueue(s.merge_requests)}`,
     ...(merged !== null && (s.rigs.length > 0 || merged.count > 0) ? [mergedLine(merged)] : []),
+    ...(scheduler.queued > 0 || scheduler.paused
+      ? [
+          `Scheduler: ${scheduler.queued} sling(s) queued${scheduler.paused ? ', paused ("gt scheduler resume")' : ''} · gt scheduler status`,
+        ]
+      : []),
     ...(needInput(s.agents) > 0 ? [`Needs input: ${needInput(s.agents)} agent(s) wait at a question (see below)`] : []),
     '',
     agentsByRole(s.agents).trimEnd(),
@@ -161,15 +170,22 @@ export function registerStatusCommands(program: Command, io: Io): void {
           const daemon = daemonPid(ctx.town);
           const down = await ctx.store.townHold();
           const merged = await mergedToday(ctx.store, startOfLocalDay(ctx.now()));
+          const scheduler = {
+            queued: (await ctx.store.pendingSlings()).length,
+            paused: (await ctx.store.schedulerPause()) !== null,
+          };
           if (json)
             printJson(io, {
               ...snap,
               merged_today: merged,
               daemon: { running: daemon !== undefined, pid: daemon ?? null },
               town_down: down,
+              scheduler,
             });
           else
-            io.out(`${watch && io.stdoutIsTTY ? '\u001b[2J\u001b[H' : ''}${renderStatus(snap, daemon, down, merged)}`);
+            io.out(
+              `${watch && io.stdoutIsTTY ? '\u001b[2J\u001b[H' : ''}${renderStatus(snap, daemon, down, merged, scheduler)}`,
+            );
           if (!watch || (times > 0 && i + 1 >= times)) return;
           await new Promise((r) => setTimeout(r, Math.max(1, every) * 1000));
         }
