@@ -659,6 +659,22 @@ describe('the refinery under faults', () => {
     );
   });
 
+  it('a rig with no gate: what merges cleanly lands after the merge check alone, a conflict goes back', async () => {
+    const rig = await faultRig('mq-no-gate');
+    rig.settings({});
+    const a = await rig.file('aster', (d) => writeFileSync(join(d, 'app.txt'), 'aster\n'));
+    const b = await rig.good('birch');
+    const c = await rig.file('cedar', (d) => writeFileSync(join(d, 'app.txt'), 'cedar\n'));
+    const passes = await rig.passes();
+    expect(passes.flatMap((p) => p.gateRuns)).toEqual([]);
+    await expectEnds(rig, [
+      [a, 'landed'],
+      [b, 'landed'],
+      [c, 'returned'],
+    ]);
+    expect(passes.flatMap((p) => p.returned).map((r) => r.cause)).toEqual(['conflict']);
+  });
+
   it('one pass per rig at a time: a second pass started meanwhile says so and changes nothing', async () => {
     const rig = await faultRig('mq-one-pass');
     const started = join(rig.gates, 'started');

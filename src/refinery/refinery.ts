@@ -448,10 +448,15 @@ async function testAndLand(ctx: RefineryContext, b: Batch): Promise<void> {
       decision.runs.map(async (run, i): Promise<SetResult> => {
         const dir = join(scratch.dir, `gate-${seq++}`);
         const commit = commits[i] ?? head;
+        const gates = run.gate === undefined ? settings.gates : settings.gates.filter((g) => g.name === run.gate);
+        const rerun = run.gate !== undefined ? { rerun: true } : {};
+        if (gates.length === 0) {
+          // A rig with no gate: the clean merge is the whole check, and no checkout is needed for it.
+          passed.set(setKey(run.members), commit);
+          return { members: run.members, outcome: 'pass', ...rerun };
+        }
         await addScratchWorktree(repo, dir, commit);
         try {
-          const gates = run.gate === undefined ? settings.gates : settings.gates.filter((g) => g.name === run.gate);
-          const rerun = run.gate !== undefined ? { rerun: true } : {};
           for (const gate of gates) {
             const g = await runGate(gate.argv, dir, settings.gate_timeout_seconds * 1000, scratch.gateEnv);
             report.gateRuns.push({
