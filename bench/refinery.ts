@@ -764,7 +764,7 @@ ${goalRows}
 Definitions: time to merge is from time 0 (all filed) until the end of the pass that landed the request (the
 baseline: until its push). Merges per hour = landed ÷ wall time. A red batch is a pass that returned a culprit
 (fix needed); its culprit-isolation rounds are the pass's rounds minus the first (the round that tested the
-whole batch, with a second slot already testing its middle). A round runs up to \`parallel\` gate runs at once.
+whole batch). A round runs up to \`parallel\` gate runs at once.
 Innocent = a clean request (the conflict partners included) returned for any cause.
 
 ## Where the refinery's time goes
@@ -773,7 +773,7 @@ ${sections}
 ## The planner alone, by settings
 
 \`decideSearch\` (src/core/batch-search.ts), \`pickBatch\` and \`nextBatchSize\` (src/core/merge-queue.ts) on the same ${w.requests} requests with no git and no
-clock, the gate answered by whether a prefix holds a broken request. Rounds × T is what the refinery would take if
+clock, the gate answered by whether a set holds a broken request (its output naming it). Rounds × T is what the refinery would take if
 everything but the gates were free, so the baseline's ${b.gate_runs} suite runs ÷ rounds is the most the planner allows.
 The measured settings come first; ${matches}.
 
@@ -785,12 +785,12 @@ ${models}
 
 - Wall times move between runs on a shared 2-core machine (other processes, and two CPU-bound gates at once on two
   cores); the planner table above is exact. \`BENCH_REFINERY_LOAD=sleep\` makes the suite wait instead of compute.
-- Why the goals are hard for this planner, from the tables: every batch's first round spends the second slot on its
-  middle prefix, which only pays when the batch is red, so a green batch of n costs 2 gate runs (2 ÷ n per landed
-  request); a red batch lands only the prefix before its culprit and puts the rest back untested, so those requests
-  are tested again in the next pass; and the batch size starts at batch_min, grows by one per green batch and halves
-  per red one, so with one request in ten broken it stays small. Conflict prediction costs O(window²) git merge-tree
-  runs per pass (the window is twice the batch size), which dominates the time before the first gate of a pass.
+- What makes the refinery fast here: the suite's failure names the module that fails, which is the broken request's
+  own file, so a red batch's second round tests everything but that suspect beside the flake re-run, and the culprit
+  is found in one round whatever the batch size; the rest of the batch lands in the same pass; a red batch whose
+  culprits were all named keeps its size; stacks are made without a worktree; conflict checks between requests run
+  only where their changed paths meet. Without such evidence (a suite that fails without naming a file) the search
+  falls back to prefix bisection, as the planner's tests cover.
 - Knobs: BENCH_REFINERY_T (seconds), BENCH_REFINERY_CONFIGS (\`min-max-parallel,…\`), BENCH_REFINERY_SEED,
   BENCH_REFINERY_FILES, BENCH_REFINERY_LOAD (cpu or sleep).
 `;
