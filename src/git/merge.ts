@@ -480,3 +480,37 @@ export async function deleteLandedBranches(
     });
   return out;
 }
+
+export type ConflictReport = {
+  files: string[];
+  /** Per conflicting file (the first few), git's merged text with its conflict markers. */
+  texts: { file: string; text: string }[];
+  /** The commits on `base` since `theirs` forked from it that touch the conflicting files, newest first. */
+  landed: string[];
+};
+
+/**
+ * What a person (or agent) needs to resolve `theirs` onto `base`: the conflicting files, git's merge of each
+ * with its markers (from merge-tree's tree, nothing checked out), and the commits that landed on base since
+ * theirs forked that touch those files (`git log --format="%h %s"`, at most 20).
+ */
+export async function conflictReport(repo: string, base: string, theirs: string): Promise<ConflictReport> {
+  const [b, t] = [await mustCommit(repo, base), await mustCommit(repo, theirs)];
+  const merged = await mergeTree(repo, b, t);
+  if (merged.files.length === 0) return { files: [], texts: [], landed: [] };
+  const texts: { file: string; text: string }[] = [];
+  for (const file of merged.files.slice(0, 5)) {
+    const r = await runGit(['cat-file', 'blob', `${merged.tree}:${file}`], { cwd: repo });
+    if (r.ok) texts.push({ file, text: r.stdout });
+  }
+  const fork = await runGit(['merge-base', b, t], { cwd: repo });
+  let landed: string[] = [];
+  if (fork.ok) {
+    const log = await runGit(
+      ['log', '--no-merges', '--format=%h %s', '-n', '20', `${fork.stdout.trim()}..${b}`, '--', ...merged.files],
+      { cwd: repo },
+    );
+    if (log.ok) landed = log.stdout.split('\n').filter((l) => l !== '');
+  }
+  return { files: merged.files, texts, landed };
+}

@@ -141,7 +141,16 @@ export async function closeLanded(
   if (!rejected) await ctx.store.close([mr.id], { reason: `landed in ${where}` }, ctx.actor);
 }
 
-export type ReturnFacts = { detail: string; files?: string[]; gate?: string; output?: string };
+export type ReturnFacts = {
+  detail: string;
+  files?: string[];
+  /** Of a conflict: the conflicting regions, per file, as git's merge marks them. */
+  hunks?: { file: string; text: string }[];
+  /** Of a conflict: the commits that landed on the target since the branch forked, touching those files. */
+  landed?: string[];
+  gate?: string;
+  output?: string;
+};
 
 /**
  * Sends a request back: a task bead that says what to fix (the conflicting files, or the failing gate and
@@ -168,6 +177,12 @@ export async function returnRequest(
     ...(facts.files !== undefined && facts.files.length > 0
       ? ['', 'Conflicting files:', ...facts.files.map((f) => `- ${f}`)]
       : []),
+    ...(facts.landed !== undefined && facts.landed.length > 0
+      ? ['', `Landed on ${mr.target} since the branch forked, touching them:`, ...facts.landed.map((c) => `- ${c}`)]
+      : []),
+    ...(facts.hunks ?? [])
+      .filter((h) => h.text !== '')
+      .flatMap((h) => ['', `Conflicts in ${h.file}:`, '```', h.text, '```']),
     ...(facts.gate !== undefined ? ['', `Failing gate: ${facts.gate}`] : []),
     ...(facts.output !== undefined && facts.output.trim() !== ''
       ? ['', 'Its output ends with:', '```', facts.output.trim().split('\n').slice(-40).join('\n'), '```']

@@ -2,6 +2,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage, InternalError } from '../core/errors.js';
 import { mapLimit } from '../core/promise.js';
+import { conflictHunks } from '../core/conflict-hunks.js';
 import { decideSearch, setKey, suspectsOf, type SearchState, type SetResult } from '../core/batch-search.js';
 import { nextBatchSize, orderQueue, pairKey, pickBatch, type BatchSizing } from '../core/merge-queue.js';
 import { readMergeRequest, type MergeRequest, type ReturnCause } from '../core/merge-request.js';
@@ -15,6 +16,7 @@ import {
   changedFiles,
   ancestorsOf,
   commitOf,
+  conflictReport,
   conflictsBetween,
   existingCommits,
   isAncestor,
@@ -32,6 +34,7 @@ import {
   requeueIfFixed,
   returnRequest,
   type RefineryContext,
+  type ReturnFacts,
 } from './outcomes.js';
 import { pushLander } from './lander.js';
 import { clearDeadPasses, closePassScratch, openPassScratch, type PassScratch } from './scratch.js';
@@ -298,7 +301,7 @@ async function pass(ctx: RefineryContext, rigName: string): Promise<PassReport> 
     const mr = byId.get(id);
     if (mr === undefined) continue;
     const r = await returnRequest(ctx, mr, settings, 'conflict', {
-      files: conflictFiles.get(id) ?? [],
+      ...(await conflictFacts(repo, head, mr.commit, conflictFiles.get(id) ?? [])),
       detail: `merging ${mr.branch} onto ${target} (${head.slice(0, 12)}) conflicts`,
     });
     if (r !== undefined) report.returned.push(r);
@@ -328,6 +331,25 @@ async function pass(ctx: RefineryContext, rigName: string): Promise<PassReport> 
     ).catch((err: unknown) => ctx.progress?.(`could not put the batch back in the queue: ${errorMessage(err)}`));
   }
   return report;
+}
+
+/** The files, the marked regions and the commits landed since, for a conflict's task; the files alone if git fails. */
+async function conflictFacts(
+  repo: string,
+  base: string,
+  theirs: string,
+  files: string[],
+): Promise<Pick<ReturnFacts, 'files' | 'hunks' | 'landed'>> {
+  try {
+    const r = await conflictReport(repo, base, theirs);
+    return {
+      files: r.files.length > 0 ? r.files : files,
+      hunks: r.texts.map((t) => ({ file: t.file, text: conflictHunks(t.text) })),
+      landed: r.landed,
+    };
+  } catch {
+    return { files };
+  }
 }
 
 /** Whether two lists of changed paths share a path, or one is a directory of the other's. */
@@ -369,7 +391,7 @@ async function testAndLand(ctx: RefineryContext, b: Batch): Promise<void> {
   const stacks = new Map<string, string>([['', head]]);
   const stackOf = async (
     members: readonly string[],
-  ): Promise<{ ok: true; commit: string } | { ok: false; at: MergeRequest; files: string[] }> => {
+  ): Promise<{ ok: true; commit: string } | { ok: false; at: MergeRequest; onto: string; files: string[] }> => {
     let commit = head;
     let key = '';
     for (const id of members) {
@@ -379,7 +401,7 @@ async function testAndLand(ctx: RefineryContext, b: Batch): Promise<void> {
       let next = stacks.get(key);
       if (next === undefined) {
         const m = await mergeOnto(repo, commit, mr.commit, `Merge ${mr.branch} (${mr.id}: ${mr.title})`, author);
-        if (!m.ok) return { ok: false, at: mr, files: m.files };
+        if (!m.ok) return { ok: false, at: mr, onto: commit, files: m.files };
         next = m.commit;
         stacks.set(key, next);
       }
@@ -394,7 +416,7 @@ async function testAndLand(ctx: RefineryContext, b: Batch): Promise<void> {
     if (whole.ok) break;
     const culprit = whole.at;
     const r = await returnRequest(ctx, culprit, settings, 'conflict', {
-      files: whole.files,
+      ...(await conflictFacts(repo, whole.onto, culprit.commit, whole.files)),
       detail: `merging ${culprit.branch} onto ${target} together with the requests before it conflicts`,
     });
     if (r !== undefined) report.returned.push(r);
