@@ -503,7 +503,7 @@ function inMain(remote: string, names: string[], commits: Map<string, string>): 
 
 type Settings = { batch_min: number; batch_max: number; parallel: number };
 /** The refinery settings measured, each on its own town: `min-max-parallel`, comma-separated. */
-const CONFIGS: Settings[] = (process.env.BENCH_REFINERY_CONFIGS ?? '1-16-2,8-8-2').split(',').map((c) => {
+const CONFIGS: Settings[] = (process.env.BENCH_REFINERY_CONFIGS ?? '4-16-2,8-8-2').split(',').map((c) => {
   const [batch_min = NaN, batch_max = NaN, parallel = NaN] = c.split('-').map(Number);
   if (![batch_min, batch_max, parallel].every((n) => Number.isInteger(n) && n > 0))
     throw new Error(`BENCH_REFINERY_CONFIGS: "${c}" is not min-max-parallel`);
