@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gt, gtAsync, json } from './helpers/bd.js';
@@ -35,9 +35,14 @@ describe('the loop with the sim agent', () => {
     const f = await fixture('loop-three');
     const s = f.store();
     const beads = [];
+    // Each part waits for the go file, so that no polecat is idle again (and so reused) before all are slung.
+    const go = join(f.base, 'go');
+    const waiting = (file: string, text: string): string =>
+      `Wait for the go, then write ${file}.\n\n\`\`\`sh\nwhile [ ! -e '${go}' ]; do sleep 0.05; done\nprintf '%s\\n' '${text}' > ${file}\n\`\`\`\n`;
     for (const n of [1, 2, 3])
-      beads.push(await s.create({ title: `part ${n}`, description: script(`part${n}.txt`, `part ${n}`) }, 'mayor'));
+      beads.push(await s.create({ title: `part ${n}`, description: waiting(`part${n}.txt`, `part ${n}`) }, 'mayor'));
     const slung = json<SlingResult[]>(f.run('sling', ...beads.map((b) => b.id), 'gastown', '--json'));
+    writeFileSync(go, '');
     expect(slung).toHaveLength(3);
     expect(new Set(slung.map((r) => r.agent)).size).toBe(3);
     expect(slung.every((r) => r.action === 'started')).toBe(true);
