@@ -13,6 +13,9 @@ import { printJson, sanitize, type Io } from './io.js';
 
 type Opts = Record<string, unknown>;
 
+/** The refinery session's prompt (the preset's readiness prefix): shown, bare, while the watch waits. */
+const WATCH_PROMPT = 'refinery> ';
+
 function ageOf(ms: number, now: number): string {
   const s = Math.max(0, Math.round((now - ms) / 1000));
   return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
@@ -138,21 +141,40 @@ export function registerMqCommands(program: Command, io: Io): void {
           progress: ctx.progress,
         };
         if (o.watch === true) {
-          if (typeof o.beacon === 'string') io.out(`${sanitize(o.beacon)}\n`);
+          // While it waits, the last line is its bare prompt: the session reads as ready and idle (a prompt with
+          // text after it would read as a first prompt not yet taken). What it prints next replaces that line.
+          let prompt = false;
+          const say = (text: string): void => {
+            if (prompt) io.out(io.stdoutIsTTY ? '\r\u001b[2K' : '\n');
+            prompt = false;
+            io.out(text);
+          };
+          const waiting = (): void => {
+            io.out(WATCH_PROMPT);
+            prompt = true;
+          };
+          if (typeof o.beacon === 'string') say(`${sanitize(o.beacon)}\n`);
           const stop = new AbortController();
           for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(sig, () => stop.abort());
-          io.out(`refinery> watching the merge queue of ${rig}\n`);
+          say(`refinery: watching the merge queue of ${rig} (no model; a pass whenever the queue changes)\n`);
+          waiting();
           await watchQueue(rctx, rig, {
             signal: stop.signal,
             onPass: async (r) => {
-              if (json) printJson(io, r);
-              else io.out(renderPass(r));
+              if (json) {
+                say('');
+                printJson(io, r);
+              } else say(renderPass(r));
               for (const x of await sendBackAll(ctx, rig, (m) => io.err(`refinery: ${m}\n`)))
-                io.out(`  → ${x.task} (for ${x.request}) went to ${x.agent}\n`);
+                say(`  → ${x.task} (for ${x.request}) went to ${x.agent}\n`);
             },
             onError: (m) => io.err(`refinery: ${m} (trying again shortly)\n`),
-            onIdle: (queued) => io.out(`refinery> ${queued === 0 ? 'queue empty' : `${queued} waiting`}\n`),
+            onIdle: (queued) => {
+              say(`refinery: ${queued === 0 ? 'queue empty' : `${queued} waiting`}\n`);
+              waiting();
+            },
           });
+          say('refinery: stopped\n');
           return;
         }
         const reports: PassReport[] = [];
