@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import type { MergeRequest } from '../core/merge-request.js';
 import { UsageError } from '../core/errors.js';
-import { queueStats, readPassFacts } from '../core/merge-queue-stats.js';
+import type { QueueStats } from '../core/merge-queue-stats.js';
 import { GitCommandError } from '../git/git.js';
-import { madeProgress, mergeRequests, PASS_EVENT, runPass, type PassReport } from '../refinery/refinery.js';
+import { madeProgress, mergeRequests, runPass, type PassReport } from '../refinery/refinery.js';
+import { readQueueStats } from '../refinery/stats.js';
 import { watchQueue } from '../refinery/watch.js';
 import { sendBackAll } from '../work/send-back.js';
 import { startAgentSession, statusOf, stopAgentSession } from '../work/sessions.js';
@@ -30,6 +31,26 @@ function rows(list: readonly MergeRequest[], now: number): string {
         `${mr.cause !== null && mr.state !== 'queued' ? `  (${mr.cause}${mr.waitingOn !== null ? `, waits on ${mr.waitingOn}` : ''})` : ''}\n`,
     )
     .join('');
+}
+
+/** What gt mq status prints (gt demo's summary shows the same). */
+export function renderQueueStats(rig: string, stats: QueueStats, now: number): string {
+  const ms = (v: number | null): string => (v === null ? '-' : ageOf(now - v, now));
+  const n = (v: number | null, d = 1): string => (v === null ? '-' : v.toFixed(d));
+  const h = stats.window_hours;
+  const window = h >= 1 ? `${Number(h.toFixed(1))} h` : `${Math.max(1, Math.round(h * 3600))} s`;
+  return (
+    [
+      `${rig}: ${stats.queued} queued, ${stats.testing} testing, ${stats.returned} returned, ${stats.escalated} escalated; oldest wait ${ms(stats.oldest_wait_ms)}`,
+      `last ${window}: ${stats.landed} landed (${n(stats.merges_per_hour)}/h), queue time p50 ${ms(stats.queue_ms_p50)} p95 ${ms(stats.queue_ms_p95)}`,
+      `  ${stats.batches} batch(es) of ${n(stats.batch_size_mean)} on average, ${n(stats.gate_runs_per_landed, 2)} gate runs per landed request, ${n(stats.isolation_rounds_per_red)} isolation rounds per red batch`,
+      `  returns: ${
+        Object.entries(stats.returns)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ') || 'none'
+      }; flakes ${stats.flakes}`,
+    ].join('\n') + '\n'
+  );
 }
 
 function renderPass(r: PassReport): string {
@@ -80,41 +101,9 @@ export function registerMqCommands(program: Command, io: Io): void {
       withTown(io, cmd, async (ctx) => {
         await ctx.store.rig(rig);
         const hours = positiveInt(o.hours, '--hours', 24) || 24;
-        const all = await mergeRequests(ctx.store, rig, true);
-        const [beads, events] = await Promise.all([
-          ctx.store.show(all.filter((m) => m.state === 'landed').map((m) => m.id)),
-          ctx.store.events({ issueId: `${rig}/refinery`, eventType: PASS_EVENT, limit: 0 }),
-        ]);
-        const landed = beads.flatMap((b) => {
-          const mr = all.find((m) => m.id === b.id);
-          const at = b.closed_at === null ? NaN : Date.parse(b.closed_at);
-          return mr === undefined || Number.isNaN(at) ? [] : [{ enqueuedMs: mr.enqueuedMs, landedMs: at }];
-        });
-        const passes = events.flatMap((e) => readPassFacts(e.new_value, Date.parse(e.created_at)) ?? []);
-        const stats = queueStats(
-          all.filter((m) => m.state !== 'landed' && m.status !== 'closed'),
-          landed,
-          passes,
-          { nowMs: ctx.now(), windowMs: hours * 3_600_000 },
-        );
-        if (globals(cmd).json) {
-          printJson(io, { rig, ...stats });
-          return;
-        }
-        const ms = (v: number | null): string => (v === null ? '-' : ageOf(ctx.now() - v, ctx.now()));
-        const n = (v: number | null, d = 1): string => (v === null ? '-' : v.toFixed(d));
-        io.out(
-          [
-            `${rig}: ${stats.queued} queued, ${stats.testing} testing, ${stats.returned} returned, ${stats.escalated} escalated; oldest wait ${ms(stats.oldest_wait_ms)}`,
-            `last ${hours} h: ${stats.landed} landed (${n(stats.merges_per_hour)}/h), queue time p50 ${ms(stats.queue_ms_p50)} p95 ${ms(stats.queue_ms_p95)}`,
-            `  ${stats.batches} batch(es) of ${n(stats.batch_size_mean)} on average, ${n(stats.gate_runs_per_landed, 2)} gate runs per landed request, ${n(stats.isolation_rounds_per_red)} isolation rounds per red batch`,
-            `  returns: ${
-              Object.entries(stats.returns)
-                .map(([k, v]) => `${k} ${v}`)
-                .join(', ') || 'none'
-            }; flakes ${stats.flakes}`,
-          ].join('\n') + '\n',
-        );
+        const stats = await readQueueStats(ctx.store, rig, { nowMs: ctx.now(), windowMs: hours * 3_600_000 });
+        if (globals(cmd).json) printJson(io, { rig, ...stats });
+        else io.out(renderQueueStats(rig, stats, ctx.now()));
       }),
     );
 
