@@ -129,12 +129,14 @@ function queueWatcher(store: TownStore, say: (line: string) => void) {
 
 /**
  * The witness's job, done here: a polecat that has handed its work in (nothing on its hook) goes idle, and its
- * session ends; the sandbox stays and is reused for the next bead. Looked at again just before the stop: work
+ * session ends; the sandbox stays and is reused for the next bead. Not one the refinery is about to send
+ * returned work to (`waitedFor`): that goes to its running session. Looked at again just before the stop: work
  * slung to it meanwhile keeps it (and were it stopped anyway, the daemon starts it again for its hook).
  */
-async function endIdlePolecats(ctx: TownContext & { store: TownStore }): Promise<void> {
+async function endIdlePolecats(ctx: TownContext & { store: TownStore }, waitedFor: ReadonlySet<string>): Promise<void> {
   for (const a of await ctx.store.agents({ rig: RIG, role: 'polecat' })) {
-    if (a.hook_bead !== null || (await ctx.store.openSession(a.address)) === null) continue;
+    if (a.hook_bead !== null || waitedFor.has(a.address)) continue;
+    if ((await ctx.store.openSession(a.address)) === null) continue;
     if ((await ctx.store.agent(a.address)).hook_bead !== null) continue;
     await stopAgentSession(ctx, a.address, 'exited').catch(() => undefined);
   }
@@ -236,8 +238,9 @@ export function registerDemoCommand(program: Command, io: Io): void {
             if (r !== undefined)
               say(`→ ${bead.id} "${bead.title}" slung to ${r.agent}${r.created ? ' (new polecat)' : ''}`);
           }
-          await endIdlePolecats(ctx);
           const requests = await queue.look();
+          const unsent = new Set(queue.stories().flatMap((r) => (r.sent_to === null ? [r.request] : [])));
+          await endIdlePolecats(ctx, new Set(requests.filter((m) => unsent.has(m.id)).map((m) => m.worker)));
           if (killed === null) {
             for (const a of agents.filter((x) => x.hook_bead === victim)) {
               const trace = join(town.root, '.runtime', 'sim', `${a.session_name}.jsonl`);
@@ -267,7 +270,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
           if (closed === ids.length && open.length === 0) break;
           await sleep(500);
         }
-        await endIdlePolecats(ctx);
+        await endIdlePolecats(ctx, new Set());
 
         // 4. Summary, then nothing left running.
         const polecats = await store.agents({ rig: RIG, role: 'polecat' });
