@@ -17,7 +17,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { nextBatchSize, pairKey, pickBatch, simulateBatch, type BatchSizing } from '../src/core/merge-queue.js';
+import { simulateSearch } from '../src/core/batch-search.js';
+import { nextBatchSize, pairKey, pickBatch, type BatchSizing } from '../src/core/merge-queue.js';
 import type { TownStore } from '../src/core/town-store.js';
 import { runGate } from '../src/exec/gate.js';
 import { mergeRequests, runPass, type PassReport } from '../src/refinery/refinery.js';
@@ -259,7 +260,9 @@ function modelQueue(plans: Plan[], s: Settings): Model {
       const partner = plans.find((q) => q.shared === p.shared && q.kind === 'clean');
       if (partner !== undefined) partnerOf.set(p.name, partner.name);
     }
-  let sizing: BatchSizing = { size: s.batch_min, min: s.batch_min, max: s.batch_max };
+  let sizing: BatchSizing = { size: s.batch_max, min: s.batch_min, max: s.batch_max };
+  let targetPasses = false;
+  let lastRed = false;
   let rounds = 0;
   let gateRuns = 0;
   let passes = 0;
@@ -282,9 +285,16 @@ function modelQueue(plans: Plan[], s: Settings): Model {
     };
     remove(pick.conflicts);
     if (pick.batch.length === 0) continue;
-    const brokenAt = pick.batch.findIndex((id) => plans.find((p) => p.name === id)?.kind === 'broken');
-    const sim = simulateBatch(pick.batch, s.parallel, (run) =>
-      brokenAt >= 0 && run.prefix > brokenAt ? { outcome: 'fail', failedGate: 'test' } : { outcome: 'pass' },
+    const broken = (id: string): boolean => plans.find((p) => p.name === id)?.kind === 'broken';
+    // The suite's output names the module that fails, which is the broken request's own file.
+    const sim = simulateSearch(
+      pick.batch,
+      s.parallel,
+      (run) => {
+        const bad = run.members.filter(broken);
+        return bad.length > 0 ? { outcome: 'fail', failedGate: 'test', suspects: bad } : { outcome: 'pass' };
+      },
+      { gates: ['test'], targetPasses, speculate: lastRed },
     );
     rounds += sim.rounds;
     gateRuns += sim.results.length;
@@ -292,7 +302,11 @@ function modelQueue(plans: Plan[], s: Settings): Model {
     for (const id of sim.decision.landed) landed.add(id);
     remove(sim.decision.landed);
     remove(sim.decision.culprits.map((c) => c.id));
-    sizing = nextBatchSize(sizing, sim.decision.culprits.length === 0 ? 'green' : 'red');
+    const culprits = sim.decision.culprits;
+    const outcome = culprits.length === 0 ? 'green' : culprits.every((c) => c.named) ? 'named' : 'red';
+    lastRed = outcome === 'red';
+    if (sim.decision.landed.length > 0) targetPasses = true;
+    sizing = nextBatchSize(sizing, outcome);
   }
   return { ...s, rounds, gateRuns, passes };
 }
@@ -303,6 +317,8 @@ const MODEL_SETTINGS = [
   { batch_min: 4, batch_max: 8, parallel: 2 },
   { batch_min: 8, batch_max: 8, parallel: 2 },
   { batch_min: 4, batch_max: 16, parallel: 2 },
+  { batch_min: 1, batch_max: 16, parallel: 2 },
+  { batch_min: 16, batch_max: 16, parallel: 2 },
   { batch_min: 2, batch_max: 8, parallel: 1 },
   { batch_min: 4, batch_max: 8, parallel: 1 },
   { batch_min: 8, batch_max: 8, parallel: 1 },
@@ -487,7 +503,7 @@ function inMain(remote: string, names: string[], commits: Map<string, string>): 
 
 type Settings = { batch_min: number; batch_max: number; parallel: number };
 /** The refinery settings measured, each on its own town: `min-max-parallel`, comma-separated. */
-const CONFIGS: Settings[] = (process.env.BENCH_REFINERY_CONFIGS ?? '2-8-2,8-8-2').split(',').map((c) => {
+const CONFIGS: Settings[] = (process.env.BENCH_REFINERY_CONFIGS ?? '4-16-2,8-8-2').split(',').map((c) => {
   const [batch_min = NaN, batch_max = NaN, parallel = NaN] = c.split('-').map(Number);
   if (![batch_min, batch_max, parallel].every((n) => Number.isInteger(n) && n > 0))
     throw new Error(`BENCH_REFINERY_CONFIGS: "${c}" is not min-max-parallel`);
@@ -748,7 +764,7 @@ ${goalRows}
 Definitions: time to merge is from time 0 (all filed) until the end of the pass that landed the request (the
 baseline: until its push). Merges per hour = landed ÷ wall time. A red batch is a pass that returned a culprit
 (fix needed); its culprit-isolation rounds are the pass's rounds minus the first (the round that tested the
-whole batch, with a second slot already testing its middle). A round runs up to \`parallel\` gate runs at once.
+whole batch). A round runs up to \`parallel\` gate runs at once.
 Innocent = a clean request (the conflict partners included) returned for any cause.
 
 ## Where the refinery's time goes
@@ -756,8 +772,8 @@ Innocent = a clean request (the conflict partners included) returned for any cau
 ${sections}
 ## The planner alone, by settings
 
-\`decideBatch\`, \`pickBatch\` and \`nextBatchSize\` (src/core/merge-queue.ts) on the same ${w.requests} requests with no git and no
-clock, the gate answered by whether a prefix holds a broken request. Rounds × T is what the refinery would take if
+\`decideSearch\` (src/core/batch-search.ts), \`pickBatch\` and \`nextBatchSize\` (src/core/merge-queue.ts) on the same ${w.requests} requests with no git and no
+clock, the gate answered by whether a set holds a broken request (its output naming it). Rounds × T is what the refinery would take if
 everything but the gates were free, so the baseline's ${b.gate_runs} suite runs ÷ rounds is the most the planner allows.
 The measured settings come first; ${matches}.
 
@@ -769,12 +785,12 @@ ${models}
 
 - Wall times move between runs on a shared 2-core machine (other processes, and two CPU-bound gates at once on two
   cores); the planner table above is exact. \`BENCH_REFINERY_LOAD=sleep\` makes the suite wait instead of compute.
-- Why the goals are hard for this planner, from the tables: every batch's first round spends the second slot on its
-  middle prefix, which only pays when the batch is red, so a green batch of n costs 2 gate runs (2 ÷ n per landed
-  request); a red batch lands only the prefix before its culprit and puts the rest back untested, so those requests
-  are tested again in the next pass; and the batch size starts at batch_min, grows by one per green batch and halves
-  per red one, so with one request in ten broken it stays small. Conflict prediction costs O(window²) git merge-tree
-  runs per pass (the window is twice the batch size), which dominates the time before the first gate of a pass.
+- What makes the refinery fast here: the suite's failure names the module that fails, which is the broken request's
+  own file, so a red batch's second round tests everything but that suspect beside the flake re-run, and the culprit
+  is found in one round whatever the batch size; the rest of the batch lands in the same pass; a red batch whose
+  culprits were all named keeps its size; stacks are made without a worktree; conflict checks between requests run
+  only where their changed paths meet. Without such evidence (a suite that fails without naming a file) the search
+  falls back to prefix bisection, as the planner's tests cover.
 - Knobs: BENCH_REFINERY_T (seconds), BENCH_REFINERY_CONFIGS (\`min-max-parallel,…\`), BENCH_REFINERY_SEED,
   BENCH_REFINERY_FILES, BENCH_REFINERY_LOAD (cpu or sleep).
 `;

@@ -8,6 +8,7 @@ import { fileMergeRequest } from './helpers/merge-requests.js';
 import { openTownStore } from '../src/store/open.js';
 import type { TownStore } from '../src/core/town-store.js';
 import { runPass } from '../src/refinery/refinery.js';
+import { pushLander, type Lander } from '../src/refinery/lander.js';
 import { addPolecat } from '../src/town/polecat.js';
 
 /**
@@ -15,7 +16,7 @@ import { addPolecat } from '../src/town/polecat.js';
  * else's push to the target mid-test, a branch deleted under the queue, a gate that hangs, a flaky gate, a
  * remote that refuses pushes, and a request that keeps failing. After each: nothing is lost, the target
  * never holds a culprit (every commit it moves to passed the gates), and every request ends landed, returned
- * or escalated exactly once.
+ * or escalated exactly once (a landed one told to its polecat and the witness by one mail each).
  */
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -31,7 +32,7 @@ type Pass = {
   flaky: boolean;
   moved: boolean;
   refused: { detail: string; escalation: string } | null;
-  gateRuns: { prefix: number; gate: string; ok: boolean; timedOut: boolean }[];
+  gateRuns: { members: string[]; gate: string; ok: boolean; timedOut: boolean }[];
 };
 
 type Req = { mr: string; source: string; branch: string; commit: string };
@@ -241,6 +242,16 @@ async function escalationsNaming(store: TownStore, text: string): Promise<string
   return all.filter((b) => b.title.includes(text) || b.description.includes(text)).map((b) => b.id);
 }
 
+/** Mail about a request to the polecat that wrote it and to the rig's witness: [to the polecat, to the witness]. */
+async function mailAbout(store: TownStore, mr: string): Promise<number[]> {
+  const counts: number[] = [];
+  for (const to of [`gastown/polecats/${WORKER}`, 'gastown/witness']) {
+    const mail = await store.list({ assignee: to, types: ['message'], statuses: ['open', 'closed'], limit: 0 });
+    counts.push(mail.filter((m) => m.title.includes(mr)).length);
+  }
+  return counts;
+}
+
 async function commentsLike(store: TownStore, id: string, re: RegExp): Promise<number> {
   return (await store.comments(id)).filter((c) => re.test(c.text)).length;
 }
@@ -263,6 +274,8 @@ async function expectEnds(rig: Rig, ends: [Req, End][]): Promise<void> {
       expect(rig.remoteHas(req.commit), what).toBe(true);
       expect((await store.events({ issueId: req.mr, eventType: 'closed' })).length, what).toBe(1);
       expect(await commentsLike(store, req.mr, /^Landed in /u), what).toBe(1);
+      // Its polecat and the witness were told, once each.
+      expect(await mailAbout(store, req.mr), what).toEqual([1, 1]);
       const [source] = await store.show([req.source]);
       expect(source?.status, what).toBe('closed');
       expect(rig.remoteBranches(), what).not.toContain(req.branch);
@@ -270,6 +283,7 @@ async function expectEnds(rig: Rig, ends: [Req, End][]): Promise<void> {
     }
     expect(bead?.status, what).not.toBe('closed');
     expect(rig.remoteHas(req.commit), what).toBe(false);
+    expect(await mailAbout(store, req.mr), what).toEqual([0, 0]);
     const attempts = Number(bead?.metadata.mq_attempts ?? 0);
     expect((await tasksFor(store, req.mr)).length, what).toBe(attempts);
     expect(await commentsLike(store, req.mr, /^Returned \(/u), what).toBe(attempts);
@@ -584,6 +598,111 @@ describe('the refinery under faults', () => {
     await expectEnds(
       rig,
       reqs.map((r) => [r, 'landed']),
+    );
+  });
+
+  it("a red batch whose gate output names the culprit's file: two rounds, then the rest lands in the same pass", async () => {
+    const rig = await faultRig('mq-evidence');
+    rig.settings({ gates: { test: ['sh', rig.check] }, batch_min: 6, batch_max: 6 });
+    const a = [await rig.good('aster'), await rig.good('birch'), await rig.good('cedar')];
+    // The gate says "FAIL: broken.txt is there", and only this request adds broken.txt.
+    const bad = await rig.file('dahlia', (d) => writeFileSync(join(d, 'broken.txt'), 'oops\n'));
+    const b = [await rig.good('elder'), await rig.good('fir')];
+    const [pass, ...rest] = await rig.passes();
+    expect(pass?.requeued).toEqual([]);
+    expect(pass?.batch).toHaveLength(6);
+    // The whole batch; then beside each other its gate again and everything but the suspect.
+    const runs = pass?.gateRuns.map((g) => `${g.members.length} ${g.ok ? 'pass' : 'fail'}`) ?? [];
+    expect(runs[0]).toBe('6 fail');
+    expect(runs.slice(1).sort()).toEqual(['5 pass', '6 fail']);
+    expect(pass?.landed.sort()).toEqual([...a, ...b].map((r) => r.mr).sort());
+    expect(pass?.returned).toEqual([{ id: bad.mr, cause: 'fix-needed', task: `${bad.mr}-fix1` }]);
+    expect(rest.every((p) => p.landed.length === 0)).toBe(true);
+    await expectEnds(rig, [...[...a, ...b].map((r): [Req, End] => [r, 'landed']), [bad, 'returned']]);
+  });
+
+  it('landing goes through the lander port: a pass calls it once per batch, and its refusal closes nothing', async () => {
+    const rig = await faultRig('mq-lander');
+    rig.settings({ gates: { test: ['sh', rig.check] } });
+    const reqs = [await rig.good('aster'), await rig.good('birch')];
+    const calls: string[] = [];
+    const refusing: Lander = {
+      ...pushLander,
+      land: (_repo, commit, target) => {
+        calls.push(`land ${target} ${commit}`);
+        return Promise.resolve({ landed: false, reason: 'refused', detail: 'the forge wants a review' });
+      },
+    };
+    const ctx = { town: rig.town, store: rig.store, actor: 'gastown/refinery', now: () => Date.now() };
+    const refused = await runPass({ ...ctx, lander: refusing }, 'gastown');
+    expect(calls).toHaveLength(1);
+    expect(refused.landed).toEqual([]);
+    expect(refused.refused?.detail).toBe('the forge wants a review');
+    expect(git(rig.remote, 'rev-parse', 'refs/heads/main').trim()).toBe(rig.start);
+    // The default lander pushes: everything lands, and the refusal's escalation is closed.
+    const recording: Lander = {
+      ...pushLander,
+      land: (...args) => {
+        calls.push('push');
+        return pushLander.land(...args);
+      },
+    };
+    const landed = await runPass({ ...ctx, lander: recording }, 'gastown');
+    expect(calls.at(-1)).toBe('push');
+    expect(landed.landed.sort()).toEqual(reqs.map((r) => r.mr).sort());
+    const escalations = await escalationsNaming(rig.store, 'refuses');
+    expect(escalations).toHaveLength(1);
+    expect((await rig.store.show(escalations)).map((e) => e.status)).toEqual(['closed']);
+    await expectEnds(
+      rig,
+      reqs.map((r) => [r, 'landed']),
+    );
+  });
+
+  it('a rig with no gate: what merges cleanly lands after the merge check alone, a conflict goes back', async () => {
+    const rig = await faultRig('mq-no-gate');
+    rig.settings({});
+    const a = await rig.file('aster', (d) => writeFileSync(join(d, 'app.txt'), 'aster\n'));
+    const b = await rig.good('birch');
+    const c = await rig.file('cedar', (d) => writeFileSync(join(d, 'app.txt'), 'cedar\n'));
+    const passes = await rig.passes();
+    expect(passes.flatMap((p) => p.gateRuns)).toEqual([]);
+    await expectEnds(rig, [
+      [a, 'landed'],
+      [b, 'landed'],
+      [c, 'returned'],
+    ]);
+    expect(passes.flatMap((p) => p.returned).map((r) => r.cause)).toEqual(['conflict']);
+  });
+
+  it('one pass per rig at a time: a second pass started meanwhile says so and changes nothing', async () => {
+    const rig = await faultRig('mq-one-pass');
+    const started = join(rig.gates, 'started');
+    const release = join(rig.gates, 'release');
+    // The gate says it started, then waits to be released.
+    const gate = executable(
+      join(rig.gates, 'held.sh'),
+      [`echo $$ >> ${rig.pids}`, `touch ${started}`, `while [ ! -e ${release} ]; do sleep 0.05; done`, ''].join('\n'),
+    );
+    rig.settings({ gates: { test: ['sh', gate] } });
+    const reqs = [await rig.good('aster'), await rig.good('birch')];
+    const first = rig.refinery('--json');
+    await waitFor(() => existsSync(started), 'the first pass to start its gate');
+    const second = await rig.refinery('--json');
+    expect(second.status).not.toBe(0);
+    expect(second.stderr).toMatch(/another pass of gastown's refinery is running/);
+    // Meanwhile the batch shows as testing, and a reject by hand waits for the pass.
+    const states = await Promise.all(reqs.map(async (q) => (await rig.store.show([q.mr]))[0]?.metadata.mq_state));
+    expect(states).toEqual(['testing', 'testing']);
+    const reject = await gtAsync(['mq', 'reject', reqs[0]?.mr ?? ''], { cwd: rig.root, env: rig.env });
+    expect(reject.status).not.toBe(0);
+    expect(reject.stderr).toMatch(/being tested by a refinery pass/);
+    writeFileSync(release, '');
+    const r = await first;
+    expect(r.status, r.stderr).toBe(0);
+    await expectEnds(
+      rig,
+      reqs.map((q) => [q, 'landed']),
     );
   });
 

@@ -18,7 +18,7 @@ type Pass = {
   returned: { id: string; cause: string; task: string }[];
   batch: string[];
   rounds: number;
-  gateRuns: { prefix: number; gate: string; ok: boolean }[];
+  gateRuns: { members: string[]; gate: string; ok: boolean }[];
   requeued: string[];
 };
 
@@ -111,6 +111,12 @@ describe('the refinery', () => {
       const conflict = returned.find((r) => r.id === d.mr);
       const [ctask] = await store.show([conflict?.task ?? '']);
       expect(ctask?.description).toContain('shared.txt');
+      // … with git's marked regions, and what landed meanwhile on those files (aster's change).
+      expect(ctask?.description).toContain('Conflicts in shared.txt:');
+      expect(ctask?.description).toMatch(/<<<<<<< [^\n]*\nA\n=======\nD\n>>>>>>> /u);
+      expect(ctask?.description).toMatch(
+        /Landed on main since the branch forked, touching them:\n- [0-9a-f]+ aster's change/u,
+      );
       expect((await store.dependencies(b.mr, 'down')).map((x) => x.id)).toContain(fix?.task);
 
       // gt mq list shows them.

@@ -1,13 +1,18 @@
 import type { Command } from 'commander';
-import type { MergeRequest } from '../core/merge-request.js';
-import { UsageError } from '../core/errors.js';
-import type { QueueStats } from '../core/merge-queue-stats.js';
+import { GtError, UsageError } from '../core/errors.js';
+import type { TownStore } from '../core/town-store.js';
+import { queueRows, type QueueRow, type QueueStats } from '../core/merge-queue-stats.js';
 import { GitCommandError } from '../git/git.js';
+import { findMergeRequest, rejectRequest, retryRequest } from '../refinery/outcomes.js';
 import { madeProgress, mergeRequests, runPass, type PassReport } from '../refinery/refinery.js';
 import { readQueueStats } from '../refinery/stats.js';
 import { watchQueue } from '../refinery/watch.js';
+import type { RefineryContext } from '../refinery/outcomes.js';
+import { loadRigSettings } from '../town/rig.js';
+import { runOwnGates, type OwnGatesResult } from '../work/gates.js';
+import { whoAmI } from '../work/prime.js';
 import { sendBackAll } from '../work/send-back.js';
-import { startAgentSession, statusOf, stopAgentSession } from '../work/sessions.js';
+import { startAgentSession, statusOf, stopAgentSession, type TownContext } from '../work/sessions.js';
 import { globals } from './bd/context.js';
 import { positiveInt, withTown } from './gt-agents.js';
 import { printJson, sanitize, type Io } from './io.js';
@@ -17,20 +22,54 @@ type Opts = Record<string, unknown>;
 /** The refinery session's prompt (the preset's readiness prefix): shown, bare, while the watch waits. */
 const WATCH_PROMPT = 'refinery> ';
 
-function ageOf(ms: number, now: number): string {
-  const s = Math.max(0, Math.round((now - ms) / 1000));
+/** What a person does to the queue by hand is written as them. */
+function byHand(ctx: TownContext & { store: TownStore }): RefineryContext {
+  return { town: ctx.town, store: ctx.store, actor: ctx.actor, now: ctx.now, progress: ctx.progress };
+}
+
+/** A duration in the unit that reads best: 42s, 17m, 5h. */
+function span(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
   return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
 }
 
-function rows(list: readonly MergeRequest[], now: number): string {
+function ageOf(ms: number, now: number): string {
+  return span(now - ms);
+}
+
+function rows(list: readonly QueueRow[]): string {
   if (list.length === 0) return 'No merge requests.\n';
-  return list
-    .map(
-      (mr) =>
-        `${mr.id}  ${mr.state.padEnd(9)} P${mr.priority}  ${ageOf(mr.enqueuedMs, now).padStart(4)}  ${mr.branch}  ${sanitize(mr.title)}` +
-        `${mr.cause !== null && mr.state !== 'queued' ? `  (${mr.cause}${mr.waitingOn !== null ? `, waits on ${mr.waitingOn}` : ''})` : ''}\n`,
-    )
-    .join('');
+  const head = `${'POS'.padEnd(4)} ${'ID'.padEnd(20)} ${'STATE'.padEnd(9)} ${'CAUSE'.padEnd(14)} ${'AGE'.padStart(4)}  P  ${'SOURCE'.padEnd(12)} TITLE`;
+  const line = (mr: QueueRow): string =>
+    `${String(mr.position ?? '-').padEnd(4)} ${mr.id.padEnd(20)} ${mr.state.padEnd(9)} ${(mr.cause ?? '-').padEnd(14)} ` +
+    `${span(mr.age_ms).padStart(4)}  P${mr.priority} ${(mr.source === '' ? '-' : mr.source).padEnd(12)} ` +
+    `${sanitize(mr.title.replace(/^Merge [^:]+: /u, ''))}${mr.waitingOn !== null ? `  (waits on ${mr.waitingOn})` : ''}`;
+  return `${[head, ...list.map(line)].join('\n')}\n`;
+}
+
+function renderGates(r: OwnGatesResult): string {
+  const lines = [`${r.agent}: the gates of ${r.rig} on ${r.commit.slice(0, 12)} (${sanitize(r.branch)})`];
+  for (const g of r.gates)
+    lines.push(
+      `  ${g.ok ? '✓' : '✗'} ${g.name.padEnd(12)} ${(g.ms / 1000).toFixed(1)} s${g.ok ? '' : g.timed_out ? ', timed out' : `, exit ${g.exit_code ?? 'by a signal'}`}`,
+    );
+  if (r.failed_output !== null && r.failed_output.trim() !== '')
+    lines.push(
+      '  its output ends with:',
+      ...sanitize(r.failed_output.trim())
+        .split('\n')
+        .slice(-20)
+        .map((l) => `    ${l}`),
+    );
+  if (r.gates.length === 0) lines.push(`  ${r.not_recorded ?? 'nothing ran'}`);
+  else if (r.recorded)
+    lines.push(
+      r.ok
+        ? `✓ all passed; recorded: gt done tells the refinery that ${r.commit.slice(0, 12)} passed`
+        : '  recorded as failed',
+    );
+  else lines.push(`! not recorded: ${r.not_recorded ?? 'unknown reason'}`);
+  return `${lines.join('\n')}\n`;
 }
 
 /** What gt mq status prints (gt demo's summary shows the same). */
@@ -59,7 +98,10 @@ function renderPass(r: PassReport): string {
       (r.batch.length > 0
         ? `; batch of ${r.batch.length} in ${r.rounds} round(s), ${r.gateRuns.length} gate run(s)`
         : '; nothing to test'),
-    ...r.landed.map((id) => `  ✓ landed ${id}`),
+    ...r.landed.map(
+      (id) =>
+        `  ✓ landed ${id}${r.reused.includes(id) ? ' (its own gates passed on this tree: not tested again)' : ''}`,
+    ),
     ...r.returned.map((x) => `  ↩ returned ${x.id} (${x.cause}): waits on ${x.task}`),
     ...r.escalated.map((id) => `  ! escalated ${id}`),
     ...(r.requeued.length > 0 ? [`  · back in the queue: ${r.requeued.join(', ')}`] : []),
@@ -75,21 +117,67 @@ function renderPass(r: PassReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** `gt mq` (the merge queue's requests) and `gt refinery run` (one pass, or a pass after each change). */
+/**
+ * `gt mq` (the merge queue's requests, and what a person does to them by hand), `gt gates` (a polecat's own run
+ * of the merge gates) and `gt refinery run` (one pass, or a pass after each change).
+ */
 export function registerMqCommands(program: Command, io: Io): void {
   const mq = program.command('mq').description("a rig's merge queue: the requests gt done filed, and their state");
   mq.command('list')
-    .description('merge requests with their state (queued, testing, landed, returned, escalated), priority and age')
+    .description(
+      'merge requests in queue order: position, state (queued, testing, returned, escalated), the cause of a return, source bead and age',
+    )
     .argument('<rig>')
-    .option('--all', 'landed and escalated ones too')
+    .option('--all', 'landed, rejected and closed ones too')
     .action((rig: string, o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
         await ctx.store.rig(rig);
-        const list = (await mergeRequests(ctx.store, rig, o.all === true)).sort(
-          (a, b) => a.priority - b.priority || a.enqueuedMs - b.enqueuedMs,
-        );
+        const settings = loadRigSettings(ctx.town.root, rig).refinery;
+        const list = queueRows(await mergeRequests(ctx.store, rig, o.all === true), {
+          nowMs: ctx.now(),
+          ageBoostPerHour: settings.age_boost_per_hour,
+        });
         if (globals(cmd).json) printJson(io, list);
-        else io.out(rows(list, ctx.now()));
+        else io.out(rows(list));
+      }),
+    );
+
+  mq.command('retry')
+    .description(
+      'put a returned or escalated request back in the queue, ahead of its peers; the task or escalation it waited on is closed',
+    )
+    .argument('<merge-request>')
+    .action((id: string, _o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const mr = await findMergeRequest(ctx.store, id);
+        const r = await retryRequest(byHand(ctx), mr);
+        if (globals(cmd).json) printJson(io, r);
+        else
+          io.out(
+            `✓ ${r.request.id} is back in the queue of ${r.request.rig}${r.closed !== null ? ` (${r.closed} closed)` : ''}; "gt mq list ${r.request.rig}" shows its place\n`,
+          );
+      }),
+    );
+
+  mq.command('reject')
+    .description(
+      'take a request out of the queue for good: closed as rejected, its source bead open again, its branch kept',
+    )
+    .argument('<merge-request>')
+    .option('-r, --reason <text>', 'why (recorded on the request and its source bead)')
+    .action((id: string, o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const mr = await findMergeRequest(ctx.store, id);
+        const r = await rejectRequest(byHand(ctx), mr, typeof o.reason === 'string' ? o.reason : '');
+        if (globals(cmd).json) printJson(io, r);
+        else if (r.already) io.out(`${r.request.id} was rejected already\n`);
+        else
+          io.out(
+            `✓ ${r.request.id} rejected; branch ${r.request.branch} kept` +
+              (r.source !== null ? `; source ${r.source.id} is ${r.source.status}` : '') +
+              (r.closed.length > 0 ? `; closed ${r.closed.join(', ')}` : '') +
+              '\n',
+          );
       }),
     );
 
@@ -104,6 +192,44 @@ export function registerMqCommands(program: Command, io: Io): void {
         const stats = await readQueueStats(ctx.store, rig, { nowMs: ctx.now(), windowMs: hours * 3_600_000 });
         if (globals(cmd).json) printJson(io, { rig, ...stats });
         else io.out(renderQueueStats(rig, stats, ctx.now()));
+      }),
+    );
+
+  program
+    .command('gates')
+    .description(
+      "run the rig's merge gates here, on HEAD (clean sandbox only), and record the result: gt done tells the refinery, which need not run them again while the target has not moved",
+    )
+    .action((_o: Opts, cmd: Command) =>
+      withTown(io, cmd, async (ctx) => {
+        const me = await whoAmI(ctx.store, io.env, io.cwd);
+        const stop = new AbortController();
+        const onSignal = (): void => stop.abort();
+        const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+        for (const sig of signals) process.once(sig, onSignal);
+        let r: OwnGatesResult;
+        try {
+          r = await runOwnGates(ctx.town, ctx.store, me, {
+            actor: ctx.actor,
+            env: ctx.env,
+            signal: stop.signal,
+            progress: ctx.progress,
+          });
+        } finally {
+          for (const sig of signals) process.removeListener(sig, onSignal);
+        }
+        if (globals(cmd).json) printJson(io, r);
+        else io.out(renderGates(r));
+        const failed = r.gates.find((g) => !g.ok);
+        if (failed !== undefined)
+          throw new GtError(
+            'validation',
+            1,
+            `the gate "${failed.name}" ${failed.timed_out ? 'timed out' : 'failed'} on ${r.commit.slice(0, 12)}`,
+            {
+              hint: 'fix it, commit, and run gt gates again (gt done without passing gates leaves the refinery to run them)',
+            },
+          );
       }),
     );
 

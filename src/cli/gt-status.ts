@@ -5,12 +5,21 @@ import { runDoctor, runDoctorWithoutStore, type Check } from '../daemon/doctor.j
 import { DamagedStoreError, SetupError } from '../core/errors.js';
 import { DERIVED_STATES } from '../core/derive.js';
 import { ROLES, type Role } from '../core/identity.js';
+import type { MergedToday } from '../core/merge-queue-stats.js';
+import { mergedToday } from '../observe/merged.js';
 import { observe, observeAgents, PaneWatch, type AgentView, type Snapshot } from '../observe/snapshot.js';
 import { globals } from './bd/context.js';
 import { positiveInt, withTown } from './gt-agents.js';
 import { printJson, sanitize, type Io } from './io.js';
 
 type Opts = Record<string, unknown>;
+
+/** Midnight of the day `ms` falls in, in this machine's time zone: where "today" starts for a person. */
+function startOfLocalDay(ms: number): number {
+  const d = new Date(ms);
+  d.setHours(0, 0, 0, 0);
+  return d.getTime();
+}
 
 function agentRow(a: AgentView): string {
   const waiting = a.question === null ? '' : `  waits at: ${sanitize(a.question).slice(0, 80)}`;
@@ -80,9 +89,25 @@ function mergeQueue(mrs: Snapshot['merge_requests']): string {
   return `merge queue: ${[...by].map(([state, n]) => `${n} ${state}`).join(', ')} (gt mq list <rig>)`;
 }
 
+/** What landed today: how many, and the newest few by title. */
+function mergedLine(m: MergedToday): string {
+  if (m.count === 0) return 'Merged today: nothing yet';
+  const titles = m.recent.map((r) => `${sanitize(r.title.replace(/^Merge [^:]+: /u, '')).slice(0, 50)} (${r.id})`);
+  return `Merged today: ${m.count}${titles.length > 0 ? ` · newest: ${titles.join('; ')}` : ''}`;
+}
+
 const needInput = (agents: readonly AgentView[]): number => agents.filter((a) => a.state === 'needs-input').length;
 
-export function renderStatus(s: Snapshot, daemon: number | undefined, down: TownHold | null = null): string {
+/** The sling queue in a few words, when there is one (or the scheduler is paused). */
+export type SchedulerLine = { queued: number; paused: boolean };
+
+export function renderStatus(
+  s: Snapshot,
+  daemon: number | undefined,
+  down: TownHold | null = null,
+  merged: MergedToday | null = null,
+  scheduler: SchedulerLine = { queued: 0, paused: false },
+): string {
   const w = s.work;
   return [
     `Town "${sanitize(s.town.name)}" at ${s.town.root} · tmux -L ${s.town.tmux_socket} · daemon: ${daemon === undefined ? 'not running' : `running (pid ${daemon})`}`,
@@ -91,6 +116,12 @@ export function renderStatus(s: Snapshot, daemon: number | undefined, down: Town
       : []),
     `Rigs: ${s.rigs.length === 0 ? 'none (add one with "gt rig add")' : s.rigs.map((r) => `${r.name} (${r.prefix}, ${r.default_branch})`).join(', ')}`,
     `Work: ${w.open} open (${w.ready} ready), ${w.in_progress} in progress, ${w.hooked} hooked, ${w.blocked} blocked · ${mergeQueue(s.merge_requests)}`,
+    ...(merged !== null && (s.rigs.length > 0 || merged.count > 0) ? [mergedLine(merged)] : []),
+    ...(scheduler.queued > 0 || scheduler.paused
+      ? [
+          `Scheduler: ${scheduler.queued} sling(s) queued${scheduler.paused ? ', paused ("gt scheduler resume")' : ''} · gt scheduler status`,
+        ]
+      : []),
     ...(needInput(s.agents) > 0 ? [`Needs input: ${needInput(s.agents)} agent(s) wait at a question (see below)`] : []),
     '',
     agentsByRole(s.agents).trimEnd(),
@@ -138,9 +169,23 @@ export function registerStatusCommands(program: Command, io: Io): void {
           });
           const daemon = daemonPid(ctx.town);
           const down = await ctx.store.townHold();
+          const merged = await mergedToday(ctx.store, startOfLocalDay(ctx.now()));
+          const scheduler = {
+            queued: (await ctx.store.pendingSlings()).length,
+            paused: (await ctx.store.schedulerPause()) !== null,
+          };
           if (json)
-            printJson(io, { ...snap, daemon: { running: daemon !== undefined, pid: daemon ?? null }, town_down: down });
-          else io.out(`${watch && io.stdoutIsTTY ? '\u001b[2J\u001b[H' : ''}${renderStatus(snap, daemon, down)}`);
+            printJson(io, {
+              ...snap,
+              merged_today: merged,
+              daemon: { running: daemon !== undefined, pid: daemon ?? null },
+              town_down: down,
+              scheduler,
+            });
+          else
+            io.out(
+              `${watch && io.stdoutIsTTY ? '\u001b[2J\u001b[H' : ''}${renderStatus(snap, daemon, down, merged, scheduler)}`,
+            );
           if (!watch || (times > 0 && i + 1 >= times)) return;
           await new Promise((r) => setTimeout(r, Math.max(1, every) * 1000));
         }

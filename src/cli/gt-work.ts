@@ -6,6 +6,8 @@ import { announceMail, type Announcement } from '../work/mail-notify.js';
 import { whoAmI } from '../work/prime.js';
 import { seanceList, seanceTalk } from '../work/seance.js';
 import { sling, type SlingResult } from '../work/sling.js';
+import { wakeDispatcher } from '../work/capacity.js';
+import { daemonPid } from '../daemon/daemon.js';
 import { globals } from './bd/context.js';
 import { withTown } from './gt-agents.js';
 import { printJson, sanitize, type Io } from './io.js';
@@ -13,6 +15,8 @@ import { printJson, sanitize, type Io } from './io.js';
 type Opts = Record<string, unknown>;
 
 function renderSling(r: SlingResult): string {
+  if (r.action === 'queued')
+    return `${r.dry_run ? '· would be queued' : '⧗ queued'}: ${r.bead} (${sanitize(r.title)}) for ${r.agent}${r.position !== null ? `, position ${r.position}` : ''}: ${sanitize(r.queue_reason ?? '')}\n${r.dry_run ? '' : '  the scheduler slings it when a polecat frees up ("gt scheduler status" shows the queue)\n'}`;
   const what = r.dry_run ? 'would go to' : 'is on the hook of';
   const action =
     r.action === 'started'
@@ -34,7 +38,7 @@ export function registerWorkCommands(program: Command, io: Io): void {
   program
     .command('sling')
     .description(
-      "put beads on an agent's hook and start it: a rig (an idle or new polecat per bead) or an agent address",
+      "put beads on an agent's hook and start it: a rig (an idle or new polecat per bead; queued beyond scheduler.max_polecats) or an agent address",
     )
     .argument('<bead-and-target...>', 'one or more bead ids, then the target')
     .option('--agent <name>', 'agent CLI for the session (preset or custom agent)')
@@ -57,7 +61,11 @@ export function registerWorkCommands(program: Command, io: Io): void {
           dryRun: o.dryRun === true,
         });
         if (globals(cmd).json) printJson(io, results);
-        else io.out(results.map(renderSling).join(''));
+        else {
+          io.out(results.map(renderSling).join(''));
+          if (results.some((r) => r.action === 'queued' && !r.dry_run) && daemonPid(ctx.town) === undefined)
+            io.out('  the daemon is not running: "gt daemon start" (or "gt up") dispatches the queue\n');
+        }
       }),
     );
 
@@ -121,6 +129,7 @@ export function registerWorkCommands(program: Command, io: Io): void {
         const agent = target === undefined ? await whoAmI(ctx.store, io.env, io.cwd) : await ctx.store.agent(target);
         const had = agent.hook_bead;
         await ctx.store.unhook(agent.address, ctx.actor);
+        if (had !== null) await wakeDispatcher(ctx); // a polecat may have freed up
         if (globals(cmd).json) printJson(io, { agent: agent.address, unhooked: had });
         else
           io.out(
@@ -151,10 +160,11 @@ export function registerWorkCommands(program: Command, io: Io): void {
           ...(crash !== undefined ? { crashAfter: crash } : {}),
           progress: ctx.progress,
         });
+        await wakeDispatcher(ctx); // this polecat is free: a queued sling may go now
         if (globals(cmd).json) printJson(io, r);
         else
           io.out(
-            `✓ ${r.bead} ${r.status === 'COMPLETED' ? `submitted: ${r.branch} at ${r.commit.slice(0, 8)}, merge request ${r.merge_request ?? ''}` : r.status.toLowerCase()}; your hook is empty\n`,
+            `✓ ${r.bead} ${r.status === 'COMPLETED' ? `submitted: ${r.branch} at ${r.commit.slice(0, 8)}, merge request ${r.merge_request ?? ''}${r.gates_passed_on !== null ? ' (its gates passed here: recorded for the refinery)' : ''}` : r.status.toLowerCase()}; your hook is empty\n`,
           );
       }),
     );
@@ -273,6 +283,7 @@ export function registerMailCommands(program: Command, io: Io): void {
             ...(note !== '' ? { note } : {}),
             progress: ctx.progress,
           });
+          await wakeDispatcher(ctx); // this polecat is free: a queued sling may go now
           if (globals(cmd).json) printJson(io, { agent: me.address, deferred: r });
           else io.out(`✓ ${r.bead} deferred (a polecat hands work back rather than restarting); your hook is empty\n`);
           return;

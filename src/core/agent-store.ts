@@ -1,4 +1,5 @@
 import type { AgentIdentity, Role } from './identity.js';
+import type { PolecatLimits } from './scheduler.js';
 
 /**
  * The agents port: persistent identities and their chains of sessions (each agent's CV). Same rules as the
@@ -96,6 +97,11 @@ export type HookOptions = {
    * many slings of one bead to one agent exactly one wins (without it, hooking again is a no-op success).
    */
   fresh?: boolean;
+  /**
+   * The caps on busy polecats (`scheduler.max_polecats`): a polecat that would become busy beyond them is an
+   * AtCapacityError, counted in the same transaction as the hook, so concurrent slings never overshoot.
+   */
+  capacity?: PolecatLimits;
 };
 
 /**

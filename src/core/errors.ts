@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'agent_not_ready'
   | 'damaged_store'
   | 'town_down'
+  | 'at_capacity'
   | 'internal';
 
 export class GtError extends Error {
@@ -122,6 +123,16 @@ export class TownDownError extends GtError {
       `the town is down${hold === undefined ? '' : ` (gt down by ${hold.by} at ${hold.since})`}: no session starts until "gt up"`,
       { hint: 'start the town with "gt up"; work on a hook starts then' },
     );
+  }
+}
+
+/**
+ * No room for one more busy polecat (`scheduler.max_polecats`): nothing was hooked. `gt sling` queues the sling
+ * instead; the scheduler tries again when a polecat frees up.
+ */
+export class AtCapacityError extends GtError {
+  constructor(why: string) {
+    super('at_capacity', 4, why, { hint: 'it waits in the queue: "gt scheduler status" shows it' });
   }
 }
 

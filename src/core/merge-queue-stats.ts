@@ -1,5 +1,6 @@
 import { isRecord } from './errors.js';
-import type { MergeRequest } from './merge-request.js';
+import { orderQueue } from './merge-queue.js';
+import type { MergeRequest, MqState } from './merge-request.js';
 
 /**
  * The merge queue's numbers (gt mq status), from the requests and the refinery's pass records. Pure: the
@@ -106,5 +107,90 @@ export function queueStats(
       red.length === 0 ? null : red.reduce((n, p) => n + Math.max(0, p.rounds - 1), 0) / red.length,
     returns,
     flakes: recent.filter((p) => p.flaky).length,
+  };
+}
+
+/** A request as `gt mq list` shows it: its place in the queue (1 is tested next) and how long it has waited. */
+export type QueueRow = MergeRequest & {
+  /** Its place in queue order among the requests waiting (queued or testing); null for the others. */
+  position: number | null;
+  /** Since it (last) entered the queue. */
+  age_ms: number;
+};
+
+/** Where the others follow the waiting ones: went back, went up, then the ended ones. */
+const AFTER_QUEUE: readonly MqState[] = ['returned', 'escalated', 'landed', 'rejected'];
+
+/**
+ * The rows of `gt mq list`: the waiting requests in the order the refinery will batch them (core/merge-queue's
+ * orderQueue, with the rig's age boost), numbered; then the returned, escalated, landed and rejected ones, each
+ * by priority and then first come. The cause is kept only while it explains the state (returned or escalated).
+ */
+export function queueRows(
+  list: readonly MergeRequest[],
+  options: { nowMs: number; ageBoostPerHour: number },
+): QueueRow[] {
+  const row = (mr: MergeRequest, position: number | null): QueueRow => ({
+    ...mr,
+    cause: mr.state === 'returned' || mr.state === 'escalated' ? mr.cause : null,
+    position,
+    age_ms: Math.max(0, options.nowMs - mr.enqueuedMs),
+  });
+  const waiting = list.filter((mr) => mr.state === 'queued' || mr.state === 'testing');
+  const ordered = orderQueue(waiting, options).map((mr, i) => row(mr, i + 1));
+  const rest = list
+    .filter((mr) => mr.state !== 'queued' && mr.state !== 'testing')
+    .sort(
+      (a, b) =>
+        AFTER_QUEUE.indexOf(a.state) - AFTER_QUEUE.indexOf(b.state) ||
+        a.priority - b.priority ||
+        a.enqueuedMs - b.enqueuedMs ||
+        (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+    )
+    .map((mr) => row(mr, null));
+  return [...ordered, ...rest];
+}
+
+export type MergedRequest = {
+  id: string;
+  title: string;
+  rig: string;
+  source: string;
+  /** The target commit it landed in. */
+  landed_in: string | null;
+  landed_at: string;
+};
+
+export type MergedToday = {
+  /** The start of the day counted (local midnight), ISO. */
+  since: string;
+  count: number;
+  /** The newest first, at most `keep`. */
+  recent: MergedRequest[];
+};
+
+/**
+ * What landed since `sinceMs` (gt status: merged today): how many, and the newest few. `landed` are landed
+ * requests with the time each was closed; others, and those closed before, are not counted.
+ */
+export function mergedSince(
+  landed: readonly { mr: MergeRequest; closedMs: number }[],
+  sinceMs: number,
+  keep = 3,
+): MergedToday {
+  const today = landed
+    .filter((l) => l.mr.state === 'landed' && Number.isFinite(l.closedMs) && l.closedMs >= sinceMs)
+    .sort((a, b) => b.closedMs - a.closedMs || (a.mr.id < b.mr.id ? -1 : a.mr.id > b.mr.id ? 1 : 0));
+  return {
+    since: new Date(sinceMs).toISOString(),
+    count: today.length,
+    recent: today.slice(0, Math.max(0, keep)).map(({ mr, closedMs }) => ({
+      id: mr.id,
+      title: mr.title,
+      rig: mr.rig,
+      source: mr.source,
+      landed_in: mr.landedIn,
+      landed_at: new Date(closedMs).toISOString(),
+    })),
   };
 }

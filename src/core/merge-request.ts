@@ -6,7 +6,7 @@ import type { Bead } from './bead.js';
  * bookkeeping under `mq_*` keys. Pure: read from a bead, never from git.
  */
 
-export const MQ_STATES = ['queued', 'testing', 'landed', 'returned', 'escalated'] as const;
+export const MQ_STATES = ['queued', 'testing', 'landed', 'returned', 'escalated', 'rejected'] as const;
 export type MqState = (typeof MQ_STATES)[number];
 
 /** Why a request went back to who can fix it. */
@@ -26,6 +26,13 @@ export const MQ_KEYS = {
   cause: 'mq_cause',
   /** The target commit that contains it, once landed. */
   landedIn: 'mq_landed_in',
+  /**
+   * The commit on which the polecat's own run of the rig's gates all passed (`gt gates`), recorded by gt done
+   * when it is the commit submitted: while the target has not moved since, the refinery need not test it again.
+   */
+  gatesPassedOn: 'mq_gates_passed_on',
+  /** Times a person put it back in the queue by hand (`gt mq retry`): each later escalation is a new bead. */
+  retries: 'mq_retries',
 } as const;
 
 export type MergeRequest = {
@@ -47,6 +54,8 @@ export type MergeRequest = {
   waitingOn: string | null;
   cause: ReturnCause | null;
   landedIn: string | null;
+  gatesPassedOn: string | null;
+  retries: number;
 };
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
@@ -70,7 +79,8 @@ export function readMergeRequest(bead: Bead): MergeRequest | undefined {
   const rig = str(m.rig);
   if (branch === undefined || commit === undefined || target === undefined || rig === undefined) return undefined;
   const rawState: unknown = m[MQ_KEYS.state];
-  const state: MqState = bead.status === 'closed' ? (rawState === 'landed' ? 'landed' : 'escalated') : 'queued';
+  // Closed, it is landed, rejected, or taken out some other way (closed by hand), which counts as escalated.
+  const closedState: MqState = rawState === 'landed' || rawState === 'rejected' ? rawState : 'escalated';
   const enqueued = Date.parse(str(m[MQ_KEYS.enqueuedAt]) ?? bead.created_at);
   return {
     id: bead.id,
@@ -83,12 +93,45 @@ export function readMergeRequest(bead: Bead): MergeRequest | undefined {
     target,
     source: str(m.source_bead) ?? '',
     worker: str(m.worker) ?? '',
-    state: bead.status === 'closed' ? state : isState(rawState) ? rawState : 'queued',
+    state: bead.status === 'closed' ? closedState : isState(rawState) ? rawState : 'queued',
     enqueuedMs: Number.isNaN(enqueued) ? 0 : enqueued,
     attempts: num(m[MQ_KEYS.attempts]),
     boost: num(m[MQ_KEYS.boost]),
     waitingOn: str(m[MQ_KEYS.waitingOn]) ?? null,
     cause: readCause(m[MQ_KEYS.cause]),
     landedIn: str(m[MQ_KEYS.landedIn]) ?? null,
+    gatesPassedOn: str(m[MQ_KEYS.gatesPassedOn]) ?? null,
+    retries: num(m[MQ_KEYS.retries]),
   };
+}
+
+/** What a person can do to a request by hand: put it back in the queue, or take it out for good. */
+export type ByHand = 'retry' | 'reject';
+
+/**
+ * Why `gt mq retry` or `gt mq reject` refuses this request, or null when it may. Retry takes a request that went
+ * back (returned) or up (escalated) and is still open; reject takes any request that has not landed and is not
+ * being tested. Rejecting a rejected request again is not refused (it finishes what a killed reject left).
+ */
+export function byHandRefusal(mr: MergeRequest, action: ByHand): { why: string; hint: string } | null {
+  if (mr.state === 'landed')
+    return {
+      why: `it has landed${mr.landedIn !== null ? ` in ${mr.target} at ${mr.landedIn.slice(0, 12)}` : ''}`,
+      hint: `to undo it, revert its merge on ${mr.target} with a new bead of work`,
+    };
+  if (mr.state === 'testing')
+    return { why: 'it is being tested by a refinery pass', hint: 'try again once the pass is over' };
+  if (action === 'reject') return null;
+  if (mr.state === 'rejected')
+    return {
+      why: 'it was rejected for good',
+      hint: 'new commits on its branch and gt done file a new merge request',
+    };
+  if (mr.state === 'queued') return { why: 'it is queued already', hint: `see its place with "gt mq list ${mr.rig}"` };
+  if (mr.status === 'closed')
+    return {
+      why: 'it is closed (not by the refinery)',
+      hint: `reopen it first with "bd reopen ${mr.id}", or file the work again with gt done`,
+    };
+  return null;
 }

@@ -9,3 +9,14 @@ export function settle<T>(fn: () => T): Promise<T> {
     return Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }
 }
+
+/** `fn` over `items`, at most `limit` at once, results in the order of `items`; rejects with the first failure. */
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  const queue = [...items.entries()];
+  const worker = async (): Promise<void> => {
+    for (let job = queue.shift(); job !== undefined; job = queue.shift()) out[job[0]] = await fn(job[1]);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
+}

@@ -65,6 +65,52 @@ describe('town settings', () => {
   });
 });
 
+describe('scheduler.max_polecats (town and rig)', () => {
+  it('is no limit when absent or null, and a whole number of polecats otherwise', () => {
+    expect(defaultTownSettings().scheduler).toEqual({ max_polecats: null });
+    expect(parseTownSettings({ scheduler: {} }).scheduler).toEqual({ max_polecats: null });
+    expect(parseTownSettings({ scheduler: { max_polecats: null } }).scheduler).toEqual({ max_polecats: null });
+    expect(parseTownSettings({ scheduler: { max_polecats: 8 } }).scheduler).toEqual({ max_polecats: 8 });
+    expect(parseRigSettings({}).scheduler).toEqual({ max_polecats: null });
+    expect(parseRigSettings({ scheduler: { max_polecats: 3 } }).scheduler).toEqual({ max_polecats: 3 });
+    // A town's settings written out whole read back the same.
+    const town = parseTownSettings({ scheduler: { max_polecats: 2 } });
+    expect(parseTownSettings(JSON.parse(JSON.stringify(town)))).toEqual(town);
+    // A rig's file carries the cap only when there is one.
+    expect(rigSettingsFile(defaultRigSettings())).not.toHaveProperty('scheduler');
+    const capped = parseRigSettings({ scheduler: { max_polecats: 4 } });
+    expect(parseRigSettings(JSON.parse(JSON.stringify(rigSettingsFile(capped))))).toEqual(capped);
+  });
+
+  it.each([
+    [{ scheduler: { max_polecats: 0 } }],
+    [{ scheduler: { max_polecats: -2 } }],
+    [{ scheduler: { max_polecats: 2.5 } }],
+    [{ scheduler: { max_polecats: '8' } }],
+  ])('rejects %j in one line naming the field', (json) => {
+    for (const parse of [parseTownSettings, parseRigSettings]) {
+      const err: unknown = (() => {
+        try {
+          parse(json, 'settings.json');
+        } catch (e) {
+          return e;
+        }
+        return undefined;
+      })();
+      expect(err).toBeInstanceOf(ValidationError);
+      const message = err instanceof Error ? err.message : '';
+      expect(message).toBe(
+        'settings.json: scheduler.max_polecats must be a whole number of polecats, 1 or more (null or absent: no limit)',
+      );
+    }
+  });
+
+  it('rejects unknown scheduler fields and a scheduler that is not an object', () => {
+    expect(() => parseTownSettings({ scheduler: { max: 3 } })).toThrow(/scheduler\.max is not a known setting/);
+    expect(() => parseRigSettings({ scheduler: 3 })).toThrow(/scheduler must be an object/);
+  });
+});
+
 describe('rig settings', () => {
   it('defaults to the default name theme and reads a custom list', () => {
     expect(parseRigSettings({})).toEqual(defaultRigSettings());
@@ -90,13 +136,14 @@ describe('rig settings', () => {
 
   it("reads the refinery's gates in order, and its numbers", () => {
     const s = parseRigSettings({
-      refinery: { gates: { build: ['npm', 'run', 'build'], test: ['sh', 'test.sh'] }, batch_max: 4, parallel: 1 },
+      refinery: { gates: { build: ['npm', 'run', 'build'], test: ['sh', 'test.sh'] }, batch_max: 2, parallel: 1 },
     });
     expect(s.refinery.gates).toEqual([
       { name: 'build', argv: ['npm', 'run', 'build'] },
       { name: 'test', argv: ['sh', 'test.sh'] },
     ]);
-    expect(s.refinery).toMatchObject({ batch_min: 1, batch_max: 4, parallel: 1, max_attempts: 3 });
+    // A batch_max below the default floor of 4 brings the floor down with it.
+    expect(s.refinery).toMatchObject({ batch_min: 2, batch_max: 2, parallel: 1, max_attempts: 3 });
     expect(defaultRigSettings().refinery.gates).toEqual([]);
     // What is written to the file reads back the same.
     expect(parseRigSettings(JSON.parse(JSON.stringify(rigSettingsFile(s))))).toEqual(s);

@@ -40,6 +40,12 @@ export type DaemonThresholds = {
   start_grace_seconds: number;
 };
 
+/** How many polecats may be busy at once (`scheduler` in the town's and each rig's settings.json). */
+export type SchedulerSettings = {
+  /** Busy polecats (work on their hook) at most; null: no limit. A sling beyond it is queued. */
+  max_polecats: number | null;
+};
+
 export type TownSettings = {
   version: number;
   /** Runtime preset used by roles without an override. */
@@ -49,6 +55,8 @@ export type TownSettings = {
   /** Per-role preset overrides. */
   role_agents: Partial<Record<Role, string>>;
   daemon: DaemonThresholds;
+  /** The town-wide cap on busy polecats, over all rigs together. */
+  scheduler: SchedulerSettings;
 };
 
 export const DEFAULT_DAEMON_THRESHOLDS: DaemonThresholds = {
@@ -70,6 +78,7 @@ export function defaultTownSettings(): TownSettings {
     agents: {},
     role_agents: {},
     daemon: { ...DEFAULT_DAEMON_THRESHOLDS, standing_roles: [...DEFAULT_DAEMON_THRESHOLDS.standing_roles] },
+    scheduler: { max_polecats: null },
   };
 }
 
@@ -107,6 +116,17 @@ class Reader {
     return value.map((v, i) => (typeof v === 'string' ? v : this.fail(`${path}[${i}]`, 'must be a string')));
   }
 
+  /** `scheduler` (town or rig): max_polecats a whole number from 1, or null/absent for no limit. */
+  scheduler(value: unknown): SchedulerSettings {
+    const obj = this.object(value, 'scheduler');
+    this.unknownKeys(obj, ['max_polecats'], 'scheduler');
+    const max = obj.max_polecats;
+    if (max === undefined || max === null) return { max_polecats: null };
+    return typeof max === 'number' && Number.isInteger(max) && max > 0
+      ? { max_polecats: max }
+      : this.fail('scheduler.max_polecats', 'must be a whole number of polecats, 1 or more (null or absent: no limit)');
+  }
+
   unknownKeys(obj: Record<string, unknown>, known: readonly string[], path: string): void {
     const extra = Object.keys(obj).filter((k) => !known.includes(k));
     if (extra.length > 0)
@@ -119,8 +139,9 @@ export function parseTownSettings(json: unknown, file = 'settings.json'): TownSe
   // An explicit type lets control flow see that r.fail() never returns.
   const r: Reader = new Reader(file);
   const root = r.object(json, 'the file');
-  r.unknownKeys(root, ['version', 'default_agent', 'agents', 'role_agents', 'daemon'], '');
+  r.unknownKeys(root, ['version', 'default_agent', 'agents', 'role_agents', 'daemon', 'scheduler'], '');
   const settings = defaultTownSettings();
+  if (root.scheduler !== undefined) settings.scheduler = r.scheduler(root.scheduler);
   if (root.version !== undefined && root.version !== SETTINGS_VERSION)
     r.fail('version', `must be ${SETTINGS_VERSION} (this gt reads version ${SETTINGS_VERSION})`);
   if (root.default_agent !== undefined)
@@ -215,20 +236,27 @@ export type RigSettings = {
   /** The rig's own polecat names; empty means the default theme. */
   polecat_names: string[];
   refinery: RefinerySettings;
+  /** The rig's own cap on busy polecats (the town's applies too). */
+  scheduler: SchedulerSettings;
 };
 
 export const DEFAULT_REFINERY_SETTINGS: RefinerySettings = {
   gates: [],
   gate_timeout_seconds: 1800,
-  batch_min: 1,
-  batch_max: 8,
+  batch_min: 4,
+  batch_max: 16,
   parallel: 2,
   max_attempts: 3,
   age_boost_per_hour: 1,
 };
 
 export function defaultRigSettings(): RigSettings {
-  return { version: SETTINGS_VERSION, polecat_names: [], refinery: { ...DEFAULT_REFINERY_SETTINGS, gates: [] } };
+  return {
+    version: SETTINGS_VERSION,
+    polecat_names: [],
+    refinery: { ...DEFAULT_REFINERY_SETTINGS, gates: [] },
+    scheduler: { max_polecats: null },
+  };
 }
 
 /** The file form of rig settings (gates as an object of name → argv, in order), for writing settings.json. */
@@ -238,6 +266,8 @@ export function rigSettingsFile(s: RigSettings): Record<string, unknown> {
     version: s.version,
     polecat_names: s.polecat_names,
     refinery: { gates: Object.fromEntries(gates.map((g) => [g.name, g.argv])), ...numbers },
+    // No cap is the default: only a cap is written out.
+    ...(s.scheduler.max_polecats === null ? {} : { scheduler: { max_polecats: s.scheduler.max_polecats } }),
   };
 }
 
@@ -265,6 +295,8 @@ function parseRefinery(r: Reader, raw: unknown): RefinerySettings {
         ? v
         : r.fail('refinery.age_boost_per_hour', 'must be a number of priority levels, 0 or more');
   }
+  // A batch_max below the default floor lowers the floor with it, unless the floor was set too.
+  if (obj.batch_min === undefined) out.batch_min = Math.min(out.batch_min, out.batch_max);
   if (out.batch_min > out.batch_max) r.fail('refinery.batch_min', 'must not exceed refinery.batch_max');
   return out;
 }
@@ -272,8 +304,9 @@ function parseRefinery(r: Reader, raw: unknown): RefinerySettings {
 export function parseRigSettings(json: unknown, file = 'settings.json'): RigSettings {
   const r: Reader = new Reader(file);
   const root = r.object(json, 'the file');
-  r.unknownKeys(root, ['version', 'polecat_names', 'refinery'], '');
+  r.unknownKeys(root, ['version', 'polecat_names', 'refinery', 'scheduler'], '');
   const settings = defaultRigSettings();
+  if (root.scheduler !== undefined) settings.scheduler = r.scheduler(root.scheduler);
   if (root.refinery !== undefined) settings.refinery = parseRefinery(r, root.refinery);
   if (root.version !== undefined && root.version !== SETTINGS_VERSION) r.fail('version', `must be ${SETTINGS_VERSION}`);
   if (root.polecat_names !== undefined) {

@@ -1,17 +1,19 @@
 import type { AgentStore } from './agent-store.js';
 import type { BeadStore, StoreHealth } from './bead-store.js';
 import type { RigRegistry } from './rig-registry.js';
+import type { SlingQueueStore } from './sling-queue.js';
 
 /** What `gt doctor` asks of the store (also part of the BeadStore port, for `bd ping`). */
 export type { StoreHealth };
 
 /**
  * Everything a town keeps in its store, as the layers above `store/` see it: beads, agents with their session
- * chains, and rigs. Code above the store depends on this port, never on a backend's class, so that a second
+ * chains, rigs, and slings queued for capacity. Code above the store depends on this port, never on a backend's class, so that a second
  * backend can slot in by passing the same conformance suites.
  */
 export type TownStore = BeadStore &
   AgentStore &
-  RigRegistry & {
+  RigRegistry &
+  SlingQueueStore & {
     health(): Promise<StoreHealth>;
   };

@@ -16,12 +16,14 @@ import { loadSettings, type Town } from '../town/town.js';
 import { sendMail, type Mail } from '../work/mail.js';
 import { announceMail } from '../work/mail-notify.js';
 import { startAgentSession, stopAgentSession, type TownContext } from '../work/sessions.js';
+import { claimantOf, dispatchQueued, type DispatchReport } from '../work/scheduler.js';
 
 /**
  * The daemon: one per town. observe → reconcile (pure, core/reconcile.ts) → execute, on a periodic tick and
  * as soon as tmux reports that an agent's program or a session died (hooks on the town's server; no polling).
  * It only touches the town's own sessions and agents, never removes a sandbox, and reports what needs
- * judgment instead of deciding it.
+ * judgment instead of deciding it. After each pass it dispatches the slings queued for capacity that may go
+ * now (a polecat's gt done wakes it, as a death does).
  */
 
 export type DaemonContext = TownContext & { store: TownStore };
@@ -230,7 +232,8 @@ async function reconcileOnce(
   memory: DaemonMemory,
   decided: (actions: readonly Action[]) => void,
   failed: (action: Action, err: unknown) => void,
-): Promise<Action[]> {
+  dispatched: (report: DispatchReport) => void,
+): Promise<{ actions: Action[]; recheckAtMs: number | null }> {
   // Settings are read afresh every pass: fixing the cause of a quarantine often means editing them.
   try {
     ctx = { ...ctx, settings: loadSettings(ctx.town) };
@@ -255,7 +258,10 @@ async function reconcileOnce(
       failed(action, err);
     }
   }
-  return actions;
+  // Then the queue: the pass may have freed polecats (a closed bead taken off a hook), and a gt done woke it.
+  const report = await dispatchQueued(ctx, { claimant: claimantOf(ctx.actor) });
+  dispatched(report);
+  return { actions, recheckAtMs: report.recheckAtMs };
 }
 
 async function execute(ctx: DaemonContext, action: Action): Promise<void> {
@@ -409,7 +415,7 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
         }
         if (held) log({ event: 'town-up' });
         held = false;
-        const actions = await reconcileOnce(
+        const { actions, recheckAtMs } = await reconcileOnce(
           ctx,
           memory,
           (decided) => {
@@ -418,11 +424,24 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
             for (const a of acted) log({ event: 'action', kind: a.kind, address: a.address, why: a.why });
           },
           (a, err) => log({ event: 'error', message: `${a.kind} ${a.address}: ${errorMessage(err)}` }),
+          (report) => {
+            for (const o of report.outcomes)
+              log({
+                event: 'dispatch',
+                bead: o.bead,
+                rig: o.rig,
+                result: o.result,
+                agent: o.agent,
+                action: o.action,
+                why: o.why,
+              });
+          },
         );
         passes++;
         if (options.passes !== undefined && options.passes > 0 && passes >= options.passes) break;
         // A start in flight or a back-off ends before the tick: look again then.
         next = Math.min(next, ...actions.map((a) => (a.kind === 'wait' ? a.untilMs + 100 : Infinity)));
+        if (recheckAtMs !== null) next = Math.min(next, recheckAtMs + 100);
         // Sleep until tmux reports a death (an agent's program exiting, a session closing, the server going) or
         // the next look is due. A death during the pass, including one the pass caused, is kept by tmux and
         // wakes the next wait at once: one more pass is cheap and decides nothing twice.

@@ -16,12 +16,13 @@ export type GitResult =
 
 export async function runGit(
   args: readonly string[],
-  options: { cwd: string; timeoutMs?: number; env?: NodeJS.ProcessEnv },
+  options: { cwd: string; timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string },
 ): Promise<GitResult> {
   const r = await execArgv('git', args, {
     cwd: options.cwd,
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     env: options.env,
+    ...(options.input !== undefined ? { input: options.input } : {}),
   });
   return r.ok ? { ok: true, stdout: r.stdout } : { ok: false, stderr: r.stderr, status: r.status, stdout: r.stdout };
 }

@@ -16,7 +16,11 @@ import {
   removeScratchWorktree,
   requireMergeTree,
   conflictMessagePaths,
-  stackMerges,
+  mergeOnto,
+  changedFiles,
+  deleteLandedBranches,
+  existingCommits,
+  ancestorsOf,
 } from './merge.js';
 
 const cleanups: (() => void)[] = [];
@@ -189,87 +193,76 @@ describe('scratch worktrees', () => {
   });
 });
 
-describe('stackMerges', () => {
-  async function scratch(r: Rig): Promise<string> {
-    const path = join(r.base, 'stack');
-    await addScratchWorktree(r.repo, path, 'origin/main');
-    return path;
-  }
-
-  it('stacks every branch on the target with --no-ff merge commits signed by the refinery', async () => {
+describe('mergeOnto', () => {
+  it('stacks branches on the target with --no-ff merge commits signed by the refinery, moving no ref', async () => {
     const r = await rig();
     const heads = ['a', 'b', 'c'].map((n) => pushBranch(r, `polecat/${n}`, { [`${n}.txt`]: `${n}\n` }));
     await fetchOrigin(r.repo);
     const main = remoteRef(r, 'main');
-    const path = await scratch(r);
-    const result = await stackMerges(
-      path,
-      ['a', 'b', 'c'].map((n) => ({ ref: `origin/polecat/${n}`, message: `Merge polecat/${n}` })),
-      REFINERY,
-    );
-    if (!result.ok) throw new Error(`conflict at ${result.conflictAt}`);
-    expect(result.commits).toHaveLength(3);
-    expect(parents(path, result.commits[0] ?? '')).toEqual([main, heads[0]]);
-    expect(parents(path, result.commits[1] ?? '')).toEqual([result.commits[0], heads[1]]);
-    expect(parents(path, result.commits[2] ?? '')).toEqual([result.commits[1], heads[2]]);
-    expect(git(path, 'log', '-1', '--format=%an <%ae>|%cn <%ce>|%s', result.commits[2] ?? '').trim()).toBe(
+    const commits: string[] = [];
+    let onto = main;
+    for (const n of ['a', 'b', 'c']) {
+      const m = await mergeOnto(r.repo, onto, `origin/polecat/${n}`, `Merge polecat/${n}`, REFINERY);
+      if (!m.ok) throw new Error(`conflict at ${n}`);
+      commits.push(m.commit);
+      onto = m.commit;
+    }
+    expect(parents(r.repo, commits[0] ?? '')).toEqual([main, heads[0]]);
+    expect(parents(r.repo, commits[1] ?? '')).toEqual([commits[0], heads[1]]);
+    expect(parents(r.repo, commits[2] ?? '')).toEqual([commits[1], heads[2]]);
+    expect(git(r.repo, 'log', '-1', '--format=%an <%ae>|%cn <%ce>|%B', commits[2] ?? '').trim()).toBe(
       'gastown-refinery <refinery@example.com>|gastown-refinery <refinery@example.com>|Merge polecat/c',
     );
-    expect(git(path, 'rev-parse', 'HEAD').trim()).toBe(result.commits[2]);
+    // The tree is what git merge makes: every branch's file and the target's.
+    expect(
+      git(r.repo, 'ls-tree', '--name-only', commits[2] ?? '')
+        .trim()
+        .split('\n')
+        .sort(),
+    ).toEqual(['a.txt', 'app.txt', 'b.txt', 'c.txt']);
     // No agent's branch was rewritten, and no branch moved at all.
     expect(['a', 'b', 'c'].map((n) => git(r.repo, 'rev-parse', `origin/polecat/${n}`).trim())).toEqual(heads);
     expect(git(r.repo, 'rev-parse', 'refs/heads/main').trim()).toBe(main);
+    // Merging what is already in: the same commit, no new one.
+    expect(await mergeOnto(r.repo, commits[2] ?? '', heads[0] ?? '', 'again', REFINERY)).toEqual({
+      ok: true,
+      commit: commits[2],
+    });
   });
 
-  it('stops at the branch that conflicts, reports it with its files and leaves the worktree at the last prefix', async () => {
+  it('a conflict names the files and moves no ref; a commit that does not exist is an error', async () => {
     const r = await rig();
-    const a = pushBranch(r, 'polecat/a', { 'app.txt': 'v2 from a\n' });
+    pushBranch(r, 'polecat/a', { 'app.txt': 'v2 from a\n' });
     pushBranch(r, 'polecat/b', { 'app.txt': 'v2 from b\n', 'b.txt': 'b\n' });
-    pushBranch(r, 'polecat/c', { 'c.txt': 'c\n' });
     await fetchOrigin(r.repo);
-    const path = await scratch(r);
-    const result = await stackMerges(
-      path,
-      ['a', 'b', 'c'].map((n) => ({ ref: `origin/polecat/${n}`, message: `Merge polecat/${n}` })),
-      REFINERY,
-    );
-    expect(result).toMatchObject({ ok: false, conflictAt: 2, files: ['app.txt'] });
-    expect(result.commits).toHaveLength(1);
-    expect(parents(path, result.commits[0] ?? '')[1]).toBe(a);
-    expect(git(path, 'rev-parse', 'HEAD').trim()).toBe(result.commits[0]);
-    expect(git(path, 'status', '--porcelain', '--untracked-files=all')).toBe('');
-    expect(existsSync(join(path, 'b.txt'))).toBe(false);
-    expect(() => git(path, 'rev-parse', '--verify', '--quiet', 'MERGE_HEAD')).toThrow(); // merge aborted
-    // The worktree is still usable: the next batch stacks on from here.
-    const next = await stackMerges(path, [{ ref: 'origin/polecat/c', message: 'Merge polecat/c' }], REFINERY);
-    expect(next.ok).toBe(true);
+    const a = await mergeOnto(r.repo, 'origin/main', 'origin/polecat/a', 'Merge a', REFINERY);
+    if (!a.ok) throw new Error('a conflicts');
+    const refs = git(r.repo, 'for-each-ref').trim();
+    expect(await mergeOnto(r.repo, a.commit, 'origin/polecat/b', 'Merge b', REFINERY)).toEqual({
+      ok: false,
+      files: ['app.txt'],
+    });
+    expect(git(r.repo, 'for-each-ref').trim()).toBe(refs);
+    await expect(mergeOnto(r.repo, a.commit, 'origin/polecat/none', 'm', REFINERY)).rejects.toThrow(GitCommandError);
   });
 
-  it('refuses a worktree on a branch, and a ref that does not exist is an error, not a conflict', async () => {
+  it('changedFiles: what a branch changes since it forked from the target, not what the target did since', async () => {
     const r = await rig();
-    pushBranch(r, 'polecat/a', { 'a.txt': 'a\n' });
+    const fork = remoteRef(r, 'main');
+    pushBranch(r, 'polecat/a', { 'a.txt': 'a\n', 'app.txt': 'v2 from a\n' });
+    pushBranch(r, 'main', { 'later.txt': 'on main after the fork\n' }, fork);
     await fetchOrigin(r.repo);
-    const main = git(r.refinery, 'rev-parse', 'HEAD').trim();
-    await expect(stackMerges(r.refinery, [{ ref: 'origin/polecat/a', message: 'm' }], REFINERY)).rejects.toThrow(
-      /is on refs\/heads\/main/,
-    );
-    expect(git(r.refinery, 'rev-parse', 'HEAD').trim()).toBe(main);
-    const path = await scratch(r);
-    await expect(stackMerges(path, [{ ref: 'origin/polecat/none', message: 'm' }], REFINERY)).rejects.toThrow(
-      GitCommandError,
-    );
+    expect((await changedFiles(r.repo, 'origin/main', 'origin/polecat/a')).sort()).toEqual(['a.txt', 'app.txt']);
+    expect(await changedFiles(r.repo, 'origin/main', 'origin/main')).toEqual([]);
   });
 });
 
 describe('landing', () => {
   /** A merge of `branch` onto `onto` made in a scratch worktree: the commit to land. */
   async function merged(r: Rig, name: string, onto: string, branch: string): Promise<string> {
-    const path = join(r.base, name);
-    await addScratchWorktree(r.repo, path, onto);
-    const result = await stackMerges(path, [{ ref: branch, message: `Merge ${branch}` }], REFINERY);
-    await removeScratchWorktree(r.repo, path);
+    const result = await mergeOnto(r.repo, onto, branch, `Merge ${branch} (${name})`, REFINERY);
     if (!result.ok) throw new Error('conflict');
-    return result.commits[0] ?? '';
+    return result.commit;
   }
 
   it('remoteHead fetches and gives the target as origin has it', async () => {
@@ -352,6 +345,44 @@ describe('landing', () => {
     expect(await commitOf(r.repo, 'refs/heads/polecat/a')).toBeUndefined();
     expect(await deleteLandedBranch(r.repo, 'polecat/a')).toBe('absent');
     expect(await deleteLandedBranch(r.repo, 'polecat/a', { expected: a })).toBe('absent');
+  });
+
+  it('deleteLandedBranches: one push for all; a branch that moved since is kept, a local one in use stays', async () => {
+    const r = await rig();
+    pushBranch(r, 'polecat/a', { 'a.txt': 'a\n' });
+    const b = pushBranch(r, 'polecat/b', { 'b.txt': 'b\n' });
+    pushBranch(r, 'polecat/c', { 'c.txt': 'c\n' });
+    await fetchOrigin(r.repo);
+    const more = pushBranch(r, 'polecat/c', { 'c.txt': 'c, fixed\n' }, 'polecat/c'); // not fetched yet
+    git(r.repo, 'worktree', 'add', '--quiet', join(r.base, 'sandbox'), '-b', 'polecat/b', b);
+    const out = await deleteLandedBranches(r.repo, ['polecat/a', 'polecat/b', 'polecat/c', 'polecat/none']);
+    expect(Object.fromEntries(out)).toEqual({
+      'polecat/a': 'deleted',
+      'polecat/b': 'deleted',
+      'polecat/c': 'failed',
+      'polecat/none': 'failed',
+    });
+    expect(git(r.remote, 'branch', '--list', 'polecat/a', 'polecat/b')).toBe('');
+    expect(remoteRef(r, 'polecat/c')).toBe(more);
+    expect(await commitOf(r.repo, 'origin/polecat/a')).toBeUndefined();
+    expect(await commitOf(r.repo, 'refs/heads/polecat/b')).toBe(b); // the sandbox's branch stays
+  });
+
+  it('existingCommits and ancestorsOf answer for many commits at once, branch tips or not', async () => {
+    const r = await rig();
+    const a = pushBranch(r, 'polecat/a', { 'a.txt': 'a\n' });
+    const b = pushBranch(r, 'polecat/b', { 'b.txt': 'b\n' });
+    const expected = (await remoteHead(r.repo, 'main')) ?? '';
+    const landed = await merged(r, 'land-a', expected, 'origin/polecat/a');
+    expect(await pushIfUnchanged(r.repo, landed, 'main', expected)).toMatchObject({ landed: true });
+    // b moves on after it was submitted: its submitted commit is no longer a branch tip.
+    const later = pushBranch(r, 'polecat/b', { 'b2.txt': 'b2\n' }, 'polecat/b');
+    await fetchOrigin(r.repo);
+    const missing = 'f'.repeat(40);
+    expect(await existingCommits(r.repo, [a, b, later, missing, 'not-an-oid'])).toEqual(new Set([a, b, later]));
+    const head = (await commitOf(r.repo, 'origin/main')) ?? '';
+    expect(await ancestorsOf(r.repo, head, [a, b, later, expected])).toEqual(new Set([a, expected]));
+    expect(await ancestorsOf(r.repo, later, [a, b, later])).toEqual(new Set([b, later]));
   });
 
   it('deleteLandedBranch keeps a branch that got new commits since, and a local branch still in use', async () => {

@@ -16,8 +16,8 @@ import {
 
 /**
  * The git primitives of the merge queue: conflict checks without a worktree (merge-tree), scratch worktrees of
- * the rig's shared clone for gates, stacking a batch of branches with --no-ff merges (an agent's branch is never
- * rewritten), and landing on the target by compare-and-swap.
+ * the rig's shared clone for gates, stacking a batch of branches with --no-ff merge commits made without a
+ * worktree (an agent's branch is never rewritten), and landing on the target by compare-and-swap.
  */
 
 const OID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/u;
@@ -221,65 +221,6 @@ function pointsInto(repo: string, dir: string): boolean {
   }
 }
 
-export type StackResult =
-  /** commits[k-1] is the merge commit of prefix k (the same commit again if ref k was already merged). */
-  | { ok: true; commits: string[] }
-  /** conflictAt: 1-based index of the ref that conflicted; commits: the prefixes made before it. */
-  | { ok: false; conflictAt: number; files: string[]; commits: string[] };
-
-/**
- * In scratch worktree `worktree` (detached at the target commit), merges each ref in order with --no-ff, the given
- * message, and `author` as author and committer (no hooks, no rerere). A conflicting merge is aborted, leaving
- * the worktree at the last prefix, and reported. Refuses a worktree on a branch: stacking never moves a branch.
- */
-export async function stackMerges(
-  worktree: string,
-  refs: readonly { ref: string; message: string }[],
-  author: { name: string; email: string },
-): Promise<StackResult> {
-  const onBranch = await runGit(['symbolic-ref', '--quiet', 'HEAD'], { cwd: worktree });
-  if (onBranch.ok)
-    throw new GitCommandError(`${worktree} is on ${onBranch.stdout.trim()}: merges are stacked on a detached HEAD`);
-  if (onBranch.status !== 1) throw new GitCommandError(`${worktree}: ${gitComplaint(onBranch.stderr)}`);
-  const env = {
-    ...process.env,
-    GIT_AUTHOR_NAME: author.name,
-    GIT_AUTHOR_EMAIL: author.email,
-    GIT_COMMITTER_NAME: author.name,
-    GIT_COMMITTER_EMAIL: author.email,
-  };
-  const commits: string[] = [];
-  for (const [i, { ref, message }] of refs.entries()) {
-    const merge = await runGit(
-      [
-        '-c',
-        'rerere.enabled=false',
-        'merge',
-        '--quiet',
-        '--no-ff',
-        '--no-edit',
-        '--no-verify',
-        '-m',
-        message,
-        revision(ref),
-      ],
-      { cwd: worktree, env, timeoutMs: LONG_MS },
-    );
-    if (merge.ok) {
-      commits.push((await mustGit(['rev-parse', 'HEAD'], worktree, 'git rev-parse')).trim());
-      continue;
-    }
-    // A merge that stopped on a conflict leaves MERGE_HEAD; any other failure (no such ref, …) does not.
-    if (!(await runGit(['rev-parse', '--verify', '--quiet', 'MERGE_HEAD'], { cwd: worktree })).ok)
-      throw new GitCommandError(`git merge of ${ref} failed: ${gitComplaint(merge.stderr)}`);
-    const unmerged = await mustGit(['diff', '--name-only', '-z', '--diff-filter=U'], worktree, 'git diff');
-    if (!(await runGit(['merge', '--abort'], { cwd: worktree })).ok)
-      await mustGit(['reset', '--hard', '--quiet', 'HEAD'], worktree, 'git reset');
-    return { ok: false, conflictAt: i + 1, files: unmerged.split('\0').filter((f) => f !== ''), commits };
-  }
-  return { ok: true, commits };
-}
-
 /** Fetches origin into the shared clone and returns the commit of origin's `branch`, or undefined. */
 export async function remoteHead(repo: string, branch: string): Promise<string | undefined> {
   branchName(branch);
@@ -401,4 +342,175 @@ export async function deleteLandedBranch(
     await mustGit(['update-ref', '-d', ref, local], repo, `deleting ${branch}`);
   });
   return outcome;
+}
+
+export type MergeOnto = { ok: true; commit: string } | { ok: false; files: string[] };
+
+/**
+ * The merge commit `git merge --no-ff theirs` would make on `ours`, made without a worktree: the tree from
+ * `git merge-tree --write-tree`, then `git commit-tree` with parents ours and theirs, the given message, and
+ * `author` as author and committer. Only objects are written (no ref moves, no lock). A conflict makes no
+ * commit and names the files. When theirs is already in ours, ours itself.
+ */
+export async function mergeOnto(
+  repo: string,
+  ours: string,
+  theirs: string,
+  message: string,
+  author: { name: string; email: string },
+): Promise<MergeOnto> {
+  const [o, t] = [await mustCommit(repo, ours), await mustCommit(repo, theirs)];
+  if (await isAncestor(repo, t, o)) return { ok: true, commit: o };
+  const merged = await mergeTree(repo, o, t);
+  if (merged.files.length > 0) return { ok: false, files: merged.files };
+  const env = {
+    ...process.env,
+    GIT_AUTHOR_NAME: author.name,
+    GIT_AUTHOR_EMAIL: author.email,
+    GIT_COMMITTER_NAME: author.name,
+    GIT_COMMITTER_EMAIL: author.email,
+  };
+  const r = await runGit(['commit-tree', '--no-gpg-sign', merged.tree, '-p', o, '-p', t, '-F', '-'], {
+    cwd: repo,
+    env,
+    input: message,
+  });
+  if (!r.ok) throw new GitCommandError(`git commit-tree of ${theirs} onto ${ours} failed: ${gitComplaint(r.stderr)}`);
+  return { ok: true, commit: r.stdout.trim() };
+}
+
+/** The files `commit` changes since it forked from `base` (git diff base...commit), repo-relative. */
+export async function changedFiles(repo: string, base: string, commit: string): Promise<string[]> {
+  const r = await runGit(['diff', '--name-only', '-z', '--no-renames', `${revision(base)}...${revision(commit)}`], {
+    cwd: repo,
+  });
+  if (!r.ok) throw new GitCommandError(`git diff ${base}...${commit} failed: ${gitComplaint(r.stderr)}`);
+  return r.stdout.split('\0').filter((f) => f !== '');
+}
+
+/** Which of `oids` name commits in the shared clone: one `git cat-file --batch-check` for all of them. */
+export async function existingCommits(repo: string, oids: readonly string[]): Promise<Set<string>> {
+  const asked = oids.filter((o) => OID.test(o));
+  if (asked.length === 0) return new Set();
+  const r = await runGit(['cat-file', '--batch-check=%(objectname) %(objecttype)'], {
+    cwd: repo,
+    input: `${asked.join('\n')}\n`,
+  });
+  if (!r.ok) throw new GitCommandError(`git cat-file --batch-check failed in ${repo}: ${gitComplaint(r.stderr)}`);
+  const found = new Set<string>();
+  for (const line of r.stdout.split('\n')) {
+    const [oid, type] = line.split(' ');
+    if (oid !== undefined && type === 'commit') found.add(oid);
+  }
+  return found;
+}
+
+/**
+ * Which of `commits` (full ids that exist) are ancestors of `head`. Most are the tips of remote-tracking branches:
+ * two `git for-each-ref` calls (all tips, and the tips merged into head) answer for those; any other is asked
+ * with `git merge-base --is-ancestor` on its own.
+ */
+export async function ancestorsOf(repo: string, head: string, commits: readonly string[]): Promise<Set<string>> {
+  const tips = async (extra: string[]): Promise<Set<string>> => {
+    const r = await mustGit(
+      ['for-each-ref', '--format=%(objectname)', ...extra, 'refs/remotes/origin/'],
+      repo,
+      'git for-each-ref',
+    );
+    return new Set(r.split('\n').filter((l) => l !== ''));
+  };
+  const [all, merged] = [await tips([]), await tips([`--merged=${revision(head)}`])];
+  const out = new Set<string>();
+  for (const c of new Set(commits)) {
+    if (merged.has(c)) out.add(c);
+    else if (!all.has(c) && (await isAncestor(repo, c, head))) out.add(c);
+  }
+  return out;
+}
+
+/**
+ * Deletes landed branches on origin in one push, each by compare-and-swap against what was last fetched of it
+ * (as deleteLandedBranch does for one), then their remote-tracking refs and local branches as deleteLandedBranch
+ * would. Each branch's outcome; a branch the push could not take is left to deleteLandedBranch's own rules.
+ */
+export async function deleteLandedBranches(
+  repo: string,
+  branches: readonly string[],
+): Promise<Map<string, 'deleted' | 'absent' | 'moved' | 'failed'>> {
+  const out = new Map<string, 'deleted' | 'absent' | 'moved' | 'failed'>();
+  const leased: { branch: string; expected: string }[] = [];
+  for (const branch of new Set(branches)) {
+    branchName(branch);
+    const expected = await commitOf(repo, `refs/remotes/origin/${branch}`);
+    if (expected === undefined)
+      out.set(branch, 'failed'); // never fetched, or gone: deleteLandedBranch decides
+    else leased.push({ branch, expected });
+  }
+  if (leased.length > 0) {
+    const r = await runGit(
+      [
+        'push',
+        '--porcelain',
+        '--no-progress',
+        ...leased.map((l) => `--force-with-lease=refs/heads/${l.branch}:${l.expected}`),
+        'origin',
+        ...leased.map((l) => `:refs/heads/${l.branch}`),
+      ],
+      { cwd: repo, timeoutMs: LONG_MS },
+    );
+    for (const l of leased) {
+      const line = pushLine(r.stdout, `refs/heads/${l.branch}`);
+      out.set(l.branch, line === undefined || line.flag === '!' ? 'failed' : 'deleted');
+    }
+  }
+  const deleted = leased.filter((l) => out.get(l.branch) === 'deleted');
+  if (deleted.length > 0)
+    await withSharedClone(repo, async () => {
+      const checkedOut = new Set((await listWorktrees(repo)).map((w) => w.branch).filter((b) => b != null));
+      for (const { branch, expected } of deleted) {
+        const tracking = `refs/remotes/origin/${branch}`;
+        if ((await commitOf(repo, tracking)) !== undefined)
+          await mustGit(['update-ref', '-d', tracking], repo, 'git update-ref');
+        const ref = `refs/heads/${branch}`;
+        const local = await commitOf(repo, ref);
+        if (local === undefined || checkedOut.has(branch)) continue; // a sandbox has it: its owner's
+        if (!(await isAncestor(repo, local, expected))) continue; // commits that never landed
+        await mustGit(['update-ref', '-d', ref, local], repo, `deleting ${branch}`);
+      }
+    });
+  return out;
+}
+
+export type ConflictReport = {
+  files: string[];
+  /** Per conflicting file (the first few), git's merged text with its conflict markers. */
+  texts: { file: string; text: string }[];
+  /** The commits on `base` since `theirs` forked from it that touch the conflicting files, newest first. */
+  landed: string[];
+};
+
+/**
+ * What a person (or agent) needs to resolve `theirs` onto `base`: the conflicting files, git's merge of each
+ * with its markers (from merge-tree's tree, nothing checked out), and the commits that landed on base since
+ * theirs forked that touch those files (`git log --format="%h %s"`, at most 20).
+ */
+export async function conflictReport(repo: string, base: string, theirs: string): Promise<ConflictReport> {
+  const [b, t] = [await mustCommit(repo, base), await mustCommit(repo, theirs)];
+  const merged = await mergeTree(repo, b, t);
+  if (merged.files.length === 0) return { files: [], texts: [], landed: [] };
+  const texts: { file: string; text: string }[] = [];
+  for (const file of merged.files.slice(0, 5)) {
+    const r = await runGit(['cat-file', 'blob', `${merged.tree}:${file}`], { cwd: repo });
+    if (r.ok) texts.push({ file, text: r.stdout });
+  }
+  const fork = await runGit(['merge-base', b, t], { cwd: repo });
+  let landed: string[] = [];
+  if (fork.ok) {
+    const log = await runGit(
+      ['log', '--no-merges', '--format=%h %s', '-n', '20', `${fork.stdout.trim()}..${b}`, '--', ...merged.files],
+      { cwd: repo },
+    );
+    if (log.ok) landed = log.stdout.split('\n').filter((l) => l !== '');
+  }
+  return { files: merged.files, texts, landed };
 }

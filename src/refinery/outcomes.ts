@@ -1,16 +1,25 @@
 import type { CreateInput } from '../core/bead-store.js';
-import { ConflictError, errorMessage } from '../core/errors.js';
-import { MQ_KEYS, readMergeRequest, type MergeRequest, type ReturnCause } from '../core/merge-request.js';
+import { ConflictError, errorMessage, NotFoundError, ValidationError } from '../core/errors.js';
+import {
+  byHandRefusal,
+  MQ_KEYS,
+  readMergeRequest,
+  type MergeRequest,
+  type MqState,
+  type ReturnCause,
+} from '../core/merge-request.js';
 import type { RefinerySettings } from '../core/settings.js';
-import { deleteLandedBranch } from '../git/merge.js';
 import type { TownStore } from '../core/town-store.js';
 import type { Town } from '../town/town.js';
+import { sendMailOnce } from '../work/mail.js';
+import { pushLander, type Lander } from './lander.js';
 
 /**
  * What the refinery writes when a request's fate is known: a landed request closed with its source and
  * branch, a returned one given a task that says what to fix, an escalation after too many returns, the rig's
- * escalation while the remote refuses pushes, and the bug filed when the target itself is red. Each write is
- * safe to repeat: a pass killed midway leaves what the next pass finishes without writing anything twice.
+ * escalation while the remote refuses pushes, and the bug filed when the target itself is red; and what a person
+ * does by hand (gt mq retry, gt mq reject). Each write is safe to repeat: a pass killed midway leaves what the
+ * next pass finishes without writing anything twice.
  */
 
 export type RefineryContext = {
@@ -20,7 +29,17 @@ export type RefineryContext = {
   actor: string;
   now: () => number;
   progress?: (line: string) => void;
+  /** How tested commits reach the target (default: pushes to the remote; a forge adapter could open pull requests). */
+  lander?: Lander;
 };
+
+/**
+ * The escalation of a request: one id per escalation, so a pass killed midway never makes two, and one retried by
+ * hand (gt mq retry closes its escalation) that fails again gets a new one.
+ */
+function escalationId(mr: MergeRequest): string {
+  return mr.retries === 0 ? `${mr.id}-esc` : `${mr.id}-esc-r${mr.retries}`;
+}
 
 /** The fix task of a request's `attempt`-th return: one id per return, so a pass killed midway never makes two. */
 function fixTaskId(mr: string, attempt: number): string {
@@ -45,10 +64,43 @@ async function commentOnce(ctx: RefineryContext, id: string, lead: string, text:
   await ctx.store.addComment(id, text, ctx.actor);
 }
 
+/** The title a request was filed with, without gt done's "Merge <source>: ". */
+function workTitle(mr: MergeRequest): string {
+  return mr.title.replace(/^Merge [^:]+: /u, '');
+}
+
+/**
+ * Tells who wrote a landed request (its worker) and the rig's witness, by mail with one id per request and
+ * recipient, so a pass killed after sending sends nothing again. Mail only, never typed into a session: a
+ * landing needs nobody to act, so the polecat reads it at its next turn or prime and the witness at its next
+ * patrol, instead of a model turn per merge. Someone gone (a removed polecat) is skipped.
+ */
+async function tellLanded(ctx: RefineryContext, mr: MergeRequest, at: string, how: string): Promise<void> {
+  const subject = `Landed on ${mr.target}: ${workTitle(mr)} (${mr.id})`;
+  const body = [
+    `${mr.id} landed on ${mr.target} at ${at.slice(0, 12)} (${how}).`,
+    `Source ${mr.source === '' ? '(none)' : mr.source}, branch ${mr.branch} at ${mr.commit.slice(0, 12)}, by ${mr.worker === '' ? 'unknown' : mr.worker}.`,
+    'Its source bead is closed and its branch deleted. Nothing to do: this is for the record.',
+  ].join('\n');
+  const to: [string, string][] = [
+    [mr.worker, 'p'],
+    [`${mr.rig}/witness`, 'w'],
+  ];
+  for (const [address, who] of to) {
+    if (address === '') continue;
+    const mail = { id: `${mr.id}-landed-${who}`, from: ctx.actor, to: address, subject, body };
+    await sendMailOnce(ctx.store, mail).catch((err: unknown) => {
+      if (!(err instanceof NotFoundError || err instanceof ValidationError)) throw err;
+      ctx.progress?.(`no mail to ${address} about ${mr.id}: ${errorMessage(err)}`);
+    });
+  }
+}
+
 /**
  * Closes a request proven in the target at `head`. A pass killed midway leaves it open, and the next pass finds it
  * in the target and calls this again, so the request itself closes last: its source, a fix task a killed return
- * made for an attempt that never came, its branch, one landing comment, then the request.
+ * made for an attempt that never came, its branch, one landing comment, the mail that says so, then the request.
+ * One rejected by hand while a pass tested it is in the target all the same: it is recorded as landed, and says so.
  */
 export async function closeLanded(
   ctx: RefineryContext,
@@ -56,9 +108,12 @@ export async function closeLanded(
   mr: MergeRequest,
   head: string,
   how: string,
+  options: { branchDeleted?: boolean } = {},
 ): Promise<void> {
   const [bead] = await ctx.store.show([mr.id]);
-  if (bead === undefined || bead.status === 'closed') return;
+  if (bead === undefined) return;
+  const rejected = bead.status === 'closed' && bead.metadata[MQ_KEYS.state] === 'rejected';
+  if (bead.status === 'closed' && !rejected) return;
   // A killed pass that got this far recorded the commit it landed in.
   const at = mr.state === 'landed' && mr.landedIn !== null ? mr.landedIn : head;
   const where = `${mr.target} at ${at.slice(0, 12)}`;
@@ -78,12 +133,24 @@ export async function closeLanded(
     await ctx.store
       .close([stray], { reason: `not needed: ${mr.id} landed in ${where}` }, ctx.actor)
       .catch(log(`close ${stray}`));
-  await deleteLandedBranch(repo, mr.branch).catch(log(`delete ${mr.branch}`));
-  await commentOnce(ctx, mr.id, 'Landed in ', `Landed in ${where} (${how}).`);
-  await ctx.store.close([mr.id], { reason: `landed in ${where}` }, ctx.actor);
+  if (options.branchDeleted !== true)
+    await (ctx.lander ?? pushLander).deleteBranch(repo, mr.branch).catch(log(`delete ${mr.branch}`));
+  const late = rejected ? ', after it was rejected by hand while a pass tested it: revert it if it must go' : '';
+  await commentOnce(ctx, mr.id, 'Landed in ', `Landed in ${where} (${how})${late}.`);
+  await tellLanded(ctx, mr, at, how);
+  if (!rejected) await ctx.store.close([mr.id], { reason: `landed in ${where}` }, ctx.actor);
 }
 
-export type ReturnFacts = { detail: string; files?: string[]; gate?: string; output?: string };
+export type ReturnFacts = {
+  detail: string;
+  files?: string[];
+  /** Of a conflict: the conflicting regions, per file, as git's merge marks them. */
+  hunks?: { file: string; text: string }[];
+  /** Of a conflict: the commits that landed on the target since the branch forked, touching those files. */
+  landed?: string[];
+  gate?: string;
+  output?: string;
+};
 
 /**
  * Sends a request back: a task bead that says what to fix (the conflicting files, or the failing gate and
@@ -99,7 +166,8 @@ export async function returnRequest(
   facts: ReturnFacts,
 ): Promise<{ id: string; cause: ReturnCause; task: string } | undefined> {
   const [bead] = await ctx.store.show([mr.id]);
-  if (bead === undefined) return undefined;
+  // (closed meanwhile: rejected by hand while the pass tested it)
+  if (bead === undefined || bead.status === 'closed') return undefined;
   const attempts = mr.attempts + 1;
   const what = cause === 'conflict' ? 'Resolve a conflict' : cause === 'fix-needed' ? 'Fix needed' : 'Branch missing';
   const lines = [
@@ -109,6 +177,12 @@ export async function returnRequest(
     ...(facts.files !== undefined && facts.files.length > 0
       ? ['', 'Conflicting files:', ...facts.files.map((f) => `- ${f}`)]
       : []),
+    ...(facts.landed !== undefined && facts.landed.length > 0
+      ? ['', `Landed on ${mr.target} since the branch forked, touching them:`, ...facts.landed.map((c) => `- ${c}`)]
+      : []),
+    ...(facts.hunks ?? [])
+      .filter((h) => h.text !== '')
+      .flatMap((h) => ['', `Conflicts in ${h.file}:`, '```', h.text, '```']),
     ...(facts.gate !== undefined ? ['', `Failing gate: ${facts.gate}`] : []),
     ...(facts.output !== undefined && facts.output.trim() !== ''
       ? ['', 'Its output ends with:', '```', facts.output.trim().split('\n').slice(-40).join('\n'), '```']
@@ -119,7 +193,7 @@ export async function returnRequest(
   const prefix = (await ctx.store.rig(mr.rig)).prefix;
   if (attempts > settings.max_attempts) {
     const esc = await createOnce(ctx, {
-      id: `${mr.id}-esc`,
+      id: escalationId(mr),
       prefix,
       title: `Merge request ${mr.id} returned ${mr.attempts} times: ${mr.title}`,
       issue_type: 'escalation',
@@ -232,7 +306,7 @@ export async function requeueIfFixed(ctx: RefineryContext, mr: MergeRequest): Pr
   const [task] = await ctx.store.show([mr.waitingOn]).catch(() => []);
   if (task !== undefined && task.status !== 'closed') return undefined;
   const [bead] = await ctx.store.show([mr.id]);
-  if (bead === undefined) return undefined;
+  if (bead === undefined || bead.status === 'closed') return undefined;
   const [updated] = await ctx.store.update(
     [mr.id],
     {
@@ -276,4 +350,151 @@ export async function fileBrokenTarget(
     },
     ctx.actor,
   );
+}
+
+/** The merge request `id`, or a NotFoundError that says how to find one. */
+export async function findMergeRequest(store: TownStore, id: string): Promise<MergeRequest> {
+  const [bead] = await store.show([id]).catch((err: unknown) => {
+    if (err instanceof NotFoundError) return [];
+    throw err;
+  });
+  const mr = bead === undefined ? undefined : readMergeRequest(bead);
+  if (mr === undefined)
+    throw new NotFoundError(`no merge request ${id}`, { hint: 'see "gt mq list <rig> --all" for the ids' });
+  return mr;
+}
+
+function refuse(mr: MergeRequest, action: 'retry' | 'reject'): void {
+  const refusal = byHandRefusal(mr, action);
+  if (refusal !== null) throw new ConflictError(`cannot ${action} ${mr.id}: ${refusal.why}`, { hint: refusal.hint });
+}
+
+/** Closes `id` if it is open (a task or escalation nobody needs any more); whether it did. */
+async function closeIfOpen(ctx: RefineryContext, id: string, reason: string): Promise<boolean> {
+  const [bead] = await ctx.store.show([id]).catch(() => []);
+  if (bead === undefined || bead.status === 'closed') return false;
+  await ctx.store.close([id], { reason, force: true }, ctx.actor);
+  return true;
+}
+
+export type RetryResult = { request: MergeRequest; closed: string | null };
+
+/**
+ * `gt mq retry`: a returned or escalated request goes back in the queue by hand, ahead of its peers (boost + 1),
+ * as if its task were done. The task or escalation it waited on is closed, not left open: whoever retries says
+ * the request can land as it is, and an open task would keep a polecat fixing what needs no fix (the daemon
+ * takes a closed bead off its hook), and would block the request from closing once it lands. Its count of
+ * returns stays, so one retried after max_attempts is escalated again (a new escalation) if it fails again.
+ * Written in the order a killed retry can be run again from: the comment, the task closed, then the request.
+ */
+export async function retryRequest(ctx: RefineryContext, mr: MergeRequest): Promise<RetryResult> {
+  refuse(mr, 'retry');
+  const n = mr.retries + 1;
+  const waited = mr.waitingOn;
+  const lead = `Retried by hand (${n})`;
+  await commentOnce(
+    ctx,
+    mr.id,
+    lead,
+    `${lead} by ${ctx.actor}: back in the queue from ${mr.state}${mr.cause !== null ? ` (${mr.cause})` : ''}${waited !== null ? `; ${waited} closed` : ''}.`,
+  );
+  const closed =
+    waited !== null &&
+    (await closeIfOpen(ctx, waited, `not needed: ${mr.id} was retried by hand (gt mq retry by ${ctx.actor})`))
+      ? waited
+      : null;
+  const [bead] = await ctx.store.show([mr.id]);
+  if (bead === undefined) throw new NotFoundError(`no merge request ${mr.id}`);
+  const [updated] = await ctx.store.update(
+    [mr.id],
+    {
+      metadata: {
+        ...bead.metadata,
+        [MQ_KEYS.state]: 'queued',
+        [MQ_KEYS.waitingOn]: null,
+        [MQ_KEYS.boost]: mr.boost + 1,
+        [MQ_KEYS.retries]: n,
+        [MQ_KEYS.enqueuedAt]: new Date(ctx.now()).toISOString(),
+      },
+    },
+    ctx.actor,
+  );
+  const request = updated === undefined ? undefined : readMergeRequest(updated);
+  if (request === undefined) throw new NotFoundError(`no merge request ${mr.id}`);
+  return { request, closed };
+}
+
+export type RejectResult = {
+  request: MergeRequest;
+  /** It was rejected already (nothing was written). */
+  already: boolean;
+  /** The fix task or escalation it waited on, closed. */
+  closed: string[];
+  /** The source bead and its status after. */
+  source: { id: string; status: string } | null;
+};
+
+/**
+ * `gt mq reject`: a request out of the queue for good, its branch kept. The fix task or escalation it waited on
+ * is closed; its source bead, which gt done left in progress awaiting the merge, is open and unassigned again
+ * (so it shows in bd ready for someone to decide: sling it again, or close it), with a comment that names the
+ * branch and the reason; the request closes as rejected. A source someone has taken again (hooked) or closed
+ * keeps its status and gets the comment. Each step looks before it acts, so a killed reject can be run again.
+ */
+export async function rejectRequest(ctx: RefineryContext, mr: MergeRequest, reason: string): Promise<RejectResult> {
+  refuse(mr, 'reject');
+  if (mr.state === 'rejected')
+    return { request: mr, already: true, closed: [], source: await sourceStatus(ctx.store, mr.source) };
+  const why = reason.trim() === '' ? 'no reason given' : reason.trim();
+  const closed: string[] = [];
+  for (const id of [...new Set([mr.waitingOn, fixTaskId(mr.id, mr.attempts + 1)])])
+    if (id !== null && (await closeIfOpen(ctx, id, `not needed: ${mr.id} was rejected by ${ctx.actor}: ${why}`)))
+      closed.push(id);
+  let source: RejectResult['source'] = null;
+  if (mr.source !== '') {
+    const [src] = await ctx.store.show([mr.source]).catch(() => []);
+    if (src !== undefined) {
+      if (src.status === 'in_progress' || src.status === 'blocked')
+        await ctx.store.update([src.id], { status: 'open', assignee: null }, ctx.actor);
+      const lead = `Its merge request ${mr.id} was rejected`;
+      await commentOnce(
+        ctx,
+        src.id,
+        lead,
+        `${lead} by ${ctx.actor}: ${why}. The work stays on branch ${mr.branch} (at ${mr.commit.slice(0, 12)}); nothing was merged. Sling it again, or close it.`,
+      );
+      source = await sourceStatus(ctx.store, src.id);
+    }
+  }
+  await commentOnce(ctx, mr.id, 'Rejected by ', `Rejected by ${ctx.actor}: ${why}. Branch ${mr.branch} is kept.`);
+  await ctx.store.close([mr.id], { reason: `rejected by ${ctx.actor}: ${why}`, force: true }, ctx.actor);
+  const [bead] = await ctx.store.show([mr.id]);
+  if (bead === undefined) throw new NotFoundError(`no merge request ${mr.id}`);
+  const [updated] = await ctx.store.update(
+    [mr.id],
+    { metadata: { ...bead.metadata, [MQ_KEYS.state]: 'rejected', [MQ_KEYS.waitingOn]: null } },
+    ctx.actor,
+  );
+  const request = updated === undefined ? undefined : readMergeRequest(updated);
+  if (request === undefined) throw new NotFoundError(`no merge request ${mr.id}`);
+  return { request, already: false, closed, source };
+}
+
+async function sourceStatus(store: TownStore, id: string): Promise<{ id: string; status: string } | null> {
+  if (id === '') return null;
+  const [src] = await store.show([id]).catch(() => []);
+  return src === undefined ? null : { id: src.id, status: src.status };
+}
+
+/** Writes the queue state of open requests (`testing` while a pass works on them, `queued` after). */
+export async function markState(
+  ctx: RefineryContext,
+  requests: readonly MergeRequest[],
+  state: MqState,
+): Promise<void> {
+  for (const mr of requests) {
+    const [bead] = await ctx.store.show([mr.id]);
+    if (bead === undefined || bead.status === 'closed' || bead.metadata[MQ_KEYS.state] === state) continue;
+    await ctx.store.update([mr.id], { metadata: { ...bead.metadata, [MQ_KEYS.state]: state } }, ctx.actor);
+  }
 }

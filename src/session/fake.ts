@@ -164,6 +164,11 @@ export class FakeSessionProvider implements SessionProvider {
     });
   }
 
+  signalChange(): Promise<void> {
+    this.#signalChange();
+    return Promise.resolve();
+  }
+
   #signalChange(): void {
     if (this.#waiters.size === 0) this.#changed = true;
     for (const waiter of [...this.#waiters]) waiter();

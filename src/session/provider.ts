@@ -57,6 +57,12 @@ export type SessionProvider = {
    */
   waitForChange(timeoutMs: number, signal?: AbortSignal): Promise<'changed' | 'timeout'>;
   /**
+   * Wakes whoever waits in waitForChange (the daemon, in any process), as a change would: for news that the
+   * sessions themselves do not show — work handed in, a sling queued. Kept like a change when nobody waits.
+   * Best-effort: with no server there is nobody to wake, and it does nothing.
+   */
+  signalChange(): Promise<void>;
+  /**
    * Puts this process's terminal on the session (a person watching or typing) until they detach or the session
    * ends; resolves with the client's exit status. Rejects with SessionNotFoundError.
    */

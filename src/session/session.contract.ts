@@ -123,6 +123,21 @@ export function runSessionContract(label: string, make: SessionFactory): void {
         expect(await aborted).toBe('timeout');
       }));
 
+    it('wakes a waiter when told to (news the sessions do not show), and keeps it when nobody waits', () =>
+      withProvider(async ({ provider: p, cwd }) => {
+        await p.start({ name: 's1', argv: ['cat'], cwd, env: {} });
+        await p.waitForChange(300); // news from before
+        expect(await p.waitForChange(300)).toBe('timeout');
+        const waiting = p.waitForChange(10_000);
+        await new Promise((r) => setTimeout(r, 100));
+        await p.signalChange();
+        expect(await waiting).toBe('changed');
+        await p.signalChange(); // nobody waits: kept
+        expect(await p.waitForChange(10_000)).toBe('changed');
+        expect(await p.waitForChange(300)).toBe('timeout');
+        await p.stop('s1');
+      }));
+
     it('keeps a session environment and reports activity', () =>
       withProvider(async ({ provider: p, cwd }) => {
         const before = Date.now() - 2_000;

@@ -407,6 +407,12 @@ export class TmuxSessionProvider implements SessionProvider {
     }
   }
 
+  async signalChange(): Promise<void> {
+    // No server, no waiter (a daemon waits for the server's socket to appear): nothing to start one for.
+    if (!existsSync(this.socketPath())) return;
+    await this.#tmux(['wait-for', '-S', EVENTS_CHANNEL]);
+  }
+
   /** The panes as the last wait saw them (at first none: a pane already dead is news to a new watcher). */
   #seen: SessionPane[] = [];
 

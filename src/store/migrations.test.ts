@@ -46,7 +46,9 @@ describe('migrations', () => {
       'labels',
       'nudges',
       'rigs',
+      'scheduler_pause',
       'sessions',
+      'sling_queue',
       'town_hold',
     ]);
     db.close();
@@ -171,6 +173,36 @@ describe('migrations', () => {
       },
     ]);
     expect(() => db.prepare(`UPDATE issues SET estimated_minutes = -1`).run()).toThrow(/CHECK/);
+    db.close();
+  });
+
+  it('upgrades a version-7 town to the sling queue, keeping its agents; one pending sling per bead', () => {
+    const path = dbPath();
+    const v7 = openDatabase(path, { create: true, migrations: MIGRATIONS.filter((m) => m.version <= 7) });
+    v7.prepare(
+      `INSERT INTO issues (id, title, created_at, updated_at) VALUES ('ga-1', 'work', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')`,
+    ).run();
+    v7.prepare(
+      `INSERT INTO agents (address, role, rig, name, session_name, sandbox_path, created_at)
+       VALUES ('gastown/polecats/toast', 'polecat', 'gastown', 'toast', 'ga-toast', '/t/toast', '2026-01-01T00:00:00Z')`,
+    ).run();
+    v7.close();
+    const db = openDatabase(path);
+    expect(schemaVersion(db)).toBe(LATEST_SCHEMA_VERSION);
+    expect(db.prepare('SELECT address FROM agents').all()).toEqual([{ address: 'gastown/polecats/toast' }]);
+    const queue = db.prepare(
+      `INSERT INTO sling_queue (bead_id, rig, target, priority, queued_by, queued_at, state, claimed_by)
+       VALUES ('ga-1', 'gastown', 'gastown', 2, 'mayor', '2026-01-01T00:00:00Z', ?, ?)`,
+    );
+    queue.run('queued', null);
+    expect(() => queue.run('queued', null)).toThrow(/UNIQUE/);
+    // A claim and the dispatching state go together.
+    expect(() => db.prepare(`UPDATE sling_queue SET state = 'dispatching'`).run()).toThrow(/CHECK/);
+    db.prepare(`UPDATE sling_queue SET state = 'dispatched'`).run();
+    queue.run('queued', null); // the bead may wait again once its sling ended
+    expect(() => db.prepare(`INSERT INTO scheduler_pause (id, since, actor) VALUES (2, 'x', 'y')`).run()).toThrow(
+      /CHECK/,
+    );
     db.close();
   });
 

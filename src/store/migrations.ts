@@ -236,6 +236,46 @@ ${['estimated_minutes', 'due_at', 'defer_until', 'spec_id']
       ) STRICT;
     `,
   },
+  {
+    version: 8,
+    description: 'slings queued for capacity (scheduler.max_polecats), and the scheduler paused',
+    sql: /* sql */ `
+      -- A sling beyond capacity waits here until a polecat frees up; a dispatcher claims it by compare-and-set
+      -- (state and claim in one update), so two never start the same one. Ended slings stay, as the record.
+      CREATE TABLE sling_queue (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        bead_id     TEXT NOT NULL,
+        rig         TEXT NOT NULL,
+        target      TEXT NOT NULL CHECK (length(target) > 0),
+        create_new  INTEGER NOT NULL DEFAULT 0 CHECK (create_new IN (0, 1)),
+        args        TEXT,
+        agent_cli   TEXT,
+        priority    INTEGER NOT NULL CHECK (priority BETWEEN 0 AND 4),
+        queued_by   TEXT NOT NULL,
+        queued_at   TEXT NOT NULL,
+        state       TEXT NOT NULL DEFAULT 'queued'
+                    CHECK (state IN ('queued', 'dispatching', 'dispatched', 'dropped', 'cancelled')),
+        claimed_by  TEXT,
+        claimed_at  TEXT,
+        attempts    INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        last_error  TEXT,
+        failed_at   TEXT,
+        finished_at TEXT,
+        outcome     TEXT,
+        CHECK ((state = 'dispatching') = (claimed_by IS NOT NULL))
+      ) STRICT;
+      -- One pending sling per bead.
+      CREATE UNIQUE INDEX sling_queue_pending ON sling_queue (bead_id) WHERE state IN ('queued', 'dispatching');
+      CREATE INDEX sling_queue_state ON sling_queue (state, id);
+
+      -- One row at most: present while the scheduler is paused (gt scheduler pause), an intent like town_hold.
+      CREATE TABLE scheduler_pause (
+        id    INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
+        since TEXT NOT NULL,
+        actor TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

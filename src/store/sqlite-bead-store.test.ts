@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { createFixedClock } from '../core/clock.js';
 import { runAgentStoreContract } from './agent-store.contract.js';
 import { runBeadStoreContract } from './bead-store.contract.js';
+import { runSlingQueueContract } from './sling-queue.contract.js';
 import { openSqliteBeadStore } from './sqlite-bead-store.js';
 
 /** A clock that ticks 1 ms per read, so every write has its own timestamp. */
@@ -38,3 +39,5 @@ runBeadStoreContract('SqliteBeadStore (:memory:)', inMemory);
 runBeadStoreContract('SqliteBeadStore (file, WAL)', onDisk);
 runAgentStoreContract('SqliteBeadStore (:memory:)', inMemory);
 runAgentStoreContract('SqliteBeadStore (file, WAL)', onDisk);
+runSlingQueueContract('SqliteBeadStore (:memory:)', inMemory);
+runSlingQueueContract('SqliteBeadStore (file, WAL)', onDisk);

@@ -42,7 +42,10 @@ import type { Clock } from '../core/clock.js';
 import { agentAddress, type Role } from '../core/identity.js';
 import type { Rig } from '../core/rig-registry.js';
 import { AgentRepo } from './agent-repo.js';
-import { ConflictError, ValidationError } from '../core/errors.js';
+import { AtCapacityError, ConflictError, ValidationError } from '../core/errors.js';
+import { countBusy, freeSlots, fullBecause, type PolecatLimits } from '../core/scheduler.js';
+import type { QueuedSling, QueueSlingInput, SchedulerPause } from '../core/sling-queue.js';
+import { SlingQueueRepo } from './sling-queue-repo.js';
 import { notFound } from './not-found.js';
 import { settle } from '../core/promise.js';
 import { formatTimestamp } from '../core/time.js';
@@ -89,6 +92,7 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   readonly #path: string;
   readonly #writer: StoreWriter;
   readonly #agents: AgentRepo;
+  readonly #slings: SlingQueueRepo;
 
   constructor(db: Db, clock: Clock, path = ':memory:') {
     this.#db = db;
@@ -103,6 +107,11 @@ export class SqliteBeadStore implements TownStore, WriterReads {
       db,
       () => this.#now(),
       () => `s-${this.#clock.nowMs().toString(36)}-${Math.random().toString(36).slice(2, 10)}`,
+    );
+    this.#slings = new SlingQueueRepo(
+      db,
+      () => this.#now(),
+      (subject, type, actor, field, old, value) => this.#agents.bookEvent(subject, type, actor, field, old, value),
     );
   }
 
@@ -618,6 +627,8 @@ export class SqliteBeadStore implements TownStore, WriterReads {
         this.#checkHookable(address, beadId, options);
         if (this.#agents.find(address) !== undefined)
           throw new ConflictError(`agent ${address} already exists`, { hint: 'pick another name' });
+        if (options.capacity !== undefined && input.identity.role === 'polecat')
+          this.#checkCapacity(input.identity.rig, options.capacity);
         const agent = this.#agents.register(input, actor);
         return this.#hook(agent.address, beadId, actor, options);
       }),
@@ -659,6 +670,9 @@ export class SqliteBeadStore implements TownStore, WriterReads {
       });
     }
     const previous = this.#checkHookable(address, beadId, options);
+    // An idle polecat becoming busy takes a slot: counted in this transaction, so no two slings share one.
+    if (options.capacity !== undefined && agent.role === 'polecat' && agent.hook_bead === null && agent.rig !== null)
+      this.#checkCapacity(agent.rig, options.capacity);
     if (previous !== undefined && this.#agents.find(previous)?.hook_bead === beadId)
       this.#agents.setHook(previous, null, actor);
     const metadata = options.args === undefined ? undefined : { ...bead.metadata, gt_args: options.args };
@@ -671,6 +685,12 @@ export class SqliteBeadStore implements TownStore, WriterReads {
     );
     this.#agents.bookEvent(beadId, 'hooked', actor, 'hook', previous ?? null, address);
     return this.#agents.setHook(address, beadId, actor);
+  }
+
+  /** Throws AtCapacityError unless one more polecat of `rig` may be busy under `limits`. */
+  #checkCapacity(rig: string, limits: PolecatLimits): void {
+    const busy = countBusy(this.#agents.list({ role: 'polecat' }));
+    if (freeSlots(limits, busy, rig) <= 0) throw new AtCapacityError(fullBecause(limits, busy, rig));
   }
 
   unhook(address: string, actor: string): Promise<Agent> {
@@ -716,6 +736,55 @@ export class SqliteBeadStore implements TownStore, WriterReads {
     return this.#settle(() =>
       writeTransaction(this.#db, () => this.#agents.takeNudges(recipient, deliveredBy, deliveredBy)),
     );
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // SlingQueueStore
+
+  queueSling(input: QueueSlingInput, actor: string): Promise<{ sling: QueuedSling; created: boolean }> {
+    return this.#settle(() => writeTransaction(this.#db, () => this.#slings.queue(input, actor)));
+  }
+
+  pendingSlings(): Promise<QueuedSling[]> {
+    return this.#settle(() => this.#slings.pending());
+  }
+
+  finishedSlings(limit: number): Promise<QueuedSling[]> {
+    return this.#settle(() => this.#slings.finished(limit));
+  }
+
+  claimSling(
+    id: number,
+    claimant: string,
+    actor: string,
+    takeOver?: { claimed_by: string | null; claimed_at: string | null },
+  ): Promise<QueuedSling | null> {
+    return this.#settle(() => writeTransaction(this.#db, () => this.#slings.claim(id, claimant, actor, takeOver)));
+  }
+
+  finishSling(
+    id: number,
+    claimant: string,
+    result: { state: 'dispatched' | 'dropped'; outcome: string },
+    actor: string,
+  ): Promise<boolean> {
+    return this.#settle(() => writeTransaction(this.#db, () => this.#slings.finish(id, claimant, result, actor)));
+  }
+
+  releaseSling(id: number, claimant: string, error: string | null, actor: string): Promise<boolean> {
+    return this.#settle(() => writeTransaction(this.#db, () => this.#slings.release(id, claimant, error, actor)));
+  }
+
+  cancelSling(bead: string, actor: string): Promise<QueuedSling | null> {
+    return this.#settle(() => writeTransaction(this.#db, () => this.#slings.cancel(bead, actor)));
+  }
+
+  schedulerPause(): Promise<SchedulerPause | null> {
+    return this.#settle(() => this.#slings.pause());
+  }
+
+  setSchedulerPaused(paused: boolean, actor: string): Promise<SchedulerPause | null> {
+    return this.#settle(() => writeTransaction(this.#db, () => this.#slings.setPaused(paused, actor)));
   }
 
   sessions(agent: string, limit = 0): Promise<AgentSession[]> {

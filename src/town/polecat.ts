@@ -51,16 +51,25 @@ export type AddPolecatOptions = {
 /** Polecat states in which its sandbox may be handed to new work. */
 const REUSABLE_STATES: ReadonlySet<string> = new Set(['idle', 'done']);
 
-/** Idle polecats of the rig with no hook, no open session and a sandbox on disk: candidates for new work. */
-export async function reusablePolecats(store: TownStore, rigName: string): Promise<Agent[]> {
-  const out: Agent[] = [];
+/**
+ * Idle polecats of the rig — no hook, a sandbox on disk — as candidates for new work. Without `openSessions`
+ * only those with no session open; with it, those whose session is still open too (their work is handed in,
+ * so the running agent can be told the next bead), and those first: reusing one starts no session.
+ */
+export async function reusablePolecats(
+  store: TownStore,
+  rigName: string,
+  options: { openSessions?: boolean } = {},
+): Promise<Agent[]> {
+  const open: Agent[] = [];
+  const closed: Agent[] = [];
   for (const a of await store.agents({ rig: rigName, role: 'polecat' })) {
     if (!REUSABLE_STATES.has(a.agent_state) || a.hook_bead !== null || a.name === null || !existsSync(a.sandbox_path))
       continue;
-    if ((await store.openSession(a.address)) !== null) continue;
-    out.push(a);
+    if ((await store.openSession(a.address)) === null) closed.push(a);
+    else if (options.openSessions === true) open.push(a);
   }
-  return out;
+  return [...open, ...closed];
 }
 
 /**
@@ -75,27 +84,62 @@ export async function freshBranch(
   options: { bead?: string; nowMs: number; actor: string },
 ): Promise<Agent | undefined> {
   // One at a time in a sandbox: concurrent adds may pick the same idle polecat.
+  return withPolecatLock(town, rig.name, agent.sandbox_path, agent.address, () =>
+    renewBranch(town, store, agent, rig, options),
+  );
+}
+
+/**
+ * Readies an idle polecat for a bead and only then puts the bead on its hook (`hook`), under the polecat's
+ * lock: its sandbox is on the bead's fresh branch before any agent can see the bead — one whose session is
+ * still open included. Undefined (nothing hooked) when the polecat is taken meanwhile or its sandbox holds
+ * unsaved work; the hook's own refusal (the bead taken, no capacity) is thrown, leaving the polecat idle on
+ * an empty fresh branch.
+ */
+export async function readyIdlePolecat(
+  town: Town,
+  store: TownStore,
+  agent: Agent,
+  rig: Rig,
+  options: { bead: string; nowMs: number; actor: string },
+  hook: () => Promise<Agent>,
+): Promise<Agent | undefined> {
   return withPolecatLock(town, rig.name, agent.sandbox_path, agent.address, async () => {
-    const repo = rigPaths(town.root, rig.name).repo;
-    const safety = await worktreeSafety(agent.sandbox_path, rig.default_branch);
-    if (safety.uncommitted.length > 0 || safety.unpushed > 0) return undefined;
-    const branch = polecatBranch(agent.name ?? '', options.bead, options.nowMs);
-    // The same name means the same bead within the same second: that branch is as fresh as it gets.
-    if (branch === safety.branch) return store.agent(agent.address);
-    // Unfinished until the switch is done: a switch killed half way leaves a polecat that is made again from
-    // scratch when its work starts (nothing is lost: its old work was just found committed and pushed).
-    const before = await store.agent(agent.address);
-    await store.updateAgent(agent.address, { branch, agent_state: 'spawning' }, options.actor);
-    try {
-      await switchToNewBranch(agent.sandbox_path, branch, `origin/${rig.default_branch}`);
-    } catch (err) {
-      await store.updateAgent(agent.address, { branch: before.branch, agent_state: before.agent_state }, options.actor);
-      throw err;
-    }
-    // The old branch's commits are all on the remote (checked above), so the local branch can go.
-    if (!(await hasUnpushedCommits(repo, safety.branch))) await deleteBranch(repo, safety.branch);
-    return store.updateAgent(agent.address, { branch, agent_state: 'idle' }, options.actor);
+    const now = await store.agent(agent.address);
+    if (now.hook_bead !== null || !REUSABLE_STATES.has(now.agent_state)) return undefined;
+    const renewed = await renewBranch(town, store, now, rig, options).catch(() => undefined);
+    if (renewed === undefined) return undefined;
+    return hook();
   });
+}
+
+/** The fresh branch itself; the caller holds the polecat's lock. */
+async function renewBranch(
+  town: Town,
+  store: TownStore,
+  agent: Agent,
+  rig: Rig,
+  options: { bead?: string; nowMs: number; actor: string },
+): Promise<Agent | undefined> {
+  const repo = rigPaths(town.root, rig.name).repo;
+  const safety = await worktreeSafety(agent.sandbox_path, rig.default_branch);
+  if (safety.uncommitted.length > 0 || safety.unpushed > 0) return undefined;
+  const branch = polecatBranch(agent.name ?? '', options.bead, options.nowMs);
+  // The same name means the same bead within the same second: that branch is as fresh as it gets.
+  if (branch === safety.branch) return store.agent(agent.address);
+  // Unfinished until the switch is done: a switch killed half way leaves a polecat that is made again from
+  // scratch when its work starts (nothing is lost: its old work was just found committed and pushed).
+  const before = await store.agent(agent.address);
+  await store.updateAgent(agent.address, { branch, agent_state: 'spawning' }, options.actor);
+  try {
+    await switchToNewBranch(agent.sandbox_path, branch, `origin/${rig.default_branch}`);
+  } catch (err) {
+    await store.updateAgent(agent.address, { branch: before.branch, agent_state: before.agent_state }, options.actor);
+    throw err;
+  }
+  // The old branch's commits are all on the remote (checked above), so the local branch can go.
+  if (!(await hasUnpushedCommits(repo, safety.branch))) await deleteBranch(repo, safety.branch);
+  return store.updateAgent(agent.address, { branch, agent_state: 'idle' }, options.actor);
 }
 
 /** A new polecat, decided but not yet made: its name, sandbox path, branch and registration. */

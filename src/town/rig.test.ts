@@ -89,8 +89,8 @@ describe('gt rig add', () => {
       refinery: {
         gates: {},
         gate_timeout_seconds: 1800,
-        batch_min: 1,
-        batch_max: 8,
+        batch_min: 4,
+        batch_max: 16,
         parallel: 2,
         max_attempts: 3,
         age_boost_per_hour: 1,

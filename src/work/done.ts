@@ -10,9 +10,12 @@ import {
   remoteBranchCommit,
   worktreeSafety,
 } from '../git/git.js';
+import { gatesPassedOn } from '../core/gate-record.js';
 import { supervisorOf } from '../core/identity.js';
+import { MQ_KEYS } from '../core/merge-request.js';
 import type { TownStore } from '../core/town-store.js';
-import { rigPaths } from '../town/rig.js';
+import { loadRigSettings, rigPaths } from '../town/rig.js';
+import { gateRecords } from './gates.js';
 import { inbox, sendMail } from './mail.js';
 import type { Town } from '../town/town.js';
 
@@ -23,7 +26,8 @@ import type { Town } from '../town/town.js';
  *
  *   commit   anything uncommitted is committed (a safety net, said so in the message)
  *   push     the branch goes to the remote (skipped when the remote already has this commit)
- *   request  a merge-request bead for the refinery, with a deterministic id (branch commit), so never two
+ *   request  a merge-request bead for the refinery, with a deterministic id (branch commit), so never two;
+ *            it names the commit if the polecat's own gates (gt gates) all passed on the very commit submitted
  *   source   the source bead records the hand-in (COMPLETED: in_progress awaiting merge; DEFERRED: open
  *            again; ESCALATED: blocked, and the rig's witness gets mail), with a comment
  *   release  the hook is cleared and the agent is idle
@@ -58,6 +62,8 @@ export type DoneResult = {
   saved: string | null;
   pushed: boolean;
   merge_request: string | null;
+  /** The submitted commit, when gt gates passed every gate of the rig on it (recorded on the merge request). */
+  gates_passed_on: string | null;
   steps: DoneStep[];
 };
 
@@ -141,7 +147,9 @@ export async function done(town: Town, store: TownStore, agent: Agent, options: 
 
   // request
   let mr: string | null = null;
+  let passedOn: string | null = null;
   if (options.status === 'COMPLETED') {
+    passedOn = await ownGatesPassedOn(town, store, agent, rig.name, commit, options.progress);
     mr = await ensureMergeRequest(store, {
       bead,
       branch,
@@ -150,6 +158,7 @@ export async function done(town: Town, store: TownStore, agent: Agent, options: 
       rig: rig.name,
       worker: agent.address,
       actor: options.actor,
+      gatesPassedOn: passedOn,
     });
   }
   step('request');
@@ -181,8 +190,31 @@ export async function done(town: Town, store: TownStore, agent: Agent, options: 
     saved,
     pushed,
     merge_request: mr,
+    gates_passed_on: passedOn,
     steps,
   };
+}
+
+/** `commit` if the agent's own run of the rig's gates (gt gates) passed them all on it, else null. */
+async function ownGatesPassedOn(
+  town: Town,
+  store: TownStore,
+  agent: Agent,
+  rig: string,
+  commit: string,
+  progress?: (line: string) => void,
+): Promise<string | null> {
+  let gates;
+  try {
+    gates = loadRigSettings(town.root, rig).refinery.gates;
+  } catch (err) {
+    // A broken settings file is the refinery's to report; the request is filed without it.
+    progress?.(
+      `the rig's gates could not be read, so the refinery will run them: ${err instanceof Error ? err.message : String(err)}`,
+    );
+    return null;
+  }
+  return gatesPassedOn(await gateRecords(store, agent.address), commit, gates);
 }
 
 /** An escalation goes to the rig's witness as mail, once. */
@@ -255,12 +287,26 @@ async function clearRefusedPushes(store: TownStore, beadId: string, actor: strin
 
 async function ensureMergeRequest(
   store: TownStore,
-  m: { bead: Bead; branch: string; commit: string; target: string; rig: string; worker: string; actor: string },
+  m: {
+    bead: Bead;
+    branch: string;
+    commit: string;
+    target: string;
+    rig: string;
+    worker: string;
+    actor: string;
+    gatesPassedOn: string | null;
+  },
 ): Promise<string> {
   // The rig's work, in the rig's ledger: its merge requests carry the rig's prefix.
   const id = mergeRequestId((await store.rig(m.rig)).prefix, m.commit);
   const existing = (await store.show([id]).catch(() => []))[0];
-  if (existing !== undefined) return existing.id;
+  if (existing !== undefined) {
+    // Handed in again after gt gates passed on this commit: the open request learns it.
+    if (m.gatesPassedOn !== null && existing.status !== 'closed' && existing.metadata[MQ_KEYS.gatesPassedOn] == null)
+      await store.update([id], { metadata: { [MQ_KEYS.gatesPassedOn]: m.gatesPassedOn } }, m.actor);
+    return existing.id;
+  }
   try {
     const created = await store.create(
       {
@@ -284,6 +330,7 @@ async function ensureMergeRequest(
           rig: m.rig,
           worker: m.worker,
           commit: m.commit,
+          ...(m.gatesPassedOn !== null ? { [MQ_KEYS.gatesPassedOn]: m.gatesPassedOn } : {}),
         },
       },
       m.actor,

@@ -1,7 +1,7 @@
 import type { AgentStore } from '../core/agent-store.js';
 import type { BeadStore, BeadSummary } from '../core/bead-store.js';
 import { STATUSES, type BeadDetails } from '../core/bead.js';
-import { NotFoundError, ValidationError } from '../core/errors.js';
+import { ConflictError, NotFoundError, ValidationError } from '../core/errors.js';
 import { parseAddress } from '../core/identity.js';
 import { formatQueuedNudges } from './nudge.js';
 
@@ -47,9 +47,13 @@ function toMail(b: BeadSummary | BeadDetails): Mail {
   };
 }
 
+/**
+ * Sends mail. With `id`, the mail gets that id, so a sender that may run twice for one event (a pass killed
+ * midway) sends it once: the second send rejects with ConflictError (see sendMailOnce).
+ */
 export async function sendMail(
   store: Stores,
-  m: { from: string; to: string; subject: string; body?: string; handoff?: boolean },
+  m: { from: string; to: string; subject: string; body?: string; handoff?: boolean; id?: string },
 ): Promise<Mail> {
   parseAddress(m.to);
   await store.agent(m.to); // NotFound for an agent that does not exist
@@ -58,6 +62,7 @@ export async function sendMail(
   if (/[\s,]/u.test(m.from) || m.from === '') throw new ValidationError(`invalid sender "${m.from}"`);
   const bead = await store.create(
     {
+      ...(m.id !== undefined ? { id: m.id } : {}),
       title: m.subject,
       description: m.body ?? '',
       issue_type: 'message',
@@ -68,6 +73,19 @@ export async function sendMail(
     m.from,
   );
   return toMail(bead);
+}
+
+/** Mail with a deterministic id, sent unless it was already: the mail either way. */
+export async function sendMailOnce(
+  store: Stores,
+  m: { from: string; to: string; subject: string; body?: string; id: string },
+): Promise<Mail> {
+  try {
+    return await sendMail(store, m);
+  } catch (err) {
+    if (!(err instanceof ConflictError)) throw err;
+    return mailBead(store, m.id).then(toMail);
+  }
 }
 
 async function inboxBeads(store: Stores, address: string, all: boolean): Promise<BeadSummary[]> {

@@ -5,6 +5,7 @@ import type { BeadStore } from '../core/bead-store.js';
 import { STATUSES } from '../core/bead.js';
 import { isRecord, NotFoundError } from '../core/errors.js';
 import { parseAddress, type Role } from '../core/identity.js';
+import { loadRigSettings } from '../town/rig.js';
 import type { Town } from '../town/town.js';
 import { inbox, takeHandoffNote, type Mail } from './mail.js';
 import { formatQueuedNudges } from './nudge.js';
@@ -108,6 +109,16 @@ const NEXT_WITHOUT_WORK: Readonly<Record<Role, string>> = {
   crew: 'Check `bd ready` for work, or ask the human you work with.',
 };
 
+/** Whether the agent's rig has merge gates (a settings file that does not parse counts as none). */
+function hasGates(town: Town, agent: Agent): boolean {
+  if (agent.rig === null) return false;
+  try {
+    return loadRigSettings(town.root, agent.rig).refinery.gates.length > 0;
+  } catch {
+    return false;
+  }
+}
+
 export async function prime(
   store: Stores,
   town: Town,
@@ -193,7 +204,12 @@ export async function prime(
       );
     }
     lines.push('Work is on your hook: begin now, without asking for confirmation.');
-    if (agent.role === 'polecat') lines.push('When it is done and committed, run `gt done`.');
+    if (agent.role === 'polecat')
+      lines.push(
+        hasGates(town, agent)
+          ? "When it is done and committed, run `gt gates` (the rig's merge gates, on your commit: when they pass, the refinery need not run them again), then `gt done`."
+          : 'When it is done and committed, run `gt done`.',
+      );
   } else {
     lines.push('## Your hook', '', 'Nothing is on your hook.');
     lines.push(NEXT_WITHOUT_WORK[agent.role]);

@@ -1,15 +1,25 @@
 import type { Agent } from '../core/agent-store.js';
 import type { Bead } from '../core/bead.js';
-import { ConflictError, errorMessage, GtError, NotFoundError, TownDownError, ValidationError } from '../core/errors.js';
+import {
+  AtCapacityError,
+  ConflictError,
+  errorMessage,
+  GtError,
+  NotFoundError,
+  TownDownError,
+  ValidationError,
+} from '../core/errors.js';
 import { agentAddress } from '../core/identity.js';
+import type { PolecatLimits } from '../core/scheduler.js';
+import type { QueuedSling } from '../core/sling-queue.js';
 import { parseSlingTarget, type SlingTarget } from '../core/target.js';
 import { fetchOrigin } from '../git/git.js';
 import type { TownStore } from '../core/town-store.js';
 import {
   discardNewSandbox,
   makePolecatSandbox,
-  freshBranch,
   planPolecat,
+  readyIdlePolecat,
   reusablePolecats,
   type PolecatPlan,
 } from '../town/polecat.js';
@@ -17,12 +27,18 @@ import { rigPaths } from '../town/rig.js';
 import { nudgeAgent } from './nudge.js';
 import { resolveAgent } from '../runtime/launch.js';
 import { agentRunning, startAgentSession, type TownContext } from './sessions.js';
+import { admission, polecatLimits, wakeDispatcher } from './capacity.js';
 
 /**
  * `gt sling`: puts a bead on an agent's hook and gets the agent going. The hook is written first, in one
  * transaction, so the agent's first prime already sees it; then the session starts (or, if it runs, the agent
  * is nudged). Of any number of concurrent slings of one bead exactly one wins; the others fail before they
  * make anything. A sling that fails part-way undoes its hook and any sandbox it made.
+ *
+ * A sling that makes a polecat busy — to a rig, or to a polecat it makes — counts against the caps
+ * (`scheduler.max_polecats`): beyond them, or while the scheduler is paused or earlier slings wait for the same
+ * room, it is queued in the store instead, and the scheduler dispatches it when a polecat frees up. An idle
+ * polecat of the rig is reused first, even while its session is still open (it is told the new bead).
  */
 
 export type SlingContext = TownContext & { store: TownStore };
@@ -41,6 +57,11 @@ export type SlingOptions = {
   wait?: boolean;
   /** A polecat address that names no polecat yet: make it (without this, such a sling is refused). */
   create?: boolean;
+  /**
+   * The scheduler dispatching a queued sling: it already decided, so nothing is queued again; at capacity (a
+   * race for the last slot) it fails with AtCapacityError and the sling stays queued.
+   */
+  dispatching?: boolean;
 };
 
 export type SlingResult = {
@@ -54,12 +75,16 @@ export type SlingResult = {
   took_over_from: string | null;
   /**
    * started: a new session; nudged: the running agent was told; none: hook only or dry run; deferred: the
-   * town is down (gt down), so the work waits on the hook and starts on gt up.
+   * town is down (gt down), so the work waits on the hook and starts on gt up; queued: no room for another
+   * busy polecat (or the scheduler is paused), so it waits in the store for the scheduler (a dry run: would).
    */
-  action: 'started' | 'nudged' | 'none' | 'deferred';
+  action: 'started' | 'nudged' | 'none' | 'deferred' | 'queued';
   dry_run: boolean;
   /** The town is down: nothing was started, and the hook stays for gt up. */
   town_down: boolean;
+  /** Queued: its place in the dispatch order (1 goes next), and why it waits. */
+  position: number | null;
+  queue_reason: string | null;
 };
 
 /** Who holds the bead now (a hooked or claimed bead's assignee). */
@@ -183,7 +208,21 @@ async function slingOne(
     took_over_from: takeOver ? holder : null,
     dry_run: options.dryRun === true,
     town_down: false,
+    position: null,
+    queue_reason: null,
   };
+
+  // 0. Capacity: a sling that makes a polecat busy goes now only if there is room and it is its turn.
+  const capped = await cappedRig(ctx, target);
+  let limits: PolecatLimits | undefined;
+  const queuedBefore = options.dispatching === true ? undefined : await pendingSlingOf(ctx, bead.id);
+  if (capped !== undefined) {
+    limits = polecatLimits(ctx, [capped]); // a broken settings file is reported before anything is written
+    if (options.dispatching !== true) {
+      const admitted = await admission(ctx, capped, bead.priority, limits);
+      if (!admitted.admit) return enqueue(ctx, bead, target, capped, options, base, admitted.why);
+    }
+  }
 
   if (options.dryRun === true) {
     const address = targetAddress ?? `${target.kind === 'rig' ? target.rig : ''}/polecats/<idle or new>`;
@@ -197,25 +236,35 @@ async function slingOne(
     };
   }
 
-  // 1. The hook, before anything starts.
+  // 1. The hook, before anything starts (counting busy polecats against the caps in the same transaction).
   let agent: Agent;
   let plan: PolecatPlan | undefined;
-  if (target.kind === 'rig') {
-    ({ agent, plan } = await hookRigPolecat(ctx, bead, target.rig, hookOptions));
-  } else {
-    const id = target.identity;
-    const existing = await ctx.store.agent(target.address).catch((err: unknown) => {
-      if (err instanceof NotFoundError && id.role === 'polecat') return undefined;
-      throw err;
-    });
-    if (existing === undefined) {
-      if (id.role !== 'polecat') throw new NotFoundError(`no agent ${target.address}`);
-      ({ agent, plan } = await hookNewPolecat(ctx, bead, id.rig, id.name, hookOptions));
+  const hookWith: HookOpts = limits === undefined ? hookOptions : { ...hookOptions, capacity: limits };
+  try {
+    if (target.kind === 'rig') {
+      ({ agent, plan } = await hookRigPolecat(ctx, bead, target.rig, hookWith));
     } else {
-      agent = await ctx.store.hook(existing.address, bead.id, ctx.actor, hookOptions);
+      const id = target.identity;
+      const existing = await ctx.store.agent(target.address).catch((err: unknown) => {
+        if (err instanceof NotFoundError && id.role === 'polecat') return undefined;
+        throw err;
+      });
+      if (existing === undefined) {
+        if (id.role !== 'polecat') throw new NotFoundError(`no agent ${target.address}`);
+        ({ agent, plan } = await hookNewPolecat(ctx, bead, id.rig, id.name, hookWith));
+      } else {
+        agent = await ctx.store.hook(existing.address, bead.id, ctx.actor, hookOptions);
+      }
     }
+  } catch (err) {
+    // Another sling took the last slot a moment ago: this one waits its turn (the scheduler's own try fails).
+    if (err instanceof AtCapacityError && capped !== undefined && options.dispatching !== true)
+      return enqueue(ctx, bead, target, capped, options, base, err.message);
+    throw err;
   }
   ctx.progress?.(`${bead.id} is on ${agent.address}'s hook`);
+  // Slung straight to an agent while it waited in the queue: it waits no more.
+  if (queuedBefore !== undefined) await ctx.store.cancelSling(bead.id, ctx.actor).catch(() => null);
 
   // 2. The agent: a new session, or a nudge to the running one.
   const deferred: SlingResult = {
@@ -298,9 +347,68 @@ async function rollback(ctx: SlingContext, address: string, plan: PolecatPlan | 
   }
 }
 
-type HookOpts = { takeOver: boolean; fresh: boolean; args?: string };
+type HookOpts = { takeOver: boolean; fresh: boolean; args?: string; capacity?: PolecatLimits };
 
-/** An idle polecat of the rig whose old work is safe gets the bead; else a new polecat. */
+/** The rig whose caps a sling counts against: a rig target, or a polecat address that names no polecat yet. */
+async function cappedRig(ctx: SlingContext, target: SlingTarget): Promise<string | undefined> {
+  if (target.kind === 'rig') return target.rig;
+  if (target.identity.role !== 'polecat') return undefined;
+  const exists = await ctx.store.agent(target.address).then(
+    () => true,
+    (err: unknown) => {
+      if (err instanceof NotFoundError) return false;
+      throw err;
+    },
+  );
+  return exists ? undefined : target.identity.rig;
+}
+
+async function pendingSlingOf(ctx: SlingContext, beadId: string): Promise<QueuedSling | undefined> {
+  return (await ctx.store.pendingSlings()).find((p) => p.bead === beadId);
+}
+
+/** Queues the sling in the store (once per bead) and wakes the dispatcher; says where it stands. */
+async function enqueue(
+  ctx: SlingContext,
+  bead: Bead,
+  target: SlingTarget,
+  rig: string,
+  options: SlingOptions,
+  base: Omit<SlingResult, 'agent' | 'session' | 'created' | 'action'>,
+  why: string,
+): Promise<SlingResult> {
+  const targetText = target.kind === 'rig' ? target.rig : target.address;
+  const result = {
+    ...base,
+    agent: targetText,
+    session: '',
+    created: false,
+    action: 'queued' as const,
+    queue_reason: why,
+  };
+  if (options.dryRun === true) return result;
+  const { sling: queued } = await ctx.store.queueSling(
+    {
+      bead: bead.id,
+      rig,
+      target: targetText,
+      ...(target.kind === 'agent' ? { create: true } : {}),
+      ...(options.args !== undefined ? { args: options.args } : {}),
+      ...(options.agent !== undefined ? { agent: options.agent } : {}),
+    },
+    ctx.actor,
+  );
+  const position = (await ctx.store.pendingSlings()).findIndex((p) => p.id === queued.id) + 1;
+  ctx.progress?.(`${bead.id} is queued for ${targetText}: ${why}`);
+  await wakeDispatcher(ctx);
+  return { ...result, position: position > 0 ? position : null };
+}
+
+/**
+ * An idle polecat of the rig whose old work is safe gets the bead — readied on a fresh branch first, then
+ * hooked (so an agent whose session is still open never sees the bead before its sandbox is ready); else a
+ * new polecat.
+ */
 async function hookRigPolecat(
   ctx: SlingContext,
   bead: Bead,
@@ -308,27 +416,25 @@ async function hookRigPolecat(
   hookOptions: HookOpts,
 ): Promise<{ agent: Agent; plan?: PolecatPlan }> {
   const rig = await ctx.store.rig(rigName);
-  const candidates = await reusablePolecats(ctx.store, rigName);
-  let fetched = false;
+  // Idle polecats whose session is still open first: told the new bead, they start no new session.
+  const candidates = await reusablePolecats(ctx.store, rigName, { openSessions: true });
+  if (candidates.length > 0) await fetchOrigin(rigPaths(ctx.town.root, rigName).repo);
   for (const candidate of candidates) {
-    // Hook first: that reserves the polecat (and the bead) before its branch is touched.
     try {
-      await ctx.store.hook(candidate.address, bead.id, ctx.actor, hookOptions);
+      const agent = await readyIdlePolecat(
+        ctx.town,
+        ctx.store,
+        candidate,
+        rig,
+        { bead: bead.id, nowMs: ctx.now(), actor: ctx.actor },
+        () => ctx.store.hook(candidate.address, bead.id, ctx.actor, hookOptions),
+      );
+      if (agent !== undefined) return { agent };
+      // Taken meanwhile, or its sandbox holds unsaved work: leave it be.
     } catch (err) {
       if (err instanceof ConflictError && (await ctx.store.agent(candidate.address)).hook_bead !== null) continue; // someone else got this polecat
-      throw err; // the bead itself was taken
+      throw err; // the bead itself was taken, or there is no room
     }
-    if (!fetched) {
-      await fetchOrigin(rigPaths(ctx.town.root, rigName).repo);
-      fetched = true;
-    }
-    const fresh = await freshBranch(ctx.town, ctx.store, candidate, rig, {
-      bead: bead.id,
-      nowMs: ctx.now(),
-      actor: ctx.actor,
-    }).catch(() => undefined);
-    if (fresh !== undefined) return { agent: await ctx.store.agent(candidate.address) };
-    await ctx.store.unhook(candidate.address, ctx.actor); // its sandbox holds unsaved work: leave it be
   }
   return hookNewPolecat(ctx, bead, rigName, undefined, hookOptions);
 }
