@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { ValidationError } from '../core/errors.js';
+import { STATUSES } from '../core/bead.js';
 import type { MergeRequest } from '../core/merge-request.js';
 import type { TownStore } from '../core/town-store.js';
 import { onPath } from '../exec/path.js';
@@ -76,68 +77,62 @@ type ReturnStory = {
   landed: boolean;
 };
 
-/**
- * Follows the rig's merge queue between two looks: says what landed, what went back and where its task went.
- * The story of each return, for the summary.
- */
+const titleOf = (mr: MergeRequest): string => mr.title.replace(/^Merge [^:]+: /u, '');
+
+/** Every return of the rig's requests, from the store: the refinery's tasks (`mq_fix_for`) and their requests. */
+async function returnStories(store: TownStore, requests: readonly MergeRequest[]): Promise<ReturnStory[]> {
+  const tasks = await store.list({ types: ['task'], statuses: STATUSES, limit: 0 });
+  return tasks.flatMap((t) => {
+    const mr = requests.find((m) => m.id === t.metadata.mq_fix_for);
+    if (mr === undefined) return [];
+    const cause = typeof t.metadata.cause === 'string' ? t.metadata.cause : (mr.cause ?? '');
+    return [
+      {
+        request: mr.id,
+        source: mr.source,
+        title: titleOf(mr),
+        cause,
+        task: t.id,
+        sent_to: t.assignee,
+        landed: mr.state === 'landed',
+      },
+    ];
+  });
+}
+
+/** Follows the rig's merge queue between two looks: says what went back, where its task went, what landed. */
 function queueWatcher(store: TownStore, say: (line: string) => void) {
-  const seen = new Map<string, string>();
-  const stories = new Map<string, ReturnStory>();
-  return {
-    stories: (): ReturnStory[] => [...stories.values()],
-    async look(): Promise<MergeRequest[]> {
-      const all = await mergeRequests(store, RIG, true);
-      // A fix before the request it fixed (which lands with it): in the order they landed.
-      const fixes = new Set([...stories.values()].map((s) => s.task));
-      const ordered = [...all.filter((mr) => fixes.has(mr.source)), ...all.filter((mr) => !fixes.has(mr.source))];
-      for (const mr of ordered) {
-        const story = stories.get(mr.id);
-        if (mr.state === 'returned' && mr.waitingOn !== null && story === undefined) {
-          const s: ReturnStory = {
-            request: mr.id,
-            source: mr.source,
-            title: mr.title.replace(/^Merge [^:]+: /u, ''),
-            cause: mr.cause ?? '',
-            task: mr.waitingOn,
-            sent_to: null,
-            landed: false,
-          };
-          stories.set(mr.id, s);
-          say(`↩ ${mr.id} "${s.title}" went back (${s.cause}): ${s.task} says what to fix`);
-        }
-        const current = stories.get(mr.id);
-        if (current !== undefined && current.sent_to === null) {
-          const [task] = await store.show([current.task]);
-          if (task?.assignee != null) {
-            current.sent_to = task.assignee;
-            say(`→ ${current.task} slung back to ${task.assignee}, who wrote the branch`);
-          }
-        }
-        if (mr.state === 'landed' && seen.get(mr.id) !== 'landed') {
-          if (current !== undefined) current.landed = true;
-          say(
-            `✓ landed ${mr.source} "${mr.title.replace(/^Merge [^:]+: /u, '')}" (${mr.id}` +
-              `${current !== undefined ? ', with its fix' : ''})`,
-          );
-        }
-        seen.set(mr.id, mr.state);
-      }
-      return all;
-    },
+  const landed = new Set<string>();
+  const told = new Map<string, string | null>();
+  return async (): Promise<MergeRequest[]> => {
+    const all = await mergeRequests(store, RIG, true);
+    const stories = await returnStories(store, all);
+    for (const r of stories) {
+      if (!told.has(r.task)) say(`↩ ${r.request} "${r.title}" went back (${r.cause}): ${r.task} says what to fix`);
+      if ((told.get(r.task) ?? null) === null && r.sent_to !== null)
+        say(`→ ${r.task} slung back to ${r.sent_to}, who wrote the branch`);
+      told.set(r.task, r.sent_to);
+    }
+    // A fix before the request it fixed (which lands with it): in the order they landed.
+    const fixes = new Set(stories.map((r) => r.task));
+    const fixed = new Set(stories.map((r) => r.request));
+    for (const mr of [...all.filter((m) => fixes.has(m.source)), ...all.filter((m) => !fixes.has(m.source))]) {
+      if (mr.state !== 'landed' || landed.has(mr.id)) continue;
+      landed.add(mr.id);
+      say(`✓ landed ${mr.source} "${titleOf(mr)}" (${mr.id}${fixed.has(mr.id) ? ', with its fix' : ''})`);
+    }
+    return all;
   };
 }
 
 /**
- * The witness's job, done here: a polecat that has handed its work in (nothing on its hook) goes idle, and its
- * session ends; the sandbox stays and is reused for the next bead. Not one the refinery is about to send
- * returned work to (`waitedFor`): that goes to its running session. Looked at again just before the stop: work
- * slung to it meanwhile keeps it (and were it stopped anyway, the daemon starts it again for its hook).
+ * At the end, the witness's job: polecats whose work is all handed in go idle, and their sessions end (the
+ * sandboxes stay). While the demo runs they stay up: the next bead slung to the rig, or work the refinery sends
+ * back, goes to an idle polecat's running session.
  */
-async function endIdlePolecats(ctx: TownContext & { store: TownStore }, waitedFor: ReadonlySet<string>): Promise<void> {
+async function endIdlePolecats(ctx: TownContext & { store: TownStore }): Promise<void> {
   for (const a of await ctx.store.agents({ rig: RIG, role: 'polecat' })) {
-    if (a.hook_bead !== null || waitedFor.has(a.address)) continue;
-    if ((await ctx.store.openSession(a.address)) === null) continue;
-    if ((await ctx.store.agent(a.address)).hook_bead !== null) continue;
+    if (a.hook_bead !== null || (await ctx.store.openSession(a.address)) === null) continue;
     await stopAgentSession(ctx, a.address, 'exited').catch(() => undefined);
   }
 }
@@ -223,7 +218,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
         );
 
         // 3. Dispatch ready work, let the refinery land it, crash one agent once.
-        const queue = queueWatcher(store, say);
+        const lookAtQueue = queueWatcher(store, say);
         let killed: string | null = null;
         for (;;) {
           if (Date.now() - started > TIMEOUT_MS)
@@ -238,9 +233,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
             if (r !== undefined)
               say(`→ ${bead.id} "${bead.title}" slung to ${r.agent}${r.created ? ' (new polecat)' : ''}`);
           }
-          const requests = await queue.look();
-          const unsent = new Set(queue.stories().flatMap((r) => (r.sent_to === null ? [r.request] : [])));
-          await endIdlePolecats(ctx, new Set(requests.filter((m) => unsent.has(m.id)).map((m) => m.worker)));
+          const requests = await lookAtQueue();
           if (killed === null) {
             for (const a of agents.filter((x) => x.hook_bead === victim)) {
               const trace = join(town.root, '.runtime', 'sim', `${a.session_name}.jsonl`);
@@ -270,7 +263,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
           if (closed === ids.length && open.length === 0) break;
           await sleep(500);
         }
-        await endIdlePolecats(ctx, new Set());
+        await endIdlePolecats(ctx);
 
         // 4. Summary, then nothing left running.
         const polecats = await store.agents({ rig: RIG, role: 'polecat' });
@@ -280,7 +273,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
         const seconds = Math.round((Date.now() - started) / 100) / 10;
         // The numbers gt mq status shows, over the demo's own run.
         const stats = await readQueueStats(store, RIG, { nowMs: Date.now(), windowMs: Date.now() - started });
-        const returned = queue.stories();
+        const returned = await returnStories(store, await mergeRequests(store, RIG, true));
         const summary = {
           town: town.root,
           beads_done: ids.length,
@@ -311,7 +304,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
           );
           for (const r of returned)
             say(
-              `  ↩ "${r.title}" went back once (${r.cause}), to ${r.sent_to ?? '?'}, who ` +
+              `  ↩ "${r.title}" went back (${r.cause}, ${r.task}) to ${r.sent_to ?? 'nobody yet'}, who ` +
                 `${r.cause === 'conflict' ? 'merged main, resolved it' : 'fixed it'} and handed it in: ${r.landed ? 'landed' : 'not landed'}`,
             );
           say(`\nThe merge queue (gt mq status ${RIG}):`);
