@@ -41,15 +41,18 @@ describe('gt daemon', () => {
       60_000,
     );
     const actions = log(f).filter((l) => l.event === 'action');
-    expect(actions.map((a) => [a.kind, a.address])).toEqual([
-      ['record-death', 'gastown/polecats/toast'],
-      ['restart', 'gastown/polecats/toast'],
+    const toast = actions.filter((a) => a.address === 'gastown/polecats/toast');
+    expect(toast.map((a) => a.kind)).toEqual(['record-death', 'restart']);
+    expect(toast[1]?.why).toContain(`${bead.id} is on its hook`);
+    // Besides: the rig's refinery (a standing role by default) was started, once; nothing else was done.
+    expect(actions.filter((a) => a.address !== 'gastown/polecats/toast').map((a) => [a.kind, a.address])).toEqual([
+      ['restart', 'gastown/refinery'],
     ]);
-    expect(actions[1]?.why).toContain(`${bead.id} is on its hook`);
-    expect((await s.list({ types: ['merge-request'] })).length).toBe(1);
+    // One merge request (the refinery may have landed it already).
+    expect((await s.list({ types: ['merge-request'], statuses: ['open', 'closed'] })).length).toBe(1);
     expect((await s.sessions('gastown/polecats/toast')).map((x) => x.end_reason)).toEqual([null, 'crashed']);
     // The idle witness and the stopped mayor were never touched.
-    expect(await f.provider.list()).toEqual(['ga-toast']);
+    expect(await f.provider.list()).toEqual(['ga-refinery', 'ga-toast']);
     expect(json<{ daemon: { running: boolean } }>(f.run('status', '--json')).daemon.running).toBe(true);
   }, 120_000);
 
@@ -69,7 +72,7 @@ describe('gt daemon', () => {
       await f.killAgent('ga-toast');
       await eventually(() => count('prime') >= round + 1, `the successor of run ${round} to prime`, 30_000);
     }
-    expect(log(f).filter((l) => l.kind === 'restart')).toHaveLength(3);
+    expect(log(f).filter((l) => l.kind === 'restart' && l.address === 'gastown/polecats/toast')).toHaveLength(3);
   }, 150_000);
 
   it('quarantines a crash-looping agent after N deaths and files an escalation, instead of a respawn storm', async () => {
@@ -201,6 +204,58 @@ describe('gt daemon', () => {
     expect((await f.store().agents({})).length).toBeGreaterThan(3);
   }, 60_000);
 
+  it("gt up starts the rig's refinery by default, idle it does nothing, killed the daemon brings it back, gt down stops it", async () => {
+    const f = await fixture('daemon-refinery');
+    const s = f.store();
+    const up = json<{ started_agents: string[] }>(f.run('up', '--json'));
+    expect(up.started_agents).toEqual(['gastown/refinery']);
+    const status = json<{ running: boolean; agent: string; liveness: string }>(
+      f.run('refinery', 'status', 'gastown', '--json'),
+    );
+    // Its own program (gt refinery run --watch), not a model, though the town's default agent is the sim.
+    expect(status).toMatchObject({ running: true, agent: 'refinery', liveness: 'alive' });
+    expect(json<{ address: string; state: string }[]>(f.run('agents', '--json'))).toContainEqual(
+      expect.objectContaining({ address: 'gastown/refinery', state: 'idle' }),
+    );
+
+    // Idle, it only looks at the store: no pass, nothing printed, nothing recorded.
+    await eventually(async () => (await f.provider.capture('ga-refinery')).includes('queue empty'), 'its first pass');
+    const pane = await f.provider.capture('ga-refinery');
+    const passes = async (): Promise<number> =>
+      (await s.events({ issueId: 'gastown/refinery', eventType: 'mq_pass', limit: 0 })).length;
+    const recorded = await passes();
+    await new Promise((r) => setTimeout(r, 5_000));
+    expect(await f.provider.capture('ga-refinery')).toBe(pane);
+    expect(await passes()).toBe(recorded);
+
+    // kill -9 of its program, by the pid its session runs: the daemon records the death and starts it again.
+    const pid = await f.provider.programPid('ga-refinery');
+    expect(pid).toBeDefined();
+    process.kill(pid ?? 0, 'SIGKILL');
+    await eventually(
+      async () => {
+        const now = await f.provider.programPid('ga-refinery');
+        return now !== undefined && now !== pid;
+      },
+      'the refinery to be started again',
+      40_000,
+    );
+    const actions = log(f).filter((l) => l.event === 'action' && l.address === 'gastown/refinery');
+    expect(actions.map((a) => a.kind)).toEqual(['record-death', 'restart']);
+    expect(actions[1]?.why).toContain('standing role');
+    expect((await s.sessions('gastown/refinery')).map((x) => x.end_reason)).toEqual([null, 'crashed']);
+
+    // The revived refinery lands what a polecat hands in.
+    const bead = await s.create({ title: 'part', description: '```sh\nprintf "part\\n" > part.txt\n```' }, 'mayor');
+    expect(f.run('sling', bead.id, 'gastown/polecats/toast').status).toBe(0);
+    await eventually(async () => (await s.show([bead.id]))[0]?.status === 'closed', 'the work to land', 60_000);
+
+    const down = json<{ stopped_agents: string[] }>(f.run('down', '--json'));
+    expect(down.stopped_agents).toContain('gastown/refinery');
+    expect(await f.provider.list()).toEqual([]);
+    expect(json<{ running: boolean }>(f.run('refinery', 'status', 'gastown', '--json')).running).toBe(false);
+  }, 120_000);
+
   it('killed mid-pass and started again, finishes the work with no duplicate sessions', async () => {
     const f = await fixture('daemon-midloop');
     const s = f.store();
@@ -229,8 +284,9 @@ describe('gt daemon', () => {
     );
     expect(sessions.length).toBeLessThanOrEqual(3);
     expect(f.trace('ga-toast').filter((t) => t.step === 'prime').length).toBe(sessions.length);
-    expect(await f.provider.list()).toEqual(['ga-toast']);
-    expect((await s.list({ types: ['merge-request'] })).length).toBe(1);
+    // (and the rig's refinery, a standing role, which landed it or will)
+    expect(await f.provider.list()).toEqual(['ga-refinery', 'ga-toast']);
+    expect((await s.list({ types: ['merge-request'], statuses: ['open', 'closed'] })).length).toBe(1);
   }, 120_000);
 
   it('recovers every agent when the whole tmux server is killed mid-work', async () => {
@@ -261,7 +317,7 @@ describe('gt daemon', () => {
     const actions = log(f).filter((l) => l.event === 'action');
     for (const w of workers)
       expect(actions.filter((a) => a.address === w.address).map((a) => a.kind)).toEqual(['record-death', 'restart']);
-    expect((await s.list({ types: ['merge-request'] })).length).toBe(2);
+    expect((await s.list({ types: ['merge-request'], statuses: ['open', 'closed'] })).length).toBe(2);
   }, 150_000);
 
   it('sends work hooked to an agent that no longer exists back to open', async () => {
@@ -291,6 +347,7 @@ describe('gt daemon', () => {
     });
     f.run('session', 'start', 'gastown/witness');
     f.run('session', 'start', 'gastown/polecats/toast');
+    f.run('refinery', 'start', 'gastown'); // a standing role: running, so the daemon has nothing to start
     const before = await f.provider.panes();
     f.run('daemon', 'start', '--tick', '1');
     await new Promise((r) => setTimeout(r, 6_000));

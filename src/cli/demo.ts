@@ -3,35 +3,42 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { ValidationError } from '../core/errors.js';
+import { STATUSES } from '../core/bead.js';
+import type { MergeRequest } from '../core/merge-request.js';
+import type { TownStore } from '../core/town-store.js';
 import { onPath } from '../exec/path.js';
 import { startDaemonProcess, stopDaemonProcess } from '../daemon/daemon.js';
-import { cloneBare, cloneFull, commitAll, gitInit, mergeAndPush, runGit } from '../git/git.js';
+import { cloneBare, commitAll, gitInit, runGit } from '../git/git.js';
+import { mergeRequests } from '../refinery/refinery.js';
+import { readQueueStats } from '../refinery/stats.js';
 import { openTownStore } from '../store/open.js';
-import { addRig } from '../town/rig.js';
+import { addRig, loadRigSettings, rigPaths, saveRigSettings } from '../town/rig.js';
 import { installTown, loadSettings, saveSettings } from '../town/town.js';
-import { startAgentSession, stopAgentSession } from '../work/sessions.js';
+import { startAgentSession, stopAgentSession, type TownContext } from '../work/sessions.js';
 import { sling } from '../work/sling.js';
 import { globals } from './bd/context.js';
+import { DEMO_GATES, demoBeads, writeDemoProject } from './demo-project.js';
 import { gtBinPath, townContext } from './gt-agents.js';
+import { renderQueueStats } from './gt-mq.js';
 import { printJson, type Io } from './io.js';
 
 /**
- * `gt demo`: the whole system on a throw-away town — a generated project with a real test command, a dozen
- * beads of real work (some depending on others), the daemon, several polecats running the scripted agent
- * (not AI), one of them killed mid-work to show recovery — until every bead is done and merged.
+ * `gt demo`: the whole system on a throw-away town — a generated project with a real test suite, a dozen beads
+ * of real work (some depending on others), the daemon, several polecats running the scripted agent (not AI),
+ * one of them killed mid-work to show recovery, and the rig's refinery landing the work on main through the
+ * project's tests: a change that breaks a test and one that conflicts go back to their polecats, are fixed
+ * and land — until every bead is done and on main.
  */
 
-const PARTS = 12;
+const RIG = 'widgets';
 const POLECATS = 4;
-/** The part whose agent gets killed mid-work. */
-const VICTIM = 6;
 /**
- * Its work waits until the demo has killed its first agent and says go (a file in the town's runtime
- * directory), so the kill always lands mid-work however slow the machine; the successor finds the file.
+ * The victim's work waits until the demo has killed its first agent and says go (a file in the town's
+ * runtime directory), so the kill always lands mid-work however slow the machine; the successor finds the file.
  */
 const GO_FILE = 'demo-go';
 const VICTIM_WAIT = `while [ ! -e "$GT_TOWN_ROOT/.runtime/${GO_FILE}" ]; do sleep 0.2; done`;
-const TIMEOUT_MS = 110_000;
+const TIMEOUT_MS = 120_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** The commands to look around the finished town, runnable as printed (an alias first when gt is not on the PATH). */
@@ -47,6 +54,8 @@ function lookAround(io: Io, townRoot: string, killed: string | null, keep: boole
     ['gt status', 'rigs, agents and their observed state, merge requests'],
     [`gt seance --agent ${killed ?? 'widgets/polecats/aster'}`, "the killed polecat's sessions"],
     ['bd list --all', 'every bead'],
+    [`gt mq list ${RIG} --all`, 'the merge requests: landed, and the two that went back first'],
+    [`gt mq status ${RIG}`, "the merge queue's numbers"],
     ...(keep
       ? ([
           ['gt session attach mayor', 'watch and type; detach with Ctrl-b d'],
@@ -57,16 +66,87 @@ function lookAround(io: Io, townRoot: string, killed: string | null, keep: boole
   return [...lines, ...commands.map(([command, what]) => `  ${command.padEnd(33)} # ${what}`)];
 }
 
+/** A returned request as the demo tells it: what went back, why, to whom, and how it ended. */
+type ReturnStory = {
+  request: string;
+  source: string;
+  title: string;
+  cause: string;
+  task: string;
+  sent_to: string | null;
+  landed: boolean;
+};
+
+const titleOf = (mr: MergeRequest): string => mr.title.replace(/^Merge [^:]+: /u, '');
+
+/** Every return of the rig's requests, from the store: the refinery's tasks (`mq_fix_for`) and their requests. */
+async function returnStories(store: TownStore, requests: readonly MergeRequest[]): Promise<ReturnStory[]> {
+  const tasks = await store.list({ types: ['task'], statuses: STATUSES, limit: 0 });
+  return tasks.flatMap((t) => {
+    const mr = requests.find((m) => m.id === t.metadata.mq_fix_for);
+    if (mr === undefined) return [];
+    const cause = typeof t.metadata.cause === 'string' ? t.metadata.cause : (mr.cause ?? '');
+    return [
+      {
+        request: mr.id,
+        source: mr.source,
+        title: titleOf(mr),
+        cause,
+        task: t.id,
+        sent_to: t.assignee,
+        landed: mr.state === 'landed',
+      },
+    ];
+  });
+}
+
+/** Follows the rig's merge queue between two looks: says what went back, where its task went, what landed. */
+function queueWatcher(store: TownStore, say: (line: string) => void) {
+  const landed = new Set<string>();
+  const told = new Map<string, string | null>();
+  return async (): Promise<MergeRequest[]> => {
+    const all = await mergeRequests(store, RIG, true);
+    const stories = await returnStories(store, all);
+    for (const r of stories) {
+      if (!told.has(r.task)) say(`↩ ${r.request} "${r.title}" went back (${r.cause}): ${r.task} says what to fix`);
+      if ((told.get(r.task) ?? null) === null && r.sent_to !== null)
+        say(`→ ${r.task} slung back to ${r.sent_to}, who wrote the branch`);
+      told.set(r.task, r.sent_to);
+    }
+    // A fix before the request it fixed (which lands with it): in the order they landed.
+    const fixes = new Set(stories.map((r) => r.task));
+    const fixed = new Set(stories.map((r) => r.request));
+    for (const mr of [...all.filter((m) => fixes.has(m.source)), ...all.filter((m) => !fixes.has(m.source))]) {
+      if (mr.state !== 'landed' || landed.has(mr.id)) continue;
+      landed.add(mr.id);
+      say(`✓ landed ${mr.source} "${titleOf(mr)}" (${mr.id}${fixed.has(mr.id) ? ', with its fix' : ''})`);
+    }
+    return all;
+  };
+}
+
+/**
+ * At the end, the witness's job: polecats whose work is all handed in go idle, and their sessions end (the
+ * sandboxes stay). While the demo runs they stay up: the next bead slung to the rig, or work the refinery sends
+ * back, goes to an idle polecat's running session.
+ */
+async function endIdlePolecats(ctx: TownContext & { store: TownStore }): Promise<void> {
+  for (const a of await ctx.store.agents({ rig: RIG, role: 'polecat' })) {
+    if (a.hook_bead !== null || (await ctx.store.openSession(a.address)) === null) continue;
+    await stopAgentSession(ctx, a.address, 'exited').catch(() => undefined);
+  }
+}
+
 export function registerDemoCommand(program: Command, io: Io): void {
   program
     .command('demo')
     .description(
-      'watch a town work: a project, 12 beads, polecats running the scripted agent, the daemon, a crash and its recovery',
+      'watch a town work: a project with tests, 12 beads, polecats running the scripted agent, the daemon, a crash and its recovery, the refinery landing it all (a broken test and a conflict sent back and fixed)',
     )
     .option('--dir <dir>', 'where to build the demo town (default: a new temporary directory)')
     .option(
       '--keep',
-      'leave the town running afterwards (the daemon and the mayor\'s session) to look around and attach; "gt down" stops it',
+      'leave the town running afterwards (the daemon, the refinery and the mayor\'s session) to look around and attach; "gt down" stops it',
     )
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const json = globals(cmd).json;
@@ -82,20 +162,16 @@ export function registerDemoCommand(program: Command, io: Io): void {
       const root = realpathSync(base);
 
       say(`gt demo: a town in ${root}. The agents here are the scripted sim agent, not AI.`);
-      // 1. A small project with a real test command.
+      // 1. A small project with a real test suite.
       const project = join(root, 'project');
       mkdirSync(project);
       await gitInit(project);
-      writeFileSync(join(project, 'README.md'), '# widgets\nParts live in parts/; `sh test.sh` checks each one.\n');
-      writeFileSync(
-        join(project, 'test.sh'),
-        'set -e\nfor f in parts/*.txt; do [ -e "$f" ] || continue; grep -q "^part " "$f" || { echo "bad $f"; exit 1; }; done\necho "tests pass"\n',
-      );
-      await commitAll(project, 'widgets: the project', { name: 'demo', email: 'demo@example.com' });
+      writeDemoProject(project);
+      await commitAll(project, 'widgets: the project and its tests', { name: 'demo', email: 'demo@example.com' });
       const remote = join(root, 'widgets.git');
       await cloneBare(project, remote, root);
 
-      // 2. The town, the rig, the beads.
+      // 2. The town, the rig (its refinery gated on the project's tests), the beads.
       const town = (
         await installTown(join(root, 'town'), {
           owner: 'demo@example.com',
@@ -107,78 +183,59 @@ export function registerDemoCommand(program: Command, io: Io): void {
       saveSettings(town, {
         ...s0,
         default_agent: 'sim',
-        daemon: { ...s0.daemon, heartbeat_seconds: 5, idle_polecat_seconds: 0 },
+        daemon: { ...s0.daemon, heartbeat_seconds: 5, idle_polecat_seconds: 0, start_grace_seconds: 5 },
       });
-      await addRig(town, 'widgets', remote, { actor: 'mayor' });
-      say(`✓ town, rig "widgets" (from ${remote})`);
+      await addRig(town, RIG, remote, { actor: 'mayor' });
+      const r0 = loadRigSettings(town.root, RIG);
+      saveRigSettings(town.root, RIG, { ...r0, refinery: { ...r0.refinery, gates: DEMO_GATES } });
+      say(
+        `✓ town, rig "${RIG}" (from ${remote}); its refinery's gate: sh test.sh (${rigPaths(town.root, RIG).settings})`,
+      );
       const store = openTownStore(town.dbPath);
       const ctx = townContext(io, town, store, 'mayor');
       const provider = ctx.provider;
+      const specs = demoBeads(VICTIM_WAIT);
       const ids: string[] = [];
       try {
-        for (let n = 1; n <= PARTS; n++) {
+        for (const spec of specs) {
           const bead = await store.create(
             {
-              title: `Make part ${n}`,
-              // Part 6 waits for the go: the demo kills its agent in the middle of it first.
-              description: [
-                `Add parts/p${n}.txt and keep the tests green.`,
-                '',
-                '```sh',
-                n === VICTIM ? VICTIM_WAIT : 'sleep 2',
-                'mkdir -p parts',
-                `printf 'part ${n}\\n' > parts/p${n}.txt`,
-                'sh test.sh',
-                '```',
-                '',
-              ].join('\n'),
-              priority: 2,
-              depends_on: n > PARTS - 3 ? [ids[n - PARTS + 2] ?? ''] : [],
+              title: spec.title,
+              description: spec.description,
+              priority: spec.priority,
+              depends_on: spec.after.map((i) => ids[i] ?? ''),
             },
             'mayor',
           );
           ids.push(bead.id);
         }
-        say(`✓ ${PARTS} beads filed (the last 3 wait for parts 1-3)`);
-        say(`✓ daemon running (pid ${await startDaemonProcess(town, ctx.gtBin, io.env, ['--tick', '5'])})`);
+        const victim = ids[specs.findIndex((b) => b.victim)] ?? '';
+        say(
+          `✓ ${ids.length} beads filed: two paint the same line, one part breaks a test, the last 3 parts wait for parts 1-3`,
+        );
+        say(
+          `✓ daemon running (pid ${await startDaemonProcess(town, ctx.gtBin, io.env, ['--tick', '5'])}); it starts the refinery`,
+        );
 
-        // 3. Dispatch ready work, land finished work, crash one agent once.
-        const landing = join(root, 'landing');
-        await cloneFull(remote, landing, root);
+        // 3. Dispatch ready work, let the refinery land it, crash one agent once.
+        const lookAtQueue = queueWatcher(store, say);
         let killed: string | null = null;
-        let merged = 0;
         for (;;) {
           if (Date.now() - started > TIMEOUT_MS)
             throw new ValidationError('the demo did not finish in time', {
-              hint: `look around: cd ${town.root} && gt status`,
+              hint: `look around: cd ${town.root} && gt status && gt mq list ${RIG}`,
             });
-          const agents = await store.agents({ rig: 'widgets', role: 'polecat' });
+          const agents = await store.agents({ rig: RIG, role: 'polecat' });
           const busy = agents.filter((a) => a.hook_bead !== null).length;
           const ready = (await store.ready({ limit: 0 })).filter((b) => ids.includes(b.id));
           for (const bead of ready.slice(0, Math.max(0, POLECATS - busy))) {
-            const [r] = await sling(ctx, [bead.id], 'widgets', {});
+            const [r] = await sling(ctx, [bead.id], RIG, {});
             if (r !== undefined)
               say(`→ ${bead.id} "${bead.title}" slung to ${r.agent}${r.created ? ' (new polecat)' : ''}`);
           }
-          // The refinery's job, done here until the refinery exists: land each merge request on main.
-          for (const mr of await store.list({ types: ['merge-request'], limit: 0 })) {
-            const branch = typeof mr.metadata.branch === 'string' ? mr.metadata.branch : '';
-            const source = typeof mr.metadata.source_bead === 'string' ? mr.metadata.source_bead : '';
-            await mergeAndPush(landing, branch, 'main', `${mr.title}\n\nMerge request ${mr.id}, branch ${branch}.`, {
-              name: 'refinery',
-              email: 'demo@example.com',
-            });
-            await store.close([mr.id], { reason: 'merged' }, 'demo-refinery');
-            await store.close([source], { reason: `merged as ${mr.id}` }, 'demo-refinery');
-            // The witness's job: a polecat whose work is merged goes idle and its session ends (the sandbox
-            // stays, and is reused for the next bead).
-            const worker = typeof mr.metadata.worker === 'string' ? mr.metadata.worker : undefined;
-            if (worker !== undefined) await stopAgentSession(ctx, worker, 'exited').catch(() => undefined);
-            merged++;
-            say(`✓ merged ${branch} (${source})`);
-          }
+          const requests = await lookAtQueue();
           if (killed === null) {
-            for (const a of agents.filter((x) => x.hook_bead === ids[VICTIM - 1])) {
+            for (const a of agents.filter((x) => x.hook_bead === victim)) {
               const trace = join(town.root, '.runtime', 'sim', `${a.session_name}.jsonl`);
               const lines = existsSync(trace) ? readFileSync(trace, 'utf8') : '';
               const runningAt = lines.lastIndexOf(`"step":"running","bead":"${a.hook_bead ?? ''}"`);
@@ -195,46 +252,67 @@ export function registerDemoCommand(program: Command, io: Io): void {
             }
           }
           const closed = (await store.show(ids)).filter((b) => b.status === 'closed').length;
+          const open = requests.filter((m) => m.status !== 'closed');
+          const landed = requests.filter((m) => m.state === 'landed').length;
           if (!json)
             io.err(
-              `  [${Math.round((Date.now() - started) / 1000)}s] done ${closed}/${PARTS} · working ${busy} · merged ${merged}\n`,
+              `  [${Math.round((Date.now() - started) / 1000)}s] done ${closed}/${ids.length} · working ${busy} · ` +
+                `queued ${open.filter((m) => m.state === 'queued' || m.state === 'testing').length} · ` +
+                `landed ${landed} · returned ${open.filter((m) => m.state === 'returned').length}\n`,
             );
-          if (closed === PARTS) break;
+          if (closed === ids.length && open.length === 0) break;
           await sleep(500);
         }
+        await endIdlePolecats(ctx);
 
         // 4. Summary, then nothing left running.
-        const sessions = (
-          await Promise.all(
-            (await store.agents({ rig: 'widgets', role: 'polecat' })).map((a) => store.sessions(a.address)),
-          )
-        ).flat();
+        const polecats = await store.agents({ rig: RIG, role: 'polecat' });
+        const sessions = (await Promise.all(polecats.map((a) => store.sessions(a.address)))).flat();
         const restarts = sessions.filter((x) => x.end_reason === 'crashed' || x.end_reason === 'lost').length;
-        const testRun = await runGit(['log', '--oneline', 'main'], { cwd: landing });
+        const log = await runGit(['log', '--oneline', 'main'], { cwd: remote });
+        const seconds = Math.round((Date.now() - started) / 100) / 10;
+        // The numbers gt mq status shows, over the demo's own run.
+        const stats = await readQueueStats(store, RIG, { nowMs: Date.now(), windowMs: Date.now() - started });
+        const returned = await returnStories(store, await mergeRequests(store, RIG, true));
         const summary = {
           town: town.root,
-          beads_done: PARTS,
-          merged,
-          polecats: (await store.agents({ rig: 'widgets', role: 'polecat' })).length,
+          beads_done: ids.length,
+          merged: stats.landed,
+          polecats: polecats.length,
           sessions_started: sessions.length,
           restarts_after_a_crash: restarts,
           killed,
-          seconds: Math.round((Date.now() - started) / 100) / 10,
-          main_commits: testRun.ok ? testRun.stdout.trim().split('\n').length : null,
+          seconds,
+          main_commits: log.ok ? log.stdout.trim().split('\n').length : null,
+          returned,
+          merge_queue: { rig: RIG, ...stats },
         };
-        // Kept: the mayor (the agent a person talks to) gets a session to attach to; the daemon stays up.
+        // Kept: the mayor (the agent a person talks to) gets a session to attach to; the daemon stays up, and
+        // keeps the refinery running.
         const mayor = keep ? (await startAgentSession(ctx, 'mayor', { topic: 'demo', sender: 'demo' })).session : null;
         if (json)
-          printJson(io, { ...summary, kept: keep, ...(keep ? { sessions_running: await provider.list() } : {}) });
+          printJson(io, {
+            ...summary,
+            kept: keep,
+            ...(keep ? { sessions_running: (await provider.list()).sort() } : {}),
+          });
         else {
           say(
-            `\nDone: ${PARTS}/${PARTS} beads merged by ${summary.polecats} polecats in ${summary.seconds} s; ` +
+            `\nDone: ${ids.length}/${ids.length} beads on main in ${seconds} s: ${stats.landed} merge requests landed ` +
+              `by the refinery in ${stats.batches} batch(es), through the project's tests; ${summary.polecats} polecats, ` +
               `${summary.sessions_started} sessions, ${restarts} restart(s) after the crash of ${killed ?? 'nobody'}.`,
           );
+          for (const r of returned)
+            say(
+              `  ↩ "${r.title}" went back (${r.cause}, ${r.task}) to ${r.sent_to ?? 'nobody yet'}, who ` +
+                `${r.cause === 'conflict' ? 'merged main, resolved it' : 'fixed it'} and handed it in: ${r.landed ? 'landed' : 'not landed'}`,
+            );
+          say(`\nThe merge queue (gt mq status ${RIG}):`);
+          say(renderQueueStats(RIG, stats, Date.now()).trimEnd());
           say(
             keep
-              ? `The town is still running (--keep): the daemon and the mayor's session ${mayor ?? ''}.`
-              : 'Everything has stopped ("gt up" starts the daemon again; "gt demo --keep" leaves the town running).',
+              ? `\nThe town is still running (--keep): the daemon, the refinery and the mayor's session ${mayor ?? ''}.`
+              : '\nEverything has stopped ("gt up" starts the daemon and the refinery again; "gt demo --keep" leaves the town running).',
           );
           say(lookAround(io, town.root, killed, keep).join('\n'));
         }

@@ -1,10 +1,11 @@
 import type { Command } from 'commander';
 import { GtError, UsageError } from '../core/errors.js';
 import type { TownStore } from '../core/town-store.js';
-import { queueRows, queueStats, readPassFacts, type QueueRow } from '../core/merge-queue-stats.js';
+import { queueRows, type QueueRow, type QueueStats } from '../core/merge-queue-stats.js';
 import { GitCommandError } from '../git/git.js';
 import { findMergeRequest, rejectRequest, retryRequest } from '../refinery/outcomes.js';
-import { madeProgress, mergeRequests, PASS_EVENT, runPass, type PassReport } from '../refinery/refinery.js';
+import { madeProgress, mergeRequests, runPass, type PassReport } from '../refinery/refinery.js';
+import { readQueueStats } from '../refinery/stats.js';
 import { watchQueue } from '../refinery/watch.js';
 import type { RefineryContext } from '../refinery/outcomes.js';
 import { loadRigSettings } from '../town/rig.js';
@@ -17,6 +18,9 @@ import { positiveInt, withTown } from './gt-agents.js';
 import { printJson, sanitize, type Io } from './io.js';
 
 type Opts = Record<string, unknown>;
+
+/** The refinery session's prompt (the preset's readiness prefix): shown, bare, while the watch waits. */
+const WATCH_PROMPT = 'refinery> ';
 
 /** What a person does to the queue by hand is written as them. */
 function byHand(ctx: TownContext & { store: TownStore }): RefineryContext {
@@ -66,6 +70,26 @@ function renderGates(r: OwnGatesResult): string {
     );
   else lines.push(`! not recorded: ${r.not_recorded ?? 'unknown reason'}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** What gt mq status prints (gt demo's summary shows the same). */
+export function renderQueueStats(rig: string, stats: QueueStats, now: number): string {
+  const ms = (v: number | null): string => (v === null ? '-' : ageOf(now - v, now));
+  const n = (v: number | null, d = 1): string => (v === null ? '-' : v.toFixed(d));
+  const h = stats.window_hours;
+  const window = h >= 1 ? `${Number(h.toFixed(1))} h` : `${Math.max(1, Math.round(h * 3600))} s`;
+  return (
+    [
+      `${rig}: ${stats.queued} queued, ${stats.testing} testing, ${stats.returned} returned, ${stats.escalated} escalated; oldest wait ${ms(stats.oldest_wait_ms)}`,
+      `last ${window}: ${stats.landed} landed (${n(stats.merges_per_hour)}/h), queue time p50 ${ms(stats.queue_ms_p50)} p95 ${ms(stats.queue_ms_p95)}`,
+      `  ${stats.batches} batch(es) of ${n(stats.batch_size_mean)} on average, ${n(stats.gate_runs_per_landed, 2)} gate runs per landed request, ${n(stats.isolation_rounds_per_red)} isolation rounds per red batch`,
+      `  returns: ${
+        Object.entries(stats.returns)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ') || 'none'
+      }; flakes ${stats.flakes}`,
+    ].join('\n') + '\n'
+  );
 }
 
 function renderPass(r: PassReport): string {
@@ -165,41 +189,9 @@ export function registerMqCommands(program: Command, io: Io): void {
       withTown(io, cmd, async (ctx) => {
         await ctx.store.rig(rig);
         const hours = positiveInt(o.hours, '--hours', 24) || 24;
-        const all = await mergeRequests(ctx.store, rig, true);
-        const [beads, events] = await Promise.all([
-          ctx.store.show(all.filter((m) => m.state === 'landed').map((m) => m.id)),
-          ctx.store.events({ issueId: `${rig}/refinery`, eventType: PASS_EVENT, limit: 0 }),
-        ]);
-        const landed = beads.flatMap((b) => {
-          const mr = all.find((m) => m.id === b.id);
-          const at = b.closed_at === null ? NaN : Date.parse(b.closed_at);
-          return mr === undefined || Number.isNaN(at) ? [] : [{ enqueuedMs: mr.enqueuedMs, landedMs: at }];
-        });
-        const passes = events.flatMap((e) => readPassFacts(e.new_value, Date.parse(e.created_at)) ?? []);
-        const stats = queueStats(
-          all.filter((m) => m.state !== 'landed' && m.status !== 'closed'),
-          landed,
-          passes,
-          { nowMs: ctx.now(), windowMs: hours * 3_600_000 },
-        );
-        if (globals(cmd).json) {
-          printJson(io, { rig, ...stats });
-          return;
-        }
-        const ms = (v: number | null): string => (v === null ? '-' : ageOf(ctx.now() - v, ctx.now()));
-        const n = (v: number | null, d = 1): string => (v === null ? '-' : v.toFixed(d));
-        io.out(
-          [
-            `${rig}: ${stats.queued} queued, ${stats.testing} testing, ${stats.returned} returned, ${stats.escalated} escalated; oldest wait ${ms(stats.oldest_wait_ms)}`,
-            `last ${hours} h: ${stats.landed} landed (${n(stats.merges_per_hour)}/h), queue time p50 ${ms(stats.queue_ms_p50)} p95 ${ms(stats.queue_ms_p95)}`,
-            `  ${stats.batches} batch(es) of ${n(stats.batch_size_mean)} on average, ${n(stats.gate_runs_per_landed, 2)} gate runs per landed request, ${n(stats.isolation_rounds_per_red)} isolation rounds per red batch`,
-            `  returns: ${
-              Object.entries(stats.returns)
-                .map(([k, v]) => `${k} ${v}`)
-                .join(', ') || 'none'
-            }; flakes ${stats.flakes}`,
-          ].join('\n') + '\n',
-        );
+        const stats = await readQueueStats(ctx.store, rig, { nowMs: ctx.now(), windowMs: hours * 3_600_000 });
+        if (globals(cmd).json) printJson(io, { rig, ...stats });
+        else io.out(renderQueueStats(rig, stats, ctx.now()));
       }),
     );
 
@@ -264,21 +256,40 @@ export function registerMqCommands(program: Command, io: Io): void {
           progress: ctx.progress,
         };
         if (o.watch === true) {
-          if (typeof o.beacon === 'string') io.out(`${sanitize(o.beacon)}\n`);
+          // While it waits, the last line is its bare prompt: the session reads as ready and idle (a prompt with
+          // text after it would read as a first prompt not yet taken). What it prints next replaces that line.
+          let prompt = false;
+          const say = (text: string): void => {
+            if (prompt) io.out(io.stdoutIsTTY ? '\r\u001b[2K' : '\n');
+            prompt = false;
+            io.out(text);
+          };
+          const waiting = (): void => {
+            io.out(WATCH_PROMPT);
+            prompt = true;
+          };
+          if (typeof o.beacon === 'string') say(`${sanitize(o.beacon)}\n`);
           const stop = new AbortController();
           for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.once(sig, () => stop.abort());
-          io.out(`refinery> watching the merge queue of ${rig}\n`);
+          say(`refinery: watching the merge queue of ${rig} (no model; a pass whenever the queue changes)\n`);
+          waiting();
           await watchQueue(rctx, rig, {
             signal: stop.signal,
             onPass: async (r) => {
-              if (json) printJson(io, r);
-              else io.out(renderPass(r));
+              if (json) {
+                say('');
+                printJson(io, r);
+              } else say(renderPass(r));
               for (const x of await sendBackAll(ctx, rig, (m) => io.err(`refinery: ${m}\n`)))
-                io.out(`  → ${x.task} (for ${x.request}) went to ${x.agent}\n`);
+                say(`  → ${x.task} (for ${x.request}) went to ${x.agent}\n`);
             },
             onError: (m) => io.err(`refinery: ${m} (trying again shortly)\n`),
-            onIdle: (queued) => io.out(`refinery> ${queued === 0 ? 'queue empty' : `${queued} waiting`}\n`),
+            onIdle: (queued) => {
+              say(`refinery: ${queued === 0 ? 'queue empty' : `${queued} waiting`}\n`);
+              waiting();
+            },
           });
+          say('refinery: stopped\n');
           return;
         }
         const reports: PassReport[] = [];

@@ -34,7 +34,7 @@ export type DaemonThresholds = {
   stalled_after_seconds: number;
   /** Idle polecat sessions are ended after this long (sandboxes stay); 0 never. */
   idle_polecat_seconds: number;
-  /** Roles the daemon keeps running (deacon, witness, refinery); none by default. */
+  /** Roles the daemon keeps running (deacon, witness, refinery): by default each rig's refinery. */
   standing_roles: Role[];
   /** A hooked agent or a session record this young with no tmux session yet is a start in flight, not a death. */
   start_grace_seconds: number;
@@ -67,7 +67,7 @@ export const DEFAULT_DAEMON_THRESHOLDS: DaemonThresholds = {
   quarantine_window_seconds: 900,
   stalled_after_seconds: 1800,
   idle_polecat_seconds: 3600,
-  standing_roles: [],
+  standing_roles: ['refinery'],
   start_grace_seconds: 15,
 };
 

@@ -1,5 +1,5 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { GtError } from '../core/errors.js';
 import { execArgv } from '../exec/exec.js';
 import { withFileLock } from '../exec/lock.js';
@@ -459,32 +459,31 @@ export async function pushBranch(worktree: string, branch: string): Promise<void
   await mustGit(['push', '--no-progress', 'origin', `HEAD:refs/heads/${branch}`], worktree, `git push of ${branch}`);
 }
 
-/** A working clone used to land branches: merges `origin/<branch>` into `target` and pushes `target`. */
-export async function mergeAndPush(
-  clone: string,
-  branch: string,
-  target: string,
-  message: string,
-  author: { name: string; email: string },
-): Promise<string> {
-  await mustGit(['fetch', '--quiet', 'origin'], clone, 'git fetch');
-  await mustGit(['checkout', '--quiet', '-B', target, `origin/${target}`], clone, `git checkout ${target}`);
-  await mustGit(
-    [
-      '-c',
-      `user.name=${author.name}`,
-      '-c',
-      `user.email=${author.email}`,
-      'merge',
-      '--quiet',
-      '--no-ff',
-      '-m',
-      message,
-      `origin/${branch}`,
-    ],
-    clone,
-    `git merge of ${branch}`,
-  );
-  await mustGit(['push', '--quiet', 'origin', `${target}:refs/heads/${target}`], clone, `git push of ${target}`);
-  return (await mustGit(['rev-parse', 'HEAD'], clone, 'git rev-parse')).trim();
+/**
+ * Brings a work branch up to date with its target, as a returned merge request's task asks: the shared clone
+ * fetched (under its lock), the worktree switched to `branch` (made from `origin/<branch>` when only the remote
+ * still has it), and `origin/<target>` merged in. The files left in conflict, for the agent to resolve and
+ * commit (none: it merged, or there was nothing to merge). The worktree must be clean.
+ */
+export async function mergeTargetIntoBranch(worktree: string, branch: string, target: string): Promise<string[]> {
+  const common = (await mustGit(['rev-parse', '--git-common-dir'], worktree, 'git rev-parse')).trim();
+  await fetchOrigin(resolve(worktree, common));
+  if ((await currentBranch(worktree)) !== branch) {
+    const local = await hasBranch(worktree, branch);
+    await mustGit(
+      local ? ['switch', '--quiet', branch] : ['switch', '--quiet', '--no-track', '-c', branch, `origin/${branch}`],
+      worktree,
+      `git switch ${branch}`,
+    );
+  }
+  const merged = await runGit(['merge', '--quiet', '--no-edit', `origin/${target}`], {
+    cwd: worktree,
+    timeoutMs: 120_000,
+  });
+  if (merged.ok) return [];
+  const unmerged = await mustGit(['diff', '--name-only', '--diff-filter=U'], worktree, 'git diff');
+  const files = unmerged.split('\n').filter((f) => f !== '');
+  if (files.length === 0)
+    throw new GitCommandError(`git merge of origin/${target} into ${branch} failed: ${gitComplaint(merged.stderr)}`);
+  return files;
 }

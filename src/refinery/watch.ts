@@ -18,12 +18,31 @@ export type WatchOptions = {
   onIdle?: (queued: number) => void;
 };
 
-/** What the queue looks like to a watcher: changes whenever a pass would see something new. */
+/**
+ * What the queue looks like to a watcher: changes whenever a pass would see something new, or a returned
+ * request's task that nobody holds yet could be sent back (its worker, busy when it was returned, is free).
+ */
 async function fingerprint(ctx: RefineryContext, rig: string): Promise<{ key: string; queued: number }> {
   const open = await mergeRequests(ctx.store, rig);
-  const waited = open.flatMap((mr) => (mr.state === 'returned' && mr.waitingOn !== null ? [mr.waitingOn] : []));
-  const tasks = waited.length === 0 ? [] : await ctx.store.show(waited).catch(() => []);
-  const key = JSON.stringify([open.map((mr) => [mr.id, mr.state, mr.attempts]), tasks.map((t) => [t.id, t.status])]);
+  const returned = open.filter((mr) => mr.state === 'returned' && mr.waitingOn !== null);
+  const tasks =
+    returned.length === 0 ? [] : await ctx.store.show(returned.map((mr) => mr.waitingOn ?? '')).catch(() => []);
+  const unsent = returned.filter((mr) =>
+    tasks.some((t) => t.id === mr.waitingOn && t.status === 'open' && t.assignee === null),
+  );
+  const free = await Promise.all(
+    unsent.map((mr) =>
+      ctx.store.agent(mr.worker).then(
+        (a) => a.hook_bead === null,
+        () => null,
+      ),
+    ),
+  );
+  const key = JSON.stringify([
+    open.map((mr) => [mr.id, mr.state, mr.attempts]),
+    tasks.map((t) => [t.id, t.status]),
+    unsent.map((mr, i) => [mr.id, free[i]]),
+  ]);
   return { key, queued: open.filter((mr) => mr.state === 'queued' || mr.state === 'testing').length };
 }
 

@@ -2,9 +2,10 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { errorMessage, isRecord } from '../core/errors.js';
 import { execArgv } from '../exec/exec.js';
-import { commitAll } from '../git/git.js';
+import { commitAll, mergeTargetIntoBranch } from '../git/git.js';
 import { openTownStore } from '../store/open.js';
 import { findTown } from '../town/town.js';
+import { returnedWork, type ReturnedWork } from './returned.js';
 import { firstShellBlock, type SimDialog, type SimStep } from './script.js';
 
 /**
@@ -13,6 +14,9 @@ import { firstShellBlock, type SimDialog, type SimStep } from './script.js';
  * editor in raw mode where only Enter submits, a busy marker while it works, and lifecycle hooks (`gt prime
  * --hook` at start, `gt mail check --inject` at every turn, `gt agent hook stop` at the end of one).
  * Its work: the first ```sh block of the bead on its hook, run in its sandbox, then a commit.
+ * Work the refinery sent back (a task with `mq_fix_for`) it does as the task says: on the request's own branch,
+ * with the target merged in, it runs the task's own ```sh block, or else the block the request's source bead
+ * has for that cause (```sh conflict, ```sh fix-needed), then commits — the merge too — and runs gt done.
  * Every step goes to a JSONL trace, so tests assert on what it did rather than on the screen.
  */
 
@@ -434,7 +438,8 @@ export class SimAgent {
       return;
     }
     this.#done.add(bead.id);
-    const script = firstShellBlock(bead.description);
+    const returned = await this.#returned(bead);
+    const script = firstShellBlock(bead.description) ?? returned?.script;
     if (script === undefined) {
       const reason = 'its description has no ```sh block to run';
       this.trace('stuck', { bead: bead.id, reason });
@@ -447,6 +452,22 @@ export class SimAgent {
     if (!(await this.#fault('run'))) {
       this.#done.delete(bead.id); // not done: asked again at its next turn
       return;
+    }
+    if (returned !== undefined) {
+      // As the task says: its own branch, the target merged in; the script resolves what is left in conflict.
+      let conflicts: string[];
+      try {
+        conflicts = await mergeTargetIntoBranch(this.#cwd, returned.branch, returned.target);
+      } catch (err) {
+        this.trace('stuck', { bead: bead.id, reason: `could not update ${returned.branch}: ${errorMessage(err)}` });
+        this.say(`sim: stuck on ${bead.id}: ${errorMessage(err)}`);
+        return;
+      }
+      this.trace('returned', { bead: bead.id, request: returned.request, cause: returned.cause, conflicts });
+      this.say(
+        `sim: ${returned.request} came back (${returned.cause}); on ${returned.branch} with origin/${returned.target} merged in` +
+          (conflicts.length > 0 ? `, resolving ${conflicts.join(', ')}` : ''),
+      );
     }
     this.say(`sim: running the script of ${bead.id}`);
     this.trace('running', { bead: bead.id });
@@ -502,7 +523,7 @@ export class SimAgent {
     );
   }
 
-  async #hookedBead(): Promise<{ id: string; title: string; description: string } | undefined> {
+  async #hookedBead(): Promise<HookedBead | undefined> {
     try {
       const town = findTown({ cwd: this.#cwd, envRoot: this.#env.GT_TOWN_ROOT });
       const store = openTownStore(town.dbPath);
@@ -510,7 +531,9 @@ export class SimAgent {
         const agent = await store.agent(this.#address);
         if (agent.hook_bead === null) return undefined;
         const [bead] = await store.show([agent.hook_bead]);
-        return bead === undefined ? undefined : { id: bead.id, title: bead.title, description: bead.description };
+        return bead === undefined
+          ? undefined
+          : { id: bead.id, title: bead.title, description: bead.description, metadata: bead.metadata };
       } finally {
         store.dispose();
       }
@@ -519,7 +542,26 @@ export class SimAgent {
       return undefined;
     }
   }
+
+  /** The returned request a task on its hook fixes (`mq_fix_for`), with the source's script for the cause. */
+  async #returned(bead: HookedBead): Promise<ReturnedWork | undefined> {
+    if (bead.metadata.mq_fix_for === undefined) return undefined;
+    try {
+      const town = findTown({ cwd: this.#cwd, envRoot: this.#env.GT_TOWN_ROOT });
+      const store = openTownStore(town.dbPath);
+      try {
+        return await returnedWork(store, bead);
+      } finally {
+        store.dispose();
+      }
+    } catch (err) {
+      this.trace('error', { reading: 'returned work', message: errorMessage(err) });
+      return undefined;
+    }
+  }
 }
+
+type HookedBead = { id: string; title: string; description: string; metadata: Record<string, unknown> };
 
 /** A Stop hook's `{"decision": "block", "reason": …}`: the reason becomes the agent's next input. */
 function blockReason(stdout: string): string | undefined {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseKeys } from './agent.js';
-import { firstShellBlock } from './script.js';
+import { firstShellBlock, returnShellBlock } from './script.js';
 
 describe('firstShellBlock', () => {
   it('takes the first sh block and nothing else', () => {
@@ -19,6 +19,37 @@ describe('firstShellBlock', () => {
     expect(firstShellBlock('```sh\n\n```')).toBeUndefined();
     expect(firstShellBlock('```sh\necho never closed\n')).toBeUndefined();
     expect(firstShellBlock('```shellcheck\nx\n```')).toBeUndefined();
+  });
+});
+
+describe('returnShellBlock', () => {
+  const d = [
+    'Paint it blue.',
+    '',
+    '```sh conflict',
+    'git checkout --theirs -- colours.txt',
+    '```',
+    '',
+    '```sh',
+    'echo blue > colours.txt',
+    '```',
+    '',
+    '~~~bash fix-needed',
+    'echo fixed',
+    '~~~',
+  ].join('\n');
+
+  it("finds the block for the refinery's cause, which is never the work itself", () => {
+    expect(firstShellBlock(d)).toBe('echo blue > colours.txt\n');
+    expect(returnShellBlock(d, 'conflict')).toBe('git checkout --theirs -- colours.txt\n');
+    expect(returnShellBlock(d, 'fix-needed')).toBe('echo fixed\n');
+  });
+
+  it('finds nothing for another cause, no cause, or a word that only starts like one', () => {
+    expect(returnShellBlock(d, 'branch-missing')).toBeUndefined();
+    expect(returnShellBlock(d, '')).toBeUndefined();
+    expect(returnShellBlock('```sh conflicted\nx\n```', 'conflict')).toBeUndefined();
+    expect(returnShellBlock('```sh conflict\n\n```', 'conflict')).toBeUndefined();
   });
 });
 

@@ -8,7 +8,7 @@ import type { Rig } from '../core/rig-registry.js';
 import { addWorktree, cloneBare, defaultBranch, hasRemoteBranch, setWorktreeIdentity } from '../git/git.js';
 import { openTownStore } from '../store/open.js';
 import { defaultRigSettings, parseRigSettings, rigSettingsFile, type RigSettings } from '../core/settings.js';
-import { readJsonFile, type Town } from './town.js';
+import { readJsonFile, writeAtomic, type Town } from './town.js';
 
 /** A rig's directory: the shared object store, the refinery's worktree, and room for its other agents. */
 export function rigPaths(townRoot: string, rig: string) {
@@ -54,6 +54,14 @@ export type AddRigResult = { rig: Rig; created: boolean; imported: ImportReport 
 export function loadRigSettings(townRoot: string, rig: string): RigSettings {
   const file = rigPaths(townRoot, rig).settings;
   return existsSync(file) ? parseRigSettings(readJsonFile(file), file) : defaultRigSettings();
+}
+
+/** Validates and writes the rig's settings file atomically (a reader sees the old file or the new one). */
+export function saveRigSettings(townRoot: string, rig: string, settings: RigSettings): void {
+  const file = rigPaths(townRoot, rig).settings;
+  const text = `${JSON.stringify(rigSettingsFile(settings), null, 2)}\n`;
+  parseRigSettings(JSON.parse(text), file);
+  writeAtomic(file, text);
 }
 
 /**

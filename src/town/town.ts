@@ -143,7 +143,7 @@ export function saveSettings(town: Town, settings: TownSettings): void {
 }
 
 /** Writes a file beside its target and renames it into place: readers see the old file or the new one. */
-function writeAtomic(file: string, text: string): void {
+export function writeAtomic(file: string, text: string): void {
   const tmp = `${file}.tmp-${process.pid}`;
   writeFileSync(tmp, text);
   renameSync(tmp, file);
