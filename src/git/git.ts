@@ -400,9 +400,22 @@ function clearLeftovers(bareRepo: string): CloneLeftovers {
   return found;
 }
 
-/** In a clean worktree, switches to a new branch cut from `startPoint`. */
+/** The commit a revision names now (e.g. `origin/main`), as a full id. */
+async function commitNamed(cwd: string, revision: string): Promise<string> {
+  return (
+    await mustGit(['rev-parse', '--verify', '--quiet', `${revision}^{commit}`], cwd, `resolving ${revision}`)
+  ).trim();
+}
+
+/**
+ * In a clean worktree, switches to a new branch cut from `startPoint`. The start point is resolved to a commit
+ * first: `git switch -c <branch> <name>` checks out the tree `name` names, then reads `name` again to create
+ * the branch, so a fetch that moves it in between (another agent's, in the shared clone) leaves the branch one
+ * commit ahead of the checkout — and the next `git add --all` undoes what that commit brought.
+ */
 export async function switchToNewBranch(worktree: string, branch: string, startPoint: string): Promise<void> {
-  await mustGit(['switch', '--quiet', '--no-track', '-c', branch, startPoint], worktree, `git switch -c ${branch}`);
+  const commit = await commitNamed(worktree, startPoint);
+  await mustGit(['switch', '--quiet', '--no-track', '-c', branch, commit], worktree, `git switch -c ${branch}`);
 }
 
 /** A full clone of `source` at `dest` (a human's workspace). */
@@ -471,15 +484,27 @@ export async function mergeTargetIntoBranch(worktree: string, branch: string, ta
   if ((await currentBranch(worktree)) !== branch) {
     const local = await hasBranch(worktree, branch);
     await mustGit(
-      local ? ['switch', '--quiet', branch] : ['switch', '--quiet', '--no-track', '-c', branch, `origin/${branch}`],
+      local
+        ? ['switch', '--quiet', branch]
+        : ['switch', '--quiet', '--no-track', '-c', branch, await commitNamed(worktree, `origin/${branch}`)],
       worktree,
       `git switch ${branch}`,
     );
   }
-  const merged = await runGit(['merge', '--quiet', '--no-edit', `origin/${target}`], {
-    cwd: worktree,
-    timeoutMs: 120_000,
-  });
+  const merged = await runGit(
+    [
+      'merge',
+      '--quiet',
+      '--no-edit',
+      '-m',
+      `Merge origin/${target} into ${branch}`,
+      await commitNamed(worktree, `origin/${target}`),
+    ],
+    {
+      cwd: worktree,
+      timeoutMs: 120_000,
+    },
+  );
   if (merged.ok) return [];
   const unmerged = await mustGit(['diff', '--name-only', '--diff-filter=U'], worktree, 'git diff');
   const files = unmerged.split('\n').filter((f) => f !== '');
