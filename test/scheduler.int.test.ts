@@ -237,7 +237,11 @@ describe('capacity: scheduler.max_polecats', () => {
     );
     expect((await s.events({ issueId: b.id, eventType: 'sling_dispatched' })).length).toBe(1);
     // Each handed in once, by one polecat, from its own branch.
-    const mrs = await s.list({ types: ['merge-request'], limit: 0 });
+    const mrs = await s.list({
+      types: ['merge-request'],
+      statuses: ['open', 'in_progress', 'blocked', 'closed'],
+      limit: 0,
+    });
     expect(mrs.map((m) => m.metadata.source_bead).sort()).toEqual([a.id, b.id].sort());
     for (const m of mrs) expect(String(m.metadata.branch)).toContain(`/${String(m.metadata.source_bead)}@`);
   }, 240_000);
