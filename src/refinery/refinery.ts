@@ -400,7 +400,9 @@ async function testAndLand(ctx: RefineryContext, b: Batch): Promise<void> {
       key = `${key}\u0000${id}`;
       let next = stacks.get(key);
       if (next === undefined) {
-        const m = await mergeOnto(repo, commit, mr.commit, `Merge ${mr.branch} (${mr.id}: ${mr.title})`, author);
+        // The request's title is "Merge <bead>: <what>" (gt done's): the commit says the branch and the request once.
+        const what = mr.title.replace(/^Merge [^:]+: /u, '');
+        const m = await mergeOnto(repo, commit, mr.commit, `Merge ${mr.branch} (${mr.id}: ${what})`, author);
         if (!m.ok) return { ok: false, at: mr, onto: commit, files: m.files };
         next = m.commit;
         stacks.set(key, next);
