@@ -1,24 +1,4 @@
-// Bundles bench/scheduler.ts (it uses the TypeScript sources and test fixtures) and runs it.
-import { spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { fileURLToPath, URL } from 'node:url';
-import { build } from 'esbuild';
+// Bundles bench/scheduler.ts and runs it (see run-ts.mjs).
+import { runBenchTs } from './run-ts.mjs';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const out = join(ROOT, 'bench', '.work', 'scheduler.cjs');
-mkdirSync(join(ROOT, 'bench', '.work'), { recursive: true });
-await build({
-  entryPoints: [join(ROOT, 'bench', 'scheduler.ts')],
-  bundle: true,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  outfile: out,
-  external: ['better-sqlite3', 'zod'],
-  define: { 'import.meta.url': 'importMetaUrl' },
-  banner: { js: "const importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-  logLevel: 'warning',
-});
-const r = spawnSync(process.execPath, [out], { stdio: 'inherit', env: { ...process.env, GT_BENCH_ROOT: ROOT } });
-process.exitCode = r.status ?? 1;
+await runBenchTs('scheduler');
