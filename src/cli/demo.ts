@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { workTitle } from '../core/merge-request.js';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { ValidationError } from '../core/errors.js';
@@ -77,7 +78,7 @@ type ReturnStory = {
   landed: boolean;
 };
 
-const titleOf = (mr: MergeRequest): string => mr.title.replace(/^Merge [^:]+: /u, '');
+const titleOf = (mr: MergeRequest): string => workTitle(mr.title);
 
 /** Every return of the rig's requests, from the store: the refinery's tasks (`mq_fix_for`) and their requests. */
 async function returnStories(store: TownStore, requests: readonly MergeRequest[]): Promise<ReturnStory[]> {

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { GtError, UsageError } from '../core/errors.js';
+import { workTitle } from '../core/merge-request.js';
 import type { TownStore } from '../core/town-store.js';
 import { queueRows, type QueueRow, type QueueStats } from '../core/merge-queue-stats.js';
 import { GitCommandError } from '../git/git.js';
@@ -43,7 +44,7 @@ function rows(list: readonly QueueRow[]): string {
   const line = (mr: QueueRow): string =>
     `${String(mr.position ?? '-').padEnd(4)} ${mr.id.padEnd(20)} ${mr.state.padEnd(9)} ${(mr.cause ?? '-').padEnd(14)} ` +
     `${span(mr.age_ms).padStart(4)}  P${mr.priority} ${(mr.source === '' ? '-' : mr.source).padEnd(12)} ` +
-    `${sanitize(mr.title.replace(/^Merge [^:]+: /u, ''))}${mr.waitingOn !== null ? `  (waits on ${mr.waitingOn})` : ''}`;
+    `${sanitize(workTitle(mr.title))}${mr.waitingOn !== null ? `  (waits on ${mr.waitingOn})` : ''}`;
   return `${[head, ...list.map(line)].join('\n')}\n`;
 }
 

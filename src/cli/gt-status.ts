@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { TownHold } from '../core/agent-store.js';
+import { workTitle } from '../core/merge-request.js';
 import { daemonPid } from '../daemon/daemon.js';
 import { runDoctor, runDoctorWithoutStore, type Check } from '../daemon/doctor.js';
 import { DamagedStoreError, SetupError } from '../core/errors.js';
@@ -92,7 +93,7 @@ function mergeQueue(mrs: Snapshot['merge_requests']): string {
 /** What landed today: how many, and the newest few by title. */
 function mergedLine(m: MergedToday): string {
   if (m.count === 0) return 'Merged today: nothing yet';
-  const titles = m.recent.map((r) => `${sanitize(r.title.replace(/^Merge [^:]+: /u, '')).slice(0, 50)} (${r.id})`);
+  const titles = m.recent.map((r) => `${sanitize(workTitle(r.title)).slice(0, 50)} (${r.id})`);
   return `Merged today: ${m.count}${titles.length > 0 ? ` · newest: ${titles.join('; ')}` : ''}`;
 }
 

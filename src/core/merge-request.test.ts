@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Bead } from './bead.js';
-import { byHandRefusal, readMergeRequest, type MergeRequest } from './merge-request.js';
+import { byHandRefusal, readMergeRequest, workTitle, type MergeRequest } from './merge-request.js';
 
 function bead(status: string, metadata: Record<string, unknown>, type = 'merge-request'): Bead {
   return {
@@ -93,5 +93,13 @@ describe('byHandRefusal', () => {
     if (reject === null) expect(j).toBeNull();
     else expect(j?.why).toMatch(reject);
     if (r !== null) expect(r.hint).not.toBe('');
+  });
+});
+
+describe('workTitle', () => {
+  it("drops gt done's leading 'Merge <bead>: ' and nothing else", () => {
+    expect(workTitle('Merge hq-1ab: Paint the widgets green')).toBe('Paint the widgets green');
+    expect(workTitle('Paint: the widgets')).toBe('Paint: the widgets');
+    expect(workTitle('Merge hq-1: Merge hq-2: twice')).toBe('Merge hq-2: twice');
   });
 });

@@ -135,3 +135,8 @@ export function byHandRefusal(mr: MergeRequest, action: ByHand): { why: string; 
     };
   return null;
 }
+
+/** What a merge request's title says of the work, without gt done's "Merge <bead>: " before it. */
+export function workTitle(title: string): string {
+  return title.replace(/^Merge [^:]+: /u, '');
+}

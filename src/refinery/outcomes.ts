@@ -3,6 +3,7 @@ import { ConflictError, errorMessage, NotFoundError, ValidationError } from '../
 import {
   byHandRefusal,
   MQ_KEYS,
+  workTitle,
   readMergeRequest,
   type MergeRequest,
   type MqState,
@@ -64,11 +65,6 @@ async function commentOnce(ctx: RefineryContext, id: string, lead: string, text:
   await ctx.store.addComment(id, text, ctx.actor);
 }
 
-/** The title a request was filed with, without gt done's "Merge <source>: ". */
-function workTitle(mr: MergeRequest): string {
-  return mr.title.replace(/^Merge [^:]+: /u, '');
-}
-
 /**
  * Tells who wrote a landed request (its worker) and the rig's witness, by mail with one id per request and
  * recipient, so a pass killed after sending sends nothing again. Mail only, never typed into a session: a
@@ -76,7 +72,7 @@ function workTitle(mr: MergeRequest): string {
  * patrol, instead of a model turn per merge. Someone gone (a removed polecat) is skipped.
  */
 async function tellLanded(ctx: RefineryContext, mr: MergeRequest, at: string, how: string): Promise<void> {
-  const subject = `Landed on ${mr.target}: ${workTitle(mr)} (${mr.id})`;
+  const subject = `Landed on ${mr.target}: ${workTitle(mr.title)} (${mr.id})`;
   const body = [
     `${mr.id} landed on ${mr.target} at ${at.slice(0, 12)} (${how}).`,
     `Source ${mr.source === '' ? '(none)' : mr.source}, branch ${mr.branch} at ${mr.commit.slice(0, 12)}, by ${mr.worker === '' ? 'unknown' : mr.worker}.`,
@@ -219,7 +215,7 @@ export async function returnRequest(
   const task = await createOnce(ctx, {
     id: fixTaskId(mr.id, attempts),
     prefix,
-    title: `${what}: ${mr.title.replace(/^Merge [^:]+: /u, '')}`,
+    title: `${what}: ${workTitle(mr.title)}`,
     issue_type: 'task',
     priority: mr.priority,
     description: lines.join('\n'),

@@ -5,7 +5,7 @@ import { mapLimit } from '../core/promise.js';
 import { conflictHunks } from '../core/conflict-hunks.js';
 import { decideSearch, setKey, suspectsOf, type SearchState, type SetResult } from '../core/batch-search.js';
 import { nextBatchSize, orderQueue, pairKey, pickBatch, type BatchSizing } from '../core/merge-queue.js';
-import { readMergeRequest, type MergeRequest, type ReturnCause } from '../core/merge-request.js';
+import { readMergeRequest, type MergeRequest, type ReturnCause, workTitle } from '../core/merge-request.js';
 import type { RefinerySettings } from '../core/settings.js';
 import type { TownStore } from '../core/town-store.js';
 import { runGate } from '../exec/gate.js';
@@ -401,7 +401,7 @@ async function testAndLand(ctx: RefineryContext, b: Batch): Promise<void> {
       let next = stacks.get(key);
       if (next === undefined) {
         // The request's title is "Merge <bead>: <what>" (gt done's): the commit says the branch and the request once.
-        const what = mr.title.replace(/^Merge [^:]+: /u, '');
+        const what = workTitle(mr.title);
         const m = await mergeOnto(repo, commit, mr.commit, `Merge ${mr.branch} (${mr.id}: ${what})`, author);
         if (!m.ok) return { ok: false, at: mr, onto: commit, files: m.files };
         next = m.commit;
