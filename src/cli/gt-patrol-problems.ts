@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { UsageError } from '../core/errors.js';
-import type { PatrolContext } from '../patrol/problems.js';
 import { patrolHistory, patrolReport, patrolScan, type PatrolScanReport, type PatrolHistory } from '../patrol/scan.js';
 import { globals } from './bd/context.js';
 import { positiveInt, withTown } from './gt-agents.js';
@@ -70,7 +69,7 @@ export function registerProblemCommands(patrol: Command, io: Io): void {
         const role = o.role;
         if (role !== undefined && role !== 'witness' && role !== 'deacon' && role !== 'boot')
           throw new UsageError(`unknown role "${String(role)}"`, { hint: 'use --role witness, deacon or boot' });
-        const r = await patrolScan(ctx as PatrolContext, {
+        const r = await patrolScan(ctx, {
           ...(typeof o.rig === 'string' ? { rig: o.rig } : {}),
           ...(role === undefined ? {} : { role }),
           all: o.all === true,
@@ -87,7 +86,7 @@ export function registerProblemCommands(patrol: Command, io: Io): void {
     .option('--escalation <id>', 'the escalation you filed for it (gt escalate)')
     .action((id: string, o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
-        const r = await patrolReport(ctx as PatrolContext, problemId(id), {
+        const r = await patrolReport(ctx, problemId(id), {
           action: String(o.action),
           reason: String(o.reason),
           ...(typeof o.escalation === 'string' ? { escalation: o.escalation } : {}),
@@ -105,7 +104,7 @@ export function registerProblemCommands(patrol: Command, io: Io): void {
     .option('-n, --limit <n>', 'latest decisions to list (0: all)', '50')
     .action((o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
-        const h = await patrolHistory(ctx as PatrolContext, { limit: positiveInt(o.limit, '--limit', 50) });
+        const h = await patrolHistory(ctx, { limit: positiveInt(o.limit, '--limit', 50) });
         if (globals(cmd).json) printJson(io, h);
         else io.out(renderHistory(h, ctx.now()));
       }),

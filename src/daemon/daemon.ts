@@ -17,7 +17,7 @@ import { sendMail, type Mail } from '../work/mail.js';
 import { announceMail } from '../work/mail-notify.js';
 import { startAgentSession, stopAgentSession, type TownContext } from '../work/sessions.js';
 import { claimantOf, dispatchQueued, type DispatchReport } from '../work/scheduler.js';
-import { patrolPass, type PatrolContext, type PatrolPassResult } from '../patrol/problems.js';
+import { patrolPass, type PatrolPassResult } from '../patrol/problems.js';
 
 /**
  * The daemon: one per town. observe → reconcile (pure, core/reconcile.ts) → execute, on a periodic tick and
@@ -250,7 +250,7 @@ async function reconcileOnce(
   let patrol: PatrolPassResult | undefined;
   try {
     patrol = await patrolPass(
-      ctx as PatrolContext,
+      ctx,
       agents.map((view, i) => ({
         view,
         endings: inputs[i]?.endings ?? [],
