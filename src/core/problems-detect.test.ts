@@ -128,6 +128,16 @@ describe('detectProblems', () => {
     // Spread out over minutes: no mass death.
     const spread = [dead('a', 1_000), dead('b', 60_000), dead('c', 120_000)];
     expect(detectProblems(input({ agents: spread }), config).some((p) => p.kind === 'mass-death')).toBe(false);
+    // Judged already (the deacon lifted the pause): the same burst is not reported again; a newer death is.
+    expect(
+      detectProblems(input({ agents, massDeathHandledMs: NOW - 1_000 }), config).some((p) => p.kind === 'mass-death'),
+    ).toBe(false);
+    const again = [...agents, dead('d', 500)];
+    expect(
+      detectProblems(input({ agents: again, massDeathHandledMs: NOW - 1_000 }), config).some(
+        (p) => p.kind === 'mass-death',
+      ),
+    ).toBe(true);
     // Long after: gone.
     const old = [dead('a', 400_000), dead('b', 401_000), dead('c', 402_000)];
     expect(detectProblems(input({ agents: old }), config).some((p) => p.kind === 'mass-death')).toBe(false);

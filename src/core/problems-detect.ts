@@ -65,6 +65,8 @@ export type DetectInput = {
   rigs: readonly DetectRig[];
   /** Problems live now, with when their latest decision was made (null: none yet). */
   live: readonly (Problem & { decidedAtMs: number | null })[];
+  /** The newest death a resolved mass-death problem covered: deaths up to then were judged already. */
+  massDeathHandledMs?: number | null;
 };
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -106,11 +108,17 @@ export function parseResetTime(text: string, nowMs: number): string | null {
   return new Date(t).toISOString();
 }
 
+/** Whether an agent program runs in its session (a tmux session may outlive its program). */
+export function agentRunning(a: Pick<DetectAgent, 'sessionAlive' | 'state'>): boolean {
+  return a.sessionAlive && a.state !== 'zombie' && a.state !== 'dead-with-work' && a.state !== 'stopped';
+}
+
 function agentEvidence(a: DetectAgent): Evidence {
   return {
     state: a.state,
     hook: a.hook,
     session_alive: a.sessionAlive,
+    agent_running: agentRunning(a),
     last_progress: iso(a.lastProgressMs),
     sandbox: a.sandbox,
   };
@@ -239,7 +247,10 @@ function massDeath(input: DetectInput, config: DetectConfig): ProblemDraft | nul
     }
   }
   const live = input.live.find((p) => p.kind === 'mass-death');
+  const handled = input.massDeathHandledMs ?? null;
   const newest = burst[0]?.ms ?? null;
+  // A burst the deacon already judged (and lifted the pause of) is not news; only deaths after it are.
+  if (newest !== null && handled !== null && newest <= handled && live === undefined) return null;
   if (newest === null || nowMs - newest > config.massDeathPauseMs) {
     // Still paused while a live problem's pause has not run out.
     if (live === undefined) return null;
@@ -290,7 +301,7 @@ function unresponsive(input: DetectInput, config: DetectConfig): ProblemDraft[] 
   if (
     deacon !== undefined &&
     deacon.diedLast &&
-    !(deacon.sessionAlive && deacon.state !== 'zombie' && deacon.state !== 'dead-with-work') &&
+    !agentRunning(deacon) &&
     (config.standingRoles.includes('deacon') || owners.has('deacon'))
   ) {
     owners.delete('deacon');
@@ -360,6 +371,6 @@ export function resolutionOf(p: Problem, input: DetectInput): string {
     case 'refinery-stuck':
       return 'the queue moves again';
     case 'patrol-unresponsive':
-      return 'it answered';
+      return agent !== undefined && agentRunning(agent) ? 'it runs and answers' : 'nothing waits for it any more';
   }
 }

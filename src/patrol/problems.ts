@@ -9,7 +9,14 @@ import {
   type ProblemDraft,
   type ProblemStore,
 } from '../core/problem.js';
-import { detectProblems, resolutionOf, type DetectAgent, type DetectConfig, type DetectInput } from '../core/problems-detect.js';
+import {
+  agentRunning as programRuns,
+  detectProblems,
+  resolutionOf,
+  type DetectAgent,
+  type DetectConfig,
+  type DetectInput,
+} from '../core/problems-detect.js';
 import type { TownStore } from '../core/town-store.js';
 import type { AgentView } from '../observe/snapshot.js';
 import { nudgeAgent } from '../work/nudge.js';
@@ -145,12 +152,16 @@ export async function patrolPass(
     nextDueMs: null,
   };
   const before = await liveProblems(ctx.store);
+  const [judged] = await ctx.store.problems({ kinds: ['mass-death'], states: ['resolved'], limit: 1 });
+  const handledMs = judged === undefined ? NaN : Date.parse(String(judged.evidence.last_death ?? ''));
+  const detected = agents.map((a) => detectAgent(a, nowMs));
   const input: DetectInput = {
     nowMs,
-    agents: agents.map((a) => detectAgent(a, nowMs)),
+    agents: detected,
     orphans,
     rigs: await rigQueues(ctx),
     live: before,
+    massDeathHandledMs: Number.isNaN(handledMs) ? null : handledMs,
   };
   const drafts: ProblemDraft[] = patrol.enabled ? detectProblems(input, detectConfig(ctx)) : [];
   const key = (p: { kind: string; subject: string }): string => `${p.kind}\u0000${p.subject}`;
@@ -197,6 +208,21 @@ export async function patrolPass(
       mechanicalGraceMs: patrol.mechanical_grace_seconds * 1000,
     });
     result.nextDueMs = plan.nextDueMs;
+    // A witness that died with problems it was woken for and never answered is started again at once (after
+    // the start grace): the open problems are in the store, and its prime shows them.
+    const grace = ctx.settings.daemon.start_grace_seconds * 1000;
+    for (const a of detected) {
+      if (a.role !== 'witness' || plan.wake.has(a.address) || programRuns(a)) continue;
+      const unanswered = live.filter(
+        (p) =>
+          p.owner === a.address &&
+          p.state !== 'escalated' &&
+          p.woken_at !== null &&
+          nowMs - Date.parse(p.woken_at) >= grace &&
+          (p.decidedAtMs === null || p.decidedAtMs < Date.parse(p.woken_at)),
+      );
+      if (unanswered.length > 0) plan.wake.set(a.address, unanswered);
+    }
     for (const [owner, problems] of plan.wake) {
       // The deacon's own problems wait while boot brings it back.
       if (owner === 'deacon' && bootHasIt) continue;
