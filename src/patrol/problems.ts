@@ -180,6 +180,14 @@ export async function patrolPass(
       if (pane !== null) d.evidence = { ...d.evidence, pane };
     }
   }
+  // A crash loop the daemon escalated when it quarantined the agent: the escalation is part of the facts.
+  if (drafts.some((d) => d.kind === 'crash-loop')) {
+    const open = await ctx.store.list({ types: ['escalation'], limit: 0 });
+    for (const d of drafts.filter((x) => x.kind === 'crash-loop')) {
+      const filed = open.find((e) => e.title.startsWith(`Quarantined: ${d.subject} `));
+      if (filed !== undefined) d.evidence = { ...d.evidence, escalation: filed.id };
+    }
+  }
   const seen = new Set(drafts.map(key));
   const resolveReasons: Record<number, string> = {};
   for (const p of before) if (!seen.has(key(p))) resolveReasons[p.id] = resolutionOf(p, input);
