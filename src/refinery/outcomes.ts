@@ -1,5 +1,6 @@
 import type { CreateInput } from '../core/bead-store.js';
 import { ConflictError, errorMessage, NotFoundError, ValidationError } from '../core/errors.js';
+import { refusePatrol } from '../core/guard.js';
 import {
   byHandRefusal,
   MQ_KEYS,
@@ -467,6 +468,7 @@ export type RejectResult = {
  * keeps its status and gets the comment. Each step looks before it acts, so a killed reject can be run again.
  */
 export async function rejectRequest(ctx: RefineryContext, mr: MergeRequest, reason: string): Promise<RejectResult> {
+  refusePatrol(ctx.actor, 'mq-reject');
   refuse(mr, 'reject');
   if (mr.state === 'rejected')
     return { request: mr, already: true, closed: [], source: await sourceStatus(ctx.store, mr.source) };
