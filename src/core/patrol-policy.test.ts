@@ -306,6 +306,29 @@ describe('simPatrolDecisions', () => {
       'restart',
       ['session', 'restart', 'deacon'],
     ],
+    [
+      'a deacon nudged before whose pane is moving: wait for its turn to end, never restart',
+      problem('patrol-unresponsive', {
+        subject: 'deacon',
+        rig: null,
+        owner: 'deacon/boot',
+        evidence: { session_alive: true, pane_moved_at: at(0.5) },
+        decisions: [decision('nudge', 6)],
+      }),
+      'wait',
+      null,
+    ],
+    [
+      'a witness at a usage limit that resets later: wait',
+      problem('patrol-unresponsive', {
+        subject: 'rig1/witness',
+        owner: 'deacon',
+        evidence: { session_alive: true, reset_at: '2026-03-01T13:00:00Z' },
+        decisions: [decision('nudge', 6)],
+      }),
+      'wait',
+      null,
+    ],
   ];
 
   it.each(rows)('%s', (_what, p, action, argv) => {

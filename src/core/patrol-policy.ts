@@ -13,9 +13,9 @@ import type { PatrolAction } from './problem.js';
  * Evidence it reads, when the detector gives it (every field optional):
  *  - `hook` (string | null): the work on the subject's hook; null means none, and an idle agent is left alone;
  *  - `session_alive` (boolean): for patrol-unresponsive, whether the patrol agent's session runs at all;
- *  - `pane_moved_at` (ISO): when the pane's text last changed; a stalled agent whose pane moved within
- *    RECENT_PANE_MS is working, not stuck;
- *  - `reset_at` (ISO | null): when a usage limit resets;
+ *  - `pane_moved_at` (ISO): when the pane's text last changed; an agent whose pane moved within
+ *    RECENT_PANE_MS is working, not stuck, and is never restarted;
+ *  - `reset_at` (ISO | null): when a usage limit resets (also for a patrol agent that does not answer);
  *  - `quarantined` (boolean) or `state: "stuck"`: the daemon stopped restarting it;
  *  - `escalation` (string | null): an escalation already filed for it (as `problem.escalation` is);
  *  - `rig`, `bead`, `previous_agent`, `sandbox: {uncommitted, unpushed}`: for orphan work;
@@ -63,11 +63,10 @@ function decide(p: ScanProblem, scan: PatrolScan, nowMs: number): Decision {
     case 'stalled': {
       if (hasNoWork(p, scan))
         return { action: 'dismiss', reason: `${p.subject} has no hooked work: an idle agent is healthy`, argv: null };
-      const moved = isoMs(ev.pane_moved_at);
-      if (moved !== null && nowMs - moved < RECENT_PANE_MS)
+      if (movedRecently(ev, nowMs))
         return {
           action: 'wait',
-          reason: `its pane changed ${ago(nowMs - moved)} ago: it is producing output, not stuck`,
+          reason: `its pane changed ${ago(nowMs - (isoMs(ev.pane_moved_at) ?? nowMs))} ago: it is producing output, not stuck`,
           argv: null,
         };
       if (done('restart').length > 0)
@@ -149,12 +148,19 @@ function decide(p: ScanProblem, scan: PatrolScan, nowMs: number): Decision {
     }
     case 'refinery-stuck':
       return escalate(p, 'high', `${p.rig ?? p.subject}'s merge queue has not moved: ${p.summary}`);
-    case 'patrol-unresponsive':
+    case 'patrol-unresponsive': {
+      const limitUntil = isoMs(ev.reset_at);
       if (ev.session_alive === false)
         return {
           action: 'start',
           reason: `${p.subject} has no session: started it`,
           argv: ['session', 'start', p.subject],
+        };
+      if (limitUntil !== null && nowMs < limitUntil)
+        return {
+          action: 'wait',
+          reason: `${p.subject} is at a usage limit until ${text(ev.reset_at) ?? ''}: a restart would not help`,
+          argv: null,
         };
       if (done('nudge').length === 0)
         return {
@@ -166,11 +172,18 @@ function decide(p: ScanProblem, scan: PatrolScan, nowMs: number): Decision {
             'You have open problems with no answer. Run gt patrol scan and report a decision for each.',
           ],
         };
+      if (movedRecently(ev, nowMs))
+        return {
+          action: 'wait',
+          reason: 'its pane is moving: it is in a long turn and gets the nudge at its end',
+          argv: null,
+        };
       return {
         action: 'restart',
         reason: 'no answer after a nudge: restarted; it picks up its problems from gt patrol scan',
         argv: ['session', 'restart', p.subject],
       };
+    }
   }
 }
 
@@ -201,6 +214,11 @@ function hasNoWork(p: ScanProblem, scan: PatrolScan): boolean {
   if (Object.hasOwn(p.evidence, 'hook')) return p.evidence.hook === null;
   const agent = scan.agents.find((a) => a.address === p.subject);
   return agent !== undefined && agent.hook === null && (agent.state === 'idle' || agent.state === 'stopped');
+}
+
+function movedRecently(ev: Record<string, unknown>, nowMs: number): boolean {
+  const moved = isoMs(ev.pane_moved_at);
+  return moved !== null && nowMs - moved < RECENT_PANE_MS;
 }
 
 function isQuarantined(ev: Record<string, unknown>): boolean {
