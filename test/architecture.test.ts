@@ -88,6 +88,7 @@ describe('architecture', () => {
         'work',
         'observe',
         'daemon',
+        'patrol',
         'refinery',
         'sim',
         'cli',

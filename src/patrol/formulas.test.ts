@@ -8,7 +8,8 @@ const VARS: Record<PatrolRole, { address: string; rig?: string }> = {
 };
 
 /** Words that would ask for a polling loop, unless the line forbids it. */
-const POLLING = /\b(poll\w*|sleep\w*|(?<!crash[ -])loop\w*|timers?|cron|periodic\w*|every \d+|schedul\w*|check back|interval)\b/i;
+const POLLING =
+  /\b(poll\w*|sleep\w*|(?<!crash[ -])loop\w*|timers?|cron|periodic\w*|every \d+|schedul\w*|check back|interval)\b/i;
 const NEGATION = /\b(never|no|not|nothing)\b/i;
 
 describe('patrolFormula', () => {
@@ -33,7 +34,13 @@ describe('patrolFormula', () => {
     ])
       expect(text, command).toContain(command);
     if (role !== 'boot')
-      for (const command of ['bd show <bead>', 'gt unsling', 'gt sling', 'gt escalate', '-s <critical|high|medium|low>'])
+      for (const command of [
+        'bd show <bead>',
+        'gt unsling',
+        'gt sling',
+        'gt escalate',
+        '-s <critical|high|medium|low>',
+      ])
         expect(text, command).toContain(command);
   });
 
