@@ -17,6 +17,7 @@ import { sendMail, type Mail } from '../work/mail.js';
 import { announceMail } from '../work/mail-notify.js';
 import { startAgentSession, stopAgentSession, type TownContext } from '../work/sessions.js';
 import { claimantOf, dispatchQueued, type DispatchReport } from '../work/scheduler.js';
+import { patrolPass, type PatrolPassResult } from '../patrol/problems.js';
 
 /**
  * The daemon: one per town. observe → reconcile (pure, core/reconcile.ts) → execute, on a periodic tick and
@@ -233,6 +234,8 @@ async function reconcileOnce(
   decided: (actions: readonly Action[]) => void,
   failed: (action: Action, err: unknown) => void,
   dispatched: (report: DispatchReport) => void,
+  patrolled: (result: PatrolPassResult) => void = () => undefined,
+  patrolFailed: (err: unknown) => void = () => undefined,
 ): Promise<{ actions: Action[]; recheckAtMs: number | null }> {
   // Settings are read afresh every pass: fixing the cause of a quarantine often means editing them.
   try {
@@ -241,11 +244,34 @@ async function reconcileOnce(
     // a settings file being edited: keep the last good one
   }
   const agents = await observeAgents(ctx, { watch: memory.watch, reports: false });
+  const inputs = await reconcileInputs(ctx, agents, memory);
+  const work = await hookedWork(ctx, agents);
+  // Facts for the patrol first: a mass death seen now pauses the restarts this very pass.
+  let patrol: PatrolPassResult | undefined;
+  try {
+    patrol = await patrolPass(
+      ctx,
+      agents.map((view, i) => ({
+        view,
+        endings: inputs[i]?.endings ?? [],
+        openSessionId: inputs[i]?.openSessionId ?? null,
+        hookClosed: (inputs[i]?.hookClosedAtMs ?? null) !== null,
+      })),
+      await orphanedWork(ctx, work),
+    );
+    patrolled(patrol);
+  } catch (err) {
+    patrolFailed(err);
+  }
   const actions = reconcile(
-    await reconcileInputs(ctx, agents, memory),
-    reconcileConfig(ctx),
+    inputs,
+    {
+      ...reconcileConfig(ctx),
+      restartsPausedUntilMs: patrol?.restartsPausedUntilMs ?? null,
+      leftToPatrol: patrol?.leftToPatrol ?? new Set(),
+    },
     ctx.now(),
-    await hookedWork(ctx, agents),
+    work,
   );
   decided(actions);
   for (const action of actions) {
@@ -261,7 +287,24 @@ async function reconcileOnce(
   // Then the queue: the pass may have freed polecats (a closed bead taken off a hook), and a gt done woke it.
   const report = await dispatchQueued(ctx, { claimant: claimantOf(ctx.actor) });
   dispatched(report);
-  return { actions, recheckAtMs: report.recheckAtMs };
+  const due = [report.recheckAtMs, patrol?.nextDueMs ?? null].filter((t): t is number => t !== null);
+  return { actions, recheckAtMs: due.length === 0 ? null : Math.min(...due) };
+}
+
+/** Hooked beads no agent holds, with the rig each belongs to (by its id's prefix). */
+async function orphanedWork(
+  ctx: DaemonContext,
+  work: readonly ReconcileWork[],
+): Promise<{ bead: string; assignee: string | null; rig: string | null; updatedAtMs: number }[]> {
+  const loose = work.filter((w) => !w.held);
+  if (loose.length === 0) return [];
+  const rigs = await ctx.store.rigs();
+  return loose.map((w) => ({
+    bead: w.bead,
+    assignee: w.assignee,
+    rig: rigs.find((r) => w.bead.startsWith(`${r.prefix}-`))?.name ?? null,
+    updatedAtMs: w.updatedAtMs,
+  }));
 }
 
 async function execute(ctx: DaemonContext, action: Action): Promise<void> {
@@ -278,7 +321,9 @@ async function execute(ctx: DaemonContext, action: Action): Promise<void> {
   /** Mail to a supervisor: in its inbox, and typed into its session at once if it sits idle. */
   const tell = async (to: string, subject: string, body: string): Promise<Mail> => {
     const mail = await sendMail(ctx.store, { from: 'daemon', to, subject, body });
-    await announceMail(ctx, mail).catch(() => undefined);
+    // A patrol agent is woken by the problem recorded for the same fact, once; the mail waits in its inbox.
+    const patrolAgent = to === 'deacon' || to.endsWith('/witness');
+    if (!(ctx.settings.patrol.enabled && patrolAgent)) await announceMail(ctx, mail).catch(() => undefined);
     return mail;
   };
   switch (action.kind) {
@@ -436,6 +481,16 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
                 why: o.why,
               });
           },
+          (p) => {
+            for (const x of p.opened)
+              log({ event: 'problem', id: x.id, kind: x.kind, subject: x.subject, owner: x.owner, summary: x.summary });
+            for (const x of p.resolved)
+              log({ event: 'problem-resolved', id: x.id, kind: x.kind, subject: x.subject, why: x.resolution });
+            for (const w of p.woken)
+              log({ event: 'patrol-wake', owner: w.owner, problems: w.problems, how: w.how, error: w.error });
+            for (const a of p.stopped) log({ event: 'patrol-done', address: a });
+          },
+          (err) => log({ event: 'error', message: `patrol pass failed: ${errorMessage(err)}` }),
         );
         passes++;
         if (options.passes !== undefined && options.passes > 0 && passes >= options.passes) break;
