@@ -3,6 +3,7 @@ import { NoTownError, UsageError } from '../core/errors.js';
 import { defaultTownSettings, type TownSettings } from '../core/settings.js';
 import { patrolEval, type EvalCaseResult, type EvalReport } from '../patrol/eval.js';
 import { isPatrolRole, PATROL_ROLES, type PatrolRole } from '../patrol/formulas.js';
+import { registerProblemCommands } from './gt-patrol-problems.js';
 import { findTown, loadSettings } from '../town/town.js';
 import { globals } from './bd/context.js';
 import { printJson, sanitize, type Io } from './io.js';
@@ -17,6 +18,7 @@ export function registerPatrolCommands(program: Command, io: Io): Command {
   const patrol = program
     .command('patrol')
     .description('the patrol: problems the daemon found, the patrol agents’ decisions, and the eval of their judgment');
+  registerProblemCommands(patrol, io);
   registerPatrolEval(patrol, io);
   return patrol;
 }

@@ -212,7 +212,7 @@ describe('simPatrolDecisions', () => {
         subject_type: 'town',
         rig: null,
         owner: 'deacon',
-        evidence: { deaths: 4, last_death_at: at(0.5), pause_window_seconds: 300 },
+        evidence: { deaths: 4, last_death: at(0.5), paused_until: at(-1.5) },
       }),
       'wait',
       null,
@@ -224,7 +224,7 @@ describe('simPatrolDecisions', () => {
         subject_type: 'town',
         rig: null,
         owner: 'deacon',
-        evidence: { deaths: 4, last_death_at: at(6), pause_window_seconds: 300 },
+        evidence: { deaths: 4, last_death: at(6), pause_window_seconds: 300 },
       }),
       'resume',
       null,
@@ -240,7 +240,7 @@ describe('simPatrolDecisions', () => {
       problem('mass-death', {
         subject: 'town',
         subject_type: 'town',
-        evidence: { last_death_at: at(1), pause_window_seconds: 300 },
+        evidence: { last_death: at(1), paused_until: at(-1) },
         decisions: [decision('wait', 4)],
         woken_at: at(1),
       }),
@@ -281,6 +281,17 @@ describe('simPatrolDecisions', () => {
       }),
       'start',
       ['session', 'start', 'rig1/witness'],
+    ],
+    [
+      'a deacon whose program was killed in a session that stays: start it',
+      problem('patrol-unresponsive', {
+        subject: 'deacon',
+        rig: null,
+        owner: 'deacon/boot',
+        evidence: { session_alive: true, agent_running: false },
+      }),
+      'start',
+      ['session', 'start', 'deacon'],
     ],
     [
       'a live deacon that did not answer: nudge first',
@@ -337,6 +348,12 @@ describe('simPatrolDecisions', () => {
     expect(step.argv).toEqual(argv);
     expect(step.problem).toBe(p.id);
     expect(step.reason.length).toBeGreaterThan(5);
+  });
+
+  it('names an escalation already filed, for the report', () => {
+    expect(one(problem('crash-loop', { escalation: 'hq-e10' })).escalation).toBe('hq-e10');
+    expect(one(problem('crash-loop', { evidence: { escalation: 'hq-e9' } })).escalation).toBe('hq-e9');
+    expect(one(problem('crash-loop')).escalation).toBeUndefined();
   });
 
   it('names the reset time of a usage limit in the reason', () => {

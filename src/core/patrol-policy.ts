@@ -12,14 +12,15 @@ import type { PatrolAction } from './problem.js';
  *
  * Evidence it reads, when the detector gives it (every field optional):
  *  - `hook` (string | null): the work on the subject's hook; null means none, and an idle agent is left alone;
- *  - `session_alive` (boolean): for patrol-unresponsive, whether the patrol agent's session runs at all;
+ *  - `session_alive`, `agent_running` (boolean): for patrol-unresponsive, whether the patrol agent's session,
+ *    and its program in it, run at all;
  *  - `pane_moved_at` (ISO): when the pane's text last changed; an agent whose pane moved within
  *    RECENT_PANE_MS is working, not stuck, and is never restarted;
  *  - `reset_at` (ISO | null): when a usage limit resets (also for a patrol agent that does not answer);
  *  - `quarantined` (boolean) or `state: "stuck"`: the daemon stopped restarting it;
  *  - `escalation` (string | null): an escalation already filed for it (as `problem.escalation` is);
  *  - `rig`, `bead`, `previous_agent`, `sandbox: {uncommitted, unpushed}`: for orphan work;
- *  - `last_death_at` (ISO) with `pause_window_seconds`, or `paused_until` (ISO): for mass death.
+ *  - `paused_until` (ISO), or `last_death` (ISO) with `pause_window_seconds`: for mass death.
  */
 
 export type PatrolStep = {
@@ -28,6 +29,8 @@ export type PatrolStep = {
   reason: string;
   /** The gt command that carries the decision out, without the leading "gt"; null when the report is all. */
   argv: string[] | null;
+  /** An escalation already filed for the problem, for the report to name (`gt patrol report --escalation`). */
+  escalation?: string;
 };
 
 /** A stalled agent whose pane changed this recently is producing output: left to work. */
@@ -150,10 +153,10 @@ function decide(p: ScanProblem, scan: PatrolScan, nowMs: number): Decision {
       return escalate(p, 'high', `${p.rig ?? p.subject}'s merge queue has not moved: ${p.summary}`);
     case 'patrol-unresponsive': {
       const limitUntil = isoMs(ev.reset_at);
-      if (ev.session_alive === false)
+      if (ev.session_alive === false || ev.agent_running === false)
         return {
           action: 'start',
-          reason: `${p.subject} has no session: started it`,
+          reason: `${p.subject} ${ev.session_alive === false ? 'has no session' : 'has no agent running'}: started it`,
           argv: ['session', 'start', p.subject],
         };
       if (limitUntil !== null && nowMs < limitUntil)
@@ -190,7 +193,12 @@ function decide(p: ScanProblem, scan: PatrolScan, nowMs: number): Decision {
 function crashLoop(p: ScanProblem, what: string): Decision {
   const filed = p.escalation ?? text(p.evidence.escalation);
   if (filed !== null)
-    return { action: 'escalate', reason: `already escalated as ${filed}: left to a person`, argv: null };
+    return {
+      action: 'escalate',
+      reason: `already escalated as ${filed}: left to a person`,
+      argv: null,
+      escalation: filed,
+    };
   return escalate(p, 'high', what);
 }
 
@@ -234,7 +242,7 @@ function holdsWork(sandbox: unknown): boolean {
 function isQuiet(ev: Record<string, unknown>, nowMs: number): boolean {
   const until = isoMs(ev.paused_until);
   if (until !== null) return nowMs >= until;
-  const last = isoMs(ev.last_death_at);
+  const last = isoMs(ev.last_death ?? ev.last_death_at);
   const window = ev.pause_window_seconds;
   return last !== null && typeof window === 'number' && nowMs - last >= window * 1000;
 }
