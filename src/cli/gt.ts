@@ -19,6 +19,7 @@ import { registerStatusCommands, renderPolecats } from './gt-status.js';
 import { observeAgents } from '../observe/snapshot.js';
 import { registerMailCommands, registerSeanceCommand, registerWorkCommands } from './gt-work.js';
 import { registerMqCommands } from './gt-mq.js';
+import { registerPatrolCommands } from './gt-patrol.js';
 import { registerSchedulerCommands } from './gt-scheduler.js';
 import { printJson, sanitize, type Io } from './io.js';
 import { agentCliChecks, renderAgentChecks, renderNextSteps } from './next-steps.js';
@@ -368,6 +369,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
   registerAgentCommands(program, io);
   registerWorkCommands(program, io);
   registerMqCommands(program, io);
+  registerPatrolCommands(program, io);
   registerSchedulerCommands(program, io);
   registerMailCommands(program, io);
   registerSeanceCommand(program, io);

@@ -73,11 +73,15 @@ export function detectConfig(ctx: Pick<TownContext, 'settings'>): DetectConfig {
 }
 
 /** Live problems with the time of each one's latest decision. */
-export async function liveProblems(store: ProblemStore, query: { owner?: string; rig?: string } = {}): Promise<LiveProblem[]> {
+export async function liveProblems(
+  store: ProblemStore,
+  query: { owner?: string; rig?: string } = {},
+): Promise<LiveProblem[]> {
   const live = await store.problems({ states: LIVE_PROBLEM_STATES, ...query });
   const out: LiveProblem[] = [];
   for (const p of live) {
-    const [latest] = p.state === 'open' && p.woken_at === null ? [] : await store.decisions({ problem: p.id, limit: 1 });
+    const [latest] =
+      p.state === 'open' && p.woken_at === null ? [] : await store.decisions({ problem: p.id, limit: 1 });
     out.push({ ...p, decidedAtMs: latest === undefined ? null : Date.parse(latest.decided_at) });
   }
   return out;
@@ -241,7 +245,9 @@ export async function patrolPass(
   const boot = views.get('deacon/boot');
   if (boot !== undefined && boot.session_alive) {
     const waiting = live.filter(
-      (p) => p.owner === 'deacon/boot' && (p.decidedAtMs === null || (p.woken_at !== null && p.decidedAtMs < Date.parse(p.woken_at))),
+      (p) =>
+        p.owner === 'deacon/boot' &&
+        (p.decidedAtMs === null || (p.woken_at !== null && p.decidedAtMs < Date.parse(p.woken_at))),
     );
     if (waiting.length === 0) {
       await stopAgentSession(ctx, 'deacon/boot', 'exited').catch(() => undefined);
@@ -252,13 +258,23 @@ export async function patrolPass(
 }
 
 /** Wakes a patrol agent for problems: typed into its session if it runs, else a session started for it. */
-async function wake(ctx: PatrolContext, owner: string, problems: readonly LiveProblem[]): Promise<PatrolPassResult['woken'][number]> {
+async function wake(
+  ctx: PatrolContext,
+  owner: string,
+  problems: readonly LiveProblem[],
+): Promise<PatrolPassResult['woken'][number]> {
   const ids = problems.map((p) => p.id);
   try {
     const agent = await ctx.store.agent(owner);
     let how: 'nudged' | 'started';
     if (await agentRunning(ctx, agent)) {
-      await nudgeAgent(ctx, { to: owner, from: 'daemon', message: wakeText(problems), mode: 'wait-idle', waitIdleMs: 0 });
+      await nudgeAgent(ctx, {
+        to: owner,
+        from: 'daemon',
+        message: wakeText(problems),
+        mode: 'wait-idle',
+        waitIdleMs: 0,
+      });
       how = 'nudged';
     } else {
       // The beacon's topic tells it why it starts; its prime lists the problems.

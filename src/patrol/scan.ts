@@ -10,6 +10,7 @@ import {
   type Problem,
   type ProblemQuery,
 } from '../core/problem.js';
+import type { PatrolScan, ScanProblem } from '../core/patrol-scan.js';
 import { observeAgents } from '../observe/snapshot.js';
 import type { PatrolContext } from './problems.js';
 
@@ -19,18 +20,10 @@ import type { PatrolContext } from './problems.js';
  * recovery.
  */
 
-export type ScanProblem = Problem & {
-  decisions: { action: string; reason: string; actor: string; at: string }[];
-};
+export type { ScanProblem } from '../core/patrol-scan.js';
 
-export type PatrolScanReport = {
-  at: string;
-  /** Whose problems these are (a patrol agent's address), or null for every owner. */
-  owner: string | null;
-  rig: string | null;
-  problems: ScanProblem[];
-  agents: { address: string; role: string; state: string; hook: string | null; session_alive: boolean }[];
-};
+/** What `gt patrol scan --json` prints: the shape core/patrol-scan.ts defines, which the sim policy reads. */
+export type PatrolScanReport = PatrolScan;
 
 export type ScanScope = { rig?: string; role?: 'witness' | 'deacon' | 'boot'; all?: boolean };
 
