@@ -106,7 +106,9 @@ describe.skipIf(!claudeAvailable())('the real Claude Code CLI as the witness', (
     expect(decision).toMatchObject({ kind: 'stalled', subject: 'gastown/polecats/toast', action: 'nudge' });
     expect(decision?.evidence).toMatchObject({ hook: bead.id });
     // The scan ran through the model's Bash tool, and the nudge is on its way to the busy polecat.
-    expect(model.conversationRequests().some((r) => allMessageTexts(r).join('\n').includes('"kind": "stalled"'))).toBe(true);
+    expect(model.conversationRequests().some((r) => allMessageTexts(r).join('\n').includes('"kind": "stalled"'))).toBe(
+      true,
+    );
     const queued = await store.pendingNudges('gastown/polecats/toast');
     expect(queued.map((n) => [n.sender, n.body])).toEqual([
       ['gastown/witness', 'Witness here: you have not moved for a while. Stuck?'],

@@ -81,7 +81,14 @@ describe('the patrol, with the sim policy', () => {
     await eventually(() => f.trace('ga-toast').some((t) => t.step === 'report'), 'the work to be handed in', 60_000);
     const sessions = await s.sessions('gastown/polecats/toast');
     expect(sessions.length).toBeGreaterThanOrEqual(2);
-    expect(new Set(f.trace('ga-toast').filter((t) => t.step === 'start').map((t) => (t as { cwd?: string }).cwd)).size).toBe(1);
+    expect(
+      new Set(
+        f
+          .trace('ga-toast')
+          .filter((t) => t.step === 'start')
+          .map((t) => (t as { cwd?: string }).cwd),
+      ).size,
+    ).toBe(1);
     await eventually(
       async () => (await s.problem(stall?.id ?? 0)).state === 'resolved',
       'the stall to resolve itself',
@@ -112,7 +119,8 @@ describe('the patrol, with the sim policy', () => {
     const idleBefore = (await s.sessions('gastown/polecats/nux')).map((x) => x.session_id);
     f.run('daemon', 'start', '--tick', '1');
     await eventually(
-      async () => (await s.decisions({ limit: 0 })).some((d) => d.action === 'restart' && d.subject === 'gastown/polecats/toast'),
+      async () =>
+        (await s.decisions({ limit: 0 })).some((d) => d.action === 'restart' && d.subject === 'gastown/polecats/toast'),
       'the witness to restart the stopped polecat',
       60_000,
     );
@@ -132,7 +140,11 @@ describe('the patrol, with the sim policy', () => {
     await s.hook('gastown/polecats/toast', bead.id, 'mayor');
     await s.close([bead.id], { reason: 'done by hand', force: true }, 'mayor');
     f.run('daemon', 'start', '--tick', '1');
-    await eventually(async () => (await s.agent('gastown/polecats/toast')).hook_bead === null, 'the hook cleared', 30_000);
+    await eventually(
+      async () => (await s.agent('gastown/polecats/toast')).hook_bead === null,
+      'the hook cleared',
+      30_000,
+    );
     await eventually(
       async () => (await problemsOf(f, 'closed-hooked')).some((p) => p.state === 'resolved'),
       'the problem resolved',
@@ -187,10 +199,15 @@ describe('the patrol, with the sim policy', () => {
     const [mass] = await problemsOf(f, 'mass-death');
     expect(mass?.owner).toBe('deacon');
     // Paused: at most the first death could have been restarted before the others were seen.
-    const restarted = (): number => names.filter((n) => f.trace(`ga-${n}`).filter((t) => t.step === 'start').length > 1).length;
+    const restarted = (): number =>
+      names.filter((n) => f.trace(`ga-${n}`).filter((t) => t.step === 'start').length > 1).length;
     expect(restarted()).toBeLessThanOrEqual(1);
     // The deacon (woken for it) waits once, then lifts the pause; the others are restarted.
-    await eventually(async () => (await s.problem(mass?.id ?? 0)).state === 'resolved', 'the deacon to lift the pause', 60_000);
+    await eventually(
+      async () => (await s.problem(mass?.id ?? 0)).state === 'resolved',
+      'the deacon to lift the pause',
+      60_000,
+    );
     const actions = (await s.decisions({ problem: mass?.id ?? 0, limit: 0 })).map((d) => d.action).reverse();
     expect(actions).toEqual(['wait', 'resume']);
     await eventually(() => restarted() === 3, 'every polecat restarted', 60_000);
@@ -216,7 +233,11 @@ describe('the patrol, with the sim policy', () => {
       'boot to start the deacon',
       60_000,
     );
-    await eventually(() => f.trace('hq-deacon').filter((t) => t.step === 'prime').length >= 2, 'the deacon to run again', 30_000);
+    await eventually(
+      () => f.trace('hq-deacon').filter((t) => t.step === 'prime').length >= 2,
+      'the deacon to run again',
+      30_000,
+    );
     await eventually(async () => !(await f.provider.list()).includes('hq-boot'), 'boot to be gone', 30_000);
     const [p] = (await problemsOf(f, 'patrol-unresponsive')).filter((x) => x.subject === 'deacon');
     await eventually(async () => (await s.problem(p?.id ?? 0)).state === 'resolved', 'the problem to resolve', 30_000);
@@ -242,7 +263,11 @@ describe('the patrol, with the sim policy', () => {
       'the witness to be woken for the stall',
       60_000,
     );
-    await eventually(() => f.trace('ga-witness').some((t) => t.step === 'hang'), 'the witness to be mid-patrol', 30_000);
+    await eventually(
+      () => f.trace('ga-witness').some((t) => t.step === 'hang'),
+      'the witness to be mid-patrol',
+      30_000,
+    );
     saveSettings(f.town, { ...loadSettings(f.town), role_agents: {} });
     await f.killAgent('ga-witness');
     await eventually(
@@ -284,11 +309,19 @@ describe('gt patrol scan and report', () => {
     expect(mine.problems.map((p) => p.kind)).toEqual(['stalled']);
     const id = String(mine.problems[0]?.id);
     const asDeaconBoot = { ...f.env, GT_ROLE: 'deacon/boot', BD_ACTOR: 'deacon/boot' };
-    expect(json<{ problems: unknown[] }>(gt(['patrol', 'scan', '--json'], { cwd: f.town.root, env: asDeaconBoot })).problems).toEqual([]);
-    const bad = gt(['patrol', 'report', id, '--action', 'explode', '--reason', 'x'], { cwd: f.town.root, env: asWitness });
+    expect(
+      json<{ problems: unknown[] }>(gt(['patrol', 'scan', '--json'], { cwd: f.town.root, env: asDeaconBoot })).problems,
+    ).toEqual([]);
+    const bad = gt(['patrol', 'report', id, '--action', 'explode', '--reason', 'x'], {
+      cwd: f.town.root,
+      env: asWitness,
+    });
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toContain('unknown action');
-    const foreign = gt(['patrol', 'report', id, '--action', 'wait', '--reason', 'x'], { cwd: f.town.root, env: asDeaconBoot });
+    const foreign = gt(['patrol', 'report', id, '--action', 'wait', '--reason', 'x'], {
+      cwd: f.town.root,
+      env: asDeaconBoot,
+    });
     expect(foreign.status).not.toBe(0);
     expect(foreign.stderr).toContain("gastown/witness's to judge");
     const ok = json<{ problem: Problem; decision: { action: string; evidence: Record<string, unknown> } }>(

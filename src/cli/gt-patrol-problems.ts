@@ -23,10 +23,14 @@ function renderScan(r: PatrolScanReport, now: number): string {
     );
     const last = p.decisions.at(-1);
     if (last !== undefined)
-      lines.push(`      last decision: ${last.action} by ${sanitize(last.actor)} ${ageOf(last.at, now)} ago: ${sanitize(last.reason)}`);
+      lines.push(
+        `      last decision: ${last.action} by ${sanitize(last.actor)} ${ageOf(last.at, now)} ago: ${sanitize(last.reason)}`,
+      );
     if (p.escalation !== null) lines.push(`      escalated: ${p.escalation}`);
   }
-  lines.push('Look closer with "gt peek <address>"; record each decision with "gt patrol report <id> --action <a> --reason …".');
+  lines.push(
+    'Look closer with "gt peek <address>"; record each decision with "gt patrol report <id> --action <a> --reason …".',
+  );
   return `${lines.join('\n')}\n`;
 }
 
@@ -59,7 +63,7 @@ export function registerProblemCommands(patrol: Command, io: Io): void {
   patrol
     .command('scan')
     .description(
-      'the open problems and the facts behind them: yours when a patrol agent asks, else every one (or a rig\'s)',
+      "the open problems and the facts behind them: yours when a patrol agent asks, else every one (or a rig's)",
     )
     .option('--rig <rig>', "only this rig's problems")
     .option('--role <role>', 'as this patrol role sees them: witness (with --rig), deacon or boot')
@@ -68,7 +72,9 @@ export function registerProblemCommands(patrol: Command, io: Io): void {
       withTown(io, cmd, async (ctx) => {
         const role = o.role;
         if (role !== undefined && role !== 'witness' && role !== 'deacon' && role !== 'boot')
-          throw new UsageError(`unknown role "${String(role)}"`, { hint: 'use --role witness, deacon or boot' });
+          throw new UsageError(`unknown role "${typeof role === 'string' ? role : '?'}"`, {
+            hint: 'use --role witness, deacon or boot',
+          });
         const r = await patrolScan(ctx, {
           ...(typeof o.rig === 'string' ? { rig: o.rig } : {}),
           ...(role === undefined ? {} : { role }),
@@ -81,7 +87,10 @@ export function registerProblemCommands(patrol: Command, io: Io): void {
   patrol
     .command('report <problem>')
     .description('record your decision on a problem, with its reason; the evidence it was based on is kept with it')
-    .requiredOption('--action <action>', 'nudge, wait, restart, start, handoff, resling, release, escalate, resume or dismiss')
+    .requiredOption(
+      '--action <action>',
+      'nudge, wait, restart, start, handoff, resling, release, escalate, resume or dismiss',
+    )
     .requiredOption('--reason <text>', 'why: what you saw and what you expect')
     .option('--escalation <id>', 'the escalation you filed for it (gt escalate)')
     .action((id: string, o: Opts, cmd: Command) =>

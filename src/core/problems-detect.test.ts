@@ -62,11 +62,7 @@ describe('detectProblems', () => {
       { state: 'needs-input', question: 'Claude usage limit reached. Resets 3pm', questionKind: 'usage-limit' },
       ['usage-limit:g/polecats/toast>g/witness'],
     ],
-    [
-      'dead with work',
-      { state: 'dead-with-work', sessionAlive: false },
-      ['dead-with-work:g/polecats/toast>g/witness'],
-    ],
+    ['dead with work', { state: 'dead-with-work', sessionAlive: false }, ['dead-with-work:g/polecats/toast>g/witness']],
     [
       'quarantined after deaths: a crash loop',
       { state: 'stuck', deathsMs: [NOW - 300_000, NOW - 400_000] },
@@ -96,7 +92,10 @@ describe('detectProblems', () => {
       config,
     );
     expect(limit?.evidence.reset_at).toBe('2026-12-01T15:00:00.000Z');
-    const [stall] = detectProblems(input({ agents: [{ ...polecat, state: 'stalled', lastProgressMs: NOW - 90_000 }] }), config);
+    const [stall] = detectProblems(
+      input({ agents: [{ ...polecat, state: 'stalled', lastProgressMs: NOW - 90_000 }] }),
+      config,
+    );
     expect(stall?.evidence).toMatchObject({ hook: 'g-1', state: 'stalled', last_progress: '2026-12-01T11:58:30.000Z' });
     expect(stall?.summary).toContain('since 2026-12-01T11:58:30.000Z');
   });
@@ -202,9 +201,9 @@ describe('detectProblems', () => {
     expect(kinds(input({ agents: [{ ...refinery, sessionAlive: false }], rigs: waiting }))).toEqual([
       'refinery-down:g/refinery>g/witness',
     ]);
-    expect(kinds(input({ agents: [{ ...refinery, sessionAlive: false }], rigs: [{ ...waiting[0]!, waiting: 0 }] }))).toEqual(
-      [],
-    );
+    expect(
+      kinds(input({ agents: [{ ...refinery, sessionAlive: false }], rigs: [{ ...waiting[0]!, waiting: 0 }] })),
+    ).toEqual([]);
     expect(kinds(input({ agents: [{ ...refinery, state: 'idle' }], rigs: waiting }))).toEqual([
       'refinery-stuck:g/refinery>g/witness',
     ]);

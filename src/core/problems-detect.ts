@@ -254,7 +254,8 @@ function massDeath(input: DetectInput, config: DetectConfig): ProblemDraft | nul
   if (newest === null || nowMs - newest > config.massDeathPauseMs) {
     // Still paused while a live problem's pause has not run out.
     if (live === undefined) return null;
-    const since = Date.parse(String(live.evidence.last_death ?? live.first_seen));
+    const last = live.evidence.last_death;
+    const since = Date.parse(typeof last === 'string' ? last : live.first_seen);
     if (nowMs - since > config.massDeathPauseMs) return null;
     return { ...draftOf(live) };
   }
@@ -326,7 +327,9 @@ function unresponsive(input: DetectInput, config: DetectConfig): ProblemDraft[] 
         p.woken_at !== null &&
         (p.decidedAtMs === null || p.decidedAtMs < Date.parse(p.woken_at)),
     );
-    const overdue = waiting.filter((p) => p.woken_at !== null && input.nowMs - Date.parse(p.woken_at) > config.respondMs);
+    const overdue = waiting.filter(
+      (p) => p.woken_at !== null && input.nowMs - Date.parse(p.woken_at) > config.respondMs,
+    );
     if (overdue.length === 0) continue;
     const oldest = Math.min(...overdue.map((p) => Date.parse(p.woken_at ?? '')));
     out.push({
@@ -355,7 +358,9 @@ export function resolutionOf(p: Problem, input: DetectInput): string {
     case 'usage-limit':
       return agent === undefined ? 'the agent is gone' : `the screen no longer waits (${agent.state})`;
     case 'dead-with-work':
-      return agent?.sessionAlive === true ? 'its agent runs again' : `no longer dead with work (${agent?.state ?? 'gone'})`;
+      return agent?.sessionAlive === true
+        ? 'its agent runs again'
+        : `no longer dead with work (${agent?.state ?? 'gone'})`;
     case 'crash-loop':
       return 'it is no longer quarantined';
     case 'closed-hooked':

@@ -156,7 +156,9 @@ describe('patrol settings', () => {
     const s = parseTownSettings({ patrol: { enabled: false, recheck_seconds: 5 } });
     expect(s.patrol).toMatchObject({ enabled: false, recheck_seconds: 5, respond_seconds: 300 });
     expect(() => parseTownSettings({ patrol: { enabled: 'yes' } })).toThrow(/patrol\.enabled must be true or false/);
-    expect(() => parseTownSettings({ patrol: { respond_seconds: 0 } })).toThrow(/patrol\.respond_seconds must be a positive/);
+    expect(() => parseTownSettings({ patrol: { respond_seconds: 0 } })).toThrow(
+      /patrol\.respond_seconds must be a positive/,
+    );
     expect(() => parseTownSettings({ patrol: { nope: 1 } })).toThrow(/patrol\.nope is not a known setting/);
   });
 });

@@ -321,7 +321,13 @@ async function observeAgent(
     state,
     question: state === 'needs-input' ? question : null,
     question_kind:
-      state !== 'needs-input' ? null : pane?.kind === 'question' ? pane.question : pane?.kind === 'dialog' ? 'dialog' : null,
+      state !== 'needs-input'
+        ? null
+        : pane?.kind === 'question'
+          ? pane.question
+          : pane?.kind === 'dialog'
+            ? 'dialog'
+            : null,
     session_alive: alive,
     liveness,
     pane: pane?.kind ?? null,

@@ -157,7 +157,8 @@ export async function patrolPass(
   };
   const before = await liveProblems(ctx.store);
   const [judged] = await ctx.store.problems({ kinds: ['mass-death'], states: ['resolved'], limit: 1 });
-  const handledMs = judged === undefined ? NaN : Date.parse(String(judged.evidence.last_death ?? ''));
+  const lastDeath = judged?.evidence.last_death;
+  const handledMs = typeof lastDeath === 'string' ? Date.parse(lastDeath) : NaN;
   const detected = agents.map((a) => detectAgent(a, nowMs));
   const input: DetectInput = {
     nowMs,
@@ -206,7 +207,8 @@ export async function patrolPass(
   const live = await liveProblems(ctx.store);
   const mass = live.find((p) => p.kind === 'mass-death');
   if (mass !== undefined) {
-    const until = Date.parse(String(mass.evidence.paused_until ?? ''));
+    const paused = mass.evidence.paused_until;
+    const until = typeof paused === 'string' ? Date.parse(paused) : NaN;
     result.restartsPausedUntilMs = Number.isNaN(until) ? nowMs + patrol.mass_death_pause_seconds * 1000 : until;
   }
   const deaconDown = live.find((p) => p.kind === 'patrol-unresponsive' && p.subject === 'deacon');

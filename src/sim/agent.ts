@@ -6,6 +6,7 @@ import { commitAll, mergeTargetIntoBranch } from '../git/git.js';
 import { openTownStore } from '../store/open.js';
 import { findTown } from '../town/town.js';
 import { returnedWork, type ReturnedWork } from './returned.js';
+import { isPatrolAddress, patrolTurn } from './patrol.js';
 import { firstShellBlock, type SimDialog, type SimStep } from './script.js';
 
 /**
@@ -422,6 +423,21 @@ export class SimAgent {
 
   /** Runs the hooked bead's script once per bead, commits, reports; or says there is nothing to do. */
   async #work(): Promise<void> {
+    if (isPatrolAddress(this.#address)) {
+      // A patrol agent: its work is the open problems, not a hook.
+      await patrolTurn({
+        gt: (args) => this.#gt(args),
+        trace: (step, detail) => this.trace(step, detail),
+        say: (line) => this.say(line),
+        now: () => Date.now(),
+      });
+      if (this.#address === 'deacon/boot') {
+        // Boot triages and goes: the next trouble with the deacon starts a fresh one.
+        this.trace('exit', { by: 'boot-triaged' });
+        this.#exit(0);
+      }
+      return;
+    }
     const bead = await this.#hookedBead();
     if (bead === undefined) {
       this.trace('no_work');
