@@ -32,7 +32,9 @@ const SIBLINGS: Readonly<Record<string, readonly string[]>> = {
   // A town's sandboxes are git clones and worktrees.
   town: ['git'],
   // The daemon observes, then acts through the same operations users run (start a session, send mail).
-  daemon: ['observe', 'work'],
+  daemon: ['observe', 'work', 'patrol'],
+  // The patrol reads what the daemon observed, and tells agents and people by mail.
+  patrol: ['observe', 'work'],
   // The refinery tells who wrote a request, and the rig's witness, what landed: by the mail agents send.
   refinery: ['work'],
 };
@@ -88,6 +90,7 @@ describe('architecture', () => {
         'work',
         'observe',
         'daemon',
+        'patrol',
         'refinery',
         'sim',
         'cli',

@@ -20,6 +20,7 @@ import { observeAgents } from '../observe/snapshot.js';
 import { registerMailCommands, registerSeanceCommand, registerWorkCommands } from './gt-work.js';
 import { registerMqCommands } from './gt-mq.js';
 import { registerSchedulerCommands } from './gt-scheduler.js';
+import { registerEscalateCommands } from './gt-escalate.js';
 import { printJson, sanitize, type Io } from './io.js';
 import { agentCliChecks, renderAgentChecks, renderNextSteps } from './next-steps.js';
 import type { Role } from '../core/identity.js';
@@ -369,6 +370,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
   registerWorkCommands(program, io);
   registerMqCommands(program, io);
   registerSchedulerCommands(program, io);
+  registerEscalateCommands(program, io);
   registerMailCommands(program, io);
   registerSeanceCommand(program, io);
   registerStatusCommands(program, io);
