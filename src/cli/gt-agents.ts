@@ -1,8 +1,9 @@
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { errorMessage, UsageError, ValidationError } from '../core/errors.js';
+import { errorMessage, isRecord, UsageError, ValidationError } from '../core/errors.js';
 import type { DerivedState } from '../core/derive.js';
+import { actingActor, isPatrolActor, refusalError, shellRefusal, shellRefusalText } from '../core/guard.js';
 import { isRole, ROLES } from '../core/identity.js';
 import { reviveAgent } from '../daemon/revive.js';
 import { observeAgents } from '../observe/snapshot.js';
@@ -31,7 +32,7 @@ import {
   type StartResult,
   type TownContext,
 } from '../work/sessions.js';
-import { globals, resolveActor } from './bd/context.js';
+import { globals, resolveActor, type GlobalOptions } from './bd/context.js';
 import { printJson, sanitize, type Io } from './io.js';
 
 type Opts = Record<string, unknown>;
@@ -73,6 +74,14 @@ export function townContext(
   };
 }
 
+/**
+ * Who acts for a gt command: the resolved actor (--actor, BD_ACTOR, …), except in a patrol agent's session,
+ * which always acts as itself (GT_ROLE), so that its guardrails hold whatever flags it passes.
+ */
+export async function gtActor(io: Io, g: GlobalOptions): Promise<string> {
+  return actingActor(await resolveActor(io, g), io.env.GT_ROLE);
+}
+
 export async function withTown<T>(
   io: Io,
   cmd: Command,
@@ -83,7 +92,7 @@ export async function withTown<T>(
   const store = openTownStore(town.dbPath);
   try {
     return await fn(
-      townContext(io, town, store, await resolveActor(io, g), g.json ? undefined : (line) => io.err(`  ${line}\n`)),
+      townContext(io, town, store, await gtActor(io, g), g.json ? undefined : (line) => io.err(`  ${line}\n`)),
     );
   } finally {
     store.dispose();
@@ -451,14 +460,21 @@ export function registerAgentCommands(program: Command, io: Io): void {
   agent
     .command('hook')
     .description(
-      'an agent CLI\'s Stop hook: queued nudges keep it going; a polecat with open work is reminded of gt done (the prompt-submit hook is "gt mail check --inject")',
+      'hooks of agent CLIs. stop: queued nudges keep it going, a polecat with open work is reminded of gt done. ' +
+        'guard (before a shell command of a patrol agent): git that merges, pushes, deletes branches, removes ' +
+        'worktrees or discards changes, and recursive rm, are blocked with exit code 2. The prompt-submit hook ' +
+        'is "gt mail check --inject"',
     )
-    .argument('<event>', 'stop')
+    .argument('<event>', 'stop | guard')
     .option('--remind-done', 'remind a polecat with open hooked work to finish with gt done')
     .action(async (event: string, o: Opts) => {
+      if (event === 'guard') {
+        guardHook(io);
+        return;
+      }
       if (event !== 'stop')
         throw new UsageError(`unknown hook event "${event}"`, {
-          hint: 'use stop; for prompt-submit run "gt mail check --inject"',
+          hint: 'use stop or guard; for prompt-submit run "gt mail check --inject"',
         });
       const input = io.stdinIsTTY ? {} : parseHookInput(io.readStdin());
       // A hook must never break the agent's turn: problems go to stderr, the exit stays 0.
@@ -480,6 +496,36 @@ export function registerAgentCommands(program: Command, io: Io): void {
     });
 
   registerConfigCommands(program, io);
+}
+
+/**
+ * `gt agent hook guard`: the PreToolUse hook of a patrol agent's shell tool. The agent CLI gives the tool call
+ * as JSON on stdin (`tool_input.command`); a command patrol agents may not run by hand is refused with exit
+ * code 2 and the reason on stderr, which the CLI shows the agent instead of running it. Only patrol sessions
+ * (GT_ROLE or BD_ACTOR a witness, the deacon or boot) are held; in them, input that cannot be read is refused
+ * too, since a guard that fails open guards nothing. The commands' own refusals are the first line of defence.
+ */
+function guardHook(io: Io): void {
+  if (!isPatrolActor(io.env.GT_ROLE) && !isPatrolActor(io.env.BD_ACTOR)) return;
+  const unreadable = (why: string): ValidationError =>
+    new ValidationError(`gt agent hook guard could not check this command (${why}), so it is not run`, {
+      hint: 'run it through a gt command, or escalate with gt escalate',
+    });
+  let input: unknown;
+  try {
+    input = JSON.parse(io.stdinIsTTY ? '' : io.readStdin());
+  } catch (err) {
+    throw unreadable(`the hook's input is not JSON: ${errorMessage(err)}`);
+  }
+  if (!isRecord(input)) throw unreadable("the hook's input is not a JSON object");
+  const tool = input.tool_name;
+  const command = isRecord(input.tool_input) ? input.tool_input.command : undefined;
+  if (typeof command !== 'string') {
+    if (typeof tool === 'string' && tool !== 'Bash') return; // not a shell command: nothing here to check
+    throw unreadable('no tool_input.command');
+  }
+  const refused = shellRefusal(command);
+  if (refused !== null) throw refusalError(shellRefusalText(refused)); // exit code 2
 }
 
 function stringList(v: unknown): string[] {

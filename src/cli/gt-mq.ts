@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { GtError, UsageError } from '../core/errors.js';
+import { refusePatrol } from '../core/guard.js';
 import { workTitle } from '../core/merge-request.js';
 import type { TownStore } from '../core/town-store.js';
 import { queueRows, type QueueRow, type QueueStats } from '../core/merge-queue-stats.js';
@@ -244,6 +245,8 @@ export function registerMqCommands(program: Command, io: Io): void {
     .option('--beacon <text>', "the session's first line (shown, not acted on)")
     .action((rigArg: string | undefined, o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
+        // The refinery's own session runs this; a patrol agent that wants the queue moved restarts that session.
+        refusePatrol(ctx.actor, 'refinery-run');
         const rig = rigArg ?? io.env.GT_RIG;
         if (rig === undefined || rig === '')
           throw new UsageError('which rig?', { hint: 'gt refinery run <rig> (or run it in a refinery session)' });

@@ -232,12 +232,12 @@ export function registerStatusCommands(program: Command, io: Io): void {
         progress: live ? (name: string) => io.err(`\u001b[2K\r  checking ${name}…`) : undefined,
       };
       // A store too damaged to open is what doctor is for: it is reported as a failed check, not as an error.
-      const checks = await withTown(io, cmd, (ctx) => runDoctor({ ...ctx, actor: 'doctor' }, options)).catch(
-        (err: unknown) => {
-          if (err instanceof DamagedStoreError) return runDoctorWithoutStore(err, options);
-          throw err;
-        },
-      );
+      const checks = await withTown(io, cmd, (ctx) =>
+        runDoctor({ ...ctx, actor: 'doctor' }, { ...options, actor: ctx.actor }),
+      ).catch((err: unknown) => {
+        if (err instanceof DamagedStoreError) return runDoctorWithoutStore(err, options);
+        throw err;
+      });
       if (live) io.err('\u001b[2K\r');
       if (json) printJson(io, { ok: checks.every((c) => c.status !== 'fail'), checks });
       else io.out(renderDoctor(checks));

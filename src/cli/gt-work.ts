@@ -5,7 +5,7 @@ import { archiveMail, inbox, readMail, sendMail, turnBoundaryNotice } from '../w
 import { announceMail, type Announcement } from '../work/mail-notify.js';
 import { whoAmI } from '../work/prime.js';
 import { seanceList, seanceTalk } from '../work/seance.js';
-import { sling, type SlingResult } from '../work/sling.js';
+import { sling, unsling, type SlingResult } from '../work/sling.js';
 import { wakeDispatcher } from '../work/capacity.js';
 import { daemonPid } from '../daemon/daemon.js';
 import { globals } from './bd/context.js';
@@ -124,16 +124,18 @@ export function registerWorkCommands(program: Command, io: Io): void {
     .command('unsling')
     .description("take the bead off a hook (yours, or the target's): it goes back to open, unassigned")
     .argument('[target]', 'agent address (default: you)')
-    .action((target: string | undefined, _o: Opts, cmd: Command) =>
+    .option(
+      '--force',
+      "release another agent's work even though it still runs or its sandbox holds uncommitted or unpushed changes (the sandbox keeps them)",
+    )
+    .action((target: string | undefined, o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
         const agent = target === undefined ? await whoAmI(ctx.store, io.env, io.cwd) : await ctx.store.agent(target);
-        const had = agent.hook_bead;
-        await ctx.store.unhook(agent.address, ctx.actor);
-        if (had !== null) await wakeDispatcher(ctx); // a polecat may have freed up
-        if (globals(cmd).json) printJson(io, { agent: agent.address, unhooked: had });
+        const r = await unsling(ctx, agent, { force: o.force === true });
+        if (globals(cmd).json) printJson(io, r);
         else
           io.out(
-            had === null ? `${agent.address} had nothing on its hook\n` : `✓ ${had} is off ${agent.address}'s hook\n`,
+            r.unhooked === null ? `${r.agent} had nothing on its hook\n` : `✓ ${r.unhooked} is off ${r.agent}'s hook\n`,
           );
       }),
     );

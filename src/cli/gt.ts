@@ -11,8 +11,8 @@ import { addPolecat, removePolecat } from '../town/polecat.js';
 import { addRig } from '../town/rig.js';
 import { removeRig } from '../town/rig-remove.js';
 import { findTown, installTown, loadSettings } from '../town/town.js';
-import { globals, resolveActor } from './bd/context.js';
-import { registerAgentCommands, withTown } from './gt-agents.js';
+import { globals } from './bd/context.js';
+import { gtActor, registerAgentCommands, withTown } from './gt-agents.js';
 import { registerDemoCommand } from './demo.js';
 import { registerDaemonCommands, registerUpDownCommands } from './gt-daemon.js';
 import { registerStatusCommands, renderPolecats } from './gt-status.js';
@@ -102,7 +102,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
         owner: await ownerEmail(io, o.owner),
         git: o.git === true,
         force: o.force === true,
-        actor: await resolveActor(io, g),
+        actor: await gtActor(io, g),
         nowIso: formatTimestamp(Date.now()),
       });
       const t = result.town;
@@ -194,7 +194,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
       const result = await addRig(town, name, repository, {
         prefix: typeof o.prefix === 'string' ? o.prefix : undefined,
         branch: typeof o.branch === 'string' ? o.branch : undefined,
-        actor: await resolveActor(io, g),
+        actor: await gtActor(io, g),
       });
       const r = result.rig;
       const agents = agentCliChecks(loadSettings(town), RIG_ROLES, io.env.PATH);
@@ -276,7 +276,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
       const result = await removeRig(town, name, {
         force: o.force === true,
         discardUnmerged: o.discardUnmerged === true,
-        actor: await resolveActor(io, g),
+        actor: await gtActor(io, g),
       });
       if (g.json) printJson(io, result);
       else {
@@ -306,7 +306,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
       const agent = await addPolecat(town, rigName, {
         name,
         bead: typeof o.bead === 'string' ? o.bead : undefined,
-        actor: await resolveActor(io, g),
+        actor: await gtActor(io, g),
         ownerEmail: town.owner,
         nowMs: Date.now(),
       });
@@ -345,7 +345,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
       const g = globals(cmd);
       const { rig: rigName, name } = polecatTarget(target);
       const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
-      await removePolecat(town, rigName, name, { force: o.force === true, actor: await resolveActor(io, g) });
+      await removePolecat(town, rigName, name, { force: o.force === true, actor: await gtActor(io, g) });
       if (g.json) printJson(io, { removed: `${rigName}/polecats/${name}` });
       else io.out(`✓ Removed polecat ${rigName}/polecats/${name}\n`);
     });
@@ -361,7 +361,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
       const g = globals(cmd);
       const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
       const { rig: rigName, name } = crewTarget(nameArg, typeof o.rig === 'string' ? o.rig : undefined);
-      const crew = await addCrew(town, rigName, name, await resolveActor(io, g));
+      const crew = await addCrew(town, rigName, name, await gtActor(io, g));
       if (g.json) printJson(io, crew);
       else io.out(`✓ Crew workspace ${crew.address}\n  in ${crew.sandbox_path}\n`);
     });

@@ -125,6 +125,7 @@ export type PatrolDecision = {
   outcome_at: string | null;
 };
 
+/** Each filter given narrows the result; an empty list matches nothing. */
 export type ProblemQuery = {
   states?: readonly ProblemState[];
   owner?: string;
@@ -132,7 +133,7 @@ export type ProblemQuery = {
   kinds?: readonly ProblemKind[];
   subject?: string;
   ids?: readonly number[];
-  /** Newest first; 0 means no limit (default). */
+  /** Without a limit (0, the default) every match, oldest first by id; with one, the newest `limit`, newest first. */
   limit?: number;
 };
 
@@ -152,20 +153,32 @@ export type ProblemStore = {
   /**
    * Records what one detection pass saw, all in one transaction: a draft with no live problem of its kind and
    * subject opens one (a problem of the same kind and subject resolved within `recurWithinMs` marks that one's
-   * recovered decisions recurred); a draft with one refreshes its last_seen and evidence; each live problem in
-   * `scope` with no draft is resolved with `resolveReasons[id]` (or "no longer seen"), and its pending
-   * decisions become recovered. Problems outside `scope` (other owners' kinds) are not touched.
+   * recovered decisions recurred); a draft with one refreshes its last_seen, evidence and summary; each live
+   * problem in `scope` with no draft is resolved with `resolveReasons[id]` (or "no longer seen"), and its pending
+   * decisions become recovered. Problems outside `scope` (other owners' kinds) are not touched; a draft of a
+   * kind outside it is a ValidationError. Of two drafts for one kind and subject the later counts. A refresh
+   * that changes neither summary nor evidence writes nothing while last_seen is under 10 s old, so a pass that
+   * saw nothing new does not write the database.
    */
   syncProblems(
     drafts: readonly ProblemDraft[],
-    options: { scope: readonly ProblemKind[]; resolveReasons?: Readonly<Record<number, string>>; recurWithinMs: number },
+    options: {
+      scope: readonly ProblemKind[];
+      resolveReasons?: Readonly<Record<number, string>>;
+      recurWithinMs: number;
+    },
     actor: string,
   ): Promise<{ opened: Problem[]; resolved: Problem[] }>;
   problems(query?: ProblemQuery): Promise<Problem[]>;
+  /** One problem, live or resolved; an unknown id is a NotFoundError. */
   problem(id: number): Promise<Problem>;
-  /** Records a decision with the problem's current evidence, and moves the problem to its next state. */
+  /**
+   * Records a decision with the problem's current evidence, and moves the problem to its next state (a decision
+   * that resolves it resolves it as resolveProblem does). An escalate decision's outcome is `escalated` at once.
+   * An unknown action or an empty reason is a ValidationError, a resolved problem a ConflictError.
+   */
   decide(id: number, input: DecisionInput, actor: string): Promise<{ problem: Problem; decision: PatrolDecision }>;
-  /** Marks that the owner was woken for these problems now. */
+  /** Marks that the owner was woken for these problems now (an unknown id is a NotFoundError, nothing written). */
   markWoken(ids: readonly number[], actor: string): Promise<void>;
   /** Resolves one live problem by hand or by a rule outside a sync (its pending decisions become recovered). */
   resolveProblem(id: number, resolution: string, actor: string): Promise<Problem>;

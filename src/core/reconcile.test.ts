@@ -183,6 +183,23 @@ describe('reconcile', () => {
     expect(actions[0]?.why).toContain('no longer');
   });
 
+  it('records deaths but restarts nothing while a mass death pauses restarts, and leaves what the patrol triages', () => {
+    const dead: ReconcileAgent = { ...polecat, state: 'dead-with-work', sessionAlive: false };
+    const paused = reconcile([dead], { ...config, restartsPausedUntilMs: NOW + 60_000 }, NOW);
+    expect(paused.map((a) => a.kind)).toEqual(['record-death', 'wait']);
+    expect(paused[1]).toMatchObject({ untilMs: NOW + 60_000 });
+    expect(paused[1]?.why).toContain('mass death');
+    const over = reconcile([dead], { ...config, restartsPausedUntilMs: NOW - 1 }, NOW);
+    expect(over.map((a) => a.kind)).toEqual(['record-death', 'restart']);
+    const deacon: ReconcileAgent = { ...dead, address: 'deacon', role: 'deacon', hook: null, state: 'stopped' };
+    const standing = { ...config, standingRoles: ['deacon' as const] };
+    expect(reconcile([deacon], { ...standing, leftToPatrol: new Set(['deacon']) }, NOW).map((a) => a.kind)).toEqual([
+      'record-death',
+      'wait',
+    ]);
+    expect(reconcile([deacon], standing, NOW).map((a) => a.kind)).toEqual(['record-death', 'restart']);
+  });
+
   it('backs off exponentially to a cap', () => {
     expect([1, 2, 3, 4, 10].map((k) => backoffMs(k, config))).toEqual([0, 10_000, 20_000, 40_000, 600_000]);
   });

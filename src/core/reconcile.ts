@@ -54,6 +54,10 @@ export type ReconcileConfig = {
   idlePolecatMs: number;
   /** A hook or session this young with no tmux session yet is a start in flight (a sling), not a death. */
   inFlightMs: number;
+  /** Several agents died at once (a mass death): no restart until then; deaths are still recorded. */
+  restartsPausedUntilMs?: number | null;
+  /** Agents whose restart is left to a patrol agent for now (the deacon, while boot triages it). */
+  leftToPatrol?: ReadonlySet<string>;
 };
 
 export type Action =
@@ -185,7 +189,22 @@ export function reconcile(
       }
       const lastDeath = deadNow ? nowMs : (inWindow[0]?.endedAtMs ?? 0);
       const wait = backoffMs(deaths, config);
-      if (nowMs - lastDeath >= wait) {
+      const pausedUntil = config.restartsPausedUntilMs ?? null;
+      if (pausedUntil !== null && pausedUntil > nowMs) {
+        actions.push({
+          kind: 'wait',
+          address: a.address,
+          untilMs: pausedUntil,
+          why: 'restarts are paused after a mass death: the deacon looks first',
+        });
+      } else if (config.leftToPatrol?.has(a.address) === true) {
+        actions.push({
+          kind: 'wait',
+          address: a.address,
+          untilMs: nowMs + config.inFlightMs,
+          why: 'left to the patrol for now (boot triages it)',
+        });
+      } else if (nowMs - lastDeath >= wait) {
         const what =
           a.state === 'dead-with-work'
             ? `${a.hook ?? 'its work'} is on its hook and no agent is running`

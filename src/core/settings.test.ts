@@ -239,3 +239,14 @@ describe('rig settings', () => {
     expect(parseRigSettings(JSON.parse(JSON.stringify(rigSettingsFile(s))))).toEqual(s);
   });
 });
+
+describe('patrol settings', () => {
+  it('defaults, overrides and names a bad field', () => {
+    expect(defaultTownSettings().patrol).toMatchObject({ enabled: true, respond_seconds: 300, mass_death_count: 3 });
+    const s = parseTownSettings({ patrol: { enabled: false, recheck_seconds: 5 } });
+    expect(s.patrol).toMatchObject({ enabled: false, recheck_seconds: 5, respond_seconds: 300 });
+    expect(() => parseTownSettings({ patrol: { enabled: 'yes' } })).toThrow(/patrol\.enabled must be true or false/);
+    expect(() => parseTownSettings({ patrol: { respond_seconds: 0 } })).toThrow(/patrol\.respond_seconds must be a positive/);
+    expect(() => parseTownSettings({ patrol: { nope: 1 } })).toThrow(/patrol\.nope is not a known setting/);
+  });
+});

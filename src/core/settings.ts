@@ -72,6 +72,43 @@ export function defaultEscalationSettings(): EscalationSettings {
     max_raises: 2,
   };
 }
+/**
+ * The patrol (`patrol` in the town's settings.json): when problems wake the patrol agents, and the thresholds of
+ * the facts the daemon records for them.
+ */
+export type PatrolSettings = {
+  /** Problems are recorded and the patrol agents woken for them; false: the daemon records none and wakes nobody. */
+  enabled: boolean;
+  /** A patrol agent woken for a problem that has not reported on it in this long does not respond. */
+  respond_seconds: number;
+  /** A problem still there this long after its owner decided wakes the owner again. */
+  recheck_seconds: number;
+  /** Kinds the daemon repairs itself wake the owner only if they outlast this. */
+  mechanical_grace_seconds: number;
+  /** Boot has this long to bring a dead deacon back before the daemon restarts it itself. */
+  boot_timeout_seconds: number;
+  /** Deaths of this many agents within the window are a mass death: restarts pause. */
+  mass_death_count: number;
+  mass_death_window_seconds: number;
+  mass_death_pause_seconds: number;
+  /** A refinery that runs while its queue has not moved in this long is stuck. */
+  refinery_stuck_seconds: number;
+  /** A problem that comes back within this long after it went away counts against the decision. */
+  recur_window_seconds: number;
+};
+
+export const DEFAULT_PATROL_SETTINGS: PatrolSettings = {
+  enabled: true,
+  respond_seconds: 300,
+  recheck_seconds: 600,
+  mechanical_grace_seconds: 120,
+  boot_timeout_seconds: 180,
+  mass_death_count: 3,
+  mass_death_window_seconds: 30,
+  mass_death_pause_seconds: 300,
+  refinery_stuck_seconds: 3600,
+  recur_window_seconds: 3600,
+};
 
 export type TownSettings = {
   version: number;
@@ -85,6 +122,7 @@ export type TownSettings = {
   /** The town-wide cap on busy polecats, over all rigs together. */
   scheduler: SchedulerSettings;
   escalation: EscalationSettings;
+  patrol: PatrolSettings;
 };
 
 export const DEFAULT_DAEMON_THRESHOLDS: DaemonThresholds = {
@@ -108,6 +146,7 @@ export function defaultTownSettings(): TownSettings {
     daemon: { ...DEFAULT_DAEMON_THRESHOLDS, standing_roles: [...DEFAULT_DAEMON_THRESHOLDS.standing_roles] },
     scheduler: { max_polecats: null },
     escalation: defaultEscalationSettings(),
+    patrol: { ...DEFAULT_PATROL_SETTINGS },
   };
 }
 
@@ -233,8 +272,13 @@ export function parseTownSettings(json: unknown, file = 'settings.json'): TownSe
   // An explicit type lets control flow see that r.fail() never returns.
   const r: Reader = new Reader(file);
   const root = r.object(json, 'the file');
-  r.unknownKeys(root, ['version', 'default_agent', 'agents', 'role_agents', 'daemon', 'scheduler', 'escalation'], '');
+  r.unknownKeys(
+    root,
+    ['version', 'default_agent', 'agents', 'role_agents', 'daemon', 'scheduler', 'patrol', 'escalation'],
+    '',
+  );
   const settings = defaultTownSettings();
+  if (root.patrol !== undefined) settings.patrol = parsePatrol(r, root.patrol);
   if (root.scheduler !== undefined) settings.scheduler = r.scheduler(root.scheduler);
   if (root.escalation !== undefined) settings.escalation = r.escalation(root.escalation);
   if (root.version !== undefined && root.version !== SETTINGS_VERSION)
@@ -306,6 +350,29 @@ export function parseTownSettings(json: unknown, file = 'settings.json'): TownSe
     }
   }
   return settings;
+}
+
+function parsePatrol(r: Reader, raw: unknown): PatrolSettings {
+  const obj = r.object(raw, 'patrol');
+  const numbers = [
+    'respond_seconds',
+    'recheck_seconds',
+    'mechanical_grace_seconds',
+    'boot_timeout_seconds',
+    'mass_death_count',
+    'mass_death_window_seconds',
+    'mass_death_pause_seconds',
+    'refinery_stuck_seconds',
+    'recur_window_seconds',
+  ] as const;
+  r.unknownKeys(obj, ['enabled', ...numbers], 'patrol');
+  const out: PatrolSettings = { ...DEFAULT_PATROL_SETTINGS };
+  if (obj.enabled !== undefined) {
+    if (typeof obj.enabled !== 'boolean') r.fail('patrol.enabled', 'must be true or false');
+    out.enabled = obj.enabled;
+  }
+  for (const key of numbers) if (obj[key] !== undefined) out[key] = r.positiveInteger(obj[key], `patrol.${key}`);
+  return out;
 }
 
 /** The rig's merge queue (`refinery` in `<rig>/settings.json`). */

@@ -1,5 +1,6 @@
 import type { AgentStore } from './agent-store.js';
 import type { BeadStore, StoreHealth } from './bead-store.js';
+import type { ProblemStore } from './problem.js';
 import type { RigRegistry } from './rig-registry.js';
 import type { SlingQueueStore } from './sling-queue.js';
 
@@ -8,12 +9,14 @@ export type { StoreHealth };
 
 /**
  * Everything a town keeps in its store, as the layers above `store/` see it: beads, agents with their session
- * chains, rigs, and slings queued for capacity. Code above the store depends on this port, never on a backend's class, so that a second
- * backend can slot in by passing the same conformance suites.
+ * chains, rigs, slings queued for capacity, and the problems the daemon saw with the patrol's decisions. Code
+ * above the store depends on this port, never on a backend's class, so that a second backend can slot in by
+ * passing the same conformance suites.
  */
 export type TownStore = BeadStore &
   AgentStore &
   RigRegistry &
-  SlingQueueStore & {
+  SlingQueueStore &
+  ProblemStore & {
     health(): Promise<StoreHealth>;
   };

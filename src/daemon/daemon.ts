@@ -17,6 +17,7 @@ import { sendMail, type Mail } from '../work/mail.js';
 import { announceMail } from '../work/mail-notify.js';
 import { startAgentSession, stopAgentSession, type TownContext } from '../work/sessions.js';
 import { claimantOf, dispatchQueued, type DispatchReport } from '../work/scheduler.js';
+import { patrolPass, type PatrolPassResult } from '../patrol/problems.js';
 import { escalationOf } from '../core/escalation.js';
 import { escalate, raiseStale, type StaleReport } from '../patrol/escalation.js';
 import { quarantineTitlePrefix } from './revive.js';
@@ -236,8 +237,10 @@ async function reconcileOnce(
   decided: (actions: readonly Action[]) => void,
   failed: (action: Action, err: unknown) => void,
   dispatched: (report: DispatchReport) => void,
-  raised: (report: StaleReport | { error: unknown }) => void,
-): Promise<{ actions: Action[]; recheckAtMs: number | null; escalationDueAtMs: number | null }> {
+  patrolled: (result: PatrolPassResult) => void = () => undefined,
+  patrolFailed: (err: unknown) => void = () => undefined,
+  raised: (report: StaleReport | { error: unknown }) => void = () => undefined,
+): Promise<{ actions: Action[]; recheckAtMs: number | null }> {
   // Settings are read afresh every pass: fixing the cause of a quarantine often means editing them.
   try {
     ctx = { ...ctx, settings: loadSettings(ctx.town) };
@@ -245,11 +248,34 @@ async function reconcileOnce(
     // a settings file being edited: keep the last good one
   }
   const agents = await observeAgents(ctx, { watch: memory.watch, reports: false });
+  const inputs = await reconcileInputs(ctx, agents, memory);
+  const work = await hookedWork(ctx, agents);
+  // Facts for the patrol first: a mass death seen now pauses the restarts this very pass.
+  let patrol: PatrolPassResult | undefined;
+  try {
+    patrol = await patrolPass(
+      ctx,
+      agents.map((view, i) => ({
+        view,
+        endings: inputs[i]?.endings ?? [],
+        openSessionId: inputs[i]?.openSessionId ?? null,
+        hookClosed: (inputs[i]?.hookClosedAtMs ?? null) !== null,
+      })),
+      await orphanedWork(ctx, work),
+    );
+    patrolled(patrol);
+  } catch (err) {
+    patrolFailed(err);
+  }
   const actions = reconcile(
-    await reconcileInputs(ctx, agents, memory),
-    reconcileConfig(ctx),
+    inputs,
+    {
+      ...reconcileConfig(ctx),
+      restartsPausedUntilMs: patrol?.restartsPausedUntilMs ?? null,
+      leftToPatrol: patrol?.leftToPatrol ?? new Set(),
+    },
     ctx.now(),
-    await hookedWork(ctx, agents),
+    work,
   );
   decided(actions);
   for (const action of actions) {
@@ -265,7 +291,8 @@ async function reconcileOnce(
   // Then the queue: the pass may have freed polecats (a closed bead taken off a hook), and a gt done woke it.
   const report = await dispatchQueued(ctx, { claimant: claimantOf(ctx.actor) });
   dispatched(report);
-  // Then what nobody acknowledged: raised a level and routed again (a failure here never stops the pass).
+  // Then what nobody acknowledged: raised a level and routed again (a failure here never stops the pass); the
+  // next one due wakes the daemon before its tick.
   let escalationDueAtMs: number | null = null;
   try {
     const stale = await raiseStale(ctx, 'daemon');
@@ -274,7 +301,24 @@ async function reconcileOnce(
   } catch (err) {
     raised({ error: err });
   }
-  return { actions, recheckAtMs: report.recheckAtMs, escalationDueAtMs };
+  const due = [report.recheckAtMs, patrol?.nextDueMs ?? null, escalationDueAtMs].filter((t): t is number => t !== null);
+  return { actions, recheckAtMs: due.length === 0 ? null : Math.min(...due) };
+}
+
+/** Hooked beads no agent holds, with the rig each belongs to (by its id's prefix). */
+async function orphanedWork(
+  ctx: DaemonContext,
+  work: readonly ReconcileWork[],
+): Promise<{ bead: string; assignee: string | null; rig: string | null; updatedAtMs: number }[]> {
+  const loose = work.filter((w) => !w.held);
+  if (loose.length === 0) return [];
+  const rigs = await ctx.store.rigs();
+  return loose.map((w) => ({
+    bead: w.bead,
+    assignee: w.assignee,
+    rig: rigs.find((r) => w.bead.startsWith(`${r.prefix}-`))?.name ?? null,
+    updatedAtMs: w.updatedAtMs,
+  }));
 }
 
 async function execute(ctx: DaemonContext, action: Action): Promise<void> {
@@ -291,7 +335,9 @@ async function execute(ctx: DaemonContext, action: Action): Promise<void> {
   /** Mail to a supervisor: in its inbox, and typed into its session at once if it sits idle. */
   const tell = async (to: string, subject: string, body: string): Promise<Mail> => {
     const mail = await sendMail(ctx.store, { from: 'daemon', to, subject, body });
-    await announceMail(ctx, mail).catch(() => undefined);
+    // A patrol agent is woken by the problem recorded for the same fact, once; the mail waits in its inbox.
+    const patrolAgent = to === 'deacon' || to.endsWith('/witness');
+    if (!(ctx.settings.patrol.enabled && patrolAgent)) await announceMail(ctx, mail).catch(() => undefined);
     return mail;
   };
   switch (action.kind) {
@@ -444,7 +490,7 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
         }
         if (held) log({ event: 'town-up' });
         held = false;
-        const { actions, recheckAtMs, escalationDueAtMs } = await reconcileOnce(
+        const { actions, recheckAtMs } = await reconcileOnce(
           ctx,
           memory,
           (decided) => {
@@ -465,6 +511,16 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
                 why: o.why,
               });
           },
+          (p) => {
+            for (const x of p.opened)
+              log({ event: 'problem', id: x.id, kind: x.kind, subject: x.subject, owner: x.owner, summary: x.summary });
+            for (const x of p.resolved)
+              log({ event: 'problem-resolved', id: x.id, kind: x.kind, subject: x.subject, why: x.resolution });
+            for (const w of p.woken)
+              log({ event: 'patrol-wake', owner: w.owner, problems: w.problems, how: w.how, error: w.error });
+            for (const a of p.stopped) log({ event: 'patrol-done', address: a });
+          },
+          (err) => log({ event: 'error', message: `patrol pass failed: ${errorMessage(err)}` }),
           (stale) => {
             if ('error' in stale) {
               log({ event: 'error', message: `raising stale escalations: ${errorMessage(stale.error)}` });
@@ -486,8 +542,6 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
         // A start in flight or a back-off ends before the tick: look again then.
         next = Math.min(next, ...actions.map((a) => (a.kind === 'wait' ? a.untilMs + 100 : Infinity)));
         if (recheckAtMs !== null) next = Math.min(next, recheckAtMs + 100);
-        // An escalation falls due to be raised before the tick: look again then.
-        if (escalationDueAtMs !== null) next = Math.min(next, escalationDueAtMs + 100);
         // Sleep until tmux reports a death (an agent's program exiting, a session closing, the server going) or
         // the next look is due. A death during the pass, including one the pass caused, is kept by tmux and
         // wakes the next wait at once: one more pass is cheap and decides nothing twice.

@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { errorMessage, GtError, type DamagedStoreError } from '../core/errors.js';
+import { patrolRefusal } from '../core/guard.js';
 import { onPath } from '../exec/path.js';
 import { cloneLeftovers, gitVersion, listWorktrees, pruneWorktrees, repairClone } from '../git/git.js';
 import { agentCli } from '../runtime/launch.js';
@@ -23,7 +24,12 @@ import { daemonPaths, daemonPid, hookedWork, type DaemonContext } from './daemon
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 export type Check = { check: string; status: CheckStatus; detail: string; hint?: string; fixed?: string[] };
 
-export type DoctorOptions = { fix: boolean; progress?: (line: string) => void };
+export type DoctorOptions = {
+  fix: boolean;
+  progress?: (line: string) => void;
+  /** Who asked for the fixes: a patrol agent's --fix removes no sandbox (src/core/guard.ts). */
+  actor?: string;
+};
 
 const MIN_TMUX = [3, 0];
 const MIN_GIT = [2, 25];
@@ -191,6 +197,11 @@ export async function runDoctor(ctx: DaemonContext, options: DoctorOptions): Pro
           await finishPolecat(ctx.town, ctx.store, agent, ctx.actor);
           fixed.push(`made the sandbox of ${agent.address}, which has ${agent.hook_bead} on its hook`);
         } else {
+          const refused = patrolRefusal(options.actor ?? ctx.actor, 'doctor-remove');
+          if (refused !== null) {
+            problems.push(`${agent.address} was not removed: ${refused.message}; ${refused.hint}`);
+            continue;
+          }
           await dropUnfinishedPolecat(ctx.town, ctx.store, agent, ctx.actor);
           fixed.push(`removed ${agent.address}, whose making was cut short before it had any work`);
         }

@@ -1,5 +1,6 @@
 import type { TownHold } from '../core/agent-store.js';
 import { InternalError, NotFoundError } from '../core/errors.js';
+import { refusePatrol } from '../core/guard.js';
 import { TmuxSessionProvider } from '../session/tmux.js';
 import { startAgentSession, type TownContext } from '../work/sessions.js';
 import { daemonPid, startDaemonProcess, stopDaemonProcess, type DaemonContext } from './daemon.js';
@@ -24,6 +25,7 @@ export type DownResult = {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function townDown(ctx: DaemonContext): Promise<DownResult> {
+  refusePatrol(ctx.actor, 'town-down');
   const hold = await ctx.store.setTownDown(true, ctx.actor);
   if (hold === null) throw new InternalError('the town hold was not written');
   const pid = await stopDaemonProcess(ctx.town);

@@ -102,6 +102,8 @@ export type AgentView = {
   state: DerivedState;
   /** What it waits for when its state is needs-input: the question as its pane shows it. */
   question: string | null;
+  /** What kind of screen that is: the preset's question name (permission, usage-limit, …) or `dialog`. */
+  question_kind: string | null;
   session_alive: boolean;
   liveness: AgentLiveness;
   pane: PaneState['kind'] | null;
@@ -318,6 +320,8 @@ async function observeAgent(
     agent_cli: resolved.name,
     state,
     question: state === 'needs-input' ? question : null,
+    question_kind:
+      state !== 'needs-input' ? null : pane?.kind === 'question' ? pane.question : pane?.kind === 'dialog' ? 'dialog' : null,
     session_alive: alive,
     liveness,
     pane: pane?.kind ?? null,

@@ -1,5 +1,6 @@
 import type { CreateInput } from '../core/bead-store.js';
 import { ConflictError, errorMessage, NotFoundError, ValidationError } from '../core/errors.js';
+import { refusePatrol } from '../core/guard.js';
 import {
   byHandRefusal,
   MQ_KEYS,
@@ -92,6 +93,10 @@ async function tellLanded(ctx: RefineryContext, mr: MergeRequest, at: string, ho
   }
 }
 
+/** Failed deletions of a landed request's branch, and how many close it all the same. */
+const BRANCH_FAILURES_KEY = 'mq_branch_delete_failures';
+const MAX_BRANCH_FAILURES = 3;
+
 /**
  * Closes a request proven in the target at `head`. A pass killed midway leaves it open, and the next pass finds it
  * in the target and calls this again, so the request itself closes last: its source, a fix task a killed return
@@ -129,8 +134,33 @@ export async function closeLanded(
     await ctx.store
       .close([stray], { reason: `not needed: ${mr.id} landed in ${where}` }, ctx.actor)
       .catch(log(`close ${stray}`));
-  if (options.branchDeleted !== true)
-    await (ctx.lander ?? pushLander).deleteBranch(repo, mr.branch).catch(log(`delete ${mr.branch}`));
+  if (options.branchDeleted !== true) {
+    let left: string | null = null;
+    await (ctx.lander ?? pushLander).deleteBranch(repo, mr.branch).catch((err: unknown) => {
+      left = errorMessage(err);
+      log(`delete ${mr.branch}`)(err);
+    });
+    // A branch that could not go now (a push cut short by a kill can leave the remote's ref locked) keeps the
+    // request open as landed: the next pass finds it in the target and tries again, a few times at most.
+    if (left !== null) {
+      const failures = Number(bead.metadata[BRANCH_FAILURES_KEY] ?? 0) + 1;
+      if (failures < MAX_BRANCH_FAILURES) {
+        const [now] = await ctx.store.show([mr.id]);
+        await ctx.store.update(
+          [mr.id],
+          { metadata: { ...(now?.metadata ?? bead.metadata), [BRANCH_FAILURES_KEY]: failures } },
+          ctx.actor,
+        );
+        return;
+      }
+      await commentOnce(
+        ctx,
+        mr.id,
+        'Its branch could not be deleted',
+        `Its branch could not be deleted after ${failures} tries (${String(left)}): delete ${mr.branch} on the remote by hand.`,
+      );
+    }
+  }
   const late = rejected ? ', after it was rejected by hand while a pass tested it: revert it if it must go' : '';
   await commentOnce(ctx, mr.id, 'Landed in ', `Landed in ${where} (${how})${late}.`);
   await tellLanded(ctx, mr, at, how);
@@ -438,6 +468,7 @@ export type RejectResult = {
  * keeps its status and gets the comment. Each step looks before it acts, so a killed reject can be run again.
  */
 export async function rejectRequest(ctx: RefineryContext, mr: MergeRequest, reason: string): Promise<RejectResult> {
+  refusePatrol(ctx.actor, 'mq-reject');
   refuse(mr, 'reject');
   if (mr.state === 'rejected')
     return { request: mr, already: true, closed: [], source: await sourceStatus(ctx.store, mr.source) };

@@ -1,5 +1,6 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { isPatrolRole } from '../core/guard.js';
 import type { Role } from '../core/identity.js';
 
 /**
@@ -12,13 +13,16 @@ import type { Role } from '../core/identity.js';
  * - UserPromptSubmit (`gt mail check --inject`): queued nudges and news of unread mail join the prompt at
  *   every turn boundary;
  * - Stop: queued nudges that arrived while it worked keep it going; a polecat with unfinished hooked work is
- *   reminded to finish with `gt done`.
+ *   reminded to finish with `gt done`;
+ * - PreToolUse of the Bash tool, for patrol roles only (witness, deacon, boot): `gt agent hook guard` blocks git
+ *   that merges, pushes, deletes branches, removes worktrees or discards changes, and recursive rm. A second
+ *   line of defence: the gt commands refuse those to patrol agents themselves. Polecats still push (gt done).
  */
 
 type HookEntry = { matcher: string; hooks: { type: 'command'; command: string; timeout: number }[] };
 
-const command = (args: string, timeout = 30): HookEntry[] => [
-  { matcher: '', hooks: [{ type: 'command', command: `"$GT_BIN" ${args}`, timeout }] },
+const command = (args: string, timeout = 30, matcher = ''): HookEntry[] => [
+  { matcher, hooks: [{ type: 'command', command: `"$GT_BIN" ${args}`, timeout }] },
 ];
 
 export function claudeSettings(role: Role): Record<string, unknown> {
@@ -30,6 +34,7 @@ export function claudeSettings(role: Role): Record<string, unknown> {
       PreCompact: command('prime --hook'),
       UserPromptSubmit: command('mail check --inject'),
       Stop: command(`agent hook stop${role === 'polecat' ? ' --remind-done' : ''}`),
+      ...(isPatrolRole(role) ? { PreToolUse: command('agent hook guard', 10, 'Bash') } : {}),
     },
   };
 }

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { NoDatabaseError, SetupError } from '../core/errors.js';
 import { LATEST_SCHEMA_VERSION, migrate, openDatabase, schemaVersion } from './db.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
+import { DECISION_OUTCOMES, PATROL_ACTIONS, PROBLEM_STATES, SUBJECT_TYPES } from '../core/problem.js';
 
 const dirs: string[] = [];
 function dbPath(): string {
@@ -45,6 +46,8 @@ describe('migrations', () => {
       'issues',
       'labels',
       'nudges',
+      'patrol_decisions',
+      'problems',
       'rigs',
       'scheduler_pause',
       'sessions',
@@ -203,6 +206,52 @@ describe('migrations', () => {
     expect(() => db.prepare(`INSERT INTO scheduler_pause (id, since, actor) VALUES (2, 'x', 'y')`).run()).toThrow(
       /CHECK/,
     );
+    db.close();
+  });
+
+  it('upgrades a version-8 town to problems: one live problem per subject and kind, checks that match the code', () => {
+    const path = dbPath();
+    const v8 = openDatabase(path, { create: true, migrations: MIGRATIONS.filter((m) => m.version <= 8) });
+    v8.prepare(
+      `INSERT INTO issues (id, title, created_at, updated_at) VALUES ('ga-1', 'work', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')`,
+    ).run();
+    v8.close();
+    const db = openDatabase(path);
+    expect(schemaVersion(db)).toBe(LATEST_SCHEMA_VERSION);
+    expect(db.prepare('SELECT id FROM issues').all()).toEqual([{ id: 'ga-1' }]);
+    const problem = db.prepare(
+      `INSERT INTO problems (kind, subject, subject_type, owner, summary, state, first_seen, last_seen, resolved_at, resolution)
+       VALUES ('stalled', 'rig1/polecats/toast', ?, 'rig1/witness', 's', ?, 't', 't', ?, ?)`,
+    );
+    const live = (subjectType = 'agent', state = 'open') => problem.run(subjectType, state, null, null);
+    live();
+    expect(() => live()).toThrow(/UNIQUE/);
+    db.prepare(`UPDATE problems SET state = 'resolved', resolved_at = 't', resolution = 'gone'`).run();
+    live(); // a resolved one does not count
+    // Resolved and its time and reason go together.
+    expect(() => db.prepare(`UPDATE problems SET state = 'resolved' WHERE resolved_at IS NULL`).run()).toThrow(/CHECK/);
+    // The CHECK lists are the code's lists (a new state, action or outcome needs a migration).
+    db.prepare(`DELETE FROM problems`).run();
+    live();
+    for (const t of SUBJECT_TYPES) db.prepare(`UPDATE problems SET subject_type = ?`).run(t);
+    db.prepare(`DELETE FROM problems`).run();
+    expect(() => live('ghost')).toThrow(/CHECK/);
+    for (const st of PROBLEM_STATES.filter((x) => x !== 'resolved')) {
+      live('agent', st);
+      db.prepare(`DELETE FROM problems`).run();
+    }
+    expect(() => live('agent', 'lost')).toThrow(/CHECK/);
+    const id = Number(live().lastInsertRowid);
+    const decision = db.prepare(
+      `INSERT INTO patrol_decisions (problem_id, actor, action, reason, decided_at, outcome, outcome_at)
+       VALUES (?, 'rig1/witness', ?, 'r', 't', ?, ?)`,
+    );
+    for (const a of PATROL_ACTIONS) decision.run(id, a, 'pending', null);
+    for (const o of DECISION_OUTCOMES.filter((x) => x !== 'pending')) decision.run(id, 'nudge', o, 't');
+    expect(() => decision.run(id, 'pray', 'pending', null)).toThrow(/CHECK/);
+    expect(() => decision.run(id, 'nudge', 'forgotten', 't')).toThrow(/CHECK/);
+    expect(() => decision.run(id, 'nudge', 'recovered', null)).toThrow(/CHECK/);
+    expect(() => decision.run(id + 1, 'nudge', 'pending', null)).toThrow(/FOREIGN KEY/);
     db.close();
   });
 

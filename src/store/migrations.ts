@@ -276,6 +276,61 @@ ${['estimated_minutes', 'due_at', 'defer_until', 'spec_id']
       ) STRICT;
     `,
   },
+  {
+    version: 9,
+    description: "problems the daemon saw, and the patrol agents' decisions about them",
+    sql: /* sql */ `
+      -- What may need judgment, as detected by code: operational state, not ledger beads (never exported).
+      -- kind is checked by the code that writes it, not here: new kinds come with new detectors, and a CHECK
+      -- would make each one a table rebuild. Resolved problems stay, as the record decisions are judged by.
+      CREATE TABLE problems (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind         TEXT NOT NULL CHECK (length(kind) > 0),
+        subject      TEXT NOT NULL CHECK (length(subject) > 0),
+        subject_type TEXT NOT NULL CHECK (subject_type IN ('agent', 'bead', 'merge-request', 'rig', 'town')),
+        rig          TEXT,
+        owner        TEXT NOT NULL CHECK (length(owner) > 0),
+        summary      TEXT NOT NULL CHECK (length(summary) > 0),
+        evidence     TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(evidence)),
+        state        TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'handling', 'escalated', 'resolved')),
+        first_seen   TEXT NOT NULL,
+        last_seen    TEXT NOT NULL,
+        woken_at     TEXT,
+        resolved_at  TEXT,
+        resolution   TEXT,
+        escalation   TEXT,
+        CHECK ((state = 'resolved') = (resolved_at IS NOT NULL)),
+        CHECK ((state = 'resolved') = (resolution IS NOT NULL))
+      ) STRICT;
+      -- One live problem per subject and kind: two detection passes racing cannot open a second one. The
+      -- daemon's sync reads the live problems of its kinds through this index too.
+      CREATE UNIQUE INDEX problems_live ON problems (kind, subject) WHERE state <> 'resolved';
+      -- A patrol agent's scan: its own problems by state.
+      CREATE INDEX problems_owner ON problems (owner, state, id);
+      CREATE INDEX problems_state ON problems (state, id);
+      -- Recurrence: the latest resolved problem of a subject and kind.
+      CREATE INDEX problems_resolved ON problems (kind, subject, resolved_at) WHERE state = 'resolved';
+
+      -- Each decision keeps the evidence it was made on; its outcome is set later by what the problem did
+      -- (went away: recovered; came back soon after: recurred). Escalations are settled when made.
+      CREATE TABLE patrol_decisions (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        problem_id INTEGER NOT NULL REFERENCES problems (id),
+        actor      TEXT NOT NULL CHECK (length(actor) > 0),
+        action     TEXT NOT NULL CHECK (action IN ('nudge', 'wait', 'restart', 'start', 'handoff', 'resling',
+                                                   'release', 'escalate', 'resume', 'dismiss')),
+        reason     TEXT NOT NULL CHECK (length(reason) > 0),
+        evidence   TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(evidence)),
+        decided_at TEXT NOT NULL,
+        outcome    TEXT NOT NULL DEFAULT 'pending' CHECK (outcome IN ('pending', 'recovered', 'recurred', 'escalated')),
+        outcome_at TEXT,
+        CHECK ((outcome = 'pending') = (outcome_at IS NULL))
+      ) STRICT;
+      CREATE INDEX patrol_decisions_problem ON patrol_decisions (problem_id, outcome);
+      -- gt patrol history: the latest decisions, or those since a time.
+      CREATE INDEX patrol_decisions_decided ON patrol_decisions (decided_at);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

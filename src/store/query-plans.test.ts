@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { NON_WORK_TYPES } from '../core/bead.js';
 import { openDatabase } from './db.js';
+import { LIVE_PROBLEMS_OF_KINDS_SQL } from './problem-repo.js';
 import * as q from './queries.js';
 
 /**
@@ -58,5 +59,10 @@ describe('query plans', () => {
   it('answers "who depends on X" from the covering target index', () => {
     const lines = plan(q.DEPENDENT_COUNTS_SQL.replace('?', "'[]'"), {});
     expect(lines.some((l) => /COVERING INDEX dependencies_target \(depends_on_id=\? AND type=\?\)/.test(l))).toBe(true);
+  });
+
+  it("reads the live problems of the daemon's every-pass sync from the live index, not the whole history", () => {
+    const lines = plan(LIVE_PROBLEMS_OF_KINDS_SQL.replace('?', `'["stalled"]'`), {});
+    expect(lines).toContain('SEARCH problems USING INDEX problems_live (kind=?)');
   });
 });

@@ -1,11 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { createFixedClock } from '../core/clock.js';
+import type { ProblemDraft } from '../core/problem.js';
+import { openDatabase } from './db.js';
 import { runAgentStoreContract } from './agent-store.contract.js';
 import { runBeadStoreContract } from './bead-store.contract.js';
+import { runProblemStoreContract } from './problem-store.contract.js';
 import { runSlingQueueContract } from './sling-queue.contract.js';
-import { openSqliteBeadStore } from './sqlite-bead-store.js';
+import { openSqliteBeadStore, SqliteBeadStore } from './sqlite-bead-store.js';
 
 /** A clock that ticks 1 ms per read, so every write has its own timestamp. */
 function tickingClock() {
@@ -41,3 +45,45 @@ runAgentStoreContract('SqliteBeadStore (:memory:)', inMemory);
 runAgentStoreContract('SqliteBeadStore (file, WAL)', onDisk);
 runSlingQueueContract('SqliteBeadStore (:memory:)', inMemory);
 runSlingQueueContract('SqliteBeadStore (file, WAL)', onDisk);
+runProblemStoreContract('SqliteBeadStore (:memory:)', inMemory);
+runProblemStoreContract('SqliteBeadStore (file, WAL)', onDisk);
+
+describe('SqliteBeadStore problem sync', () => {
+  it('takes no write lock for a pass that saw nothing new, and one for a pass that did', async () => {
+    const clock = tickingClock();
+    const db = openDatabase(':memory:', { create: true });
+    const statements: string[] = [];
+    const exec = db.exec.bind(db);
+    db.exec = (sql: string) => {
+      statements.push(sql);
+      return exec(sql);
+    };
+    const store = new SqliteBeadStore(db, clock);
+    try {
+      const draft: ProblemDraft = {
+        kind: 'stalled',
+        subject: 'rig1/polecats/toast',
+        subject_type: 'agent',
+        rig: 'rig1',
+        owner: 'rig1/witness',
+        summary: 'no progress',
+        evidence: { pane: 'a' },
+      };
+      const options = { scope: ['stalled' as const], recurWithinMs: 0 };
+      const locks = () => statements.filter((s) => s === 'BEGIN IMMEDIATE').length;
+      await store.syncProblems([draft], options, 'daemon');
+      expect(locks()).toBe(1);
+      clock.advance(2_000);
+      await store.syncProblems([draft], options, 'daemon');
+      expect(locks()).toBe(1);
+      await store.syncProblems([{ ...draft, evidence: { pane: 'b' } }], options, 'daemon');
+      expect(locks()).toBe(2);
+      await store.syncProblems([], options, 'daemon');
+      expect(locks()).toBe(3);
+      await store.syncProblems([], options, 'daemon');
+      expect(locks()).toBe(3);
+    } finally {
+      store.dispose();
+    }
+  });
+});

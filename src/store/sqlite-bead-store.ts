@@ -46,6 +46,15 @@ import { AtCapacityError, ConflictError, ValidationError } from '../core/errors.
 import { countBusy, freeSlots, fullBecause, type PolecatLimits } from '../core/scheduler.js';
 import type { QueuedSling, QueueSlingInput, SchedulerPause } from '../core/sling-queue.js';
 import { SlingQueueRepo } from './sling-queue-repo.js';
+import type {
+  DecisionInput,
+  PatrolDecision,
+  Problem,
+  ProblemDraft,
+  ProblemKind,
+  ProblemQuery,
+} from '../core/problem.js';
+import { ProblemRepo } from './problem-repo.js';
 import { notFound } from './not-found.js';
 import { settle } from '../core/promise.js';
 import { formatTimestamp } from '../core/time.js';
@@ -93,6 +102,7 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   readonly #writer: StoreWriter;
   readonly #agents: AgentRepo;
   readonly #slings: SlingQueueRepo;
+  readonly #problems: ProblemRepo;
 
   constructor(db: Db, clock: Clock, path = ':memory:') {
     this.#db = db;
@@ -111,6 +121,11 @@ export class SqliteBeadStore implements TownStore, WriterReads {
     this.#slings = new SlingQueueRepo(
       db,
       () => this.#now(),
+      (subject, type, actor, field, old, value) => this.#agents.bookEvent(subject, type, actor, field, old, value),
+    );
+    this.#problems = new ProblemRepo(
+      db,
+      () => this.#clock.nowMs(),
       (subject, type, actor, field, old, value) => this.#agents.bookEvent(subject, type, actor, field, old, value),
     );
   }
@@ -785,6 +800,51 @@ export class SqliteBeadStore implements TownStore, WriterReads {
 
   setSchedulerPaused(paused: boolean, actor: string): Promise<SchedulerPause | null> {
     return this.#settle(() => writeTransaction(this.#db, () => this.#slings.setPaused(paused, actor)));
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // ProblemStore
+
+  syncProblems(
+    drafts: readonly ProblemDraft[],
+    options: {
+      scope: readonly ProblemKind[];
+      resolveReasons?: Readonly<Record<number, string>>;
+      recurWithinMs: number;
+    },
+    actor: string,
+  ): Promise<{ opened: Problem[]; resolved: Problem[] }> {
+    return this.#settle(() =>
+      // The daemon syncs every pass: one that saw nothing new reads, and takes no write lock.
+      this.#problems.syncWouldWrite(drafts, options)
+        ? writeTransaction(this.#db, () => this.#problems.sync(drafts, options, actor))
+        : { opened: [], resolved: [] },
+    );
+  }
+
+  problems(query: ProblemQuery = {}): Promise<Problem[]> {
+    return this.#settle(() => this.#problems.list(query));
+  }
+
+  problem(id: number): Promise<Problem> {
+    return this.#settle(() => this.#problems.require(id));
+  }
+
+  decide(id: number, input: DecisionInput, actor: string): Promise<{ problem: Problem; decision: PatrolDecision }> {
+    return this.#settle(() => writeTransaction(this.#db, () => this.#problems.decide(id, input, actor)));
+  }
+
+  markWoken(ids: readonly number[], actor: string): Promise<void> {
+    if (ids.length === 0) return Promise.resolve();
+    return this.#settle(() => writeTransaction(this.#db, () => this.#problems.markWoken(ids, actor)));
+  }
+
+  resolveProblem(id: number, resolution: string, actor: string): Promise<Problem> {
+    return this.#settle(() => writeTransaction(this.#db, () => this.#problems.resolve(id, resolution, actor)));
+  }
+
+  decisions(query: { problem?: number; since?: string; limit?: number } = {}): Promise<PatrolDecision[]> {
+    return this.#settle(() => this.#problems.decisions(query));
   }
 
   sessions(agent: string, limit = 0): Promise<AgentSession[]> {

@@ -3,6 +3,7 @@ import { basename, join, relative } from 'node:path';
 import type { Agent, RegisterAgentInput } from '../core/agent-store.js';
 import type { Rig } from '../core/rig-registry.js';
 import { ConflictError, errorMessage, GtError, ValidationError } from '../core/errors.js';
+import { refusePatrol } from '../core/guard.js';
 import {
   agentAddress,
   agentGitIdentity,
@@ -393,7 +394,8 @@ export type RemovePolecatOptions = { force?: boolean; actor: string };
 
 /**
  * Removes a polecat: its worktree, its local branch and its identity. Refuses while it has hooked work or an
- * open session, and whenever removal would lose work (uncommitted or unpushed, whatever `force` says).
+ * open session, and whenever removal would lose work (uncommitted or unpushed, whatever `force` says). Patrol
+ * agents may not remove sandboxes at all (src/core/guard.ts).
  */
 export async function removePolecat(
   town: Town,
@@ -401,6 +403,7 @@ export async function removePolecat(
   name: string,
   options: RemovePolecatOptions,
 ): Promise<void> {
+  refusePatrol(options.actor, 'polecat-remove');
   validateName('polecat', name);
   const store = openTownStore(town.dbPath);
   const paths = rigPaths(town.root, rigName);

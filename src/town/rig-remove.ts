@@ -1,5 +1,6 @@
 import { existsSync, rmSync } from 'node:fs';
 import { ConflictError } from '../core/errors.js';
+import { refusePatrol } from '../core/guard.js';
 import { ROLE_SPECS } from '../core/identity.js';
 import { branchesWithUnpushedCommits, fetchOrigin, removeWorktree, worktreeSafety } from '../git/git.js';
 import { openTownStore } from '../store/open.js';
@@ -34,6 +35,7 @@ export type RemoveRigResult = {
  *  - only `discardUnmerged` deletes work, and it says so.
  */
 export async function removeRig(town: Town, name: string, options: RemoveRigOptions): Promise<RemoveRigResult> {
+  refusePatrol(options.actor, 'rig-remove');
   const store = openTownStore(town.dbPath);
   try {
     const rig = await store.rig(name);

@@ -1,6 +1,7 @@
 import type { Agent } from '../core/agent-store.js';
 import { PUSH_FAILURES_KEY, PUSH_REFUSED_KEY, type Bead } from '../core/bead.js';
 import { ConflictError, GtError, ValidationError } from '../core/errors.js';
+import { refusePatrol } from '../core/guard.js';
 import {
   commitAll,
   fetchOrigin,
@@ -84,6 +85,7 @@ export function mergeRequestId(prefix: string, commit: string): string {
 }
 
 export async function done(town: Town, store: TownStore, agent: Agent, options: DoneOptions): Promise<DoneResult> {
+  refusePatrol(options.actor, 'done');
   if (agent.role !== 'polecat' || agent.rig === null)
     throw new ValidationError(`gt done is for polecats; ${agent.address} is a ${agent.role}`, {
       hint: 'crew and other agents close beads with bd close',

@@ -14,6 +14,7 @@ import type { AgentLiveness, SessionProvider } from '../session/provider.js';
 import { lookAtSession } from '../session/look.js';
 import { waitReady, type ReadyResult } from '../session/readiness.js';
 import { finishPolecat } from '../town/polecat.js';
+import { checkSessionChange } from './guard.js';
 import type { Town } from '../town/town.js';
 import type { TownStore } from '../core/town-store.js';
 
@@ -302,12 +303,22 @@ async function sessionToResume(ctx: TownContext, address: string, resolved: Reso
 
 export type StopResult = { address: string; session: string; was_running: boolean; ended: AgentSession | null };
 
+/**
+ * Ends an agent's session. A patrol agent may not stop crew, the mayor, or an agent whose sandbox holds
+ * uncommitted changes (src/core/guard.ts); it restarts those in place or escalates.
+ */
 export async function stopAgentSession(
   ctx: TownContext,
   address: string,
   reason: SessionEndReason = 'killed',
 ): Promise<StopResult> {
   const agent = await agentAt(ctx, address);
+  await checkSessionChange(ctx, agent, 'stop');
+  return endAgentSession(ctx, agent, reason);
+}
+
+async function endAgentSession(ctx: TownContext, agent: Agent, reason: SessionEndReason): Promise<StopResult> {
+  const address = agent.address;
   const wasRunning = await ctx.provider.isAlive(agent.session_name);
   await ctx.provider.stop(agent.session_name);
   const open = await ctx.store.openSession(address);
@@ -316,16 +327,18 @@ export async function stopAgentSession(
   return { address, session: agent.session_name, was_running: wasRunning, ended };
 }
 
+/** Stops an agent's session and starts a fresh one in the same sandbox (its files and hook stay). */
 export async function restartAgentSession(
   ctx: TownContext,
   address: string,
   options: StartOptions & { endReason?: SessionEndReason } = {},
 ): Promise<StartResult & { stopped: StopResult }> {
   // What would refuse the new session is checked before the running one is stopped.
+  const agent = await agentAt(ctx, address);
+  await checkSessionChange(ctx, agent, 'restart');
   await refuseWhileDown(ctx);
-  if (options.resume === true)
-    await sessionToResume(ctx, address, agentCli(ctx.settings, await ctx.store.agent(address), options.agent));
-  const stopped = await stopAgentSession(ctx, address, options.endReason ?? 'replaced');
+  if (options.resume === true) await sessionToResume(ctx, address, agentCli(ctx.settings, agent, options.agent));
+  const stopped = await endAgentSession(ctx, agent, options.endReason ?? 'replaced');
   const started = await startAgentSession(ctx, address, {
     topic: options.resume === true ? 'resume' : 'restart',
     ...options,

@@ -9,6 +9,7 @@ import {
   TownDownError,
   ValidationError,
 } from '../core/errors.js';
+import { isPatrolActor, refusePatrol } from '../core/guard.js';
 import { agentAddress } from '../core/identity.js';
 import type { PolecatLimits } from '../core/scheduler.js';
 import type { QueuedSling } from '../core/sling-queue.js';
@@ -28,6 +29,7 @@ import { nudgeAgent } from './nudge.js';
 import { resolveAgent } from '../runtime/launch.js';
 import { agentRunning, startAgentSession, type TownContext } from './sessions.js';
 import { admission, polecatLimits, wakeDispatcher } from './capacity.js';
+import { checkRelease } from './guard.js';
 
 /**
  * `gt sling`: puts a bead on an agent's hook and gets the agent going. The hook is written first, in one
@@ -118,6 +120,25 @@ async function holderIsWorking(ctx: SlingContext, holder: string, beadId: string
   return ctx.now() - latest < IN_FLIGHT_MS;
 }
 
+export type UnslingResult = { agent: string; unhooked: string | null };
+
+/**
+ * `gt unsling`: takes the bead off an agent's hook (back to open, unassigned). Releasing another agent's work
+ * is refused while its session still runs (a live claim) or its sandbox holds uncommitted or unpushed changes,
+ * unless `force`; a patrol agent never forces (src/core/guard.ts). The sandbox itself is never touched.
+ */
+export async function unsling(
+  ctx: SlingContext,
+  agent: Agent,
+  options: { force?: boolean } = {},
+): Promise<UnslingResult> {
+  const had = agent.hook_bead;
+  if (had !== null) await checkRelease(ctx, agent, had, options.force === true);
+  await ctx.store.unhook(agent.address, ctx.actor);
+  if (had !== null) await wakeDispatcher(ctx); // a polecat may have freed up
+  return { agent: agent.address, unhooked: had };
+}
+
 export async function sling(
   ctx: SlingContext,
   beadIds: readonly string[],
@@ -189,6 +210,12 @@ async function slingOne(
     });
   let takeOver = false;
   if (holder !== null && holder !== targetAddress) {
+    // A patrol agent slinging work on to another agent releases it: the same guardrails as gt unsling.
+    if (isPatrolActor(ctx.actor)) {
+      const from = await ctx.store.agent(holder).catch(() => undefined);
+      if (from !== undefined) await checkRelease(ctx, from, bead.id, options.force === true);
+      else if (options.force === true) refusePatrol(ctx.actor, 'force-release');
+    }
     if (!options.force && (await holderIsWorking(ctx, holder, bead.id))) {
       throw new ConflictError(`${bead.id} is already on ${holder}'s hook, and ${holder} is on it`, {
         hint: 'let it finish, or take it over with --force',

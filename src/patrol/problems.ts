@@ -1,0 +1,276 @@
+import type { SessionEndReason } from '../core/agent-store.js';
+import { errorMessage } from '../core/errors.js';
+import { readMergeRequest } from '../core/merge-request.js';
+import { planWakes, wakeText, type LiveProblem } from '../core/patrol-wake.js';
+import {
+  LIVE_PROBLEM_STATES,
+  PROBLEM_KINDS,
+  type Problem,
+  type ProblemDraft,
+  type ProblemStore,
+} from '../core/problem.js';
+import {
+  agentRunning as programRuns,
+  detectProblems,
+  resolutionOf,
+  type DetectAgent,
+  type DetectConfig,
+  type DetectInput,
+} from '../core/problems-detect.js';
+import type { TownStore } from '../core/town-store.js';
+import type { AgentView } from '../observe/snapshot.js';
+import { nudgeAgent } from '../work/nudge.js';
+import { agentRunning, startAgentSession, stopAgentSession, type TownContext } from '../work/sessions.js';
+
+/**
+ * The daemon's patrol pass: detect what may need judgment (core/problems-detect.ts, pure), record it in the
+ * store (one problem per subject and kind; what went away resolves itself, with the reason), and wake the
+ * owners of problems that are due (core/patrol-wake.ts): a nudge into a running patrol agent, or a fresh
+ * session. Boot is started fresh for the deacon and stopped once it has answered. Nothing here judges.
+ */
+
+export type PatrolContext = TownContext & { store: TownStore & ProblemStore };
+
+/** What the pass tells the reconcile that follows it. */
+export type PatrolPassResult = {
+  opened: Problem[];
+  resolved: Problem[];
+  woken: { owner: string; problems: number[]; how: 'nudged' | 'started' | 'failed'; error?: string }[];
+  stopped: string[];
+  /** Restarts wait until then (a mass death), or null. */
+  restartsPausedUntilMs: number | null;
+  /** Agents whose restart the patrol has for now (the deacon while boot triages it). */
+  leftToPatrol: Set<string>;
+  /** When the next wake falls due if nothing happens before, or null. */
+  nextDueMs: number | null;
+};
+
+/** One agent as the reconcile saw it: its endings and open session, next to the observed view. */
+export type PatrolAgentInput = {
+  view: AgentView;
+  endings: readonly { endedAtMs: number; reason: SessionEndReason }[];
+  openSessionId: string | null;
+  hookClosed: boolean;
+};
+
+const DEATHS: ReadonlySet<SessionEndReason> = new Set(['crashed', 'lost']);
+const PANE_LINES = 15;
+const PANE_CHARS = 1_500;
+
+export function detectConfig(ctx: Pick<TownContext, 'settings'>): DetectConfig {
+  const p = ctx.settings.patrol;
+  const d = ctx.settings.daemon;
+  return {
+    stalledAfterMs: d.stalled_after_seconds * 1000,
+    inFlightMs: d.start_grace_seconds * 1000,
+    massDeathCount: p.mass_death_count,
+    massDeathWindowMs: p.mass_death_window_seconds * 1000,
+    massDeathPauseMs: p.mass_death_pause_seconds * 1000,
+    refineryStuckMs: p.refinery_stuck_seconds * 1000,
+    respondMs: p.respond_seconds * 1000,
+    standingRoles: d.standing_roles,
+  };
+}
+
+/** Live problems with the time of each one's latest decision. */
+export async function liveProblems(store: ProblemStore, query: { owner?: string; rig?: string } = {}): Promise<LiveProblem[]> {
+  const live = await store.problems({ states: LIVE_PROBLEM_STATES, ...query });
+  const out: LiveProblem[] = [];
+  for (const p of live) {
+    const [latest] = p.state === 'open' && p.woken_at === null ? [] : await store.decisions({ problem: p.id, limit: 1 });
+    out.push({ ...p, decidedAtMs: latest === undefined ? null : Date.parse(latest.decided_at) });
+  }
+  return out;
+}
+
+function detectAgent(a: PatrolAgentInput, nowMs: number): DetectAgent {
+  const v = a.view;
+  const deadNow = a.openSessionId !== null && !(v.session_alive && v.liveness !== 'dead');
+  const deaths = a.endings.filter((e) => DEATHS.has(e.reason)).map((e) => e.endedAtMs);
+  const last = a.endings[0];
+  return {
+    address: v.address,
+    role: v.role,
+    rig: v.rig,
+    state: v.state,
+    hook: v.hook?.id ?? null,
+    hookClosed: a.hookClosed,
+    question: v.question,
+    questionKind: v.question_kind,
+    sessionAlive: v.session_alive,
+    lastProgressMs: v.last_progress === null ? null : Date.parse(v.last_progress),
+    // A death seen now is a death now, though the reconcile records it only after this pass.
+    deathsMs: deadNow ? [nowMs, ...deaths] : deaths,
+    diedLast: deadNow || (last !== undefined && DEATHS.has(last.reason) && !v.session_alive),
+    sandbox: v.sandbox === null ? null : { uncommitted: v.sandbox.uncommitted, unpushed: v.sandbox.unpushed },
+  };
+}
+
+async function rigQueues(ctx: PatrolContext): Promise<DetectInput['rigs']> {
+  const open = await ctx.store.list({ types: ['merge-request'], statuses: ['open', 'in_progress'], limit: 0 });
+  const by = new Map<string, { waiting: number; oldest: number | null; moved: number | null }>();
+  for (const bead of open) {
+    const mr = readMergeRequest(bead);
+    if (mr === undefined || (mr.state !== 'queued' && mr.state !== 'testing')) continue;
+    const r = by.get(mr.rig) ?? { waiting: 0, oldest: null, moved: null };
+    r.waiting++;
+    const filed = Date.parse(bead.created_at);
+    const updated = Date.parse(bead.updated_at);
+    r.oldest = r.oldest === null ? filed : Math.min(r.oldest, filed);
+    r.moved = r.moved === null ? updated : Math.max(r.moved, updated);
+    by.set(mr.rig, r);
+  }
+  return [...by].map(([name, r]) => ({ name, waiting: r.waiting, oldestWaitingMs: r.oldest, lastMovedMs: r.moved }));
+}
+
+/** The last lines of an agent's pane, for a new problem's evidence. */
+async function paneTail(ctx: PatrolContext, view: AgentView): Promise<string | null> {
+  if (!view.session_alive) return null;
+  const text = await ctx.provider.capture(view.session).catch(() => '');
+  const lines = text
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l !== '');
+  const tail = lines.slice(-PANE_LINES).join('\n');
+  return tail === '' ? null : tail.slice(-PANE_CHARS);
+}
+
+export async function patrolPass(
+  ctx: PatrolContext,
+  agents: readonly PatrolAgentInput[],
+  orphans: DetectInput['orphans'],
+): Promise<PatrolPassResult> {
+  const nowMs = ctx.now();
+  const patrol = ctx.settings.patrol;
+  const result: PatrolPassResult = {
+    opened: [],
+    resolved: [],
+    woken: [],
+    stopped: [],
+    restartsPausedUntilMs: null,
+    leftToPatrol: new Set(),
+    nextDueMs: null,
+  };
+  const before = await liveProblems(ctx.store);
+  const [judged] = await ctx.store.problems({ kinds: ['mass-death'], states: ['resolved'], limit: 1 });
+  const handledMs = judged === undefined ? NaN : Date.parse(String(judged.evidence.last_death ?? ''));
+  const detected = agents.map((a) => detectAgent(a, nowMs));
+  const input: DetectInput = {
+    nowMs,
+    agents: detected,
+    orphans,
+    rigs: await rigQueues(ctx),
+    live: before,
+    massDeathHandledMs: Number.isNaN(handledMs) ? null : handledMs,
+  };
+  const drafts: ProblemDraft[] = patrol.enabled ? detectProblems(input, detectConfig(ctx)) : [];
+  const key = (p: { kind: string; subject: string }): string => `${p.kind}\u0000${p.subject}`;
+  const liveByKey = new Map(before.map((p) => [key(p), p]));
+  const views = new Map(agents.map((a) => [a.view.address, a.view]));
+  for (const d of drafts) {
+    const known = liveByKey.get(key(d));
+    if (known !== undefined) {
+      // The pane as it was when the problem was first seen stays its evidence (a busy pane would churn).
+      if (known.evidence.pane !== undefined) d.evidence = { ...d.evidence, pane: known.evidence.pane };
+      continue;
+    }
+    const view = d.subject_type === 'agent' ? views.get(d.subject) : undefined;
+    if (view !== undefined) {
+      const pane = await paneTail(ctx, view);
+      if (pane !== null) d.evidence = { ...d.evidence, pane };
+    }
+  }
+  // A crash loop the daemon escalated when it quarantined the agent: the escalation is part of the facts.
+  if (drafts.some((d) => d.kind === 'crash-loop')) {
+    const open = await ctx.store.list({ types: ['escalation'], limit: 0 });
+    for (const d of drafts.filter((x) => x.kind === 'crash-loop')) {
+      const filed = open.find((e) => e.title.startsWith(`Quarantined: ${d.subject} `));
+      if (filed !== undefined) d.evidence = { ...d.evidence, escalation: filed.id };
+    }
+  }
+  const seen = new Set(drafts.map(key));
+  const resolveReasons: Record<number, string> = {};
+  for (const p of before) if (!seen.has(key(p))) resolveReasons[p.id] = resolutionOf(p, input);
+  const synced = await ctx.store.syncProblems(
+    drafts,
+    { scope: PROBLEM_KINDS, resolveReasons, recurWithinMs: patrol.recur_window_seconds * 1000 },
+    'daemon',
+  );
+  result.opened = synced.opened;
+  result.resolved = synced.resolved;
+
+  const live = await liveProblems(ctx.store);
+  const mass = live.find((p) => p.kind === 'mass-death');
+  if (mass !== undefined) {
+    const until = Date.parse(String(mass.evidence.paused_until ?? ''));
+    result.restartsPausedUntilMs = Number.isNaN(until) ? nowMs + patrol.mass_death_pause_seconds * 1000 : until;
+  }
+  const deaconDown = live.find((p) => p.kind === 'patrol-unresponsive' && p.subject === 'deacon');
+  const bootHasIt =
+    deaconDown !== undefined && nowMs - Date.parse(deaconDown.first_seen) < patrol.boot_timeout_seconds * 1000;
+  if (bootHasIt) result.leftToPatrol.add('deacon');
+
+  if (patrol.enabled) {
+    const plan = planWakes(live, nowMs, {
+      recheckMs: patrol.recheck_seconds * 1000,
+      mechanicalGraceMs: patrol.mechanical_grace_seconds * 1000,
+    });
+    result.nextDueMs = plan.nextDueMs;
+    // A witness that died with problems it was woken for and never answered is started again at once (after
+    // the start grace): the open problems are in the store, and its prime shows them.
+    const grace = ctx.settings.daemon.start_grace_seconds * 1000;
+    for (const a of detected) {
+      if (a.role !== 'witness' || plan.wake.has(a.address) || programRuns(a)) continue;
+      const unanswered = live.filter(
+        (p) =>
+          p.owner === a.address &&
+          p.state !== 'escalated' &&
+          p.woken_at !== null &&
+          nowMs - Date.parse(p.woken_at) >= grace &&
+          (p.decidedAtMs === null || p.decidedAtMs < Date.parse(p.woken_at)),
+      );
+      if (unanswered.length > 0) plan.wake.set(a.address, unanswered);
+    }
+    for (const [owner, problems] of plan.wake) {
+      // The deacon's own problems wait while boot brings it back.
+      if (owner === 'deacon' && bootHasIt) continue;
+      result.woken.push(await wake(ctx, owner, problems));
+    }
+  }
+  // Boot is short-lived: once nothing of its own waits for an answer, its session ends.
+  const boot = views.get('deacon/boot');
+  if (boot !== undefined && boot.session_alive) {
+    const waiting = live.filter(
+      (p) => p.owner === 'deacon/boot' && (p.decidedAtMs === null || (p.woken_at !== null && p.decidedAtMs < Date.parse(p.woken_at))),
+    );
+    if (waiting.length === 0) {
+      await stopAgentSession(ctx, 'deacon/boot', 'exited').catch(() => undefined);
+      result.stopped.push('deacon/boot');
+    }
+  }
+  return result;
+}
+
+/** Wakes a patrol agent for problems: typed into its session if it runs, else a session started for it. */
+async function wake(ctx: PatrolContext, owner: string, problems: readonly LiveProblem[]): Promise<PatrolPassResult['woken'][number]> {
+  const ids = problems.map((p) => p.id);
+  try {
+    const agent = await ctx.store.agent(owner);
+    let how: 'nudged' | 'started';
+    if (await agentRunning(ctx, agent)) {
+      await nudgeAgent(ctx, { to: owner, from: 'daemon', message: wakeText(problems), mode: 'wait-idle', waitIdleMs: 0 });
+      how = 'nudged';
+    } else {
+      // The beacon's topic tells it why it starts; its prime lists the problems.
+      await startAgentSession(ctx, owner, { topic: 'patrol', sender: 'daemon' });
+      how = 'started';
+    }
+    await ctx.store.markWoken(ids, 'daemon');
+    return { owner, problems: ids, how };
+  } catch (err) {
+    // Marked all the same: a patrol agent that cannot be woken is itself a problem (patrol-unresponsive) for
+    // its supervisor, found after the respond time, instead of a start tried again every pass.
+    await ctx.store.markWoken(ids, 'daemon').catch(() => undefined);
+    return { owner, problems: ids, how: 'failed', error: errorMessage(err) };
+  }
+}

@@ -1,0 +1,149 @@
+import { ConflictError, ValidationError } from '../core/errors.js';
+import { parseAddress } from '../core/identity.js';
+import {
+  decisionStats,
+  isPatrolAction,
+  LIVE_PROBLEM_STATES,
+  PATROL_ACTIONS,
+  type DecisionStats,
+  type PatrolDecision,
+  type Problem,
+  type ProblemQuery,
+} from '../core/problem.js';
+import { observeAgents } from '../observe/snapshot.js';
+import type { PatrolContext } from './problems.js';
+
+/**
+ * `gt patrol scan | report | history`: the open problems and the facts behind them, in the form a patrol agent
+ * reads; its decision, kept with the problem's evidence; and how often each kind of decision was followed by
+ * recovery.
+ */
+
+export type ScanProblem = Problem & {
+  decisions: { action: string; reason: string; actor: string; at: string }[];
+};
+
+export type PatrolScanReport = {
+  at: string;
+  /** Whose problems these are (a patrol agent's address), or null for every owner. */
+  owner: string | null;
+  rig: string | null;
+  problems: ScanProblem[];
+  agents: { address: string; role: string; state: string; hook: string | null; session_alive: boolean }[];
+};
+
+export type ScanScope = { rig?: string; role?: 'witness' | 'deacon' | 'boot'; all?: boolean };
+
+/** The owner a scan is for: a patrol agent asking sees its own problems; a person, every one (or a rig's). */
+export function scanOwner(actor: string, scope: ScanScope): { owner: string | null; rig: string | null } {
+  if (scope.role !== undefined) {
+    if (scope.role === 'witness') {
+      const rig = scope.rig ?? rigOfActor(actor);
+      if (rig === null)
+        throw new ValidationError('--role witness needs a rig', { hint: 'gt patrol scan --role witness --rig <rig>' });
+      return { owner: `${rig}/witness`, rig };
+    }
+    return { owner: scope.role === 'deacon' ? 'deacon' : 'deacon/boot', rig: scope.rig ?? null };
+  }
+  if (scope.rig !== undefined) return { owner: null, rig: scope.rig };
+  if (scope.all !== true && isPatrolAddress(actor)) return { owner: actor, rig: rigOfActor(actor) };
+  return { owner: null, rig: null };
+}
+
+function isPatrolAddress(actor: string): boolean {
+  try {
+    const id = parseAddress(actor);
+    return id.role === 'witness' || id.role === 'deacon' || id.role === 'boot';
+  } catch {
+    return false;
+  }
+}
+
+function rigOfActor(actor: string): string | null {
+  try {
+    const id = parseAddress(actor);
+    return 'rig' in id ? id.rig : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function patrolScan(ctx: PatrolContext, scope: ScanScope = {}): Promise<PatrolScanReport> {
+  const { owner, rig } = scanOwner(ctx.actor, scope);
+  const query: ProblemQuery = { states: LIVE_PROBLEM_STATES };
+  if (owner !== null) query.owner = owner;
+  if (rig !== null && owner === null) query.rig = rig;
+  const problems = await ctx.store.problems(query);
+  const withDecisions: ScanProblem[] = [];
+  for (const p of problems) {
+    const decisions = await ctx.store.decisions({ problem: p.id, limit: 0 });
+    withDecisions.push({
+      ...p,
+      decisions: decisions
+        .map((d) => ({ action: d.action, reason: d.reason, actor: d.actor, at: d.decided_at }))
+        .sort((a, b) => a.at.localeCompare(b.at)),
+    });
+  }
+  const views = await observeAgents(ctx, { git: true });
+  const inScope = views.filter((a) =>
+    owner === 'deacon' || owner === 'deacon/boot'
+      ? a.rig === null || a.role === 'witness'
+      : rig === null
+        ? true
+        : a.rig === rig,
+  );
+  return {
+    at: new Date(ctx.now()).toISOString(),
+    owner,
+    rig,
+    problems: withDecisions,
+    agents: inScope.map((a) => ({
+      address: a.address,
+      role: a.role,
+      state: a.state,
+      hook: a.hook?.id ?? null,
+      session_alive: a.session_alive,
+    })),
+  };
+}
+
+export type ReportInput = { action: string; reason: string; escalation?: string };
+
+/**
+ * Records a patrol agent's decision on a problem. The owner reports on its own problems; the deacon on any
+ * (it handles what witnesses escalated); a person on any. Another patrol agent is refused.
+ */
+export async function patrolReport(
+  ctx: PatrolContext,
+  id: number,
+  input: ReportInput,
+): Promise<{ problem: Problem; decision: PatrolDecision }> {
+  if (!isPatrolAction(input.action))
+    throw new ValidationError(`unknown action "${input.action}"`, { hint: `use one of: ${PATROL_ACTIONS.join(', ')}` });
+  if (input.reason.trim() === '')
+    throw new ValidationError('a decision needs its reason', {
+      hint: `gt patrol report ${id} --action ${input.action} --reason "why"`,
+    });
+  const problem = await ctx.store.problem(id);
+  if (isPatrolAddress(ctx.actor) && ctx.actor !== problem.owner && ctx.actor !== 'deacon')
+    throw new ConflictError(`problem ${id} is ${problem.owner}'s to judge, not ${ctx.actor}'s`, {
+      hint: `"gt patrol scan" lists yours; escalate this one with gt escalate if it needs you`,
+    });
+  return ctx.store.decide(
+    id,
+    {
+      action: input.action,
+      reason: input.reason.trim(),
+      ...(input.escalation === undefined ? {} : { escalation: input.escalation }),
+    },
+    ctx.actor,
+  );
+}
+
+export type PatrolHistory = { decisions: PatrolDecision[]; stats: DecisionStats[] };
+
+export async function patrolHistory(ctx: PatrolContext, options: { limit?: number } = {}): Promise<PatrolHistory> {
+  const all = await ctx.store.decisions({ limit: 0 });
+  const shown = options.limit === undefined || options.limit === 0 ? all : all.slice(0, options.limit);
+  return { decisions: shown, stats: decisionStats(all) };
+}
