@@ -33,7 +33,8 @@ const SIBLINGS: Readonly<Record<string, readonly string[]>> = {
   town: ['git'],
   // The daemon observes, then acts through the same operations users run (start a session, send mail).
   daemon: ['observe', 'work', 'patrol'],
-  // The patrol wakes its agents by the same operations (a nudge, a session start) and reads observations.
+  // The patrol wakes its agents by the same operations (a nudge, a session start) and reads observations; it
+  // tells people by mail.
   patrol: ['observe', 'work'],
   // The refinery tells who wrote a request, and the rig's witness, what landed: by the mail agents send.
   refinery: ['work'],

@@ -116,6 +116,16 @@ describe('gt daemon', () => {
         subject: expect.stringMatching(/^Quarantined: gastown\/polecats\/toast/) as string,
       }),
     ]);
+    // Filed through gt escalate: high, about the hooked bead, routed by its severity (to the mayor by default).
+    const filed = json<{ id: string; severity: string; source: string; related: string; routes: { route: string }[] }>(
+      f.run('escalate', 'show', escalations[0]?.id ?? '', '--json'),
+    );
+    expect(filed).toMatchObject({ severity: 'high', source: 'daemon', related: bead.id });
+    expect(filed.routes.map((r) => r.route)).toEqual(['bead', 'mail:mayor']);
+    const mayorMail = json<{ subject: string }[]>(
+      gt(['mail', 'inbox', '--json'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: 'mayor' } }),
+    );
+    expect(mayorMail.map((m) => m.subject)).toEqual([`Escalation ${filed.id} (high): ${escalations[0]?.title ?? ''}`]);
     // Quarantined: no more restarts on later passes.
     const before = log(f).filter((l) => l.kind === 'restart').length;
     await new Promise((r) => setTimeout(r, 3_000));

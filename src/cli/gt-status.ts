@@ -9,7 +9,11 @@ import { ROLES, type Role } from '../core/identity.js';
 import type { MergedToday } from '../core/merge-queue-stats.js';
 import { mergedToday } from '../observe/merged.js';
 import { observe, observeAgents, PaneWatch, type AgentView, type Snapshot } from '../observe/snapshot.js';
+import type { Escalation } from '../core/escalation.js';
+import { listEscalations } from '../patrol/escalation.js';
+import type { TownContext } from '../work/sessions.js';
 import { globals } from './bd/context.js';
+import { escalationLine } from './gt-escalate.js';
 import { positiveInt, withTown } from './gt-agents.js';
 import { printJson, sanitize, type Io } from './io.js';
 
@@ -133,6 +137,28 @@ export function renderStatus(
   ].join('\n');
 }
 
+/**
+ * What needs a person, which `gt status` opens with: the open escalations, by severity then age. Open problems
+ * that need a person (the patrol's, src/core/problem.ts) are to join here, as a field of their own beside
+ * `escalations`, in `needsPerson` and `renderNeedsPerson` both.
+ */
+export type NeedsPerson = { escalations: Escalation[] };
+
+export async function needsPerson(ctx: TownContext): Promise<NeedsPerson> {
+  return { escalations: await listEscalations(ctx) };
+}
+
+/** The opening lines of `gt status`: nothing at all when nothing needs a person. */
+export function renderNeedsPerson(n: NeedsPerson, nowMs: number): string {
+  if (n.escalations.length === 0) return '';
+  return [
+    `Needs a person: ${n.escalations.length} open escalation(s) · gt escalate show <id>, gt escalate ack <id>`,
+    ...n.escalations.map((e) => `  ${escalationLine(e, nowMs)}`),
+    '',
+    '',
+  ].join('\n');
+}
+
 const MARK: Record<Check['status'], string> = { ok: '✓', warn: '!', fail: '✗' };
 
 export function renderDoctor(checks: readonly Check[]): string {
@@ -168,6 +194,7 @@ export function registerStatusCommands(program: Command, io: Io): void {
             git: o.git === true,
             ...(paneWatch !== undefined ? { watch: paneWatch } : {}),
           });
+          const needs = await needsPerson(ctx);
           const daemon = daemonPid(ctx.town);
           const down = await ctx.store.townHold();
           const merged = await mergedToday(ctx.store, startOfLocalDay(ctx.now()));
@@ -177,6 +204,7 @@ export function registerStatusCommands(program: Command, io: Io): void {
           };
           if (json)
             printJson(io, {
+              needs_person: needs,
               ...snap,
               merged_today: merged,
               daemon: { running: daemon !== undefined, pid: daemon ?? null },
@@ -185,7 +213,7 @@ export function registerStatusCommands(program: Command, io: Io): void {
             });
           else
             io.out(
-              `${watch && io.stdoutIsTTY ? '\u001b[2J\u001b[H' : ''}${renderStatus(snap, daemon, down, merged, scheduler)}`,
+              `${watch && io.stdoutIsTTY ? '\u001b[2J\u001b[H' : ''}${renderNeedsPerson(needs, ctx.now())}${renderStatus(snap, daemon, down, merged, scheduler)}`,
             );
           if (!watch || (times > 0 && i + 1 >= times)) return;
           await new Promise((r) => setTimeout(r, Math.max(1, every) * 1000));

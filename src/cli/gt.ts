@@ -21,6 +21,7 @@ import { registerMailCommands, registerSeanceCommand, registerWorkCommands } fro
 import { registerMqCommands } from './gt-mq.js';
 import { registerPatrolCommands } from './gt-patrol.js';
 import { registerSchedulerCommands } from './gt-scheduler.js';
+import { registerEscalateCommands } from './gt-escalate.js';
 import { printJson, sanitize, type Io } from './io.js';
 import { agentCliChecks, renderAgentChecks, renderNextSteps } from './next-steps.js';
 import type { Role } from '../core/identity.js';
@@ -371,6 +372,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
   registerMqCommands(program, io);
   registerPatrolCommands(program, io);
   registerSchedulerCommands(program, io);
+  registerEscalateCommands(program, io);
   registerMailCommands(program, io);
   registerSeanceCommand(program, io);
   registerStatusCommands(program, io);

@@ -111,6 +111,96 @@ describe('scheduler.max_polecats (town and rig)', () => {
   });
 });
 
+describe('escalation settings', () => {
+  it('routes low to the bead only and the rest to the mayor too; raises after 4h, at most twice', () => {
+    expect(parseTownSettings({}).escalation).toEqual({
+      routes: {
+        critical: ['bead', 'mail:mayor'],
+        high: ['bead', 'mail:mayor'],
+        medium: ['bead', 'mail:mayor'],
+        low: ['bead'],
+      },
+      stale_after: 14_400,
+      max_raises: 2,
+    });
+    // The default is a copy.
+    defaultTownSettings().escalation.routes.low.push('mail:mayor');
+    expect(defaultTownSettings().escalation.routes.low).toEqual(['bead']);
+  });
+
+  it.each([
+    [{ stale_after: '30m' }, { stale_after: 1800 }],
+    [{ stale_after: '90s' }, { stale_after: 90 }],
+    [{ stale_after: '1h30m' }, { stale_after: 5400 }],
+    [{ stale_after: 60 }, { stale_after: 60 }],
+    [{ max_raises: 0 }, { max_raises: 0 }],
+    [{ max_raises: 5 }, { max_raises: 5 }],
+  ])('reads %j', (escalation, expected) => {
+    expect(parseTownSettings({ escalation }).escalation).toMatchObject(expected);
+  });
+
+  it('reads routes given for some severities and keeps the defaults of the others', () => {
+    const s = parseTownSettings({
+      escalation: {
+        routes: {
+          critical: ['bead', 'mail:gastown/witness', { command: ['notify-send', 'Gas Town'] }],
+          low: [],
+        },
+      },
+    });
+    expect(s.escalation.routes).toEqual({
+      critical: ['bead', 'mail:gastown/witness', { command: ['notify-send', 'Gas Town'] }],
+      high: ['bead', 'mail:mayor'],
+      medium: ['bead', 'mail:mayor'],
+      low: [],
+    });
+    // Written out whole, it reads back the same.
+    expect(parseTownSettings(JSON.parse(JSON.stringify(s)))).toEqual(s);
+  });
+
+  it.each([
+    [{ escalation: [] }, /escalation must be an object/],
+    [{ escalation: { stale: '4h' } }, /escalation\.stale is not a known setting/],
+    [{ escalation: { routes: { urgent: ['bead'] } } }, /escalation\.routes\.urgent is not a known setting/],
+    [{ escalation: { routes: { high: 'bead' } } }, /escalation\.routes\.high must be a list of routes/],
+    [
+      { escalation: { routes: { high: ['sms'] } } },
+      /escalation\.routes\.high\[0\] must be "bead", "mail:<address>" or/,
+    ],
+    [{ escalation: { routes: { high: [7] } } }, /escalation\.routes\.high\[0\] must be "bead"/],
+    [
+      { escalation: { routes: { low: ['bead', 'mail:nobody here'] } } },
+      /escalation\.routes\.low\[1\] does not name an agent to mail \(invalid agent address/,
+    ],
+    [{ escalation: { routes: { low: ['mail:'] } } }, /escalation\.routes\.low\[0\] does not name an agent/],
+    [
+      { escalation: { routes: { low: [{ command: 'notify-send hi' }] } } },
+      /escalation\.routes\.low\[0\]\.command must be an array of strings/,
+    ],
+    [
+      { escalation: { routes: { low: [{ command: [] }] } } },
+      /escalation\.routes\.low\[0\]\.command must name a program/,
+    ],
+    [
+      { escalation: { routes: { low: [{ command: [''] }] } } },
+      /escalation\.routes\.low\[0\]\.command must name a program/,
+    ],
+    [
+      { escalation: { routes: { low: [{ command: ['x'], shell: true }] } } },
+      /escalation\.routes\.low\[0\]\.shell is not a known setting/,
+    ],
+    [{ escalation: { stale_after: '4 hours' } }, /escalation\.stale_after must be a duration such as "4h"/],
+    [{ escalation: { stale_after: 0 } }, /escalation\.stale_after must be a duration/],
+    [{ escalation: { stale_after: 1.5 } }, /escalation\.stale_after must be a duration/],
+    [{ escalation: { stale_after: true } }, /escalation\.stale_after must be a duration/],
+    [{ escalation: { max_raises: -1 } }, /escalation\.max_raises must be a whole number of raises/],
+    [{ escalation: { max_raises: '2' } }, /escalation\.max_raises must be a whole number of raises/],
+  ])('rejects %j naming the field', (json, message) => {
+    expect(() => parseTownSettings(json, 'settings.json')).toThrow(ValidationError);
+    expect(() => parseTownSettings(json, 'settings.json')).toThrow(message);
+  });
+});
+
 describe('rig settings', () => {
   it('defaults to the default name theme and reads a custom list', () => {
     expect(parseRigSettings({})).toEqual(defaultRigSettings());

@@ -1,5 +1,7 @@
+import { DEFAULT_ESCALATION_ROUTES, SEVERITIES, type EscalationRoute, type Severity } from './escalation.js';
 import { errorMessage, ValidationError, isRecord } from './errors.js';
-import { isRole, validateName, type Role } from './identity.js';
+import { isRole, parseAddress, validateName, type Role } from './identity.js';
+import { durationSeconds } from './time.js';
 
 /**
  * Town settings (`<town>/settings.json`): which agent CLI runs each role, and the daemon's thresholds.
@@ -46,6 +48,30 @@ export type SchedulerSettings = {
   max_polecats: number | null;
 };
 
+/** Where escalations go, and when one nobody acknowledged is raised (`escalation` in the town's settings.json). */
+export type EscalationSettings = {
+  /** Per severity, in order: "bead", "mail:<address>", {"command": [argv...]} (given the escalation on stdin). */
+  routes: Record<Severity, EscalationRoute[]>;
+  /** An unacknowledged escalation is raised a level after this many seconds ("4h", "30m", "90s" in the file). */
+  stale_after: number;
+  /** Raised at most this many times (0: never). */
+  max_raises: number;
+};
+
+export const DEFAULT_STALE_AFTER_SECONDS = 4 * 3600;
+
+export function defaultEscalationSettings(): EscalationSettings {
+  return {
+    routes: {
+      critical: [...DEFAULT_ESCALATION_ROUTES.critical],
+      high: [...DEFAULT_ESCALATION_ROUTES.high],
+      medium: [...DEFAULT_ESCALATION_ROUTES.medium],
+      low: [...DEFAULT_ESCALATION_ROUTES.low],
+    },
+    stale_after: DEFAULT_STALE_AFTER_SECONDS,
+    max_raises: 2,
+  };
+}
 /**
  * The patrol (`patrol` in the town's settings.json): when problems wake the patrol agents, and the thresholds of
  * the facts the daemon records for them.
@@ -95,6 +121,7 @@ export type TownSettings = {
   daemon: DaemonThresholds;
   /** The town-wide cap on busy polecats, over all rigs together. */
   scheduler: SchedulerSettings;
+  escalation: EscalationSettings;
   patrol: PatrolSettings;
 };
 
@@ -118,6 +145,7 @@ export function defaultTownSettings(): TownSettings {
     role_agents: {},
     daemon: { ...DEFAULT_DAEMON_THRESHOLDS, standing_roles: [...DEFAULT_DAEMON_THRESHOLDS.standing_roles] },
     scheduler: { max_polecats: null },
+    escalation: defaultEscalationSettings(),
     patrol: { ...DEFAULT_PATROL_SETTINGS },
   };
 }
@@ -167,6 +195,71 @@ class Reader {
       : this.fail('scheduler.max_polecats', 'must be a whole number of polecats, 1 or more (null or absent: no limit)');
   }
 
+  /** `escalation`: routes per severity, stale_after (a duration or seconds), max_raises. */
+  escalation(value: unknown): EscalationSettings {
+    const obj = this.object(value, 'escalation');
+    this.unknownKeys(obj, ['routes', 'stale_after', 'max_raises'], 'escalation');
+    const out = defaultEscalationSettings();
+    if (obj.routes !== undefined) {
+      const routes = this.object(obj.routes, 'escalation.routes');
+      this.unknownKeys(routes, SEVERITIES, 'escalation.routes');
+      for (const severity of SEVERITIES) {
+        const list = routes[severity];
+        if (list === undefined) continue;
+        const path = `escalation.routes.${severity}`;
+        if (!Array.isArray(list))
+          this.fail(path, 'must be a list of routes ("bead", "mail:<address>", {"command": [...]})');
+        out.routes[severity] = list.map((item, i) => this.route(item, `${path}[${i}]`));
+      }
+    }
+    if (obj.stale_after !== undefined) {
+      const v = obj.stale_after;
+      const seconds =
+        typeof v === 'number'
+          ? Number.isInteger(v) && v > 0
+            ? v
+            : undefined
+          : typeof v === 'string'
+            ? durationSeconds(v)
+            : undefined;
+      out.stale_after =
+        seconds ??
+        this.fail(
+          'escalation.stale_after',
+          'must be a duration such as "4h", "30m" or "90s", or a whole number of seconds',
+        );
+    }
+    if (obj.max_raises !== undefined) {
+      const v = obj.max_raises;
+      out.max_raises =
+        typeof v === 'number' && Number.isInteger(v) && v >= 0
+          ? v
+          : this.fail('escalation.max_raises', 'must be a whole number of raises (0: never raise)');
+    }
+    return out;
+  }
+
+  route(item: unknown, path: string): EscalationRoute {
+    if (item === 'bead') return 'bead';
+    if (typeof item === 'string' && item.startsWith('mail:')) {
+      const to = item.slice('mail:'.length);
+      try {
+        parseAddress(to);
+      } catch (err) {
+        this.fail(path, `does not name an agent to mail (${errorMessage(err)})`);
+      }
+      return `mail:${to}`;
+    }
+    if (isRecord(item)) {
+      this.unknownKeys(item, ['command'], path);
+      const argv = this.stringArray(item.command, `${path}.command`);
+      if (argv.length === 0 || argv[0] === '')
+        this.fail(`${path}.command`, 'must name a program: ["notify-send", "gt"], not a shell string');
+      return { command: argv };
+    }
+    return this.fail(path, 'must be "bead", "mail:<address>" or {"command": ["program", "arg", ...]}');
+  }
+
   unknownKeys(obj: Record<string, unknown>, known: readonly string[], path: string): void {
     const extra = Object.keys(obj).filter((k) => !known.includes(k));
     if (extra.length > 0)
@@ -179,10 +272,15 @@ export function parseTownSettings(json: unknown, file = 'settings.json'): TownSe
   // An explicit type lets control flow see that r.fail() never returns.
   const r: Reader = new Reader(file);
   const root = r.object(json, 'the file');
-  r.unknownKeys(root, ['version', 'default_agent', 'agents', 'role_agents', 'daemon', 'scheduler', 'patrol'], '');
+  r.unknownKeys(
+    root,
+    ['version', 'default_agent', 'agents', 'role_agents', 'daemon', 'scheduler', 'patrol', 'escalation'],
+    '',
+  );
   const settings = defaultTownSettings();
   if (root.patrol !== undefined) settings.patrol = parsePatrol(r, root.patrol);
   if (root.scheduler !== undefined) settings.scheduler = r.scheduler(root.scheduler);
+  if (root.escalation !== undefined) settings.escalation = r.escalation(root.escalation);
   if (root.version !== undefined && root.version !== SETTINGS_VERSION)
     r.fail('version', `must be ${SETTINGS_VERSION} (this gt reads version ${SETTINGS_VERSION})`);
   if (root.default_agent !== undefined)

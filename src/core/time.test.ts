@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from './errors.js';
-import { compareTimestamps, formatTimestamp, normalizeTimestamp } from './time.js';
+import { compareTimestamps, durationSeconds, formatDuration, formatTimestamp, normalizeTimestamp } from './time.js';
 
 describe('timestamps', () => {
   it.each([
@@ -28,5 +28,34 @@ describe('timestamps', () => {
     expect(compareTimestamps('2026-01-01T00:00:05.25Z', '2026-01-01T00:00:05.1Z')).toBeGreaterThan(0);
     expect(compareTimestamps('2026-01-01T00:00:05.100Z', '2026-01-01T00:00:05.1Z')).toBe(0);
     expect(compareTimestamps('2026-01-01T00:00:04.999Z', '2026-01-01T00:00:05Z')).toBeLessThan(0);
+  });
+});
+
+describe('durations', () => {
+  it.each([
+    ['90s', 90],
+    ['30m', 1800],
+    ['4h', 14_400],
+    ['1d', 86_400],
+    ['1h30m', 5400],
+    [' 2m ', 120],
+    ['1s', 1],
+  ])('reads %j as %i seconds', (text, seconds) => {
+    expect(durationSeconds(text)).toBe(seconds);
+  });
+
+  it.each(['', '4', 'h', '4 h', '4hours', '-1h', '0s', '0h0m', '1.5h', '4h!', '1w'])('rejects %j', (text) => {
+    expect(durationSeconds(text)).toBeUndefined();
+  });
+
+  it.each([
+    [0, '0s'],
+    [45, '45s'],
+    [90, '1m30s'],
+    [14_400, '4h'],
+    [5400, '1h30m'],
+    [90_061, '1d1h'],
+  ])('writes %i seconds as %s', (seconds, text) => {
+    expect(formatDuration(seconds)).toBe(text);
   });
 });

@@ -70,3 +70,36 @@ function fractionDigits(t: string): string {
   const digits = dot === -1 ? '' : t.slice(dot + 1, t.length - 1);
   return digits.padEnd(9, '0');
 }
+
+const DURATION_UNIT_SECONDS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/**
+ * A duration as people write it in settings: `90s`, `30m`, `4h`, `1d`, or parts together (`1h30m`), in whole
+ * seconds; undefined for anything else (the caller says which field was wrong). Never zero.
+ */
+export function durationSeconds(text: string): number | undefined {
+  const t = text.trim();
+  if (!/^(\d{1,7}[smhd])+$/.test(t)) return undefined;
+  let total = 0;
+  for (const [, n, unit] of t.matchAll(/(\d+)([smhd])/g))
+    total += Number(n) * (DURATION_UNIT_SECONDS[unit ?? 's'] ?? 0);
+  return total > 0 ? total : undefined;
+}
+
+/** A duration for people: the two largest units that apply (`4h`, `1h30m`, `90s` as `1m30s`, `45s`). */
+export function formatDuration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  const parts: string[] = [];
+  let rest = s;
+  for (const [unit, size] of [
+    ['d', 86_400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
+    const n = Math.floor(rest / size);
+    rest -= n * size;
+    if (n > 0) parts.push(`${n}${unit}`);
+  }
+  return parts.length === 0 ? '0s' : parts.slice(0, 2).join('');
+}

@@ -18,6 +18,9 @@ import { announceMail } from '../work/mail-notify.js';
 import { startAgentSession, stopAgentSession, type TownContext } from '../work/sessions.js';
 import { claimantOf, dispatchQueued, type DispatchReport } from '../work/scheduler.js';
 import { patrolPass, type PatrolPassResult } from '../patrol/problems.js';
+import { escalationOf } from '../core/escalation.js';
+import { escalate, raiseStale, type StaleReport } from '../patrol/escalation.js';
+import { quarantineTitlePrefix } from './revive.js';
 
 /**
  * The daemon: one per town. observe → reconcile (pure, core/reconcile.ts) → execute, on a periodic tick and
@@ -236,6 +239,7 @@ async function reconcileOnce(
   dispatched: (report: DispatchReport) => void,
   patrolled: (result: PatrolPassResult) => void = () => undefined,
   patrolFailed: (err: unknown) => void = () => undefined,
+  raised: (report: StaleReport | { error: unknown }) => void = () => undefined,
 ): Promise<{ actions: Action[]; recheckAtMs: number | null }> {
   // Settings are read afresh every pass: fixing the cause of a quarantine often means editing them.
   try {
@@ -287,7 +291,17 @@ async function reconcileOnce(
   // Then the queue: the pass may have freed polecats (a closed bead taken off a hook), and a gt done woke it.
   const report = await dispatchQueued(ctx, { claimant: claimantOf(ctx.actor) });
   dispatched(report);
-  const due = [report.recheckAtMs, patrol?.nextDueMs ?? null].filter((t): t is number => t !== null);
+  // Then what nobody acknowledged: raised a level and routed again (a failure here never stops the pass); the
+  // next one due wakes the daemon before its tick.
+  let escalationDueAtMs: number | null = null;
+  try {
+    const stale = await raiseStale(ctx, 'daemon');
+    raised(stale);
+    escalationDueAtMs = stale.next_due_at === null ? null : Date.parse(stale.next_due_at);
+  } catch (err) {
+    raised({ error: err });
+  }
+  const due = [report.recheckAtMs, patrol?.nextDueMs ?? null, escalationDueAtMs].filter((t): t is number => t !== null);
   return { actions, recheckAtMs: due.length === 0 ? null : Math.min(...due) };
 }
 
@@ -364,23 +378,39 @@ async function execute(ctx: DaemonContext, action: Action): Promise<void> {
       await startAgentSession(ctx, action.address, { topic: 'restart', sender: 'daemon' });
       return;
     case 'quarantine': {
-      await ctx.store.updateAgent(action.address, { agent_state: 'stuck' }, 'daemon');
+      // One escalation per quarantine: a pass killed after filing it and before marking the agent stuck finds
+      // the open one at the next pass instead of filing another. Routed by its severity (settings.json).
       const title = `Quarantined: ${action.address} died ${action.crashes} times`;
-      const escalation = await ctx.store.create(
-        {
-          title,
-          issue_type: 'escalation',
-          priority: 1,
-          description:
-            `${action.why}.\nHook: ${agent.hook_bead ?? 'none'}. ` +
-            'The daemon will not restart it while its state is stuck; ' +
-            `look at "gt peek ${action.address}" and "gt seance --agent ${action.address}", fix the cause, ` +
-            `then bring it back with "gt agent revive ${action.address}".`,
-          labels: ['gt:escalation'],
-        },
-        'daemon',
-      );
-      await tell(supervisor, title, `See ${escalation.id}.`).catch(() => undefined);
+      const open = await ctx.store.list({ types: ['escalation'], limit: 0 });
+      const filed = open.find((e) => e.title.startsWith(quarantineTitlePrefix(action.address)));
+      // (A hook naming a bead that is gone must not keep the agent from being quarantined.)
+      const hook = agent.hook_bead;
+      const related =
+        hook === null
+          ? null
+          : await ctx.store.show([hook]).then(
+              () => hook,
+              () => null,
+            );
+      const escalation =
+        filed !== undefined
+          ? escalationOf(filed)
+          : await escalate(ctx, {
+              what: title,
+              severity: 'high',
+              source: 'daemon',
+              related,
+              actor: 'daemon',
+              description:
+                `${action.why}.\nHook: ${agent.hook_bead ?? 'none'}. ` +
+                'The daemon will not restart it while its state is stuck; ' +
+                `look at "gt peek ${action.address}" and "gt seance --agent ${action.address}", fix the cause, ` +
+                `then bring it back with "gt agent revive ${action.address}".`,
+            });
+      await ctx.store.updateAgent(action.address, { agent_state: 'stuck' }, 'daemon');
+      // Its supervisor hears of it too, unless a route already mailed it.
+      if (!escalation.routes.some((r) => r.ok && r.route === `mail:${supervisor}`))
+        await tell(supervisor, escalation.title, `See ${escalation.id}.`).catch(() => undefined);
       return;
     }
     case 'report-stalled': {
@@ -491,6 +521,21 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
             for (const a of p.stopped) log({ event: 'patrol-done', address: a });
           },
           (err) => log({ event: 'error', message: `patrol pass failed: ${errorMessage(err)}` }),
+          (stale) => {
+            if ('error' in stale) {
+              log({ event: 'error', message: `raising stale escalations: ${errorMessage(stale.error)}` });
+              return;
+            }
+            for (const r of stale.raised)
+              log({
+                event: 'escalation-raised',
+                id: r.id,
+                from: r.from,
+                to: r.to,
+                raised_count: r.raised_count,
+                failed_routes: r.routes.filter((x) => !x.ok).map((x) => x.route),
+              });
+          },
         );
         passes++;
         if (options.passes !== undefined && options.passes > 0 && passes >= options.passes) break;

@@ -1,6 +1,6 @@
 import { ConflictError } from '../core/errors.js';
 import { parseAddress } from '../core/identity.js';
-import type { DaemonContext } from './daemon.js';
+import type { TownContext } from '../work/sessions.js';
 
 /**
  * `gt agent revive <address>`: brings a stuck agent (quarantined by the daemon after it died again and again,
@@ -23,7 +23,7 @@ export function quarantineTitlePrefix(address: string): string {
 }
 
 export async function reviveAgent(
-  ctx: Pick<DaemonContext, 'store'>,
+  ctx: Pick<TownContext, 'store'>,
   address: string,
   actor: string,
 ): Promise<ReviveResult> {

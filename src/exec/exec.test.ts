@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { processAlive, SESSION_TAG_ENV, spawnDetached } from './exec.js';
+import { execArgv, processAlive, SESSION_TAG_ENV, spawnDetached } from './exec.js';
 
 describe('processAlive', () => {
   it('is true for a running process and false for one that exited but was not reaped yet (a zombie)', async () => {
@@ -23,6 +23,16 @@ describe('processAlive', () => {
 
   it('is false for a pid that names no process', () => {
     expect(processAlive(2 ** 22 + 12345)).toBe(false);
+  });
+});
+
+describe('execArgv', () => {
+  it('gives a program its input on stdin, and survives one that exits without reading it', async () => {
+    expect(await execArgv('cat', [], { input: 'hello\n' })).toMatchObject({ ok: true, stdout: 'hello\n' });
+    // More than a pipe holds, to a program that never reads: the write fails with EPIPE, its exit status counts.
+    const big = 'x'.repeat(4 * 1024 * 1024);
+    expect(await execArgv('false', [], { input: big })).toMatchObject({ ok: false, status: 1 });
+    expect(await execArgv('true', [], { input: big })).toMatchObject({ ok: true });
   });
 });
 

@@ -81,6 +81,9 @@ export function execArgv(file: string, args: readonly string[], options: ExecOpt
         });
       },
     );
+    // A program that exits without reading its input closes the pipe: the write fails with EPIPE, which is the
+    // program's business (its exit status says how it went), not an error of ours.
+    child.stdin?.on('error', () => undefined);
     if (options.input !== undefined) child.stdin?.end(options.input);
     else if (options.noStdin === true) child.stdin?.end();
   });
