@@ -26,6 +26,8 @@ export type DetectAgent = {
   deathsMs: readonly number[];
   /** Its last session died (crashed, lost, or its program exited under it), rather than being ended. */
   diedLast: boolean;
+  /** A new session is being started for it (a restart in flight): what it shows now says nothing yet. */
+  restarting?: boolean;
   sandbox: { uncommitted: number; unpushed: number } | null;
 };
 
@@ -138,6 +140,11 @@ export function detectProblems(input: DetectInput, config: DetectConfig): Proble
   };
   for (const a of input.agents) {
     if (a.role === 'crew') continue; // a person's sandbox: nobody patrols it
+    if (a.restarting === true) {
+      // Mid-restart: its problems stay as they were until the new session shows how it is.
+      for (const p of input.live) if (p.subject === a.address && p.subject_type === 'agent') out.push(draftOf(p));
+      continue;
+    }
     const ev = agentEvidence(a);
     if (a.hook !== null && a.hookClosed) {
       add(a, 'closed-hooked', `${a.hook} is closed but still on ${a.address}'s hook`, ev);

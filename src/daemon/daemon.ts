@@ -196,10 +196,12 @@ async function reconcileInputs(
       openSessionId: a.open_session?.session_id ?? null,
       endings,
       lastProgressMs: a.last_progress === null ? null : Date.parse(a.last_progress),
+      // A session replaced a moment ago (gt session restart) is a start in flight too.
       startingSinceMs:
         Math.max(
           a.open_session === null ? 0 : Date.parse(a.open_session.started_at),
           a.hook === null ? 0 : Date.parse(a.hook.updated_at),
+          endings[0]?.reason === 'replaced' ? endings[0].endedAtMs : 0,
         ) || null,
       hookClosedAtMs: a.hook?.status === 'closed' ? Date.parse(a.hook.updated_at) : null,
       question: a.question,

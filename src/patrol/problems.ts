@@ -87,7 +87,7 @@ export async function liveProblems(
   return out;
 }
 
-function detectAgent(a: PatrolAgentInput, nowMs: number): DetectAgent {
+function detectAgent(a: PatrolAgentInput, nowMs: number, restartGraceMs: number): DetectAgent {
   const v = a.view;
   const deadNow = a.openSessionId !== null && !(v.session_alive && v.liveness !== 'dead');
   const deaths = a.endings.filter((e) => DEATHS.has(e.reason)).map((e) => e.endedAtMs);
@@ -107,6 +107,7 @@ function detectAgent(a: PatrolAgentInput, nowMs: number): DetectAgent {
     deathsMs: deadNow ? [nowMs, ...deaths] : deaths,
     diedLast: deadNow || (last !== undefined && DEATHS.has(last.reason) && !v.session_alive),
     sandbox: v.sandbox === null ? null : { uncommitted: v.sandbox.uncommitted, unpushed: v.sandbox.unpushed },
+    restarting: !v.session_alive && last?.reason === 'replaced' && nowMs - last.endedAtMs < restartGraceMs,
   };
 }
 
@@ -159,7 +160,7 @@ export async function patrolPass(
   const [judged] = await ctx.store.problems({ kinds: ['mass-death'], states: ['resolved'], limit: 1 });
   const lastDeath = judged?.evidence.last_death;
   const handledMs = typeof lastDeath === 'string' ? Date.parse(lastDeath) : NaN;
-  const detected = agents.map((a) => detectAgent(a, nowMs));
+  const detected = agents.map((a) => detectAgent(a, nowMs, ctx.settings.daemon.start_grace_seconds * 1000));
   const input: DetectInput = {
     nowMs,
     agents: detected,

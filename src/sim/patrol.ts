@@ -45,11 +45,12 @@ export async function patrolTurn(t: PatrolTurn): Promise<number> {
   for (const step of steps) {
     let escalation: string | null = step.escalation ?? null;
     let ran: { exit: number | null; out: string } | null = null;
-    if (step.argv !== null) {
-      const argv = step.argv[0] === 'escalate' ? [...step.argv, '--json'] : step.argv;
-      const r = await t.gt(argv);
+    const act = async (): Promise<void> => {
+      if (step.argv === null) return;
+      const escalating = step.argv[0] === 'escalate';
+      const r = await t.gt(escalating ? [...step.argv, '--json'] : step.argv);
       ran = { exit: r.status, out: firstLine(r.ok ? r.stdout : r.stderr).slice(0, 300) };
-      if (step.argv[0] === 'escalate' && r.ok) {
+      if (escalating && r.ok) {
         try {
           const v: unknown = JSON.parse(r.stdout);
           if (isRecord(v) && typeof v.id === 'string') escalation = v.id;
@@ -57,28 +58,40 @@ export async function patrolTurn(t: PatrolTurn): Promise<number> {
           // no id: reported without one
         }
       }
+    };
+    const report = async (): Promise<{ ok: boolean; stderr: string }> =>
+      t.gt([
+        'patrol',
+        'report',
+        String(step.problem),
+        '--action',
+        step.action,
+        '--reason',
+        step.reason,
+        ...(escalation === null ? [] : ['--escalation', escalation]),
+      ]);
+    // Decided, recorded, then done: what it does (a restart) may end the problem before a report after it
+    // could land. An escalation is filed first, so that the report can name it.
+    let reported: { ok: boolean; stderr: string };
+    if (step.argv !== null && step.argv[0] === 'escalate') {
+      await act();
+      reported = await report();
+    } else {
+      reported = await report();
+      if (reported.ok) await act();
     }
-    const report = await t.gt([
-      'patrol',
-      'report',
-      String(step.problem),
-      '--action',
-      step.action,
-      '--reason',
-      step.reason,
-      ...(escalation === null ? [] : ['--escalation', escalation]),
-    ]);
+    const done = ran as { exit: number | null; out: string } | null;
     t.trace('patrol_decision', {
       problem: step.problem,
       action: step.action,
       reason: step.reason,
       argv: step.argv,
-      ran,
-      reported: report.ok,
-      error: report.ok ? null : firstLine(report.stderr),
+      ran: done,
+      reported: reported.ok,
+      error: reported.ok ? null : firstLine(reported.stderr),
     });
     t.say(
-      `sim patrol: #${step.problem} ${step.action}: ${step.reason}${ran !== null && ran.exit !== 0 ? ` (the command failed: ${ran.out})` : ''}`,
+      `sim patrol: #${step.problem} ${step.action}: ${step.reason}${done !== null && done.exit !== 0 ? ` (the command failed: ${done.out})` : ''}${reported.ok ? '' : ` (not recorded: ${firstLine(reported.stderr)})`}`,
     );
   }
   return steps.length;
