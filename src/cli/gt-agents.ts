@@ -1,3 +1,4 @@
+import { patrolFormula } from '../patrol/formulas.js';
 import { realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
@@ -373,8 +374,13 @@ export function registerAgentCommands(program: Command, io: Io): void {
           ...(io.env.GT_AGENT !== undefined ? { runtime: io.env.GT_AGENT } : {}),
           actor: agent.address,
         });
-        if (g.json) printJson(io, report);
-        else io.out(report.text);
+        // A patrol agent runs by its formula: the project's text for its role, after what prime says.
+        const formula =
+          agent.role === 'witness' || agent.role === 'deacon' || agent.role === 'boot'
+            ? patrolFormula(agent.role, { address: agent.address, ...(agent.rig === null ? {} : { rig: agent.rig }) })
+            : null;
+        if (g.json) printJson(io, { ...report, patrol_formula: formula });
+        else io.out(formula === null ? report.text : `${report.text}\n${formula.trimEnd()}\n`);
       } catch (err) {
         // A start-up hook must never stop the agent: say what went wrong, in words it can act on.
         if (!hook) throw err;

@@ -43,17 +43,19 @@ const STEPS = `## Each time you are woken
    the decisions already made about it. Answer those that nobody answered since you were woken.
 2. Look closer where the evidence is not enough: \`gt peek <addr>\` (its screen), \`bd show <bead>\` (the
    work), \`gt session status <addr>\` (its session and sandbox).
-3. Decide one action per problem and carry it out with gt:
+3. Decide one action per problem, record it, then carry it out with gt. Record first: what you do (a
+   restart) can end the problem before a later report would land.
+   \`gt patrol report <id> --action <action> --reason "<why, from the evidence>"\`, even when you only wait.
+   The actions and their commands:
    - nudge: \`gt nudge <addr> "<a question>"\`, e.g. ask a silent agent whether it is stuck;
    - wait: do nothing now, when waiting is right (the daemon acts, a limit resets, the agent is working);
    - restart: \`gt session restart <addr>\` (a fresh session in the same sandbox, its hook kept);
    - start: \`gt session start <addr>\`, for an agent that should run and does not;
    - resling: \`gt sling <bead> <rig-or-addr>\` (first \`gt unsling <addr>\` if an agent still holds it);
    - release: \`gt unsling <addr>\` (the bead goes back to open, unassigned);
-   - escalate: \`gt escalate "<what a person must know>" -s <critical|high|medium|low> --related <bead>\`;
-   - dismiss: nothing is wrong.
-4. Always record the decision: \`gt patrol report <id> --action <action> --reason "<why, from the evidence>"\`,
-   even when you only wait.`;
+   - escalate: file it first, \`gt escalate "<what a person must know>" -s <critical|high|medium|low> --related
+     <bead> --json\`, then report with \`--escalation <its id>\`;
+   - dismiss: nothing is wrong.`;
 
 const SAFETY = `- Never run commands that lose work: nothing that discards uncommitted or unpushed changes. If gt refuses
   a restart or a release because work would be lost, escalate instead of forcing it.

@@ -90,9 +90,9 @@ export type PrimeReport = {
 
 const ROLE_DUTY: Readonly<Record<Role, string>> = {
   mayor: 'You coordinate the town: turn requests into beads, sling them to workers, and keep the humans informed.',
-  deacon: 'You patrol the town: keep witnesses and refineries healthy and escalate what needs judgment.',
-  boot: 'You watch the deacon and wake it when it stalls.',
-  witness: "You watch this rig's polecats: nudge the stalled, help the stuck, report the lost.",
+  deacon: 'You patrol the town: what crosses rigs, what witnesses escalate, the witnesses themselves, mass deaths.',
+  boot: 'You triage the deacon when it does not respond (nothing, nudge or restart), then you are done.',
+  witness: "You patrol this rig's polecats and refinery: judge the problems the daemon records, act, report.",
   refinery: 'You merge finished work into the default branch, one branch at a time, keeping it green.',
   polecat: 'You are a worker: do the bead on your hook in this sandbox, commit it, and finish with `gt done`.',
   crew: 'You are a long-lived worker beside a human: take work from your hook or from them.',
@@ -101,9 +101,9 @@ const ROLE_DUTY: Readonly<Record<Role, string>> = {
 /** What to do when the hook is empty, by role. */
 const NEXT_WITHOUT_WORK: Readonly<Record<Role, string>> = {
   mayor: 'Ask the humans what they need, file it with `bd create`, and sling it with `gt sling <bead> <rig>`.',
-  deacon: 'Patrol: check `gt session list --all` for agents that should be running, and escalate what needs judgment.',
-  boot: 'Check that the deacon is alive (`gt session status deacon`); start it if it is not, then stop.',
-  witness: "Patrol your rig's polecats: `gt session list`, `gt peek <address>`; nudge the stalled, report the stuck.",
+  deacon: 'Your work is your open problems: run `gt patrol scan`, as your patrol formula below says.',
+  boot: 'Your work is the deacon: run `gt patrol scan`, as your patrol formula below says.',
+  witness: 'Your work is your open problems: run `gt patrol scan`, as your patrol formula below says.',
   refinery: 'Check for merge requests: `bd list --type merge-request`.',
   polecat: 'You are finished: there is no work for you. Stop here; do not look for other work.',
   crew: 'Check `bd ready` for work, or ask the human you work with.',

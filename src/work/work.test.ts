@@ -355,10 +355,10 @@ describe('prime and the turn-boundary hooks', () => {
     const identities = [
       { identity: { role: 'mayor' } as const, expect: /You are mayor[\s\S]*coordinate the town[\s\S]*sling it with/ },
       { identity: { role: 'deacon' } as const, expect: /You are deacon[\s\S]*patrol the town/ },
-      { identity: { role: 'boot' } as const, expect: /You are boot[\s\S]*watch the deacon/ },
+      { identity: { role: 'boot' } as const, expect: /You are boot[\s\S]*triage the deacon/ },
       {
         identity: { role: 'witness', rig: 'gastown' } as const,
-        expect: /You are witness \(rig: gastown\)[\s\S]*nudge the stalled/,
+        expect: /You are witness \(rig: gastown\)[\s\S]*judge the problems the daemon records/,
       },
       {
         identity: { role: 'refinery', rig: 'gastown' } as const,
