@@ -301,6 +301,10 @@ describe('gt daemon', () => {
 
   it('recovers every agent when the whole tmux server is killed mid-work', async () => {
     const f = await fixture('daemon-server');
+    // Every agent dying at once is a mass death: restarts wait for the deacon, which lifts the pause at its
+    // second look (2 s after its first here; the pause would end by itself after patrol.mass_death_pause_seconds).
+    const settings = loadSettings(f.town);
+    saveSettings(f.town, { ...settings, patrol: { ...settings.patrol, recheck_seconds: 2 } });
     const s = f.store();
     const beads = [];
     for (const name of ['one', 'two'])
@@ -318,6 +322,8 @@ describe('gt daemon', () => {
       () => workers.every((w) => f.trace(w.session_name).some((t) => t.step === 'running')),
       'both to work',
     );
+    // The rig's refinery (standing) runs too: three agents die with the server.
+    await eventually(async () => (await f.provider.list()).includes('ga-refinery'), 'the refinery to run');
     execFileSync('tmux', ['-L', f.town.tmuxSocket, 'kill-server']);
     await eventually(
       () => workers.every((w) => f.trace(w.session_name).some((t) => t.step === 'report')),
@@ -328,6 +334,13 @@ describe('gt daemon', () => {
     for (const w of workers)
       expect(actions.filter((a) => a.address === w.address).map((a) => a.kind)).toEqual(['record-death', 'restart']);
     expect((await s.list({ types: ['merge-request'], statuses: ['open', 'closed'] })).length).toBe(2);
+    // The deacon judged the mass death: it waited, then lifted the pause.
+    const [mass] = await s.problems({ kinds: ['mass-death'] });
+    expect(mass?.owner).toBe('deacon');
+    expect((await s.decisions({ problem: mass?.id ?? 0, limit: 0 })).map((d) => d.action).reverse()).toEqual([
+      'wait',
+      'resume',
+    ]);
   }, 150_000);
 
   it('sends work hooked to an agent that no longer exists back to open', async () => {

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Problem } from '../src/core/problem.js';
@@ -394,6 +394,15 @@ describe('gt patrol scan and report', () => {
     expect(ok.decision).toMatchObject({ action: 'nudge', evidence: { hook: 'ga-1' } });
     const text = gt(['patrol', 'scan'], { cwd: f.town.root, env: asWitness }).stdout;
     expect(text).toContain('last decision: nudge by gastown/witness');
-    writeFileSync(join(f.town.root, '.runtime', 'unused'), '');
+    // gt status opens with it, by severity and age.
+    const status = gt(['status'], { cwd: f.town.root, env: f.env }).stdout;
+    expect(status.split('\n')[0]).toBe('Patrol: 1 open problem(s) · gt patrol scan, gt patrol history');
+    expect(status).toMatch(/#\d+ medium +\d+s {2}stalled gastown\/polecats\/toast \(handling, gastown\/witness\)/u);
+    const statusJson = json<{ needs_person: { problems: { kind: string; severity: string }[] } }>(
+      gt(['status', '--json'], { cwd: f.town.root, env: f.env }),
+    );
+    expect(statusJson.needs_person.problems).toEqual([
+      expect.objectContaining({ kind: 'stalled', severity: 'medium' }),
+    ]);
   }, 60_000);
 });

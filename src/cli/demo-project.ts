@@ -57,6 +57,8 @@ export type DemoBead = {
   after: number[];
   /** The demo kills its agent in the middle of it. */
   victim: boolean;
+  /** Its first try hangs: the witness notices, nudges, then restarts its agent, whose second try finishes. */
+  hangs: boolean;
 };
 
 const block = (tag: string, lines: readonly string[]): string[] => ['```' + tag, ...lines, '```'];
@@ -69,9 +71,10 @@ const addColour = (colour: string): string =>
  * Twelve beads: two painters that change the same line (the second to land is returned as a conflict, and its
  * agent resolves it), ten parts — one of which breaks a test (its agent skipped the tests: the refinery's gate
  * finds it, bisection blames it, its agent fixes it), one whose agent the demo kills mid-work (`victimWait`
- * holds its work until the demo says go), and the last three wait for parts 1-3.
+ * holds its work until the demo says go), one whose first try hangs (`hangOnce`: the rig's witness notices the
+ * frozen screen, nudges, then restarts its agent in the same sandbox), and the last three wait for parts 1-3.
  */
-export function demoBeads(victimWait: string): DemoBead[] {
+export function demoBeads(victimWait: string, hangOnce: string): DemoBead[] {
   const paint = (colour: string): DemoBead => ({
     title: `Paint the widgets ${colour}`,
     description: [
@@ -87,10 +90,12 @@ export function demoBeads(victimWait: string): DemoBead[] {
     priority: 1,
     after: [],
     victim: false,
+    hangs: false,
   });
   const part = (n: number): DemoBead => {
     const broken = n === 5;
     const victim = n === 6;
+    const hangs = n === 7;
     return {
       title: `Make part ${n}`,
       description: [
@@ -99,7 +104,7 @@ export function demoBeads(victimWait: string): DemoBead[] {
           : `Add parts/p${n}.txt and keep the tests green.`,
         '',
         ...block('sh', [
-          victim ? victimWait : 'sleep 2',
+          victim ? victimWait : hangs ? hangOnce : 'sleep 2',
           'mkdir -p parts',
           broken ? `printf 'part five\\n' > parts/p${n}.txt` : `printf 'part ${n}\\n' > parts/p${n}.txt`,
           ...(broken ? [] : ['sh test.sh']),
@@ -118,6 +123,7 @@ export function demoBeads(victimWait: string): DemoBead[] {
       // Parts 8-10 wait for parts 1-3 (beads 2-4: the painters come first).
       after: n >= 8 ? [n - 8 + 2] : [],
       victim,
+      hangs,
     };
   };
   return [paint('blue'), paint('green'), ...Array.from({ length: 10 }, (_, i) => part(i + 1))];

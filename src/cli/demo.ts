@@ -39,6 +39,9 @@ const POLECATS = 4;
  */
 const GO_FILE = 'demo-go';
 const VICTIM_WAIT = `while [ ! -e "$GT_TOWN_ROOT/.runtime/${GO_FILE}" ]; do sleep 0.2; done`;
+/** The hung part: its first try sleeps (a frozen screen) until the witness restarts its agent; the next goes on. */
+const HUNG_FILE = 'demo-hung-once';
+const HANG_ONCE = `if [ ! -e "$GT_TOWN_ROOT/.runtime/${HUNG_FILE}" ]; then touch "$GT_TOWN_ROOT/.runtime/${HUNG_FILE}"; sleep 600; fi`;
 const TIMEOUT_MS = 120_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -126,6 +129,46 @@ function queueWatcher(store: TownStore, say: (line: string) => void) {
   };
 }
 
+/** Says each patrol decision as it is recorded: who judged what, and what it did. */
+function patrolWatcher(store: TownStore, say: (line: string) => void) {
+  const told = new Set<number>();
+  return async (): Promise<void> => {
+    for (const d of (await store.decisions({ limit: 0 })).reverse()) {
+      if (told.has(d.id)) continue;
+      told.add(d.id);
+      say(`⚑ ${d.actor}: ${d.kind} ${d.subject} → ${d.action} (${d.reason})`);
+    }
+  };
+}
+
+/** What the patrol did, for the summary: each problem its witness decided on, with the decisions in order. */
+async function patrolStories(store: TownStore): Promise<PatrolStory[]> {
+  const decisions = (await store.decisions({ limit: 0 })).reverse();
+  const ids = [...new Set(decisions.map((d) => d.problem_id))];
+  const problems = ids.length === 0 ? [] : await store.problems({ ids });
+  return problems.map((p) => ({
+    problem: p.id,
+    kind: p.kind,
+    subject: p.subject,
+    hook: typeof p.evidence.hook === 'string' ? p.evidence.hook : null,
+    actions: decisions.filter((d) => d.problem_id === p.id).map((d) => d.action),
+    by: decisions.find((d) => d.problem_id === p.id)?.actor ?? '',
+    resolved: p.state === 'resolved',
+    resolution: p.resolution,
+  }));
+}
+
+type PatrolStory = {
+  problem: number;
+  kind: string;
+  subject: string;
+  hook: string | null;
+  actions: string[];
+  by: string;
+  resolved: boolean;
+  resolution: string | null;
+};
+
 /**
  * At the end, the witness's job: polecats whose work is all handed in go idle, and their sessions end (the
  * sandboxes stay). While the demo runs they stay up: the next bead slung to the rig, or work the refinery sends
@@ -184,7 +227,15 @@ export function registerDemoCommand(program: Command, io: Io): void {
       saveSettings(town, {
         ...s0,
         default_agent: 'sim',
-        daemon: { ...s0.daemon, heartbeat_seconds: 5, idle_polecat_seconds: 0, start_grace_seconds: 5 },
+        daemon: {
+          ...s0.daemon,
+          heartbeat_seconds: 5,
+          idle_polecat_seconds: 0,
+          start_grace_seconds: 5,
+          // A screen frozen this long is stalled; the witness looks again this soon after a decision.
+          stalled_after_seconds: 6,
+        },
+        patrol: { ...s0.patrol, recheck_seconds: 3 },
       });
       await addRig(town, RIG, remote, { actor: 'mayor' });
       const r0 = loadRigSettings(town.root, RIG);
@@ -195,7 +246,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
       const store = openTownStore(town.dbPath);
       const ctx = townContext(io, town, store, 'mayor');
       const provider = ctx.provider;
-      const specs = demoBeads(VICTIM_WAIT);
+      const specs = demoBeads(VICTIM_WAIT, HANG_ONCE);
       const ids: string[] = [];
       try {
         for (const spec of specs) {
@@ -220,6 +271,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
 
         // 3. Dispatch ready work, let the refinery land it, crash one agent once.
         const lookAtQueue = queueWatcher(store, say);
+        const lookAtPatrol = patrolWatcher(store, say);
         let killed: string | null = null;
         for (;;) {
           if (Date.now() - started > TIMEOUT_MS)
@@ -235,6 +287,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
               say(`→ ${bead.id} "${bead.title}" slung to ${r.agent}${r.created ? ' (new polecat)' : ''}`);
           }
           const requests = await lookAtQueue();
+          await lookAtPatrol();
           if (killed === null) {
             for (const a of agents.filter((x) => x.hook_bead === victim)) {
               const trace = join(town.root, '.runtime', 'sim', `${a.session_name}.jsonl`);
@@ -275,6 +328,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
         // The numbers gt mq status shows, over the demo's own run.
         const stats = await readQueueStats(store, RIG, { nowMs: Date.now(), windowMs: Date.now() - started });
         const returned = await returnStories(store, await mergeRequests(store, RIG, true));
+        const patrol = await patrolStories(store);
         const summary = {
           town: town.root,
           beads_done: ids.length,
@@ -286,6 +340,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
           seconds,
           main_commits: log.ok ? log.stdout.trim().split('\n').length : null,
           returned,
+          patrol,
           merge_queue: { rig: RIG, ...stats },
         };
         // Kept: the mayor (the agent a person talks to) gets a session to attach to; the daemon stays up, and
@@ -307,6 +362,11 @@ export function registerDemoCommand(program: Command, io: Io): void {
             say(
               `  ↩ "${r.title}" went back (${r.cause}, ${r.task}) to ${r.sent_to ?? 'nobody yet'}, who ` +
                 `${r.cause === 'conflict' ? 'merged main, resolved it' : 'fixed it'} and handed it in: ${r.landed ? 'landed' : 'not landed'}`,
+            );
+          for (const p of patrol)
+            say(
+              `  ⚑ ${p.by} noticed ${p.subject} ${p.kind === 'stalled' ? `frozen on ${p.hook ?? 'its work'}` : `(${p.kind})`} and ` +
+                `${p.actions.join(', then ')}${p.resolved ? `: ${p.resolution ?? 'resolved'}` : ' (still open)'}`,
             );
           say(`\nThe merge queue (gt mq status ${RIG}):`);
           say(renderQueueStats(RIG, stats, Date.now()).trimEnd());

@@ -10,6 +10,7 @@ import type { MergedToday } from '../core/merge-queue-stats.js';
 import { mergedToday } from '../observe/merged.js';
 import { observe, observeAgents, PaneWatch, type AgentView, type Snapshot } from '../observe/snapshot.js';
 import type { Escalation } from '../core/escalation.js';
+import { compareProblems, LIVE_PROBLEM_STATES, PROBLEM_SEVERITY, type Problem } from '../core/problem.js';
 import { listEscalations } from '../patrol/escalation.js';
 import type { TownContext } from '../work/sessions.js';
 import { globals } from './bd/context.js';
@@ -138,25 +139,40 @@ export function renderStatus(
 }
 
 /**
- * What needs a person, which `gt status` opens with: the open escalations, by severity then age. Open problems
- * that need a person (the patrol's, src/core/problem.ts) are to join here, as a field of their own beside
- * `escalations`, in `needsPerson` and `renderNeedsPerson` both.
+ * What needs a person, which `gt status` opens with: the open escalations, by severity then age, then the
+ * patrol's open problems (what the witnesses and the deacon are judging), by severity then age.
  */
-export type NeedsPerson = { escalations: Escalation[] };
+export type NeedsPerson = { escalations: Escalation[]; problems: (Problem & { severity: string })[] };
 
 export async function needsPerson(ctx: TownContext): Promise<NeedsPerson> {
-  return { escalations: await listEscalations(ctx) };
+  const problems = (await ctx.store.problems({ states: LIVE_PROBLEM_STATES })).sort(compareProblems);
+  return {
+    escalations: await listEscalations(ctx),
+    problems: problems.map((p) => ({ ...p, severity: PROBLEM_SEVERITY[p.kind] })),
+  };
+}
+
+function problemLine(p: NeedsPerson['problems'][number], nowMs: number): string {
+  const s = Math.max(0, Math.round((nowMs - Date.parse(p.first_seen)) / 1000));
+  const age = s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
+  return `#${p.id} ${p.severity.padEnd(8)} ${age.padStart(4)}  ${p.kind} ${sanitize(p.subject)} (${p.state}, ${sanitize(p.owner)}): ${sanitize(p.summary)}`;
 }
 
 /** The opening lines of `gt status`: nothing at all when nothing needs a person. */
 export function renderNeedsPerson(n: NeedsPerson, nowMs: number): string {
-  if (n.escalations.length === 0) return '';
-  return [
-    `Needs a person: ${n.escalations.length} open escalation(s) · gt escalate show <id>, gt escalate ack <id>`,
-    ...n.escalations.map((e) => `  ${escalationLine(e, nowMs)}`),
-    '',
-    '',
-  ].join('\n');
+  const lines: string[] = [];
+  if (n.escalations.length > 0)
+    lines.push(
+      `Needs a person: ${n.escalations.length} open escalation(s) · gt escalate show <id>, gt escalate ack <id>`,
+      ...n.escalations.map((e) => `  ${escalationLine(e, nowMs)}`),
+    );
+  if (n.problems.length > 0)
+    lines.push(
+      `Patrol: ${n.problems.length} open problem(s) · gt patrol scan, gt patrol history`,
+      ...n.problems.slice(0, 10).map((p) => `  ${problemLine(p, nowMs)}`),
+      ...(n.problems.length > 10 ? [`  … and ${n.problems.length - 10} more`] : []),
+    );
+  return lines.length === 0 ? '' : `${lines.join('\n')}\n\n`;
 }
 
 const MARK: Record<Check['status'], string> = { ok: '✓', warn: '!', fail: '✗' };

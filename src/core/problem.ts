@@ -234,3 +234,30 @@ export function stateAfter(action: PatrolAction): ProblemState {
   if (action === 'dismiss' || action === 'resume') return 'resolved';
   return 'handling';
 }
+
+/** How urgent a kind of problem is for a person looking at the town (gt status orders them so). */
+export const PROBLEM_SEVERITY: Readonly<Record<ProblemKind, 'critical' | 'high' | 'medium' | 'low'>> = {
+  'mass-death': 'critical',
+  'patrol-unresponsive': 'high',
+  'crash-loop': 'high',
+  'refinery-down': 'high',
+  'refinery-stuck': 'high',
+  'needs-input': 'medium',
+  'usage-limit': 'medium',
+  stalled: 'medium',
+  'dead-with-work': 'medium',
+  'orphan-work': 'low',
+  'closed-hooked': 'low',
+  zombie: 'low',
+};
+
+const SEVERITY_RANK = { critical: 0, high: 1, medium: 2, low: 3 } as const;
+
+/** Most urgent first, then oldest first. */
+export function compareProblems(a: Problem, b: Problem): number {
+  return (
+    SEVERITY_RANK[PROBLEM_SEVERITY[a.kind]] - SEVERITY_RANK[PROBLEM_SEVERITY[b.kind]] ||
+    a.first_seen.localeCompare(b.first_seen) ||
+    a.id - b.id
+  );
+}

@@ -105,7 +105,7 @@ export const DEFAULT_PATROL_SETTINGS: PatrolSettings = {
   boot_timeout_seconds: 180,
   mass_death_count: 3,
   mass_death_window_seconds: 30,
-  mass_death_pause_seconds: 300,
+  mass_death_pause_seconds: 60,
   refinery_stuck_seconds: 3600,
   recur_window_seconds: 3600,
 };
