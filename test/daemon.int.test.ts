@@ -329,7 +329,11 @@ describe('gt daemon', () => {
       () => workers.every((w) => f.trace(w.session_name).some((t) => t.step === 'report')),
       'both to finish',
       90_000,
-    );
+    ).catch(async (err: unknown) => {
+      // eslint-disable-next-line no-console -- for whoever reads the failure
+      console.log(JSON.stringify({ log: log(f).slice(-40), problems: await s.problems({}), decisions: await s.decisions({}) }));
+      throw err;
+    });
     const actions = log(f).filter((l) => l.event === 'action');
     for (const w of workers)
       expect(actions.filter((a) => a.address === w.address).map((a) => a.kind)).toEqual(['record-death', 'restart']);

@@ -185,6 +185,42 @@ describe('the patrol, with the sim policy', () => {
     expect(f.trace('ga-nux').filter((t) => t.step === 'message').length).toBe(1); // its beacon only
   }, 180_000);
 
+  it('a usage limit is waited out (with its reset time), and a question on screen is escalated; neither is a crash', async () => {
+    const f = await fixture('patrol-screens');
+    f.simAgent('sim-limit', '--limit-at', 'run');
+    f.simAgent('sim-ask', '--ask-at', 'run');
+    patrolTown(f);
+    await addPolecat(f.town, 'gastown', { name: 'nux', actor: 'tester', ownerEmail: f.town.owner, nowMs: Date.now() });
+    const s = f.store();
+    const one = await s.create({ title: 'limited', description: '```sh\ntrue\n```' }, 'mayor');
+    const two = await s.create({ title: 'asks', description: '```sh\ntrue\n```' }, 'mayor');
+    f.run('daemon', 'start', '--tick', '30'); // the screens wake it (the agent's notification hook), not the tick
+    f.run('sling', one.id, 'gastown/polecats/toast', '--agent', 'sim-limit');
+    f.run('sling', two.id, 'gastown/polecats/nux', '--agent', 'sim-ask');
+    await eventually(
+      async () => (await s.decisions({ limit: 0 })).length >= 2,
+      'the witness to decide on both screens',
+      60_000,
+    ).catch(async (err: unknown) => {
+      await explain(f, ['ga-witness', 'ga-toast', 'ga-nux']);
+      throw err;
+    });
+    const [limit] = await problemsOf(f, 'usage-limit');
+    expect(limit?.subject).toBe('gastown/polecats/toast');
+    expect(Date.parse(String(limit?.evidence.reset_at)) - Date.parse(limit?.first_seen ?? '')).toBeGreaterThan(
+      50 * 60_000,
+    );
+    const [question] = await problemsOf(f, 'needs-input');
+    expect(question?.subject).toBe('gastown/polecats/nux');
+    const decided = await s.decisions({ limit: 0 });
+    expect(decided.find((d) => d.kind === 'usage-limit')?.action).toBe('wait');
+    expect(decided.find((d) => d.kind === 'needs-input')?.action).toBe('escalate');
+    expect((await s.problem(question?.id ?? 0)).escalation).toMatch(/^hq-/u);
+    // Nobody restarted either, and no death was recorded.
+    for (const a of ['gastown/polecats/toast', 'gastown/polecats/nux'])
+      expect((await s.sessions(a)).map((x) => x.end_reason)).toEqual([null]);
+  }, 120_000);
+
   it('a closed bead on a hook is cleared, and the problem resolves itself with the reason', async () => {
     const f = await fixture('patrol-closed');
     patrolTown(f);

@@ -426,6 +426,7 @@ export function registerAgentCommands(program: Command, io: Io): void {
     .option('--crash-at <step>', `exit with status 70 at a step (${SIM_STEPS.join(', ')})`)
     .option('--hang-at <step>', 'stop responding at a step')
     .option('--ask-at <step>', 'ask a permission question at a step and wait for an answer (1 or Enter: yes; 2: no)')
+    .option('--limit-at <step>', 'show a usage-limit screen at a step (resets in an hour) and wait there')
     .option('--ignore-nudges', 'act on the first prompt only')
     .option('--dirty-exit', 'exit after running the script, without committing')
     .option('--trace <file>', 'JSONL trace (default: <town>/.runtime/sim/<session>.jsonl)')
@@ -452,6 +453,7 @@ export function registerAgentCommands(program: Command, io: Io): void {
           crashAt: step(o.crashAt, '--crash-at'),
           hangAt: step(o.hangAt, '--hang-at'),
           askAt: step(o.askAt, '--ask-at'),
+          limitAt: step(o.limitAt, '--limit-at'),
           ignoreNudges: o.ignoreNudges === true,
           dirtyExit: o.dirtyExit === true,
           trace: typeof o.trace === 'string' ? o.trace : undefined,
@@ -471,16 +473,28 @@ export function registerAgentCommands(program: Command, io: Io): void {
         'worktrees or discards changes, and recursive rm, are blocked with exit code 2. The prompt-submit hook ' +
         'is "gt mail check --inject"',
     )
-    .argument('<event>', 'stop | guard')
+    .argument('<event>', 'stop | guard | notify')
     .option('--remind-done', 'remind a polecat with open hooked work to finish with gt done')
     .action(async (event: string, o: Opts) => {
       if (event === 'guard') {
         guardHook(io);
         return;
       }
+      if (event === 'notify') {
+        // The agent CLI says it waits for someone (a permission question, a limit): the daemon looks now,
+        // instead of at its next tick. Quiet, and never fails the agent.
+        if (!io.stdinIsTTY) io.readStdin();
+        try {
+          const town = findTown({ cwd: io.cwd, envRoot: io.env.GT_TOWN_ROOT });
+          await new TmuxSessionProvider(town.tmuxSocket, join(town.root, '.runtime', 'tmux')).signalChange();
+        } catch (err) {
+          io.err(`gt agent hook notify: ${errorMessage(err)}\n`);
+        }
+        return;
+      }
       if (event !== 'stop')
         throw new UsageError(`unknown hook event "${event}"`, {
-          hint: 'use stop or guard; for prompt-submit run "gt mail check --inject"',
+          hint: 'use stop, guard or notify; for prompt-submit run "gt mail check --inject"',
         });
       const input = io.stdinIsTTY ? {} : parseHookInput(io.readStdin());
       // A hook must never break the agent's turn: problems go to stderr, the exit stays 0.

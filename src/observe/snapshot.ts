@@ -111,6 +111,8 @@ export type AgentView = {
   hook: { id: string; title: string; status: string; updated_at: string; push_refused: string | null } | null;
   open_session: Pick<AgentSession, 'session_id' | 'started_at'> | null;
   last_progress: string | null;
+  /** Working on its hook: when it will count as stalled if nothing moves before (for a watcher's next look). */
+  stall_due: string | null;
   sandbox_path: string;
   sandbox: SandboxState;
 };
@@ -312,6 +314,12 @@ async function observeAgent(
     }
   }
   const last = Math.max(progress, work);
+  let stallDue: number | null = null;
+  if (state === 'working' && agent.hook_bead !== null) {
+    // A busy pane is quiet from when its text stopped changing; any other, from its last sign of progress.
+    const since = pane?.kind === 'busy' ? (stillSinceMs === null ? null : Math.max(stillSinceMs, work)) : last;
+    stallDue = since === null || since === 0 ? null : since + stalledAfterMs;
+  }
   return {
     address: agent.address,
     role: agent.role,
@@ -343,6 +351,7 @@ async function observeAgent(
           },
     open_session: open === null ? null : { session_id: open.session_id, started_at: open.started_at },
     last_progress: last > 0 ? new Date(last).toISOString() : null,
+    stall_due: stallDue === null ? null : new Date(stallDue).toISOString(),
     sandbox_path: agent.sandbox_path,
     sandbox,
   };

@@ -223,6 +223,11 @@ export async function patrolPass(
       mechanicalGraceMs: patrol.mechanical_grace_seconds * 1000,
     });
     result.nextDueMs = plan.nextDueMs;
+    // A working agent becomes stalled at a known time if nothing moves: look then, not at the next tick.
+    for (const a of agents) {
+      const due = a.view.stall_due === null ? NaN : Date.parse(a.view.stall_due);
+      if (!Number.isNaN(due) && due > nowMs) result.nextDueMs = Math.min(result.nextDueMs ?? due, due + 50);
+    }
     // A witness that died with problems it was woken for and never answered is started again at once (after
     // the start grace): the open problems are in the store, and its prime shows them.
     const grace = ctx.settings.daemon.start_grace_seconds * 1000;

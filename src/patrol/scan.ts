@@ -122,7 +122,7 @@ export async function patrolReport(
     throw new ConflictError(`problem ${id} is ${problem.owner}'s to judge, not ${ctx.actor}'s`, {
       hint: `"gt patrol scan" lists yours; escalate this one with gt escalate if it needs you`,
     });
-  return ctx.store.decide(
+  const decided = await ctx.store.decide(
     id,
     {
       action: input.action,
@@ -131,6 +131,9 @@ export async function patrolReport(
     },
     ctx.actor,
   );
+  // A decision is news to the daemon: a lifted pause restarts agents now, a recheck is scheduled from it.
+  await ctx.provider.signalChange().catch(() => undefined);
+  return decided;
 }
 
 export type PatrolHistory = { decisions: PatrolDecision[]; stats: DecisionStats[] };

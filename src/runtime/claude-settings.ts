@@ -14,6 +14,7 @@ import type { Role } from '../core/identity.js';
  *   every turn boundary;
  * - Stop: queued nudges that arrived while it worked keep it going; a polecat with unfinished hooked work is
  *   reminded to finish with `gt done`;
+ * - Notification (`gt agent hook notify`): it waits for someone; the daemon is woken to look now;
  * - PreToolUse of the Bash tool, for patrol roles only (witness, deacon, boot): `gt agent hook guard` blocks git
  *   that merges, pushes, deletes branches, removes worktrees or discards changes, and recursive rm. A second
  *   line of defence: the gt commands refuse those to patrol agents themselves. Polecats still push (gt done).
@@ -34,6 +35,8 @@ export function claudeSettings(role: Role): Record<string, unknown> {
       PreCompact: command('prime --hook'),
       UserPromptSubmit: command('mail check --inject'),
       Stop: command(`agent hook stop${role === 'polecat' ? ' --remind-done' : ''}`),
+      // It waits for someone (a permission question, a limit): the daemon looks at once.
+      Notification: command('agent hook notify', 10),
       ...(isPatrolRole(role) ? { PreToolUse: command('agent hook guard', 10, 'Bash') } : {}),
     },
   };

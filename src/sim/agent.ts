@@ -32,6 +32,8 @@ export type SimOptions = {
   hangAt?: SimStep;
   /** Ask a permission question at this step (as Claude Code does without bypass permissions) and wait. */
   askAt?: SimStep;
+  /** Show a usage-limit screen at this step (as Claude Code does when the plan runs out) and wait there. */
+  limitAt?: SimStep;
   ignoreNudges: boolean;
   dirtyExit: boolean;
   trace?: string;
@@ -182,6 +184,15 @@ export class SimAgent {
       this.#exit(70);
     }
     if (this.#opts.askAt === step && !(await this.#ask(step))) return false;
+    if (this.#opts.limitAt === step) {
+      this.trace('limit', { at: step });
+      this.#busy = false;
+      this.#mode = 'dialog';
+      this.#write('\r\u001b[2K');
+      this.#write(' Claude usage limit reached · resets in 60 minutes\r\n');
+      this.#notify('usage_limit');
+      for (;;) await sleep(60_000);
+    }
     if (this.#opts.hangAt === step) {
       this.trace('hang', { at: step });
       this.#busy = true;
@@ -189,6 +200,14 @@ export class SimAgent {
       for (;;) await sleep(60_000);
     }
     return true;
+  }
+
+  /** The Notification hook, as Claude Code runs it when it waits for someone: the daemon looks at once. */
+  #notify(kind: string): void {
+    void this.#gt(
+      ['agent', 'hook', 'notify'],
+      JSON.stringify({ session_id: this.#sessionId, hook_event_name: 'Notification', notification_type: kind }),
+    );
   }
 
   /** A permission question, drawn like Claude Code's, answered only by a key press (1/Enter yes, 2 no). */
@@ -209,6 +228,7 @@ export class SimAgent {
       '   2. No, and tell sim what to do differently (esc)',
     ])
       this.#write(`${line}\r\n`);
+    this.#notify('permission_prompt');
     for (;;) {
       const key = await this.#nextKey();
       if (key.kind === 'enter' || (key.kind === 'char' && (key.text === '1' || key.text === '2'))) {
@@ -463,6 +483,7 @@ export class SimAgent {
       const line = `sim: needs help with ${bead.id}: ${reason}`;
       this.#help.set(bead.id, line);
       this.say(line);
+      this.#notify('idle_prompt');
       return;
     }
     if (!(await this.#fault('run'))) {
