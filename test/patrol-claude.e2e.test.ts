@@ -101,7 +101,27 @@ describe.skipIf(!claudeAvailable())('the real Claude Code CLI as the witness', (
       async () => (await store.decisions({ limit: 0 })).some((d) => d.actor === 'gastown/witness'),
       'the witness to report its decision',
       120_000,
-    );
+    ).catch(async (err: unknown) => {
+      // eslint-disable-next-line no-console -- for whoever reads the failure
+      console.log(
+        JSON.stringify(
+          {
+            requests: model.conversationRequests().map((r) => ({
+              last: allMessageTexts(r)
+                .slice(-2)
+                .map((t) => t.slice(0, 600)),
+              results: lastToolResults(r).map((b) => toolResultText(b).slice(0, 600)),
+            })),
+            log: json<{ log: unknown[] }>(await run('daemon', 'status', '--lines', '60', '--json')).log,
+            problems: await store.problems({}),
+            errors: model.errors,
+          },
+          null,
+          1,
+        ),
+      );
+      throw err;
+    });
     const [decision] = await store.decisions({ limit: 0 });
     expect(decision).toMatchObject({ kind: 'stalled', subject: 'gastown/polecats/toast', action: 'nudge' });
     expect(decision?.evidence).toMatchObject({ hook: bead.id });
