@@ -158,6 +158,17 @@ async function patrolStories(store: TownStore): Promise<PatrolStory[]> {
   }));
 }
 
+/** A patrol decision as the summary tells it. */
+const DONE: Readonly<Record<string, string>> = {
+  nudge: 'nudged it',
+  wait: 'waited',
+  restart: 'restarted it in its sandbox (hook kept)',
+  start: 'started it',
+  escalate: 'escalated it',
+  resume: 'lifted the pause',
+  dismiss: 'found nothing wrong',
+};
+
 type PatrolStory = {
   problem: number;
   kind: string;
@@ -365,8 +376,8 @@ export function registerDemoCommand(program: Command, io: Io): void {
             );
           for (const p of patrol)
             say(
-              `  ⚑ ${p.by} noticed ${p.subject} ${p.kind === 'stalled' ? `frozen on ${p.hook ?? 'its work'}` : `(${p.kind})`} and ` +
-                `${p.actions.join(', then ')}${p.resolved ? `: ${p.resolution ?? 'resolved'}` : ' (still open)'}`,
+              `  ⚑ ${p.by} noticed ${p.subject} ${p.kind === 'stalled' ? `frozen on ${p.hook ?? 'its work'}` : `(${p.kind})`}: ` +
+                `${p.actions.map((a) => DONE[a] ?? a).join(', then ')}${p.resolved ? `; ${p.resolution ?? 'resolved'}` : ' (still open)'}`,
             );
           say(`\nThe merge queue (gt mq status ${RIG}):`);
           say(renderQueueStats(RIG, stats, Date.now()).trimEnd());
