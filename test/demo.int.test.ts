@@ -155,7 +155,8 @@ describe('gt demo', () => {
       expect(json<{ beads_done: number; kept: boolean; sessions_running: string[] }>(r)).toMatchObject({
         beads_done: 12,
         kept: true,
-        sessions_running: ['hq-mayor', 'wi-refinery'],
+        // The rig's witness too: woken for the hung part, it stays up, idle, until the next problem.
+        sessions_running: ['hq-mayor', 'wi-refinery', 'wi-witness'],
       });
       const town = findTown({ cwd: join(dir, 'town') });
       provider = new TmuxSessionProvider(town.tmuxSocket, join(town.root, '.runtime', 'tmux'));

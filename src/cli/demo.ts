@@ -201,7 +201,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
     .option('--dir <dir>', 'where to build the demo town (default: a new temporary directory)')
     .option(
       '--keep',
-      'leave the town running afterwards (the daemon, the refinery and the mayor\'s session) to look around and attach; "gt down" stops it',
+      'leave the town running afterwards (the daemon, the refinery, the witness and the mayor\'s session) to look around and attach; "gt down" stops it',
     )
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const json = globals(cmd).json;
@@ -383,7 +383,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
           say(renderQueueStats(RIG, stats, Date.now()).trimEnd());
           say(
             keep
-              ? `\nThe town is still running (--keep): the daemon, the refinery and the mayor's session ${mayor ?? ''}.`
+              ? `\nThe town is still running (--keep): the daemon, the refinery, the rig's witness and the mayor's session ${mayor ?? ''}.`
               : '\nEverything has stopped ("gt up" starts the daemon and the refinery again; "gt demo --keep" leaves the town running).',
           );
           say(lookAround(io, town.root, killed, keep).join('\n'));
