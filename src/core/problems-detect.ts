@@ -28,6 +28,7 @@ export type DetectAgent = {
   diedLast: boolean;
   /** A new session is being started for it (a restart in flight): what it shows now says nothing yet. */
   restarting?: boolean;
+
   sandbox: { uncommitted: number; unpushed: number } | null;
 };
 

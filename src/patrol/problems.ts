@@ -20,6 +20,7 @@ import {
 import type { TownStore } from '../core/town-store.js';
 import type { AgentView } from '../observe/snapshot.js';
 import { nudgeAgent } from '../work/nudge.js';
+import { agentCli } from '../runtime/launch.js';
 import { agentRunning, startAgentSession, stopAgentSession, type TownContext } from '../work/sessions.js';
 
 /**
@@ -43,6 +44,8 @@ export type PatrolPassResult = {
   leftToPatrol: Set<string>;
   /** When the next wake falls due if nothing happens before, or null. */
   nextDueMs: number | null;
+  /** Agents whose session this pass started: the reconcile, which looked before, leaves them alone this pass. */
+  started: Set<string>;
 };
 
 /** One agent as the reconcile saw it: its endings and open session, next to the observed view. */
@@ -80,16 +83,26 @@ export async function liveProblems(
   const live = await store.problems({ states: LIVE_PROBLEM_STATES, ...query });
   const out: LiveProblem[] = [];
   for (const p of live) {
-    const [latest] =
-      p.state === 'open' && p.woken_at === null ? [] : await store.decisions({ problem: p.id, limit: 1 });
-    out.push({ ...p, decidedAtMs: latest === undefined ? null : Date.parse(latest.decided_at) });
+    const decisions =
+      p.state === 'open' && p.woken_at === null ? [] : await store.decisions({ problem: p.id, limit: 0 });
+    const latest = decisions[0];
+    out.push({
+      ...p,
+      decidedAtMs: latest === undefined ? null : Date.parse(latest.decided_at),
+      lastAction: latest?.action ?? null,
+      decisions: decisions.length,
+    });
   }
   return out;
 }
 
 function detectAgent(a: PatrolAgentInput, nowMs: number, restartGraceMs: number): DetectAgent {
   const v = a.view;
-  const deadNow = a.openSessionId !== null && !(v.session_alive && v.liveness !== 'dead');
+  // A death seen now, as the reconcile will record it this pass: an open record with no live program, past the
+  // start grace, of an agent the daemon looks after (never a person's crew).
+  const starting = v.open_session !== null && nowMs - Date.parse(v.open_session.started_at) < restartGraceMs;
+  const deadNow =
+    a.openSessionId !== null && !(v.session_alive && v.liveness !== 'dead') && v.role !== 'crew' && !starting;
   const deaths = a.endings.filter((e) => DEATHS.has(e.reason)).map((e) => e.endedAtMs);
   const last = a.endings[0];
   return {
@@ -155,6 +168,7 @@ export async function patrolPass(
     restartsPausedUntilMs: null,
     leftToPatrol: new Set(),
     nextDueMs: null,
+    started: new Set(),
   };
   const before = await liveProblems(ctx.store);
   const [judged] = await ctx.store.problems({ kinds: ['mass-death'], states: ['resolved'], limit: 1 });
@@ -228,25 +242,36 @@ export async function patrolPass(
       const due = a.view.stall_due === null ? NaN : Date.parse(a.view.stall_due);
       if (!Number.isNaN(due) && due > nowMs) result.nextDueMs = Math.min(result.nextDueMs ?? due, due + 50);
     }
-    // A witness that died with problems it was woken for and never answered is started again at once (after
-    // the start grace): the open problems are in the store, and its prime shows them.
+    for (const [owner, problems] of plan.wake) {
+      // The deacon's own problems wait while boot brings it back.
+      if (owner === 'deacon' && bootHasIt) continue;
+      const woke = await wake(ctx, owner, problems, true);
+      result.woken.push(woke);
+      if (woke.how === 'started') result.started.add(owner);
+    }
+    // A witness that died with problems it was woken for and never answered is started again (after the start
+    // grace since its last session ended): the open problems are in the store, and its prime shows them. Not
+    // marked woken again, so that one dying again and again still becomes its supervisor's problem once the
+    // respond time has passed; and not after it died three times within that time.
     const grace = ctx.settings.daemon.start_grace_seconds * 1000;
-    for (const a of detected) {
-      if (a.role !== 'witness' || plan.wake.has(a.address) || programRuns(a)) continue;
+    const respondMs = patrol.respond_seconds * 1000;
+    for (const input of agents) {
+      const a = detected.find((d) => d.address === input.view.address);
+      if (a === undefined || a.role !== 'witness' || plan.wake.has(a.address) || programRuns(a)) continue;
+      const ended = input.endings[0]?.endedAtMs ?? 0;
+      const deaths = a.deathsMs.filter((ms) => nowMs - ms < respondMs).length;
+      if (input.openSessionId !== null || nowMs - ended < grace || deaths >= 3) continue;
       const unanswered = live.filter(
         (p) =>
           p.owner === a.address &&
           p.state !== 'escalated' &&
           p.woken_at !== null &&
-          nowMs - Date.parse(p.woken_at) >= grace &&
           (p.decidedAtMs === null || p.decidedAtMs < Date.parse(p.woken_at)),
       );
-      if (unanswered.length > 0) plan.wake.set(a.address, unanswered);
-    }
-    for (const [owner, problems] of plan.wake) {
-      // The deacon's own problems wait while boot brings it back.
-      if (owner === 'deacon' && bootHasIt) continue;
-      result.woken.push(await wake(ctx, owner, problems));
+      if (unanswered.length === 0) continue;
+      const woke = await wake(ctx, a.address, unanswered, false);
+      result.woken.push(woke);
+      if (woke.how === 'started') result.started.add(a.address);
     }
   }
   // Boot is short-lived: once nothing of its own waits for an answer, its session ends.
@@ -270,9 +295,12 @@ async function wake(
   ctx: PatrolContext,
   owner: string,
   problems: readonly LiveProblem[],
+  mark: boolean,
 ): Promise<PatrolPassResult['woken'][number]> {
   const ids = problems.map((p) => p.id);
   try {
+    // Marked first: the agent may scan before this returns, and must see that it was woken for them.
+    if (mark) await ctx.store.markWoken(ids, 'daemon');
     const agent = await ctx.store.agent(owner);
     let how: 'nudged' | 'started';
     if (await agentRunning(ctx, agent)) {
@@ -285,16 +313,17 @@ async function wake(
       });
       how = 'nudged';
     } else {
-      // The beacon's topic tells it why it starts; its prime lists the problems.
-      await startAgentSession(ctx, owner, { topic: 'patrol', sender: 'daemon' });
+      // The beacon's topic tells it why it starts; its prime lists the problems. Not waited for (a pass must
+      // not block on an agent's start), unless its CLI needs the first prompt typed once it is ready.
+      const typed = agentCli(ctx.settings, agent).preset.prompt.kind === 'typed';
+      await startAgentSession(ctx, owner, { topic: 'patrol', sender: 'daemon', wait: typed });
       how = 'started';
     }
-    await ctx.store.markWoken(ids, 'daemon');
     return { owner, problems: ids, how };
   } catch (err) {
     // Marked all the same: a patrol agent that cannot be woken is itself a problem (patrol-unresponsive) for
     // its supervisor, found after the respond time, instead of a start tried again every pass.
-    await ctx.store.markWoken(ids, 'daemon').catch(() => undefined);
+    if (mark) await ctx.store.markWoken(ids, 'daemon').catch(() => undefined);
     return { owner, problems: ids, how: 'failed', error: errorMessage(err) };
   }
 }
