@@ -100,7 +100,9 @@ function detectAgent(a: PatrolAgentInput, nowMs: number, restartGraceMs: number)
   const v = a.view;
   // A death seen now, as the reconcile will record it this pass: an open record with no live program, past the
   // start grace, of an agent the daemon looks after (never a person's crew).
-  const starting = v.open_session !== null && nowMs - Date.parse(v.open_session.started_at) < restartGraceMs;
+  // (A record with no tmux session yet, a moment old, is a start in flight; a pane whose program died is a death.)
+  const starting =
+    !v.session_alive && v.open_session !== null && nowMs - Date.parse(v.open_session.started_at) < restartGraceMs;
   const deadNow =
     a.openSessionId !== null && !(v.session_alive && v.liveness !== 'dead') && v.role !== 'crew' && !starting;
   const deaths = a.endings.filter((e) => DEATHS.has(e.reason)).map((e) => e.endedAtMs);
@@ -118,7 +120,7 @@ function detectAgent(a: PatrolAgentInput, nowMs: number, restartGraceMs: number)
     lastProgressMs: v.last_progress === null ? null : Date.parse(v.last_progress),
     // A death seen now is a death now, though the reconcile records it only after this pass.
     deathsMs: deadNow ? [nowMs, ...deaths] : deaths,
-    diedLast: deadNow || (last !== undefined && DEATHS.has(last.reason) && !v.session_alive),
+    diedLast: deadNow || (last !== undefined && DEATHS.has(last.reason) && !(v.session_alive && v.liveness !== 'dead')),
     sandbox: v.sandbox === null ? null : { uncommitted: v.sandbox.uncommitted, unpushed: v.sandbox.unpushed },
     restarting: !v.session_alive && last?.reason === 'replaced' && nowMs - last.endedAtMs < restartGraceMs,
   };
@@ -274,15 +276,17 @@ export async function patrolPass(
       if (woke.how === 'started') result.started.add(a.address);
     }
   }
-  // Boot is short-lived: once nothing of its own waits for an answer, its session ends.
+  // Boot is short-lived: once nothing of its own waits for an answer and it has had the time to carry its
+  // decisions out (it records them first) and sits at its prompt, its session ends.
   const boot = views.get('deacon/boot');
-  if (boot !== undefined && boot.session_alive) {
-    const waiting = live.filter(
-      (p) =>
-        p.owner === 'deacon/boot' &&
-        (p.decidedAtMs === null || (p.woken_at !== null && p.decidedAtMs < Date.parse(p.woken_at))),
+  if (boot !== undefined && boot.session_alive && boot.pane !== 'busy') {
+    const mine = live.filter((p) => p.owner === 'deacon/boot');
+    const waiting = mine.filter(
+      (p) => p.decidedAtMs === null || (p.woken_at !== null && p.decidedAtMs < Date.parse(p.woken_at)),
     );
-    if (waiting.length === 0) {
+    const lastAnswer = Math.max(0, ...mine.map((p) => p.decidedAtMs ?? 0));
+    const settled = nowMs - lastAnswer >= ctx.settings.daemon.start_grace_seconds * 1000;
+    if (waiting.length === 0 && settled) {
       await stopAgentSession(ctx, 'deacon/boot', 'exited').catch(() => undefined);
       result.stopped.push('deacon/boot');
     }
