@@ -20,7 +20,6 @@ import {
 import type { TownStore } from '../core/town-store.js';
 import type { AgentView } from '../observe/snapshot.js';
 import { nudgeAgent } from '../work/nudge.js';
-import { agentCli } from '../runtime/launch.js';
 import { agentRunning, startAgentSession, stopAgentSession, type TownContext } from '../work/sessions.js';
 
 /**
@@ -317,10 +316,10 @@ async function wake(
       });
       how = 'nudged';
     } else {
-      // The beacon's topic tells it why it starts; its prime lists the problems. Not waited for (a pass must
-      // not block on an agent's start), unless its CLI needs the first prompt typed once it is ready.
-      const typed = agentCli(ctx.settings, agent).preset.prompt.kind === 'typed';
-      await startAgentSession(ctx, owner, { topic: 'patrol', sender: 'daemon', wait: typed });
+      // The beacon's topic tells it why it starts; its prime lists the problems. Waited for: the start answers
+      // the CLI's start-up dialogs (folder trust) while it waits, and a CLI with no prompt argument gets its
+      // first prompt typed once ready.
+      await startAgentSession(ctx, owner, { topic: 'patrol', sender: 'daemon' });
       how = 'started';
     }
     return { owner, problems: ids, how };
