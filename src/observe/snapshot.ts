@@ -54,7 +54,12 @@ export class PaneWatch {
       capturedAtMs: nowMs,
       state,
       progress,
-      stillSinceMs: same ? before.stillSinceMs : nowMs,
+      // Seen for the first time: still since tmux last saw it print (a spinner keeps that fresh), not since now.
+      stillSinceMs: same
+        ? before.stillSinceMs
+        : before === undefined && activityMs !== null
+          ? Math.min(activityMs, nowMs)
+          : nowMs,
       movedAtMs: same ? before.movedAtMs : before === undefined ? null : nowMs,
     };
     this.#seen.set(session, seen);

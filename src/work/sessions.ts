@@ -261,6 +261,9 @@ export async function startAgentSession(
     });
     ctx.progress?.(`typed the beacon: ${typed.outcome}`);
   }
+  // A session that starts is news to the daemon: it watches the pane from now, so that a hang from the first
+  // minute is noticed at the threshold, not a tick later.
+  await ctx.provider.signalChange().catch(() => undefined);
   return result;
 }
 
