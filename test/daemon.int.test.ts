@@ -331,7 +331,9 @@ describe('gt daemon', () => {
       90_000,
     ).catch(async (err: unknown) => {
       // eslint-disable-next-line no-console -- for whoever reads the failure
-      console.log(JSON.stringify({ log: log(f).slice(-40), problems: await s.problems({}), decisions: await s.decisions({}) }));
+      console.log(
+        JSON.stringify({ log: log(f).slice(-40), problems: await s.problems({}), decisions: await s.decisions({}) }),
+      );
       throw err;
     });
     const actions = log(f).filter((l) => l.event === 'action');

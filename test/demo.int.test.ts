@@ -17,6 +17,7 @@ type Summary = {
   restarts_after_a_crash: number;
   polecats: number;
   returned: { request: string; cause: string; task: string; sent_to: string | null; landed: boolean }[];
+  patrol: { kind: string; subject: string; hook: string | null; actions: string[]; by: string; resolved: boolean }[];
   merge_queue: {
     rig: string;
     landed: number;
@@ -43,6 +44,11 @@ describe('gt demo', () => {
       expect(summary.killed).toMatch(/^widgets\/polecats\//);
       expect(summary.restarts_after_a_crash).toBeGreaterThanOrEqual(1);
       expect(summary.polecats).toBeLessThanOrEqual(12);
+      // The hung part: the rig's witness (the sim's patrol policy) noticed it, nudged it, then restarted it.
+      const hung = summary.patrol.filter((p) => p.kind === 'stalled' && p.actions.includes('restart'));
+      expect(hung).toHaveLength(1);
+      expect(hung[0]).toMatchObject({ by: 'widgets/witness', resolved: true });
+      expect(hung[0]?.actions.slice(0, 2)).toEqual(['nudge', 'restart']);
 
       const town = findTown({ cwd: join(dir, 'town') });
       const store = openSqliteBeadStore(town.dbPath);
@@ -149,7 +155,8 @@ describe('gt demo', () => {
       expect(json<{ beads_done: number; kept: boolean; sessions_running: string[] }>(r)).toMatchObject({
         beads_done: 12,
         kept: true,
-        sessions_running: ['hq-mayor', 'wi-refinery'],
+        // The rig's witness too: woken for the hung part, it stays up, idle, until the next problem.
+        sessions_running: ['hq-mayor', 'wi-refinery', 'wi-witness'],
       });
       const town = findTown({ cwd: join(dir, 'town') });
       provider = new TmuxSessionProvider(town.tmuxSocket, join(town.root, '.runtime', 'tmux'));

@@ -128,7 +128,7 @@ describe('gt handoff', () => {
     const f = await sessionTown('handoff');
     fixtures.push(f);
     f.run('session', 'start', 'gastown/witness');
-    await eventually(() => f.trace('ga-witness').some((t) => t.step === 'no_work'), 'the first turn');
+    await eventually(() => f.trace('ga-witness').some((t) => t.step === 'patrol_scan'), 'the first turn');
     const s = f.store();
     const before = (await s.openSession('gastown/witness'))?.session_id;
     const r = gt(

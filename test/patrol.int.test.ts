@@ -316,13 +316,16 @@ describe('the patrol, with the sim policy', () => {
     const f = await fixture('patrol-boot');
     patrolTown(f, { standing_roles: ['deacon'] });
     f.run('daemon', 'start', '--tick', '1');
-    await eventually(() => f.trace('hq-deacon').some((t) => t.step === 'prime'), 'the deacon to start', 30_000);
+    await eventually(() => f.trace('hq-deacon').some((t) => t.step === 'patrol_scan'), 'the deacon to start', 30_000);
     await f.killAgent('hq-deacon');
     await eventually(
       async () => (await problemsOf(f, 'patrol-unresponsive')).some((p) => p.subject === 'deacon'),
       'the dead deacon to be recorded for boot',
       30_000,
-    );
+    ).catch(async (err: unknown) => {
+      await explain(f, ['hq-deacon', 'hq-boot']);
+      throw err;
+    });
     const s = f.store();
     await eventually(
       async () => (await s.decisions({ limit: 0 })).some((d) => d.actor === 'deacon/boot' && d.action === 'start'),
@@ -333,7 +336,10 @@ describe('the patrol, with the sim policy', () => {
       () => f.trace('hq-deacon').filter((t) => t.step === 'prime').length >= 2,
       'the deacon to run again',
       30_000,
-    );
+    ).catch(async (err: unknown) => {
+      await explain(f, ['hq-deacon', 'hq-boot']);
+      throw err;
+    });
     await eventually(async () => !(await f.provider.list()).includes('hq-boot'), 'boot to be gone', 30_000);
     const [p] = (await problemsOf(f, 'patrol-unresponsive')).filter((x) => x.subject === 'deacon');
     await eventually(async () => (await s.problem(p?.id ?? 0)).state === 'resolved', 'the problem to resolve', 30_000);

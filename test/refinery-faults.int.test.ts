@@ -767,5 +767,14 @@ describe('the refinery under faults', () => {
       [a, 'landed'],
       [b, 'escalated'],
     ]);
+    // Routed to people by the town's routes, once: the bead, and mail to the mayor.
+    const [esc] = await rig.store.list({ types: ['escalation'] });
+    const routes = esc?.metadata.routes as { route: string; ok: boolean }[] | undefined;
+    expect(routes?.map((r) => [r.route, r.ok])).toEqual([
+      ['bead', true],
+      ['mail:mayor', true],
+    ]);
+    const mayor = await rig.store.list({ assignee: 'mayor', types: ['message'], limit: 0 });
+    expect(mayor.filter((m) => m.title.includes(esc?.id ?? '?') || m.title.includes(b.mr))).toHaveLength(1);
   });
 });

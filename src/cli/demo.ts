@@ -158,6 +158,17 @@ async function patrolStories(store: TownStore): Promise<PatrolStory[]> {
   }));
 }
 
+/** A patrol decision as the summary tells it. */
+const DONE: Readonly<Record<string, string>> = {
+  nudge: 'nudged it',
+  wait: 'waited',
+  restart: 'restarted it in its sandbox (hook kept)',
+  start: 'started it',
+  escalate: 'escalated it',
+  resume: 'lifted the pause',
+  dismiss: 'found nothing wrong',
+};
+
 type PatrolStory = {
   problem: number;
   kind: string;
@@ -190,7 +201,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
     .option('--dir <dir>', 'where to build the demo town (default: a new temporary directory)')
     .option(
       '--keep',
-      'leave the town running afterwards (the daemon, the refinery and the mayor\'s session) to look around and attach; "gt down" stops it',
+      'leave the town running afterwards (the daemon, the refinery, the witness and the mayor\'s session) to look around and attach; "gt down" stops it',
     )
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const json = globals(cmd).json;
@@ -365,14 +376,14 @@ export function registerDemoCommand(program: Command, io: Io): void {
             );
           for (const p of patrol)
             say(
-              `  ⚑ ${p.by} noticed ${p.subject} ${p.kind === 'stalled' ? `frozen on ${p.hook ?? 'its work'}` : `(${p.kind})`} and ` +
-                `${p.actions.join(', then ')}${p.resolved ? `: ${p.resolution ?? 'resolved'}` : ' (still open)'}`,
+              `  ⚑ ${p.by} noticed ${p.subject} ${p.kind === 'stalled' ? `frozen on ${p.hook ?? 'its work'}` : `(${p.kind})`}: ` +
+                `${p.actions.map((a) => DONE[a] ?? a).join(', then ')}${p.resolved ? `; ${p.resolution ?? 'resolved'}` : ' (still open)'}`,
             );
           say(`\nThe merge queue (gt mq status ${RIG}):`);
           say(renderQueueStats(RIG, stats, Date.now()).trimEnd());
           say(
             keep
-              ? `\nThe town is still running (--keep): the daemon, the refinery and the mayor's session ${mayor ?? ''}.`
+              ? `\nThe town is still running (--keep): the daemon, the refinery, the rig's witness and the mayor's session ${mayor ?? ''}.`
               : '\nEverything has stopped ("gt up" starts the daemon and the refinery again; "gt demo --keep" leaves the town running).',
           );
           say(lookAround(io, town.root, killed, keep).join('\n'));

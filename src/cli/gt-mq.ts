@@ -18,6 +18,7 @@ import { startAgentSession, statusOf, stopAgentSession, type TownContext } from 
 import { globals } from './bd/context.js';
 import { positiveInt, withTown } from './gt-agents.js';
 import { printJson, sanitize, type Io } from './io.js';
+import { routeFiled } from '../patrol/escalation.js';
 
 type Opts = Record<string, unknown>;
 
@@ -26,7 +27,14 @@ const WATCH_PROMPT = 'refinery> ';
 
 /** What a person does to the queue by hand is written as them. */
 function byHand(ctx: TownContext & { store: TownStore }): RefineryContext {
-  return { town: ctx.town, store: ctx.store, actor: ctx.actor, now: ctx.now, progress: ctx.progress };
+  return {
+    town: ctx.town,
+    store: ctx.store,
+    actor: ctx.actor,
+    now: ctx.now,
+    progress: ctx.progress,
+    routeEscalation: (id) => routeFiled(ctx, id),
+  };
 }
 
 /** A duration in the unit that reads best: 42s, 17m, 5h. */
@@ -252,12 +260,15 @@ export function registerMqCommands(program: Command, io: Io): void {
           throw new UsageError('which rig?', { hint: 'gt refinery run <rig> (or run it in a refinery session)' });
         await ctx.store.rig(rig);
         const json = globals(cmd).json;
-        const rctx = {
+        const actor = `${rig}/refinery`;
+        const rctx: RefineryContext = {
           town: ctx.town,
           store: ctx.store,
-          actor: `${rig}/refinery`,
+          actor,
           now: ctx.now,
           progress: ctx.progress,
+          // What it escalates reaches people by the town's routes, as the refinery.
+          routeEscalation: (id) => routeFiled({ ...ctx, actor }, id),
         };
         if (o.watch === true) {
           // While it waits, the last line is its bare prompt: the session reads as ready and idle (a prompt with

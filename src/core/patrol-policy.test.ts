@@ -376,6 +376,15 @@ describe('simPatrolDecisions', () => {
     );
   });
 
+  it('escalates a stall that came back after a restart, instead of nudging and restarting it forever', () => {
+    const again = problem('stalled', { earlier_decisions: [decision('nudge', 90), decision('restart', 80)] });
+    const step = one(again);
+    expect(step.action).toBe('escalate');
+    expect(step.reason).toContain('stalled again after the last one');
+    // Without the earlier history it starts from a nudge.
+    expect(one(problem('stalled')).action).toBe('nudge');
+  });
+
   it('sorts decisions by time whatever order the scan gives them in', () => {
     const p = problem('stalled', { decisions: [decision('nudge', 20), decision('restart', 3)], woken_at: at(1) });
     expect(one(p).action).toBe('escalate');

@@ -61,7 +61,9 @@ type Decision = Omit<PatrolStep, 'problem'>;
 
 function decide(p: ScanProblem, scan: PatrolScan, nowMs: number): Decision {
   const ev = p.evidence;
-  const done = (action: PatrolAction): ScanDecision[] => sortedDecisions(p).filter((d) => d.action === action);
+  // What was tried, on this problem and on the same one before it came back.
+  const done = (action: PatrolAction): ScanDecision[] =>
+    [...(p.earlier_decisions ?? []), ...sortedDecisions(p)].filter((d) => d.action === action);
   switch (p.kind) {
     case 'stalled': {
       if (hasNoWork(p, scan))
@@ -73,7 +75,11 @@ function decide(p: ScanProblem, scan: PatrolScan, nowMs: number): Decision {
           argv: null,
         };
       if (done('restart').length > 0)
-        return escalate(p, 'high', `${p.subject} is still stalled after a nudge and a restart: ${p.summary}`);
+        return escalate(
+          p,
+          'high',
+          `${p.subject} is still stalled after a nudge and a restart${(p.earlier_decisions ?? []).length > 0 ? ' (it stalled again after the last one)' : ''}: ${p.summary}`,
+        );
       if (done('nudge').length > 0)
         return {
           action: 'restart',

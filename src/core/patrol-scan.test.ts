@@ -35,7 +35,8 @@ const SCAN = {
 describe('parsePatrolScan', () => {
   it('reads the scan gt patrol scan --json prints', () => {
     const scan = parsePatrolScan(JSON.parse(JSON.stringify(SCAN)));
-    expect(scan).toEqual(SCAN);
+    // (earlier_decisions, absent here, reads as none.)
+    expect(scan).toEqual({ ...SCAN, problems: SCAN.problems.map((p) => ({ ...p, earlier_decisions: [] })) });
   });
 
   it('fills fields a scan may leave out (decisions, resolution) with their empty values', () => {

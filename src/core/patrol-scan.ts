@@ -22,6 +22,12 @@ export type ScanDecision = { action: PatrolAction; reason: string; actor: string
 export type ScanProblem = Problem & {
   /** The decisions made about this problem, in any order (readers sort by `at`). */
   decisions: ScanDecision[];
+  /**
+   * Decisions about the same kind of problem with the same subject that went away and came back (resolved
+   * within the recur window before this one opened): what was tried already, so that a fix that does not hold
+   * is not tried forever.
+   */
+  earlier_decisions?: ScanDecision[];
 };
 
 export type ScanAgent = {
@@ -77,19 +83,24 @@ function parseProblem(value: unknown, path: string): ScanProblem {
     resolved_at: strOrNull(p.resolved_at ?? null, `${path}.resolved_at`),
     resolution: strOrNull(p.resolution ?? null, `${path}.resolution`),
     escalation: strOrNull(p.escalation ?? null, `${path}.escalation`),
-    decisions: list(p.decisions ?? [], `${path}.decisions`).map((d, i) => {
-      const dp = `${path}.decisions[${i}]`;
-      const r = record(d, dp);
-      const action = str(r.action, `${dp}.action`);
-      if (!isPatrolAction(action)) fail(`${dp}.action`, `is not a patrol action: ${JSON.stringify(action)}`);
-      return {
-        action,
-        reason: typeof r.reason === 'string' ? r.reason : '',
-        actor: str(r.actor, `${dp}.actor`),
-        at: str(r.at, `${dp}.at`),
-      };
-    }),
+    decisions: parseDecisions(p.decisions, `${path}.decisions`),
+    earlier_decisions: parseDecisions(p.earlier_decisions, `${path}.earlier_decisions`),
   };
+}
+
+function parseDecisions(value: unknown, path: string): ScanDecision[] {
+  return list(value ?? [], path).map((d, i) => {
+    const dp = `${path}[${i}]`;
+    const r = record(d, dp);
+    const action = str(r.action, `${dp}.action`);
+    if (!isPatrolAction(action)) fail(`${dp}.action`, `is not a patrol action: ${JSON.stringify(action)}`);
+    return {
+      action,
+      reason: typeof r.reason === 'string' ? r.reason : '',
+      actor: str(r.actor, `${dp}.actor`),
+      at: str(r.at, `${dp}.at`),
+    };
+  });
 }
 
 function parseAgent(value: unknown, path: string): ScanAgent {

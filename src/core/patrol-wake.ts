@@ -1,9 +1,9 @@
-import type { Problem, ProblemKind } from './problem.js';
+import type { PatrolAction, Problem, ProblemKind } from './problem.js';
 
 /**
  * When a patrol agent is woken: only when there is something for it. A problem wakes its owner once when it
  * is first seen; after the owner decided, again only if the problem is still there `recheckMs` later (the
- * nudge did not help: decide the next step). Kinds the daemon itself repairs wake nobody unless they outlast
+ * nudge did not help: decide the next step), then after twice, four and eight times that. Kinds the daemon itself repairs wake nobody unless they outlast
  * `mechanicalGraceMs`. Escalated problems are a person's. Pure: the daemon wakes (nudge or start) and records.
  */
 
@@ -18,7 +18,12 @@ export const MECHANICAL_KINDS: ReadonlySet<ProblemKind> = new Set([
 
 export type WakeConfig = { recheckMs: number; mechanicalGraceMs: number };
 
-export type LiveProblem = Problem & { decidedAtMs: number | null };
+/** A live problem with its decisions so far: the latest one's time and action, and how many there were. */
+export type LiveProblem = Problem & {
+  decidedAtMs: number | null;
+  lastAction?: PatrolAction | null;
+  decisions?: number;
+};
 
 export type WakePlan = {
   /** Owner → the problems it is woken for now. */
@@ -43,7 +48,12 @@ export function planWakes(live: readonly LiveProblem[], nowMs: number, config: W
       const woken = Date.parse(p.woken_at);
       // Woken and not answered yet: the owner's silence is its own problem (patrol-unresponsive), not a re-wake.
       if (p.decidedAtMs === null || p.decidedAtMs < woken) continue;
-      dueMs = p.decidedAtMs + config.recheckMs;
+      // Each look that did not end it spaces the next one out (1, 2, 4, then 8 times the recheck time); a wait
+      // for a usage limit's reset is looked at again when it resets, not before.
+      const n = Math.max(1, p.decisions ?? 1);
+      dueMs = p.decidedAtMs + config.recheckMs * 2 ** Math.min(n - 1, 3);
+      const reset = typeof p.evidence.reset_at === 'string' ? Date.parse(p.evidence.reset_at) : NaN;
+      if (p.kind === 'usage-limit' && p.lastAction === 'wait' && !Number.isNaN(reset)) dueMs = Math.max(dueMs, reset);
     }
     if (dueMs <= nowMs) {
       const list = wake.get(p.owner) ?? [];

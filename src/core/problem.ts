@@ -140,7 +140,7 @@ export type ProblemQuery = {
 export type DecisionInput = {
   action: PatrolAction;
   reason: string;
-  /** The problem's next state (default: handling; escalate → escalated; dismiss/resume → resolved). */
+  /** The problem's next state (default: handling; escalate → escalated; resume → resolved). */
   state?: ProblemState;
   escalation?: string | null;
 };
@@ -231,7 +231,9 @@ export function decisionStats(decisions: readonly PatrolDecision[]): DecisionSta
 /** A problem's state after a decision, unless the reporter names one. */
 export function stateAfter(action: PatrolAction): ProblemState {
   if (action === 'escalate') return 'escalated';
-  if (action === 'dismiss' || action === 'resume') return 'resolved';
+  // A dismissed problem stays live (looked at again after the recheck time): resolved, it would reopen at the
+  // next pass while the condition lasts, and wake its owner at once, again and again.
+  if (action === 'resume') return 'resolved';
   return 'handling';
 }
 

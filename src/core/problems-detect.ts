@@ -28,6 +28,7 @@ export type DetectAgent = {
   diedLast: boolean;
   /** A new session is being started for it (a restart in flight): what it shows now says nothing yet. */
   restarting?: boolean;
+
   sandbox: { uncommitted: number; unpushed: number } | null;
 };
 
@@ -360,7 +361,10 @@ export function resolutionOf(p: Problem, input: DetectInput): string {
   const agent = input.agents.find((a) => a.address === p.subject);
   switch (p.kind) {
     case 'stalled':
-      return agent?.state === 'working' ? 'it makes progress again' : `no longer stalled (${agent?.state ?? 'gone'})`;
+      if (agent === undefined) return 'the agent is gone';
+      if (agent.state === 'working') return 'it makes progress again';
+      if (agent.hook === null) return 'its work was handed in (nothing on its hook)';
+      return `no longer stalled (${agent.state})`;
     case 'needs-input':
     case 'usage-limit':
       return agent === undefined ? 'the agent is gone' : `the screen no longer waits (${agent.state})`;

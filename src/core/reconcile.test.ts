@@ -29,6 +29,16 @@ describe('reconcile', () => {
   const table: [string, Partial<ReconcileAgent>, string[]][] = [
     ['a working agent: nothing', {}, []],
     [
+      'no work, its tmux session gone, its record still open: the record closes (lost), nothing restarts',
+      { state: 'stopped', hook: null, sessionAlive: false },
+      ['record-death:lost'],
+    ],
+    [
+      'the same a moment after its start: a start in flight, nothing yet',
+      { state: 'stopped', hook: null, sessionAlive: false, startingSinceMs: NOW - 1_000 },
+      [],
+    ],
+    [
       'an idle agent, however long: never restarted or killed as hung',
       { state: 'idle', hook: null, role: 'witness', lastProgressMs: 0 },
       [],

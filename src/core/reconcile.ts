@@ -238,6 +238,21 @@ export function reconcile(
         bead: a.hook,
         why: `reported stalled on ${a.hook}, and it makes progress again`,
       });
+    } else if (
+      a.state === 'stopped' &&
+      a.openSessionId !== null &&
+      !a.sessionAlive &&
+      (a.startingSinceMs === null || nowMs - a.startingSinceMs >= config.inFlightMs)
+    ) {
+      // No work, no session, and a record that says one runs (its tmux session went, e.g. with the server): the
+      // record is closed, once. Nothing to restart.
+      actions.push({
+        kind: 'record-death',
+        address: a.address,
+        sessionId: a.openSessionId,
+        reason: 'lost',
+        why: 'its tmux session is gone (no work on its hook: nothing to restart)',
+      });
     } else if (a.state === 'zombie') {
       actions.push({
         kind: 'stop',

@@ -269,8 +269,10 @@ async function reconcileOnce(
   } catch (err) {
     patrolFailed(err);
   }
+  // What the patrol pass just started was observed dead before it: not this pass's to record or stop.
+  const started = patrol?.started ?? new Set<string>();
   const actions = reconcile(
-    inputs,
+    inputs.filter((a) => !started.has(a.address)),
     {
       ...reconcileConfig(ctx),
       restartsPausedUntilMs: patrol?.restartsPausedUntilMs ?? null,

@@ -113,6 +113,8 @@ export type AgentView = {
   last_progress: string | null;
   /** Working on its hook: when it will count as stalled if nothing moves before (for a watcher's next look). */
   stall_due: string | null;
+  /** When a watcher last saw its pane's text change (busy line and spinner aside), if it did. */
+  pane_moved_at: string | null;
   sandbox_path: string;
   sandbox: SandboxState;
 };
@@ -352,6 +354,7 @@ async function observeAgent(
     open_session: open === null ? null : { session_id: open.session_id, started_at: open.started_at },
     last_progress: last > 0 ? new Date(last).toISOString() : null,
     stall_due: stallDue === null ? null : new Date(stallDue).toISOString(),
+    pane_moved_at: movedMs === null ? null : new Date(movedMs).toISOString(),
     sandbox_path: agent.sandbox_path,
     sandbox,
   };

@@ -78,6 +78,16 @@ export async function showEscalation(ctx: TownContext, id: string): Promise<Esca
   return { ...escalationOf(bead), comments: bead.comments };
 }
 
+/**
+ * Routes an escalation another part of gt filed as a bead of its own (the refinery's, whose id must stay fixed
+ * so that a pass killed midway files it once): once, like one filed by `escalate`. Already routed: nothing.
+ */
+export async function routeFiled(ctx: TownContext, id: string): Promise<Escalation> {
+  const e = escalationOf(await escalationBead(ctx, id));
+  if (e.routes.length > 0) return e;
+  return (await route(ctx, e, ctx.actor, 'filed')).escalation;
+}
+
 /** Open escalations (or all, closed last), by severity then age. */
 export async function listEscalations(ctx: TownContext, options: { all?: boolean } = {}): Promise<Escalation[]> {
   const beads = await ctx.store.list({

@@ -43,6 +43,8 @@ export type PatrolPassResult = {
   leftToPatrol: Set<string>;
   /** When the next wake falls due if nothing happens before, or null. */
   nextDueMs: number | null;
+  /** Agents whose session this pass started: the reconcile, which looked before, leaves them alone this pass. */
+  started: Set<string>;
 };
 
 /** One agent as the reconcile saw it: its endings and open session, next to the observed view. */
@@ -80,16 +82,28 @@ export async function liveProblems(
   const live = await store.problems({ states: LIVE_PROBLEM_STATES, ...query });
   const out: LiveProblem[] = [];
   for (const p of live) {
-    const [latest] =
-      p.state === 'open' && p.woken_at === null ? [] : await store.decisions({ problem: p.id, limit: 1 });
-    out.push({ ...p, decidedAtMs: latest === undefined ? null : Date.parse(latest.decided_at) });
+    const decisions =
+      p.state === 'open' && p.woken_at === null ? [] : await store.decisions({ problem: p.id, limit: 0 });
+    const latest = decisions[0];
+    out.push({
+      ...p,
+      decidedAtMs: latest === undefined ? null : Date.parse(latest.decided_at),
+      lastAction: latest?.action ?? null,
+      decisions: decisions.length,
+    });
   }
   return out;
 }
 
 function detectAgent(a: PatrolAgentInput, nowMs: number, restartGraceMs: number): DetectAgent {
   const v = a.view;
-  const deadNow = a.openSessionId !== null && !(v.session_alive && v.liveness !== 'dead');
+  // A death seen now, as the reconcile will record it this pass: an open record with no live program, past the
+  // start grace, of an agent the daemon looks after (never a person's crew).
+  // (A record with no tmux session yet, a moment old, is a start in flight; a pane whose program died is a death.)
+  const starting =
+    !v.session_alive && v.open_session !== null && nowMs - Date.parse(v.open_session.started_at) < restartGraceMs;
+  const deadNow =
+    a.openSessionId !== null && !(v.session_alive && v.liveness !== 'dead') && v.role !== 'crew' && !starting;
   const deaths = a.endings.filter((e) => DEATHS.has(e.reason)).map((e) => e.endedAtMs);
   const last = a.endings[0];
   return {
@@ -105,7 +119,7 @@ function detectAgent(a: PatrolAgentInput, nowMs: number, restartGraceMs: number)
     lastProgressMs: v.last_progress === null ? null : Date.parse(v.last_progress),
     // A death seen now is a death now, though the reconcile records it only after this pass.
     deathsMs: deadNow ? [nowMs, ...deaths] : deaths,
-    diedLast: deadNow || (last !== undefined && DEATHS.has(last.reason) && !v.session_alive),
+    diedLast: deadNow || (last !== undefined && DEATHS.has(last.reason) && !(v.session_alive && v.liveness !== 'dead')),
     sandbox: v.sandbox === null ? null : { uncommitted: v.sandbox.uncommitted, unpushed: v.sandbox.unpushed },
     restarting: !v.session_alive && last?.reason === 'replaced' && nowMs - last.endedAtMs < restartGraceMs,
   };
@@ -155,6 +169,7 @@ export async function patrolPass(
     restartsPausedUntilMs: null,
     leftToPatrol: new Set(),
     nextDueMs: null,
+    started: new Set(),
   };
   const before = await liveProblems(ctx.store);
   const [judged] = await ctx.store.problems({ kinds: ['mass-death'], states: ['resolved'], limit: 1 });
@@ -228,36 +243,49 @@ export async function patrolPass(
       const due = a.view.stall_due === null ? NaN : Date.parse(a.view.stall_due);
       if (!Number.isNaN(due) && due > nowMs) result.nextDueMs = Math.min(result.nextDueMs ?? due, due + 50);
     }
-    // A witness that died with problems it was woken for and never answered is started again at once (after
-    // the start grace): the open problems are in the store, and its prime shows them.
+    for (const [owner, problems] of plan.wake) {
+      // The deacon's own problems wait while boot brings it back.
+      if (owner === 'deacon' && bootHasIt) continue;
+      const woke = await wake(ctx, owner, problems, true);
+      result.woken.push(woke);
+      if (woke.how === 'started') result.started.add(owner);
+    }
+    // A witness that died with problems it was woken for and never answered is started again (after the start
+    // grace since its last session ended): the open problems are in the store, and its prime shows them. Not
+    // marked woken again, so that one dying again and again still becomes its supervisor's problem once the
+    // respond time has passed; and not after it died three times within that time.
     const grace = ctx.settings.daemon.start_grace_seconds * 1000;
-    for (const a of detected) {
-      if (a.role !== 'witness' || plan.wake.has(a.address) || programRuns(a)) continue;
+    const respondMs = patrol.respond_seconds * 1000;
+    for (const input of agents) {
+      const a = detected.find((d) => d.address === input.view.address);
+      if (a === undefined || a.role !== 'witness' || plan.wake.has(a.address) || programRuns(a)) continue;
+      const ended = input.endings[0]?.endedAtMs ?? 0;
+      const deaths = a.deathsMs.filter((ms) => nowMs - ms < respondMs).length;
+      if (input.openSessionId !== null || nowMs - ended < grace || deaths >= 3) continue;
       const unanswered = live.filter(
         (p) =>
           p.owner === a.address &&
           p.state !== 'escalated' &&
           p.woken_at !== null &&
-          nowMs - Date.parse(p.woken_at) >= grace &&
           (p.decidedAtMs === null || p.decidedAtMs < Date.parse(p.woken_at)),
       );
-      if (unanswered.length > 0) plan.wake.set(a.address, unanswered);
-    }
-    for (const [owner, problems] of plan.wake) {
-      // The deacon's own problems wait while boot brings it back.
-      if (owner === 'deacon' && bootHasIt) continue;
-      result.woken.push(await wake(ctx, owner, problems));
+      if (unanswered.length === 0) continue;
+      const woke = await wake(ctx, a.address, unanswered, false);
+      result.woken.push(woke);
+      if (woke.how === 'started') result.started.add(a.address);
     }
   }
-  // Boot is short-lived: once nothing of its own waits for an answer, its session ends.
+  // Boot is short-lived: once nothing of its own waits for an answer and it has had the time to carry its
+  // decisions out (it records them first) and sits at its prompt, its session ends.
   const boot = views.get('deacon/boot');
-  if (boot !== undefined && boot.session_alive) {
-    const waiting = live.filter(
-      (p) =>
-        p.owner === 'deacon/boot' &&
-        (p.decidedAtMs === null || (p.woken_at !== null && p.decidedAtMs < Date.parse(p.woken_at))),
+  if (boot !== undefined && boot.session_alive && boot.pane !== 'busy') {
+    const mine = live.filter((p) => p.owner === 'deacon/boot');
+    const waiting = mine.filter(
+      (p) => p.decidedAtMs === null || (p.woken_at !== null && p.decidedAtMs < Date.parse(p.woken_at)),
     );
-    if (waiting.length === 0) {
+    const lastAnswer = Math.max(0, ...mine.map((p) => p.decidedAtMs ?? 0));
+    const settled = nowMs - lastAnswer >= ctx.settings.daemon.start_grace_seconds * 1000;
+    if (waiting.length === 0 && settled) {
       await stopAgentSession(ctx, 'deacon/boot', 'exited').catch(() => undefined);
       result.stopped.push('deacon/boot');
     }
@@ -270,9 +298,12 @@ async function wake(
   ctx: PatrolContext,
   owner: string,
   problems: readonly LiveProblem[],
+  mark: boolean,
 ): Promise<PatrolPassResult['woken'][number]> {
   const ids = problems.map((p) => p.id);
   try {
+    // Marked first: the agent may scan before this returns, and must see that it was woken for them.
+    if (mark) await ctx.store.markWoken(ids, 'daemon');
     const agent = await ctx.store.agent(owner);
     let how: 'nudged' | 'started';
     if (await agentRunning(ctx, agent)) {
@@ -285,16 +316,17 @@ async function wake(
       });
       how = 'nudged';
     } else {
-      // The beacon's topic tells it why it starts; its prime lists the problems.
+      // The beacon's topic tells it why it starts; its prime lists the problems. Waited for: the start answers
+      // the CLI's start-up dialogs (folder trust) while it waits, and a CLI with no prompt argument gets its
+      // first prompt typed once ready.
       await startAgentSession(ctx, owner, { topic: 'patrol', sender: 'daemon' });
       how = 'started';
     }
-    await ctx.store.markWoken(ids, 'daemon');
     return { owner, problems: ids, how };
   } catch (err) {
     // Marked all the same: a patrol agent that cannot be woken is itself a problem (patrol-unresponsive) for
     // its supervisor, found after the respond time, instead of a start tried again every pass.
-    await ctx.store.markWoken(ids, 'daemon').catch(() => undefined);
+    if (mark) await ctx.store.markWoken(ids, 'daemon').catch(() => undefined);
     return { owner, problems: ids, how: 'failed', error: errorMessage(err) };
   }
 }

@@ -68,14 +68,20 @@ export async function patrolScan(ctx: PatrolContext, scope: ScanScope = {}): Pro
   if (rig !== null && owner === null) query.rig = rig;
   const problems = await ctx.store.problems(query);
   const withDecisions: ScanProblem[] = [];
+  const recurMs = ctx.settings.patrol.recur_window_seconds * 1000;
+  const shown = (ds: readonly PatrolDecision[]): ScanProblem['decisions'] =>
+    ds
+      .map((d) => ({ action: d.action, reason: d.reason, actor: d.actor, at: d.decided_at }))
+      .sort((a, b) => a.at.localeCompare(b.at));
   for (const p of problems) {
     const decisions = await ctx.store.decisions({ problem: p.id, limit: 0 });
-    withDecisions.push({
-      ...p,
-      decisions: decisions
-        .map((d) => ({ action: d.action, reason: d.reason, actor: d.actor, at: d.decided_at }))
-        .sort((a, b) => a.at.localeCompare(b.at)),
-    });
+    // The same problem before it came back (resolved within the recur window of this one's opening).
+    const before = await ctx.store.problems({ kinds: [p.kind], subject: p.subject, states: ['resolved'], limit: 5 });
+    const earlier: PatrolDecision[] = [];
+    for (const b of before)
+      if (b.resolved_at !== null && Date.parse(p.first_seen) - Date.parse(b.resolved_at) <= recurMs)
+        earlier.push(...(await ctx.store.decisions({ problem: b.id, limit: 0 })));
+    withDecisions.push({ ...p, decisions: shown(decisions), earlier_decisions: shown(earlier) });
   }
   const views = await observeAgents(ctx, { git: true });
   const inScope = views.filter((a) =>

@@ -33,6 +33,8 @@ export type RefineryContext = {
   progress?: (line: string) => void;
   /** How tested commits reach the target (default: pushes to the remote; a forge adapter could open pull requests). */
   lander?: Lander;
+  /** Routes an escalation the refinery filed (to people, by the town's escalation routes), once. */
+  routeEscalation?: (id: string) => Promise<unknown>;
 };
 
 /**
@@ -226,6 +228,9 @@ export async function returnRequest(
       labels: ['gt:escalation'],
       description: lines.join('\n'),
     });
+    await ctx
+      .routeEscalation?.(esc.id)
+      .catch((err: unknown) => ctx.progress?.(`could not route ${esc.id}: ${errorMessage(err)}`));
     const lead = `Escalated as ${esc.id}`;
     await commentOnce(ctx, mr.id, lead, `${lead} (${cause}) after ${mr.attempts} returns.`);
     await ctx.store.update(
@@ -316,6 +321,9 @@ export async function fileRefusal(
     },
     ctx.actor,
   );
+  await ctx
+    .routeEscalation?.(esc.id)
+    .catch((err: unknown) => ctx.progress?.(`could not route ${esc.id}: ${errorMessage(err)}`));
   return esc.id;
 }
 

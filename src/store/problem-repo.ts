@@ -26,7 +26,7 @@ import { toIntValue, toNullableStringValue, toStringValue } from './rows.js';
  * A live problem seen again with the same summary and evidence is written only when its last_seen is at least
  * this old: the daemon syncs every pass, and a pass that saw nothing new must not write the database.
  */
-export const LAST_SEEN_GRANULARITY_MS = 10_000;
+export const LAST_SEEN_GRANULARITY_MS = 300_000;
 /** Evidence is small by contract (pane excerpts are cut to a few lines); this bounds a detector's mistake. */
 const MAX_EVIDENCE_CHARS = 65_536;
 const MAX_TEXT = 2_000;

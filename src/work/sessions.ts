@@ -320,9 +320,13 @@ export async function stopAgentSession(
 async function endAgentSession(ctx: TownContext, agent: Agent, reason: SessionEndReason): Promise<StopResult> {
   const address = agent.address;
   const wasRunning = await ctx.provider.isAlive(agent.session_name);
+  // A replacement is recorded before the session goes: a daemon looking in between sees a restart in flight
+  // (a session just replaced), not a death to record and restart itself.
+  const before = reason === 'replaced' ? await ctx.store.openSession(address) : null;
+  const replaced = before === null ? null : await ctx.store.endSession(before.session_id, reason, ctx.actor);
   await ctx.provider.stop(agent.session_name);
-  const open = await ctx.store.openSession(address);
-  const ended = open === null ? null : await ctx.store.endSession(open.session_id, reason, ctx.actor);
+  const open = replaced === null ? await ctx.store.openSession(address) : null;
+  const ended = replaced ?? (open === null ? null : await ctx.store.endSession(open.session_id, reason, ctx.actor));
   if (wasRunning) ctx.progress?.(`stopped ${agent.session_name}`);
   return { address, session: agent.session_name, was_running: wasRunning, ended };
 }
