@@ -562,6 +562,8 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
   } finally {
     process.off('SIGTERM', stop);
     process.off('SIGINT', stop);
+    // The client kept waiting for tmux's news between two passes would keep this process alive.
+    await ctx.provider.stopWaiting().catch(() => undefined);
     log({ event: 'stopped', pid: process.pid });
     release();
   }

@@ -169,6 +169,10 @@ export class FakeSessionProvider implements SessionProvider {
     return Promise.resolve();
   }
 
+  stopWaiting(): Promise<void> {
+    return Promise.resolve(); // nothing is kept between two waits here
+  }
+
   #signalChange(): void {
     if (this.#waiters.size === 0) this.#changed = true;
     for (const waiter of [...this.#waiters]) waiter();

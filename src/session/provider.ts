@@ -63,6 +63,11 @@ export type SessionProvider = {
    */
   signalChange(): Promise<void>;
   /**
+   * Ends whatever waitForChange keeps between two calls so that no change is missed (a waiting tmux client, the
+   * terminals it holds): for a caller that stops waiting for good (the daemon, as it ends).
+   */
+  stopWaiting(): Promise<void>;
+  /**
    * Puts this process's terminal on the session (a person watching or typing) until they detach or the session
    * ends; resolves with the client's exit status. Rejects with SessionNotFoundError.
    */

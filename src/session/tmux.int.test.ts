@@ -204,6 +204,36 @@ describe('TmuxSessionProvider specifics', () => {
     expect(await again).toBe('changed');
   });
 
+  it('loses no wake-up sent before its first wait or while the caller is busy, and can stop waiting', async () => {
+    // tmux's wait-for keeps a signal that nobody waits for, but a second one drops it again.
+    const t = makeTmux();
+    cleanups.push(t.cleanup);
+    await t.provider.start({ name: 'agent', argv: ['cat'], cwd: t.cwd, env: {} });
+    const other = new TmuxSessionProvider(t.socket, join(t.cwd, 'runtime')); // another process (gt agent hook notify)
+    // Sent before the first wait (a daemon just started, an agent asking already): the first wait reports news
+    // from before, and the signal is still there for the next one (the first pass may have looked too early).
+    await other.signalChange();
+    expect(await t.provider.waitForChange(5_000)).toBe('changed');
+    expect(await t.provider.waitForChange(5_000)).toBe('changed');
+    expect(await t.provider.waitForChange(300)).toBe('timeout');
+    // Sent after a wait timed out, while the caller is in its pass: the next wait has it.
+    await other.signalChange();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await t.provider.waitForChange(5_000)).toBe('changed');
+    // Two sent while the caller is in the pass after a wake-up (two that find nobody waiting cancel out).
+    await new Promise((r) => setTimeout(r, 300));
+    await other.signalChange();
+    await other.signalChange();
+    expect(await t.provider.waitForChange(5_000)).toBe('changed');
+    // A caller that stops waiting leaves no tmux client behind.
+    await t.provider.stopWaiting();
+    const waiting = (): boolean =>
+      processArgs()
+        .split('\n')
+        .some((l) => l.includes(t.socket) && l.trim().endsWith('wait-for gt-events'));
+    await waitFor(() => !waiting(), 'no client waiting');
+  });
+
   it('a waiter left by a killed process does not swallow the next death', async () => {
     const t = makeTmux();
     cleanups.push(t.cleanup);

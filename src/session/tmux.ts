@@ -355,8 +355,11 @@ export class TmuxSessionProvider implements SessionProvider {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const left = deadline - Date.now();
-      if (isAborted(signal)) this.#releaseTerminals();
-      if (left <= 0 || isAborted(signal)) return 'timeout';
+      if (isAborted(signal)) {
+        await this.stopWaiting();
+        return 'timeout';
+      }
+      if (left <= 0) return 'timeout';
       // What died since the last look (so a death between two waits, or with the whole server, is not missed).
       const running = existsSync(this.socketPath());
       const now = await this.#look();
@@ -364,8 +367,7 @@ export class TmuxSessionProvider implements SessionProvider {
       this.#seen = now;
       if (deathsSince(seen, now)) return 'changed';
       if (isAborted(signal)) {
-        this.#releaseTerminals();
-        if (this.#waiter !== undefined) await this.#tmux(['wait-for', '-S', EVENTS_CHANNEL]);
+        await this.stopWaiting();
         return 'timeout';
       }
       // No server: nothing can die until one starts (with the hooks from its config). Look for its socket
@@ -373,6 +375,14 @@ export class TmuxSessionProvider implements SessionProvider {
       if (!running) {
         await pause(Math.min(500, left), signal);
         continue;
+      }
+      if (!this.#waitedBefore) {
+        // The first wait with a server reports a change: what happened before it is news to a new watcher. A
+        // signal sent meanwhile stays with tmux for the next wait. A client that a killed process left waiting is
+        // released (only then: with nobody waiting, a second signal would drop the one tmux keeps).
+        this.#waitedBefore = true;
+        if (await this.#someoneWaits()) await this.#tmux(['wait-for', '-S', EVENTS_CHANNEL]);
+        return 'changed';
       }
       const waiter = this.#eventWaiter();
       const done = new AbortController();
@@ -386,8 +396,13 @@ export class TmuxSessionProvider implements SessionProvider {
         done.abort(); // ends the pause's timer and the watch
         signal?.removeEventListener('abort', stop);
       });
+      // The waiting client's answer is taken (after a death the watch saw first it stays, for the next wait).
+      if (r !== undefined && r !== 'died') this.#waiter = undefined;
       if (r === 'died' || r?.ok === true) {
-        // (Signalled, or the server was killed while we waited.) What the caller sees next is the new last look.
+        // (Signalled, or the server was killed while we waited.) Signalled: a client waits again at once, so that
+        // news while the caller looks finds one (two signals that find none would cancel out). What the caller
+        // sees next is the new last look.
+        if (r !== 'died') void this.#eventWaiter();
         this.#seen = await this.#look();
         return 'changed';
       }
@@ -395,16 +410,19 @@ export class TmuxSessionProvider implements SessionProvider {
         // Out of time: the waiting client stays for the next call (tmux would hand the next signal to a killed
         // waiter, and it would be lost), and so do the held terminals. Aborted: release them, so no process
         // is left behind.
-        if (isAborted(signal)) {
-          this.#releaseTerminals();
-          await this.#tmux(['wait-for', '-S', EVENTS_CHANNEL]);
-        }
+        if (isAborted(signal)) await this.stopWaiting();
         return 'timeout';
       }
       // The waiting client failed: the server went away (while we waited, or before: a socket file left by a dead
       // one), or is going. Look again shortly; the look at the top of the loop sees what died with it.
       await pause(Math.min(1_000, left), signal);
     }
+  }
+
+  async stopWaiting(): Promise<void> {
+    this.#releaseTerminals();
+    // Our own client ends with the signal (another process's waiter, if any, just looks once more).
+    if (this.#waiting) await this.#tmux(['wait-for', '-S', EVENTS_CHANNEL]);
   }
 
   async signalChange(): Promise<void> {
@@ -486,26 +504,41 @@ export class TmuxSessionProvider implements SessionProvider {
     return undefined;
   }
 
+  /** The client waiting on the events channel; once it has answered, its answer, kept until a wait takes it. */
   #waiter: Promise<ExecResult> | undefined;
+  /** That client has not answered yet. */
+  #waiting = false;
   #waitedBefore = false;
 
-  /** The one tmux client waiting on the events channel, started if none is. */
+  /**
+   * The one tmux client waiting on the events channel, started if there is none. tmux wakes every client that
+   * waits on a channel; a signal that finds none is kept for the next wait, but a second one drops it again.
+   * A client is kept waiting while the caller is busy (after a wait timed out, or started again after a wake-up),
+   * and its answer kept until the next wait takes it: a signal meanwhile is not lost. stopWaiting ends it.
+   * (Re)installs the hooks first, for a server started before they existed.
+   */
   #eventWaiter(): Promise<ExecResult> {
     if (this.#waiter !== undefined) return this.#waiter;
-    // The first wait releases any waiter a killed process left on the server (it would swallow the next
-    // signal); with none, that is one early "changed". A call of its own: tmux does not wake a wait-for that
-    // follows the signal in the same command sequence. Then (re)install the hooks, for a server started
-    // before they existed, and wait.
-    const release = this.#waitedBefore ? Promise.resolve() : this.#tmux(['wait-for', '-S', EVENTS_CHANNEL]);
-    this.#waitedBefore = true;
-    const waiter = release
-      .then(() => this.#tmux([...EVENT_HOOKS.flatMap((hook) => [...hook, ';']), 'wait-for', EVENTS_CHANNEL], 0))
-      .then((r) => {
-        this.#waiter = undefined;
-        return r;
-      });
+    this.#waiting = true;
+    const waiter = this.#tmux(
+      [...EVENT_HOOKS.flatMap((hook) => [...hook, ';']), 'wait-for', EVENTS_CHANNEL],
+      0,
+    ).finally(() => {
+      if (this.#waiter === waiter) this.#waiting = false;
+    });
     this.#waiter = waiter;
     return waiter;
+  }
+
+  /** Whether some client waits on this server's events channel (one a killed process left); true if unknown. */
+  async #someoneWaits(): Promise<boolean> {
+    const table = await execArgv('ps', ['-A', '-ww', '-o', 'args='], { noStdin: true });
+    if (!table.ok) return true;
+    return table.stdout.split('\n').some((line) => {
+      const words = line.trim().split(/\s+/u);
+      const at = words.indexOf('-L');
+      return at >= 0 && words[at + 1] === this.socket && words.at(-2) === 'wait-for' && words.at(-1) === EVENTS_CHANNEL;
+    });
   }
 
   async attach(name: string, options: { readOnly?: boolean } = {}): Promise<number | null> {
