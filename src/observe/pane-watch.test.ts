@@ -21,8 +21,9 @@ describe('PaneWatch', () => {
 
   it('knows since when the text has not changed, and when it last saw it move', () => {
     const w = new PaneWatch();
-    expect(w.record('s', 1_000, idle, 'a', 10_000)).toMatchObject({ stillSinceMs: 10_000, movedAtMs: null });
-    expect(w.record('s', 2_000, idle, 'a', 20_000)).toMatchObject({ stillSinceMs: 10_000, movedAtMs: null });
+    // Seen first at 10 s, tmux last saw it print at 1 s: still since then, not since the first look.
+    expect(w.record('s', 1_000, idle, 'a', 10_000)).toMatchObject({ stillSinceMs: 1_000, movedAtMs: null });
+    expect(w.record('s', 2_000, idle, 'a', 20_000)).toMatchObject({ stillSinceMs: 1_000, movedAtMs: null });
     expect(w.record('s', 3_000, idle, 'b', 30_000)).toMatchObject({ stillSinceMs: 30_000, movedAtMs: 30_000 });
     expect(w.record('s', 4_000, idle, 'b', 40_000)).toMatchObject({ stillSinceMs: 30_000, movedAtMs: 30_000 });
   });
@@ -31,6 +32,9 @@ describe('PaneWatch', () => {
     const w = new PaneWatch();
     w.record('s', 1_000, idle, 'a', 10_000);
     w.keepOnly(new Set());
-    expect(w.record('s', 1_000, idle, 'a', 50_000)).toMatchObject({ stillSinceMs: 50_000, movedAtMs: null });
+    expect(w.record('s', 45_000, idle, 'a', 50_000)).toMatchObject({ stillSinceMs: 45_000, movedAtMs: null });
+    // With no activity time known, the first look is all there is.
+    w.keepOnly(new Set());
+    expect(w.record('s', null, idle, 'a', 60_000)).toMatchObject({ stillSinceMs: 60_000, movedAtMs: null });
   });
 });
