@@ -17,7 +17,7 @@ import { sendBackAll } from '../work/send-back.js';
 import { startAgentSession, statusOf, stopAgentSession, type TownContext } from '../work/sessions.js';
 import { globals } from './bd/context.js';
 import { positiveInt, withTown } from './gt-agents.js';
-import { printJson, sanitize, type Io } from './io.js';
+import { printJson, sanitize, span, type Io } from './io.js';
 import { routeFiled } from '../patrol/escalation.js';
 
 type Opts = Record<string, unknown>;
@@ -35,12 +35,6 @@ function byHand(ctx: TownContext & { store: TownStore }): RefineryContext {
     progress: ctx.progress,
     routeEscalation: (id) => routeFiled(ctx, id),
   };
-}
-
-/** A duration in the unit that reads best: 42s, 17m, 5h. */
-function span(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
 }
 
 function ageOf(ms: number, now: number): string {

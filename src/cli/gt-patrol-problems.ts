@@ -3,14 +3,11 @@ import { UsageError } from '../core/errors.js';
 import { patrolHistory, patrolReport, patrolScan, type PatrolScanReport, type PatrolHistory } from '../patrol/scan.js';
 import { globals } from './bd/context.js';
 import { positiveInt, withTown } from './gt-agents.js';
-import { printJson, sanitize, type Io } from './io.js';
+import { printJson, sanitize, sinceIso, type Io } from './io.js';
 
 type Opts = Record<string, unknown>;
 
-function ageOf(iso: string, now: number): string {
-  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
-  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
-}
+const ageOf = sinceIso;
 
 function renderScan(r: PatrolScanReport, now: number): string {
   const whose = r.owner !== null ? `for ${r.owner}` : r.rig !== null ? `in ${r.rig}` : 'in the town';

@@ -10,16 +10,13 @@ import {
 } from '../work/scheduler.js';
 import { globals } from './bd/context.js';
 import { withTown } from './gt-agents.js';
-import { printJson, sanitize, type Io } from './io.js';
+import { printJson, sanitize, sinceIso, type Io } from './io.js';
 
 type Opts = Record<string, unknown>;
 
 const cap = (n: number | null): string => (n === null ? 'no limit' : `max ${n}`);
 
-function ageOf(iso: string, now: number): string {
-  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
-  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
-}
+const ageOf = sinceIso;
 
 function renderStatus(s: SchedulerStatus, daemon: number | undefined, now: number): string {
   const lines = [

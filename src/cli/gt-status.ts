@@ -16,7 +16,7 @@ import type { TownContext } from '../work/sessions.js';
 import { globals } from './bd/context.js';
 import { escalationLine } from './gt-escalate.js';
 import { positiveInt, withTown } from './gt-agents.js';
-import { printJson, sanitize, type Io } from './io.js';
+import { printJson, sanitize, sinceIso, type Io } from './io.js';
 
 type Opts = Record<string, unknown>;
 
@@ -153,8 +153,7 @@ export async function needsPerson(ctx: TownContext): Promise<NeedsPerson> {
 }
 
 function problemLine(p: NeedsPerson['problems'][number], nowMs: number): string {
-  const s = Math.max(0, Math.round((nowMs - Date.parse(p.first_seen)) / 1000));
-  const age = s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
+  const age = sinceIso(p.first_seen, nowMs);
   return `#${p.id} ${p.severity.padEnd(8)} ${age.padStart(4)}  ${p.kind} ${sanitize(p.subject)} (${p.state}, ${sanitize(p.owner)}): ${sanitize(p.summary)}`;
 }
 

@@ -184,3 +184,14 @@ export function sanitize(text: string): string {
     (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`,
   );
 }
+
+/** A duration in the unit that reads best: 42s, 17m, 5h. */
+export function span(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
+}
+
+/** How long ago an instant was, as `span` says it. */
+export function sinceIso(iso: string, nowMs: number): string {
+  return span(nowMs - Date.parse(iso));
+}
