@@ -14,7 +14,7 @@ import { openSqliteBeadStore } from '../src/store/sqlite-bead-store.js';
 import { addPolecat } from '../src/town/polecat.js';
 import { loadSettings, saveSettings, type Town } from '../src/town/town.js';
 import { cleanEnv } from '../test/helpers/bd.js';
-import { CLAUDE_BIN, claudeAvailable, makeClaudeHome } from '../test/helpers/claude-home.js';
+import { CLAUDE_BIN, claudeAgentArgs, claudeAvailable, makeClaudeHome } from '../test/helpers/claude-home.js';
 import { allMessageTexts, bash, lastToolResults, startScriptedModel } from '../test/helpers/scripted-model.js';
 import { townWithRig } from '../test/helpers/town-fixture.js';
 
@@ -340,20 +340,7 @@ async function idleClaude(): Promise<IdleResult> {
     const home = makeClaudeHome(join(base, 'claude-config'), []);
     const claudeEnv = home.env(model.url);
     const env = { ...t.env, ...claudeEnv };
-    await gt(
-      env,
-      town.root,
-      'config',
-      'agent',
-      'set',
-      'claude-test',
-      '--preset',
-      'claude',
-      '--command',
-      CLAUDE_BIN,
-      '--env',
-      `XDG_DATA_HOME=${claudeEnv.XDG_DATA_HOME ?? ''}`,
-    );
+    await gt(env, town.root, ...claudeAgentArgs(claudeEnv));
     const s = loadSettings(town);
     saveSettings(town, { ...s, role_agents: { witness: 'claude-test', deacon: 'claude-test' } });
     await gt(env, town.root, 'daemon', 'start');

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gtAsync, json, type RunResult } from './helpers/bd.js';
-import { CLAUDE_BIN, claudeAvailable, makeClaudeHome } from './helpers/claude-home.js';
+import { CLAUDE_BIN, claudeAgentArgs, claudeAvailable, makeClaudeHome } from './helpers/claude-home.js';
 import {
   allMessageTexts,
   bash,
@@ -63,19 +63,7 @@ describe.skipIf(!claudeAvailable())('the real Claude Code CLI in a gt session', 
     env = { ...f.env, ...claudeEnv };
     // The CLI as a custom agent on the claude preset (it is not on PATH here), which keeps the preset's
     // --dangerously-skip-permissions; XDG_DATA_HOME keeps its desktop-link file inside the test's directory.
-    const set = await run(
-      'config',
-      'agent',
-      'set',
-      'claude-test',
-      '--preset',
-      'claude',
-      '--command',
-      CLAUDE_BIN,
-      '--env',
-      `XDG_DATA_HOME=${claudeEnv.XDG_DATA_HOME ?? ''}`,
-      '--json',
-    );
+    const set = await run(...claudeAgentArgs(claudeEnv), '--json');
     expect(set.status, set.stderr).toBe(0);
     expect(json<{ argv: string[] }>(set).argv).toEqual([CLAUDE_BIN, '--dangerously-skip-permissions']);
   }, 120_000);

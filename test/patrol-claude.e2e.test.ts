@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadSettings, saveSettings } from '../src/town/town.js';
 import { gtAsync, json, type RunResult } from './helpers/bd.js';
-import { CLAUDE_BIN, claudeAvailable, makeClaudeHome } from './helpers/claude-home.js';
+import { claudeAgentArgs, claudeAvailable, makeClaudeHome } from './helpers/claude-home.js';
 import {
   allMessageTexts,
   bash,
@@ -55,19 +55,7 @@ describe.skipIf(!claudeAvailable())('the real Claude Code CLI as the witness', (
     const home = makeClaudeHome(join(f.base, 'claude-config'), []);
     const claudeEnv = home.env(model.url);
     env = { ...f.env, ...claudeEnv };
-    const set = await run(
-      'config',
-      'agent',
-      'set',
-      'claude-test',
-      '--preset',
-      'claude',
-      '--command',
-      CLAUDE_BIN,
-      '--env',
-      `XDG_DATA_HOME=${claudeEnv.XDG_DATA_HOME ?? ''}`,
-      '--json',
-    );
+    const set = await run(...claudeAgentArgs(claudeEnv), '--json');
     expect(set.status, set.stderr).toBe(0);
     const s = loadSettings(f.town);
     saveSettings(f.town, {

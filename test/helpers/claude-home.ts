@@ -92,3 +92,23 @@ export function claudeArgv(env: Record<string, string>, args: readonly string[],
   const unset = CLAUDE_INHERITED_VARS.filter((k) => !(k in env)).flatMap((k) => ['-u', k]);
   return ['env', ...unset, ...Object.entries(env).map(([k, v]) => `${k}=${v}`), bin, ...args];
 }
+
+/**
+ * The gt arguments that make the real CLI a custom agent on the claude preset (it is not on PATH here; the
+ * preset keeps --dangerously-skip-permissions), named `name`. XDG_DATA_HOME keeps its desktop-link file
+ * inside the test's directory.
+ */
+export function claudeAgentArgs(claudeEnv: Record<string, string>, name = 'claude-test'): string[] {
+  return [
+    'config',
+    'agent',
+    'set',
+    name,
+    '--preset',
+    'claude',
+    '--command',
+    CLAUDE_BIN,
+    '--env',
+    `XDG_DATA_HOME=${claudeEnv.XDG_DATA_HOME ?? ''}`,
+  ];
+}
