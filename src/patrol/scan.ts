@@ -1,4 +1,5 @@
 import { ConflictError, ValidationError } from '../core/errors.js';
+import { isPatrolActor } from '../core/guard.js';
 import { parseAddress } from '../core/identity.js';
 import {
   decisionStats,
@@ -39,17 +40,8 @@ export function scanOwner(actor: string, scope: ScanScope): { owner: string | nu
     return { owner: scope.role === 'deacon' ? 'deacon' : 'deacon/boot', rig: scope.rig ?? null };
   }
   if (scope.rig !== undefined) return { owner: null, rig: scope.rig };
-  if (scope.all !== true && isPatrolAddress(actor)) return { owner: actor, rig: rigOfActor(actor) };
+  if (scope.all !== true && isPatrolActor(actor)) return { owner: actor, rig: rigOfActor(actor) };
   return { owner: null, rig: null };
-}
-
-function isPatrolAddress(actor: string): boolean {
-  try {
-    const id = parseAddress(actor);
-    return id.role === 'witness' || id.role === 'deacon' || id.role === 'boot';
-  } catch {
-    return false;
-  }
 }
 
 function rigOfActor(actor: string): string | null {
@@ -124,7 +116,7 @@ export async function patrolReport(
       hint: `gt patrol report ${id} --action ${input.action} --reason "why"`,
     });
   const problem = await ctx.store.problem(id);
-  if (isPatrolAddress(ctx.actor) && ctx.actor !== problem.owner && ctx.actor !== 'deacon')
+  if (isPatrolActor(ctx.actor) && ctx.actor !== problem.owner && ctx.actor !== 'deacon')
     throw new ConflictError(`problem ${id} is ${problem.owner}'s to judge, not ${ctx.actor}'s`, {
       hint: `"gt patrol scan" lists yours; escalate this one with gt escalate if it needs you`,
     });

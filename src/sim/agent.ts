@@ -6,7 +6,8 @@ import { commitAll, mergeTargetIntoBranch } from '../git/git.js';
 import { openTownStore } from '../store/open.js';
 import { findTown } from '../town/town.js';
 import { returnedWork, type ReturnedWork } from './returned.js';
-import { isPatrolAddress, patrolTurn } from './patrol.js';
+import { isPatrolActor } from '../core/guard.js';
+import { patrolTurn } from './patrol.js';
 import { firstShellBlock, type SimDialog, type SimStep } from './script.js';
 
 /**
@@ -443,7 +444,7 @@ export class SimAgent {
 
   /** Runs the hooked bead's script once per bead, commits, reports; or says there is nothing to do. */
   async #work(): Promise<void> {
-    if (isPatrolAddress(this.#address)) {
+    if (isPatrolActor(this.#address)) {
       // A patrol agent: its work is the open problems, not a hook.
       await patrolTurn({
         gt: (args) => this.#gt(args),

@@ -19,12 +19,6 @@ export type PatrolTurn = {
   now: () => number;
 };
 
-const PATROL_ADDRESS = /^(deacon|deacon\/boot|[A-Za-z0-9][A-Za-z0-9_-]{0,39}\/witness)$/u;
-
-export function isPatrolAddress(address: string): boolean {
-  return PATROL_ADDRESS.test(address);
-}
-
 const firstLine = (text: string): string => text.trim().split('\n')[0] ?? '';
 
 export async function patrolTurn(t: PatrolTurn): Promise<number> {
