@@ -15,6 +15,7 @@ import { runOwnGates, type OwnGatesResult } from '../work/gates.js';
 import { whoAmI } from '../work/prime.js';
 import { sendBackAll } from '../work/send-back.js';
 import { startAgentSession, statusOf, stopAgentSession, type TownContext } from '../work/sessions.js';
+import { wakeDispatcher } from '../work/capacity.js';
 import { globals } from './bd/context.js';
 import { positiveInt, withTown } from './gt-agents.js';
 import { printJson, sanitize, span, type Io } from './io.js';
@@ -263,6 +264,7 @@ export function registerMqCommands(program: Command, io: Io): void {
           progress: ctx.progress,
           // What it escalates reaches people by the town's routes, as the refinery.
           routeEscalation: (id) => routeFiled({ ...ctx, actor }, id),
+          wake: () => wakeDispatcher(ctx),
         };
         if (o.watch === true) {
           // While it waits, the last line is its bare prompt: the session reads as ready and idle (a prompt with

@@ -46,6 +46,7 @@ export function registerWorkCommands(program: Command, io: Io): void {
     .option('--force', 'take a bead from an agent that is still working on it')
     .option('--create', 'the target is a polecat address with no polecat yet: make it')
     .option('-n, --dry-run', 'say what would happen, change nothing')
+    .option('--no-convoy', 'several beads: do not make a convoy for them')
     .action((words: string[], o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
         if (words.length < 2)
@@ -59,10 +60,13 @@ export function registerWorkCommands(program: Command, io: Io): void {
           force: o.force === true,
           create: o.create === true,
           dryRun: o.dryRun === true,
+          convoy: o.convoy !== false,
         });
         if (globals(cmd).json) printJson(io, results);
         else {
           io.out(results.map(renderSling).join(''));
+          const convoy = results.length > 1 ? results[0]?.convoy : null;
+          if (typeof convoy === 'string') io.out(`  convoy ${convoy} tracks them ("gt convoy status ${convoy}")\n`);
           if (results.some((r) => r.action === 'queued' && !r.dry_run) && daemonPid(ctx.town) === undefined)
             io.out('  the daemon is not running: "gt daemon start" (or "gt up") dispatches the queue\n');
         }

@@ -22,6 +22,7 @@ import { registerMqCommands } from './gt-mq.js';
 import { registerPatrolCommands } from './gt-patrol.js';
 import { registerSchedulerCommands } from './gt-scheduler.js';
 import { registerEscalateCommands } from './gt-escalate.js';
+import { registerConvoyCommands } from './gt-convoy.js';
 import { printJson, sanitize, type Io } from './io.js';
 import { agentCliChecks, renderAgentChecks, renderNextSteps } from './next-steps.js';
 import type { Role } from '../core/identity.js';
@@ -372,6 +373,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
   registerMqCommands(program, io);
   registerPatrolCommands(program, io);
   registerSchedulerCommands(program, io);
+  registerConvoyCommands(program, io);
   registerEscalateCommands(program, io);
   registerMailCommands(program, io);
   registerSeanceCommand(program, io);

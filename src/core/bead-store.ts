@@ -121,7 +121,16 @@ export type UpdateChanges = Omit<ScalarChanges, 'close_reason'> & {
   parent?: string | null;
   /** Claim (compare-and-set) in the same transaction as the other changes. */
   claim?: boolean;
+  /** With `status: 'closed'`: the close reason recorded. */
+  close_reason?: string;
+  /**
+   * Compare-and-set: the changes apply only while every bead still has this status and these metadata values
+   * (a key expected `null` must be absent or null); otherwise nothing is written and it rejects with ConflictError.
+   */
+  expect?: UpdateExpectation;
 };
+
+export type UpdateExpectation = { status?: string; metadata?: Record<string, unknown> };
 
 export type CloseOptions = { reason?: string; force?: boolean };
 

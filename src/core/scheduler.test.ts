@@ -189,8 +189,27 @@ describe('planDispatch', () => {
       busy(0),
       [1],
     ],
+    [
+      'a blocked sling waits for its blockers and holds no room',
+      [sling(1, { blockedBy: ['gt-a'] }), sling(2)],
+      limits(null, { gastown: 1 }),
+      busy(0),
+      [2],
+    ],
+    ['a sling whose blockers closed goes', [sling(1, { blockedBy: [] })], limits(null, { gastown: 1 }), busy(0), [1]],
   ])('%s', (_what, pending, l, b, expected) => {
     expect(ids(planDispatch({ pending, limits: l, busy: b, paused: false, nowMs: NOW }))).toEqual(expected);
+  });
+
+  it('says which beads block a waiting sling', () => {
+    const plan = planDispatch({
+      pending: [sling(1, { blockedBy: ['gt-a', 'gt-b'] })],
+      limits: NO_LIMITS,
+      busy: busy(0),
+      paused: true,
+      nowMs: NOW,
+    });
+    expect(plan.waiting.map((w) => w.why)).toEqual(['blocked by gt-a, gt-b (not closed yet)']);
   });
 
   it('dispatches nothing while paused, and says so for each', () => {

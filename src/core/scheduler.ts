@@ -73,6 +73,8 @@ export type PendingSling = {
   /** Dispatches of it that failed so far, and when the last one did. */
   attempts: number;
   failedAtMs: number | null;
+  /** Open beads that block its bead: it waits for them, holding no room. */
+  blockedBy?: readonly string[];
 };
 
 /** Priority first (0 before 4), then first come first served. */
@@ -126,7 +128,8 @@ export type DispatchPlan = {
 
 /**
  * Which queued slings go now. Live claims hold a slot (their polecat is about to be busy); the rest go in
- * order while their rig and the town have room. A full rig does not hold back another rig's slings.
+ * order while their rig and the town have room. A full rig does not hold back another rig's slings, and a
+ * sling whose bead is blocked waits for its blockers without holding anyone back.
  */
 export function planDispatch(input: DispatchInput): DispatchPlan {
   const gone = input.goneClaimants ?? new Set<string>();
@@ -151,6 +154,10 @@ export function planDispatch(input: DispatchInput): DispatchPlan {
   }
   for (const s of sorted) {
     if (live.includes(s)) continue;
+    if (s.blockedBy !== undefined && s.blockedBy.length > 0) {
+      plan.waiting.push({ sling: s, why: `blocked by ${s.blockedBy.join(', ')} (not closed yet)` });
+      continue;
+    }
     if (input.paused) {
       plan.waiting.push({ sling: s, why: 'the scheduler is paused ("gt scheduler resume" resumes it)' });
       continue;

@@ -17,6 +17,7 @@ import { sendMail, type Mail } from '../work/mail.js';
 import { announceMail } from '../work/mail-notify.js';
 import { startAgentSession, stopAgentSession, type TownContext } from '../work/sessions.js';
 import { claimantOf, dispatchQueued, type DispatchReport } from '../work/scheduler.js';
+import { convoyPass, type ConvoyPassReport } from '../work/convoy-feed.js';
 import { patrolPass, type PatrolPassResult } from '../patrol/problems.js';
 import { escalationOf } from '../core/escalation.js';
 import { escalate, raiseStale, type StaleReport } from '../patrol/escalation.js';
@@ -26,8 +27,9 @@ import { quarantineTitlePrefix } from './revive.js';
  * The daemon: one per town. observe → reconcile (pure, core/reconcile.ts) → execute, on a periodic tick and
  * as soon as tmux reports that an agent's program or a session died (hooks on the town's server; no polling).
  * It only touches the town's own sessions and agents, never removes a sandbox, and reports what needs
- * judgment instead of deciding it. After each pass it dispatches the slings queued for capacity that may go
- * now (a polecat's gt done wakes it, as a death does).
+ * judgment instead of deciding it. After each pass it lands the convoys that are complete, feeds the ready
+ * beads of the convoys it feeds to free capacity, and dispatches the slings queued for capacity (or for their
+ * blockers) that may go now (a polecat's gt done wakes it, as a death does).
  */
 
 export type DaemonContext = TownContext & { store: TownStore };
@@ -242,6 +244,7 @@ async function reconcileOnce(
   patrolled: (result: PatrolPassResult) => void = () => undefined,
   patrolFailed: (err: unknown) => void = () => undefined,
   raised: (report: StaleReport | { error: unknown }) => void = () => undefined,
+  convoyed: (report: ConvoyPassReport | { error: unknown }) => void = () => undefined,
 ): Promise<{ actions: Action[]; recheckAtMs: number | null }> {
   // Settings are read afresh every pass: fixing the cause of a quarantine often means editing them.
   try {
@@ -291,6 +294,12 @@ async function reconcileOnce(
     } catch (err) {
       failed(action, err);
     }
+  }
+  // Then the convoys: the complete ones land (and are told); ready beads of the fed ones go to free capacity.
+  try {
+    convoyed(await convoyPass(ctx));
+  } catch (err) {
+    convoyed({ error: err });
   }
   // Then the queue: the pass may have freed polecats (a closed bead taken off a hook), and a gt done woke it.
   const report = await dispatchQueued(ctx, { claimant: claimantOf(ctx.actor) });
@@ -538,6 +547,30 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
                 to: r.to,
                 raised_count: r.raised_count,
                 failed_routes: r.routes.filter((x) => !x.ok).map((x) => x.route),
+              });
+          },
+          (c) => {
+            if ('error' in c) {
+              log({ event: 'error', message: `convoy pass failed: ${errorMessage(c.error)}` });
+              return;
+            }
+            for (const l of c.check.landed)
+              log({
+                event: 'convoy-landed',
+                id: l.convoy.id,
+                name: l.convoy.name,
+                landing: l.convoy.landings,
+                told: l.told.map((t) => t.to),
+              });
+            for (const f of c.fed)
+              log({
+                event: 'convoy-fed',
+                convoy: f.convoy,
+                bead: f.bead,
+                rig: f.rig,
+                result: f.result,
+                agent: f.agent,
+                error: f.error,
               });
           },
         );

@@ -13,6 +13,7 @@ import {
 import type { RefinerySettings } from '../core/settings.js';
 import type { TownStore } from '../core/town-store.js';
 import type { Town } from '../town/town.js';
+import { checkConvoysTracking } from '../work/convoy.js';
 import { sendMailOnce } from '../work/mail.js';
 import { pushLander, type Lander } from './lander.js';
 
@@ -35,6 +36,8 @@ export type RefineryContext = {
   lander?: Lander;
   /** Routes an escalation the refinery filed (to people, by the town's escalation routes), once. */
   routeEscalation?: (id: string) => Promise<unknown>;
+  /** Tells the daemon to look now: a source closed, so slings waiting for it may go. */
+  wake?: () => Promise<void>;
 };
 
 /**
@@ -126,10 +129,14 @@ export async function closeLanded(
     ctx.actor,
   );
   const log = (what: string) => (err: unknown) => ctx.progress?.(`could not ${what}: ${errorMessage(err)}`);
-  if (mr.source !== '')
+  if (mr.source !== '') {
     await ctx.store
       .close([mr.source], { reason: `merged as ${mr.id} in ${where}` }, ctx.actor)
       .catch(log(`close ${mr.source}`));
+    // The convoys tracking it land now if it was their last open bead, and work it blocked may go.
+    await checkConvoysTracking(ctx, mr.source).catch(log(`check the convoys of ${mr.source}`));
+    await ctx.wake?.().catch(() => undefined);
+  }
   const stray = fixTaskId(mr.id, mr.attempts + 1);
   const [task] = await ctx.store.show([stray]).catch(() => []);
   if (task !== undefined && task.status !== 'closed')

@@ -310,6 +310,25 @@ export function runBeadStoreContract(name: string, make: StoreFactory): void {
           expect((await s.events({ issueId: blocker.id })).length).toBe(before);
         }));
 
+      it('updates by compare-and-set on status and metadata, writing nothing when either moved', () =>
+        withStore(async (s) => {
+          const b = await s.create({ title: 'b', metadata: { n: 1 } }, 'x');
+          const expect1 = { status: 'open', metadata: { n: 1, gone: null } };
+          const [closed] = await s.update(
+            [b.id],
+            { status: 'closed', close_reason: 'done', metadata: { n: 2 }, expect: expect1 },
+            'x',
+          );
+          expect(closed).toMatchObject({ status: 'closed', close_reason: 'done', metadata: { n: 2 } });
+          const before = (await s.events({ issueId: b.id })).length;
+          await expect(s.update([b.id], { metadata: { n: 3 }, expect: expect1 }, 'x')).rejects.toThrow(ConflictError);
+          await expect(s.update([b.id], { metadata: { n: 3 }, expect: { metadata: { n: 1 } } }, 'x')).rejects.toThrow(
+            'n is 2',
+          );
+          expect((await s.show([b.id]))[0]?.metadata).toEqual({ n: 2 });
+          expect((await s.events({ issueId: b.id })).length).toBe(before);
+        }));
+
       it('reopens, clearing closed_at and close_reason', () =>
         withStore(async (s) => {
           const b = await s.create({ title: 'b' }, 'x');

@@ -21,6 +21,7 @@ import type {
   ImportReport,
   LabelChange,
   UpdateChanges,
+  UpdateExpectation,
 } from '../core/bead-store.js';
 import { isDeferred } from '../core/bead-dates.js';
 import { applyScalarChanges, decideClaim, diffBeads, withStatus, type FieldChange } from '../core/bead-rules.js';
@@ -244,6 +245,7 @@ export class StoreWriter {
     const removeLabels = (changes.remove_labels ?? []).map(validateLabel);
     if (typeof changes.parent === 'string') this.store.requireBead(changes.parent);
     const beads = this.store.beadsByIds([...new Set(ids)]);
+    if (changes.expect !== undefined) for (const bead of beads) checkExpectation(bead, changes.expect);
 
     for (const bead of beads) {
       let changed: FieldChange[] = [];
@@ -795,4 +797,18 @@ function normalizeTimestampFor(field: string, value: string): void {
 
 function commentKey(author: string, text: string, createdAt: string): string {
   return JSON.stringify([author, text, createdAt]);
+}
+
+/** Rejects (ConflictError) unless the bead still has the expected status and metadata values. */
+function checkExpectation(bead: Bead, expect: UpdateExpectation): void {
+  const differs: string[] = [];
+  if (expect.status !== undefined && bead.status !== expect.status) differs.push(`status is ${bead.status}`);
+  for (const [key, want] of Object.entries(expect.metadata ?? {})) {
+    const have: unknown = bead.metadata[key] ?? null;
+    if (JSON.stringify(have) !== JSON.stringify(want ?? null)) differs.push(`${key} is ${JSON.stringify(have)}`);
+  }
+  if (differs.length > 0)
+    throw new ConflictError(`${bead.id} changed meanwhile (${differs.join(', ')})`, {
+      hint: 'look at it again and retry',
+    });
 }

@@ -3,6 +3,7 @@ import { admitSling, countBusy, hasLimits, type PendingSling, type PolecatLimits
 import type { QueuedSling } from '../core/sling-queue.js';
 import type { TownStore } from '../core/town-store.js';
 import { loadRigSettings } from '../town/rig.js';
+import { openBlockersOf } from './blockers.js';
 import type { TownContext } from './sessions.js';
 
 /**
@@ -55,6 +56,17 @@ export function toPending(s: QueuedSling): PendingSling {
   };
 }
 
+/** The queue as the planner sees it, each queued sling with the open beads that block its bead. */
+export async function toPendingAll(store: TownStore, slings: readonly QueuedSling[]): Promise<PendingSling[]> {
+  const waiting = slings.filter((s) => s.state === 'queued').map((s) => s.bead);
+  const blockers = await openBlockersOf(store, waiting);
+  return slings.map((s) => {
+    const p = toPending(s);
+    const by = s.state === 'queued' ? blockers.get(s.bead) : undefined;
+    return by === undefined ? p : { ...p, blockedBy: by };
+  });
+}
+
 /**
  * Whether a new sling of a bead with `priority` to `rig` may go now: no cap holds it back, the scheduler is not
  * paused, and no sling waiting for the same room comes before it. (The hook counts again, in its transaction.)
@@ -71,7 +83,10 @@ export async function admission(
     ctx,
     pending.map((p) => p.rig).filter((r) => r !== rig),
   );
-  const waiting = pending.filter((p) => !others.broken.has(p.rig)).map(toPending);
+  const waiting = await toPendingAll(
+    ctx.store,
+    pending.filter((p) => !others.broken.has(p.rig)),
+  );
   return admitSling(
     {
       pending: waiting,

@@ -9,7 +9,7 @@ import {
 } from '../core/scheduler.js';
 import type { QueuedSling, SchedulerPause } from '../core/sling-queue.js';
 import { processAlive } from '../exec/exec.js';
-import { queueLimits, toPending, wakeDispatcher } from './capacity.js';
+import { queueLimits, toPending, toPendingAll, wakeDispatcher } from './capacity.js';
 import { sling, type SlingContext } from './sling.js';
 
 /**
@@ -105,7 +105,10 @@ async function currentPlan(
     }),
   );
   const plan = planDispatch({
-    pending: pending.filter((p) => !broken.has(p.rig)).map(toPending),
+    pending: await toPendingAll(
+      ctx.store,
+      pending.filter((p) => !broken.has(p.rig)),
+    ),
     limits,
     busy: countBusy(polecats),
     paused: pause !== null,

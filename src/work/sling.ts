@@ -30,6 +30,9 @@ import { resolveAgent } from '../runtime/launch.js';
 import { agentRunning, startAgentSession, type TownContext } from './sessions.js';
 import { admission, polecatLimits, wakeDispatcher } from './capacity.js';
 import { checkRelease } from './guard.js';
+import { openBlockersOf } from './blockers.js';
+import { convoysTracking, createConvoy } from './convoy.js';
+import { slingConvoyName, slingConvoyPlan } from '../core/convoy.js';
 
 /**
  * `gt sling`: puts a bead on an agent's hook and gets the agent going. The hook is written first, in one
@@ -64,6 +67,8 @@ export type SlingOptions = {
    * race for the last slot) it fails with AtCapacityError and the sling stays queued.
    */
   dispatching?: boolean;
+  /** false (`--no-convoy`): several beads slung together get no convoy of their own. */
+  convoy?: boolean;
 };
 
 export type SlingResult = {
@@ -87,7 +92,11 @@ export type SlingResult = {
   /** Queued: its place in the dispatch order (1 goes next), and why it waits. */
   position: number | null;
   queue_reason: string | null;
+  /** The open convoy that tracks it: the one this sling made for its beads, or one that tracked them already. */
+  convoy: string | null;
 };
+
+type SlungOne = Omit<SlingResult, 'convoy'>;
 
 /** Who holds the bead now (a hooked or claimed bead's assignee). */
 function holderOf(bead: Bead): string | null {
@@ -157,9 +166,44 @@ export async function sling(
   if (options.agent !== undefined)
     resolveAgent(ctx.settings, target.kind === 'rig' ? 'polecat' : target.identity.role, options.agent);
   const beads = await ctx.store.show([...new Set(beadIds)]);
+  const convoy = await slingConvoy(ctx, beads, target, options);
   const results: SlingResult[] = [];
-  for (const bead of beads) results.push(await slingOne(ctx, bead, target, options));
+  for (const bead of beads)
+    results.push({
+      ...(await slingOne(ctx, bead, target, options)),
+      convoy: convoy ?? (beads.length === 1 ? ((await convoysTracking(ctx.store, bead.id))[0] ?? null) : null),
+    });
   return results;
+}
+
+/**
+ * Several beads slung together go with a convoy: the open one that tracks them all, else a new one ("Work:
+ * <title> (+N more)"), made before any of them is slung so that the daemon feeds what a failed sling left.
+ */
+async function slingConvoy(
+  ctx: SlingContext,
+  beads: readonly Bead[],
+  target: SlingTarget,
+  options: SlingOptions,
+): Promise<string | null> {
+  if (beads.length < 2 || options.convoy === false) return null;
+  const tracking = new Map<string, string[]>();
+  for (const b of beads) tracking.set(b.id, await convoysTracking(ctx.store, b.id));
+  const plan = slingConvoyPlan(
+    beads.map((b) => b.id),
+    tracking,
+    false,
+  );
+  if (plan.kind === 'existing') return plan.convoy;
+  if (plan.kind === 'none' || options.dryRun === true) return null;
+  const made = await createConvoy(ctx, {
+    name: slingConvoyName(beads.map((b) => b.title)),
+    beads: beads.map((b) => b.id),
+    bySling: true,
+    ...(target.kind === 'rig' ? { rig: target.rig } : {}),
+  });
+  ctx.progress?.(`convoy ${made.id} (${made.name}) tracks the ${beads.length} beads`);
+  return made.id;
 }
 
 /**
@@ -192,12 +236,7 @@ async function checkTarget(ctx: SlingContext, target: SlingTarget, create: boole
   });
 }
 
-async function slingOne(
-  ctx: SlingContext,
-  bead: Bead,
-  target: SlingTarget,
-  options: SlingOptions,
-): Promise<SlingResult> {
+async function slingOne(ctx: SlingContext, bead: Bead, target: SlingTarget, options: SlingOptions): Promise<SlungOne> {
   if (bead.status === 'closed')
     throw new ValidationError(`${bead.id} is closed`, { hint: `reopen it first: bd reopen ${bead.id}` });
   const holder = holderOf(bead);
@@ -239,7 +278,21 @@ async function slingOne(
     queue_reason: null,
   };
 
-  // 0. Capacity: a sling that makes a polecat busy goes now only if there is room and it is its turn.
+  // 0. Blockers: a bead that open beads block is not started; it waits in the queue until they close.
+  if (options.dispatching !== true && options.noStart !== true) {
+    const blockers = (await openBlockersOf(ctx.store, [bead.id])).get(bead.id) ?? [];
+    if (blockers.length > 0) {
+      const why = `blocked by ${blockers.join(', ')} (not closed yet); it goes when they close`;
+      const rig = target.kind === 'rig' ? target.rig : 'rig' in target.identity ? target.identity.rig : undefined;
+      if (rig === undefined)
+        throw new ConflictError(`${bead.id} is blocked by ${blockers.join(', ')}`, {
+          hint: `sling it once they are closed, or sling it to a rig, where it waits for them`,
+        });
+      return enqueue(ctx, bead, target, rig, options, base, why);
+    }
+  }
+
+  // 1. Capacity: a sling that makes a polecat busy goes now only if there is room and it is its turn.
   const capped = await cappedRig(ctx, target);
   let limits: PolecatLimits | undefined;
   const queuedBefore = options.dispatching === true ? undefined : await pendingSlingOf(ctx, bead.id);
@@ -263,7 +316,7 @@ async function slingOne(
     };
   }
 
-  // 1. The hook, before anything starts (counting busy polecats against the caps in the same transaction).
+  // 2. The hook, before anything starts (counting busy polecats against the caps in the same transaction).
   let agent: Agent;
   let plan: PolecatPlan | undefined;
   const hookWith: HookOpts = limits === undefined ? hookOptions : { ...hookOptions, capacity: limits };
@@ -293,8 +346,8 @@ async function slingOne(
   // Slung straight to an agent while it waited in the queue: it waits no more.
   if (queuedBefore !== undefined) await ctx.store.cancelSling(bead.id, ctx.actor).catch(() => null);
 
-  // 2. The agent: a new session, or a nudge to the running one.
-  const deferred: SlingResult = {
+  // 3. The agent: a new session, or a nudge to the running one.
+  const deferred: SlungOne = {
     ...base,
     agent: agent.address,
     session: agent.session_name,
@@ -401,9 +454,9 @@ async function enqueue(
   target: SlingTarget,
   rig: string,
   options: SlingOptions,
-  base: Omit<SlingResult, 'agent' | 'session' | 'created' | 'action'>,
+  base: Omit<SlungOne, 'agent' | 'session' | 'created' | 'action'>,
   why: string,
-): Promise<SlingResult> {
+): Promise<SlungOne> {
   const targetText = target.kind === 'rig' ? target.rig : target.address;
   const result = {
     ...base,
