@@ -17,6 +17,8 @@ export async function fileMergeRequest(
     branch: string;
     worker: string;
     change: (dir: string) => void;
+    /** The source bead to use (else a new one is made); like gt done, it gets the request's id in its metadata. */
+    source?: string;
   },
 ): Promise<FiledRequest> {
   const { work, remote, name, branch } = options;
@@ -28,7 +30,8 @@ export async function fileMergeRequest(
   git(work, 'commit', '--quiet', '-m', `${name}'s change`);
   git(work, 'push', '--quiet', remote, `${branch}:refs/heads/${branch}`);
   const commit = git(work, 'rev-parse', 'HEAD').trim();
-  const source = await store.create({ title: `${name}'s job` }, 'mayor');
+  const source =
+    options.source === undefined ? await store.create({ title: `${name}'s job` }, 'mayor') : { id: options.source };
   await store.update([source.id], { status: 'in_progress', assignee: worker }, 'mayor');
   const mr = await store.create(
     {
@@ -39,5 +42,6 @@ export async function fileMergeRequest(
     },
     worker,
   );
+  if (options.source !== undefined) await store.update([source.id], { metadata: { gt_merge_request: mr.id } }, worker);
   return { mr: mr.id, source: source.id, branch, commit };
 }
