@@ -22,6 +22,7 @@ import { registerMqCommands } from './gt-mq.js';
 import { registerPatrolCommands } from './gt-patrol.js';
 import { registerSchedulerCommands } from './gt-scheduler.js';
 import { registerEscalateCommands } from './gt-escalate.js';
+import { registerMayorCommands } from './gt-mayor.js';
 import { printJson, sanitize, type Io } from './io.js';
 import { agentCliChecks, renderAgentChecks, renderNextSteps } from './next-steps.js';
 import type { Role } from '../core/identity.js';
@@ -373,6 +374,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
   registerPatrolCommands(program, io);
   registerSchedulerCommands(program, io);
   registerEscalateCommands(program, io);
+  registerMayorCommands(program, io);
   registerMailCommands(program, io);
   registerSeanceCommand(program, io);
   registerStatusCommands(program, io);
