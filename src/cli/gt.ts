@@ -116,6 +116,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
         ['gt rig add <name> <git-url-or-path>', 'add a project for the agents to work on'],
         ['gt doctor', 'check tmux, git, the store and the agent CLIs'],
         ['gt up', 'start the daemon and the agents that keep the town running'],
+        ['gt mayor attach', 'tell the Mayor what you want done (or: gt mail send mayor -s "<what>")'],
       ];
       if (g.json) {
         printJson(io, {
