@@ -12,6 +12,7 @@ import {
   toolResults,
   toolResultText,
   type ConversationRequest,
+  type ReplySpec,
   type ScriptedModel,
 } from './helpers/scripted-model.js';
 import { eventually, sessionTown } from './helpers/session-town.js';
@@ -46,28 +47,29 @@ function created(out: string, title: string): string | undefined {
 }
 
 /** The Mayor's part, one command per turn, read back from what it has done so far. */
-function mayorScript(req: ConversationRequest): ReturnType<typeof bash> | string {
+function mayorScript(req: ConversationRequest): ReplySpec {
+  const sh = (command: string): ReplySpec => ({ toolUses: [bash(command)] });
   const texts = allMessageTexts(req).join('\n');
   const mail = new RegExp(`(hq-[a-z0-9.]+): ${REQUEST}`, 'u').exec(texts)?.[1];
   if (mail === undefined) return 'Nothing waits for me.';
   const out = printed(req);
   const a = created(out, ENDPOINT);
   if (a === undefined)
-    return bash(
+    return sh(
       `gt mail read ${mail} && bd create "${ENDPOINT}" --prefix ga --json -d 'GET /health answers ok.\n\`\`\`sh\nprintf "ok\\n" > health.txt\n\`\`\`'`,
     );
   const b = created(out, TEST);
   if (b === undefined)
-    return bash(
+    return sh(
       `bd create "${TEST}" --prefix ga --json -d 'tests/health.sh checks health.txt.\n\`\`\`sh\nmkdir -p tests\nprintf "test \\"\\$(cat health.txt)\\" = ok\\n" > tests/health.sh\nsh tests/health.sh\n\`\`\`'`,
     );
   const convoy = /"id": "(hq-[a-z0-9.]+)",\s*"name"/u.exec(out)?.[1];
   if (convoy === undefined)
-    return bash(
+    return sh(
       `bd dep add ${b} ${a} && gt convoy create "health endpoint" ${a} ${b} --owner overseer --request ${mail} --json`,
     );
   if (!out.includes('Filed as convoy'))
-    return bash(
+    return sh(
       `gt sling ${a} ${b} gastown && gt mail reply ${mail} -m "Filed as convoy ${convoy}: ${a}, then ${b}." && echo "Filed as convoy"`,
     );
   return `Filed ${a} and ${b} as convoy ${convoy}; I will report when it lands.`;
