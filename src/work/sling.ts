@@ -44,6 +44,10 @@ import { slingConvoyName, slingConvoyPlan } from '../core/convoy.js';
  * (`scheduler.max_polecats`): beyond them, or while the scheduler is paused or earlier slings wait for the same
  * room, it is queued in the store instead, and the scheduler dispatches it when a polecat frees up. An idle
  * polecat of the rig is reused first, even while its session is still open (it is told the new bead).
+ *
+ * A bead that open beads block is not started: it is queued too, saying which beads it waits for, and the
+ * scheduler dispatches it once they close. Several beads slung together go with a convoy (src/work/convoy.ts):
+ * the open one that tracks them all, else one made for them, unless `convoy: false`.
  */
 
 export type SlingContext = TownContext & { store: TownStore };
