@@ -8,6 +8,8 @@ import { observe } from '../observe/snapshot.js';
 import { listEscalations } from '../patrol/escalation.js';
 import type { TownStore } from '../core/town-store.js';
 import type { TownContext } from '../work/sessions.js';
+import { listConvoys } from '../work/convoy.js';
+import type { ConvoyView } from '../core/convoy.js';
 
 /**
  * The town at a glance, as the Mayor reads it at the start of each session: the rigs, the work that is ready
@@ -29,6 +31,15 @@ export type TownGlance = {
   problems: { id: number; kind: string; subject: string; severity: string; summary: string }[];
   escalations: Pick<Escalation, 'id' | 'title' | 'severity' | 'created_at'>[];
   merged: MergedToday;
+  /** Open convoys, and those that landed since the last look. */
+  convoys: GlanceConvoy[];
+};
+
+export type GlanceConvoy = Pick<
+  ConvoyView,
+  'id' | 'name' | 'status' | 'owner' | 'request' | 'landed_at' | 'progress'
+> & {
+  beads: { id: string; state: string; assignee: string | null }[];
 };
 
 /** How many beads of each list a glance names; the counts say how many there are. */
@@ -49,6 +60,9 @@ export async function townGlance(ctx: GlanceContext, sinceMs: number | null): Pr
   const day = new Date(ctx.now());
   day.setHours(0, 0, 0, 0);
   const merged = await mergedToday(ctx.store, sinceMs ?? day.getTime(), SHOWN);
+  const convoys = (await listConvoys(ctx, { all: true })).filter(
+    (c) => c.status === 'open' || (c.landed_at !== null && Date.parse(c.landed_at) >= (sinceMs ?? day.getTime())),
+  );
   return {
     at: new Date(ctx.now()).toISOString(),
     since: sinceMs === null ? null : new Date(sinceMs).toISOString(),
@@ -72,6 +86,16 @@ export async function townGlance(ctx: GlanceContext, sinceMs: number | null): Pr
       .slice(0, SHOWN)
       .map((e) => ({ id: e.id, title: e.title, severity: e.severity, created_at: e.created_at })),
     merged,
+    convoys: convoys.map((c) => ({
+      id: c.id,
+      name: c.name,
+      status: c.status,
+      owner: c.owner,
+      request: c.request,
+      landed_at: c.landed_at,
+      progress: c.progress,
+      beads: c.beads.map((b) => ({ id: b.id, state: b.state, assignee: b.assignee })),
+    })),
   };
 }
 
@@ -102,6 +126,18 @@ export function renderGlance(g: TownGlance): string {
   const since = g.since === null ? 'today' : `since you last looked (${g.since})`;
   lines.push(`Merged ${since}: ${g.merged.count}.`);
   for (const m of g.merged.recent) lines.push(`  ${m.id}: ${one(m.title)}`);
+  const open = g.convoys.filter((c) => c.status === 'open');
+  const landed = g.convoys.filter((c) => c.status !== 'open');
+  lines.push(`Convoys open: ${open.length}${landed.length > 0 ? `; landed ${since}: ${landed.length}` : ''}.`);
+  for (const c of [...open, ...landed]) {
+    const p = c.progress;
+    const beads = c.beads.map(
+      (b) => `${b.id} ${b.state}${b.assignee !== null && b.state === 'working' ? ` (${b.assignee})` : ''}`,
+    );
+    lines.push(
+      `  ${c.id} "${one(c.name)}" ${c.status}, ${p.merged}/${p.total} merged, owner ${c.owner}${c.request === null ? '' : `, request ${c.request}`}: ${beads.join(', ')}`,
+    );
+  }
   if (g.escalations.length > 0) {
     lines.push(`Open escalations (a person must act): ${g.escalations.length}.`);
     for (const e of g.escalations) lines.push(`  ${e.id} [${e.severity}] ${one(e.title)}`);
