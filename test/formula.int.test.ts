@@ -98,6 +98,12 @@ needs = ["a"]
     expect(f.run('formula', 'run', 'code-review', '--var', 'nope=1').stderr).toMatch(
       /code-review has no variable "nope"/,
     );
+    // A dry run checks the formula and its variables, and goes to the bead's rig when no target is given.
+    const dry = json<{ agent: string; dry_run: boolean }[]>(
+      f.run('sling', 'code-review', '--on', bead.id, '--var', 'subject=main', '--dry-run', '--json'),
+    );
+    expect(dry[0]).toMatchObject({ agent: 'gastown/polecats/<idle or new>', dry_run: true });
+    expect((await s.list({ parent: bead.id, types: ['step'] })).length).toBe(0);
 
     // Given, it is attached: the step texts have it filled in, and the bead records it.
     const run = json<{ bead: string; molecule: MolStatus; sling: unknown }>(

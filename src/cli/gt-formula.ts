@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UsageError } from '../core/errors.js';
-import { parseVarArgs, resolveVars, substitute, type Formula } from '../core/formula.js';
+import { parseVarArgs, resolveVars, substitute, varsUsed, type Formula } from '../core/formula.js';
 import type { TownStore } from '../core/town-store.js';
 import { parseSlingTarget } from '../core/target.js';
 import { listFormulas, loadFormula, type FoundFormula } from '../work/formula.js';
@@ -173,15 +173,15 @@ export function registerFormulaCommands(program: Command, io: Io): void {
         const prefix = rig === undefined ? undefined : (await ctx.store.rig(rig)).prefix;
         const { formula: f } = loadFormula(name, { town: ctx.town.root, ...(rig !== undefined ? { rig } : {}) });
         // Everything the formula asks for is checked before the bead is filed.
-        const values = resolveVars(f, vars, { bead: '{{bead}}' });
-        const bead = await ctx.store.create(
-          {
-            title: typeof o.title === 'string' ? o.title : substitute(f.title, values),
-            description: substitute(f.description, values),
-            ...(prefix !== undefined ? { prefix } : {}),
-          },
-          ctx.actor,
-        );
+        const values = resolveVars(f, vars, { bead: '' });
+        const text = (id: string) => ({
+          title: typeof o.title === 'string' ? o.title : substitute(f.title, { ...values, bead: id }),
+          description: substitute(f.description, { ...values, bead: id }),
+        });
+        let bead = await ctx.store.create({ ...text(''), ...(prefix !== undefined ? { prefix } : {}) }, ctx.actor);
+        // A title or description that names the bead itself gets its id once it has one.
+        if (varsUsed(`${f.title}${f.description}`).includes('bead'))
+          bead = (await ctx.store.update([bead.id], text(bead.id), ctx.actor))[0] ?? bead;
         const { status } = await attachMolecule(ctx.store, bead.id, f, vars, ctx.actor);
         const slung: SlingResult[] = target === undefined ? [] : await sling(ctx, [bead.id], target);
         if (globals(cmd).json)
