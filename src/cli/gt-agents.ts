@@ -375,10 +375,14 @@ export function registerAgentCommands(program: Command, io: Io): void {
           ...(io.env.GT_AGENT !== undefined ? { runtime: io.env.GT_AGENT } : {}),
           actor: agent.address,
         });
-        // A patrol agent runs by its formula: the project's text for its role, after what prime says.
+        // A patrol agent runs by its formula (the town's or rig's own, else the shipped one), after what prime says.
         const formula =
           agent.role === 'witness' || agent.role === 'deacon' || agent.role === 'boot'
-            ? patrolFormula(agent.role, { address: agent.address, ...(agent.rig === null ? {} : { rig: agent.rig }) })
+            ? patrolFormula(
+                agent.role,
+                { address: agent.address, ...(agent.rig === null ? {} : { rig: agent.rig }) },
+                { town: town.root, ...(agent.rig === null ? {} : { rig: agent.rig }) },
+              )
             : null;
         // The Mayor reads the town at a glance and how it works, every session: it keeps nothing in memory.
         const briefing =
@@ -430,6 +434,7 @@ export function registerAgentCommands(program: Command, io: Io): void {
     .option('--busy <ms>', 'stay busy this long on every turn', '0')
     .option('--crash-at <step>', `exit with status 70 at a step (${SIM_STEPS.join(', ')})`)
     .option('--hang-at <step>', 'stop responding at a step')
+    .option('--hang-at-mol-step <id>', 'stop responding when the molecule on its hook reaches this step')
     .option('--ask-at <step>', 'ask a permission question at a step and wait for an answer (1 or Enter: yes; 2: no)')
     .option('--limit-at <step>', 'show a usage-limit screen at a step (resets in an hour) and wait there')
     .option('--ignore-nudges', 'act on the first prompt only')
@@ -457,6 +462,7 @@ export function registerAgentCommands(program: Command, io: Io): void {
           busyMs: positiveInt(o.busy, '--busy', 0),
           crashAt: step(o.crashAt, '--crash-at'),
           hangAt: step(o.hangAt, '--hang-at'),
+          ...(typeof o.hangAtMolStep === 'string' ? { hangAtMolStep: o.hangAtMolStep } : {}),
           askAt: step(o.askAt, '--ask-at'),
           limitAt: step(o.limitAt, '--limit-at'),
           ignoreNudges: o.ignoreNudges === true,

@@ -9,6 +9,7 @@ import { sling, unsling, type SlingResult } from '../work/sling.js';
 import { wakeDispatcher } from '../work/capacity.js';
 import { daemonPid } from '../daemon/daemon.js';
 import { globals } from './bd/context.js';
+import { checkFormulaOptions, repeat, slingFormulaOn } from './gt-formula.js';
 import { withTown } from './gt-agents.js';
 import { printJson, sanitize, type Io } from './io.js';
 
@@ -40,21 +41,27 @@ export function registerWorkCommands(program: Command, io: Io): void {
     .description(
       "put beads on an agent's hook and start it: a rig (an idle or new polecat per bead; queued beyond scheduler.max_polecats) or an agent address",
     )
-    .argument('<bead-and-target...>', 'one or more bead ids, then the target')
+    .argument('<bead-and-target...>', 'one or more bead ids, then the target (with --on: a formula, then the target)')
     .option('--agent <name>', 'agent CLI for the session (preset or custom agent)')
     .option('--args <text>', 'instructions for this assignment, shown to the agent by prime')
     .option('--force', 'take a bead from an agent that is still working on it')
     .option('--create', 'the target is a polecat address with no polecat yet: make it')
     .option('-n, --dry-run', 'say what would happen, change nothing')
     .option('--no-convoy', 'several beads: do not make a convoy for them')
+    .option('--on <bead>', 'the first word is a formula: attach it to this bead as a molecule, then sling the bead')
+    .option('--var <name=value>', 'with --on: a variable of the formula (repeat for more)', repeat, [])
     .action((words: string[], o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
-        if (words.length < 2)
+        checkFormulaOptions(o);
+        if (words.length < 2 && typeof o.on !== 'string')
           throw new UsageError('gt sling needs at least one bead and a target', {
-            hint: 'gt sling <bead>... <rig | agent address>',
+            hint: 'gt sling <bead>... <rig | agent address>, or gt sling <formula> --on <bead> [target]',
           });
-        const target = words[words.length - 1] ?? '';
-        const results = await sling(ctx, words.slice(0, -1), target, {
+        const { beads, target } =
+          typeof o.on === 'string'
+            ? await slingFormulaOn(ctx, words, o.on, o)
+            : { beads: words.slice(0, -1), target: words[words.length - 1] ?? '' };
+        const results = await sling(ctx, beads, target, {
           ...(typeof o.agent === 'string' ? { agent: o.agent } : {}),
           ...(typeof o.args === 'string' ? { args: o.args } : {}),
           force: o.force === true,

@@ -19,6 +19,7 @@ import { registerStatusCommands, renderPolecats } from './gt-status.js';
 import { observeAgents } from '../observe/snapshot.js';
 import { registerMailCommands, registerSeanceCommand, registerWorkCommands } from './gt-work.js';
 import { registerMqCommands } from './gt-mq.js';
+import { registerFormulaCommands } from './gt-formula.js';
 import { registerPatrolCommands } from './gt-patrol.js';
 import { registerSchedulerCommands } from './gt-scheduler.js';
 import { registerEscalateCommands } from './gt-escalate.js';
@@ -372,6 +373,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
 
   registerAgentCommands(program, io);
   registerWorkCommands(program, io);
+  registerFormulaCommands(program, io);
   registerMqCommands(program, io);
   registerPatrolCommands(program, io);
   registerSchedulerCommands(program, io);

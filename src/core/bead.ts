@@ -18,6 +18,8 @@ export const BUILTIN_TYPES = [
   'merge-request',
   'convoy',
   'molecule',
+  // One step of a molecule: a child of the bead the formula is attached to (src/work/molecule.ts).
+  'step',
   'agent',
   'escalation',
 ] as const;
@@ -32,6 +34,7 @@ export const NON_WORK_TYPES: readonly string[] = [
   'merge-request',
   'convoy',
   'molecule',
+  'step',
   'agent',
   'escalation',
   'gate',

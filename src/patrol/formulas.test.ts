@@ -1,4 +1,7 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../../test/helpers/tmp.js';
 import { patrolFormula, PATROL_ROLES, type PatrolRole } from './formulas.js';
 
 const VARS: Record<PatrolRole, { address: string; rig?: string }> = {
@@ -84,5 +87,22 @@ describe('patrolFormula', () => {
   it('takes the rig from the witness address when none is given, and refuses an address without one', () => {
     expect(patrolFormula('witness', { address: 'alpha/witness' })).toContain('rig alpha');
     expect(() => patrolFormula('witness', { address: 'witness' })).toThrow(/names its rig/);
+  });
+
+  it("renders from the formula files: a town's own patrol formula replaces the shipped one", () => {
+    const t = tempDir('patrol-formula');
+    try {
+      mkdirSync(join(t.dir, 'formulas'));
+      writeFileSync(
+        join(t.dir, 'formulas', 'patrol-deacon.formula.toml'),
+        'name = "patrol-deacon"\ntitle = "Our deacon ({{address}})"\n[vars.address]\nrequired = true\n[[steps]]\nid = "only"\ntitle = "Only"\ndescription = "Escalate everything."\n',
+      );
+      expect(patrolFormula('deacon', VARS.deacon, { town: t.dir })).toBe(
+        '# Our deacon (deacon)\n\n## Only\n\nEscalate everything.\n',
+      );
+      expect(patrolFormula('witness', VARS.witness, { town: t.dir })).toBe(patrolFormula('witness', VARS.witness));
+    } finally {
+      t.cleanup();
+    }
   });
 });

@@ -15,6 +15,7 @@ import type { TownStore } from '../core/town-store.js';
 import type { Town } from '../town/town.js';
 import { checkConvoysTracking } from '../work/convoy.js';
 import { sendMailOnce } from '../work/mail.js';
+import { attachFormula, closeOpenSteps } from '../work/molecule.js';
 import { pushLander, type Lander } from './lander.js';
 
 /**
@@ -140,8 +141,8 @@ export async function closeLanded(
   const stray = fixTaskId(mr.id, mr.attempts + 1);
   const [task] = await ctx.store.show([stray]).catch(() => []);
   if (task !== undefined && task.status !== 'closed')
-    await ctx.store
-      .close([stray], { reason: `not needed: ${mr.id} landed in ${where}` }, ctx.actor)
+    await closeOpenSteps(ctx.store, stray, `not needed: ${mr.id} landed in ${where}`, ctx.actor)
+      .then(() => ctx.store.close([stray], { reason: `not needed: ${mr.id} landed in ${where}` }, ctx.actor))
       .catch(log(`close ${stray}`));
   if (options.branchDeleted !== true) {
     let left: string | null = null;
@@ -263,6 +264,7 @@ export async function returnRequest(
     description: lines.join('\n'),
     metadata: { mq_fix_for: mr.id, branch: mr.branch, cause },
   });
+  if (cause === 'conflict') await attachConflictFormula(ctx, mr, task.id);
   await ctx.store.addDependency(mr.id, task.id, 'blocks', ctx.actor);
   const lead = `Returned (${cause}): waits on ${task.id}.`;
   await commentOnce(ctx, mr.id, lead, `${lead} ${facts.detail}`);
@@ -280,6 +282,30 @@ export async function returnRequest(
     ctx.actor,
   );
   return { id: mr.id, cause, task: task.id };
+}
+
+/** The formula a conflict task is worked by: its steps, as a molecule on the task. */
+export const CONFLICT_FORMULA = 'conflict-resolve';
+
+/**
+ * Attaches the conflict formula to a conflict task (again after a killed pass: the same formula with the same
+ * variables is a no-op). A formula that cannot be read (a town's broken copy, say) leaves the task as it is:
+ * its description alone says what to do.
+ */
+async function attachConflictFormula(ctx: RefineryContext, mr: MergeRequest, task: string): Promise<void> {
+  try {
+    await attachFormula(
+      ctx.store,
+      ctx.town.root,
+      task,
+      CONFLICT_FORMULA,
+      { request: mr.id, branch: mr.branch, target: mr.target },
+      ctx.actor,
+      mr.rig,
+    );
+  } catch (err) {
+    ctx.progress?.(`could not attach ${CONFLICT_FORMULA} to ${task}: ${errorMessage(err)}`);
+  }
 }
 
 /** The title of the rig's escalation while its remote refuses the refinery's pushes to `target`. */
@@ -414,6 +440,7 @@ function refuse(mr: MergeRequest, action: 'retry' | 'reject'): void {
 async function closeIfOpen(ctx: RefineryContext, id: string, reason: string): Promise<boolean> {
   const [bead] = await ctx.store.show([id]).catch(() => []);
   if (bead === undefined || bead.status === 'closed') return false;
+  await closeOpenSteps(ctx.store, id, reason, ctx.actor);
   await ctx.store.close([id], { reason, force: true }, ctx.actor);
   return true;
 }

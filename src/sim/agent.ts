@@ -9,6 +9,8 @@ import { returnedWork, type ReturnedWork } from './returned.js';
 import { isPatrolActor } from '../core/guard.js';
 import { patrolTurn } from './patrol.js';
 import { mayorTurn } from './mayor.js';
+import { MOLECULE_KEY } from '../core/formula.js';
+import { walkMolecule, type MoleculeWalk, type WalkDeps } from './molecule.js';
 import { firstShellBlock, type SimDialog, type SimStep } from './script.js';
 
 /**
@@ -16,7 +18,8 @@ import { firstShellBlock, type SimDialog, type SimStep } from './script.js';
  * tests. It is not AI and says so. Like Claude Code it shows optional start-up dialogs, a prompt, a line
  * editor in raw mode where only Enter submits, a busy marker while it works, and lifecycle hooks (`gt prime
  * --hook` at start, `gt mail check --inject` at every turn, `gt agent hook stop` at the end of one).
- * Its work: the first ```sh block of the bead on its hook, run in its sandbox, then a commit.
+ * Its work: the first ```sh block of the bead on its hook, run in its sandbox, then a commit. A bead that
+ * carries a molecule it walks step by step first (src/sim/molecule.ts); the last step is that same hand-in.
  * Work the refinery sent back (a task with `mq_fix_for`) it does as the task says: on the request's own branch,
  * with the target merged in, it runs the task's own ```sh block, or else the block the request's source bead
  * has for that cause (```sh conflict, ```sh fix-needed), then commits — the merge too — and runs gt done.
@@ -32,6 +35,8 @@ export type SimOptions = {
   busyMs: number;
   crashAt?: SimStep;
   hangAt?: SimStep;
+  /** Stop responding when the molecule on the hook reaches this step (by its id), before doing it. */
+  hangAtMolStep?: string;
   /** Ask a permission question at this step (as Claude Code does without bypass permissions) and wait. */
   askAt?: SimStep;
   /** Show a usage-limit screen at this step (as Claude Code does when the plan runs out) and wait there. */
@@ -380,7 +385,14 @@ export class SimAgent {
     });
     const r = await this.#gt(['prime', '--hook'], input);
     const first = r.stdout.split('\n').find((l) => l.trim() !== '') ?? '';
-    this.trace('prime', { exit: r.status, first_line: first, bytes: r.stdout.length });
+    // The step of a molecule the prime put it at, for tests of where a successor continues.
+    const step = /^Current step: (\S+)/mu.exec(r.stdout)?.[1];
+    this.trace('prime', {
+      exit: r.status,
+      first_line: first,
+      bytes: r.stdout.length,
+      ...(step !== undefined ? { molecule_step: step } : {}),
+    });
     this.say(`  ⎿ SessionStart hook: ${r.ok ? first : `failed: ${r.stderr.trim().split('\n')[0] ?? ''}`}`);
     await this.#fault('prime');
   }
@@ -490,9 +502,14 @@ export class SimAgent {
       this.say(`sim: ${bead.id} is already done here`);
       return;
     }
+    // A molecule on the bead: its steps first, up to the last, which is the hand-in below.
+    const walk: MoleculeWalk =
+      bead.metadata[MOLECULE_KEY] === undefined ? { kind: 'none' } : await walkMolecule(this.#walkDeps());
+    if (walk.kind === 'stopped') return;
     this.#done.add(bead.id);
     const returned = await this.#returned(bead);
-    const script = firstShellBlock(bead.description) ?? returned?.script;
+    const script =
+      firstShellBlock(bead.description) ?? returned?.script ?? (walk.kind === 'final' && walk.ran ? '' : undefined);
     if (script === undefined) {
       const reason = 'its description has no ```sh block to run';
       this.trace('stuck', { bead: bead.id, reason });
@@ -525,12 +542,8 @@ export class SimAgent {
     }
     this.say(`sim: running the script of ${bead.id}`);
     this.trace('running', { bead: bead.id });
-    const run = await execArgv('/bin/sh', ['-e', '-c', script], {
-      cwd: this.#cwd,
-      timeoutMs: 600_000,
-      env: { ...process.env },
-    });
-    const output = `${run.stdout}${run.stderr}`.trim();
+    const run = await this.#runScript(script);
+    const output = run.output;
     this.trace('run', { bead: bead.id, exit: run.status, output: output.slice(-2_000) });
     for (const line of output.split('\n').slice(-5)) if (line !== '') this.say(`  │ ${line}`);
     if (!run.ok) {
@@ -575,6 +588,52 @@ export class SimAgent {
         ? `sim: finished ${bead.id}: ran gt done, merge request ${mr ?? '-'}`
         : `sim: gt done failed: ${handIn.stderr.trim().split('\n')[0] ?? ''}`,
     );
+  }
+
+  async #runScript(script: string): Promise<{ ok: boolean; status: number | null; output: string }> {
+    const run = await execArgv('/bin/sh', ['-e', '-c', script], {
+      cwd: this.#cwd,
+      timeoutMs: 600_000,
+      env: { ...process.env },
+    });
+    return { ok: run.ok, status: run.status, output: `${run.stdout}${run.stderr}`.trim() };
+  }
+
+  #walkDeps(): WalkDeps {
+    return {
+      gt: (args) => this.#gt(args),
+      describe: async (id) => (await this.#readStore((store) => store.show([id])))?.[0]?.description ?? '',
+      run: async (script) => {
+        const run = await this.#runScript(script);
+        for (const line of run.output.split('\n').slice(-5)) if (line !== '') this.say(`  │ ${line}`);
+        return run;
+      },
+      trace: (step, detail) => this.trace(step, detail),
+      say: (line) => this.say(line),
+      ...(this.#opts.hangAtMolStep !== undefined ? { hangAtStep: this.#opts.hangAtMolStep } : {}),
+      hang: async (at) => {
+        this.trace('hang', { at });
+        this.#busy = true;
+        this.#redraw();
+        for (;;) await sleep(60_000);
+      },
+    };
+  }
+
+  /** Reads the town's store (and lets go of it); undefined when it cannot. */
+  async #readStore<T>(read: (store: ReturnType<typeof openTownStore>) => Promise<T>): Promise<T | undefined> {
+    try {
+      const town = findTown({ cwd: this.#cwd, envRoot: this.#env.GT_TOWN_ROOT });
+      const store = openTownStore(town.dbPath);
+      try {
+        return await read(store);
+      } finally {
+        store.dispose();
+      }
+    } catch (err) {
+      this.trace('error', { reading: 'store', message: errorMessage(err) });
+      return undefined;
+    }
   }
 
   async #hookedBead(): Promise<HookedBead | undefined> {

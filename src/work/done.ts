@@ -18,6 +18,7 @@ import type { TownStore } from '../core/town-store.js';
 import { loadRigSettings, rigPaths } from '../town/rig.js';
 import { gateRecords } from './gates.js';
 import { inbox, sendMail } from './mail.js';
+import { closeOpenSteps } from './molecule.js';
 import type { Town } from '../town/town.js';
 
 /**
@@ -176,6 +177,9 @@ export async function done(town: Town, store: TownStore, agent: Agent, options: 
     note: options.note,
   });
   if (options.status === 'ESCALATED') await tellWitness(store, agent, bead, options.note);
+  // Handing in is the last step of a molecule: its steps still open close with it (the merge closes the bead).
+  if (options.status === 'COMPLETED')
+    await closeOpenSteps(store, bead.id, `handed in by ${agent.address} with gt done`, options.actor);
   step('source');
 
   // release

@@ -8,6 +8,7 @@ import { parseAddress, type Role } from '../core/identity.js';
 import { loadRigSettings } from '../town/rig.js';
 import type { Town } from '../town/town.js';
 import { inbox, takeHandoffNote, type Mail } from './mail.js';
+import { viewMolecule, type MoleculeStatus, type MoleculeView } from './molecule.js';
 import { formatQueuedNudges } from './nudge.js';
 
 /**
@@ -81,6 +82,8 @@ export type PrimeReport = {
   runtime_session_id: string | null;
   source: string;
   hook: { id: string; title: string; status: string; description: string; args: string | null } | null;
+  /** The molecule on the hooked bead (a formula attached to it), where it stands. */
+  molecule: MoleculeStatus | null;
   nudges: QueuedNudge[];
   /** The note the previous session left (gt handoff), handed over once. */
   handoff: Mail | null;
@@ -144,8 +147,11 @@ export async function prime(
     session = await store.setRuntimeSessionId(session.session_id, validId, options.actor);
   }
   const bead = agent.hook_bead === null ? undefined : (await store.show([agent.hook_bead]))[0];
+  const molecule = bead === undefined ? undefined : await viewMolecule(store, bead);
   const steps =
-    bead === undefined ? [] : await store.list({ parent: bead.id, statuses: STATUSES, sort: 'oldest', limit: 0 });
+    bead === undefined || molecule !== undefined
+      ? []
+      : await store.list({ parent: bead.id, statuses: STATUSES, sort: 'oldest', limit: 0 });
   const nudges = await store.takeNudges(agent.address, 'prime');
   const note = (await takeHandoffNote(store, agent.address)) ?? null;
   const unread = (await inbox(store, agent.address)).filter((m) => !m.read && !m.handoff);
@@ -203,8 +209,9 @@ export async function prime(
         '',
       );
     }
+    if (molecule !== undefined) lines.push(...moleculeLines(molecule, agent.role), '');
     lines.push('Work is on your hook: begin now, without asking for confirmation.');
-    if (agent.role === 'polecat')
+    if (agent.role === 'polecat' && molecule === undefined)
       lines.push(
         hasGates(town, agent)
           ? "When it is done and committed, run `gt gates` (the rig's merge gates, on your commit: when they pass, the refinery need not run them again), then `gt done`."
@@ -236,11 +243,40 @@ export async function prime(
     runtime_session_id: session?.runtime_session_id ?? null,
     source,
     hook,
+    molecule: molecule?.status ?? null,
     nudges,
     handoff: note,
     unread_mail: unread,
     text: `${lines.join('\n')}\n`,
   };
+}
+
+/** The molecule on the hook: what is done, the current step in full (its text has the variables filled in), what follows. */
+function moleculeLines(view: MoleculeView, role: Role): string[] {
+  const s = view.status;
+  const ids = (status: string): string[] => s.steps.filter((st) => st.status === status).map((st) => st.id);
+  const lines = [`## Molecule: ${s.formula} v${s.version} (${s.done} of ${s.total} steps done)`, ''];
+  const done = ids('done');
+  if (done.length > 0) lines.push(`Done: ${done.join(', ')}.`);
+  const current = s.steps.find((st) => st.status === 'current');
+  if (current === undefined) {
+    lines.push(
+      s.done === s.total
+        ? `Every step is done.${role === 'polecat' ? ' Hand the work in: `gt done`.' : ''}`
+        : 'No step is ready: the open ones wait on others (`gt mol status`).',
+    );
+    return lines;
+  }
+  lines.push('', `Current step: ${current.id} (${current.bead}): ${current.title}`, '');
+  const text = view.stepBeads.get(current.bead)?.description.trim() ?? '';
+  if (text !== '') lines.push(text, '');
+  const rest = s.steps.filter((st) => st.status === 'ready' || st.status === 'waiting').map((st) => st.id);
+  if (rest.length > 0) lines.push(`After it: ${rest.join(', ')}.`);
+  lines.push(
+    'Do the current step only. When it is done, run `gt mol step done`: it closes the step and names the next.',
+    'Your place is kept in the store: a new session continues at the same step.',
+  );
+  return lines;
 }
 
 /**
