@@ -353,7 +353,7 @@ describe('prime and the turn-boundary hooks', () => {
   it('renders each role: who it is, its duty, and what to do with an empty hook', async () => {
     const { store, town } = await setup();
     const identities = [
-      { identity: { role: 'mayor' } as const, expect: /You are mayor[\s\S]*coordinate the town[\s\S]*sling it with/ },
+      { identity: { role: 'mayor' } as const, expect: /You are mayor[\s\S]*coordinate the town[\s\S]*overseer's requests/ },
       { identity: { role: 'deacon' } as const, expect: /You are deacon[\s\S]*patrol the town/ },
       { identity: { role: 'boot' } as const, expect: /You are boot[\s\S]*triage the deacon/ },
       {
