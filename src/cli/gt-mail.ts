@@ -24,7 +24,7 @@ import type { TownContext } from '../work/sessions.js';
 import type { TownStore } from '../core/town-store.js';
 import { collect, globals } from './bd/context.js';
 import { withTown } from './gt-agents.js';
-import { printJson, sanitize, type Io } from './io.js';
+import { oneLine, printJson, sanitize, type Io } from './io.js';
 
 type Opts = Record<string, unknown>;
 type Ctx = TownContext & { store: TownStore };
@@ -55,7 +55,7 @@ const tag = (m: Mail): string => (m.priority === 'normal' ? '' : ` [${m.priority
 /** One line of an inbox listing: unread mark, its number (open mail only), id, sender, subject. */
 function inboxLine(m: Mail, n: number | null): string {
   const num = n === null ? '  -' : String(n).padStart(3);
-  return `${m.read ? ' ' : '*'}${num}  ${m.id}  ${sanitize(senderLabel(m)).padEnd(24)} ${sanitize(m.subject)}${tag(m)}${m.archived ? ' (archived)' : ''}\n`;
+  return `${m.read ? ' ' : '*'}${num}  ${m.id}  ${oneLine(senderLabel(m)).padEnd(24)} ${oneLine(m.subject)}${tag(m)}${m.archived ? ' (archived)' : ''}\n`;
 }
 
 function renderMail(m: Mail): string {
@@ -66,7 +66,7 @@ function renderMail(m: Mail): string {
     `Date: ${m.sent_at}`,
     ...(m.priority !== 'normal' ? [`Priority: ${m.priority}`] : []),
     ...(m.reply_to !== null ? [`In reply to: ${m.reply_to} (thread ${m.thread_id}: gt mail thread ${m.id})`] : []),
-    `Subject: ${sanitize(m.subject)}`,
+    `Subject: ${oneLine(m.subject)}`,
     '',
     sanitize(m.body),
     '',
@@ -237,7 +237,7 @@ export function registerMailCommands(program: Command, io: Io): void {
             `Thread ${list[0]?.thread_id ?? ''} (${list.length} message(s))\n${list
               .map(
                 (m) =>
-                  `\n${m.id}  ${m.sent_at}  ${sanitize(senderLabel(m))} → ${m.to}${m.cc.length > 0 ? `, cc ${m.cc.join(', ')}` : ''}${tag(m)}\n  ${sanitize(m.subject)}\n${m.body.trim() === '' ? '' : `${sanitize(m.body.trim()).replace(/^/gmu, '    ')}\n`}`,
+                  `\n${m.id}  ${m.sent_at}  ${oneLine(senderLabel(m))} → ${m.to}${m.cc.length > 0 ? `, cc ${m.cc.join(', ')}` : ''}${tag(m)}\n  ${oneLine(m.subject)}\n${m.body.trim() === '' ? '' : `${sanitize(m.body.trim()).replace(/^/gmu, '    ')}\n`}`,
               )
               .join('')}`,
           );
@@ -274,7 +274,7 @@ export function registerMailCommands(program: Command, io: Io): void {
       asMe(cmd, async (ctx, me) => {
         const m = await deleteMail(ctx.store, (await mailByRef(ctx.store, me, ref)).id, me);
         if (json(cmd)) printJson(io, { ...m, deleted: true });
-        else io.out(`✓ Deleted ${m.id} (${sanitize(m.subject)})\n`);
+        else io.out(`✓ Deleted ${m.id} (${oneLine(m.subject)})\n`);
       }),
     );
   mail

@@ -17,7 +17,7 @@ import type { TownContext } from '../work/sessions.js';
 import { globals } from './bd/context.js';
 import { escalationLine } from './gt-escalate.js';
 import { positiveInt, withTown } from './gt-agents.js';
-import { printJson, sanitize, sinceIso, type Io } from './io.js';
+import { oneLine, printJson, sanitize, sinceIso, type Io } from './io.js';
 
 type Opts = Record<string, unknown>;
 
@@ -136,7 +136,7 @@ export function overseerMailLine(m: OverseerMail): string | null {
   if (m.unread === 0) return null;
   const newest = m.newest.map(
     (n) =>
-      `${n.id} "${sanitize(n.subject).slice(0, 50)}" from ${sanitize(senderLabel(n))}${n.priority === 'normal' ? '' : ` [${n.priority}]`}`,
+      `${n.id} "${oneLine(n.subject).slice(0, 50)}" from ${sanitize(senderLabel(n))}${n.priority === 'normal' ? '' : ` [${n.priority}]`}`,
   );
   return `Mail for you (${OVERSEER}): ${m.unread} unread · newest: ${newest.join('; ')} · gt mail inbox`;
 }

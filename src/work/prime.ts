@@ -7,7 +7,7 @@ import { isRecord, NotFoundError } from '../core/errors.js';
 import { OVERSEER, parseAddress, type Role } from '../core/identity.js';
 import { loadRigSettings } from '../town/rig.js';
 import type { Town } from '../town/town.js';
-import { inbox, takeHandoffNote, type Mail } from './mail.js';
+import { inbox, senderLabel, takeHandoffNote, type Mail } from './mail.js';
 import { formatQueuedNudges } from './nudge.js';
 
 /**
@@ -241,9 +241,11 @@ export async function prime(
       '',
       `## Mail (${unread.length} unread)`,
       '',
-      ...unread.map((m) => `${m.id} from ${m.from}: ${m.subject}`),
+      ...unread.map(
+        (m) => `${m.id} from ${senderLabel(m)}: ${m.subject}${m.priority === 'normal' ? '' : ` [${m.priority}]`}`,
+      ),
       '',
-      'Read with `gt mail read <id>`; archive with `gt mail archive <id>`.',
+      'Read with `gt mail read <id>`; answer with `gt mail reply <id> -m "<text>"`; archive with `gt mail archive <id>`.',
     );
   }
   if (nudges.length > 0) lines.push('', formatQueuedNudges(nudges));
