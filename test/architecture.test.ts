@@ -24,7 +24,8 @@ const RANK: Readonly<Record<string, number>> = {
   patrol: 3,
   refinery: 3,
   sim: 3,
-  cli: 4,
+  views: 4,
+  cli: 5,
 };
 
 /** Same-tier imports that are allowed, with the reason. */
@@ -94,6 +95,7 @@ describe('architecture', () => {
         'patrol',
         'refinery',
         'sim',
+        'views',
         'cli',
       ]),
     );

@@ -214,7 +214,7 @@ describe('gt daemon', () => {
     expect((await f.store().agents({})).length).toBeGreaterThan(3);
   }, 60_000);
 
-  it("gt up starts the rig's refinery by default, idle it does nothing, killed the daemon brings it back, gt down stops it", async () => {
+  it("gt up starts the rig's standing refinery, idle it does nothing, killed the daemon brings it back, gt down stops it", async () => {
     const f = await fixture('daemon-refinery');
     const s = f.store();
     const up = json<{ started_agents: string[] }>(f.run('up', '--json'));

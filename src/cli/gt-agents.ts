@@ -20,6 +20,7 @@ import type { TownStore } from '../core/town-store.js';
 import { findTown, loadSettings, saveSettings, type Town } from '../town/town.js';
 import { flushQueuedNudges, isNudgeMode, nudgeAgent, NUDGE_MODES } from '../work/nudge.js';
 import { onStop, parseHookInput, prime, whoAmI } from '../work/prime.js';
+import { mayorBriefing } from '../views/mayor.js';
 import {
   attachAgent,
   listSessions,
@@ -122,16 +123,16 @@ function renderStart(r: StartResult): string {
 }
 
 /** Prints a start's result, then fails the command if its agent never became ready. */
-function reportStart(io: Io, cmd: Command, r: StartResult): void {
+export function reportStart(io: Io, cmd: Command, r: StartResult): void {
   if (globals(cmd).json) printJson(io, r);
   else io.out(renderStart(r));
   if (r.ready !== null && !r.ready.ready) throw new AgentNotReadyError(r.address, r.ready.state);
 }
 
 /** A session with its agent's observed state: the same states, derived the same way, as gt status and gt agents. */
-type SessionRow = SessionStatus & { state: DerivedState; question: string | null };
+export type SessionRow = SessionStatus & { state: DerivedState; question: string | null };
 
-async function withStates(
+export async function withStates(
   ctx: TownContext & { store: TownStore },
   sessions: readonly SessionStatus[],
 ): Promise<SessionRow[]> {
@@ -143,7 +144,7 @@ async function withStates(
   }));
 }
 
-function renderStatus(s: SessionRow): string {
+export function renderSessionRow(s: SessionRow): string {
   return `${s.address.padEnd(28)} ${s.session.padEnd(18)} ${s.agent.padEnd(8)} ${s.state.padEnd(14)} ${s.hook_bead ?? '-'}${s.question === null ? '' : `  (${sanitize(s.question)})`}`;
 }
 
@@ -220,7 +221,7 @@ export function registerAgentCommands(program: Command, io: Io): void {
         if (globals(cmd).json) printJson(io, s);
         else
           io.out(
-            `${renderStatus(s)}\n` +
+            `${renderSessionRow(s)}\n` +
               (s.session_id === null
                 ? ''
                 : `  session ${s.session_id} since ${s.started_at ?? '?'}` +
@@ -244,7 +245,7 @@ export function registerAgentCommands(program: Command, io: Io): void {
           io.out(`No sessions running${o.all === true ? '' : ' (--all lists every agent)'}.\n`);
         else
           io.out(
-            `${'ADDRESS'.padEnd(28)} ${'SESSION'.padEnd(18)} ${'AGENT'.padEnd(8)} ${'STATE'.padEnd(14)} HOOK\n${list.sessions.map((s) => `${renderStatus(s)}\n`).join('')}`,
+            `${'ADDRESS'.padEnd(28)} ${'SESSION'.padEnd(18)} ${'AGENT'.padEnd(8)} ${'STATE'.padEnd(14)} HOOK\n${list.sessions.map((s) => `${renderSessionRow(s)}\n`).join('')}`,
           );
         if (list.strays.length > 0)
           io.out(`Sessions on the town's server that belong to no agent: ${list.strays.join(', ')}\n`);
@@ -379,8 +380,12 @@ export function registerAgentCommands(program: Command, io: Io): void {
           agent.role === 'witness' || agent.role === 'deacon' || agent.role === 'boot'
             ? patrolFormula(agent.role, { address: agent.address, ...(agent.rig === null ? {} : { rig: agent.rig }) })
             : null;
-        if (g.json) printJson(io, { ...report, patrol_formula: formula });
-        else io.out(formula === null ? report.text : `${report.text}\n${formula.trimEnd()}\n`);
+        // The Mayor reads the town at a glance and how it works, every session: it keeps nothing in memory.
+        const briefing =
+          agent.role === 'mayor' ? await mayorBriefing(townContext(io, town, store, agent.address)) : null;
+        const after = formula ?? briefing?.text ?? null;
+        if (g.json) printJson(io, { ...report, patrol_formula: formula, glance: briefing?.glance ?? null });
+        else io.out(after === null ? report.text : `${report.text}\n${after.trimEnd()}\n`);
       } catch (err) {
         // A start-up hook must never stop the agent: say what went wrong, in words it can act on.
         if (!hook) throw err;

@@ -23,6 +23,7 @@ import { registerMqCommands } from './gt-mq.js';
 import { registerPatrolCommands } from './gt-patrol.js';
 import { registerSchedulerCommands } from './gt-scheduler.js';
 import { registerEscalateCommands } from './gt-escalate.js';
+import { registerMayorCommands } from './gt-mayor.js';
 import { printJson, sanitize, type Io } from './io.js';
 import { agentCliChecks, renderAgentChecks, renderNextSteps } from './next-steps.js';
 import type { Role } from '../core/identity.js';
@@ -116,6 +117,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
         ['gt rig add <name> <git-url-or-path>', 'add a project for the agents to work on'],
         ['gt doctor', 'check tmux, git, the store and the agent CLIs'],
         ['gt up', 'start the daemon and the agents that keep the town running'],
+        ['gt mayor attach', 'tell the Mayor what you want done (or: gt mail send mayor -s "<what>")'],
       ];
       if (g.json) {
         printJson(io, {
@@ -374,6 +376,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
   registerPatrolCommands(program, io);
   registerSchedulerCommands(program, io);
   registerEscalateCommands(program, io);
+  registerMayorCommands(program, io);
   registerMailCommands(program, io);
   registerHandoffCommand(program, io);
   registerSeanceCommand(program, io);

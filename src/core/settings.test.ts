@@ -15,13 +15,13 @@ describe('town settings', () => {
     expect(defaultTownSettings().daemon).toEqual(DEFAULT_DAEMON_THRESHOLDS);
   });
 
-  it("keeps each rig's refinery running by default; an explicit list replaces the default", () => {
-    expect(parseTownSettings({}).daemon.standing_roles).toEqual(['refinery']);
+  it("keeps the mayor, the deacon and each rig's witness and refinery running by default; an explicit list replaces it", () => {
+    expect(parseTownSettings({}).daemon.standing_roles).toEqual(['mayor', 'deacon', 'witness', 'refinery']);
     expect(parseTownSettings({ daemon: { standing_roles: [] } }).daemon.standing_roles).toEqual([]);
     expect(parseTownSettings({ daemon: { standing_roles: ['witness'] } }).daemon.standing_roles).toEqual(['witness']);
     // The default is a copy: changing one town's settings never changes the next one's.
     defaultTownSettings().daemon.standing_roles.push('deacon');
-    expect(defaultTownSettings().daemon.standing_roles).toEqual(['refinery']);
+    expect(defaultTownSettings().daemon.standing_roles).toEqual(['mayor', 'deacon', 'witness', 'refinery']);
   });
 
   it('accepts every default threshold written out explicitly', () => {

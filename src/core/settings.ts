@@ -133,7 +133,7 @@ export const DEFAULT_DAEMON_THRESHOLDS: DaemonThresholds = {
   quarantine_window_seconds: 900,
   stalled_after_seconds: 1800,
   idle_polecat_seconds: 3600,
-  standing_roles: ['refinery'],
+  standing_roles: ['mayor', 'deacon', 'witness', 'refinery'],
   start_grace_seconds: 15,
 };
 

@@ -8,6 +8,7 @@ import { findTown } from '../town/town.js';
 import { returnedWork, type ReturnedWork } from './returned.js';
 import { isPatrolActor } from '../core/guard.js';
 import { patrolTurn } from './patrol.js';
+import { mayorTurn } from './mayor.js';
 import { firstShellBlock, type SimDialog, type SimStep } from './script.js';
 
 /**
@@ -389,6 +390,11 @@ export class SimAgent {
     return execArgv(this.#gtBin, args, { cwd: this.#cwd, env, input: input ?? '', timeoutMs: 60_000 });
   }
 
+  /** bd as the agent's session has it (on its PATH, beside gt). */
+  #bd(args: readonly string[]): ReturnType<typeof execArgv> {
+    return execArgv('bd', args, { cwd: this.#cwd, env: { ...process.env }, input: '', timeoutMs: 60_000 });
+  }
+
   // ----------------------------------------------------------------------------------------------------
   // turns
 
@@ -444,6 +450,16 @@ export class SimAgent {
 
   /** Runs the hooked bead's script once per bead, commits, reports; or says there is nothing to do. */
   async #work(): Promise<void> {
+    if (this.#address === 'mayor') {
+      // The Mayor: its work is the requests in its inbox.
+      await mayorTurn({
+        gt: (args) => this.#gt(args),
+        bd: (args) => this.#bd(args),
+        trace: (step, detail) => this.trace(step, detail),
+        say: (line) => this.say(line),
+      });
+      return;
+    }
     if (isPatrolActor(this.#address)) {
       // A patrol agent: its work is the open problems, not a hook.
       await patrolTurn({

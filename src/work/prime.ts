@@ -122,7 +122,7 @@ const ROLE_DUTY: Readonly<Record<Role, string>> = {
 
 /** What to do when the hook is empty, by role. */
 const NEXT_WITHOUT_WORK: Readonly<Record<Role, string>> = {
-  mayor: 'Ask the humans what they need, file it with `bd create`, and sling it with `gt sling <bead> <rig>`.',
+  mayor: "Your work is the overseer's requests: your mail, and the town as it stands, below.",
   deacon: 'Your work is your open problems: run `gt patrol scan`, as your patrol formula below says.',
   boot: 'Your work is the deacon: run `gt patrol scan`, as your patrol formula below says.',
   witness: 'Your work is your open problems: run `gt patrol scan`, as your patrol formula below says.',

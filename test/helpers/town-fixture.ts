@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addRig } from '../../src/town/rig.js';
-import { installTown, type Town } from '../../src/town/town.js';
+import { installTown, loadSettings, saveSettings, type Town } from '../../src/town/town.js';
 import { tempDir } from './tmp.js';
 
 /** git with a fixed identity in the environment (so test commits never depend on the machine's config). */
@@ -42,6 +42,11 @@ export async function townWithRig(
       nowIso: '2026-11-23T00:00:00.000Z',
     })
   ).town;
+  // A test starts only the agents it is about: of the standing agents (by default the mayor, the deacon and
+  // each rig's witness and refinery), only the refinery, which lands work. test/standing.int.test.ts covers
+  // the default.
+  const settings = loadSettings(town);
+  saveSettings(town, { ...settings, daemon: { ...settings.daemon, standing_roles: ['refinery'] } });
   await addRig(town, 'gastown', remote, { actor: 'tester' });
   return { town, remote, base, cleanup: t.cleanup };
 }

@@ -1,0 +1,114 @@
+import { NON_WORK_TYPES } from '../core/bead.js';
+import type { BeadSummary } from '../core/bead-store.js';
+import type { Escalation } from '../core/escalation.js';
+import type { MergedToday } from '../core/merge-queue-stats.js';
+import { LIVE_PROBLEM_STATES, PROBLEM_SEVERITY, compareProblems } from '../core/problem.js';
+import { mergedToday } from '../observe/merged.js';
+import { observe } from '../observe/snapshot.js';
+import { listEscalations } from '../patrol/escalation.js';
+import type { TownStore } from '../core/town-store.js';
+import type { TownContext } from '../work/sessions.js';
+
+/**
+ * The town at a glance, as the Mayor reads it at the start of each session: the rigs, the work that is ready
+ * and what is blocked, the agents by state, the patrol's open problems and the open escalations, what merged
+ * since the Mayor last looked. Everything is read from the store and tmux now, never from the Mayor's memory.
+ */
+
+export type GlanceContext = TownContext & { store: TownStore };
+
+export type GlanceBead = { id: string; title: string; assignee: string | null; blocked_by?: string[] };
+
+export type TownGlance = {
+  at: string;
+  since: string | null;
+  rigs: { name: string; prefix: string; default_branch: string }[];
+  work: { ready: GlanceBead[]; ready_count: number; blocked: GlanceBead[]; blocked_count: number; in_flight: number };
+  /** Agent addresses by observed state (working, idle, stalled, …). */
+  agents: Record<string, string[]>;
+  problems: { id: number; kind: string; subject: string; severity: string; summary: string }[];
+  escalations: Pick<Escalation, 'id' | 'title' | 'severity' | 'created_at'>[];
+  merged: MergedToday;
+};
+
+/** How many beads of each list a glance names; the counts say how many there are. */
+const SHOWN = 8;
+
+const isWork = (b: { issue_type: string }): boolean => !NON_WORK_TYPES.includes(b.issue_type);
+const slim = (b: BeadSummary): GlanceBead => ({ id: b.id, title: b.title, assignee: b.assignee });
+
+export async function townGlance(ctx: GlanceContext, sinceMs: number | null): Promise<TownGlance> {
+  const snap = await observe(ctx);
+  const ready = (await ctx.store.ready({ limit: 0 })).filter((b) => isWork(b) && b.assignee === null);
+  const blocked = (await ctx.store.blocked({ limit: 0 })).filter(isWork);
+  const agents: Record<string, string[]> = {};
+  for (const a of snap.agents) (agents[a.state] ??= []).push(a.address);
+  const problems = (await ctx.store.problems({ states: LIVE_PROBLEM_STATES })).sort(compareProblems);
+  const escalations = (await listEscalations(ctx)).filter((e) => e.status === 'open');
+  // Since the last look, or today when there was none.
+  const day = new Date(ctx.now());
+  day.setHours(0, 0, 0, 0);
+  const merged = await mergedToday(ctx.store, sinceMs ?? day.getTime(), SHOWN);
+  return {
+    at: new Date(ctx.now()).toISOString(),
+    since: sinceMs === null ? null : new Date(sinceMs).toISOString(),
+    rigs: snap.rigs,
+    work: {
+      ready: ready.slice(0, SHOWN).map(slim),
+      ready_count: ready.length,
+      blocked: blocked.slice(0, SHOWN).map((b) => ({ ...slim(b), blocked_by: b.blocked_by })),
+      blocked_count: blocked.length,
+      in_flight: snap.work.hooked + snap.work.in_progress,
+    },
+    agents,
+    problems: problems.slice(0, SHOWN).map((p) => ({
+      id: p.id,
+      kind: p.kind,
+      subject: p.subject,
+      severity: PROBLEM_SEVERITY[p.kind],
+      summary: p.summary,
+    })),
+    escalations: escalations
+      .slice(0, SHOWN)
+      .map((e) => ({ id: e.id, title: e.title, severity: e.severity, created_at: e.created_at })),
+    merged,
+  };
+}
+
+const one = (text: string): string => text.replace(/\s+/gu, ' ').trim().slice(0, 160);
+
+/** The glance as the Markdown an agent reads in its prime. */
+export function renderGlance(g: TownGlance): string {
+  const lines = ['## The town now', ''];
+  lines.push(
+    g.rigs.length === 0
+      ? 'Rigs: none yet. A person adds one with `gt rig add <name> <repository>`.'
+      : `Rigs: ${g.rigs.map((r) => `${r.name} (beads ${r.prefix}-, lands on ${r.default_branch})`).join(', ')}.`,
+  );
+  const states = Object.entries(g.agents)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([state, list]) => `${state}: ${list.join(', ')}`);
+  lines.push(`Agents: ${states.length === 0 ? 'none' : states.join('; ')}.`);
+  lines.push(
+    `Work: ${g.work.ready_count} ready and unassigned, ${g.work.blocked_count} blocked, ${g.work.in_flight} on hooks now.`,
+  );
+  for (const b of g.work.ready) lines.push(`  ready   ${b.id}: ${one(b.title)}`);
+  if (g.work.ready_count > g.work.ready.length)
+    lines.push(`  … ${g.work.ready_count - g.work.ready.length} more: bd ready`);
+  for (const b of g.work.blocked)
+    lines.push(`  blocked ${b.id}: ${one(b.title)} (waits for ${(b.blocked_by ?? []).join(', ')})`);
+  if (g.work.blocked_count > g.work.blocked.length)
+    lines.push(`  … ${g.work.blocked_count - g.work.blocked.length} more: bd blocked`);
+  const since = g.since === null ? 'today' : `since you last looked (${g.since})`;
+  lines.push(`Merged ${since}: ${g.merged.count}.`);
+  for (const m of g.merged.recent) lines.push(`  ${m.id}: ${one(m.title)}`);
+  if (g.escalations.length > 0) {
+    lines.push(`Open escalations (a person must act): ${g.escalations.length}.`);
+    for (const e of g.escalations) lines.push(`  ${e.id} [${e.severity}] ${one(e.title)}`);
+  }
+  if (g.problems.length > 0) {
+    lines.push(`Open patrol problems (the witnesses and the deacon handle them): ${g.problems.length}.`);
+    for (const p of g.problems) lines.push(`  #${p.id} ${p.kind} ${p.subject}: ${one(p.summary)}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
