@@ -3,7 +3,7 @@ import { sanitizeTypedText } from '../core/pane.js';
 import { agentCli } from '../runtime/launch.js';
 import { handsOverAtTurns, paneProfile } from '../runtime/presets.js';
 import { typeNudge } from '../session/nudge.js';
-import { markAnnounced, senderLabel, type Mail, type Stores } from './mail.js';
+import { markAnnounced, senderLabel, unmarkAnnounced, type Mail, type Stores } from './mail.js';
 import { watchQueuedNudges } from './nudge.js';
 import { agentRunning, nudgeLockPath, type TownContext } from './sessions.js';
 
@@ -33,16 +33,21 @@ export async function announceMail(ctx: TownContext & { store: Stores }, mail: M
   const agent = await ctx.store.agent(mail.recipient);
   if (!(await ctx.provider.isAlive(agent.session_name)) || !(await agentRunning(ctx, agent))) return 'next-turn';
   const resolved = agentCli(ctx.settings, agent);
+  // Marked first: the typed line starts a turn whose prompt hook must not announce the same mail again.
+  await markAnnounced(ctx.store, [mail.id], 'mail');
   const typed = await typeNudge(ctx.provider, agent.session_name, mailLine(mail), {
     profile: paneProfile(resolved.preset),
     lockPath: nudgeLockPath(ctx.town, agent.session_name),
     waitIdleMs: 0,
+  }).catch(async (err: unknown) => {
+    await unmarkAnnounced(ctx.store, [mail.id], 'mail');
+    throw err;
   });
-  if (typed.outcome === 'delivered') {
-    await markAnnounced(ctx.store, [mail.id], 'mail');
-    return 'typed';
+  if (typed.outcome === 'delivered') return 'typed';
+  if (mail.priority !== 'urgent') {
+    await unmarkAnnounced(ctx.store, [mail.id], 'mail');
+    return 'next-turn';
   }
-  if (mail.priority !== 'urgent') return 'next-turn';
   await ctx.store.queueNudge(
     {
       recipient: agent.address,
@@ -52,7 +57,6 @@ export async function announceMail(ctx: TownContext & { store: Stores }, mail: M
     },
     ctx.actor,
   );
-  await markAnnounced(ctx.store, [mail.id], 'mail');
   if (!(typed.outcome === 'busy' && handsOverAtTurns(resolved.preset)))
     watchQueuedNudges(ctx, agent.address, resolved.preset);
   return 'queued';

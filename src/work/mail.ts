@@ -422,6 +422,11 @@ export async function markAnnounced(store: Stores, ids: readonly string[], by: s
   if (ids.length > 0) await store.addLabels(ids, [NOTIFIED_LABEL], by);
 }
 
+/** Takes the mark back (the announcement did not go through): the turn boundary announces it after all. */
+export async function unmarkAnnounced(store: Stores, ids: readonly string[], by: string): Promise<void> {
+  if (ids.length > 0) await store.removeLabels(ids, [NOTIFIED_LABEL], by);
+}
+
 export function formatMailNotice(mail: readonly Mail[]): string {
   return [
     '<system-reminder>',
