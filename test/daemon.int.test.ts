@@ -121,7 +121,7 @@ describe('gt daemon', () => {
       f.run('escalate', 'show', escalations[0]?.id ?? '', '--json'),
     );
     expect(filed).toMatchObject({ severity: 'high', source: 'daemon', related: bead.id });
-    expect(filed.routes.map((r) => r.route)).toEqual(['bead', 'mail:mayor']);
+    expect(filed.routes.map((r) => r.route)).toEqual(['bead', 'mail:mayor', 'mail:overseer']);
     const mayorMail = json<{ subject: string }[]>(
       gt(['mail', 'inbox', '--json'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: 'mayor' } }),
     );

@@ -5,18 +5,19 @@ import { daemonPid } from '../daemon/daemon.js';
 import { runDoctor, runDoctorWithoutStore, type Check } from '../daemon/doctor.js';
 import { DamagedStoreError, SetupError } from '../core/errors.js';
 import { DERIVED_STATES } from '../core/derive.js';
-import { ROLES, type Role } from '../core/identity.js';
+import { OVERSEER, ROLES, type Role } from '../core/identity.js';
 import type { MergedToday } from '../core/merge-queue-stats.js';
 import { mergedToday } from '../observe/merged.js';
 import { observe, observeAgents, PaneWatch, type AgentView, type Snapshot } from '../observe/snapshot.js';
 import type { Escalation } from '../core/escalation.js';
 import { compareProblems, LIVE_PROBLEM_STATES, PROBLEM_SEVERITY, type Problem } from '../core/problem.js';
 import { listEscalations } from '../patrol/escalation.js';
+import { inbox, senderLabel, type Mail } from '../work/mail.js';
 import type { TownContext } from '../work/sessions.js';
 import { globals } from './bd/context.js';
 import { escalationLine } from './gt-escalate.js';
 import { positiveInt, withTown } from './gt-agents.js';
-import { printJson, sanitize, sinceIso, type Io } from './io.js';
+import { oneLine, printJson, sanitize, sinceIso, type Io } from './io.js';
 
 type Opts = Record<string, unknown>;
 
@@ -104,6 +105,42 @@ function mergedLine(m: MergedToday): string {
 
 const needInput = (agents: readonly AgentView[]): number => agents.filter((a) => a.state === 'needs-input').length;
 
+/** The overseer's unread mail, for the line near the top of `gt status`: how many, and the newest few. */
+export type OverseerMail = {
+  unread: number;
+  newest: Pick<Mail, 'id' | 'from' | 'from_name' | 'subject' | 'priority' | 'sent_at'>[];
+};
+
+const NEWEST_MAIL_SHOWN = 3;
+
+export async function overseerMail(ctx: TownContext): Promise<OverseerMail> {
+  const unread = (await inbox(ctx.store, OVERSEER)).filter((m) => !m.read);
+  return {
+    unread: unread.length,
+    newest: unread
+      .slice(-NEWEST_MAIL_SHOWN)
+      .reverse()
+      .map((m) => ({
+        id: m.id,
+        from: m.from,
+        from_name: m.from_name,
+        subject: m.subject,
+        priority: m.priority,
+        sent_at: m.sent_at,
+      })),
+  };
+}
+
+/** `Mail for you (overseer): 2 unread · newest: …`, or nothing when all is read. */
+export function overseerMailLine(m: OverseerMail): string | null {
+  if (m.unread === 0) return null;
+  const newest = m.newest.map(
+    (n) =>
+      `${n.id} "${oneLine(n.subject).slice(0, 50)}" from ${sanitize(senderLabel(n))}${n.priority === 'normal' ? '' : ` [${n.priority}]`}`,
+  );
+  return `Mail for you (${OVERSEER}): ${m.unread} unread · newest: ${newest.join('; ')} · gt mail inbox`;
+}
+
 /** The sling queue in a few words, when there is one (or the scheduler is paused). */
 export type SchedulerLine = { queued: number; paused: boolean };
 
@@ -113,10 +150,13 @@ export function renderStatus(
   down: TownHold | null = null,
   merged: MergedToday | null = null,
   scheduler: SchedulerLine = { queued: 0, paused: false },
+  mail: OverseerMail = { unread: 0, newest: [] },
 ): string {
   const w = s.work;
+  const mailLine = overseerMailLine(mail);
   return [
     `Town "${sanitize(s.town.name)}" at ${s.town.root} · tmux -L ${s.town.tmux_socket} · daemon: ${daemon === undefined ? 'not running' : `running (pid ${daemon})`}`,
+    ...(mailLine !== null ? [mailLine] : []),
     ...(down !== null
       ? [`Down since ${down.since} (gt down by ${sanitize(down.by)}): no session starts until "gt up"`]
       : []),
@@ -217,9 +257,11 @@ export function registerStatusCommands(program: Command, io: Io): void {
             queued: (await ctx.store.pendingSlings()).length,
             paused: (await ctx.store.schedulerPause()) !== null,
           };
+          const mail = await overseerMail(ctx);
           if (json)
             printJson(io, {
               needs_person: needs,
+              overseer_mail: mail,
               ...snap,
               merged_today: merged,
               daemon: { running: daemon !== undefined, pid: daemon ?? null },
@@ -228,7 +270,7 @@ export function registerStatusCommands(program: Command, io: Io): void {
             });
           else
             io.out(
-              `${watch && io.stdoutIsTTY ? '\u001b[2J\u001b[H' : ''}${renderNeedsPerson(needs, ctx.now())}${renderStatus(snap, daemon, down, merged, scheduler)}`,
+              `${watch && io.stdoutIsTTY ? '\u001b[2J\u001b[H' : ''}${renderNeedsPerson(needs, ctx.now())}${renderStatus(snap, daemon, down, merged, scheduler, mail)}`,
             );
           if (!watch || (times > 0 && i + 1 >= times)) return;
           await new Promise((r) => setTimeout(r, Math.max(1, every) * 1000));

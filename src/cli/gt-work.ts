@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { errorMessage, UsageError, ValidationError } from '../core/errors.js';
+import { UsageError, ValidationError } from '../core/errors.js';
 import { DONE_STEPS, done, isDoneStatus, DONE_STATUSES } from '../work/done.js';
-import { archiveMail, inbox, readMail, sendMail, turnBoundaryNotice } from '../work/mail.js';
-import { announceMail, type Announcement } from '../work/mail-notify.js';
+import { sendMail } from '../work/mail.js';
 import { whoAmI } from '../work/prime.js';
 import { seanceList, seanceTalk } from '../work/seance.js';
 import { sling, unsling, type SlingResult } from '../work/sling.js';
@@ -183,100 +182,8 @@ export function registerWorkCommands(program: Command, io: Io): void {
     );
 }
 
-/** `gt mail …` and `gt handoff`. */
-export function registerMailCommands(program: Command, io: Io): void {
-  const mail = program.command('mail').description('messages between agents (beads of type message in the town store)');
-  mail
-    .command('send')
-    .description('send mail to an agent')
-    .argument('<address>')
-    .requiredOption('-s, --subject <subject>')
-    .option('-m, --message <body>', 'the body')
-    .option('--stdin', 'read the body from standard input')
-    .action((address: string, o: Opts, cmd: Command) =>
-      withTown(io, cmd, async (ctx) => {
-        const body = o.stdin === true ? io.readStdin() : typeof o.message === 'string' ? o.message : '';
-        const m = await sendMail(ctx.store, { from: ctx.actor, to: address, subject: String(o.subject), body });
-        // An idle recipient is told at once; a busy one at its next turn.
-        const announced = await announceMail(ctx, m).catch((): Announcement => 'next-turn');
-        if (globals(cmd).json) printJson(io, { ...m, announced });
-        else
-          io.out(
-            `✓ Sent ${m.id} to ${address}${announced === 'typed' ? ' (it was idle: told at once)' : ' (announced at its next turn)'}\n`,
-          );
-      }),
-    );
-  mail
-    .command('inbox')
-    .description('your mail (open), newest last')
-    .option('--all', 'archived too')
-    .action((o: Opts, cmd: Command) =>
-      withTown(io, cmd, async (ctx) => {
-        const me = await whoAmI(ctx.store, io.env, io.cwd);
-        const list = await inbox(ctx.store, me.address, { all: o.all === true });
-        if (globals(cmd).json) printJson(io, list);
-        else if (list.length === 0) io.out(`No mail for ${me.address}.\n`);
-        else
-          io.out(
-            list
-              .map(
-                (m) =>
-                  `${m.read ? ' ' : '*'} ${m.id}  ${m.from.padEnd(24)} ${sanitize(m.subject)}${m.archived ? ' (archived)' : ''}\n`,
-              )
-              .join(''),
-          );
-      }),
-    );
-  mail
-    .command('read')
-    .description('show a message and mark it read')
-    .argument('<id>')
-    .action((id: string, _o: Opts, cmd: Command) =>
-      withTown(io, cmd, async (ctx) => {
-        const m = await readMail(ctx.store, id, ctx.actor);
-        if (globals(cmd).json) printJson(io, m);
-        else io.out(`From: ${m.from}\nTo: ${m.to}\nSubject: ${sanitize(m.subject)}\n\n${sanitize(m.body)}\n`);
-      }),
-    );
-  mail
-    .command('archive')
-    .description('archive a message (closes its bead)')
-    .argument('<id>')
-    .action((id: string, _o: Opts, cmd: Command) =>
-      withTown(io, cmd, async (ctx) => {
-        const m = await archiveMail(ctx.store, id, ctx.actor);
-        if (globals(cmd).json) printJson(io, m);
-        else io.out(`✓ Archived ${m.id}\n`);
-      }),
-    );
-  mail
-    .command('check')
-    .description(
-      'unread mail; with --inject, what the prompt-submit hook shows the agent (queued nudges, new mail) — never fails',
-    )
-    .option('--inject', 'format for the agent, announce each message once, take queued nudges')
-    .action(async (o: Opts, cmd: Command) => {
-      if (o.inject === true) {
-        if (!io.stdinIsTTY) io.readStdin(); // the hook's JSON: nothing in it is needed
-        try {
-          await withTown(io, cmd, async (ctx) => {
-            const me = await whoAmI(ctx.store, io.env, io.cwd);
-            const text = await turnBoundaryNotice(ctx.store, me.address, 'prompt-submit');
-            if (text !== '') io.out(`${text}\n`);
-          });
-        } catch (err) {
-          io.err(`gt mail check: ${errorMessage(err)}\n`);
-        }
-        return;
-      }
-      await withTown(io, cmd, async (ctx) => {
-        const me = await whoAmI(ctx.store, io.env, io.cwd);
-        const unread = (await inbox(ctx.store, me.address)).filter((m) => !m.read);
-        if (globals(cmd).json) printJson(io, { agent: me.address, unread: unread.length });
-        else io.out(`${unread.length} unread\n`);
-      });
-    });
-
+/** `gt handoff`: a note for the successor, and a restart in place. */
+export function registerHandoffCommand(program: Command, io: Io): void {
   program
     .command('handoff')
     .description(

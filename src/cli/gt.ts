@@ -17,7 +17,8 @@ import { registerDemoCommand } from './demo.js';
 import { registerDaemonCommands, registerUpDownCommands } from './gt-daemon.js';
 import { registerStatusCommands, renderPolecats } from './gt-status.js';
 import { observeAgents } from '../observe/snapshot.js';
-import { registerMailCommands, registerSeanceCommand, registerWorkCommands } from './gt-work.js';
+import { registerMailCommands } from './gt-mail.js';
+import { registerHandoffCommand, registerSeanceCommand, registerWorkCommands } from './gt-work.js';
 import { registerMqCommands } from './gt-mq.js';
 import { registerFormulaCommands } from './gt-formula.js';
 import { registerPatrolCommands } from './gt-patrol.js';
@@ -381,6 +382,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
   registerEscalateCommands(program, io);
   registerMayorCommands(program, io);
   registerMailCommands(program, io);
+  registerHandoffCommand(program, io);
   registerSeanceCommand(program, io);
   registerStatusCommands(program, io);
   registerDaemonCommands(program, io);

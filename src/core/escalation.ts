@@ -55,7 +55,7 @@ export function compareEscalations(
 // ---------------------------------------------------------------------------------------------------------
 // Routes, in the form settings.json holds them.
 
-/** `"bead"`, `"mail:<address>"`, or `{"command": [argv0, ...]}` (an argv, never a shell string). */
+/** `"bead"`, `"mail:<address>"` (an agent, `overseer` or a mail group), or `{"command": [argv0, ...]}` (an argv, never a shell string). */
 export type EscalationRoute = 'bead' | `mail:${string}` | { command: string[] };
 
 export type ParsedRoute = { kind: 'bead' } | { kind: 'mail'; to: string } | { kind: 'command'; argv: string[] };
@@ -72,9 +72,10 @@ export function routeLabel(route: EscalationRoute): string {
   return r.kind === 'bead' ? 'bead' : r.kind === 'mail' ? `mail:${r.to}` : `command:${r.argv[0] ?? ''}`;
 }
 
+/** By default the person hears of critical and high at once (their inbox, `gt status`); the mayor of all but low. */
 export const DEFAULT_ESCALATION_ROUTES: Readonly<Record<Severity, readonly EscalationRoute[]>> = {
-  critical: ['bead', 'mail:mayor'],
-  high: ['bead', 'mail:mayor'],
+  critical: ['bead', 'mail:mayor', 'mail:overseer'],
+  high: ['bead', 'mail:mayor', 'mail:overseer'],
   medium: ['bead', 'mail:mayor'],
   low: ['bead'],
 };

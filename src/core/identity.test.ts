@@ -3,6 +3,9 @@ import { ValidationError } from './errors.js';
 import {
   agentAddress,
   agentGitIdentity,
+  groupAddress,
+  groupMembers,
+  parseRecipient,
   parseAddress,
   polecatBranch,
   ROLE_SPECS,
@@ -12,6 +15,7 @@ import {
   tmuxSocketName,
   validateName,
   type AgentIdentity,
+  type Recipient,
 } from './identity.js';
 
 const IDS: [AgentIdentity, string, string][] = [
@@ -116,5 +120,54 @@ describe('supervisorOf', () => {
     [{ role: 'boot', rig: null }, 'mayor'],
   ] as const)('%o reports to %s', (agent, expected) => {
     expect(supervisorOf(agent)).toBe(expected);
+  });
+});
+
+describe('mail recipients', () => {
+  it.each([
+    ['overseer', { kind: 'overseer' }],
+    ['mayor', { kind: 'agent', address: 'mayor' }],
+    ['gastown/polecats/toast', { kind: 'agent', address: 'gastown/polecats/toast' }],
+    ['@witnesses', { kind: 'group', group: { kind: 'witnesses' } }],
+    ['@town', { kind: 'group', group: { kind: 'town' } }],
+    ['@overseer', { kind: 'group', group: { kind: 'overseer' } }],
+    ['@rig/gastown', { kind: 'group', group: { kind: 'rig', rig: 'gastown' } }],
+    ['@polecats/gastown', { kind: 'group', group: { kind: 'polecats', rig: 'gastown' } }],
+  ] as [string, Recipient][])('%s is %j', (address, expected) => {
+    expect(parseRecipient(address)).toEqual(expected);
+    if (expected.kind === 'group') expect(groupAddress(expected.group)).toBe(address);
+  });
+
+  it.each([
+    ['@everyone', /unknown mail group "@everyone": the groups are @witnesses, @rig\/<rig>, @polecats\/<rig>, @town/],
+    ['@rig', /unknown mail group/],
+    ['@rig/a.b', /invalid rig name/],
+    ['@polecats/gastown/toast', /unknown mail group/],
+    ['Ada Lovelace', /invalid agent address/],
+    ['overseer/x', /invalid agent address/],
+  ])('refuses %s', (address, message) => {
+    expect(() => parseRecipient(address)).toThrow(message);
+  });
+
+  const AGENTS = [
+    { address: 'mayor', role: 'mayor', rig: null },
+    { address: 'gastown/witness', role: 'witness', rig: 'gastown' },
+    { address: 'gastown/polecats/toast', role: 'polecat', rig: 'gastown' },
+    { address: 'gastown/crew/ana', role: 'crew', rig: 'gastown' },
+    { address: 'beads/witness', role: 'witness', rig: 'beads' },
+    { address: 'beads/polecats/nux', role: 'polecat', rig: 'beads' },
+  ] as const;
+
+  it.each([
+    ['@witnesses', ['gastown/witness', 'beads/witness']],
+    ['@rig/gastown', ['gastown/witness', 'gastown/polecats/toast', 'gastown/crew/ana']],
+    ['@polecats/beads', ['beads/polecats/nux']],
+    ['@polecats/nowhere', []],
+    ['@town', AGENTS.map((a) => a.address)],
+    ['@overseer', ['overseer']],
+  ])('%s has %j', (address, members) => {
+    const r = parseRecipient(address);
+    if (r.kind !== 'group') throw new Error('not a group');
+    expect(groupMembers(r.group, AGENTS)).toEqual(members);
   });
 });

@@ -183,3 +183,75 @@ export function polecatBranch(name: string, bead: string | undefined, stampMs: n
 export function agentGitIdentity(id: AgentIdentity, ownerEmail: string): { name: string; email: string } {
   return { name: 'name' in id ? id.name : agentAddress(id), email: ownerEmail };
 }
+
+/**
+ * The person at the keyboard: an address for mail (an inbox, a sender), not an agent. It has no row, no session
+ * and no sandbox; `gt` run in a town outside every sandbox and without GT_ROLE acts as the overseer.
+ */
+export const OVERSEER = 'overseer';
+
+/** Mail to many: every witness, every agent of a rig, a rig's polecats, every agent, the overseer. */
+export type MailGroup =
+  | { kind: 'witnesses' }
+  | { kind: 'rig'; rig: string }
+  | { kind: 'polecats'; rig: string }
+  | { kind: 'town' }
+  | { kind: 'overseer' };
+
+/** The groups as they are written, for help texts and errors. */
+export const MAIL_GROUP_FORMS = ['@witnesses', '@rig/<rig>', '@polecats/<rig>', '@town', '@overseer'] as const;
+
+/** Where mail may go: an agent, the overseer, or a group of them. */
+export type Recipient = { kind: 'agent'; address: string } | { kind: 'overseer' } | { kind: 'group'; group: MailGroup };
+
+/** Reads a mail address: `overseer`, an agent's address, or a group (`@witnesses`, `@rig/<rig>`, …). */
+export function parseRecipient(address: string): Recipient {
+  const a = address.trim();
+  if (a === OVERSEER) return { kind: 'overseer' };
+  if (!a.startsWith('@')) {
+    parseAddress(a);
+    return { kind: 'agent', address: a };
+  }
+  const parts = a.slice(1).split('/');
+  const bad = (): never => {
+    throw new ValidationError(`unknown mail group "${address}": the groups are ${MAIL_GROUP_FORMS.join(', ')}`);
+  };
+  if (parts.length === 1) {
+    if (parts[0] === 'witnesses') return { kind: 'group', group: { kind: 'witnesses' } };
+    if (parts[0] === 'town') return { kind: 'group', group: { kind: 'town' } };
+    if (parts[0] === 'overseer') return { kind: 'group', group: { kind: 'overseer' } };
+    return bad();
+  }
+  if (parts.length === 2 && (parts[0] === 'rig' || parts[0] === 'polecats')) {
+    const rig = parts[1] ?? '';
+    validateName('rig', rig);
+    return { kind: 'group', group: parts[0] === 'rig' ? { kind: 'rig', rig } : { kind: 'polecats', rig } };
+  }
+  return bad();
+}
+
+/** A group as written: `@witnesses`, `@rig/gastown`. */
+export function groupAddress(group: MailGroup): string {
+  return group.kind === 'rig' || group.kind === 'polecats' ? `@${group.kind}/${group.rig}` : `@${group.kind}`;
+}
+
+/** The addresses a group stands for, among the town's agents, in the order given. */
+export function groupMembers(
+  group: MailGroup,
+  agents: readonly { address: string; role: Role; rig: string | null }[],
+): string[] {
+  const pick = (keep: (a: { role: Role; rig: string | null }) => boolean): string[] =>
+    agents.filter(keep).map((a) => a.address);
+  switch (group.kind) {
+    case 'witnesses':
+      return pick((a) => a.role === 'witness');
+    case 'rig':
+      return pick((a) => a.rig === group.rig);
+    case 'polecats':
+      return pick((a) => a.rig === group.rig && a.role === 'polecat');
+    case 'town':
+      return pick(() => true);
+    case 'overseer':
+      return [OVERSEER];
+  }
+}

@@ -112,11 +112,11 @@ describe('scheduler.max_polecats (town and rig)', () => {
 });
 
 describe('escalation settings', () => {
-  it('routes low to the bead only and the rest to the mayor too; raises after 4h, at most twice', () => {
+  it('routes low to the bead only, the rest to the mayor too, critical and high to the overseer too; raises after 4h, at most twice', () => {
     expect(parseTownSettings({}).escalation).toEqual({
       routes: {
-        critical: ['bead', 'mail:mayor'],
-        high: ['bead', 'mail:mayor'],
+        critical: ['bead', 'mail:mayor', 'mail:overseer'],
+        high: ['bead', 'mail:mayor', 'mail:overseer'],
         medium: ['bead', 'mail:mayor'],
         low: ['bead'],
       },
@@ -139,6 +139,11 @@ describe('escalation settings', () => {
     expect(parseTownSettings({ escalation }).escalation).toMatchObject(expected);
   });
 
+  it('takes the overseer and groups as mail routes', () => {
+    const routes = { low: ['bead', 'mail:overseer', 'mail:@witnesses'] };
+    expect(parseTownSettings({ escalation: { routes } }).escalation.routes.low).toEqual(routes.low);
+  });
+
   it('reads routes given for some severities and keeps the defaults of the others', () => {
     const s = parseTownSettings({
       escalation: {
@@ -150,7 +155,7 @@ describe('escalation settings', () => {
     });
     expect(s.escalation.routes).toEqual({
       critical: ['bead', 'mail:gastown/witness', { command: ['notify-send', 'Gas Town'] }],
-      high: ['bead', 'mail:mayor'],
+      high: ['bead', 'mail:mayor', 'mail:overseer'],
       medium: ['bead', 'mail:mayor'],
       low: [],
     });
@@ -170,9 +175,13 @@ describe('escalation settings', () => {
     [{ escalation: { routes: { high: [7] } } }, /escalation\.routes\.high\[0\] must be "bead"/],
     [
       { escalation: { routes: { low: ['bead', 'mail:nobody here'] } } },
-      /escalation\.routes\.low\[1\] does not name an agent to mail \(invalid agent address/,
+      /escalation\.routes\.low\[1\] does not name an address to mail \(invalid agent address/,
     ],
-    [{ escalation: { routes: { low: ['mail:'] } } }, /escalation\.routes\.low\[0\] does not name an agent/],
+    [{ escalation: { routes: { low: ['mail:'] } } }, /escalation\.routes\.low\[0\] does not name an address/],
+    [
+      { escalation: { routes: { low: ['mail:@everyone'] } } },
+      /escalation\.routes\.low\[0\] does not name an address to mail \(unknown mail group "@everyone"/,
+    ],
     [
       { escalation: { routes: { low: [{ command: 'notify-send hi' }] } } },
       /escalation\.routes\.low\[0\]\.command must be an array of strings/,

@@ -1,6 +1,6 @@
 import { DEFAULT_ESCALATION_ROUTES, SEVERITIES, type EscalationRoute, type Severity } from './escalation.js';
 import { errorMessage, ValidationError, isRecord } from './errors.js';
-import { isRole, parseAddress, validateName, type Role } from './identity.js';
+import { isRole, parseRecipient, validateName, type Role } from './identity.js';
 import { durationSeconds } from './time.js';
 
 /**
@@ -244,9 +244,9 @@ class Reader {
     if (typeof item === 'string' && item.startsWith('mail:')) {
       const to = item.slice('mail:'.length);
       try {
-        parseAddress(to);
+        parseRecipient(to);
       } catch (err) {
-        this.fail(path, `does not name an agent to mail (${errorMessage(err)})`);
+        this.fail(path, `does not name an address to mail (${errorMessage(err)})`);
       }
       return `mail:${to}`;
     }

@@ -26,8 +26,9 @@ import type { Comment } from '../core/bead.js';
 import { formatDuration, formatTimestamp } from '../core/time.js';
 import { execArgv } from '../exec/exec.js';
 import { withFileLock } from '../exec/lock.js';
-import { sendMail } from '../work/mail.js';
-import { announceMail } from '../work/mail-notify.js';
+import { OVERSEER } from '../core/identity.js';
+import { sendMessage } from '../work/mail.js';
+import { announceAll } from '../work/mail-notify.js';
 import type { TownContext } from '../work/sessions.js';
 
 /**
@@ -246,9 +247,14 @@ function routesOf(ctx: TownContext, severity: Severity): readonly EscalationRout
   return ctx.settings.escalation.routes[severity];
 }
 
-/** A mail sender is one word: an actor with spaces in it (a git user name) is written with dashes. */
-function sender(actor: string): string {
-  return actor.trim().replace(/[\s,]+/gu, '-') || 'escalation';
+/**
+ * A mail sender is one word: an actor with spaces in it is a person's name (git user.name), so the overseer
+ * sends it under that name.
+ */
+function sender(actor: string): { from: string; fromName: string | null } {
+  const a = actor.trim();
+  if (a === '') return { from: 'escalation', fromName: null };
+  return /[\s,]/u.test(a) ? { from: OVERSEER, fromName: a } : { from: a, fromName: null };
 }
 
 function mailText(ctx: TownContext, e: Escalation, why: 'filed' | 'raised'): { subject: string; body: string } {
@@ -285,10 +291,11 @@ async function runRoute(
     case 'bead':
       return { ok: true, detail: e.id };
     case 'mail': {
-      const mail = await sendMail(ctx.store, { from: sender(actor), to: parsed.to, ...mailText(ctx, e, why) });
+      // To a group: one copy per member.
+      const mail = await sendMessage(ctx.store, { ...sender(actor), to: parsed.to, ...mailText(ctx, e, why) });
       // Typed into the recipient's session at once if it sits idle; else it hears at its next turn.
-      await announceMail(ctx, mail).catch(() => undefined);
-      return { ok: true, detail: mail.id };
+      await announceAll(ctx, mail);
+      return { ok: true, detail: mail.map((m) => m.id).join(',') };
     }
     case 'command': {
       const [file, ...args] = parsed.argv;

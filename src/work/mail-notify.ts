@@ -1,36 +1,78 @@
+import { OVERSEER } from '../core/identity.js';
 import { sanitizeTypedText } from '../core/pane.js';
 import { agentCli } from '../runtime/launch.js';
-import { paneProfile } from '../runtime/presets.js';
+import { handsOverAtTurns, paneProfile } from '../runtime/presets.js';
 import { typeNudge } from '../session/nudge.js';
-import { markAnnounced, type Mail, type Stores } from './mail.js';
+import { markAnnounced, senderLabel, unmarkAnnounced, type Mail, type Stores } from './mail.js';
+import { watchQueuedNudges } from './nudge.js';
 import { agentRunning, nudgeLockPath, type TownContext } from './sessions.js';
 
 /**
  * New mail announced to its recipient: an agent idle at its prompt has no next turn of its own, so it is told
  * at once, in one typed line saying who wrote and what about. A busy agent gets nothing typed: it hears of the
- * mail at its next turn (its prompt-submit hook), one without a session from its next prime.
+ * mail at its next turn (its prompt-submit hook), one without a session from its next prime. Urgent mail does
+ * not wait for the next turn: to a busy agent it is queued as an urgent nudge, which the Stop hook hands over
+ * when the current turn ends (or a watcher types, for a CLI without turn hooks). The overseer has no session:
+ * its mail waits in its inbox, and `gt status` shows it.
  */
 
-export type Announcement = 'typed' | 'next-turn';
+/** typed: into an idle session now; queued: an urgent nudge for the end of the turn; next-turn; inbox: the overseer's. */
+export type Announcement = 'typed' | 'queued' | 'next-turn' | 'inbox';
 
 /** The line typed into an idle recipient's session. */
-export function mailLine(mail: Pick<Mail, 'id' | 'from' | 'subject'>): string {
+export function mailLine(mail: Pick<Mail, 'id' | 'from' | 'from_name' | 'subject' | 'priority'>): string {
+  const urgent = mail.priority === 'urgent' ? 'urgent ' : '';
   return sanitizeTypedText(
-    `[mail from ${mail.from}] ${mail.id}: ${mail.subject.slice(0, 200)} (read it with gt mail read ${mail.id})`,
+    `[${urgent}mail from ${senderLabel(mail)}] ${mail.id}: ${mail.subject.slice(0, 200)} (read it with gt mail read ${mail.id})`,
   );
 }
 
 export async function announceMail(ctx: TownContext & { store: Stores }, mail: Mail): Promise<Announcement> {
+  if (mail.recipient === OVERSEER) return 'inbox';
   if (mail.handoff) return 'next-turn'; // a note for the successor, shown by its prime
-  const agent = await ctx.store.agent(mail.to);
+  const agent = await ctx.store.agent(mail.recipient);
   if (!(await ctx.provider.isAlive(agent.session_name)) || !(await agentRunning(ctx, agent))) return 'next-turn';
   const resolved = agentCli(ctx.settings, agent);
+  // Marked first: the typed line starts a turn whose prompt hook must not announce the same mail again.
+  await markAnnounced(ctx.store, [mail.id], 'mail');
   const typed = await typeNudge(ctx.provider, agent.session_name, mailLine(mail), {
     profile: paneProfile(resolved.preset),
     lockPath: nudgeLockPath(ctx.town, agent.session_name),
     waitIdleMs: 0,
+  }).catch(async (err: unknown) => {
+    await unmarkAnnounced(ctx.store, [mail.id], 'mail');
+    throw err;
   });
-  if (typed.outcome !== 'delivered') return 'next-turn';
-  await markAnnounced(ctx.store, [mail.id], 'mail');
-  return 'typed';
+  if (typed.outcome === 'delivered') return 'typed';
+  if (mail.priority !== 'urgent') {
+    await unmarkAnnounced(ctx.store, [mail.id], 'mail');
+    return 'next-turn';
+  }
+  await ctx.store.queueNudge(
+    {
+      recipient: agent.address,
+      sender: mail.from,
+      body: `urgent mail ${mail.id} from ${senderLabel(mail)}: ${mail.subject.slice(0, 200)} (read it with gt mail read ${mail.id})`,
+      urgent: true,
+    },
+    ctx.actor,
+  );
+  if (!(typed.outcome === 'busy' && handsOverAtTurns(resolved.preset)))
+    watchQueuedNudges(ctx, agent.address, resolved.preset);
+  return 'queued';
+}
+
+/** Announces every copy of a message; a failure to announce one never loses the mail (it waits in the inbox). */
+export async function announceAll(
+  ctx: TownContext & { store: Stores },
+  mail: readonly Mail[],
+): Promise<{ to: string; id: string; announced: Announcement }[]> {
+  const out: { to: string; id: string; announced: Announcement }[] = [];
+  for (const m of mail)
+    out.push({
+      to: m.recipient,
+      id: m.id,
+      announced: await announceMail(ctx, m).catch((): Announcement => 'next-turn'),
+    });
+  return out;
 }

@@ -2,7 +2,7 @@ import type { QueuedNudge } from '../core/agent-store.js';
 import { ValidationError } from '../core/errors.js';
 import { classifyPane, sanitizeTypedText } from '../core/pane.js';
 import { agentCli } from '../runtime/launch.js';
-import { handsOverAtTurns, paneProfile } from '../runtime/presets.js';
+import { handsOverAtTurns, paneProfile, type Preset } from '../runtime/presets.js';
 import { typeNudge, type NudgeOutcome } from '../session/nudge.js';
 import { agentAt, agentRunning, nudgeLockPath, type TownContext } from './sessions.js';
 
@@ -58,19 +58,7 @@ export async function nudgeAgent(ctx: TownContext, req: NudgeRequest): Promise<N
   };
   const resolved = agentCli(ctx.settings, agent);
   const name = agent.session_name;
-  const watch = (): void => {
-    // The watcher first gives turn hooks (and nudges sent right after this one) a moment, then types what is left as one line.
-    if (resolved.preset.readiness.kind === 'prompt')
-      ctx.spawnGt?.([
-        'nudge',
-        req.to,
-        '--flush',
-        '--wait',
-        String(FLUSH_WATCH_SECONDS),
-        '--delay',
-        String(FLUSH_DELAY_MS),
-      ]);
-  };
+  const watch = (): void => watchQueuedNudges(ctx, req.to, resolved.preset);
   if (!(await agentRunning(ctx, agent))) return queue('no-session');
   if (req.mode === 'queue') {
     // Not typed now; handed over at the next turn boundary, or typed by a watcher once the agent is idle
@@ -98,6 +86,16 @@ export async function nudgeAgent(ctx: TownContext, req: NudgeRequest): Promise<N
 /** How long a background watcher waits for an agent to become idle, and how long it lets pass first. */
 export const FLUSH_WATCH_SECONDS = 600;
 export const FLUSH_DELAY_MS = 2_000;
+
+/**
+ * Starts a background watcher that types an agent's queued nudges once it is idle (`gt nudge --flush`). It first
+ * gives turn hooks (and nudges sent right after) a moment, then types what is left as one line. Only for CLIs
+ * whose readiness is a prompt that can be watched for.
+ */
+export function watchQueuedNudges(ctx: Pick<TownContext, 'spawnGt'>, to: string, preset: Preset): void {
+  if (preset.readiness.kind === 'prompt')
+    ctx.spawnGt?.(['nudge', to, '--flush', '--wait', String(FLUSH_WATCH_SECONDS), '--delay', String(FLUSH_DELAY_MS)]);
+}
 
 export type FlushReport = { to: string; delivered: number; outcome: NudgeOutcome | 'nothing-queued' | 'no-session' };
 

@@ -4,10 +4,10 @@ import { describeRecipient } from '../core/beacon.js';
 import type { BeadStore } from '../core/bead-store.js';
 import { STATUSES } from '../core/bead.js';
 import { isRecord, NotFoundError } from '../core/errors.js';
-import { parseAddress, type Role } from '../core/identity.js';
+import { OVERSEER, parseAddress, type Role } from '../core/identity.js';
 import { loadRigSettings } from '../town/rig.js';
 import type { Town } from '../town/town.js';
-import { inbox, takeHandoffNote, type Mail } from './mail.js';
+import { inbox, senderLabel, takeHandoffNote, type Mail } from './mail.js';
 import { viewMolecule, type MoleculeStatus, type MoleculeView } from './molecule.js';
 import { formatQueuedNudges } from './nudge.js';
 
@@ -52,6 +52,20 @@ export async function whoAmI(
   env: Readonly<Record<string, string | undefined>>,
   cwd: string,
 ): Promise<Agent> {
+  const agent = await agentHere(store, env, cwd);
+  if (agent === undefined)
+    throw new NotFoundError('this is not an agent sandbox and GT_ROLE is not set', {
+      hint: 'run it inside an agent session, or cd into a sandbox',
+    });
+  return agent;
+}
+
+/** `GT_ROLE`'s agent when it is set, else the agent whose sandbox holds `cwd`, else undefined. */
+async function agentHere(
+  store: AgentStore,
+  env: Readonly<Record<string, string | undefined>>,
+  cwd: string,
+): Promise<Agent | undefined> {
   const role = env.GT_ROLE;
   if (role !== undefined && role !== '') return store.agent(role);
   let here = cwd;
@@ -61,14 +75,22 @@ export async function whoAmI(
     // keep cwd as given
   }
   const agents = await store.agents({});
-  const match = agents
+  return agents
     .filter((a) => here === a.sandbox_path || here.startsWith(`${a.sandbox_path}/`))
     .sort((a, b) => b.sandbox_path.length - a.sandbox_path.length)[0];
-  if (match === undefined)
-    throw new NotFoundError('this is not an agent sandbox and GT_ROLE is not set', {
-      hint: 'run it inside an agent session, or cd into a sandbox',
-    });
-  return match;
+}
+
+/**
+ * Who is asking, for mail (whose inbox, who sends): the agent, by GT_ROLE or by the sandbox `cwd` is in; else,
+ * in a town, the overseer (the person at the keyboard). Commands that need an agent use whoAmI.
+ */
+export async function whoAsks(
+  store: AgentStore,
+  env: Readonly<Record<string, string | undefined>>,
+  cwd: string,
+): Promise<{ address: string; agent: Agent | null }> {
+  const agent = await agentHere(store, env, cwd);
+  return agent === undefined ? { address: OVERSEER, agent: null } : { address: agent.address, agent };
 }
 
 export type PrimeReport = {
@@ -226,9 +248,11 @@ export async function prime(
       '',
       `## Mail (${unread.length} unread)`,
       '',
-      ...unread.map((m) => `${m.id} from ${m.from}: ${m.subject}`),
+      ...unread.map(
+        (m) => `${m.id} from ${senderLabel(m)}: ${m.subject}${m.priority === 'normal' ? '' : ` [${m.priority}]`}`,
+      ),
       '',
-      'Read with `gt mail read <id>`; archive with `gt mail archive <id>`.',
+      'Read with `gt mail read <id>`; answer with `gt mail reply <id> -m "<text>"`; archive with `gt mail archive <id>`.',
     );
   }
   if (nudges.length > 0) lines.push('', formatQueuedNudges(nudges));

@@ -8,7 +8,8 @@ import { FakeSessionProvider } from '../session/fake.js';
 import { openSqliteBeadStore, type SqliteBeadStore } from '../store/sqlite-bead-store.js';
 import type { Town } from '../town/town.js';
 import { flushQueuedNudges, formatQueuedNudges, nudgeAgent } from './nudge.js';
-import { turnBoundaryNotice } from './mail.js';
+import { sendMail, turnBoundaryNotice } from './mail.js';
+import { announceMail } from './mail-notify.js';
 import { onStop, parseHookInput, prime, whoAmI } from './prime.js';
 import { startAgentSession, stopAgentSession, type TownContext } from './sessions.js';
 import { sling } from './sling.js';
@@ -164,6 +165,46 @@ describe('nudgeAgent', () => {
     await expect(
       nudgeAgent(ctx, { to: 'gastown/polecats/../x', from: 'm', message: 'hi', mode: 'queue' }),
     ).rejects.toThrow(/invalid agent address/);
+  });
+});
+
+describe('announcing mail', () => {
+  it('typed into an idle agent; urgent to a busy one is queued for its Stop hook; normal waits; the overseer has an inbox', async () => {
+    const { ctx, provider, store } = await setup();
+    await startAgentSession(ctx, TOAST, { wait: false });
+    provider.setScreen('ga-toast', 'sim> go\n· sim: working (esc to interrupt)');
+    const normal = await sendMail(store, { from: 'overseer', fromName: 'Ada', to: TOAST, subject: 'fyi' });
+    expect(await announceMail(ctx, normal)).toBe('next-turn');
+    expect(await store.pendingNudges(TOAST)).toEqual([]);
+    const urgent = await sendMail(store, {
+      from: 'overseer',
+      fromName: 'Ada',
+      to: TOAST,
+      subject: 'stop',
+      priority: 'urgent',
+    });
+    expect(await announceMail(ctx, urgent)).toBe('queued');
+    expect(provider.input.get('ga-toast') ?? []).toEqual([]);
+    const agent = await store.agent(TOAST);
+    const stop = JSON.parse(await onStop(store, agent, { stopHookActive: false, remindDone: false })) as {
+      decision: string;
+      reason: string;
+    };
+    expect(stop.decision).toBe('block');
+    expect(stop.reason).toContain(`[from overseer, urgent] urgent mail ${urgent.id} from overseer (Ada): stop`);
+    // Announced by the nudge: the prompt hook names only the normal one.
+    const notice = await turnBoundaryNotice(store, TOAST, 'prompt-submit');
+    expect(notice).toContain(normal.id);
+    expect(notice).not.toContain(urgent.id);
+
+    provider.setScreen('ga-toast', 'sim> ');
+    provider.respond('ga-toast', (i) => i.kind === 'key' && provider.setScreen('ga-toast', 'sim> [mail]\nsim> '));
+    const idle = await sendMail(store, { from: 'mayor', to: TOAST, subject: 'now', priority: 'urgent' });
+    expect(await announceMail(ctx, idle)).toBe('typed');
+    expect(JSON.stringify(provider.input.get('ga-toast'))).toContain(`[urgent mail from mayor] ${idle.id}: now`);
+    expect(await announceMail(ctx, await sendMail(store, { from: 'mayor', to: 'overseer', subject: 'x' }))).toBe(
+      'inbox',
+    );
   });
 });
 
