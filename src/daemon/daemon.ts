@@ -18,6 +18,7 @@ import { announceMail } from '../work/mail-notify.js';
 import { startAgentSession, stopAgentSession, type TownContext } from '../work/sessions.js';
 import { claimantOf, dispatchQueued, type DispatchReport } from '../work/scheduler.js';
 import { convoyPass, type ConvoyPassReport } from '../work/convoy-feed.js';
+import { announceWaitingMail } from '../work/mail-notify.js';
 import { patrolPass, type PatrolPassResult } from '../patrol/problems.js';
 import { escalationOf } from '../core/escalation.js';
 import { escalate, raiseStale, type StaleReport } from '../patrol/escalation.js';
@@ -245,6 +246,7 @@ async function reconcileOnce(
   patrolFailed: (err: unknown) => void = () => undefined,
   raised: (report: StaleReport | { error: unknown }) => void = () => undefined,
   convoyed: (report: ConvoyPassReport | { error: unknown }) => void = () => undefined,
+  announced: (mail: { to: string; id: string } | { error: unknown }) => void = () => undefined,
 ): Promise<{ actions: Action[]; recheckAtMs: number | null }> {
   // Settings are read afresh every pass: fixing the cause of a quarantine often means editing them.
   try {
@@ -300,6 +302,14 @@ async function reconcileOnce(
     convoyed(await convoyPass(ctx));
   } catch (err) {
     convoyed({ error: err });
+  }
+  // Then mail that slipped between an agent's turns (sent while it was busy, after its last turn boundary):
+  // typed now that it sits idle at its prompt.
+  try {
+    const idle = new Set(agents.filter((a) => a.session_alive && a.pane === 'idle').map((a) => a.address));
+    for (const m of await announceWaitingMail(ctx, idle)) if (m.announced === 'typed') announced(m);
+  } catch (err) {
+    announced({ error: err });
   }
   // Then the queue: the pass may have freed polecats (a closed bead taken off a hook), and a gt done woke it.
   const report = await dispatchQueued(ctx, { claimant: claimantOf(ctx.actor) });
@@ -573,6 +583,12 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
                 error: f.error,
               });
           },
+          (m) =>
+            log(
+              'error' in m
+                ? { event: 'error', message: `announcing waiting mail: ${errorMessage(m.error)}` }
+                : { event: 'mail-announced', to: m.to, id: m.id },
+            ),
         );
         passes++;
         if (options.passes !== undefined && options.passes > 0 && passes >= options.passes) break;

@@ -3,7 +3,7 @@ import { sanitizeTypedText } from '../core/pane.js';
 import { agentCli } from '../runtime/launch.js';
 import { handsOverAtTurns, paneProfile } from '../runtime/presets.js';
 import { typeNudge } from '../session/nudge.js';
-import { markAnnounced, senderLabel, unmarkAnnounced, type Mail, type Stores } from './mail.js';
+import { markAnnounced, senderLabel, unannouncedMail, unmarkAnnounced, type Mail, type Stores } from './mail.js';
 import { watchQueuedNudges } from './nudge.js';
 import { agentRunning, nudgeLockPath, type TownContext } from './sessions.js';
 
@@ -75,4 +75,20 @@ export async function announceAll(
       announced: await announceMail(ctx, m).catch((): Announcement => 'next-turn'),
     });
   return out;
+}
+
+/**
+ * The daemon's look for mail that slipped between turns: sent while its recipient was busy, after its last turn
+ * boundary had run, so that nothing would tell it. Each such mail to an agent now idle at its prompt is typed
+ * (one line per mail, as at sending); one still busy is left for its turn boundary. `idle` is the addresses the
+ * daemon saw idle at their prompt this pass; mail younger than `graceMs` is its sender's to announce.
+ */
+export async function announceWaitingMail(
+  ctx: TownContext & { store: Stores },
+  idle: ReadonlySet<string>,
+  graceMs = 5_000,
+): Promise<{ to: string; id: string; announced: Announcement }[]> {
+  if (idle.size === 0) return [];
+  const waiting = (await unannouncedMail(ctx.store, ctx.now() - graceMs)).filter((m) => idle.has(m.recipient));
+  return announceAll(ctx, waiting);
 }

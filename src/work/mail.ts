@@ -417,6 +417,24 @@ export async function turnBoundaryNotice(store: Stores, address: string, by: str
   return parts.join('\n');
 }
 
+/**
+ * Unread mail nobody has been told about yet, to agents (never the overseer, whose inbox is read by a person),
+ * sent before `beforeMs`, oldest first: one query for the whole town.
+ */
+export async function unannouncedMail(store: Stores, beforeMs: number): Promise<Mail[]> {
+  const open = await store.list({
+    types: ['message'],
+    labels: [MAIL_LABEL],
+    statuses: ['open'],
+    sort: 'oldest',
+    limit: 0,
+  });
+  return open
+    .filter((b) => !b.labels.includes(NOTIFIED_LABEL) && Date.parse(b.created_at) < beforeMs)
+    .map(toMail)
+    .filter((m) => !m.read && !m.handoff && m.recipient !== OVERSEER && m.recipient !== '');
+}
+
 /** Marks mail as announced: the turn boundary does not announce it again. */
 export async function markAnnounced(store: Stores, ids: readonly string[], by: string): Promise<void> {
   if (ids.length > 0) await store.addLabels(ids, [NOTIFIED_LABEL], by);

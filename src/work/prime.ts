@@ -7,7 +7,7 @@ import { isRecord, NotFoundError } from '../core/errors.js';
 import { OVERSEER, parseAddress, type Role } from '../core/identity.js';
 import { loadRigSettings } from '../town/rig.js';
 import type { Town } from '../town/town.js';
-import { inbox, senderLabel, takeHandoffNote, type Mail } from './mail.js';
+import { inbox, senderLabel, takeHandoffNote, turnBoundaryNotice, type Mail } from './mail.js';
 import { viewMolecule, type MoleculeStatus, type MoleculeView } from './molecule.js';
 import { formatQueuedNudges } from './nudge.js';
 
@@ -312,8 +312,10 @@ export async function onStop(
   agent: Agent,
   options: { stopHookActive: boolean; remindDone: boolean },
 ): Promise<string> {
-  const nudges = await store.takeNudges(agent.address, 'stop');
-  if (nudges.length > 0) return JSON.stringify({ decision: 'block', reason: formatQueuedNudges(nudges) });
+  // The end of a turn is a turn boundary too: what arrived while the agent was busy is handed over now, since
+  // an agent that goes idle has no next turn of its own to hear it at.
+  const waiting = await turnBoundaryNotice(store, agent.address, 'stop');
+  if (waiting !== '') return JSON.stringify({ decision: 'block', reason: waiting });
   if (options.remindDone && !options.stopHookActive && agent.hook_bead !== null) {
     const [bead] = await store.show([agent.hook_bead]);
     if (bead !== undefined && bead.status !== 'closed') {

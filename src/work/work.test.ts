@@ -9,7 +9,7 @@ import { openSqliteBeadStore, type SqliteBeadStore } from '../store/sqlite-bead-
 import type { Town } from '../town/town.js';
 import { flushQueuedNudges, formatQueuedNudges, nudgeAgent } from './nudge.js';
 import { sendMail, turnBoundaryNotice } from './mail.js';
-import { announceMail } from './mail-notify.js';
+import { announceMail, announceWaitingMail } from './mail-notify.js';
 import { onStop, parseHookInput, prime, whoAmI } from './prime.js';
 import { startAgentSession, stopAgentSession, type TownContext } from './sessions.js';
 import { sling } from './sling.js';
@@ -169,7 +169,7 @@ describe('nudgeAgent', () => {
 });
 
 describe('announcing mail', () => {
-  it('typed into an idle agent; urgent to a busy one is queued for its Stop hook; normal waits; the overseer has an inbox', async () => {
+  it('typed into an idle agent; to a busy one, urgent is queued as a nudge and normal waits for its turn boundary (the Stop hook at the latest); the overseer has an inbox', async () => {
     const { ctx, provider, store } = await setup();
     await startAgentSession(ctx, TOAST, { wait: false });
     provider.setScreen('ga-toast', 'sim> go\n· sim: working (esc to interrupt)');
@@ -192,10 +192,11 @@ describe('announcing mail', () => {
     };
     expect(stop.decision).toBe('block');
     expect(stop.reason).toContain(`[from overseer, urgent] urgent mail ${urgent.id} from overseer (Ada): stop`);
-    // Announced by the nudge: the prompt hook names only the normal one.
-    const notice = await turnBoundaryNotice(store, TOAST, 'prompt-submit');
-    expect(notice).toContain(normal.id);
-    expect(notice).not.toContain(urgent.id);
+    // The end of the turn is a turn boundary: the normal mail is handed over there too, once; the urgent one
+    // was announced by its nudge.
+    expect(stop.reason).toContain(normal.id);
+    expect(stop.reason.split(urgent.id)).toHaveLength(3); // the nudge's text only: "urgent mail <id> … gt mail read <id>"
+    expect(await turnBoundaryNotice(store, TOAST, 'prompt-submit')).toBe('');
 
     provider.setScreen('ga-toast', 'sim> ');
     provider.respond('ga-toast', (i) => i.kind === 'key' && provider.setScreen('ga-toast', 'sim> [mail]\nsim> '));
@@ -205,6 +206,35 @@ describe('announcing mail', () => {
     expect(await announceMail(ctx, await sendMail(store, { from: 'mayor', to: 'overseer', subject: 'x' }))).toBe(
       'inbox',
     );
+  });
+});
+
+describe('mail that slipped between turns', () => {
+  it('the daemon types it once its recipient sits idle at its prompt; busy, or just sent, it waits', async () => {
+    const { ctx, provider, store } = await setup();
+    await startAgentSession(ctx, TOAST, { wait: false });
+    provider.setScreen('ga-toast', 'sim> go\n· sim: working (esc to interrupt)');
+    const mail = await sendMail(store, { from: 'mayor', to: TOAST, subject: 'after your stop hook' });
+    const later = { ...ctx, now: () => Date.now() + 10_000 };
+    // Just sent: its sender announces it.
+    expect(await announceWaitingMail({ ...ctx, now: () => Date.now() }, new Set([TOAST]))).toEqual([]);
+    // Busy: left for its turn boundary, still unannounced.
+    expect(await announceWaitingMail(later, new Set([TOAST]))).toEqual([
+      { to: TOAST, id: mail.id, announced: 'next-turn' },
+    ]);
+    // Not seen idle by the daemon: not tried.
+    provider.setScreen('ga-toast', 'sim> ');
+    expect(await announceWaitingMail(later, new Set())).toEqual([]);
+    provider.respond('ga-toast', (i) => i.kind === 'key' && provider.setScreen('ga-toast', 'sim> [mail]\nsim> '));
+    expect(await announceWaitingMail(later, new Set([TOAST]))).toEqual([
+      { to: TOAST, id: mail.id, announced: 'typed' },
+    ]);
+    expect(JSON.stringify(provider.input.get('ga-toast'))).toContain(
+      `[mail from mayor] ${mail.id}: after your stop hook`,
+    );
+    // Once.
+    expect(await announceWaitingMail(later, new Set([TOAST]))).toEqual([]);
+    expect(await turnBoundaryNotice(store, TOAST, 'prompt-submit')).toBe('');
   });
 });
 
@@ -394,7 +424,10 @@ describe('prime and the turn-boundary hooks', () => {
   it('renders each role: who it is, its duty, and what to do with an empty hook', async () => {
     const { store, town } = await setup();
     const identities = [
-      { identity: { role: 'mayor' } as const, expect: /You are mayor[\s\S]*coordinate the town[\s\S]*overseer's requests/ },
+      {
+        identity: { role: 'mayor' } as const,
+        expect: /You are mayor[\s\S]*coordinate the town[\s\S]*overseer's requests/,
+      },
       { identity: { role: 'deacon' } as const, expect: /You are deacon[\s\S]*patrol the town/ },
       { identity: { role: 'boot' } as const, expect: /You are boot[\s\S]*triage the deacon/ },
       {
