@@ -50,7 +50,8 @@ function created(out: string, title: string): string | undefined {
 function mayorScript(req: ConversationRequest): ReplySpec {
   const sh = (command: string): ReplySpec => ({ toolUses: [bash(command)] });
   const texts = allMessageTexts(req).join('\n');
-  const mail = new RegExp(`(hq-[a-z0-9.]+): ${REQUEST}`, 'u').exec(texts)?.[1];
+  // Typed in (`[mail from …] <id>: <subject>`) or handed over at a turn boundary (`<id> from …: <subject>`).
+  const mail = new RegExp(`(hq-[a-z0-9.]+)(?: from [^:\\n]*)?: ${REQUEST}`, 'u').exec(texts)?.[1];
   if (mail === undefined) return 'Nothing waits for me.';
   const out = printed(req);
   const a = created(out, ENDPOINT);
@@ -148,7 +149,23 @@ describe.skipIf(!claudeAvailable())('the real Claude Code CLI as the Mayor', () 
                 .slice(-2)
                 .map((t) => t.slice(0, 600)),
             })),
+            sent: json<unknown>(sent),
+            labels: (await store.show([json<{ id: string }>(sent).id]))[0]?.labels,
+            events: (await store.events({ issueId: json<{ id: string }>(sent).id, limit: 0 })).map((e) => [
+              e.event_type,
+              e.actor,
+              e.created_at,
+              e.new_value,
+            ]),
+            mayor_screen: (await run('peek', 'mayor', '--lines', '30')).stdout,
+            mail: (
+              await gtAsync(['mail', 'inbox', '--all', '--json'], {
+                cwd: f.town.root,
+                env: { ...env, GT_ROLE: 'mayor' },
+              })
+            ).stdout,
             convoys: json<unknown>(await run('convoy', 'list', '--all', '--json')),
+            mayor: json<{ address: string }[]>(await run('agents', '--json')).find((a) => a.address === 'mayor'),
             log: json<{ log: unknown[] }>(await run('daemon', 'status', '--lines', '60', '--json')).log,
             errors: model.errors,
           },
@@ -158,7 +175,9 @@ describe.skipIf(!claudeAvailable())('the real Claude Code CLI as the Mayor', () 
       );
       throw err;
     });
-    const beads = (await store.list({ limit: 0 })).filter((b) => b.title === ENDPOINT || b.title === TEST);
+    const beads = (await store.list({ statuses: ['open', 'hooked', 'in_progress', 'closed'], limit: 0 })).filter(
+      (b) => b.title === ENDPOINT || b.title === TEST,
+    );
     expect(beads.map((b) => [b.title, b.status]).sort()).toEqual([
       [ENDPOINT, 'closed'],
       [TEST, 'closed'],

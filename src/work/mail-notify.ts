@@ -33,8 +33,9 @@ export async function announceMail(ctx: TownContext & { store: Stores }, mail: M
   const agent = await ctx.store.agent(mail.recipient);
   if (!(await ctx.provider.isAlive(agent.session_name)) || !(await agentRunning(ctx, agent))) return 'next-turn';
   const resolved = agentCli(ctx.settings, agent);
-  // Marked first: the typed line starts a turn whose prompt hook must not announce the same mail again.
-  await markAnnounced(ctx.store, [mail.id], 'mail');
+  // Marked first: the typed line starts a turn whose prompt hook must not announce the same mail again. Marked
+  // already, it was told at a turn boundary meanwhile.
+  if ((await markAnnounced(ctx.store, [mail.id], 'mail')).length === 0) return 'next-turn';
   const typed = await typeNudge(ctx.provider, agent.session_name, mailLine(mail), {
     profile: paneProfile(resolved.preset),
     lockPath: nudgeLockPath(ctx.town, agent.session_name),

@@ -22,6 +22,16 @@ import {
 /** Mail over an in-memory store: addresses, groups, copies, threads, references. */
 
 const stores: SqliteBeadStore[] = [];
+
+/**
+ * Mail sent a moment apart: the inbox lists by sending time (milliseconds), and two sent within one
+ * millisecond are in id order, which is stable but not the order they were sent in.
+ */
+async function sendApart(...args: Parameters<typeof sendMail>): ReturnType<typeof sendMail> {
+  const m = await sendMail(...args);
+  await new Promise((r) => setTimeout(r, 2));
+  return m;
+}
 afterEach(() => {
   for (const s of stores.splice(0)) s.dispose();
 });
@@ -47,7 +57,7 @@ async function town(): Promise<SqliteBeadStore> {
 describe('mail to the overseer and from it', () => {
   it('the overseer has an inbox without being an agent; a name with spaces is its display name', async () => {
     const s = await town();
-    const m = await sendMail(s, { from: 'overseer', fromName: 'Ada Lovelace', to: 'mayor', subject: 'Add /health' });
+    const m = await sendApart(s, { from: 'overseer', fromName: 'Ada Lovelace', to: 'mayor', subject: 'Add /health' });
     expect(m).toMatchObject({
       from: 'overseer',
       from_name: 'Ada Lovelace',
@@ -60,7 +70,7 @@ describe('mail to the overseer and from it', () => {
       archived: false,
       recipient: 'mayor',
     });
-    await sendMail(s, { from: 'gastown/polecats/toast', to: 'overseer', subject: 'Which port?' });
+    await sendApart(s, { from: 'gastown/polecats/toast', to: 'overseer', subject: 'Which port?' });
     expect((await inbox(s, 'overseer')).map((x) => [x.from, x.subject])).toEqual([
       ['gastown/polecats/toast', 'Which port?'],
     ]);
@@ -138,7 +148,7 @@ describe('recipients', () => {
 
   it('an unknown recipient is one line saying who exists; nothing is sent', async () => {
     const s = await town();
-    const err = await sendMail(s, { from: 'mayor', to: 'gastown/polecats/nobody', subject: 'x' }).catch(
+    const err = await sendApart(s, { from: 'mayor', to: 'gastown/polecats/nobody', subject: 'x' }).catch(
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(NotFoundError);
@@ -163,7 +173,7 @@ describe('recipients', () => {
 describe('threads, references and the rest', () => {
   it('a reply goes to the sender, in the thread, as Re:; the thread lists both', async () => {
     const s = await town();
-    const ask = await sendMail(s, { from: 'overseer', fromName: 'Ada', to: 'mayor', subject: 'Add /health' });
+    const ask = await sendApart(s, { from: 'overseer', fromName: 'Ada', to: 'mayor', subject: 'Add /health' });
     const [answer] = await replyMail(s, ask.id, { from: 'mayor', body: 'On it: convoy hq-c1.' });
     expect(answer).toMatchObject({
       to: 'overseer',
@@ -176,14 +186,14 @@ describe('threads, references and the rest', () => {
     expect(again).toMatchObject({ to: 'mayor', subject: 'Re: Add /health', thread_id: ask.id, reply_to: answer?.id });
     expect((await threadOf(s, again?.id ?? '')).map((m) => m.id)).toEqual([ask.id, answer?.id, again?.id]);
     // Mail from a mechanism has nobody to answer.
-    const note = await sendMail(s, { from: 'daemon', to: 'mayor', subject: 'restarted toast' });
+    const note = await sendApart(s, { from: 'daemon', to: 'mayor', subject: 'restarted toast' });
     await expect(replyMail(s, note.id, { from: 'mayor', body: 'ok' })).rejects.toThrow(/there is nobody to reply to/);
   });
 
   it('a number is a place in the open inbox as listed; mark read and unread; archive, search, delete', async () => {
     const s = await town();
-    const a = await sendMail(s, { from: 'mayor', to: 'overseer', subject: 'first', body: 'the deploy key' });
-    const b = await sendMail(s, { from: 'deacon', to: 'overseer', subject: 'second', priority: 'urgent' });
+    const a = await sendApart(s, { from: 'mayor', to: 'overseer', subject: 'first', body: 'the deploy key' });
+    const b = await sendApart(s, { from: 'deacon', to: 'overseer', subject: 'second', priority: 'urgent' });
     expect(b.priority).toBe('urgent');
     expect((await mailByRef(s, 'overseer', '1')).id).toBe(a.id);
     expect((await mailByRef(s, 'overseer', '2')).id).toBe(b.id);
@@ -218,7 +228,7 @@ describe('threads, references and the rest', () => {
     const one = await sendMailOnce(s, m);
     const two = await sendMailOnce(s, m);
     expect(two.id).toBe(one.id);
-    await sendMail(s, { from: 'overseer', fromName: 'Ada', to: 'gastown/witness', subject: 'now', priority: 'urgent' });
+    await sendApart(s, { from: 'overseer', fromName: 'Ada', to: 'gastown/witness', subject: 'now', priority: 'urgent' });
     const notice = await turnBoundaryNotice(s, 'gastown/witness', 'prompt-submit');
     expect(notice).toContain(`${one.id} from refinery: landed\n`);
     expect(notice).toContain('from overseer (Ada): now [urgent]');

@@ -406,14 +406,15 @@ export async function turnBoundaryNotice(store: Stores, address: string, by: str
     .filter((b) => !b.labels.includes(NOTIFIED_LABEL))
     .map(toMail)
     .filter((m) => !m.read && !m.handoff);
-  if (unannounced.length > 0) {
-    await store.addLabels(
+  const mine = new Set(
+    await markAnnounced(
+      store,
       unannounced.map((m) => m.id),
-      [NOTIFIED_LABEL],
       by,
-    );
-    parts.push(formatMailNotice(unannounced));
-  }
+    ),
+  );
+  const told = unannounced.filter((m) => mine.has(m.id));
+  if (told.length > 0) parts.push(formatMailNotice(told));
   return parts.join('\n');
 }
 
@@ -436,8 +437,11 @@ export async function unannouncedMail(store: Stores, beforeMs: number): Promise<
 }
 
 /** Marks mail as announced: the turn boundary does not announce it again. */
-export async function markAnnounced(store: Stores, ids: readonly string[], by: string): Promise<void> {
-  if (ids.length > 0) await store.addLabels(ids, [NOTIFIED_LABEL], by);
+export async function markAnnounced(store: Stores, ids: readonly string[], by: string): Promise<string[]> {
+  if (ids.length === 0) return [];
+  // A compare-and-set: of two announcers (a sender typing it, a turn boundary), one marks each mail.
+  const changes = await store.addLabels(ids, [NOTIFIED_LABEL], by);
+  return changes.filter((c) => c.status === 'added').map((c) => c.issue_id);
 }
 
 /** Takes the mark back (the announcement did not go through): the turn boundary announces it after all. */
