@@ -18,6 +18,7 @@ type Summary = {
   polecats: number;
   returned: { request: string; cause: string; task: string; sent_to: string | null; landed: boolean }[];
   patrol: { kind: string; subject: string; hook: string | null; actions: string[]; by: string; resolved: boolean }[];
+  request: { mail: string; convoy: string | null; beads: string[]; landed: boolean; notice: string | null };
   merge_queue: {
     rig: string;
     landed: number;
@@ -54,6 +55,19 @@ describe('gt demo', () => {
       const store = openSqliteBeadStore(town.dbPath);
       const remote = join(dir, 'widgets.git');
       try {
+        // The overseer's request: the sim Mayor filed two beads (the second waiting for the first) as a convoy
+        // owned by the overseer, both landed, and the overseer's inbox has the one landing notice.
+        expect(summary.request).toMatchObject({ landed: true });
+        expect(summary.request.beads).toHaveLength(2);
+        const asked = await store.show(summary.request.beads);
+        expect(asked.map((b) => b.status)).toEqual(['closed', 'closed']);
+        const [first, second] = summary.request.beads;
+        const later = asked.find((b) => b.id === second);
+        expect(later?.dependencies.map((d) => [d.depends_on_id, d.type])).toContainEqual([first, 'blocks']);
+        const mail = await store.list({ assignee: 'overseer', types: ['message'], statuses: STATUSES, limit: 0 });
+        expect(mail.filter((m) => m.title.startsWith('Convoy landed'))).toHaveLength(1);
+        expect(mail.some((m) => m.title.startsWith('Re: ') && m.created_by === 'mayor')).toBe(true);
+        expect(git(remote, 'show', 'main:tests/health.sh')).toContain('health.txt');
         // Every bead of work (the twelve, and the tasks the refinery filed) is closed; so is every request.
         const work = await store.list({
           types: ['task'],
@@ -155,8 +169,8 @@ describe('gt demo', () => {
       expect(json<{ beads_done: number; kept: boolean; sessions_running: string[] }>(r)).toMatchObject({
         beads_done: 12,
         kept: true,
-        // The rig's witness too: woken for the hung part, it stays up, idle, until the next problem.
-        sessions_running: ['hq-mayor', 'wi-refinery', 'wi-witness'],
+        // The standing agents: the mayor, the deacon, the rig's witness and refinery, idle until needed.
+        sessions_running: ['hq-deacon', 'hq-mayor', 'wi-refinery', 'wi-witness'],
       });
       const town = findTown({ cwd: join(dir, 'town') });
       provider = new TmuxSessionProvider(town.tmuxSocket, join(town.root, '.runtime', 'tmux'));

@@ -128,3 +128,34 @@ export function demoBeads(victimWait: string, hangOnce: string): DemoBead[] {
   };
   return [paint('blue'), paint('green'), ...Array.from({ length: 10 }, (_, i) => part(i + 1))];
 }
+
+/**
+ * What the person at the keyboard asks the Mayor for, by mail. The demo's Mayor is the scripted sim, which
+ * cannot split plain words into work, so under the words the request spells out its plan (src/sim/request.ts):
+ * one bead per "## " heading, each with the script its polecat runs; the second waits for the first.
+ */
+export function demoRequest(rig: string): { subject: string; body: string } {
+  return {
+    subject: 'Add a health endpoint and a test for it',
+    body: [
+      'Please add a health endpoint to widgets, and a test that keeps it answering.',
+      '',
+      `rig: ${rig}`,
+      '',
+      '## Add a health endpoint',
+      'health.txt answers "ok".',
+      '',
+      ...block('sh', ['sleep 1', "printf 'ok\\n' > health.txt", 'sh test.sh']),
+      '',
+      '## Add a test for the health endpoint',
+      'tests/health.sh fails unless health.txt answers "ok".',
+      '',
+      ...block('sh', [
+        'mkdir -p tests',
+        `printf '%s\\n' '# The health endpoint answers ok.' 'test "$(cat health.txt)" = ok || { echo "health.txt does not answer ok"; exit 1; }' > tests/health.sh`,
+        'sh test.sh',
+      ]),
+      '',
+    ].join('\n'),
+  };
+}

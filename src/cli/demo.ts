@@ -9,7 +9,7 @@ import type { MergeRequest } from '../core/merge-request.js';
 import type { TownStore } from '../core/town-store.js';
 import { onPath } from '../exec/path.js';
 import { startDaemonProcess, stopDaemonProcess } from '../daemon/daemon.js';
-import { cloneBare, commitAll, gitInit, runGit } from '../git/git.js';
+import { cloneBare, commitAll, gitConfig, gitInit, runGit } from '../git/git.js';
 import { mergeRequests } from '../refinery/refinery.js';
 import { readQueueStats } from '../refinery/stats.js';
 import { openTownStore } from '../store/open.js';
@@ -17,8 +17,12 @@ import { addRig, loadRigSettings, rigPaths, saveRigSettings } from '../town/rig.
 import { installTown, loadSettings, saveSettings } from '../town/town.js';
 import { startAgentSession, stopAgentSession, type TownContext } from '../work/sessions.js';
 import { sling } from '../work/sling.js';
+import { listConvoys } from '../work/convoy.js';
+import { inbox, sendMail } from '../work/mail.js';
+import { announceMail } from '../work/mail-notify.js';
+import type { ConvoyView } from '../core/convoy.js';
 import { globals } from './bd/context.js';
-import { DEMO_GATES, demoBeads, writeDemoProject } from './demo-project.js';
+import { DEMO_GATES, demoBeads, demoRequest, writeDemoProject } from './demo-project.js';
 import { gtBinPath, townContext } from './gt-agents.js';
 import { renderQueueStats } from './gt-mq.js';
 import { printJson, type Io } from './io.js';
@@ -58,11 +62,13 @@ function lookAround(io: Io, townRoot: string, killed: string | null, keep: boole
     ['gt status', 'rigs, agents and their observed state, merge requests'],
     [`gt seance --agent ${killed ?? 'widgets/polecats/aster'}`, "the killed polecat's sessions"],
     ['bd list --all', 'every bead'],
+    ['gt mail inbox', "your inbox: the Mayor's reply and the landing notice"],
+    ['gt convoy list --all', 'the convoy that answered your request'],
     [`gt mq list ${RIG} --all`, 'the merge requests: landed, and the two that went back first'],
     [`gt mq status ${RIG}`, "the merge queue's numbers"],
     ...(keep
       ? ([
-          ['gt session attach mayor', 'watch and type; detach with Ctrl-b d'],
+          ['gt mayor attach', 'talk to the Mayor; detach with Ctrl-b d'],
           ['gt down', 'stop the daemon and every session (the files stay)'],
         ] as [string, string][])
       : []),
@@ -185,6 +191,38 @@ type PatrolStory = {
  * sandboxes stay). While the demo runs they stay up: the next bead slung to the rig, or work the refinery sends
  * back, goes to an idle polecat's running session.
  */
+/** The overseer's request as the demo tells it: the convoy that answers it and the notice of its landing. */
+type RequestStory = {
+  mail: string;
+  subject: string;
+  convoy: string | null;
+  beads: string[];
+  landed: boolean;
+  notice: string | null;
+};
+
+async function requestStory(
+  ctx: TownContext & { store: TownStore },
+  mail: string,
+  subject: string,
+): Promise<RequestStory> {
+  const convoy: ConvoyView | undefined = (await listConvoys(ctx, { all: true })).find((c) => c.request === mail);
+  const notice =
+    convoy === undefined
+      ? undefined
+      : (await inbox(ctx.store, 'overseer')).find(
+          (m) => m.subject.startsWith('Convoy landed') && m.subject.includes(convoy.id),
+        );
+  return {
+    mail,
+    subject,
+    convoy: convoy?.id ?? null,
+    beads: convoy?.beads.map((b) => b.id) ?? [],
+    landed: convoy?.status === 'landed',
+    notice: notice?.subject ?? null,
+  };
+}
+
 async function endIdlePolecats(ctx: TownContext & { store: TownStore }): Promise<void> {
   for (const a of await ctx.store.agents({ rig: RIG, role: 'polecat' })) {
     if (a.hook_bead !== null || (await ctx.store.openSession(a.address)) === null) continue;
@@ -201,7 +239,7 @@ export function registerDemoCommand(program: Command, io: Io): void {
     .option('--dir <dir>', 'where to build the demo town (default: a new temporary directory)')
     .option(
       '--keep',
-      'leave the town running afterwards (the daemon, the refinery, the witness and the mayor\'s session) to look around and attach; "gt down" stops it',
+      'leave the town running afterwards (the daemon and the standing agents: the mayor, the deacon, the witness and the refinery) to look around and attach; "gt down" stops it',
     )
     .action(async (o: Record<string, unknown>, cmd: Command) => {
       const json = globals(cmd).json;
@@ -280,6 +318,21 @@ export function registerDemoCommand(program: Command, io: Io): void {
           `✓ daemon running (pid ${await startDaemonProcess(town, ctx.gtBin, io.env, ['--tick', '5'])}); it starts the refinery`,
         );
 
+        // The person at the keyboard (the overseer) asks the Mayor for more, in words, by mail.
+        const ask = demoRequest(RIG);
+        const person = await gitConfig(root, 'user.name').catch(() => undefined);
+        const request = await sendMail(store, {
+          from: 'overseer',
+          ...(person !== undefined && person.trim() !== '' ? { fromName: person.trim() } : {}),
+          to: 'mayor',
+          subject: ask.subject,
+          body: ask.body,
+        });
+        await announceMail(ctx, request).catch(() => 'next-turn');
+        say(`✉ you (the overseer) → the Mayor: "${ask.subject}" (${request.id}); the Mayor is the sim here`);
+        let story = await requestStory(ctx, request.id, ask.subject);
+        let toldFiled = false;
+
         // 3. Dispatch ready work, let the refinery land it, crash one agent once.
         const lookAtQueue = queueWatcher(store, say);
         const lookAtPatrol = patrolWatcher(store, say);
@@ -316,6 +369,13 @@ export function registerDemoCommand(program: Command, io: Io): void {
               break;
             }
           }
+          story = await requestStory(ctx, request.id, ask.subject);
+          if (!toldFiled && story.convoy !== null) {
+            toldFiled = true;
+            say(
+              `→ the Mayor filed ${story.beads.join(', ')} (the second after the first) as convoy ${story.convoy} and slung them`,
+            );
+          }
           const closed = (await store.show(ids)).filter((b) => b.status === 'closed').length;
           const open = requests.filter((m) => m.status !== 'closed');
           const landed = requests.filter((m) => m.state === 'landed').length;
@@ -323,9 +383,10 @@ export function registerDemoCommand(program: Command, io: Io): void {
             io.err(
               `  [${Math.round((Date.now() - started) / 1000)}s] done ${closed}/${ids.length} · working ${busy} · ` +
                 `queued ${open.filter((m) => m.state === 'queued' || m.state === 'testing').length} · ` +
-                `landed ${landed} · returned ${open.filter((m) => m.state === 'returned').length}\n`,
+                `landed ${landed} · returned ${open.filter((m) => m.state === 'returned').length} · ` +
+                `your request ${story.notice !== null ? 'landed' : story.convoy !== null ? 'filed' : 'sent'}\n`,
             );
-          if (closed === ids.length && open.length === 0) break;
+          if (closed === ids.length && open.length === 0 && story.notice !== null) break;
           await sleep(500);
         }
         await endIdlePolecats(ctx);
@@ -352,11 +413,18 @@ export function registerDemoCommand(program: Command, io: Io): void {
           main_commits: log.ok ? log.stdout.trim().split('\n').length : null,
           returned,
           patrol,
+          request: story,
           merge_queue: { rig: RIG, ...stats },
         };
         // Kept: the mayor (the agent a person talks to) gets a session to attach to; the daemon stays up, and
         // keeps the refinery running.
-        const mayor = keep ? (await startAgentSession(ctx, 'mayor', { topic: 'demo', sender: 'demo' })).session : null;
+        // (a standing agent: the daemon started it, unless settings say otherwise)
+        const mayorAgent = await store.agent('mayor');
+        const mayor = !keep
+          ? null
+          : (await provider.isAlive(mayorAgent.session_name))
+            ? mayorAgent.session_name
+            : (await startAgentSession(ctx, 'mayor', { topic: 'demo', sender: 'demo' })).session;
         if (json)
           printJson(io, {
             ...summary,
@@ -379,12 +447,16 @@ export function registerDemoCommand(program: Command, io: Io): void {
               `  ⚑ ${p.by} noticed ${p.subject} ${p.kind === 'stalled' ? `frozen on ${p.hook ?? 'its work'}` : `(${p.kind})`}: ` +
                 `${p.actions.map((a) => DONE[a] ?? a).join(', then ')}${p.resolved ? `; ${p.resolution ?? 'resolved'}` : ' (still open)'}`,
             );
+          say(
+            `  ✉ you asked the Mayor "${story.subject}": it filed ${story.beads.join(' then ')} as convoy ${story.convoy ?? '-'}, ` +
+              `which landed; your inbox (gt mail inbox): "${story.notice ?? ''}"`,
+          );
           say(`\nThe merge queue (gt mq status ${RIG}):`);
           say(renderQueueStats(RIG, stats, Date.now()).trimEnd());
           say(
             keep
-              ? `\nThe town is still running (--keep): the daemon, the refinery, the rig's witness and the mayor's session ${mayor ?? ''}.`
-              : '\nEverything has stopped ("gt up" starts the daemon and the refinery again; "gt demo --keep" leaves the town running).',
+              ? `\nThe town is still running (--keep): the daemon and the standing agents (the mayor in ${mayor ?? ''}, the deacon, the rig's witness and refinery).`
+              : '\nEverything has stopped ("gt up" starts the daemon and the standing agents again; "gt demo --keep" leaves the town running).',
           );
           say(lookAround(io, town.root, killed, keep).join('\n'));
         }
