@@ -62,6 +62,18 @@ describe('the Mayor', () => {
     expect(again.glance.since).not.toBeNull();
     expect(again.glance.work.ready_count).toBe(1);
     expect(as(env, 'prime').stdout).toContain('Merged since you last looked');
+    // A request from the overseer stays on the Mayor's glance until its mail is archived, with its convoy.
+    const sent = json<{ id: string }>(as(f.env, 'mail', 'send', 'mayor', '-s', 'Add a health check', '--json'));
+    expect(as(env, 'prime').stdout).toContain(`${sent.id} (unread) "Add a health check": not filed yet`);
+    const convoy = json<{ id: string }>(
+      as(env, 'convoy', 'create', 'health', ready.id, '--owner', 'overseer', '--request', sent.id, '--json'),
+    );
+    expect(as(env, 'prime').stdout).toContain(`${sent.id} (unread) "Add a health check": convoy ${convoy.id}`);
+    expect(as(env, 'prime').stdout).toMatch(
+      new RegExp(`${convoy.id} "health" open, 0/1 merged, owner overseer, request ${sent.id}: ${ready.id} ready`),
+    );
+    expect(as(env, 'mail', 'archive', sent.id).status).toBe(0);
+    expect(as(env, 'prime').stdout).not.toContain('Requests from the overseer');
     // Other roles get no glance.
     const polecat = json<{ glance: unknown }>(as({ ...f.env, GT_ROLE: 'gastown/polecats/toast' }, 'prime', '--json'));
     expect(polecat.glance).toBeNull();

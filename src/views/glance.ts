@@ -9,6 +9,8 @@ import { listEscalations } from '../patrol/escalation.js';
 import type { TownStore } from '../core/town-store.js';
 import type { TownContext } from '../work/sessions.js';
 import { listConvoys } from '../work/convoy.js';
+import { inbox } from '../work/mail.js';
+import { OVERSEER } from '../core/identity.js';
 import type { ConvoyView } from '../core/convoy.js';
 
 /**
@@ -33,6 +35,8 @@ export type TownGlance = {
   merged: MergedToday;
   /** Open convoys, and those that landed since the last look. */
   convoys: GlanceConvoy[];
+  /** The overseer's requests to the Mayor still open (their mail not archived), with the convoy answering each. */
+  requests: { id: string; subject: string; read: boolean; sent_at: string; convoy: string | null }[];
 };
 
 export type GlanceConvoy = Pick<
@@ -48,7 +52,11 @@ const SHOWN = 8;
 const isWork = (b: { issue_type: string }): boolean => !NON_WORK_TYPES.includes(b.issue_type);
 const slim = (b: BeadSummary): GlanceBead => ({ id: b.id, title: b.title, assignee: b.assignee });
 
-export async function townGlance(ctx: GlanceContext, sinceMs: number | null): Promise<TownGlance> {
+export async function townGlance(
+  ctx: GlanceContext,
+  sinceMs: number | null,
+  options: { requestsTo?: string } = {},
+): Promise<TownGlance> {
   const snap = await observe(ctx);
   const ready = (await ctx.store.ready({ limit: 0 })).filter((b) => isWork(b) && b.assignee === null);
   const blocked = (await ctx.store.blocked({ limit: 0 })).filter(isWork);
@@ -60,9 +68,15 @@ export async function townGlance(ctx: GlanceContext, sinceMs: number | null): Pr
   const day = new Date(ctx.now());
   day.setHours(0, 0, 0, 0);
   const merged = await mergedToday(ctx.store, sinceMs ?? day.getTime(), SHOWN);
-  const convoys = (await listConvoys(ctx, { all: true })).filter(
+  const everyConvoy = await listConvoys(ctx, { all: true });
+  const convoys = everyConvoy.filter(
     (c) => c.status === 'open' || (c.landed_at !== null && Date.parse(c.landed_at) >= (sinceMs ?? day.getTime())),
   );
+  const answering = new Map(everyConvoy.flatMap((c) => (c.request === null ? [] : [[c.request, c.id] as const])));
+  const requests =
+    options.requestsTo === undefined
+      ? []
+      : (await inbox(ctx.store, options.requestsTo)).filter((m) => m.from === OVERSEER && !m.handoff);
   return {
     at: new Date(ctx.now()).toISOString(),
     since: sinceMs === null ? null : new Date(sinceMs).toISOString(),
@@ -96,6 +110,13 @@ export async function townGlance(ctx: GlanceContext, sinceMs: number | null): Pr
       progress: c.progress,
       beads: c.beads.map((b) => ({ id: b.id, state: b.state, assignee: b.assignee })),
     })),
+    requests: requests.map((m) => ({
+      id: m.id,
+      subject: m.subject,
+      read: m.read,
+      sent_at: m.sent_at,
+      convoy: answering.get(m.id) ?? null,
+    })),
   };
 }
 
@@ -104,6 +125,15 @@ const one = (text: string): string => text.replace(/\s+/gu, ' ').trim().slice(0,
 /** The glance as the Markdown an agent reads in its prime. */
 export function renderGlance(g: TownGlance): string {
   const lines = ['## The town now', ''];
+  if (g.requests.length > 0) {
+    lines.push(
+      `Requests from the overseer still open: ${g.requests.length} (archive each once its work has landed and they know).`,
+    );
+    for (const r of g.requests)
+      lines.push(
+        `  ${r.id}${r.read ? '' : ' (unread)'} "${one(r.subject)}": ${r.convoy === null ? 'not filed yet' : `convoy ${r.convoy}`}`,
+      );
+  }
   lines.push(
     g.rigs.length === 0
       ? 'Rigs: none yet. A person adds one with `gt rig add <name> <repository>`.'

@@ -71,7 +71,7 @@ export async function mayorBriefing(
 ): Promise<{ glance: TownGlance; text: string }> {
   const last = await ctx.store.getConfig(LAST_LOOK_KEY);
   const lastMs = last === undefined ? NaN : Date.parse(last);
-  const glance = await townGlance(ctx, Number.isFinite(lastMs) ? lastMs : null);
+  const glance = await townGlance(ctx, Number.isFinite(lastMs) ? lastMs : null, { requestsTo: 'mayor' });
   if (options.record !== false) await ctx.store.setConfig(LAST_LOOK_KEY, glance.at, 'mayor');
   return { glance, text: `${renderGlance(glance)}\n${mayorRole()}` };
 }
