@@ -161,7 +161,7 @@ describe("releasing and stopping another agent's work", () => {
 });
 
 describe('gt agent hook guard', () => {
-  it("blocks git push in a witness's shell tool and lets git status through; a polecat's is not held", async () => {
+  it("blocks git push in a witness's shell tool and lets git status through; the Mayor may not commit; a polecat's is not held", async () => {
     const f = await fixture('guard-hook');
     const hook = (who: string, input: string): RunResult =>
       gt(['agent', 'hook', 'guard'], { cwd: f.town.root, env: { ...f.env, GT_ROLE: who }, input });
@@ -177,5 +177,12 @@ describe('gt agent hook guard', () => {
     // Fails closed: input it cannot read is not let through.
     expect(hook(WITNESS, 'not json').status).toBe(2);
     expect(hook(TOAST, bash('git push origin HEAD')).status).toBe(0);
+    // The Mayor plans: it may not commit or push by hand; filing and slinging go through.
+    const commit = hook('mayor', bash('cd gastown/refinery/rig && git commit -am "health"'));
+    expect(commit.status).toBe(2);
+    expect(commit.stderr).toMatch(/^Error: the Mayor cannot commit: blocked "git commit -am health" — .*gt sling/);
+    expect(hook('mayor', bash('bd create "Add a health endpoint" --prefix ga && gt sling ga-1 gastown')).status).toBe(
+      0,
+    );
   });
 });

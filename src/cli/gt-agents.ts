@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { errorMessage, isRecord, UsageError, ValidationError } from '../core/errors.js';
 import type { DerivedState } from '../core/derive.js';
-import { actingActor, isPatrolActor, refusalError, shellRefusal, shellRefusalText } from '../core/guard.js';
+import {
+  actingActor,
+  isPatrolActor,
+  refusalError,
+  shellRefusal,
+  shellRefusalText,
+  type GuardedRole,
+} from '../core/guard.js';
 import { isRole, ROLES } from '../core/identity.js';
 import { reviveAgent } from '../daemon/revive.js';
 import { observeAgents } from '../observe/snapshot.js';
@@ -537,7 +544,13 @@ export function registerAgentCommands(program: Command, io: Io): void {
  * too, since a guard that fails open guards nothing. The commands' own refusals are the first line of defence.
  */
 function guardHook(io: Io): void {
-  if (!isPatrolActor(io.env.GT_ROLE) && !isPatrolActor(io.env.BD_ACTOR)) return;
+  const who: GuardedRole | null =
+    isPatrolActor(io.env.GT_ROLE) || isPatrolActor(io.env.BD_ACTOR)
+      ? 'patrol'
+      : io.env.GT_ROLE === 'mayor'
+        ? 'mayor'
+        : null;
+  if (who === null) return;
   const unreadable = (why: string): ValidationError =>
     new ValidationError(`gt agent hook guard could not check this command (${why}), so it is not run`, {
       hint: 'run it through a gt command, or escalate with gt escalate',
@@ -555,8 +568,8 @@ function guardHook(io: Io): void {
     if (typeof tool === 'string' && tool !== 'Bash') return; // not a shell command: nothing here to check
     throw unreadable('no tool_input.command');
   }
-  const refused = shellRefusal(command);
-  if (refused !== null) throw refusalError(shellRefusalText(refused)); // exit code 2
+  const refused = shellRefusal(command, who);
+  if (refused !== null) throw refusalError(shellRefusalText(refused, who)); // exit code 2
 }
 
 function stringList(v: unknown): string[] {

@@ -273,6 +273,29 @@ describe('shell commands patrol agents may not run', () => {
     expect(shellRefusal(command)?.rule ?? null).toBe(rule);
   });
 
+  it.each([
+    ['git commit -am "add health"', 'patrol', null],
+    ['git commit -am "add health"', 'mayor', 'commit'],
+    ['cd ../gastown/refinery/rig && git cherry-pick abc', 'mayor', 'commit'],
+    ['git -C x revert HEAD', 'mayor', 'commit'],
+    ['git commit -m x; git push', 'patrol', 'push'],
+    ['git push', 'mayor', 'push'],
+    ['bd create "x" && gt sling gastown-1 gastown', 'mayor', null],
+    ['git log --oneline && git status', 'mayor', null],
+  ] as const)('%j as %s → %s', (command, who, rule) => {
+    expect(shellRefusal(command, who)?.rule ?? null).toBe(rule);
+  });
+
+  it('tells the Mayor its own way instead', () => {
+    const r = shellRefusal('git commit -m "health"', 'mayor');
+    if (r === null) throw new Error('not refused');
+    expect(shellRefusalText(r, 'mayor')).toEqual({
+      kind: 'forbidden',
+      message: 'the Mayor cannot commit: blocked "git commit -m health"',
+      hint: 'the Mayor plans and polecats write the code: file a bead with bd create and gt sling it to a rig',
+    });
+  });
+
   it('names the command it blocked, and what to do instead', () => {
     const r = shellRefusal('git status && git push origin main');
     expect(r).toEqual({ rule: 'push', command: 'git push origin main' });

@@ -196,20 +196,44 @@ export function sessionChangeRefusal(s: SessionChangeInput): Refusal | null {
   return null;
 }
 
-/** The shell commands patrol agents' CLIs may not run by hand, by rule. */
+/** Whose shell commands are guarded: the patrol roles' and the Mayor's. */
+export type GuardedRole = 'patrol' | 'mayor';
+
+/** The agent CLIs whose shell commands run past the guard first. */
+export function guardedRole(role: Role): GuardedRole | null {
+  return isPatrolRole(role) ? 'patrol' : role === 'mayor' ? 'mayor' : null;
+}
+
+const MAYOR_PLANS = 'the Mayor plans and polecats write the code: file a bead with bd create and gt sling it to a rig';
+
+/**
+ * The shell commands guarded agents' CLIs may not run by hand, by rule: what they cannot do, and what they do
+ * instead (the Mayor's own where its way differs). `commit` guards the Mayor only: it must not change a rig's
+ * code itself (patrol agents, who may fix up their own notes, are not asked).
+ */
 export const SHELL_RULES = {
-  push: { why: 'patrol agents cannot push', instead: `a polecat pushes its own work with gt done; or ${ESCALATE}` },
-  merge: {
-    why: 'patrol agents cannot merge',
-    instead: `the refinery lands work; if it is stuck, "gt session restart <rig>/refinery", or ${ESCALATE}`,
+  push: {
+    what: 'push',
+    instead: `a polecat pushes its own work with gt done; or ${ESCALATE}`,
+    mayor: MAYOR_PLANS,
   },
-  'delete-branch': { why: 'patrol agents cannot delete branches', instead: ESCALATE },
-  'remove-worktree': { why: 'patrol agents cannot remove sandboxes', instead: ESCALATE },
-  'discard-changes': { why: 'patrol agents cannot discard changes', instead: ESCALATE },
-  'remove-files': { why: 'patrol agents cannot delete files recursively', instead: ESCALATE },
-} as const satisfies Record<string, { why: string; instead: string }>;
+  merge: {
+    what: 'merge',
+    instead: `the refinery lands work; if it is stuck, "gt session restart <rig>/refinery", or ${ESCALATE}`,
+    mayor: 'the refinery lands work: gt convoy status shows where it stands',
+  },
+  'delete-branch': { what: 'delete branches', instead: ESCALATE },
+  'remove-worktree': { what: 'remove sandboxes', instead: ESCALATE },
+  'discard-changes': { what: 'discard changes', instead: ESCALATE },
+  'remove-files': { what: 'delete files recursively', instead: ESCALATE },
+  commit: { what: 'commit', instead: MAYOR_PLANS, mayorOnly: true },
+} as const satisfies Record<string, { what: string; instead: string; mayor?: string; mayorOnly?: true }>;
 
 export type ShellRule = keyof typeof SHELL_RULES;
+
+function ruleApplies(rule: ShellRule, who: GuardedRole): boolean {
+  return who === 'mayor' || !('mayorOnly' in SHELL_RULES[rule]);
+}
 
 export type ShellRefusal = { rule: ShellRule; command: string };
 
@@ -254,6 +278,11 @@ function gitRule(args: readonly string[]): ShellRule | null {
   switch (sub) {
     case 'push':
       return 'push';
+    case 'commit':
+    case 'cherry-pick':
+    case 'revert':
+    case 'am':
+      return 'commit';
     case 'merge':
       return 'merge';
     case 'branch':
@@ -302,12 +331,12 @@ function basename(word: string): string {
   return word.slice(word.lastIndexOf('/') + 1);
 }
 
-function commandRule(words: readonly string[], depth: number): ShellRefusal | null {
+function commandRule(words: readonly string[], depth: number, who: GuardedRole): ShellRefusal | null {
   const w = unwrap(words);
   const name = basename(w[0] ?? '');
   const args = w.slice(1);
   const found = (rule: ShellRule | null): ShellRefusal | null =>
-    rule === null ? null : { rule, command: w.join(' ') };
+    rule === null || !ruleApplies(rule, who) ? null : { rule, command: w.join(' ') };
   if (name === 'git') return found(gitRule(args));
   if (name === 'rm') return found(hasFlag(args, 'rR', ['--recursive']) ? 'remove-files' : null);
   if (depth >= 4) return null;
@@ -315,40 +344,47 @@ function commandRule(words: readonly string[], depth: number): ShellRefusal | nu
     // sh -c '<script>' (also -lc, -ec): the script is read as commands of its own.
     const at = args.findIndex((a) => /^-[A-Za-z]*c[A-Za-z]*$/.test(a));
     const script = at === -1 ? undefined : args.slice(at + 1).find((a) => !a.startsWith('-'));
-    return script === undefined ? null : scriptRule(script, depth + 1);
+    return script === undefined ? null : scriptRule(script, depth + 1, who);
   }
-  if (name === 'eval') return scriptRule(args.join(' '), depth + 1);
+  if (name === 'eval') return scriptRule(args.join(' '), depth + 1, who);
   if (name === 'find') {
     if (args.includes('-delete')) return found('remove-files');
     for (let i = 0; i < args.length; i++) {
       if (args[i] !== '-exec' && args[i] !== '-execdir' && args[i] !== '-ok' && args[i] !== '-okdir') continue;
       const end = args.findIndex((a, j) => j > i && (a === ';' || a === '+'));
-      const r = commandRule(args.slice(i + 1, end === -1 ? undefined : end), depth + 1);
+      const r = commandRule(args.slice(i + 1, end === -1 ? undefined : end), depth + 1, who);
       if (r !== null) return r;
     }
   }
   return null;
 }
 
-function scriptRule(text: string, depth: number): ShellRefusal | null {
+function scriptRule(text: string, depth: number, who: GuardedRole): ShellRefusal | null {
   for (const words of shellCommands(text)) {
-    const r = commandRule(words, depth);
+    const r = commandRule(words, depth, who);
     if (r !== null) return r;
   }
   return null;
 }
 
 /**
- * The first command in a shell command line that a patrol agent may not run by hand — git that merges, pushes,
- * deletes branches, removes worktrees or discards changes, and recursive rm — or null when there is none.
+ * The first command in a shell command line that a guarded agent may not run by hand — git that merges, pushes,
+ * deletes branches, removes worktrees or discards changes, and recursive rm; for the Mayor also git that
+ * commits — or null when there is none.
  */
-export function shellRefusal(text: string): ShellRefusal | null {
-  return scriptRule(text, 0);
+export function shellRefusal(text: string, who: GuardedRole = 'patrol'): ShellRefusal | null {
+  return scriptRule(text, 0, who);
 }
 
 /** A shell refusal in words, as the agent CLI shows it to the agent. */
-export function shellRefusalText(r: ShellRefusal): Refusal {
+export function shellRefusalText(r: ShellRefusal, who: GuardedRole = 'patrol'): Refusal {
   const rule = SHELL_RULES[r.rule];
+  const mayor = 'mayor' in rule ? rule.mayor : undefined;
   const shown = r.command.length > 80 ? `${r.command.slice(0, 80)}…` : r.command;
-  return { kind: 'forbidden', message: `${rule.why}: blocked "${shown}"`, hint: rule.instead };
+  const subject = who === 'mayor' ? 'the Mayor' : 'patrol agents';
+  return {
+    kind: 'forbidden',
+    message: `${subject} cannot ${rule.what}: blocked "${shown}"`,
+    hint: who === 'mayor' ? (mayor ?? rule.instead) : rule.instead,
+  };
 }

@@ -26,14 +26,14 @@ describe('Claude Code settings', () => {
     expect(commands(claudeSettings('crew').hooks as Hooks, 'Stop')).toEqual(['"$GT_BIN" agent hook stop']);
   });
 
-  it('runs every shell command of a patrol role past the guard, and no other role’s', () => {
-    for (const role of ['witness', 'deacon', 'boot'] as const) {
+  it('runs every shell command of a patrol role and the Mayor past the guard, and no other role’s', () => {
+    for (const role of ['witness', 'deacon', 'boot', 'mayor'] as const) {
       const hooks = claudeSettings(role).hooks as Hooks;
       expect(hooks.PreToolUse).toEqual([
         { matcher: 'Bash', hooks: [{ type: 'command', command: '"$GT_BIN" agent hook guard', timeout: 10 }] },
       ]);
     }
-    for (const role of ['mayor', 'refinery', 'polecat', 'crew'] as const)
+    for (const role of ['refinery', 'polecat', 'crew'] as const)
       expect((claudeSettings(role).hooks as Hooks).PreToolUse).toBeUndefined();
   });
 

@@ -1,6 +1,6 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { isPatrolRole } from '../core/guard.js';
+import { guardedRole } from '../core/guard.js';
 import type { Role } from '../core/identity.js';
 
 /**
@@ -15,9 +15,10 @@ import type { Role } from '../core/identity.js';
  * - Stop: queued nudges that arrived while it worked keep it going; a polecat with unfinished hooked work is
  *   reminded to finish with `gt done`;
  * - Notification (`gt agent hook notify`): it waits for someone; the daemon is woken to look now;
- * - PreToolUse of the Bash tool, for patrol roles only (witness, deacon, boot): `gt agent hook guard` blocks git
- *   that merges, pushes, deletes branches, removes worktrees or discards changes, and recursive rm. A second
- *   line of defence: the gt commands refuse those to patrol agents themselves. Polecats still push (gt done).
+ * - PreToolUse of the Bash tool, for patrol roles (witness, deacon, boot) and the Mayor: `gt agent hook guard`
+ *   blocks git that merges, pushes, deletes branches, removes worktrees or discards changes, and recursive rm,
+ *   and for the Mayor git that commits. A second line of defence: the gt commands refuse those to patrol agents
+ *   themselves. Polecats still push (gt done).
  */
 
 type HookEntry = { matcher: string; hooks: { type: 'command'; command: string; timeout: number }[] };
@@ -37,7 +38,7 @@ export function claudeSettings(role: Role): Record<string, unknown> {
       Stop: command(`agent hook stop${role === 'polecat' ? ' --remind-done' : ''}`),
       // It waits for someone (a permission question, a limit): the daemon looks at once.
       Notification: command('agent hook notify', 10),
-      ...(isPatrolRole(role) ? { PreToolUse: command('agent hook guard', 10, 'Bash') } : {}),
+      ...(guardedRole(role) !== null ? { PreToolUse: command('agent hook guard', 10, 'Bash') } : {}),
     },
   };
 }
