@@ -357,10 +357,18 @@ async function execute(ctx: DaemonContext, action: Action): Promise<void> {
   const supervisor = supervisorOf(agent);
   /** Mail to a supervisor: in its inbox, and typed into its session at once if it sits idle. */
   const tell = async (to: string, subject: string, body: string): Promise<Mail> => {
-    const mail = await sendMail(ctx.store, { from: 'daemon', to, subject, body });
-    // A patrol agent is woken by the problem recorded for the same fact, once; the mail waits in its inbox.
+    // A patrol agent is woken by the problem recorded for the same fact, once: the mail is for its record
+    // (low priority: it waits in its inbox and never wakes it).
     const patrolAgent = to === 'deacon' || to.endsWith('/witness');
-    if (!(ctx.settings.patrol.enabled && patrolAgent)) await announceMail(ctx, mail).catch(() => undefined);
+    const quiet = ctx.settings.patrol.enabled && patrolAgent;
+    const mail = await sendMail(ctx.store, {
+      from: 'daemon',
+      to,
+      subject,
+      body,
+      ...(quiet ? { priority: 'low' } : {}),
+    });
+    await announceMail(ctx, mail).catch(() => undefined);
     return mail;
   };
   switch (action.kind) {

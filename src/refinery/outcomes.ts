@@ -91,7 +91,15 @@ async function tellLanded(ctx: RefineryContext, mr: MergeRequest, at: string, ho
   ];
   for (const [address, who] of to) {
     if (address === '') continue;
-    const mail = { id: `${mr.id}-landed-${who}`, from: ctx.actor, to: address, subject, body };
+    // For the record: nobody need act, so it wakes nobody (low priority waits for a turn it has anyway).
+    const mail = {
+      id: `${mr.id}-landed-${who}`,
+      from: ctx.actor,
+      to: address,
+      subject,
+      body,
+      priority: 'low' as const,
+    };
     await sendMailOnce(ctx.store, mail).catch((err: unknown) => {
       if (!(err instanceof NotFoundError || err instanceof ValidationError)) throw err;
       ctx.progress?.(`no mail to ${address} about ${mr.id}: ${errorMessage(err)}`);

@@ -3,7 +3,15 @@ import { sanitizeTypedText } from '../core/pane.js';
 import { agentCli } from '../runtime/launch.js';
 import { handsOverAtTurns, paneProfile } from '../runtime/presets.js';
 import { typeNudge } from '../session/nudge.js';
-import { markAnnounced, senderLabel, unannouncedMail, unmarkAnnounced, type Mail, type Stores } from './mail.js';
+import {
+  markAnnounced,
+  senderLabel,
+  unannouncedMail,
+  unmarkAnnounced,
+  wakesRecipient,
+  type Mail,
+  type Stores,
+} from './mail.js';
 import { watchQueuedNudges } from './nudge.js';
 import { agentRunning, nudgeLockPath, type TownContext } from './sessions.js';
 
@@ -30,6 +38,7 @@ export function mailLine(mail: Pick<Mail, 'id' | 'from' | 'from_name' | 'subject
 export async function announceMail(ctx: TownContext & { store: Stores }, mail: Mail): Promise<Announcement> {
   if (mail.recipient === OVERSEER) return 'inbox';
   if (mail.handoff) return 'next-turn'; // a note for the successor, shown by its prime
+  if (!wakesRecipient(mail)) return 'next-turn'; // for the record: told at a turn it has anyway
   const agent = await ctx.store.agent(mail.recipient);
   if (!(await ctx.provider.isAlive(agent.session_name)) || !(await agentRunning(ctx, agent))) return 'next-turn';
   const resolved = agentCli(ctx.settings, agent);

@@ -394,10 +394,26 @@ export async function threadOf(store: Stores, id: string, reader?: string): Prom
 }
 
 /**
+ * Whether mail wakes its recipient: typed into it when it sits idle, handed over at the end of a busy turn (which
+ * then goes on), typed by the daemon if it slipped past both. Low-priority mail is for the record (a landing
+ * the recipient need not act on, a report a patrol agent hears of through its problem): it waits for a turn
+ * the agent has anyway, or its next prime, and never costs a turn of its own.
+ */
+export function wakesRecipient(m: Pick<Mail, 'priority'>): boolean {
+  return m.priority !== 'low';
+}
+
+/**
  * What an agent is told at a turn boundary: queued nudges, and unread mail it has not been told about yet
  * (each piece of mail is announced once; it stays unread until `gt mail read`). Empty when there is nothing.
+ * `wakingOnly` (the end of a turn, where anything told makes the agent go on): mail that wakes its recipient.
  */
-export async function turnBoundaryNotice(store: Stores, address: string, by: string): Promise<string> {
+export async function turnBoundaryNotice(
+  store: Stores,
+  address: string,
+  by: string,
+  options: { wakingOnly?: boolean } = {},
+): Promise<string> {
   const parts: string[] = [];
   const nudges = await store.takeNudges(address, by);
   if (nudges.length > 0) parts.push(formatQueuedNudges(nudges));
@@ -405,7 +421,7 @@ export async function turnBoundaryNotice(store: Stores, address: string, by: str
   const unannounced = (await inboxBeads(store, address, false))
     .filter((b) => !b.labels.includes(NOTIFIED_LABEL))
     .map(toMail)
-    .filter((m) => !m.read && !m.handoff);
+    .filter((m) => !m.read && !m.handoff && (options.wakingOnly !== true || wakesRecipient(m)));
   const mine = new Set(
     await markAnnounced(
       store,
@@ -419,8 +435,8 @@ export async function turnBoundaryNotice(store: Stores, address: string, by: str
 }
 
 /**
- * Unread mail nobody has been told about yet, to agents (never the overseer, whose inbox is read by a person),
- * sent before `beforeMs`, oldest first: one query for the whole town.
+ * Unread mail that wakes its recipient and that nobody has been told about yet, to agents (never the overseer,
+ * whose inbox is read by a person), sent before `beforeMs`, oldest first: one query for the whole town.
  */
 export async function unannouncedMail(store: Stores, beforeMs: number): Promise<Mail[]> {
   const open = await store.list({
@@ -433,7 +449,7 @@ export async function unannouncedMail(store: Stores, beforeMs: number): Promise<
   return open
     .filter((b) => !b.labels.includes(NOTIFIED_LABEL) && Date.parse(b.created_at) < beforeMs)
     .map(toMail)
-    .filter((m) => !m.read && !m.handoff && m.recipient !== OVERSEER && m.recipient !== '');
+    .filter((m) => !m.read && !m.handoff && wakesRecipient(m) && m.recipient !== OVERSEER && m.recipient !== '');
 }
 
 /** Marks mail as announced: the turn boundary does not announce it again. */

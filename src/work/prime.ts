@@ -314,7 +314,7 @@ export async function onStop(
 ): Promise<string> {
   // The end of a turn is a turn boundary too: what arrived while the agent was busy is handed over now, since
   // an agent that goes idle has no next turn of its own to hear it at.
-  const waiting = await turnBoundaryNotice(store, agent.address, 'stop');
+  const waiting = await turnBoundaryNotice(store, agent.address, 'stop', { wakingOnly: true });
   if (waiting !== '') return JSON.stringify({ decision: 'block', reason: waiting });
   if (options.remindDone && !options.stopHookActive && agent.hook_bead !== null) {
     const [bead] = await store.show([agent.hook_bead]);

@@ -238,6 +238,21 @@ describe('mail that slipped between turns', () => {
   });
 });
 
+describe('mail for the record', () => {
+  it('low priority never costs a turn: not typed, not at the end of a turn, not by the daemon; told at the next prompt', async () => {
+    const { ctx, provider, store } = await setup();
+    await startAgentSession(ctx, TOAST, { wait: false });
+    provider.setScreen('ga-toast', 'sim> ');
+    const later = { ...ctx, now: () => Date.now() + 10_000 };
+    const fyi = await sendMail(store, { from: 'refinery', to: TOAST, subject: 'landed', priority: 'low' });
+    expect(await announceMail(ctx, fyi)).toBe('next-turn');
+    expect(provider.input.get('ga-toast') ?? []).toEqual([]);
+    expect(await announceWaitingMail(later, new Set([TOAST]))).toEqual([]);
+    expect(await onStop(store, await store.agent(TOAST), { stopHookActive: false, remindDone: false })).toBe('');
+    expect(await turnBoundaryNotice(store, TOAST, 'prompt-submit')).toContain(`${fyi.id} from refinery: landed [low]`);
+  });
+});
+
 describe('queued nudges for CLIs without turn hooks', () => {
   it('a busy hookless agent gets a watcher; one with turn hooks does not', async () => {
     const { ctx, provider } = await setup();
