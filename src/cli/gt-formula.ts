@@ -13,7 +13,7 @@ import {
   type MoleculeStatus,
 } from '../work/molecule.js';
 import { whoAmI } from '../work/prime.js';
-import { sling, type SlingResult } from '../work/sling.js';
+import { checkSling, sling, type SlingResult } from '../work/sling.js';
 import type { TownContext } from '../work/sessions.js';
 import { globals } from './bd/context.js';
 import { withTown } from './gt-agents.js';
@@ -96,6 +96,8 @@ export async function slingFormulaOn(
     throw new UsageError(`${bead} is not a rig's bead: say where it goes`, {
       hint: `gt sling ${name} --on ${bead} <rig | agent address>`,
     });
+  // A bad target or a closed bead is refused before the molecule is attached.
+  await checkSling(ctx, [bead], target, { create: o.create === true });
   if (o.dryRun === true) {
     const { formula } = loadFormula(name, { town: ctx.town.root, ...(rig !== undefined ? { rig } : {}) });
     resolveVars(formula, vars, { bead });

@@ -1,6 +1,6 @@
 import { BLOCKING_DEPENDENCY_TYPES, RESOLVED_STATUSES, type Bead } from './bead.js';
 import type { MergeRequest } from './merge-request.js';
-import { freeSlots, type BusyPolecats, type PolecatLimits } from './scheduler.js';
+import { freeSlots, retryDelayMs, type BusyPolecats, type PolecatLimits } from './scheduler.js';
 
 /**
  * Convoys, pure: a convoy is a bead of type `convoy` in the town store that tracks beads of any rig through
@@ -31,6 +31,28 @@ export const CONVOY_KEYS = {
   /** The epic it was made from (`--from-epic`). */
   epic: 'convoy_epic',
 } as const;
+
+/** What a tracked bead's own metadata says to the daemon's feed. */
+export const FEED_KEYS = {
+  /** Someone took it off a hook by hand (gt unsling): the feed leaves it alone until it is slung again. */
+  unslung: 'gt_unslung',
+  /** Feed slings of it that failed in a row, and when the last did: the next waits (back-off). */
+  failures: 'convoy_feed_failures',
+  failedAt: 'convoy_feed_failed_at',
+} as const;
+
+/**
+ * Whether the feed leaves a ready bead alone now: a person (or agent) took it back by hand, or its last feed
+ * slings failed and the back-off (5 s, doubling, at most 5 minutes) has not passed.
+ */
+export function feedHoldsBack(metadata: Readonly<Record<string, unknown>>, nowMs: number): boolean {
+  if (metadata[FEED_KEYS.unslung] != null) return true;
+  const failures = Number(metadata[FEED_KEYS.failures] ?? 0);
+  const last = metadata[FEED_KEYS.failedAt];
+  const at = typeof last === 'string' ? Date.parse(last) : NaN;
+  if (!Number.isFinite(failures) || failures <= 0 || !Number.isFinite(at)) return false;
+  return nowMs < at + retryDelayMs(failures);
+}
 
 /** What a closed convoy's close reason says when it landed. */
 export const LANDED_REASON = 'landed';

@@ -320,7 +320,8 @@ export function moleculeProgress(steps: readonly MoleculeStepInput[]): MoleculeP
 }
 
 /**
- * Which step `gt mol step done [<id>]` closes: the one named, or the current one. Refuses a step that is done
+ * Which step `gt mol step done [<id>]` closes: the one named (one done already is returned as it is), or the
+ * current one. Refuses a step that is done
  * already, one whose needs are not done (naming them), one the molecule does not have, and a finished molecule.
  */
 export function stepToClose(progress: MoleculeProgress, formula: string, id?: string): MoleculeStep {
@@ -335,7 +336,7 @@ export function stepToClose(progress: MoleculeProgress, formula: string, id?: st
     throw new ValidationError(`${formula} has no step "${id}"`, {
       hint: `its steps: ${progress.steps.map((s) => s.id).join(', ')}`,
     });
-  if (step.status === 'done') throw new ValidationError(`step "${id}" of ${formula} is done already`);
+  if (step.status === 'done') return step; // closing it again changes nothing: a retried command is safe
   if (step.status === 'waiting') {
     const open = step.needs.filter((n) => progress.steps.find((s) => s.id === n)?.status !== 'done');
     throw new ValidationError(`step "${id}" of ${formula} needs ${open.map((n) => `"${n}"`).join(', ')} done first`, {

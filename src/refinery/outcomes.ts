@@ -139,6 +139,11 @@ export async function closeLanded(
   );
   const log = (what: string) => (err: unknown) => ctx.progress?.(`could not ${what}: ${errorMessage(err)}`);
   if (mr.source !== '') {
+    // Its molecule's steps first (a gt done killed before it closed them leaves them open, and a bead with
+    // open children does not close): the work has merged, so every step is done.
+    await closeOpenSteps(ctx.store, mr.source, `merged as ${mr.id} in ${where}`, ctx.actor).catch(
+      log(`close the steps of ${mr.source}`),
+    );
     await ctx.store
       .close([mr.source], { reason: `merged as ${mr.id} in ${where}` }, ctx.actor)
       .catch(log(`close ${mr.source}`));

@@ -1,4 +1,4 @@
-import { readConvoy, idleWork, planFeed, type FeedCandidate } from '../core/convoy.js';
+import { FEED_KEYS, feedHoldsBack, readConvoy, idleWork, planFeed, type FeedCandidate } from '../core/convoy.js';
 import { errorMessage } from '../core/errors.js';
 import { countBusy } from '../core/scheduler.js';
 import { queueLimits, toPendingAll } from './capacity.js';
@@ -40,6 +40,11 @@ export async function feedConvoys(ctx: SlingContext): Promise<FedBead[]> {
     );
   });
   if (candidates.length === 0) return [];
+  // Beads taken back by hand, and those whose last feed slings failed (until the back-off passes), stay.
+  const now = ctx.now();
+  const meta = new Map((await ctx.store.show(candidates.map((c) => c.bead))).map((b) => [b.id, b.metadata]));
+  const free = candidates.filter((c) => !feedHoldsBack(meta.get(c.bead) ?? {}, now));
+  if (free.length === 0) return [];
   const [pending, pause, hold, polecats] = await Promise.all([
     ctx.store.pendingSlings(),
     ctx.store.schedulerPause(),
@@ -47,12 +52,12 @@ export async function feedConvoys(ctx: SlingContext): Promise<FedBead[]> {
     ctx.store.agents({ role: 'polecat' }),
   ]);
   if (hold !== null) return [];
-  const { limits, broken } = queueLimits(ctx, [...candidates.map((c) => c.rig), ...pending.map((p) => p.rig)]);
+  const { limits, broken } = queueLimits(ctx, [...free.map((c) => c.rig), ...pending.map((p) => p.rig)]);
   const waiting: Record<string, number> = {};
   for (const p of await toPendingAll(ctx.store, pending))
     if ((p.blockedBy ?? []).length === 0) waiting[p.rig] = (waiting[p.rig] ?? 0) + 1;
   const plan = planFeed({
-    candidates: candidates.filter((c) => !broken.has(c.rig)),
+    candidates: free.filter((c) => !broken.has(c.rig)),
     limits,
     busy: countBusy(polecats),
     waiting,
@@ -63,8 +68,23 @@ export async function feedConvoys(ctx: SlingContext): Promise<FedBead[]> {
     try {
       const [r] = await sling(ctx, [c.bead], c.rig, { wait: false });
       fed.push({ ...c, result: 'slung', agent: r?.agent ?? null, action: r?.action ?? null, error: null });
+      if (meta.get(c.bead)?.[FEED_KEYS.failures] != null)
+        await ctx.store.update(
+          [c.bead],
+          { metadata: { [FEED_KEYS.failures]: null, [FEED_KEYS.failedAt]: null } },
+          ctx.actor,
+        );
     } catch (err) {
       fed.push({ ...c, result: 'failed', agent: null, action: null, error: errorMessage(err) });
+      // Counted on the bead: the next try waits (5 s, doubling), instead of failing again every pass.
+      const failures = Number(meta.get(c.bead)?.[FEED_KEYS.failures] ?? 0) + 1;
+      await ctx.store
+        .update(
+          [c.bead],
+          { metadata: { [FEED_KEYS.failures]: failures, [FEED_KEYS.failedAt]: new Date(now).toISOString() } },
+          ctx.actor,
+        )
+        .catch(() => undefined);
     }
   }
   return fed;

@@ -1,5 +1,5 @@
 import type { Bead, BeadDetails, Dependency } from '../core/bead.js';
-import { STATUSES } from '../core/bead.js';
+import { NON_WORK_TYPES, STATUSES } from '../core/bead.js';
 import {
   CONVOY_KEYS,
   CONVOY_TYPE,
@@ -19,11 +19,11 @@ import {
   type TrackedFacts,
 } from '../core/convoy.js';
 import { ConflictError, errorMessage, NotFoundError, ValidationError } from '../core/errors.js';
-import { TOWN_PREFIX } from '../core/identity.js';
+import { OVERSEER, parseAddress, TOWN_PREFIX } from '../core/identity.js';
 import { readMergeRequest } from '../core/merge-request.js';
 import type { TownStore } from '../core/town-store.js';
 import { openBlockers, showExisting } from './blockers.js';
-import { sendMailOnce } from './mail.js';
+import { recipientsOf, sendMailOnce } from './mail.js';
 
 /**
  * Convoys' executor: making them, adding to them, looking at them, and landing them (the rules are in
@@ -164,12 +164,32 @@ export type CreateConvoyInput = {
   rig?: string;
 };
 
-function checkAddress(what: string, value: string): string {
-  const v = value.trim();
-  if (v === '' || /[\s,]/u.test(v))
-    throw new ValidationError(`invalid ${what} "${value}": an address, such as mayor or overseer`);
-  return v;
+/**
+ * Who is told when a convoy lands: `--owner` when given (an agent that exists, the overseer or a group; checked
+ * now, so a typo is refused rather than found out at the landing), else whoever makes it — an agent by its
+ * address, a person (any other actor, such as a git name with spaces) as the overseer.
+ */
+async function ownerOf(ctx: ConvoyContext, given: string | undefined): Promise<string> {
+  if (given === undefined) return mailAddressOf(ctx.store, ctx.actor);
+  const owner = given.trim();
+  if (owner === '') throw new ValidationError('--owner needs an address', { hint: 'e.g. --owner overseer' });
+  await recipientsOf(ctx.store, owner);
+  return owner;
 }
+
+/** An actor as a mail address: an agent's own address, or the overseer for a person. */
+async function mailAddressOf(store: TownStore, actor: string): Promise<string> {
+  try {
+    parseAddress(actor);
+    await store.agent(actor);
+    return actor;
+  } catch {
+    return OVERSEER;
+  }
+}
+
+/** Who signs a convoy's landing notice: the mechanism, whoever ran the check that saw it land. */
+export const CONVOY_SENDER = 'convoy';
 
 /** The beads to track, checked: they exist and none is a convoy. */
 async function trackable(store: TownStore, ids: readonly string[]): Promise<BeadDetails[]> {
@@ -191,7 +211,10 @@ async function leavesOf(store: TownStore, epic: string): Promise<string[]> {
   const queue = [epic];
   for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
     if (children.has(id)) continue;
-    const kids = await store.list({ parent: id, statuses: STATUSES, sort: 'oldest', limit: 0 });
+    // Work only: a molecule's steps (and mail, merge requests) are not work a convoy tracks.
+    const kids = (await store.list({ parent: id, statuses: STATUSES, sort: 'oldest', limit: 0 })).filter(
+      (k) => !NON_WORK_TYPES.includes(k.issue_type),
+    );
     children.set(id, kids);
     queue.push(...kids.map((k) => k.id));
   }
@@ -206,7 +229,7 @@ async function leavesOf(store: TownStore, epic: string): Promise<string[]> {
 export async function createConvoy(ctx: ConvoyContext, input: CreateConvoyInput): Promise<ConvoyView> {
   const name = input.name.trim();
   if (name === '') throw new ValidationError('a convoy needs a name', { hint: 'gt convoy create "<name>" <bead>...' });
-  const owner = checkAddress('owner', input.owner ?? ctx.actor);
+  const owner = await ownerOf(ctx, input.owner);
   if (input.request !== undefined) await ctx.store.show([input.request]);
   const fromEpic = input.fromEpic === undefined ? [] : await leavesOf(ctx.store, input.fromEpic);
   const beads = await trackable(ctx.store, [...fromEpic, ...input.beads]);
@@ -313,14 +336,18 @@ async function land(ctx: ConvoyContext, bead: ConvoyBead, view: ConvoyView): Pro
   if (!decision.land) return null;
   const mail = landingMail(view, decision.landing);
   const told: LandResult['told'] = [];
-  for (const r of landingRecipients(view.id, decision.landing, view.owner, view.created_by)) {
+  const creator = await mailAddressOf(ctx.store, view.created_by);
+  for (const r of landingRecipients(view.id, decision.landing, view.owner, creator)) {
+    const send = (to: string) => sendMailOnce(ctx.store, { id: r.id, from: CONVOY_SENDER, to, ...mail });
     try {
-      const sent = await sendMailOnce(ctx.store, { id: r.id, from: ctx.actor, to: r.to, ...mail });
+      const sent = await send(r.to);
       told.push({ to: r.to, mail: sent.id, error: null });
     } catch (err) {
       if (!(err instanceof NotFoundError || err instanceof ValidationError)) throw err;
       ctx.progress?.(`no mail to ${r.to} about ${view.id}: ${errorMessage(err)}`);
-      told.push({ to: r.to, mail: null, error: errorMessage(err) });
+      // An owner that is gone (an agent removed since) leaves a person to be told: the overseer.
+      const fallback = r.id.endsWith('-o') && r.to !== OVERSEER ? await send(OVERSEER) : null;
+      told.push({ to: fallback === null ? r.to : OVERSEER, mail: fallback?.id ?? null, error: errorMessage(err) });
     }
   }
   const nowIso = new Date(ctx.now()).toISOString();

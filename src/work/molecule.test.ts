@@ -116,6 +116,9 @@ describe('molecules', () => {
       finished: false,
     });
     expect(await stepDone(s, bead.id, 'implement', 'toast')).toMatchObject({ step: 'implement', next: 'docs' });
+    // Retried (its first call timed out, say): nothing changes, and the next step is not skipped.
+    expect(await stepDone(s, bead.id, 'implement', 'toast')).toMatchObject({ step: 'implement', next: 'docs' });
+    expect((await moleculeOf(s, bead.id)).status.done).toBe(2);
     expect(await stepDone(s, bead.id, undefined, 'toast')).toMatchObject({ step: 'docs', next: 'submit' });
     const last = await stepDone(s, bead.id, undefined, 'toast');
     expect(last).toMatchObject({ step: 'submit', next: null, finished: true });
@@ -165,7 +168,7 @@ describe('molecules', () => {
     expect(report.text).toContain('Done: understand, docs.');
     expect(report.text).toMatch(/Current step: implement \(\S+\): Implement\n\nMind speed\./);
     expect(report.text).toContain('After it: submit.');
-    expect(report.text).toContain('`gt mol step done`');
+    expect(report.text).toContain('`gt mol step done implement`');
     expect(report.text).not.toContain('Steps (child beads');
   });
 });

@@ -187,7 +187,9 @@ export type StepDoneResult = {
 
 /**
  * `gt mol step done [<id>]`: closes the current step (or the one named, when its needs are done). A step whose
- * needs are not done is refused, naming them.
+ * needs are not done is refused, naming them; a named step done already is left as it is, so an agent that
+ * retries the command (its first call timed out, say) never skips the next step. Without an id it closes
+ * whatever is current: agents are told to name the step.
  */
 export async function stepDone(
   store: BeadStore,
@@ -197,7 +199,8 @@ export async function stepDone(
 ): Promise<StepDoneResult> {
   const { status } = await moleculeOf(store, beadId);
   const step = stepToClose(status, status.formula, stepId);
-  await store.close([step.bead], { reason: `step ${step.id} of ${status.formula} done` }, actor);
+  if (step.status !== 'done')
+    await store.close([step.bead], { reason: `step ${step.id} of ${status.formula} done` }, actor);
   const after = (await moleculeOf(store, beadId)).status;
   return {
     bead: beadId,

@@ -7,7 +7,7 @@ import { isRecord, NotFoundError } from '../core/errors.js';
 import { OVERSEER, parseAddress, type Role } from '../core/identity.js';
 import { loadRigSettings } from '../town/rig.js';
 import type { Town } from '../town/town.js';
-import { inbox, senderLabel, takeHandoffNote, turnBoundaryNotice, type Mail } from './mail.js';
+import { inbox, markAnnounced, senderLabel, takeHandoffNote, turnBoundaryNotice, type Mail } from './mail.js';
 import { viewMolecule, type MoleculeStatus, type MoleculeView } from './molecule.js';
 import { formatQueuedNudges } from './nudge.js';
 
@@ -177,6 +177,14 @@ export async function prime(
   const nudges = await store.takeNudges(agent.address, 'prime');
   const note = (await takeHandoffNote(store, agent.address)) ?? null;
   const unread = (await inbox(store, agent.address)).filter((m) => !m.read && !m.handoff);
+  // Listed here, at its session's start: announced, so no turn boundary tells it again (a person's `gt prime`
+  // looks without telling the agent anything).
+  if (options.hook)
+    await markAnnounced(
+      store,
+      unread.map((m) => m.id),
+      'prime',
+    );
   const source = options.input.source ?? (options.hook ? 'startup' : 'manual');
   const id = parseAddress(agent.address);
   const hook =
@@ -297,7 +305,7 @@ function moleculeLines(view: MoleculeView, role: Role): string[] {
   const rest = s.steps.filter((st) => st.status === 'ready' || st.status === 'waiting').map((st) => st.id);
   if (rest.length > 0) lines.push(`After it: ${rest.join(', ')}.`);
   lines.push(
-    'Do the current step only. When it is done, run `gt mol step done`: it closes the step and names the next.',
+    `Do the current step only. When it is done, run \`gt mol step done ${current.id}\`: it closes the step and names the next (run again, it changes nothing).`,
     'Your place is kept in the store: a new session continues at the same step.',
   );
   return lines;

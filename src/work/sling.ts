@@ -32,7 +32,7 @@ import { admission, polecatLimits, wakeDispatcher } from './capacity.js';
 import { checkRelease } from './guard.js';
 import { openBlockersOf } from './blockers.js';
 import { convoysTracking, createConvoy } from './convoy.js';
-import { slingConvoyName, slingConvoyPlan } from '../core/convoy.js';
+import { FEED_KEYS, slingConvoyName, slingConvoyPlan } from '../core/convoy.js';
 
 /**
  * `gt sling`: puts a bead on an agent's hook and gets the agent going. The hook is written first, in one
@@ -148,6 +148,13 @@ export async function unsling(
   const had = agent.hook_bead;
   if (had !== null) await checkRelease(ctx, agent, had, options.force === true);
   await ctx.store.unhook(agent.address, ctx.actor);
+  // Taken back on purpose: a convoy's feed must not sling it straight out again (a sling clears this).
+  if (had !== null)
+    await ctx.store.update(
+      [had],
+      { metadata: { [FEED_KEYS.unslung]: { by: ctx.actor, at: new Date(ctx.now()).toISOString() } } },
+      ctx.actor,
+    );
   if (had !== null) await wakeDispatcher(ctx); // a polecat may have freed up
   return { agent: agent.address, unhooked: had };
 }
@@ -170,14 +177,40 @@ export async function sling(
   if (options.agent !== undefined)
     resolveAgent(ctx.settings, target.kind === 'rig' ? 'polecat' : target.identity.role, options.agent);
   const beads = await ctx.store.show([...new Set(beadIds)]);
+  // What is refused for any bead is refused before anything is made for all of them (a convoy among them).
+  refuseClosed(beads);
   const convoy = await slingConvoy(ctx, beads, target, options);
   const results: SlingResult[] = [];
-  for (const bead of beads)
+  for (const bead of beads) {
     results.push({
       ...(await slingOne(ctx, bead, target, options)),
       convoy: convoy ?? (beads.length === 1 ? ((await convoysTracking(ctx.store, bead.id))[0] ?? null) : null),
     });
+    // Slung again on purpose: a convoy's feed may take it once more.
+    if (bead.metadata[FEED_KEYS.unslung] != null && options.dryRun !== true)
+      await ctx.store.update([bead.id], { metadata: { [FEED_KEYS.unslung]: null } }, ctx.actor);
+  }
   return results;
+}
+
+function refuseClosed(beads: readonly Bead[]): void {
+  const closed = beads.find((b) => b.status === 'closed');
+  if (closed !== undefined)
+    throw new ValidationError(`${closed.id} is closed`, { hint: `reopen it first: bd reopen ${closed.id}` });
+}
+
+/**
+ * Checks what `sling` would check first, before anything is attached to the beads (`gt sling <formula> --on`):
+ * the target exists (or `create` may make it), and no bead is closed.
+ */
+export async function checkSling(
+  ctx: SlingContext,
+  beadIds: readonly string[],
+  targetText: string,
+  options: { create?: boolean } = {},
+): Promise<void> {
+  await checkTarget(ctx, parseSlingTarget(targetText), options.create === true);
+  refuseClosed(await ctx.store.show([...new Set(beadIds)]));
 }
 
 /**
