@@ -116,12 +116,13 @@ ${r.mayor_prime_bytes.toLocaleString('en')} bytes against ${r.polecat_prime_byte
 
 ## Notes
 
-- Where the Mayor's prime goes (measured when this section was written, with 30 live sessions): its glance
-  observes the town the way \`gt status\` and \`gt agents\` do, which reads every live agent's pane, one
-  \`tmux capture-pane\` after another: 32 tmux calls and one \`ps\` per prime, where a polecat's prime runs no
-  subprocess. With the town's tmux server stopped the same prime took ~145 ms against ~345 ms with the 30
-  sessions live, so about 200 ms is those pane reads; the rest over a polecat's prime is the glance's store
-  queries (ready and blocked work, convoys, mail) and the longer text.
+- Where the Mayor's prime goes: its glance observes the town the way \`gt status\` and \`gt agents\` do,
+  which reads every live agent's pane (a \`tmux capture-pane\` each, 32 tmux calls and one \`ps\` per prime with
+  30 live sessions, where a polecat's prime runs no subprocess). When this section was first measured the
+  panes were read one after another: 383 ms, 5.1× a polecat's prime; with the town's tmux server stopped the
+  same prime took ~145 ms. The agents are now looked at 8 at once (src/observe/snapshot.ts, which speeds
+  \`gt status\`, \`gt agents\` and the daemon's look alike). The rest over a polecat's prime is the glance's
+  store queries (ready and blocked work, convoys, mail) and the longer text.
 - Wall times on a shared 2-core VM move by ±15 % between runs; the ratio to the floor measured in the same
   rounds is the number to compare.
 `;

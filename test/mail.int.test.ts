@@ -86,7 +86,7 @@ describe('gt mail', () => {
   it('mail to an idle agent is typed into its session at once; a busy one hears of it at its next turn', async () => {
     const f = await sessionTown('mail-sim');
     fixtures.push(f);
-    f.simAgent('sim-slow', '--busy', '3000');
+    f.simAgent('sim-slow', '--busy', '10000'); // long enough that the second send surely finds it busy
     f.run('session', 'start', 'gastown/polecats/toast', '--agent', 'sim-slow');
     const turns = (): number => f.trace('ga-toast').filter((t) => t.step === 'message').length;
     await eventually(() => f.trace('ga-toast').some((t) => t.step === 'no_work'), 'the first turn', 30_000);
@@ -276,7 +276,7 @@ describe('the overseer', () => {
 
   it('urgent mail is typed into an idle session at once, and handed to a busy one when its turn ends', async () => {
     const f = await adasTown('mail-urgent');
-    f.simAgent('sim-slow', '--busy', '3000');
+    f.simAgent('sim-slow', '--busy', '10000'); // long enough that the second send surely finds it busy
     f.run('session', 'start', 'gastown/polecats/toast', '--agent', 'sim-slow');
     await eventually(() => f.trace('ga-toast').some((t) => t.step === 'no_work'), 'the first turn', 30_000);
     const pane = (): string =>

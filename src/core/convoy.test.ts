@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   convoyExpectation,
+  feedHoldsBack,
   convoyView,
   epicLeaves,
   idleWork,
@@ -314,6 +315,30 @@ describe('feeding and stranded work', () => {
     ]);
     expect(idleWork(v, null).map((w) => w.rig)).toEqual(['gastown', null]);
     expect(idleWork({ ...v, status: 'landed' }, 'gastown')).toEqual([]);
+  });
+});
+
+describe('what the feed leaves alone', () => {
+  const at = Date.parse('2026-11-24T00:00:00Z');
+  it.each([
+    ['a bead with nothing said', {}, 0, false],
+    ['one taken back by hand', { gt_unslung: { by: 'overseer', at: '2026-11-24T00:00:00Z' } }, 60_000, true],
+    [
+      'one whose last feed sling failed 2 s ago',
+      { convoy_feed_failures: 1, convoy_feed_failed_at: '2026-11-24T00:00:00Z' },
+      2_000,
+      true,
+    ],
+    [
+      '… and 6 s ago (5 s back-off)',
+      { convoy_feed_failures: 1, convoy_feed_failed_at: '2026-11-24T00:00:00Z' },
+      6_000,
+      false,
+    ],
+    ['three failures: 20 s', { convoy_feed_failures: 3, convoy_feed_failed_at: '2026-11-24T00:00:00Z' }, 19_000, true],
+    ['a failure with no time is not held', { convoy_feed_failures: 2 }, 0, false],
+  ] as const)('%s', (_name, metadata, afterMs, held) => {
+    expect(feedHoldsBack(metadata, at + afterMs)).toBe(held);
   });
 });
 

@@ -5,6 +5,7 @@ import type { BeadStore } from '../core/bead-store.js';
 import { deriveState, type DerivedState } from '../core/derive.js';
 import { classifyPane, progressText, type PaneState } from '../core/pane.js';
 import { NON_WORK_TYPES, PUSH_REFUSED_KEY } from '../core/bead.js';
+import { mapLimit } from '../core/promise.js';
 import type { Role } from '../core/identity.js';
 import type { Rig } from '../core/rig-registry.js';
 import type { TownSettings } from '../core/settings.js';
@@ -144,6 +145,9 @@ export type ObserveOptions = {
   reports?: boolean;
 };
 
+/** How many agents are looked at at once: enough to overlap their tmux captures, few enough for two cores. */
+const OBSERVE_CONCURRENCY = 8;
+
 /** Every agent as observed now (what the daemon decides from, and `gt agents` shows). */
 export async function observeAgents(
   ctx: ObserveContext,
@@ -179,23 +183,21 @@ export async function observeAgents(
     });
     for (const m of sent) reports.set(m.title, Math.max(reports.get(m.title) ?? 0, Date.parse(m.created_at)));
   }
-  const views: AgentView[] = [];
-  for (const { agent, cli } of withCli) {
-    views.push(
-      await observeAgent(
-        ctx,
-        agent,
-        cli,
-        alive.has(agent.session_name),
-        surveyed.get(agent.session_name),
-        now,
-        rigByName.get(agent.rig ?? ''),
-        options,
-        agent.hook_bead === null ? null : stallReport(reports, agent.address, agent.hook_bead),
-      ),
-    );
-  }
-  return views;
+  // Several at once: each live pane is one tmux capture (a process to wait for), and 30 of them in turn are
+  // most of a look at the town. The order of the result is the agents' order all the same.
+  return mapLimit(withCli, OBSERVE_CONCURRENCY, ({ agent, cli }) =>
+    observeAgent(
+      ctx,
+      agent,
+      cli,
+      alive.has(agent.session_name),
+      surveyed.get(agent.session_name),
+      now,
+      rigByName.get(agent.rig ?? ''),
+      options,
+      agent.hook_bead === null ? null : stallReport(reports, agent.address, agent.hook_bead),
+    ),
+  );
 }
 
 const stringOrNull = (v: unknown): string | null => (typeof v === 'string' ? v : null);

@@ -74,6 +74,22 @@ describe('landing a convoy', () => {
     expect((await store.show([c.id]))[0]?.metadata.convoy_adding).toBeNull();
   });
 
+  it('made by a person (a git name with a space), it is owned by the overseer, who is told once; --owner is checked', async () => {
+    const { store, ctx } = await setup();
+    const person = { ...ctx, actor: 'Ada Lovelace' };
+    const a = await store.create({ title: 'a' }, 'Ada Lovelace');
+    const c = await createConvoy(person, { name: 'for Ada', beads: [a.id] });
+    expect(c.owner).toBe('overseer');
+    await expect(createConvoy(person, { name: 'typo', beads: [a.id], owner: 'mayr' })).rejects.toThrow(/mayr/);
+    await store.close([a.id], {}, 'Ada Lovelace');
+    const [report] = await Promise.all([checkConvoys(person)]);
+    expect(report?.landed[0]?.told.map((t) => [t.to, t.error])).toEqual([['overseer', null]]);
+    const mail = await store.list({ types: ['message'], assignee: 'overseer', limit: 0 });
+    expect(mail.map((m) => [m.title, m.labels.includes('from:convoy')])).toEqual([
+      [`Convoy landed: for Ada (${c.id})`, true],
+    ]);
+  });
+
   it('refuses to track a convoy, and a compare-and-set that lost rejects with a conflict', async () => {
     const { store, ctx } = await setup();
     const a = await store.create({ title: 'a' }, 'mayor');

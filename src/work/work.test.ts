@@ -12,7 +12,7 @@ import { sendMail, turnBoundaryNotice } from './mail.js';
 import { announceMail, announceWaitingMail } from './mail-notify.js';
 import { onStop, parseHookInput, prime, whoAmI } from './prime.js';
 import { startAgentSession, stopAgentSession, type TownContext } from './sessions.js';
-import { sling } from './sling.js';
+import { sling, unsling } from './sling.js';
 
 /** The work layer over the fake session provider and an in-memory store: decisions, records, text. */
 
@@ -326,6 +326,13 @@ describe('sling to an agent (fake sessions)', () => {
     await expect(sling({ ...ctx, store }, [closed.id], 'gastown/polecats/nux')).rejects.toThrow(/is closed/);
     await expect(sling({ ...ctx, store }, [closed.id], 'mayor')).rejects.toThrow(/no agent mayor|is closed/);
     await expect(sling({ ...ctx, store }, [bead.id, closed.id], TOAST)).rejects.toThrow(/one bead at a time/);
+    // Taken back by hand: marked, so that a convoy's feed leaves it alone; slung again: unmarked.
+    provider.exitProgram('ga-toast');
+    await unsling({ ...ctx, store }, await store.agent(TOAST), { force: true });
+    expect((await store.show([bead.id]))[0]?.metadata.gt_unslung).toMatchObject({ by: 'test' });
+    provider.setScreen('ga-toast', 'sim> ');
+    await sling({ ...ctx, store }, [bead.id], TOAST, { wait: false });
+    expect((await store.show([bead.id]))[0]?.metadata.gt_unslung ?? null).toBeNull();
   });
 
   it('takes a bead from a dead holder, never from a working one or a sling in flight (without --force)', async () => {
@@ -434,6 +441,17 @@ describe('prime and the turn-boundary hooks', () => {
       runtime_session_id: '5f0c8f5e-1111-4222-8333-944455556666',
     });
     expect((await prime(store, town, agent, { hook: false, input: {}, actor: TOAST })).nudges).toEqual([]);
+    // Mail its start-up prime listed is announced: no turn boundary tells it again. A person's prime only looks.
+    const first = await sendMail(store, { from: 'mayor', to: TOAST, subject: 'seen at start' });
+    expect(
+      (await prime(store, town, agent, { hook: false, input: {}, actor: 'test' })).unread_mail.map((m) => m.id),
+    ).toEqual([first.id]);
+    expect(await turnBoundaryNotice(store, TOAST, 'peek')).toContain(first.id);
+    const second = await sendMail(store, { from: 'mayor', to: TOAST, subject: 'also seen at start' });
+    expect(
+      (await prime(store, town, agent, { hook: true, input: {}, actor: TOAST })).unread_mail.map((m) => m.id),
+    ).toContain(second.id);
+    expect(await turnBoundaryNotice(store, TOAST, 'prompt-submit')).toBe('');
   });
 
   it('renders each role: who it is, its duty, and what to do with an empty hook', async () => {
