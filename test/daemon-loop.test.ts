@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { daemonPid, runDaemon } from '../src/daemon/daemon.js';
 import { FakeSessionProvider } from '../src/session/fake.js';
 import { openSqliteBeadStore } from '../src/store/sqlite-bead-store.js';
-import { installTown, loadSettings } from '../src/town/town.js';
+import { installTown, loadSettings, saveSettings } from '../src/town/town.js';
 import { tempDir } from './helpers/tmp.js';
 
 /** The daemon's loop itself, over the in-memory session provider. */
@@ -37,6 +37,9 @@ describe('the daemon loop', () => {
       actor: 'tester',
       nowIso: '2026-11-23T00:00:00.000Z',
     });
+    // Nothing standing to start (the daemon reads the file every pass): this is about the loop.
+    const s = loadSettings(town);
+    saveSettings(town, { ...s, daemon: { ...s.daemon, standing_roles: [] } });
     const store = openSqliteBeadStore(town.dbPath);
     cleanups.unshift(() => store.dispose());
     const provider = new FlakyProvider(2);
