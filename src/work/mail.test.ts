@@ -228,7 +228,13 @@ describe('threads, references and the rest', () => {
     const one = await sendMailOnce(s, m);
     const two = await sendMailOnce(s, m);
     expect(two.id).toBe(one.id);
-    await sendApart(s, { from: 'overseer', fromName: 'Ada', to: 'gastown/witness', subject: 'now', priority: 'urgent' });
+    await sendApart(s, {
+      from: 'overseer',
+      fromName: 'Ada',
+      to: 'gastown/witness',
+      subject: 'now',
+      priority: 'urgent',
+    });
     const notice = await turnBoundaryNotice(s, 'gastown/witness', 'prompt-submit');
     expect(notice).toContain(`${one.id} from refinery: landed\n`);
     expect(notice).toContain('from overseer (Ada): now [urgent]');
