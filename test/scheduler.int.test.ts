@@ -61,6 +61,9 @@ describe('capacity: scheduler.max_polecats', () => {
   it('queues slings beyond the cap and says so; as the polecat hands in, the next goes by priority, to the same polecat while its session is open, on a fresh branch', async () => {
     const f = await fixture('sched-priority');
     capRig(f, 1);
+    // No refinery: this is about dispatch, and the branches checked below must not be landed (and deleted).
+    const town = loadSettings(f.town);
+    saveSettings(f.town, { ...town, daemon: { ...town.daemon, standing_roles: [] } });
     const s = f.store();
     const gate = join(f.base, 'gate');
     const first = await s.create({ title: 'first', priority: 2, description: gated(gate, 'first.txt') }, 'mayor');
