@@ -98,11 +98,11 @@ function decide(p: ScanProblem, scan: PatrolScan, nowMs: number): Decision {
       const reset = isoMs(ev.reset_at);
       const resetText = typeof ev.reset_at === 'string' ? ev.reset_at : null;
       if (reset === null)
-        return { action: 'wait', reason: 'usage limit reached, reset time not shown: waiting it out', argv: null };
+        return { action: 'wait', reason: 'at its usage limit, the reset time not shown: waiting it out', argv: null };
       if (nowMs < reset)
         return {
           action: 'wait',
-          reason: `usage limit reached; it resets at ${resetText ?? ''} (in ${ago(reset - nowMs)})`,
+          reason: `at its usage limit until it resets at ${resetText ?? ''} (in ${ago(reset - nowMs)})`,
           argv: null,
         };
       if (done('nudge').some((d) => ms(d.at) >= reset))
