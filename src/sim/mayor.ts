@@ -47,7 +47,7 @@ function inboxOf(v: unknown): InboxMail[] {
   }));
 }
 
-/** Whoever asked: a person (the overseer) or any other sender that is not a town agent reporting. */
+/** A request: mail from the overseer (the person), other than a landing notice. */
 const isRequest = (m: InboxMail): boolean => m.from === 'overseer' && !m.subject.startsWith('Convoy landed');
 
 export async function mayorTurn(t: MayorTurn): Promise<number> {

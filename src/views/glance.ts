@@ -68,15 +68,21 @@ export async function townGlance(
   const day = new Date(ctx.now());
   day.setHours(0, 0, 0, 0);
   const merged = await mergedToday(ctx.store, sinceMs ?? day.getTime(), SHOWN);
-  const everyConvoy = await listConvoys(ctx, { all: true });
-  const convoys = everyConvoy.filter(
-    (c) => c.status === 'open' || (c.landed_at !== null && Date.parse(c.landed_at) >= (sinceMs ?? day.getTime())),
-  );
-  const answering = new Map(everyConvoy.flatMap((c) => (c.request === null ? [] : [[c.request, c.id] as const])));
   const requests =
     options.requestsTo === undefined
       ? []
       : (await inbox(ctx.store, options.requestsTo)).filter((m) => m.from === OVERSEER && !m.handoff);
+  // Views only of the convoys shown or answering an open request: a town's landed convoys pile up.
+  const open = new Set(requests.map((m) => m.id));
+  const landedSince = (c: { status: string; landed_at: string | null }): boolean =>
+    c.status === 'open' || (c.landed_at !== null && Date.parse(c.landed_at) >= (sinceMs ?? day.getTime()));
+  const looked = await listConvoys(ctx, {
+    all: true,
+    where: (r) =>
+      landedSince({ status: r.status, landed_at: r.landedAt }) || (r.request !== null && open.has(r.request)),
+  });
+  const convoys = looked.filter(landedSince);
+  const answering = new Map(looked.flatMap((c) => (c.request === null ? [] : [[c.request, c.id] as const])));
   return {
     at: new Date(ctx.now()).toISOString(),
     since: sinceMs === null ? null : new Date(sinceMs).toISOString(),

@@ -13,6 +13,7 @@ import {
   landingWrite,
   LANDED_REASON,
   readConvoy,
+  type ConvoyRecord,
   TRACKS,
   type ConvoyView,
   type TrackedBead,
@@ -134,12 +135,20 @@ export async function convoyStatus(ctx: ConvoyContext, id: string): Promise<Conv
   return v;
 }
 
-export async function listConvoys(ctx: ConvoyContext, options: { all?: boolean } = {}): Promise<ConvoyView[]> {
+/**
+ * Open convoys (`all`: every one), with their views. `where` picks by the convoy's own record before any view
+ * is built, so that a look at a few convoys among many reads the tracked beads of those few only.
+ */
+export async function listConvoys(
+  ctx: ConvoyContext,
+  options: { all?: boolean; where?: (record: ConvoyRecord) => boolean } = {},
+): Promise<ConvoyView[]> {
   const convoys =
     options.all === true
       ? await ctx.store.list({ types: [CONVOY_TYPE], statuses: STATUSES, sort: 'oldest', limit: 0 })
       : await openConvoys(ctx.store);
-  return viewsOf(ctx.store, convoys);
+  const where = options.where;
+  return viewsOf(ctx.store, where === undefined ? convoys : convoys.filter((c) => where(readConvoy(c))));
 }
 
 /** Open convoys that track `beadId` (one query). */
