@@ -48,6 +48,25 @@ runSlingQueueContract('SqliteBeadStore (file, WAL)', onDisk);
 runProblemStoreContract('SqliteBeadStore (:memory:)', inMemory);
 runProblemStoreContract('SqliteBeadStore (file, WAL)', onDisk);
 
+describe('SqliteBeadStore timestamps', () => {
+  it('strictly increase within a connection, even when the clock stands still or steps back', async () => {
+    let ms = Date.UTC(2026, 0, 1);
+    const store = openSqliteBeadStore(':memory:', { create: true, clock: { nowMs: () => ms } });
+    try {
+      store.setPrefixSync('gt');
+      const a = await store.create({ title: 'a' }, 't');
+      const b = await store.create({ title: 'b' }, 't');
+      ms -= 60_000;
+      const c = await store.create({ title: 'c' }, 't');
+      const stamps = [a, b, c].map((x) => Date.parse(x.created_at));
+      expect(stamps[1]).toBeGreaterThan(stamps[0] ?? Infinity);
+      expect(stamps[2]).toBeGreaterThan(stamps[1] ?? Infinity);
+    } finally {
+      store.dispose();
+    }
+  });
+});
+
 describe('SqliteBeadStore problem sync', () => {
   it('takes no write lock for a pass that saw nothing new, and one for a pass that did', async () => {
     const clock = tickingClock();

@@ -97,6 +97,7 @@ export const DEFAULT_READY_LIMIT = 100;
 export class SqliteBeadStore implements TownStore, WriterReads {
   readonly #db: Db;
   readonly #clock: Clock;
+  #lastMs = 0;
   /** The database file, for saying which one is damaged. */
   readonly #path: string;
   readonly #writer: StoreWriter;
@@ -155,7 +156,11 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   }
 
   #now(): string {
-    return formatTimestamp(this.#clock.nowMs());
+    // Strictly increasing within this connection: two writes in one millisecond still sort in the order they
+    // were made (a convoy's beads in the order given, two mails from one sender in the order sent).
+    const ms = Math.max(this.#clock.nowMs(), this.#lastMs + 1);
+    this.#lastMs = ms;
+    return formatTimestamp(ms);
   }
 
   #nowNs(): bigint {

@@ -99,4 +99,17 @@ describe('landing a convoy', () => {
       store.update([c.id], { metadata: { x: 1 }, expect: { metadata: { convoy_rev: 0 } } }, 'mayor'),
     ).rejects.toThrow(ConflictError);
   });
+
+  it('tracks its beads in the order given, even when every edge is made in the same millisecond', async () => {
+    const store = openSqliteBeadStore(':memory:', { clock: { nowMs: () => Date.parse('2026-11-24T00:00:00Z') } });
+    stores.push(store);
+    store.setPrefixSync('hq');
+    const ctx: ConvoyContext = { store, actor: 'mayor', now: () => Date.parse('2026-11-24T00:00:00Z') };
+    const made = [];
+    for (const title of ['a', 'b', 'c', 'd', 'e']) made.push((await store.create({ title }, 'mayor')).id);
+    // Against the ids' sort order, so that a tie broken by id would show.
+    const given = [...made].sort().reverse();
+    const c = await createConvoy(ctx, { name: 'ordered', beads: given });
+    expect(c.beads.map((b) => b.id)).toEqual(given);
+  });
 });
