@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { escalate } from '../src/patrol/escalation.js';
 import { sendMail } from '../src/work/mail.js';
 import { buildTownView, eventsAfter, StateMemory, type TownView } from '../src/views/model.js';
+import { runViewAction } from '../src/views/actions.js';
 import { watchTown, type WatchCause } from '../src/views/watch.js';
 import { eventually, useSessionTowns } from './helpers/session-town.js';
 
@@ -103,4 +104,39 @@ describe('the town view', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(seen).toHaveLength(count);
   }, 60_000);
+
+  it('acts through the library: a nudge arrives, an escalation is acknowledged, a restart and a requeue keep the work', async () => {
+    const f = await fixture('views-actions');
+    f.simAgent('sim-hang', '--hang-at', 'run');
+    const s = f.store();
+    const ctx = { ...f.context(s), store: s };
+    const bead = await s.create({ title: 'hangs', description: '```sh\ntrue\n```' }, 'mayor');
+    f.run('sling', bead.id, 'gastown/polecats/toast', '--agent', 'sim-hang');
+    await eventually(() => f.trace('ga-toast').some((t) => t.step === 'hang'), 'the polecat to hang', 30_000);
+
+    const nudged = await runViewAction(ctx, { kind: 'nudge', agent: 'gastown/polecats/toast', text: 'look up' }, 'Ada');
+    expect(nudged.action).toBe('nudge');
+    expect((await s.pendingNudges('gastown/polecats/toast')).map((n) => [n.sender, n.body])).toEqual([
+      ['Ada', 'look up'],
+    ]);
+
+    const e = await escalate(ctx, { what: 'look at this', severity: 'high', source: 'tester', actor: 'tester' });
+    expect((await runViewAction(ctx, { kind: 'ack', escalation: e.id }, 'Ada')).text).toBe(`acknowledged ${e.id}`);
+    expect((await runViewAction(ctx, { kind: 'ack', escalation: e.id }, 'Ada')).text).toContain('already');
+
+    const before = await s.openSession('gastown/polecats/toast');
+    await runViewAction(ctx, { kind: 'restart', agent: 'gastown/polecats/toast' }, 'Ada');
+    const after = await s.openSession('gastown/polecats/toast');
+    expect(after?.session_id).not.toBe(before?.session_id);
+    expect((await s.agent('gastown/polecats/toast')).hook_bead).toBe(bead.id);
+
+    const r = await runViewAction(ctx, { kind: 'requeue', agent: 'gastown/polecats/toast' }, 'Ada');
+    expect(r.text).toContain(`${bead.id} taken from gastown/polecats/toast and slung to gastown`);
+    const [again] = await s.show([bead.id]);
+    expect(again?.status).toBe('hooked');
+    expect(again?.assignee).toMatch(/^gastown\/polecats\//);
+    await expect(runViewAction(ctx, { kind: 'requeue', agent: 'gastown/witness' }, 'Ada')).rejects.toThrow(
+      'nothing on its hook',
+    );
+  }, 90_000);
 });
