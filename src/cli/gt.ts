@@ -25,6 +25,7 @@ import { registerPatrolCommands } from './gt-patrol.js';
 import { registerSchedulerCommands } from './gt-scheduler.js';
 import { registerEscalateCommands } from './gt-escalate.js';
 import { registerConvoyCommands } from './gt-convoy.js';
+import { registerDashboardCommand } from './gt-dashboard.js';
 import { registerMayorCommands } from './gt-mayor.js';
 import { printJson, sanitize, type Io } from './io.js';
 import { agentCliChecks, renderAgentChecks, renderNextSteps } from './next-steps.js';
@@ -388,6 +389,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
   registerDaemonCommands(program, io);
   registerUpDownCommands(program, io);
   registerDemoCommand(program, io);
+  registerDashboardCommand(program, io);
 
   return runProgram(program, argv, io);
 }
