@@ -3,6 +3,7 @@ import { delimiter, join } from 'node:path';
 import type { Command } from 'commander';
 import { ValidationError } from '../core/errors.js';
 import { spawnDetached } from '../exec/exec.js';
+import { startDashboard } from '../views/dashboard.js';
 import { globals } from './bd/context.js';
 import { positiveInt, withTown } from './gt-agents.js';
 import { printJson, type Io } from './io.js';
@@ -54,8 +55,6 @@ export function registerDashboardCommand(program: Command, io: Io): void {
         if (port > 65_535) throw new ValidationError(`--port must be at most 65535, got ${port}`);
         const bind = typeof o.bind === 'string' ? o.bind.trim() : '127.0.0.1';
         if (bind === '') throw new ValidationError('--bind needs an address', { hint: 'e.g. --bind 127.0.0.1' });
-        // Loaded here: no other command pays for the web server.
-        const { startDashboard } = await import('../views/dashboard.js');
         const dashboard = await startDashboard(
           { ...ctx, progress: undefined },
           {

@@ -374,7 +374,7 @@ function agentSessions(d: AgentDetail, nowMs: number): string {
     (s) =>
       `<tr data-session="${esc(s.session_id)}"><td class="id">${esc(s.session_id)}</td><td>${clock(s.started_at)}</td>` +
       `<td>${s.ended_at === null ? '<span class="good">open</span>' : clock(s.ended_at)}</td>` +
-      `<td>${esc(span((s.ended_at === null ? nowMs : Date.parse(s.ended_at)) - Date.parse(s.started_at)))}</td>` +
+      `<td>${s.ended_at === null ? ago(s.started_at, nowMs) : esc(span(Date.parse(s.ended_at) - Date.parse(s.started_at)))}</td>` +
       `<td class="end-${esc(s.end_reason ?? 'open')}">${esc(s.end_reason ?? '-')}</td><td class="id">${esc(s.bead_id ?? '-')}</td>` +
       `<td>${esc(s.runtime)}</td><td class="id">${esc(s.runtime_session_id ?? '-')}</td></tr>`,
   );
