@@ -156,7 +156,7 @@ describe('OpenTelemetry export', () => {
       expect(BigInt(s.endTimeUnixNano)).toBeLessThanOrEqual(BigInt(root.endTimeUnixNano));
       expect(BigInt(s.endTimeUnixNano)).toBeGreaterThanOrEqual(BigInt(s.startTimeUnixNano));
     }
-    expect(path[0]?.resource['service.name']).toBe('town-under-test');
+    expect(path[0]?.resource).toMatchObject({ 'service.name': 'town-under-test', 'gt.town': f.town.name });
     // Exported once, and not again by the next daemon.
     expect(all.filter(({ span }) => span.name === 'gt.bead').length).toBe(1);
     expect((await gtAsync(['up'], { cwd: f.town.root, env })).status).toBe(0);

@@ -501,12 +501,16 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
   process.on('SIGINT', stop);
   log({ event: 'started', pid: process.pid, tick_ms: options.tickMs });
   // OpenTelemetry export, when the environment asks for it (OTEL_* variables); never in the way of the loop.
-  const telemetry = await startTelemetry({ store: ctx.store, env: ctx.env, now: ctx.now, log }).catch(
-    (err: unknown) => {
-      log({ event: 'telemetry-error', signal: 'all', kind: 'start', message: errorMessage(err) });
-      return undefined;
-    },
-  );
+  const telemetry = await startTelemetry({
+    store: ctx.store,
+    town: ctx.town.name,
+    env: ctx.env,
+    now: ctx.now,
+    log,
+  }).catch((err: unknown) => {
+    log({ event: 'telemetry-error', signal: 'all', kind: 'start', message: errorMessage(err) });
+    return undefined;
+  });
   let lastPass = 0;
   let passes = 0;
   let cause = 'start';

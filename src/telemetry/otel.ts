@@ -123,7 +123,8 @@ function onceEach(log: OtelLog): (signal: string, error: unknown) => void {
       event: 'telemetry-error',
       signal,
       kind,
-      message: `export failed: ${errorMessage(error)} (said once per kind)`,
+      // (A URL in a message loses any user and password it carries.)
+      message: `export failed: ${errorMessage(error).replace(/\/\/[^/@\s]*@/gu, '//')} (said once per kind)`,
     });
   };
 }

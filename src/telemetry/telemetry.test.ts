@@ -60,13 +60,20 @@ function sums(bodies: readonly Body[], name: string): [Record<string, string | u
 describe('startTelemetry', () => {
   it('does nothing and loads nothing when the environment does not ask for export', async () => {
     const log: unknown[] = [];
-    const t = await startTelemetry({ store: store(), env: { PATH: '/bin' }, now: () => 0, log: (e) => log.push(e) });
+    const t = await startTelemetry({
+      store: store(),
+      town: 't',
+      env: { PATH: '/bin' },
+      now: () => 0,
+      log: (e) => log.push(e),
+    });
     expect(t).toBeUndefined();
     expect(log).toEqual([]);
     expect(loadedOtel()).toEqual([]);
     // Asked for, but nothing it can do: it says why, and still loads nothing.
     const grpc = await startTelemetry({
       store: store(),
+      town: 't',
       env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4317', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' },
       now: () => 0,
       log: (e) => log.push(e),
@@ -80,6 +87,7 @@ describe('startTelemetry', () => {
     const c = await collector();
     const t = await startTelemetry({
       store: store(),
+      town: 't',
       env: {
         OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: `${c.url}/v1/metrics`,
         OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',

@@ -63,6 +63,8 @@ export type Telemetry = {
 
 export type TelemetryDeps = {
   store: TownStore;
+  /** The town's name, a resource attribute (`gt.town`) beside the service's. */
+  town: string;
   env: Readonly<Record<string, string | undefined>>;
   now: () => number;
   log: (entry: Record<string, unknown>) => void;
@@ -111,7 +113,10 @@ export async function startTelemetry(
   if (config.traces === null && config.metrics === null) return undefined;
   let otel: Otel;
   try {
-    otel = startOtel(config, { version: VERSION, log: deps.log });
+    otel = startOtel(
+      { ...config, resource: { 'gt.town': deps.town, ...config.resource } },
+      { version: VERSION, log: deps.log },
+    );
   } catch (err) {
     deps.log({ event: 'telemetry-error', signal: 'all', kind: 'start', message: errorMessage(err) });
     return undefined;
