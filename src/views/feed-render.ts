@@ -236,7 +236,7 @@ function agentColumns(
   const rest = Math.max(0, w - fixed);
   if (rest < 40) return { address, bead: Math.max(0, rest), branch: 0, usage };
   const branch = Math.min(40, Math.floor(rest * 0.35));
-  return { address, bead: rest - branch - 1, branch, usage };
+  return { address, bead: Math.min(70, rest - branch - 1), branch, usage };
 }
 
 function needsSection(view: TownView, ui: FeedUi, o: RenderOptions, lines: number): Line[] {

@@ -242,7 +242,13 @@ export async function runFeed(ctx: ViewContext, screen: Screen, o: FeedOptions):
         view = v;
         draw();
       },
-      { rig: rig ?? undefined, usage: o.usage, onError: (m) => status(`could not read the town: ${clean(m)}`, 'bad') },
+      {
+        rig: rig ?? undefined,
+        // Enough of the stream to fill a tall terminal once the plumbing is left out.
+        events: 200,
+        usage: o.usage,
+        onError: (m) => status(`could not read the town: ${clean(m)}`, 'bad'),
+      },
     );
   let watch = watcher(ui.rig);
 
