@@ -47,13 +47,7 @@ describe('gt feed', () => {
     try {
       await viewer.start({
         name: 'me',
-        argv: [
-          '/bin/sh',
-          '-c',
-          '"$0" "$1" feed; echo "feed exited with $?"; sleep 60',
-          process.execPath,
-          GT_BIN,
-        ],
+        argv: ['/bin/sh', '-c', '"$0" "$1" feed; echo "feed exited with $?"; sleep 60', process.execPath, GT_BIN],
         cwd: f.town.root,
         env: { ...f.env, GT_TOWN_ROOT: f.town.root, BD_ACTOR: 'Ada' },
       });

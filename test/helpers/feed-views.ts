@@ -63,7 +63,13 @@ export function stats(over: Partial<QueueStats> = {}): QueueStats {
   };
 }
 
-export function convoy(id: string, name: string, merged: number, total: number, over: Partial<ConvoyRow> = {}): ConvoyRow {
+export function convoy(
+  id: string,
+  name: string,
+  merged: number,
+  total: number,
+  over: Partial<ConvoyRow> = {},
+): ConvoyRow {
   return {
     id,
     name,
