@@ -160,5 +160,22 @@ describe('gt feed', () => {
       await new Promise((r) => child.once('exit', r));
     }
     expect(child.exitCode).toBe(0);
+
+    // Into a pipe whose reader goes away (as with | head): the follow ends at its next write instead of running on.
+    const piped2 = spawn(process.execPath, [GT_BIN, 'feed', '--plain', '--follow'], {
+      cwd: f.town.root,
+      env: { ...f.env, GT_TOWN_ROOT: f.town.root },
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    const ended = new Promise((r) => piped2.once('exit', r));
+    try {
+      await new Promise((r) => piped2.stdout.once('data', r));
+      piped2.stdout.destroy();
+      await s.create({ title: 'nobody reads this' }, 'mayor');
+      await Promise.race([ended, new Promise((r) => setTimeout(r, 10_000))]);
+      expect(piped2.exitCode).toBe(0);
+    } finally {
+      if (piped2.exitCode === null) piped2.kill('SIGTERM');
+    }
   }, 90_000);
 });

@@ -11,12 +11,21 @@ type Opts = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 /** Ends on SIGINT, SIGTERM or SIGHUP (a follow, the full-screen feed): the caller cleans up, then returns. */
-function stopOnSignals(): { signal: AbortSignal; release: () => void } {
+function stopOnSignals(): { signal: AbortSignal; release: () => void; stop: () => void } {
   const ac = new AbortController();
   const stop = (): void => ac.abort();
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
   for (const s of signals) process.on(s, stop);
-  return { signal: ac.signal, release: () => signals.forEach((s) => process.off(s, stop)) };
+  return { signal: ac.signal, stop, release: () => signals.forEach((s) => process.off(s, stop)) };
+}
+
+/** Standard output for a follow: `closed` is called once nobody reads it any more (EPIPE). */
+function pipeWriter(closed: () => void): (text: string) => void {
+  const stdout = process.stdout;
+  stdout.once('error', closed);
+  return (text) => {
+    if (!stdout.destroyed) stdout.write(text);
+  };
 }
 
 export function registerFeedCommand(program: Command, io: Io): void {
@@ -27,7 +36,7 @@ export function registerFeedCommand(program: Command, io: Io): void {
     )
     .option('--plain', 'the event stream as lines (<time> <actor> <text>), for logs and scripts')
     .option('--since <when>', 'with --plain: events since a duration back (10m, 1h, 2d) or a time (RFC 3339)')
-    .option('-n, --last <n>', 'with --plain and no --since: how many of the newest events', '20')
+    .option('-n, --last <n>', 'with --plain and no --since: how many of the newest events (0: only new ones)', '20')
     .option('--follow', 'with --plain or --problems: keep printing as the town changes (until interrupted)')
     .option('--problems', 'just what needs a person (problems, escalations, agents needing someone, your mail)')
     .option('--rig <rig>', "only this rig's agents, queue, needs and events (the town's own needs stay)")
@@ -50,10 +59,12 @@ next rig, ? help, q quit. The full-screen view needs a terminal on standard inpu
         const interactive = !problems && o.plain !== true && !json && io.stdoutIsTTY && io.stdinIsTTY;
         if (since !== undefined && (problems || interactive))
           throw new UsageError('--since is for the event stream', { hint: 'use it with --plain' });
-        const { signal, release } = stopOnSignals();
+        const { signal, release, stop } = stopOnSignals();
+        // Following into a pipe whose reader has gone (| head): stop, rather than print to nobody for ever.
+        const out = follow && !io.stdoutIsTTY ? pipeWriter(stop) : (t: string) => io.out(t);
         try {
           if (problems) {
-            await printProblems(ctx, { rig, follow, json, out: (t) => io.out(t), signal });
+            await printProblems(ctx, { rig, follow, json, out, signal });
             return;
           }
           if (!interactive) {
@@ -63,7 +74,7 @@ next rig, ? help, q quit. The full-screen view needs a terminal on standard inpu
               follow,
               rig,
               json,
-              out: (t) => io.out(t),
+              out,
               signal,
             });
             return;

@@ -7,7 +7,15 @@ import type { FeedEvent } from './events.js';
 import { feedKey, initialUi, parseKeys, type Effect, type FeedUi } from './feed-keys.js';
 import { age, clean, renderFeed } from './feed-render.js';
 import { frameDiff, type Screen } from './feed-term.js';
-import { buildTownView, feedEvents, type Need, type TownView, type UsageSource, type ViewContext } from './model.js';
+import {
+  buildTownView,
+  eventsAfter,
+  feedEvents,
+  type Need,
+  type TownView,
+  type UsageSource,
+  type ViewContext,
+} from './model.js';
 import { watchTown, type TownWatch } from './watch.js';
 
 /**
@@ -100,6 +108,8 @@ export async function printEvents(ctx: ViewContext, o: PlainOptions): Promise<vo
       );
   };
   const page = 500;
+  // The mark before the first read: whatever is written from here on is seen by the follow.
+  let mark = await store.changeMark();
   let cursor: number;
   if (o.since !== undefined) {
     let raw: BeadEvent[] = await store.events({ since: o.since, limit: page });
@@ -111,16 +121,18 @@ export async function printEvents(ctx: ViewContext, o: PlainOptions): Promise<vo
       cursor = raw.at(-1)?.event_id ?? cursor;
     }
   } else {
-    // The newest few; with a rig, read further back so that the rig's own show.
-    const raw = await store.events({ newest: true, limit: (o.last ?? 20) * (rig === undefined ? 1 : 5) });
+    // The newest few (none with --last 0: only what comes next); with a rig, read further back so that the
+    // rig's own show.
+    const last = o.last ?? 20;
+    const raw = await store.events({ newest: true, limit: Math.max(1, last * (rig === undefined ? 1 : 5)) });
     cursor = raw.at(-1)?.event_id ?? 0;
-    const events = await feedEvents(store, raw);
-    const mine = rig === undefined ? events : events.filter((e) => eventInRig(e, rig));
-    print(mine.slice(-(o.last ?? 20)));
+    if (last > 0) {
+      const events = await feedEvents(store, raw);
+      print((rig === undefined ? events : events.filter((e) => eventInRig(e, rig))).slice(-last));
+    }
   }
   if (!o.follow) return;
   const stopped = (): boolean => o.signal?.aborted === true;
-  let mark = await store.changeMark();
   while (!stopped()) {
     await sleep(o.pollMs ?? 200, o.signal);
     if (stopped()) return;
@@ -128,11 +140,10 @@ export async function printEvents(ctx: ViewContext, o: PlainOptions): Promise<vo
     if (now === mark) continue;
     mark = now;
     for (;;) {
-      const raw = await store.events({ after: cursor, limit: page });
-      if (raw.length === 0) break;
-      cursor = raw.at(-1)?.event_id ?? cursor;
-      print(await feedEvents(store, raw));
-      if (raw.length < page) break;
+      const next = await eventsAfter(store, cursor, page);
+      if (next.cursor === cursor) break;
+      cursor = next.cursor;
+      print(next.events);
     }
   }
 }
