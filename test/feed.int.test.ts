@@ -77,6 +77,11 @@ describe('gt feed', () => {
       );
       await eventually(async () => (await screen()).includes(`queued for ${TOAST}`), 'the result in the status line');
 
+      // p shows the last lines of its pane in place of the events.
+      await viewer.sendText('me', 'p');
+      await eventually(async () => (await screen()).includes(`PEEK ${TOAST}`), 'the peeked pane');
+      expect(await screen()).not.toContain('EVENTS');
+
       // Enter attaches to the selected agent's session on the town's tmux server; detaching comes back.
       const clients = (): string[] =>
         execFileSync('tmux', ['-L', f.town.tmuxSocket, 'list-clients', '-F', '#{client_session}'], {
