@@ -24,6 +24,7 @@ const RANK: Readonly<Record<string, number>> = {
   patrol: 3,
   refinery: 3,
   sim: 3,
+  telemetry: 3,
   views: 4,
   cli: 5,
 };
@@ -33,7 +34,8 @@ const SIBLINGS: Readonly<Record<string, readonly string[]>> = {
   // A town's sandboxes are git clones and worktrees.
   town: ['git'],
   // The daemon observes, then acts through the same operations users run (start a session, send mail).
-  daemon: ['observe', 'work', 'patrol'],
+  // It exports its telemetry (the town's traces and metrics) from its own long-lived process.
+  daemon: ['observe', 'work', 'patrol', 'telemetry'],
   // The patrol wakes its agents by the same operations (a nudge, a session start) and reads observations; it
   // tells people by mail.
   patrol: ['observe', 'work'],
@@ -95,6 +97,7 @@ describe('architecture', () => {
         'patrol',
         'refinery',
         'sim',
+        'telemetry',
         'views',
         'cli',
       ]),
