@@ -18,7 +18,7 @@ export async function runBenchTs(name) {
     format: 'cjs',
     target: 'node20',
     outfile: out,
-    external: ['better-sqlite3', 'zod'],
+    external: ['better-sqlite3', 'zod', 'puppeteer-core'],
     define: { 'import.meta.url': 'importMetaUrl' },
     banner: { js: "const importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
     logLevel: 'warning',
