@@ -380,22 +380,13 @@ export class SqliteBeadStore implements TownStore, WriterReads {
 
   events(filter: EventFilter): Promise<BeadEvent[]> {
     return this.#settle(() => {
-      const rows = this.stmt(
-        /* sql */ `SELECT event_id, issue_id, event_type, actor, field, old_value, new_value, created_at FROM events
-          WHERE (@issueId IS NULL OR issue_id = @issueId)
-            AND (@eventType IS NULL OR event_type = @eventType)
-            AND (@actor IS NULL OR actor = @actor)
-            AND event_id > @after
-            AND (@since IS NULL OR created_at >= @since)
-          ORDER BY CASE WHEN @newest THEN -event_id ELSE event_id END LIMIT @limit`,
-      )
+      const rows = this.stmt(q.eventsSql(filter))
         .all({
-          issueId: filter.issueId ?? null,
-          eventType: filter.eventType ?? null,
-          actor: filter.actor ?? null,
-          after: filter.after ?? 0,
-          since: filter.since === undefined ? null : normalizeTimestamp(filter.since),
-          newest: filter.newest === true ? 1 : 0,
+          ...(filter.issueId === undefined ? {} : { issueId: filter.issueId }),
+          ...(filter.eventType === undefined ? {} : { eventType: filter.eventType }),
+          ...(filter.actor === undefined ? {} : { actor: filter.actor }),
+          ...(filter.after === undefined ? {} : { after: filter.after }),
+          ...(filter.since === undefined ? {} : { since: normalizeTimestamp(filter.since) }),
           limit: limitParam(filter.limit, 0),
         })
         .map(toEvent);
