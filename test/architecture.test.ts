@@ -24,6 +24,7 @@ const RANK: Readonly<Record<string, number>> = {
   patrol: 3,
   refinery: 3,
   sim: 3,
+  costs: 3,
   views: 4,
   cli: 5,
 };
@@ -33,12 +34,14 @@ const SIBLINGS: Readonly<Record<string, readonly string[]>> = {
   // A town's sandboxes are git clones and worktrees.
   town: ['git'],
   // The daemon observes, then acts through the same operations users run (start a session, send mail).
-  daemon: ['observe', 'work', 'patrol'],
+  daemon: ['observe', 'work', 'patrol', 'costs'],
   // The patrol wakes its agents by the same operations (a nudge, a session start) and reads observations; it
   // tells people by mail.
   patrol: ['observe', 'work'],
   // The refinery tells who wrote a request, and the rig's witness, what landed: by the mail agents send.
   refinery: ['work'],
+  // Costs read the sessions and hooks the work records, and tell people of a budget reached by an escalation.
+  costs: ['work', 'patrol'],
 };
 
 /** Modules only one layer may import. */
@@ -95,6 +98,7 @@ describe('architecture', () => {
         'patrol',
         'refinery',
         'sim',
+        'costs',
         'views',
         'cli',
       ]),

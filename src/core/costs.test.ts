@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   aggregateUsage,
+  attributeUsage,
   budgetVerdicts,
   dayUsage,
   DEFAULT_PRICES,
@@ -188,11 +189,11 @@ describe('budgets', () => {
         },
       },
       [
+        // Unpriced usage counts against token limits alone.
+        ['roles.witness.daily_usd', false, 0],
         ['roles.polecat.daily_tokens', true, 1000],
         ['roles.crew.daily_tokens', false, 0],
         ['roles.crew.daily_usd', false, 0],
-        // Unpriced usage counts against token limits alone.
-        ['roles.witness.daily_usd', false, 0],
       ],
     ],
   ] as const)('%s', (_name, budgets, expected) => {
@@ -223,5 +224,29 @@ describe('budgets', () => {
     expect(usd && describeVerdict(usd)).toBe(
       "the mayor role's daily money budget ($10.00) is not reached: $5.00 used today",
     );
+  });
+});
+
+describe('attribution', () => {
+  const sessions = [
+    { session_id: 's1', bead_id: 'ga-1', started_at: '2026-03-01T10:00:00Z', ended_at: '2026-03-01T11:00:00Z' },
+    { session_id: 's2', bead_id: null, started_at: '2026-03-01T12:00:00Z', ended_at: '2026-03-01T13:00:00Z' },
+    { session_id: 's3', bead_id: 'ga-3', started_at: '2026-03-01T14:00:00Z', ended_at: null },
+  ];
+  const hooks = [
+    { at: '2026-03-01T09:59:00Z', bead: 'ga-1' },
+    { at: '2026-03-01T12:30:00Z', bead: 'ga-2' },
+    { at: '2026-03-01T14:30:00Z', bead: 'ga-4' },
+  ];
+  it.each([
+    ['before any session', '2026-03-01T09:00:00Z', null, null],
+    ['in the first session: the bead it started with', '2026-03-01T10:30:00Z', 's1', 'ga-1'],
+    ['after it ended, before the next: the one before', '2026-03-01T11:30:00Z', 's1', 'ga-1'],
+    ['in a session that started with none, before its hook', '2026-03-01T12:10:00Z', 's2', null],
+    ['after a bead was hooked in the session', '2026-03-01T12:45:00Z', 's2', 'ga-2'],
+    ['in the open session, before a new bead', '2026-03-01T14:10:00Z', 's3', 'ga-3'],
+    ['in the open session, after a new bead', '2026-03-02T00:00:00Z', 's3', 'ga-4'],
+  ])('%s', (_name, at, session, bead) => {
+    expect(attributeUsage(Date.parse(at), sessions, hooks)).toEqual({ session_id: session, bead });
   });
 });

@@ -1,4 +1,4 @@
-import { parseAddress, type Role } from './identity.js';
+import { parseAddress, ROLES, type Role } from './identity.js';
 
 /**
  * What the agents cost, pure: usage entries (one per model response, read from what each agent CLI records),
@@ -149,11 +149,11 @@ export function emptyTotals(): CostTotals {
 }
 
 /** Adds a group's usage to a running total (in place), pricing it by its model. */
-export function addToTotals(
-  into: CostTotals,
+export function addToTotals<T extends CostTotals>(
+  into: T,
   group: TokenCounts & { model: string; messages: number },
   prices: Readonly<Record<string, ModelPrice>>,
-): CostTotals {
+): T {
   for (const f of TOKEN_FIELDS) into[f] += group[f];
   into.messages += group.messages;
   const usd = usdOf(group, priceFor(group.model, prices));
@@ -314,8 +314,10 @@ export function budgetVerdicts(today: DayUsage, budgets: Budgets): BudgetVerdict
     }
   };
   check('town', '', budgets, today.town);
-  for (const [role, budget] of Object.entries(budgets.roles) as [Role, Budget][])
-    check(role, `roles.${role}.`, budget, today.roles[role]);
+  for (const role of ROLES) {
+    const budget = budgets.roles[role];
+    if (budget !== undefined) check(role, `roles.${role}.`, budget, today.roles[role]);
+  }
   return out;
 }
 
@@ -333,4 +335,48 @@ export function describeVerdict(v: BudgetVerdict): string {
   const what = v.measure === 'tokens' ? 'token' : 'money';
   const fmt = (n: number): string => (v.measure === 'usd' ? `$${n.toFixed(2)}` : String(n));
   return `${whose} daily ${what} budget (${fmt(v.limit)}) is ${v.reached ? 'reached' : 'not reached'}: ${fmt(v.used)} used today`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Attribution
+
+/** One of the agent's sessions, as attribution needs it. */
+export type SessionSpan = { session_id: string; bead_id: string | null; started_at: string; ended_at: string | null };
+
+/** A bead put on the agent's hook, and when. */
+export type HookMark = { at: string; bead: string };
+
+/**
+ * Whose a response recorded at `atMs` is: the agent's session whose span covers it (a resumed agent CLI session
+ * spans several of ours), else the latest that started before it; and the bead the agent was on then — the
+ * last one hooked in that session up to the response (an idle polecat told a new bead keeps its session),
+ * else the bead the session started with.
+ */
+export function attributeUsage(
+  atMs: number,
+  sessions: readonly SessionSpan[],
+  hooks: readonly HookMark[],
+): { session_id: string | null; bead: string | null } {
+  let covering: SessionSpan | undefined;
+  let before: SessionSpan | undefined;
+  for (const s of sessions) {
+    const start = Date.parse(s.started_at);
+    if (start > atMs) continue;
+    if (before === undefined || start > Date.parse(before.started_at)) before = s;
+    const end = s.ended_at === null ? Infinity : Date.parse(s.ended_at);
+    if (atMs <= end && (covering === undefined || start > Date.parse(covering.started_at))) covering = s;
+  }
+  const session = covering ?? before;
+  if (session === undefined) return { session_id: null, bead: null };
+  const start = Date.parse(session.started_at);
+  let bead = session.bead_id;
+  let latest = -Infinity;
+  for (const h of hooks) {
+    const t = Date.parse(h.at);
+    if (t >= start && t <= atMs && t >= latest) {
+      latest = t;
+      bead = h.bead;
+    }
+  }
+  return { session_id: session.session_id, bead };
 }
