@@ -26,6 +26,7 @@ import { registerSchedulerCommands } from './gt-scheduler.js';
 import { registerEscalateCommands } from './gt-escalate.js';
 import { registerConvoyCommands } from './gt-convoy.js';
 import { registerMayorCommands } from './gt-mayor.js';
+import { registerCostsCommand } from './gt-costs.js';
 import { printJson, sanitize, type Io } from './io.js';
 import { agentCliChecks, renderAgentChecks, renderNextSteps } from './next-steps.js';
 import type { Role } from '../core/identity.js';
@@ -385,6 +386,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
   registerHandoffCommand(program, io);
   registerSeanceCommand(program, io);
   registerStatusCommands(program, io);
+  registerCostsCommand(program, io);
   registerDaemonCommands(program, io);
   registerUpDownCommands(program, io);
   registerDemoCommand(program, io);
