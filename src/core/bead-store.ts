@@ -187,7 +187,18 @@ export type ReadyFilter = BeadFilter & {
 
 export type BlockedFilter = { parent?: string; limit?: number };
 
-export type EventFilter = { issueId?: string; eventType?: string; actor?: string; limit?: number };
+export type EventFilter = {
+  issueId?: string;
+  eventType?: string;
+  actor?: string;
+  /** Only events after this event_id (a follower's cursor: ids only grow, across every writer). */
+  after?: number;
+  /** Only events at or after this time (ISO). */
+  since?: string;
+  /** With a limit: the newest `limit` events (still in order, oldest first) instead of the oldest. */
+  newest?: boolean;
+  limit?: number;
+};
 
 export type BeadSummary = Bead & {
   labels: string[];

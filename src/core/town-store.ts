@@ -22,4 +22,9 @@ export type TownStore = BeadStore &
   ProblemStore &
   UsageStore & {
     health(): Promise<StoreHealth>;
+    /**
+     * A mark that moves whenever anything is written to the store, by this process or any other: a watcher
+     * compares two marks to know whether to look again. Cheap enough to ask several times a second.
+     */
+    changeMark(): Promise<string>;
   };

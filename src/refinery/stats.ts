@@ -1,4 +1,6 @@
 import { queueStats, readPassFacts, type QueueStats } from '../core/merge-queue-stats.js';
+import type { BeadSummary } from '../core/bead-store.js';
+import { readMergeRequest } from '../core/merge-request.js';
 import type { TownStore } from '../core/town-store.js';
 import { mergeRequests, PASS_EVENT } from './refinery.js';
 
@@ -11,21 +13,40 @@ export async function readQueueStats(
   rig: string,
   options: { nowMs: number; windowMs: number },
 ): Promise<QueueStats> {
-  const all = await mergeRequests(store, rig, true);
-  const [beads, events] = await Promise.all([
-    store.show(all.filter((m) => m.state === 'landed').map((m) => m.id)),
-    store.events({ issueId: `${rig}/refinery`, eventType: PASS_EVENT, limit: 0 }),
+  const sinceMs = options.nowMs - options.windowMs;
+  const since = new Date(sinceMs).toISOString();
+  // Only what the window can hold: the open requests, those closed since it began, its pass records. A town
+  // that has run for weeks reads a day's worth, not its whole history (views rebuild this on every change).
+  const [open, closed, events] = await Promise.all([
+    mergeRequests(store, rig, false),
+    closedSince(store, sinceMs),
+    store.events({ issueId: `${rig}/refinery`, eventType: PASS_EVENT, since, limit: 0 }),
   ]);
-  const landed = beads.flatMap((b) => {
-    const mr = all.find((m) => m.id === b.id);
+  const landed = closed.flatMap((b) => {
+    const mr = readMergeRequest(b);
     const at = b.closed_at === null ? NaN : Date.parse(b.closed_at);
-    return mr === undefined || Number.isNaN(at) ? [] : [{ enqueuedMs: mr.enqueuedMs, landedMs: at }];
+    return mr === undefined || mr.rig !== rig || mr.state !== 'landed' || Number.isNaN(at)
+      ? []
+      : [{ enqueuedMs: mr.enqueuedMs, landedMs: at }];
   });
   const passes = events.flatMap((e) => readPassFacts(e.new_value, Date.parse(e.created_at)) ?? []);
   return queueStats(
-    all.filter((m) => m.state !== 'landed' && m.status !== 'closed'),
+    open.filter((m) => m.state !== 'landed'),
     landed,
     passes,
     options,
   );
+}
+
+const PAGE = 200;
+
+/** Closed merge requests updated since `sinceMs`, newest first: a page, and more only while the page is all recent. */
+async function closedSince(store: TownStore, sinceMs: number): Promise<BeadSummary[]> {
+  const look = (limit: number) =>
+    store.list({ types: ['merge-request'], statuses: ['closed'], sort: 'updated', limit });
+  const page = await look(PAGE);
+  const oldest = page.at(-1);
+  const all =
+    page.length === PAGE && oldest !== undefined && Date.parse(oldest.updated_at) >= sinceMs ? await look(0) : page;
+  return all.filter((b) => Date.parse(b.updated_at) >= sinceMs);
 }

@@ -278,6 +278,26 @@ export function runBeadStoreContract(name: string, make: StoreFactory): void {
           expect((await s.events({ issueId: b.id })).length).toBe(2);
         }));
 
+      it('follows events by cursor and time, and gives the newest few in order', () =>
+        withStore(async (s, advance) => {
+          const a = await s.create({ title: 'a' }, 'alice');
+          advance(60_000);
+          const b = await s.create({ title: 'b' }, 'alice');
+          await s.update([a.id], { title: 'a2' }, 'bob');
+          const all = await s.events({});
+          expect(all.map((e) => e.issue_id)).toEqual([a.id, b.id, a.id]);
+          const first = all[0]?.event_id ?? 0;
+          expect((await s.events({ after: first })).map((e) => e.issue_id)).toEqual([b.id, a.id]);
+          expect((await s.events({ since: all[1]?.created_at ?? '' })).map((e) => e.event_id)).toEqual(
+            all.slice(1).map((e) => e.event_id),
+          );
+          expect((await s.events({ newest: true, limit: 2 })).map((e) => e.event_id)).toEqual(
+            all.slice(1).map((e) => e.event_id),
+          );
+          expect((await s.events({ limit: 2 })).map((e) => e.event_id)).toEqual(all.slice(0, 2).map((e) => e.event_id));
+          await expect(s.events({ since: 'yesterday' })).rejects.toThrow('invalid timestamp');
+        }));
+
       it('reparents, and detaches with a null parent', () =>
         withStore(async (s) => {
           const p1 = await s.create({ title: 'p1' }, 'x');

@@ -70,6 +70,34 @@ describe('SqliteBeadStore timestamps', () => {
   });
 });
 
+describe('SqliteBeadStore change mark', () => {
+  it('moves when this connection or another writes, and stays when nothing did', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gt-mark-'));
+    const path = join(dir, 'beads.db');
+    const one = openSqliteBeadStore(path, { create: true });
+    const two = openSqliteBeadStore(path);
+    try {
+      one.setPrefixSync('gt');
+      const start = await one.changeMark();
+      expect(await one.changeMark()).toBe(start);
+      await one.create({ title: 'mine' }, 't');
+      const mine = await one.changeMark();
+      expect(mine).not.toBe(start);
+      const theirs = await two.changeMark();
+      await two.create({ title: 'theirs' }, 't');
+      expect(await one.changeMark()).not.toBe(mine);
+      expect(await two.changeMark()).not.toBe(theirs);
+      await one.list({ limit: 0 });
+      const after = await one.changeMark();
+      expect(await one.changeMark()).toBe(after);
+    } finally {
+      one.dispose();
+      two.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('SqliteBeadStore problem sync', () => {
   it('takes no write lock for a pass that saw nothing new, and one for a pass that did', async () => {
     const clock = tickingClock();

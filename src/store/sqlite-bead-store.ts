@@ -60,7 +60,7 @@ import type { UsageFilter, UsageSource, UsageSourceInput } from '../core/usage-s
 import { UsageRepo } from './usage-repo.js';
 import { notFound } from './not-found.js';
 import { settle } from '../core/promise.js';
-import { formatTimestamp } from '../core/time.js';
+import { formatTimestamp, normalizeTimestamp } from '../core/time.js';
 import { staleBefore } from '../core/bead-dates.js';
 import {
   cachedStatement,
@@ -383,22 +383,37 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   }
 
   events(filter: EventFilter): Promise<BeadEvent[]> {
-    return this.#settle(() =>
-      this.stmt(
+    return this.#settle(() => {
+      const rows = this.stmt(
         /* sql */ `SELECT event_id, issue_id, event_type, actor, field, old_value, new_value, created_at FROM events
           WHERE (@issueId IS NULL OR issue_id = @issueId)
             AND (@eventType IS NULL OR event_type = @eventType)
             AND (@actor IS NULL OR actor = @actor)
-          ORDER BY event_id LIMIT @limit`,
+            AND event_id > @after
+            AND (@since IS NULL OR created_at >= @since)
+          ORDER BY CASE WHEN @newest THEN -event_id ELSE event_id END LIMIT @limit`,
       )
         .all({
           issueId: filter.issueId ?? null,
           eventType: filter.eventType ?? null,
           actor: filter.actor ?? null,
+          after: filter.after ?? 0,
+          since: filter.since === undefined ? null : normalizeTimestamp(filter.since),
+          newest: filter.newest === true ? 1 : 0,
           limit: limitParam(filter.limit, 0),
         })
-        .map(toEvent),
-    );
+        .map(toEvent);
+      return filter.newest === true ? rows.reverse() : rows;
+    });
+  }
+
+  changeMark(): Promise<string> {
+    // data_version moves when another connection commits; total_changes counts this connection's own writes.
+    return this.#settle(() => {
+      const version = this.#db.pragma('data_version', { simple: true }) as number;
+      const own = this.stmt('SELECT total_changes() AS n').get() as { n: number };
+      return `${version}.${own.n}`;
+    });
   }
 
   /** What `gt doctor` looks at: SQLite's own quick check, the schema version and the journal mode. */
