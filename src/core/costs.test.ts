@@ -24,6 +24,7 @@ const group = (over: Partial<UsageGroup>): UsageGroup => ({
   bead: 'ga-1',
   model: 'claude-sonnet-4-5-20250929',
   messages: 1,
+  last_at: '2026-03-01T10:00:00.000Z',
   input_tokens: 0,
   output_tokens: 0,
   cache_read_tokens: 0,

@@ -45,8 +45,9 @@ export type UsageGroup = TokenCounts & {
   agent: string;
   bead: string | null;
   model: string;
-  /** How many responses. */
+  /** How many responses, and when the latest was recorded. */
   messages: number;
+  last_at: string;
 };
 
 /** US dollars per million tokens, for each of the four counts. */

@@ -152,7 +152,14 @@ describe('the usage ingest', () => {
     expect(report.total.usd).toBeCloseTo((6 * 3 + 6 * 15) / 1e6);
     const agents = await usageByAgent(ctx, sinceOf('1d', clock.nowMs()));
     expect([...agents.keys()]).toEqual([TOAST]);
-    expect(agents.get(TOAST)).toMatchObject({ input_tokens: 6, output_tokens: 6, messages: 3, unpriced_models: [] });
+    expect(agents.get(TOAST)).toMatchObject({
+      input_tokens: 6,
+      output_tokens: 6,
+      messages: 3,
+      unpriced_models: [],
+      model: 'claude-sonnet-4-5-20250929',
+      last_at: inSecond,
+    });
   });
 
   it("finds a Claude session's transcript no hook named, by the CLI's own session id", async () => {

@@ -73,15 +73,25 @@ export async function costReport(
   return { since: options.since, by: options.by, rows, total };
 }
 
+/** One agent's usage: its totals, and the model of its latest response. */
+export type AgentUsage = CostTotals & { model: string | null; last_at: string | null };
+
 /**
- * Each agent's usage since a time (RFC 3339), by address: the four token counts, usd (null when none of its
- * models has a price), the models without one, and how many responses. For the views' agent rows; agents
- * with no usage since then are absent. Reads the store only (one grouped query).
+ * Each agent's usage since a time (RFC 3339), by address: the four token counts, usd (the priced models'; null
+ * when none of its models has a price), the models without one, how many responses, and the model and time of
+ * the latest. For the views' agent rows; agents with no usage since then are absent. Reads the store only (one
+ * grouped query): the daemon's costs pass keeps it fresh.
  */
-export async function usageByAgent(ctx: Ctx, sinceIso: string): Promise<Map<string, CostTotals>> {
+export async function usageByAgent(ctx: Ctx, sinceIso: string): Promise<Map<string, AgentUsage>> {
   const prices = priceTable(ctx.settings.costs.prices);
-  const out = new Map<string, CostTotals>();
-  for (const g of await ctx.store.usageGroups({ since: sinceIso }))
-    out.set(g.agent, addToTotals(out.get(g.agent) ?? emptyTotals(), g, prices));
+  const out = new Map<string, AgentUsage>();
+  for (const g of await ctx.store.usageGroups({ since: sinceIso })) {
+    const u = addToTotals(out.get(g.agent) ?? { ...emptyTotals(), model: null, last_at: null }, g, prices);
+    if (u.last_at === null || g.last_at > u.last_at) {
+      u.last_at = g.last_at;
+      u.model = g.model;
+    }
+    out.set(g.agent, u);
+  }
   return out;
 }

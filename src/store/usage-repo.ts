@@ -137,7 +137,7 @@ export class UsageRepo {
   groups(filter: UsageFilter): UsageGroup[] {
     return cachedStatement(
       this.db,
-      `SELECT agent, bead_id, model, COUNT(*) AS messages,
+      `SELECT agent, bead_id, model, COUNT(*) AS messages, MAX(at) AS last_at,
               SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
               SUM(cache_read_tokens) AS cache_read_tokens, SUM(cache_write_tokens) AS cache_write_tokens
          FROM usage ${WHERE}
@@ -150,6 +150,7 @@ export class UsageRepo {
         bead: toNullableStringValue(row, 'bead_id'),
         model: toStringValue(row, 'model'),
         messages: toIntValue(row, 'messages'),
+        last_at: toStringValue(row, 'last_at'),
         input_tokens: toIntValue(row, 'input_tokens'),
         output_tokens: toIntValue(row, 'output_tokens'),
         cache_read_tokens: toIntValue(row, 'cache_read_tokens'),
