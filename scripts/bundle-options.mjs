@@ -29,8 +29,10 @@ export function bundleOptions({ entry, outfile, version = 'dev' }) {
     target: 'node20',
     charset: 'ascii',
     // zod is only needed by import and is required on first use from node_modules. better-sqlite3's
-    // JavaScript is bundled; its native addon is loaded by path (src/store/native.ts).
-    external: ['zod'],
+    // JavaScript is bundled; its native addon is loaded by path (src/store/native.ts). OpenTelemetry is
+    // required from node_modules only by a daemon whose environment asks for export (src/telemetry/otel.ts);
+    // the web server of gt dashboard (hono, @hono/node-server) only by that command.
+    external: ['zod', '@opentelemetry/*', 'hono', 'hono/*', '@hono/node-server'],
     plugins: [lazyChildProcessForCommander],
     // Sources are ESM and use import.meta.url (for createRequire); give the CommonJS bundle its own.
     banner: { js: "const __bundle_url = require('node:url').pathToFileURL(__filename).href;" },

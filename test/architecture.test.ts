@@ -25,6 +25,7 @@ const RANK: Readonly<Record<string, number>> = {
   refinery: 3,
   sim: 3,
   costs: 3,
+  telemetry: 3,
   views: 4,
   cli: 5,
 };
@@ -34,7 +35,8 @@ const SIBLINGS: Readonly<Record<string, readonly string[]>> = {
   // A town's sandboxes are git clones and worktrees.
   town: ['git'],
   // The daemon observes, then acts through the same operations users run (start a session, send mail).
-  daemon: ['observe', 'work', 'patrol', 'costs'],
+  // It exports its telemetry (the town's traces and metrics) from its own long-lived process.
+  daemon: ['observe', 'work', 'patrol', 'telemetry', 'costs'],
   // The patrol wakes its agents by the same operations (a nudge, a session start) and reads observations; it
   // tells people by mail.
   patrol: ['observe', 'work'],
@@ -99,6 +101,7 @@ describe('architecture', () => {
         'refinery',
         'sim',
         'costs',
+        'telemetry',
         'views',
         'cli',
       ]),

@@ -25,8 +25,10 @@ import { registerPatrolCommands } from './gt-patrol.js';
 import { registerSchedulerCommands } from './gt-scheduler.js';
 import { registerEscalateCommands } from './gt-escalate.js';
 import { registerConvoyCommands } from './gt-convoy.js';
+import { registerDashboardCommand } from './gt-dashboard.js';
 import { registerMayorCommands } from './gt-mayor.js';
 import { registerCostsCommand } from './gt-costs.js';
+import { registerFeedCommand } from './gt-feed.js';
 import { printJson, sanitize, type Io } from './io.js';
 import { agentCliChecks, renderAgentChecks, renderNextSteps } from './next-steps.js';
 import type { Role } from '../core/identity.js';
@@ -387,9 +389,11 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
   registerSeanceCommand(program, io);
   registerStatusCommands(program, io);
   registerCostsCommand(program, io);
+  registerFeedCommand(program, io);
   registerDaemonCommands(program, io);
   registerUpDownCommands(program, io);
   registerDemoCommand(program, io);
+  registerDashboardCommand(program, io);
 
   return runProgram(program, argv, io);
 }

@@ -24,6 +24,7 @@ import { escalationOf } from '../core/escalation.js';
 import { escalate, raiseStale, type StaleReport } from '../patrol/escalation.js';
 import { quarantineTitlePrefix } from './revive.js';
 import { costsMemory, costsPass, type CostsMemory, type CostsPassReport } from '../costs/pass.js';
+import { startTelemetry } from '../telemetry/telemetry.js';
 
 /**
  * The daemon: one per town. observe → reconcile (pure, core/reconcile.ts) → execute, on a periodic tick and
@@ -255,7 +256,7 @@ async function reconcileOnce(
   convoyed: (report: ConvoyPassReport | { error: unknown }) => void = () => undefined,
   announced: (mail: { to: string; id: string } | { error: unknown }) => void = () => undefined,
   costed: (report: CostsPassReport | { error: unknown }) => void = () => undefined,
-): Promise<{ actions: Action[]; recheckAtMs: number | null }> {
+): Promise<{ actions: Action[]; recheckAtMs: number | null; agents: AgentView[] }> {
   // Settings are read afresh every pass: fixing the cause of a quarantine often means editing them.
   try {
     ctx = { ...ctx, settings: loadSettings(ctx.town) };
@@ -340,7 +341,7 @@ async function reconcileOnce(
     raised({ error: err });
   }
   const due = [report.recheckAtMs, patrol?.nextDueMs ?? null, escalationDueAtMs].filter((t): t is number => t !== null);
-  return { actions, recheckAtMs: due.length === 0 ? null : Math.min(...due) };
+  return { actions, recheckAtMs: due.length === 0 ? null : Math.min(...due), agents };
 }
 
 /** Hooked beads no agent holds, with the rig each belongs to (by its id's prefix). */
@@ -514,6 +515,17 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   log({ event: 'started', pid: process.pid, tick_ms: options.tickMs });
+  // OpenTelemetry export, when the environment asks for it (OTEL_* variables); never in the way of the loop.
+  const telemetry = await startTelemetry({
+    store: ctx.store,
+    town: ctx.town.name,
+    env: ctx.env,
+    now: ctx.now,
+    log,
+  }).catch((err: unknown) => {
+    log({ event: 'telemetry-error', signal: 'all', kind: 'start', message: errorMessage(err) });
+    return undefined;
+  });
   let lastPass = 0;
   let passes = 0;
   let cause = 'start';
@@ -536,7 +548,9 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
         }
         if (held) log({ event: 'town-up' });
         held = false;
-        const { actions, recheckAtMs } = await reconcileOnce(
+        const failedActions = new Set<Action>();
+        const problemsOpened: string[] = [];
+        const { actions, recheckAtMs, agents } = await reconcileOnce(
           ctx,
           memory,
           (decided) => {
@@ -544,7 +558,10 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
             if (acted.length > 0) log({ event: 'pass', cause, actions: acted.length });
             for (const a of acted) log({ event: 'action', kind: a.kind, address: a.address, why: a.why });
           },
-          (a, err) => log({ event: 'error', message: `${a.kind} ${a.address}: ${errorMessage(err)}` }),
+          (a, err) => {
+            failedActions.add(a);
+            log({ event: 'error', message: `${a.kind} ${a.address}: ${errorMessage(err)}` });
+          },
           (report) => {
             for (const o of report.outcomes)
               log({
@@ -558,6 +575,7 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
               });
           },
           (p) => {
+            problemsOpened.push(...p.opened.map((x) => x.kind));
             for (const x of p.opened)
               log({ event: 'problem', id: x.id, kind: x.kind, subject: x.subject, owner: x.owner, summary: x.summary });
             for (const x of p.resolved)
@@ -622,6 +640,11 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
             for (const message of c.errors) log({ event: 'error', message: `costs: ${message}` });
           },
         );
+        telemetry?.afterPass({
+          agents,
+          restarts: actions.filter((a) => a.kind === 'restart' && !failedActions.has(a)).map((a) => a.address),
+          problemsOpened,
+        });
         passes++;
         if (options.passes !== undefined && options.passes > 0 && passes >= options.passes) break;
         // A start in flight or a back-off ends before the tick: look again then.
@@ -645,6 +668,9 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
     process.off('SIGINT', stop);
     // The client kept waiting for tmux's news between two passes would keep this process alive.
     await ctx.provider.stopWaiting().catch(() => undefined);
+    // What telemetry still holds goes out now, within its bounded budget (an unreachable collector costs
+    // that budget, no more).
+    await telemetry?.stop().catch(() => undefined);
     log({ event: 'stopped', pid: process.pid });
     release();
   }

@@ -100,7 +100,7 @@ export function closeDatabase(db: Db): void {
   closedDatabases.push(db);
 }
 
-function pragmaValue(db: Db, name: 'journal_mode' | 'user_version' | 'quick_check'): unknown {
+function pragmaValue(db: Db, name: 'journal_mode' | 'user_version' | 'quick_check' | 'data_version'): unknown {
   const row: unknown = cachedStatement(db, `PRAGMA ${name}`).get();
   return isRecord(row) ? row[name] : undefined;
 }
@@ -120,6 +120,15 @@ function configure(db: Db, readonly: boolean, create: boolean): void {
   if (!readonly && (create || pragmaValue(db, 'journal_mode') !== 'wal')) db.exec('PRAGMA journal_mode = WAL');
   // Reading pages through a memory map roughly halves the cold-cache cost of a short-lived CLI's first query.
   db.exec('PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA mmap_size = 268435456;');
+}
+
+/**
+ * A mark that moves whenever the database changes: data_version moves when another connection commits,
+ * total_changes() counts this connection's own writes.
+ */
+export function changeMark(db: Db): string {
+  const own: unknown = cachedStatement(db, 'SELECT total_changes() AS n').pluck().get();
+  return `${Number(pragmaValue(db, 'data_version'))}.${Number(own)}`;
 }
 
 export function schemaVersion(db: Db): number {

@@ -69,6 +69,7 @@ import {
   openDatabase,
   storeError,
   writeTransaction,
+  changeMark,
   type Db,
   type OpenOptions,
   type Statement,
@@ -408,12 +409,7 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   }
 
   changeMark(): Promise<string> {
-    // data_version moves when another connection commits; total_changes counts this connection's own writes.
-    return this.#settle(() => {
-      const version = this.#db.pragma('data_version', { simple: true }) as number;
-      const own = this.stmt('SELECT total_changes() AS n').get() as { n: number };
-      return `${version}.${own.n}`;
-    });
+    return this.#settle(() => changeMark(this.#db));
   }
 
   /** What `gt doctor` looks at: SQLite's own quick check, the schema version and the journal mode. */

@@ -117,7 +117,7 @@ export type TownView = {
 export type ViewOptions = {
   /** Only this rig's agents, queue and needs (town-wide needs stay). */
   rig?: string;
-  /** How many of the newest events (default 40). */
+  /** How many of the newest events (default 40; 0: none). */
   events?: number;
   /** A watcher's memory of panes (no re-capture of a pane that has not moved). */
   watch?: PaneWatch;
@@ -269,7 +269,7 @@ export async function buildTownView(ctx: ViewContext, options: ViewOptions = {})
     listEscalations(ctx),
     inbox(ctx.store, OVERSEER),
     options.usage === undefined ? Promise.resolve(undefined) : options.usage(todayIso),
-    ctx.store.events({ newest: true, limit: options.events ?? 40 }),
+    (options.events ?? 40) <= 0 ? Promise.resolve([]) : ctx.store.events({ newest: true, limit: options.events ?? 40 }),
   ]);
   const inRig = (rig: string | null): boolean => rigFilter === undefined || rig === rigFilter;
   const byAddress = new Map<string, Agent>(agents.map((a) => [a.address, a]));

@@ -1,0 +1,430 @@
+import { createRequire } from 'node:module';
+import { hostname, networkInterfaces } from 'node:os';
+import type * as HonoModule from 'hono';
+import type * as NodeServerModule from '@hono/node-server';
+import { errorMessage, GtError, isRecord, ValidationError } from '../core/errors.js';
+import { parseAddress } from '../core/identity.js';
+import { peek } from '../work/sessions.js';
+import { runViewAction, isViewAction, type ViewAction } from './actions.js';
+import { DASHBOARD_CSS, DASHBOARD_JS } from './dashboard-assets.js';
+import { notFoundPage, PAGE_NAMES, PAGES, renderPage, type AgentDetail, type PageName } from './dashboard-html.js';
+import { DashboardHub, type Sink } from './dashboard-hub.js';
+import {
+  allowedHosts,
+  checkHost,
+  checkMutation,
+  hostPort,
+  isLoopback,
+  isWildcard,
+  newToken,
+  SECURITY_HEADERS,
+  type Access,
+  type Refusal,
+} from './dashboard-security.js';
+import { eventsAfter, type TownView, type UsageSource, type ViewContext } from './model.js';
+import { watchTown, type WatchOptions } from './watch.js';
+
+/**
+ * `gt dashboard`'s server: a small HTTP server in the gt process (Hono on Node's http), one watcher of the
+ * town for every tab, and pushed updates over server-sent events. A tab costs the town nothing but the bytes
+ * it is sent: the view is built once per change (watch.ts), rendered once (dashboard-hub.ts), and the same
+ * bytes go to every tab. An agent's page adds, while a tab has it open, one capture of that agent's pane
+ * every `paneMs` (not one per tab). The web server's libraries are loaded here, on first use, so that no
+ * other gt command pays for them.
+ */
+
+export type DashboardOptions = {
+  /** Default 8080; 0 picks a free port. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  bind?: string;
+  /** Allow actions on a non-loopback bind (otherwise such a dashboard is read-only). */
+  allowRemoteActions?: boolean;
+  /** Who the person acting from the page is (default: the context's actor). */
+  actor?: string;
+  usage?: UsageSource;
+  watch?: Pick<WatchOptions, 'pollMs' | 'safetyMs' | 'minGapMs' | 'rig'>;
+  /** How often an open agent page's pane is captured again (default 2 s). */
+  paneMs?: number;
+  onError?: (message: string) => void;
+};
+
+export type Dashboard = {
+  url: string;
+  port: number;
+  bind: string;
+  /** Why actions are refused, or null when the page offers them. */
+  readOnly: string | null;
+  /** How many tabs are connected now. */
+  tabs(): number;
+  close(): Promise<void>;
+};
+
+const PANE_LINES = 200;
+const HEARTBEAT_MS = 20_000;
+/** A tab that has this much unsent is dropped (it reconnects and catches up). */
+const MAX_BUFFERED = 4 * 1024 * 1024;
+
+/** This machine's names, which a dashboard bound to every interface answers to. */
+function machineNames(): string[] {
+  const names = [hostname()];
+  for (const list of Object.values(networkInterfaces())) for (const n of list ?? []) names.push(n.address);
+  return names;
+}
+
+const STATUS: Partial<Record<string, 400 | 404 | 409>> = {
+  validation: 400,
+  usage: 400,
+  not_found: 404,
+  conflict: 409,
+  town_down: 409,
+  agent_not_ready: 409,
+  agent_exited: 409,
+  at_capacity: 409,
+};
+
+/** The HTTP status of a failed action: the caller's mistake, something missing, a refusal, or ours. */
+function statusOf(err: unknown): 400 | 404 | 409 | 500 {
+  return err instanceof GtError ? (STATUS[err.code] ?? 500) : 500;
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** An action as the page posts it, checked: its kind, and the agent or escalation it names. */
+export function readAction(body: unknown): ViewAction {
+  if (!isRecord(body))
+    throw new ValidationError('an action is a JSON object', { hint: '{"kind": "nudge", "agent": "…", "text": "…"}' });
+  const b = body;
+  const kind = str(b.kind) ?? '';
+  if (!isViewAction(kind))
+    throw new ValidationError(`unknown action "${kind}"`, { hint: 'one of nudge, restart, handoff, requeue, ack' });
+  if (kind === 'ack') {
+    const escalation = str(b.escalation)?.trim() ?? '';
+    if (escalation === '' || escalation.length > 200)
+      throw new ValidationError('ack needs the escalation id', { hint: 'acknowledge from its row' });
+    return { kind, escalation };
+  }
+  const agent = str(b.agent)?.trim() ?? '';
+  if (agent === '')
+    throw new ValidationError(`${kind} needs an agent address`, { hint: 'e.g. gastown/polecats/toast' });
+  parseAddress(agent);
+  if (kind === 'nudge') {
+    const text = str(b.text) ?? '';
+    if (text.trim() === '') throw new ValidationError('a nudge needs text', { hint: 'type the message first' });
+    if (text.length > 4000) throw new ValidationError('a nudge is at most 4000 characters');
+    return { kind, agent, text };
+  }
+  return { kind, agent };
+}
+
+const oneLine = (s: string): string => s.replace(/\s+/gu, ' ').trim();
+
+export async function startDashboard(ctx: ViewContext, options: DashboardOptions = {}): Promise<Dashboard> {
+  const load = createRequire(import.meta.url);
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- require() is untyped; the module is hono.
+  const { Hono } = load('hono') as typeof HonoModule;
+  // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- the module is @hono/node-server.
+  const { serve } = load('@hono/node-server') as typeof NodeServerModule;
+
+  const bind = options.bind ?? '127.0.0.1';
+  const requestedPort = options.port ?? 8080;
+  const readOnly =
+    isLoopback(bind) || options.allowRemoteActions === true
+      ? null
+      : `it listens on ${bind}, not on loopback only, and was started without --allow-remote-actions`;
+  const actor = options.actor ?? ctx.actor;
+  const onError = options.onError ?? (() => undefined);
+  const hub = new DashboardHub({ actions: readOnly === null });
+  const token = newToken();
+  const paneMs = options.paneMs ?? 2_000;
+
+  // ---------------------------------------------------------------------------------------------------------
+  // the town, watched once
+
+  let chain: Promise<void> = Promise.resolve();
+  let firstView: (() => void) | undefined;
+  let firstError: ((err: Error) => void) | undefined;
+  const ready = new Promise<void>((resolve, reject) => {
+    firstView = resolve;
+    firstError = reject;
+  });
+
+  const serially = (job: () => Promise<void>): Promise<void> => {
+    const run = chain.then(job).catch((err: unknown) => onError(errorMessage(err)));
+    chain = run;
+    return run;
+  };
+
+  async function paneOf(address: string, row: AgentDetail['row']): Promise<AgentDetail['pane']> {
+    if (row !== null && row.state === 'stopped') return { missing: 'Its session is not running.' };
+    try {
+      return { text: (await peek(ctx, address, PANE_LINES)).text };
+    } catch (err) {
+      return { missing: `No pane: ${oneLine(errorMessage(err))}` };
+    }
+  }
+
+  /** What an agent's page shows: its row, its pane, its chain of sessions, its beads. */
+  async function detailOf(address: string, view: TownView): Promise<AgentDetail> {
+    const row = view.agents.find((a) => a.address === address) ?? null;
+    const [pane, sessions, assigned] = await Promise.all([
+      paneOf(address, row),
+      ctx.store.sessions(address, 20),
+      ctx.store.list({ assignee: address, limit: 20 }),
+    ]);
+    // Its open beads, and those its sessions worked on (closed ones included).
+    const worked = [...new Set(sessions.map((s) => s.bead_id).filter((id): id is string => id !== null))];
+    const seen = new Set(assigned.map((b) => b.id));
+    const past = await ctx.store.show(worked.filter((id) => !seen.has(id)));
+    const beads = [...assigned, ...past]
+      .map((b) => ({ id: b.id, title: b.title, status: b.status, issue_type: b.issue_type, updated_at: b.updated_at }))
+      .sort((a, b) => b.updated_at.localeCompare(a.updated_at));
+    return { address, row, pane, sessions, beads };
+  }
+
+  /** The last detail gathered per watched agent (a pane-only refresh keeps the rest). */
+  const details = new Map<string, AgentDetail>();
+
+  async function refreshAgents(paneOnly: boolean, only?: string): Promise<void> {
+    const view = hub.view;
+    if (view === null) return;
+    const watched = hub.watchedAgents();
+    for (const k of details.keys()) if (!watched.includes(k)) details.delete(k);
+    await Promise.all(
+      (only === undefined ? watched : [only]).map(async (address) => {
+        const before = details.get(address);
+        const d =
+          paneOnly && before !== undefined
+            ? { ...before, pane: await paneOf(address, before.row) }
+            : await detailOf(address, view);
+        details.set(address, d);
+        hub.setAgent(d);
+      }),
+    );
+  }
+
+  const watch = watchTown(
+    ctx,
+    (view) =>
+      void serially(async () => {
+        const first = hub.view === null;
+        hub.setView(view);
+        if (first) hub.addEvents(view.events, view.cursor);
+        else if (view.cursor > hub.cursor) {
+          const next = await eventsAfter(ctx.store, hub.cursor);
+          hub.addEvents(next.events, next.cursor);
+        }
+        await refreshAgents(false);
+        firstView?.();
+      }),
+    {
+      ...options.watch,
+      usage: options.usage,
+      onError: (message) => {
+        if (hub.view === null) firstError?.(new Error(message));
+        onError(message);
+      },
+    },
+  );
+  try {
+    await ready;
+  } catch (err) {
+    await watch.stop();
+    throw err;
+  }
+
+  let paneBusy = false;
+  const paneTimer = setInterval(() => {
+    if (paneBusy || hub.watchedAgents().length === 0) return;
+    paneBusy = true;
+    void serially(() => refreshAgents(true)).finally(() => {
+      paneBusy = false;
+    });
+  }, paneMs);
+  const heartbeat = setInterval(() => hub.heartbeat(), HEARTBEAT_MS);
+  paneTimer.unref();
+  heartbeat.unref();
+
+  // ---------------------------------------------------------------------------------------------------------
+  // the HTTP server
+
+  let access: Access = { hosts: new Set(), token, readOnly };
+  const app = new Hono();
+
+  const refuse = (r: Refusal): Response =>
+    new Response(JSON.stringify({ ok: false, error: r.error, ...(r.hint === undefined ? {} : { hint: r.hint }) }), {
+      status: r.status,
+      headers: { 'Content-Type': 'application/json' },
+    });
+
+  app.use('*', async (c, next) => {
+    const h = (name: string): string | undefined => c.req.header(name);
+    const refused =
+      checkHost({ host: h('host') }, access) ??
+      checkMutation(
+        {
+          method: c.req.method,
+          host: h('host'),
+          origin: h('origin'),
+          secFetchSite: h('sec-fetch-site'),
+          contentType: h('content-type'),
+          token: h('x-gt-token'),
+        },
+        access,
+      );
+    if (refused !== null) c.res = refuse(refused);
+    else await next();
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(k, v);
+  });
+
+  const html = (body: string, status = 200): Response =>
+    new Response(body, { status, headers: { 'Content-Type': 'text/html; charset=utf-8' } });
+
+  const page = (name: PageName, agent?: AgentDetail): Response => {
+    const shared = hub.fragments;
+    const view = hub.view;
+    if (shared === null || view === null) return html(notFoundPage('The town view is not ready yet.'), 503);
+    return html(
+      renderPage({
+        page: name,
+        town: view.town.name,
+        token: readOnly === null ? token : null,
+        readOnlyReason: readOnly,
+        since: hub.position,
+        shared,
+        events: hub.eventRows(),
+        ...(agent === undefined
+          ? {}
+          : {
+              agent: {
+                address: agent.address,
+                fragments: hub.agentFragments(agent.address) ?? hub.setAgent(agent),
+              },
+            }),
+      }),
+    );
+  };
+
+  for (const name of PAGE_NAMES) app.get(PAGES[name].path, () => page(name));
+
+  app.get('/agent', async (c) => {
+    const address = c.req.query('address') ?? '';
+    const view = hub.view;
+    if (view === null) return html(notFoundPage('The town view is not ready yet.'), 503);
+    if (!view.agents.some((a) => a.address === address))
+      return html(notFoundPage(`No agent "${address}" in this town.`), 404);
+    const known = details.get(address);
+    return page('agent', known ?? (await detailOf(address, view)));
+  });
+
+  app.get(
+    '/app.js',
+    () => new Response(DASHBOARD_JS, { headers: { 'Content-Type': 'text/javascript; charset=utf-8' } }),
+  );
+  app.get('/app.css', () => new Response(DASHBOARD_CSS, { headers: { 'Content-Type': 'text/css; charset=utf-8' } }));
+  app.get('/favicon.ico', () => new Response(null, { status: 204 }));
+  app.get('/api/view', () => Response.json(hub.view));
+
+  app.get('/events', (c) => {
+    const agentParam = c.req.query('agent');
+    const agent =
+      agentParam !== undefined && hub.view?.agents.some((a) => a.address === agentParam) ? agentParam : null;
+    const lastId = c.req.header('last-event-id') ?? c.req.query('since');
+    let disconnect: (() => void) | undefined;
+    const stream = new ReadableStream<Uint8Array>(
+      {
+        start(controller) {
+          const sink: Sink = {
+            send(bytes) {
+              if ((controller.desiredSize ?? 0) < -MAX_BUFFERED) return false;
+              controller.enqueue(bytes);
+              return true;
+            },
+            close: () => controller.close(),
+          };
+          disconnect = hub.connect(sink, lastId, agent);
+          if (agent !== null && hub.agentFragments(agent) === null) void serially(() => refreshAgents(false, agent));
+        },
+        cancel() {
+          disconnect?.();
+        },
+      },
+      { highWaterMark: 64 * 1024, size: (chunk) => chunk.byteLength },
+    );
+    return new Response(stream, {
+      headers: { 'Content-Type': 'text/event-stream; charset=utf-8', 'X-Accel-Buffering': 'no' },
+    });
+  });
+
+  app.post('/api/action', async (c) => {
+    let action: ViewAction;
+    try {
+      action = readAction(await c.req.json());
+    } catch (err) {
+      const status = err instanceof SyntaxError ? 400 : statusOf(err);
+      return Response.json({ ok: false, error: oneLine(errorMessage(err)) }, { status });
+    }
+    try {
+      const r = await runViewAction(ctx, action, actor);
+      watch.refresh();
+      return Response.json(r);
+    } catch (err) {
+      const hint = err instanceof GtError ? err.hint : undefined;
+      return Response.json(
+        { ok: false, error: oneLine(errorMessage(err)), ...(hint === undefined ? {} : { hint }) },
+        { status: statusOf(err) },
+      );
+    }
+  });
+
+  app.notFound(() => html(notFoundPage('Nothing here.'), 404));
+  app.onError((err) => {
+    onError(errorMessage(err));
+    return Response.json({ ok: false, error: 'the dashboard failed to answer (see its log)' }, { status: 500 });
+  });
+
+  const server = await new Promise<ReturnType<typeof serve>>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: requestedPort, hostname: bind }, () => resolve(s));
+    s.once('error', (err: NodeJS.ErrnoException) => {
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new ValidationError(`port ${requestedPort} on ${bind} is in use`, {
+              hint: 'pick another with --port (0 picks a free one)',
+            })
+          : err.code === 'EADDRNOTAVAIL'
+            ? new ValidationError(`${bind} is not an address of this machine`, { hint: 'pass --bind 127.0.0.1' })
+            : err,
+      );
+    });
+  }).catch(async (err: unknown) => {
+    clearInterval(paneTimer);
+    clearInterval(heartbeat);
+    await watch.stop();
+    throw err;
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : requestedPort;
+  access = { hosts: allowedHosts(bind, port, isWildcard(bind) ? machineNames() : []), token, readOnly };
+  const shown = isWildcard(bind) ? '127.0.0.1' : bind;
+
+  let closed: Promise<void> | undefined;
+  return {
+    url: `http://${hostPort(shown, port)}/`,
+    port,
+    bind,
+    readOnly,
+    tabs: () => hub.tabs,
+    close: () =>
+      (closed ??= (async () => {
+        clearInterval(paneTimer);
+        clearInterval(heartbeat);
+        await watch.stop();
+        await chain;
+        hub.closeAll();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          if ('closeAllConnections' in server) server.closeAllConnections();
+        });
+      })()),
+  };
+}
