@@ -55,6 +55,9 @@ import type {
   ProblemQuery,
 } from '../core/problem.js';
 import { ProblemRepo } from './problem-repo.js';
+import type { UsageEntry, UsageGroup } from '../core/costs.js';
+import type { UsageFilter, UsageSource, UsageSourceInput } from '../core/usage-store.js';
+import { UsageRepo } from './usage-repo.js';
 import { notFound } from './not-found.js';
 import { settle } from '../core/promise.js';
 import { formatTimestamp, normalizeTimestamp } from '../core/time.js';
@@ -105,6 +108,7 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   readonly #agents: AgentRepo;
   readonly #slings: SlingQueueRepo;
   readonly #problems: ProblemRepo;
+  readonly #usage: UsageRepo;
 
   constructor(db: Db, clock: Clock, path = ':memory:') {
     this.#db = db;
@@ -125,6 +129,7 @@ export class SqliteBeadStore implements TownStore, WriterReads {
       () => this.#now(),
       (subject, type, actor, field, old, value) => this.#agents.bookEvent(subject, type, actor, field, old, value),
     );
+    this.#usage = new UsageRepo(db, () => this.#now());
     this.#problems = new ProblemRepo(
       db,
       () => this.#clock.nowMs(),
@@ -807,6 +812,31 @@ export class SqliteBeadStore implements TownStore, WriterReads {
 
   setSchedulerPaused(paused: boolean, actor: string): Promise<SchedulerPause | null> {
     return this.#settle(() => writeTransaction(this.#db, () => this.#slings.setPaused(paused, actor)));
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // UsageStore
+
+  recordUsage(entries: readonly UsageEntry[]): Promise<{ added: number; updated: number }> {
+    return this.#settle(() =>
+      entries.length === 0 ? { added: 0, updated: 0 } : writeTransaction(this.#db, () => this.#usage.record(entries)),
+    );
+  }
+
+  usageGroups(filter: UsageFilter = {}): Promise<UsageGroup[]> {
+    return this.#settle(() => this.#usage.groups(filter));
+  }
+
+  usageEntries(filter: UsageFilter & { limit?: number } = {}): Promise<UsageEntry[]> {
+    return this.#settle(() => this.#usage.entries(filter));
+  }
+
+  recordUsageSource(source: UsageSourceInput): Promise<UsageSource> {
+    return this.#settle(() => writeTransaction(this.#db, () => this.#usage.recordSource(source)));
+  }
+
+  usageSources(): Promise<UsageSource[]> {
+    return this.#settle(() => this.#usage.sources());
   }
 
   // ------------------------------------------------------------------------------------------------------
