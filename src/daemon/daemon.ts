@@ -25,6 +25,7 @@ import { escalate, raiseStale, type StaleReport } from '../patrol/escalation.js'
 import { quarantineTitlePrefix } from './revive.js';
 import { costsMemory, costsPass, type CostsMemory, type CostsPassReport } from '../costs/pass.js';
 import { startTelemetry } from '../telemetry/telemetry.js';
+import { UsageDeltas } from '../costs/deltas.js';
 
 /**
  * The daemon: one per town. observe → reconcile (pure, core/reconcile.ts) → execute, on a periodic tick and
@@ -526,6 +527,9 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
     log({ event: 'telemetry-error', signal: 'all', kind: 'start', message: errorMessage(err) });
     return undefined;
   });
+  // Tokens for telemetry: what the costs pass read since this daemon started, counted once.
+  const deltas = new UsageDeltas(new Date(ctx.now()).toISOString());
+  let tokens: Promise<void> = Promise.resolve();
   let lastPass = 0;
   let passes = 0;
   let cause = 'start';
@@ -635,6 +639,10 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
               log({ event: 'error', message: `costs pass failed: ${errorMessage(c.error)}` });
               return;
             }
+            if (telemetry !== undefined && c.ingest !== null && c.ingest.added + c.ingest.updated > 0)
+              tokens = tokens
+                .then(async () => telemetry.recordTokens(await deltas.next(ctx.store)))
+                .catch((err: unknown) => log({ event: 'error', message: `counting tokens: ${errorMessage(err)}` }));
             for (const e of c.escalated) log({ event: 'budget-reached', budget: e.budget, escalation: e.id });
             if (c.released) log({ event: 'budget-released' });
             for (const message of c.errors) log({ event: 'error', message: `costs: ${message}` });
@@ -670,6 +678,7 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
     await ctx.provider.stopWaiting().catch(() => undefined);
     // What telemetry still holds goes out now, within its bounded budget (an unreachable collector costs
     // that budget, no more).
+    await tokens;
     await telemetry?.stop().catch(() => undefined);
     log({ event: 'stopped', pid: process.pid });
     release();

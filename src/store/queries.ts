@@ -180,6 +180,7 @@ export const LIST_SQL = bySort(
                ELSE issues.status IN (SELECT value FROM json_each(@statuses)) END)
      AND (@types IS NULL OR issues.issue_type IN (SELECT value FROM json_each(@types)))
      AND (@includeEphemeral = 1 OR issues.ephemeral = 0)
+     AND (@updatedSince IS NULL OR issues.updated_at >= @updatedSince)
      AND (@parent IS NULL OR issues.id IN (SELECT d.issue_id FROM dependencies d
                                             WHERE d.type = 'parent-child' AND d.depends_on_id = @parent))
      AND (@query IS NULL OR instr(lower(issues.id), lower(@query)) > 0

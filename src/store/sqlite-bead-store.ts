@@ -298,6 +298,7 @@ export class SqliteBeadStore implements TownStore, WriterReads {
       statuses: jsonOrNull(filter.statuses),
       types: jsonOrNull(filter.types),
       includeEphemeral: filter.includeEphemeral === true ? 1 : 0,
+      updatedSince: filter.updatedSince === undefined ? null : normalizeTimestamp(filter.updatedSince),
       parent: filter.parent ?? null,
       query,
       ...commonParams(filter),
