@@ -23,6 +23,7 @@ import { patrolPass, type PatrolPassResult } from '../patrol/problems.js';
 import { escalationOf } from '../core/escalation.js';
 import { escalate, raiseStale, type StaleReport } from '../patrol/escalation.js';
 import { quarantineTitlePrefix } from './revive.js';
+import { costsMemory, costsPass, type CostsMemory, type CostsPassReport } from '../costs/pass.js';
 import { startTelemetry } from '../telemetry/telemetry.js';
 
 /**
@@ -163,10 +164,16 @@ export function reconcileConfig(ctx: TownContext): ReconcileConfig {
  * What the daemon remembers between passes, in memory only: panes it watched, questions it reported, and the
  * hooks it reported an agent stalled on (address → bead).
  */
-export type DaemonMemory = { watch: PaneWatch; reported: Map<string, string>; stalled: Map<string, string> };
+export type DaemonMemory = {
+  watch: PaneWatch;
+  reported: Map<string, string>;
+  stalled: Map<string, string>;
+  /** Where each usage record was read to, and the budgets already escalated today. */
+  costs: CostsMemory;
+};
 
 export function daemonMemory(): DaemonMemory {
-  return { watch: new PaneWatch(), reported: new Map(), stalled: new Map() };
+  return { watch: new PaneWatch(), reported: new Map(), stalled: new Map(), costs: costsMemory() };
 }
 
 /** When the agent was last brought back from stuck (`gt agent revive`), from the store's events. */
@@ -248,6 +255,7 @@ async function reconcileOnce(
   raised: (report: StaleReport | { error: unknown }) => void = () => undefined,
   convoyed: (report: ConvoyPassReport | { error: unknown }) => void = () => undefined,
   announced: (mail: { to: string; id: string } | { error: unknown }) => void = () => undefined,
+  costed: (report: CostsPassReport | { error: unknown }) => void = () => undefined,
 ): Promise<{ actions: Action[]; recheckAtMs: number | null; agents: AgentView[] }> {
   // Settings are read afresh every pass: fixing the cause of a quarantine often means editing them.
   try {
@@ -297,6 +305,13 @@ async function reconcileOnce(
     } catch (err) {
       failed(action, err);
     }
+  }
+  // Then the costs: new usage read into the store and weighed against the budgets; a reached one holds the
+  // convoy feed and the dispatch below, and is escalated once a day.
+  try {
+    costed(await costsPass(ctx, memory.costs));
+  } catch (err) {
+    costed({ error: err });
   }
   // Then the convoys: the complete ones land (and are told); ready beads of the fed ones go to free capacity.
   try {
@@ -615,6 +630,15 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
                 ? { event: 'error', message: `announcing waiting mail: ${errorMessage(m.error)}` }
                 : { event: 'mail-announced', to: m.to, id: m.id },
             ),
+          (c) => {
+            if ('error' in c) {
+              log({ event: 'error', message: `costs pass failed: ${errorMessage(c.error)}` });
+              return;
+            }
+            for (const e of c.escalated) log({ event: 'budget-reached', budget: e.budget, escalation: e.id });
+            if (c.released) log({ event: 'budget-released' });
+            for (const message of c.errors) log({ event: 'error', message: `costs: ${message}` });
+          },
         );
         telemetry?.afterPass({
           agents,
