@@ -85,7 +85,7 @@ type Scenario = { key: 'none' | 'one-tab-and-feed' | 'ten-tabs'; what: string; t
 const SCENARIOS: Scenario[] = [
   { key: 'none', what: 'no viewer', tabs: 0, feed: false },
   { key: 'one-tab-and-feed', what: 'one dashboard tab and one gt feed', tabs: 1, feed: true },
-  { key: 'ten-tabs', what: 'ten dashboard tabs', tabs: 10, feed: false },
+  { key: 'ten-tabs', what: 'ten dashboard tabs (ten browser contexts)', tabs: 10, feed: false },
 ];
 
 type Row = {
@@ -151,8 +151,10 @@ async function main(): Promise<void> {
       let feedPid: number | undefined;
       if (s.tabs > 0) {
         dashboard = await startDashboard(env, town.root);
+        // Each tab in a browser context of its own: ten viewers, ten streams (tabs of one browser share one).
         for (let i = 0; i < s.tabs; i++) {
-          const page = await browser.newPage();
+          const context = await browser.createBrowserContext();
+          const page = await context.newPage();
           await page.goto(dashboard.url, { waitUntil: 'load' });
           pages.push(page);
         }
@@ -189,7 +191,7 @@ async function main(): Promise<void> {
         load: load1(),
       });
       progress(`${s.what}: viewers ${rows.at(-1)?.viewers_core_pct.toFixed(2)} % of a core`);
-      for (const p of pages) await p.close();
+      for (const p of pages) await p.browserContext().close();
       if (s.feed) await feedTmux.stop('feed');
       if (dashboard !== undefined) {
         dashboard.child.kill('SIGTERM');
