@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { UsageError } from '../core/errors.js';
 import { printEvents, printProblems, runFeed, sinceArg } from '../views/feed.js';
-import { processScreen, useColor } from '../views/feed-term.js';
+import { crashHandler, processScreen, useColor } from '../views/feed-term.js';
 import { globals } from './bd/context.js';
 import { positiveInt, withTown } from './gt-agents.js';
 import type { Io } from './io.js';
@@ -64,7 +64,7 @@ next rig, ? help, q quit. The full-screen view needs a terminal on standard inpu
         const out = follow && !io.stdoutIsTTY ? pipeWriter(stop) : (t: string) => io.out(t);
         try {
           if (problems) {
-            await printProblems(ctx, { rig, follow, json, out, signal });
+            await printProblems(ctx, { rig, follow, json, out, err: (t) => io.err(t), signal });
             return;
           }
           if (!interactive) {
@@ -84,13 +84,25 @@ next rig, ? help, q quit. The full-screen view needs a terminal on standard inpu
               hint: 'the full-screen feed follows by itself',
             });
           const screen = processScreen();
-          // Whatever ends the process, the terminal is given back first.
+          // Whatever ends the process, the terminal is given back first: at exit, and on a crash before the
+          // error is printed (else it would be written on the feed's screen and lost with it).
           const restore = (): void => screen.leave();
+          const crash = crashHandler(
+            screen,
+            (t) => io.err(t),
+            // After a crash nothing may go on (the process state is unknown): there is no boundary to return to.
+            // eslint-disable-next-line no-restricted-syntax
+            (code) => process.exit(code),
+          );
           process.on('exit', restore);
+          process.on('uncaughtException', crash);
+          process.on('unhandledRejection', crash);
           try {
             await runFeed(ctx, screen, { rig, color: useColor(io.env), actor: ctx.actor, signal });
           } finally {
             process.off('exit', restore);
+            process.off('uncaughtException', crash);
+            process.off('unhandledRejection', crash);
           }
         } finally {
           release();

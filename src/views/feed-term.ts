@@ -90,3 +90,24 @@ export function processScreen(): Screen {
     },
   };
 }
+
+/**
+ * What ends the process when the full-screen feed crashes (an uncaught exception, an unhandled rejection):
+ * the terminal given back first, so that what happened shows on the normal screen, then the error, then a
+ * non-zero exit (70, as for any bug).
+ */
+export function crashHandler(
+  screen: Pick<Screen, 'leave'>,
+  err: (text: string) => void,
+  exit: (code: number) => void,
+): (error: unknown) => void {
+  return (error) => {
+    try {
+      screen.leave();
+    } finally {
+      const what = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      err(`gt feed crashed (this is a bug; please report it with what you were doing): ${what}\n`);
+      exit(70);
+    }
+  };
+}

@@ -2,7 +2,7 @@ import type { BeadEvent } from '../core/bead.js';
 import { errorMessage, GtError, ValidationError } from '../core/errors.js';
 import { durationSeconds, normalizeTimestamp } from '../core/time.js';
 import { attachAgent, peek } from '../work/sessions.js';
-import { runViewAction } from './actions.js';
+import { runViewAction, type ViewAction } from './actions.js';
 import type { FeedEvent } from './events.js';
 import { feedKey, initialUi, parseKeys, type Effect, type FeedUi } from './feed-keys.js';
 import { age, clean, renderFeed } from './feed-render.js';
@@ -16,7 +16,7 @@ import {
   type UsageSource,
   type ViewContext,
 } from './model.js';
-import { watchTown, type TownWatch } from './watch.js';
+import { watchTown, type TownWatch, type WatchOptions } from './watch.js';
 
 /**
  * `gt feed`: the town live in a terminal (one watcher per feed, so that an open feed costs the town one
@@ -148,21 +148,41 @@ export async function printEvents(ctx: ViewContext, o: PlainOptions): Promise<vo
   }
 }
 
+/** What the feed reaches the town through: the watcher, a pane, an action, an attach (tests pass their own). */
+export type FeedPorts = {
+  watch: (ctx: ViewContext, onView: (view: TownView) => void, options: WatchOptions) => TownWatch;
+  peek: (ctx: ViewContext, agent: string, lines: number) => Promise<{ text: string }>;
+  act: (ctx: ViewContext, action: ViewAction, actor: string) => Promise<{ text: string }>;
+  attach: (ctx: ViewContext, agent: string, options: { before: (session: string) => void }) => Promise<unknown>;
+};
+
+const TOWN_PORTS: FeedPorts = { watch: watchTown, peek, act: runViewAction, attach: attachAgent };
+
 export type ProblemsOptions = {
   rig?: string;
   follow: boolean;
   json: boolean;
   out: (text: string) => void;
+  /** Where a failed read of the town is told while following (it goes on). */
+  err: (text: string) => void;
   usage?: UsageSource;
   signal?: AbortSignal;
+  ports?: Pick<FeedPorts, 'watch'>;
 };
+
+/** Reads of the town that may fail in a row before a follow of the problems gives up. */
+export const PROBLEMS_FAILURES_IN_A_ROW = 5;
 
 function problemsText(view: TownView, nowMs: number): string {
   if (view.needs.length === 0) return 'Nothing needs a person.\n';
   return `${view.needs.map((n) => needLine(n, nowMs)).join('\n')}\n`;
 }
 
-/** `gt feed --problems`: what needs a person, once; following, again each time it changes. */
+/**
+ * `gt feed --problems`: what needs a person, once; following, again each time it changes. A failed read of
+ * the town (a busy store, an observe that did not answer) is told on `err` and the follow goes on; only
+ * `PROBLEMS_FAILURES_IN_A_ROW` failures with no good read between them end it.
+ */
 export async function printProblems(ctx: ViewContext, o: ProblemsOptions): Promise<void> {
   if (!o.follow) {
     const view = await buildTownView(ctx, { rig: o.rig, events: 1 });
@@ -174,11 +194,21 @@ export async function printProblems(ctx: ViewContext, o: ProblemsOptions): Promi
     return;
   }
   if (o.rig !== undefined) await ctx.store.rig(o.rig);
+  if (o.signal?.aborted === true) return;
   let last: string | undefined;
-  let failed: Error | undefined;
-  const watch = watchTown(
+  let inARow = 0;
+  let failed: GtError | undefined;
+  let end: (() => void) | undefined;
+  const ended = new Promise<void>((resolve) => {
+    end = resolve;
+  });
+  const onAbort = (): void => end?.();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  const watch = (o.ports?.watch ?? watchTown)(
     ctx,
     (view) => {
+      if (failed !== undefined) return;
+      inARow = 0;
       const key = JSON.stringify(view.needs);
       if (key === last) return;
       last = key;
@@ -190,12 +220,26 @@ export async function printProblems(ctx: ViewContext, o: ProblemsOptions): Promi
       events: 1,
       usage: o.usage,
       onError: (m) => {
-        failed ??= new Error(m);
+        if (failed !== undefined) return;
+        inARow++;
+        o.err(`could not read the town (${inARow} in a row): ${clean(m)}\n`);
+        if (inARow < PROBLEMS_FAILURES_IN_A_ROW) return;
+        failed = new GtError(
+          'internal',
+          1,
+          `stopped following: ${inARow} reads of the town failed in a row, the last with: ${clean(m)}`,
+          { hint: 'check the town with "gt doctor", then follow again' },
+        );
+        end?.();
       },
     },
   );
-  while (o.signal?.aborted !== true && failed === undefined) await sleep(1000, o.signal);
-  await watch.stop();
+  try {
+    await ended;
+  } finally {
+    o.signal?.removeEventListener('abort', onAbort);
+    await watch.stop();
+  }
   if (failed !== undefined) throw failed;
 }
 
@@ -209,29 +253,37 @@ export type FeedOptions = {
   signal?: AbortSignal;
   /** Lines of a peeked pane (default: what fits). */
   peekLines?: number;
+  ports?: Partial<FeedPorts>;
 };
 
 /**
  * The full-screen feed until the person quits. Takes `screen` over and always gives it back, whatever
- * happens; a failure of the watcher or of an action shows in the status line, not as an end.
+ * happens; a failure of the watcher or of an action shows in the status line, not as an end. Once it has
+ * ended, nothing more is drawn: it returns only after what it had started (an action, a peek, an attach, a
+ * watcher of another rig) has finished, so that an action is never cut off half done and no watcher is left
+ * running on a closed store.
  */
 export async function runFeed(ctx: ViewContext, screen: Screen, o: FeedOptions): Promise<void> {
+  const ports: FeedPorts = { ...TOWN_PORTS, ...o.ports };
   if (o.rig !== undefined) await ctx.store.rig(o.rig);
   const rigs = (await ctx.store.rigs()).map((r) => r.name).sort();
   let ui: FeedUi = initialUi(o.rig ?? null, rigs);
   let view: TownView | undefined;
   let before: string[] | null = null;
   let away = false;
+  let closed = false;
   let busy: string | null = null;
+  const inFlight = new Set<Promise<void>>();
   let quit: (() => void) | undefined;
   const done = new Promise<void>((resolve) => {
     quit = resolve;
   });
   if (o.signal?.aborted === true) return;
-  o.signal?.addEventListener('abort', () => quit?.(), { once: true });
+  const onAbort = (): void => quit?.();
+  o.signal?.addEventListener('abort', onAbort, { once: true });
 
   const draw = (): void => {
-    if (away) return;
+    if (closed || away) return;
     const lines = renderFeed(view, ui, {
       width: screen.columns(),
       height: screen.rows(),
@@ -242,14 +294,16 @@ export async function runFeed(ctx: ViewContext, screen: Screen, o: FeedOptions):
     before = lines;
   };
   const status = (text: string, tone: 'good' | 'bad' | 'info'): void => {
+    if (closed) return;
     ui = { ...ui, status: { text, tone } };
     draw();
   };
 
   const watcher = (rig: string | null): TownWatch =>
-    watchTown(
+    ports.watch(
       ctx,
       (v) => {
+        if (closed) return;
         view = v;
         draw();
       },
@@ -269,23 +323,27 @@ export async function runFeed(ctx: ViewContext, screen: Screen, o: FeedOptions):
         quit?.();
         return;
       case 'rig': {
+        // The new watcher takes over at once, so that whatever comes next (another f, a q) sees it.
         const old = watch;
+        watch = watcher(e.rig);
         view = undefined;
         draw();
         await old.stop();
-        watch = watcher(e.rig);
         return;
       }
       case 'peek': {
-        const r = await peek(ctx, e.agent, o.peekLines ?? Math.max(5, screen.rows() - 12));
+        const r = await ports.peek(ctx, e.agent, o.peekLines ?? Math.max(5, screen.rows() - 12));
+        if (closed) return;
         ui = { ...ui, peek: { agent: e.agent, text: r.text }, status: null };
         draw();
         return;
       }
       case 'attach': {
         try {
-          await attachAgent(ctx, e.agent, {
+          await ports.attach(ctx, e.agent, {
             before: (session) => {
+              // Quit while the session was being found: no attach after the feed has ended.
+              if (closed) throw new Error('the feed has ended');
               away = true;
               screen.leave();
               screen.write(
@@ -296,9 +354,11 @@ export async function runFeed(ctx: ViewContext, screen: Screen, o: FeedOptions):
         } finally {
           if (away) {
             away = false;
-            screen.enter();
-            before = null;
-            watch.refresh();
+            if (!closed) {
+              screen.enter();
+              before = null;
+              watch.refresh();
+            }
           }
         }
         status(`back from ${e.agent}`, 'info');
@@ -312,11 +372,11 @@ export async function runFeed(ctx: ViewContext, screen: Screen, o: FeedOptions):
         busy =
           e.action.kind === 'ack' ? `acknowledging ${e.action.escalation}` : `${e.action.kind} of ${e.action.agent}`;
         try {
-          const r = await runViewAction(ctx, e.action, o.actor);
+          const r = await ports.act(ctx, e.action, o.actor);
           status(r.text, 'good');
         } finally {
           busy = null;
-          watch.refresh();
+          if (!closed) watch.refresh();
         }
         return;
       }
@@ -324,11 +384,15 @@ export async function runFeed(ctx: ViewContext, screen: Screen, o: FeedOptions):
   };
 
   screen.onKeys((data) => {
+    if (closed) return;
     for (const key of parseKeys(data)) {
       const r = feedKey(ui, key, view);
       ui = r.ui;
       if (r.effect !== undefined) {
-        effect(r.effect).catch((err: unknown) => status(errorLine(err), 'bad'));
+        const running: Promise<void> = effect(r.effect)
+          .catch((err: unknown) => status(errorLine(err), 'bad'))
+          .finally(() => inFlight.delete(running));
+        inFlight.add(running);
       }
     }
     draw();
@@ -339,14 +403,17 @@ export async function runFeed(ctx: ViewContext, screen: Screen, o: FeedOptions):
   });
   // Ages move on with the clock: once a second, the lines that changed.
   const clock = setInterval(draw, 1000);
-  screen.enter();
   try {
+    screen.enter();
     draw();
     await done;
   } finally {
+    closed = true;
     clearInterval(clock);
+    o.signal?.removeEventListener('abort', onAbort);
     screen.close();
     screen.leave();
-    await watch.stop();
+    // The watcher in use stops now; what was started finishes (a rig's old watcher stopping among it).
+    await Promise.allSettled([watch.stop(), ...inFlight]);
   }
 }
