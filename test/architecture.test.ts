@@ -24,6 +24,7 @@ const RANK: Readonly<Record<string, number>> = {
   patrol: 3,
   refinery: 3,
   sim: 3,
+  costs: 3,
   telemetry: 3,
   views: 4,
   cli: 5,
@@ -35,12 +36,14 @@ const SIBLINGS: Readonly<Record<string, readonly string[]>> = {
   town: ['git'],
   // The daemon observes, then acts through the same operations users run (start a session, send mail).
   // It exports its telemetry (the town's traces and metrics) from its own long-lived process.
-  daemon: ['observe', 'work', 'patrol', 'telemetry'],
+  daemon: ['observe', 'work', 'patrol', 'telemetry', 'costs'],
   // The patrol wakes its agents by the same operations (a nudge, a session start) and reads observations; it
   // tells people by mail.
   patrol: ['observe', 'work'],
   // The refinery tells who wrote a request, and the rig's witness, what landed: by the mail agents send.
   refinery: ['work'],
+  // Costs read the sessions and hooks the work records, and tell people of a budget reached by an escalation.
+  costs: ['work', 'patrol'],
 };
 
 /** Modules only one layer may import. */
@@ -97,6 +100,7 @@ describe('architecture', () => {
         'patrol',
         'refinery',
         'sim',
+        'costs',
         'telemetry',
         'views',
         'cli',

@@ -22,6 +22,7 @@ function renderStatus(s: SchedulerStatus, daemon: number | undefined, now: numbe
   const lines = [
     `Scheduler: ${s.paused === null ? 'dispatching' : `paused since ${s.paused.since} (by ${sanitize(s.paused.by)}): "gt scheduler resume" resumes it`}` +
       ` · daemon ${daemon === undefined ? 'not running: queued slings wait for it ("gt daemon start", or "gt scheduler run" once)' : `running (pid ${daemon})`}`,
+    ...(s.budget === null ? [] : [`Held by a daily budget: ${s.budget.why} · gt costs`]),
     `Town: ${s.town.busy} busy polecat(s), ${cap(s.town.max_polecats)}`,
     ...s.rigs.map(
       (r) => `  ${r.rig}: ${r.busy} busy, ${cap(r.max_polecats)}${r.free === null ? '' : `, ${r.free} free`}`,

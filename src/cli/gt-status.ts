@@ -12,6 +12,7 @@ import { observe, observeAgents, PaneWatch, type AgentView, type Snapshot } from
 import type { Escalation } from '../core/escalation.js';
 import { compareProblems, LIVE_PROBLEM_STATES, PROBLEM_SEVERITY, type Problem } from '../core/problem.js';
 import { listEscalations } from '../patrol/escalation.js';
+import { budgetHold } from '../work/budget.js';
 import { inbox, senderLabel, type Mail } from '../work/mail.js';
 import type { TownContext } from '../work/sessions.js';
 import { globals } from './bd/context.js';
@@ -142,7 +143,12 @@ export function overseerMailLine(m: OverseerMail): string | null {
 }
 
 /** The sling queue in a few words, when there is one (or the scheduler is paused). */
-export type SchedulerLine = { queued: number; paused: boolean };
+export type SchedulerLine = {
+  queued: number;
+  paused: boolean;
+  /** A daily budget reached holds dispatch: why, in words (src/work/budget.ts). */
+  budget?: string | null;
+};
 
 export function renderStatus(
   s: Snapshot,
@@ -168,6 +174,7 @@ export function renderStatus(
           `Scheduler: ${scheduler.queued} sling(s) queued${scheduler.paused ? ', paused ("gt scheduler resume")' : ''} · gt scheduler status`,
         ]
       : []),
+    ...(scheduler.budget != null ? [`Dispatch held: ${scheduler.budget} · gt costs`] : []),
     ...(needInput(s.agents) > 0 ? [`Needs input: ${needInput(s.agents)} agent(s) wait at a question (see below)`] : []),
     '',
     agentsByRole(s.agents).trimEnd(),
@@ -253,9 +260,11 @@ export function registerStatusCommands(program: Command, io: Io): void {
           const daemon = daemonPid(ctx.town);
           const down = await ctx.store.townHold();
           const merged = await mergedToday(ctx.store, startOfLocalDay(ctx.now()));
+          const hold = await budgetHold(ctx);
           const scheduler = {
             queued: (await ctx.store.pendingSlings()).length,
             paused: (await ctx.store.schedulerPause()) !== null,
+            budget: hold?.why ?? null,
           };
           const mail = await overseerMail(ctx);
           if (json)

@@ -27,6 +27,7 @@ import { registerEscalateCommands } from './gt-escalate.js';
 import { registerConvoyCommands } from './gt-convoy.js';
 import { registerDashboardCommand } from './gt-dashboard.js';
 import { registerMayorCommands } from './gt-mayor.js';
+import { registerCostsCommand } from './gt-costs.js';
 import { registerFeedCommand } from './gt-feed.js';
 import { printJson, sanitize, type Io } from './io.js';
 import { agentCliChecks, renderAgentChecks, renderNextSteps } from './next-steps.js';
@@ -387,6 +388,7 @@ export async function runGt(argv: readonly string[], io: Io): Promise<number> {
   registerHandoffCommand(program, io);
   registerSeanceCommand(program, io);
   registerStatusCommands(program, io);
+  registerCostsCommand(program, io);
   registerFeedCommand(program, io);
   registerDaemonCommands(program, io);
   registerUpDownCommands(program, io);

@@ -176,6 +176,8 @@ export type ListFilter = BeadFilter & {
   /** Direct children of this bead. */
   parent?: string;
   includeEphemeral?: boolean;
+  /** Only beads updated at or after this time (RFC 3339). */
+  updatedSince?: string;
 };
 
 export type ReadyFilter = BeadFilter & {

@@ -111,6 +111,50 @@ describe('scheduler.max_polecats (town and rig)', () => {
   });
 });
 
+describe('costs and budgets', () => {
+  it('has no prices of its own and no budgets by default, and reads both back whole', () => {
+    expect(defaultTownSettings().costs).toEqual({ prices: {} });
+    expect(defaultTownSettings().budgets).toEqual({ daily_tokens: null, daily_usd: null, roles: {} });
+    const s = parseTownSettings({
+      costs: { prices: { 'gpt-5-codex': { input: 1.25, output: 10, cache_read: 0.125, cache_write: 0 } } },
+      budgets: {
+        daily_tokens: 50_000_000,
+        roles: { polecat: { daily_usd: 40 }, mayor: { daily_tokens: 2_000_000, daily_usd: null } },
+      },
+    });
+    expect(s.costs.prices['gpt-5-codex']).toEqual({ input: 1.25, output: 10, cache_read: 0.125, cache_write: 0 });
+    expect(s.budgets).toEqual({
+      daily_tokens: 50_000_000,
+      daily_usd: null,
+      roles: { polecat: { daily_tokens: null, daily_usd: 40 }, mayor: { daily_tokens: 2_000_000, daily_usd: null } },
+    });
+    expect(parseTownSettings(JSON.parse(JSON.stringify(s)))).toEqual(s);
+  });
+
+  it.each([
+    [{ costs: { rates: {} } }, 'costs.rates is not a known setting'],
+    [{ costs: { prices: { 'bad model': {} } } }, 'costs.prices.bad model is not a model name'],
+    [
+      { costs: { prices: { sim: { input: 1, output: 1, cache_read: 0 } } } },
+      'costs.prices.sim.cache_write must be a price in US dollars per million tokens, 0 or more',
+    ],
+    [
+      { costs: { prices: { sim: { input: -1, output: 1, cache_read: 0, cache_write: 0 } } } },
+      'costs.prices.sim.input must be a price',
+    ],
+    [{ budgets: { daily_tokens: 0 } }, 'budgets.daily_tokens must be a whole number of tokens, 1 or more'],
+    [{ budgets: { daily_tokens: 1.5 } }, 'budgets.daily_tokens must be a whole number'],
+    [{ budgets: { daily_usd: '10' } }, 'budgets.daily_usd must be an amount of US dollars above 0'],
+    [{ budgets: { weekly_usd: 10 } }, 'budgets.weekly_usd is not a known setting'],
+    [{ budgets: { roles: { janitor: {} } } }, 'budgets.roles.janitor is not a role'],
+    [{ budgets: { roles: { polecat: { daily_usd: 0 } } } }, 'budgets.roles.polecat.daily_usd must be an amount'],
+    [{ budgets: { roles: { polecat: { roles: {} } } } }, 'budgets.roles.polecat.roles is not a known setting'],
+  ])('rejects %j naming the field', (json, message) => {
+    expect(() => parseTownSettings(json, 'settings.json')).toThrow(ValidationError);
+    expect(() => parseTownSettings(json, 'settings.json')).toThrow(`settings.json: ${message}`);
+  });
+});
+
 describe('escalation settings', () => {
   it('routes low to the bead only, the rest to the mayor too, critical and high to the overseer too; raises after 4h, at most twice', () => {
     expect(parseTownSettings({}).escalation).toEqual({

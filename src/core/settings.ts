@@ -1,3 +1,4 @@
+import { noBudgets, type Budget, type Budgets, type ModelPrice } from './costs.js';
 import { DEFAULT_ESCALATION_ROUTES, SEVERITIES, type EscalationRoute, type Severity } from './escalation.js';
 import { errorMessage, ValidationError, isRecord } from './errors.js';
 import { isRole, parseRecipient, validateName, type Role } from './identity.js';
@@ -110,6 +111,12 @@ export const DEFAULT_PATROL_SETTINGS: PatrolSettings = {
   recur_window_seconds: 3600,
 };
 
+/**
+ * What usage costs (`costs` in the town's settings.json). `prices` are the town's own, by model name (USD per
+ * million tokens of each count); they override or add to the ones gt ships (core/costs.ts DEFAULT_PRICES).
+ */
+export type CostSettings = { prices: Record<string, ModelPrice> };
+
 export type TownSettings = {
   version: number;
   /** Runtime preset used by roles without an override. */
@@ -123,6 +130,9 @@ export type TownSettings = {
   scheduler: SchedulerSettings;
   escalation: EscalationSettings;
   patrol: PatrolSettings;
+  costs: CostSettings;
+  /** Daily limits for the town and per role: reached, no new work is dispatched and a person is told. */
+  budgets: Budgets;
 };
 
 export const DEFAULT_DAEMON_THRESHOLDS: DaemonThresholds = {
@@ -147,10 +157,14 @@ export function defaultTownSettings(): TownSettings {
     scheduler: { max_polecats: null },
     escalation: defaultEscalationSettings(),
     patrol: { ...DEFAULT_PATROL_SETTINGS },
+    costs: { prices: {} },
+    budgets: noBudgets(),
   };
 }
 
 const PRESET_NAME = /^[a-z][a-z0-9_-]{0,39}$/;
+/** A model's name as agent CLIs record it ("claude-sonnet-4-5-20250929", "gpt-5-codex", "sim"). */
+const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,99}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 class Reader {
@@ -260,6 +274,73 @@ class Reader {
     return this.fail(path, 'must be "bead", "mail:<address>" or {"command": ["program", "arg", ...]}');
   }
 
+  /** `costs`: prices by model name, each with all four rates (USD per million tokens, 0 or more). */
+  costs(value: unknown): CostSettings {
+    const obj = this.object(value, 'costs');
+    this.unknownKeys(obj, ['prices'], 'costs');
+    const prices: Record<string, ModelPrice> = {};
+    if (obj.prices !== undefined) {
+      for (const [model, raw] of Object.entries(this.object(obj.prices, 'costs.prices'))) {
+        const path = `costs.prices.${model}`;
+        if (!MODEL_NAME.test(model)) this.fail(path, 'is not a model name (letters, digits and "._:@/-")');
+        const rates = this.object(raw, path);
+        const keys = ['input', 'output', 'cache_read', 'cache_write'] as const;
+        this.unknownKeys(rates, keys, path);
+        const rate = (k: (typeof keys)[number]): number => {
+          const v = rates[k];
+          return typeof v === 'number' && Number.isFinite(v) && v >= 0
+            ? v
+            : this.fail(`${path}.${k}`, 'must be a price in US dollars per million tokens, 0 or more');
+        };
+        prices[model] = {
+          input: rate('input'),
+          output: rate('output'),
+          cache_read: rate('cache_read'),
+          cache_write: rate('cache_write'),
+        };
+      }
+    }
+    return { prices };
+  }
+
+  /** One daily budget: daily_tokens a whole number from 1, daily_usd a positive amount; null or absent: none. */
+  budget(value: unknown, path: string, extra: readonly string[] = []): Budget {
+    const obj = this.object(value, path);
+    this.unknownKeys(obj, ['daily_tokens', 'daily_usd', ...extra], path);
+    const at = (k: string): string => (path === 'budgets' ? `budgets.${k}` : `${path}.${k}`);
+    const tokens = obj.daily_tokens;
+    const usd = obj.daily_usd;
+    return {
+      daily_tokens:
+        tokens === undefined || tokens === null
+          ? null
+          : typeof tokens === 'number' && Number.isInteger(tokens) && tokens > 0
+            ? tokens
+            : this.fail(at('daily_tokens'), 'must be a whole number of tokens, 1 or more (null or absent: no limit)'),
+      daily_usd:
+        usd === undefined || usd === null
+          ? null
+          : typeof usd === 'number' && Number.isFinite(usd) && usd > 0
+            ? usd
+            : this.fail(at('daily_usd'), 'must be an amount of US dollars above 0 (null or absent: no limit)'),
+    };
+  }
+
+  /** `budgets`: the town's daily limits, and each role's under `roles`. */
+  budgets(value: unknown): Budgets {
+    const own = this.budget(value, 'budgets', ['roles']);
+    const roles: Budgets['roles'] = {};
+    const raw = this.object(value, 'budgets').roles;
+    if (raw !== undefined) {
+      for (const [role, budget] of Object.entries(this.object(raw, 'budgets.roles'))) {
+        if (!isRole(role))
+          this.fail(`budgets.roles.${role}`, 'is not a role (mayor, deacon, boot, witness, refinery, polecat, crew)');
+        roles[role] = this.budget(budget, `budgets.roles.${role}`);
+      }
+    }
+    return { ...own, roles };
+  }
+
   unknownKeys(obj: Record<string, unknown>, known: readonly string[], path: string): void {
     const extra = Object.keys(obj).filter((k) => !known.includes(k));
     if (extra.length > 0)
@@ -274,10 +355,23 @@ export function parseTownSettings(json: unknown, file = 'settings.json'): TownSe
   const root = r.object(json, 'the file');
   r.unknownKeys(
     root,
-    ['version', 'default_agent', 'agents', 'role_agents', 'daemon', 'scheduler', 'patrol', 'escalation'],
+    [
+      'version',
+      'default_agent',
+      'agents',
+      'role_agents',
+      'daemon',
+      'scheduler',
+      'patrol',
+      'escalation',
+      'costs',
+      'budgets',
+    ],
     '',
   );
   const settings = defaultTownSettings();
+  if (root.costs !== undefined) settings.costs = r.costs(root.costs);
+  if (root.budgets !== undefined) settings.budgets = r.budgets(root.budgets);
   if (root.patrol !== undefined) settings.patrol = parsePatrol(r, root.patrol);
   if (root.scheduler !== undefined) settings.scheduler = r.scheduler(root.scheduler);
   if (root.escalation !== undefined) settings.escalation = r.escalation(root.escalation);

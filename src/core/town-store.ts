@@ -3,13 +3,15 @@ import type { BeadStore, StoreHealth } from './bead-store.js';
 import type { ProblemStore } from './problem.js';
 import type { RigRegistry } from './rig-registry.js';
 import type { SlingQueueStore } from './sling-queue.js';
+import type { UsageStore } from './usage-store.js';
 
 /** What `gt doctor` asks of the store (also part of the BeadStore port, for `bd ping`). */
 export type { StoreHealth };
 
 /**
  * Everything a town keeps in its store, as the layers above `store/` see it: beads, agents with their session
- * chains, rigs, slings queued for capacity, and the problems the daemon saw with the patrol's decisions. Code
+ * chains, rigs, slings queued for capacity, the problems the daemon saw with the patrol's decisions, and the
+ * agents' token usage. Code
  * above the store depends on this port, never on a backend's class, so that a second backend can slot in by
  * passing the same conformance suites.
  */
@@ -17,7 +19,8 @@ export type TownStore = BeadStore &
   AgentStore &
   RigRegistry &
   SlingQueueStore &
-  ProblemStore & {
+  ProblemStore &
+  UsageStore & {
     health(): Promise<StoreHealth>;
     /**
      * A mark that moves whenever anything is written to the store, by this process or any other: a watcher

@@ -23,7 +23,9 @@ import { patrolPass, type PatrolPassResult } from '../patrol/problems.js';
 import { escalationOf } from '../core/escalation.js';
 import { escalate, raiseStale, type StaleReport } from '../patrol/escalation.js';
 import { quarantineTitlePrefix } from './revive.js';
+import { costsMemory, costsPass, type CostsMemory, type CostsPassReport } from '../costs/pass.js';
 import { startTelemetry } from '../telemetry/telemetry.js';
+import { UsageDeltas } from '../costs/deltas.js';
 
 /**
  * The daemon: one per town. observe → reconcile (pure, core/reconcile.ts) → execute, on a periodic tick and
@@ -163,10 +165,16 @@ export function reconcileConfig(ctx: TownContext): ReconcileConfig {
  * What the daemon remembers between passes, in memory only: panes it watched, questions it reported, and the
  * hooks it reported an agent stalled on (address → bead).
  */
-export type DaemonMemory = { watch: PaneWatch; reported: Map<string, string>; stalled: Map<string, string> };
+export type DaemonMemory = {
+  watch: PaneWatch;
+  reported: Map<string, string>;
+  stalled: Map<string, string>;
+  /** Where each usage record was read to, and the budgets already escalated today. */
+  costs: CostsMemory;
+};
 
 export function daemonMemory(): DaemonMemory {
-  return { watch: new PaneWatch(), reported: new Map(), stalled: new Map() };
+  return { watch: new PaneWatch(), reported: new Map(), stalled: new Map(), costs: costsMemory() };
 }
 
 /** When the agent was last brought back from stuck (`gt agent revive`), from the store's events. */
@@ -248,6 +256,7 @@ async function reconcileOnce(
   raised: (report: StaleReport | { error: unknown }) => void = () => undefined,
   convoyed: (report: ConvoyPassReport | { error: unknown }) => void = () => undefined,
   announced: (mail: { to: string; id: string } | { error: unknown }) => void = () => undefined,
+  costed: (report: CostsPassReport | { error: unknown }) => void = () => undefined,
 ): Promise<{ actions: Action[]; recheckAtMs: number | null; agents: AgentView[] }> {
   // Settings are read afresh every pass: fixing the cause of a quarantine often means editing them.
   try {
@@ -297,6 +306,13 @@ async function reconcileOnce(
     } catch (err) {
       failed(action, err);
     }
+  }
+  // Then the costs: new usage read into the store and weighed against the budgets; a reached one holds the
+  // convoy feed and the dispatch below, and is escalated once a day.
+  try {
+    costed(await costsPass(ctx, memory.costs));
+  } catch (err) {
+    costed({ error: err });
   }
   // Then the convoys: the complete ones land (and are told); ready beads of the fed ones go to free capacity.
   try {
@@ -511,6 +527,9 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
     log({ event: 'telemetry-error', signal: 'all', kind: 'start', message: errorMessage(err) });
     return undefined;
   });
+  // Tokens for telemetry: what the costs pass read since this daemon started, counted once.
+  const deltas = new UsageDeltas(new Date(ctx.now()).toISOString());
+  let tokens: Promise<void> = Promise.resolve();
   let lastPass = 0;
   let passes = 0;
   let cause = 'start';
@@ -615,6 +634,19 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
                 ? { event: 'error', message: `announcing waiting mail: ${errorMessage(m.error)}` }
                 : { event: 'mail-announced', to: m.to, id: m.id },
             ),
+          (c) => {
+            if ('error' in c) {
+              log({ event: 'error', message: `costs pass failed: ${errorMessage(c.error)}` });
+              return;
+            }
+            if (telemetry !== undefined && c.ingest !== null && c.ingest.added + c.ingest.updated > 0)
+              tokens = tokens
+                .then(async () => telemetry.recordTokens(await deltas.next(ctx.store)))
+                .catch((err: unknown) => log({ event: 'error', message: `counting tokens: ${errorMessage(err)}` }));
+            for (const e of c.escalated) log({ event: 'budget-reached', budget: e.budget, escalation: e.id });
+            if (c.released) log({ event: 'budget-released' });
+            for (const message of c.errors) log({ event: 'error', message: `costs: ${message}` });
+          },
         );
         telemetry?.afterPass({
           agents,
@@ -646,6 +678,7 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
     await ctx.provider.stopWaiting().catch(() => undefined);
     // What telemetry still holds goes out now, within its bounded budget (an unreachable collector costs
     // that budget, no more).
+    await tokens;
     await telemetry?.stop().catch(() => undefined);
     log({ event: 'stopped', pid: process.pid });
     release();

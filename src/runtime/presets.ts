@@ -1,4 +1,5 @@
 import type { Dialog, PaneProfile, Question } from '../core/pane.js';
+import type { UsageFormat } from '../core/usage-store.js';
 
 /**
  * Agent CLIs as data. Each preset says how to launch the CLI with full autonomy in a sandbox, how its first
@@ -41,6 +42,11 @@ export type Preset = {
   resume?: { kind: 'flag'; flag: string } | { kind: 'subcommand'; subcommand: string };
   /** Environment variable through which the CLI exposes its own session id to hooks. */
   sessionIdEnv?: string;
+  /**
+   * Where the CLI records its token usage, for `gt costs`: a Claude-format transcript its start-up hook names
+   * (`transcript_path`), or a Codex rollout found by its cwd. None: its usage is not read.
+   */
+  usage?: UsageFormat;
   instructionsFile: 'CLAUDE.md' | 'AGENTS.md' | 'GEMINI.md';
   /** Node-based CLIs: clear NODE_OPTIONS and CLAUDECODE so a nested agent neither inherits debug flags nor refuses to start. */
   node: boolean;
@@ -90,6 +96,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     processNames: ['claude', 'claude.exe', 'node'],
     resume: { kind: 'flag', flag: '--resume' },
     sessionIdEnv: 'CLAUDE_CODE_SESSION_ID',
+    usage: 'claude',
     instructionsFile: 'CLAUDE.md',
     node: true,
   },
@@ -105,6 +112,7 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     dialogs: [],
     processNames: ['codex'],
     resume: { kind: 'subcommand', subcommand: 'resume' },
+    usage: 'codex',
     instructionsFile: 'AGENTS.md',
     node: false,
   },
@@ -219,6 +227,8 @@ export const PRESETS: Readonly<Record<string, Preset>> = {
     // Claude's questions (--ask-at shows its permission question), and its own request for help.
     questions: [...CLAUDE_QUESTIONS, { name: 'needs-help', match: ['sim: needs help'] }],
     processNames: ['node', 'gt'],
+    // It writes a transcript of its turns in Claude's form, and names it to its start-up hook.
+    usage: 'claude',
     instructionsFile: 'AGENTS.md',
     node: true,
   },

@@ -23,7 +23,10 @@ import { firstShellBlock, type SimDialog, type SimStep } from './script.js';
  * Work the refinery sent back (a task with `mq_fix_for`) it does as the task says: on the request's own branch,
  * with the target merged in, it runs the task's own ```sh block, or else the block the request's source bead
  * has for that cause (```sh conflict, ```sh fix-needed), then commits — the merge too — and runs gt done.
- * Every step goes to a JSONL trace, so tests assert on what it did rather than on the screen.
+ * Every step goes to a JSONL trace, so tests assert on what it did rather than on the screen. Each turn is also
+ * written to a transcript in Claude Code's form (one assistant message with made-up, deterministic token
+ * counts, model "sim"), named to its start-up hook as Claude names its own, so that `gt costs` and the budgets
+ * see sim towns use tokens.
  */
 
 export type SimOptions = {
@@ -112,6 +115,10 @@ export class SimAgent {
   readonly #env: SimEnv;
   readonly #cwd: string;
   readonly #trace: string | undefined;
+  readonly #transcript: string | undefined;
+  /** Lines said in the current turn: its made-up output grows with them. */
+  #said = 0;
+  #messages = 0;
   readonly #address: string;
   readonly #gtBin: string;
   #buffer = '';
@@ -137,6 +144,8 @@ export class SimAgent {
     this.#trace =
       opts.trace ??
       (root !== undefined ? join(root, '.runtime', 'sim', `${env.GT_SESSION ?? 'sim'}.jsonl`) : undefined);
+    this.#transcript =
+      root !== undefined ? join(root, '.runtime', 'sim', 'transcripts', `${this.#sessionId}.jsonl`) : undefined;
   }
 
   // ----------------------------------------------------------------------------------------------------
@@ -157,6 +166,7 @@ export class SimAgent {
 
   /** A line of output above the prompt. */
   say(line: string): void {
+    this.#said++;
     // eslint-disable-next-line no-control-regex -- output stays on its line
     this.#write(`\r\u001b[2K${line.replace(/[\u0000-\u001f]/gu, ' ')}\r\n`);
     this.#redraw();
@@ -180,6 +190,40 @@ export class SimAgent {
       appendFileSync(this.#trace, `${JSON.stringify(record)}\n`);
     } catch {
       // a trace that cannot be written must not stop the agent
+    }
+  }
+
+  /**
+   * One model response, as Claude Code would record it: the prompt's length and the turn's output make up the
+   * counts; the conversation so far is read from the cache, as Claude's is.
+   */
+  #recordUsage(prompt: string): void {
+    if (this.#transcript === undefined) return;
+    this.#messages++;
+    const record = {
+      type: 'assistant',
+      timestamp: new Date().toISOString(),
+      sessionId: this.#sessionId,
+      cwd: this.#cwd,
+      message: {
+        id: `sim_${this.#sessionId}_${this.#messages}`,
+        type: 'message',
+        role: 'assistant',
+        model: 'sim',
+        usage: {
+          input_tokens: 400 + Math.ceil(prompt.length / 4),
+          output_tokens: 40 + 12 * this.#said,
+          cache_read_input_tokens: 2_000 * (this.#messages - 1),
+          cache_creation_input_tokens: this.#messages === 1 ? 1_500 : 200,
+        },
+      },
+    };
+    this.#said = 0;
+    try {
+      mkdirSync(dirname(this.#transcript), { recursive: true });
+      appendFileSync(this.#transcript, `${JSON.stringify(record)}\n`);
+    } catch {
+      // a transcript that cannot be written must not stop the agent
     }
   }
 
@@ -382,6 +426,7 @@ export class SimAgent {
       source: 'startup',
       hook_event_name: 'SessionStart',
       cwd: this.#cwd,
+      ...(this.#transcript !== undefined ? { transcript_path: this.#transcript } : {}),
     });
     const r = await this.#gt(['prime', '--hook'], input);
     const first = r.stdout.split('\n').find((l) => l.trim() !== '') ?? '';
@@ -441,7 +486,9 @@ export class SimAgent {
         this.say(`  ⎿ ${submit.stdout.trim().split('\n').length} line(s) of context from the prompt hook`);
       }
       if (this.#opts.busyMs > 0) await sleep(this.#opts.busyMs);
+      this.#said = 0;
       await this.#work();
+      this.#recordUsage(text);
     }
     let stopActive = false;
     for (;;) {
@@ -455,6 +502,7 @@ export class SimAgent {
       this.say('  ⎿ the stop hook kept the turn going');
       stopActive = true;
       await this.#work();
+      this.#recordUsage(reason);
     }
     this.#busy = false;
     this.#redraw();

@@ -278,6 +278,20 @@ export function runBeadStoreContract(name: string, make: StoreFactory): void {
           expect((await s.events({ issueId: b.id })).length).toBe(2);
         }));
 
+      it('lists only beads updated since a time, when asked', () =>
+        withStore(async (s, advance) => {
+          const old = await s.create({ title: 'old' }, 'alice');
+          advance(60_000);
+          const fresh = await s.create({ title: 'fresh' }, 'alice');
+          const since = fresh.updated_at;
+          expect((await s.list({ updatedSince: since, limit: 0 })).map((b) => b.id)).toEqual([fresh.id]);
+          await s.update([old.id], { title: 'touched' }, 'bob');
+          expect((await s.list({ updatedSince: since, sort: 'oldest', limit: 0 })).map((b) => b.id).sort()).toEqual(
+            [old.id, fresh.id].sort(),
+          );
+          await expect(s.list({ updatedSince: 'soon' })).rejects.toThrow('invalid timestamp');
+        }));
+
       it('follows events by cursor and time, and gives the newest few in order', () =>
         withStore(async (s, advance) => {
           const a = await s.create({ title: 'a' }, 'alice');

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { NoDatabaseError, SetupError } from '../core/errors.js';
 import { LATEST_SCHEMA_VERSION, migrate, openDatabase, schemaVersion } from './db.js';
 import { MIGRATIONS, type Migration } from './migrations.js';
+import { USAGE_FORMATS } from '../core/usage-store.js';
 import { DECISION_OUTCOMES, PATROL_ACTIONS, PROBLEM_STATES, SUBJECT_TYPES } from '../core/problem.js';
 
 const dirs: string[] = [];
@@ -53,6 +54,8 @@ describe('migrations', () => {
       'sessions',
       'sling_queue',
       'town_hold',
+      'usage',
+      'usage_sources',
     ]);
     db.close();
   });
@@ -252,6 +255,32 @@ describe('migrations', () => {
     expect(() => decision.run(id, 'nudge', 'forgotten', 't')).toThrow(/CHECK/);
     expect(() => decision.run(id, 'nudge', 'recovered', null)).toThrow(/CHECK/);
     expect(() => decision.run(id + 1, 'nudge', 'pending', null)).toThrow(/FOREIGN KEY/);
+    db.close();
+  });
+
+  it('upgrades a version-9 town to usage: one row per response key, counts never negative, formats as the code has them', () => {
+    const path = dbPath();
+    const v9 = openDatabase(path, { create: true, migrations: MIGRATIONS.filter((m) => m.version <= 9) });
+    v9.prepare(
+      `INSERT INTO issues (id, title, created_at, updated_at) VALUES ('ga-1', 'work', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')`,
+    ).run();
+    v9.close();
+    const db = openDatabase(path);
+    expect(schemaVersion(db)).toBe(LATEST_SCHEMA_VERSION);
+    expect(db.prepare('SELECT id FROM issues').all()).toEqual([{ id: 'ga-1' }]);
+    const usage = db.prepare(
+      `INSERT INTO usage (key, source, agent, runtime, model, at, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
+       VALUES (?, '/t.jsonl', 'mayor', 'claude', 'm', '2026-01-01T00:00:00Z', ?, 0, 0, 0)`,
+    );
+    usage.run('claude:msg_1', 10);
+    expect(() => usage.run('claude:msg_1', 10)).toThrow(/UNIQUE/);
+    expect(() => usage.run('claude:msg_2', -1)).toThrow(/CHECK/);
+    expect(() => usage.run('', 1)).toThrow(/CHECK/);
+    const source = db.prepare(
+      `INSERT INTO usage_sources (path, agent, runtime, format, recorded_at) VALUES (?, 'mayor', 'claude', ?, 't')`,
+    );
+    for (const f of USAGE_FORMATS) source.run(`/${f}.jsonl`, f);
+    expect(() => source.run('/x.jsonl', 'gemini')).toThrow(/CHECK/);
     db.close();
   });
 

@@ -331,6 +331,42 @@ ${['estimated_minutes', 'due_at', 'defer_until', 'spec_id']
       CREATE INDEX patrol_decisions_decided ON patrol_decisions (decided_at);
     `,
   },
+  {
+    version: 10,
+    description: "token usage read from the agent CLIs' records, and the records to read",
+    sql: /* sql */ `
+      -- One row per model response. key is unique over every record (Claude's message id, say), so that
+      -- reading a transcript twice never counts twice. Operational data, never exported; kept when its agent
+      -- goes (what was spent stays spent).
+      CREATE TABLE usage (
+        key                TEXT PRIMARY KEY NOT NULL CHECK (length(key) > 0),
+        source             TEXT NOT NULL,
+        agent              TEXT NOT NULL CHECK (length(agent) > 0),
+        session_id         TEXT,
+        bead_id            TEXT,
+        runtime            TEXT NOT NULL,
+        model              TEXT NOT NULL,
+        at                 TEXT NOT NULL,
+        input_tokens       INTEGER NOT NULL CHECK (input_tokens >= 0),
+        output_tokens      INTEGER NOT NULL CHECK (output_tokens >= 0),
+        cache_read_tokens  INTEGER NOT NULL CHECK (cache_read_tokens >= 0),
+        cache_write_tokens INTEGER NOT NULL CHECK (cache_write_tokens >= 0)
+      ) STRICT;
+      -- Totals since a time (the day's, for budgets), and one agent's.
+      CREATE INDEX usage_at ON usage (at);
+      CREATE INDEX usage_agent ON usage (agent, at);
+
+      -- The records to read: each named by an agent's start-up hook (Claude's transcript_path) or found.
+      CREATE TABLE usage_sources (
+        path               TEXT PRIMARY KEY NOT NULL CHECK (length(path) > 0),
+        agent              TEXT NOT NULL CHECK (length(agent) > 0),
+        runtime            TEXT NOT NULL,
+        format             TEXT NOT NULL CHECK (format IN ('claude', 'codex')),
+        runtime_session_id TEXT,
+        recorded_at        TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

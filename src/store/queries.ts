@@ -180,6 +180,7 @@ export const LIST_SQL = bySort(
                ELSE issues.status IN (SELECT value FROM json_each(@statuses)) END)
      AND (@types IS NULL OR issues.issue_type IN (SELECT value FROM json_each(@types)))
      AND (@includeEphemeral = 1 OR issues.ephemeral = 0)
+     AND (@updatedSince IS NULL OR issues.updated_at >= @updatedSince)
      AND (@parent IS NULL OR issues.id IN (SELECT d.issue_id FROM dependencies d
                                             WHERE d.type = 'parent-child' AND d.depends_on_id = @parent))
      AND (@query IS NULL OR instr(lower(issues.id), lower(@query)) > 0
@@ -249,3 +250,27 @@ export const COUNT_TOP_LEVEL_SQL = /* sql */ `
 /** Ids directly under @parent (`parent.n`), for allocating the next child number. */
 export const CHILD_IDS_SQL = /* sql */ `
   SELECT id FROM issues WHERE id >= @parent || '.' AND id < @parent || '/'`;
+
+/**
+ * The events query for one shape of filter, from fixed fragments (never from data), so that SQLite walks the
+ * primary key or the events_issue index instead of scanning and sorting the whole table.
+ */
+export function eventsSql(f: {
+  issueId?: string;
+  eventType?: string;
+  actor?: string;
+  after?: number;
+  since?: string;
+  newest?: boolean;
+}): string {
+  const where = [
+    f.issueId === undefined ? '' : 'issue_id = @issueId',
+    f.eventType === undefined ? '' : 'event_type = @eventType',
+    f.actor === undefined ? '' : 'actor = @actor',
+    f.after === undefined ? '' : 'event_id > @after',
+    f.since === undefined ? '' : 'created_at >= @since',
+  ].filter((w) => w !== '');
+  return /* sql */ `SELECT event_id, issue_id, event_type, actor, field, old_value, new_value, created_at FROM events
+    ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`}
+    ORDER BY event_id${f.newest === true ? ' DESC' : ''} LIMIT @limit`;
+}

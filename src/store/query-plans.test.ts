@@ -65,4 +65,24 @@ describe('query plans', () => {
     const lines = plan(LIVE_PROBLEMS_OF_KINDS_SQL.replace('?', `'["stalled"]'`), {});
     expect(lines).toContain('SEARCH problems USING INDEX problems_live (kind=?)');
   });
+
+  it.each([
+    [{ newest: true }, 'SCAN events'],
+    [{ after: 10 }, 'SEARCH events USING INTEGER PRIMARY KEY (rowid>?)'],
+    [
+      { issueId: 'gastown/refinery', eventType: 'mq_pass', since: 'x' },
+      'SEARCH events USING INDEX events_issue (issue_id=?)',
+    ],
+    [{ issueId: 'ga-1', after: 3 }, 'SEARCH events USING INDEX events_issue (issue_id=? AND event_id>?)'],
+  ])('events %o walks the key or the index in order, with no sort', (filter, expected) => {
+    const lines = plan(q.eventsSql(filter), {
+      issueId: 'ga-1',
+      eventType: 'mq_pass',
+      after: 3,
+      since: '2026-01-01T00:00:00.000Z',
+      limit: 10,
+    });
+    expect(lines).toContain(expected);
+    expect(lines.join('\n')).not.toMatch(/TEMP B-TREE/);
+  });
 });

@@ -9,6 +9,7 @@ import { runAgentStoreContract } from './agent-store.contract.js';
 import { runBeadStoreContract } from './bead-store.contract.js';
 import { runProblemStoreContract } from './problem-store.contract.js';
 import { runSlingQueueContract } from './sling-queue.contract.js';
+import { runUsageStoreContract } from './usage-store.contract.js';
 import { openSqliteBeadStore, SqliteBeadStore } from './sqlite-bead-store.js';
 
 /** A clock that ticks 1 ms per read, so every write has its own timestamp. */
@@ -47,6 +48,8 @@ runSlingQueueContract('SqliteBeadStore (:memory:)', inMemory);
 runSlingQueueContract('SqliteBeadStore (file, WAL)', onDisk);
 runProblemStoreContract('SqliteBeadStore (:memory:)', inMemory);
 runProblemStoreContract('SqliteBeadStore (file, WAL)', onDisk);
+runUsageStoreContract('SqliteBeadStore (:memory:)', inMemory);
+runUsageStoreContract('SqliteBeadStore (file, WAL)', onDisk);
 
 describe('SqliteBeadStore timestamps', () => {
   it('strictly increase within a connection, even when the clock stands still or steps back', async () => {

@@ -55,6 +55,9 @@ import type {
   ProblemQuery,
 } from '../core/problem.js';
 import { ProblemRepo } from './problem-repo.js';
+import type { UsageEntry, UsageGroup } from '../core/costs.js';
+import type { UsageFilter, UsageSource, UsageSourceInput } from '../core/usage-store.js';
+import { UsageRepo } from './usage-repo.js';
 import { notFound } from './not-found.js';
 import { settle } from '../core/promise.js';
 import { formatTimestamp, normalizeTimestamp } from '../core/time.js';
@@ -105,6 +108,7 @@ export class SqliteBeadStore implements TownStore, WriterReads {
   readonly #agents: AgentRepo;
   readonly #slings: SlingQueueRepo;
   readonly #problems: ProblemRepo;
+  readonly #usage: UsageRepo;
 
   constructor(db: Db, clock: Clock, path = ':memory:') {
     this.#db = db;
@@ -125,6 +129,7 @@ export class SqliteBeadStore implements TownStore, WriterReads {
       () => this.#now(),
       (subject, type, actor, field, old, value) => this.#agents.bookEvent(subject, type, actor, field, old, value),
     );
+    this.#usage = new UsageRepo(db, () => this.#now());
     this.#problems = new ProblemRepo(
       db,
       () => this.#clock.nowMs(),
@@ -293,6 +298,7 @@ export class SqliteBeadStore implements TownStore, WriterReads {
       statuses: jsonOrNull(filter.statuses),
       types: jsonOrNull(filter.types),
       includeEphemeral: filter.includeEphemeral === true ? 1 : 0,
+      updatedSince: filter.updatedSince === undefined ? null : normalizeTimestamp(filter.updatedSince),
       parent: filter.parent ?? null,
       query,
       ...commonParams(filter),
@@ -380,22 +386,13 @@ export class SqliteBeadStore implements TownStore, WriterReads {
 
   events(filter: EventFilter): Promise<BeadEvent[]> {
     return this.#settle(() => {
-      const rows = this.stmt(
-        /* sql */ `SELECT event_id, issue_id, event_type, actor, field, old_value, new_value, created_at FROM events
-          WHERE (@issueId IS NULL OR issue_id = @issueId)
-            AND (@eventType IS NULL OR event_type = @eventType)
-            AND (@actor IS NULL OR actor = @actor)
-            AND event_id > @after
-            AND (@since IS NULL OR created_at >= @since)
-          ORDER BY CASE WHEN @newest THEN -event_id ELSE event_id END LIMIT @limit`,
-      )
+      const rows = this.stmt(q.eventsSql(filter))
         .all({
-          issueId: filter.issueId ?? null,
-          eventType: filter.eventType ?? null,
-          actor: filter.actor ?? null,
-          after: filter.after ?? 0,
-          since: filter.since === undefined ? null : normalizeTimestamp(filter.since),
-          newest: filter.newest === true ? 1 : 0,
+          ...(filter.issueId === undefined ? {} : { issueId: filter.issueId }),
+          ...(filter.eventType === undefined ? {} : { eventType: filter.eventType }),
+          ...(filter.actor === undefined ? {} : { actor: filter.actor }),
+          ...(filter.after === undefined ? {} : { after: filter.after }),
+          ...(filter.since === undefined ? {} : { since: normalizeTimestamp(filter.since) }),
           limit: limitParam(filter.limit, 0),
         })
         .map(toEvent);
@@ -816,6 +813,31 @@ export class SqliteBeadStore implements TownStore, WriterReads {
 
   setSchedulerPaused(paused: boolean, actor: string): Promise<SchedulerPause | null> {
     return this.#settle(() => writeTransaction(this.#db, () => this.#slings.setPaused(paused, actor)));
+  }
+
+  // ------------------------------------------------------------------------------------------------------
+  // UsageStore
+
+  recordUsage(entries: readonly UsageEntry[]): Promise<{ added: number; updated: number }> {
+    return this.#settle(() =>
+      entries.length === 0 ? { added: 0, updated: 0 } : writeTransaction(this.#db, () => this.#usage.record(entries)),
+    );
+  }
+
+  usageGroups(filter: UsageFilter = {}): Promise<UsageGroup[]> {
+    return this.#settle(() => this.#usage.groups(filter));
+  }
+
+  usageEntries(filter: UsageFilter & { limit?: number } = {}): Promise<UsageEntry[]> {
+    return this.#settle(() => this.#usage.entries(filter));
+  }
+
+  recordUsageSource(source: UsageSourceInput): Promise<UsageSource> {
+    return this.#settle(() => writeTransaction(this.#db, () => this.#usage.recordSource(source)));
+  }
+
+  usageSources(): Promise<UsageSource[]> {
+    return this.#settle(() => this.#usage.sources());
   }
 
   // ------------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-import type { BeadEvent } from '../core/bead.js';
+import { NON_WORK_TYPES, type BeadEvent } from '../core/bead.js';
 import {
   ATTR,
   holdersOf,
@@ -8,6 +8,7 @@ import {
   pathEnd,
   planBeadTrace,
   type BeadPath,
+  type MergeRequestPath,
 } from '../core/bead-trace.js';
 import { DERIVED_STATES } from '../core/derive.js';
 import { errorMessage } from '../core/errors.js';
@@ -57,6 +58,8 @@ export type Telemetry = {
   afterPass(facts: PassFacts): void;
   /** Adds token usage to the `gt.tokens` counter. */
   recordTokens(usage: readonly TokenUsage[]): void;
+  /** Follows the events now, as the timer does every `followMs` (never two at once). */
+  follow(): Promise<void>;
   /** Follows the events once more, exports what ended, flushes; bounded by the stop budget. */
   stop(): Promise<void>;
 };
@@ -77,6 +80,8 @@ export type TelemetryOptions = {
   graceMs?: number;
   /** The most stop may take, following and flushing (default 3 s). */
   stopBudgetMs?: number;
+  /** The most beads kept waiting for their merge requests (default 1000); past it a closed bead goes at once. */
+  maxWaiting?: number;
 };
 
 /** Metric names. `gastown.*` where Gas Town has one (so its dashboards work), `gt.*` otherwise. */
@@ -91,7 +96,8 @@ export const METRICS = {
 
 const PAGE = 500;
 const MAX_PAGES_PER_FOLLOW = 20;
-const MAX_PENDING = 1000;
+const MAX_WAITING = 1000;
+const NOT_WORK: ReadonlySet<string> = new Set(NON_WORK_TYPES);
 const MAX_REMEMBERED = 10_000;
 
 /**
@@ -161,6 +167,11 @@ type Instruments = {
   tokens: ReturnType<Meter['createCounter']>;
 };
 
+type Waiting = { since: number; requests: readonly string[] };
+
+/** What looking at one bead's path came to; 'stopped' when stop's deadline passed before it was done. */
+type PathOutcome = { kind: 'sent' | 'none' | 'stopped' } | { kind: 'waiting'; requests: readonly string[] };
+
 class TownTelemetry implements Telemetry {
   readonly #deps: TelemetryDeps;
   readonly #otel: Otel;
@@ -170,12 +181,20 @@ class TownTelemetry implements Telemetry {
   readonly #instruments: Instruments | null;
   #cursor: number;
   #agents: readonly AgentSample[] = [];
-  /** Beads whose path ended, waiting for their merge requests to close: bead → when first seen closed. */
-  readonly #pending = new Map<string, number>();
+  /**
+   * Work beads whose path ended while a merge request of theirs is still open. None is read again until an
+   * event of the bead or of one of those requests is followed, or its grace runs out.
+   */
+  readonly #waiting = new Map<string, Waiting>();
+  /** The open requests the waiting beads wait for: request → bead. */
+  readonly #byRequest = new Map<string, string>();
+  readonly #maxWaiting: number;
   /** Paths exported: `bead@closing event id`, oldest first. */
   readonly #exported = new Set<string>();
   #following: Promise<void> | null = null;
   #stopped = false;
+  /** When stop's follow must give up (its reads go through microtasks, so no timer could cut them short). */
+  #deadline = Infinity;
   readonly #failed = new Set<string>();
 
   constructor(deps: TelemetryDeps, otel: Otel, cursor: number, options: TelemetryOptions) {
@@ -184,6 +203,7 @@ class TownTelemetry implements Telemetry {
     this.#cursor = cursor;
     this.#graceMs = options.graceMs ?? 600_000;
     this.#stopBudgetMs = options.stopBudgetMs ?? 3_000;
+    this.#maxWaiting = options.maxWaiting ?? MAX_WAITING;
     this.#instruments = otel.meter === null ? null : this.#instrument(otel.meter);
     this.#timer = setInterval(() => void this.#follow(), options.followMs ?? 5_000);
     // The daemon's own loop keeps the process alive; this never does.
@@ -261,13 +281,19 @@ class TownTelemetry implements Telemetry {
     }
   }
 
+  follow(): Promise<void> {
+    return this.#stopped ? Promise.resolve() : this.#follow();
+  }
+
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
     clearInterval(this.#timer);
     const started = this.#deps.now();
     // What ended since the last look goes out now; so do the paths still waiting for a request to close (a
-    // later daemon would not send them).
+    // later daemon would not send them), as far as half the budget allows: the follow checks the deadline
+    // between reads and leaves the rest. (The timer only matters for a store that answers asynchronously.)
+    this.#deadline = started + this.#stopBudgetMs / 2;
     await Promise.race([
       this.#follow(true).catch(() => undefined),
       new Promise((r) => setTimeout(r, this.#stopBudgetMs / 2).unref()),
@@ -288,31 +314,89 @@ class TownTelemetry implements Telemetry {
   }
 
   #fail(kind: string, err: unknown): void {
+    this.#once(kind, `${errorMessage(err)} (said once)`);
+  }
+
+  #once(kind: string, message: string): void {
     if (this.#failed.has(kind)) return;
     this.#failed.add(kind);
-    this.#deps.log({ event: 'telemetry-error', signal: 'traces', kind, message: `${errorMessage(err)} (said once)` });
+    this.#deps.log({ event: 'telemetry-error', signal: 'traces', kind, message });
+  }
+
+  #pastDeadline(): boolean {
+    return this.#deps.now() >= this.#deadline;
   }
 
   async #followOnce(final: boolean): Promise<void> {
+    // The beads to look at in this follow: closed work beads, and waiting beads whose events or whose
+    // requests' events came by (a request closed, the bead reopened or given another request).
+    const due = new Set<string>();
     for (let page = 0; page < MAX_PAGES_PER_FOLLOW; page++) {
+      if (this.#pastDeadline()) return;
       const events = await readEventsAfter(this.#deps.store, this.#cursor, PAGE);
       if (events.length === 0) break;
       this.#cursor = events[events.length - 1]?.event_id ?? this.#cursor;
       await this.#countMerges(events);
-      for (const e of events)
-        if (e.event_type === 'closed' && this.#pending.size < MAX_PENDING && !this.#pending.has(e.issue_id))
-          this.#pending.set(e.issue_id, this.#deps.now());
+      const closed = new Set<string>();
+      for (const e of events) {
+        const waiting = this.#waiting.has(e.issue_id) ? e.issue_id : this.#byRequest.get(e.issue_id);
+        if (waiting !== undefined) due.add(waiting);
+        else if (e.event_type === 'closed' && !due.has(e.issue_id)) closed.add(e.issue_id);
+      }
+      for (const bead of await this.#workBeads([...closed])) due.add(bead);
       if (events.length < PAGE) break;
     }
-    for (const [bead, since] of [...this.#pending]) {
+    const now = this.#deps.now();
+    const expired = (bead: string): boolean => {
+      const w = this.#waiting.get(bead);
+      return w !== undefined && now - w.since >= this.#graceMs;
+    };
+    for (const bead of this.#waiting.keys()) if (final || expired(bead)) due.add(bead);
+    for (const bead of due) {
+      if (this.#pastDeadline()) return;
+      // Past the most kept waiting, a newly closed bead goes at once, its open requests shown as open.
+      const full = !this.#waiting.has(bead) && this.#waiting.size >= this.#maxWaiting;
+      if (full)
+        this.#once(
+          'waiting-full',
+          `${this.#waiting.size} beads wait for their merge requests to close, the most kept; ` +
+            'beads closed from now on are exported without waiting for theirs (said once)',
+        );
+      let outcome: PathOutcome;
       try {
-        const outcome = await this.#exportPath(bead, final || this.#deps.now() - since >= this.#graceMs);
-        if (outcome !== 'waiting') this.#pending.delete(bead);
+        outcome = await this.#exportPath(bead, final || full || expired(bead));
       } catch (err) {
-        this.#pending.delete(bead);
+        this.#forget(bead);
         this.#fail('read-path', err);
+        continue;
       }
+      if (outcome.kind === 'stopped') return;
+      if (outcome.kind === 'waiting') this.#wait(bead, outcome.requests, now);
+      else this.#forget(bead);
     }
+  }
+
+  /** Of these closed beads, the ones of work types (not mail, requests, convoys, escalations, steps…). */
+  async #workBeads(ids: readonly string[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const store = this.#deps.store;
+    // One read for the page; a bead deleted since fails the batch, so then each alone.
+    const beads = await store
+      .show(ids)
+      .catch(async () => (await Promise.all(ids.map((id) => store.show([id]).catch(() => [])))).flat());
+    return beads.filter((b) => !NOT_WORK.has(b.issue_type)).map((b) => b.id);
+  }
+
+  #wait(bead: string, requests: readonly string[], now: number): void {
+    const before = this.#waiting.get(bead);
+    for (const r of before?.requests ?? []) this.#byRequest.delete(r);
+    this.#waiting.set(bead, { since: before?.since ?? now, requests });
+    for (const r of requests) this.#byRequest.set(r, bead);
+  }
+
+  #forget(bead: string): void {
+    for (const r of this.#waiting.get(bead)?.requests ?? []) this.#byRequest.delete(r);
+    this.#waiting.delete(bead);
   }
 
   async #countMerges(events: readonly BeadEvent[]): Promise<void> {
@@ -332,35 +416,42 @@ class TownTelemetry implements Telemetry {
     }
   }
 
-  /** Exports the bead's path if it ended: 'sent', 'none' (not a path, or reopened), or 'waiting' for a request. */
-  async #exportPath(bead: string, force: boolean): Promise<'sent' | 'none' | 'waiting'> {
+  /**
+   * Exports the bead's path if it ended: 'sent'; 'none' (not a path, reopened, or sent before); 'waiting' with
+   * the requests still open (unless `force`); 'stopped' when stop's deadline passed between its reads.
+   */
+  async #exportPath(bead: string, force: boolean): Promise<PathOutcome> {
     const store = this.#deps.store;
     const events = await store.events({ issueId: bead, limit: 0 });
     const end = pathEnd(events);
     const firstHook = events.find((e) => e.event_type === 'hooked');
-    if (end === undefined || firstHook === undefined) return 'none';
+    if (end === undefined || firstHook === undefined) return { kind: 'none' };
     const key = `${bead}@${end.event_id}`;
-    if (this.#exported.has(key)) return 'none';
-    const mergeRequests = await Promise.all(
-      mergeRequestsOf(events).map(async (id) => ({ id, events: await store.events({ issueId: id, limit: 0 }) })),
-    );
-    if (!force && !mergeRequests.every((r) => isClosed(r.events))) return 'waiting';
+    if (this.#exported.has(key)) return { kind: 'none' };
+    const mergeRequests: MergeRequestPath[] = [];
+    for (const id of mergeRequestsOf(events)) {
+      if (this.#pastDeadline()) return { kind: 'stopped' };
+      mergeRequests.push({ id, events: await store.events({ issueId: id, limit: 0 }) });
+    }
+    const open = mergeRequests.filter((r) => !isClosed(r.events)).map((r) => r.id);
+    if (!force && open.length > 0) return { kind: 'waiting', requests: open };
     const holders = holdersOf(events);
     const agentEvents: BeadEvent[] = [];
     const sessions: BeadPath['sessions'][number][] = [];
     for (const address of holders) {
+      if (this.#pastDeadline()) return { kind: 'stopped' };
       agentEvents.push(...(await store.events({ issueId: address, after: firstHook.event_id, limit: 0 })));
       // (An agent removed since has no sessions left to show.)
       sessions.push(...(await store.sessions(address, 50).catch(() => [])));
     }
     const plan = planBeadTrace({ bead, events, agentEvents, sessions, mergeRequests });
-    if (plan === undefined) return 'none';
+    if (plan === undefined) return { kind: 'none' };
     this.#otel.emitTrace(plan);
     this.#exported.add(key);
     if (this.#exported.size > MAX_REMEMBERED) {
       const oldest = this.#exported.values().next();
       if (oldest.done !== true) this.#exported.delete(oldest.value);
     }
-    return 'sent';
+    return { kind: 'sent' };
   }
 }

@@ -35,7 +35,10 @@ export type UsageTotals = {
   output_tokens: number;
   cache_read_tokens: number;
   cache_write_tokens: number;
+  /** The priced models' money; null when none of its models has a price. */
   usd: number | null;
+  /** Models in it with no price (their tokens are counted, their money is not). */
+  unpriced_models?: readonly string[];
   /** The model of its latest usage, if known. */
   model: string | null;
 };
@@ -195,18 +198,21 @@ const zero = (): UsageTotals => ({
   output_tokens: 0,
   cache_read_tokens: 0,
   cache_write_tokens: 0,
-  usd: 0,
+  usd: null,
+  unpriced_models: [],
   model: null,
 });
 
-/** Adds b into a; money stays known only while every part is priced. */
+/** Adds b into a: money is the priced parts' (null only while no part has a price), and the unpriced are named. */
 export function addUsage(a: UsageTotals, b: UsageTotals): UsageTotals {
+  const unpriced = [...new Set([...(a.unpriced_models ?? []), ...(b.unpriced_models ?? [])])];
   return {
     input_tokens: a.input_tokens + b.input_tokens,
     output_tokens: a.output_tokens + b.output_tokens,
     cache_read_tokens: a.cache_read_tokens + b.cache_read_tokens,
     cache_write_tokens: a.cache_write_tokens + b.cache_write_tokens,
-    usd: a.usd === null || b.usd === null ? null : a.usd + b.usd,
+    usd: a.usd === null && b.usd === null ? null : (a.usd ?? 0) + (b.usd ?? 0),
+    unpriced_models: unpriced,
     model: b.model ?? a.model,
   };
 }
@@ -401,7 +407,7 @@ export async function buildTownView(ctx: ViewContext, options: ViewOptions = {})
   // Open convoys, and those that landed today.
   const convoys = (
     await listConvoys(ctx, {
-      all: true,
+      closedSinceMs: today,
       where: (c) => c.status === 'open' || (c.landedAt !== null && Date.parse(c.landedAt) >= today),
     })
   ).map(convoyRow);

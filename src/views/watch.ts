@@ -76,7 +76,6 @@ export function watchTown(
         if (cause !== undefined && now - lastBuild >= minGapMs) {
           asked = false;
           first = false;
-          mark = current;
           lastBuild = now;
           latest = await buildTownView(ctx, {
             watch: panes,
@@ -85,6 +84,8 @@ export function watchTown(
             events: options.events,
             usage: options.usage,
           });
+          // Only a view that was built moves the mark: a failed rebuild is tried again at the next poll.
+          mark = current;
           if (!stopped) onView(latest, cause);
         }
       } catch (err) {

@@ -4,12 +4,13 @@ import { countBusy } from '../core/scheduler.js';
 import { queueLimits, toPendingAll } from './capacity.js';
 import { checkConvoys, openConvoys, viewsOf, type CheckReport } from './convoy.js';
 import { sling, type SlingContext } from './sling.js';
+import { budgetHold } from './budget.js';
 
 /**
  * The daemon's convoy pass: lands the open convoys that are complete, then feeds the ready beads of the
  * convoys it feeds (made by gt sling, or marked `--feed`) to free capacity: beads nobody has and nothing has
- * queued are slung to their rig, in order, while the scheduler's caps leave room. One query when there are no
- * convoys, and nothing more.
+ * queued are slung to their rig, in order, while the scheduler's caps leave room and no daily budget holds
+ * dispatch. One query when there are no convoys, and nothing more.
  */
 
 export type FedBead = FeedCandidate & {
@@ -52,6 +53,8 @@ export async function feedConvoys(ctx: SlingContext): Promise<FedBead[]> {
     ctx.store.agents({ role: 'polecat' }),
   ]);
   if (hold !== null) return [];
+  // A daily budget reached: the convoys wait, fed again once the day turns or the budget is raised.
+  if ((await budgetHold(ctx)) !== null) return [];
   const { limits, broken } = queueLimits(ctx, [...free.map((c) => c.rig), ...pending.map((p) => p.rig)]);
   const waiting: Record<string, number> = {};
   for (const p of await toPendingAll(ctx.store, pending))

@@ -136,19 +136,34 @@ export async function convoyStatus(ctx: ConvoyContext, id: string): Promise<Conv
 }
 
 /**
- * Open convoys (`all`: every one), with their views. `where` picks by the convoy's own record before any view
- * is built, so that a look at a few convoys among many reads the tracked beads of those few only.
+ * Open convoys (`all`: every one; `closedSinceMs`: also those closed or landed since then), with their views.
+ * `where` picks by the convoy's own record before any view is built, so that a look at a few convoys among many
+ * reads the tracked beads of those few only.
  */
 export async function listConvoys(
   ctx: ConvoyContext,
-  options: { all?: boolean; where?: (record: ConvoyRecord) => boolean } = {},
+  options: { all?: boolean; closedSinceMs?: number; where?: (record: ConvoyRecord) => boolean } = {},
 ): Promise<ConvoyView[]> {
   const convoys =
     options.all === true
       ? await ctx.store.list({ types: [CONVOY_TYPE], statuses: STATUSES, sort: 'oldest', limit: 0 })
-      : await openConvoys(ctx.store);
+      : [
+          ...(await openConvoys(ctx.store)),
+          ...(options.closedSinceMs === undefined ? [] : await closedConvoysSince(ctx.store, options.closedSinceMs)),
+        ];
   const where = options.where;
   return viewsOf(ctx.store, where === undefined ? convoys : convoys.filter((c) => where(readConvoy(c))));
+}
+
+/** Convoys closed (landed or by hand) and updated since `sinceMs`, oldest first. */
+function closedConvoysSince(store: TownStore, sinceMs: number): Promise<ConvoyBead[]> {
+  return store.list({
+    types: [CONVOY_TYPE],
+    statuses: ['closed'],
+    updatedSince: new Date(sinceMs).toISOString(),
+    sort: 'oldest',
+    limit: 0,
+  });
 }
 
 /** Open convoys that track `beadId` (one query). */

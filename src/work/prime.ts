@@ -5,8 +5,10 @@ import type { BeadStore } from '../core/bead-store.js';
 import { STATUSES } from '../core/bead.js';
 import { isRecord, NotFoundError } from '../core/errors.js';
 import { OVERSEER, parseAddress, type Role } from '../core/identity.js';
+import type { UsageStore } from '../core/usage-store.js';
+import { agentCli } from '../runtime/launch.js';
 import { loadRigSettings } from '../town/rig.js';
-import type { Town } from '../town/town.js';
+import { loadSettings, type Town } from '../town/town.js';
 import { inbox, markAnnounced, senderLabel, takeHandoffNote, turnBoundaryNotice, type Mail } from './mail.js';
 import { viewMolecule, type MoleculeStatus, type MoleculeView } from './molecule.js';
 import { formatQueuedNudges } from './nudge.js';
@@ -17,7 +19,7 @@ import { formatQueuedNudges } from './nudge.js';
  * the CLI's own session id), after compaction, or by hand.
  */
 
-export type Stores = AgentStore & BeadStore;
+export type Stores = AgentStore & BeadStore & Pick<UsageStore, 'recordUsageSource'>;
 
 /** The hook payload an agent CLI passes on stdin (Claude Code: session_id, source, hook_event_name, …). */
 export type HookInput = {
@@ -26,6 +28,8 @@ export type HookInput = {
   hook_event_name?: string;
   stop_hook_active?: boolean;
   prompt?: string;
+  /** Where the CLI writes this session's transcript (Claude Code's SessionStart hook says). */
+  transcript_path?: string;
 };
 
 export function parseHookInput(text: string): HookInput {
@@ -43,6 +47,7 @@ export function parseHookInput(text: string): HookInput {
   if (typeof v.hook_event_name === 'string') out.hook_event_name = v.hook_event_name;
   if (typeof v.stop_hook_active === 'boolean') out.stop_hook_active = v.stop_hook_active;
   if (typeof v.prompt === 'string') out.prompt = v.prompt;
+  if (typeof v.transcript_path === 'string') out.transcript_path = v.transcript_path;
   return out;
 }
 
@@ -134,6 +139,35 @@ const NEXT_WITHOUT_WORK: Readonly<Record<Role, string>> = {
   crew: 'Check `bd ready` for work, or ask the human you work with.',
 };
 
+/**
+ * The transcript the agent CLI's start-up hook named, kept as the record of the agent's usage to read (gt costs,
+ * the daemon's budgets) when its preset writes Claude-form transcripts. Never fails the prime: a start-up hook
+ * must not stop the agent over its bookkeeping.
+ */
+async function recordTranscript(
+  store: Stores,
+  town: Town,
+  agent: Agent,
+  path: string,
+  runtime: string | undefined,
+  runtimeSessionId: string | undefined,
+): Promise<void> {
+  if (!path.startsWith('/') || !path.endsWith('.jsonl') || path.length > 4096) return;
+  try {
+    const resolved = agentCli(loadSettings(town), agent, runtime);
+    if (resolved.preset.usage !== 'claude') return;
+    await store.recordUsageSource({
+      path,
+      agent: agent.address,
+      runtime: resolved.name,
+      format: 'claude',
+      runtime_session_id: runtimeSessionId ?? null,
+    });
+  } catch {
+    // unknown agent CLI, unreadable settings: its usage goes unread, the agent goes on
+  }
+}
+
 /** Whether the agent's rig has merge gates (a settings file that does not parse counts as none). */
 function hasGates(town: Town, agent: Agent): boolean {
   if (agent.rig === null) return false;
@@ -168,6 +202,8 @@ export async function prime(
   } else if (options.hook && session !== null && validId !== undefined) {
     session = await store.setRuntimeSessionId(session.session_id, validId, options.actor);
   }
+  if (options.hook && options.input.transcript_path !== undefined)
+    await recordTranscript(store, town, agent, options.input.transcript_path, options.runtime, validId);
   const bead = agent.hook_bead === null ? undefined : (await store.show([agent.hook_bead]))[0];
   const molecule = bead === undefined ? undefined : await viewMolecule(store, bead);
   const steps =

@@ -9,6 +9,10 @@ import type { Town } from '../town/town.js';
 import { dispatchQueued, schedulerStatus, setPaused } from './scheduler.js';
 import type { TownContext } from './sessions.js';
 import { sling, type SlingContext } from './sling.js';
+import { createConvoy } from './convoy.js';
+import { feedConvoys } from './convoy-feed.js';
+import { budgetHold, budgetStatus, dayOf } from './budget.js';
+import type { UsageEntry } from '../core/costs.js';
 
 /** The scheduler's executor over an in-memory store and the fake session provider: what needs no git. */
 
@@ -156,5 +160,72 @@ describe('dispatchQueued', () => {
       expect.stringMatching(/its rig's settings cannot be read/),
       expect.stringMatching(/its rig's settings cannot be read/),
     ]);
+  });
+});
+
+describe('a daily budget reached', () => {
+  const used = (agent: string, tokens: number, atMs = Date.now()): UsageEntry => ({
+    key: `k-${agent}-${tokens}-${atMs}`,
+    source: '/t.jsonl',
+    agent,
+    session_id: null,
+    bead: null,
+    runtime: 'claude',
+    model: 'claude-sonnet-4-5',
+    at: new Date(atMs).toISOString(),
+    input_tokens: tokens,
+    output_tokens: 0,
+    cache_read_tokens: 0,
+    cache_write_tokens: 0,
+  });
+
+  it('queues slings to polecats saying why, holds the queue and the convoy feed, and lets go when it is raised', async () => {
+    const { ctx: base, store } = await setup();
+    const budgets = { daily_tokens: 1000, daily_usd: null, roles: {} };
+    const ctx: SlingContext = { ...base, settings: { ...base.settings, budgets } };
+    // Yesterday's use does not count; today's does, whoever used it.
+    await store.recordUsage([used(TOAST, 5000, dayOf(Date.now()).startMs - 1), used('mayor', 600), used(TOAST, 400)]);
+    const status = await budgetStatus(ctx);
+    expect(status?.verdicts).toEqual([
+      { budget: 'daily_tokens', scope: 'town', measure: 'tokens', limit: 1000, used: 1000, reached: true },
+    ]);
+    const why = (await budgetHold(ctx))?.why ?? '';
+    expect(why).toMatch(/^the town's daily token budget \(1000\) is reached: 1000 used today; no new work goes out/);
+
+    const work = await store.create({ title: 'work' }, 'mayor');
+    const [q] = await sling(ctx, [work.id], TOAST, { wait: false });
+    expect(q).toMatchObject({ action: 'queued', queue_reason: why });
+    expect((await store.agent(TOAST)).hook_bead).toBeNull();
+    // The queue waits, and says so.
+    const held = await dispatchQueued(ctx);
+    expect(held).toMatchObject({ outcomes: [], waiting: [{ bead: work.id, why }] });
+    expect(held.budget?.reached.map((v) => v.budget)).toEqual(['daily_tokens']);
+    expect((await schedulerStatus(ctx)).budget?.why).toBe(why);
+    // A convoy's ready beads wait too (without the hold the feed slings them).
+    const fed = await store.create({ title: 'fed' }, 'mayor');
+    await createConvoy(ctx, { name: 'c', beads: [fed.id], feed: true, rig: 'gastown' });
+    expect(await feedConvoys(ctx)).toEqual([]);
+    expect((await feedConvoys(base)).map((f) => f.bead)).toEqual([fed.id]);
+
+    // Raised: the queue goes at the next dispatch.
+    const raised: SlingContext = { ...ctx, settings: { ...ctx.settings, budgets: { ...budgets, daily_tokens: 5000 } } };
+    expect(await budgetHold(raised)).toBeNull();
+    const r = await dispatchQueued(raised);
+    expect(r.outcomes.map((o) => [o.bead, o.result, o.agent])).toEqual([[work.id, 'dispatched', TOAST]]);
+    expect((await store.agent(TOAST)).hook_bead).toBe(work.id);
+  });
+
+  it("holds nothing for another role's budget, and reads nothing without budgets", async () => {
+    const { ctx: base, store } = await setup();
+    const mayorOnly = { daily_tokens: null, daily_usd: null, roles: { mayor: { daily_tokens: 10, daily_usd: null } } };
+    const ctx: SlingContext = { ...base, settings: { ...base.settings, budgets: mayorOnly } };
+    await store.recordUsage([used('mayor', 600)]);
+    expect((await budgetStatus(ctx))?.verdicts.map((v) => [v.budget, v.reached])).toEqual([
+      ['roles.mayor.daily_tokens', true],
+    ]);
+    expect(await budgetHold(ctx)).toBeNull();
+    const work = await store.create({ title: 'work' }, 'mayor');
+    expect((await sling(ctx, [work.id], TOAST, { wait: false }))[0]).toMatchObject({ action: 'started' });
+    expect(await budgetStatus(base)).toBeNull();
   });
 });

@@ -11,6 +11,7 @@ import type { QueuedSling, SchedulerPause } from '../core/sling-queue.js';
 import { processAlive } from '../exec/exec.js';
 import { queueLimits, toPending, toPendingAll, wakeDispatcher } from './capacity.js';
 import { sling, type SlingContext } from './sling.js';
+import { budgetHold, type BudgetHold } from './budget.js';
 
 /**
  * The scheduler's executor: dispatches queued slings as polecats free up, in the order core/scheduler.ts
@@ -36,6 +37,8 @@ export type DispatchReport = {
   /** What still waits, in order, with why. */
   waiting: { bead: string; rig: string; why: string }[];
   paused: boolean;
+  /** A daily budget reached holds every dispatch (src/work/budget.ts), or null. */
+  budget: BudgetHold | null;
   /** When a waiting sling becomes due by itself (a back-off ends), or null. */
   recheckAtMs: number | null;
 };
@@ -56,7 +59,7 @@ export async function dispatchQueued(ctx: SlingContext, options: { claimant?: st
   const outcomes: DispatchOutcome[] = [];
   const tried = new Set<number>();
   for (;;) {
-    const { plan, entries, paused, down } = await currentPlan(ctx);
+    const { plan, entries, paused, down, budget } = await currentPlan(ctx);
     const next = down ? undefined : plan.next.find((n) => !tried.has(n.sling.id));
     const seen = next === undefined ? undefined : entries.get(next.sling.id);
     if (next === undefined || seen === undefined)
@@ -68,6 +71,7 @@ export async function dispatchQueued(ctx: SlingContext, options: { claimant?: st
           why: down ? 'the town is down ("gt up" starts it again)' : w.why,
         })),
         paused,
+        budget,
         recheckAtMs: plan.recheckAtMs,
       };
     tried.add(next.sling.id);
@@ -82,15 +86,21 @@ export async function dispatchQueued(ctx: SlingContext, options: { claimant?: st
   }
 }
 
-async function currentPlan(
-  ctx: SlingContext,
-): Promise<{ plan: DispatchPlan; entries: Map<number, QueuedSling>; paused: boolean; down: boolean }> {
+async function currentPlan(ctx: SlingContext): Promise<{
+  plan: DispatchPlan;
+  entries: Map<number, QueuedSling>;
+  paused: boolean;
+  down: boolean;
+  budget: BudgetHold | null;
+}> {
   const [pending, pause, hold, polecats] = await Promise.all([
     ctx.store.pendingSlings(),
     ctx.store.schedulerPause(),
     ctx.store.townHold(),
     ctx.store.agents({ role: 'polecat' }),
   ]);
+  // Read only when something waits: a reached budget holds what would go next.
+  const budget = pending.length === 0 ? null : await budgetHold(ctx);
   const { limits, broken } = queueLimits(
     ctx,
     pending.map((p) => p.rig),
@@ -118,7 +128,17 @@ async function currentPlan(
   for (const p of pending)
     if (broken.has(p.rig))
       plan.waiting.push({ sling: toPending(p), why: `its rig's settings cannot be read: ${broken.get(p.rig) ?? ''}` });
-  return { plan, entries: new Map(pending.map((p) => [p.id, p])), paused: pause !== null, down: hold !== null };
+  if (budget !== null) {
+    plan.waiting.unshift(...plan.next.map((n) => ({ sling: n.sling, why: budget.why })));
+    plan.next = [];
+  }
+  return {
+    plan,
+    entries: new Map(pending.map((p) => [p.id, p])),
+    paused: pause !== null,
+    down: hold !== null,
+    budget,
+  };
 }
 
 /** One claimed sling: dropped if its bead needs nobody any more, else slung; a failure gives it back. */
@@ -183,6 +203,8 @@ async function dispatchOne(ctx: SlingContext, s: QueuedSling, claimant: string):
 
 export type SchedulerStatus = {
   paused: SchedulerPause | null;
+  /** A daily budget reached holds dispatch (and new slings queue), or null. */
+  budget: BudgetHold | null;
   town: { max_polecats: number | null; busy: number; free: number | null };
   rigs: { rig: string; max_polecats: number | null; busy: number; free: number | null }[];
   queued: (QueuedSling & { position: number; why: string })[];
@@ -202,6 +224,7 @@ function free(limits: PolecatLimits, busy: BusyPolecats, rig?: string): number |
 export async function schedulerStatus(ctx: SlingContext): Promise<SchedulerStatus> {
   const [rigs, pending] = await Promise.all([ctx.store.rigs(), ctx.store.pendingSlings()]);
   const { plan, paused } = await currentPlan(ctx);
+  const budget = await budgetHold(ctx);
   const { limits, broken } = queueLimits(
     ctx,
     rigs.map((r) => r.name),
@@ -213,6 +236,7 @@ export async function schedulerStatus(ctx: SlingContext): Promise<SchedulerStatu
   ]);
   return {
     paused: paused ? await ctx.store.schedulerPause() : null,
+    budget,
     town: { max_polecats: limits.town, busy: busy.town, free: free(limits, busy) },
     rigs: rigs.map((r) => ({
       rig: r.name,

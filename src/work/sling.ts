@@ -32,6 +32,7 @@ import { admission, polecatLimits, wakeDispatcher } from './capacity.js';
 import { checkRelease } from './guard.js';
 import { openBlockersOf } from './blockers.js';
 import { convoysTracking, createConvoy } from './convoy.js';
+import { budgetHold } from './budget.js';
 import { FEED_KEYS, slingConvoyName, slingConvoyPlan } from '../core/convoy.js';
 
 /**
@@ -46,7 +47,9 @@ import { FEED_KEYS, slingConvoyName, slingConvoyPlan } from '../core/convoy.js';
  * polecat of the rig is reused first, even while its session is still open (it is told the new bead).
  *
  * A bead that open beads block is not started: it is queued too, saying which beads it waits for, and the
- * scheduler dispatches it once they close. Several beads slung together go with a convoy (src/work/convoy.ts):
+ * scheduler dispatches it once they close. While a daily budget holds dispatch (src/work/budget.ts), work for a
+ * polecat is queued as well, saying which budget, and goes once the day turns or the budget is raised. Several
+ * beads slung together go with a convoy (src/work/convoy.ts):
  * the open one that tracks them all, else one made for them, unless `convoy: false`.
  */
 
@@ -329,6 +332,13 @@ async function slingOne(ctx: SlingContext, bead: Bead, target: SlingTarget, opti
     }
   }
 
+  // 0b. A daily budget reached: work for a polecat waits in the queue (running agents finish their turn).
+  if (options.dispatching !== true && options.noStart !== true) {
+    const rig = polecatRig(target);
+    const hold = rig === undefined ? null : await budgetHold(ctx);
+    if (rig !== undefined && hold !== null) return enqueue(ctx, bead, target, rig, options, base, hold.why);
+  }
+
   // 1. Capacity: a sling that makes a polecat busy goes now only if there is room and it is its turn.
   const capped = await cappedRig(ctx, target);
   let limits: PolecatLimits | undefined;
@@ -465,6 +475,12 @@ async function rollback(ctx: SlingContext, address: string, plan: PolecatPlan | 
 }
 
 type HookOpts = { takeOver: boolean; fresh: boolean; args?: string; capacity?: PolecatLimits };
+
+/** The rig of a sling that puts work on a polecat: a rig target, or a polecat's address. */
+function polecatRig(target: SlingTarget): string | undefined {
+  if (target.kind === 'rig') return target.rig;
+  return target.identity.role === 'polecat' ? target.identity.rig : undefined;
+}
 
 /** The rig whose caps a sling counts against: a rig target, or a polecat address that names no polecat yet. */
 async function cappedRig(ctx: SlingContext, target: SlingTarget): Promise<string | undefined> {

@@ -454,6 +454,39 @@ describe('prime and the turn-boundary hooks', () => {
     expect(await turnBoundaryNotice(store, TOAST, 'prompt-submit')).toBe('');
   });
 
+  it("keeps the transcript a Claude-form start-up hook names as the agent's usage record, and no other", async () => {
+    const { store, town } = await setup();
+    await store.startSession({ agent: TOAST, runtime: 'claude' }, 'test');
+    const agent = await store.agent(TOAST);
+    const transcript = '/home/u/.claude/projects/-t-gastown-polecats-toast/5f0c8f5e.jsonl';
+    const hook = (over: object) =>
+      parseHookInput(JSON.stringify({ session_id: '5f0c8f5e', hook_event_name: 'SessionStart', ...over }));
+    await prime(store, town, agent, { hook: true, input: hook({ transcript_path: transcript }), actor: TOAST });
+    expect(await store.usageSources()).toEqual([
+      expect.objectContaining({
+        path: transcript,
+        agent: TOAST,
+        runtime: 'claude',
+        format: 'claude',
+        runtime_session_id: '5f0c8f5e',
+      }),
+    ]);
+    // A relative path, a CLI whose records are not Claude's, a person's prime: nothing more is kept.
+    await prime(store, town, agent, { hook: true, input: hook({ transcript_path: 'x.jsonl' }), actor: TOAST });
+    await prime(store, town, agent, {
+      hook: true,
+      input: hook({ transcript_path: '/g/chat.jsonl' }),
+      runtime: 'gemini',
+      actor: TOAST,
+    });
+    await prime(store, town, agent, {
+      hook: false,
+      input: hook({ transcript_path: '/p/by-hand.jsonl' }),
+      actor: 'test',
+    });
+    expect((await store.usageSources()).map((x) => x.path)).toEqual([transcript]);
+  });
+
   it('renders each role: who it is, its duty, and what to do with an empty hook', async () => {
     const { store, town } = await setup();
     const identities = [

@@ -61,6 +61,26 @@ export type RecordedRequest = {
   receivedAt: number;
 };
 
+/** Token usage as the Messages API reports it. */
+export type SentUsage = {
+  input_tokens: number;
+  output_tokens: number;
+  cache_creation_input_tokens: number;
+  cache_read_input_tokens: number;
+};
+
+/** A message the fixture sent in answer to a request, with the usage it reported (the final counts). */
+export type SentMessage = {
+  /** The request it answered. */
+  seq: number;
+  kind: RequestKind;
+  id: string;
+  model: string;
+  usage: SentUsage;
+  /** The whole reply went out (the client did not hang up first). */
+  complete: boolean;
+};
+
 /** A request of the main conversation, as handed to the script. */
 export type ConversationRequest = RecordedRequest & { kind: 'conversation'; body: MessagesBody };
 
@@ -105,6 +125,11 @@ export type ScriptedModelOptions = {
   sideReply?: string;
   /** The summary text for compaction requests. */
   compactSummary?: string;
+  /**
+   * Report prompt-cache reads and writes too (counts derived from each request), as a caching API does; by
+   * default they are 0. The CLI counts cache reads as context, so long conversations compact sooner with it.
+   */
+  cacheUsage?: boolean;
 };
 
 export type ScriptedModel = {
@@ -112,6 +137,8 @@ export type ScriptedModel = {
   port: number;
   /** Every request received, in order (including probes and side requests). */
   requests: RecordedRequest[];
+  /** Every message sent in answer, in the order they went out, with the usage reported for each. */
+  sent: SentMessage[];
   /** The main-conversation requests, in order. */
   conversationRequests: () => ConversationRequest[];
   /**
@@ -388,6 +415,7 @@ export async function startScriptedModel(
   options: ScriptedModelOptions = {},
 ): Promise<ScriptedModel> {
   const requests: RecordedRequest[] = [];
+  const sent: SentMessage[] = [];
   const errors: string[] = [];
   const waiters = new Set<() => void>();
   const open = new Set<ServerResponse>();
@@ -424,6 +452,7 @@ export async function startScriptedModel(
 
   async function answerMessages(
     res: ServerResponse,
+    request: RecordedRequest,
     body: MessagesBody,
     reply: ScriptReply,
     gone: AbortSignal,
@@ -434,17 +463,23 @@ export async function startScriptedModel(
     const stopReason = blocks.some((b) => b.type === 'tool_use') ? 'tool_use' : 'end_turn';
     const inputTokens = approxTokens(body.messages);
     const outputTokens = approxTokens(blocks);
-    const usage = {
+    // Cache counts as a prompt-caching API reports them, derived from the request so that each differs.
+    const cacheRead = options.cacheUsage === true ? inputTokens * 2 : 0;
+    const cacheWrite = options.cacheUsage === true ? 7 + (inputTokens % 13) : 0;
+    const usage: SentUsage = {
       input_tokens: inputTokens,
       output_tokens: outputTokens,
-      cache_creation_input_tokens: 0,
-      cache_read_input_tokens: 0,
+      cache_creation_input_tokens: cacheWrite,
+      cache_read_input_tokens: cacheRead,
     };
+    const record: SentMessage = { seq: request.seq, kind: request.kind, id, model, usage, complete: false };
+    sent.push(record);
     const delayMs = reply.delayMs ?? 0;
 
     if (body.stream !== true) {
       if (delayMs > 0) await sleep(delayMs, gone);
       if (gone.aborted) return;
+      record.complete = true;
       sendJson(res, 200, {
         id,
         type: 'message',
@@ -505,7 +540,10 @@ export async function startScriptedModel(
       usage: { output_tokens: outputTokens },
     });
     event('message_stop', {});
-    if (!gone.aborted) res.end();
+    if (!gone.aborted) {
+      record.complete = true;
+      res.end();
+    }
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, raw: string): Promise<void> {
@@ -544,10 +582,16 @@ export async function startScriptedModel(
       case 'count_tokens':
         return sendJson(res, 200, { input_tokens: approxTokens(isRecord(body) ? body.messages : body) });
       case 'compact':
-        return answerMessages(res, asMessagesBody(body) ?? { messages: [] }, { text: compactSummary }, gone.signal);
+        return answerMessages(
+          res,
+          recorded,
+          asMessagesBody(body) ?? { messages: [] },
+          { text: compactSummary },
+          gone.signal,
+        );
       case 'side': {
         const messages = asMessagesBody(body);
-        return answerMessages(res, messages ?? { messages: [] }, sideReplyFor(messages), gone.signal);
+        return answerMessages(res, recorded, messages ?? { messages: [] }, sideReplyFor(messages), gone.signal);
       }
       case 'conversation': {
         const conv = recorded as ConversationRequest;
@@ -563,7 +607,7 @@ export async function startScriptedModel(
             error: { type: 'api_error', message: 'scripted model: the script threw' },
           });
         }
-        return answerMessages(res, conv.body, reply, gone.signal);
+        return answerMessages(res, recorded, conv.body, reply, gone.signal);
       }
       case 'other':
         if (method === 'HEAD' || (method === 'GET' && path === '/')) {
@@ -644,6 +688,7 @@ export async function startScriptedModel(
     url: `http://127.0.0.1:${port}`,
     port,
     requests,
+    sent,
     conversationRequests,
     waitForConversation,
     waitForRequest,
