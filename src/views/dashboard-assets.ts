@@ -1,12 +1,18 @@
 /**
- * The dashboard's static text: its style sheet and its one small script, served from the dashboard itself
- * (no CDN, no build step: the page works offline, and the Content-Security-Policy allows only its own origin).
+ * The dashboard's static text: its style sheet, the page's small script and its shared worker, served from
+ * the dashboard itself (no CDN, no build step: the page works offline, and the Content-Security-Policy allows
+ * only its own origin).
  *
- * The script keeps one EventSource open: `view` replaces the sections that changed, `events` adds rows to the
- * event stream, `agent` replaces the sections of the agent page. It never polls; EventSource reconnects by
- * itself and sends the id it last saw, so that a tab that lost its connection catches up. Actions are POSTs
- * with the page's token in a header and a JSON body; their result (or one-line error) shows in the action bar.
- * Every piece of markup it inserts was rendered and escaped by the server; its own text goes in textContent.
+ * The page applies three messages: `view` replaces the sections that changed, `events` adds rows to the
+ * event stream, `agent` replaces the sections of the agent page. They come from one stream per browser: a
+ * browser opens at most six HTTP/1.1 connections to one host, so a stream per tab would leave the seventh
+ * tab loading forever. The shared worker (one per browser and dashboard) holds that stream and hands each of
+ * its tabs what it lacks; a browser without shared workers, or whose worker fails to start, gets the tab's
+ * own EventSource. Neither polls; EventSource reconnects by itself and sends the id it last saw, so that a
+ * stream that lost its connection (the dashboard restarted) catches up. Actions are POSTs with the page's
+ * token in a header and a JSON body (the stream is a GET and needs no token); their result (or one-line
+ * error) shows in the action bar. Every piece of markup the page inserts was rendered and escaped by the
+ * server; its own text goes in textContent.
  */
 
 export const DASHBOARD_CSS = `
@@ -57,6 +63,196 @@ button:disabled { cursor: progress; }
 .events td { font-size: 12px; }
 `;
 
+/**
+ * The shared worker. It keeps, for the tabs that join later, the last full set of sections, the sections of
+ * each agent page open, and the recent event rows; each tab says where its page was rendered (`since`, the
+ * `<view seq>.<event cursor>` the server wrote into it) and is sent only what it lacks: every section if the
+ * view moved on, the rows after its cursor. A tab rendered before the oldest row kept here makes the worker
+ * ask the server again from that cursor. The stream names every agent whose page a tab shows, so it is
+ * opened again (from the id it last saw, nothing missed) when that set changes. A tab leaves with a `bye`
+ * when its page goes, or, where the browser has Web Locks, when the lock it holds is released (a tab that
+ * crashed); with no tab left the stream closes.
+ */
+export const DASHBOARD_WORKER_JS = `'use strict';
+(() => {
+  const MAX_EVENTS = 300;
+  /** MessagePort -> { seq, cursor, agent }: where each tab stands. */
+  const tabs = new Map();
+  let source = null;
+  let streamAgents = null;
+  let live = false;
+  let timer = null;
+  let seq = null;
+  let frags = null;
+  let lastId = null;
+  /** Every event after this cursor is kept here (or was sent to every tab that lacked it). */
+  let from = null;
+  let refetch = false;
+  let rows = [];
+  const agentFrags = new Map();
+
+  const post = (port, m) => {
+    try {
+      port.postMessage(m);
+    } catch (err) {
+      tabs.delete(port);
+    }
+  };
+  const parse = (since) => {
+    const [s, c] = String(since || '').split('.');
+    const at = { seq: Number(s), cursor: Number(c) };
+    return Number.isInteger(at.seq) && Number.isInteger(at.cursor) && s !== '' && c !== '' ? at : null;
+  };
+  const wanted = () => [...new Set([...tabs.values()].map((t) => t.agent).filter((a) => a !== null))].sort();
+
+  const setLive = (on) => {
+    if (on === live) return;
+    live = on;
+    for (const port of tabs.keys()) post(port, { type: 'live', on });
+  };
+
+  const onView = (m) => {
+    seq = m.seq;
+    frags = Object.assign({}, frags, m.frags);
+    for (const [port, t] of tabs) {
+      if (t.seq === m.seq) continue;
+      t.seq = m.seq;
+      post(port, { type: 'view', frags: m.frags });
+    }
+  };
+
+  const onEvents = (m) => {
+    const ids = Array.isArray(m.ids) ? m.ids : [];
+    const got = [];
+    m.rows.forEach((html, i) => {
+      if (typeof ids[i] === 'number') got.push({ id: ids[i], html });
+    });
+    const known = new Set(rows.map((r) => r.id));
+    rows = rows.concat(got.filter((r) => !known.has(r.id))).sort((a, b) => a.id - b.id);
+    if (rows.length > MAX_EVENTS) {
+      const dropped = rows.splice(0, rows.length - MAX_EVENTS);
+      from = Math.max(from, dropped[dropped.length - 1].id);
+    }
+    for (const [port, t] of tabs) {
+      const mine = got.filter((r) => r.id > t.cursor);
+      if (mine.length === 0) continue;
+      t.cursor = mine[mine.length - 1].id;
+      post(port, { type: 'events', rows: mine.map((r) => r.html) });
+    }
+  };
+
+  const onAgent = (m) => {
+    agentFrags.set(m.address, Object.assign({}, agentFrags.get(m.address), m.frags));
+    for (const [port, t] of tabs) if (t.agent === m.address) post(port, { type: 'agent', address: m.address, frags: m.frags });
+  };
+
+  const open = () => {
+    timer = null;
+    if (source !== null) source.close();
+    source = null;
+    streamAgents = null;
+    if (tabs.size === 0) {
+      live = false;
+      return;
+    }
+    const agents = wanted();
+    for (const a of [...agentFrags.keys()]) if (!agents.includes(a)) agentFrags.delete(a);
+    streamAgents = agents.join('\\n');
+    // Position 0 has seen no view: the server sends every section, and the events after the cursor.
+    const since = refetch || lastId === null ? '0.' + from : lastId;
+    refetch = false;
+    const s = new EventSource('/events?since=' + encodeURIComponent(since) +
+      agents.map((a) => '&agent=' + encodeURIComponent(a)).join(''));
+    source = s;
+    const on = (type, f) => s.addEventListener(type, (e) => {
+      if (s !== source) return;
+      if (e.lastEventId) lastId = e.lastEventId;
+      f(e);
+    });
+    on('open', () => setLive(true));
+    on('error', () => {
+      setLive(false);
+      // Refused (not a dropped connection, which EventSource retries itself): try again a little later.
+      if (s.readyState === EventSource.CLOSED) schedule(5000);
+    });
+    on('view', (e) => onView(JSON.parse(e.data)));
+    on('events', (e) => onEvents(JSON.parse(e.data)));
+    on('agent', (e) => onAgent(JSON.parse(e.data)));
+  };
+
+  const schedule = (ms) => {
+    if (timer !== null) clearTimeout(timer);
+    timer = setTimeout(open, ms);
+  };
+
+  /** Opens the stream again when it is missing, refused, asked for the wrong agents, or must go further back. */
+  const plan = () => {
+    // With no tab left the stream closes, unless one joins soon (a tab going from one page to another).
+    if (tabs.size === 0) return schedule(2000);
+    const stale =
+      source === null || refetch || streamAgents !== wanted().join('\\n') || source.readyState === EventSource.CLOSED;
+    if (!stale) {
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+    } else if (source === null && timer === null) open();
+    else schedule(150);
+  };
+
+  const join = (port, m) => {
+    const at = parse(m.since);
+    const t = { seq: at === null ? null : at.seq, cursor: at === null ? 0 : at.cursor, agent: typeof m.agent === 'string' ? m.agent : null };
+    tabs.set(port, t);
+    post(port, { type: 'live', on: live });
+    if (frags !== null && t.seq !== seq) {
+      t.seq = seq;
+      post(port, { type: 'view', frags });
+    }
+    if (from === null) from = t.cursor;
+    else if (t.cursor < from) {
+      from = t.cursor;
+      refetch = true;
+    } else {
+      const mine = rows.filter((r) => r.id > t.cursor);
+      if (mine.length > 0) {
+        t.cursor = mine[mine.length - 1].id;
+        post(port, { type: 'events', rows: mine.map((r) => r.html) });
+      }
+    }
+    if (t.agent !== null && agentFrags.has(t.agent))
+      post(port, { type: 'agent', address: t.agent, frags: agentFrags.get(t.agent) });
+    if (typeof m.lock === 'string' && self.navigator.locks)
+      self.navigator.locks.request(m.lock, () => bye(port)).catch(() => undefined);
+    plan();
+  };
+
+  const bye = (port) => {
+    if (!tabs.delete(port)) return;
+    plan();
+  };
+
+  self.addEventListener('connect', (e) => {
+    const port = e.ports[0];
+    port.addEventListener('message', (m) => {
+      const d = m.data;
+      if (d === null || typeof d !== 'object') return;
+      if (d.type === 'join') join(port, d);
+      else if (d.type === 'bye') bye(port);
+    });
+    port.start();
+  });
+})();
+`;
+
+/** A short digest of a text (FNV-1a), so that a changed worker script gets a new URL, hence a new worker. */
+function fingerprint(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(36);
+}
+
+/** Where the page finds its worker: a worker lives on while any tab has it, so its URL names its version. */
+export const WORKER_URL = `/worker.js?v=${fingerprint(DASHBOARD_WORKER_JS)}`;
+
 export const DASHBOARD_JS = `'use strict';
 (() => {
   const body = document.body;
@@ -66,6 +262,7 @@ export const DASHBOARD_JS = `'use strict';
   const result = document.getElementById('result');
   const eventsBody = document.getElementById('events');
   const agent = body.dataset.agent || null;
+  const since = body.dataset.since || '';
   const MAX_EVENTS = 300;
 
   const setLive = (on) => {
@@ -86,7 +283,11 @@ export const DASHBOARD_JS = `'use strict';
     t.innerHTML = rows.join('');
     for (const tr of Array.from(t.content.children)) {
       if (eventsBody.querySelector('tr[data-id="' + tr.dataset.id + '"]') !== null) continue;
-      eventsBody.prepend(tr);
+      // Newest first: a row goes above the first older one (one that fills a gap lands in its place).
+      const id = Number(tr.dataset.id);
+      let before = eventsBody.firstElementChild;
+      while (before !== null && Number(before.dataset.id) > id) before = before.nextElementSibling;
+      eventsBody.insertBefore(tr, before);
     }
     while (eventsBody.children.length > MAX_EVENTS) eventsBody.lastElementChild.remove();
   };
@@ -109,18 +310,71 @@ export const DASHBOARD_JS = `'use strict';
   };
   setInterval(ages, 5000);
 
-  const url = '/events?since=' + encodeURIComponent(body.dataset.since || '') +
-    (agent === null ? '' : '&agent=' + encodeURIComponent(agent));
-  const source = new EventSource(url);
-  source.addEventListener('open', () => setLive(true));
-  source.addEventListener('error', () => setLive(false));
-  source.addEventListener('view', (e) => replace(JSON.parse(e.data).frags));
-  source.addEventListener('agent', (e) => {
-    const m = JSON.parse(e.data);
-    if (m.address === agent) replace(m.frags);
+  const apply = (m) => {
+    if (m.type === 'live') setLive(m.on === true);
+    else if (m.type === 'view') replace(m.frags);
+    else if (m.type === 'events') addEvents(m.rows);
+    else if (m.type === 'agent' && m.address === agent) replace(m.frags);
+  };
+
+  let leave = () => undefined;
+
+  // The tab's own stream, where the browser has no shared worker.
+  const ownStream = () => {
+    const source = new EventSource('/events?since=' + encodeURIComponent(since) +
+      (agent === null ? '' : '&agent=' + encodeURIComponent(agent)));
+    source.addEventListener('open', () => setLive(true));
+    source.addEventListener('error', () => setLive(false));
+    for (const type of ['view', 'events', 'agent'])
+      source.addEventListener(type, (e) => apply(Object.assign(JSON.parse(e.data), { type })));
+    leave = () => source.close();
+  };
+
+  // The stream this browser's tabs share, held by the dashboard's shared worker.
+  const sharedStream = () => {
+    if (typeof SharedWorker !== 'function') return false;
+    let worker;
+    try {
+      worker = new SharedWorker(${JSON.stringify(WORKER_URL)}, { name: 'gt-dashboard' });
+    } catch (err) {
+      return false;
+    }
+    const port = worker.port;
+    let failed = false;
+    worker.addEventListener('error', () => {
+      if (failed) return;
+      failed = true;
+      port.close();
+      ownStream();
+    });
+    port.addEventListener('message', (e) => {
+      if (!failed && e.data !== null && typeof e.data === 'object') apply(e.data);
+    });
+    port.start();
+    const hello = { type: 'join', since, agent };
+    const locks = navigator.locks;
+    if (locks && typeof locks.request === 'function') {
+      // Held while the page lives: the worker learns from its release that the tab is gone, even if it crashed.
+      const lock = 'gt-dashboard-tab-' + Date.now().toString(36) + Math.random().toString(36).slice(2);
+      locks
+        .request(lock, () => {
+          port.postMessage(Object.assign({ lock }, hello));
+          return new Promise(() => undefined);
+        })
+        .catch(() => port.postMessage(hello));
+    } else port.postMessage(hello);
+    leave = () => {
+      if (!failed) port.postMessage({ type: 'bye' });
+    };
+    return true;
+  };
+
+  if (!sharedStream()) ownStream();
+  window.addEventListener('pagehide', () => leave());
+  // A page brought back from the back-forward cache has left its stream: it loads again.
+  window.addEventListener('pageshow', (e) => {
+    if (e.persisted) location.reload();
   });
-  source.addEventListener('events', (e) => addEvents(JSON.parse(e.data).rows));
-  window.addEventListener('pagehide', () => source.close());
 
   const show = (ok, text) => {
     if (result === null) return;

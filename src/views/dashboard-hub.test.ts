@@ -61,7 +61,7 @@ describe('the dashboard hub', () => {
   it('sends each view once to every tab, and only the sections that changed', () => {
     const hub = new DashboardHub({ actions: true });
     const tabs = [tab(), tab(), tab()];
-    for (const t of tabs) hub.connect(t, null, null);
+    for (const t of tabs) hub.connect(t, null, []);
     const v = viewFixture();
     expect(hub.setView(v)).toBe(6);
     for (const t of tabs)
@@ -93,7 +93,7 @@ describe('the dashboard hub', () => {
     expect(parsePosition(seen)).toEqual({ seq: 1, cursor: 3 });
     // Up to date: no sections again, no old events.
     const fresh = tab();
-    hub.connect(fresh, seen, null);
+    hub.connect(fresh, seen, []);
     expect(fresh.messages()).toEqual([]);
     // It missed a view and an event: every section, and the event after its cursor.
     const next = viewFixture();
@@ -101,7 +101,7 @@ describe('the dashboard hub', () => {
     hub.setView(next);
     hub.addEvents([event(4, 'the one it missed')], 5);
     const back = tab();
-    hub.connect(back, seen, null);
+    hub.connect(back, seen, []);
     const [view, events] = back.messages();
     expect(view?.event).toBe('view');
     expect(frags(view)).toHaveLength(6);
@@ -113,7 +113,7 @@ describe('the dashboard hub', () => {
     expect(back.messages()).toHaveLength(2);
     // A new tab without an id gets the sections, and no backlog (its page was rendered with the rows).
     const newTab = tab();
-    hub.connect(newTab, undefined, null);
+    hub.connect(newTab, undefined, []);
     expect(newTab.messages().map((m) => m.event)).toEqual(['view']);
   });
 
@@ -134,8 +134,8 @@ describe('the dashboard hub', () => {
     hub.setView(v);
     const onToast = tab();
     const elsewhere = tab();
-    const leave = hub.connect(onToast, hub.position, 'gastown/polecats/toast');
-    hub.connect(elsewhere, hub.position, null);
+    const leave = hub.connect(onToast, hub.position, ['gastown/polecats/toast']);
+    hub.connect(elsewhere, hub.position, []);
     expect(hub.watchedAgents()).toEqual(['gastown/polecats/toast']);
     const d: AgentDetail = {
       address: 'gastown/polecats/toast',
@@ -154,25 +154,57 @@ describe('the dashboard hub', () => {
     expect(elsewhere.messages()).toEqual([]);
     // A second tab on the same agent gets the sections kept, without anything gathered again.
     const second = tab();
-    hub.connect(second, hub.position, 'gastown/polecats/toast');
+    hub.connect(second, hub.position, ['gastown/polecats/toast']);
     expect(frags(second.messages()[0])).toHaveLength(5);
     leave();
     expect(hub.watchedAgents()).toEqual(['gastown/polecats/toast']);
     hub.closeAll();
     expect(second.closed).toBe(true);
     expect(hub.watchedAgents()).toEqual([]);
-    expect(hub.tabs).toBe(0);
+    expect(hub.streams).toBe(0);
+  });
+
+  it("serves a browser's tabs on one stream: several agents, event ids, and every section for position 0", () => {
+    const hub = new DashboardHub({ actions: true }, { seqFrom: 1_000 });
+    const v = viewFixture();
+    hub.setView(v);
+    expect(parsePosition(hub.position)).toEqual({ seq: 1_001, cursor: 0 });
+    hub.addEvents([event(1), event(2), event(3)], 3);
+    // A shared worker starts from the oldest cursor its tabs were rendered at, and has seen no view.
+    const shared = tab();
+    hub.connect(shared, '0.1', ['gastown/polecats/toast', 'mayor', 'mayor']);
+    const [view, events] = shared.messages();
+    expect(frags(view)).toHaveLength(6);
+    expect(events?.data?.ids).toEqual([2, 3]);
+    expect(events?.data?.rows).toEqual([expect.stringContaining('event 2'), expect.stringContaining('event 3')]);
+    expect(hub.watchedAgents().sort()).toEqual(['gastown/polecats/toast', 'mayor']);
+    const d = (address: string): AgentDetail => ({
+      address,
+      row: v.agents.find((a) => a.address === address) ?? null,
+      pane: { text: `pane of ${address}` },
+      sessions: [],
+      beads: [],
+    });
+    hub.setAgent(d('gastown/polecats/toast'));
+    hub.setAgent(d('mayor'));
+    const agents = shared.messages().filter((m) => m.event === 'agent');
+    expect(agents.map((m) => m.data?.address)).toEqual(['gastown/polecats/toast', 'mayor']);
+    hub.addEvents([event(4)], 4);
+    expect(shared.messages().at(-1)?.data?.ids).toEqual([4]);
+    expect(hub.streams).toBe(1);
+    hub.closeAll();
+    expect(hub.watchedAgents()).toEqual([]);
   });
 
   it('drops a tab that cannot keep up (it reconnects and catches up) without holding the others back', () => {
     const hub = new DashboardHub({ actions: false });
     const slow = tab(100);
     const fine = tab();
-    hub.connect(slow, null, null);
-    hub.connect(fine, null, null);
+    hub.connect(slow, null, []);
+    hub.connect(fine, null, []);
     hub.setView(viewFixture());
     expect(slow.closed).toBe(true);
-    expect(hub.tabs).toBe(1);
+    expect(hub.streams).toBe(1);
     expect(fine.messages()).toHaveLength(1);
   });
 

@@ -20,6 +20,9 @@ import type { TownView } from './model.js';
  * (`agent`), rendered once per agent watched, not per tab. Every message carries the id `<seq>.<cursor>`
  * (the view's sequence number and the event cursor), which EventSource sends back when it reconnects: a tab
  * that missed views gets every section again, and the events after its cursor that are still kept.
+ *
+ * The tabs of one browser share a stream (the page's shared worker holds it for all of them), so one stream
+ * may watch several agents; a stream that names view sequence 0 has seen no view and gets every section.
  */
 
 /** Where a tab's stream stands: the last view sequence and event cursor it has seen. */
@@ -30,10 +33,10 @@ export function parsePosition(id: string | null | undefined): StreamPosition | n
   return m === null ? null : { seq: Number(m[1]), cursor: Number(m[2]) };
 }
 
-/** A tab's connection: bytes go in; false when it can take no more (it is then dropped and reconnects). */
+/** A stream (a tab's own, or one a browser's tabs share): bytes go in; false when it is full (it is then dropped). */
 export type Sink = { send(bytes: Uint8Array): boolean; close(): void };
 
-type Client = { sink: Sink; agent: string | null };
+type Client = { sink: Sink; agents: readonly string[] };
 
 type AgentWatch = { clients: Set<Client>; frags: Fragments<AgentFragment> | null };
 
@@ -44,8 +47,21 @@ export function sseMessage(event: string, data: unknown, id?: string): Uint8Arra
   return encoder.encode(`${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
 }
 
+/** An `events` message: the rows, and their event ids (a shared worker hands each tab the rows it lacks). */
+function eventsData(rows: readonly { id: number; html: string }[]): { rows: string[]; ids: number[] } {
+  return { rows: rows.map((r) => r.html), ids: rows.map((r) => r.id) };
+}
+
 /** How many event rows are kept for tabs that open or reconnect. */
 export const KEPT_EVENTS = 300;
+
+export type HubOptions = {
+  /**
+   * The view sequence to count on from (default 0). A server passes its start time, so that an id a tab
+   * kept from a dashboard that has since restarted does not name one of the new dashboard's views.
+   */
+  seqFrom?: number;
+};
 
 export class DashboardHub {
   readonly #render: RenderOptions;
@@ -57,8 +73,9 @@ export class DashboardHub {
   #view: TownView | null = null;
   #events: { id: number; html: string }[] = [];
 
-  constructor(render: RenderOptions) {
+  constructor(render: RenderOptions, options: HubOptions = {}) {
     this.#render = render;
+    this.#seq = options.seqFrom ?? 0;
   }
 
   get view(): TownView | null {
@@ -83,7 +100,8 @@ export class DashboardHub {
     return this.#events.map((e) => e.html);
   }
 
-  get tabs(): number {
+  /** How many streams are open (a browser's tabs share one; a tab without a shared worker has its own). */
+  get streams(): number {
     return this.#clients.size;
   }
 
@@ -108,21 +126,24 @@ export class DashboardHub {
     if (fresh.length === 0) return;
     const rows = fresh.map((e) => ({ id: e.id, html: eventRow(e) }));
     this.#events = [...this.#events, ...rows].slice(-KEPT_EVENTS);
-    this.#broadcast(sseMessage('events', { rows: rows.map((r) => r.html) }, this.position));
+    this.#broadcast(sseMessage('events', eventsData(rows), this.position));
   }
 
-  /** A tab connects; it is sent what it has not seen: every section unless it saw this view, and newer events. */
-  connect(sink: Sink, lastId: string | null | undefined, agent: string | null): () => void {
-    const client: Client = { sink, agent };
+  /**
+   * A stream connects; it is sent what it has not seen: every section unless it saw this view, newer events,
+   * and the sections kept of each agent it watches.
+   */
+  connect(sink: Sink, lastId: string | null | undefined, agents: readonly string[]): () => void {
+    const client: Client = { sink, agents: [...new Set(agents)] };
     this.#clients.add(client);
     let ok = sink.send(encoder.encode('retry: 1000\n\n'));
     const at = parsePosition(lastId);
     if (this.#frags !== null && (at === null || at.seq !== this.#seq))
       ok &&= sink.send(sseMessage('view', { seq: this.#seq, frags: this.#frags }, this.position));
     const after = at?.cursor ?? this.#cursor;
-    const missed = this.#events.filter((e) => e.id > after).map((e) => e.html);
-    if (missed.length > 0) ok &&= sink.send(sseMessage('events', { rows: missed }, this.position));
-    if (agent !== null) {
+    const missed = this.#events.filter((e) => e.id > after);
+    if (missed.length > 0) ok &&= sink.send(sseMessage('events', eventsData(missed), this.position));
+    for (const agent of client.agents) {
       const w = this.#agents.get(agent) ?? { clients: new Set<Client>(), frags: null };
       w.clients.add(client);
       this.#agents.set(agent, w);
@@ -132,7 +153,7 @@ export class DashboardHub {
     return () => this.#drop(client);
   }
 
-  /** The agents some tab has open, whose sections the server keeps fresh. */
+  /** The agents some stream watches, whose sections the server keeps fresh. */
   watchedAgents(): string[] {
     return [...this.#agents.keys()];
   }
@@ -170,7 +191,7 @@ export class DashboardHub {
     for (const c of [...this.#clients]) if (!c.sink.send(bytes)) this.#fail(c);
   }
 
-  /** A tab that cannot take more (or the server stopping): its stream ends, and EventSource reconnects. */
+  /** A stream that cannot take more (or the server stopping) ends, and EventSource reconnects. */
   #fail(client: Client): void {
     this.#drop(client);
     try {
@@ -182,10 +203,11 @@ export class DashboardHub {
 
   #drop(client: Client): void {
     this.#clients.delete(client);
-    if (client.agent === null) return;
-    const w = this.#agents.get(client.agent);
-    if (w === undefined) return;
-    w.clients.delete(client);
-    if (w.clients.size === 0) this.#agents.delete(client.agent);
+    for (const agent of client.agents) {
+      const w = this.#agents.get(agent);
+      if (w === undefined) continue;
+      w.clients.delete(client);
+      if (w.clients.size === 0) this.#agents.delete(agent);
+    }
   }
 }

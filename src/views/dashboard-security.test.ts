@@ -96,6 +96,8 @@ describe('dashboard security', () => {
     const csp = SECURITY_HEADERS['Content-Security-Policy'] ?? '';
     expect(csp).toContain("default-src 'none'");
     expect(csp).toContain("script-src 'self'");
+    // The page's shared worker comes from the dashboard itself.
+    expect(csp).toContain("worker-src 'self'");
     expect(csp).toContain("frame-ancestors 'none'");
     expect(csp).not.toContain('unsafe');
     expect(SECURITY_HEADERS['X-Frame-Options']).toBe('DENY');

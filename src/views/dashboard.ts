@@ -6,7 +6,7 @@ import { errorMessage, GtError, isRecord, ValidationError } from '../core/errors
 import { parseAddress } from '../core/identity.js';
 import { peek } from '../work/sessions.js';
 import { runViewAction, isViewAction, type ViewAction } from './actions.js';
-import { DASHBOARD_CSS, DASHBOARD_JS } from './dashboard-assets.js';
+import { DASHBOARD_CSS, DASHBOARD_JS, DASHBOARD_WORKER_JS } from './dashboard-assets.js';
 import { notFoundPage, PAGE_NAMES, PAGES, renderPage, type AgentDetail, type PageName } from './dashboard-html.js';
 import { DashboardHub, type Sink } from './dashboard-hub.js';
 import {
@@ -28,9 +28,11 @@ import { watchTown, type WatchOptions } from './watch.js';
  * `gt dashboard`'s server: a small HTTP server in the gt process (Hono on Node's http), one watcher of the
  * town for every tab, and pushed updates over server-sent events. A tab costs the town nothing but the bytes
  * it is sent: the view is built once per change (watch.ts), rendered once (dashboard-hub.ts), and the same
- * bytes go to every tab. An agent's page adds, while a tab has it open, one capture of that agent's pane
- * every `paneMs` (not one per tab). The web server's libraries are loaded here, on first use, so that no
- * other gt command pays for them.
+ * bytes go to every stream. The tabs of one browser share one stream, which the page's shared worker holds
+ * (a browser opens at most six HTTP/1.1 connections to one host, so a stream per tab would stall the
+ * seventh tab); a browser without shared workers opens one per tab. An agent's page adds, while a tab has it
+ * open, one capture of that agent's pane every `paneMs` (not one per tab). The web server's libraries are
+ * loaded here, on first use, so that no other gt command pays for them.
  */
 
 export type DashboardOptions = {
@@ -55,15 +57,17 @@ export type Dashboard = {
   bind: string;
   /** Why actions are refused, or null when the page offers them. */
   readOnly: string | null;
-  /** How many tabs are connected now. */
-  tabs(): number;
+  /** How many streams are open now (one per browser, or per tab where the browser has no shared workers). */
+  streams(): number;
   close(): Promise<void>;
 };
 
 const PANE_LINES = 200;
 const HEARTBEAT_MS = 20_000;
-/** A tab that has this much unsent is dropped (it reconnects and catches up). */
+/** A stream that has this much unsent is dropped (it reconnects and catches up). */
 const MAX_BUFFERED = 4 * 1024 * 1024;
+/** The most agents one stream watches (a browser's tabs on as many agent pages). */
+const MAX_STREAM_AGENTS = 50;
 
 /** This machine's names, which a dashboard bound to every interface answers to. */
 function machineNames(): string[] {
@@ -134,7 +138,7 @@ export async function startDashboard(ctx: ViewContext, options: DashboardOptions
       : `it listens on ${bind}, not on loopback only, and was started without --allow-remote-actions`;
   const actor = options.actor ?? ctx.actor;
   const onError = options.onError ?? (() => undefined);
-  const hub = new DashboardHub({ actions: readOnly === null });
+  const hub = new DashboardHub({ actions: readOnly === null }, { seqFrom: Date.now() });
   const token = newToken();
   const paneMs = options.paneMs ?? 2_000;
 
@@ -317,18 +321,22 @@ export async function startDashboard(ctx: ViewContext, options: DashboardOptions
     return page('agent', known ?? (await detailOf(address, view)));
   });
 
-  app.get(
-    '/app.js',
-    () => new Response(DASHBOARD_JS, { headers: { 'Content-Type': 'text/javascript; charset=utf-8' } }),
-  );
+  const script = (text: string) => () =>
+    new Response(text, { headers: { 'Content-Type': 'text/javascript; charset=utf-8' } });
+  app.get('/app.js', script(DASHBOARD_JS));
+  app.get('/worker.js', script(DASHBOARD_WORKER_JS));
   app.get('/app.css', () => new Response(DASHBOARD_CSS, { headers: { 'Content-Type': 'text/css; charset=utf-8' } }));
   app.get('/favicon.ico', () => new Response(null, { status: 204 }));
   app.get('/api/view', () => Response.json(hub.view));
+  // Whether it answers, and how many streams it feeds (the browser test counts them; no secrets here).
+  app.get('/healthz', () =>
+    Response.json({ ok: true, streams: hub.streams, watched_agents: hub.watchedAgents().length }),
+  );
 
   app.get('/events', (c) => {
-    const agentParam = c.req.query('agent');
-    const agent =
-      agentParam !== undefined && hub.view?.agents.some((a) => a.address === agentParam) ? agentParam : null;
+    // The agents whose pages the stream's tabs show (a shared worker names every one its tabs have open).
+    const known = new Set(hub.view?.agents.map((a) => a.address));
+    const agents = [...new Set(c.req.queries('agent') ?? [])].filter((a) => known.has(a)).slice(0, MAX_STREAM_AGENTS);
     const lastId = c.req.header('last-event-id') ?? c.req.query('since');
     let disconnect: (() => void) | undefined;
     const stream = new ReadableStream<Uint8Array>(
@@ -342,8 +350,9 @@ export async function startDashboard(ctx: ViewContext, options: DashboardOptions
             },
             close: () => controller.close(),
           };
-          disconnect = hub.connect(sink, lastId, agent);
-          if (agent !== null && hub.agentFragments(agent) === null) void serially(() => refreshAgents(false, agent));
+          disconnect = hub.connect(sink, lastId, agents);
+          for (const agent of agents)
+            if (hub.agentFragments(agent) === null) void serially(() => refreshAgents(false, agent));
         },
         cancel() {
           disconnect?.();
@@ -413,7 +422,7 @@ export async function startDashboard(ctx: ViewContext, options: DashboardOptions
     port,
     bind,
     readOnly,
-    tabs: () => hub.tabs,
+    streams: () => hub.streams,
     close: () =>
       (closed ??= (async () => {
         clearInterval(paneTimer);
