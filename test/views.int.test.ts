@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { ingestUsage } from '../src/costs/ingest.js';
+import { usageByAgent } from '../src/costs/report.js';
 import { escalate } from '../src/patrol/escalation.js';
 import { sendMail } from '../src/work/mail.js';
 import { buildTownView, eventsAfter, StateMemory, type TownView } from '../src/views/model.js';
@@ -138,5 +140,24 @@ describe('the town view', () => {
     await expect(runViewAction(ctx, { kind: 'requeue', agent: 'gastown/witness' }, 'Ada')).rejects.toThrow(
       'nothing on its hook',
     );
+  }, 90_000);
+
+  it('shows tokens per agent and for the town today from the usage the agents recorded; an unpriced model has no money', async () => {
+    const f = await fixture('views-usage');
+    const s = f.store();
+    const ctx = { ...f.context(s), store: s };
+    const bead = await s.create({ title: 'quick', description: '```sh\ntrue\n```' }, 'mayor');
+    f.run('sling', bead.id, 'gastown/polecats/toast');
+    await eventually(() => f.trace('ga-toast').some((t) => t.step === 'report'), 'the work to be handed in', 60_000);
+    // Read into the store as the daemon's costs pass does; the views read only the store.
+    await ingestUsage(ctx);
+    const view = await buildTownView(ctx, { usage: (since) => usageByAgent(ctx, since) });
+    const row = view.agents.find((a) => a.address === 'gastown/polecats/toast');
+    expect(row?.tokens).toBeGreaterThan(0);
+    expect(row?.usage).toMatchObject({ usd: null, model: 'sim' });
+    expect(row?.model).toBe('sim');
+    expect(view.costs?.totals.usd).toBeNull();
+    expect(view.costs?.totals.unpriced_models).toEqual(['sim']);
+    expect(view.costs?.agents).toBe(1);
   }, 90_000);
 });

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { Command } from 'commander';
+import { usageByAgent } from '../costs/report.js';
 import { ValidationError } from '../core/errors.js';
 import { spawnDetached } from '../exec/exec.js';
 import { startDashboard } from '../views/dashboard.js';
@@ -62,6 +63,8 @@ export function registerDashboardCommand(program: Command, io: Io): void {
             bind,
             allowRemoteActions: o.allowRemoteActions === true,
             watch: typeof o.rig === 'string' ? { rig: o.rig } : {},
+            // Usage as the daemon's costs pass last read it (the views read the store, never the records).
+            usage: (since: string) => usageByAgent(ctx, since),
             onError: (message) => io.err(`dashboard: ${message}\n`),
           },
         );

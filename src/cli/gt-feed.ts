@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { usageByAgent } from '../costs/report.js';
 import { UsageError } from '../core/errors.js';
 import { printEvents, printProblems, runFeed, sinceArg } from '../views/feed.js';
 import { crashHandler, processScreen, useColor } from '../views/feed-term.js';
@@ -60,11 +61,13 @@ next rig, ? help, q quit. The full-screen view needs a terminal on standard inpu
         if (since !== undefined && (problems || interactive))
           throw new UsageError('--since is for the event stream', { hint: 'use it with --plain' });
         const { signal, release, stop } = stopOnSignals();
+        // Usage as the daemon's costs pass last read it (the feed reads the store, never the records).
+        const usage = (since: string) => usageByAgent(ctx, since);
         // Following into a pipe whose reader has gone (| head): stop, rather than print to nobody for ever.
         const out = follow && !io.stdoutIsTTY ? pipeWriter(stop) : (t: string) => io.out(t);
         try {
           if (problems) {
-            await printProblems(ctx, { rig, follow, json, out, err: (t) => io.err(t), signal });
+            await printProblems(ctx, { rig, follow, json, out, err: (t) => io.err(t), signal, usage });
             return;
           }
           if (!interactive) {
@@ -98,7 +101,7 @@ next rig, ? help, q quit. The full-screen view needs a terminal on standard inpu
           process.on('uncaughtException', crash);
           process.on('unhandledRejection', crash);
           try {
-            await runFeed(ctx, screen, { rig, color: useColor(io.env), actor: ctx.actor, signal });
+            await runFeed(ctx, screen, { rig, color: useColor(io.env), actor: ctx.actor, signal, usage });
           } finally {
             process.off('exit', restore);
             process.off('uncaughtException', crash);

@@ -91,7 +91,7 @@ export function watchTown(
       } catch (err) {
         first = false;
         lastBuild = Date.now();
-        options.onError?.(errorMessage(err));
+        if (!stopped) options.onError?.(errorMessage(err));
       }
       if (!stopped) await sleep(pollMs);
     }
