@@ -1,10 +1,13 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { usageByAgent } from '../costs/report.js';
 import { ValidationError } from '../core/errors.js';
 import { spawnDetached } from '../exec/exec.js';
 import { startDashboard } from '../views/dashboard.js';
+import { forwardPage } from '../views/dashboard-html.js';
 import { globals } from './bd/context.js';
 import { positiveInt, withTown } from './gt-agents.js';
 import { printJson, type Io } from './io.js';
@@ -17,6 +20,17 @@ function opener(env: Io['env']): string | undefined {
   for (const dir of (env.PATH ?? '').split(delimiter))
     if (dir !== '' && existsSync(join(dir, name))) return join(dir, name);
   return undefined;
+}
+
+/**
+ * A file only this user can read that sends the browser on to `url`: the opener is given the file, so that
+ * the token is in no command line (another user of the machine can read those). Removed when it stops.
+ */
+function forwardFile(url: string): { path: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'gt-dashboard-'));
+  const path = join(dir, 'open.html');
+  writeFileSync(path, forwardPage(url), { mode: 0o600 });
+  return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
 /** Resolves on the first Ctrl-C or SIGTERM. */
@@ -47,7 +61,7 @@ export function registerDashboardCommand(program: Command, io: Io): void {
       'address to listen on (default 127.0.0.1; on any other the page is read-only unless --allow-remote-actions)',
     )
     .option('--rig <rig>', "only this rig's agents, merge queue and needs")
-    .option('--open', 'open the page in a browser')
+    .option('--open', 'open the page in a browser (with the token, which gives that browser the session)')
     .option('--allow-remote-actions', 'offer actions even when bound to an address other machines can reach')
     .action((o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
@@ -72,14 +86,23 @@ export function registerDashboardCommand(program: Command, io: Io): void {
         if (json) printJson(io, { url: dashboard.url, pid: process.pid, read_only: dashboard.readOnly !== null });
         else
           io.out(
-            `Dashboard at ${dashboard.url}${dashboard.readOnly === null ? '' : ` (read-only: ${dashboard.readOnly})`}\n  Ctrl-C stops it\n`,
+            `Dashboard at ${dashboard.url}${
+              dashboard.readOnly === null
+                ? '\n  Open this address (it carries the token that lets a browser act; keep it to yourself)'
+                : ` (read-only: ${dashboard.readOnly})`
+            }\n  Ctrl-C stops it\n`,
           );
+        let forward: ReturnType<typeof forwardFile> | undefined;
         if (o.open === true) {
           const open = opener(io.env);
           if (open === undefined) io.err(`no browser opener (xdg-open) on PATH: open ${dashboard.url} yourself\n`);
-          else spawnDetached(open, [dashboard.url], { env: { ...io.env } });
+          else {
+            forward = forwardFile(dashboard.url);
+            spawnDetached(open, [pathToFileURL(forward.path).href], { env: { ...io.env } });
+          }
         }
         await stopped;
+        forward?.remove();
         await dashboard.close();
         if (!json) io.out('Dashboard stopped\n');
       }),

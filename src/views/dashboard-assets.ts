@@ -9,9 +9,11 @@
  * tab loading forever. The shared worker (one per browser and dashboard) holds that stream and hands each of
  * its tabs what it lacks; a browser without shared workers, or whose worker fails to start, gets the tab's
  * own EventSource. Neither polls; EventSource reconnects by itself and sends the id it last saw, so that a
- * stream that lost its connection (the dashboard restarted) catches up. Actions are POSTs with the page's
- * token in a header and a JSON body (the stream is a GET and needs no token); their result (or one-line
- * error) shows in the action bar. Every piece of markup the page inserts was rendered and escaped by the
+ * stream that lost its connection (the dashboard restarted) catches up. Actions are same-origin POSTs with a
+ * JSON body and the X-GT-Action header; the browser adds the session cookie by itself (the page holds no
+ * secret, and the stream, a GET, needs none). Their result (or one-line error) shows in the action bar. A
+ * page without the session (body without data-actions) drops the buttons from the sections it is sent,
+ * which are rendered once for every tab. Every piece of markup the page inserts was rendered and escaped by the
  * server; its own text goes in textContent.
  */
 
@@ -256,8 +258,7 @@ export const WORKER_URL = `/worker.js?v=${fingerprint(DASHBOARD_WORKER_JS)}`;
 export const DASHBOARD_JS = `'use strict';
 (() => {
   const body = document.body;
-  const tokenMeta = document.querySelector('meta[name="gt-token"]');
-  const token = tokenMeta === null ? null : tokenMeta.getAttribute('content');
+  const canAct = body.dataset.actions === '1';
   const live = document.getElementById('live');
   const result = document.getElementById('result');
   const eventsBody = document.getElementById('events');
@@ -272,7 +273,10 @@ export const DASHBOARD_JS = `'use strict';
 
   const replace = (frags) => {
     for (const [id, html] of Object.entries(frags)) {
-      for (const el of document.querySelectorAll('[data-frag="' + id + '"]')) el.innerHTML = html;
+      for (const el of document.querySelectorAll('[data-frag="' + id + '"]')) {
+        el.innerHTML = html;
+        if (!canAct) for (const b of el.querySelectorAll('button[data-action]')) b.remove();
+      }
     }
     ages();
   };
@@ -383,14 +387,14 @@ export const DASHBOARD_JS = `'use strict';
   };
 
   const act = async (action, button) => {
-    if (token === null) return;
+    if (!canAct) return false;
     if (button) button.disabled = true;
     show(true, action.kind + '…');
     try {
       const res = await fetch('/api/action', {
         method: 'POST',
         credentials: 'same-origin',
-        headers: { 'Content-Type': 'application/json', 'X-GT-Token': token },
+        headers: { 'Content-Type': 'application/json', 'X-GT-Action': '1' },
         body: JSON.stringify(action),
       });
       const r = await res.json().catch(() => ({ ok: false, error: res.status + ' ' + res.statusText }));

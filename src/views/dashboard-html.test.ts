@@ -5,6 +5,7 @@ import {
   count,
   esc,
   eventRow,
+  forwardPage,
   paneText,
   renderPage,
   sharedFragments,
@@ -98,7 +99,7 @@ describe('dashboard html', () => {
     expect(on.agents.split('<tr').find((r) => r.includes('data-agent="mayor"'))).not.toContain('requeue');
   });
 
-  it('renders a page with the token only when actions are allowed, and says why it is read-only', () => {
+  it('renders actions only when the page may act, never a secret, and says why it is read-only', () => {
     const v = viewFixture();
     const base = {
       page: 'needs' as const,
@@ -107,23 +108,33 @@ describe('dashboard html', () => {
       shared: sharedFragments(v, { actions: true }),
       events: [],
     };
-    const rw = renderPage({ ...base, token: 'tok-123', readOnlyReason: null });
-    expect(rw).toContain('<meta name="gt-token" content="tok-123">');
+    const rw = renderPage({ ...base, actions: true, readOnlyReason: null });
+    expect(rw).not.toContain('<meta name="gt-token"');
+    expect(rw).toContain('<body data-since="3.9" data-actions="1"');
     expect(rw).toContain('<form id="nudge"');
     expect(rw).toContain('data-since="3.9"');
     expect(rw).not.toContain('Read-only');
     const ro = renderPage({
       ...base,
       shared: sharedFragments(v, { actions: false }),
-      token: null,
+      actions: false,
       readOnlyReason: 'it listens on 0.0.0.0',
     });
     expect(ro).not.toContain('gt-token');
+    expect(ro).not.toContain('data-actions');
     expect(ro).not.toContain('<form');
     expect(ro).not.toContain('<button');
     expect(ro).toContain('Read-only: it listens on 0.0.0.0');
     // No inline script or style: the page works under a Content-Security-Policy of its own origin only.
     expect(rw).not.toMatch(/<script>|<script [^>]*>[^<]|\sstyle=|\son[a-z]+=/u);
+  });
+
+  it('forwards a browser with a page of its own, its address escaped', () => {
+    const page = forwardPage('/agent?address=a%2Fb&x="><script>');
+    expect(page).toContain(
+      '<meta http-equiv="refresh" content="0;url=/agent?address=a%2Fb&amp;x=&quot;&gt;&lt;script&gt;">',
+    );
+    expect(page).not.toContain('<script');
   });
 
   it('shows raw tokens first, and money as unpriced when the model has no price', () => {

@@ -10,7 +10,7 @@ import { totalTokens, type AgentRow, type Need, type QueueView, type TownView, t
  */
 
 export type RenderOptions = {
-  /** Whether the page offers actions (false: read-only, no buttons, no token). */
+  /** Whether the page offers actions (false: read-only, no buttons). */
   actions: boolean;
 };
 
@@ -433,8 +433,12 @@ export type PageName = keyof typeof PAGES | 'agent';
 export type PageInput = {
   page: PageName;
   town: string;
-  /** The token the page's script sends with every action; null on a read-only dashboard. */
-  token: string | null;
+  /**
+   * Whether the page offers actions (its browser has the session cookie, on a dashboard that allows them).
+   * A page never carries a secret: the cookie goes with the page's own requests by itself.
+   */
+  actions: boolean;
+  /** Why it offers none, in one line (shown at the top); null when it offers them. */
   readOnlyReason: string | null;
   /** Where the page's stream resumes: `<view seq>.<event cursor>`. */
   since: string;
@@ -490,17 +494,15 @@ export function renderPage(p: PageInput): string {
     }
   }
   const readOnly = p.readOnlyReason === null ? '' : `<p class="readonly">Read-only: ${esc(p.readOnlyReason)}</p>`;
-  const actions =
-    p.token === null
-      ? ''
-      : `<div class="actionbar">${nudgeForm(p.agent?.address ?? '')}<output id="result" aria-live="polite"></output></div>`;
+  const actions = !p.actions
+    ? ''
+    : `<div class="actionbar">${nudgeForm(p.agent?.address ?? '')}<output id="result" aria-live="polite"></output></div>`;
   return (
     '<!doctype html><html lang="en"><head><meta charset="utf-8">' +
     '<meta name="viewport" content="width=device-width, initial-scale=1">' +
-    (p.token === null ? '' : `<meta name="gt-token" content="${esc(p.token)}">`) +
     `<title>${esc(title)} · ${esc(p.town)} · gt dashboard</title>` +
     '<link rel="stylesheet" href="/app.css"><script src="/app.js" defer></script></head>' +
-    `<body data-since="${esc(p.since)}"${p.agent === undefined ? '' : ` data-agent="${esc(p.agent.address)}"`}>` +
+    `<body data-since="${esc(p.since)}"${p.actions ? ' data-actions="1"' : ''}${p.agent === undefined ? '' : ` data-agent="${esc(p.agent.address)}"`}>` +
     `<header><nav>${nav}</nav><span id="live" class="live off">connecting</span></header>` +
     `<div class="summary" data-frag="summary">${p.shared.summary}</div>${readOnly}${actions}<main>${main}</main></body></html>`
   );
@@ -511,5 +513,18 @@ export function notFoundPage(what: string): string {
   return (
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>not found · gt dashboard</title>' +
     `<link rel="stylesheet" href="/app.css"></head><body><main><p>${esc(what)}</p><p><a href="/">back to the dashboard</a></p></main></body></html>`
+  );
+}
+
+/**
+ * A page that sends the browser on to `url` at once (a link too, should it not): the hop from an address
+ * with the token to the same page without it (see exchangeToken), and the file `gt dashboard --open` hands
+ * the browser, so that the token is in no command line.
+ */
+export function forwardPage(url: string): string {
+  return (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8">' +
+    `<meta http-equiv="refresh" content="0;url=${esc(url)}"><title>gt dashboard</title></head>` +
+    `<body><p><a href="${esc(url)}">On to the dashboard</a></p></body></html>`
   );
 }

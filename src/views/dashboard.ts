@@ -7,18 +7,32 @@ import { parseAddress } from '../core/identity.js';
 import { peek } from '../work/sessions.js';
 import { runViewAction, isViewAction, type ViewAction } from './actions.js';
 import { DASHBOARD_CSS, DASHBOARD_JS, DASHBOARD_WORKER_JS } from './dashboard-assets.js';
-import { notFoundPage, PAGE_NAMES, PAGES, renderPage, type AgentDetail, type PageName } from './dashboard-html.js';
+import {
+  agentFragments,
+  forwardPage,
+  notFoundPage,
+  PAGE_NAMES,
+  PAGES,
+  renderPage,
+  sharedFragments,
+  type AgentDetail,
+  type PageName,
+} from './dashboard-html.js';
 import { DashboardHub, type Sink } from './dashboard-hub.js';
 import {
   allowedHosts,
   checkHost,
   checkMutation,
+  exchangeToken,
+  hasSession,
   hostPort,
   isLoopback,
   isWildcard,
   newToken,
   SECURITY_HEADERS,
+  sessionCookieName,
   type Access,
+  type Exchange,
   type Refusal,
 } from './dashboard-security.js';
 import { eventsAfter, type TownView, type UsageSource, type ViewContext } from './model.js';
@@ -52,6 +66,10 @@ export type DashboardOptions = {
 };
 
 export type Dashboard = {
+  /**
+   * Where to open it: with the per-run token in the query when it offers actions (the browser that opens
+   * it gets the session; tell it only to the person who started it), else the bare address.
+   */
   url: string;
   port: number;
   bind: string;
@@ -123,6 +141,10 @@ export function readAction(body: unknown): ViewAction {
 
 const oneLine = (s: string): string => s.replace(/\s+/gu, ' ').trim();
 
+/** Why a page opened without the session offers no actions. */
+const NO_SESSION =
+  'this browser has no session. To act from it, open the address gt dashboard printed (the one with ?token=).';
+
 export async function startDashboard(ctx: ViewContext, options: DashboardOptions = {}): Promise<Dashboard> {
   const load = createRequire(import.meta.url);
   // eslint-disable-next-line @typescript-eslint/no-unsafe-type-assertion -- require() is untyped; the module is hono.
@@ -140,6 +162,7 @@ export async function startDashboard(ctx: ViewContext, options: DashboardOptions
   const onError = options.onError ?? (() => undefined);
   const hub = new DashboardHub({ actions: readOnly === null }, { seqFrom: Date.now() });
   const token = newToken();
+  const session = newToken();
   const paneMs = options.paneMs ?? 2_000;
 
   // ---------------------------------------------------------------------------------------------------------
@@ -252,7 +275,7 @@ export async function startDashboard(ctx: ViewContext, options: DashboardOptions
   // ---------------------------------------------------------------------------------------------------------
   // the HTTP server
 
-  let access: Access = { hosts: new Set(), token, readOnly };
+  let access: Access = { hosts: new Set(), token, session, cookie: sessionCookieName(requestedPort), readOnly };
   const app = new Hono();
 
   const refuse = (r: Refusal): Response =>
@@ -261,55 +284,80 @@ export async function startDashboard(ctx: ViewContext, options: DashboardOptions
       headers: { 'Content-Type': 'application/json' },
     });
 
+  /** The answer to an address with a token: on to the same page without it, with the session if it was right. */
+  const forward = (x: Exchange): Response => {
+    const headers = new Headers(x.hop ? { 'Content-Type': 'text/html; charset=utf-8' } : { Location: x.location });
+    if (x.setCookie !== null) headers.set('Set-Cookie', x.setCookie);
+    return new Response(x.hop ? forwardPage(x.location) : null, { status: x.hop ? 200 : 303, headers });
+  };
+
   app.use('*', async (c, next) => {
     const h = (name: string): string | undefined => c.req.header(name);
-    const refused =
-      checkHost({ host: h('host') }, access) ??
-      checkMutation(
-        {
-          method: c.req.method,
-          host: h('host'),
-          origin: h('origin'),
-          secFetchSite: h('sec-fetch-site'),
-          contentType: h('content-type'),
-          token: h('x-gt-token'),
-        },
-        access,
-      );
-    if (refused !== null) c.res = refuse(refused);
-    else await next();
+    const hostRefused = checkHost({ host: h('host') }, access);
+    const asked = new URL(c.req.url);
+    const exchange =
+      hostRefused === null
+        ? exchangeToken(
+            {
+              method: c.req.method,
+              path: asked.pathname,
+              query: asked.searchParams,
+              secFetchSite: h('sec-fetch-site'),
+            },
+            access,
+          )
+        : null;
+    if (exchange !== null) c.res = forward(exchange);
+    else {
+      const refused =
+        hostRefused ??
+        checkMutation(
+          {
+            method: c.req.method,
+            host: h('host'),
+            origin: h('origin'),
+            secFetchSite: h('sec-fetch-site'),
+            contentType: h('content-type'),
+            action: h('x-gt-action'),
+            cookie: h('cookie'),
+          },
+          access,
+        );
+      if (refused !== null) c.res = refuse(refused);
+      else await next();
+    }
     for (const [k, v] of Object.entries(SECURITY_HEADERS)) c.res.headers.set(k, v);
   });
 
   const html = (body: string, status = 200): Response =>
     new Response(body, { status, headers: { 'Content-Type': 'text/html; charset=utf-8' } });
 
-  const page = (name: PageName, agent?: AgentDetail): Response => {
-    const shared = hub.fragments;
+  /**
+   * A page as this browser may use it: with actions when it has the session, else read-only (its sections
+   * rendered without buttons here; the page's script drops those in the sections it is sent later).
+   */
+  const page = (name: PageName, cookie: string | undefined, agent?: AgentDetail): Response => {
     const view = hub.view;
-    if (shared === null || view === null) return html(notFoundPage('The town view is not ready yet.'), 503);
+    if (hub.fragments === null || view === null) return html(notFoundPage('The town view is not ready yet.'), 503);
+    const actions = readOnly === null && hasSession(cookie, access);
+    const without = { actions: false };
+    const agentFrags = (a: AgentDetail) =>
+      actions ? (hub.agentFragments(a.address) ?? hub.setAgent(a)) : agentFragments(a, Date.parse(view.at), without);
     return html(
       renderPage({
         page: name,
         town: view.town.name,
-        token: readOnly === null ? token : null,
-        readOnlyReason: readOnly,
+        actions,
+        readOnlyReason: actions ? null : (readOnly ?? NO_SESSION),
         since: hub.position,
-        shared,
+        shared: actions || readOnly !== null ? hub.fragments : sharedFragments(view, without),
         events: hub.eventRows(),
-        ...(agent === undefined
-          ? {}
-          : {
-              agent: {
-                address: agent.address,
-                fragments: hub.agentFragments(agent.address) ?? hub.setAgent(agent),
-              },
-            }),
+        ...(agent === undefined ? {} : { agent: { address: agent.address, fragments: agentFrags(agent) } }),
       }),
     );
   };
 
-  for (const name of PAGE_NAMES) app.get(PAGES[name].path, () => page(name));
+  for (const name of PAGE_NAMES) app.get(PAGES[name].path, (c) => page(name, c.req.header('cookie')));
 
   app.get('/agent', async (c) => {
     const address = c.req.query('address') ?? '';
@@ -318,7 +366,7 @@ export async function startDashboard(ctx: ViewContext, options: DashboardOptions
     if (!view.agents.some((a) => a.address === address))
       return html(notFoundPage(`No agent "${address}" in this town.`), 404);
     const known = details.get(address);
-    return page('agent', known ?? (await detailOf(address, view)));
+    return page('agent', c.req.header('cookie'), known ?? (await detailOf(address, view)));
   });
 
   const script = (text: string) => () =>
@@ -413,12 +461,16 @@ export async function startDashboard(ctx: ViewContext, options: DashboardOptions
   });
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : requestedPort;
-  access = { hosts: allowedHosts(bind, port, isWildcard(bind) ? machineNames() : []), token, readOnly };
+  access = {
+    ...access,
+    hosts: allowedHosts(bind, port, isWildcard(bind) ? machineNames() : []),
+    cookie: sessionCookieName(port),
+  };
   const shown = isWildcard(bind) ? '127.0.0.1' : bind;
 
   let closed: Promise<void> | undefined;
   return {
-    url: `http://${hostPort(shown, port)}/`,
+    url: `http://${hostPort(shown, port)}/${readOnly === null ? `?token=${token}` : ''}`,
     port,
     bind,
     readOnly,
