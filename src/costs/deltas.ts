@@ -1,14 +1,8 @@
+import type { AgentModelTokens } from '../core/costs.js';
 import type { UsageStore } from '../core/usage-store.js';
 
 /** Token counts of one agent and model, as a counter takes them. */
-export type TokenDelta = {
-  agent: string;
-  model: string;
-  input_tokens: number;
-  output_tokens: number;
-  cache_read_tokens: number;
-  cache_write_tokens: number;
-};
+export type TokenDelta = AgentModelTokens;
 
 const COUNTS = ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens'] as const;
 
