@@ -14,6 +14,9 @@ export type TokenCounts = {
   cache_write_tokens: number;
 };
 
+/** Token counts of one agent on one model: what a counter of usage (OpenTelemetry's gt.tokens) is fed. */
+export type AgentModelTokens = TokenCounts & { agent: string; model: string };
+
 export const TOKEN_FIELDS = ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens'] as const;
 
 export const ZERO_COUNTS: Readonly<TokenCounts> = {

@@ -18,9 +18,26 @@ const ENTRY_COLUMNS =
 const SOURCE_COLUMNS = 'path, agent, runtime, format, runtime_session_id, recorded_at';
 const SOURCE_READ_COLUMNS = 'read_offset, read_size, reader_state';
 
-/** Where a filter applies: since and until on the response time, and one agent. */
-const WHERE =
-  'WHERE (@since IS NULL OR at >= @since) AND (@until IS NULL OR at < @until) AND (@agent IS NULL OR agent = @agent)';
+/**
+ * Where a filter applies (since and until on the response time, and one agent), from fixed fragments for the
+ * parts given, so that SQLite walks usage_at or usage_agent over the window instead of the whole table.
+ */
+export function usageWhere(filter: UsageFilter): string {
+  const parts = [
+    filter.agent === undefined ? '' : 'agent = @agent',
+    filter.since === undefined ? '' : 'at >= @since',
+    filter.until === undefined ? '' : 'at < @until',
+  ].filter((p) => p !== '');
+  return parts.length === 0 ? '' : `WHERE ${parts.join(' AND ')}`;
+}
+
+export const USAGE_GROUPS_SQL = (filter: UsageFilter): string => /* sql */ `
+  SELECT agent, bead_id, model, COUNT(*) AS messages, MAX(at) AS last_at,
+         SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
+         SUM(cache_read_tokens) AS cache_read_tokens, SUM(cache_write_tokens) AS cache_write_tokens
+    FROM usage ${usageWhere(filter)}
+   GROUP BY agent, bead_id, model
+   ORDER BY agent, bead_id, model`;
 
 function toEntry(row: unknown): UsageEntry {
   return {
@@ -78,7 +95,7 @@ function checkedRead(r: UsageSourceRead): UsageSourceRead {
 }
 
 /** A filter's times in the stored form (UTC, milliseconds), so that text order is time order. */
-function filterParams(filter: UsageFilter): { since: string | null; until: string | null; agent: string | null } {
+function filterParams(filter: UsageFilter): { since?: string; until?: string; agent?: string } {
   const at = (v: string | undefined, name: string): string | null => {
     if (v === undefined) return null;
     try {
@@ -89,7 +106,13 @@ function filterParams(filter: UsageFilter): { since: string | null; until: strin
       });
     }
   };
-  return { since: at(filter.since, 'since'), until: at(filter.until, 'until'), agent: filter.agent ?? null };
+  const since = at(filter.since, 'since');
+  const until = at(filter.until, 'until');
+  return {
+    ...(since === null ? {} : { since }),
+    ...(until === null ? {} : { until }),
+    ...(filter.agent === undefined ? {} : { agent: filter.agent }),
+  };
 }
 
 /** An entry checked and in the stored form (its time in UTC with milliseconds). */
@@ -158,15 +181,7 @@ export class UsageRepo {
   }
 
   groups(filter: UsageFilter): UsageGroup[] {
-    return cachedStatement(
-      this.db,
-      `SELECT agent, bead_id, model, COUNT(*) AS messages, MAX(at) AS last_at,
-              SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
-              SUM(cache_read_tokens) AS cache_read_tokens, SUM(cache_write_tokens) AS cache_write_tokens
-         FROM usage ${WHERE}
-        GROUP BY agent, bead_id, model
-        ORDER BY agent, bead_id, model`,
-    )
+    return cachedStatement(this.db, USAGE_GROUPS_SQL(filter))
       .all(filterParams(filter))
       .map((row) => ({
         agent: toStringValue(row, 'agent'),
@@ -183,7 +198,10 @@ export class UsageRepo {
 
   entries(filter: UsageFilter & { limit?: number }): UsageEntry[] {
     const limit = filter.limit === undefined || filter.limit <= 0 ? -1 : filter.limit;
-    return cachedStatement(this.db, `SELECT ${ENTRY_COLUMNS} FROM usage ${WHERE} ORDER BY at DESC, key LIMIT @limit`)
+    return cachedStatement(
+      this.db,
+      `SELECT ${ENTRY_COLUMNS} FROM usage ${usageWhere(filter)} ORDER BY at DESC, key LIMIT @limit`,
+    )
       .all({ ...filterParams(filter), limit })
       .map(toEntry);
   }
