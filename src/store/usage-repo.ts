@@ -1,5 +1,5 @@
 import { TOKEN_FIELDS, type UsageEntry, type UsageGroup } from '../core/costs.js';
-import { InternalError, ValidationError } from '../core/errors.js';
+import { InternalError, isRecord, ValidationError } from '../core/errors.js';
 import { normalizeTimestamp } from '../core/time.js';
 import {
   USAGE_FORMATS,
@@ -7,6 +7,7 @@ import {
   type UsageFormat,
   type UsageSource,
   type UsageSourceInput,
+  type UsageSourceRead,
 } from '../core/usage-store.js';
 import { cachedStatement, type Db } from './db.js';
 import { toIntValue, toNullableStringValue, toStringValue } from './rows.js';
@@ -15,6 +16,7 @@ const ENTRY_COLUMNS =
   'key, source, agent, session_id, bead_id, runtime, model, at, ' +
   'input_tokens, output_tokens, cache_read_tokens, cache_write_tokens';
 const SOURCE_COLUMNS = 'path, agent, runtime, format, runtime_session_id, recorded_at';
+const SOURCE_READ_COLUMNS = 'read_offset, read_size, reader_state';
 
 /**
  * Where a filter applies (since and until on the response time, and one agent), from fixed fragments for the
@@ -68,7 +70,28 @@ function toSource(row: unknown): UsageSource {
     format,
     runtime_session_id: toNullableStringValue(row, 'runtime_session_id'),
     recorded_at: toStringValue(row, 'recorded_at'),
+    read_offset: toIntValue(row, 'read_offset'),
+    read_size: isRecord(row) && row.read_size === null ? null : toIntValue(row, 'read_size'),
+    reader_state: toNullableStringValue(row, 'reader_state'),
   };
+}
+
+/** A read's position checked: whole byte counts, and the reader's state as JSON text (or none). */
+function checkedRead(r: UsageSourceRead): UsageSourceRead {
+  const whole = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  if (!whole(r.read_offset)) throw new ValidationError(`usage record ${r.path}: read_offset must be a whole number`);
+  if (r.read_size !== null && !whole(r.read_size))
+    throw new ValidationError(`usage record ${r.path}: read_size must be a whole number or null`);
+  if (r.reader_state !== null) {
+    let ok = typeof r.reader_state === 'string' && r.reader_state.length <= 65_536;
+    try {
+      if (ok) JSON.parse(r.reader_state);
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new ValidationError(`usage record ${r.path}: reader_state must be JSON text of at most 64 KB`);
+  }
+  return { path: r.path, read_offset: r.read_offset, read_size: r.read_size, reader_state: r.reader_state };
 }
 
 /** A filter's times in the stored form (UTC, milliseconds), so that text order is time order. */
@@ -203,15 +226,29 @@ export class UsageRepo {
        VALUES (@path, @agent, @runtime, @format, @runtime_session_id, @now)
        ON CONFLICT (path) DO NOTHING`,
     ).run({ ...input, runtime_session_id: input.runtime_session_id ?? null, now: this.now() });
-    const row: unknown = cachedStatement(this.db, `SELECT ${SOURCE_COLUMNS} FROM usage_sources WHERE path = ?`).get(
-      input.path,
-    );
+    const row: unknown = cachedStatement(
+      this.db,
+      `SELECT ${SOURCE_COLUMNS}, ${SOURCE_READ_COLUMNS} FROM usage_sources WHERE path = ?`,
+    ).get(input.path);
     return toSource(row);
   }
 
   sources(): UsageSource[] {
-    return cachedStatement(this.db, `SELECT ${SOURCE_COLUMNS} FROM usage_sources ORDER BY recorded_at, path`)
+    return cachedStatement(
+      this.db,
+      `SELECT ${SOURCE_COLUMNS}, ${SOURCE_READ_COLUMNS} FROM usage_sources ORDER BY recorded_at, path`,
+    )
       .all()
       .map(toSource);
+  }
+
+  recordReads(reads: readonly UsageSourceRead[]): void {
+    const rows = reads.map(checkedRead);
+    const update = cachedStatement(
+      this.db,
+      `UPDATE usage_sources SET read_offset = @read_offset, read_size = @read_size, reader_state = @reader_state
+        WHERE path = @path`,
+    );
+    for (const r of rows) update.run(r);
   }
 }
