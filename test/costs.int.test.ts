@@ -24,7 +24,12 @@ type CostRow = {
   usd: number | null;
   messages: number;
 };
-type Costs = { rows: CostRow[]; total: CostRow; read: { sources: number; added: number } | null };
+type Costs = {
+  rows: CostRow[];
+  total: CostRow;
+  read: { sources: number; added: number } | null;
+  read_by: string | null;
+};
 type SlingResult = { bead: string; agent: string; action: string; queue_reason: string | null };
 
 const TOAST = 'gastown/polecats/toast';
@@ -76,7 +81,7 @@ describe('costs and budgets in a sim town', () => {
       wrote = simTranscripts(f);
       return wrote.messages > 0 && costs.total.messages === wrote.messages;
     }, 'gt costs to read what the sim wrote');
-    expect(costs.read).toMatchObject({ sources: 1 });
+    expect(costs).toMatchObject({ read: { sources: 1 }, read_by: 'gt costs' });
     expect(costs.rows).toEqual([
       {
         agent: TOAST,
@@ -128,6 +133,13 @@ describe('costs and budgets in a sim town', () => {
       expect.stringMatching(/^Daily budget reached: the town's token budget on \d{4}-\d{2}-\d{2}$/),
     ]);
     expect(daemonLog().filter((l) => l.event === 'budget-reached')).toHaveLength(1);
+    // While the daemon runs it reads the records: gt costs reports the store, unless told to read.
+    expect(json<Costs>(f.run('costs', '--json'))).toMatchObject({ read: null, read_by: 'daemon' });
+    expect(json<Costs>(f.run('costs', '--read', '--json'))).toMatchObject({
+      read: { sources: 1 },
+      read_by: 'gt costs',
+    });
+    expect(json<Costs>(f.run('costs', '--no-read', '--json'))).toMatchObject({ read: null, read_by: null });
 
     // Raised: the queued sling goes at the next pass.
     const s2 = loadSettings(f.town);

@@ -55,7 +55,9 @@ describe('the town view', () => {
     const toast = v.agents.find((a) => a.address === 'gastown/polecats/toast');
     expect(toast).toMatchObject({ session: 'ga-toast', cli: 'sim-ask', bead: { id: bead.id, title: 'asks first' } });
     expect(toast?.branch).toMatch(/^polecat\/toast/);
-    expect(toast?.since).not.toBeNull();
+    // Since when it waits: unknown to a first look (no record says), so shown as such, not as now.
+    expect(toast?.since).toBeNull();
+    expect(asking?.since).toMatch(/^\d{4}-/);
     // Seen again in the same state: the same since.
     const again = await buildTownView(ctx, { states });
     expect(again.agents.find((a) => a.address === toast?.address)?.since).toBe(toast?.since);

@@ -66,6 +66,9 @@ function lookAround(io: Io, townRoot: string, killed: string | null, keep: boole
     ['gt convoy list --all', 'the convoy that answered your request'],
     [`gt mq list ${RIG} --all`, 'the merge requests: landed, and the two that went back first'],
     [`gt mq status ${RIG}`, "the merge queue's numbers"],
+    ['gt feed', 'the town in one screen: what needs you, the agents, the queue, the events (q quits)'],
+    ['gt costs --since today', "each agent's tokens (the sim records its turns as Claude Code does)"],
+    ['gt dashboard --open', 'the same as a web page (Ctrl-C stops it)'],
     ...(keep
       ? ([
           ['gt mayor attach', 'talk to the Mayor; detach with Ctrl-b d'],

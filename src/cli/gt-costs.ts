@@ -3,6 +3,7 @@ import { COST_GROUPINGS, isCostGrouping, type CostGrouping, type CostTotals } fr
 import { UsageError } from '../core/errors.js';
 import { ingestUsage, type IngestReport } from '../costs/ingest.js';
 import { costReport, sinceOf, type CostReport } from '../costs/report.js';
+import { daemonPid } from '../daemon/daemon.js';
 import { globals } from './bd/context.js';
 import { withTown } from './gt-agents.js';
 import { printJson, sanitize, type Io } from './io.js';
@@ -61,6 +62,7 @@ export function registerCostsCommand(program: Command, io: Io): void {
     .option('--since <when>', 'a duration back from now (30m, 24h, 7d), "today", a date or a time', '24h')
     .option('--by <grouping>', `group by ${COST_GROUPINGS.join(', ')}`, 'agent')
     .option('--agent <address>', "only this agent's usage")
+    .option('--read', "read new records first even while the town's daemon runs (it reads them every 30 s)")
     .option('--no-read', 'report what the store holds, without reading new records first')
     .action((o: Opts, cmd: Command) =>
       withTown(io, cmd, async (ctx) => {
@@ -69,7 +71,10 @@ export function registerCostsCommand(program: Command, io: Io): void {
           throw new UsageError(`--by ${by}: not a grouping`, { hint: `use one of ${COST_GROUPINGS.join(', ')}` });
         const sinceText = typeof o.since === 'string' ? o.since : '24h';
         const since = sinceOf(sinceText, ctx.now());
-        const read: IngestReport | null = o.read === false ? null : await ingestUsage(ctx);
+        // The daemon's costs pass keeps the store fresh: read here only without one (or when asked to).
+        const reader =
+          o.read === true ? 'this' : o.read === false ? 'none' : daemonPid(ctx.town) !== undefined ? 'daemon' : 'this';
+        const read: IngestReport | null = reader === 'this' ? await ingestUsage(ctx) : null;
         const report = await costReport(ctx, {
           since,
           by,
@@ -92,6 +97,7 @@ export function registerCostsCommand(program: Command, io: Io): void {
             rows: report.rows.map((r) => row(r.key, r)),
             total: row(null, report.total),
             read,
+            read_by: reader === 'none' ? null : reader === 'daemon' ? 'daemon' : 'gt costs',
           });
           return;
         }

@@ -3,6 +3,7 @@ import {
   aggregateUsage,
   attributeUsage,
   budgetVerdicts,
+  claimRollout,
   dayUsage,
   DEFAULT_PRICES,
   describeVerdict,
@@ -237,7 +238,11 @@ describe('attribution', () => {
   const hooks = [
     { at: '2026-03-01T09:59:00Z', bead: 'ga-1' },
     { at: '2026-03-01T12:30:00Z', bead: 'ga-2' },
+    { at: '2026-03-01T12:50:00Z', bead: null },
     { at: '2026-03-01T14:30:00Z', bead: 'ga-4' },
+    { at: '2026-03-01T15:00:00Z', bead: null },
+    { at: '2026-03-01T16:00:00Z', bead: null },
+    { at: '2026-03-01T16:00:00Z', bead: 'ga-5' },
   ];
   it.each([
     ['before any session', '2026-03-01T09:00:00Z', null, null],
@@ -246,8 +251,28 @@ describe('attribution', () => {
     ['in a session that started with none, before its hook', '2026-03-01T12:10:00Z', 's2', null],
     ['after a bead was hooked in the session', '2026-03-01T12:45:00Z', 's2', 'ga-2'],
     ['in the open session, before a new bead', '2026-03-01T14:10:00Z', 's3', 'ga-3'],
-    ['in the open session, after a new bead', '2026-03-02T00:00:00Z', 's3', 'ga-4'],
+    ['in the open session, after a new bead', '2026-03-01T14:45:00Z', 's3', 'ga-4'],
+    ['after gt done or an unsling: no bead', '2026-03-01T12:55:00Z', 's2', null],
+    ['after its bead was taken off, later in the session', '2026-03-01T15:30:00Z', 's3', null],
+    ['off and on again at one time: the later mark', '2026-03-02T00:00:00Z', 's3', 'ga-5'],
   ])('%s', (_name, at, session, bead) => {
     expect(attributeUsage(Date.parse(at), sessions, hooks)).toEqual({ session_id: session, bead });
+  });
+});
+
+describe('whose a Codex rollout is', () => {
+  const a = { agent: 'a', spans: [{ started_at: '2026-03-01T10:00:00Z', ended_at: '2026-03-01T11:00:00Z' }] };
+  const b = { agent: 'b', spans: [{ started_at: '2026-03-01T12:00:00Z', ended_at: null }] };
+  it.each([
+    ['the only agent in the sandbox, whenever it started', [b], '2026-03-01T09:00:00Z', 'b'],
+    ['the first listed, when its session covers it', [a, b], '2026-03-01T10:30:00Z', 'a'],
+    ['the second listed, when its session covers it', [a, b], '2026-03-01T12:30:00Z', 'b'],
+    ['between sessions: the one that started last before it', [b, a], '2026-03-01T11:30:00Z', 'a'],
+    ['before any session of several: nobody', [a, b], '2026-03-01T09:00:00Z', null],
+  ])('%s', (_name, claims, at, agent) => {
+    expect(claimRollout(Date.parse(at), claims)).toBe(agent);
+  });
+  it('is nobody of several when the start is unknown', () => {
+    expect(claimRollout(null, [a, b])).toBeNull();
   });
 });

@@ -14,6 +14,9 @@ export type TokenCounts = {
   cache_write_tokens: number;
 };
 
+/** Token counts of one agent on one model: what a counter of usage (OpenTelemetry's gt.tokens) is fed. */
+export type AgentModelTokens = TokenCounts & { agent: string; model: string };
+
 export const TOKEN_FIELDS = ['input_tokens', 'output_tokens', 'cache_read_tokens', 'cache_write_tokens'] as const;
 
 export const ZERO_COUNTS: Readonly<TokenCounts> = {
@@ -344,14 +347,15 @@ export function describeVerdict(v: BudgetVerdict): string {
 /** One of the agent's sessions, as attribution needs it. */
 export type SessionSpan = { session_id: string; bead_id: string | null; started_at: string; ended_at: string | null };
 
-/** A bead put on the agent's hook, and when. */
-export type HookMark = { at: string; bead: string };
+/** A bead put on the agent's hook, or taken off it (bead null: `gt done`, an unsling), and when. */
+export type HookMark = { at: string; bead: string | null };
 
 /**
  * Whose a response recorded at `atMs` is: the agent's session whose span covers it (a resumed agent CLI session
- * spans several of ours), else the latest that started before it; and the bead the agent was on then — the
- * last one hooked in that session up to the response (an idle polecat told a new bead keeps its session),
- * else the bead the session started with.
+ * spans several of ours), else the latest that started before it; and the bead the agent was on then — as the
+ * last hook change in that session up to the response left it (an idle polecat told a new bead keeps its
+ * session; after `gt done` or an unsling it is on none), else the bead the session started with. Of marks at
+ * the same time, the later in the list counts.
  */
 export function attributeUsage(
   atMs: number,
@@ -380,4 +384,28 @@ export function attributeUsage(
     }
   }
   return { session_id: session.session_id, bead };
+}
+
+/** One of the agents a Codex rollout's sandbox may be: its address and the spans of its sessions there. */
+export type SandboxClaim = { agent: string; spans: readonly Pick<SessionSpan, 'started_at' | 'ended_at'>[] };
+
+/**
+ * Whose a Codex rollout is, of the agents that ran in its sandbox: the one alone there; else the one with a
+ * session whose span covers the rollout's start (`startedMs`), else the one whose session started last before
+ * it. Null when several share the sandbox and none had started by then (or the start is unknown).
+ */
+export function claimRollout(startedMs: number | null, claims: readonly SandboxClaim[]): string | null {
+  if (claims.length === 1) return claims[0]?.agent ?? null;
+  if (startedMs === null || Number.isNaN(startedMs)) return null;
+  let covering: { agent: string; start: number } | undefined;
+  let before: { agent: string; start: number } | undefined;
+  for (const c of claims)
+    for (const s of c.spans) {
+      const start = Date.parse(s.started_at);
+      if (start > startedMs) continue;
+      if (before === undefined || start > before.start) before = { agent: c.agent, start };
+      const end = s.ended_at === null ? Infinity : Date.parse(s.ended_at);
+      if (startedMs <= end && (covering === undefined || start > covering.start)) covering = { agent: c.agent, start };
+    }
+  return (covering ?? before)?.agent ?? null;
 }

@@ -21,9 +21,18 @@ export type UsageSource = {
   /** The agent CLI's own session id the record belongs to, where known. */
   runtime_session_id: string | null;
   recorded_at: string;
+  /** How far it has been read: the byte after the last line taken (0: not yet). */
+  read_offset: number;
+  /** The file's size at that read; null when never read, or when that read stopped short (read on). */
+  read_size: number | null;
+  /** What its reader carries from one read to the next (JSON; Codex's running totals), or null. */
+  reader_state: string | null;
 };
 
-export type UsageSourceInput = Omit<UsageSource, 'recorded_at'>;
+export type UsageSourceInput = Pick<UsageSource, 'path' | 'agent' | 'runtime' | 'format' | 'runtime_session_id'>;
+
+/** Where a read of a record got to, to resume there (a restarted daemon, `gt costs`). */
+export type UsageSourceRead = Pick<UsageSource, 'path' | 'read_offset' | 'read_size' | 'reader_state'>;
 
 export type UsageFilter = {
   /** Responses at or after this time (RFC 3339). */
@@ -48,4 +57,9 @@ export type UsageStore = {
   recordUsageSource(source: UsageSourceInput): Promise<UsageSource>;
   /** Every record named, oldest first. */
   usageSources(): Promise<UsageSource[]>;
+  /**
+   * Where reads of records got to, in one transaction (after the usage they read is recorded: a read whose
+   * usage failed to be stored is read again). A path not named is ignored; a bad value is a ValidationError.
+   */
+  recordUsageReads(reads: readonly UsageSourceRead[]): Promise<void>;
 };

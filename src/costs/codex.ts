@@ -91,10 +91,28 @@ export function readCodexRollout(text: string, state: CodexState, file: string, 
   return { usage, consumed: bytes };
 }
 
-/** The session a rollout's first line describes (its id and cwd), or null when it is not a rollout. */
-export function codexSessionMeta(firstLine: string): { id: string | null; cwd: string } | null {
+/**
+ * The session a rollout's first line describes (its id, cwd and when it started: the line's time, else the
+ * payload's), or null when it is not a rollout.
+ */
+export function codexSessionMeta(firstLine: string): { id: string | null; cwd: string; started: string | null } | null {
   const v = parseLine(firstLine);
   if (!isRecord(v) || v.type !== 'session_meta' || !isRecord(v.payload) || typeof v.payload.cwd !== 'string')
     return null;
-  return { id: typeof v.payload.id === 'string' ? v.payload.id : null, cwd: v.payload.cwd };
+  return {
+    id: typeof v.payload.id === 'string' ? v.payload.id : null,
+    cwd: v.payload.cwd,
+    started: isoTime(v.timestamp) ?? isoTime(v.payload.timestamp) ?? null,
+  };
+}
+
+/** A reader's state as stored (JSON), or a fresh one when there is none or it is not one. */
+export function parseCodexState(v: unknown): CodexState {
+  const counts = (c: unknown): RawCounts | null =>
+    isRecord(c) && ['input', 'cached', 'output', 'total'].every((k) => typeof c[k] === 'number')
+      ? { input: Number(c.input), cached: Number(c.cached), output: Number(c.output), total: Number(c.total) }
+      : null;
+  if (!isRecord(v)) return codexState();
+  const str = (x: unknown): string | null => (typeof x === 'string' ? x : null);
+  return { sessionId: str(v.sessionId), cwd: str(v.cwd), model: str(v.model), lastTotal: counts(v.lastTotal) };
 }

@@ -30,13 +30,14 @@ describe('UsageDeltas', () => {
     stores.push(store);
     store.setPrefixSync('gt');
     await store.recordUsage([entry({ key: 'claude:old', at: '2026-03-01T08:00:00.000Z', output_tokens: 999 })]);
-    const deltas = new UsageDeltas('2026-03-01T09:00:00.000Z');
-    expect(await deltas.next(store)).toEqual([]);
+    const deltas = new UsageDeltas(Date.parse('2026-03-01T09:00:00.000Z'));
+    const day = Date.parse('2026-03-01T00:00:00.000Z');
+    expect(await deltas.next(store, day)).toEqual([]);
     await store.recordUsage([
       entry({}),
       entry({ key: 'claude:msg_2', bead: 'ga-2', input_tokens: 5, output_tokens: 0 }),
     ]);
-    expect(await deltas.next(store)).toEqual([
+    expect(await deltas.next(store, day)).toEqual([
       {
         agent: 'gastown/polecats/toast',
         model: 'claude-sonnet-4-5',
@@ -46,7 +47,7 @@ describe('UsageDeltas', () => {
         cache_write_tokens: 0,
       },
     ]);
-    expect(await deltas.next(store)).toEqual([]);
+    expect(await deltas.next(store, day)).toEqual([]);
     // The first response read again at its final size, and another agent's.
     await store.recordUsage([
       entry({ output_tokens: 25 }),
@@ -58,7 +59,7 @@ describe('UsageDeltas', () => {
         output_tokens: 2,
       }),
     ]);
-    const next = await deltas.next(store);
+    const next = await deltas.next(store, day);
     expect(next).toHaveLength(2);
     expect(next).toContainEqual(
       expect.objectContaining({ agent: 'gastown/polecats/toast', input_tokens: 0, output_tokens: 5 }),
@@ -71,5 +72,29 @@ describe('UsageDeltas', () => {
         output_tokens: 2,
       }),
     );
+  });
+
+  it('reads one day at most: when the day turns, what the old window grew by is counted and the new day starts afresh', async () => {
+    const store = openSqliteBeadStore(':memory:');
+    stores.push(store);
+    store.setPrefixSync('gt');
+    const deltas = new UsageDeltas(Date.parse('2026-03-01T09:00:00.000Z'));
+    const day1 = Date.parse('2026-03-01T00:00:00.000Z');
+    const day2 = Date.parse('2026-03-02T00:00:00.000Z');
+    await store.recordUsage([
+      entry({ key: 'claude:a', at: '2026-03-01T23:00:00.000Z', input_tokens: 1, output_tokens: 0 }),
+    ]);
+    expect((await deltas.next(store, day1)).map((d) => d.input_tokens)).toEqual([1]);
+    // Just after midnight: one response from before it, one after, both new to the counter.
+    await store.recordUsage([
+      entry({ key: 'claude:b', at: '2026-03-01T23:59:00.000Z', input_tokens: 2, output_tokens: 0 }),
+      entry({ key: 'claude:c', at: '2026-03-02T00:01:00.000Z', input_tokens: 4, output_tokens: 0 }),
+    ]);
+    expect((await deltas.next(store, day2)).map((d) => d.input_tokens)).toEqual([6]);
+    expect(await deltas.next(store, day2)).toEqual([]);
+    await store.recordUsage([
+      entry({ key: 'claude:d', at: '2026-03-02T01:00:00.000Z', input_tokens: 8, output_tokens: 0 }),
+    ]);
+    expect((await deltas.next(store, day2)).map((d) => d.input_tokens)).toEqual([8]);
   });
 });

@@ -88,4 +88,39 @@ describe("the daemon's costs pass", () => {
     expect((await costsPass(raised, memory)).released).toBe(false);
     expect(await ctx.store.events({ issueId: BUDGET_SUBJECT, eventType: BUDGET_RELEASED_EVENT })).toHaveLength(1);
   });
+
+  it('tells a budget once even when its event failed to be written after the escalation was filed', async () => {
+    const base = setup();
+    let failures = 1;
+    const store = new Proxy(base.store, {
+      get(target, key, receiver) {
+        const v: unknown = Reflect.get(target, key, receiver);
+        if (typeof v !== 'function') return v;
+        if (key === 'recordActivity')
+          return async (subject: string, type: string, value: string, actor: string) => {
+            if (type === BUDGET_REACHED_EVENT && failures-- > 0) throw new Error('disk full');
+            return target.recordActivity(subject, type, value, actor);
+          };
+        return (v as (...a: unknown[]) => unknown).bind(target);
+      },
+    });
+    const ctx: TownContext = {
+      ...base,
+      store,
+      settings: { ...base.settings, budgets: { ...base.settings.budgets, roles: {} } },
+    };
+    await ctx.store.recordUsage([used('a', 'mayor', 200)]);
+    const first = await costsPass(ctx, costsMemory());
+    expect(first.escalated).toEqual([]);
+    expect(first.errors).toEqual([expect.stringMatching(/escalating the daily_tokens budget: disk full/)]);
+    // The next pass (this daemon's, or a restarted one's) finds it filed: records it, files nothing more.
+    const memory = costsMemory();
+    expect((await costsPass(ctx, memory)).escalated).toEqual([]);
+    expect((await costsPass(ctx, costsMemory())).escalated).toEqual([]);
+    expect(await ctx.store.list({ types: ['escalation'], limit: 0 })).toHaveLength(1);
+    const events = await ctx.store.events({ issueId: BUDGET_SUBJECT, eventType: BUDGET_REACHED_EVENT });
+    expect(events.map((e) => JSON.parse(e.new_value ?? '{}') as { budget: string })).toEqual([
+      expect.objectContaining({ budget: 'daily_tokens' }),
+    ]);
+  });
 });

@@ -1,7 +1,9 @@
 import { describeVerdict, type BudgetVerdict } from '../core/costs.js';
 import { errorMessage, isRecord } from '../core/errors.js';
 import type { TownStore } from '../core/town-store.js';
-import { escalate } from '../patrol/escalation.js';
+import { STATUSES } from '../core/bead.js';
+import { ESCALATION_TYPE } from '../core/escalation.js';
+import { escalate, routeFiled } from '../patrol/escalation.js';
 import { budgetStatus, holdOf, type BudgetHold } from '../work/budget.js';
 import type { TownContext } from '../work/sessions.js';
 import { ingestMemory, ingestUsage, type IngestMemory, type IngestReport } from './ingest.js';
@@ -10,7 +12,8 @@ import { ingestMemory, ingestUsage, type IngestMemory, type IngestReport } from 
  * The daemon's costs pass, once per pass: reads new usage into the store (at most every 30 s, or every tick
  * when the tick is shorter, and only the records that grew; it never asks a model anything), then weighs
  * today's usage against the budgets. A budget reached is escalated once per budget per day (recorded as a
- * `budget_reached` event of subject `budget`, so a restarted daemon does not tell it again); while the town's
+ * `budget_reached` event of subject `budget`, so a restarted daemon does not tell it again; an escalation of
+ * the day's title already filed counts as told, should the event have failed to be written); while the town's
  * or the polecats' budget is reached, dispatch holds by itself (src/work/budget.ts), and when it no longer is
  * — the day turned, a budget was raised — a `budget_released` event says so and the dispatcher is woken.
  */
@@ -75,9 +78,15 @@ export async function costsPass(ctx: TownContext, memory: CostsMemory): Promise<
       const key = `${status.day} ${v.budget}`;
       if (memory.escalated.has(key)) continue;
       try {
-        if (!(await toldAlready(ctx.store, status.day, v.budget))) {
+        const told = await toldAlready(ctx.store, status.day, v);
+        if (told === 'no') {
           const id = await tellBudget(ctx, status.day, v, report.hold !== null && report.hold.reached.includes(v));
           report.escalated.push({ budget: v.budget, id });
+        } else if (told !== 'yes') {
+          // Filed, but the pass failed before its event was recorded: routed (if it was not) and recorded now,
+          // not filed again.
+          await routeFiled(ctx, told.escalation);
+          await recordTold(ctx, status.day, v, told.escalation);
         }
         memory.escalated.add(key);
       } catch (err) {
@@ -96,24 +105,42 @@ export async function costsPass(ctx: TownContext, memory: CostsMemory): Promise<
   return report;
 }
 
-/** Whether this budget was already escalated today (by this daemon or one before it). */
-async function toldAlready(store: TownStore, day: string, budget: string): Promise<boolean> {
+/** An escalation's title: one per budget and day, so that the title alone tells whether it was filed. */
+function budgetTitle(day: string, v: BudgetVerdict): string {
+  const whose = v.scope === 'town' ? "the town's" : `the ${v.scope} role's`;
+  return `Daily budget reached: ${whose} ${v.measure === 'tokens' ? 'token' : 'money'} budget on ${day}`;
+}
+
+/**
+ * Whether this budget was already escalated today (by this daemon or one before it): its event says so; else an
+ * escalation of its title filed when writing the event failed (`{ escalation }`: record the event, tell no one).
+ */
+async function toldAlready(
+  store: TownStore,
+  day: string,
+  v: BudgetVerdict,
+): Promise<'yes' | 'no' | { escalation: string }> {
   const events = await store.events({ issueId: BUDGET_SUBJECT, eventType: BUDGET_REACHED_EVENT });
-  return events.some((e) => {
+  const recorded = events.some((e) => {
     try {
-      const v: unknown = JSON.parse(e.new_value ?? '');
-      return isRecord(v) && v.day === day && v.budget === budget;
+      const x: unknown = JSON.parse(e.new_value ?? '');
+      return isRecord(x) && x.day === day && x.budget === v.budget;
     } catch {
       return false;
     }
   });
+  if (recorded) return 'yes';
+  const title = budgetTitle(day, v);
+  const filed = (await store.list({ types: [ESCALATION_TYPE], statuses: [...STATUSES], limit: 0 })).find(
+    (b) => b.title === title,
+  );
+  return filed === undefined ? 'no' : { escalation: filed.id };
 }
 
 /** Escalates a budget reached (high: a person decides whether to raise it) and records that it was told. */
 async function tellBudget(ctx: TownContext, day: string, v: BudgetVerdict, holds: boolean): Promise<string> {
-  const whose = v.scope === 'town' ? "the town's" : `the ${v.scope} role's`;
   const e = await escalate(ctx, {
-    what: `Daily budget reached: ${whose} ${v.measure === 'tokens' ? 'token' : 'money'} budget on ${day}`,
+    what: budgetTitle(day, v),
     severity: 'high',
     source: ctx.actor,
     actor: ctx.actor,
@@ -127,11 +154,15 @@ async function tellBudget(ctx: TownContext, day: string, v: BudgetVerdict, holds
       `in settings.json${holds ? ' is raised' : ' if the day needs more'}. ` +
       '"gt costs --since today --by role" shows where it went.',
   });
+  await recordTold(ctx, day, v, e.id);
+  return e.id;
+}
+
+async function recordTold(ctx: TownContext, day: string, v: BudgetVerdict, escalation: string): Promise<void> {
   await ctx.store.recordActivity(
     BUDGET_SUBJECT,
     BUDGET_REACHED_EVENT,
-    JSON.stringify({ day, budget: v.budget, used: v.used, limit: v.limit, escalation: e.id }),
+    JSON.stringify({ day, budget: v.budget, used: v.used, limit: v.limit, escalation }),
     ctx.actor,
   );
-  return e.id;
 }

@@ -167,6 +167,7 @@ describe("Codex's rollout", () => {
     expect(codexSessionMeta(meta)).toEqual({
       id: '019a9776-0a34-7842-8627-112b63d66e90',
       cwd: '/town/gastown/polecats/toast',
+      started: '2026-03-01T10:00:00.000Z',
     });
     expect(codexSessionMeta(turn('x'))).toBeNull();
     expect(codexSessionMeta('{')).toBeNull();

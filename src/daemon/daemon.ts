@@ -26,6 +26,7 @@ import { quarantineTitlePrefix } from './revive.js';
 import { costsMemory, costsPass, type CostsMemory, type CostsPassReport } from '../costs/pass.js';
 import { startTelemetry } from '../telemetry/telemetry.js';
 import { UsageDeltas } from '../costs/deltas.js';
+import { dayOf } from '../work/budget.js';
 
 /**
  * The daemon: one per town. observe → reconcile (pure, core/reconcile.ts) → execute, on a periodic tick and
@@ -528,7 +529,7 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
     return undefined;
   });
   // Tokens for telemetry: what the costs pass read since this daemon started, counted once.
-  const deltas = new UsageDeltas(new Date(ctx.now()).toISOString());
+  const deltas = new UsageDeltas(ctx.now());
   let tokens: Promise<void> = Promise.resolve();
   let lastPass = 0;
   let passes = 0;
@@ -641,7 +642,7 @@ export async function runDaemon(ctx: DaemonContext, options: DaemonOptions): Pro
             }
             if (telemetry !== undefined && c.ingest !== null && c.ingest.added + c.ingest.updated > 0)
               tokens = tokens
-                .then(async () => telemetry.recordTokens(await deltas.next(ctx.store)))
+                .then(async () => telemetry.recordTokens(await deltas.next(ctx.store, dayOf(ctx.now()).startMs)))
                 .catch((err: unknown) => log({ event: 'error', message: `counting tokens: ${errorMessage(err)}` }));
             for (const e of c.escalated) log({ event: 'budget-reached', budget: e.budget, escalation: e.id });
             if (c.released) log({ event: 'budget-released' });

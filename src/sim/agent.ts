@@ -195,14 +195,15 @@ export class SimAgent {
 
   /**
    * One model response, as Claude Code would record it: the prompt's length and the turn's output make up the
-   * counts; the conversation so far is read from the cache, as Claude's is.
+   * counts; the conversation so far is read from the cache, as Claude's is. It is timed when the turn's work
+   * began (`at`): a model's response comes before the tools it calls run (gt done among them).
    */
-  #recordUsage(prompt: string): void {
+  #recordUsage(prompt: string, at: Date): void {
     if (this.#transcript === undefined) return;
     this.#messages++;
     const record = {
       type: 'assistant',
-      timestamp: new Date().toISOString(),
+      timestamp: at.toISOString(),
       sessionId: this.#sessionId,
       cwd: this.#cwd,
       message: {
@@ -487,8 +488,9 @@ export class SimAgent {
       }
       if (this.#opts.busyMs > 0) await sleep(this.#opts.busyMs);
       this.#said = 0;
+      const at = new Date();
       await this.#work();
-      this.#recordUsage(text);
+      this.#recordUsage(text, at);
     }
     let stopActive = false;
     for (;;) {
@@ -501,8 +503,9 @@ export class SimAgent {
       this.trace('hook_context', { event: 'stop', text: reason });
       this.say('  ⎿ the stop hook kept the turn going');
       stopActive = true;
+      const at = new Date();
       await this.#work();
-      this.#recordUsage(reason);
+      this.#recordUsage(reason, at);
     }
     this.#busy = false;
     this.#redraw();

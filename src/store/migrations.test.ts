@@ -284,6 +284,28 @@ describe('migrations', () => {
     db.close();
   });
 
+  it('upgrades a version-10 town to resumable reads: each record it named kept, read from the start, no bad position', () => {
+    const path = dbPath();
+    const v10 = openDatabase(path, { create: true, migrations: MIGRATIONS.filter((m) => m.version <= 10) });
+    v10
+      .prepare(
+        `INSERT INTO usage_sources (path, agent, runtime, format, recorded_at) VALUES ('/a.jsonl', 'mayor', 'claude', 'claude', 't')`,
+      )
+      .run();
+    v10.close();
+    const db = openDatabase(path);
+    expect(schemaVersion(db)).toBe(LATEST_SCHEMA_VERSION);
+    expect(db.prepare('SELECT path, read_offset, read_size, reader_state FROM usage_sources').all()).toEqual([
+      { path: '/a.jsonl', read_offset: 0, read_size: null, reader_state: null },
+    ]);
+    const set = db.prepare(`UPDATE usage_sources SET read_offset = ?, read_size = ?, reader_state = ?`);
+    set.run(10, 12, '{"model":"m"}');
+    expect(() => set.run(-1, null, null)).toThrow(/CHECK/);
+    expect(() => set.run(0, -1, null)).toThrow(/CHECK/);
+    expect(() => set.run(0, null, 'not json')).toThrow(/CHECK/);
+    db.close();
+  });
+
   it('lets a second connection migrate concurrently without harm', () => {
     const path = dbPath();
     const a = openDatabase(path, { create: true });

@@ -367,6 +367,17 @@ ${['estimated_minutes', 'due_at', 'defer_until', 'spec_id']
       ) STRICT;
     `,
   },
+  {
+    version: 11,
+    description: 'where each usage record was read to, so that a restarted reader resumes there',
+    sql: /* sql */ `
+      -- The byte after the last line taken; the file's size then (NULL: never read, or that read stopped
+      -- short and the next reads on); what the reader carries between reads (Codex's running totals, JSON).
+      ALTER TABLE usage_sources ADD COLUMN read_offset INTEGER NOT NULL DEFAULT 0 CHECK (read_offset >= 0);
+      ALTER TABLE usage_sources ADD COLUMN read_size INTEGER CHECK (read_size IS NULL OR read_size >= 0);
+      ALTER TABLE usage_sources ADD COLUMN reader_state TEXT CHECK (reader_state IS NULL OR json_valid(reader_state));
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

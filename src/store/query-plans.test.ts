@@ -3,6 +3,7 @@ import { NON_WORK_TYPES } from '../core/bead.js';
 import { openDatabase } from './db.js';
 import { LIVE_PROBLEMS_OF_KINDS_SQL } from './problem-repo.js';
 import * as q from './queries.js';
+import { USAGE_GROUPS_SQL } from './usage-repo.js';
 
 /**
  * Query plans, not timings: a hot query that loses its index turns a 10 ms `bd ready` into a 700 ms one
@@ -84,5 +85,20 @@ describe('query plans', () => {
     });
     expect(lines).toContain(expected);
     expect(lines.join('\n')).not.toMatch(/TEMP B-TREE/);
+  });
+
+  it.each([
+    [{ since: '2026-01-01T00:00:00.000Z' }, 'SEARCH usage USING INDEX usage_at (at>?)'],
+    [
+      { since: '2026-01-01T00:00:00.000Z', agent: 'gastown/polecats/toast' },
+      'SEARCH usage USING INDEX usage_agent (agent=? AND at>?)',
+    ],
+  ])('usage totals %o read the window through an index, not the whole table', (filter, expected) => {
+    const lines = plan(USAGE_GROUPS_SQL(filter), {
+      since: '2026-01-01T00:00:00.000Z',
+      agent: 'gastown/polecats/toast',
+    });
+    expect(lines).toContain(expected);
+    expect(lines.join('\n')).not.toMatch(/SCAN usage/);
   });
 });

@@ -56,7 +56,7 @@ import type {
 } from '../core/problem.js';
 import { ProblemRepo } from './problem-repo.js';
 import type { UsageEntry, UsageGroup } from '../core/costs.js';
-import type { UsageFilter, UsageSource, UsageSourceInput } from '../core/usage-store.js';
+import type { UsageFilter, UsageSource, UsageSourceInput, UsageSourceRead } from '../core/usage-store.js';
 import { UsageRepo } from './usage-repo.js';
 import { notFound } from './not-found.js';
 import { settle } from '../core/promise.js';
@@ -838,6 +838,12 @@ export class SqliteBeadStore implements TownStore, WriterReads {
 
   usageSources(): Promise<UsageSource[]> {
     return this.#settle(() => this.#usage.sources());
+  }
+
+  recordUsageReads(reads: readonly UsageSourceRead[]): Promise<void> {
+    return this.#settle(() =>
+      reads.length === 0 ? undefined : writeTransaction(this.#db, () => this.#usage.recordReads(reads)),
+    );
   }
 
   // ------------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 import { TOKEN_FIELDS, type UsageEntry, type UsageGroup } from '../core/costs.js';
-import { InternalError, ValidationError } from '../core/errors.js';
+import { InternalError, isRecord, ValidationError } from '../core/errors.js';
 import { normalizeTimestamp } from '../core/time.js';
 import {
   USAGE_FORMATS,
@@ -7,6 +7,7 @@ import {
   type UsageFormat,
   type UsageSource,
   type UsageSourceInput,
+  type UsageSourceRead,
 } from '../core/usage-store.js';
 import { cachedStatement, type Db } from './db.js';
 import { toIntValue, toNullableStringValue, toStringValue } from './rows.js';
@@ -15,10 +16,28 @@ const ENTRY_COLUMNS =
   'key, source, agent, session_id, bead_id, runtime, model, at, ' +
   'input_tokens, output_tokens, cache_read_tokens, cache_write_tokens';
 const SOURCE_COLUMNS = 'path, agent, runtime, format, runtime_session_id, recorded_at';
+const SOURCE_READ_COLUMNS = 'read_offset, read_size, reader_state';
 
-/** Where a filter applies: since and until on the response time, and one agent. */
-const WHERE =
-  'WHERE (@since IS NULL OR at >= @since) AND (@until IS NULL OR at < @until) AND (@agent IS NULL OR agent = @agent)';
+/**
+ * Where a filter applies (since and until on the response time, and one agent), from fixed fragments for the
+ * parts given, so that SQLite walks usage_at or usage_agent over the window instead of the whole table.
+ */
+export function usageWhere(filter: UsageFilter): string {
+  const parts = [
+    filter.agent === undefined ? '' : 'agent = @agent',
+    filter.since === undefined ? '' : 'at >= @since',
+    filter.until === undefined ? '' : 'at < @until',
+  ].filter((p) => p !== '');
+  return parts.length === 0 ? '' : `WHERE ${parts.join(' AND ')}`;
+}
+
+export const USAGE_GROUPS_SQL = (filter: UsageFilter): string => /* sql */ `
+  SELECT agent, bead_id, model, COUNT(*) AS messages, MAX(at) AS last_at,
+         SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
+         SUM(cache_read_tokens) AS cache_read_tokens, SUM(cache_write_tokens) AS cache_write_tokens
+    FROM usage ${usageWhere(filter)}
+   GROUP BY agent, bead_id, model
+   ORDER BY agent, bead_id, model`;
 
 function toEntry(row: unknown): UsageEntry {
   return {
@@ -51,11 +70,32 @@ function toSource(row: unknown): UsageSource {
     format,
     runtime_session_id: toNullableStringValue(row, 'runtime_session_id'),
     recorded_at: toStringValue(row, 'recorded_at'),
+    read_offset: toIntValue(row, 'read_offset'),
+    read_size: isRecord(row) && row.read_size === null ? null : toIntValue(row, 'read_size'),
+    reader_state: toNullableStringValue(row, 'reader_state'),
   };
 }
 
+/** A read's position checked: whole byte counts, and the reader's state as JSON text (or none). */
+function checkedRead(r: UsageSourceRead): UsageSourceRead {
+  const whole = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+  if (!whole(r.read_offset)) throw new ValidationError(`usage record ${r.path}: read_offset must be a whole number`);
+  if (r.read_size !== null && !whole(r.read_size))
+    throw new ValidationError(`usage record ${r.path}: read_size must be a whole number or null`);
+  if (r.reader_state !== null) {
+    let ok = typeof r.reader_state === 'string' && r.reader_state.length <= 65_536;
+    try {
+      if (ok) JSON.parse(r.reader_state);
+    } catch {
+      ok = false;
+    }
+    if (!ok) throw new ValidationError(`usage record ${r.path}: reader_state must be JSON text of at most 64 KB`);
+  }
+  return { path: r.path, read_offset: r.read_offset, read_size: r.read_size, reader_state: r.reader_state };
+}
+
 /** A filter's times in the stored form (UTC, milliseconds), so that text order is time order. */
-function filterParams(filter: UsageFilter): { since: string | null; until: string | null; agent: string | null } {
+function filterParams(filter: UsageFilter): { since?: string; until?: string; agent?: string } {
   const at = (v: string | undefined, name: string): string | null => {
     if (v === undefined) return null;
     try {
@@ -66,7 +106,13 @@ function filterParams(filter: UsageFilter): { since: string | null; until: strin
       });
     }
   };
-  return { since: at(filter.since, 'since'), until: at(filter.until, 'until'), agent: filter.agent ?? null };
+  const since = at(filter.since, 'since');
+  const until = at(filter.until, 'until');
+  return {
+    ...(since === null ? {} : { since }),
+    ...(until === null ? {} : { until }),
+    ...(filter.agent === undefined ? {} : { agent: filter.agent }),
+  };
 }
 
 /** An entry checked and in the stored form (its time in UTC with milliseconds). */
@@ -135,15 +181,7 @@ export class UsageRepo {
   }
 
   groups(filter: UsageFilter): UsageGroup[] {
-    return cachedStatement(
-      this.db,
-      `SELECT agent, bead_id, model, COUNT(*) AS messages, MAX(at) AS last_at,
-              SUM(input_tokens) AS input_tokens, SUM(output_tokens) AS output_tokens,
-              SUM(cache_read_tokens) AS cache_read_tokens, SUM(cache_write_tokens) AS cache_write_tokens
-         FROM usage ${WHERE}
-        GROUP BY agent, bead_id, model
-        ORDER BY agent, bead_id, model`,
-    )
+    return cachedStatement(this.db, USAGE_GROUPS_SQL(filter))
       .all(filterParams(filter))
       .map((row) => ({
         agent: toStringValue(row, 'agent'),
@@ -160,7 +198,10 @@ export class UsageRepo {
 
   entries(filter: UsageFilter & { limit?: number }): UsageEntry[] {
     const limit = filter.limit === undefined || filter.limit <= 0 ? -1 : filter.limit;
-    return cachedStatement(this.db, `SELECT ${ENTRY_COLUMNS} FROM usage ${WHERE} ORDER BY at DESC, key LIMIT @limit`)
+    return cachedStatement(
+      this.db,
+      `SELECT ${ENTRY_COLUMNS} FROM usage ${usageWhere(filter)} ORDER BY at DESC, key LIMIT @limit`,
+    )
       .all({ ...filterParams(filter), limit })
       .map(toEntry);
   }
@@ -185,15 +226,29 @@ export class UsageRepo {
        VALUES (@path, @agent, @runtime, @format, @runtime_session_id, @now)
        ON CONFLICT (path) DO NOTHING`,
     ).run({ ...input, runtime_session_id: input.runtime_session_id ?? null, now: this.now() });
-    const row: unknown = cachedStatement(this.db, `SELECT ${SOURCE_COLUMNS} FROM usage_sources WHERE path = ?`).get(
-      input.path,
-    );
+    const row: unknown = cachedStatement(
+      this.db,
+      `SELECT ${SOURCE_COLUMNS}, ${SOURCE_READ_COLUMNS} FROM usage_sources WHERE path = ?`,
+    ).get(input.path);
     return toSource(row);
   }
 
   sources(): UsageSource[] {
-    return cachedStatement(this.db, `SELECT ${SOURCE_COLUMNS} FROM usage_sources ORDER BY recorded_at, path`)
+    return cachedStatement(
+      this.db,
+      `SELECT ${SOURCE_COLUMNS}, ${SOURCE_READ_COLUMNS} FROM usage_sources ORDER BY recorded_at, path`,
+    )
       .all()
       .map(toSource);
+  }
+
+  recordReads(reads: readonly UsageSourceRead[]): void {
+    const rows = reads.map(checkedRead);
+    const update = cachedStatement(
+      this.db,
+      `UPDATE usage_sources SET read_offset = @read_offset, read_size = @read_size, reader_state = @reader_state
+        WHERE path = @path`,
+    );
+    for (const r of rows) update.run(r);
   }
 }

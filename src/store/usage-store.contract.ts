@@ -181,5 +181,34 @@ export function runUsageStoreContract(name: string, make: UsageStoreFactory): vo
         ).rejects.toThrow(ValidationError);
         expect((await s.usageSources()).length).toBe(2);
       }));
+
+    it('keeps where each record was read to, for a reader that starts afresh', () =>
+      withStore(async (s) => {
+        const base = { agent: 'mayor', runtime: 'codex', format: 'codex' as const, runtime_session_id: null };
+        const fresh = await s.recordUsageSource({ ...base, path: '/r/a.jsonl' });
+        expect(fresh).toMatchObject({ read_offset: 0, read_size: null, reader_state: null });
+        await s.recordUsageSource({ ...base, path: '/r/b.jsonl' });
+        await s.recordUsageReads([
+          { path: '/r/a.jsonl', read_offset: 120, read_size: 130, reader_state: '{"model":"gpt-5"}' },
+          { path: '/r/gone.jsonl', read_offset: 5, read_size: 5, reader_state: null },
+        ]);
+        expect((await s.usageSources()).map((x) => [x.path, x.read_offset, x.read_size, x.reader_state])).toEqual([
+          ['/r/a.jsonl', 120, 130, '{"model":"gpt-5"}'],
+          ['/r/b.jsonl', 0, null, null],
+        ]);
+        // Named again (a resumed session's hook): where it was read to stays.
+        expect(await s.recordUsageSource({ ...base, path: '/r/a.jsonl' })).toMatchObject({ read_offset: 120 });
+        // A bad position writes nothing, not even the good one beside it.
+        await expect(
+          s.recordUsageReads([
+            { path: '/r/b.jsonl', read_offset: 9, read_size: 9, reader_state: null },
+            { path: '/r/a.jsonl', read_offset: -1, read_size: null, reader_state: null },
+          ]),
+        ).rejects.toThrow(ValidationError);
+        await expect(
+          s.recordUsageReads([{ path: '/r/a.jsonl', read_offset: 1, read_size: 1, reader_state: '{' }]),
+        ).rejects.toThrow(ValidationError);
+        expect((await s.usageSources()).map((x) => x.read_offset)).toEqual([120, 0]);
+      }));
   });
 }

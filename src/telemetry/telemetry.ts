@@ -1,3 +1,4 @@
+import type { AgentModelTokens } from '../core/costs.js';
 import { NON_WORK_TYPES, type BeadEvent } from '../core/bead.js';
 import {
   ATTR,
@@ -45,14 +46,7 @@ export type PassFacts = {
 };
 
 /** Token usage of one agent on one model since the last report (raw counts, never money). */
-export type TokenUsage = {
-  agent: string;
-  model: string;
-  input_tokens: number;
-  output_tokens: number;
-  cache_read_tokens: number;
-  cache_write_tokens: number;
-};
+export type TokenUsage = AgentModelTokens;
 
 export type Telemetry = {
   afterPass(facts: PassFacts): void;

@@ -49,8 +49,8 @@ describe('describeEvent', () => {
     ],
     [
       'a merge request closed',
-      ev({ issue_id: 'ga-mr-1', event_type: 'closed', field: 'status', new_value: 'Landed in abc123' }),
-      'merge request ga-mr-1 "Merge ga-1" closed: Landed in abc123',
+      ev({ issue_id: 'ga-mr-1', event_type: 'closed', field: 'status', old_value: 'open', new_value: 'closed' }),
+      'merge request ga-mr-1 "Merge ga-1" closed',
       'good',
     ],
     [
@@ -156,6 +156,8 @@ describe('isNews', () => {
     expect(isNews(ev({ issue_id: 'ga-1', event_type: 'label_added', new_value: 'x' }), beads)).toBe(false);
     expect(isNews(ev({ issue_id: 'ga-1', event_type: 'updated', field: 'metadata' }), beads)).toBe(false);
     expect(isNews(ev({ issue_id: 'ga-1', event_type: 'updated', field: 'title' }), beads)).toBe(true);
+    expect(isNews(ev({ issue_id: 'ga-1', event_type: 'updated', field: 'closed_at' }), beads)).toBe(false);
+    expect(isNews(ev({ issue_id: 'ga-1', event_type: 'updated', field: 'close_reason' }), beads)).toBe(false);
     expect(isNews(ev({ issue_id: 'gastown/polecats/toast', event_type: 'session_started' }), beads)).toBe(true);
   });
 });

@@ -60,10 +60,8 @@ function beadText(e: BeadEvent, bead: EventBead | undefined): { text: string; to
         tone: kind === 'escalation' ? 'bad' : 'info',
       };
     case 'closed':
-      return {
-        text: `${named}${title} closed${e.new_value === null ? '' : `: ${clip(e.new_value, 60)}`}`,
-        tone: 'good',
-      };
+      // The new value is the status ("closed"); the reason is in the bead's record.
+      return { text: `${named}${title} closed`, tone: 'good' };
     case 'reopened':
       return { text: `${named}${title} reopened`, tone: 'info' };
     case 'status_changed':
@@ -206,6 +204,15 @@ export function describeEvent(e: BeadEvent, beads: ReadonlyMap<string, EventBead
 
 /** Events that are plumbing, not news: a bead's every field edit stays in `bd show`, not in the stream. */
 const QUIET = new Set(['label_added', 'label_removed', 'nudges_delivered', 'imported']);
+const QUIET_FIELDS = new Set([
+  'metadata',
+  'description',
+  'notes',
+  'started_at',
+  'closed_at',
+  'close_reason',
+  'updated_at',
+]);
 
 /** Whether the stream shows this event (updates of mail and molecule plumbing are left out). */
 export function isNews(e: BeadEvent, beads: ReadonlyMap<string, EventBead>): boolean {
@@ -213,6 +220,7 @@ export function isNews(e: BeadEvent, beads: ReadonlyMap<string, EventBead>): boo
   const bead = beads.get(e.issue_id);
   // Mail's read/archived marks and the like are updates of a message's labels or metadata.
   if (bead?.issue_type === 'message' && e.event_type !== 'created') return false;
-  if (e.event_type === 'updated' && (e.field === 'metadata' || e.field === 'description')) return false;
+  // Fields that move with a status change, or that only the bead's own record needs (bd show has them).
+  if (e.event_type === 'updated' && QUIET_FIELDS.has(e.field ?? '')) return false;
   return true;
 }

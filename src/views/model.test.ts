@@ -52,12 +52,14 @@ describe('compareNeeds', () => {
 });
 
 describe('StateMemory', () => {
-  it('keeps since when an agent is in its state, from the record at first sight, and restarts the clock on a change', () => {
+  it('keeps since when an agent is in its state: the record at first sight (or unknown), the change when seen', () => {
     const m = new StateMemory();
     expect(m.since('a', 'working', 1_000, 5_000)).toBe(1_000);
     expect(m.since('a', 'working', 4_000, 6_000)).toBe(1_000);
     expect(m.since('a', 'stalled', 2_000, 7_000)).toBe(7_000);
-    expect(m.since('b', 'idle', null, 8_000)).toBe(8_000);
+    expect(m.since('b', 'stopped', null, 8_000)).toBeNull();
+    expect(m.since('b', 'stopped', null, 9_000)).toBeNull();
+    expect(m.since('b', 'idle', null, 9_500)).toBe(9_500);
     expect(m.since('c', 'idle', 9_999, 9_000)).toBe(9_000); // a record from the future is not believed
     m.keepOnly(new Set(['b']));
     expect(m.since('a', 'stalled', 3_000, 10_000)).toBe(3_000);

@@ -129,15 +129,18 @@ export type ViewOptions = {
   usage?: UsageSource;
 };
 
-/** Since when a watcher has seen each agent in its current state (in memory only). */
+/**
+ * Since when a watcher has seen each agent in its current state (in memory only). At first sight that is what
+ * the record says, or unknown (null) where it says nothing: a watcher opened a minute ago does not claim that an
+ * agent stopped a minute ago. A change it sees happen starts the clock then.
+ */
 export class StateMemory {
-  readonly #seen = new Map<string, { state: string; sinceMs: number }>();
+  readonly #seen = new Map<string, { state: string; sinceMs: number | null }>();
 
-  /** The time the agent entered `state`: kept while it stays, `recordMs` (or now) when first seen or changed. */
-  since(address: string, state: string, recordMs: number | null, nowMs: number): number {
+  since(address: string, state: string, recordMs: number | null, nowMs: number): number | null {
     const before = this.#seen.get(address);
     if (before !== undefined && before.state === state) return before.sinceMs;
-    const sinceMs = before === undefined && recordMs !== null ? Math.min(recordMs, nowMs) : nowMs;
+    const sinceMs = before === undefined ? (recordMs === null ? null : Math.min(recordMs, nowMs)) : nowMs;
     this.#seen.set(address, { state, sinceMs });
     return sinceMs;
   }
@@ -282,7 +285,10 @@ export async function buildTownView(ctx: ViewContext, options: ViewOptions = {})
   const shown = snap.agents.filter((a) => inRig(a.rig));
   options.states?.keepOnly(new Set(snap.agents.map((a) => a.address)));
   const rows: AgentRow[] = shown.map((a) => {
-    const since = options.states?.since(a.address, a.state, recordedSince(a), nowMs) ?? recordedSince(a);
+    const since =
+      options.states === undefined
+        ? recordedSince(a)
+        : options.states.since(a.address, a.state, recordedSince(a), nowMs);
     const u = usage?.get(a.address) ?? null;
     return {
       address: a.address,

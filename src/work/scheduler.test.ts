@@ -215,6 +215,34 @@ describe('a daily budget reached', () => {
     expect((await store.agent(TOAST)).hook_bead).toBe(work.id);
   });
 
+  it('queues hooking work to a polecat without starting it (gt hook) as well, saying which budget', async () => {
+    const { ctx: base, store, provider } = await setup();
+    const ctx: SlingContext = {
+      ...base,
+      settings: { ...base.settings, budgets: { daily_tokens: 10, daily_usd: null, roles: {} } },
+    };
+    await store.recordUsage([used('mayor', 50)]);
+    const work = await store.create({ title: 'work' }, 'mayor');
+    const [q] = await sling(ctx, [work.id], TOAST, { noStart: true });
+    expect(q?.action).toBe('queued');
+    expect(q?.queue_reason).toMatch(/^the town's daily token budget \(10\) is reached: 50 used today/);
+    // Nothing on the hook for the daemon to start; it goes with the queue once the hold ends.
+    expect((await store.agent(TOAST)).hook_bead).toBeNull();
+    expect((await store.pendingSlings()).map((p) => [p.bead, p.target])).toEqual([[work.id, TOAST]]);
+    expect(await provider.list()).toEqual([]);
+    // Work for an agent that is no polecat is hooked as before.
+    const crew = await store.create({ title: 'crew work' }, 'mayor');
+    await store.registerAgent(
+      {
+        identity: { role: 'crew', rig: 'gastown', name: 'joe' },
+        session_name: 'ga-crew-joe',
+        sandbox_path: '/tmp/joe',
+      },
+      'test',
+    );
+    expect((await sling(ctx, [crew.id], 'gastown/crew/joe', { noStart: true }))[0]).toMatchObject({ action: 'none' });
+  });
+
   it("holds nothing for another role's budget, and reads nothing without budgets", async () => {
     const { ctx: base, store } = await setup();
     const mayorOnly = { daily_tokens: null, daily_usd: null, roles: { mayor: { daily_tokens: 10, daily_usd: null } } };

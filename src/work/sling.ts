@@ -48,7 +48,8 @@ import { FEED_KEYS, slingConvoyName, slingConvoyPlan } from '../core/convoy.js';
  *
  * A bead that open beads block is not started: it is queued too, saying which beads it waits for, and the
  * scheduler dispatches it once they close. While a daily budget holds dispatch (src/work/budget.ts), work for a
- * polecat is queued as well, saying which budget, and goes once the day turns or the budget is raised. Several
+ * polecat is queued as well, saying which budget, and goes once the day turns or the budget is raised — hooked
+ * without a start (`gt hook`) too, since the daemon starts a polecat that has work on its hook. Several
  * beads slung together go with a convoy (src/work/convoy.ts):
  * the open one that tracks them all, else one made for them, unless `convoy: false`.
  */
@@ -332,8 +333,9 @@ async function slingOne(ctx: SlingContext, bead: Bead, target: SlingTarget, opti
     }
   }
 
-  // 0b. A daily budget reached: work for a polecat waits in the queue (running agents finish their turn).
-  if (options.dispatching !== true && options.noStart !== true) {
+  // 0b. A daily budget reached: work for a polecat waits in the queue (running agents finish their turn). Hooking
+  // it without a start (`gt hook`) waits too: the daemon would start a polecat with work on its hook at once.
+  if (options.dispatching !== true) {
     const rig = polecatRig(target);
     const hold = rig === undefined ? null : await budgetHold(ctx);
     if (rig !== undefined && hold !== null) return enqueue(ctx, bead, target, rig, options, base, hold.why);
