@@ -81,6 +81,51 @@ async function startDashboard(env: Env, cwd: string): Promise<{ child: ChildProc
   return { child, url, pid: child.pid ?? 0 };
 }
 
+const summary = (v: readonly number[]): Latency => ({
+  median: quantile(v, 0.5),
+  p95: quantile(v, 0.95),
+  max: Math.max(...v),
+  rounds: v.length,
+});
+
+type Latency = { median: number; p95: number; max: number; rounds: number };
+
+/** `gt feed --plain --follow --json` running; for each event filed, the time until its line is printed. */
+async function followLatencies(env: Env, cwd: string, file: (title: string) => Promise<string>): Promise<number[]> {
+  const child = spawn(process.execPath, [GT, 'feed', '--plain', '--follow', '--json', '--last', '0'], {
+    cwd,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const waiters: { title: string; resolve: (ms: number) => void }[] = [];
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    out += d;
+    const now = Date.now();
+    for (const w of waiters.splice(0)) {
+      if (out.includes(w.title)) w.resolve(now);
+      else waiters.push(w);
+    }
+  });
+  try {
+    await sleep(2_000); // started, following
+    const latencies: number[] = [];
+    for (let i = 0; i < LATENCY_ROUNDS; i++) {
+      const title = `bench follow ${i} ${Date.now().toString(36)}`;
+      const printed = new Promise<number>((resolve, reject) => {
+        waiters.push({ title, resolve });
+        setTimeout(() => reject(new Error(`gt feed --follow printed no "${title}" in 30 s`)), 30_000).unref();
+      });
+      const at = await file(title);
+      latencies.push((await printed) - Date.parse(at));
+      await sleep(300);
+    }
+    return latencies;
+  } finally {
+    child.kill('SIGTERM');
+  }
+}
+
 type Scenario = { key: 'none' | 'one-tab-and-feed' | 'ten-tabs'; what: string; tabs: number; feed: boolean };
 const SCENARIOS: Scenario[] = [
   { key: 'none', what: 'no viewer', tabs: 0, feed: false },
@@ -219,6 +264,14 @@ async function main(): Promise<void> {
       await sleep(300);
     }
     await page.close();
+
+    // From an event in the store to `gt feed --plain --follow` printing it.
+    progress(`event to gt feed --plain --follow, ${LATENCY_ROUNDS} rounds`);
+    const follow = await followLatencies(
+      env,
+      town.root,
+      async (title) => (await store.create({ title }, 'bench')).created_at,
+    );
     await gt(env, town.root, 'daemon', 'stop');
 
     const none = rows.find((r) => r.scenario === 'none');
@@ -231,12 +284,8 @@ async function main(): Promise<void> {
       window_s: WINDOW_S,
       rows,
       daemon_baseline_per_hour_s: none === undefined ? NaN : (none.daemon_cpu_s / none.window_s) * 3600,
-      event_to_page_ms: {
-        median: quantile(latencies, 0.5),
-        p95: quantile(latencies, 0.95),
-        max: Math.max(...latencies),
-        rounds: latencies.length,
-      },
+      event_to_page_ms: summary(latencies),
+      event_to_follow_ms: summary(follow),
     };
     writeFileSync(join(ROOT, 'bench', 'views.json'), `${JSON.stringify(results, null, 2)}\n`);
     const md = report(results);
@@ -262,7 +311,8 @@ function report(r: {
   window_s: number;
   rows: Row[];
   daemon_baseline_per_hour_s: number;
-  event_to_page_ms: { median: number; p95: number; max: number; rounds: number };
+  event_to_page_ms: Latency;
+  event_to_follow_ms: Latency;
 }): string {
   const f1 = (n: number): string => (Number.isFinite(n) ? n.toFixed(1) : '-');
   const f2 = (n: number): string => (Number.isFinite(n) ? n.toFixed(2) : '-');
@@ -291,6 +341,11 @@ function report(r: {
     'A bead is filed in the store (by this process, as any gt or bd would); the time until the open tab shows',
     "its title, from the event's own timestamp to the page's clock at the frame that shows it (same machine):",
     `median ${f1(r.event_to_page_ms.median)} ms, p95 ${f1(r.event_to_page_ms.p95)} ms, worst ${f1(r.event_to_page_ms.max)} ms over ${r.event_to_page_ms.rounds} events (goal: under 1 s).`,
+    '',
+    '## From an event to `gt feed --plain --follow`',
+    '',
+    "The same, to the line `gt feed --plain --follow --json` prints, from the event's timestamp to this process",
+    `reading the line: median ${f1(r.event_to_follow_ms.median)} ms, p95 ${f1(r.event_to_follow_ms.p95)} ms, worst ${f1(r.event_to_follow_ms.max)} ms over ${r.event_to_follow_ms.rounds} events (goal: under 1 s).`,
     '',
   ];
   return lines.join('\n');
