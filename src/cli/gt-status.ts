@@ -1,3 +1,4 @@
+import { startOfLocalDay } from '../core/time.js';
 import type { Command } from 'commander';
 import type { TownHold } from '../core/agent-store.js';
 import { workTitle } from '../core/merge-request.js';
@@ -21,13 +22,6 @@ import { positiveInt, withTown } from './gt-agents.js';
 import { oneLine, printJson, sanitize, sinceIso, type Io } from './io.js';
 
 type Opts = Record<string, unknown>;
-
-/** Midnight of the day `ms` falls in, in this machine's time zone: where "today" starts for a person. */
-function startOfLocalDay(ms: number): number {
-  const d = new Date(ms);
-  d.setHours(0, 0, 0, 0);
-  return d.getTime();
-}
 
 function agentRow(a: AgentView): string {
   const waiting = a.question === null ? '' : `  waits at: ${sanitize(a.question).slice(0, 80)}`;

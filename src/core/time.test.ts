@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from './errors.js';
-import { compareTimestamps, durationSeconds, formatDuration, formatTimestamp, normalizeTimestamp } from './time.js';
+import {
+  compareTimestamps,
+  durationSeconds,
+  formatDuration,
+  formatTimestamp,
+  normalizeTimestamp,
+  startOfLocalDay,
+} from './time.js';
 
 describe('timestamps', () => {
   it.each([
@@ -57,5 +64,15 @@ describe('durations', () => {
     [90_061, '1d1h'],
   ])('writes %i seconds as %s', (seconds, text) => {
     expect(formatDuration(seconds)).toBe(text);
+  });
+});
+
+describe('startOfLocalDay', () => {
+  it("is the local midnight of the day a time falls in, and that midnight's own", () => {
+    const noon = new Date(2026, 11, 2, 12, 34, 56, 789).getTime();
+    const midnight = new Date(2026, 11, 2).getTime();
+    expect(startOfLocalDay(noon)).toBe(midnight);
+    expect(startOfLocalDay(midnight)).toBe(midnight);
+    expect(startOfLocalDay(midnight - 1)).toBe(new Date(2026, 11, 1).getTime());
   });
 });

@@ -9,6 +9,13 @@ export function formatTimestamp(ms: number): string {
   return new Date(ms).toISOString();
 }
 
+/** Midnight of the day `ms` falls in, in this machine's time zone: where "today" starts for a person. */
+export function startOfLocalDay(ms: number): number {
+  const d = new Date(ms);
+  d.setHours(0, 0, 0, 0);
+  return d.getTime();
+}
+
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 
 /**

@@ -1,3 +1,4 @@
+import { startOfLocalDay } from '../core/time.js';
 import { NON_WORK_TYPES } from '../core/bead.js';
 import type { BeadSummary } from '../core/bead-store.js';
 import type { Escalation } from '../core/escalation.js';
@@ -65,9 +66,8 @@ export async function townGlance(
   const problems = (await ctx.store.problems({ states: LIVE_PROBLEM_STATES })).sort(compareProblems);
   const escalations = (await listEscalations(ctx)).filter((e) => e.status === 'open');
   // Since the last look, or today when there was none.
-  const day = new Date(ctx.now());
-  day.setHours(0, 0, 0, 0);
-  const merged = await mergedToday(ctx.store, sinceMs ?? day.getTime(), SHOWN);
+  const today = startOfLocalDay(ctx.now());
+  const merged = await mergedToday(ctx.store, sinceMs ?? today, SHOWN);
   const requests =
     options.requestsTo === undefined
       ? []
@@ -75,7 +75,7 @@ export async function townGlance(
   // Views only of the convoys shown or answering an open request: a town's landed convoys pile up.
   const open = new Set(requests.map((m) => m.id));
   const landedSince = (c: { status: string; landed_at: string | null }): boolean =>
-    c.status === 'open' || (c.landed_at !== null && Date.parse(c.landed_at) >= (sinceMs ?? day.getTime()));
+    c.status === 'open' || (c.landed_at !== null && Date.parse(c.landed_at) >= (sinceMs ?? today));
   const looked = await listConvoys(ctx, {
     all: true,
     where: (r) =>

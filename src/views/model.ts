@@ -1,3 +1,4 @@
+import { startOfLocalDay } from '../core/time.js';
 import type { Agent } from '../core/agent-store.js';
 import type { BeadEvent } from '../core/bead.js';
 import type { ConvoyView } from '../core/convoy.js';
@@ -222,13 +223,6 @@ export function addUsage(a: UsageTotals, b: UsageTotals): UsageTotals {
 
 export const totalTokens = (u: UsageTotals): number =>
   u.input_tokens + u.output_tokens + u.cache_read_tokens + u.cache_write_tokens;
-
-/** Midnight of the day `nowMs` falls in, in this machine's time zone: where "today" starts for a person. */
-export function startOfLocalDay(nowMs: number): number {
-  const d = new Date(nowMs);
-  d.setHours(0, 0, 0, 0);
-  return d.getTime();
-}
 
 const EVENT_BEAD_ID = /^[a-z][a-z0-9]*-[A-Za-z0-9.-]+$/u;
 

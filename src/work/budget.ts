@@ -1,3 +1,4 @@
+import { startOfLocalDay } from '../core/time.js';
 import {
   budgetVerdicts,
   dayUsage,
@@ -20,8 +21,7 @@ type Ctx = Pick<TownContext, 'store' | 'settings' | 'now'>;
 
 /** The local day `nowMs` falls in: its date, and when it began. Budgets are daily in the town's own time. */
 export function dayOf(nowMs: number): { day: string; startMs: number } {
-  const d = new Date(nowMs);
-  d.setHours(0, 0, 0, 0);
+  const d = new Date(startOfLocalDay(nowMs));
   const pad = (n: number): string => String(n).padStart(2, '0');
   return { day: `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`, startMs: d.getTime() };
 }
