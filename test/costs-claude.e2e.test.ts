@@ -86,18 +86,23 @@ describe.skipIf(!claudeAvailable())('gt costs on the real Claude Code CLI', () =
     };
     let costs: Costs | undefined;
     // The CLI writes each message once its stream ends: the two agree once the turn is over.
-    await eventually(
-      async () => {
-        costs = json<Costs>(await run('costs', '--agent', TOAST, '--json'));
-        return sent().messages >= 2 && costs.total.messages === sent().messages;
-      },
-      'gt costs to read the whole turn',
-      60_000,
-    ).catch((err: unknown) => {
-      // eslint-disable-next-line no-console -- for whoever reads the failure
-      console.log(JSON.stringify({ sent: model.sent, costs, entries: store.usageEntries() }, null, 1));
-      throw err;
-    });
+    const settled = (what: string) =>
+      eventually(
+        async () => {
+          costs = json<Costs>(await run('costs', '--agent', TOAST, '--json'));
+          return sent().messages >= 2 && costs.total.messages === sent().messages;
+        },
+        what,
+        60_000,
+      ).catch(async (err: unknown) => {
+        // eslint-disable-next-line no-console -- for whoever reads the failure
+        console.log(JSON.stringify({ sent: model.sent, costs, entries: await store.usageEntries() }, null, 1));
+        throw err;
+      });
+    await settled('gt costs to read the whole turn');
+    // The agent may go on (its hook still holds the bead): stop it, so that what is compared stays put.
+    expect((await run('session', 'stop', TOAST)).status).toBe(0);
+    await settled('gt costs to read everything the stopped agent sent');
     const expected = sent();
     expect(costs?.rows).toEqual([
       {

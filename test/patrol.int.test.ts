@@ -198,7 +198,10 @@ describe('the patrol, with the sim policy', () => {
     f.run('sling', one.id, 'gastown/polecats/toast', '--agent', 'sim-limit');
     f.run('sling', two.id, 'gastown/polecats/nux', '--agent', 'sim-ask');
     await eventually(
-      async () => (await s.decisions({ limit: 0 })).length >= 2,
+      async () => {
+        const kinds = new Set((await s.decisions({ limit: 0 })).map((d) => d.kind));
+        return kinds.has('usage-limit') && kinds.has('needs-input');
+      },
       'the witness to decide on both screens',
       60_000,
     ).catch(async (err: unknown) => {

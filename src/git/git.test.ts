@@ -3,7 +3,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { git, townWithRig } from '../../test/helpers/town-fixture.js';
-import { addWorktreeOnNewBranch, fetchOrigin, mergeTargetIntoBranch, switchToNewBranch } from './git.js';
+import {
+  addWorktreeOnNewBranch,
+  fetchOrigin,
+  mergeTargetIntoBranch,
+  setWorktreeIdentity,
+  switchToNewBranch,
+} from './git.js';
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
@@ -78,4 +84,20 @@ describe('mergeTargetIntoBranch', () => {
     expect(await mergeTargetIntoBranch(r.sandbox, 'polecat/aster/two@1', 'main')).toEqual(['app.txt']);
     expect(git(r.sandbox, 'rev-parse', '--abbrev-ref', 'HEAD').trim()).toBe('polecat/aster/two@1');
   }, 30_000);
+});
+
+describe('setWorktreeIdentity', () => {
+  it('names each worktree its own author while other worktrees are being added beside it', async () => {
+    const r = await rig();
+    const names = Array.from({ length: 24 }, (_, i) => `p${i}`);
+    await Promise.all(
+      names.map(async (n) => {
+        const path = join(r.repo, '..', 'polecats', n);
+        await addWorktreeOnNewBranch(r.repo, path, `polecat/${n}/work@1`, 'origin/main');
+        await setWorktreeIdentity(r.repo, path, n, `${n}@example.com`);
+      }),
+    );
+    for (const n of names)
+      expect(git(join(r.repo, '..', 'polecats', n), 'config', 'user.email').trim()).toBe(`${n}@example.com`);
+  }, 60_000);
 });

@@ -178,13 +178,21 @@ export async function addWorktreeOnNewBranch(
   );
 }
 
-/** Gives every commit made in this worktree the agent's name and email (worktree-scoped config). */
+/**
+ * Gives every commit made in this worktree the agent's name and email (worktree-scoped config). With the shared
+ * clone's lock held: a `git config` that meets another worktree being added fails on its half-written files,
+ * and two gts turning per-worktree config on at once would both move core.bare.
+ */
 export async function setWorktreeIdentity(
   bareRepo: string,
   worktree: string,
   name: string,
   email: string,
 ): Promise<void> {
+  await withSharedClone(bareRepo, () => setIdentityUnlocked(bareRepo, worktree, name, email));
+}
+
+async function setIdentityUnlocked(bareRepo: string, worktree: string, name: string, email: string): Promise<void> {
   const enabled = await runGit(['config', '--get', 'extensions.worktreeConfig'], { cwd: bareRepo });
   if (!enabled.ok || enabled.stdout.trim() !== 'true') {
     // With per-worktree config on, the shared core.bare=true would make every worktree "bare": move it into
