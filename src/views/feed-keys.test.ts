@@ -119,6 +119,22 @@ describe('the feed: acting on the selected row', () => {
     expect(sent.ui.status?.text).toBe(`nudging ${TOAST}…`);
   });
 
+  it('Backspace takes back a whole character: a flag, an emoji family, a letter with its accent', () => {
+    const flag = '\u{1f1eb}\u{1f1f7}';
+    const family = '\u{1f468}\u200d\u{1f469}\u200d\u{1f467}';
+    const accented = 'e\u0301';
+    const back = { name: 'backspace' } as const;
+    const typed = press(onToast, ['n', `ok${accented}${flag}${family}`]).ui;
+    const texts = [1, 2, 3, 4].map((n) => {
+      const r = press(
+        typed,
+        Array.from({ length: n }, () => back),
+      ).ui.mode;
+      return r.kind === 'prompt' ? r.text : null;
+    });
+    expect(texts).toEqual([`ok${accented}${flag}`, `ok${accented}`, 'ok', 'o']);
+  });
+
   it('a prompt is cancelled by Escape or Ctrl-C, and sends nothing when empty', () => {
     for (const key of [{ name: 'escape' }, { name: 'ctrl-c' }] as const) {
       const r = press(onToast, ['n', 'hello', key]);

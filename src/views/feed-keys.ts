@@ -1,3 +1,4 @@
+import { graphemes } from '../core/term-width.js';
 import type { EventTone } from './events.js';
 import type { ViewAction } from './actions.js';
 import type { TownView } from './model.js';
@@ -203,7 +204,8 @@ export function feedKey(ui: FeedUi, key: Key, view: TownView | undefined): KeyRe
         };
       }
       case 'backspace':
-        return { ui: { ...ui, mode: { ...mode, text: [...mode.text].slice(0, -1).join('') } } };
+        // The last character as it shows: a letter with its accents, a flag, an emoji sequence.
+        return { ui: { ...ui, mode: { ...mode, text: graphemes(mode.text).slice(0, -1).join('') } } };
       case 'tab':
         return { ui: { ...ui, mode: { ...mode, text: `${mode.text} ` } } };
       case 'char':

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ago, agentRow, convoy, need, NOW, stats, townView } from '../../test/helpers/feed-views.js';
+import { graphemes, termWidth } from '../core/term-width.js';
 import type { FeedEvent } from './events.js';
 import { feedKey, initialUi, type FeedUi } from './feed-keys.js';
-import { age, cut, fit, money, paint, renderFeed, tokens, windowOf } from './feed-render.js';
+import { age, cut, fit, HELP_LINES, KEYS_LINE, money, paint, renderFeed, tokens, windowOf } from './feed-render.js';
 import type { TownView, UsageTotals } from './model.js';
 
 const TOAST = 'gastown/polecats/toast';
@@ -122,6 +123,18 @@ describe('the feed: rendering pieces', () => {
     expect([money(0), money(1.234), money(12.6), money(null)]).toEqual(['$0.00', '$1.23', '$13', 'unpriced']);
   });
 
+  it('cuts and fits by columns: a wide character is two, and is never split', () => {
+    const cjk = '\u4e2d\u6587\u6807\u9898'; // four ideographs
+    expect(cut(cjk, 8)).toBe(cjk);
+    expect(cut(cjk, 7)).toBe('\u4e2d\u6587\u6807\u2026');
+    expect(cut(cjk, 6)).toBe('\u4e2d\u6587\u2026 ');
+    const line = { segs: [{ text: cjk }, { text: 'x', tone: 'bad' as const }] };
+    // Exactly full with more to come: the last column is the ellipsis, and the ideograph it displaces leaves a space.
+    expect(paint(fit(line, 8), false)).toBe('\u4e2d\u6587\u6807\u2026 ');
+    expect(paint(fit(line, 9), false)).toBe(`${cjk}x`);
+    expect(paint(fit({ ...line, selected: true }, 12), false)).toBe(`${cjk}x   `);
+  });
+
   it('cuts with an ellipsis, fits segments to the width, pads a selected line', () => {
     expect(cut('abcdef', 4)).toBe('abc…');
     expect(cut('abc', 4)).toBe('abc');
@@ -161,6 +174,121 @@ describe('the feed: the screen', () => {
       for (const l of lines) expect([...visible(l)].length).toBeLessThanOrEqual(w);
       if (!color) expect(lines.join('')).not.toContain('\u001b');
     }
+  });
+
+  describe('with wide characters (CJK, emoji, flags, a ZWJ family)', () => {
+    const CJK_TITLE = '\u4fee\u590d\u767b\u5f55\u9875\u9762\u7684\u5e03\u5c40\u95ee\u9898'; // 11 ideographs
+    const ROCKET = '\u{1f680}';
+    const FAMILY = '\u{1f468}\u200d\u{1f469}\u200d\u{1f467}';
+    const FLAG = '\u{1f1eb}\u{1f1f7}';
+    const ACCENT = 'e\u0301';
+    const FULLWIDTH = '\uff27\uff41\uff53'; // fullwidth "Gas"
+    const NUX = 'gastown/polecats/nux';
+    const title = `${CJK_TITLE} ${ROCKET} ship ${FAMILY}${FLAG} caf${ACCENT}`;
+    const wide: TownView = townView({
+      needs: [
+        need('hq-e1', {
+          kind: 'escalation',
+          severity: 'high',
+          subject: `${FULLWIDTH}${CJK_TITLE}`,
+          summary: `${FLAG}${FAMILY}${ROCKET} ${CJK_TITLE} ${CJK_TITLE}`,
+          agent: null,
+          state: 'open',
+        }),
+      ],
+      agents: [
+        agentRow(TOAST, {
+          bead: { id: 'ga-abc', title, status: 'hooked' },
+          branch: 'polecat/toast-ga-abc',
+          usage: usage(1.5),
+          tokens: 1_000,
+        }),
+        agentRow(NUX, {
+          bead: {
+            id: 'ga-def',
+            title: 'an ASCII title long enough to be cut as well, and then some',
+            status: 'hooked',
+          },
+          branch: 'polecat/nux-ga-def',
+        }),
+      ],
+      queue: [
+        {
+          rig: 'gastown',
+          stats: stats({ queued: 1 }),
+          rows: [
+            {
+              id: 'ga-mr1',
+              title: `Merge ga-abc: ${title}`,
+              source: 'polecat/toast',
+              state: 'queued',
+              cause: null,
+              position: 1,
+              age_ms: 60_000,
+              attempts: 0,
+            },
+          ],
+        },
+      ],
+      convoys: [convoy('hq-cv1', `${CJK_TITLE}${FAMILY}`, 1, 3)],
+      events: [
+        event(1, `ga-abc filed "${title}"`),
+        event(
+          2,
+          `${FAMILY}${FLAG}${ROCKET}${FAMILY}${FLAG}${ROCKET}${FAMILY}${FLAG}${ROCKET}${FAMILY}${FLAG}${ROCKET}`,
+        ),
+        event(3, `${CJK_TITLE}${ACCENT}${CJK_TITLE}${ACCENT}${CJK_TITLE}${ACCENT}${CJK_TITLE}`),
+      ],
+    });
+    /** Every character a line may show: those of the view's texts and of the screen's own words, whole. */
+    const whole = new Set(
+      [title, CJK_TITLE, FULLWIDTH, FLAG, FAMILY, ROCKET, KEYS_LINE, ...HELP_LINES, ACCENT, '\u2026 \u00b7'].flatMap(
+        (t) => graphemes(t),
+      ),
+    );
+
+    it.each([
+      [200, 40],
+      [160, 30],
+      [120, 30],
+      [100, 24],
+      [80, 24],
+      [61, 14],
+      [40, 10],
+      [23, 6],
+      [9, 3],
+    ])('at %i×%i: no line is wider than the screen, a selected one is exactly as wide', (w, h) => {
+      for (const color of [false, true]) {
+        const lines = renderFeed(wide, initialUi(), { width: w, height: h, nowMs: NOW, color });
+        expect(lines).toHaveLength(h);
+        for (const l of lines) expect(termWidth(visible(l))).toBeLessThanOrEqual(w);
+        const selected = lines.map(visible).filter((l) => l.startsWith('> '));
+        // (A screen this low has no rows left for what needs you, where the selection starts.)
+        if (h >= 14) expect(selected).toHaveLength(1);
+        for (const l of selected) expect(termWidth(l)).toBe(w);
+      }
+    });
+
+    it('at every width from 8 to 200, no character is split: each one shown is one of the text’s, whole', () => {
+      for (let w = 8; w <= 200; w++) {
+        const split = plain(wide, initialUi(), w, 24)
+          .flatMap((l) => graphemes(l))
+          .filter((g) => !/^[\u0020-\u007e]$/u.test(g) && !whole.has(g));
+        expect({ w, split }).toEqual({ w, split: [] });
+      }
+    });
+
+    it('the agents’ columns line up whatever the bead’s title is written in', () => {
+      for (const w of [120, 160, 200]) {
+        const lines = plain(wide, initialUi(), w, 30);
+        const branchAt = (agent: string): number => {
+          const l = lines.find((x) => x.includes(`${agent} `) && x.includes('polecat/')) ?? '';
+          return termWidth(l.slice(0, l.indexOf('polecat/')));
+        };
+        expect(branchAt(TOAST)).toBeGreaterThan(0);
+        expect(branchAt(TOAST)).toBe(branchAt(NUX));
+      }
+    });
   });
 
   it('shows, top to bottom: the header, what needs you, the agents, the merge queue, the convoys, the events, then the keys', () => {

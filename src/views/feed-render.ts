@@ -1,6 +1,7 @@
 import type { DerivedState } from '../core/derive.js';
 import type { Severity } from '../core/escalation.js';
 import { workTitle } from '../core/merge-request.js';
+import { termWidth, truncate } from '../core/term-width.js';
 import type { EventTone, FeedEvent } from './events.js';
 import type { AgentRow, Need, TownView, UsageTotals } from './model.js';
 import { selectedTarget, type FeedUi } from './feed-keys.js';
@@ -45,16 +46,14 @@ export function clean(text: string): string {
   return text.replace(/[\r\n\t]+/gu, ' ').replace(/[\u0000-\u001f\u007f-\u009f]/gu, '?');
 }
 
-/** Columns a string takes: one per code point (wide characters are not measured). */
-export const width = (text: string): number => [...text].length;
+/** Columns a string takes in the terminal (wide characters two, combining marks and zero-width ones none). */
+export const width = termWidth;
 
-/** Cut to `n` columns, with an ellipsis where it was cut. */
-export function cut(text: string, n: number): string {
-  if (n <= 0) return '';
-  const chars = [...text];
-  if (chars.length <= n) return text;
-  return `${chars.slice(0, n - 1).join('')}…`;
-}
+/**
+ * Cut to at most `n` columns between characters, with an ellipsis where it was cut (and a space after it when
+ * a wide character did not fit), so that a cut text takes exactly `n`.
+ */
+export const cut = (text: string, n: number): string => truncate(text, n);
 
 /** Left-aligned in exactly `n` columns. */
 export function pad(text: string, n: number): string {
@@ -126,10 +125,14 @@ export function fit(line: Line, w: number): Line {
   const out: Seg[] = [];
   let left = w;
   const segs = line.segs.filter((s) => s.text !== '');
+  const widths = segs.map((s) => width(s.text));
+  // Columns of the segments after each one.
+  const after = widths.map(() => 0);
+  for (let i = segs.length - 2; i >= 0; i--) after[i] = (after[i + 1] ?? 0) + (widths[i + 1] ?? 0);
   for (const [i, s] of segs.entries()) {
     if (left <= 0) break;
-    const n = width(s.text);
-    const rest = segs.slice(i + 1).reduce((m, x) => m + width(x.text), 0);
+    const n = widths[i] ?? 0;
+    const rest = after[i] ?? 0;
     if (n <= left && (n < left || rest === 0)) {
       out.push(s);
       left -= n;
