@@ -76,8 +76,9 @@ describe('questions', () => {
   const asking: PaneProfile = {
     ...claude,
     questions: [
-      { name: 'permission', match: ['Do you want to', '1. Yes'] },
+      { name: 'permission', match: ['Do you want to', '1. Yes'], modal: true },
       { name: 'usage-limit', match: ['usage limit reached'] },
+      { name: 'usage-limit', match: ['limit reached', 'resets'], together: true },
     ],
   };
   it('reads a permission question as a question (with its text), never as busy or idle', () => {
@@ -87,11 +88,40 @@ describe('questions', () => {
       question: 'permission',
       text: 'Do you want to proceed?',
     });
-    expect(classifyPane(`${pane}\n  esc to interrupt\n`, asking).kind).toBe('question');
+    // As Claude Code 2.1 draws it: its own key hints below, no input box, no busy line.
+    expect(classifyPane(`${pane}\n Esc to cancel · Tab to amend · ctrl+e to explain\n`, asking)).toMatchObject({
+      kind: 'question',
+      question: 'permission',
+    });
     expect(classifyPane('Claude usage limit reached. Your limit will reset at 5pm.\n❯\u00a0\n', asking)).toMatchObject({
       kind: 'question',
       question: 'usage-limit',
     });
+  });
+  it('is no question once the agent moved on below it: busy again, or (for a modal question) back at its prompt', () => {
+    const printed = ` Do you want to continue?\n ❯ 1. Yes\n   2. No\n`;
+    // Output of a program the agent ran, with the agent still at work under it.
+    expect(classifyPane(`${printed}● Reading the menu code\n  esc to interrupt\n`, asking)).toEqual({ kind: 'busy' });
+    // The same words above the input prompt: history (a permission question hides the prompt while it waits).
+    expect(classifyPane(`${printed}\n● Done.\n${idle()}`, asking)).toEqual({ kind: 'idle', input: '' });
+    // A usage limit is printed above the prompt, and waits there all the same.
+    expect(classifyPane(`● Claude usage limit reached · resets 3pm\n${idle()}`, asking)).toMatchObject({
+      kind: 'question',
+      question: 'usage-limit',
+    });
+    // Busy under the notice: the agent works again, the notice is old.
+    expect(classifyPane(`● Claude usage limit reached · resets 3pm\n● Writing\n  esc to interrupt\n`, asking)).toEqual({
+      kind: 'busy',
+    });
+  });
+  it('reads "limit reached" and "resets" as a usage limit only on one line', () => {
+    expect(classifyPane(`● 5-hour limit reached \u2219 resets 3pm\n${idle()}`, asking)).toMatchObject({
+      kind: 'question',
+      question: 'usage-limit',
+      text: '● 5-hour limit reached \u2219 resets 3pm',
+    });
+    const output = `● The retry loop stops when the rate limit reached its cap.\n● The counter resets at midnight.\n${idle()}`;
+    expect(classifyPane(output, asking)).toEqual({ kind: 'idle', input: '' });
   });
   it('needs every marker on the last lines: an old question scrolled away is no question', () => {
     expect(classifyPane('Do you want to proceed?\n', asking).kind).not.toBe('question');

@@ -13,10 +13,12 @@ export type Dialog = { name: string; match: readonly string[]; keys: readonly Sa
 
 /**
  * A screen the agent waits at and gt must not answer: a permission question, a usage limit, a request for help.
- * Recognised when every `match` string is on one of the last lines; the line holding the first one is the
- * question shown to people.
+ * Recognised when every `match` string is on one of the last lines (on one and the same line when `together`)
+ * and the agent has not moved on below it: no busy marker under it (it works again: the text is its output),
+ * and for a `modal` question (one drawn in place of the input prompt) no input prompt under it either. The line
+ * holding the first string is the question shown to people.
  */
-export type Question = { name: string; match: readonly string[] };
+export type Question = { name: string; match: readonly string[]; together?: boolean; modal?: boolean };
 
 /** How to read one CLI's pane. */
 export type PaneProfile = {
@@ -55,28 +57,47 @@ export function classifyPane(text: string, profile: PaneProfile): PaneState {
   for (const dialog of profile.dialogs)
     if (dialog.match.every((m) => text.includes(m))) return { kind: 'dialog', dialog };
   const lines = tail(text);
+  const busy = (l: string): boolean => profile.busyText !== undefined && l.includes(profile.busyText);
   for (const q of profile.questions ?? []) {
-    const [first] = q.match;
-    if (first === undefined || !q.match.every((m) => lines.some((l) => l.includes(m)))) continue;
-    const line = lines.findLast((l) => l.includes(first)) ?? first;
+    const at = questionLine(lines, q);
+    if (at === undefined) continue;
+    const below = lines.slice(at + 1);
+    if (below.some(busy) || (q.modal === true && below.some((l) => promptInput(l, profile) !== undefined))) continue;
+    const line = lines[at] ?? '';
     return { kind: 'question', question: q.name, text: line.replace(LEADING_FRAME, '').trim().slice(0, 200) };
   }
-  if (profile.busyText !== undefined && lines.some((l) => l.includes(profile.busyText ?? ''))) return { kind: 'busy' };
+  if (lines.some(busy)) return { kind: 'busy' };
   if (profile.promptPrefix === undefined) return { kind: 'unknown' };
-  const prefix = profile.promptPrefix.trimEnd();
   for (let i = lines.length - 1; i >= 0; i--) {
-    const line = (lines[i] ?? '').replace(LEADING_FRAME, '');
-    if (line.startsWith(profile.promptPrefix) || line === prefix) {
-      return {
-        kind: 'idle',
-        input: line
-          .slice(prefix.length)
-          .replace(/[\s\u2502\u2503|]+$/u, '')
-          .trim(),
-      };
-    }
+    const input = promptInput(lines[i] ?? '', profile);
+    if (input !== undefined) return { kind: 'idle', input };
   }
   return { kind: 'starting' };
+}
+
+/** Where a question shows in the last lines: the last line holding its first string, once every string is there. */
+function questionLine(lines: readonly string[], q: Question): number | undefined {
+  const [first] = q.match;
+  if (first === undefined) return undefined;
+  if (q.together === true) {
+    const i = lines.findLastIndex((l) => q.match.every((m) => l.includes(m)));
+    return i < 0 ? undefined : i;
+  }
+  const last = q.match.map((m) => lines.findLastIndex((l) => l.includes(m)));
+  if (last.some((i) => i < 0)) return undefined;
+  return last[0];
+}
+
+/** What sits typed on `line` if it is the input prompt; undefined when it is not the prompt. */
+function promptInput(line: string, profile: PaneProfile): string | undefined {
+  if (profile.promptPrefix === undefined) return undefined;
+  const prefix = profile.promptPrefix.trimEnd();
+  const bare = line.replace(LEADING_FRAME, '');
+  if (!bare.startsWith(profile.promptPrefix) && bare !== prefix) return undefined;
+  return bare
+    .slice(prefix.length)
+    .replace(/[\s\u2502\u2503|]+$/u, '')
+    .trim();
 }
 
 /** A spinner's status line with its running timer ("✶ Creating… (12s · ↑ 1.2k tokens)"). */

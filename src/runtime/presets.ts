@@ -76,9 +76,11 @@ export const CLAUDE_DIALOGS: readonly Dialog[] = [
  * ("Do you want to proceed?" / "…make this edit…?", options "1. Yes …"), and the usage-limit notices.
  */
 export const CLAUDE_QUESTIONS: readonly Question[] = [
-  { name: 'permission', match: ['Do you want to', '1. Yes'] },
+  // Drawn in place of the input box: with the prompt back below it, it was answered.
+  { name: 'permission', match: ['Do you want to', '1. Yes'], modal: true },
   { name: 'usage-limit', match: ['usage limit reached'] },
-  { name: 'usage-limit', match: ['limit reached', 'resets'] },
+  // "5-hour limit reached ∙ resets 3pm": both on one line, not a rate limit and a reset anywhere in the output.
+  { name: 'usage-limit', match: ['limit reached', 'resets'], together: true },
 ];
 
 export const PRESETS: Readonly<Record<string, Preset>> = {
