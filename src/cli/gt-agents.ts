@@ -348,6 +348,10 @@ export function registerAgentCommands(program: Command, io: Io): void {
         if (globals(cmd).json) printJson(io, r);
         else if (r.result === 'delivered')
           io.out(`✓ Nudged ${address}${r.verified ? '' : ' (could not confirm on screen)'}\n`);
+        else if (r.reason === 'question')
+          io.out(
+            `✓ Queued for ${address}: it waits at a question, which gt never answers (see it with gt peek ${address}); delivered once it goes on\n`,
+          );
         else io.out(`✓ Queued for ${address} (${r.reason ?? ''}): delivered at its next turn\n`);
       }),
     );

@@ -99,6 +99,26 @@ describe('typeNudge', () => {
     expect(typed()).toEqual([]);
   });
 
+  it('types nothing into a question, even when told to type at once: Enter or a digit there is an answer', async () => {
+    const { p, lock, typed } = await fakeAgent();
+    const asking: PaneProfile = {
+      ...profile,
+      questions: [{ name: 'permission', match: ['Do you want to', '1. Yes'], modal: true }],
+    };
+    p.setScreen('agent', ' Bash command\n\n Do you want to proceed?\n \u276f 1. Yes\n   2. No\n');
+    for (const immediate of [false, true]) {
+      const r = await typeNudge(p, 'agent', 'hi 1', {
+        profile: asking,
+        lockPath: lock,
+        waitIdleMs: 5_000,
+        pollMs: 10,
+        immediate,
+      });
+      expect(r).toMatchObject({ outcome: 'question', enterPresses: 0 });
+    }
+    expect(typed()).toEqual([]);
+  });
+
   it('waits for a busy agent to become idle within the wait, then types', async () => {
     const { p, lock } = await fakeAgent();
     p.setScreen('agent', 'sim> x\n· sim: working');

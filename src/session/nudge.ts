@@ -20,7 +20,9 @@ import { SessionNotFoundError, type SessionProvider } from './provider.js';
  * 5. check the prompt let go of it, pressing Enter again (with back-off) only while it visibly has not.
  *
  * No Escape, no Ctrl-C: nothing that could cancel the agent's work. A busy agent gets nothing typed: the
- * caller queues the message for the agent's next turn boundary instead.
+ * caller queues the message for the agent's next turn boundary instead. An agent waiting at a question (a
+ * permission prompt, a usage limit) gets nothing typed either, `immediate` or not: there Enter or a digit picks
+ * an answer, and the answer is for a person to give.
  */
 
 export type NudgeOptions = {
@@ -34,7 +36,7 @@ export type NudgeOptions = {
   pollMs?: number;
 };
 
-export type NudgeOutcome = 'delivered' | 'busy' | 'typing' | 'not-ready';
+export type NudgeOutcome = 'delivered' | 'busy' | 'typing' | 'not-ready' | 'question';
 
 export type NudgeResult = {
   outcome: NudgeOutcome;
@@ -61,7 +63,7 @@ async function idleState(provider: SessionProvider, name: string, options: Nudge
     // Idle at an empty prompt twice in a row: right after Enter some CLIs still show their prompt for a
     // moment, and text on the prompt line (a human's draft, a first prompt about to be submitted) may clear.
     idleSeen = state.kind === 'idle' && state.input === '' ? idleSeen + 1 : 0;
-    if (idleSeen >= 2 || state.kind === 'unknown') return state;
+    if (idleSeen >= 2 || state.kind === 'unknown' || state.kind === 'question') return state;
     if (Date.now() >= deadline) return state;
     await sleep(pollMs);
   }
@@ -92,6 +94,7 @@ export async function typeNudge(
     async () => {
       if (!(await provider.isAlive(name))) throw new SessionNotFoundError(name);
       const before = await idleState(provider, name, options);
+      if (before.kind === 'question') return { outcome: 'question', text, verified: false, enterPresses: 0 };
       if (before.kind === 'dialog' || before.kind === 'starting')
         return { outcome: 'not-ready', text, verified: false, enterPresses: 0 };
       if (before.kind === 'busy' && options.immediate !== true)

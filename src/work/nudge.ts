@@ -133,7 +133,14 @@ export async function flushQueuedNudges(ctx: TownContext, to: string, waitIdleMs
       return {
         to,
         delivered: 0,
-        outcome: state.kind === 'busy' ? 'busy' : state.kind === 'idle' ? 'typing' : 'not-ready',
+        outcome:
+          state.kind === 'busy'
+            ? 'busy'
+            : state.kind === 'idle'
+              ? 'typing'
+              : state.kind === 'question'
+                ? 'question'
+                : 'not-ready',
       };
     await new Promise((r) => setTimeout(r, 1_000));
   }
