@@ -238,6 +238,25 @@ describe('parseResetTime', () => {
     ['usage limit reached', null],
     ['resets 3', null],
     ['resets 25:00', null],
+    // Claude Code 2.1 names the zone of its clock; the screen's own words.
+    ["You've hit your usage limit · resets 3pm (Europe/Berlin)", '2026-12-01T14:00:00.000Z'],
+    ["You've hit your weekly limit · resets 11:30am (America/New_York)", '2026-12-01T16:30:00.000Z'],
+    ["You've hit your limit · resets 1pm (UTC)", '2026-12-01T13:00:00.000Z'],
+    // Past already today in that zone: tomorrow.
+    ["You've hit your usage limit · resets 1pm (Asia/Tokyo)", '2026-12-02T04:00:00.000Z'],
+    // More than a day away, with its date; a date already past is next year's.
+    ["You've hit your weekly limit · resets Dec 5, 3pm (Europe/Berlin)", '2026-12-05T14:00:00.000Z'],
+    ['resets Jan 2, 9am (UTC)', '2027-01-02T09:00:00.000Z'],
+    ['resets Nov 30, 9am (UTC)', '2027-11-30T09:00:00.000Z'],
+    // A daylight-saving zone in summer.
+    ['resets Jul 1, 3pm (Europe/Berlin)', '2027-07-01T13:00:00.000Z'],
+    ['resets 3pm (Nowhere/Atlantis)', null],
   ];
   for (const [text, expected] of table) it(text, () => expect(parseResetTime(text, NOW)).toBe(expected));
+  it('reads a time the screen shows without a zone in the zone of the agents', () => {
+    expect(parseResetTime('resets 3pm', NOW, 'Europe/Berlin')).toBe('2026-12-01T14:00:00.000Z');
+    expect(parseResetTime('resets 3pm', NOW, 'America/Los_Angeles')).toBe('2026-12-01T23:00:00.000Z');
+    // A named zone wins over the agents'.
+    expect(parseResetTime('resets 3pm (UTC)', NOW, 'Europe/Berlin')).toBe('2026-12-01T15:00:00.000Z');
+  });
 });

@@ -58,6 +58,8 @@ export type DetectConfig = {
   respondMs: number;
   /** The roles the daemon keeps running: a standing refinery that is down is a problem. */
   standingRoles: readonly Role[];
+  /** The IANA zone of the agents' clocks, for a reset time shown without one ("resets 3pm"); UTC if absent. */
+  timeZone?: string;
 };
 
 export type DetectInput = {
@@ -83,12 +85,46 @@ export function ownerOf(agent: { role: Role; rig: string | null }): string {
 
 const PATROL_ROLES: ReadonlySet<Role> = new Set(['witness', 'deacon', 'boot']);
 
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+
+/** How far `zone`'s wall clock is ahead of UTC at `utcMs` (ms); null for a zone Intl does not know. */
+function zoneOffsetMs(zone: string, utcMs: number): number | null {
+  let parts: Intl.DateTimeFormatPart[];
+  try {
+    parts = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    }).formatToParts(new Date(utcMs));
+  } catch {
+    return null;
+  }
+  const get = (type: string): number => Number(parts.find((x) => x.type === type)?.value ?? NaN);
+  const wall = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
+  return Number.isFinite(wall) ? wall - Math.floor(utcMs / 1000) * 1000 : null;
+}
+
+/** The instant at which `zone`'s wall clock shows the given time (the later one when a clock change repeats it). */
+function wallToUtc(zone: string, y: number, mo: number, d: number, h: number, mi: number): number | null {
+  const wall = Date.UTC(y, mo, d, h, mi);
+  const first = zoneOffsetMs(zone, wall);
+  if (first === null) return null;
+  const second = zoneOffsetMs(zone, wall - first);
+  return second === null ? null : wall - second;
+}
+
 /**
- * When a usage-limit screen says the limit resets, as an instant after `nowMs` (UTC unless it names no zone, in
- * which case UTC too): "resets 3pm", "resets at 15:00", "resets 5:30am (UTC)", "try again in 2 hours",
- * "resets in 45 minutes". Null when it does not say.
+ * When a usage-limit screen says the limit resets, as an instant after `nowMs`: "resets 3pm", "resets at
+ * 15:00", "resets 3pm (Europe/Berlin)" (Claude Code names its zone), "resets Dec 5, 3pm (UTC)", "try again in
+ * 2 hours", "resets in 45 minutes". A clock time is in the zone the text names, else in `zone` (the agents'
+ * own). Null when it does not say, or names a zone nobody knows.
  */
-export function parseResetTime(text: string, nowMs: number): string | null {
+export function parseResetTime(text: string, nowMs: number, zone = 'UTC'): string | null {
   const lower = text.toLowerCase();
   const rel = /(?:in|after)\s+(\d+)\s*(h|hr|hrs|hours?|m|min|mins|minutes?)\b/u.exec(lower);
   if (rel !== null) {
@@ -96,19 +132,37 @@ export function parseResetTime(text: string, nowMs: number): string | null {
     const unit = rel[2] ?? 'm';
     return new Date(nowMs + n * (unit.startsWith('h') ? 3_600_000 : 60_000)).toISOString();
   }
-  const at = /resets?\s+(?:at\s+)?(\d{1,2})(?::(\d{2}))?\s*(am|pm)?/u.exec(lower);
+  const at =
+    /resets?\s+(?:at\s+)?(?:([a-z]{3})[a-z]*\s+(\d{1,2}),?\s+(?:at\s+)?)?(\d{1,2})(?::(\d{2}))?\s*(am|pm)?(?:\s*\(([^)\s]+)\))?/u.exec(
+      lower,
+    );
   if (at === null) return null;
-  let hour = Number(at[1]);
-  const minute = at[2] === undefined ? 0 : Number(at[2]);
-  const half = at[3];
-  if (half === undefined && at[2] === undefined) return null; // "resets 3" says nothing certain
+  const [, monthName, dayText, hourText, minuteText, half, zoneText] = at;
+  let hour = Number(hourText);
+  const minute = minuteText === undefined ? 0 : Number(minuteText);
+  if (half === undefined && minuteText === undefined) return null; // "resets 3" says nothing certain
   if (hour > 23 || minute > 59 || (half !== undefined && (hour < 1 || hour > 12))) return null;
   if (half === 'pm' && hour < 12) hour += 12;
   if (half === 'am' && hour === 12) hour = 0;
-  const d = new Date(nowMs);
-  let t = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate(), hour, minute);
-  if (t <= nowMs) t += 86_400_000;
-  return new Date(t).toISOString();
+  // The zone as the screen wrote it (case matters to Intl for some names): found again in the original text.
+  const tz = zoneText === undefined ? zone : (/\(([^)\s]+)\)/u.exec(text.slice(at.index))?.[1] ?? zone);
+  const offset = zoneOffsetMs(tz, nowMs);
+  if (offset === null) return null;
+  const today = new Date(nowMs + offset); // the zone's wall clock now, read with UTC getters
+  const month = monthName === undefined ? -1 : MONTHS.indexOf(monthName);
+  if (monthName !== undefined) {
+    if (month < 0) return null;
+    let y = today.getUTCFullYear();
+    let t = wallToUtc(tz, y, month, Number(dayText), hour, minute);
+    if (t !== null && t <= nowMs) t = wallToUtc(tz, ++y, month, Number(dayText), hour, minute);
+    return t === null ? null : new Date(t).toISOString();
+  }
+  const y = today.getUTCFullYear();
+  const mo = today.getUTCMonth();
+  const d = today.getUTCDate();
+  let t = wallToUtc(tz, y, mo, d, hour, minute);
+  if (t !== null && t <= nowMs) t = wallToUtc(tz, y, mo, d + 1, hour, minute);
+  return t === null ? null : new Date(t).toISOString();
 }
 
 /** Whether an agent program runs in its session (a tmux session may outlive its program). */
@@ -152,7 +206,7 @@ export function detectProblems(input: DetectInput, config: DetectConfig): Proble
     }
     if (a.state === 'needs-input' && a.question !== null) {
       if (a.questionKind === 'usage-limit') {
-        const reset = parseResetTime(a.question, nowMs);
+        const reset = parseResetTime(a.question, nowMs, config.timeZone);
         add(a, 'usage-limit', `${a.address} reached its usage limit${reset === null ? '' : ` (resets ${reset})`}`, {
           ...ev,
           question: a.question,

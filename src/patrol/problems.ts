@@ -71,6 +71,8 @@ export function detectConfig(ctx: Pick<TownContext, 'settings'>): DetectConfig {
     refineryStuckMs: p.refinery_stuck_seconds * 1000,
     respondMs: p.respond_seconds * 1000,
     standingRoles: d.standing_roles,
+    // The agents run on this machine: a reset time their screens show without a zone is in its zone.
+    timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone,
   };
 }
 

@@ -78,8 +78,13 @@ export const CLAUDE_DIALOGS: readonly Dialog[] = [
 export const CLAUDE_QUESTIONS: readonly Question[] = [
   // Drawn in place of the input box: with the prompt back below it, it was answered.
   { name: 'permission', match: ['Do you want to', '1. Yes'], modal: true },
+  // Claude Code 2.1: "You've hit your usage limit · resets 3pm (Europe/Berlin)", "…your weekly limit…",
+  // "You're out of usage credits · resets …".
+  { name: 'usage-limit', match: ["You've hit your", 'limit'], together: true },
+  { name: 'usage-limit', match: ["You're out of usage"] },
+  // Earlier releases: "Claude usage limit reached. Your limit will reset at 3pm", "5-hour limit reached ∙ resets
+  // 3pm" (both on one line: not a rate limit and a reset anywhere in the output).
   { name: 'usage-limit', match: ['usage limit reached'] },
-  // "5-hour limit reached ∙ resets 3pm": both on one line, not a rate limit and a reset anywhere in the output.
   { name: 'usage-limit', match: ['limit reached', 'resets'], together: true },
 ];
 
