@@ -100,7 +100,13 @@ describe.skipIf(!claudeAvailable())('gt costs on the real Claude Code CLI', () =
         throw err;
       });
     await settled('gt costs to read the whole turn');
-    // The agent may go on (its hook still holds the bead): stop it, so that what is compared stays put.
+    // The agent may go on (its Stop hook reminds a polecat of the bead still on its hook): once it has been
+    // quiet for a while, with every response written, stop it, so that what is compared stays put.
+    for (let seen = -1; seen !== model.sent.length || !model.sent.every((m) => m.complete);) {
+      seen = model.sent.length;
+      await new Promise((r) => setTimeout(r, 2_000));
+    }
+    await settled('gt costs to read what the agent sent');
     expect((await run('session', 'stop', TOAST)).status).toBe(0);
     await settled('gt costs to read everything the stopped agent sent');
     const expected = sent();

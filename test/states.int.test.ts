@@ -77,7 +77,8 @@ describe('observed states, in every view', () => {
     await f.provider.sendKeys('ga-toast', ['Enter']);
     await eventually(() => f.trace('ga-toast').some((t) => t.step === 'report'), 'the work to finish', 30_000);
     expect(views(f, TOAST).agents?.state).not.toBe('needs-input');
-    expect(witnessMail(f)).toHaveLength(1);
+    // Told once about the question (the refinery's note that the work landed may come by too).
+    expect(witnessMail(f).filter((m) => m.subject.startsWith('Needs input'))).toHaveLength(1);
   }, 120_000);
 
   it('a bead the sim cannot do: it asks for help, every view shows the reason, and the witness is told', async () => {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { git, townWithRig } from '../../test/helpers/town-fixture.js';
@@ -9,8 +9,10 @@ import {
   mergeTargetIntoBranch,
   setWorktreeIdentity,
   switchToNewBranch,
+  withSharedClone,
 } from './git.js';
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -87,17 +89,19 @@ describe('mergeTargetIntoBranch', () => {
 });
 
 describe('setWorktreeIdentity', () => {
-  it('names each worktree its own author while other worktrees are being added beside it', async () => {
+  it('waits for the shared clone while another gt holds it (a git config meets no half-written worktree)', async () => {
     const r = await rig();
-    const names = Array.from({ length: 24 }, (_, i) => `p${i}`);
-    await Promise.all(
-      names.map(async (n) => {
-        const path = join(r.repo, '..', 'polecats', n);
-        await addWorktreeOnNewBranch(r.repo, path, `polecat/${n}/work@1`, 'origin/main');
-        await setWorktreeIdentity(r.repo, path, n, `${n}@example.com`);
-      }),
-    );
-    for (const n of names)
-      expect(git(join(r.repo, '..', 'polecats', n), 'config', 'user.email').trim()).toBe(`${n}@example.com`);
-  }, 60_000);
+    let release: () => void = () => undefined;
+    const held = withSharedClone(r.repo, () => new Promise<void>((done) => (release = done)));
+    // The lock is taken once the holder's function runs.
+    for (let i = 0; i < 100 && existsSync(join(r.repo, 'gt-shared.lock')) === false; i++) await sleep(10);
+    let named = false;
+    const naming = setWorktreeIdentity(r.repo, r.sandbox, 'nux', 'nux@example.com').then(() => (named = true));
+    await sleep(500);
+    expect(named).toBe(false);
+    expect(git(r.sandbox, 'config', 'user.email').trim()).toBe('toast@example.com'); // the clone's, not yet its own
+    release();
+    await Promise.all([held, naming]);
+    expect(git(r.sandbox, 'config', 'user.email').trim()).toBe('nux@example.com');
+  }, 30_000);
 });
