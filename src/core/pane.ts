@@ -42,6 +42,15 @@ export type PaneState =
   /** The profile has no prompt to look for: nothing can be told from the pane. */
   | { kind: 'unknown' };
 
+/**
+ * The pane as someone about to type reads it: only a modal question (a permission prompt, a menu, where a key
+ * is an answer) stops the typing. A notice printed above an idle prompt (a usage limit) does not: the prompt
+ * takes text as ever, and telling the agent to carry on after the reset is what the notice waits for.
+ */
+export function typistProfile(profile: PaneProfile): PaneProfile {
+  return { ...profile, questions: (profile.questions ?? []).filter((q) => q.modal === true) };
+}
+
 /** How many of the last non-empty lines carry the prompt and the busy marker. */
 const TAIL_LINES = 12;
 /** Box drawing around a TUI's input: │ ┃ ╭ ╰ ─ (escaped: bundles stay ASCII). */

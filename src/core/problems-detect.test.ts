@@ -251,6 +251,12 @@ describe('parseResetTime', () => {
     // A daylight-saving zone in summer.
     ['resets Jul 1, 3pm (Europe/Berlin)', '2027-07-01T13:00:00.000Z'],
     ['resets 3pm (Nowhere/Atlantis)', null],
+    // Next year's date, as Claude Code writes it then; minutes with a date; the day of a clock change.
+    ["You've hit your weekly limit · resets Jan 2, 2027, 9am (Europe/Berlin)", '2027-01-02T08:00:00.000Z'],
+    ['resets Dec 5, 3:30pm (UTC)', '2026-12-05T15:30:00.000Z'],
+    ['resets Mar 28, 2027, 3pm (Europe/Berlin)', '2027-03-28T13:00:00.000Z'],
+    ['resets Mar 27, 2027, 3pm (Europe/Berlin)', '2027-03-27T14:00:00.000Z'],
+    ['resets Nov 1, 2026, 3pm (UTC)', null],
   ];
   for (const [text, expected] of table) it(text, () => expect(parseResetTime(text, NOW)).toBe(expected));
   it('reads a time the screen shows without a zone in the zone of the agents', () => {

@@ -109,7 +109,7 @@ function zoneOffsetMs(zone: string, utcMs: number): number | null {
   return Number.isFinite(wall) ? wall - Math.floor(utcMs / 1000) * 1000 : null;
 }
 
-/** The instant at which `zone`'s wall clock shows the given time (the later one when a clock change repeats it). */
+/** The instant at which `zone`'s wall clock shows the given time (either one when a clock change repeats it). */
 function wallToUtc(zone: string, y: number, mo: number, d: number, h: number, mi: number): number | null {
   const wall = Date.UTC(y, mo, d, h, mi);
   const first = zoneOffsetMs(zone, wall);
@@ -133,11 +133,11 @@ export function parseResetTime(text: string, nowMs: number, zone = 'UTC'): strin
     return new Date(nowMs + n * (unit.startsWith('h') ? 3_600_000 : 60_000)).toISOString();
   }
   const at =
-    /resets?\s+(?:at\s+)?(?:([a-z]{3})[a-z]*\s+(\d{1,2}),?\s+(?:at\s+)?)?(\d{1,2})(?::(\d{2}))?\s*(am|pm)?(?:\s*\(([^)\s]+)\))?/u.exec(
+    /resets?\s+(?:at\s+)?(?:([a-z]{3})[a-z]*\s+(\d{1,2}),?\s+(?:(\d{4}),?\s+)?(?:at\s+)?)?(\d{1,2})(?::(\d{2}))?\s*(am|pm)?(?:\s*\(([^)\s]+)\))?/u.exec(
       lower,
     );
   if (at === null) return null;
-  const [, monthName, dayText, hourText, minuteText, half, zoneText] = at;
+  const [, monthName, dayText, yearText, hourText, minuteText, half, zoneText] = at;
   let hour = Number(hourText);
   const minute = minuteText === undefined ? 0 : Number(minuteText);
   if (half === undefined && minuteText === undefined) return null; // "resets 3" says nothing certain
@@ -152,10 +152,12 @@ export function parseResetTime(text: string, nowMs: number, zone = 'UTC'): strin
   const month = monthName === undefined ? -1 : MONTHS.indexOf(monthName);
   if (monthName !== undefined) {
     if (month < 0) return null;
-    let y = today.getUTCFullYear();
+    // Claude Code writes the year only when it is not this one.
+    let y = yearText === undefined ? today.getUTCFullYear() : Number(yearText);
     let t = wallToUtc(tz, y, month, Number(dayText), hour, minute);
-    if (t !== null && t <= nowMs) t = wallToUtc(tz, ++y, month, Number(dayText), hour, minute);
-    return t === null ? null : new Date(t).toISOString();
+    if (t !== null && t <= nowMs && yearText === undefined)
+      t = wallToUtc(tz, ++y, month, Number(dayText), hour, minute);
+    return t === null || t <= nowMs ? null : new Date(t).toISOString();
   }
   const y = today.getUTCFullYear();
   const mo = today.getUTCMonth();

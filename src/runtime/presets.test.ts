@@ -38,6 +38,13 @@ describe('the claude preset reads Claude Code 2.1 screens', () => {
     expect(classifyPane(screen, claude)).toMatchObject({ kind: 'question', question: 'permission' });
   });
 
+  it('the menu it may open at a limit is a question for a person (a key there can buy usage credits)', () => {
+    const screen =
+      "\u23bf You've hit your usage limit \u00b7 resets 3pm (Europe/Berlin)\n\n What do you want to do?\n" +
+      ' \u276f 1. Stop and wait for limit to reset\n   2. Switch to usage credits\n   3. Upgrade your plan\n';
+    expect(classifyPane(screen, claude)).toMatchObject({ kind: 'question', question: 'usage-limit-options' });
+  });
+
   it('the same words in what the agent prints while it works, or above its prompt once done, are no question', () => {
     const printed = '\u25cf The menu asks "Do you want to continue?" with 1. Yes and 2. No\n';
     expect(classifyPane(`${printed}\u273b Thinking\u2026 (3s)\n${prompt}  esc to interrupt\n`, claude)).toEqual({

@@ -78,6 +78,10 @@ export const CLAUDE_DIALOGS: readonly Dialog[] = [
 export const CLAUDE_QUESTIONS: readonly Question[] = [
   // Drawn in place of the input box: with the prompt back below it, it was answered.
   { name: 'permission', match: ['Do you want to', '1. Yes'], modal: true },
+  // The menu Claude Code 2.1 may open at a limit ("What do you want to do?": stop and wait, switch to usage
+  // credits, upgrade): Enter picks an option, some of which spend money. A person's choice.
+  { name: 'usage-limit-options', match: ['What do you want to do?', 'wait for limit to reset'], modal: true },
+  { name: 'usage-limit-options', match: ['What do you want to do?', 'Upgrade your plan'], modal: true },
   // Claude Code 2.1: "You've hit your usage limit · resets 3pm (Europe/Berlin)", "…your weekly limit…",
   // "You're out of usage credits · resets …".
   { name: 'usage-limit', match: ["You've hit your", 'limit'], together: true },

@@ -119,6 +119,35 @@ describe('typeNudge', () => {
     expect(typed()).toEqual([]);
   });
 
+  it('types into an idle prompt below a usage-limit notice: telling it to carry on is what the notice waits for', async () => {
+    const { p, lock } = await fakeAgent();
+    const asking: PaneProfile = {
+      ...profile,
+      questions: [{ name: 'usage-limit', match: ['usage limit reached'] }],
+    };
+    // The notice stays above the prompt; the line editor draws below it.
+    const notice = 'Claude usage limit reached \u00b7 resets 3pm';
+    const submitted: string[] = [];
+    let draft = '';
+    p.setScreen('agent', `${notice}\nsim> `);
+    p.respond('agent', (input) => {
+      if (input.kind === 'text') draft += input.value;
+      else if (input.value === 'Enter' && draft !== '') {
+        submitted.push(draft);
+        draft = '';
+      }
+      p.setScreen('agent', `${notice}\nsim> ${draft}`);
+    });
+    const r = await typeNudge(p, 'agent', 'carry on', {
+      profile: asking,
+      lockPath: lock,
+      waitIdleMs: 2_000,
+      pollMs: 10,
+    });
+    expect(r.outcome).toBe('delivered');
+    expect(submitted).toEqual(['carry on']);
+  });
+
   it('waits for a busy agent to become idle within the wait, then types', async () => {
     const { p, lock } = await fakeAgent();
     p.setScreen('agent', 'sim> x\n· sim: working');

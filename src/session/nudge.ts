@@ -3,6 +3,7 @@ import {
   paneShowsTyped,
   sanitizeTypedText,
   stillUnsubmitted,
+  typistProfile,
   type PaneProfile,
   type PaneState,
 } from '../core/pane.js';
@@ -20,9 +21,10 @@ import { SessionNotFoundError, type SessionProvider } from './provider.js';
  * 5. check the prompt let go of it, pressing Enter again (with back-off) only while it visibly has not.
  *
  * No Escape, no Ctrl-C: nothing that could cancel the agent's work. A busy agent gets nothing typed: the
- * caller queues the message for the agent's next turn boundary instead. An agent waiting at a question (a
- * permission prompt, a usage limit) gets nothing typed either, `immediate` or not: there Enter or a digit picks
- * an answer, and the answer is for a person to give.
+ * caller queues the message for the agent's next turn boundary instead. An agent waiting at a modal question
+ * (a permission prompt, a menu) gets nothing typed either, `immediate` or not: there Enter or a digit picks an
+ * answer, and the answer is for a person to give. A notice above an idle prompt (a usage limit) is no such
+ * question: the prompt takes the text (core/pane typistProfile).
  */
 
 export type NudgeOptions = {
@@ -59,7 +61,7 @@ async function idleState(provider: SessionProvider, name: string, options: Nudge
   const pollMs = options.pollMs ?? 150;
   let idleSeen = 0;
   for (;;) {
-    const state = classifyPane(await provider.capture(name), options.profile);
+    const state = classifyPane(await provider.capture(name), typistProfile(options.profile));
     // Idle at an empty prompt twice in a row: right after Enter some CLIs still show their prompt for a
     // moment, and text on the prompt line (a human's draft, a first prompt about to be submitted) may clear.
     idleSeen = state.kind === 'idle' && state.input === '' ? idleSeen + 1 : 0;
@@ -113,7 +115,8 @@ export async function typeNudge(
       await provider.sendKeys(name, ['Enter']);
       const takenWithin = (ms: number): Promise<boolean> =>
         waitUntil(
-          async () => !stillUnsubmitted(classifyPane(await provider.capture(name), options.profile), text),
+          async () =>
+            !stillUnsubmitted(classifyPane(await provider.capture(name), typistProfile(options.profile)), text),
           ms,
           pollMs,
         );

@@ -1,6 +1,6 @@
 import type { QueuedNudge } from '../core/agent-store.js';
 import { ValidationError } from '../core/errors.js';
-import { classifyPane, sanitizeTypedText } from '../core/pane.js';
+import { classifyPane, sanitizeTypedText, typistProfile } from '../core/pane.js';
 import { agentCli } from '../runtime/launch.js';
 import { handsOverAtTurns, paneProfile, type Preset } from '../runtime/presets.js';
 import { typeNudge, type NudgeOutcome } from '../session/nudge.js';
@@ -120,7 +120,7 @@ export async function flushQueuedNudges(ctx: TownContext, to: string, waitIdleMs
     if ((await ctx.store.pendingNudges(to)).length === 0) return { to, delivered: 0, outcome: 'nothing-queued' };
     if (!(await agentRunning(ctx, agent))) return { to, delivered: 0, outcome: 'no-session' };
     // Wait for idle without holding the queue; take it only to type it.
-    const state = classifyPane(await ctx.provider.capture(name).catch(() => ''), profile);
+    const state = classifyPane(await ctx.provider.capture(name).catch(() => ''), typistProfile(profile));
     if (state.kind === 'idle' && state.input === '') {
       const nudges = await ctx.store.takeNudges(to, 'idle');
       if (nudges.length === 0) return { to, delivered: 0, outcome: 'nothing-queued' };
