@@ -44,6 +44,27 @@ async function setup(settings: TownSettings = defaultTownSettings()) {
 
 const at = (clock: { nowMs: () => number }, plusMs = 0): string => new Date(clock.nowMs() + plusMs).toISOString();
 
+/** Codex's folder of the local day of `ms` under `<dir>/codex/sessions` (YYYY/MM/DD), made. */
+function codexDay(dir: string, ms: number): string {
+  const d = new Date(ms);
+  const two = (n: number): string => String(n).padStart(2, '0');
+  const day = join(dir, 'codex', 'sessions', String(d.getFullYear()), two(d.getMonth() + 1), two(d.getDate()));
+  mkdirSync(day, { recursive: true });
+  return day;
+}
+
+/** A Codex rollout as it writes one: its session line, the model, then one token count (`info`), 100 ms apart. */
+function codexRollout(id: string, cwd: string, startMs: number, info: Record<string, unknown>): string {
+  const when = (plusMs: number): string => new Date(startMs + plusMs).toISOString();
+  return [
+    { timestamp: when(0), type: 'session_meta', payload: { id, cwd } },
+    { timestamp: when(100), type: 'turn_context', payload: { model: 'gpt-5-codex' } },
+    { timestamp: when(200), type: 'event_msg', payload: { type: 'token_count', info } },
+  ]
+    .map((l) => `${JSON.stringify(l)}\n`)
+    .join('');
+}
+
 /** One assistant line as Claude Code writes it. */
 function line(id: string, when: string, input: number, output: number, read = 0, write = 0): string {
   return `${JSON.stringify({
@@ -283,39 +304,12 @@ describe('the usage ingest', () => {
   it("finds a Codex agent's rollouts by the sandbox they ran in, and no one else's", async () => {
     const { dir, store, clock, ctx, sandbox } = await setup();
     await store.startSession({ agent: TOAST, runtime: 'codex' }, 'gt');
-    const d = new Date(clock.nowMs());
-    const day = join(
-      dir,
-      'codex',
-      'sessions',
-      String(d.getFullYear()),
-      String(d.getMonth() + 1).padStart(2, '0'),
-      String(d.getDate()).padStart(2, '0'),
-    );
-    mkdirSync(day, { recursive: true });
+    const day = codexDay(dir, clock.nowMs());
     const rollout = (cwd: string, id: string) =>
-      [
-        { timestamp: at(clock, 500), type: 'session_meta', payload: { id, cwd } },
-        { timestamp: at(clock, 600), type: 'turn_context', payload: { model: 'gpt-5-codex' } },
-        {
-          timestamp: at(clock, 700),
-          type: 'event_msg',
-          payload: {
-            type: 'token_count',
-            info: {
-              total_token_usage: {
-                input_tokens: 1000,
-                cached_input_tokens: 400,
-                output_tokens: 50,
-                total_tokens: 1050,
-              },
-              last_token_usage: { input_tokens: 1000, cached_input_tokens: 400, output_tokens: 50, total_tokens: 1050 },
-            },
-          },
-        },
-      ]
-        .map((l) => `${JSON.stringify(l)}\n`)
-        .join('');
+      codexRollout(id, cwd, clock.nowMs() + 500, {
+        total_token_usage: { input_tokens: 1000, cached_input_tokens: 400, output_tokens: 50, total_tokens: 1050 },
+        last_token_usage: { input_tokens: 1000, cached_input_tokens: 400, output_tokens: 50, total_tokens: 1050 },
+      });
     writeFileSync(join(day, 'rollout-2026-03-01T10-00-00-mine.jsonl'), rollout(sandbox, 'mine'));
     writeFileSync(join(day, 'rollout-2026-03-01T10-00-00-theirs.jsonl'), rollout('/elsewhere', 'theirs'));
     const memory = ingestMemory();
@@ -427,31 +421,11 @@ describe("the usage ingest's other records", () => {
     await store.endSession(s1.session_id, 'exited', 'gt');
     clock.advance(10 * 60_000);
     await store.startSession({ agent: NUX, runtime: 'codex' }, 'gt');
-    const d = new Date(t0);
-    const day = join(
-      dir,
-      'codex',
-      'sessions',
-      String(d.getFullYear()),
-      String(d.getMonth() + 1).padStart(2, '0'),
-      String(d.getDate()).padStart(2, '0'),
-    );
-    mkdirSync(day, { recursive: true });
+    const day = codexDay(dir, t0);
     const rollout = (id: string, startMs: number) =>
-      [
-        { timestamp: new Date(startMs).toISOString(), type: 'session_meta', payload: { id, cwd: sandbox } },
-        { timestamp: new Date(startMs + 1).toISOString(), type: 'turn_context', payload: { model: 'gpt-5-codex' } },
-        {
-          timestamp: new Date(startMs + 2).toISOString(),
-          type: 'event_msg',
-          payload: {
-            type: 'token_count',
-            info: { last_token_usage: { input_tokens: 10, output_tokens: 1, total_tokens: 11 } },
-          },
-        },
-      ]
-        .map((l) => `${JSON.stringify(l)}\n`)
-        .join('');
+      codexRollout(id, sandbox, startMs, {
+        last_token_usage: { input_tokens: 10, output_tokens: 1, total_tokens: 11 },
+      });
     writeFileSync(join(day, 'rollout-a-first.jsonl'), rollout('first', t0 + 60_000));
     writeFileSync(join(day, 'rollout-b-second.jsonl'), rollout('second', t0 + 21 * 60_000));
     const r = await ingestUsage({ ...ctx, env: { ...ctx.env, CODEX_HOME: join(dir, 'codex') } });
