@@ -16,7 +16,8 @@ const ENTRY_COLUMNS =
   'key, source, agent, session_id, bead_id, runtime, model, at, ' +
   'input_tokens, output_tokens, cache_read_tokens, cache_write_tokens';
 const SOURCE_COLUMNS = 'path, agent, runtime, format, runtime_session_id, recorded_at';
-const SOURCE_READ_COLUMNS = 'read_offset, read_size, reader_state';
+/** A record's columns with where it was read to. */
+const SOURCE_SELECT = `${SOURCE_COLUMNS}, read_offset, read_size, reader_state`;
 
 /**
  * Where a filter applies (since and until on the response time, and one agent), from fixed fragments for the
@@ -226,18 +227,14 @@ export class UsageRepo {
        VALUES (@path, @agent, @runtime, @format, @runtime_session_id, @now)
        ON CONFLICT (path) DO NOTHING`,
     ).run({ ...input, runtime_session_id: input.runtime_session_id ?? null, now: this.now() });
-    const row: unknown = cachedStatement(
-      this.db,
-      `SELECT ${SOURCE_COLUMNS}, ${SOURCE_READ_COLUMNS} FROM usage_sources WHERE path = ?`,
-    ).get(input.path);
+    const row: unknown = cachedStatement(this.db, `SELECT ${SOURCE_SELECT} FROM usage_sources WHERE path = ?`).get(
+      input.path,
+    );
     return toSource(row);
   }
 
   sources(): UsageSource[] {
-    return cachedStatement(
-      this.db,
-      `SELECT ${SOURCE_COLUMNS}, ${SOURCE_READ_COLUMNS} FROM usage_sources ORDER BY recorded_at, path`,
-    )
+    return cachedStatement(this.db, `SELECT ${SOURCE_SELECT} FROM usage_sources ORDER BY recorded_at, path`)
       .all()
       .map(toSource);
   }

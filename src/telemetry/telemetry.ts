@@ -45,13 +45,10 @@ export type PassFacts = {
   problemsOpened: readonly string[];
 };
 
-/** Token usage of one agent on one model since the last report (raw counts, never money). */
-export type TokenUsage = AgentModelTokens;
-
 export type Telemetry = {
   afterPass(facts: PassFacts): void;
-  /** Adds token usage to the `gt.tokens` counter. */
-  recordTokens(usage: readonly TokenUsage[]): void;
+  /** Adds token usage (each agent on each model since the last report; raw counts) to the `gt.tokens` counter. */
+  recordTokens(usage: readonly AgentModelTokens[]): void;
   /** Follows the events now, as the timer does every `followMs` (never two at once). */
   follow(): Promise<void>;
   /** Follows the events once more, exports what ended, flushes; bounded by the stop budget. */
@@ -260,7 +257,7 @@ class TownTelemetry implements Telemetry {
     for (const kind of facts.problemsOpened) m.problems.add(1, { 'gt.kind': kind });
   }
 
-  recordTokens(usage: readonly TokenUsage[]): void {
+  recordTokens(usage: readonly AgentModelTokens[]): void {
     const m = this.#instruments;
     if (m === null) return;
     for (const u of usage) {
