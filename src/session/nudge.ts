@@ -56,12 +56,33 @@ const LOCK_TIMEOUT_MS = 60_000;
 /** A profile without a prompt to watch: give the CLI this long to take typed text before Enter. */
 const BLIND_SETTLE_MS = 500;
 
-async function idleState(provider: SessionProvider, name: string, options: NudgeOptions): Promise<PaneState> {
+/** Why nothing is typed into a pane in this state (a busy pane, or a draft on the prompt, unless told to type). */
+export function untypedOutcome(state: PaneState): Exclude<NudgeOutcome, 'delivered'> {
+  switch (state.kind) {
+    case 'busy':
+      return 'busy';
+    case 'idle':
+      return 'typing';
+    case 'question':
+      return 'question';
+    case 'dialog':
+    case 'starting':
+    case 'unknown':
+      return 'not-ready';
+  }
+}
+
+async function idleState(
+  provider: SessionProvider,
+  name: string,
+  options: NudgeOptions,
+  typist: PaneProfile,
+): Promise<PaneState> {
   const deadline = Date.now() + options.waitIdleMs;
   const pollMs = options.pollMs ?? 150;
   let idleSeen = 0;
   for (;;) {
-    const state = classifyPane(await provider.capture(name), typistProfile(options.profile));
+    const state = classifyPane(await provider.capture(name), typist);
     // Idle at an empty prompt twice in a row: right after Enter some CLIs still show their prompt for a
     // moment, and text on the prompt line (a human's draft, a first prompt about to be submitted) may clear.
     idleSeen = state.kind === 'idle' && state.input === '' ? idleSeen + 1 : 0;
@@ -90,19 +111,18 @@ export async function typeNudge(
   if (text === '')
     throw new ValidationError('nothing to type: the message is empty once control characters are removed');
   const pollMs = options.pollMs ?? 100;
+  const typist = typistProfile(options.profile);
   return withFileLock(
     options.lockPath,
     { timeoutMs: LOCK_TIMEOUT_MS, busy: 'another gt is typing into this session; try again' },
     async () => {
       if (!(await provider.isAlive(name))) throw new SessionNotFoundError(name);
-      const before = await idleState(provider, name, options);
-      if (before.kind === 'question') return { outcome: 'question', text, verified: false, enterPresses: 0 };
-      if (before.kind === 'dialog' || before.kind === 'starting')
-        return { outcome: 'not-ready', text, verified: false, enterPresses: 0 };
-      if (before.kind === 'busy' && options.immediate !== true)
-        return { outcome: 'busy', text, verified: false, enterPresses: 0 };
-      if (before.kind === 'idle' && before.input !== '' && options.immediate !== true)
-        return { outcome: 'typing', text, verified: false, enterPresses: 0 };
+      const before = await idleState(provider, name, options, typist);
+      const typeable =
+        before.kind === 'unknown' ||
+        (before.kind === 'idle' && (before.input === '' || options.immediate === true)) ||
+        (before.kind === 'busy' && options.immediate === true);
+      if (!typeable) return { outcome: untypedOutcome(before), text, verified: false, enterPresses: 0 };
 
       await provider.sendText(name, text);
       const watchable = options.profile.promptPrefix !== undefined;
@@ -114,12 +134,7 @@ export async function typeNudge(
       const typed = await waitUntil(async () => paneShowsTyped(await provider.capture(name, 5), text), 3_000, pollMs);
       await provider.sendKeys(name, ['Enter']);
       const takenWithin = (ms: number): Promise<boolean> =>
-        waitUntil(
-          async () =>
-            !stillUnsubmitted(classifyPane(await provider.capture(name), typistProfile(options.profile)), text),
-          ms,
-          pollMs,
-        );
+        waitUntil(async () => !stillUnsubmitted(classifyPane(await provider.capture(name), typist), text), ms, pollMs);
       let presses = 1;
       for (const wait of ENTER_BACKOFF_MS) {
         if (await takenWithin(wait)) return { outcome: 'delivered', text, verified: typed, enterPresses: presses };

@@ -3,7 +3,7 @@ import { ValidationError } from '../core/errors.js';
 import { classifyPane, sanitizeTypedText, typistProfile } from '../core/pane.js';
 import { agentCli } from '../runtime/launch.js';
 import { handsOverAtTurns, paneProfile, type Preset } from '../runtime/presets.js';
-import { typeNudge, type NudgeOutcome } from '../session/nudge.js';
+import { typeNudge, untypedOutcome, type NudgeOutcome } from '../session/nudge.js';
 import { agentAt, agentRunning, nudgeLockPath, type TownContext } from './sessions.js';
 
 /**
@@ -114,13 +114,14 @@ export async function flushQueuedNudges(ctx: TownContext, to: string, waitIdleMs
   const resolved = agentCli(ctx.settings, agent);
   const name = agent.session_name;
   const profile = paneProfile(resolved.preset);
+  const typist = typistProfile(profile);
   const lockPath = nudgeLockPath(ctx.town, name);
   const deadline = Date.now() + waitIdleMs;
   for (;;) {
     if ((await ctx.store.pendingNudges(to)).length === 0) return { to, delivered: 0, outcome: 'nothing-queued' };
     if (!(await agentRunning(ctx, agent))) return { to, delivered: 0, outcome: 'no-session' };
     // Wait for idle without holding the queue; take it only to type it.
-    const state = classifyPane(await ctx.provider.capture(name).catch(() => ''), typistProfile(profile));
+    const state = classifyPane(await ctx.provider.capture(name).catch(() => ''), typist);
     if (state.kind === 'idle' && state.input === '') {
       const nudges = await ctx.store.takeNudges(to, 'idle');
       if (nudges.length === 0) return { to, delivered: 0, outcome: 'nothing-queued' };
@@ -129,19 +130,7 @@ export async function flushQueuedNudges(ctx: TownContext, to: string, waitIdleMs
       for (const n of nudges)
         await ctx.store.queueNudge({ recipient: to, sender: n.sender, body: n.body, urgent: n.urgent }, ctx.actor);
     }
-    if (Date.now() >= deadline)
-      return {
-        to,
-        delivered: 0,
-        outcome:
-          state.kind === 'busy'
-            ? 'busy'
-            : state.kind === 'idle'
-              ? 'typing'
-              : state.kind === 'question'
-                ? 'question'
-                : 'not-ready',
-      };
+    if (Date.now() >= deadline) return { to, delivered: 0, outcome: untypedOutcome(state) };
     await new Promise((r) => setTimeout(r, 1_000));
   }
 }
