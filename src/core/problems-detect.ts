@@ -125,45 +125,43 @@ function wallToUtc(zone: string, y: number, mo: number, d: number, h: number, mi
  * own). Null when it does not say, or names a zone nobody knows.
  */
 export function parseResetTime(text: string, nowMs: number, zone = 'UTC'): string | null {
-  const lower = text.toLowerCase();
-  const rel = /(?:in|after)\s+(\d+)\s*(h|hr|hrs|hours?|m|min|mins|minutes?)\b/u.exec(lower);
+  const rel = /(?:in|after)\s+(\d+)\s*(h|hr|hrs|hours?|m|min|mins|minutes?)\b/iu.exec(text);
   if (rel !== null) {
     const n = Number(rel[1]);
-    const unit = rel[2] ?? 'm';
+    const unit = (rel[2] ?? 'm').toLowerCase();
     return new Date(nowMs + n * (unit.startsWith('h') ? 3_600_000 : 60_000)).toISOString();
   }
   const at =
-    /resets?\s+(?:at\s+)?(?:([a-z]{3})[a-z]*\s+(\d{1,2}),?\s+(?:(\d{4}),?\s+)?(?:at\s+)?)?(\d{1,2})(?::(\d{2}))?\s*(am|pm)?(?:\s*\(([^)\s]+)\))?/u.exec(
-      lower,
+    /resets?\s+(?:at\s+)?(?:([a-z]{3})[a-z]*\s+(\d{1,2}),?\s+(?:(\d{4}),?\s+)?(?:at\s+)?)?(\d{1,2})(?::(\d{2}))?\s*(am|pm)?(?:\s*\(([^)\s]+)\))?/iu.exec(
+      text,
     );
   if (at === null) return null;
-  const [, monthName, dayText, yearText, hourText, minuteText, half, zoneText] = at;
+  const [, monthName, dayText, yearText, hourText, minuteText, halfText, zoneText] = at;
+  const half = halfText?.toLowerCase();
   let hour = Number(hourText);
   const minute = minuteText === undefined ? 0 : Number(minuteText);
   if (half === undefined && minuteText === undefined) return null; // "resets 3" says nothing certain
   if (hour > 23 || minute > 59 || (half !== undefined && (hour < 1 || hour > 12))) return null;
   if (half === 'pm' && hour < 12) hour += 12;
   if (half === 'am' && hour === 12) hour = 0;
-  // The zone as the screen wrote it (case matters to Intl for some names): found again in the original text.
-  const tz = zoneText === undefined ? zone : (/\(([^)\s]+)\)/u.exec(text.slice(at.index))?.[1] ?? zone);
+  const tz = zoneText ?? zone;
   const offset = zoneOffsetMs(tz, nowMs);
   if (offset === null) return null;
   const today = new Date(nowMs + offset); // the zone's wall clock now, read with UTC getters
-  const month = monthName === undefined ? -1 : MONTHS.indexOf(monthName);
-  if (monthName !== undefined) {
-    if (month < 0) return null;
-    // Claude Code writes the year only when it is not this one.
-    let y = yearText === undefined ? today.getUTCFullYear() : Number(yearText);
-    let t = wallToUtc(tz, y, month, Number(dayText), hour, minute);
-    if (t !== null && t <= nowMs && yearText === undefined)
-      t = wallToUtc(tz, ++y, month, Number(dayText), hour, minute);
-    return t === null || t <= nowMs ? null : new Date(t).toISOString();
-  }
-  const y = today.getUTCFullYear();
-  const mo = today.getUTCMonth();
-  const d = today.getUTCDate();
-  let t = wallToUtc(tz, y, mo, d, hour, minute);
-  if (t !== null && t <= nowMs) t = wallToUtc(tz, y, mo, d + 1, hour, minute);
+  const month = monthName === undefined ? today.getUTCMonth() : MONTHS.indexOf(monthName.toLowerCase());
+  if (month < 0) return null;
+  // Claude Code writes the year only when it is not this one.
+  const year = yearText === undefined ? today.getUTCFullYear() : Number(yearText);
+  const day = dayText === undefined ? today.getUTCDate() : Number(dayText);
+  let t = wallToUtc(tz, year, month, day, hour, minute);
+  // Past already: a time alone is tomorrow's, a date without its year next year's, a date with one is over.
+  if (t !== null && t <= nowMs)
+    t =
+      yearText !== undefined
+        ? null
+        : monthName === undefined
+          ? wallToUtc(tz, year, month, day + 1, hour, minute)
+          : wallToUtc(tz, year + 1, month, day, hour, minute);
   return t === null ? null : new Date(t).toISOString();
 }
 
